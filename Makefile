@@ -1,0 +1,38 @@
+# Mentor. `make run` and `make test` each take a fresh clone all the way: they install and
+# start what they need (PostgreSQL + pgvector in a private cluster, Chromium for the
+# browser tests) through scripts/setup.sh, which is quick once everything is in place.
+SHELL := /bin/bash
+.SHELLFLAGS := -eu -o pipefail -c
+GO ?= go
+STATICCHECK := honnef.co/go/tools/cmd/staticcheck@v0.8.2
+# Load the private cluster's settings (or the DATABASE_URL you gave) into a recipe's shell.
+WITH_DB := set -a; source .mentor/env; set +a;
+
+.PHONY: build run test bench lint clean-db setup
+
+build:
+	$(GO) build -o bin/mentor ./cmd/mentor
+
+setup:
+	@scripts/setup.sh db
+
+run: setup build
+	@$(WITH_DB) ./bin/mentor serve --addr "$${MENTOR_ADDR:-127.0.0.1:8080}"
+
+test:
+	@scripts/setup.sh db browser
+	@mkdir -p .mentor/test-output
+	@$(WITH_DB) $(GO) test -race -count=1 -artifacts -outputdir="$(CURDIR)/.mentor/test-output" ./...
+
+bench: setup
+	@mkdir -p docs .mentor
+	@$(WITH_DB) $(GO) test -run '^$$' -bench . -benchmem -benchtime "$${BENCHTIME:-2s}" -timeout 60m ./... | tee .mentor/bench.txt
+	@$(WITH_DB) $(GO) run ./internal/benchreport -in .mentor/bench.txt -out docs/benchmarks.md
+
+lint:
+	@test -z "$$(gofmt -l $$(git ls-files '*.go'))" || { echo "gofmt would change:"; gofmt -l $$(git ls-files '*.go'); exit 1; }
+	$(GO) vet ./...
+	$(GO) run $(STATICCHECK) ./...
+
+clean-db:
+	@scripts/setup.sh clean

@@ -1,0 +1,253 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"flag"
+	"io"
+	"net"
+	"net/http"
+	"regexp"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/mentor-ai/mentor/internal/pgtest"
+)
+
+// syncBuffer is an io.Writer that a test can read while run is still writing to it.
+type syncBuffer struct {
+	mu  sync.Mutex
+	buf bytes.Buffer
+}
+
+func (b *syncBuffer) Write(p []byte) (int, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.Write(p)
+}
+
+func (b *syncBuffer) String() string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.String()
+}
+
+func envFunc(env map[string]string) func(string) string {
+	return func(k string) string { return env[k] }
+}
+
+var readyLine = regexp.MustCompile(`Mentor is ready at (http://\S+)`)
+
+// startServe runs `mentor serve` and waits until it says where it listens. The returned
+// func stops it as SIGINT would and returns run's error.
+func startServe(t *testing.T, env map[string]string, args ...string) (string, func() error) {
+	t.Helper()
+	ctx, cancel := context.WithCancel(context.Background())
+	var stdout, stderr syncBuffer
+	done := make(chan error, 1)
+	go func() {
+		done <- run(ctx, append([]string{"mentor", "serve", "--addr", "127.0.0.1:0"}, args...), envFunc(env), &stdout, &stderr)
+	}()
+	stop := sync.OnceValue(func() error {
+		cancel()
+		select {
+		case err := <-done:
+			return err
+		case <-time.After(30 * time.Second):
+			return errors.New("run did not return within 30s of cancellation")
+		}
+	})
+	t.Cleanup(func() { stop() })
+	deadline := time.After(60 * time.Second)
+	for {
+		if m := readyLine.FindStringSubmatch(stdout.String()); m != nil {
+			return m[1], stop
+		}
+		select {
+		case err := <-done:
+			t.Fatalf("serve exited before it was ready: %v\nstderr:\n%s", err, stderr.String())
+		case <-deadline:
+			t.Fatalf("serve not ready after 60s; stderr:\n%s", stderr.String())
+		case <-time.After(20 * time.Millisecond):
+		}
+	}
+}
+
+func TestServeMigratesAnEmptyDatabaseAndServes(t *testing.T) {
+	t.Parallel()
+	dsn := pgtest.EmptyURL(t)
+	base, stop := startServe(t, map[string]string{"DATABASE_URL": dsn, "MENTOR_LOG_FORMAT": "json"})
+
+	for path, want := range map[string]int{"/healthz": 200, "/readyz": 200, "/metrics": 200} {
+		res, err := http.Get(base + path)
+		require.NoError(t, err)
+		res.Body.Close()
+		assert.Equal(t, want, res.StatusCode, path)
+	}
+	require.NoError(t, stop(), "a cancelled serve shuts down cleanly")
+
+	// The schema it applied stays: vector is there.
+	conn, err := pgx.Connect(context.Background(), dsn)
+	require.NoError(t, err)
+	defer conn.Close(context.Background())
+	var ext string
+	require.NoError(t, conn.QueryRow(context.Background(), `SELECT extname FROM pg_extension WHERE extname = 'vector'`).Scan(&ext))
+}
+
+func TestServeFailsFastWithTheSettingNamed(t *testing.T) {
+	t.Parallel()
+	busy, err := net.Listen("tcp", "127.0.0.1:0")
+	require.NoError(t, err)
+	t.Cleanup(func() { busy.Close() })
+	good := pgtest.URL(t)
+	unreachable := "postgres://mentor:s3cret-pw@127.0.0.1:1/mentor?sslmode=disable"
+
+	tests := []struct {
+		name    string
+		args    []string
+		env     map[string]string
+		want    []string
+		notWant string
+	}{
+		{name: "no database url", env: map[string]string{},
+			want: []string{"DATABASE_URL is not set"}},
+		{name: "unreachable database from the environment", env: map[string]string{"DATABASE_URL": unreachable},
+			want: []string{"DATABASE_URL:", "cannot reach", "127.0.0.1:1", "xxxxx"}, notWant: "s3cret-pw"},
+		{name: "unreachable database from the flag", args: []string{"--database-url", unreachable}, env: map[string]string{},
+			want: []string{"--database-url:", "cannot reach"}, notWant: "s3cret-pw"},
+		{name: "malformed database url", env: map[string]string{"DATABASE_URL": "postgres://mentor:pw@host:notaport/db"},
+			want: []string{"DATABASE_URL:"}, notWant: ":pw@"},
+		{name: "port in use", args: []string{"--addr", busy.Addr().String()}, env: map[string]string{"DATABASE_URL": good},
+			want: []string{"port in use", busy.Addr().String(), "--addr"}},
+		{name: "port in use from the environment", env: map[string]string{"DATABASE_URL": good, "MENTOR_ADDR": busy.Addr().String()},
+			want: []string{"port in use", "MENTOR_ADDR"}},
+		{name: "address without a port", env: map[string]string{"DATABASE_URL": good, "MENTOR_ADDR": "localhost"},
+			want: []string{"MENTOR_ADDR", "not host:port"}},
+		{name: "bad log format", env: map[string]string{"DATABASE_URL": good, "MENTOR_LOG_FORMAT": "xml"},
+			want: []string{"MENTOR_LOG_FORMAT", `"xml" is not one of text, json`}},
+		{name: "bad log level", env: map[string]string{"DATABASE_URL": good, "MENTOR_LOG_LEVEL": "loud"},
+			want: []string{"MENTOR_LOG_LEVEL", "loud"}},
+		{name: "bad boolean", env: map[string]string{"DATABASE_URL": good, "MENTOR_MIGRATE": "maybe"},
+			want: []string{`MENTOR_MIGRATE="maybe": want true or false`}},
+		{name: "bad duration", env: map[string]string{"DATABASE_URL": good, "MENTOR_SHUTDOWN_TIMEOUT": "soon"},
+			want: []string{`MENTOR_SHUTDOWN_TIMEOUT="soon"`}},
+		{name: "stray argument", args: []string{"extra"}, env: map[string]string{"DATABASE_URL": good},
+			want: []string{"takes no arguments"}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			args := []string{"mentor", "serve"}
+			if !containsFlag(tt.args, "--addr") && tt.env["MENTOR_ADDR"] == "" {
+				args = append(args, "--addr", "127.0.0.1:0")
+			}
+			ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+			defer cancel()
+			var stdout, stderr syncBuffer
+			err := run(ctx, append(args, tt.args...), envFunc(tt.env), &stdout, &stderr)
+			require.Error(t, err, "serve must refuse to start")
+			require.NoError(t, ctx.Err(), "serve must fail fast, not hang")
+			for _, w := range tt.want {
+				assert.Contains(t, err.Error(), w)
+			}
+			if tt.notWant != "" {
+				assert.NotContains(t, err.Error(), tt.notWant)
+				assert.NotContains(t, stderr.String(), tt.notWant)
+			}
+		})
+	}
+}
+
+func containsFlag(args []string, name string) bool {
+	for _, a := range args {
+		if a == name || strings.HasPrefix(a, name+"=") {
+			return true
+		}
+	}
+	return false
+}
+
+func TestMigrateUpDownStatus(t *testing.T) {
+	t.Parallel()
+	dsn := pgtest.EmptyURL(t)
+	env := envFunc(map[string]string{"DATABASE_URL": dsn})
+	migrate := func(action string) string {
+		t.Helper()
+		var stdout, stderr syncBuffer
+		require.NoError(t, run(context.Background(), []string{"mentor", "migrate", action}, env, &stdout, &stderr), stderr.String())
+		return stdout.String()
+	}
+	assert.Regexp(t, `(?m)^1\s+pending\s+-\s+00001_vector_extension.sql$`, migrate("status"))
+	assert.Contains(t, migrate("up"), "applied 1 migration(s)")
+	assert.Regexp(t, `(?m)^1\s+applied\s+\d{4}-`, migrate("status"))
+	assert.Contains(t, migrate("up"), "applied 0 migration(s)", "up is idempotent")
+	assert.Contains(t, migrate("down"), "rolled back 00001_vector_extension.sql")
+	assert.Regexp(t, `(?m)^1\s+pending`, migrate("status"))
+
+	var stdout, stderr syncBuffer
+	err := run(context.Background(), []string{"mentor", "migrate", "sideways"}, env, &stdout, &stderr)
+	require.Error(t, err)
+	assert.Contains(t, err.Error(), `unknown action "sideways" (want up, down or status)`)
+}
+
+func TestMigrateConcurrentlyAppliesOnce(t *testing.T) {
+	t.Parallel()
+	dsn := pgtest.EmptyURL(t)
+	var wg sync.WaitGroup
+	errs := make([]error, 4)
+	for i := range errs {
+		wg.Go(func() {
+			errs[i] = run(context.Background(), []string{"mentor", "migrate", "up"},
+				envFunc(map[string]string{"DATABASE_URL": dsn}), io.Discard, io.Discard)
+		})
+	}
+	wg.Wait()
+	for _, err := range errs {
+		assert.NoError(t, err)
+	}
+	conn, err := pgx.Connect(context.Background(), dsn)
+	require.NoError(t, err)
+	defer conn.Close(context.Background())
+	var applied int
+	require.NoError(t, conn.QueryRow(context.Background(), `SELECT count(*) FROM goose_db_version WHERE version_id > 0`).Scan(&applied))
+	assert.Equal(t, 1, applied, "the advisory lock lets exactly one runner apply each migration")
+}
+
+func TestHelpAndUsage(t *testing.T) {
+	t.Parallel()
+	tests := []struct {
+		name    string
+		args    []string
+		wantErr error
+		want    []string
+	}{
+		{"serve help lists variables", []string{"serve", "--help"}, flag.ErrHelp,
+			[]string{"--addr", "MENTOR_ADDR", "DATABASE_URL", "MENTOR_LOG_FORMAT", "(default 127.0.0.1:8080)"}},
+		{"migrate help", []string{"migrate", "-h"}, flag.ErrHelp, []string{"up|down|status", "DATABASE_URL"}},
+		{"no command", nil, errUsage, []string{"Commands:"}},
+		{"unknown command", []string{"fly"}, errUsage, []string{`unknown command "fly"`}},
+		{"unknown flag", []string{"serve", "--colour"}, errUsage, []string{"flag provided but not defined: -colour"}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			var stdout, stderr syncBuffer
+			err := run(context.Background(), append([]string{"mentor"}, tt.args...), envFunc(nil), &stdout, &stderr)
+			assert.ErrorIs(t, err, tt.wantErr)
+			for _, w := range tt.want {
+				assert.Contains(t, stdout.String()+stderr.String(), w)
+			}
+		})
+	}
+
+	var stdout syncBuffer
+	require.NoError(t, run(context.Background(), []string{"mentor", "version"}, envFunc(nil), &stdout, io.Discard))
+	assert.Regexp(t, `^mentor \S+\n$`, stdout.String())
+}

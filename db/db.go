@@ -1,0 +1,100 @@
+// Package db opens Mentor's PostgreSQL connections and applies its schema.
+//
+// Start-up order matters: Migrate runs on a single connection first (the first migration
+// creates the vector extension), and only then does Connect open the pool, whose
+// connections register pgvector's types as they are made.
+package db
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net/url"
+	"regexp"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
+	"github.com/jackc/pgx/v5/pgxpool"
+	pgxvec "github.com/pgvector/pgvector-go/pgx"
+)
+
+// ErrNoVector means the server has no pgvector extension to create.
+var ErrNoVector = errors.New("the pgvector extension is not installed on this PostgreSQL server " +
+	"(install it: `make run` does so for its own cluster; elsewhere see https://github.com/pgvector/pgvector#installation)")
+
+// connectTimeout bounds how long an unreachable server can stall start-up when the URL
+// does not set connect_timeout itself.
+const connectTimeout = 5 * time.Second
+
+// ParseConfig parses a connection URL or keyword/value string, with Mentor's defaults.
+func ParseConfig(dsn string) (*pgxpool.Config, error) {
+	cfg, err := pgxpool.ParseConfig(dsn)
+	if err != nil {
+		// pgx already redacts the password in its parse errors.
+		return nil, err
+	}
+	if cfg.ConnConfig.ConnectTimeout == 0 {
+		cfg.ConnConfig.ConnectTimeout = connectTimeout
+	}
+	return cfg, nil
+}
+
+// Connect opens a pool whose connections know pgvector's types, and pings it.
+func Connect(ctx context.Context, dsn string) (*pgxpool.Pool, error) {
+	cfg, err := ParseConfig(dsn)
+	if err != nil {
+		return nil, err
+	}
+	cfg.AfterConnect = func(ctx context.Context, conn *pgx.Conn) error {
+		return pgxvec.RegisterTypes(ctx, conn)
+	}
+	pool, err := pgxpool.NewWithConfig(ctx, cfg)
+	if err != nil {
+		return nil, fmt.Errorf("open pool for %s: %w", Redact(dsn), err)
+	}
+	if err := pool.Ping(ctx); err != nil {
+		pool.Close()
+		return nil, fmt.Errorf("cannot reach %s: %w", Redact(dsn), err)
+	}
+	return pool, nil
+}
+
+// CheckVector reports ErrNoVector when the server cannot create the vector extension.
+func CheckVector(ctx context.Context, conn interface {
+	QueryRow(context.Context, string, ...any) pgx.Row
+}) error {
+	var available bool
+	err := conn.QueryRow(ctx, `SELECT EXISTS (SELECT 1 FROM pg_available_extensions WHERE name = 'vector')`).Scan(&available)
+	if err != nil {
+		return fmt.Errorf("look for the vector extension: %w", err)
+	}
+	if !available {
+		return ErrNoVector
+	}
+	return nil
+}
+
+var keywordPassword = regexp.MustCompile(`(?i)(password\s*=\s*)('(?:[^'\\]|\\.)*'|\S+)`)
+
+// Redact returns dsn with any password replaced, fit for logs and error messages.
+func Redact(dsn string) string {
+	if u, err := url.Parse(dsn); err == nil && (u.Scheme == "postgres" || u.Scheme == "postgresql") {
+		if _, has := u.User.Password(); has {
+			u.User = url.UserPassword(u.User.Username(), "xxxxx")
+		}
+		q := u.Query()
+		if q.Has("password") {
+			q.Set("password", "xxxxx")
+			u.RawQuery = q.Encode()
+		}
+		return u.String()
+	}
+	return keywordPassword.ReplaceAllString(dsn, "${1}xxxxx")
+}
+
+// IsUniqueViolation reports whether err is PostgreSQL's unique_violation.
+func IsUniqueViolation(err error) bool {
+	var pgErr *pgconn.PgError
+	return errors.As(err, &pgErr) && pgErr.Code == "23505"
+}

@@ -1,0 +1,105 @@
+// Package browsertest drives Debian's Chromium, headless, from Go tests through chromedp.
+//
+// It never downloads a browser: `make test` installs Debian's chromium package, and a test
+// run without it fails with a message saying so rather than skipping.
+package browsertest
+
+import (
+	"context"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"testing"
+	"time"
+
+	"github.com/chromedp/chromedp"
+)
+
+// EnvChromium may name the browser binary; otherwise chromium is looked up on PATH.
+const EnvChromium = "MENTOR_CHROMIUM"
+
+// New starts a fresh headless Chromium with an empty profile and returns a context for
+// chromedp actions, bounded by timeout. Uncaught JavaScript exceptions and console errors
+// (a Content-Security-Policy violation among them) fail the test.
+func New(t *testing.T, timeout time.Duration) context.Context {
+	t.Helper()
+	path := os.Getenv(EnvChromium)
+	if path == "" {
+		for _, name := range []string{"chromium", "chromium-browser"} {
+			if p, err := exec.LookPath(name); err == nil {
+				path = p
+				break
+			}
+		}
+	}
+	if path == "" {
+		t.Fatalf("no Chromium found: run the tests with `make test`, which installs Debian's chromium, or set %s", EnvChromium)
+	}
+	opts := []chromedp.ExecAllocatorOption{
+		chromedp.ExecPath(path),
+		chromedp.UserDataDir(t.TempDir()),
+		chromedp.Flag("headless", true),
+		chromedp.NoSandbox, // the tests may run as root
+		chromedp.DisableGPU,
+		chromedp.NoFirstRun,
+		chromedp.NoDefaultBrowserCheck,
+		// The machine has no network beyond localhost: keep Chromium from trying.
+		chromedp.Flag("disable-background-networking", true),
+		chromedp.Flag("disable-component-update", true),
+		chromedp.Flag("disable-sync", true),
+		chromedp.Flag("disable-quic", true),
+		chromedp.Flag("disable-dev-shm-usage", true),
+		// Most trainers browse in Chinese; a test that wants English switches in the UI.
+		chromedp.Flag("lang", "zh-CN"),
+		chromedp.Flag("accept-lang", "zh-CN,zh,en"),
+		chromedp.WindowSize(1366, 900),
+	}
+	allocCtx, cancelAlloc := chromedp.NewExecAllocator(context.Background(), opts...)
+	browserCtx, cancelBrowser := chromedp.NewContext(allocCtx)
+	// Start the browser on a context with no deadline: the first Do binds the browser's life
+	// to its context. The deadline applies to the actions that follow.
+	if err := chromedp.Do(browserCtx); err != nil {
+		cancelBrowser()
+		cancelAlloc()
+		t.Fatalf("browser: start %s: %v", path, err)
+	}
+	ctx, cancelTimeout := context.WithTimeout(browserCtx, timeout)
+
+	messages := chromedp.Console(ctx)
+	consoleDone := make(chan struct{})
+	go func() {
+		defer close(consoleDone)
+		for m, err := range messages {
+			if err != nil {
+				return // the context ended
+			}
+			if m.Type == chromedp.ConsoleError || m.IsException() {
+				t.Errorf("browser: console %s at %s:%d: %s", m.Type, m.URL, m.Line+1, m)
+			}
+		}
+	}()
+	t.Cleanup(func() {
+		cancelTimeout()
+		<-consoleDone // no t.Errorf may run after the test returns
+		cancelBrowser()
+		cancelAlloc()
+	})
+	return ctx
+}
+
+// Screenshot saves a full-page PNG under the test's artifact directory
+// (kept when go test runs with -artifacts, as `make test` does).
+func Screenshot(t *testing.T, ctx context.Context, name string) {
+	t.Helper()
+	png, err := chromedp.Run(ctx, chromedp.FullScreenshot(100)) // 100 means PNG
+	if err != nil {
+		t.Errorf("browser: screenshot %s: %v", name, err)
+		return
+	}
+	path := filepath.Join(t.ArtifactDir(), name+".png")
+	if err := os.WriteFile(path, png, 0o644); err != nil {
+		t.Errorf("browser: save screenshot: %v", err)
+		return
+	}
+	t.Logf("screenshot: %s", path)
+}

@@ -1,0 +1,45 @@
+// Package server is Mentor's HTTP face: the gin engine, every route (routes.go), the
+// middleware, and the mapping from domain errors to HTTP responses (errors.go).
+//
+// Handlers are built by functions that take their dependencies and return a gin.HandlerFunc;
+// they pass c.Request.Context() (never the *gin.Context) to the domain packages.
+package server
+
+import (
+	"log/slog"
+	"net/http"
+	"sync"
+	"time"
+
+	"github.com/gin-gonic/gin"
+	"github.com/jackc/pgx/v5/pgxpool"
+	"github.com/prometheus/client_golang/prometheus"
+)
+
+// Deps is what the server needs from run. Every field is required unless its comment says not.
+type Deps struct {
+	Logger   *slog.Logger
+	Pool     *pgxpool.Pool
+	Registry *prometheus.Registry // the process's own registry, never the global default
+	Version  string
+	Now      func() time.Time // optional: time.Now
+}
+
+// ginReleaseMode is gin's one package-level switch; release mode keeps gin from printing
+// every route at start-up. Setting it once keeps parallel tests race-free.
+var ginReleaseMode sync.Once
+
+// New returns the whole HTTP handler.
+func New(deps Deps) http.Handler {
+	ginReleaseMode.Do(func() { gin.SetMode(gin.ReleaseMode) })
+	if deps.Now == nil {
+		deps.Now = time.Now
+	}
+	r := gin.New()
+	r.ContextWithFallback = true
+	r.HandleMethodNotAllowed = true
+	metrics := newHTTPMetrics(deps.Registry)
+	r.Use(recoverer(deps.Logger), securityHeaders(), requestLog(deps.Logger), metrics.middleware())
+	addRoutes(r, deps)
+	return r
+}

@@ -1,0 +1,74 @@
+package ui_test
+
+import (
+	"encoding/json"
+	"io/fs"
+	"maps"
+	"regexp"
+	"slices"
+	"strings"
+	"testing"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/mentor-ai/mentor/ui"
+)
+
+func catalog(t *testing.T, locale string) map[string]string {
+	t.Helper()
+	b, err := fs.ReadFile(ui.Static(), "locales/"+locale+".json")
+	require.NoError(t, err)
+	var m map[string]string
+	require.NoError(t, json.Unmarshal(b, &m), locale)
+	return m
+}
+
+// TestCatalogsMatch keeps zh-CN and en in step: a key in one must be in the other, and no
+// message may be empty.
+func TestCatalogsMatch(t *testing.T) {
+	t.Parallel()
+	zh, en := catalog(t, "zh-CN"), catalog(t, "en")
+	assert.Equal(t, slices.Sorted(maps.Keys(zh)), slices.Sorted(maps.Keys(en)))
+	for _, c := range []map[string]string{zh, en} {
+		for k, v := range c {
+			assert.NotEmpty(t, strings.TrimSpace(v), k)
+		}
+	}
+}
+
+var (
+	htmlKey = regexp.MustCompile(`data-i18n(?:-placeholder)?="([\w.]+)"`)
+	// In scripts, message keys are the only string literals shaped like "section.name".
+	jsKey = regexp.MustCompile(`"([a-z][a-zA-Z]*(?:\.[a-zA-Z]+)+)"`)
+)
+
+// TestPagesUseKnownKeys finds every message key the HTML and scripts use and checks that
+// the catalog has it.
+func TestPagesUseKnownKeys(t *testing.T) {
+	t.Parallel()
+	zh := catalog(t, "zh-CN")
+	used := map[string]string{}
+	err := fs.WalkDir(ui.Static(), ".", func(path string, d fs.DirEntry, err error) error {
+		if err != nil || d.IsDir() || !(strings.HasSuffix(path, ".html") || strings.HasSuffix(path, ".js")) {
+			return err
+		}
+		b, err := fs.ReadFile(ui.Static(), path)
+		if err != nil {
+			return err
+		}
+		pattern := htmlKey
+		if strings.HasSuffix(path, ".js") {
+			pattern = jsKey
+		}
+		for _, m := range pattern.FindAllStringSubmatch(string(b), -1) {
+			used[m[1]] = path
+		}
+		return nil
+	})
+	require.NoError(t, err)
+	require.NotEmpty(t, used)
+	for key, path := range used {
+		assert.Contains(t, zh, key, "%s uses an unknown message key", path)
+	}
+}
