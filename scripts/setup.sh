@@ -94,7 +94,8 @@ SRC
 
 # run_pg runs a PostgreSQL binary as the cluster's owner: initdb refuses to run as root.
 run_pg() {
-  if [ "$(id -u)" = 0 ]; then runuser -u postgres -- "$@"; else "$@"; fi
+  # From /, because the postgres user may not be allowed into the current directory.
+  if [ "$(id -u)" = 0 ]; then (cd / && runuser -u postgres -- "$@"); else "$@"; fi
 }
 
 # The cluster lives in .mentor/pg. When the checkout sits somewhere the postgres user cannot
@@ -130,17 +131,19 @@ setup_db() {
     return 0
   fi
 
-  local bindir data sock pw
+  local bindir pgdir data sock pw
   bindir=$(find_pg_bin)
   ensure_pgvector "$bindir"
   prepare_cluster_dir
-  data="$state/pg/data"; sock="$state/pg/run"
+  # Resolved, because the postgres user may not be able to walk through the checkout.
+  pgdir=$(cd "$state/pg" && pwd -P)
+  data="$pgdir/data"; sock="$pgdir/run"
   if [ ! -f "$data/PG_VERSION" ]; then
     log "creating a private cluster in $data on port $pg_port"
     pw=$(head -c 18 /dev/urandom | base64 | tr -d '/+=' | cut -c1-20)
     run_pg mkdir -p "$sock"
-    printf '%s\n' "$pw" | run_pg sh -c "umask 077; cat > '$state/pg/password'"
-    run_pg "$bindir/initdb" -D "$data" -U "$db_user" --pwfile="$state/pg/password" \
+    printf '%s\n' "$pw" | run_pg sh -c "umask 077; cat > '$pgdir/password'"
+    run_pg "$bindir/initdb" -D "$data" -U "$db_user" --pwfile="$pgdir/password" \
       --auth=scram-sha-256 --encoding=UTF8 --locale=C.UTF-8 >/dev/null
     run_pg sh -c "cat >> '$data/postgresql.conf'" <<CONF
 # mentor: private development cluster
@@ -154,12 +157,12 @@ CONF
   fi
   if ! run_pg "$bindir/pg_ctl" -D "$data" status >/dev/null 2>&1; then
     log "starting the cluster on port $pg_port"
-    if ! run_pg "$bindir/pg_ctl" -D "$data" -l "$state/pg/server.log" -w -t 60 start >/dev/null; then
-      tail -n 5 "$state/pg/server.log" >&2 || true
-      die "the cluster did not start (is port $pg_port taken? set MENTOR_PG_PORT to use another); log: $state/pg/server.log"
+    if ! run_pg "$bindir/pg_ctl" -D "$data" -l "$pgdir/server.log" -w -t 60 start >/dev/null; then
+      tail -n 5 "$pgdir/server.log" >&2 || true
+      die "the cluster did not start (is port $pg_port taken? set MENTOR_PG_PORT to use another); log: $pgdir/server.log"
     fi
   fi
-  pw=$(run_pg cat "$state/pg/password")
+  pw=$(cat "$pgdir/password")
   local admin="postgres://$db_user:$pw@127.0.0.1:$pg_port/postgres?sslmode=disable"
   local app="postgres://$db_user:$pw@127.0.0.1:$pg_port/$db_name?sslmode=disable"
   if [ "$(psql "$admin" -XAtc "select count(*) from pg_database where datname = '$db_name'")" = 0 ]; then
@@ -181,7 +184,9 @@ ENV
 }
 
 stop_db() {
-  local bindir data="$state/pg/data"
+  local bindir data
+  [ -d "$state/pg" ] || return 0
+  data="$(cd "$state/pg" && pwd -P)/data"
   [ -f "$data/PG_VERSION" ] || return 0
   bindir="/usr/lib/postgresql/$(cat "$data/PG_VERSION")/bin"
   if run_pg "$bindir/pg_ctl" -D "$data" status >/dev/null 2>&1; then
