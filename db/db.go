@@ -17,6 +17,8 @@ import (
 	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/jackc/pgx/v5/pgxpool"
 	pgxvec "github.com/pgvector/pgvector-go/pgx"
+
+	"github.com/mentor-ai/mentor/errs"
 )
 
 // ErrNoVector means the server has no pgvector extension to create.
@@ -93,8 +95,32 @@ func Redact(dsn string) string {
 	return keywordPassword.ReplaceAllString(dsn, "${1}xxxxx")
 }
 
-// IsUniqueViolation reports whether err is PostgreSQL's unique_violation.
-func IsUniqueViolation(err error) bool {
+// Error gives a database error its kind, describing it by what was being done: a missing
+// row is NotFound, a duplicate a Conflict, a broken reference NotFound, a change to an
+// immutable row (SQLSTATE MN001, raised by our triggers) a Conflict. Errors that already
+// have a kind pass through; anything else stays internal. Error(nil, …) is nil.
+func Error(err error, format string, args ...any) error {
+	if err == nil {
+		return nil
+	}
+	what := fmt.Sprintf(format, args...)
+	var e *errs.Error
+	if errors.As(err, &e) {
+		return err
+	}
+	if errors.Is(err, pgx.ErrNoRows) {
+		return &errs.Error{Kind: errs.NotFound, Message: what + ": not found", Err: err}
+	}
 	var pgErr *pgconn.PgError
-	return errors.As(err, &pgErr) && pgErr.Code == "23505"
+	if errors.As(err, &pgErr) {
+		switch pgErr.Code {
+		case "23505": // unique_violation
+			return &errs.Error{Kind: errs.Conflict, Message: what + ": already exists", Err: err}
+		case "23503": // foreign_key_violation
+			return &errs.Error{Kind: errs.NotFound, Message: what + ": it refers to something that does not exist", Err: err}
+		case "MN001":
+			return &errs.Error{Kind: errs.Conflict, Message: what + ": " + pgErr.Message, Err: err}
+		}
+	}
+	return fmt.Errorf("%s: %w", what, err)
 }

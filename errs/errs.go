@@ -67,3 +67,16 @@ func KindOf(err error) Kind {
 	}
 	return Internal
 }
+
+// Message returns the part of err that is safe to show a user: the message of the first
+// *Error in its chain (with its field), or "internal error".
+func Message(err error) string {
+	var e *Error
+	if errors.As(err, &e) && e.Kind != Internal {
+		if e.Field != "" {
+			return e.Field + ": " + e.Message
+		}
+		return e.Message
+	}
+	return "internal error"
+}

@@ -17,9 +17,33 @@ func addRoutes(r *gin.Engine, d Deps) {
 	r.GET("/readyz", handleReadyz(d.Pool))
 	r.GET("/metrics", gin.WrapH(promhttp.HandlerFor(d.Registry, promhttp.HandlerOpts{Registry: d.Registry})))
 
-	// API.
-	api := r.Group("/api/v1")
-	api.GET("/version", handleVersion(d.Version))
+	// API. Writes must be JSON from our own origin (see sameOriginWrites).
+	v1 := r.Group("/api/v1", sameOriginWrites())
+	v1.GET("/version", handleVersion(d.Version))
+
+	// Projects, personas, rubrics and prompt versions.
+	v1.GET("/projects", api(d.Logger, handleListProjects(d.Prompts)))
+	v1.POST("/projects", api(d.Logger, handleCreateProject(d.Prompts)))
+	v1.GET("/projects/:project", api(d.Logger, handleGetProject(d.Prompts)))
+	v1.PUT("/projects/:project", api(d.Logger, handleUpdateProject(d.Prompts)))
+	v1.GET("/projects/:project/personas", api(d.Logger, handleListPersonas(d.Prompts)))
+	v1.POST("/projects/:project/personas", api(d.Logger, handleCreatePersona(d.Prompts)))
+	v1.GET("/projects/:project/corpora", api(d.Logger, handleListCorpora(d.Prompts, d.Retrieval)))
+	v1.GET("/personas/:persona", api(d.Logger, handleGetPersona(d.Prompts)))
+	v1.PUT("/personas/:persona", api(d.Logger, handleUpdatePersona(d.Prompts)))
+	v1.PUT("/personas/:persona/rubric", api(d.Logger, handlePutRubric(d.Prompts)))
+	v1.POST("/personas/:persona/versions", api(d.Logger, handlePublishVersion(d.Prompts, d.Models)))
+	v1.GET("/personas/:persona/versions/:version", api(d.Logger, handleGetVersion(d.Prompts)))
+	v1.POST("/personas/:persona/versions/:version/try", api(d.Logger, handleTry(d.Prompts, d.Generator)))
+	v1.GET("/personas/:persona/diff", api(d.Logger, handleDiff(d.Prompts)))
+	v1.POST("/personas/:persona/preview", api(d.Logger, handlePreview(d.Prompts)))
+
+	// Knowledge.
+	v1.GET("/corpora/:corpus/documents", api(d.Logger, handleListDocuments(d.Retrieval)))
+
+	// Models.
+	v1.GET("/models", api(d.Logger, handleListModels(d.Models)))
+	v1.GET("/models/health", api(d.Logger, handleModelHealth(d.Models)))
 
 	// The web UI: embedded static files, no build step.
 	static := ui.Handler()

@@ -14,6 +14,11 @@ import (
 	"github.com/gin-gonic/gin"
 	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/mentor-ai/mentor/generation"
+	"github.com/mentor-ai/mentor/llm"
+	"github.com/mentor-ai/mentor/prompts"
+	"github.com/mentor-ai/mentor/retrieval"
 )
 
 // Deps is what the server needs from run. Every field is required unless its comment says not.
@@ -23,6 +28,11 @@ type Deps struct {
 	Registry *prometheus.Registry // the process's own registry, never the global default
 	Version  string
 	Now      func() time.Time // optional: time.Now
+
+	Prompts   *prompts.Store
+	Retrieval *retrieval.Store
+	Models    *llm.Registry
+	Generator *generation.Generator
 }
 
 // ginReleaseMode is gin's one package-level switch; release mode keeps gin from printing

@@ -3,6 +3,7 @@ package server_test
 import (
 	"context"
 	"encoding/json"
+	"fmt"
 	"io"
 	"log/slog"
 	"net/http"
@@ -15,13 +16,19 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
+	"github.com/mentor-ai/mentor/generation"
 	"github.com/mentor-ai/mentor/internal/pgtest"
+	"github.com/mentor-ai/mentor/llm"
+	"github.com/mentor-ai/mentor/migrations"
+	"github.com/mentor-ai/mentor/prompts"
+	"github.com/mentor-ai/mentor/retrieval"
 	"github.com/mentor-ai/mentor/server"
 )
 
 type fixture struct {
-	pool *pgxpool.Pool
-	srv  *httptest.Server
+	pool   *pgxpool.Pool
+	srv    *httptest.Server
+	models *llm.Registry
 }
 
 func setup(t *testing.T) fixture {
@@ -34,18 +41,33 @@ func setupBench(b *testing.B) fixture {
 	return newFixture(b, slog.New(slog.DiscardHandler))
 }
 
-func newFixture(t testing.TB, logger *slog.Logger) fixture {
+func newFixture(t testing.TB, logger *slog.Logger, env ...string) fixture {
 	t.Helper()
 	pool := pgtest.Pool(t)
+	getenv := func(k string) string {
+		for i := 0; i+1 < len(env); i += 2 {
+			if env[i] == k {
+				return env[i+1]
+			}
+		}
+		return ""
+	}
+	models, err := llm.NewRegistry(context.Background(), llm.RegistryConfig{Getenv: getenv})
+	require.NoError(t, err)
+	ps, rs := prompts.NewStore(pool), retrieval.NewStore(pool)
 	h := server.New(server.Deps{
-		Logger:   logger,
-		Pool:     pool,
-		Registry: prometheus.NewRegistry(),
-		Version:  "test",
+		Logger:    logger,
+		Pool:      pool,
+		Registry:  prometheus.NewRegistry(),
+		Version:   "test",
+		Prompts:   ps,
+		Retrieval: rs,
+		Models:    models,
+		Generator: generation.New(rs, models, nil),
 	})
 	srv := httptest.NewServer(h)
 	t.Cleanup(srv.Close)
-	return fixture{pool: pool, srv: srv}
+	return fixture{pool: pool, srv: srv, models: models}
 }
 
 // tWriter sends log lines to t.Log, so they show only for failing tests.
@@ -69,6 +91,8 @@ func get(t *testing.T, url string) (int, http.Header, string) {
 func TestOperationalEndpoints(t *testing.T) {
 	t.Parallel()
 	f := setup(t)
+	latest, err := migrations.Latest()
+	require.NoError(t, err)
 
 	tests := []struct {
 		name       string
@@ -77,7 +101,7 @@ func TestOperationalEndpoints(t *testing.T) {
 		wantBody   []string
 	}{
 		{"healthz", "/healthz", 200, []string{`"status":"ok"`}},
-		{"readyz on a current schema", "/readyz", 200, []string{`"status":"ready"`, `"schema_version":1`}},
+		{"readyz on a current schema", "/readyz", 200, []string{`"status":"ready"`, fmt.Sprintf(`"schema_version":%d,"binary_schema_version":%[1]d`, latest)}},
 		{"version", "/api/v1/version", 200, []string{`"version":"test"`}},
 		{"unknown route", "/api/v1/nope", 404, []string{`"code":"not_found"`, `no route GET /api/v1/nope`}},
 		{"ui shell", "/", 200, []string{`<script type="module" src="/static/app.js">`}},
@@ -149,3 +173,5 @@ func TestReadyzWhenDatabaseGone(t *testing.T) {
 	status, _, _ = get(t, f.srv.URL+"/healthz")
 	assert.Equal(t, http.StatusOK, status)
 }
+
+func discardLogger() *slog.Logger { return slog.New(slog.DiscardHandler) }

@@ -14,6 +14,11 @@ import (
 	"github.com/prometheus/client_golang/prometheus/collectors"
 
 	"github.com/mentor-ai/mentor/db"
+	"github.com/mentor-ai/mentor/generation"
+	"github.com/mentor-ai/mentor/llm"
+	"github.com/mentor-ai/mentor/prompts"
+	"github.com/mentor-ai/mentor/prompts/demo"
+	"github.com/mentor-ai/mentor/retrieval"
 	"github.com/mentor-ai/mentor/server"
 )
 
@@ -25,6 +30,9 @@ type serveConfig struct {
 	migrate         bool
 	shutdownTimeout time.Duration
 	startTimeout    time.Duration
+	modelsFile      string
+	baselineRate    float64
+	dev             bool
 }
 
 func parseServeConfig(args []string, getenv func(string) string, stderr io.Writer) (serveConfig, *flagSet, error) {
@@ -44,8 +52,17 @@ func parseServeConfig(args []string, getenv func(string) string, stderr io.Write
 	f.env("shutdown-timeout", "MENTOR_SHUTDOWN_TIMEOUT")
 	f.DurationVar(&c.startTimeout, "start-timeout", 10*time.Second, "how long to wait for the database at start-up")
 	f.env("start-timeout", "MENTOR_START_TIMEOUT")
+	f.StringVar(&c.modelsFile, "models-file", "", "YAML file listing model endpoints (see README); OPENAI_BASE_URL, OPENAI_API_KEY and MENTOR_OPENAI_MODELS add one more")
+	f.env("models-file", "MENTOR_MODELS_FILE")
+	f.Float64Var(&c.baselineRate, "baseline-rate", 40, "pieces per second the offline baseline streams at (0: all at once)")
+	f.env("baseline-rate", "MENTOR_BASELINE_RATE")
+	f.BoolVar(&c.dev, "dev", false, "development mode: load the demo project at start (never in production)")
+	f.env("dev", "MENTOR_DEV")
 	if err := f.parse(args, getenv); err != nil {
 		return c, f, err
+	}
+	if c.baselineRate < 0 || c.baselineRate > 10000 {
+		return c, f, fmt.Errorf("%s: must be between 0 and 10000, got %g", f.source("baseline-rate"), c.baselineRate)
 	}
 	if f.NArg() > 0 {
 		return c, f, fmt.Errorf("mentor serve takes no arguments, got %q", f.Args())
@@ -85,6 +102,16 @@ func runServe(ctx context.Context, args []string, getenv func(string) string, st
 		return fmt.Errorf("%s: %w", flags.source("log-level"), err)
 	}
 
+	var baselineInterval time.Duration
+	if cfg.baselineRate > 0 {
+		baselineInterval = time.Duration(float64(time.Second) / cfg.baselineRate)
+	}
+	models, err := llm.NewRegistry(ctx, llm.RegistryConfig{ModelsFile: cfg.modelsFile, Getenv: getenv,
+		BaselineInterval: baselineInterval, Logger: logger})
+	if err != nil {
+		return err
+	}
+
 	// Listen before touching the database, so a busy port fails at once and by name.
 	ln, err := (&net.ListenConfig{}).Listen(ctx, "tcp", cfg.addr)
 	if err != nil {
@@ -114,9 +141,26 @@ func runServe(ctx context.Context, args []string, getenv func(string) string, st
 		return fmt.Errorf("register metrics: %w", err)
 	}
 
+	promptStore, retrievalStore := prompts.NewStore(pool), retrieval.NewStore(pool)
+	if cfg.dev {
+		sum, err := demo.Load(startCtx, promptStore, retrievalStore, models.Has)
+		if err != nil {
+			return fmt.Errorf("load the demo project: %w", err)
+		}
+		logger.Info("demo project ready", "project", sum.Project.Slug, "personas", sum.Personas,
+			"versions_published", sum.Versions, "documents", sum.Documents)
+	}
+	for _, m := range models.Models() {
+		if !m.Available {
+			logger.Warn("model unavailable", "model", m.Name, "reason", m.Reason)
+		}
+	}
+
 	srv := &http.Server{
 		Handler: server.New(server.Deps{
 			Logger: logger, Pool: pool, Registry: reg, Version: buildVersion(),
+			Prompts: promptStore, Retrieval: retrievalStore, Models: models,
+			Generator: generation.New(retrievalStore, models, nil),
 		}),
 		ReadHeaderTimeout: 10 * time.Second,
 		ErrorLog:          slogErrorLog(logger),

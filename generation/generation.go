@@ -1,0 +1,126 @@
+// Package generation prepares one candidate reply: it retrieves passages for the question,
+// renders the prompt version's system prompt, and picks the model, recording everything
+// needed to reproduce the reply (model, parameters, system-prompt hash, passages).
+package generation
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"time"
+
+	"github.com/mentor-ai/mentor/errs"
+	"github.com/mentor-ai/mentor/llm"
+	"github.com/mentor-ai/mentor/prompts"
+	"github.com/mentor-ai/mentor/retrieval"
+)
+
+// Generator prepares replies. Its dependencies are read-only, so it is safe for concurrent use.
+type Generator struct {
+	retrieval *retrieval.Store
+	models    *llm.Registry
+	now       func() time.Time
+}
+
+// New returns a Generator.
+func New(r *retrieval.Store, models *llm.Registry, now func() time.Time) *Generator {
+	if now == nil {
+		now = time.Now
+	}
+	return &Generator{retrieval: r, models: models, now: now}
+}
+
+// Plan is one candidate to generate.
+type Plan struct {
+	Persona     prompts.Persona
+	Version     prompts.Version
+	Model       string   // optional: the version's model otherwise
+	Temperature *float32 // optional: the version's temperature otherwise
+	Seed        int64
+	Locale      string        // the conversation's locale; the persona's otherwise
+	History     []llm.Message // the conversation so far, ending with the user's turn
+}
+
+// Prepared is a request ready to stream, with its provenance.
+type Prepared struct {
+	Request          llm.Request
+	Model            llm.Model
+	Provider         llm.Provider
+	SystemPrompt     string
+	SystemPromptHash string // SHA-256 of the rendered system prompt, hex
+	Passages         []retrieval.Passage
+}
+
+// Prepare retrieves, renders and resolves the model for plan.
+func (g *Generator) Prepare(ctx context.Context, plan Plan) (Prepared, error) {
+	var out Prepared
+	if len(plan.History) == 0 || plan.History[len(plan.History)-1].Role != "user" {
+		return out, errs.Field("message", "the conversation must end with the user's turn")
+	}
+	modelName := plan.Model
+	if modelName == "" {
+		modelName = plan.Version.Model
+	}
+	model, provider, err := g.models.Model(modelName)
+	if err != nil {
+		return out, err
+	}
+	tmpl, err := prompts.ParseTemplate(plan.Version.Template)
+	if err != nil {
+		return out, err
+	}
+	question := plan.History[len(plan.History)-1].Content
+	passages, err := g.retrieval.Search(ctx, plan.Version.CorpusIDs, question, plan.Version.RetrievalK)
+	if err != nil {
+		return out, err
+	}
+	locale := plan.Locale
+	if locale == "" {
+		locale = plan.Persona.Locale
+	}
+	turns := 0
+	for _, m := range plan.History[:len(plan.History)-1] {
+		if m.Role == "user" {
+			turns++
+		}
+	}
+	data := prompts.TemplateData{
+		Persona: prompts.TemplatePersona{Name: plan.Persona.Name, Description: plan.Persona.Description,
+			Kind: string(plan.Persona.Kind), Locale: plan.Persona.Locale},
+		Locale:       locale,
+		Date:         g.now().Format("2006-01-02"),
+		Conversation: prompts.TemplateConversation{Turns: turns},
+	}
+	llmPassages := make([]llm.Passage, len(passages))
+	for i, p := range passages {
+		data.Passages = append(data.Passages, prompts.TemplatePassage{N: i + 1, Title: p.Title, Text: p.Text, Source: p.Slug})
+		llmPassages[i] = llm.Passage{N: i + 1, Title: p.Title, Text: p.Text}
+	}
+	system, err := tmpl.Render(data)
+	if err != nil {
+		return out, err
+	}
+	opening, err := tmpl.Block(prompts.BlockOpening, data)
+	if err != nil {
+		return out, err
+	}
+	closing, err := tmpl.Block(prompts.BlockClosing, data)
+	if err != nil {
+		return out, err
+	}
+	temperature := plan.Version.Temperature
+	if plan.Temperature != nil {
+		temperature = *plan.Temperature
+	}
+	sum := sha256.Sum256([]byte(system))
+	out = Prepared{
+		Model: model, Provider: provider, SystemPrompt: system, SystemPromptHash: hex.EncodeToString(sum[:]),
+		Passages: passages,
+		Request: llm.Request{
+			Messages:    append([]llm.Message{{Role: "system", Content: system}}, plan.History...),
+			Temperature: temperature, TopP: plan.Version.TopP, MaxTokens: plan.Version.MaxTokens, Seed: plan.Seed,
+			Passages: llmPassages, Opening: opening, Closing: closing, Locale: locale,
+		},
+	}
+	return out, nil
+}

@@ -1,0 +1,168 @@
+package prompts
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"regexp"
+	"strconv"
+	"strings"
+	"text/template"
+
+	"github.com/mentor-ai/mentor/errs"
+)
+
+// TemplateData is everything a prompt template may refer to. Referring to anything else is
+// an error when the version is saved, with the line and column.
+type TemplateData struct {
+	Persona      TemplatePersona
+	Locale       string // the conversation's locale: zh-CN or en
+	Date         string // YYYY-MM-DD
+	Conversation TemplateConversation
+	Passages     []TemplatePassage
+}
+
+// TemplatePersona is the persona as a template sees it.
+type TemplatePersona struct {
+	Name, Description, Kind, Locale string
+}
+
+// TemplateConversation describes the conversation so far.
+type TemplateConversation struct {
+	Turns int // user turns before this one
+}
+
+// TemplatePassage is one retrieved passage, numbered for citation as [N].
+type TemplatePassage struct {
+	N                   int
+	Title, Text, Source string
+}
+
+// Named blocks a template may define. The offline baseline frames its answer with them, so a
+// prompt version sets the baseline's voice as well as the model's instructions.
+const (
+	BlockOpening = "opening"
+	BlockClosing = "closing"
+)
+
+// maxTemplateLen bounds what a trainer can paste; real system prompts are far shorter.
+const maxTemplateLen = 20000
+
+// Template is a parsed, validated prompt template.
+type Template struct {
+	t *template.Template
+}
+
+var templateErrPos = regexp.MustCompile(`^template: [^:]*:(\d+)(?::(\d+))?: (?:executing "[^"]*" at <[^>]*>: )?(.*)$`)
+
+// ParseTemplate parses src and checks it against sample data for every branch that depends
+// on the locale, the presence of passages and the conversation's length, so a misspelled
+// field fails on save rather than in front of a trainer.
+func ParseTemplate(src string) (*Template, error) {
+	if strings.TrimSpace(src) == "" {
+		return nil, errs.Field("template", "must not be empty")
+	}
+	if len(src) > maxTemplateLen {
+		return nil, errs.Field("template", "must be at most %d bytes, got %d", maxTemplateLen, len(src))
+	}
+	t, err := template.New("template").Option("missingkey=error").Parse(src)
+	if err != nil {
+		return nil, templateError(err)
+	}
+	tmpl := &Template{t: t}
+	for _, data := range sampleData() {
+		for _, name := range []string{"", BlockOpening, BlockClosing} {
+			if _, err := tmpl.render(name, data); err != nil {
+				return nil, err
+			}
+		}
+	}
+	return tmpl, nil
+}
+
+// Render returns the system prompt for data.
+func (t *Template) Render(data TemplateData) (string, error) {
+	return t.render("", data)
+}
+
+// Block renders a named block, or returns "" when the template does not define it.
+func (t *Template) Block(name string, data TemplateData) (string, error) {
+	return t.render(name, data)
+}
+
+func (t *Template) render(name string, data TemplateData) (string, error) {
+	tt := t.t
+	if name != "" {
+		if tt = t.t.Lookup(name); tt == nil {
+			return "", nil
+		}
+	}
+	var b bytes.Buffer
+	if err := tt.Execute(&b, data); err != nil {
+		return "", templateError(err)
+	}
+	return strings.TrimSpace(b.String()), nil
+}
+
+// templateError turns text/template's message into one that names the line and column.
+func templateError(err error) error {
+	var execErr template.ExecError
+	msg := err.Error()
+	if errors.As(err, &execErr) {
+		msg = execErr.Err.Error()
+	}
+	m := templateErrPos.FindStringSubmatch(msg)
+	if m == nil {
+		return errs.Field("template", "%s", strings.TrimPrefix(msg, "template: "))
+	}
+	line, _ := strconv.Atoi(m[1])
+	detail := strings.ReplaceAll(m[3], "prompts.", "")
+	if m[2] != "" {
+		col, _ := strconv.Atoi(m[2])
+		return errs.Field("template", "line %d, column %d: %s", line, col, detail)
+	}
+	return errs.Field("template", "line %d: %s", line, detail)
+}
+
+// sampleData covers the branches a template is likely to take.
+func sampleData() []TemplateData {
+	passages := []TemplatePassage{
+		{N: 1, Title: "示例文档", Text: "这是一段示例知识。", Source: "sample"},
+		{N: 2, Title: "Sample", Text: "A sample passage.", Source: "sample"},
+	}
+	var out []TemplateData
+	for _, locale := range Locales {
+		for _, ps := range [][]TemplatePassage{passages, nil} {
+			for _, turns := range []int{0, 3} {
+				out = append(out, TemplateData{
+					Persona:      TemplatePersona{Name: "示例", Description: "示例人设", Kind: string(DomainAssistant), Locale: "zh-CN"},
+					Locale:       locale,
+					Date:         "2026-01-01",
+					Conversation: TemplateConversation{Turns: turns},
+					Passages:     ps,
+				})
+			}
+		}
+	}
+	return out
+}
+
+// SampleData returns example inputs for a render preview.
+func SampleData(p Persona, locale string) TemplateData {
+	d := sampleData()[0]
+	d.Persona = TemplatePersona{Name: p.Name, Description: p.Description, Kind: string(p.Kind), Locale: p.Locale}
+	if validLocale(locale) {
+		d.Locale = locale
+	}
+	return d
+}
+
+// String describes the template's fields for help text.
+func TemplateFields() []string {
+	return []string{
+		"{{.Persona.Name}}", "{{.Persona.Description}}", "{{.Persona.Kind}}", "{{.Persona.Locale}}",
+		"{{.Locale}}", "{{.Date}}", "{{.Conversation.Turns}}",
+		"{{range .Passages}}{{.N}} {{.Title}} {{.Text}} {{.Source}}{{end}}",
+		fmt.Sprintf(`{{define %q}}…{{end}}`, BlockOpening), fmt.Sprintf(`{{define %q}}…{{end}}`, BlockClosing),
+	}
+}

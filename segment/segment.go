@@ -1,0 +1,80 @@
+// Package segment splits mixed Chinese and English text into sentences and into the terms
+// that search and the offline baseline match on.
+package segment
+
+import (
+	"strings"
+	"unicode"
+)
+
+// Tokens splits text for matching: every pair of adjacent CJK characters (PostgreSQL's
+// parsers do not segment Chinese, and bigrams need no dictionary), every single CJK
+// character (so one-character queries still match), and lowercased Latin words and numbers.
+func Tokens(text string) []string {
+	var out []string
+	var word []rune
+	var prevCJK rune
+	flush := func() {
+		if len(word) > 0 {
+			out = append(out, strings.ToLower(string(word)))
+			word = word[:0]
+		}
+	}
+	for _, r := range text {
+		switch {
+		case isCJK(r):
+			flush()
+			out = append(out, string(r))
+			if prevCJK != 0 {
+				out = append(out, string([]rune{prevCJK, r}))
+			}
+			prevCJK = r
+			continue
+		case unicode.IsLetter(r) || unicode.IsDigit(r):
+			word = append(word, r)
+		default:
+			flush()
+		}
+		prevCJK = 0
+	}
+	flush()
+	return out
+}
+
+func isCJK(r rune) bool {
+	return unicode.Is(unicode.Han, r) || unicode.Is(unicode.Hiragana, r) || unicode.Is(unicode.Katakana, r) || unicode.Is(unicode.Hangul, r)
+}
+
+// Sentences splits text into sentences, understanding Chinese punctuation (。！？；) as well
+// as English (. ! ? followed by a space or the end), and keeping each sentence's own mark.
+func Sentences(text string) []string {
+	var out []string
+	rs := []rune(text)
+	start := 0
+	emit := func(end int) {
+		if s := strings.TrimSpace(string(rs[start:end])); s != "" {
+			out = append(out, s)
+		}
+		start = end
+	}
+	for i := 0; i < len(rs); i++ {
+		switch rs[i] {
+		case '。', '！', '？', '；', '\n':
+			// Keep a closing quote or bracket with its sentence.
+			for i+1 < len(rs) && strings.ContainsRune("”’」』）)", rs[i+1]) {
+				i++
+			}
+			emit(i + 1)
+		case '.', '!', '?':
+			if i+1 == len(rs) || unicode.IsSpace(rs[i+1]) {
+				// Not after a lone capital or digit: "U.S. rules", "3.5%".
+				if rs[i] == '.' && i > 0 && i+1 < len(rs) && (unicode.IsDigit(rs[i-1]) || (unicode.IsUpper(rs[i-1]) && (i < 2 || !unicode.IsLetter(rs[i-2])))) {
+					continue
+				}
+				emit(i + 1)
+			}
+		}
+	}
+	emit(len(rs))
+	return out
+}

@@ -1,0 +1,117 @@
+package server
+
+import (
+	"encoding/json"
+	"fmt"
+	"net/http"
+	"strings"
+	"unicode/utf8"
+
+	"github.com/gin-gonic/gin"
+
+	"github.com/mentor-ai/mentor/errs"
+	"github.com/mentor-ai/mentor/generation"
+	"github.com/mentor-ai/mentor/llm"
+	"github.com/mentor-ai/mentor/prompts"
+)
+
+type tryInput struct {
+	Message string        `json:"message"`
+	Locale  string        `json:"locale"`
+	Model   string        `json:"model"` // optional: the version's model otherwise
+	Seed    int64         `json:"seed"`
+	History []llm.Message `json:"history"` // earlier turns, user and assistant
+}
+
+const maxMessageRunes = 8000
+
+func (in tryInput) validate() error {
+	switch n := utf8.RuneCountInString(in.Message); {
+	case strings.TrimSpace(in.Message) == "":
+		return errs.Field("message", "must not be empty")
+	case n > maxMessageRunes:
+		return errs.Field("message", "must be at most %d characters, got %d", maxMessageRunes, n)
+	case in.Locale != "" && in.Locale != "zh-CN" && in.Locale != "en":
+		return errs.Field("locale", "must be zh-CN or en, got %q", in.Locale)
+	case len(in.History) > 100:
+		return errs.Field("history", "at most 100 turns, got %d", len(in.History))
+	}
+	for i, m := range in.History {
+		if m.Role != "user" && m.Role != "assistant" {
+			return errs.Field(fmt.Sprintf("history[%d].role", i), "must be user or assistant, got %q", m.Role)
+		}
+	}
+	return nil
+}
+
+// tryEvent names are the SSE event types the try endpoint sends, in this order: meta once,
+// delta any number of times, done once.
+type tryMeta struct {
+	Model            string `json:"model"`
+	Baseline         bool   `json:"baseline"`
+	SystemPromptHash string `json:"system_prompt_hash"`
+	Passages         any    `json:"passages"`
+}
+
+type tryDone struct {
+	Status       llm.Status `json:"status"`
+	FinishReason string     `json:"finish_reason,omitempty"`
+	Usage        llm.Usage  `json:"usage"`
+	TTFTMillis   int64      `json:"time_to_first_token_ms"`
+	TotalMillis  int64      `json:"duration_ms"`
+	Error        string     `json:"error,omitempty"`
+}
+
+// handleTry streams one reply from a prompt version as server-sent events, so an author can
+// try a version before trainers meet it. Errors found before streaming are ordinary JSON
+// errors; a failure mid-stream arrives in the done event.
+func handleTry(ps *prompts.Store, gen *generation.Generator) apiFunc {
+	return func(c *gin.Context) error {
+		ctx := c.Request.Context()
+		persona, err := personaParam(ctx, c, ps)
+		if err != nil {
+			return err
+		}
+		version, err := versionParam(ctx, c, ps, persona.ID)
+		if err != nil {
+			return err
+		}
+		var in tryInput
+		if err := bindJSON(c, &in); err != nil {
+			return err
+		}
+		if err := in.validate(); err != nil {
+			return err
+		}
+		prepared, err := gen.Prepare(ctx, generation.Plan{
+			Persona: persona, Version: version, Model: in.Model, Seed: in.Seed, Locale: in.Locale,
+			History: append(in.History, llm.Message{Role: "user", Content: in.Message}),
+		})
+		if err != nil {
+			return err
+		}
+
+		w := c.Writer
+		w.Header().Set("Content-Type", "text/event-stream; charset=utf-8")
+		w.Header().Set("Cache-Control", "no-cache")
+		w.Header().Set("X-Accel-Buffering", "no") // nginx would otherwise hold the stream
+		w.WriteHeader(http.StatusOK)
+		send := func(event string, v any) {
+			b, _ := json.Marshal(v)
+			fmt.Fprintf(w, "event: %s\ndata: %s\n\n", event, b)
+			w.Flush()
+		}
+		send("meta", tryMeta{Model: prepared.Model.Name, Baseline: prepared.Model.Baseline,
+			SystemPromptHash: prepared.SystemPromptHash, Passages: prepared.Passages})
+		res, err := prepared.Provider.Stream(ctx, prepared.Request, func(d llm.Delta) { send("delta", d) })
+		done := tryDone{Status: res.Status, FinishReason: res.FinishReason, Usage: res.Usage,
+			TTFTMillis: res.TimeToFirstToken.Milliseconds(), TotalMillis: res.Duration.Milliseconds()}
+		if err != nil && res.Status != llm.Cancelled {
+			done.Error = errs.Message(err)
+		}
+		if ctx.Err() == nil {
+			send("done", done)
+		}
+		return nil
+	}
+}
