@@ -67,9 +67,13 @@ func (p *OpenAI) Stream(ctx context.Context, req Request, onDelta func(Delta)) (
 	}
 	creq := openai.ChatCompletionRequest{
 		Model: p.cfg.RemoteName, Messages: msgs, Stream: true,
-		Temperature: req.Temperature, TopP: req.TopP, MaxTokens: req.MaxTokens,
+		Temperature: req.Temperature, TopP: req.TopP,
 		StreamOptions: &openai.StreamOptions{IncludeUsage: true},
 	}
+	// max_tokens, not max_completion_tokens: DeepSeek, DashScope, llama.cpp and older vLLM read
+	// only the former, and OpenAI still accepts it for chat models.
+	//lint:ignore SA1019 the compatible endpoints we target read max_tokens
+	creq.MaxTokens = req.MaxTokens
 	if req.Seed != 0 {
 		seed := int(req.Seed)
 		creq.Seed = &seed
