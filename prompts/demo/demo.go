@@ -78,7 +78,7 @@ func Load(ctx context.Context, ps *prompts.Store, rs *retrieval.Store, knownMode
 	project, err := ps.ProjectBySlug(ctx, ProjectSlug)
 	if errs.KindOf(err) == errs.NotFound {
 		project, err = ps.CreateProject(ctx, prompts.Project{Slug: ProjectSlug, Name: "演示项目 · Demo",
-			Description: "示例人设与知识库，仅供体验，不构成法律、财务或医疗建议。Illustrative personas and knowledge; not legal, financial or medical advice.",
+			Description:  "示例人设与知识库，仅供体验，不构成法律、财务或医疗建议。Illustrative personas and knowledge; not legal, financial or medical advice.",
 			BlindRanking: true})
 	}
 	if err != nil {
