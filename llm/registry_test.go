@@ -145,3 +145,17 @@ func TestRegistryDiscoveryFailureNamesTheVariable(t *testing.T) {
 	assert.Contains(t, err.Error(), "OPENAI_BASE_URL=http://127.0.0.1:1/v1")
 	assert.Contains(t, err.Error(), "MENTOR_OPENAI_MODELS")
 }
+
+// TestExampleModelsFileLoads keeps the example in docs/ honest.
+func TestExampleModelsFileLoads(t *testing.T) {
+	t.Parallel()
+	reg, err := llm.NewRegistry(context.Background(), llm.RegistryConfig{ModelsFile: "../docs/models.example.yaml",
+		Getenv: func(k string) string { return map[string]string{"DEEPSEEK_API_KEY": "sk-x"}[k] }})
+	require.NoError(t, err)
+	assert.True(t, reg.Has("deepseek-reasoner"))
+	assert.True(t, reg.Has("qwen2.5:7b"))
+	_, _, err = reg.Model("qwen-plus")
+	assert.Contains(t, errs.Message(err), "DASHSCOPE_API_KEY is not set")
+	_, _, err = reg.Model("deepseek-chat")
+	assert.NoError(t, err)
+}

@@ -8,6 +8,7 @@ import (
 	"strconv"
 	"strings"
 	"text/template"
+	"unicode/utf8"
 
 	"github.com/mentor-ai/mentor/errs"
 )
@@ -67,13 +68,13 @@ func ParseTemplate(src string) (*Template, error) {
 	}
 	t, err := template.New("template").Option("missingkey=error").Parse(src)
 	if err != nil {
-		return nil, templateError(err)
+		return nil, withCharColumn(templateError(err), src)
 	}
 	tmpl := &Template{t: t}
 	for _, data := range sampleData() {
 		for _, name := range []string{"", BlockOpening, BlockClosing} {
 			if _, err := tmpl.render(name, data); err != nil {
-				return nil, err
+				return nil, withCharColumn(err, src)
 			}
 		}
 	}
@@ -104,7 +105,33 @@ func (t *Template) render(name string, data TemplateData) (string, error) {
 	return strings.TrimSpace(b.String()), nil
 }
 
-// templateError turns text/template's message into one that names the line and column.
+// positionError is a template error at a line and, when known, a column: text/template
+// counts the column in bytes from 0, so withCharColumn turns it into characters from 1, as
+// an editor shows them (a Chinese character is three bytes).
+type positionError struct {
+	line, byteCol int // byteCol < 0: unknown
+	detail        string
+}
+
+func (e *positionError) Error() string { return e.detail }
+
+func withCharColumn(err error, src string) error {
+	var pe *positionError
+	if !errors.As(err, &pe) {
+		return err
+	}
+	if pe.byteCol < 0 {
+		return errs.Field("template", "line %d: %s", pe.line, pe.detail)
+	}
+	lines := strings.Split(src, "\n")
+	col := pe.byteCol + 1
+	if pe.line >= 1 && pe.line <= len(lines) && pe.byteCol <= len(lines[pe.line-1]) {
+		col = utf8.RuneCountInString(lines[pe.line-1][:pe.byteCol]) + 1
+	}
+	return errs.Field("template", "line %d, column %d: %s", pe.line, col, pe.detail)
+}
+
+// templateError extracts the line, column and message from text/template's error.
 func templateError(err error) error {
 	var execErr template.ExecError
 	msg := err.Error()
@@ -115,13 +142,12 @@ func templateError(err error) error {
 	if m == nil {
 		return errs.Field("template", "%s", strings.TrimPrefix(msg, "template: "))
 	}
-	line, _ := strconv.Atoi(m[1])
-	detail := strings.ReplaceAll(m[3], "prompts.", "")
+	pe := &positionError{byteCol: -1, detail: strings.ReplaceAll(m[3], "prompts.", "")}
+	pe.line, _ = strconv.Atoi(m[1])
 	if m[2] != "" {
-		col, _ := strconv.Atoi(m[2])
-		return errs.Field("template", "line %d, column %d: %s", line, col, detail)
+		pe.byteCol, _ = strconv.Atoi(m[2])
 	}
-	return errs.Field("template", "line %d: %s", line, detail)
+	return pe
 }
 
 // sampleData covers the branches a template is likely to take.

@@ -161,7 +161,7 @@ func TestAPIBadInputSaysWhichField(t *testing.T) {
 		{"temperature negative", "POST", base + "/versions", pf.versionBody(map[string]any{"temperature": -1}), 400, "temperature", "between 0 and 2"},
 		{"max_tokens zero", "POST", base + "/versions", pf.versionBody(map[string]any{"max_tokens": 0}), 400, "max_tokens", "between 1 and"},
 		{"template that does not parse", "POST", base + "/versions", pf.versionBody(map[string]any{"template": "第一行\n{{if .Passages}}"}), 400, "template", "line 2: unexpected EOF"},
-		{"template with an unknown variable", "POST", base + "/versions", pf.versionBody(map[string]any{"template": "你好\n  {{.Persona.Age}}"}), 400, "template", "line 2, column 12: can't evaluate field Age"},
+		{"template with an unknown variable", "POST", base + "/versions", pf.versionBody(map[string]any{"template": "你好\n  {{.Persona.Age}}"}), 400, "template", "line 2, column 13: can't evaluate field Age"},
 		{"corpus of another project", "POST", base + "/versions", pf.versionBody(map[string]any{"corpus_ids": []int64{999999}}), 400, "corpus_ids", "must exist"},
 		{"preview with a broken template", "POST", base + "/preview", map[string]any{"template": "{{.Nope}}"}, 400, "template", "can't evaluate field Nope"},
 		{"diff with a bad version number", "GET", base + "/diff?from=1&to=x", nil, 400, "to", `got "x"`},

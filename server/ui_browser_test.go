@@ -10,7 +10,20 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/mentor-ai/mentor/internal/browsertest"
+	"github.com/mentor-ai/mentor/prompts"
+	"github.com/mentor-ai/mentor/prompts/demo"
+	"github.com/mentor-ai/mentor/retrieval"
 )
+
+func switchLocale(t *testing.T, ctx context.Context, locale string) {
+	t.Helper()
+	require.NoError(t, chromedp.Do(ctx,
+		chromedp.SetValue(chromedp.CSS("#locale-select"), locale),
+		chromedp.Evaluate[chromedp.Void](`document.querySelector("#locale-select").dispatchEvent(new Event("change"))`),
+		browsertest.Visible(`html[lang="`+locale+`"]`),
+		browsertest.Visible(`body[data-ready="true"]`),
+	))
+}
 
 // TestHomePageInBothLanguages loads the UI in a real headless Chromium under the strict CSP:
 // it starts in Chinese, shows the live status, and switches to English and back.
@@ -21,41 +34,101 @@ func TestHomePageInBothLanguages(t *testing.T) {
 
 	require.NoError(t, chromedp.Do(ctx,
 		chromedp.Navigate(f.srv.URL+"/"),
-		chromedp.WaitVisible(chromedp.CSS(`body[data-ready="true"]`)),
+		browsertest.Visible(`body[data-ready="true"]`),
 	))
-	assert.Equal(t, "欢迎使用 Mentor", text(t, ctx, "h1"))
-	assert.Equal(t, "ok", attr(t, ctx, "#status-database", "data-state"))
-	lang, err := chromedp.Run(ctx, chromedp.Evaluate[string](`document.documentElement.lang`))
-	require.NoError(t, err)
-	assert.Equal(t, "zh-CN", lang)
+	assert.Equal(t, "项目", browsertest.Text(t, ctx, "h1"))
+	assert.Equal(t, "ok", browsertest.Attr(t, ctx, "#status-database", "data-state"))
 	browsertest.Screenshot(t, ctx, "home-zh")
 
-	require.NoError(t, chromedp.Do(ctx,
-		chromedp.SetValue(chromedp.CSS("#locale-select"), "en"),
-		chromedp.Evaluate[chromedp.Void](`document.querySelector("#locale-select").dispatchEvent(new Event("change"))`),
-		chromedp.WaitVisible(chromedp.CSS(`html[lang="en"]`)),
-	))
-	assert.Equal(t, "Welcome to Mentor", text(t, ctx, "h1"))
+	switchLocale(t, ctx, "en")
+	assert.Equal(t, "Projects", browsertest.Text(t, ctx, "h1"))
+	assert.Equal(t, "Models", browsertest.Text(t, ctx, `.nav a[href="#/models"]`))
 
 	// The choice survives a reload.
 	require.NoError(t, chromedp.Do(ctx,
 		chromedp.Reload(),
-		chromedp.WaitVisible(chromedp.CSS(`body[data-ready="true"]`)),
+		browsertest.Visible(`body[data-ready="true"]`),
 	))
-	assert.Equal(t, "OK", text(t, ctx, "#status-database"))
+	assert.Equal(t, "OK", browsertest.Text(t, ctx, "#status-database"))
 	browsertest.Screenshot(t, ctx, "home-en")
 }
 
-func text(t *testing.T, ctx context.Context, css string) string {
-	t.Helper()
-	s, err := chromedp.Run(ctx, chromedp.Text(chromedp.CSS(css)))
-	require.NoError(t, err, css)
-	return s
-}
+// TestPersonaWorkflowInBrowser walks a prompt author through the demo: open the customs
+// persona, stream a baseline answer, get a template error with its position, publish a new
+// version, diff it, and see the models page, switching language on the way.
+func TestPersonaWorkflowInBrowser(t *testing.T) {
+	t.Parallel()
+	f := setup(t)
+	_, err := demo.Load(context.Background(), prompts.NewStore(f.pool), retrieval.NewStore(f.pool), f.models.Has)
+	require.NoError(t, err)
+	ctx := browsertest.New(t, 90*time.Second)
 
-func attr(t *testing.T, ctx context.Context, css, name string) string {
-	t.Helper()
-	a, err := chromedp.Run(ctx, chromedp.AttributeValue(chromedp.CSS(css), name))
-	require.NoError(t, err, css)
-	return a.Value
+	require.NoError(t, chromedp.Do(ctx,
+		chromedp.Navigate(f.srv.URL+"/"),
+		browsertest.Visible(`body[data-ready="true"]`),
+		chromedp.Click(chromedp.CSS(`#project-list a[href="#/projects/demo"]`)),
+		browsertest.Visible(`#persona-list`),
+	))
+	assert.Equal(t, 3, browsertest.Count(t, ctx, "#persona-list .persona-card"))
+	browsertest.Screenshot(t, ctx, "demo-project-zh")
+
+	// Try the customs helper's first version in Chinese.
+	require.NoError(t, chromedp.Do(ctx,
+		chromedp.Click(chromedp.CSS(`.persona-card[data-slug="customs-helper"] a`)),
+		browsertest.Visible(`#try-form`),
+		chromedp.SetValue(chromedp.CSS("#try-version"), "1"),
+		chromedp.SetValue(chromedp.CSS("#try-message"), "个人邮寄进境物品的免税额是多少？"),
+		chromedp.Click(chromedp.CSS("#try-send")),
+		browsertest.Visible(`#try-done[data-status="complete"]`),
+	))
+	answer := browsertest.Text(t, ctx, "#try-output")
+	assert.Contains(t, answer, "50元")
+	assert.Contains(t, answer, "[1]")
+	assert.Contains(t, browsertest.Text(t, ctx, "#try-meta"), "离线基线", "the baseline is labelled as such")
+	assert.Positive(t, browsertest.Count(t, ctx, "#try-passages li"))
+	browsertest.Screenshot(t, ctx, "try-customs-zh")
+
+	// A template with a misspelled field is refused with its line and column.
+	require.NoError(t, chromedp.Do(ctx,
+		chromedp.SetValue(chromedp.CSS("#version-template"), "你是{{.Persona.Name}}。\n请参考：{{.Persona.Nmae}}"),
+		chromedp.Click(chromedp.CSS("#version-check")),
+		browsertest.Visible("#version-result .error"),
+	))
+	assert.Contains(t, browsertest.Text(t, ctx, "#version-result .error"), "line 2, column 15: can't evaluate field Nmae")
+
+	// Fixed, it previews and publishes as v3; its diff against v2 shows the change.
+	require.NoError(t, chromedp.Do(ctx,
+		chromedp.SetValue(chromedp.CSS("#version-template"), `{{define "opening"}}您好！{{end}}你是{{.Persona.Name}}，回答要简短。`),
+		chromedp.Click(chromedp.CSS("#version-check")),
+	))
+	require.NoError(t, chromedp.Do(ctx, browsertest.Visible("#version-preview")))
+	assert.Equal(t, "你是海关通关助手，回答要简短。", browsertest.Text(t, ctx, "#version-preview"))
+	require.NoError(t, chromedp.Do(ctx,
+		chromedp.SetValue(chromedp.CSS("#version-note"), "更简短"),
+		chromedp.SetValue(chromedp.CSS("#version-author"), "王老师"),
+		chromedp.Click(chromedp.CSS("#version-publish")),
+		browsertest.Visible(`#versions tr[data-version="3"]`),
+		chromedp.Click(chromedp.CSS(`#versions tr[data-version="3"] .diff-button`)),
+		browsertest.Visible(`#version-diff .add`),
+	))
+	assert.Contains(t, browsertest.Text(t, ctx, "#version-diff"), `+{{define "opening"}}您好！{{end}}你是{{.Persona.Name}}，回答要简短。`)
+
+	// In English the same screen speaks English, and an English question gets an English answer.
+	switchLocale(t, ctx, "en")
+	assert.Equal(t, "Try it", browsertest.Text(t, ctx, "#try h2"))
+	require.NoError(t, chromedp.Do(ctx,
+		chromedp.SetValue(chromedp.CSS("#try-version"), "1"),
+		chromedp.SetValue(chromedp.CSS("#try-message"), "How much cash can I carry without declaring it?"),
+		chromedp.Click(chromedp.CSS("#try-send")),
+		browsertest.Visible(`#try-done[data-status="complete"]`),
+	))
+	assert.Contains(t, browsertest.Text(t, ctx, "#try-output"), "[1]")
+	assert.Contains(t, browsertest.Text(t, ctx, "#try-meta"), "offline baseline")
+	browsertest.Screenshot(t, ctx, "try-customs-en")
+
+	require.NoError(t, chromedp.Do(ctx,
+		chromedp.Click(chromedp.CSS(`.nav a[href="#/models"]`)),
+		browsertest.Visible(`#models-table tr[data-model="baseline-extractive"] td.health[data-state="ok"]`),
+	))
+	assert.Equal(t, 2, browsertest.Count(t, ctx, "#models-table tbody tr"))
 }

@@ -6,6 +6,8 @@ package browsertest
 
 import (
 	"context"
+	"encoding/json"
+	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -20,7 +22,8 @@ const EnvChromium = "MENTOR_CHROMIUM"
 
 // New starts a fresh headless Chromium with an empty profile and returns a context for
 // chromedp actions, bounded by timeout. Uncaught JavaScript exceptions and console errors
-// (a Content-Security-Policy violation among them) fail the test.
+// (a Content-Security-Policy violation among them) fail the test; HTTP error responses,
+// which the browser also logs, do not.
 func New(t *testing.T, timeout time.Duration) context.Context {
 	t.Helper()
 	path := os.Getenv(EnvChromium)
@@ -73,7 +76,9 @@ func New(t *testing.T, timeout time.Duration) context.Context {
 			if err != nil {
 				return // the context ended
 			}
-			if m.Type == chromedp.ConsoleError || m.IsException() {
+			// A failed request is logged by the network layer; the page handles HTTP errors
+			// itself, and tests check what it shows. Everything else at error level fails.
+			if (m.Type == chromedp.ConsoleError && m.Source != "network") || m.IsException() {
 				t.Errorf("browser: console %s at %s:%d: %s", m.Type, m.URL, m.Line+1, m)
 			}
 		}
@@ -102,4 +107,63 @@ func Screenshot(t *testing.T, ctx context.Context, name string) {
 		return
 	}
 	t.Logf("screenshot: %s", path)
+}
+
+// Visible waits until an element matching css is in the page and has a layout box. It asks
+// the page itself, every 25 ms, rather than chromedp's mirror of the DOM, which can miss
+// nodes that a script inserts with replaceChildren.
+func Visible(css string) chromedp.Action[chromedp.Void] {
+	check := chromedp.Evaluate[bool](fmt.Sprintf(`(() => { const e = document.querySelector(%s); return !!e && e.getClientRects().length > 0; })()`, jsString(css)))
+	return func(ctx context.Context, t *chromedp.Target) (chromedp.Void, error) {
+		for {
+			ok, err := check(ctx, t)
+			if err != nil {
+				return chromedp.Void{}, fmt.Errorf("wait for %s: %w", css, err)
+			}
+			if ok {
+				return chromedp.Void{}, nil
+			}
+			select {
+			case <-ctx.Done():
+				return chromedp.Void{}, fmt.Errorf("wait for %s: %w", css, ctx.Err())
+			case <-time.After(25 * time.Millisecond):
+			}
+		}
+	}
+}
+
+// Text returns the text of the first element matching css.
+func Text(t *testing.T, ctx context.Context, css string) string {
+	t.Helper()
+	s, err := chromedp.Run(ctx, chromedp.Evaluate[string](fmt.Sprintf(`document.querySelector(%s).innerText`, jsString(css))))
+	if err != nil {
+		t.Fatalf("browser: text of %s: %v", css, err)
+	}
+	return s
+}
+
+// Attr returns an attribute of the first element matching css.
+func Attr(t *testing.T, ctx context.Context, css, name string) string {
+	t.Helper()
+	s, err := chromedp.Run(ctx, chromedp.Evaluate[string](fmt.Sprintf(`document.querySelector(%s).getAttribute(%s) ?? ""`, jsString(css), jsString(name))))
+	if err != nil {
+		t.Fatalf("browser: %s of %s: %v", name, css, err)
+	}
+	return s
+}
+
+// Count returns how many elements match css.
+func Count(t *testing.T, ctx context.Context, css string) int {
+	t.Helper()
+	n, err := chromedp.Run(ctx, chromedp.Evaluate[int](fmt.Sprintf(`document.querySelectorAll(%s).length`, jsString(css))))
+	if err != nil {
+		t.Fatalf("browser: count %s: %v", css, err)
+	}
+	return n
+}
+
+// jsString quotes s as a JavaScript string literal.
+func jsString(s string) string {
+	b, _ := json.Marshal(s)
+	return string(b)
 }

@@ -1,27 +1,36 @@
-import { preferredLocale, setLocale, t } from "./i18n.js";
+// app: the shell. It owns the language switch and a small hash router; each page module
+// renders into <main> and is rendered again when the language changes.
+import { preferredLocale, setLocale } from "./i18n.js";
+import { clear, errorBox, h } from "./dom.js";
+import { homePage } from "./pages/home.js";
+import { projectPage } from "./pages/project.js";
+import { personaPage } from "./pages/persona.js";
+import { modelsPage } from "./pages/models.js";
 
-async function showStatus() {
-  const server = document.getElementById("status-server");
-  const database = document.getElementById("status-database");
-  const version = document.getElementById("status-version");
-  const mark = (el, state, key) => {
-    el.dataset.state = state;
-    el.dataset.i18n = key;
-    el.textContent = t(key);
-  };
+const routes = [
+  [/^#?\/?$/, () => homePage()],
+  [/^#\/projects\/([\w-]+)$/, (m) => projectPage(m[1])],
+  [/^#\/personas\/(\d+)$/, (m) => personaPage(Number(m[1]))],
+  [/^#\/models$/, () => modelsPage()],
+];
+
+let rendering = 0;
+
+async function render() {
+  const main = document.getElementById("main");
+  const turn = ++rendering;
+  document.body.dataset.ready = "false";
+  let page;
   try {
-    const health = await fetch("/healthz");
-    mark(server, health.ok ? "ok" : "bad", health.ok ? "status.ok" : "status.down");
-    const ready = await fetch("/readyz");
-    const body = await ready.json();
-    mark(database, ready.ok ? "ok" : "bad", ready.ok ? "status.ok" : "status.notReady");
-    if (!ready.ok && body.problems) database.title = body.problems.join("\n");
-    const v = await (await fetch("/api/v1/version")).json();
-    version.textContent = `${v.version} · schema ${v.schema_version}`;
+    const route = routes.find(([re]) => re.test(location.hash));
+    page = route ? await route[1](location.hash.match(route[0])) : h("p", { i18n: "nav.notFound" });
   } catch (err) {
-    mark(server, "bad", "status.down");
-    console.error(err);
+    console.warn(err);
+    page = errorBox(err);
   }
+  if (turn !== rendering) return; // a newer navigation won
+  clear(main).append(page);
+  document.body.dataset.ready = "true";
 }
 
 async function main() {
@@ -29,9 +38,12 @@ async function main() {
   const initial = preferredLocale();
   select.value = initial;
   await setLocale(initial);
-  select.addEventListener("change", () => setLocale(select.value));
-  await showStatus();
-  document.body.dataset.ready = "true";
+  select.addEventListener("change", async () => {
+    await setLocale(select.value);
+    render();
+  });
+  window.addEventListener("hashchange", render);
+  await render();
 }
 
 main();

@@ -1,0 +1,71 @@
+import { api } from "../api.js";
+import { errorBox, field, h, replace } from "../dom.js";
+import { locale, t } from "../i18n.js";
+
+export function personaName(p) {
+  return locale() === "en" && p.name_en ? p.name_en : p.name;
+}
+
+export function personaDescription(p) {
+  return locale() === "en" && p.description_en ? p.description_en : p.description;
+}
+
+export function avatar(p) {
+  return h("span", { class: "avatar", style: { background: /^#[0-9a-fA-F]{6}$/.test(p.avatar_color) ? p.avatar_color : "#888" } },
+    p.avatar_initials);
+}
+
+// projectPage shows a project's personas and corpora, and creates personas.
+export async function projectPage(slug) {
+  const [{ project, personas }, { corpora }] = await Promise.all([
+    api("GET", `/projects/${slug}/personas`),
+    api("GET", `/projects/${slug}/corpora`),
+  ]);
+  const cards = h("ul", { class: "cards", id: "persona-list" },
+    personas.map((p) =>
+      h("li", { class: "card persona-card", dataset: { slug: p.slug } },
+        h("div", { class: "card-head" }, avatar(p),
+          h("a", { href: `#/personas/${p.id}`, class: "card-title" }, personaName(p))),
+        h("span", { class: "badge" }, t(`kind.${p.kind}`)),
+        h("p", { class: "muted" }, personaDescription(p)))));
+  if (personas.length === 0) cards.append(h("li", { class: "muted", i18n: "personas.none" }));
+
+  const name = h("input", { name: "name", maxlength: 80 });
+  const nameEN = h("input", { name: "name_en", maxlength: 80 });
+  const kind = h("select", { name: "kind" },
+    h("option", { value: "domain_assistant" }, t("kind.domain_assistant")),
+    h("option", { value: "digital_human" }, t("kind.digital_human")));
+  const personaLocale = h("select", { name: "locale" }, h("option", { value: "zh-CN" }, "中文"), h("option", { value: "en" }, "English"));
+  const color = h("input", { name: "avatar_color", type: "color", value: "#2f6fde" });
+  const description = h("textarea", { name: "description", rows: 2 });
+  const status = h("div");
+  const form = h("form", { class: "inline-form", id: "new-persona" },
+    h("h3", { i18n: "personas.new" }),
+    field("personas.name", name), field("personas.nameEN", nameEN), field("personas.kind", kind),
+    field("personas.locale", personaLocale), field("personas.color", color), field("personas.description", description),
+    h("button", { type: "submit", i18n: "common.create" }), status);
+  form.addEventListener("submit", async (e) => {
+    e.preventDefault();
+    try {
+      const p = await api("POST", `/projects/${slug}/personas`, {
+        name: name.value, name_en: nameEN.value, kind: kind.value, locale: personaLocale.value,
+        avatar_color: color.value, description: description.value,
+      });
+      location.hash = `#/personas/${p.id}`;
+    } catch (err) {
+      replace(status, errorBox(err));
+    }
+  });
+
+  const corpusList = h("ul", { class: "plain" },
+    corpora.map((c) => h("li", {}, h("strong", {}, c.name), " · ", t("corpora.documents", { n: c.document_count }))));
+
+  return h("div", { class: "page" },
+    h("nav", { class: "crumbs" }, h("a", { href: "#/", i18n: "projects.title" }), " / ", project.name),
+    h("h1", {}, project.name),
+    h("p", { class: "muted" }, project.description),
+    h("p", { class: "muted" }, t(project.blind_ranking ? "projects.blind" : "projects.notBlind")),
+    h("h2", { i18n: "personas.title" }), cards,
+    h("h2", { i18n: "corpora.title" }), corpusList,
+    form);
+}
