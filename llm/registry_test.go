@@ -7,6 +7,7 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
@@ -158,4 +159,47 @@ func TestExampleModelsFileLoads(t *testing.T) {
 	assert.Contains(t, errs.Message(err), "DASHSCOPE_API_KEY is not set")
 	_, _, err = reg.Model("deepseek-chat")
 	assert.NoError(t, err)
+}
+
+// TestRegistryEnforcesMaxConcurrent holds the first stream open at the upstream and checks
+// that a second one on the same model does not reach the upstream until the first ends.
+func TestRegistryEnforcesMaxConcurrent(t *testing.T) {
+	t.Parallel()
+	release := make(chan struct{})
+	u := newUpstream(t, func(w http.ResponseWriter, r *http.Request, call int) {
+		streamHeaders(w)
+		if call == 1 {
+			select {
+			case <-release:
+			case <-r.Context().Done():
+				return
+			}
+		}
+		write(w, chunk("ok", "", "stop"), "data: [DONE]\n\n")
+	})
+	path := writeFile(t, "endpoints:\n  - name: one-at-a-time\n    base_url: "+u.URL+"\n    max_concurrent: 1\n    models:\n      - name: m\n")
+	reg, err := llm.NewRegistry(context.Background(), llm.RegistryConfig{ModelsFile: path})
+	require.NoError(t, err)
+	_, p, err := reg.Model("m")
+	require.NoError(t, err)
+
+	first, second := make(chan error, 1), make(chan error, 1)
+	go func() { _, err := p.Stream(context.Background(), request, func(llm.Delta) {}); first <- err }()
+	for u.calls.Load() == 0 {
+		time.Sleep(time.Millisecond)
+	}
+	go func() { _, err := p.Stream(context.Background(), request, func(llm.Delta) {}); second <- err }()
+	time.Sleep(100 * time.Millisecond) // give the second stream every chance to get through
+	assert.EqualValues(t, 1, u.calls.Load(), "the second stream waits for the first")
+	close(release)
+	require.NoError(t, <-first)
+	require.NoError(t, <-second)
+	assert.EqualValues(t, 2, u.calls.Load())
+
+	// A waiting stream gives up when its context ends.
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	res, err := p.Stream(ctx, request, func(llm.Delta) {})
+	assert.ErrorIs(t, err, context.Canceled)
+	assert.Equal(t, llm.Cancelled, res.Status)
 }

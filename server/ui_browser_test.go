@@ -72,6 +72,16 @@ func TestPersonaWorkflowInBrowser(t *testing.T) {
 	assert.Equal(t, 3, browsertest.Count(t, ctx, "#persona-list .persona-card"))
 	browsertest.Screenshot(t, ctx, "demo-project-zh")
 
+	// Project settings: switch blind ranking off and rename.
+	require.NoError(t, chromedp.Do(ctx,
+		chromedp.SetValue(chromedp.CSS(`#edit-project input[name="name"]`), "演示项目（改名）"),
+		chromedp.Click(chromedp.CSS(`#edit-project input[name="blind_ranking"]`)),
+		chromedp.Click(chromedp.CSS(`#edit-project button[type="submit"]`)),
+		browsertest.Visible(`h1`),
+	))
+	require.Eventually(t, func() bool { return browsertest.Text(t, ctx, "h1") == "演示项目（改名）" }, 10*time.Second, 20*time.Millisecond)
+	assert.Contains(t, browsertest.Text(t, ctx, ".page"), "非盲评")
+
 	// Try the customs helper's first version in Chinese.
 	require.NoError(t, chromedp.Do(ctx,
 		chromedp.Click(chromedp.CSS(`.persona-card[data-slug="customs-helper"] a`)),

@@ -9,6 +9,8 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"os"
+	"path/filepath"
 	"regexp"
 	"strings"
 	"sync"
@@ -109,6 +111,8 @@ func TestServeFailsFastWithTheSettingNamed(t *testing.T) {
 	require.NoError(t, err)
 	t.Cleanup(func() { busy.Close() })
 	good := pgtest.URL(t)
+	badModels := filepath.Join(t.TempDir(), "models.yaml")
+	require.NoError(t, os.WriteFile(badModels, []byte("endpoints:\n  - name: x\n    base_url: http://127.0.0.1:1\n    models:\n      - {name: m, temperature: 9}\n"), 0o600))
 	unreachable := "postgres://mentor:s3cret-pw@127.0.0.1:1/mentor?sslmode=disable"
 
 	tests := []struct {
@@ -142,6 +146,12 @@ func TestServeFailsFastWithTheSettingNamed(t *testing.T) {
 			want: []string{`MENTOR_SHUTDOWN_TIMEOUT="soon"`}},
 		{name: "stray argument", args: []string{"extra"}, env: map[string]string{"DATABASE_URL": good},
 			want: []string{"takes no arguments"}},
+		{name: "malformed models file", env: map[string]string{"DATABASE_URL": good, "MENTOR_MODELS_FILE": badModels},
+			want: []string{"models file " + badModels + ", line 5", "temperature: must be between 0 and 2"}},
+		{name: "missing models file", env: map[string]string{"DATABASE_URL": good, "MENTOR_MODELS_FILE": "/nonexistent/models.yaml"},
+			want: []string{"models file /nonexistent/models.yaml", "no such file"}},
+		{name: "bad baseline rate", env: map[string]string{"DATABASE_URL": good, "MENTOR_BASELINE_RATE": "-1"},
+			want: []string{"MENTOR_BASELINE_RATE: must be between 0 and 10000"}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

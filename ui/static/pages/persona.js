@@ -171,6 +171,13 @@ function newVersionForm({ persona, versions, models, corpora, reload }) {
     const box = h("input", { type: "checkbox", value: c.id, checked: chosen.has(c.id) });
     return { box, label: h("label", { class: "check" }, box, c.name) };
   });
+  // A model's configured defaults fill the parameters when the author picks it.
+  model.addEventListener("change", () => {
+    const m = models.find((x) => x.name === model.value);
+    if (m?.temperature != null) temperature.value = m.temperature;
+    if (m?.top_p != null) topP.value = m.top_p;
+    if (m?.max_tokens != null) maxTokens.value = m.max_tokens;
+  });
   const note = h("input", { id: "version-note", maxlength: 2000 });
   const author = h("input", { id: "version-author", value: localStorage.getItem(AUTHOR_KEY) || "" });
   const result = h("div", { id: "version-result" });

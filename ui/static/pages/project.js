@@ -67,5 +67,26 @@ export async function projectPage(slug) {
     h("p", { class: "muted" }, t(project.blind_ranking ? "projects.blind" : "projects.notBlind")),
     h("h2", { i18n: "personas.title" }), cards,
     h("h2", { i18n: "corpora.title" }), corpusList,
-    form);
+    form, projectForm(project));
+}
+
+function projectForm(project) {
+  const name = h("input", { name: "name", value: project.name, maxlength: 120 });
+  const description = h("textarea", { name: "description", rows: 2, value: project.description });
+  const blind = h("input", { type: "checkbox", name: "blind_ranking", checked: project.blind_ranking });
+  const status = h("div");
+  const form = h("form", { class: "inline-form", id: "edit-project" },
+    h("h3", { i18n: "projects.edit" }), field("projects.name", name), field("projects.description", description),
+    h("label", { class: "check" }, blind, h("span", { i18n: "projects.blindLabel" })),
+    h("button", { type: "submit", i18n: "common.save" }), status);
+  form.addEventListener("submit", async (e) => {
+    e.preventDefault();
+    try {
+      await api("PUT", `/projects/${project.slug}`, { name: name.value, description: description.value, blind_ranking: blind.checked });
+      window.dispatchEvent(new HashChangeEvent("hashchange"));
+    } catch (err) {
+      replace(status, errorBox(err));
+    }
+  });
+  return form;
 }
