@@ -17,7 +17,7 @@ setup:
 	@scripts/setup.sh db
 
 run: setup build
-	@$(WITH_DB) ./bin/mentor serve --dev --addr "$${MENTOR_ADDR:-127.0.0.1:8080}"
+	@$(WITH_DB) ./bin/mentor serve --env development --dev --addr "$${MENTOR_ADDR:-127.0.0.1:8080}"
 
 test:
 	@scripts/setup.sh db browser

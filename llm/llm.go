@@ -40,8 +40,8 @@ type Request struct {
 
 // Delta is a piece of a streaming reply: answer text, or reasoning kept apart from it.
 type Delta struct {
-	Content   string
-	Reasoning string
+	Content   string `json:"content,omitempty"`
+	Reasoning string `json:"reasoning,omitempty"`
 }
 
 // Status is how a stream ended.

@@ -1,17 +1,16 @@
 package server
 
 import (
-	"context"
 	"log/slog"
 	"net/http"
+	"slices"
 	"strconv"
 
 	"github.com/gin-gonic/gin"
 
+	"github.com/mentor-ai/mentor/audit"
 	"github.com/mentor-ai/mentor/errs"
-	"github.com/mentor-ai/mentor/llm"
 	"github.com/mentor-ai/mentor/prompts"
-	"github.com/mentor-ai/mentor/retrieval"
 )
 
 // apiFunc is a handler that returns its error, so every error reaches writeError.
@@ -25,29 +24,21 @@ func api(logger *slog.Logger, fn apiFunc) gin.HandlerFunc {
 	}
 }
 
-// projectParam resolves :project, which may be an id or a slug.
-func projectParam(ctx context.Context, c *gin.Context, ps *prompts.Store) (prompts.Project, error) {
-	p := c.Param("project")
-	if id, err := strconv.ParseInt(p, 10, 64); err == nil {
-		return ps.Project(ctx, id)
-	}
-	return ps.ProjectBySlug(ctx, p)
-}
-
-func personaParam(ctx context.Context, c *gin.Context, ps *prompts.Store) (prompts.Persona, error) {
-	id, err := idParam(c, "persona")
+// respond writes v as JSON with status, unless err is set.
+func respond(c *gin.Context, status int, v any, err error) error {
 	if err != nil {
-		return prompts.Persona{}, err
+		return err
 	}
-	return ps.Persona(ctx, id)
+	c.JSON(status, v)
+	return nil
 }
 
-func versionParam(ctx context.Context, c *gin.Context, ps *prompts.Store, personaID int64) (prompts.Version, error) {
+func versionParam(c *gin.Context, d Deps, personaID int64) (prompts.Version, error) {
 	n, err := strconv.Atoi(c.Param("version"))
 	if err != nil || n <= 0 {
 		return prompts.Version{}, errs.E(errs.NotFound, "no version %q", c.Param("version"))
 	}
-	return ps.VersionByNumber(ctx, personaID, n)
+	return d.Prompts.VersionByNumber(c.Request.Context(), personaID, n)
 }
 
 type projectInput struct {
@@ -57,75 +48,77 @@ type projectInput struct {
 	BlindRanking *bool  `json:"blind_ranking"`
 }
 
-func (in projectInput) project() prompts.Project {
-	p := prompts.Project{Slug: in.Slug, Name: in.Name, Description: in.Description, BlindRanking: true}
-	if in.BlindRanking != nil {
-		p.BlindRanking = *in.BlindRanking
-	}
-	return p
-}
-
-func handleListProjects(ps *prompts.Store) apiFunc {
+// handleListProjects lists the projects the caller belongs to (all, for instance admins).
+func handleListProjects(d Deps) apiFunc {
 	return func(c *gin.Context) error {
-		list, err := ps.Projects(c.Request.Context())
+		ctx := c.Request.Context()
+		p := principalOf(c)
+		list, err := d.Prompts.Projects(ctx)
 		if err != nil {
 			return err
+		}
+		if !p.user.IsAdmin {
+			mine, err := d.Auth.ProjectIDs(ctx, p.user.ID)
+			if err != nil {
+				return err
+			}
+			list = slices.DeleteFunc(list, func(pr prompts.Project) bool { return !slices.Contains(mine, pr.ID) })
 		}
 		c.JSON(http.StatusOK, gin.H{"projects": list})
 		return nil
 	}
 }
 
-func handleCreateProject(ps *prompts.Store) apiFunc {
+func handleCreateProject(d Deps) apiFunc {
 	return func(c *gin.Context) error {
 		var in projectInput
 		if err := bindJSON(c, &in); err != nil {
 			return err
 		}
-		p, err := ps.CreateProject(c.Request.Context(), in.project())
+		p := prompts.Project{Slug: in.Slug, Name: in.Name, Description: in.Description, BlindRanking: in.BlindRanking == nil || *in.BlindRanking}
+		p, err := d.Prompts.CreateProject(c.Request.Context(), p)
 		if err != nil {
 			return err
 		}
+		record(c, d, audit.Event{Action: audit.ProjectMade, ProjectID: &p.ID, Target: p.Slug})
 		c.JSON(http.StatusCreated, p)
 		return nil
 	}
 }
 
-func handleGetProject(ps *prompts.Store) apiFunc {
+func handleGetProject() apiFunc {
 	return func(c *gin.Context) error {
-		p, err := projectParam(c.Request.Context(), c, ps)
-		if err != nil {
-			return err
-		}
-		c.JSON(http.StatusOK, p)
+		c.JSON(http.StatusOK, projectOf(c))
 		return nil
 	}
 }
 
-func handleUpdateProject(ps *prompts.Store) apiFunc {
+func handleUpdateProject(d Deps) apiFunc {
 	return func(c *gin.Context) error {
-		ctx := c.Request.Context()
-		p, err := projectParam(ctx, c, ps)
-		if err != nil {
-			return err
-		}
+		p := projectOf(c)
 		var in projectInput
 		if err := bindJSON(c, &in); err != nil {
 			return err
 		}
-		upd := in.project()
-		upd.ID, upd.Slug = p.ID, p.Slug
-		if in.BlindRanking == nil {
-			upd.BlindRanking = p.BlindRanking
+		p.Name, p.Description = in.Name, in.Description
+		if in.BlindRanking != nil {
+			p.BlindRanking = *in.BlindRanking
 		}
-		if upd, err = ps.UpdateProject(ctx, upd); err != nil {
-			return err
-		}
-		c.JSON(http.StatusOK, upd)
-		return nil
+		p, err := d.Prompts.UpdateProject(c.Request.Context(), p)
+		return respond(c, http.StatusOK, p, err)
 	}
 }
 
+func handleListPersonas(d Deps) apiFunc {
+	return func(c *gin.Context) error {
+		p := projectOf(c)
+		list, err := d.Prompts.Personas(c.Request.Context(), p.ID)
+		return respond(c, http.StatusOK, gin.H{"project": p, "personas": list}, err)
+	}
+}
+
+// personaInput is the editable part of a persona; the project, id and timestamps come from
+// the server.
 type personaInput struct {
 	Slug           string       `json:"slug"`
 	Kind           prompts.Kind `json:"kind"`
@@ -143,156 +136,92 @@ func (in personaInput) persona() prompts.Persona {
 		DescriptionEN: in.DescriptionEN, Locale: in.Locale, AvatarColor: in.AvatarColor, AvatarInitials: in.AvatarInitials}
 }
 
-func handleListPersonas(ps *prompts.Store) apiFunc {
+func handleCreatePersona(d Deps) apiFunc {
 	return func(c *gin.Context) error {
-		ctx := c.Request.Context()
-		p, err := projectParam(ctx, c, ps)
-		if err != nil {
-			return err
-		}
-		list, err := ps.Personas(ctx, p.ID)
-		if err != nil {
-			return err
-		}
-		c.JSON(http.StatusOK, gin.H{"project": p, "personas": list})
-		return nil
-	}
-}
-
-func handleCreatePersona(ps *prompts.Store) apiFunc {
-	return func(c *gin.Context) error {
-		ctx := c.Request.Context()
-		p, err := projectParam(ctx, c, ps)
-		if err != nil {
-			return err
-		}
 		var in personaInput
 		if err := bindJSON(c, &in); err != nil {
 			return err
 		}
 		persona := in.persona()
-		persona.ProjectID = p.ID
-		if persona, err = ps.CreatePersona(ctx, persona); err != nil {
-			return err
-		}
-		c.JSON(http.StatusCreated, persona)
-		return nil
+		persona.ProjectID = projectOf(c).ID
+		persona, err := d.Prompts.CreatePersona(c.Request.Context(), persona)
+		return respond(c, http.StatusCreated, persona, err)
 	}
 }
 
-func handleGetPersona(ps *prompts.Store) apiFunc {
+func handleGetPersona(d Deps) apiFunc {
 	return func(c *gin.Context) error {
 		ctx := c.Request.Context()
-		p, err := personaParam(ctx, c, ps)
+		p := personaOf(c)
+		rubric, err := d.Prompts.Rubric(ctx, p.ID)
 		if err != nil {
 			return err
 		}
-		rubric, err := ps.Rubric(ctx, p.ID)
-		if err != nil {
-			return err
-		}
-		versions, err := ps.Versions(ctx, p.ID)
-		if err != nil {
-			return err
-		}
-		c.JSON(http.StatusOK, gin.H{"persona": p, "rubric": rubric, "versions": versions})
-		return nil
+		versions, err := d.Prompts.Versions(ctx, p.ID)
+		return respond(c, http.StatusOK, gin.H{"persona": p, "rubric": rubric, "versions": versions}, err)
 	}
 }
 
-func handleUpdatePersona(ps *prompts.Store) apiFunc {
+func handleUpdatePersona(d Deps) apiFunc {
 	return func(c *gin.Context) error {
-		ctx := c.Request.Context()
-		p, err := personaParam(ctx, c, ps)
-		if err != nil {
-			return err
-		}
+		p := personaOf(c)
 		var in personaInput
 		if err := bindJSON(c, &in); err != nil {
 			return err
 		}
 		upd := in.persona()
 		upd.ID, upd.ProjectID, upd.Slug = p.ID, p.ProjectID, p.Slug
-		if upd, err = ps.UpdatePersona(ctx, upd); err != nil {
-			return err
-		}
-		c.JSON(http.StatusOK, upd)
-		return nil
+		upd, err := d.Prompts.UpdatePersona(c.Request.Context(), upd)
+		return respond(c, http.StatusOK, upd, err)
 	}
 }
 
-func handlePutRubric(ps *prompts.Store) apiFunc {
+func handlePutRubric(d Deps) apiFunc {
 	return func(c *gin.Context) error {
 		ctx := c.Request.Context()
-		p, err := personaParam(ctx, c, ps)
-		if err != nil {
-			return err
-		}
+		p := personaOf(c)
 		var in struct {
 			Dimensions []prompts.Dimension `json:"dimensions"`
 		}
 		if err := bindJSON(c, &in); err != nil {
 			return err
 		}
-		if err := ps.ReplaceRubric(ctx, p.ID, in.Dimensions); err != nil {
+		if err := d.Prompts.ReplaceRubric(ctx, p.ID, in.Dimensions); err != nil {
 			return err
 		}
-		rubric, err := ps.Rubric(ctx, p.ID)
-		if err != nil {
-			return err
-		}
-		c.JSON(http.StatusOK, gin.H{"dimensions": rubric})
-		return nil
+		rubric, err := d.Prompts.Rubric(ctx, p.ID)
+		return respond(c, http.StatusOK, gin.H{"dimensions": rubric}, err)
 	}
 }
 
-func handlePublishVersion(ps *prompts.Store, models *llm.Registry) apiFunc {
+func handlePublishVersion(d Deps) apiFunc {
 	return func(c *gin.Context) error {
-		ctx := c.Request.Context()
-		p, err := personaParam(ctx, c, ps)
-		if err != nil {
-			return err
-		}
 		var in prompts.NewVersion
 		if err := bindJSON(c, &in); err != nil {
 			return err
 		}
-		v, err := in.Version(models.Has)
+		// The author is whoever is signed in, not what the body claims.
+		in.Author = principalOf(c).user.DisplayName
+		v, err := in.Version(d.Models.Has)
 		if err != nil {
 			return err
 		}
-		if v, err = ps.PublishVersion(ctx, p.ID, v); err != nil {
-			return err
-		}
-		c.JSON(http.StatusCreated, v)
-		return nil
+		v, err = d.Prompts.PublishVersion(c.Request.Context(), personaOf(c).ID, v)
+		return respond(c, http.StatusCreated, v, err)
 	}
 }
 
-func handleGetVersion(ps *prompts.Store) apiFunc {
+func handleGetVersion(d Deps) apiFunc {
 	return func(c *gin.Context) error {
-		ctx := c.Request.Context()
-		p, err := personaParam(ctx, c, ps)
-		if err != nil {
-			return err
-		}
-		v, err := versionParam(ctx, c, ps, p.ID)
-		if err != nil {
-			return err
-		}
-		c.JSON(http.StatusOK, v)
-		return nil
+		v, err := versionParam(c, d, personaOf(c).ID)
+		return respond(c, http.StatusOK, v, err)
 	}
 }
 
 // handleDiff compares two versions of a persona: ?from=1&to=2.
-func handleDiff(ps *prompts.Store) apiFunc {
+func handleDiff(d Deps) apiFunc {
 	return func(c *gin.Context) error {
-		ctx := c.Request.Context()
-		p, err := personaParam(ctx, c, ps)
-		if err != nil {
-			return err
-		}
+		p := personaOf(c)
 		var nums [2]int
 		for i, q := range []string{"from", "to"} {
 			n, err := strconv.Atoi(c.Query(q))
@@ -303,7 +232,8 @@ func handleDiff(ps *prompts.Store) apiFunc {
 		}
 		var vs [2]prompts.Version
 		for i, n := range nums {
-			if vs[i], err = ps.VersionByNumber(ctx, p.ID, n); err != nil {
+			var err error
+			if vs[i], err = d.Prompts.VersionByNumber(c.Request.Context(), p.ID, n); err != nil {
 				return err
 			}
 		}
@@ -314,13 +244,8 @@ func handleDiff(ps *prompts.Store) apiFunc {
 
 // handlePreview renders a template with sample inputs without saving it, so an author sees
 // mistakes (with line and column) and the result while editing.
-func handlePreview(ps *prompts.Store) apiFunc {
+func handlePreview() apiFunc {
 	return func(c *gin.Context) error {
-		ctx := c.Request.Context()
-		p, err := personaParam(ctx, c, ps)
-		if err != nil {
-			return err
-		}
 		var in struct {
 			Template string `json:"template"`
 			Locale   string `json:"locale"`
@@ -332,7 +257,7 @@ func handlePreview(ps *prompts.Store) apiFunc {
 		if err != nil {
 			return err
 		}
-		data := prompts.SampleData(p, in.Locale)
+		data := prompts.SampleData(personaOf(c), in.Locale)
 		system, err := t.Render(data)
 		if err != nil {
 			return err
@@ -345,52 +270,31 @@ func handlePreview(ps *prompts.Store) apiFunc {
 	}
 }
 
-func handleListModels(models *llm.Registry) apiFunc {
+func handleListModels(d Deps) apiFunc {
 	return func(c *gin.Context) error {
-		c.JSON(http.StatusOK, gin.H{"models": models.Models()})
+		c.JSON(http.StatusOK, gin.H{"models": d.Models.Models()})
 		return nil
 	}
 }
 
-func handleModelHealth(models *llm.Registry) apiFunc {
+func handleModelHealth(d Deps) apiFunc {
 	return func(c *gin.Context) error {
-		c.JSON(http.StatusOK, gin.H{"health": models.Health(c.Request.Context())})
+		c.JSON(http.StatusOK, gin.H{"health": d.Models.Health(c.Request.Context())})
 		return nil
 	}
 }
 
-func handleListCorpora(ps *prompts.Store, rs *retrieval.Store) apiFunc {
+func handleListCorpora(d Deps) apiFunc {
 	return func(c *gin.Context) error {
-		ctx := c.Request.Context()
-		p, err := projectParam(ctx, c, ps)
-		if err != nil {
-			return err
-		}
-		list, err := rs.Corpora(ctx, p.ID)
-		if err != nil {
-			return err
-		}
-		c.JSON(http.StatusOK, gin.H{"corpora": list})
-		return nil
+		list, err := d.Retrieval.Corpora(c.Request.Context(), projectOf(c).ID)
+		return respond(c, http.StatusOK, gin.H{"corpora": list}, err)
 	}
 }
 
-func handleListDocuments(rs *retrieval.Store) apiFunc {
+func handleListDocuments(d Deps) apiFunc {
 	return func(c *gin.Context) error {
-		ctx := c.Request.Context()
-		id, err := idParam(c, "corpus")
-		if err != nil {
-			return err
-		}
-		corpus, err := rs.Corpus(ctx, id)
-		if err != nil {
-			return err
-		}
-		docs, err := rs.Documents(ctx, []int64{id})
-		if err != nil {
-			return err
-		}
-		c.JSON(http.StatusOK, gin.H{"corpus": corpus, "documents": docs})
-		return nil
+		corpus := corpusOf(c)
+		docs, err := d.Retrieval.Documents(c.Request.Context(), []int64{corpus.ID})
+		return respond(c, http.StatusOK, gin.H{"corpus": corpus, "documents": docs}, err)
 	}
 }

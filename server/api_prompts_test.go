@@ -2,7 +2,6 @@ package server_test
 
 import (
 	"bufio"
-	"bytes"
 	"context"
 	"encoding/json"
 	"fmt"
@@ -17,31 +16,6 @@ import (
 
 	"github.com/mentor-ai/mentor/retrieval"
 )
-
-// call sends a JSON request and decodes the JSON answer.
-func call(t *testing.T, f fixture, method, path string, body any) (int, map[string]any) {
-	t.Helper()
-	var r io.Reader
-	if body != nil {
-		b, err := json.Marshal(body)
-		require.NoError(t, err)
-		r = bytes.NewReader(b)
-	}
-	req, err := http.NewRequest(method, f.srv.URL+path, r)
-	require.NoError(t, err)
-	if body != nil {
-		req.Header.Set("Content-Type", "application/json")
-	}
-	res, err := http.DefaultClient.Do(req)
-	require.NoError(t, err)
-	defer res.Body.Close()
-	var out map[string]any
-	raw, _ := io.ReadAll(res.Body)
-	if len(raw) > 0 {
-		require.NoError(t, json.Unmarshal(raw, &out), string(raw))
-	}
-	return res.StatusCode, out
-}
 
 func errorOf(body map[string]any) (code, field, message string) {
 	e, _ := body["error"].(map[string]any)
@@ -59,7 +33,11 @@ type personaFixture struct {
 // withPersona makes a project, a customs persona and a small Chinese corpus.
 func withPersona(t *testing.T, env ...string) personaFixture {
 	t.Helper()
-	f := newFixture(t, discardLogger(), env...)
+	o := options{env: map[string]string{}}
+	for i := 0; i+1 < len(env); i += 2 {
+		o.env[env[i]] = env[i+1]
+	}
+	f := newFixture(t, discardLogger(), o)
 	status, proj := call(t, f, "POST", "/api/v1/projects", map[string]any{"name": "海关项目", "slug": "customs"})
 	require.Equal(t, http.StatusCreated, status, proj)
 	status, p := call(t, f, "POST", "/api/v1/projects/customs/personas", map[string]any{
@@ -153,7 +131,7 @@ func TestAPIBadInputSaysWhichField(t *testing.T) {
 	}{
 		{"empty persona name", "POST", "/api/v1/projects/customs/personas", map[string]any{"name": " ", "kind": "digital_human"}, 400, "name", "must not be empty"},
 		{"unknown persona kind", "POST", "/api/v1/projects/customs/personas", map[string]any{"name": "x", "kind": "robot"}, 400, "kind", `got "robot"`},
-		{"persona in a missing project", "POST", "/api/v1/projects/nope/personas", map[string]any{"name": "x", "kind": "digital_human"}, 404, "", "not found"},
+		{"persona in a missing project", "POST", "/api/v1/projects/nope/personas", map[string]any{"name": "x", "kind": "digital_human"}, 404, "", `no project "nope"`},
 		{"unknown field", "POST", "/api/v1/projects", map[string]any{"name": "x", "colour": "red"}, 400, "colour", "unknown field"},
 		{"wrong type", "POST", base + "/versions", map[string]any{"template": "x", "model": "baseline-extractive", "author": "a", "temperature": "hot"}, 400, "temperature", "must be a number"},
 		{"unknown model", "POST", base + "/versions", pf.versionBody(map[string]any{"model": "gpt-9"}), 400, "model", `unknown model "gpt-9"`},
@@ -165,9 +143,9 @@ func TestAPIBadInputSaysWhichField(t *testing.T) {
 		{"corpus of another project", "POST", base + "/versions", pf.versionBody(map[string]any{"corpus_ids": []int64{999999}}), 400, "corpus_ids", "must exist"},
 		{"preview with a broken template", "POST", base + "/preview", map[string]any{"template": "{{.Nope}}"}, 400, "template", "can't evaluate field Nope"},
 		{"diff with a bad version number", "GET", base + "/diff?from=1&to=x", nil, 400, "to", `got "x"`},
-		{"missing persona", "GET", "/api/v1/personas/999999", nil, 404, "", "not found"},
+		{"missing persona", "GET", "/api/v1/personas/999999", nil, 404, "", `no persona "999999"`},
 		{"non-numeric persona", "GET", "/api/v1/personas/abc", nil, 404, "", ""},
-		{"try with an empty message", "POST", base + "/versions/1/try", map[string]any{"message": ""}, 404, "", "version 1"},
+		{"try a version that does not exist", "POST", base + "/versions/1/try", map[string]any{"message": "你好"}, 404, "", "version 1 of persona"},
 		{"bad rubric", "PUT", base + "/rubric", map[string]any{"dimensions": []any{map[string]any{"key": "x", "axis": "iq", "label": "x", "label_en": "x", "scale_min": 5, "scale_max": 1}}}, 400, "dimensions[0].scale_max", "greater than"},
 	}
 	for _, tt := range tests {
@@ -186,7 +164,7 @@ func TestAPIBadInputSaysWhichField(t *testing.T) {
 
 func TestAPIRefusesMalformedAndCrossSiteWrites(t *testing.T) {
 	t.Parallel()
-	f := newFixture(t, discardLogger())
+	f := newFixture(t, discardLogger(), options{})
 	send := func(body, contentType, origin string) (int, string) {
 		req, _ := http.NewRequest("POST", f.srv.URL+"/api/v1/projects", strings.NewReader(body))
 		if contentType != "" {
@@ -195,7 +173,8 @@ func TestAPIRefusesMalformedAndCrossSiteWrites(t *testing.T) {
 		if origin != "" {
 			req.Header.Set("Origin", origin)
 		}
-		res, err := http.DefaultClient.Do(req)
+		req.Header.Set("X-CSRF-Token", f.admin.csrf)
+		res, err := f.admin.http.Do(req)
 		require.NoError(t, err)
 		defer res.Body.Close()
 		b, _ := io.ReadAll(res.Body)
@@ -254,9 +233,7 @@ func readSSE(t *testing.T, r io.Reader) []sseEvent {
 
 func try(t *testing.T, f fixture, path string, body any) []sseEvent {
 	t.Helper()
-	b, _ := json.Marshal(body)
-	res, err := http.Post(f.srv.URL+path, "application/json", bytes.NewReader(b))
-	require.NoError(t, err)
+	res := f.admin.request(t, "POST", path, body)
 	defer res.Body.Close()
 	require.Equal(t, http.StatusOK, res.StatusCode)
 	assert.Contains(t, res.Header.Get("Content-Type"), "text/event-stream")
@@ -267,7 +244,7 @@ func content(events []sseEvent) string {
 	var b strings.Builder
 	for _, e := range events {
 		if e.name == "delta" {
-			s, _ := e.data["Content"].(string)
+			s, _ := e.data["content"].(string)
 			b.WriteString(s)
 		}
 	}

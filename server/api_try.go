@@ -12,7 +12,6 @@ import (
 	"github.com/mentor-ai/mentor/errs"
 	"github.com/mentor-ai/mentor/generation"
 	"github.com/mentor-ai/mentor/llm"
-	"github.com/mentor-ai/mentor/prompts"
 )
 
 type tryInput struct {
@@ -65,14 +64,11 @@ type tryDone struct {
 // handleTry streams one reply from a prompt version as server-sent events, so an author can
 // try a version before trainers meet it. Errors found before streaming are ordinary JSON
 // errors; a failure mid-stream arrives in the done event.
-func handleTry(ps *prompts.Store, gen *generation.Generator) apiFunc {
+func handleTry(d Deps) apiFunc {
 	return func(c *gin.Context) error {
 		ctx := c.Request.Context()
-		persona, err := personaParam(ctx, c, ps)
-		if err != nil {
-			return err
-		}
-		version, err := versionParam(ctx, c, ps, persona.ID)
+		persona := personaOf(c)
+		version, err := versionParam(c, d, persona.ID)
 		if err != nil {
 			return err
 		}
@@ -83,7 +79,12 @@ func handleTry(ps *prompts.Store, gen *generation.Generator) apiFunc {
 		if err := in.validate(); err != nil {
 			return err
 		}
-		prepared, err := gen.Prepare(ctx, generation.Plan{
+		release, err := d.gate.acquire(ctx, d.Auth, principalOf(c).user.ID)
+		if err != nil {
+			return err
+		}
+		defer release()
+		prepared, err := d.Generator.Prepare(ctx, generation.Plan{
 			Persona: persona, Version: version, Model: in.Model, Seed: in.Seed, Locale: in.Locale,
 			History: append(in.History, llm.Message{Role: "user", Content: in.Message}),
 		})

@@ -63,9 +63,9 @@ func handleReadyz(pool *pgxpool.Pool) gin.HandlerFunc {
 	}
 }
 
-func handleVersion(version string) gin.HandlerFunc {
-	return func(c *gin.Context) {
-		latest, _ := migrations.Latest()
-		c.JSON(http.StatusOK, gin.H{"version": version, "schema_version": latest})
+func handleVersion(version string) apiFunc {
+	return func(c *gin.Context) error {
+		latest, err := migrations.Latest()
+		return respond(c, http.StatusOK, gin.H{"version": version, "schema_version": latest}, err)
 	}
 }

@@ -6,44 +6,95 @@ import (
 	"github.com/gin-gonic/gin"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
+	"github.com/mentor-ai/mentor/auth"
 	"github.com/mentor-ai/mentor/errs"
 	"github.com/mentor-ai/mentor/ui"
 )
 
-// addRoutes lists every route Mentor serves. Read this file to learn the whole API.
+// public marks the few API routes that need no sign-in.
+const public auth.Permission = "public"
+
+// route is one API route and the permission it needs. Every /api/v1 route is listed here;
+// a test builds requests for each of them, for every role, and fails on a route it cannot
+// find in this table.
+type route struct {
+	method, path string
+	rule         rule
+	handle       apiFunc
+}
+
+func apiRoutes(d Deps) []route {
+	return []route{
+		{"GET", "/version", rule{public, noProject}, handleVersion(d.Version)},
+
+		// Signing in and out, and the signed-in user's own tokens.
+		{"POST", "/session", rule{public, noProject}, handleSignIn(d)},
+		{"GET", "/session", rule{auth.SignedIn, noProject}, handleGetSession(d)},
+		{"DELETE", "/session", rule{auth.Account, noProject}, handleSignOut(d)},
+		{"PUT", "/session/password", rule{auth.Account, noProject}, handleChangeOwnPassword(d)},
+		{"GET", "/tokens", rule{auth.Account, noProject}, handleListTokens(d)},
+		{"POST", "/tokens", rule{auth.Account, noProject}, handleCreateToken(d)},
+		{"DELETE", "/tokens/:token", rule{auth.Account, noProject}, handleRevokeToken(d)},
+
+		// Instance administration.
+		{"GET", "/users", rule{auth.InstanceAdmin, noProject}, handleListUsers(d)},
+		{"POST", "/users", rule{auth.InstanceAdmin, noProject}, handleCreateUser(d)},
+		{"PUT", "/users/:user/disabled", rule{auth.InstanceAdmin, noProject}, handleSetUserDisabled(d)},
+		{"PUT", "/users/:user/password", rule{auth.InstanceAdmin, noProject}, handleResetPassword(d)},
+		{"GET", "/audit", rule{auth.InstanceAdmin, noProject}, handleListAudit(d, false)},
+		{"POST", "/projects", rule{auth.InstanceAdmin, noProject}, handleCreateProject(d)},
+
+		// Projects and their members.
+		{"GET", "/projects", rule{auth.SignedIn, noProject}, handleListProjects(d)},
+		{"GET", "/projects/:project", rule{auth.ProjectRead, fromProject}, handleGetProject()},
+		{"PUT", "/projects/:project", rule{auth.ProjectManage, fromProject}, handleUpdateProject(d)},
+		{"GET", "/projects/:project/members", rule{auth.ProjectManage, fromProject}, handleListMembers(d)},
+		{"PUT", "/projects/:project/members/:user", rule{auth.ProjectManage, fromProject}, handleSetMember(d)},
+		{"DELETE", "/projects/:project/members/:user", rule{auth.ProjectManage, fromProject}, handleRemoveMember(d)},
+		{"GET", "/projects/:project/audit", rule{auth.ProjectManage, fromProject}, handleListAudit(d, true)},
+
+		// Personas, rubrics and prompt versions.
+		{"GET", "/projects/:project/personas", rule{auth.ProjectRead, fromProject}, handleListPersonas(d)},
+		{"POST", "/projects/:project/personas", rule{auth.PromptWrite, fromProject}, handleCreatePersona(d)},
+		{"GET", "/personas/:persona", rule{auth.ProjectRead, fromPersona}, handleGetPersona(d)},
+		{"PUT", "/personas/:persona", rule{auth.PromptWrite, fromPersona}, handleUpdatePersona(d)},
+		{"PUT", "/personas/:persona/rubric", rule{auth.PromptWrite, fromPersona}, handlePutRubric(d)},
+		{"POST", "/personas/:persona/versions", rule{auth.PromptWrite, fromPersona}, handlePublishVersion(d)},
+		{"GET", "/personas/:persona/versions/:version", rule{auth.ProjectRead, fromPersona}, handleGetVersion(d)},
+		{"POST", "/personas/:persona/versions/:version/try", rule{auth.Generate, fromPersona}, handleTry(d)},
+		{"GET", "/personas/:persona/diff", rule{auth.ProjectRead, fromPersona}, handleDiff(d)},
+		{"POST", "/personas/:persona/preview", rule{auth.PromptWrite, fromPersona}, handlePreview()},
+
+		// Knowledge.
+		{"GET", "/projects/:project/corpora", rule{auth.ProjectRead, fromProject}, handleListCorpora(d)},
+		{"GET", "/corpora/:corpus/documents", rule{auth.ProjectRead, fromCorpus}, handleListDocuments(d)},
+
+		// The live websocket (training sessions run on it).
+		{"GET", "/ws", rule{auth.SignedIn, noProject}, handleWebsocket(d)},
+
+		// Models.
+		{"GET", "/models", rule{auth.SignedIn, noProject}, handleListModels(d)},
+		{"GET", "/models/health", rule{auth.SignedIn, noProject}, handleModelHealth(d)},
+	}
+}
+
+// addRoutes wires everything Mentor serves.
 func addRoutes(r *gin.Engine, d Deps) {
 	// Operations.
 	r.GET("/healthz", handleHealthz())
 	r.GET("/readyz", handleReadyz(d.Pool))
 	r.GET("/metrics", gin.WrapH(promhttp.HandlerFor(d.Registry, promhttp.HandlerOpts{Registry: d.Registry})))
 
-	// API. Writes must be JSON from our own origin (see sameOriginWrites).
+	// The API. Writes must be JSON from our own origin (sameOriginWrites); everything but the
+	// public routes needs a session or a token, and passes the policy for its rule.
 	v1 := r.Group("/api/v1", sameOriginWrites())
-	v1.GET("/version", handleVersion(d.Version))
-
-	// Projects, personas, rubrics and prompt versions.
-	v1.GET("/projects", api(d.Logger, handleListProjects(d.Prompts)))
-	v1.POST("/projects", api(d.Logger, handleCreateProject(d.Prompts)))
-	v1.GET("/projects/:project", api(d.Logger, handleGetProject(d.Prompts)))
-	v1.PUT("/projects/:project", api(d.Logger, handleUpdateProject(d.Prompts)))
-	v1.GET("/projects/:project/personas", api(d.Logger, handleListPersonas(d.Prompts)))
-	v1.POST("/projects/:project/personas", api(d.Logger, handleCreatePersona(d.Prompts)))
-	v1.GET("/projects/:project/corpora", api(d.Logger, handleListCorpora(d.Prompts, d.Retrieval)))
-	v1.GET("/personas/:persona", api(d.Logger, handleGetPersona(d.Prompts)))
-	v1.PUT("/personas/:persona", api(d.Logger, handleUpdatePersona(d.Prompts)))
-	v1.PUT("/personas/:persona/rubric", api(d.Logger, handlePutRubric(d.Prompts)))
-	v1.POST("/personas/:persona/versions", api(d.Logger, handlePublishVersion(d.Prompts, d.Models)))
-	v1.GET("/personas/:persona/versions/:version", api(d.Logger, handleGetVersion(d.Prompts)))
-	v1.POST("/personas/:persona/versions/:version/try", api(d.Logger, handleTry(d.Prompts, d.Generator)))
-	v1.GET("/personas/:persona/diff", api(d.Logger, handleDiff(d.Prompts)))
-	v1.POST("/personas/:persona/preview", api(d.Logger, handlePreview(d.Prompts)))
-
-	// Knowledge.
-	v1.GET("/corpora/:corpus/documents", api(d.Logger, handleListDocuments(d.Retrieval)))
-
-	// Models.
-	v1.GET("/models", api(d.Logger, handleListModels(d.Models)))
-	v1.GET("/models/health", api(d.Logger, handleModelHealth(d.Models)))
+	for _, rt := range apiRoutes(d) {
+		handlers := []gin.HandlerFunc{}
+		if rt.rule.perm != public {
+			handlers = append(handlers, authenticate(d), authorize(d, rt.rule))
+		}
+		v1.Handle(rt.method, rt.path, append(handlers, api(d.Logger, rt.handle))...)
+	}
 
 	// The web UI: embedded static files, no build step.
 	static := ui.Handler()
@@ -57,4 +108,21 @@ func addRoutes(r *gin.Engine, d Deps) {
 		c.AbortWithStatusJSON(http.StatusMethodNotAllowed, errorBody{Error: errorDetail{
 			Code: "method_not_allowed", Message: c.Request.Method + " is not allowed on " + c.Request.URL.Path}})
 	})
+}
+
+// RouteRule describes one API route's access rule, for tests and docs/permissions.md.
+type RouteRule struct {
+	Method, Path string
+	Permission   auth.Permission
+	Target       string // "", "project", "persona" or "corpus"
+}
+
+// RouteRules lists every API route with its rule.
+func RouteRules() []RouteRule {
+	names := map[target]string{noProject: "", fromProject: "project", fromPersona: "persona", fromCorpus: "corpus"}
+	var out []RouteRule
+	for _, rt := range apiRoutes(Deps{}) {
+		out = append(out, RouteRule{Method: rt.method, Path: "/api/v1" + rt.path, Permission: rt.rule.perm, Target: names[rt.rule.target]})
+	}
+	return out
 }

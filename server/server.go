@@ -6,6 +6,7 @@
 package server
 
 import (
+	"fmt"
 	"log/slog"
 	"net/http"
 	"sync"
@@ -15,6 +16,8 @@ import (
 	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/prometheus/client_golang/prometheus"
 
+	"github.com/mentor-ai/mentor/audit"
+	"github.com/mentor-ai/mentor/auth"
 	"github.com/mentor-ai/mentor/generation"
 	"github.com/mentor-ai/mentor/llm"
 	"github.com/mentor-ai/mentor/prompts"
@@ -33,6 +36,20 @@ type Deps struct {
 	Retrieval *retrieval.Store
 	Models    *llm.Registry
 	Generator *generation.Generator
+
+	Auth     *auth.Store
+	Audit    *audit.Log
+	Sessions auth.SessionLimits
+	// TrustedProxies are the addresses (IPs or CIDRs) whose X-Forwarded-For and
+	// X-Forwarded-Proto headers are believed. Empty: none, so a client cannot choose the
+	// address that sign-in throttling counts against.
+	TrustedProxies []string
+	Limits         GenerationLimits
+	// AllowedOrigins may open websockets besides the server's own origin (scheme://host:port).
+	AllowedOrigins []string
+	Hub            *Hub
+
+	gate *generationGate
 }
 
 // ginReleaseMode is gin's one package-level switch; release mode keeps gin from printing
@@ -48,6 +65,10 @@ func New(deps Deps) http.Handler {
 	r := gin.New()
 	r.ContextWithFallback = true
 	r.HandleMethodNotAllowed = true
+	if err := r.SetTrustedProxies(deps.TrustedProxies); err != nil {
+		panic(fmt.Sprintf("server: trusted proxies: %v", err)) // run validates them first
+	}
+	deps.gate = newGenerationGate(deps.Limits)
 	metrics := newHTTPMetrics(deps.Registry)
 	r.Use(recoverer(deps.Logger), securityHeaders(), requestLog(deps.Logger), metrics.middleware())
 	addRoutes(r, deps)

@@ -5,78 +5,14 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
-	"log/slog"
 	"net/http"
-	"net/http/httptest"
-	"strings"
 	"testing"
 
-	"github.com/jackc/pgx/v5/pgxpool"
-	"github.com/prometheus/client_golang/prometheus"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
-	"github.com/mentor-ai/mentor/generation"
-	"github.com/mentor-ai/mentor/internal/pgtest"
-	"github.com/mentor-ai/mentor/llm"
 	"github.com/mentor-ai/mentor/migrations"
-	"github.com/mentor-ai/mentor/prompts"
-	"github.com/mentor-ai/mentor/retrieval"
-	"github.com/mentor-ai/mentor/server"
 )
-
-type fixture struct {
-	pool   *pgxpool.Pool
-	srv    *httptest.Server
-	models *llm.Registry
-}
-
-func setup(t *testing.T) fixture {
-	t.Helper()
-	return newFixture(t, slog.New(slog.NewTextHandler(tWriter{t}, nil)))
-}
-
-func setupBench(b *testing.B) fixture {
-	b.Helper()
-	return newFixture(b, slog.New(slog.DiscardHandler))
-}
-
-func newFixture(t testing.TB, logger *slog.Logger, env ...string) fixture {
-	t.Helper()
-	pool := pgtest.Pool(t)
-	getenv := func(k string) string {
-		for i := 0; i+1 < len(env); i += 2 {
-			if env[i] == k {
-				return env[i+1]
-			}
-		}
-		return ""
-	}
-	models, err := llm.NewRegistry(context.Background(), llm.RegistryConfig{Getenv: getenv})
-	require.NoError(t, err)
-	ps, rs := prompts.NewStore(pool), retrieval.NewStore(pool)
-	h := server.New(server.Deps{
-		Logger:    logger,
-		Pool:      pool,
-		Registry:  prometheus.NewRegistry(),
-		Version:   "test",
-		Prompts:   ps,
-		Retrieval: rs,
-		Models:    models,
-		Generator: generation.New(rs, models, nil),
-	})
-	srv := httptest.NewServer(h)
-	t.Cleanup(srv.Close)
-	return fixture{pool: pool, srv: srv, models: models}
-}
-
-// tWriter sends log lines to t.Log, so they show only for failing tests.
-type tWriter struct{ t *testing.T }
-
-func (w tWriter) Write(p []byte) (int, error) {
-	w.t.Log(strings.TrimSpace(string(p)))
-	return len(p), nil
-}
 
 func get(t *testing.T, url string) (int, http.Header, string) {
 	t.Helper()
@@ -173,5 +109,3 @@ func TestReadyzWhenDatabaseGone(t *testing.T) {
 	status, _, _ = get(t, f.srv.URL+"/healthz")
 	assert.Equal(t, http.StatusOK, status)
 }
-
-func discardLogger() *slog.Logger { return slog.New(slog.DiscardHandler) }

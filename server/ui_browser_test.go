@@ -15,6 +15,20 @@ import (
 	"github.com/mentor-ai/mentor/retrieval"
 )
 
+// signInUI opens the app, which shows the sign-in form to a stranger, and signs in.
+func signInUI(t *testing.T, ctx context.Context, f fixture, login string) {
+	t.Helper()
+	require.NoError(t, chromedp.Do(ctx,
+		chromedp.Navigate(f.srv.URL+"/"),
+		browsertest.Visible("#signin-form"),
+		chromedp.SetValue(chromedp.CSS("#signin-login"), login),
+		chromedp.SetValue(chromedp.CSS("#signin-password"), testPassword),
+		chromedp.Click(chromedp.CSS("#signin-submit")),
+		browsertest.Visible("#current-user"),
+		browsertest.Visible(`body[data-ready="true"]`),
+	))
+}
+
 func switchLocale(t *testing.T, ctx context.Context, locale string) {
 	t.Helper()
 	require.NoError(t, chromedp.Do(ctx,
@@ -32,10 +46,7 @@ func TestHomePageInBothLanguages(t *testing.T) {
 	f := setup(t)
 	ctx := browsertest.New(t, 60*time.Second)
 
-	require.NoError(t, chromedp.Do(ctx,
-		chromedp.Navigate(f.srv.URL+"/"),
-		browsertest.Visible(`body[data-ready="true"]`),
-	))
+	signInUI(t, ctx, f, "root")
 	assert.Equal(t, "项目", browsertest.Text(t, ctx, "h1"))
 	assert.Equal(t, "ok", browsertest.Attr(t, ctx, "#status-database", "data-state"))
 	browsertest.Screenshot(t, ctx, "home-zh")
@@ -63,9 +74,8 @@ func TestPersonaWorkflowInBrowser(t *testing.T) {
 	require.NoError(t, err)
 	ctx := browsertest.New(t, 90*time.Second)
 
+	signInUI(t, ctx, f, "root")
 	require.NoError(t, chromedp.Do(ctx,
-		chromedp.Navigate(f.srv.URL+"/"),
-		browsertest.Visible(`body[data-ready="true"]`),
 		chromedp.Click(chromedp.CSS(`#project-list a[href="#/projects/demo"]`)),
 		browsertest.Visible(`#persona-list`),
 	))
@@ -115,7 +125,6 @@ func TestPersonaWorkflowInBrowser(t *testing.T) {
 	assert.Equal(t, "你是海关通关助手，回答要简短。", browsertest.Text(t, ctx, "#version-preview"))
 	require.NoError(t, chromedp.Do(ctx,
 		chromedp.SetValue(chromedp.CSS("#version-note"), "更简短"),
-		chromedp.SetValue(chromedp.CSS("#version-author"), "王老师"),
 		chromedp.Click(chromedp.CSS("#version-publish")),
 		browsertest.Visible(`#versions tr[data-version="3"]`),
 		chromedp.Click(chromedp.CSS(`#versions tr[data-version="3"] .diff-button`)),

@@ -10,7 +10,7 @@ import (
 )
 
 func main() {
-	err := run(context.Background(), os.Args, os.Getenv, os.Stdout, os.Stderr)
+	err := run(context.Background(), os.Args, os.Getenv, os.Stdin, os.Stdout, os.Stderr)
 	switch {
 	case err == nil, errors.Is(err, flag.ErrHelp):
 	case errors.Is(err, errUsage):

@@ -19,6 +19,7 @@ Usage: mentor <command> [flags]
 Commands:
   serve     serve the web UI and API (migrates the database first)
   migrate   apply or roll back the database schema: up, down, status
+  user      manage accounts: add, disable, enable, reset-password
   version   print the version
 
 Run "mentor <command> --help" for a command's flags and their environment variables.
@@ -26,7 +27,7 @@ Run "mentor <command> --help" for a command's flags and their environment variab
 
 // run is the whole program; main only calls it. Tests call it too, with their own
 // arguments, environment and output.
-func run(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
+func run(ctx context.Context, args []string, getenv func(string) string, stdin io.Reader, stdout, stderr io.Writer) error {
 	ctx, stop := signal.NotifyContext(ctx, os.Interrupt, syscall.SIGTERM)
 	defer stop()
 
@@ -40,6 +41,8 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		return runServe(ctx, rest, getenv, stdout, stderr)
 	case "migrate":
 		return runMigrate(ctx, rest, getenv, stdout, stderr)
+	case "user":
+		return runUser(ctx, rest, getenv, stdin, stdout, stderr)
 	case "version", "--version":
 		fmt.Fprintln(stdout, "mentor", buildVersion())
 		return nil

@@ -57,7 +57,7 @@ func startServe(t *testing.T, env map[string]string, args ...string) (string, fu
 	var stdout, stderr syncBuffer
 	done := make(chan error, 1)
 	go func() {
-		done <- run(ctx, append([]string{"mentor", "serve", "--addr", "127.0.0.1:0"}, args...), envFunc(env), &stdout, &stderr)
+		done <- run(ctx, append([]string{"mentor", "serve", "--addr", "127.0.0.1:0"}, args...), envFunc(env), nil, &stdout, &stderr)
 	}()
 	stop := sync.OnceValue(func() error {
 		cancel()
@@ -163,7 +163,7 @@ func TestServeFailsFastWithTheSettingNamed(t *testing.T) {
 			ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 			defer cancel()
 			var stdout, stderr syncBuffer
-			err := run(ctx, append(args, tt.args...), envFunc(tt.env), &stdout, &stderr)
+			err := run(ctx, append(args, tt.args...), envFunc(tt.env), nil, &stdout, &stderr)
 			require.Error(t, err, "serve must refuse to start")
 			require.NoError(t, ctx.Err(), "serve must fail fast, not hang")
 			for _, w := range tt.want {
@@ -193,7 +193,7 @@ func TestMigrateUpDownStatus(t *testing.T) {
 	migrate := func(action string) string {
 		t.Helper()
 		var stdout, stderr syncBuffer
-		require.NoError(t, run(context.Background(), []string{"mentor", "migrate", action}, env, &stdout, &stderr), stderr.String())
+		require.NoError(t, run(context.Background(), []string{"mentor", "migrate", action}, env, nil, &stdout, &stderr), stderr.String())
 		return stdout.String()
 	}
 	latest, err := migrations.Latest()
@@ -210,7 +210,7 @@ func TestMigrateUpDownStatus(t *testing.T) {
 	assert.Contains(t, migrate("up"), fmt.Sprintf("applied %d migration(s)", latest), "and applies again after a full rollback")
 
 	var stdout, stderr syncBuffer
-	err = run(context.Background(), []string{"mentor", "migrate", "sideways"}, env, &stdout, &stderr)
+	err = run(context.Background(), []string{"mentor", "migrate", "sideways"}, env, nil, &stdout, &stderr)
 	require.Error(t, err)
 	assert.Contains(t, err.Error(), `unknown action "sideways" (want up, down or status)`)
 }
@@ -223,7 +223,7 @@ func TestMigrateConcurrentlyAppliesOnce(t *testing.T) {
 	for i := range errs {
 		wg.Go(func() {
 			errs[i] = run(context.Background(), []string{"mentor", "migrate", "up"},
-				envFunc(map[string]string{"DATABASE_URL": dsn}), io.Discard, io.Discard)
+				envFunc(map[string]string{"DATABASE_URL": dsn}), nil, io.Discard, io.Discard)
 		})
 	}
 	wg.Wait()
@@ -261,7 +261,7 @@ func TestHelpAndUsage(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			t.Parallel()
 			var stdout, stderr syncBuffer
-			err := run(context.Background(), append([]string{"mentor"}, tt.args...), envFunc(nil), &stdout, &stderr)
+			err := run(context.Background(), append([]string{"mentor"}, tt.args...), envFunc(nil), nil, &stdout, &stderr)
 			assert.ErrorIs(t, err, tt.wantErr)
 			for _, w := range tt.want {
 				assert.Contains(t, stdout.String()+stderr.String(), w)
@@ -270,6 +270,6 @@ func TestHelpAndUsage(t *testing.T) {
 	}
 
 	var stdout syncBuffer
-	require.NoError(t, run(context.Background(), []string{"mentor", "version"}, envFunc(nil), &stdout, io.Discard))
+	require.NoError(t, run(context.Background(), []string{"mentor", "version"}, envFunc(nil), nil, &stdout, io.Discard))
 	assert.Regexp(t, `^mentor \S+\n$`, stdout.String())
 }

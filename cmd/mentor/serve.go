@@ -7,12 +7,15 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"strings"
 	"syscall"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
 
+	"github.com/mentor-ai/mentor/audit"
+	"github.com/mentor-ai/mentor/auth"
 	"github.com/mentor-ai/mentor/db"
 	"github.com/mentor-ai/mentor/generation"
 	"github.com/mentor-ai/mentor/llm"
@@ -32,7 +35,15 @@ type serveConfig struct {
 	startTimeout    time.Duration
 	modelsFile      string
 	baselineRate    float64
+	env             string
 	dev             bool
+	devCredentials  string
+	sessionIdle     time.Duration
+	sessionAbsolute time.Duration
+	trustedProxies  string
+	allowedOrigins  string
+	genConcurrent   int
+	genPerHour      int
 }
 
 func parseServeConfig(args []string, getenv func(string) string, stderr io.Writer) (serveConfig, *flagSet, error) {
@@ -56,10 +67,43 @@ func parseServeConfig(args []string, getenv func(string) string, stderr io.Write
 	f.env("models-file", "MENTOR_MODELS_FILE")
 	f.Float64Var(&c.baselineRate, "baseline-rate", 40, "pieces per second the offline baseline streams at (0: all at once)")
 	f.env("baseline-rate", "MENTOR_BASELINE_RATE")
-	f.BoolVar(&c.dev, "dev", false, "development mode: load the demo project at start (never in production)")
+	f.StringVar(&c.env, "env", "production", "development or production; production refuses development flags")
+	f.env("env", "MENTOR_ENV")
+	f.BoolVar(&c.dev, "dev", false, "development flag: load the demo project and demo accounts at start")
 	f.env("dev", "MENTOR_DEV")
+	f.StringVar(&c.devCredentials, "dev-credentials", ".mentor/dev-credentials.json", "development flag: where the demo accounts' generated passwords are kept")
+	f.env("dev-credentials", "MENTOR_DEV_CREDENTIALS")
+	f.DurationVar(&c.sessionIdle, "session-idle", 8*time.Hour, "a session ends after this long without a request")
+	f.env("session-idle", "MENTOR_SESSION_IDLE")
+	f.DurationVar(&c.sessionAbsolute, "session-absolute", 7*24*time.Hour, "a session ends this long after sign-in")
+	f.env("session-absolute", "MENTOR_SESSION_ABSOLUTE")
+	f.StringVar(&c.trustedProxies, "trusted-proxies", "", "comma-separated IPs or CIDRs of reverse proxies whose X-Forwarded-For/-Proto to believe")
+	f.env("trusted-proxies", "MENTOR_TRUSTED_PROXIES")
+	f.StringVar(&c.allowedOrigins, "allowed-origins", "", "comma-separated origins (https://host:port) allowed to open websockets besides our own")
+	f.env("allowed-origins", "MENTOR_ALLOWED_ORIGINS")
+	f.IntVar(&c.genConcurrent, "generation-concurrency", 8, "generations one user may run at once (0: no limit)")
+	f.env("generation-concurrency", "MENTOR_GENERATION_CONCURRENCY")
+	f.IntVar(&c.genPerHour, "generations-per-hour", 600, "generations one user may start per hour (0: no limit)")
+	f.env("generations-per-hour", "MENTOR_GENERATIONS_PER_HOUR")
 	if err := f.parse(args, getenv); err != nil {
 		return c, f, err
+	}
+	if err := oneOf(f.source("env"), c.env, "development", "production"); err != nil {
+		return c, f, err
+	}
+	if c.env == "production" && c.dev {
+		return c, f, fmt.Errorf("%s is a development flag: refusing to start with %s=production", f.source("dev"), f.source("env"))
+	}
+	if c.sessionIdle <= 0 || c.sessionAbsolute <= 0 {
+		return c, f, fmt.Errorf("%s and %s must be positive", f.source("session-idle"), f.source("session-absolute"))
+	}
+	if c.genConcurrent < 0 || c.genPerHour < 0 {
+		return c, f, fmt.Errorf("%s and %s must not be negative", f.source("generation-concurrency"), f.source("generations-per-hour"))
+	}
+	for _, p := range splitList(c.trustedProxies) {
+		if _, _, err := net.ParseCIDR(p); err != nil && net.ParseIP(p) == nil {
+			return c, f, fmt.Errorf("%s: %q is neither an IP nor a CIDR", f.source("trusted-proxies"), p)
+		}
 	}
 	if c.baselineRate < 0 || c.baselineRate > 10000 {
 		return c, f, fmt.Errorf("%s: must be between 0 and 10000, got %g", f.source("baseline-rate"), c.baselineRate)
@@ -142,6 +186,8 @@ func runServe(ctx context.Context, args []string, getenv func(string) string, st
 	}
 
 	promptStore, retrievalStore := prompts.NewStore(pool), retrieval.NewStore(pool)
+	authStore, auditLog := auth.NewStore(pool, nil), audit.New(pool)
+	var accounts []demo.Account
 	if cfg.dev {
 		sum, err := demo.Load(startCtx, promptStore, retrievalStore, models.Has)
 		if err != nil {
@@ -149,19 +195,36 @@ func runServe(ctx context.Context, args []string, getenv func(string) string, st
 		}
 		logger.Info("demo project ready", "project", sum.Project.Slug, "personas", sum.Personas,
 			"versions_published", sum.Versions, "documents", sum.Documents)
+		if accounts, err = demo.Accounts(startCtx, authStore, sum.Project.ID, cfg.devCredentials); err != nil {
+			return fmt.Errorf("demo accounts: %w", err)
+		}
 	}
+	sessions := auth.SessionLimits{Idle: cfg.sessionIdle, Absolute: cfg.sessionAbsolute}
+	hub := server.NewHub(logger, authStore, sessions, 30*time.Second)
+	hubCtx, stopHub := context.WithCancel(context.Background())
+	hubDone := make(chan struct{})
+	go func() { defer close(hubDone); hub.Run(hubCtx) }()
+	defer func() { stopHub(); <-hubDone }()
 	for _, m := range models.Models() {
 		if !m.Available {
 			logger.Warn("model unavailable", "model", m.Name, "reason", m.Reason)
 		}
 	}
 
+	requestCtx, cancelRequests := context.WithCancel(context.Background())
+	defer cancelRequests()
 	srv := &http.Server{
 		Handler: server.New(server.Deps{
 			Logger: logger, Pool: pool, Registry: reg, Version: buildVersion(),
 			Prompts: promptStore, Retrieval: retrievalStore, Models: models,
 			Generator: generation.New(retrievalStore, models, nil),
+			Auth:      authStore, Audit: auditLog, Sessions: sessions, Hub: hub,
+			TrustedProxies: splitList(cfg.trustedProxies), AllowedOrigins: splitList(cfg.allowedOrigins),
+			Limits: server.GenerationLimits{Concurrent: cfg.genConcurrent, PerHour: cfg.genPerHour},
 		}),
+		// Requests see this context end when shutdown begins, so live streams stop and record
+		// how far they got instead of holding the shutdown open.
+		BaseContext:       func(net.Listener) context.Context { return requestCtx },
 		ReadHeaderTimeout: 10 * time.Second,
 		ErrorLog:          slogErrorLog(logger),
 	}
@@ -169,8 +232,14 @@ func runServe(ctx context.Context, args []string, getenv func(string) string, st
 	go func() { serveErr <- srv.Serve(ln) }()
 
 	url := "http://" + displayAddr(ln.Addr())
-	logger.Info("serving", "url", url, "version", buildVersion())
+	logger.Info("serving", "url", url, "version", buildVersion(), "env", cfg.env)
 	fmt.Fprintf(stdout, "Mentor is ready at %s\n", url)
+	if len(accounts) > 0 {
+		fmt.Fprintln(stdout, "Demo accounts (development mode only; passwords kept in "+cfg.devCredentials+"):")
+		for _, a := range accounts {
+			fmt.Fprintf(stdout, "  %-9s %s   %s\n", a.Login, a.Password, a.Role)
+		}
+	}
 
 	select {
 	case err := <-serveErr:
@@ -180,7 +249,10 @@ func runServe(ctx context.Context, args []string, getenv func(string) string, st
 	logger.Info("shutting down", "timeout", cfg.shutdownTimeout)
 	shutdownCtx, cancelShutdown := context.WithTimeout(context.Background(), cfg.shutdownTimeout)
 	defer cancelShutdown()
+	cancelRequests()
+	stopHub() // closes the websockets, which http.Server.Shutdown does not
 	if err := srv.Shutdown(shutdownCtx); err != nil {
+		srv.Close()
 		return fmt.Errorf("shutdown: %w", err)
 	}
 	logger.Info("stopped")
@@ -198,4 +270,14 @@ func displayAddr(a net.Addr) string {
 		host = "localhost"
 	}
 	return net.JoinHostPort(host, port)
+}
+
+func splitList(s string) []string {
+	var out []string
+	for _, p := range strings.Split(s, ",") {
+		if p = strings.TrimSpace(p); p != "" {
+			out = append(out, p)
+		}
+	}
+	return out
 }

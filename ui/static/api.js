@@ -1,5 +1,5 @@
 // api: JSON calls to /api/v1 and server-sent event streams, with errors that keep the
-// server's field and message.
+// server's field and message. Writes carry the session's CSRF token.
 
 export class ApiError extends Error {
   constructor(status, body) {
@@ -11,22 +11,46 @@ export class ApiError extends Error {
   }
 }
 
+let csrfToken = "";
+let onSignedOut = () => {};
+
+export function setCsrfToken(token) {
+  csrfToken = token || "";
+}
+
+// whenSignedOut registers what to do when the server says the session has ended.
+export function whenSignedOut(fn) {
+  onSignedOut = fn;
+}
+
+function headers(method, extra) {
+  const h = { Accept: "application/json", ...extra };
+  if (method !== "GET" && csrfToken) h["X-CSRF-Token"] = csrfToken;
+  return h;
+}
+
+async function failure(res) {
+  let data = null;
+  try {
+    data = await res.json();
+  } catch {
+    data = null;
+  }
+  const err = new ApiError(res.status, data);
+  if (res.status === 401) onSignedOut(err);
+  return err;
+}
+
 export async function api(method, path, body) {
-  const opts = { method, headers: { Accept: "application/json" } };
+  const opts = { method, headers: headers(method, {}) };
   if (body !== undefined) {
     opts.headers["Content-Type"] = "application/json";
     opts.body = JSON.stringify(body);
   }
   const res = await fetch(`/api/v1${path}`, opts);
+  if (!res.ok) throw await failure(res);
   const text = await res.text();
-  let data = null;
-  try {
-    data = text ? JSON.parse(text) : null;
-  } catch {
-    data = null;
-  }
-  if (!res.ok) throw new ApiError(res.status, data);
-  return data;
+  return text ? JSON.parse(text) : null;
 }
 
 // stream POSTs body and calls onEvent(name, data) for each server-sent event until the
@@ -34,19 +58,11 @@ export async function api(method, path, body) {
 export async function stream(path, body, onEvent, signal) {
   const res = await fetch(`/api/v1${path}`, {
     method: "POST",
-    headers: { "Content-Type": "application/json", Accept: "text/event-stream" },
+    headers: headers("POST", { "Content-Type": "application/json", Accept: "text/event-stream" }),
     body: JSON.stringify(body),
     signal,
   });
-  if (!res.ok) {
-    let data = null;
-    try {
-      data = await res.json();
-    } catch {
-      data = null;
-    }
-    throw new ApiError(res.status, data);
-  }
+  if (!res.ok) throw await failure(res);
   const reader = res.body.pipeThrough(new TextDecoderStream()).getReader();
   let buf = "";
   for (;;) {

@@ -1,35 +1,64 @@
-// app: the shell. It owns the language switch and a small hash router; each page module
-// renders into <main> and is rendered again when the language changes.
-import { preferredLocale, setLocale } from "./i18n.js";
+// app: the shell. It owns sign-in, the language switch and a small hash router; each page
+// module renders into <main> and is rendered again when the language changes.
+import { whenSignedOut } from "./api.js";
+import { preferredLocale, setLocale, t } from "./i18n.js";
 import { clear, errorBox, h } from "./dom.js";
+import { clearSession, loadSession, session, signOut } from "./session.js";
+import { signInPage } from "./pages/signin.js";
 import { homePage } from "./pages/home.js";
 import { projectPage } from "./pages/project.js";
 import { personaPage } from "./pages/persona.js";
 import { modelsPage } from "./pages/models.js";
+import { accountPage } from "./pages/account.js";
+import { usersPage, auditPage } from "./pages/admin.js";
 
 const routes = [
   [/^#?\/?$/, () => homePage()],
   [/^#\/projects\/([\w-]+)$/, (m) => projectPage(m[1])],
   [/^#\/personas\/(\d+)$/, (m) => personaPage(Number(m[1]))],
   [/^#\/models$/, () => modelsPage()],
+  [/^#\/account$/, () => accountPage()],
+  [/^#\/admin\/users$/, () => usersPage()],
+  [/^#\/admin\/audit$/, () => auditPage()],
 ];
 
 let rendering = 0;
 
-async function render() {
+function showUser() {
+  const s = session();
+  const box = document.getElementById("user-box");
+  clear(box);
+  document.querySelectorAll(".nav .admin-only").forEach((el) => (el.hidden = !s?.user?.is_admin));
+  document.querySelector(".nav").hidden = !s;
+  if (!s) return;
+  const out = h("button", { type: "button", class: "link", id: "sign-out", i18n: "session.signOut" });
+  out.addEventListener("click", async () => {
+    await signOut();
+    render();
+  });
+  box.append(h("a", { href: "#/account", id: "current-user" }, s.user.display_name), " · ", out);
+}
+
+export async function render() {
   const main = document.getElementById("main");
   const turn = ++rendering;
   document.body.dataset.ready = "false";
   let page;
   try {
-    const route = routes.find(([re]) => re.test(location.hash));
-    page = route ? await route[1](location.hash.match(route[0])) : h("p", { i18n: "nav.notFound" });
+    if (!session()) {
+      page = signInPage(() => render());
+    } else {
+      const route = routes.find(([re]) => re.test(location.hash));
+      page = route ? await route[1](location.hash.match(route[0])) : h("p", { i18n: "nav.notFound" });
+    }
   } catch (err) {
     console.warn(err);
     page = errorBox(err);
   }
   if (turn !== rendering) return; // a newer navigation won
+  showUser();
   clear(main).append(page);
+  document.title = t("app.name");
   document.body.dataset.ready = "true";
 }
 
@@ -42,7 +71,14 @@ async function main() {
     await setLocale(select.value);
     render();
   });
+  whenSignedOut(() => {
+    if (session()) {
+      clearSession();
+      render();
+    }
+  });
   window.addEventListener("hashchange", render);
+  await loadSession();
   await render();
 }
 

@@ -1,9 +1,8 @@
 import { api, stream } from "../api.js";
 import { clear, errorBox, field, formatTime, h, replace } from "../dom.js";
 import { locale, t } from "../i18n.js";
+import { can } from "../session.js";
 import { avatar, personaDescription, personaName } from "./project.js";
-
-const AUTHOR_KEY = "mentor-author";
 
 // personaPage is where prompt authors shape a persona: try a version, compare versions,
 // publish a new one, edit the rubric and the persona itself.
@@ -23,11 +22,10 @@ export async function personaPage(id) {
       h("div", {}, h("h1", {}, personaName(persona)),
         h("span", { class: "badge" }, t(`kind.${persona.kind}`)),
         h("p", { class: "muted" }, personaDescription(persona)))),
-    versions.length ? tryPanel(ctx) : h("p", { class: "notice", i18n: "versions.noneYet" }),
+    !versions.length ? h("p", { class: "notice", i18n: "versions.noneYet" })
+      : can(project.id, "generate") ? tryPanel(ctx) : null,
     versionsSection(ctx),
-    newVersionForm(ctx),
-    rubricEditor(ctx),
-    detailsForm(ctx));
+    can(project.id, "prompt.write") ? [newVersionForm(ctx), rubricEditor(ctx), detailsForm(ctx)] : null);
 }
 
 function modelLabel(m) {
@@ -80,10 +78,10 @@ function tryPanel({ persona, versions, models }) {
             }
           } else if (name === "delta") {
             // Shown as text while it streams: model output is never parsed as markup.
-            if (data.Content) output.append(data.Content);
-            if (data.Reasoning) {
+            if (data.content) output.append(data.content);
+            if (data.reasoning) {
               reasoning.hidden = false;
-              reasoning.append(data.Reasoning);
+              reasoning.append(data.reasoning);
             }
           } else if (name === "done") {
             done.dataset.status = data.status;
@@ -179,13 +177,12 @@ function newVersionForm({ persona, versions, models, corpora, reload }) {
     if (m?.max_tokens != null) maxTokens.value = m.max_tokens;
   });
   const note = h("input", { id: "version-note", maxlength: 2000 });
-  const author = h("input", { id: "version-author", value: localStorage.getItem(AUTHOR_KEY) || "" });
   const result = h("div", { id: "version-result" });
   const body = () => ({
     template: template.value, model: model.value, temperature: Number(temperature.value), top_p: Number(topP.value),
     max_tokens: Number(maxTokens.value), retrieval_k: Number(k.value),
     corpus_ids: corpusBoxes.filter((c) => c.box.checked).map((c) => Number(c.box.value)),
-    change_note: note.value, author: author.value,
+    change_note: note.value,
   });
   const check = h("button", { type: "button", id: "version-check", i18n: "versions.check" });
   check.addEventListener("click", async () => {
@@ -206,12 +203,11 @@ function newVersionForm({ persona, versions, models, corpora, reload }) {
     h("div", { class: "row" }, field("versions.model", model), field("versions.temperature", temperature), field("versions.topP", topP),
       field("versions.maxTokens", maxTokens), field("versions.k", k)),
     h("fieldset", {}, h("legend", { i18n: "corpora.title" }), corpusBoxes.map((c) => c.label)),
-    h("div", { class: "row" }, field("versions.note", note), field("versions.author", author)),
+    h("div", { class: "row" }, field("versions.note", note)),
     h("div", { class: "row" }, check, h("button", { type: "submit", id: "version-publish", i18n: "versions.publish" })),
     result);
   form.addEventListener("submit", async (e) => {
     e.preventDefault();
-    localStorage.setItem(AUTHOR_KEY, author.value);
     try {
       await api("POST", `/personas/${persona.id}/versions`, body());
       reload();

@@ -1,6 +1,8 @@
 import { api } from "../api.js";
 import { errorBox, field, h, replace } from "../dom.js";
 import { locale, t } from "../i18n.js";
+import { can } from "../session.js";
+import { auditTable } from "./admin.js";
 
 export function personaName(p) {
   return locale() === "en" && p.name_en ? p.name_en : p.name;
@@ -60,6 +62,7 @@ export async function projectPage(slug) {
   const corpusList = h("ul", { class: "plain" },
     corpora.map((c) => h("li", {}, h("strong", {}, c.name), " · ", t("corpora.documents", { n: c.document_count }))));
 
+  const manage = can(project.id, "project.manage");
   return h("div", { class: "page" },
     h("nav", { class: "crumbs" }, h("a", { href: "#/", i18n: "projects.title" }), " / ", project.name),
     h("h1", {}, project.name),
@@ -67,7 +70,55 @@ export async function projectPage(slug) {
     h("p", { class: "muted" }, t(project.blind_ranking ? "projects.blind" : "projects.notBlind")),
     h("h2", { i18n: "personas.title" }), cards,
     h("h2", { i18n: "corpora.title" }), corpusList,
-    form, projectForm(project));
+    can(project.id, "prompt.write") ? form : null,
+    manage ? projectForm(project) : null,
+    manage ? await membersSection(project) : null,
+    manage ? h("section", { class: "card" }, h("h2", { i18n: "audit.title" }),
+      auditTable((await api("GET", `/projects/${project.slug}/audit`)).events)) : null);
+}
+
+const ROLES = ["admin", "reviewer", "expert", "trainer", "viewer"];
+
+async function membersSection(project) {
+  const { members } = await api("GET", `/projects/${project.slug}/members`);
+  const status = h("div", { id: "members-status" });
+  const reload = () => window.dispatchEvent(new HashChangeEvent("hashchange"));
+  const setRole = async (login, role) => {
+    try {
+      await api("PUT", `/projects/${project.slug}/members/${encodeURIComponent(login)}`, { role });
+      reload();
+    } catch (err) {
+      replace(status, errorBox(err));
+    }
+  };
+  const roleSelect = (value, onChange) => {
+    const sel = h("select", {}, ROLES.map((r) => h("option", { value: r }, t(`role.${r}`))));
+    sel.value = value;
+    if (onChange) sel.addEventListener("change", () => onChange(sel.value));
+    return sel;
+  };
+  const rows = members.map((m) =>
+    h("tr", { dataset: { login: m.login } }, h("td", {}, h("code", {}, m.login)), h("td", {}, m.display_name),
+      h("td", {}, roleSelect(m.role, (r) => setRole(m.login, r))),
+      h("td", {}, h("button", { type: "button", class: "link", i18n: "common.remove", onclick: async () => {
+        try {
+          await api("DELETE", `/projects/${project.slug}/members/${encodeURIComponent(m.login)}`);
+          reload();
+        } catch (err) {
+          replace(status, errorBox(err));
+        }
+      } }))));
+  const login = h("input", { id: "member-login" });
+  const role = roleSelect("trainer");
+  const form = h("form", { class: "row", id: "add-member" }, field("session.login", login), field("users.role", role),
+    h("button", { type: "submit", i18n: "members.add" }));
+  form.addEventListener("submit", (e) => {
+    e.preventDefault();
+    setRole(login.value.trim(), role.value);
+  });
+  return h("section", { class: "card", id: "members" }, h("h2", { i18n: "members.title" }),
+    h("table", { class: "table" }, h("thead", {}, h("tr", {}, ["session.login", "users.name", "users.role", ""].map((k) => (k ? h("th", { i18n: k }) : h("th"))))),
+      h("tbody", {}, rows)), form, status);
 }
 
 function projectForm(project) {

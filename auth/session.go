@@ -1,0 +1,97 @@
+package auth
+
+import (
+	"context"
+	"errors"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+
+	"github.com/mentor-ai/mentor/db"
+	"github.com/mentor-ai/mentor/errs"
+)
+
+// Session is a signed-in browser.
+type Session struct {
+	User       User
+	CSRFToken  string
+	CreatedAt  time.Time
+	LastSeenAt time.Time
+	ExpiresAt  time.Time
+	idHash     []byte
+}
+
+// SessionLimits says how long a session lives.
+type SessionLimits struct {
+	Idle     time.Duration // ends after this long without a request
+	Absolute time.Duration // ends this long after sign-in, however busy
+}
+
+// ErrNoSession means the cookie names no live session.
+var ErrNoSession = errs.E(errs.Unauthenticated, "not signed in, or the session has ended")
+
+// CreateSession starts a session for a user who just signed in and returns the secret for
+// the cookie. A new secret at every sign-in is what stops session fixation.
+func (s *Store) CreateSession(ctx context.Context, userID int64, ip, userAgent string, limits SessionLimits) (string, Session, error) {
+	secret := randomToken(32)
+	now := s.now()
+	sess := Session{CSRFToken: randomToken(24), CreatedAt: now, LastSeenAt: now, ExpiresAt: now.Add(limits.Absolute),
+		idHash: hashSecret(secret)}
+	if len(userAgent) > 512 {
+		userAgent = userAgent[:512]
+	}
+	_, err := s.pool.Exec(ctx, `INSERT INTO sessions (id_hash, user_id, csrf_token, created_at, last_seen_at, expires_at, ip, user_agent)
+		VALUES ($1, $2, $3, $4, $4, $5, $6, $7)`, sess.idHash, userID, sess.CSRFToken, now, sess.ExpiresAt, ip, userAgent)
+	if err != nil {
+		return "", Session{}, db.Error(err, "start session")
+	}
+	sess.User, err = s.User(ctx, userID)
+	return secret, sess, err
+}
+
+// Session returns the live session for a cookie secret and notes that it was used. Expired
+// sessions are deleted on sight.
+func (s *Store) Session(ctx context.Context, secret string, limits SessionLimits) (Session, error) {
+	if secret == "" {
+		return Session{}, ErrNoSession
+	}
+	now := s.now()
+	sess := Session{idHash: hashSecret(secret)}
+	u := &sess.User
+	err := s.pool.QueryRow(ctx, `SELECT s.csrf_token, s.created_at, s.last_seen_at, s.expires_at,
+			u.id, u.login, u.display_name, u.locale, u.is_admin, u.disabled_at, u.created_at
+		FROM sessions s JOIN users u ON u.id = s.user_id WHERE s.id_hash = $1`, sess.idHash).
+		Scan(&sess.CSRFToken, &sess.CreatedAt, &sess.LastSeenAt, &sess.ExpiresAt,
+			&u.ID, &u.Login, &u.DisplayName, &u.Locale, &u.IsAdmin, &u.DisabledAt, &u.CreatedAt)
+	if errors.Is(err, pgx.ErrNoRows) {
+		return Session{}, ErrNoSession
+	}
+	if err != nil {
+		return Session{}, db.Error(err, "read session")
+	}
+	if !now.Before(sess.ExpiresAt) || !now.Before(sess.LastSeenAt.Add(limits.Idle)) || u.DisabledAt != nil {
+		s.pool.Exec(ctx, `DELETE FROM sessions WHERE id_hash = $1`, sess.idHash) //nolint:errcheck // best effort; it is dead either way
+		return Session{}, ErrNoSession
+	}
+	// Write last_seen_at at most once a minute: a busy trainer makes many requests.
+	if now.Sub(sess.LastSeenAt) > time.Minute {
+		if _, err := s.pool.Exec(ctx, `UPDATE sessions SET last_seen_at = $2 WHERE id_hash = $1`, sess.idHash, now); err != nil {
+			return Session{}, db.Error(err, "touch session")
+		}
+		sess.LastSeenAt = now
+	}
+	return sess, nil
+}
+
+// EndSession signs a browser out.
+func (s *Store) EndSession(ctx context.Context, secret string) error {
+	_, err := s.pool.Exec(ctx, `DELETE FROM sessions WHERE id_hash = $1`, hashSecret(secret))
+	return db.Error(err, "end session")
+}
+
+// Alive reports whether the session behind secret still exists, for long-lived connections
+// that check back now and then.
+func (s *Store) Alive(ctx context.Context, secret string, limits SessionLimits) bool {
+	_, err := s.Session(ctx, secret, limits)
+	return err == nil
+}

@@ -1,0 +1,377 @@
+package server
+
+import (
+	"errors"
+	"fmt"
+	"math"
+	"net/http"
+	"strconv"
+
+	"github.com/gin-gonic/gin"
+
+	"github.com/mentor-ai/mentor/audit"
+	"github.com/mentor-ai/mentor/auth"
+	"github.com/mentor-ai/mentor/errs"
+)
+
+// record writes an audit event with the caller's identity and address filled in. A failure
+// is logged, not returned: the action itself already happened.
+func record(c *gin.Context, d Deps, e audit.Event) {
+	if v, ok := c.Get(keyPrincipal); ok {
+		p := v.(principal)
+		e.ActorID, e.Actor = &p.user.ID, p.user.Login
+		if p.token != nil {
+			e.TokenID = &p.token.ID
+		}
+	}
+	e.IP, e.UserAgent = clientIP(c), c.Request.UserAgent()
+	if err := d.Audit.Record(c.Request.Context(), e); err != nil {
+		d.Logger.ErrorContext(c.Request.Context(), "audit", "action", e.Action, "err", err)
+	}
+}
+
+type sessionView struct {
+	User      auth.User     `json:"user"`
+	CSRFToken string        `json:"csrf_token"`
+	Roles     []projectRole `json:"roles"`
+}
+
+type projectRole struct {
+	ProjectID int64     `json:"project_id"`
+	Role      auth.Role `json:"role"`
+}
+
+func setSessionCookie(c *gin.Context, d Deps, value string, maxAge int) {
+	http.SetCookie(c.Writer, &http.Cookie{
+		Name: sessionCookie, Value: value, Path: "/", MaxAge: maxAge,
+		HttpOnly: true, SameSite: http.SameSiteLaxMode, Secure: secureRequest(c, len(d.TrustedProxies) > 0),
+	})
+}
+
+// handleSignIn checks a login and password, throttled per account and per address, and
+// starts a new session (a new secret every time, so a planted cookie is useless).
+func handleSignIn(d Deps) apiFunc {
+	return func(c *gin.Context) error {
+		ctx := c.Request.Context()
+		var in struct {
+			Login    string `json:"login"`
+			Password string `json:"password"`
+		}
+		if err := bindJSON(c, &in); err != nil {
+			return err
+		}
+		if in.Login == "" || in.Password == "" {
+			return errs.E(errs.Invalid, "send both login and password")
+		}
+		keys := auth.ThrottleKeys(in.Login, clientIP(c))
+		wait, err := d.Auth.Throttled(ctx, keys)
+		if err != nil {
+			return err
+		}
+		if wait > 0 {
+			secs := int(math.Ceil(wait.Seconds()))
+			c.Header("Retry-After", strconv.Itoa(secs))
+			return errs.E(errs.RateLimited, "too many failed sign-ins: try again in %d seconds", secs)
+		}
+		u, err := d.Auth.Authenticate(ctx, in.Login, in.Password)
+		if errors.Is(err, auth.ErrBadCredentials) {
+			if rerr := d.Auth.RecordFailure(ctx, keys); rerr != nil {
+				return rerr
+			}
+			record(c, d, audit.Event{Action: audit.SignInFailed, Target: auth.NormalizeLogin(in.Login)})
+			return err
+		}
+		if err != nil {
+			return err
+		}
+		if err := d.Auth.ClearFailures(ctx, in.Login); err != nil {
+			return err
+		}
+		// Rotate: whatever session this browser had ends now.
+		if old, _ := c.Cookie(sessionCookie); old != "" {
+			d.Auth.EndSession(ctx, old) //nolint:errcheck // best effort; the new session does not depend on it
+		}
+		secret, sess, err := d.Auth.CreateSession(ctx, u.ID, clientIP(c), c.Request.UserAgent(), d.Sessions)
+		if err != nil {
+			return err
+		}
+		setSessionCookie(c, d, secret, int(d.Sessions.Absolute.Seconds()))
+		c.Set(keyPrincipal, principal{user: u, session: &sess})
+		record(c, d, audit.Event{Action: audit.SignIn, Target: u.Login})
+		view, err := viewSession(c, d, sess)
+		return respond(c, http.StatusOK, view, err)
+	}
+}
+
+func viewSession(c *gin.Context, d Deps, sess auth.Session) (sessionView, error) {
+	ids, err := d.Auth.ProjectIDs(c.Request.Context(), sess.User.ID)
+	if err != nil {
+		return sessionView{}, err
+	}
+	v := sessionView{User: sess.User, CSRFToken: sess.CSRFToken, Roles: []projectRole{}}
+	for _, id := range ids {
+		r, err := d.Auth.Role(c.Request.Context(), sess.User.ID, id)
+		if err != nil {
+			return v, err
+		}
+		v.Roles = append(v.Roles, projectRole{ProjectID: id, Role: r})
+	}
+	return v, nil
+}
+
+func handleGetSession(d Deps) apiFunc {
+	return func(c *gin.Context) error {
+		p := principalOf(c)
+		if p.session == nil {
+			return respond(c, http.StatusOK, gin.H{"user": p.user, "token": p.token}, nil)
+		}
+		view, err := viewSession(c, d, *p.session)
+		return respond(c, http.StatusOK, view, err)
+	}
+}
+
+func handleSignOut(d Deps) apiFunc {
+	return func(c *gin.Context) error {
+		if cookie, _ := c.Cookie(sessionCookie); cookie != "" {
+			if err := d.Auth.EndSession(c.Request.Context(), cookie); err != nil {
+				return err
+			}
+		}
+		setSessionCookie(c, d, "", -1)
+		record(c, d, audit.Event{Action: audit.SignOut})
+		c.Status(http.StatusNoContent)
+		return nil
+	}
+}
+
+// handleChangeOwnPassword needs the current password, then ends every session (this one
+// included), so a stolen session cannot outlive the change.
+func handleChangeOwnPassword(d Deps) apiFunc {
+	return func(c *gin.Context) error {
+		ctx := c.Request.Context()
+		p := principalOf(c)
+		var in struct {
+			Current string `json:"current_password"`
+			New     string `json:"new_password"`
+		}
+		if err := bindJSON(c, &in); err != nil {
+			return err
+		}
+		if _, err := d.Auth.Authenticate(ctx, p.user.Login, in.Current); err != nil {
+			return errs.Field("current_password", "is wrong")
+		}
+		if err := auth.ValidatePassword("new_password", in.New); err != nil {
+			return err
+		}
+		if err := d.Auth.SetPassword(ctx, p.user.ID, in.New); err != nil {
+			return err
+		}
+		record(c, d, audit.Event{Action: audit.PasswordReset, Target: p.user.Login, Details: map[string]any{"by": "self"}})
+		setSessionCookie(c, d, "", -1)
+		c.Status(http.StatusNoContent)
+		return nil
+	}
+}
+
+func userParam(c *gin.Context) (int64, error) {
+	id, err := strconv.ParseInt(c.Param("user"), 10, 64)
+	if err != nil || id <= 0 {
+		return 0, errs.E(errs.NotFound, "no user %q", c.Param("user"))
+	}
+	return id, nil
+}
+
+func handleListUsers(d Deps) apiFunc {
+	return func(c *gin.Context) error {
+		users, err := d.Auth.Users(c.Request.Context())
+		return respond(c, http.StatusOK, gin.H{"users": users}, err)
+	}
+}
+
+func handleCreateUser(d Deps) apiFunc {
+	return func(c *gin.Context) error {
+		var in auth.NewUser
+		if err := bindJSON(c, &in); err != nil {
+			return err
+		}
+		u, err := d.Auth.CreateUser(c.Request.Context(), in)
+		if err != nil {
+			return err
+		}
+		record(c, d, audit.Event{Action: audit.UserCreated, Target: u.Login, Details: map[string]any{"is_admin": u.IsAdmin}})
+		c.JSON(http.StatusCreated, u)
+		return nil
+	}
+}
+
+func handleSetUserDisabled(d Deps) apiFunc {
+	return func(c *gin.Context) error {
+		id, err := userParam(c)
+		if err != nil {
+			return err
+		}
+		var in struct {
+			Disabled *bool `json:"disabled"`
+		}
+		if err := bindJSON(c, &in); err != nil {
+			return err
+		}
+		if in.Disabled == nil {
+			return errs.Field("disabled", "must be true or false")
+		}
+		if *in.Disabled && id == principalOf(c).user.ID {
+			return errs.E(errs.Unprocessable, "you cannot disable your own account")
+		}
+		if err := d.Auth.SetDisabled(c.Request.Context(), id, *in.Disabled); err != nil {
+			return err
+		}
+		u, err := d.Auth.User(c.Request.Context(), id)
+		if err != nil {
+			return err
+		}
+		action := audit.UserEnabled
+		if *in.Disabled {
+			action = audit.UserDisabled
+			d.Hub.closeUser(u.ID)
+		}
+		record(c, d, audit.Event{Action: action, Target: u.Login})
+		c.JSON(http.StatusOK, u)
+		return nil
+	}
+}
+
+func handleResetPassword(d Deps) apiFunc {
+	return func(c *gin.Context) error {
+		id, err := userParam(c)
+		if err != nil {
+			return err
+		}
+		var in struct {
+			Password string `json:"password"`
+		}
+		if err := bindJSON(c, &in); err != nil {
+			return err
+		}
+		if err := d.Auth.SetPassword(c.Request.Context(), id, in.Password); err != nil {
+			return err
+		}
+		u, err := d.Auth.User(c.Request.Context(), id)
+		if err != nil {
+			return err
+		}
+		d.Hub.closeUser(u.ID)
+		record(c, d, audit.Event{Action: audit.PasswordReset, Target: u.Login, Details: map[string]any{"by": "admin"}})
+		c.Status(http.StatusNoContent)
+		return nil
+	}
+}
+
+func handleListMembers(d Deps) apiFunc {
+	return func(c *gin.Context) error {
+		members, err := d.Auth.Members(c.Request.Context(), projectOf(c).ID)
+		return respond(c, http.StatusOK, gin.H{"members": members}, err)
+	}
+}
+
+// handleSetMember adds a user to the project by login, or changes their role.
+func handleSetMember(d Deps) apiFunc {
+	return func(c *gin.Context) error {
+		ctx := c.Request.Context()
+		p := projectOf(c)
+		var in struct {
+			Role auth.Role `json:"role"`
+		}
+		if err := bindJSON(c, &in); err != nil {
+			return err
+		}
+		u, err := d.Auth.UserByLogin(ctx, c.Param("user"))
+		if err != nil {
+			return err
+		}
+		if err := d.Auth.SetRole(ctx, p.ID, u.ID, in.Role); err != nil {
+			return err
+		}
+		record(c, d, audit.Event{Action: audit.RoleChanged, ProjectID: &p.ID, Target: u.Login, Details: map[string]any{"role": in.Role}})
+		members, err := d.Auth.Members(ctx, p.ID)
+		return respond(c, http.StatusOK, gin.H{"members": members}, err)
+	}
+}
+
+func handleRemoveMember(d Deps) apiFunc {
+	return func(c *gin.Context) error {
+		ctx := c.Request.Context()
+		p := projectOf(c)
+		u, err := d.Auth.UserByLogin(ctx, c.Param("user"))
+		if err != nil {
+			return err
+		}
+		if err := d.Auth.RemoveMember(ctx, p.ID, u.ID); err != nil {
+			return err
+		}
+		record(c, d, audit.Event{Action: audit.MemberRemoved, ProjectID: &p.ID, Target: u.Login})
+		c.Status(http.StatusNoContent)
+		return nil
+	}
+}
+
+func handleListTokens(d Deps) apiFunc {
+	return func(c *gin.Context) error {
+		tokens, err := d.Auth.Tokens(c.Request.Context(), principalOf(c).user.ID)
+		return respond(c, http.StatusOK, gin.H{"tokens": tokens}, err)
+	}
+}
+
+// handleCreateToken returns the token's secret once; only its hash is kept.
+func handleCreateToken(d Deps) apiFunc {
+	return func(c *gin.Context) error {
+		p := principalOf(c)
+		var in struct {
+			Name   string       `json:"name"`
+			Scopes []auth.Scope `json:"scopes"`
+		}
+		if err := bindJSON(c, &in); err != nil {
+			return err
+		}
+		secret, tok, err := d.Auth.CreateToken(c.Request.Context(), p.user.ID, in.Name, in.Scopes)
+		if err != nil {
+			return err
+		}
+		record(c, d, audit.Event{Action: audit.TokenCreated, Target: tok.Prefix, Details: map[string]any{"name": tok.Name, "scopes": tok.Scopes}})
+		c.JSON(http.StatusCreated, gin.H{"token": tok, "secret": secret})
+		return nil
+	}
+}
+
+func handleRevokeToken(d Deps) apiFunc {
+	return func(c *gin.Context) error {
+		id, err := strconv.ParseInt(c.Param("token"), 10, 64)
+		if err != nil {
+			return errs.E(errs.NotFound, "no token %q", c.Param("token"))
+		}
+		if err := d.Auth.RevokeToken(c.Request.Context(), principalOf(c).user.ID, id); err != nil {
+			return err
+		}
+		record(c, d, audit.Event{Action: audit.TokenRevoked, Target: fmt.Sprint(id)})
+		c.Status(http.StatusNoContent)
+		return nil
+	}
+}
+
+// handleListAudit lists audit events: the whole log for instance admins, or one project's.
+func handleListAudit(d Deps, perProject bool) apiFunc {
+	return func(c *gin.Context) error {
+		f := audit.Filter{Action: c.Query("action")}
+		if perProject {
+			f.ProjectID = projectOf(c).ID
+		}
+		if b := c.Query("before"); b != "" {
+			n, err := strconv.ParseInt(b, 10, 64)
+			if err != nil {
+				return errs.Field("before", "must be an event id, got %q", b)
+			}
+			f.Before = n
+		}
+		events, err := d.Audit.List(c.Request.Context(), f)
+		return respond(c, http.StatusOK, gin.H{"events": events}, err)
+	}
+}

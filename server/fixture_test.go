@@ -1,0 +1,187 @@
+package server_test
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"io"
+	"log/slog"
+	"net/http"
+	"net/http/cookiejar"
+	"net/http/httptest"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/stretchr/testify/require"
+
+	"github.com/jackc/pgx/v5/pgxpool"
+
+	"github.com/mentor-ai/mentor/audit"
+	"github.com/mentor-ai/mentor/auth"
+	"github.com/mentor-ai/mentor/generation"
+	"github.com/mentor-ai/mentor/internal/pgtest"
+	"github.com/mentor-ai/mentor/llm"
+	"github.com/mentor-ai/mentor/prompts"
+	"github.com/mentor-ai/mentor/retrieval"
+	"github.com/mentor-ai/mentor/server"
+)
+
+// fixture is a real server on a real database, with an instance admin signed in.
+type fixture struct {
+	pool   *pgxpool.Pool
+	srv    *httptest.Server
+	models *llm.Registry
+	auth   *auth.Store
+	hub    *server.Hub
+	admin  *client
+}
+
+type options struct {
+	env    map[string]string
+	limits server.GenerationLimits
+	idle   time.Duration
+	check  time.Duration // how often the hub re-checks sessions
+}
+
+func setup(t *testing.T) fixture {
+	t.Helper()
+	return newFixture(t, slog.New(slog.NewTextHandler(tWriter{t}, nil)), options{})
+}
+
+func setupBench(b *testing.B) fixture {
+	b.Helper()
+	return newFixture(b, slog.New(slog.DiscardHandler), options{})
+}
+
+func discardLogger() *slog.Logger { return slog.New(slog.DiscardHandler) }
+
+const testPassword = "correct horse battery"
+
+func newFixture(t testing.TB, logger *slog.Logger, o options) fixture {
+	t.Helper()
+	pool := pgtest.Pool(t)
+	models, err := llm.NewRegistry(context.Background(), llm.RegistryConfig{Getenv: func(k string) string { return o.env[k] }})
+	require.NoError(t, err)
+	if o.idle == 0 {
+		o.idle = time.Hour
+	}
+	if o.check == 0 {
+		o.check = time.Hour
+	}
+	ps, rs, as := prompts.NewStore(pool), retrieval.NewStore(pool), auth.NewStore(pool, nil)
+	sessions := auth.SessionLimits{Idle: o.idle, Absolute: 24 * time.Hour}
+	hub := server.NewHub(logger, as, sessions, o.check)
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() { defer close(done); hub.Run(ctx) }()
+	t.Cleanup(func() { cancel(); <-done })
+	h := server.New(server.Deps{
+		Logger: logger, Pool: pool, Registry: prometheus.NewRegistry(), Version: "test",
+		Prompts: ps, Retrieval: rs, Models: models, Generator: generation.New(rs, models, nil),
+		Auth: as, Audit: audit.New(pool), Sessions: sessions, Hub: hub, Limits: o.limits,
+	})
+	srv := httptest.NewServer(h)
+	t.Cleanup(srv.Close)
+	f := fixture{pool: pool, srv: srv, models: models, auth: as, hub: hub}
+	f.user(t, "root", true)
+	f.admin = f.signIn(t, "root")
+	return f
+}
+
+// user creates an account with testPassword.
+func (f fixture) user(t testing.TB, login string, admin bool) auth.User {
+	t.Helper()
+	u, err := f.auth.CreateUser(context.Background(), auth.NewUser{Login: login, DisplayName: "用户 " + login, Password: testPassword, IsAdmin: admin})
+	require.NoError(t, err)
+	return u
+}
+
+// member creates an account with a role in a project and signs it in.
+func (f fixture) member(t testing.TB, login string, projectID int64, role auth.Role) *client {
+	t.Helper()
+	u := f.user(t, login, false)
+	require.NoError(t, f.auth.SetRole(context.Background(), projectID, u.ID, role))
+	return f.signIn(t, login)
+}
+
+// client is a browser-like HTTP client: its own cookie jar, and the session's CSRF token
+// on every write.
+type client struct {
+	f      fixture
+	http   *http.Client
+	csrf   string
+	bearer string
+}
+
+func (f fixture) anonymous() *client {
+	jar, _ := cookiejar.New(nil)
+	return &client{f: f, http: &http.Client{Jar: jar}}
+}
+
+func (f fixture) signIn(t testing.TB, login string) *client {
+	t.Helper()
+	c := f.anonymous()
+	status, body := c.call(t, "POST", "/api/v1/session", map[string]any{"login": login, "password": testPassword})
+	require.Equal(t, http.StatusOK, status, body)
+	c.csrf = body["csrf_token"].(string)
+	return c
+}
+
+func (f fixture) withToken(secret string) *client {
+	c := f.anonymous()
+	c.bearer = secret
+	return c
+}
+
+func (c *client) request(t testing.TB, method, path string, body any) *http.Response {
+	t.Helper()
+	var r io.Reader
+	if body != nil {
+		b, err := json.Marshal(body)
+		require.NoError(t, err)
+		r = bytes.NewReader(b)
+	}
+	req, err := http.NewRequest(method, c.f.srv.URL+path, r)
+	require.NoError(t, err)
+	if body != nil {
+		req.Header.Set("Content-Type", "application/json")
+	}
+	if c.csrf != "" {
+		req.Header.Set("X-CSRF-Token", c.csrf)
+	}
+	if c.bearer != "" {
+		req.Header.Set("Authorization", "Bearer "+c.bearer)
+	}
+	res, err := c.http.Do(req)
+	require.NoError(t, err)
+	return res
+}
+
+// call sends a JSON request and decodes the JSON answer.
+func (c *client) call(t testing.TB, method, path string, body any) (int, map[string]any) {
+	t.Helper()
+	res := c.request(t, method, path, body)
+	defer res.Body.Close()
+	raw, _ := io.ReadAll(res.Body)
+	var out map[string]any
+	if len(raw) > 0 && strings.HasPrefix(res.Header.Get("Content-Type"), "application/json") {
+		require.NoError(t, json.Unmarshal(raw, &out), string(raw))
+	}
+	return res.StatusCode, out
+}
+
+// call is the admin's call, for tests about something other than access.
+func call(t *testing.T, f fixture, method, path string, body any) (int, map[string]any) {
+	t.Helper()
+	return f.admin.call(t, method, path, body)
+}
+
+// tWriter sends log lines to t.Log, so they show only for failing tests.
+type tWriter struct{ t *testing.T }
+
+func (w tWriter) Write(p []byte) (int, error) {
+	w.t.Log(strings.TrimSpace(string(p)))
+	return len(p), nil
+}

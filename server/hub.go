@@ -1,0 +1,248 @@
+package server
+
+import (
+	"context"
+	"encoding/json"
+	"log/slog"
+	"net/http"
+	"net/url"
+	"slices"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/gin-gonic/gin"
+	"github.com/gorilla/websocket"
+
+	"github.com/mentor-ai/mentor/auth"
+	"github.com/mentor-ai/mentor/errs"
+)
+
+// Websocket timing, after gorilla's chat example: the reader expects a pong within
+// pongWait; the writer pings a little more often than that.
+const (
+	writeWait      = 10 * time.Second
+	pongWait       = 60 * time.Second
+	pingPeriod     = pongWait * 9 / 10
+	maxMessageSize = 64 << 10 // a judgment with a long gold answer still fits
+	sendQueue      = 256      // events buffered per connection before it counts as too slow
+)
+
+// Hub tracks open websockets by user, so that signing out, disabling an account or resetting
+// a password closes that user's connections at once, and a periodic check closes those whose
+// session expired. Live training sessions run on these connections.
+type Hub struct {
+	logger *slog.Logger
+	auth   *auth.Store
+	limits auth.SessionLimits
+	check  time.Duration
+
+	mu    sync.Mutex
+	conns map[*wsConn]struct{}
+}
+
+// NewHub returns a hub that re-checks every connection's session every check interval.
+func NewHub(logger *slog.Logger, store *auth.Store, limits auth.SessionLimits, check time.Duration) *Hub {
+	return &Hub{logger: logger, auth: store, limits: limits, check: check, conns: map[*wsConn]struct{}{}}
+}
+
+// Run re-checks sessions until ctx ends, then closes every connection. Call it once.
+func (h *Hub) Run(ctx context.Context) {
+	t := time.NewTicker(h.check)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			h.closeAll(websocket.CloseGoingAway, "server shutting down")
+			return
+		case <-t.C:
+			for _, c := range h.snapshot() {
+				if c.secret != "" && !h.auth.Alive(ctx, c.secret, h.limits) {
+					c.close(websocket.ClosePolicyViolation, "session ended")
+				}
+			}
+		}
+	}
+}
+
+func (h *Hub) snapshot() []*wsConn {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	out := make([]*wsConn, 0, len(h.conns))
+	for c := range h.conns {
+		out = append(out, c)
+	}
+	return out
+}
+
+func (h *Hub) closeUser(userID int64) {
+	if h == nil {
+		return
+	}
+	for _, c := range h.snapshot() {
+		if c.userID == userID {
+			c.close(websocket.ClosePolicyViolation, "session ended")
+		}
+	}
+}
+
+func (h *Hub) closeAll(code int, reason string) {
+	for _, c := range h.snapshot() {
+		c.close(code, reason)
+	}
+}
+
+// wsConn is one websocket. Only writePump writes to conn.
+type wsConn struct {
+	hub    *Hub
+	conn   *websocket.Conn
+	userID int64
+	secret string // the session cookie, for liveness checks; empty for token connections
+	send   chan any
+	once   sync.Once
+	reason chan [2]any // close code and text, for the writer to send
+}
+
+// close asks the writer to send a close frame and end the connection. Safe to call twice.
+func (c *wsConn) close(code int, text string) {
+	c.once.Do(func() { c.reason <- [2]any{code, text} })
+}
+
+// wsMessage is what the client sends: a type and, depending on it, more fields.
+type wsMessage struct {
+	Type string `json:"type"`
+	ID   string `json:"id,omitempty"` // echoed in the answer, so the client can match them
+}
+
+// wsEvent is what the server sends.
+type wsEvent struct {
+	Type    string    `json:"type"`
+	ID      string    `json:"id,omitempty"`
+	Code    errs.Kind `json:"code,omitempty"`
+	Message string    `json:"message,omitempty"`
+	At      time.Time `json:"at,omitempty"`
+}
+
+// upgrader accepts only browsers on an allowed origin: a page on another site cannot open a
+// socket with the trainer's cookie (cross-site websocket hijacking).
+func upgrader(allowed []string) *websocket.Upgrader {
+	return &websocket.Upgrader{
+		ReadBufferSize: 4096, WriteBufferSize: 4096,
+		CheckOrigin: func(r *http.Request) bool {
+			origin := r.Header.Get("Origin")
+			if origin == "" {
+				return true // not a browser (a script with a token); browsers always send Origin
+			}
+			u, err := url.Parse(origin)
+			if err != nil {
+				return false
+			}
+			if strings.EqualFold(u.Host, r.Host) {
+				return true
+			}
+			return slices.ContainsFunc(allowed, func(a string) bool { return strings.EqualFold(a, origin) })
+		},
+	}
+}
+
+// handleWebsocket upgrades to the session websocket: one reader (this goroutine) and one
+// writer per connection.
+func handleWebsocket(d Deps) apiFunc {
+	up := upgrader(d.AllowedOrigins)
+	return func(c *gin.Context) error {
+		p := principalOf(c)
+		if !websocket.IsWebSocketUpgrade(c.Request) {
+			return errs.E(errs.Invalid, "this route speaks websocket only")
+		}
+		conn, err := up.Upgrade(c.Writer, c.Request, nil)
+		if err != nil {
+			return nil // the upgrader has already answered (403 for a foreign origin)
+		}
+		wc := &wsConn{hub: d.Hub, conn: conn, userID: p.user.ID, send: make(chan any, sendQueue),
+			reason: make(chan [2]any, 1)}
+		if p.session != nil {
+			wc.secret, _ = c.Cookie(sessionCookie)
+		}
+		d.Hub.mu.Lock()
+		d.Hub.conns[wc] = struct{}{}
+		d.Hub.mu.Unlock()
+		defer func() {
+			d.Hub.mu.Lock()
+			delete(d.Hub.conns, wc)
+			d.Hub.mu.Unlock()
+		}()
+		go wc.writePump()
+		wc.readPump(d.Logger)
+		return nil
+	}
+}
+
+func (c *wsConn) readPump(logger *slog.Logger) {
+	defer c.close(websocket.CloseNormalClosure, "")
+	c.conn.SetReadLimit(maxMessageSize)
+	c.conn.SetReadDeadline(time.Now().Add(pongWait)) //nolint:errcheck // a failed deadline shows as a read error
+	c.conn.SetPongHandler(func(string) error { return c.conn.SetReadDeadline(time.Now().Add(pongWait)) })
+	for {
+		_, data, err := c.conn.ReadMessage()
+		if err != nil {
+			if websocket.IsUnexpectedCloseError(err, websocket.CloseGoingAway, websocket.CloseNormalClosure) {
+				logger.Debug("websocket read", "err", err)
+			}
+			if err == websocket.ErrReadLimit {
+				c.close(websocket.CloseMessageTooBig, "message over 64 KiB")
+			}
+			return
+		}
+		var msg wsMessage
+		if err := json.Unmarshal(data, &msg); err != nil {
+			c.emit(wsEvent{Type: "error", Code: errs.Invalid, Message: "malformed JSON: " + err.Error()})
+			continue
+		}
+		switch msg.Type {
+		case "heartbeat":
+			c.emit(wsEvent{Type: "heartbeat", ID: msg.ID, At: time.Now().UTC()})
+		default:
+			c.emit(wsEvent{Type: "error", ID: msg.ID, Code: errs.Invalid, Message: "unknown message type " + strconvQuote(msg.Type)})
+		}
+	}
+}
+
+// emit queues an event, or closes a client too slow to keep up rather than block others.
+func (c *wsConn) emit(e any) {
+	select {
+	case c.send <- e:
+	default:
+		c.close(websocket.CloseTryAgainLater, "too slow to keep up")
+	}
+}
+
+func (c *wsConn) writePump() {
+	ticker := time.NewTicker(pingPeriod)
+	defer func() {
+		ticker.Stop()
+		c.conn.Close()
+	}()
+	for {
+		select {
+		case e := <-c.send:
+			c.conn.SetWriteDeadline(time.Now().Add(writeWait)) //nolint:errcheck // shows as a write error
+			if err := c.conn.WriteJSON(e); err != nil {
+				return
+			}
+		case <-ticker.C:
+			c.conn.SetWriteDeadline(time.Now().Add(writeWait)) //nolint:errcheck // shows as a write error
+			if err := c.conn.WriteMessage(websocket.PingMessage, nil); err != nil {
+				return
+			}
+		case r := <-c.reason:
+			c.conn.WriteControl(websocket.CloseMessage, websocket.FormatCloseMessage(r[0].(int), r[1].(string)), //nolint:errcheck // closing anyway
+				time.Now().Add(writeWait))
+			return
+		}
+	}
+}
+
+func strconvQuote(s string) string {
+	b, _ := json.Marshal(s)
+	return string(b)
+}

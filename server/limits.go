@@ -1,0 +1,54 @@
+package server
+
+import (
+	"context"
+	"sync"
+
+	"github.com/mentor-ai/mentor/auth"
+	"github.com/mentor-ai/mentor/errs"
+)
+
+// GenerationLimits caps what one user can spend on models, against runaway cost.
+type GenerationLimits struct {
+	Concurrent int // streams at once per user (per replica: live streams stay on one replica); 0: no limit
+	PerHour    int // generations per user per hour, across replicas; 0: no limit
+}
+
+// generationGate enforces GenerationLimits.
+type generationGate struct {
+	limits GenerationLimits
+	mu     sync.Mutex
+	active map[int64]int
+}
+
+func newGenerationGate(l GenerationLimits) *generationGate {
+	return &generationGate{limits: l, active: map[int64]int{}}
+}
+
+// acquire admits one generation for user, or says which limit stops it. The returned func
+// must be called when the generation ends.
+func (g *generationGate) acquire(ctx context.Context, store *auth.Store, userID int64) (func(), error) {
+	g.mu.Lock()
+	if g.limits.Concurrent > 0 && g.active[userID] >= g.limits.Concurrent {
+		g.mu.Unlock()
+		return nil, errs.E(errs.RateLimited, "you already have %d generations running: wait for one to finish", g.limits.Concurrent)
+	}
+	g.active[userID]++
+	g.mu.Unlock()
+	release := func() {
+		g.mu.Lock()
+		defer g.mu.Unlock()
+		if g.active[userID]--; g.active[userID] <= 0 {
+			delete(g.active, userID)
+		}
+	}
+	ok, err := store.CountGeneration(ctx, userID, g.limits.PerHour)
+	if err != nil || !ok {
+		release()
+		if err == nil {
+			err = errs.E(errs.RateLimited, "you have used this hour's %d generations: try again next hour", g.limits.PerHour)
+		}
+		return nil, err
+	}
+	return release, nil
+}
