@@ -57,7 +57,7 @@ func (h *Hub) Run(ctx context.Context) {
 			return
 		case <-t.C:
 			for _, c := range h.snapshot() {
-				if c.secret != "" && !h.auth.Alive(ctx, c.secret, h.limits) {
+				if !c.alive(ctx) {
 					c.close(websocket.ClosePolicyViolation, "session ended")
 				}
 			}
@@ -97,7 +97,7 @@ type wsConn struct {
 	hub    *Hub
 	conn   *websocket.Conn
 	userID int64
-	secret string // the session cookie, for liveness checks; empty for token connections
+	alive  func(context.Context) bool // whether the session or token behind it still holds
 	send   chan any
 	once   sync.Once
 	reason chan [2]any // close code and text, for the writer to send
@@ -159,10 +159,7 @@ func handleWebsocket(d Deps) apiFunc {
 			return nil // the upgrader has already answered (403 for a foreign origin)
 		}
 		wc := &wsConn{hub: d.Hub, conn: conn, userID: p.user.ID, send: make(chan any, sendQueue),
-			reason: make(chan [2]any, 1)}
-		if p.session != nil {
-			wc.secret, _ = c.Cookie(sessionCookie)
-		}
+			reason: make(chan [2]any, 1), alive: credentialCheck(c, d)}
 		d.Hub.mu.Lock()
 		d.Hub.conns[wc] = struct{}{}
 		d.Hub.mu.Unlock()
@@ -172,9 +169,27 @@ func handleWebsocket(d Deps) apiFunc {
 			d.Hub.mu.Unlock()
 		}()
 		go wc.writePump()
+		// The client may have seen the handshake, and its account been disabled, before the
+		// connection was registered above; checking once more closes that gap.
+		if !wc.alive(c.Request.Context()) {
+			wc.close(websocket.ClosePolicyViolation, "session ended")
+		}
 		wc.readPump(d.Logger)
 		return nil
 	}
+}
+
+// credentialCheck returns a check that the request's session or token still holds.
+func credentialCheck(c *gin.Context, d Deps) func(context.Context) bool {
+	if h := c.GetHeader("Authorization"); h != "" {
+		secret := strings.TrimSpace(strings.TrimPrefix(h, "Bearer "))
+		return func(ctx context.Context) bool {
+			_, _, err := d.Auth.TokenUser(ctx, secret)
+			return err == nil
+		}
+	}
+	cookie, _ := c.Cookie(sessionCookie)
+	return func(ctx context.Context) bool { return d.Auth.Alive(ctx, cookie, d.Sessions) }
 }
 
 func (c *wsConn) readPump(logger *slog.Logger) {
