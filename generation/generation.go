@@ -65,7 +65,7 @@ func (g *Generator) Prepare(ctx context.Context, plan Plan) (Prepared, error) {
 	if err != nil {
 		return out, err
 	}
-	tmpl, err := prompts.ParseTemplate(plan.Version.Template)
+	tmpl, err := prompts.CompileTemplate(plan.Version.Template)
 	if err != nil {
 		return out, err
 	}

@@ -32,9 +32,10 @@ func TestBaselineAnswersFromPassagesWithCitations(t *testing.T) {
 		variant   llm.BaselineConfig
 		question  string
 		locale    string
-		want      []string
-		wantNot   []string
-		wantFirst string
+		want         []string
+		wantNot      []string
+		wantFirst    string
+		maxCitations int
 	}{
 		{name: "Chinese question finds the Chinese rule", variant: llm.BaselineConfig{Sentences: 4},
 			question: "个人邮寄进境物品的免税额是多少？", locale: "zh-CN",
@@ -43,9 +44,9 @@ func TestBaselineAnswersFromPassagesWithCitations(t *testing.T) {
 		{name: "English question finds the English rule", variant: llm.BaselineConfig{Sentences: 4},
 			question: "How much cash must travellers declare?", locale: "en",
 			want: []string{"Travellers carrying more than 20,000 yuan in cash must declare it.[3]"}},
-		{name: "brief quotes fewer sentences", variant: llm.BaselineConfig{Sentences: 4, Brief: true},
+		{name: "brief quotes at most two sentences", variant: llm.BaselineConfig{Sentences: 4, Brief: true},
 			question: "跨境电商单次交易限值和年度交易限值是多少", locale: "zh-CN",
-			want: []string{"[2]"}},
+			want: []string{"[2]"}, maxCitations: 2},
 		{name: "nothing relevant: says so instead of guessing", variant: llm.BaselineConfig{Sentences: 4},
 			question: "今天天气怎么样", locale: "zh-CN",
 			want: []string{"没有找到"}, wantNot: []string{"[1]", "[2]", "[3]"}},
@@ -76,18 +77,35 @@ func TestBaselineAnswersFromPassagesWithCitations(t *testing.T) {
 			if tt.wantFirst != "" {
 				assert.True(t, strings.HasPrefix(got, tt.wantFirst), got)
 			}
+			if tt.maxCitations > 0 {
+				assert.LessOrEqual(t, strings.Count(got, "]"), tt.maxCitations, got)
+			}
 		})
 	}
 }
 
-func TestBaselineIsDeterministicAndVariantsDiffer(t *testing.T) {
+// TestBaselineAnswersAreStable pins the exact answers for a fixed seed: any change to how
+// sentences are scored, ordered or framed shows up here, and trainers' rankings of baseline
+// answers stay reproducible across releases only while this holds.
+func TestBaselineAnswersAreStable(t *testing.T) {
 	t.Parallel()
-	thorough := llm.NewBaseline(llm.BaselineConfig{Sentences: 4})
-	brief := llm.NewBaseline(llm.BaselineConfig{Sentences: 4, Brief: true})
 	req := baselineRequest("邮寄物品超过免征额怎么办？跨境电商限值多少？", "zh-CN", 42)
-	assert.Equal(t, thorough.Answer(req), thorough.Answer(req), "same seed, same answer")
-	assert.NotEqual(t, thorough.Answer(req), brief.Answer(req), "the two variants answer differently")
-	assert.Greater(t, len(thorough.Answer(req)), len(brief.Answer(req)))
+	tests := []struct {
+		name    string
+		variant llm.BaselineConfig
+		want    string
+	}{
+		{"thorough: four sentences in document order", llm.BaselineConfig{Sentences: 4},
+			"您好，我是海关通关助手。\n\n个人邮寄进境物品，应征进口税税额在人民币50元（含）以下的，海关予以免征。[1]超过限值的物品应办理退运或按货物规定办理通关手续。[1]跨境电商零售进口商品的单次交易限值为人民币5000元。[2]个人年度交易限值为人民币26000元。[2]\n\n以上仅供参考。"},
+		{"brief: two sentences, best first", llm.BaselineConfig{Sentences: 4, Brief: true},
+			"您好，我是海关通关助手。\n\n跨境电商零售进口商品的单次交易限值为人民币5000元。[2]个人邮寄进境物品，应征进口税税额在人民币50元（含）以下的，海关予以免征。[1]\n\n以上仅供参考。"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			assert.Equal(t, tt.want, llm.NewBaseline(tt.variant).Answer(req))
+		})
+	}
 }
 
 func TestBaselineStreamsInPiecesAndStopsWhenCancelled(t *testing.T) {

@@ -77,13 +77,17 @@ func LoadModelsFile(path string) (ModelsFile, error) {
 	if len(f.Endpoints) == 0 {
 		return f, fail("no endpoints: list at least one under `endpoints:`")
 	}
-	names := map[string]bool{}
+	names, endpointNames := map[string]bool{}, map[string]bool{}
 	for i := range f.Endpoints {
 		ep := &f.Endpoints[i]
 		at := func(key string) []any { return []any{"endpoints", i, key} }
 		if !namePattern.MatchString(ep.Name) {
 			return f, fail(fmt.Sprintf("endpoints[%d].name: must be letters, digits and . _ : / @ -, got %q", i, ep.Name), at("name")...)
 		}
+		if endpointNames[ep.Name] {
+			return f, fail(fmt.Sprintf("endpoints[%d].name: %q is already taken", i, ep.Name), at("name")...)
+		}
+		endpointNames[ep.Name] = true
 		u, err := url.Parse(ep.BaseURL)
 		if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
 			return f, fail(fmt.Sprintf("endpoints[%d].base_url: must be an http(s) URL, got %q", i, ep.BaseURL), at("base_url")...)

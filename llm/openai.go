@@ -23,9 +23,12 @@ type OpenAIConfig struct {
 	RemoteName string       // the model id the endpoint knows
 	HTTPClient *http.Client // optional
 
-	MaxRetries int           // retries before the first token; default 3
+	MaxRetries int           // retries before the first token; 0 means 3, -1 means none
 	RetryBase  time.Duration // first backoff; doubles each retry, with jitter; default 500ms
-	Now        func() time.Time
+	// IdleTimeout ends a stream that sends nothing for this long (keep-alive comments do not
+	// count: go-openai consumes them). Default 90s, enough for a reasoning model's first token.
+	IdleTimeout time.Duration
+	Now         func() time.Time
 }
 
 // OpenAI streams chat completions from an OpenAI-compatible endpoint.
@@ -44,11 +47,17 @@ func NewOpenAI(cfg OpenAIConfig) *OpenAI {
 	// Keep-alive comments and blank lines count as "empty messages" in go-openai; a slow
 	// reasoning model can send many before its first token.
 	c.EmptyMessagesLimit = 100000
-	if cfg.MaxRetries == 0 {
+	switch {
+	case cfg.MaxRetries == 0:
 		cfg.MaxRetries = 3
+	case cfg.MaxRetries < 0:
+		cfg.MaxRetries = 0
 	}
 	if cfg.RetryBase == 0 {
 		cfg.RetryBase = 500 * time.Millisecond
+	}
+	if cfg.IdleTimeout == 0 {
+		cfg.IdleTimeout = 90 * time.Second
 	}
 	if cfg.Now == nil {
 		cfg.Now = time.Now
@@ -56,8 +65,12 @@ func NewOpenAI(cfg OpenAIConfig) *OpenAI {
 	return &OpenAI{client: openai.NewClientWithConfig(c), cfg: cfg}
 }
 
-// Stream implements Provider. It retries 429 and 5xx answers and connection failures, but
-// only before the first token: after that, a retry would duplicate text the trainer has seen.
+// errIdle marks a stream ended because the endpoint went quiet.
+var errIdle = errors.New("idle")
+
+// Stream implements Provider. It retries, with backoff, whatever fails before the first token
+// (a 429 or 5xx, a refused connection, an error event or a close before any text) and
+// nothing after it: a retry then would duplicate text the trainer has already seen.
 func (p *OpenAI) Stream(ctx context.Context, req Request, onDelta func(Delta)) (Result, error) {
 	start := p.cfg.Now()
 	res := Result{}
@@ -82,47 +95,68 @@ func (p *OpenAI) Stream(ctx context.Context, req Request, onDelta func(Delta)) (
 		// go-openai omits a zero temperature, which endpoints read as their default (often 1).
 		creq.Temperature = 1e-9
 	}
-	finish := func(st Status, err error) (Result, error) {
-		res.Status, res.Duration = st, p.cfg.Now().Sub(start)
-		return res, err
-	}
-
-	var stream *openai.ChatCompletionStream
 	for {
 		res.Attempts++
-		var err error
-		stream, err = p.client.CreateChatCompletionStream(ctx, creq)
-		if err == nil {
-			break
-		}
-		if ctx.Err() != nil {
-			return finish(Cancelled, ctx.Err())
-		}
-		if !retryable(err) || res.Attempts > p.cfg.MaxRetries {
-			return finish(Failed, describe(err, res.Attempts))
+		emitted, status, err := p.attempt(ctx, creq, onDelta, start, &res)
+		retry := !emitted && (status == Failed || status == Interrupted) && res.Attempts <= p.cfg.MaxRetries && retryable(err)
+		if !retry {
+			res.Status, res.Duration = status, p.cfg.Now().Sub(start)
+			if err != nil && status != Cancelled {
+				err = describe(err, res.Attempts, p.cfg.APIKey)
+			}
+			return res, err
 		}
 		if err := sleep(ctx, backoff(p.cfg.RetryBase, res.Attempts)); err != nil {
-			return finish(Cancelled, err)
+			res.Status, res.Duration = Cancelled, p.cfg.Now().Sub(start)
+			return res, err
 		}
+	}
+}
+
+// attempt makes one request and reads its stream, reporting whether any text was sent on.
+func (p *OpenAI) attempt(parent context.Context, creq openai.ChatCompletionRequest, onDelta func(Delta), start time.Time, res *Result) (bool, Status, error) {
+	ctx, cancel := context.WithCancelCause(parent)
+	defer cancel(nil)
+	idle := time.AfterFunc(p.cfg.IdleTimeout, func() { cancel(errIdle) })
+	defer idle.Stop()
+	ended := func(err error) (Status, error) {
+		switch {
+		case parent.Err() != nil:
+			return Cancelled, parent.Err()
+		case errors.Is(context.Cause(ctx), errIdle):
+			return Interrupted, &errs.Error{Kind: errs.Unavailable, Err: err,
+				Message: fmt.Sprintf("the model sent nothing for %s", p.cfg.IdleTimeout)}
+		}
+		return "", nil
+	}
+
+	stream, err := p.client.CreateChatCompletionStream(ctx, creq)
+	if err != nil {
+		if st, cerr := ended(err); st != "" {
+			return false, st, cerr
+		}
+		return false, Failed, err
 	}
 	defer stream.Close()
 
-	gotUsage := false
+	emitted, gotUsage := false, false
+	res.FinishReason = ""
 	for {
 		chunk, err := stream.Recv()
 		if errors.Is(err, io.EOF) {
 			break
 		}
 		if err != nil {
-			if ctx.Err() != nil {
-				return finish(Cancelled, ctx.Err())
+			if st, cerr := ended(err); st != "" {
+				return emitted, st, cerr
 			}
 			var apiErr *openai.APIError
 			if errors.As(err, &apiErr) {
-				return finish(Failed, &errs.Error{Kind: errs.Unavailable, Message: "the model reported an error mid-stream: " + apiErr.Message, Err: err})
+				return emitted, Failed, err
 			}
-			return finish(Interrupted, &errs.Error{Kind: errs.Unavailable, Message: "the stream broke off", Err: err})
+			return emitted, Interrupted, err
 		}
+		idle.Reset(p.cfg.IdleTimeout)
 		if chunk.Usage != nil {
 			gotUsage = true
 			res.Usage = Usage{PromptTokens: chunk.Usage.PromptTokens, CompletionTokens: chunk.Usage.CompletionTokens, TotalTokens: chunk.Usage.TotalTokens}
@@ -130,8 +164,9 @@ func (p *OpenAI) Stream(ctx context.Context, req Request, onDelta func(Delta)) (
 		for _, c := range chunk.Choices {
 			d := Delta{Content: c.Delta.Content, Reasoning: c.Delta.ReasoningContent}
 			if d.Content != "" || d.Reasoning != "" {
-				if res.TimeToFirstToken == 0 {
+				if !emitted {
 					res.TimeToFirstToken = p.cfg.Now().Sub(start)
+					emitted = true
 				}
 				onDelta(d)
 			}
@@ -143,18 +178,21 @@ func (p *OpenAI) Stream(ctx context.Context, req Request, onDelta func(Delta)) (
 	// go-openai reports a bare close and a proper [DONE] alike, as io.EOF. Only a finish reason
 	// or the usage chunk says the model finished.
 	if res.FinishReason == "" && !gotUsage {
-		return finish(Interrupted, errs.E(errs.Unavailable, "the stream ended without a finish reason"))
+		return emitted, Interrupted, errEndedEarly
 	}
-	return finish(Complete, nil)
+	return emitted, Complete, nil
 }
 
-// retryable reports whether a failed request may succeed if sent again.
+var errEndedEarly = errors.New("the stream ended without a finish reason")
+
+// retryable reports whether a failed attempt may succeed if made again: a 429 or 5xx, an
+// error event without a client-error status, or no answer at all (refused, reset, cut off).
 func retryable(err error) bool {
 	if code := statusCode(err); code != 0 {
 		return code == http.StatusTooManyRequests || code >= 500
 	}
-	// No HTTP status: the request never got an answer (refused, reset, timed out).
-	return true
+	var e *errs.Error
+	return !errors.As(err, &e) // an idle timeout already waited long enough
 }
 
 func statusCode(err error) int {
@@ -174,31 +212,53 @@ var (
 	whitespace = regexp.MustCompile(`\s+`)
 )
 
+// keyLike matches what looks like a credential in an endpoint's error text: some gateways
+// repeat the key they were sent.
+var keyLike = regexp.MustCompile(`(?i)\b(sk|mnt|key)[-_][A-Za-z0-9_\-]{8,}|bearer\s+\S+`)
+
 // describe turns an endpoint's refusal into a message a trainer can act on, including a
-// proxy's HTML error page reduced to its text.
-func describe(err error, attempts int) error {
+// proxy's HTML error page reduced to its text, with anything like a key removed.
+func describe(err error, attempts int, apiKey string) error {
+	var e *errs.Error
+	if errors.As(err, &e) {
+		return err
+	}
 	tries := ""
 	if attempts > 1 {
 		tries = fmt.Sprintf(" (after %d attempts)", attempts)
 	}
+	scrub := func(s string) string {
+		if apiKey != "" {
+			s = strings.ReplaceAll(s, apiKey, "[key]")
+		}
+		return keyLike.ReplaceAllString(s, "[key]")
+	}
+	if errors.Is(err, errEndedEarly) {
+		return &errs.Error{Kind: errs.Unavailable, Err: err, Message: err.Error() + tries}
+	}
 	var apiErr *openai.APIError
 	if errors.As(err, &apiErr) {
-		return &errs.Error{Kind: errs.Unavailable, Err: err,
-			Message: fmt.Sprintf("the model endpoint answered %d: %s%s", apiErr.HTTPStatusCode, apiErr.Message, tries)}
+		if apiErr.HTTPStatusCode == 0 {
+			return &errs.Error{Kind: errs.Unavailable, Err: errors.New(scrub(err.Error())),
+				Message: "the model reported an error mid-stream: " + scrub(apiErr.Message) + tries}
+		}
+		return &errs.Error{Kind: errs.Unavailable, Err: errors.New(scrub(err.Error())),
+			Message: fmt.Sprintf("the model endpoint answered %d: %s%s", apiErr.HTTPStatusCode, scrub(apiErr.Message), tries)}
 	}
 	var reqErr *openai.RequestError
 	if errors.As(err, &reqErr) {
-		body := strings.TrimSpace(whitespace.ReplaceAllString(htmlTags.ReplaceAllString(string(reqErr.Body), " "), " "))
+		body := scrub(strings.TrimSpace(whitespace.ReplaceAllString(htmlTags.ReplaceAllString(string(reqErr.Body), " "), " ")))
 		if r := []rune(body); len(r) > 160 {
 			body = string(r[:160]) + "…"
 		}
-		return &errs.Error{Kind: errs.Unavailable, Err: err,
+		return &errs.Error{Kind: errs.Unavailable, Err: errors.New(scrub(err.Error())),
 			Message: fmt.Sprintf("the model endpoint answered %s with a non-JSON body: %q%s", reqErr.HTTPStatus, body, tries)}
 	}
-	return &errs.Error{Kind: errs.Unavailable, Err: err, Message: "cannot reach the model endpoint" + tries}
+	return &errs.Error{Kind: errs.Unavailable, Err: errors.New(scrub(err.Error())), Message: "the stream broke off or the endpoint could not be reached" + tries}
 }
 
-// backoff is exponential with full jitter, so many clients retrying at once spread out.
+// backoff is exponential with "equal jitter" (half fixed, half random), so many clients
+// retrying at once spread out.
 func backoff(base time.Duration, attempt int) time.Duration {
 	d := base << min(attempt-1, 6)
 	return d/2 + rand.N(d/2+1)

@@ -189,6 +189,37 @@ func TestOpenAIStreams(t *testing.T) {
 			wantErr: []string{"502 Bad Gateway", "non-JSON body", "Bad Gateway nginx", "after 4 attempts"},
 		},
 		{
+			name: "an error event before any text is retried",
+			answer: func(w http.ResponseWriter, _ *http.Request, call int) {
+				streamHeaders(w)
+				if call == 1 {
+					write(w, `data: {"error":{"message":"overloaded","type":"server_error"}}`+"\n\n")
+					return
+				}
+				write(w, chunk("ok", "", "stop"), "data: [DONE]\n\n")
+			},
+			wantStatus: llm.Complete, wantContent: "ok", wantFinish: "stop", wantAttempts: 2,
+		},
+		{
+			name: "a close before any text is retried",
+			answer: func(w http.ResponseWriter, _ *http.Request, call int) {
+				streamHeaders(w)
+				if call > 1 {
+					write(w, chunk("second time", "", "stop"))
+				}
+			},
+			wantStatus: llm.Complete, wantContent: "second time", wantFinish: "stop", wantAttempts: 2,
+		},
+		{
+			name: "an echoed key is scrubbed from the message",
+			answer: func(w http.ResponseWriter, _ *http.Request, _ int) {
+				w.Header().Set("Content-Type", "application/json")
+				w.WriteHeader(http.StatusUnauthorized)
+				io.WriteString(w, `{"error":{"message":"Incorrect API key provided: sk-test and also sk-proj-ABCDEFGHIJKLMNOP","type":"auth"}}`)
+			},
+			wantStatus: llm.Failed, wantAttempts: 1, wantErr: []string{"401", "Incorrect API key provided: [key] and also [key]"},
+		},
+		{
 			name: "400 is not retried",
 			answer: func(w http.ResponseWriter, _ *http.Request, _ int) {
 				w.Header().Set("Content-Type", "application/json")
@@ -290,20 +321,55 @@ func TestOpenAICancelledMidStream(t *testing.T) {
 
 func TestOpenAICancelledWhileBackingOff(t *testing.T) {
 	t.Parallel()
+	answered := make(chan struct{})
 	u := newUpstream(t, func(w http.ResponseWriter, _ *http.Request, _ int) {
 		w.WriteHeader(http.StatusServiceUnavailable)
 		fmt.Fprint(w, "busy")
+		w.(http.Flusher).Flush()
+		close(answered) // only one request may ever come: the retry waits an hour
 	})
 	p := llm.NewOpenAI(llm.OpenAIConfig{BaseURL: u.URL, RemoteName: "m", MaxRetries: 5, RetryBase: time.Hour})
 	ctx, cancel := context.WithCancel(context.Background())
 	go func() {
-		for u.calls.Load() == 0 {
-			time.Sleep(time.Millisecond)
-		}
+		<-answered
+		time.Sleep(20 * time.Millisecond) // let the client read the 503 and start its backoff
 		cancel()
 	}()
 	res, err := p.Stream(ctx, request, func(llm.Delta) {})
 	assert.Equal(t, llm.Cancelled, res.Status)
 	assert.ErrorIs(t, err, context.Canceled)
 	assert.Equal(t, 1, res.Attempts)
+}
+
+func TestOpenAIIdleStreamIsInterrupted(t *testing.T) {
+	t.Parallel()
+	release := make(chan struct{})
+	t.Cleanup(func() { close(release) })
+	u := newUpstream(t, func(w http.ResponseWriter, r *http.Request, _ int) {
+		streamHeaders(w)
+		write(w, chunk("开头", "", ""))
+		select { // then nothing at all
+		case <-release:
+		case <-r.Context().Done():
+		}
+	})
+	p := llm.NewOpenAI(llm.OpenAIConfig{BaseURL: u.URL, RemoteName: "m", IdleTimeout: 50 * time.Millisecond})
+	var got collected
+	res, err := p.Stream(context.Background(), request, got.add)
+	assert.Equal(t, llm.Interrupted, res.Status)
+	assert.Equal(t, "开头", got.content.String())
+	assert.Contains(t, errs.Message(err), "the model sent nothing for 50ms")
+	assert.Equal(t, 1, res.Attempts, "text was sent on, so no retry")
+}
+
+func TestOpenAIRetriesCanBeTurnedOff(t *testing.T) {
+	t.Parallel()
+	u := newUpstream(t, func(w http.ResponseWriter, _ *http.Request, _ int) {
+		w.WriteHeader(http.StatusServiceUnavailable)
+	})
+	p := llm.NewOpenAI(llm.OpenAIConfig{BaseURL: u.URL, RemoteName: "m", MaxRetries: -1})
+	res, err := p.Stream(context.Background(), request, func(llm.Delta) {})
+	require.Error(t, err)
+	assert.Equal(t, 1, res.Attempts)
+	assert.EqualValues(t, 1, u.calls.Load())
 }

@@ -5,12 +5,10 @@ import (
 	"fmt"
 	"log/slog"
 	"net/http"
-	"slices"
 	"strings"
 	"sync"
 	"time"
 
-	openai "github.com/sashabaranov/go-openai"
 	"golang.org/x/sync/singleflight"
 	"golang.org/x/time/rate"
 
@@ -64,6 +62,8 @@ type entry struct {
 	probe    func(context.Context) error // nil for the baseline
 	sem      chan struct{}
 	limiter  *rate.Limiter // nil when unlimited
+	// healthKey groups models that one probe answers for: the same URL with the same key.
+	healthKey string
 }
 
 // Registry holds every configured model. It is read-only after NewRegistry, so it is safe
@@ -110,7 +110,12 @@ func NewRegistry(ctx context.Context, cfg RegistryConfig) (*Registry, error) {
 		}
 		endpoints = append(endpoints, ep)
 	}
+	seen := map[string]bool{}
 	for _, ep := range endpoints {
+		if seen[ep.Name] {
+			return nil, fmt.Errorf("two endpoints are named %q (the OPENAI_BASE_URL one is called openai-compatible): give each its own name", ep.Name)
+		}
+		seen[ep.Name] = true
 		for _, m := range ep.Models {
 			if _, dup := r.entries[m.Name]; dup {
 				return nil, fmt.Errorf("model %q is configured twice (second time on endpoint %q)", m.Name, ep.Name)
@@ -154,10 +159,10 @@ func openAIEntry(cfg RegistryConfig, ep EndpointSpec, m ModelSpec) *entry {
 		}
 	}
 	p := NewOpenAI(OpenAIConfig{BaseURL: ep.BaseURL, APIKey: key, RemoteName: model.RemoteName, HTTPClient: cfg.HTTPClient})
-	return &entry{model: model, provider: p, probe: func(ctx context.Context) error {
+	return &entry{model: model, provider: p, healthKey: ep.BaseURL + " " + ep.APIKeyEnv, probe: func(ctx context.Context) error {
 		_, err := p.client.ListModels(ctx)
 		if err != nil {
-			return describe(err, 1)
+			return describe(err, 1, key)
 		}
 		return nil
 	}}
@@ -178,16 +183,13 @@ func endpointFromEnv(ctx context.Context, cfg RegistryConfig, base string) (Endp
 	if len(ep.Models) > 0 {
 		return ep, nil
 	}
-	c := openai.DefaultConfig(cfg.Getenv("OPENAI_API_KEY"))
-	c.BaseURL = strings.TrimRight(base, "/")
-	if cfg.HTTPClient != nil {
-		c.HTTPClient = cfg.HTTPClient
-	}
+	discover := NewOpenAI(OpenAIConfig{BaseURL: base, APIKey: cfg.Getenv("OPENAI_API_KEY"), HTTPClient: cfg.HTTPClient})
 	ctx, cancel := context.WithTimeout(ctx, 5*time.Second)
 	defer cancel()
-	list, err := openai.NewClientWithConfig(c).ListModels(ctx)
+	list, err := discover.client.ListModels(ctx)
 	if err != nil {
-		return ep, fmt.Errorf("OPENAI_BASE_URL=%s: cannot list its models (%v); name them in MENTOR_OPENAI_MODELS instead", base, describe(err, 1))
+		return ep, fmt.Errorf("OPENAI_BASE_URL=%s: cannot list its models (%s); name them in MENTOR_OPENAI_MODELS instead",
+			base, errs.Message(describe(err, 1, cfg.Getenv("OPENAI_API_KEY"))))
 	}
 	for _, m := range list.Models {
 		ep.Models = append(ep.Models, ModelSpec{Name: m.ID})
@@ -242,7 +244,7 @@ func (r *Registry) probe(ctx context.Context, e *entry) Health {
 	if !e.model.Available || e.probe == nil {
 		return h
 	}
-	key := e.model.Endpoint
+	key := e.healthKey
 	r.mu.Lock()
 	cached, ok := r.health[key]
 	r.mu.Unlock()
@@ -285,15 +287,4 @@ func (l limited) Stream(ctx context.Context, req Request, onDelta func(Delta)) (
 		}
 	}
 	return l.e.provider.Stream(ctx, req, onDelta)
-}
-
-// Names lists every model name, sorted, for error messages.
-func (r *Registry) Names() []string {
-	return slices.Sorted(func(yield func(string) bool) {
-		for n := range r.entries {
-			if !yield(n) {
-				return
-			}
-		}
-	})
 }

@@ -38,6 +38,7 @@ func TestModelsFileErrorsNameFileLineAndProblem(t *testing.T) {
 		{"no models", "endpoints:\n  - name: a\n    base_url: http://x\n", []string{"line 2", "no models listed"}},
 		{"temperature out of range", "endpoints:\n  - name: a\n    base_url: http://x\n    models:\n      - name: m\n        temperature: 3\n", []string{"line 6", "temperature: must be between 0 and 2, got 3"}},
 		{"duplicate model", "endpoints:\n  - name: a\n    base_url: http://x\n    models:\n      - name: m\n      - name: m\n", []string{"line 6", `"m" is already taken`}},
+		{"duplicate endpoint", "endpoints:\n  - name: a\n    base_url: http://x\n    models: [{name: m}]\n  - name: a\n    base_url: http://y\n    models: [{name: n}]\n", []string{"line 5", `endpoints[1].name: "a" is already taken`}},
 		{"baseline name taken", "endpoints:\n  - name: a\n    base_url: http://x\n    models:\n      - name: baseline-extractive\n", []string{"line 5", "already taken"}},
 	}
 	for _, tt := range tests {

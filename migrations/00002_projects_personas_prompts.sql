@@ -3,7 +3,8 @@
 -- that the demo loader and the CLI use.
 CREATE TABLE projects (
     id            bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
-    slug          text NOT NULL UNIQUE CHECK (slug ~ '^[a-z0-9][a-z0-9-]{0,62}$'),
+    -- At least one letter: /projects/7 means the project with id 7, never a slug "7".
+    slug          text NOT NULL UNIQUE CHECK (slug ~ '^[a-z0-9][a-z0-9-]{0,62}$' AND slug ~ '[a-z]'),
     name          text NOT NULL CHECK (btrim(name) <> ''),
     description   text NOT NULL DEFAULT '',
     -- Blind ranking hides which model and prompt version wrote each candidate.

@@ -70,8 +70,9 @@ func (p *Project) Validate() error {
 	if p.Slug == "" {
 		p.Slug = newSlug("project")
 	}
-	if !slugPattern.MatchString(p.Slug) {
-		return errs.Field("slug", "must be lowercase letters, digits and hyphens, at most 63, got %q", p.Slug)
+	if !slugPattern.MatchString(p.Slug) || !strings.ContainsAny(p.Slug, "abcdefghijklmnopqrstuvwxyz") {
+		// A letter is required: /projects/7 must only ever mean the project with id 7.
+		return errs.Field("slug", "must be lowercase letters, digits and hyphens, at most 63, with at least one letter, got %q", p.Slug)
 	}
 	return nil
 }

@@ -214,4 +214,6 @@ func TestStoreErrorsHaveKinds(t *testing.T) {
 	require.NoError(t, err)
 	_, err = s.CreateProject(ctx, prompts.Project{Name: "b", Slug: "same"})
 	assert.Equal(t, errs.Conflict, errs.KindOf(err))
+	_, err = s.CreateProject(ctx, prompts.Project{Name: "c", Slug: "7"})
+	assert.Contains(t, errs.Message(err), "at least one letter", "a numeric slug would shadow project id 7")
 }

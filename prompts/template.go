@@ -8,6 +8,7 @@ import (
 	"strconv"
 	"strings"
 	"text/template"
+	"text/template/parse"
 	"unicode/utf8"
 
 	"github.com/mentor-ai/mentor/errs"
@@ -46,8 +47,14 @@ const (
 	BlockClosing = "closing"
 )
 
-// maxTemplateLen bounds what a trainer can paste; real system prompts are far shorter.
-const maxTemplateLen = 20000
+// Limits on templates. Templates are written by project admins but run on every generation,
+// so none may cost more than its own size times the passages: no nested ranges, no calls
+// between templates (hence no recursion), no huge printf widths, and bounded output.
+const (
+	maxTemplateLen = 20000    // what an author can paste; real system prompts are far shorter
+	maxOutputLen   = 64 << 10 // a rendered system prompt or block
+	maxFormatWidth = 999      // printf width or precision
+)
 
 // Template is a parsed, validated prompt template.
 type Template struct {
@@ -56,21 +63,38 @@ type Template struct {
 
 var templateErrPos = regexp.MustCompile(`^template: [^:]*:(\d+)(?::(\d+))?: (?:executing "[^"]*" at <[^>]*>: )?(.*)$`)
 
-// ParseTemplate parses src and checks it against sample data for every branch that depends
-// on the locale, the presence of passages and the conversation's length, so a misspelled
-// field fails on save rather than in front of a trainer.
-func ParseTemplate(src string) (*Template, error) {
+// CompileTemplate parses src and checks its structure, without running it. Generation uses
+// it: the template was fully checked when its version was published.
+func CompileTemplate(src string) (*Template, error) {
 	if strings.TrimSpace(src) == "" {
 		return nil, errs.Field("template", "must not be empty")
 	}
 	if len(src) > maxTemplateLen {
 		return nil, errs.Field("template", "must be at most %d bytes, got %d", maxTemplateLen, len(src))
 	}
-	t, err := template.New("template").Option("missingkey=error").Parse(src)
+	t, err := template.New("template").Option("missingkey=error").Funcs(template.FuncMap{"printf": boundedPrintf}).Parse(src)
 	if err != nil {
 		return nil, withCharColumn(templateError(err), src)
 	}
-	tmpl := &Template{t: t}
+	for _, tt := range t.Templates() {
+		if tt.Tree == nil {
+			continue
+		}
+		if err := checkNodes(tt.Tree.Root, 0, src); err != nil {
+			return nil, err
+		}
+	}
+	return &Template{t: t}, nil
+}
+
+// ParseTemplate compiles src and runs it against sample data for every branch that depends
+// on the locale, the presence of passages and the conversation's length, so a misspelled
+// field fails on save rather than in front of a trainer.
+func ParseTemplate(src string) (*Template, error) {
+	tmpl, err := CompileTemplate(src)
+	if err != nil {
+		return nil, err
+	}
 	for _, data := range sampleData() {
 		for _, name := range []string{"", BlockOpening, BlockClosing} {
 			if _, err := tmpl.render(name, data); err != nil {
@@ -98,11 +122,89 @@ func (t *Template) render(name string, data TemplateData) (string, error) {
 			return "", nil
 		}
 	}
-	var b bytes.Buffer
-	if err := tt.Execute(&b, data); err != nil {
+	w := &cappedWriter{limit: maxOutputLen}
+	if err := tt.Execute(w, data); err != nil {
+		if errors.Is(err, errOutputTooLong) {
+			return "", errs.Field("template", "renders to more than %d KiB", maxOutputLen>>10)
+		}
 		return "", templateError(err)
 	}
-	return strings.TrimSpace(b.String()), nil
+	return strings.TrimSpace(w.b.String()), nil
+}
+
+var errOutputTooLong = errors.New("template output too long")
+
+// cappedWriter stops a render that grows past its limit.
+type cappedWriter struct {
+	b     bytes.Buffer
+	limit int
+}
+
+func (w *cappedWriter) Write(p []byte) (int, error) {
+	if w.b.Len()+len(p) > w.limit {
+		return 0, errOutputTooLong
+	}
+	return w.b.Write(p)
+}
+
+// checkNodes refuses {{template}} calls (and so {{block}} and recursion) and a {{range}}
+// inside another, whose cost would multiply.
+func checkNodes(n parse.Node, ranges int, src string) error {
+	at := func(n parse.Node) error {
+		line := 1 + strings.Count(src[:min(int(n.Position()), len(src))], "\n")
+		return errs.Field("template", "line %d: %s", line, "%s")
+	}
+	switch n := n.(type) {
+	case *parse.ListNode:
+		if n == nil {
+			return nil
+		}
+		for _, c := range n.Nodes {
+			if err := checkNodes(c, ranges, src); err != nil {
+				return err
+			}
+		}
+	case *parse.TemplateNode:
+		e := at(n).(*errs.Error)
+		e.Message = fmt.Sprintf(e.Message, "{{template}} and {{block}} are not allowed: define \"opening\" and \"closing\" with {{define}} instead")
+		return e
+	case *parse.RangeNode:
+		if ranges > 0 {
+			e := at(n).(*errs.Error)
+			e.Message = fmt.Sprintf(e.Message, "a {{range}} inside another {{range}} is not allowed")
+			return e
+		}
+		if err := checkNodes(n.List, ranges+1, src); err != nil {
+			return err
+		}
+		return checkNodes(n.ElseList, ranges, src)
+	case *parse.IfNode:
+		if err := checkNodes(n.List, ranges, src); err != nil {
+			return err
+		}
+		return checkNodes(n.ElseList, ranges, src)
+	case *parse.WithNode:
+		if err := checkNodes(n.List, ranges, src); err != nil {
+			return err
+		}
+		return checkNodes(n.ElseList, ranges, src)
+	}
+	return nil
+}
+
+var formatNumber = regexp.MustCompile(`%[-+# 0]*(\d*)(?:\.(\d*))?[a-zA-Z%]`)
+
+// boundedPrintf is text/template's printf, refusing widths and precisions that would make a
+// few bytes of template allocate gigabytes.
+func boundedPrintf(format string, args ...any) (string, error) {
+	for _, m := range formatNumber.FindAllStringSubmatch(format, -1) {
+		for _, num := range m[1:] {
+			if n, err := strconv.Atoi(num); err == nil && n > maxFormatWidth {
+				return "", fmt.Errorf("printf width or precision %d is over %d", n, maxFormatWidth)
+			}
+		}
+	}
+	return fmt.Sprintf(format, args...), nil
 }
 
 // positionError is a template error at a line and, when known, a column: text/template

@@ -1,6 +1,7 @@
 package prompts_test
 
 import (
+	"strings"
 	"testing"
 
 	"github.com/stretchr/testify/assert"
@@ -133,4 +134,42 @@ func TestDiffShowsTemplateAndParameterChanges(t *testing.T) {
 	assert.Contains(t, d, "-# temperature: 0.3\n+# temperature: 0.8\n")
 	assert.NotContains(t, d, "-# model")
 	assert.Empty(t, prompts.Diff(a, a))
+}
+
+// TestTemplatesCannotCostMoreThanTheirSize: a few hundred bytes of nested ranges once kept
+// the server busy for a minute. These shapes are refused on save and never run.
+func TestTemplatesCannotCostMoreThanTheirSize(t *testing.T) {
+	t.Parallel()
+	tests := []struct {
+		name, src, want string
+	}{
+		{"nested range", "{{range .Passages}}\n{{range $.Passages}}x{{end}}{{end}}", "line 2: a {{range}} inside another {{range}} is not allowed"},
+		{"range nested in an if in a range", "{{range .Passages}}{{if .N}}{{range $.Passages}}{{end}}{{end}}{{end}}", "inside another {{range}}"},
+		{"template call", `{{define "a"}}x{{end}}{{template "a"}}`, "{{template}} and {{block}} are not allowed"},
+		{"block", `{{block "a" .}}x{{end}}`, "{{template}} and {{block}} are not allowed"},
+		{"recursion through a define", `{{define "opening"}}{{template "opening" .}}{{end}}x`, "not allowed"},
+		{"huge printf width", `{{printf "%0999999999d" 1}}`, "printf width or precision 999999999 is over 999"},
+		{"huge printf precision", `{{printf "%.99999f" 1.0}}`, "is over 999"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			_, err := prompts.ParseTemplate(tt.src)
+			require.Error(t, err)
+			assert.Contains(t, errs.Message(err), tt.want)
+		})
+	}
+	// Output is capped where it can grow: at generation, with up to 50 passages.
+	tmpl, err := prompts.CompileTemplate(`{{range .Passages}}` + strings.Repeat("很长的句子。", 300) + `{{end}}`)
+	require.NoError(t, err)
+	_, err = tmpl.Render(prompts.TemplateData{Passages: make([]prompts.TemplatePassage, 50)})
+	require.Error(t, err)
+	assert.Contains(t, errs.Message(err), "renders to more than 64 KiB")
+
+	// Ordinary printf still works.
+	tmpl, err = prompts.ParseTemplate(`{{printf "%03d" .Conversation.Turns}}`)
+	require.NoError(t, err)
+	got, err := tmpl.Render(prompts.TemplateData{Conversation: prompts.TemplateConversation{Turns: 7}})
+	require.NoError(t, err)
+	assert.Equal(t, "007", got)
 }

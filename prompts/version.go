@@ -2,6 +2,7 @@ package prompts
 
 import (
 	"fmt"
+	"slices"
 	"strings"
 	"time"
 
@@ -60,6 +61,8 @@ func (nv NewVersion) Version(knownModel func(string) bool) (Version, error) {
 	if nv.RetrievalK != nil {
 		v.RetrievalK = *nv.RetrievalK
 	}
+	// Sorted and without repeats, so "found 1 of 2" never comes from a duplicate id.
+	v.CorpusIDs = slices.Compact(slices.Sorted(slices.Values(v.CorpusIDs)))
 	if v.CorpusIDs == nil {
 		v.CorpusIDs = []int64{}
 	}

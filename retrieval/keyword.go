@@ -1,6 +1,7 @@
 package retrieval
 
 import (
+	"cmp"
 	"context"
 	"math"
 	"slices"
@@ -79,14 +80,8 @@ func RankBM25(docs []Document, query string, k int) []Passage {
 				Title: d.Title, Text: d.Body, Score: score})
 		}
 	}
-	slices.SortStableFunc(out, func(a, b Passage) int {
-		if a.Score != b.Score {
-			if a.Score > b.Score {
-				return -1
-			}
-			return 1
-		}
-		return int(a.DocumentID - b.DocumentID)
+	slices.SortFunc(out, func(a, b Passage) int {
+		return cmp.Or(cmp.Compare(b.Score, a.Score), cmp.Compare(a.DocumentID, b.DocumentID))
 	})
 	return out[:min(k, len(out))]
 }

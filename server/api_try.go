@@ -109,6 +109,7 @@ func handleTry(d Deps) apiFunc {
 			TTFTMillis: res.TimeToFirstToken.Milliseconds(), TotalMillis: res.Duration.Milliseconds()}
 		if err != nil && res.Status != llm.Cancelled {
 			done.Error = errs.Message(err)
+			d.Logger.WarnContext(ctx, "generation ended early", "model", prepared.Model.Name, "status", res.Status, "err", err)
 		}
 		if ctx.Err() == nil {
 			send("done", done)

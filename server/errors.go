@@ -48,6 +48,10 @@ func writeError(c *gin.Context, logger *slog.Logger, err error) {
 	var e *errs.Error
 	if kind != errs.Internal && errors.As(err, &e) {
 		detail.Message, detail.Field = e.Message, e.Field
+		if kind == errs.Unavailable {
+			// A dependency is down: operators need the cause, which the client never sees.
+			logger.WarnContext(c.Request.Context(), "dependency unavailable", "route", c.FullPath(), "err", err)
+		}
 	} else {
 		logger.ErrorContext(c.Request.Context(), "request failed", "method", c.Request.Method,
 			"route", c.FullPath(), "err", err)

@@ -55,7 +55,9 @@ function tryPanel({ persona, versions, models }) {
   const run = async () => {
     if (!message.value.trim()) return;
     controller?.abort();
-    controller = new AbortController();
+    const mine = new AbortController();
+    controller = mine;
+    const current = () => controller === mine; // a newer run owns the panel
     output.textContent = "";
     reasoning.textContent = "";
     reasoning.hidden = true;
@@ -69,6 +71,7 @@ function tryPanel({ persona, versions, models }) {
       await stream(`/personas/${persona.id}/versions/${version.value}/try`,
         { message: message.value, locale: lang.value, model: model.value, seed: 1 },
         (name, data) => {
+          if (!current()) return;
           if (name === "meta") {
             replace(meta, h("code", {}, data.model),
               data.baseline ? h("span", { class: "badge baseline" }, t("models.baseline")) : null,
@@ -90,8 +93,14 @@ function tryPanel({ persona, versions, models }) {
               total: data.duration_ms, tokens: data.usage.completion_tokens,
             }) + (data.error ? ` · ${data.error}` : "");
           }
-        }, controller.signal);
+        }, mine.signal);
+      if (current() && done.dataset.status === "streaming") {
+        // The connection closed without a done event: say so rather than spin forever.
+        done.dataset.status = "interrupted";
+        done.textContent = t("status.interrupted");
+      }
     } catch (err) {
+      if (!current()) return;
       if (err.name === "AbortError") {
         done.dataset.status = "cancelled";
         done.textContent = t("status.cancelled");
@@ -100,8 +109,10 @@ function tryPanel({ persona, versions, models }) {
         replace(done, errorBox(err));
       }
     } finally {
-      send.disabled = false;
-      stop.disabled = true;
+      if (current()) {
+        send.disabled = false;
+        stop.disabled = true;
+      }
     }
   };
   form.addEventListener("submit", (e) => {
