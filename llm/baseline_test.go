@@ -28,10 +28,10 @@ func baselineRequest(question, locale string, seed int64) llm.Request {
 func TestBaselineAnswersFromPassagesWithCitations(t *testing.T) {
 	t.Parallel()
 	tests := []struct {
-		name      string
-		variant   llm.BaselineConfig
-		question  string
-		locale    string
+		name         string
+		variant      llm.BaselineConfig
+		question     string
+		locale       string
 		want         []string
 		wantNot      []string
 		wantFirst    string
