@@ -59,6 +59,9 @@ type tryDone struct {
 	TTFTMillis   int64      `json:"time_to_first_token_ms"`
 	TotalMillis  int64      `json:"duration_ms"`
 	Error        string     `json:"error,omitempty"`
+	// HTML is the reply's markdown rendered and sanitised by the server (package render):
+	// while streaming the UI shows text; once done, this.
+	HTML string `json:"html"`
 }
 
 // handleTry streams one reply from a prompt version as server-sent events, so an author can
@@ -104,9 +107,14 @@ func handleTry(d Deps) apiFunc {
 		}
 		send("meta", tryMeta{Model: prepared.Model.Name, Baseline: prepared.Model.Baseline,
 			SystemPromptHash: prepared.SystemPromptHash, Passages: prepared.Passages})
-		res, err := prepared.Provider.Stream(ctx, prepared.Request, func(d llm.Delta) { send("delta", d) })
+		var reply strings.Builder
+		res, err := prepared.Provider.Stream(ctx, prepared.Request, func(delta llm.Delta) {
+			reply.WriteString(delta.Content)
+			send("delta", delta)
+		})
 		done := tryDone{Status: res.Status, FinishReason: res.FinishReason, Usage: res.Usage,
-			TTFTMillis: res.TimeToFirstToken.Milliseconds(), TotalMillis: res.Duration.Milliseconds()}
+			TTFTMillis: res.TimeToFirstToken.Milliseconds(), TotalMillis: res.Duration.Milliseconds(),
+			HTML: d.renderer.Markdown(reply.String())}
 		if err != nil && res.Status != llm.Cancelled {
 			done.Error = errs.Message(err)
 			d.Logger.WarnContext(ctx, "generation ended early", "model", prepared.Model.Name, "status", res.Status, "err", err)

@@ -21,6 +21,7 @@ import (
 	"github.com/mentor-ai/mentor/generation"
 	"github.com/mentor-ai/mentor/llm"
 	"github.com/mentor-ai/mentor/prompts"
+	"github.com/mentor-ai/mentor/render"
 	"github.com/mentor-ai/mentor/retrieval"
 )
 
@@ -49,7 +50,8 @@ type Deps struct {
 	AllowedOrigins []string
 	Hub            *Hub
 
-	gate *generationGate
+	gate     *generationGate
+	renderer *render.Renderer
 }
 
 // ginReleaseMode is gin's one package-level switch; release mode keeps gin from printing
@@ -69,6 +71,7 @@ func New(deps Deps) http.Handler {
 		panic(fmt.Sprintf("server: trusted proxies: %v", err)) // run validates them first
 	}
 	deps.gate = newGenerationGate(deps.Limits)
+	deps.renderer = render.New()
 	metrics := newHTTPMetrics(deps.Registry)
 	r.Use(recoverer(deps.Logger), securityHeaders(), requestLog(deps.Logger), metrics.middleware())
 	addRoutes(r, deps)

@@ -55,3 +55,11 @@ export function formatTime(s) {
   const d = new Date(s);
   return isNaN(d) ? "" : d.toLocaleString();
 }
+
+// showRendered puts a reply's HTML, as rendered and sanitised by the server (package render:
+// goldmark with raw HTML off, then a bluemonday allow-list), into el. It is the one place the
+// UI parses HTML; the page's Content-Security-Policy refuses inline script regardless.
+export function showRendered(el, html) {
+  el.innerHTML = html;
+  el.classList.add("rendered");
+}

@@ -1,5 +1,5 @@
 import { api, stream } from "../api.js";
-import { clear, errorBox, field, formatTime, h, replace } from "../dom.js";
+import { clear, errorBox, field, formatTime, h, replace, showRendered } from "../dom.js";
 import { locale, t } from "../i18n.js";
 import { can } from "../session.js";
 import { avatar, personaDescription, personaName } from "./project.js";
@@ -59,6 +59,7 @@ function tryPanel({ persona, versions, models }) {
     controller = mine;
     const current = () => controller === mine; // a newer run owns the panel
     output.textContent = "";
+    output.classList.remove("rendered");
     reasoning.textContent = "";
     reasoning.hidden = true;
     clear(passages);
@@ -87,6 +88,7 @@ function tryPanel({ persona, versions, models }) {
               reasoning.append(data.reasoning);
             }
           } else if (name === "done") {
+            if (data.html) showRendered(output, data.html);
             done.dataset.status = data.status;
             done.textContent = t("try.done", {
               status: t(`status.${data.status}`), ttft: data.time_to_first_token_ms,
