@@ -44,6 +44,8 @@ type options struct {
 	limits server.GenerationLimits
 	idle   time.Duration
 	check  time.Duration // how often the hub re-checks sessions
+	// trustedProxies are the addresses whose X-Forwarded-* headers count.
+	trustedProxies []string
 }
 
 func setup(t *testing.T) fixture {
@@ -82,6 +84,7 @@ func newFixture(t testing.TB, logger *slog.Logger, o options) fixture {
 		Logger: logger, Pool: pool, Registry: prometheus.NewRegistry(), Version: "test",
 		Prompts: ps, Retrieval: rs, Models: models, Generator: generation.New(rs, models, nil),
 		Auth: as, Audit: audit.New(pool), Sessions: sessions, Hub: hub, Limits: o.limits,
+		TrustedProxies: o.trustedProxies,
 	})
 	srv := httptest.NewServer(h)
 	t.Cleanup(srv.Close)

@@ -404,3 +404,29 @@ func TestHourlyGenerationLimit(t *testing.T) {
 	assert.Equal(t, http.StatusTooManyRequests, status)
 	assert.Contains(t, errorMessage(body), "this hour's 2 generations")
 }
+
+func TestSessionCookieIsSecureBehindATLSProxy(t *testing.T) {
+	t.Parallel()
+	secureCookie := func(f fixture, forwardedProto string) bool {
+		t.Helper()
+		f.user(t, "proxy-user", false)
+		req, _ := http.NewRequest("POST", f.srv.URL+"/api/v1/session", strings.NewReader(`{"login":"proxy-user","password":"`+testPassword+`"}`))
+		req.Header.Set("Content-Type", "application/json")
+		req.Header.Set("X-Forwarded-Proto", forwardedProto)
+		res, err := http.DefaultClient.Do(req)
+		require.NoError(t, err)
+		res.Body.Close()
+		require.Equal(t, http.StatusOK, res.StatusCode)
+		for _, c := range res.Cookies() {
+			if c.Name == "mentor_session" {
+				return c.Secure
+			}
+		}
+		t.Fatal("no session cookie")
+		return false
+	}
+	behindProxy := newFixture(t, discardLogger(), options{trustedProxies: []string{"127.0.0.1"}})
+	assert.True(t, secureCookie(behindProxy, "https"), "the trusted proxy says the browser used TLS")
+	direct := newFixture(t, discardLogger(), options{})
+	assert.False(t, secureCookie(direct, "https"), "with no trusted proxy the header is ignored")
+}

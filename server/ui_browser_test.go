@@ -9,6 +9,7 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
+	"github.com/mentor-ai/mentor/auth"
 	"github.com/mentor-ai/mentor/internal/browsertest"
 	"github.com/mentor-ai/mentor/prompts"
 	"github.com/mentor-ai/mentor/prompts/demo"
@@ -145,9 +146,63 @@ func TestPersonaWorkflowInBrowser(t *testing.T) {
 	assert.Contains(t, browsertest.Text(t, ctx, "#try-meta"), "offline baseline")
 	browsertest.Screenshot(t, ctx, "try-customs-en")
 
+	// The instance admin's audit log shows the sign-in.
+	require.NoError(t, chromedp.Do(ctx,
+		chromedp.Click(chromedp.CSS(`.nav a[href="#/admin/audit"]`)),
+		browsertest.Visible(`#audit-table tr[data-action="sign_in"]`),
+	))
+
 	require.NoError(t, chromedp.Do(ctx,
 		chromedp.Click(chromedp.CSS(`.nav a[href="#/models"]`)),
 		browsertest.Visible(`#models-table tr[data-model="baseline-extractive"] td.health[data-state="ok"]`),
 	))
 	assert.Equal(t, 2, browsertest.Count(t, ctx, "#models-table tbody tr"))
+}
+
+// TestTrainerSeesOnlyTheirProjectAndNoAdminPages signs in as a trainer, as a newcomer would
+// with the printed demo credentials, and checks what the UI offers and what the server refuses.
+func TestTrainerSeesOnlyTheirProjectAndNoAdminPages(t *testing.T) {
+	t.Parallel()
+	f := setup(t)
+	sum, err := demo.Load(context.Background(), prompts.NewStore(f.pool), retrieval.NewStore(f.pool), f.models.Has)
+	require.NoError(t, err)
+	_, err = prompts.NewStore(f.pool).CreateProject(context.Background(), prompts.Project{Name: "别人的项目", Slug: "secret"})
+	require.NoError(t, err)
+	f.member(t, "trainer", sum.Project.ID, auth.RoleTrainer)
+	ctx := browsertest.New(t, 60*time.Second)
+
+	// The sign-in form in English refuses a wrong password, in words.
+	require.NoError(t, chromedp.Do(ctx, chromedp.Navigate(f.srv.URL+"/"), browsertest.Visible("#signin-form")))
+	switchLocale(t, ctx, "en")
+	require.NoError(t, chromedp.Do(ctx,
+		chromedp.SetValue(chromedp.CSS("#signin-login"), "trainer"),
+		chromedp.SetValue(chromedp.CSS("#signin-password"), "wrong password"),
+		chromedp.Click(chromedp.CSS("#signin-submit")),
+		browsertest.Visible("#signin-status .error"),
+	))
+	assert.Contains(t, browsertest.Text(t, ctx, "#signin-status"), "wrong login or password")
+	switchLocale(t, ctx, "zh-CN")
+
+	signInUI(t, ctx, f, "trainer")
+	assert.Equal(t, 1, browsertest.Count(t, ctx, "#project-list li.card"), "only the demo project")
+	assert.Zero(t, browsertest.Count(t, ctx, `a[href="#/projects/secret"]`))
+	hidden, err := chromedp.Run(ctx, chromedp.Evaluate[bool](`[...document.querySelectorAll(".nav .admin-only")].every(a => a.hidden)`))
+	require.NoError(t, err)
+	assert.True(t, hidden, "no admin links for a trainer")
+
+	require.NoError(t, chromedp.Do(ctx, chromedp.Navigate(f.srv.URL+"/#/admin/users"), browsertest.Visible("#main .error")))
+	assert.Contains(t, browsertest.Text(t, ctx, "#main .error"), "only instance administrators")
+	require.NoError(t, chromedp.Do(ctx, chromedp.Navigate(f.srv.URL+"/#/projects/secret"), browsertest.Visible("#main .error")))
+	assert.Contains(t, browsertest.Text(t, ctx, "#main .error"), `no project "secret"`)
+
+	// On a persona, a trainer may try versions but not publish them.
+	require.NoError(t, chromedp.Do(ctx,
+		chromedp.Navigate(f.srv.URL+"/#/projects/demo"), browsertest.Visible("#persona-list"),
+		chromedp.Click(chromedp.CSS(`.persona-card[data-slug="companion"] a`)), browsertest.Visible("#try-form"),
+	))
+	assert.Zero(t, browsertest.Count(t, ctx, "#new-version"))
+	assert.Zero(t, browsertest.Count(t, ctx, "#rubric"))
+	browsertest.Screenshot(t, ctx, "trainer-persona")
+
+	require.NoError(t, chromedp.Do(ctx, chromedp.Click(chromedp.CSS("#sign-out")), browsertest.Visible("#signin-form")))
 }

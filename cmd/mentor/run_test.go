@@ -152,6 +152,14 @@ func TestServeFailsFastWithTheSettingNamed(t *testing.T) {
 			want: []string{"models file /nonexistent/models.yaml", "no such file"}},
 		{name: "bad baseline rate", env: map[string]string{"DATABASE_URL": good, "MENTOR_BASELINE_RATE": "-1"},
 			want: []string{"MENTOR_BASELINE_RATE: must be between 0 and 10000"}},
+		{name: "development flag in production", env: map[string]string{"DATABASE_URL": good, "MENTOR_DEV": "true"},
+			want: []string{"MENTOR_DEV is a development flag: refusing to start with --env / MENTOR_ENV=production"}},
+		{name: "development flag with production said out loud", env: map[string]string{"DATABASE_URL": good, "MENTOR_DEV": "1", "MENTOR_ENV": "production"},
+			want: []string{"refusing to start with MENTOR_ENV=production"}},
+		{name: "unknown environment", env: map[string]string{"DATABASE_URL": good, "MENTOR_ENV": "staging"},
+			want: []string{`MENTOR_ENV: "staging" is not one of development, production`}},
+		{name: "bad trusted proxy", env: map[string]string{"DATABASE_URL": good, "MENTOR_TRUSTED_PROXIES": "10.0.0.0/8, nonsense"},
+			want: []string{`MENTOR_TRUSTED_PROXIES: "nonsense" is neither an IP nor a CIDR`}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -272,4 +280,82 @@ func TestHelpAndUsage(t *testing.T) {
 	var stdout syncBuffer
 	require.NoError(t, run(context.Background(), []string{"mentor", "version"}, envFunc(nil), nil, &stdout, io.Discard))
 	assert.Regexp(t, `^mentor \S+\n$`, stdout.String())
+}
+
+func TestUserCommand(t *testing.T) {
+	t.Parallel()
+	dsn := pgtest.URL(t)
+	env := envFunc(map[string]string{"DATABASE_URL": dsn, "USER": "ops"})
+	user := func(stdin string, args ...string) (string, error) {
+		var stdout, stderr syncBuffer
+		err := run(context.Background(), append([]string{"mentor", "user"}, args...), env, strings.NewReader(stdin), &stdout, &stderr)
+		return stdout.String() + stderr.String(), err
+	}
+	out, err := user("a very good password\n", "add", "--login", "Wang@Example.com", "--name", "王老师", "--admin")
+	require.NoError(t, err, out)
+	assert.Contains(t, out, "created wang@example.com")
+	assert.NotContains(t, out, "password:", "a password given on stdin is not echoed")
+
+	out, err = user("", "add", "--login", "li")
+	require.NoError(t, err, out)
+	assert.Regexp(t, `password: \S{20,}`, out, "none given: one is generated and shown once")
+
+	out, err = user("", "disable", "li")
+	require.NoError(t, err, out)
+	assert.Contains(t, out, "disabled li")
+	out, err = user("", "reset-password", "li")
+	require.NoError(t, err, out)
+	assert.Contains(t, out, "their sessions have ended")
+
+	_, err = user("short\n", "add", "--login", "zhao")
+	assert.ErrorContains(t, err, "password: must be at least 10 characters")
+	_, err = user("", "disable", "nobody")
+	assert.ErrorContains(t, err, "not found")
+	_, err = user("", "fly", "x")
+	assert.ErrorContains(t, err, `unknown action "fly"`)
+
+	conn, err := pgx.Connect(context.Background(), dsn)
+	require.NoError(t, err)
+	defer conn.Close(context.Background())
+	var actions []string
+	rows, _ := conn.Query(context.Background(), `SELECT action || ' ' || target || ' by ' || actor FROM audit_events ORDER BY id`)
+	actions, err = pgx.CollectRows(rows, pgx.RowTo[string])
+	require.NoError(t, err)
+	assert.Equal(t, []string{"user_created wang@example.com by cli:ops", "user_created li by cli:ops",
+		"user_disabled li by cli:ops", "password_reset li by cli:ops"}, actions)
+}
+
+func TestDevelopmentModePrintsDemoAccounts(t *testing.T) {
+	t.Parallel()
+	creds := filepath.Join(t.TempDir(), "dev-credentials.json")
+	env := map[string]string{"DATABASE_URL": pgtest.URL(t), "MENTOR_ENV": "development", "MENTOR_DEV": "true", "MENTOR_DEV_CREDENTIALS": creds}
+	out := startServeOutput(t, env)
+	assert.Contains(t, out, "Demo accounts (development mode only")
+	admin := regexp.MustCompile(`(?m)^  admin\s+(\S+)\s+instance administrator`).FindStringSubmatch(out)
+	require.NotNil(t, admin, out)
+	assert.Regexp(t, `(?m)^  trainer\s+\S+\s+trainer in the demo project`, out)
+
+	// A second start prints the same passwords, kept in the credentials file.
+	again := startServeOutput(t, env)
+	assert.Contains(t, again, "  admin     "+admin[1])
+	info, err := os.Stat(creds)
+	require.NoError(t, err)
+	assert.Equal(t, os.FileMode(0o600), info.Mode().Perm())
+}
+
+// startServeOutput starts serve, returns what it printed once ready, and stops it.
+func startServeOutput(t *testing.T, env map[string]string) string {
+	t.Helper()
+	ctx, cancel := context.WithCancel(context.Background())
+	var stdout, stderr syncBuffer
+	done := make(chan error, 1)
+	go func() {
+		done <- run(ctx, []string{"mentor", "serve", "--addr", "127.0.0.1:0"}, envFunc(env), nil, &stdout, &stderr)
+	}()
+	defer func() {
+		cancel()
+		require.NoError(t, <-done)
+	}()
+	require.Eventually(t, func() bool { return strings.Contains(stdout.String(), "trainer") }, 60*time.Second, 20*time.Millisecond, stderr.String())
+	return stdout.String()
 }

@@ -33,12 +33,18 @@ func runUser(ctx context.Context, args []string, getenv func(string) string, std
 	f.StringVar(&name, "name", "", "add: the display name")
 	f.StringVar(&locale, "locale", "zh-CN", "add: zh-CN or en")
 	f.BoolVar(&admin, "admin", false, "add: make an instance administrator")
-	if err := f.parse(args, getenv); err != nil {
-		return err
-	}
-	if f.NArg() < 1 {
+	// The action comes first (mentor user add --login …): flag parsing stops at the first
+	// argument that is not a flag, so it is taken off before parsing.
+	if len(args) == 0 || strings.HasPrefix(args[0], "-") {
+		if err := f.parse(args, getenv); err != nil {
+			return err
+		}
 		f.Usage()
 		return errUsage
+	}
+	action := args[0]
+	if err := f.parse(args[1:], getenv); err != nil {
+		return err
 	}
 	if err := checkDatabaseURL(f, databaseURL); err != nil {
 		return err
@@ -53,17 +59,17 @@ func runUser(ctx context.Context, args []string, getenv func(string) string, std
 	defer pool.Close()
 	store, log := auth.NewStore(pool, nil), audit.New(pool)
 	target := login
-	if f.NArg() > 1 {
-		target = f.Arg(1)
+	if f.NArg() > 0 {
+		target = f.Arg(0)
 	}
 	if target == "" {
-		return fmt.Errorf("mentor user %s: name the login (--login or as an argument)", f.Arg(0))
+		return fmt.Errorf("mentor user %s: name the login (--login or as an argument)", action)
 	}
 	event := func(action string, details map[string]any) error {
 		return log.Record(ctx, audit.Event{Actor: "cli:" + currentOSUser(getenv), Action: action, Target: auth.NormalizeLogin(target), Details: details})
 	}
 
-	switch action := f.Arg(0); action {
+	switch action {
 	case "add":
 		if name == "" {
 			name = target

@@ -1,0 +1,222 @@
+package auth_test
+
+import (
+	"context"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/mentor-ai/mentor/auth"
+	"github.com/mentor-ai/mentor/errs"
+	"github.com/mentor-ai/mentor/internal/pgtest"
+)
+
+// clock is a time source the test moves by hand.
+type clock struct {
+	mu  sync.Mutex
+	now time.Time
+}
+
+func (c *clock) Now() time.Time {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.now
+}
+
+func (c *clock) Advance(d time.Duration) {
+	c.mu.Lock()
+	c.now = c.now.Add(d)
+	c.mu.Unlock()
+}
+
+func setup(t *testing.T) (*auth.Store, *clock) {
+	t.Helper()
+	c := &clock{now: time.Date(2026, 11, 21, 9, 0, 0, 0, time.UTC)}
+	return auth.NewStore(pgtest.Pool(t), c.Now), c
+}
+
+func TestPasswordHashes(t *testing.T) {
+	t.Parallel()
+	h, err := auth.HashPassword("长城长城长城长城 password")
+	require.NoError(t, err)
+	assert.True(t, strings.HasPrefix(h, "$argon2id$v=19$m=19456,t=2,p=1$"), "OWASP's minimum parameters, recorded in the hash: %s", h)
+	ok, err := auth.CheckPassword(h, "长城长城长城长城 password")
+	require.NoError(t, err)
+	assert.True(t, ok)
+	ok, err = auth.CheckPassword(h, "长城长城长城长城 Password")
+	require.NoError(t, err)
+	assert.False(t, ok)
+	h2, _ := auth.HashPassword("长城长城长城长城 password")
+	assert.NotEqual(t, h, h2, "salted")
+	_, err = auth.CheckPassword("$2a$10$bcrypt", "x")
+	assert.Error(t, err)
+}
+
+func TestSessionsExpire(t *testing.T) {
+	t.Parallel()
+	s, clk := setup(t)
+	ctx := context.Background()
+	u, err := s.CreateUser(ctx, auth.NewUser{Login: "wang", DisplayName: "王", Password: "long enough password"})
+	require.NoError(t, err)
+	limits := auth.SessionLimits{Idle: 30 * time.Minute, Absolute: 2 * time.Hour}
+
+	secret, _, err := s.CreateSession(ctx, u.ID, "127.0.0.1", "test", limits)
+	require.NoError(t, err)
+	// Busy: a request every 20 minutes keeps it alive past the idle limit...
+	for range 5 {
+		clk.Advance(20 * time.Minute)
+		_, err := s.Session(ctx, secret, limits)
+		require.NoError(t, err)
+	}
+	// ...but not past the absolute limit.
+	clk.Advance(21 * time.Minute)
+	_, err = s.Session(ctx, secret, limits)
+	assert.ErrorIs(t, err, auth.ErrNoSession, "absolute expiry")
+
+	idle, _, err := s.CreateSession(ctx, u.ID, "127.0.0.1", "test", limits)
+	require.NoError(t, err)
+	clk.Advance(31 * time.Minute)
+	_, err = s.Session(ctx, idle, limits)
+	assert.ErrorIs(t, err, auth.ErrNoSession, "idle expiry")
+
+	_, err = s.Session(ctx, "made-up", limits)
+	assert.ErrorIs(t, err, auth.ErrNoSession)
+}
+
+func TestPasswordChangeAndDisablingEndSessions(t *testing.T) {
+	t.Parallel()
+	s, _ := setup(t)
+	ctx := context.Background()
+	limits := auth.SessionLimits{Idle: time.Hour, Absolute: time.Hour}
+	u, err := s.CreateUser(ctx, auth.NewUser{Login: "li", DisplayName: "李", Password: "long enough password"})
+	require.NoError(t, err)
+	a, _, _ := s.CreateSession(ctx, u.ID, "", "", limits)
+	b, _, _ := s.CreateSession(ctx, u.ID, "", "", limits)
+	require.NoError(t, s.SetPassword(ctx, u.ID, "another long password"))
+	for _, secret := range []string{a, b} {
+		_, err := s.Session(ctx, secret, limits)
+		assert.ErrorIs(t, err, auth.ErrNoSession, "every session ends when the password changes")
+	}
+	_, err = s.Authenticate(ctx, "li", "long enough password")
+	assert.ErrorIs(t, err, auth.ErrBadCredentials)
+	_, err = s.Authenticate(ctx, "LI ", "another long password")
+	require.NoError(t, err, "logins are case- and space-insensitive")
+
+	c, _, _ := s.CreateSession(ctx, u.ID, "", "", limits)
+	require.NoError(t, s.SetDisabled(ctx, u.ID, true))
+	_, err = s.Session(ctx, c, limits)
+	assert.ErrorIs(t, err, auth.ErrNoSession)
+	_, err = s.Authenticate(ctx, "li", "another long password")
+	assert.ErrorIs(t, err, auth.ErrBadCredentials, "a disabled account cannot sign in")
+}
+
+func TestUserValidation(t *testing.T) {
+	t.Parallel()
+	s, _ := setup(t)
+	tests := []struct {
+		name      string
+		u         auth.NewUser
+		wantField string
+	}{
+		{"short password", auth.NewUser{Login: "a1", DisplayName: "x", Password: "short"}, "password"},
+		{"bad login", auth.NewUser{Login: "有空格 的", DisplayName: "x", Password: "long enough password"}, "login"},
+		{"no name", auth.NewUser{Login: "a2", DisplayName: " ", Password: "long enough password"}, "display_name"},
+		{"bad locale", auth.NewUser{Login: "a3", DisplayName: "x", Password: "long enough password", Locale: "fr"}, "locale"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			_, err := s.CreateUser(context.Background(), tt.u)
+			var e *errs.Error
+			require.ErrorAs(t, err, &e)
+			assert.Equal(t, tt.wantField, e.Field)
+		})
+	}
+	_, err := s.CreateUser(context.Background(), auth.NewUser{Login: "Dup@Example.com", DisplayName: "x", Password: "long enough password"})
+	require.NoError(t, err)
+	_, err = s.CreateUser(context.Background(), auth.NewUser{Login: "dup@example.com", DisplayName: "y", Password: "long enough password"})
+	assert.Equal(t, errs.Conflict, errs.KindOf(err))
+}
+
+func TestThrottleDelayDoubles(t *testing.T) {
+	t.Parallel()
+	s, clk := setup(t)
+	ctx := context.Background()
+	keys := auth.ThrottleKeys("zhang", "198.51.100.7")
+	var waits []time.Duration
+	for range 9 {
+		require.NoError(t, s.RecordFailure(ctx, keys))
+		w, err := s.Throttled(ctx, keys)
+		require.NoError(t, err)
+		waits = append(waits, w)
+	}
+	assert.Equal(t, []time.Duration{0, 0, 0, 0, 0, time.Second, 2 * time.Second, 4 * time.Second, 8 * time.Second}, waits)
+
+	clk.Advance(8 * time.Second)
+	w, _ := s.Throttled(ctx, keys)
+	assert.Zero(t, w, "the delay runs out")
+	require.NoError(t, s.ClearFailures(ctx, "zhang"))
+	w, _ = s.Throttled(ctx, auth.ThrottleKeys("zhang", "203.0.113.1"))
+	assert.Zero(t, w, "a good sign-in clears the account")
+	require.NoError(t, s.RecordFailure(ctx, keys))
+	w, _ = s.Throttled(ctx, keys)
+	assert.Positive(t, w, "but not the address, so one good account cannot reset guessing at others")
+
+	clk.Advance(2 * time.Hour)
+	require.NoError(t, s.RecordFailure(ctx, auth.ThrottleKeys("zhang", "192.0.2.1")))
+	w, _ = s.Throttled(ctx, auth.ThrottleKeys("zhang", "192.0.2.1"))
+	assert.Zero(t, w, "failures older than an hour no longer count")
+}
+
+func TestHourlyGenerationCounter(t *testing.T) {
+	t.Parallel()
+	s, clk := setup(t)
+	ctx := context.Background()
+	u, err := s.CreateUser(ctx, auth.NewUser{Login: "zhou", DisplayName: "周", Password: "long enough password"})
+	require.NoError(t, err)
+	for i := 1; i <= 3; i++ {
+		ok, err := s.CountGeneration(ctx, u.ID, 3)
+		require.NoError(t, err)
+		assert.True(t, ok, "generation %d", i)
+	}
+	ok, err := s.CountGeneration(ctx, u.ID, 3)
+	require.NoError(t, err)
+	assert.False(t, ok, "the fourth in the hour is refused")
+	clk.Advance(time.Hour)
+	ok, _ = s.CountGeneration(ctx, u.ID, 3)
+	assert.True(t, ok, "a new hour, a new allowance")
+}
+
+func TestDecide(t *testing.T) {
+	t.Parallel()
+	admin := auth.User{IsAdmin: true}
+	member := auth.User{}
+	tests := []struct {
+		name   string
+		u      auth.User
+		role   auth.Role
+		scopes []auth.Scope
+		p      auth.Permission
+		want   error
+	}{
+		{"trainer generates", member, auth.RoleTrainer, nil, auth.Generate, nil},
+		{"trainer cannot publish", member, auth.RoleTrainer, nil, auth.PromptWrite, auth.ErrForbidden},
+		{"non-member sees nothing", member, "", nil, auth.ProjectRead, auth.ErrNoSuchProject},
+		{"instance admin acts as project admin", admin, "", nil, auth.PromptWrite, nil},
+		{"member cannot administer", member, auth.RoleAdmin, nil, auth.InstanceAdmin, auth.ErrAdminOnly},
+		{"read token cannot write", member, auth.RoleAdmin, []auth.Scope{auth.ScopeRead}, auth.PromptWrite, auth.ErrTokenScope},
+		{"write token cannot exceed the role", member, auth.RoleViewer, []auth.Scope{auth.ScopeWrite}, auth.PromptWrite, auth.ErrForbidden},
+		{"export token exports", member, auth.RoleReviewer, []auth.Scope{auth.ScopeExport}, auth.Export, nil},
+		{"no token administers", admin, "", []auth.Scope{auth.ScopeWrite}, auth.InstanceAdmin, auth.ErrTokenAdminOnly},
+		{"no token manages an account", member, "", []auth.Scope{auth.ScopeWrite}, auth.Account, auth.ErrTokenAdminOnly},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			assert.Equal(t, tt.want, auth.Decide(tt.u, tt.role, tt.scopes, tt.p))
+		})
+	}
+}
