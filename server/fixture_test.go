@@ -11,6 +11,7 @@ import (
 	"net/http/httptest"
 	"net/url"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -26,6 +27,7 @@ import (
 	"github.com/mentor-ai/mentor/llm"
 	"github.com/mentor-ai/mentor/prompts"
 	"github.com/mentor-ai/mentor/retrieval"
+	"github.com/mentor-ai/mentor/rlhf"
 	"github.com/mentor-ai/mentor/server"
 )
 
@@ -37,6 +39,9 @@ type fixture struct {
 	auth   *auth.Store
 	hub    *server.Hub
 	admin  *client
+	// stopHub does what shutdown does to live streams: stops them as interrupted and closes
+	// the sockets. It waits until that is done.
+	stopHub func()
 }
 
 type options struct {
@@ -79,16 +84,17 @@ func newFixture(t testing.TB, logger *slog.Logger, o options) fixture {
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan struct{})
 	go func() { defer close(done); hub.Run(ctx) }()
-	t.Cleanup(func() { cancel(); <-done })
+	stopHub := sync.OnceFunc(func() { cancel(); <-done })
+	t.Cleanup(stopHub)
 	h := server.New(server.Deps{
 		Logger: logger, Pool: pool, Registry: prometheus.NewRegistry(), Version: "test",
 		Prompts: ps, Retrieval: rs, Models: models, Generator: generation.New(rs, models, nil),
-		Auth: as, Audit: audit.New(pool), Sessions: sessions, Hub: hub, Limits: o.limits,
+		Auth: as, Audit: audit.New(pool), Sessions: sessions, Hub: hub, Limits: o.limits, Live: rlhf.NewStore(pool),
 		TrustedProxies: o.trustedProxies,
 	})
 	srv := httptest.NewServer(h)
 	t.Cleanup(srv.Close)
-	f := fixture{pool: pool, srv: srv, models: models, auth: as, hub: hub}
+	f := fixture{pool: pool, srv: srv, models: models, auth: as, hub: hub, stopHub: stopHub}
 	f.user(t, "root", true)
 	f.admin = f.signIn(t, "root")
 	return f

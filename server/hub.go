@@ -3,6 +3,7 @@ package server
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"log/slog"
 	"net/http"
 	"net/url"
@@ -39,20 +40,33 @@ type Hub struct {
 
 	mu    sync.Mutex
 	conns map[*wsConn]struct{}
+	turns map[int64]*liveTurn
+
+	// streams is the parent of every candidate stream: live turns outlive the connection that
+	// started them, and end only when cancelled or when the server stops.
+	streams     context.Context
+	stopStreams context.CancelCauseFunc
+	streamsWG   sync.WaitGroup
 }
 
 // NewHub returns a hub that re-checks every connection's session every check interval.
 func NewHub(logger *slog.Logger, store *auth.Store, limits auth.SessionLimits, check time.Duration) *Hub {
-	return &Hub{logger: logger, auth: store, limits: limits, check: check, conns: map[*wsConn]struct{}{}}
+	streams, stop := context.WithCancelCause(context.Background())
+	return &Hub{logger: logger, auth: store, limits: limits, check: check, conns: map[*wsConn]struct{}{},
+		turns: map[int64]*liveTurn{}, streams: streams, stopStreams: stop}
 }
 
-// Run re-checks sessions until ctx ends, then closes every connection. Call it once.
+// Run re-checks sessions until ctx ends. Then it stops every stream (their candidates are
+// saved as interrupted, with what they had), waits for them, and closes every connection.
+// Call it once.
 func (h *Hub) Run(ctx context.Context) {
 	t := time.NewTicker(h.check)
 	defer t.Stop()
 	for {
 		select {
 		case <-ctx.Done():
+			h.stopStreams(ErrShutdown)
+			h.streamsWG.Wait()
 			h.closeAll(websocket.CloseGoingAway, "server shutting down")
 			return
 		case <-t.C:
@@ -62,6 +76,39 @@ func (h *Hub) Run(ctx context.Context) {
 				}
 			}
 		}
+	}
+}
+
+func (h *Hub) addTurn(t *liveTurn) {
+	h.mu.Lock()
+	h.turns[t.id] = t
+	h.mu.Unlock()
+}
+
+func (h *Hub) turn(id int64) *liveTurn {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	return h.turns[id]
+}
+
+func (h *Hub) removeTurn(id int64) {
+	h.mu.Lock()
+	delete(h.turns, id)
+	h.mu.Unlock()
+}
+
+// unsubscribe stops sending turn events to a closed connection; the turns go on.
+func (h *Hub) unsubscribe(c *wsConn) {
+	h.mu.Lock()
+	turns := make([]*liveTurn, 0, len(h.turns))
+	for _, t := range h.turns {
+		turns = append(turns, t)
+	}
+	h.mu.Unlock()
+	for _, t := range turns {
+		t.mu.Lock()
+		delete(t.subs, c)
+		t.mu.Unlock()
 	}
 }
 
@@ -119,6 +166,7 @@ type wsEvent struct {
 	Type    string    `json:"type"`
 	ID      string    `json:"id,omitempty"`
 	Code    errs.Kind `json:"code,omitempty"`
+	Field   string    `json:"field,omitempty"`
 	Message string    `json:"message,omitempty"`
 	At      time.Time `json:"at,omitempty"`
 }
@@ -167,6 +215,7 @@ func handleWebsocket(d Deps) apiFunc {
 			d.Hub.mu.Lock()
 			delete(d.Hub.conns, wc)
 			d.Hub.mu.Unlock()
+			d.Hub.unsubscribe(wc)
 		}()
 		go wc.writePump()
 		// The client may have seen the handshake, and its account been disabled, before the
@@ -174,7 +223,7 @@ func handleWebsocket(d Deps) apiFunc {
 		if !wc.alive(c.Request.Context()) {
 			wc.close(websocket.ClosePolicyViolation, "session ended")
 		}
-		wc.readPump(d.Logger)
+		wc.readPump(c.Request.Context(), d.Logger, commands{d: d, p: p, conn: wc})
 		return nil
 	}
 }
@@ -192,7 +241,7 @@ func credentialCheck(c *gin.Context, d Deps) func(context.Context) bool {
 	return func(ctx context.Context) bool { return d.Auth.Alive(ctx, cookie, d.Sessions) }
 }
 
-func (c *wsConn) readPump(logger *slog.Logger) {
+func (c *wsConn) readPump(ctx context.Context, logger *slog.Logger, cmds commands) {
 	defer c.close(websocket.CloseNormalClosure, "")
 	c.conn.SetReadLimit(maxMessageSize)
 	c.conn.SetReadDeadline(time.Now().Add(pongWait)) //nolint:errcheck // a failed deadline shows as a read error
@@ -213,11 +262,20 @@ func (c *wsConn) readPump(logger *slog.Logger) {
 			c.emit(wsEvent{Type: "error", Code: errs.Invalid, Message: "malformed JSON: " + err.Error()})
 			continue
 		}
-		switch msg.Type {
-		case "heartbeat":
+		if msg.Type == "heartbeat" {
 			c.emit(wsEvent{Type: "heartbeat", ID: msg.ID, At: time.Now().UTC()})
-		default:
-			c.emit(wsEvent{Type: "error", ID: msg.ID, Code: errs.Invalid, Message: "unknown message type " + strconvQuote(msg.Type)})
+			continue
+		}
+		if err := cmds.handle(ctx, msg.Type, data); err != nil {
+			ev := wsEvent{Type: "error", ID: msg.ID, Code: errs.KindOf(err), Message: errs.Message(err)}
+			var e *errs.Error
+			if errors.As(err, &e) {
+				ev.Field = e.Field
+				ev.Message = e.Message
+			} else {
+				logger.Error("websocket command", "type", msg.Type, "err", err)
+			}
+			c.emit(ev)
 		}
 	}
 }

@@ -23,6 +23,7 @@ import (
 	"github.com/mentor-ai/mentor/prompts"
 	"github.com/mentor-ai/mentor/render"
 	"github.com/mentor-ai/mentor/retrieval"
+	"github.com/mentor-ai/mentor/rlhf"
 )
 
 // Deps is what the server needs from run. Every field is required unless its comment says not.
@@ -38,6 +39,7 @@ type Deps struct {
 	Models    *llm.Registry
 	Generator *generation.Generator
 
+	Live     *rlhf.Store // conversations, turns and candidates
 	Auth     *auth.Store
 	Audit    *audit.Log
 	Sessions auth.SessionLimits

@@ -22,6 +22,7 @@ import (
 	"github.com/mentor-ai/mentor/prompts"
 	"github.com/mentor-ai/mentor/prompts/demo"
 	"github.com/mentor-ai/mentor/retrieval"
+	"github.com/mentor-ai/mentor/rlhf"
 	"github.com/mentor-ai/mentor/server"
 )
 
@@ -186,7 +187,13 @@ func runServe(ctx context.Context, args []string, getenv func(string) string, st
 	}
 
 	promptStore, retrievalStore := prompts.NewStore(pool), retrieval.NewStore(pool)
-	authStore, auditLog := auth.NewStore(pool, nil), audit.New(pool)
+	authStore, auditLog, liveStore := auth.NewStore(pool, nil), audit.New(pool), rlhf.NewStore(pool)
+	// Candidates a crash left streaming can never finish now: say so before anything else runs.
+	if n, err := liveStore.InterruptStreaming(startCtx); err != nil {
+		return err
+	} else if n > 0 {
+		logger.Warn("candidates left streaming by the last stop are marked interrupted", "count", n)
+	}
 	var accounts []demo.Account
 	if cfg.dev {
 		sum, err := demo.Load(startCtx, promptStore, retrievalStore, models.Has)

@@ -1,0 +1,218 @@
+package rlhf
+
+import (
+	"context"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgxpool"
+
+	"github.com/mentor-ai/mentor/db"
+	"github.com/mentor-ai/mentor/errs"
+)
+
+// Store reads and writes conversations, turns and candidates.
+type Store struct {
+	pool *pgxpool.Pool
+}
+
+// NewStore returns a Store on pool.
+func NewStore(pool *pgxpool.Pool) *Store { return &Store{pool: pool} }
+
+// Message is one node of a conversation tree.
+type Message struct {
+	ID             int64     `json:"id" db:"id"`
+	ConversationID int64     `json:"conversation_id" db:"conversation_id"`
+	ParentID       *int64    `json:"parent_id" db:"parent_id"`
+	Role           string    `json:"role" db:"role"`
+	Author         string    `json:"author" db:"author"` // human or model
+	AuthorID       *int64    `json:"author_id" db:"author_id"`
+	Content        string    `json:"content" db:"content"`
+	CreatedAt      time.Time `json:"created_at" db:"created_at"`
+}
+
+// CandidateSpec is what one candidate is generated from: enough to reproduce it.
+type CandidateSpec struct {
+	Position         int     `json:"position" db:"position"`
+	Model            string  `json:"model" db:"model"`
+	Endpoint         string  `json:"endpoint" db:"endpoint"`
+	Baseline         bool    `json:"baseline" db:"baseline"`
+	PromptVersionID  int64   `json:"prompt_version_id" db:"prompt_version_id"`
+	Temperature      float32 `json:"temperature" db:"temperature"`
+	TopP             float32 `json:"top_p" db:"top_p"`
+	MaxTokens        int     `json:"max_tokens" db:"max_tokens"`
+	Seed             int64   `json:"seed" db:"seed"`
+	SystemPromptHash string  `json:"system_prompt_hash" db:"system_prompt_hash"`
+	PassageIDs       []int64 `json:"passage_ids" db:"passage_ids"`
+}
+
+// Candidate is a stored candidate with its content so far.
+type Candidate struct {
+	ID        int64 `json:"id" db:"id"`
+	TurnID    int64 `json:"turn_id" db:"turn_id"`
+	MessageID int64 `json:"message_id" db:"message_id"`
+	CandidateSpec
+	Content          string `json:"content" db:"content"`
+	Reasoning        string `json:"reasoning" db:"reasoning"`
+	Status           string `json:"status" db:"status"`
+	FinishReason     string `json:"finish_reason" db:"finish_reason"`
+	Error            string `json:"error" db:"error"`
+	PromptTokens     int    `json:"prompt_tokens" db:"prompt_tokens"`
+	CompletionTokens int    `json:"completion_tokens" db:"completion_tokens"`
+	TTFTMillis       *int   `json:"ttft_ms" db:"ttft_ms"`
+	DurationMillis   *int   `json:"duration_ms" db:"duration_ms"`
+	Attempts         int    `json:"attempts" db:"attempts"`
+}
+
+// Turn is a user message and its candidates.
+type Turn struct {
+	ID             int64       `json:"id"`
+	ConversationID int64       `json:"conversation_id"`
+	UserMessageID  int64       `json:"user_message_id"`
+	CreatedBy      int64       `json:"created_by"`
+	Candidates     []Candidate `json:"candidates"`
+}
+
+// NewTurn is a user's message and the candidates to generate for it.
+type NewTurn struct {
+	ConversationID int64  // 0 starts a conversation
+	ProjectID      int64  // for a new conversation
+	PersonaID      int64  // the conversation's persona; checked against an existing one
+	Locale         string // for a new conversation
+	ParentID       *int64 // the message this turn follows; nil for the first
+	UserID         int64
+	Message        string
+	Candidates     []CandidateSpec
+}
+
+// StartTurn stores the user's message and the candidates, as streaming, in one transaction.
+func (s *Store) StartTurn(ctx context.Context, in NewTurn) (Turn, error) {
+	var t Turn
+	err := pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
+		if in.ConversationID == 0 {
+			if in.ParentID != nil {
+				return errs.Field("parent_message_id", "a new conversation has no parent message")
+			}
+			if err := tx.QueryRow(ctx, `INSERT INTO conversations (project_id, persona_id, created_by, locale) VALUES ($1, $2, $3, $4) RETURNING id`,
+				in.ProjectID, in.PersonaID, in.UserID, in.Locale).Scan(&in.ConversationID); err != nil {
+				return err
+			}
+		} else {
+			var personaID int64
+			if err := tx.QueryRow(ctx, `SELECT persona_id FROM conversations WHERE id = $1`, in.ConversationID).Scan(&personaID); err != nil {
+				return db.Error(err, "conversation %d", in.ConversationID)
+			}
+			if personaID != in.PersonaID {
+				return errs.Field("conversation_id", "conversation %d is with another persona", in.ConversationID)
+			}
+			if in.ParentID == nil {
+				return errs.Field("parent_message_id", "say which message this turn continues from")
+			}
+			var ok bool
+			if err := tx.QueryRow(ctx, `SELECT EXISTS (SELECT 1 FROM messages WHERE id = $1 AND conversation_id = $2 AND role = 'assistant')`,
+				*in.ParentID, in.ConversationID).Scan(&ok); err != nil {
+				return err
+			}
+			if !ok {
+				return errs.Field("parent_message_id", "message %d is not a reply in conversation %d", *in.ParentID, in.ConversationID)
+			}
+		}
+		t = Turn{ConversationID: in.ConversationID, CreatedBy: in.UserID}
+		if err := tx.QueryRow(ctx, `INSERT INTO messages (conversation_id, parent_id, role, author, author_id, content)
+			VALUES ($1, $2, 'user', 'human', $3, $4) RETURNING id`, in.ConversationID, in.ParentID, in.UserID, in.Message).Scan(&t.UserMessageID); err != nil {
+			return err
+		}
+		if err := tx.QueryRow(ctx, `INSERT INTO turns (conversation_id, user_message_id, created_by) VALUES ($1, $2, $3) RETURNING id`,
+			in.ConversationID, t.UserMessageID, in.UserID).Scan(&t.ID); err != nil {
+			return err
+		}
+		for _, c := range in.Candidates {
+			cand := Candidate{TurnID: t.ID, CandidateSpec: c, Status: "streaming"}
+			if cand.PassageIDs == nil {
+				cand.PassageIDs = []int64{}
+			}
+			if err := tx.QueryRow(ctx, `INSERT INTO messages (conversation_id, parent_id, role, author) VALUES ($1, $2, 'assistant', 'model') RETURNING id`,
+				in.ConversationID, t.UserMessageID).Scan(&cand.MessageID); err != nil {
+				return err
+			}
+			if err := tx.QueryRow(ctx, `INSERT INTO candidates (turn_id, message_id, position, model, endpoint, baseline, prompt_version_id,
+					temperature, top_p, max_tokens, seed, system_prompt_hash, passage_ids, status)
+				VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, 'streaming') RETURNING id`,
+				t.ID, cand.MessageID, c.Position, c.Model, c.Endpoint, c.Baseline, c.PromptVersionID, c.Temperature, c.TopP,
+				c.MaxTokens, c.Seed, c.SystemPromptHash, cand.PassageIDs).Scan(&cand.ID); err != nil {
+				return err
+			}
+			t.Candidates = append(t.Candidates, cand)
+		}
+		return nil
+	})
+	return t, db.Error(err, "start a turn")
+}
+
+// History returns the path from the conversation's first message to messageID, in order.
+func (s *Store) History(ctx context.Context, conversationID, messageID int64) ([]Message, error) {
+	rows, _ := s.pool.Query(ctx, `WITH RECURSIVE path AS (
+			SELECT m.*, 0 AS depth FROM messages m WHERE m.id = $1 AND m.conversation_id = $2
+			UNION ALL
+			SELECT m.*, p.depth + 1 FROM messages m JOIN path p ON m.id = p.parent_id
+		)
+		SELECT id, conversation_id, parent_id, role, author, author_id, content, created_at FROM path ORDER BY depth DESC`, messageID, conversationID)
+	out, err := pgx.CollectRows(rows, pgx.RowToStructByName[Message])
+	if err == nil && len(out) == 0 {
+		err = pgx.ErrNoRows
+	}
+	return out, db.Error(err, "message %d of conversation %d", messageID, conversationID)
+}
+
+// Flush saves a streaming candidate's content so far.
+func (s *Store) Flush(ctx context.Context, c Candidate) error {
+	return s.write(ctx, c, false)
+}
+
+// Finish saves a candidate's final content, status and measurements.
+func (s *Store) Finish(ctx context.Context, c Candidate) error {
+	return s.write(ctx, c, true)
+}
+
+func (s *Store) write(ctx context.Context, c Candidate, final bool) error {
+	err := pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
+		if _, err := tx.Exec(ctx, `UPDATE messages SET content = $2 WHERE id = $1`, c.MessageID, c.Content); err != nil {
+			return err
+		}
+		if !final {
+			// Only while it is still streaming: a late flush must not undo a finish.
+			_, err := tx.Exec(ctx, `UPDATE candidates SET reasoning = $2, updated_at = now() WHERE id = $1 AND status = 'streaming'`, c.ID, c.Reasoning)
+			return err
+		}
+		_, err := tx.Exec(ctx, `UPDATE candidates SET reasoning = $2, status = $3, finish_reason = $4, error = $5, prompt_tokens = $6,
+				completion_tokens = $7, ttft_ms = $8, duration_ms = $9, attempts = $10, updated_at = now()
+			WHERE id = $1`, c.ID, c.Reasoning, c.Status, c.FinishReason, c.Error, c.PromptTokens, c.CompletionTokens,
+			c.TTFTMillis, c.DurationMillis, c.Attempts)
+		return err
+	})
+	return db.Error(err, "save candidate %d", c.ID)
+}
+
+// InterruptStreaming marks candidates left streaming by a crash as interrupted; their partial
+// content stays. Run at start-up, before any new stream begins.
+func (s *Store) InterruptStreaming(ctx context.Context) (int64, error) {
+	tag, err := s.pool.Exec(ctx, `UPDATE candidates SET status = 'interrupted', error = 'the server stopped while it streamed',
+		updated_at = now() WHERE status = 'streaming'`)
+	return tag.RowsAffected(), db.Error(err, "mark interrupted candidates")
+}
+
+// Turn returns a turn with its candidates and their content.
+func (s *Store) Turn(ctx context.Context, id int64) (Turn, error) {
+	t := Turn{ID: id}
+	err := s.pool.QueryRow(ctx, `SELECT conversation_id, user_message_id, created_by FROM turns WHERE id = $1`, id).
+		Scan(&t.ConversationID, &t.UserMessageID, &t.CreatedBy)
+	if err != nil {
+		return t, db.Error(err, "turn %d", id)
+	}
+	rows, _ := s.pool.Query(ctx, `SELECT c.id, c.turn_id, c.message_id, c.position, c.model, c.endpoint, c.baseline, c.prompt_version_id,
+			c.temperature, c.top_p, c.max_tokens, c.seed, c.system_prompt_hash, c.passage_ids, m.content, c.reasoning, c.status,
+			c.finish_reason, c.error, c.prompt_tokens, c.completion_tokens, c.ttft_ms, c.duration_ms, c.attempts
+		FROM candidates c JOIN messages m ON m.id = c.message_id WHERE c.turn_id = $1 ORDER BY c.position`, id)
+	t.Candidates, err = pgx.CollectRows(rows, pgx.RowToStructByName[Candidate])
+	return t, db.Error(err, "candidates of turn %d", id)
+}
