@@ -87,6 +87,21 @@ func TestSessionsExpire(t *testing.T) {
 	assert.ErrorIs(t, err, auth.ErrNoSession)
 }
 
+func TestPasswordChangeRevokesTokens(t *testing.T) {
+	t.Parallel()
+	s, _ := setup(t)
+	ctx := context.Background()
+	u, err := s.CreateUser(ctx, auth.NewUser{Login: "sun", DisplayName: "孙", Password: "long enough password"})
+	require.NoError(t, err)
+	secret, _, err := s.CreateToken(ctx, u.ID, "script", []auth.Scope{auth.ScopeWrite})
+	require.NoError(t, err)
+	_, _, err = s.TokenUser(ctx, secret)
+	require.NoError(t, err)
+	require.NoError(t, s.SetPassword(ctx, u.ID, "a brand new password"))
+	_, _, err = s.TokenUser(ctx, secret)
+	assert.ErrorIs(t, err, auth.ErrBadToken, "a token minted with a stolen session dies with the password")
+}
+
 func TestPasswordChangeAndDisablingEndSessions(t *testing.T) {
 	t.Parallel()
 	s, _ := setup(t)
@@ -145,30 +160,49 @@ func TestThrottleDelayDoubles(t *testing.T) {
 	t.Parallel()
 	s, clk := setup(t)
 	ctx := context.Background()
-	keys := auth.ThrottleKeys("zhang", "198.51.100.7")
+	attacker := auth.ThrottleKeys("zhang", "198.51.100.7")
 	var waits []time.Duration
 	for range 9 {
-		require.NoError(t, s.RecordFailure(ctx, keys))
-		w, err := s.Throttled(ctx, keys)
+		w, err := s.Admit(ctx, attacker)
 		require.NoError(t, err)
 		waits = append(waits, w)
+		if w > 0 {
+			clk.Advance(w) // wait it out, then guess again
+		}
 	}
-	assert.Equal(t, []time.Duration{0, 0, 0, 0, 0, time.Second, 2 * time.Second, 4 * time.Second, 8 * time.Second}, waits)
+	// Five free attempts; the sixth is admitted and sets a 1 s delay; then 2 s, 4 s…
+	assert.Equal(t, []time.Duration{0, 0, 0, 0, 0, 0, time.Second, 0, 2 * time.Second}, waits)
 
-	clk.Advance(8 * time.Second)
-	w, _ := s.Throttled(ctx, keys)
-	assert.Zero(t, w, "the delay runs out")
-	require.NoError(t, s.ClearFailures(ctx, "zhang"))
-	w, _ = s.Throttled(ctx, auth.ThrottleKeys("zhang", "203.0.113.1"))
-	assert.Zero(t, w, "a good sign-in clears the account")
-	require.NoError(t, s.RecordFailure(ctx, keys))
-	w, _ = s.Throttled(ctx, keys)
-	assert.Positive(t, w, "but not the address, so one good account cannot reset guessing at others")
+	owner := auth.ThrottleKeys("zhang", "203.0.113.1")
+	w, err := s.Admit(ctx, owner)
+	require.NoError(t, err)
+	assert.Zero(t, w, "the owner, elsewhere, is not locked out by someone else's guessing")
 
+	require.NoError(t, s.Succeeded(ctx, owner))
 	clk.Advance(2 * time.Hour)
-	require.NoError(t, s.RecordFailure(ctx, auth.ThrottleKeys("zhang", "192.0.2.1")))
-	w, _ = s.Throttled(ctx, auth.ThrottleKeys("zhang", "192.0.2.1"))
-	assert.Zero(t, w, "failures older than an hour no longer count")
+	w, _ = s.Admit(ctx, attacker)
+	assert.Zero(t, w, "attempts older than an hour no longer count")
+}
+
+func TestThrottleHoldsUnderConcurrentGuesses(t *testing.T) {
+	t.Parallel()
+	s, _ := setup(t)
+	keys := auth.ThrottleKeys("wu", "198.51.100.9")
+	var wg sync.WaitGroup
+	var mu sync.Mutex
+	admitted := 0
+	for range 20 {
+		wg.Go(func() {
+			w, err := s.Admit(context.Background(), keys)
+			if err == nil && w == 0 {
+				mu.Lock()
+				admitted++
+				mu.Unlock()
+			}
+		})
+	}
+	wg.Wait()
+	assert.Equal(t, 6, admitted, "twenty guesses at once: five free and the one that sets the delay")
 }
 
 func TestHourlyGenerationCounter(t *testing.T) {

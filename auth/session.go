@@ -89,9 +89,15 @@ func (s *Store) EndSession(ctx context.Context, secret string) error {
 	return db.Error(err, "end session")
 }
 
-// Alive reports whether the session behind secret still exists, for long-lived connections
-// that check back now and then.
+// Alive reports whether the session behind secret still holds, for long-lived connections
+// that check back now and then. Unlike Session it does not count as activity, so an open
+// socket does not keep an idle session alive; and a database error is not an ended session,
+// so a brief outage does not drop every socket.
 func (s *Store) Alive(ctx context.Context, secret string, limits SessionLimits) bool {
-	_, err := s.Session(ctx, secret, limits)
-	return err == nil
+	var alive bool
+	now := s.now()
+	err := s.pool.QueryRow(ctx, `SELECT EXISTS (SELECT 1 FROM sessions s JOIN users u ON u.id = s.user_id
+		WHERE s.id_hash = $1 AND s.expires_at > $2 AND s.last_seen_at > $3 AND u.disabled_at IS NULL)`,
+		hashSecret(secret), now, now.Add(-limits.Idle)).Scan(&alive)
+	return alive || err != nil
 }

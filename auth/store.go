@@ -5,6 +5,7 @@ import (
 	"crypto/sha256"
 	"errors"
 	"regexp"
+	"runtime"
 	"strings"
 	"time"
 	"unicode/utf8"
@@ -56,6 +57,9 @@ func ValidatePassword(field, p string) error {
 type Store struct {
 	pool *pgxpool.Pool
 	now  func() time.Time
+	// hashing bounds concurrent argon2id runs: each takes 19 MiB, and a burst of sign-ins
+	// must not run the server out of memory.
+	hashing chan struct{}
 }
 
 // NewStore returns a Store; now may be nil for time.Now.
@@ -63,8 +67,21 @@ func NewStore(pool *pgxpool.Pool, now func() time.Time) *Store {
 	if now == nil {
 		now = time.Now
 	}
-	return &Store{pool: pool, now: now}
+	return &Store{pool: pool, now: now, hashing: make(chan struct{}, max(2, runtime.NumCPU()))}
 }
+
+// hashSlot waits for a turn to run argon2id.
+func (s *Store) hashSlot(ctx context.Context) (func(), error) {
+	select {
+	case s.hashing <- struct{}{}:
+		return func() { <-s.hashing }, nil
+	case <-ctx.Done():
+		return nil, ctx.Err()
+	}
+}
+
+// ValidLogin reports whether s could be a login at all; nothing else is worth hashing for.
+func ValidLogin(s string) bool { return loginPattern.MatchString(NormalizeLogin(s)) }
 
 const userColumns = `id, login, display_name, locale, is_admin, disabled_at, created_at`
 
@@ -85,7 +102,12 @@ func (s *Store) CreateUser(ctx context.Context, nu NewUser) (User, error) {
 	if err := ValidatePassword("password", nu.Password); err != nil {
 		return User{}, err
 	}
+	release, err := s.hashSlot(ctx)
+	if err != nil {
+		return User{}, err
+	}
 	hash, err := HashPassword(nu.Password)
+	release()
 	if err != nil {
 		return User{}, err
 	}
@@ -116,7 +138,8 @@ func (s *Store) Users(ctx context.Context) ([]User, error) {
 	return out, db.Error(err, "list users")
 }
 
-// SetDisabled disables or re-enables an account. Disabling ends every session at once.
+// SetDisabled disables or re-enables an account. Disabling ends every session and revokes
+// every API token at once.
 func (s *Store) SetDisabled(ctx context.Context, id int64, disabled bool) error {
 	err := pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
 		var at *time.Time
@@ -132,19 +155,28 @@ func (s *Store) SetDisabled(ctx context.Context, id int64, disabled bool) error 
 			return pgx.ErrNoRows
 		}
 		if disabled {
-			_, err = tx.Exec(ctx, `DELETE FROM sessions WHERE user_id = $1`, id)
+			if _, err := tx.Exec(ctx, `DELETE FROM sessions WHERE user_id = $1`, id); err != nil {
+				return err
+			}
+			_, err = tx.Exec(ctx, `UPDATE api_tokens SET revoked_at = $2 WHERE user_id = $1 AND revoked_at IS NULL`, id, s.now())
 		}
 		return err
 	})
 	return db.Error(err, "user %d", id)
 }
 
-// SetPassword changes a password and ends every session of the account.
+// SetPassword changes a password, ends every session of the account and revokes its API
+// tokens: whoever stole a session must not keep a token minted with it.
 func (s *Store) SetPassword(ctx context.Context, id int64, password string) error {
 	if err := ValidatePassword("password", password); err != nil {
 		return err
 	}
+	release, err := s.hashSlot(ctx)
+	if err != nil {
+		return err
+	}
 	hash, err := HashPassword(password)
+	release()
 	if err != nil {
 		return err
 	}
@@ -156,7 +188,10 @@ func (s *Store) SetPassword(ctx context.Context, id int64, password string) erro
 		if tag.RowsAffected() == 0 {
 			return pgx.ErrNoRows
 		}
-		_, err = tx.Exec(ctx, `DELETE FROM sessions WHERE user_id = $1`, id)
+		if _, err := tx.Exec(ctx, `DELETE FROM sessions WHERE user_id = $1`, id); err != nil {
+			return err
+		}
+		_, err = tx.Exec(ctx, `UPDATE api_tokens SET revoked_at = $2 WHERE user_id = $1 AND revoked_at IS NULL`, id, s.now())
 		return err
 	})
 	return db.Error(err, "user %d", id)
@@ -169,11 +204,20 @@ var dummyHash = func() string { h, _ := HashPassword("no such user, no such pass
 // ErrBadCredentials is the one answer to a failed sign-in, whatever was wrong.
 var ErrBadCredentials = errs.E(errs.Unauthenticated, "wrong login or password")
 
-// Authenticate checks a login and password. A disabled account cannot sign in.
+// Authenticate checks a login and password. A disabled account cannot sign in. Callers that
+// face the network charge the attempt to the throttle first (Admit).
 func (s *Store) Authenticate(ctx context.Context, login, password string) (User, error) {
+	if !ValidLogin(login) || len(password) > 1024 {
+		return User{}, ErrBadCredentials // cannot be an account: not worth 19 MiB of hashing
+	}
+	release, err := s.hashSlot(ctx)
+	if err != nil {
+		return User{}, err
+	}
+	defer release()
 	var u User
 	var hash string
-	err := s.pool.QueryRow(ctx, `SELECT id, login, display_name, locale, is_admin, disabled_at, created_at, password_hash
+	err = s.pool.QueryRow(ctx, `SELECT id, login, display_name, locale, is_admin, disabled_at, created_at, password_hash
 		FROM users WHERE login = $1`, NormalizeLogin(login)).
 		Scan(&u.ID, &u.Login, &u.DisplayName, &u.Locale, &u.IsAdmin, &u.DisabledAt, &u.CreatedAt, &hash)
 	if errors.Is(err, pgx.ErrNoRows) {

@@ -11,63 +11,116 @@ import (
 	"github.com/mentor-ai/mentor/db"
 )
 
-// Sign-in throttling: after freeFailures failed attempts, each further failure locks the
-// account (and, separately, the client address) for a delay that doubles, up to maxDelay.
-// The state lives in Postgres, so every replica enforces the same limit.
+// Sign-in throttling. Every attempt is charged before the password is checked, in a
+// transaction that locks the counters, so concurrent guesses cannot all slip past one check.
+// Counters are kept per (login, address) and per address, in Postgres so every replica
+// agrees. Not per login alone: that would let anyone lock any account, the admin's included,
+// by guessing badly now and then. A counter past its free attempts locks for a delay that
+// doubles, up to maxDelay; attempts older than forgetAfter stop counting.
 const (
-	freeFailures = 5
-	baseDelay    = time.Second
-	maxDelay     = 15 * time.Minute
-	forgetAfter  = time.Hour // failures older than this no longer count
+	pairFree    = 5  // per login and address
+	addressFree = 50 // per address: higher, as an office behind one NAT shares it
+	baseDelay   = time.Second
+	maxDelay    = 15 * time.Minute
+	forgetAfter = time.Hour
 )
 
-// ThrottleKeys are the counters a sign-in attempt is charged to.
-func ThrottleKeys(login, ip string) []string {
-	return []string{"login:" + NormalizeLogin(login), "ip:" + ip}
+// ThrottleKey is one counter a sign-in attempt is charged to.
+type ThrottleKey struct {
+	key  string
+	free int
 }
 
-// Throttled returns how long the caller must wait before trying again, or zero.
-func (s *Store) Throttled(ctx context.Context, keys []string) (time.Duration, error) {
-	var until *time.Time
-	err := s.pool.QueryRow(ctx, `SELECT max(locked_until) FROM sign_in_failures WHERE key = ANY($1)`, keys).Scan(&until)
-	if err != nil {
-		return 0, db.Error(err, "read sign-in throttle")
+// ThrottleKeys are the counters for a sign-in as login from address ip.
+func ThrottleKeys(login, ip string) []ThrottleKey {
+	return []ThrottleKey{
+		{key: "pair:" + NormalizeLogin(login) + "|" + ip, free: pairFree}, // logins cannot contain |
+
+		{key: "ip:" + ip, free: addressFree},
 	}
-	if until == nil {
-		return 0, nil
-	}
-	return max(0, until.Sub(s.now())), nil
 }
 
-// RecordFailure counts a failed sign-in against every key.
-func (s *Store) RecordFailure(ctx context.Context, keys []string) error {
+func names(keys []ThrottleKey) []string {
+	out := make([]string, len(keys))
+	for i, k := range keys {
+		out[i] = k.key
+	}
+	return out
+}
+
+// Admit charges one attempt to every key and returns zero, or, when a key is locked, how
+// long to wait (and charges nothing).
+func (s *Store) Admit(ctx context.Context, keys []ThrottleKey) (time.Duration, error) {
 	now := s.now()
-	for _, k := range keys {
-		var failures int
-		err := s.pool.QueryRow(ctx, `INSERT INTO sign_in_failures (key, failures, last_failure_at, locked_until)
-			VALUES ($1, 1, $2, $2)
-			ON CONFLICT (key) DO UPDATE SET
-				failures = CASE WHEN sign_in_failures.last_failure_at < $3 THEN 1 ELSE sign_in_failures.failures + 1 END,
-				last_failure_at = $2
-			RETURNING failures`, k, now, now.Add(-forgetAfter)).Scan(&failures)
-		if err != nil {
-			return db.Error(err, "record sign-in failure")
-		}
-		if failures > freeFailures {
-			delay := time.Duration(math.Min(float64(maxDelay), float64(baseDelay)*math.Pow(2, float64(failures-freeFailures-1))))
-			if _, err := s.pool.Exec(ctx, `UPDATE sign_in_failures SET locked_until = $2 WHERE key = $1`, k, now.Add(delay)); err != nil {
-				return db.Error(err, "record sign-in failure")
+	var wait time.Duration
+	err := pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
+		for _, k := range keys {
+			if _, err := tx.Exec(ctx, `INSERT INTO sign_in_failures (key, failures, last_failure_at, locked_until)
+				VALUES ($1, 0, $2, $2) ON CONFLICT (key) DO NOTHING`, k.key, now); err != nil {
+				return err
 			}
 		}
-	}
-	return nil
+		type counter struct {
+			failures     int
+			last, locked time.Time
+		}
+		counters := map[string]counter{}
+		rows, err := tx.Query(ctx, `SELECT key, failures, last_failure_at, locked_until FROM sign_in_failures
+			WHERE key = ANY($1) ORDER BY key FOR UPDATE`, names(keys))
+		if err != nil {
+			return err
+		}
+		for rows.Next() {
+			var key string
+			var c counter
+			if err := rows.Scan(&key, &c.failures, &c.last, &c.locked); err != nil {
+				return err
+			}
+			counters[key] = c
+		}
+		if err := rows.Err(); err != nil {
+			return err
+		}
+		for _, c := range counters {
+			if c.locked.After(now) {
+				wait = max(wait, c.locked.Sub(now))
+			}
+		}
+		if wait > 0 {
+			return nil
+		}
+		for _, k := range keys {
+			c := counters[k.key]
+			if c.last.Before(now.Add(-forgetAfter)) {
+				c.failures = 0
+			}
+			c.failures++
+			locked := c.locked
+			if c.failures > k.free {
+				delay := math.Min(float64(maxDelay), float64(baseDelay)*math.Pow(2, float64(c.failures-k.free-1)))
+				locked = now.Add(time.Duration(delay))
+			}
+			if _, err := tx.Exec(ctx, `UPDATE sign_in_failures SET failures = $2, last_failure_at = $3, locked_until = $4 WHERE key = $1`,
+				k.key, c.failures, now, locked); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	return wait, db.Error(err, "sign-in throttle")
 }
 
-// ClearFailures forgets an account's failures after it signs in. The address keeps its
-// count, so one good account cannot be used to reset guessing at others.
-func (s *Store) ClearFailures(ctx context.Context, login string) error {
-	_, err := s.pool.Exec(ctx, `DELETE FROM sign_in_failures WHERE key = $1`, "login:"+NormalizeLogin(login))
-	return db.Error(err, "clear sign-in failures")
+// Succeeded gives back a correct sign-in's charge: the login-and-address counter is cleared,
+// and the address counter loses the one attempt.
+func (s *Store) Succeeded(ctx context.Context, keys []ThrottleKey) error {
+	err := pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
+		if _, err := tx.Exec(ctx, `DELETE FROM sign_in_failures WHERE key = $1`, keys[0].key); err != nil {
+			return err
+		}
+		_, err := tx.Exec(ctx, `UPDATE sign_in_failures SET failures = greatest(failures - 1, 0) WHERE key = $1`, keys[1].key)
+		return err
+	})
+	return db.Error(err, "sign-in throttle")
 }
 
 // CountGeneration charges one generation to a user's current hour and reports whether it

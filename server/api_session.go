@@ -25,6 +25,9 @@ func record(c *gin.Context, d Deps, e audit.Event) {
 		}
 	}
 	e.IP, e.UserAgent = clientIP(c), c.Request.UserAgent()
+	if len(e.UserAgent) > 512 {
+		e.UserAgent = e.UserAgent[:512]
+	}
 	if err := d.Audit.Record(c.Request.Context(), e); err != nil {
 		d.Logger.ErrorContext(c.Request.Context(), "audit", "action", e.Action, "err", err)
 	}
@@ -48,8 +51,39 @@ func setSessionCookie(c *gin.Context, d Deps, value string, maxAge int) {
 	})
 }
 
-// handleSignIn checks a login and password, throttled per account and per address, and
-// starts a new session (a new secret every time, so a planted cookie is useless).
+// verifyPassword checks a password as every network-facing check must: the attempt is
+// charged to the throttle first, a failure is audited, and a success gives the charge back.
+func verifyPassword(c *gin.Context, d Deps, login, password string) (auth.User, error) {
+	ctx := c.Request.Context()
+	keys := auth.ThrottleKeys(login, clientIP(c))
+	wait, err := d.Auth.Admit(ctx, keys)
+	if err != nil {
+		return auth.User{}, err
+	}
+	if wait > 0 {
+		secs := int(math.Ceil(wait.Seconds()))
+		c.Header("Retry-After", strconv.Itoa(secs))
+		return auth.User{}, errs.E(errs.RateLimited, "too many failed sign-ins: try again in %d seconds", secs)
+	}
+	u, err := d.Auth.Authenticate(ctx, login, password)
+	if errors.Is(err, auth.ErrBadCredentials) {
+		// What was typed as a login goes into the log only if it could be one: a password
+		// pasted into the wrong field must not end up there.
+		target := "(not a valid login)"
+		if auth.ValidLogin(login) {
+			target = auth.NormalizeLogin(login)
+		}
+		record(c, d, audit.Event{Action: audit.SignInFailed, Target: target})
+		return auth.User{}, err
+	}
+	if err != nil {
+		return auth.User{}, err
+	}
+	return u, d.Auth.Succeeded(ctx, keys)
+}
+
+// handleSignIn checks a login and password, throttled per login-and-address and per address,
+// and starts a new session (a new secret every time, so a planted cookie is useless).
 func handleSignIn(d Deps) apiFunc {
 	return func(c *gin.Context) error {
 		ctx := c.Request.Context()
@@ -63,28 +97,8 @@ func handleSignIn(d Deps) apiFunc {
 		if in.Login == "" || in.Password == "" {
 			return errs.E(errs.Invalid, "send both login and password")
 		}
-		keys := auth.ThrottleKeys(in.Login, clientIP(c))
-		wait, err := d.Auth.Throttled(ctx, keys)
+		u, err := verifyPassword(c, d, in.Login, in.Password)
 		if err != nil {
-			return err
-		}
-		if wait > 0 {
-			secs := int(math.Ceil(wait.Seconds()))
-			c.Header("Retry-After", strconv.Itoa(secs))
-			return errs.E(errs.RateLimited, "too many failed sign-ins: try again in %d seconds", secs)
-		}
-		u, err := d.Auth.Authenticate(ctx, in.Login, in.Password)
-		if errors.Is(err, auth.ErrBadCredentials) {
-			if rerr := d.Auth.RecordFailure(ctx, keys); rerr != nil {
-				return rerr
-			}
-			record(c, d, audit.Event{Action: audit.SignInFailed, Target: auth.NormalizeLogin(in.Login)})
-			return err
-		}
-		if err != nil {
-			return err
-		}
-		if err := d.Auth.ClearFailures(ctx, in.Login); err != nil {
 			return err
 		}
 		// Rotate: whatever session this browser had ends now.
@@ -138,6 +152,7 @@ func handleSignOut(d Deps) apiFunc {
 			}
 		}
 		setSessionCookie(c, d, "", -1)
+		d.Hub.recheckUser(c.Request.Context(), principalOf(c).user.ID) // this browser's sockets close now
 		record(c, d, audit.Event{Action: audit.SignOut})
 		c.Status(http.StatusNoContent)
 		return nil
@@ -157,10 +172,15 @@ func handleChangeOwnPassword(d Deps) apiFunc {
 		if err := bindJSON(c, &in); err != nil {
 			return err
 		}
-		if _, err := d.Auth.Authenticate(ctx, p.user.Login, in.Current); err != nil {
-			return errs.Field("current_password", "is wrong")
-		}
+		// The new password is checked first, so that a refused change says nothing about
+		// whether the current password was right.
 		if err := auth.ValidatePassword("new_password", in.New); err != nil {
+			return err
+		}
+		if _, err := verifyPassword(c, d, p.user.Login, in.Current); err != nil {
+			if errors.Is(err, auth.ErrBadCredentials) {
+				return errs.Field("current_password", "is wrong")
+			}
 			return err
 		}
 		if err := d.Auth.SetPassword(ctx, p.user.ID, in.New); err != nil {
@@ -168,6 +188,7 @@ func handleChangeOwnPassword(d Deps) apiFunc {
 		}
 		record(c, d, audit.Event{Action: audit.PasswordReset, Target: p.user.Login, Details: map[string]any{"by": "self"}})
 		setSessionCookie(c, d, "", -1)
+		d.Hub.closeUser(p.user.ID)
 		c.Status(http.StatusNoContent)
 		return nil
 	}
@@ -326,10 +347,17 @@ func handleCreateToken(d Deps) apiFunc {
 	return func(c *gin.Context) error {
 		p := principalOf(c)
 		var in struct {
-			Name   string       `json:"name"`
-			Scopes []auth.Scope `json:"scopes"`
+			Name     string       `json:"name"`
+			Scopes   []auth.Scope `json:"scopes"`
+			Password string       `json:"password"` // a token outlives the session: ask again
 		}
 		if err := bindJSON(c, &in); err != nil {
+			return err
+		}
+		if _, err := verifyPassword(c, d, p.user.Login, in.Password); err != nil {
+			if errors.Is(err, auth.ErrBadCredentials) {
+				return errs.Field("password", "is wrong: creating a token needs your current password")
+			}
 			return err
 		}
 		secret, tok, err := d.Auth.CreateToken(c.Request.Context(), p.user.ID, in.Name, in.Scopes)
@@ -351,6 +379,7 @@ func handleRevokeToken(d Deps) apiFunc {
 		if err := d.Auth.RevokeToken(c.Request.Context(), principalOf(c).user.ID, id); err != nil {
 			return err
 		}
+		d.Hub.recheckUser(c.Request.Context(), principalOf(c).user.ID) // sockets opened with it close now
 		record(c, d, audit.Event{Action: audit.TokenRevoked, Target: fmt.Sprint(id)})
 		c.Status(http.StatusNoContent)
 		return nil

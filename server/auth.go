@@ -27,12 +27,16 @@ type principal struct {
 	token   *auth.Token   // nil for a session
 }
 
-// scopes is nil for a browser session: only tokens are limited by scope.
+// scopes is nil for a browser session: only tokens are limited by scope. A token always
+// yields a non-nil list, so a token with no scopes can do nothing rather than everything.
 func (p principal) scopes() []auth.Scope {
-	if p.token != nil {
-		return p.token.Scopes
+	if p.token == nil {
+		return nil
 	}
-	return nil
+	if p.token.Scopes == nil {
+		return []auth.Scope{}
+	}
+	return p.token.Scopes
 }
 
 // target says where a route's project comes from, so that the policy can be checked before

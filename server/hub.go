@@ -27,6 +27,7 @@ const (
 	pingPeriod     = pongWait * 9 / 10
 	maxMessageSize = 64 << 10 // a judgment with a long gold answer still fits
 	sendQueue      = 256      // events buffered per connection before it counts as too slow
+	maxSocketsUser = 16       // open websockets per user: a trainer needs one or two
 )
 
 // Hub tracks open websockets by user, so that signing out, disabling an account or resetting
@@ -133,6 +134,31 @@ func (h *Hub) closeUser(userID int64) {
 	}
 }
 
+// recheckUser checks the credentials of a user's sockets now, rather than at the next tick:
+// after signing out, changing a password or revoking a token.
+func (h *Hub) recheckUser(ctx context.Context, userID int64) {
+	if h == nil {
+		return
+	}
+	for _, c := range h.snapshot() {
+		if c.userID == userID && !c.alive(ctx) {
+			c.close(websocket.ClosePolicyViolation, "session ended")
+		}
+	}
+}
+
+func (h *Hub) socketsOf(userID int64) int {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	n := 0
+	for c := range h.conns {
+		if c.userID == userID {
+			n++
+		}
+	}
+	return n
+}
+
 func (h *Hub) closeAll(code int, reason string) {
 	for _, c := range h.snapshot() {
 		c.close(code, reason)
@@ -202,6 +228,9 @@ func handleWebsocket(d Deps) apiFunc {
 		if !websocket.IsWebSocketUpgrade(c.Request) {
 			return errs.E(errs.Invalid, "this route speaks websocket only")
 		}
+		if d.Hub.socketsOf(p.user.ID) >= maxSocketsUser {
+			return errs.E(errs.RateLimited, "you have %d connections open already: close a tab", maxSocketsUser)
+		}
 		conn, err := up.Upgrade(c.Writer, c.Request, nil)
 		if err != nil {
 			return nil // the upgrader has already answered (403 for a foreign origin)
@@ -234,7 +263,8 @@ func credentialCheck(c *gin.Context, d Deps) func(context.Context) bool {
 		secret := strings.TrimSpace(strings.TrimPrefix(h, "Bearer "))
 		return func(ctx context.Context) bool {
 			_, _, err := d.Auth.TokenUser(ctx, secret)
-			return err == nil
+			// Only a refused token ends the socket; a database error does not.
+			return errs.KindOf(err) != errs.Unauthenticated
 		}
 	}
 	cookie, _ := c.Cookie(sessionCookie)

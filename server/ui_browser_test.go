@@ -2,6 +2,7 @@ package server_test
 
 import (
 	"context"
+	"strings"
 	"testing"
 	"time"
 
@@ -192,8 +193,11 @@ func TestTrainerSeesOnlyTheirProjectAndNoAdminPages(t *testing.T) {
 
 	require.NoError(t, chromedp.Do(ctx, chromedp.Navigate(f.srv.URL+"/#/admin/users"), browsertest.Visible("#main .error")))
 	assert.Contains(t, browsertest.Text(t, ctx, "#main .error"), "only instance administrators")
-	require.NoError(t, chromedp.Do(ctx, chromedp.Navigate(f.srv.URL+"/#/projects/secret"), browsertest.Visible("#main .error")))
-	assert.Contains(t, browsertest.Text(t, ctx, "#main .error"), `no project "secret"`)
+	// The previous page's error stays until the new page renders: wait for the new message.
+	require.NoError(t, chromedp.Do(ctx, chromedp.Navigate(f.srv.URL+"/#/projects/secret")))
+	require.Eventually(t, func() bool {
+		return strings.Contains(browsertest.Text(t, ctx, "#main"), `no project "secret"`)
+	}, 10*time.Second, 20*time.Millisecond)
 
 	// On a persona, a trainer may try versions but not publish them.
 	require.NoError(t, chromedp.Do(ctx,

@@ -61,9 +61,13 @@ func Accounts(ctx context.Context, store *auth.Store, projectID int64, credentia
 			changed = true
 		case err != nil:
 			return nil, err
-		case !known || !signsIn(ctx, store, d.login, acct.Password):
-			// The account exists but its password was not kept (or was changed since): set a
-			// new one we can print.
+		case !known:
+			// An account by that name that the demo did not create (a shared database, say):
+			// never take it over.
+			return nil, fmt.Errorf("an account %q exists that development mode did not create (it is not in %s): "+
+				"refusing to reset its password; point development mode at its own database", d.login, credentialsFile)
+		case !signsIn(ctx, store, d.login, acct.Password):
+			// Ours, but its password was changed since: set a new one we can print.
 			acct.Password = auth.RandomPassword()
 			if err := store.SetPassword(ctx, u.ID, acct.Password); err != nil {
 				return nil, err

@@ -2,12 +2,14 @@ package demo_test
 
 import (
 	"context"
+	"path/filepath"
 	"strings"
 	"testing"
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
+	"github.com/mentor-ai/mentor/auth"
 	"github.com/mentor-ai/mentor/generation"
 	"github.com/mentor-ai/mentor/internal/pgtest"
 	"github.com/mentor-ai/mentor/llm"
@@ -105,4 +107,21 @@ func TestLoadIsIdempotentAndEveryPersonaAnswers(t *testing.T) {
 		}
 		assert.NotEqual(t, answers[1], answers[2], "%s: the two versions answer differently", p.Slug)
 	}
+}
+
+func TestDemoAccountsNeverTakeOverAnExistingAccount(t *testing.T) {
+	t.Parallel()
+	pool := pgtest.Pool(t)
+	ctx := context.Background()
+	store := auth.NewStore(pool, nil)
+	_, err := store.CreateUser(ctx, auth.NewUser{Login: "admin", DisplayName: "真正的管理员", Password: "the real admin's password", IsAdmin: true})
+	require.NoError(t, err)
+	models, _ := llm.NewRegistry(ctx, llm.RegistryConfig{})
+	sum, err := demo.Load(ctx, prompts.NewStore(pool), retrieval.NewStore(pool), models.Has)
+	require.NoError(t, err)
+	_, err = demo.Accounts(ctx, store, sum.Project.ID, filepath.Join(t.TempDir(), "creds.json"))
+	require.Error(t, err)
+	assert.Contains(t, err.Error(), `an account "admin" exists that development mode did not create`)
+	_, err = store.Authenticate(ctx, "admin", "the real admin's password")
+	assert.NoError(t, err, "its password is untouched")
 }

@@ -28,14 +28,19 @@ function tokenSection(tokens) {
     const box = h("input", { type: "checkbox", value: s, checked: s === "read" });
     return { box, label: h("label", { class: "check" }, box, s) };
   });
+  const password = h("input", { id: "token-password", type: "password", autocomplete: "current-password" });
   const out = h("div", { id: "token-result" });
   const form = h("form", { class: "row", id: "new-token" }, field("tokens.name", name),
     h("fieldset", {}, h("legend", { i18n: "tokens.scopes" }), boxes.map((b) => b.label)),
+    field("password.current", password),
     h("button", { type: "submit", i18n: "tokens.create" }));
   form.addEventListener("submit", async (e) => {
     e.preventDefault();
     try {
-      const r = await api("POST", "/tokens", { name: name.value, scopes: boxes.filter((b) => b.box.checked).map((b) => b.box.value) });
+      const r = await api("POST", "/tokens", {
+        name: name.value, scopes: boxes.filter((b) => b.box.checked).map((b) => b.box.value), password: password.value,
+      });
+      password.value = "";
       replace(out, h("p", { class: "notice" }, t("tokens.shownOnce"), " ", h("code", { id: "token-secret" }, r.secret)));
     } catch (err) {
       replace(out, errorBox(err));
