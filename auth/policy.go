@@ -37,20 +37,21 @@ const (
 	InstanceAdmin Permission = "instance_admin" // create projects, manage users, read the whole audit log
 	ProjectRead   Permission = "project.read"   // see the project, its personas, versions, corpora and models
 	Generate      Permission = "generate"       // stream replies from prompt versions
+	Judge         Permission = "judge"          // rank, rate, correct and write gold replies
 	PromptWrite   Permission = "prompt.write"   // create and edit personas and rubrics, publish versions
 	ProjectManage Permission = "project.manage" // edit project settings and members, read the project's audit log
 	Export        Permission = "export"         // export datasets
 )
 
 // Permissions lists every permission in table order.
-var Permissions = []Permission{SignedIn, Account, InstanceAdmin, ProjectRead, Generate, PromptWrite, ProjectManage, Export}
+var Permissions = []Permission{SignedIn, Account, InstanceAdmin, ProjectRead, Generate, Judge, PromptWrite, ProjectManage, Export}
 
 // grants is the policy: what each role may do in its project.
 var grants = map[Role][]Permission{
-	RoleAdmin:    {ProjectRead, Generate, PromptWrite, ProjectManage, Export},
-	RoleReviewer: {ProjectRead, Generate, Export},
-	RoleExpert:   {ProjectRead, Generate},
-	RoleTrainer:  {ProjectRead, Generate},
+	RoleAdmin:    {ProjectRead, Generate, Judge, PromptWrite, ProjectManage, Export},
+	RoleReviewer: {ProjectRead, Generate, Judge, Export},
+	RoleExpert:   {ProjectRead, Generate, Judge},
+	RoleTrainer:  {ProjectRead, Generate, Judge},
 	RoleViewer:   {ProjectRead},
 }
 
@@ -59,7 +60,7 @@ var grants = map[Role][]Permission{
 var scopeGrants = map[Scope][]Permission{
 	ScopeRead:   {SignedIn, ProjectRead},
 	ScopeExport: {SignedIn, ProjectRead, Export},
-	ScopeWrite:  {SignedIn, ProjectRead, Generate, PromptWrite, ProjectManage},
+	ScopeWrite:  {SignedIn, ProjectRead, Generate, Judge, PromptWrite, ProjectManage},
 }
 
 // RoleAllows reports whether role grants p.

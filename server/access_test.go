@@ -19,6 +19,7 @@ import (
 	"github.com/mentor-ai/mentor/errs"
 	"github.com/mentor-ai/mentor/prompts"
 	"github.com/mentor-ai/mentor/retrieval"
+	"github.com/mentor-ai/mentor/rlhf"
 	"github.com/mentor-ai/mentor/server"
 )
 
@@ -34,8 +35,8 @@ type world struct {
 }
 
 type projectSide struct {
-	project        prompts.Project
-	persona, corps int64
+	project              prompts.Project
+	persona, corps, turn int64
 }
 
 func newWorld(t *testing.T) world {
@@ -51,10 +52,16 @@ func newWorld(t *testing.T) world {
 		require.NoError(t, err)
 		c, err := rs.CreateCorpus(ctx, retrieval.Corpus{ProjectID: p.ID, Slug: "kb", Name: "知识库"})
 		require.NoError(t, err)
-		_, err = ps.PublishVersion(ctx, persona.ID, prompts.Version{Template: "你是{{.Persona.Name}}", Model: "baseline-extractive",
+		v, err := ps.PublishVersion(ctx, persona.ID, prompts.Version{Template: "你是{{.Persona.Name}}", Model: "baseline-extractive",
 			Temperature: 0.3, TopP: 1, MaxTokens: 100, RetrievalK: 2, Author: "t", CorpusIDs: []int64{c.ID}})
 		require.NoError(t, err)
-		*side = projectSide{project: p, persona: persona.ID, corps: c.ID}
+		root, err := f.auth.UserByLogin(ctx, "root")
+		require.NoError(t, err)
+		turn, err := rlhf.NewStore(f.pool).StartTurn(ctx, rlhf.NewTurn{ProjectID: p.ID, PersonaID: persona.ID, Locale: "zh-CN", UserID: root.ID,
+			Message: "你好", Candidates: []rlhf.CandidateSpec{{Position: 1, Model: "baseline-extractive", Endpoint: "offline", PromptVersionID: v.ID,
+				Temperature: 0.3, TopP: 1, MaxTokens: 100, SystemPromptHash: "x"}}})
+		require.NoError(t, err)
+		*side = projectSide{project: p, persona: persona.ID, corps: c.ID, turn: turn.ID}
 	}
 	for _, r := range auth.Roles {
 		login := string(r) + "-user"
@@ -83,6 +90,8 @@ func (w world) path(rr server.RouteRule, side projectSide) string {
 			return fmt.Sprint(side.persona)
 		case ":corpus":
 			return fmt.Sprint(side.corps)
+		case ":turn":
+			return fmt.Sprint(side.turn)
 		case ":version":
 			return "1"
 		case ":user":
@@ -95,7 +104,7 @@ func (w world) path(rr server.RouteRule, side projectSide) string {
 }
 
 // policyDenial is the start of every message the access check itself sends.
-var policyDenial = regexp.MustCompile(`^(no project|no persona|no corpus|your role does not allow|only instance administrators|this API token|this needs a signed-in session)`)
+var policyDenial = regexp.MustCompile(`^(no project|no persona|no corpus|no turn|your role does not allow|only instance administrators|this API token|this needs a signed-in session)`)
 
 // TestEveryRouteEnforcesThePolicy sends every API route, as every role, at its own project
 // and at another, and checks that the answer is what auth.Decide says: allowed, 403, or a

@@ -48,6 +48,7 @@ const (
 	fromProject               // :project, an id or a slug
 	fromPersona               // :persona
 	fromCorpus                // :corpus
+	fromTurn                  // :turn
 )
 
 // rule is what a route requires.
@@ -62,6 +63,7 @@ const (
 	keyProject   = "mentor.project"
 	keyPersona   = "mentor.persona"
 	keyCorpus    = "mentor.corpus"
+	keyTurn      = "mentor.turn"
 )
 
 func principalOf(c *gin.Context) principal { return c.MustGet(keyPrincipal).(principal) }
@@ -74,6 +76,7 @@ func personaOf(c *gin.Context) prompts.Persona {
 func corpusOf(c *gin.Context) retrieval.Corpus {
 	return c.MustGet(keyCorpus).(retrieval.Corpus)
 }
+func turnOf(c *gin.Context) int64 { return c.MustGet(keyTurn).(int64) }
 
 // authenticate finds the principal from an Authorization: Bearer token or the session
 // cookie, and refuses the request with 401 when there is neither.
@@ -186,6 +189,17 @@ func resolveTarget(ctx context.Context, c *gin.Context, d Deps, t target) (int64
 		}
 		c.Set(keyCorpus, corpus)
 		return corpus.ProjectID, nil
+	case fromTurn:
+		id, err := idParam(c, "turn")
+		if err != nil {
+			return 0, notFound(t, c)
+		}
+		projectID, err := d.Live.TurnProject(ctx, id)
+		if err != nil {
+			return 0, hideMissing(err, t, c)
+		}
+		c.Set(keyTurn, id)
+		return projectID, nil
 	}
 	return 0, nil
 }
@@ -204,6 +218,8 @@ func notFound(t target, c *gin.Context) error {
 		return errs.E(errs.NotFound, "no persona %q", c.Param("persona"))
 	case fromCorpus:
 		return errs.E(errs.NotFound, "no corpus %q", c.Param("corpus"))
+	case fromTurn:
+		return errs.E(errs.NotFound, "no turn %q", c.Param("turn"))
 	}
 	return errs.E(errs.NotFound, "no project %q", c.Param("project"))
 }

@@ -174,6 +174,53 @@ type wsConn struct {
 	send   chan any
 	once   sync.Once
 	reason chan [2]any // close code and text, for the writer to send
+
+	// Turns this connection follows, each with a cursor into the turn's event log. The
+	// writer reads from the logs when woken; nothing is copied into send.
+	followMu sync.Mutex
+	follows  map[*liveTurn]*cursor
+	woken    chan struct{} // capacity 1: "some followed turn has new events"
+}
+
+type cursor struct {
+	next  int             // index of the next event to send
+	after map[int64]int64 // for a resume: per candidate, the last sequence number the client has
+}
+
+// follow starts sending a turn's events from the beginning of its log, skipping those the
+// client already has (after), and keeps sending as they come.
+func (c *wsConn) follow(t *liveTurn, after map[int64]int64) {
+	c.followMu.Lock()
+	c.follows[t] = &cursor{after: after}
+	c.followMu.Unlock()
+	t.mu.Lock()
+	t.subs[c] = struct{}{}
+	t.mu.Unlock()
+	c.wake()
+}
+
+func (c *wsConn) wake() {
+	select {
+	case c.woken <- struct{}{}:
+	default: // already woken
+	}
+}
+
+// pending collects, for the writer, the followed turns' events not yet sent.
+func (c *wsConn) pending() []candidateEvent {
+	c.followMu.Lock()
+	defer c.followMu.Unlock()
+	var out []candidateEvent
+	for t, cur := range c.follows {
+		evs := t.eventsFrom(cur.next)
+		cur.next += len(evs)
+		for _, ev := range evs {
+			if ev.Seq > cur.after[ev.CandidateID] {
+				out = append(out, ev)
+			}
+		}
+	}
+	return out
 }
 
 // close asks the writer to send a close frame and end the connection. Safe to call twice.
@@ -236,7 +283,8 @@ func handleWebsocket(d Deps) apiFunc {
 			return nil // the upgrader has already answered (403 for a foreign origin)
 		}
 		wc := &wsConn{hub: d.Hub, conn: conn, userID: p.user.ID, send: make(chan any, sendQueue),
-			reason: make(chan [2]any, 1), alive: credentialCheck(c, d)}
+			reason: make(chan [2]any, 1), alive: credentialCheck(c, d),
+			follows: map[*liveTurn]*cursor{}, woken: make(chan struct{}, 1)}
 		d.Hub.mu.Lock()
 		d.Hub.conns[wc] = struct{}{}
 		d.Hub.mu.Unlock()
@@ -331,6 +379,15 @@ func (c *wsConn) writePump() {
 			c.conn.SetWriteDeadline(time.Now().Add(writeWait)) //nolint:errcheck // shows as a write error
 			if err := c.conn.WriteJSON(e); err != nil {
 				return
+			}
+		case <-c.woken:
+			// A client that cannot take events as fast as they come falls behind in the log;
+			// one whose writes stall past writeWait is dropped and can resume.
+			for _, e := range c.pending() {
+				c.conn.SetWriteDeadline(time.Now().Add(writeWait)) //nolint:errcheck // shows as a write error
+				if err := c.conn.WriteJSON(e); err != nil {
+					return
+				}
 			}
 		case <-ticker.C:
 			c.conn.SetWriteDeadline(time.Now().Add(writeWait)) //nolint:errcheck // shows as a write error

@@ -109,7 +109,10 @@ type candidateEvent struct {
 	HTML         string     `json:"html,omitempty"`
 }
 
-// liveTurn is a turn whose candidates may still be streaming.
+// liveTurn is a turn whose candidates may still be streaming. Its event log is the one copy
+// of what happened: connections follow it with a cursor (see wsConn.follow) instead of
+// receiving copies, so a burst of events (a fast model, eight candidates) never overflows a
+// connection's queue, and a resume is just a cursor that skips what the client already has.
 type liveTurn struct {
 	id, userID int64
 	mu         sync.Mutex
@@ -120,7 +123,7 @@ type liveTurn struct {
 	pending    sync.WaitGroup
 }
 
-// publish numbers ev, records it for resumes and sends it to every subscriber.
+// publish numbers ev, appends it to the log and wakes every connection that follows the turn.
 func (t *liveTurn) publish(ev candidateEvent) {
 	t.mu.Lock()
 	defer t.mu.Unlock()
@@ -128,8 +131,15 @@ func (t *liveTurn) publish(ev candidateEvent) {
 	ev.Seq = t.seq[ev.CandidateID]
 	t.events = append(t.events, ev)
 	for c := range t.subs {
-		c.emit(ev)
+		c.wake()
 	}
+}
+
+// eventsFrom returns the events from index i on.
+func (t *liveTurn) eventsFrom(i int) []candidateEvent {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	return slices.Clone(t.events[min(i, len(t.events)):])
 }
 
 // commands handles the live-session messages of one connection.
@@ -270,7 +280,7 @@ func (x commands) generate(ctx context.Context, cmd generateCmd) error {
 		return err
 	}
 
-	lt := &liveTurn{id: turn.ID, userID: x.p.user.ID, seq: map[int64]int64{}, subs: map[*wsConn]struct{}{x.conn: {}},
+	lt := &liveTurn{id: turn.ID, userID: x.p.user.ID, seq: map[int64]int64{}, subs: map[*wsConn]struct{}{},
 		cancels: map[int64]context.CancelCauseFunc{}}
 	info := make([]candidateInfo, len(turn.Candidates))
 	for i, c := range turn.Candidates {
@@ -283,6 +293,7 @@ func (x commands) generate(ctx context.Context, cmd generateCmd) error {
 	x.conn.emit(turnEvent{Type: "turn", ID: cmd.ID, TurnID: turn.ID, ConversationID: turn.ConversationID,
 		UserMessageID: turn.UserMessageID, Candidates: info})
 	d.Hub.addTurn(lt)
+	x.conn.follow(lt, nil)
 
 	for i, c := range turn.Candidates {
 		cctx, cancel := context.WithCancelCause(d.Hub.streams)
@@ -485,14 +496,7 @@ func (x commands) resume(ctx context.Context, cmd resumeCmd) error {
 		if lt.userID != x.p.user.ID {
 			return errs.E(errs.NotFound, "no turn %d", cmd.TurnID)
 		}
-		lt.mu.Lock()
-		defer lt.mu.Unlock()
-		for _, ev := range lt.events {
-			if ev.Seq > after[ev.CandidateID] {
-				x.conn.emit(ev)
-			}
-		}
-		lt.subs[x.conn] = struct{}{}
+		x.conn.follow(lt, after)
 		return nil
 	}
 	t, err := x.d.Live.Turn(ctx, cmd.TurnID)

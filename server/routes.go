@@ -69,8 +69,10 @@ func apiRoutes(d Deps) []route {
 		{"GET", "/projects/:project/corpora", rule{auth.ProjectRead, fromProject}, handleListCorpora(d)},
 		{"GET", "/corpora/:corpus/documents", rule{auth.ProjectRead, fromCorpus}, handleListDocuments(d)},
 
-		// The live websocket (training sessions run on it).
+		// Live training sessions: generate, cancel and resume on the websocket; judgments by REST.
 		{"GET", "/ws", rule{auth.SignedIn, noProject}, handleWebsocket(d)},
+		{"GET", "/turns/:turn", rule{auth.ProjectRead, fromTurn}, handleGetTurn(d)},
+		{"POST", "/turns/:turn/judgments", rule{auth.Judge, fromTurn}, handleSubmitJudgment(d)},
 
 		// Models.
 		{"GET", "/models", rule{auth.SignedIn, noProject}, handleListModels(d)},
@@ -119,7 +121,7 @@ type RouteRule struct {
 
 // RouteRules lists every API route with its rule.
 func RouteRules() []RouteRule {
-	names := map[target]string{noProject: "", fromProject: "project", fromPersona: "persona", fromCorpus: "corpus"}
+	names := map[target]string{noProject: "", fromProject: "project", fromPersona: "persona", fromCorpus: "corpus", fromTurn: "turn"}
 	var out []RouteRule
 	for _, rt := range apiRoutes(Deps{}) {
 		out = append(out, RouteRule{Method: rt.method, Path: "/api/v1" + rt.path, Permission: rt.rule.perm, Target: names[rt.rule.target]})

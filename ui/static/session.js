@@ -49,10 +49,10 @@ export function roleIn(projectId) {
 
 // can mirrors the server's policy table (auth/policy.go) for showing and hiding controls.
 const grants = {
-  admin: ["project.read", "generate", "prompt.write", "project.manage", "export"],
-  reviewer: ["project.read", "generate", "export"],
-  expert: ["project.read", "generate"],
-  trainer: ["project.read", "generate"],
+  admin: ["project.read", "generate", "judge", "prompt.write", "project.manage", "export"],
+  reviewer: ["project.read", "generate", "judge", "export"],
+  expert: ["project.read", "generate", "judge"],
+  trainer: ["project.read", "generate", "judge"],
   viewer: ["project.read"],
 };
 

@@ -1,0 +1,362 @@
+package rlhf
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"crypto/sha256"
+	"encoding/json"
+	"fmt"
+	"slices"
+	"strconv"
+	"strings"
+	"unicode/utf8"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/sergi/go-diff/diffmatchpatch"
+
+	"github.com/mentor-ai/mentor/db"
+	"github.com/mentor-ai/mentor/errs"
+)
+
+// Flags a trainer can put on a candidate.
+var Flags = []string{"hallucination", "unsafe", "off_persona", "refusal"}
+
+// Scale is a rubric dimension's range, as the judgment is checked against it.
+type Scale struct {
+	Key      string
+	Min, Max int
+}
+
+// Submission is one judgment as the trainer's screen sends it.
+type Submission struct {
+	IdempotencyKey  string                    `json:"idempotency_key"`
+	Ranking         [][]int64                 `json:"ranking"`
+	Ratings         map[string]map[string]int `json:"ratings"` // candidate id -> dimension -> value
+	Flags           map[string][]string       `json:"flags"`   // candidate id -> flags
+	Comment         string                    `json:"comment"`
+	Edit            *EditInput                `json:"edit"`
+	Gold            *GoldInput                `json:"gold"`
+	ContinueFrom    ContinueFrom              `json:"continue_from"`
+	TimeSpentMillis int                       `json:"time_spent_ms"`
+}
+
+// EditInput is a candidate as the trainer corrected it.
+type EditInput struct {
+	CandidateID int64  `json:"candidate_id"`
+	Content     string `json:"content"`
+}
+
+// GoldInput is a reply written from scratch.
+type GoldInput struct {
+	Content string `json:"content"`
+}
+
+// ContinueFrom names the reply the conversation goes on from: one candidate, the edit, or
+// the gold reply.
+type ContinueFrom struct {
+	CandidateID int64 `json:"candidate_id,omitempty"`
+	Edit        bool  `json:"edit,omitempty"`
+	Gold        bool  `json:"gold,omitempty"`
+}
+
+// Submitted is what a submission stored.
+type Submitted struct {
+	JudgmentID            int64  `json:"judgment_id"`
+	Revision              int    `json:"revision"`
+	Pairs                 int    `json:"pairs"`
+	ContinuationMessageID int64  `json:"continuation_message_id"`
+	EditedMessageID       *int64 `json:"edited_message_id"`
+	GoldMessageID         *int64 `json:"gold_message_id"`
+	Replayed              bool   `json:"replayed"` // true when this was a retry of a stored submission
+}
+
+const maxReplyRunes = 20000
+
+// Submit stores a judgment of a turn and its preference pairs in one transaction. A retry
+// with the same idempotency key and the same content returns the stored result; the same key
+// with other content is a Conflict. Judging a turn again adds a revision.
+func (s *Store) Submit(ctx context.Context, turnID, trainerID int64, rubric []Scale, sub Submission) (Submitted, error) {
+	var out Submitted
+	if n := len(sub.IdempotencyKey); n < 8 || n > 128 {
+		return out, errs.Field("idempotency_key", "must be 8 to 128 characters (a UUID, say), got %d", n)
+	}
+	canon, err := json.Marshal(sub) // maps are encoded with sorted keys: the same submission, the same bytes
+	if err != nil {
+		return out, err
+	}
+	hash := sha256.Sum256(canon)
+
+	err = pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
+		// One submission per trainer and turn at a time: the idempotency check and the
+		// revision number below cannot race.
+		if _, err := tx.Exec(ctx, `SELECT pg_advisory_xact_lock(hashtextextended($1, 0))`, fmt.Sprintf("judgment:%d:%d", turnID, trainerID)); err != nil {
+			return err
+		}
+		var stored []byte
+		err := tx.QueryRow(ctx, `SELECT j.id, j.revision, j.continuation_message_id, j.edited_message_id, j.gold_message_id, j.request_hash,
+				(SELECT count(*) FROM preference_pairs p WHERE p.judgment_id = j.id)::int
+			FROM judgments j WHERE j.trainer_id = $1 AND j.idempotency_key = $2`, trainerID, sub.IdempotencyKey).
+			Scan(&out.JudgmentID, &out.Revision, &out.ContinuationMessageID, &out.EditedMessageID, &out.GoldMessageID, &stored, &out.Pairs)
+		switch {
+		case err == nil && bytes.Equal(stored, hash[:]):
+			out.Replayed = true
+			return nil
+		case err == nil:
+			return errs.E(errs.Conflict, "idempotency key %q was already used for a different submission", sub.IdempotencyKey)
+		case !errors.Is(err, pgx.ErrNoRows):
+			return err
+		}
+
+		var userMessageID int64
+		if err := tx.QueryRow(ctx, `SELECT user_message_id FROM turns WHERE id = $1`, turnID).Scan(&userMessageID); err != nil {
+			return db.Error(err, "turn %d", turnID)
+		}
+		type cand struct {
+			messageID int64
+			status    string
+			content   string
+		}
+		cands := map[int64]cand{}
+		var ids []int64
+		rows, err := tx.Query(ctx, `SELECT c.id, c.message_id, c.status, m.content FROM candidates c JOIN messages m ON m.id = c.message_id
+			WHERE c.turn_id = $1 ORDER BY c.position`, turnID)
+		if err != nil {
+			return err
+		}
+		for rows.Next() {
+			var id int64
+			var c cand
+			if err := rows.Scan(&id, &c.messageID, &c.status, &c.content); err != nil {
+				return err
+			}
+			cands[id] = c
+			ids = append(ids, id)
+		}
+		if err := rows.Err(); err != nil {
+			return err
+		}
+		for _, id := range ids {
+			if cands[id].status == "streaming" {
+				return errs.E(errs.Unprocessable, "candidate %d is still streaming: wait for it to finish or cancel it", id)
+			}
+		}
+
+		j := Judgment{Ranking: sub.Ranking, Ratings: map[int64]map[string]float64{}}
+		if err := j.Validate(ids); err != nil {
+			return err
+		}
+		ratings, err := checkRatings(sub.Ratings, ids, rubric, j.Ratings)
+		if err != nil {
+			return err
+		}
+		if err := checkFlags(sub.Flags, ids); err != nil {
+			return err
+		}
+		if utf8.RuneCountInString(sub.Comment) > 4000 {
+			return errs.Field("comment", "must be at most 4000 characters")
+		}
+		if sub.TimeSpentMillis < 0 || sub.TimeSpentMillis > 24*3600*1000 {
+			return errs.Field("time_spent_ms", "must be between 0 and a day, got %d", sub.TimeSpentMillis)
+		}
+
+		human := func(content string) (int64, error) {
+			var id int64
+			err := tx.QueryRow(ctx, `INSERT INTO messages (conversation_id, parent_id, role, author, author_id, content)
+				SELECT conversation_id, id, 'assistant', 'human', $2, $3 FROM messages WHERE id = $1 RETURNING id`,
+				userMessageID, trainerID, content).Scan(&id)
+			return id, err
+		}
+		var editDiff any
+		var editedCandidate *int64
+		if sub.Edit != nil {
+			orig, ok := cands[sub.Edit.CandidateID]
+			switch {
+			case !ok:
+				return errs.Field("edit.candidate_id", "candidate %d is not in this turn", sub.Edit.CandidateID)
+			case strings.TrimSpace(sub.Edit.Content) == "":
+				return errs.Field("edit.content", "must not be empty")
+			case utf8.RuneCountInString(sub.Edit.Content) > maxReplyRunes:
+				return errs.Field("edit.content", "must be at most %d characters", maxReplyRunes)
+			case sub.Edit.Content == orig.content:
+				return errs.Field("edit.content", "is the same as the candidate: nothing was corrected")
+			}
+			id, err := human(sub.Edit.Content)
+			if err != nil {
+				return err
+			}
+			out.EditedMessageID, editedCandidate = &id, &sub.Edit.CandidateID
+			j.Edited = &Edit{Original: sub.Edit.CandidateID, Reply: Reply{MessageID: id}}
+			editDiff = diffOps(orig.content, sub.Edit.Content)
+		}
+		if sub.Gold != nil {
+			switch {
+			case strings.TrimSpace(sub.Gold.Content) == "":
+				return errs.Field("gold.content", "must not be empty")
+			case utf8.RuneCountInString(sub.Gold.Content) > maxReplyRunes:
+				return errs.Field("gold.content", "must be at most %d characters", maxReplyRunes)
+			}
+			id, err := human(sub.Gold.Content)
+			if err != nil {
+				return err
+			}
+			out.GoldMessageID = &id
+			j.Gold = &Reply{MessageID: id}
+		}
+		switch cf := sub.ContinueFrom; {
+		case (cf.CandidateID != 0) && !cf.Edit && !cf.Gold:
+			c, ok := cands[cf.CandidateID]
+			if !ok {
+				return errs.Field("continue_from.candidate_id", "candidate %d is not in this turn", cf.CandidateID)
+			}
+			out.ContinuationMessageID = c.messageID
+		case cf.Edit && cf.CandidateID == 0 && !cf.Gold:
+			if out.EditedMessageID == nil {
+				return errs.Field("continue_from.edit", "there is no edit to continue from")
+			}
+			out.ContinuationMessageID = *out.EditedMessageID
+		case cf.Gold && cf.CandidateID == 0 && !cf.Edit:
+			if out.GoldMessageID == nil {
+				return errs.Field("continue_from.gold", "there is no gold reply to continue from")
+			}
+			out.ContinuationMessageID = *out.GoldMessageID
+		default:
+			return errs.Field("continue_from", "name exactly one of candidate_id, edit or gold")
+		}
+
+		if err := tx.QueryRow(ctx, `SELECT coalesce(max(revision), 0) + 1 FROM judgments WHERE turn_id = $1 AND trainer_id = $2`,
+			turnID, trainerID).Scan(&out.Revision); err != nil {
+			return err
+		}
+		ranking, _ := json.Marshal(sub.Ranking)
+		flags, _ := json.Marshal(sub.Flags)
+		var diffJSON []byte
+		if editDiff != nil {
+			diffJSON, _ = json.Marshal(editDiff)
+		}
+		if err := tx.QueryRow(ctx, `INSERT INTO judgments (turn_id, trainer_id, revision, idempotency_key, request_hash, ranking, ratings, flags,
+				comment, edited_candidate_id, edited_message_id, edit_diff, gold_message_id, continuation_message_id, time_spent_ms)
+			VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15) RETURNING id`,
+			turnID, trainerID, out.Revision, sub.IdempotencyKey, hash[:], ranking, ratings, flags, sub.Comment,
+			editedCandidate, out.EditedMessageID, diffJSON, out.GoldMessageID, out.ContinuationMessageID, sub.TimeSpentMillis).Scan(&out.JudgmentID); err != nil {
+			return err
+		}
+		message := func(s Side) int64 {
+			if s.CandidateID != 0 {
+				return cands[s.CandidateID].messageID
+			}
+			return s.MessageID
+		}
+		pairs := Derive(j)
+		rowsIn := make([][]any, len(pairs))
+		for i, p := range pairs {
+			rowsIn[i] = []any{out.JudgmentID, message(p.Chosen), message(p.Rejected), string(p.Rule), float32(p.Margin)}
+		}
+		if _, err := tx.CopyFrom(ctx, pgx.Identifier{"preference_pairs"},
+			[]string{"judgment_id", "chosen_message_id", "rejected_message_id", "rule", "margin"}, pgx.CopyFromRows(rowsIn)); err != nil {
+			return err
+		}
+		out.Pairs = len(pairs)
+		return nil
+	})
+	return out, db.Error(err, "judge turn %d", turnID)
+}
+
+// checkRatings validates the ratings against the turn and the rubric, fills normalized with
+// 0..1 scores for the derivation, and returns what to store: each value with its scale, so
+// a later rubric change cannot change what a rating meant.
+func checkRatings(in map[string]map[string]int, ids []int64, rubric []Scale, normalized map[int64]map[string]float64) ([]byte, error) {
+	type stored struct {
+		Value int `json:"value"`
+		Min   int `json:"min"`
+		Max   int `json:"max"`
+	}
+	out := map[string]map[string]stored{}
+	for key, dims := range in {
+		id, err := strconv.ParseInt(key, 10, 64)
+		if err != nil || !slices.Contains(ids, id) {
+			return nil, errs.E(errs.Unprocessable, "ratings name candidate %q, which is not in this turn", key)
+		}
+		normalized[id] = map[string]float64{}
+		out[key] = map[string]stored{}
+		for dim, v := range dims {
+			i := slices.IndexFunc(rubric, func(s Scale) bool { return s.Key == dim })
+			if i < 0 {
+				return nil, errs.E(errs.Unprocessable, "ratings[%s]: %q is not a dimension of this persona's rubric", key, dim)
+			}
+			n, err := Normalize(dim, v, rubric[i].Min, rubric[i].Max)
+			if err != nil {
+				return nil, errs.E(errs.Unprocessable, "ratings[%s]: %s", key, errs.Message(err))
+			}
+			normalized[id][dim] = n
+			out[key][dim] = stored{Value: v, Min: rubric[i].Min, Max: rubric[i].Max}
+		}
+	}
+	return json.Marshal(out)
+}
+
+func checkFlags(in map[string][]string, ids []int64) error {
+	for key, flags := range in {
+		id, err := strconv.ParseInt(key, 10, 64)
+		if err != nil || !slices.Contains(ids, id) {
+			return errs.E(errs.Unprocessable, "flags name candidate %q, which is not in this turn", key)
+		}
+		for _, f := range flags {
+			if !slices.Contains(Flags, f) {
+				return errs.E(errs.Unprocessable, "flags[%s]: %q is not one of %s", key, f, strings.Join(Flags, ", "))
+			}
+		}
+	}
+	return nil
+}
+
+// diffOps is the edit as a character-level diff, cleaned up to whole words and phrases so it
+// reads well in Chinese and English alike.
+func diffOps(from, to string) [][2]any {
+	dmp := diffmatchpatch.New()
+	diffs := dmp.DiffCleanupSemantic(dmp.DiffMain(from, to, false))
+	out := make([][2]any, len(diffs))
+	for i, d := range diffs {
+		out[i] = [2]any{int(d.Type), d.Text}
+	}
+	return out
+}
+
+// TurnProject returns the project a turn belongs to, for access checks.
+func (s *Store) TurnProject(ctx context.Context, turnID int64) (int64, error) {
+	var id int64
+	err := s.pool.QueryRow(ctx, `SELECT c.project_id FROM turns t JOIN conversations c ON c.id = t.conversation_id WHERE t.id = $1`, turnID).Scan(&id)
+	return id, db.Error(err, "turn %d", turnID)
+}
+
+// TurnPersona returns the persona a turn's conversation is with.
+func (s *Store) TurnPersona(ctx context.Context, turnID int64) (int64, error) {
+	var id int64
+	err := s.pool.QueryRow(ctx, `SELECT c.persona_id FROM turns t JOIN conversations c ON c.id = t.conversation_id WHERE t.id = $1`, turnID).Scan(&id)
+	return id, db.Error(err, "turn %d", turnID)
+}
+
+// JudgmentView is a stored judgment, for the trainer's screen.
+type JudgmentView struct {
+	ID                    int64           `json:"id" db:"id"`
+	Revision              int             `json:"revision" db:"revision"`
+	Ranking               json.RawMessage `json:"ranking" db:"ranking"`
+	Ratings               json.RawMessage `json:"ratings" db:"ratings"`
+	Flags                 json.RawMessage `json:"flags" db:"flags"`
+	Comment               string          `json:"comment" db:"comment"`
+	EditedCandidateID     *int64          `json:"edited_candidate_id" db:"edited_candidate_id"`
+	EditedMessageID       *int64          `json:"edited_message_id" db:"edited_message_id"`
+	EditDiff              json.RawMessage `json:"edit_diff" db:"edit_diff"`
+	GoldMessageID         *int64          `json:"gold_message_id" db:"gold_message_id"`
+	ContinuationMessageID int64           `json:"continuation_message_id" db:"continuation_message_id"`
+	TimeSpentMillis       int             `json:"time_spent_ms" db:"time_spent_ms"`
+}
+
+// Judgments returns a trainer's judgments of a turn, newest revision first.
+func (s *Store) Judgments(ctx context.Context, turnID, trainerID int64) ([]JudgmentView, error) {
+	rows, _ := s.pool.Query(ctx, `SELECT id, revision, ranking, ratings, flags, comment, edited_candidate_id, edited_message_id,
+			edit_diff, gold_message_id, continuation_message_id, time_spent_ms
+		FROM judgments WHERE turn_id = $1 AND trainer_id = $2 ORDER BY revision DESC`, turnID, trainerID)
+	out, err := pgx.CollectRows(rows, pgx.RowToStructByName[JudgmentView])
+	return out, db.Error(err, "judgments of turn %d", turnID)
+}

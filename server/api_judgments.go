@@ -1,0 +1,57 @@
+package server
+
+import (
+	"net/http"
+
+	"github.com/gin-gonic/gin"
+
+	"github.com/mentor-ai/mentor/rlhf"
+)
+
+// handleGetTurn returns a turn with its candidates and the caller's judgments of it.
+func handleGetTurn(d Deps) apiFunc {
+	return func(c *gin.Context) error {
+		ctx := c.Request.Context()
+		t, err := d.Live.Turn(ctx, turnOf(c))
+		if err != nil {
+			return err
+		}
+		judgments, err := d.Live.Judgments(ctx, t.ID, principalOf(c).user.ID)
+		return respond(c, http.StatusOK, gin.H{"turn": t, "judgments": judgments}, err)
+	}
+}
+
+// handleSubmitJudgment stores a judgment and its preference pairs. A retry with the same
+// idempotency key returns the stored result with 200; a new judgment answers 201.
+func handleSubmitJudgment(d Deps) apiFunc {
+	return func(c *gin.Context) error {
+		ctx := c.Request.Context()
+		var sub rlhf.Submission
+		if err := bindJSON(c, &sub); err != nil {
+			return err
+		}
+		turnID := turnOf(c)
+		personaID, err := d.Live.TurnPersona(ctx, turnID)
+		if err != nil {
+			return err
+		}
+		dims, err := d.Prompts.Rubric(ctx, personaID)
+		if err != nil {
+			return err
+		}
+		scales := make([]rlhf.Scale, len(dims))
+		for i, dim := range dims {
+			scales[i] = rlhf.Scale{Key: dim.Key, Min: dim.ScaleMin, Max: dim.ScaleMax}
+		}
+		res, err := d.Live.Submit(ctx, turnID, principalOf(c).user.ID, scales, sub)
+		if err != nil {
+			return err
+		}
+		status := http.StatusCreated
+		if res.Replayed {
+			status = http.StatusOK
+		}
+		c.JSON(status, res)
+		return nil
+	}
+}
