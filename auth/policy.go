@@ -33,7 +33,7 @@ type Permission string
 // The permissions. docs/permissions.md is the same table in prose, and a test keeps them equal.
 const (
 	SignedIn      Permission = "signed_in"      // any signed-in user or token; no project involved
-	Account       Permission = "account"        // manage one's own account: password, tokens, signing out; sessions only
+	Account       Permission = "account"        // browser sessions only: one's own account (password, tokens, signing out) and UI helpers
 	InstanceAdmin Permission = "instance_admin" // create projects, manage users, read the whole audit log
 	ProjectRead   Permission = "project.read"   // see the project, its personas, versions, corpora and models
 	Generate      Permission = "generate"       // stream replies from prompt versions

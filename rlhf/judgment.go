@@ -3,9 +3,9 @@ package rlhf
 import (
 	"bytes"
 	"context"
-	"errors"
 	"crypto/sha256"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"slices"
 	"strconv"
@@ -309,6 +309,9 @@ func checkFlags(in map[string][]string, ids []int64) error {
 	}
 	return nil
 }
+
+// Diff is diffOps for callers outside the package: the trainer's screen shows it live.
+func Diff(from, to string) [][2]any { return diffOps(from, to) }
 
 // diffOps is the edit as a character-level diff, cleaned up to whole words and phrases so it
 // reads well in Chinese and English alike.

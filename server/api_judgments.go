@@ -55,3 +55,18 @@ func handleSubmitJudgment(d Deps) apiFunc {
 		return nil
 	}
 }
+
+// handleDiff shows an edit as it is typed: the same diff the judgment will store.
+func handleEditDiff() apiFunc {
+	return func(c *gin.Context) error {
+		var in struct {
+			From string `json:"from"`
+			To   string `json:"to"`
+		}
+		if err := bindJSON(c, &in); err != nil {
+			return err
+		}
+		c.JSON(http.StatusOK, gin.H{"ops": rlhf.Diff(in.From, in.To)})
+		return nil
+	}
+}

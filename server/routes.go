@@ -73,6 +73,7 @@ func apiRoutes(d Deps) []route {
 		{"GET", "/ws", rule{auth.SignedIn, noProject}, handleWebsocket(d)},
 		{"GET", "/turns/:turn", rule{auth.ProjectRead, fromTurn}, handleGetTurn(d)},
 		{"POST", "/turns/:turn/judgments", rule{auth.Judge, fromTurn}, handleSubmitJudgment(d)},
+		{"POST", "/diff", rule{auth.Account, noProject}, handleEditDiff()}, // a helper for the browser's editor
 
 		// Models.
 		{"GET", "/models", rule{auth.SignedIn, noProject}, handleListModels(d)},

@@ -80,7 +80,9 @@ func TestPagesUseKnownKeys(t *testing.T) {
 	// Keys the scripts build from API values, such as t(`kind.${p.kind}`).
 	for _, key := range []string{"kind.digital_human", "kind.domain_assistant",
 		"status.complete", "status.interrupted", "status.failed", "status.cancelled",
-		"role.admin", "role.reviewer", "role.expert", "role.trainer", "role.viewer"} {
+		"role.admin", "role.reviewer", "role.expert", "role.trainer", "role.viewer",
+		"train.save.idle", "train.save.draft", "train.save.saving", "train.save.submitted", "train.save.failed",
+		"flag.hallucination", "flag.unsafe", "flag.off_persona", "flag.refusal"} {
 		used[key] = "a dynamic key"
 	}
 	for key, path := range used {

@@ -167,3 +167,13 @@ func jsString(s string) string {
 	b, _ := json.Marshal(s)
 	return string(b)
 }
+
+// Value returns the value of the first form control matching css.
+func Value(t *testing.T, ctx context.Context, css string) string {
+	t.Helper()
+	s, err := chromedp.Run(ctx, chromedp.Evaluate[string](fmt.Sprintf(`document.querySelector(%s).value`, jsString(css))))
+	if err != nil {
+		t.Fatalf("browser: value of %s: %v", css, err)
+	}
+	return s
+}

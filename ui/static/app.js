@@ -11,11 +11,13 @@ import { personaPage } from "./pages/persona.js";
 import { modelsPage } from "./pages/models.js";
 import { accountPage } from "./pages/account.js";
 import { usersPage, auditPage } from "./pages/admin.js";
+import { stopLive, trainPage } from "./pages/train.js";
 
 const routes = [
   [/^#?\/?$/, () => homePage()],
   [/^#\/projects\/([\w-]+)$/, (m) => projectPage(m[1])],
   [/^#\/personas\/(\d+)$/, (m) => personaPage(Number(m[1]))],
+  [/^#\/train\/(\d+)$/, (m) => trainPage(Number(m[1]))],
   [/^#\/models$/, () => modelsPage()],
   [/^#\/account$/, () => accountPage()],
   [/^#\/admin\/users$/, () => usersPage()],
@@ -43,6 +45,7 @@ export async function render() {
   const main = document.getElementById("main");
   const turn = ++rendering;
   document.body.dataset.ready = "false";
+  stopLive(); // the trainer's screen opens its own socket again if it is the next page
   let page;
   try {
     if (!session()) {

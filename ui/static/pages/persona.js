@@ -21,7 +21,8 @@ export async function personaPage(id) {
     h("header", { class: "persona-head" }, avatar(persona),
       h("div", {}, h("h1", {}, personaName(persona)),
         h("span", { class: "badge" }, t(`kind.${persona.kind}`)),
-        h("p", { class: "muted" }, personaDescription(persona)))),
+        h("p", { class: "muted" }, personaDescription(persona)),
+        can(project.id, "judge") && versions.length ? h("a", { href: `#/train/${persona.id}`, class: "train-link", i18n: "train.open" }) : null)),
     !versions.length ? h("p", { class: "notice", i18n: "versions.noneYet" })
       : can(project.id, "generate") ? tryPanel(ctx) : null,
     versionsSection(ctx),

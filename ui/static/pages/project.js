@@ -29,7 +29,8 @@ export async function projectPage(slug) {
         h("div", { class: "card-head" }, avatar(p),
           h("a", { href: `#/personas/${p.id}`, class: "card-title" }, personaName(p))),
         h("span", { class: "badge" }, t(`kind.${p.kind}`)),
-        h("p", { class: "muted" }, personaDescription(p)))));
+        h("p", { class: "muted" }, personaDescription(p)),
+        can(p.project_id, "judge") ? h("a", { href: `#/train/${p.id}`, class: "train-link", i18n: "train.open" }) : null)));
   if (personas.length === 0) cards.append(h("li", { class: "muted", i18n: "personas.none" }));
 
   const name = h("input", { name: "name", maxlength: 80 });

@@ -1,0 +1,139 @@
+package server_test
+
+import (
+	"context"
+	"fmt"
+	"testing"
+	"time"
+
+	"github.com/chromedp/chromedp"
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/mentor-ai/mentor/auth"
+	"github.com/mentor-ai/mentor/internal/browsertest"
+	"github.com/mentor-ai/mentor/prompts"
+	"github.com/mentor-ai/mentor/prompts/demo"
+	"github.com/mentor-ai/mentor/retrieval"
+)
+
+// trainWorld is the demo project with a trainer, signed in to a browser on the customs
+// persona's training screen.
+func trainWorld(t *testing.T) (fixture, context.Context, int64) {
+	t.Helper()
+	f := setup(t)
+	ps := prompts.NewStore(f.pool)
+	sum, err := demo.Load(context.Background(), ps, retrieval.NewStore(f.pool), f.models.Has)
+	require.NoError(t, err)
+	f.member(t, "trainer", sum.Project.ID, auth.RoleTrainer)
+	personas, err := ps.Personas(context.Background(), sum.Project.ID)
+	require.NoError(t, err)
+	var customs int64
+	for _, p := range personas {
+		if p.Slug == "customs-helper" {
+			customs = p.ID
+		}
+	}
+	ctx := browsertest.New(t, 2*time.Minute)
+	signInUI(t, ctx, f, "trainer")
+	require.NoError(t, chromedp.Do(ctx,
+		chromedp.Navigate(fmt.Sprintf("%s/#/train/%d", f.srv.URL, customs)),
+		browsertest.Visible("#train-message"),
+	))
+	return f, ctx, customs
+}
+
+func waitPanes(t *testing.T, ctx context.Context, n int) {
+	t.Helper()
+	require.Eventually(t, func() bool {
+		return browsertest.Count(t, ctx, `.pane[data-status="complete"]`) == n
+	}, 30*time.Second, 25*time.Millisecond, "%d candidates finish streaming", n)
+}
+
+func generateInUI(t *testing.T, ctx context.Context, question string, n int) {
+	t.Helper()
+	require.NoError(t, chromedp.Do(ctx,
+		chromedp.SetValue(chromedp.CSS("#train-n"), fmt.Sprint(n)),
+		chromedp.SetValue(chromedp.CSS("#train-message"), question),
+		chromedp.Click(chromedp.CSS("#train-generate")),
+	))
+	waitPanes(t, ctx, n)
+}
+
+func rankByKey(t *testing.T, ctx context.Context, label, key string) {
+	t.Helper()
+	require.NoError(t, chromedp.Do(ctx,
+		chromedp.Focus(chromedp.CSS(`.pane[data-label="`+label+`"]`)),
+		chromedp.KeyEvent(key),
+	))
+	assert.Equal(t, key, browsertest.Value(t, ctx, `.pane[data-label="`+label+`"] select.rank`))
+}
+
+// TestTrainerDoesAWholeTurn: ask, three candidates stream, rank them with the keyboard, edit
+// one, submit, and continue the conversation from the edit.
+func TestTrainerDoesAWholeTurn(t *testing.T) {
+	t.Parallel()
+	f, ctx, _ := trainWorld(t)
+	generateInUI(t, ctx, "个人邮寄进境物品的免税额是多少？", 3)
+	assert.Contains(t, browsertest.Text(t, ctx, `.pane[data-label="A"] .reply`), "[", "replies arrive with citations")
+
+	rankByKey(t, ctx, "A", "1")
+	rankByKey(t, ctx, "B", "2")
+	rankByKey(t, ctx, "C", "3")
+
+	// Edit B with the keyboard, and watch the diff.
+	require.NoError(t, chromedp.Do(ctx,
+		chromedp.Focus(chromedp.CSS(`.pane[data-label="B"]`)),
+		chromedp.KeyEvent("e"),
+		browsertest.Visible("#train-edit-text"),
+		chromedp.Evaluate[chromedp.Void](`(() => { const a = document.querySelector("#train-edit-text"); a.value += "（以海关现场为准）"; a.dispatchEvent(new Event("input")); })()`),
+		browsertest.Visible("#train-edit-diff .add"),
+		chromedp.Click(chromedp.CSS(`#train-edit input[value="edit"]`)),
+	))
+	assert.Equal(t, "（以海关现场为准）", browsertest.Text(t, ctx, "#train-edit-diff .add"))
+	browsertest.Screenshot(t, ctx, "train-judging")
+	require.NoError(t, chromedp.Do(ctx,
+		chromedp.Click(chromedp.CSS("#train-submit")),
+		browsertest.Visible(`#train-save[data-state="submitted"]`),
+	))
+
+	dbc := context.Background()
+	var turnID, editedID, continuation int64
+	var pairs int
+	require.NoError(t, f.pool.QueryRow(dbc, `SELECT j.turn_id, j.edited_message_id, j.continuation_message_id,
+		(SELECT count(*) FROM preference_pairs p WHERE p.judgment_id = j.id)::int FROM judgments j`).Scan(&turnID, &editedID, &continuation, &pairs))
+	assert.Equal(t, editedID, continuation, "the conversation continues from the edit")
+	assert.Equal(t, 4, pairs, "A≻B, A≻C, B≻C, and the edit over B")
+	var edited string
+	require.NoError(t, f.pool.QueryRow(dbc, `SELECT content FROM messages WHERE id = $1`, editedID).Scan(&edited))
+	assert.Contains(t, edited, "（以海关现场为准）")
+
+	// Continue: the next turn follows the edited reply.
+	generateInUI(t, ctx, "那超过了怎么办？", 1)
+	var parent int64
+	require.NoError(t, f.pool.QueryRow(dbc, `SELECT m.parent_id FROM turns t JOIN messages m ON m.id = t.user_message_id
+		WHERE t.id <> $1 ORDER BY t.id DESC LIMIT 1`, turnID).Scan(&parent))
+	assert.Equal(t, editedID, parent)
+	assert.Contains(t, browsertest.Text(t, ctx, "#train-path"), "（以海关现场为准）", "the conversation shows the chosen reply")
+	browsertest.Screenshot(t, ctx, "train-continued")
+}
+
+// TestTrainerReloadKeepsTheDraft: a reload in the middle of a judgment brings back the
+// candidates, the ranks given and the comment written.
+func TestTrainerReloadKeepsTheDraft(t *testing.T) {
+	t.Parallel()
+	_, ctx, _ := trainWorld(t)
+	generateInUI(t, ctx, "现金出境需要申报吗？", 2)
+	rankByKey(t, ctx, "B", "1")
+	require.NoError(t, chromedp.Do(ctx,
+		chromedp.Evaluate[chromedp.Void](`(() => { const c = document.querySelector("#train-comment"); c.value = "B 更准确"; c.dispatchEvent(new Event("input")); })()`),
+		browsertest.Visible(`#train-save[data-state="draft"]`),
+	))
+	before := browsertest.Text(t, ctx, `.pane[data-label="A"] .reply`)
+
+	require.NoError(t, chromedp.Do(ctx, chromedp.Reload(), browsertest.Visible(`body[data-ready="true"]`)))
+	waitPanes(t, ctx, 2)
+	assert.Equal(t, "1", browsertest.Value(t, ctx, `.pane[data-label="B"] select.rank`))
+	assert.Equal(t, "B 更准确", browsertest.Value(t, ctx, "#train-comment"))
+	assert.Equal(t, before, browsertest.Text(t, ctx, `.pane[data-label="A"] .reply`), "the candidates come back as they were")
+}
