@@ -79,3 +79,30 @@ func TestModelRepliesNeverRunAsScript(t *testing.T) {
 	browsertest.Screenshot(t, ctx, "xss-last-payload")
 	assert.Zero(t, browsertest.Count(t, ctx, "#try-output script, #try-output img, #try-output iframe, #try-output svg"))
 }
+
+// TestGoldAnswersNeverRunAsScript writes every payload of the XSS corpus as a trainer's gold
+// reply through the training screen, continues from it, and checks that the conversation
+// shows it as readable text and that nothing ran.
+func TestGoldAnswersNeverRunAsScript(t *testing.T) {
+	t.Parallel()
+	_, ctx, _ := trainWorld(t)
+	marker := regexp.MustCompile(`测试\d+`)
+	for i, payload := range render.XSSCorpus {
+		generateInUI(t, ctx, fmt.Sprintf("问题 %d", i), 1)
+		js, _ := json.Marshal(payload)
+		require.NoError(t, chromedp.Do(ctx,
+			chromedp.Focus(chromedp.CSS(`.pane[data-label="A"]`)),
+			chromedp.KeyEvent("1"),
+			chromedp.Evaluate[chromedp.Void](`(() => { const g = document.querySelector("#train-gold"); g.value = `+string(js)+`; g.dispatchEvent(new Event("input")); })()`),
+			chromedp.Click(chromedp.CSS(`#train-judge input[value="gold"]`)),
+			chromedp.Click(chromedp.CSS("#train-submit")),
+			browsertest.Visible(`#train-save[data-state="submitted"]`),
+		), "payload %d", i)
+		flag, err := chromedp.Run(ctx, chromedp.Evaluate[string](`String(window.__xss)`))
+		require.NoError(t, err)
+		assert.Equal(t, "undefined", flag, "gold payload %d ran: %s", i, payload)
+		assert.Contains(t, browsertest.Text(t, ctx, "#train-path li:last-child .a"), marker.FindString(payload), "gold payload %d is readable", i)
+	}
+	assert.Zero(t, browsertest.Count(t, ctx, "#train-path script, #train-path img, #train-path iframe, #train-path svg"))
+	browsertest.Screenshot(t, ctx, "xss-gold")
+}
