@@ -5,7 +5,6 @@ import (
 	"context"
 	"crypto/sha256"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"slices"
 	"strconv"
@@ -93,25 +92,35 @@ func (s *Store) Submit(ctx context.Context, turnID, trainerID int64, rubric []Sc
 		if _, err := tx.Exec(ctx, `SELECT pg_advisory_xact_lock(hashtextextended($1, 0))`, fmt.Sprintf("judgment:%d:%d", turnID, trainerID)); err != nil {
 			return err
 		}
+		// One round trip for what the rest depends on: a stored submission under this key,
+		// the turn's user message, and the next revision number.
 		var stored []byte
-		err := tx.QueryRow(ctx, `SELECT j.id, j.revision, j.continuation_message_id, j.edited_message_id, j.gold_message_id, j.request_hash,
-				(SELECT count(*) FROM preference_pairs p WHERE p.judgment_id = j.id)::int
-			FROM judgments j WHERE j.trainer_id = $1 AND j.idempotency_key = $2`, trainerID, sub.IdempotencyKey).
-			Scan(&out.JudgmentID, &out.Revision, &out.ContinuationMessageID, &out.EditedMessageID, &out.GoldMessageID, &stored, &out.Pairs)
-		switch {
-		case err == nil && bytes.Equal(stored, hash[:]):
-			out.Replayed = true
-			return nil
-		case err == nil:
-			return errs.E(errs.Conflict, "idempotency key %q was already used for a different submission", sub.IdempotencyKey)
-		case !errors.Is(err, pgx.ErrNoRows):
+		var storedID *int64
+		var userMessageID *int64
+		var nextRevision int
+		err := tx.QueryRow(ctx, `SELECT
+				(SELECT id FROM judgments WHERE trainer_id = $2 AND idempotency_key = $3),
+				(SELECT request_hash FROM judgments WHERE trainer_id = $2 AND idempotency_key = $3),
+				(SELECT user_message_id FROM turns WHERE id = $1),
+				(SELECT coalesce(max(revision), 0) + 1 FROM judgments WHERE turn_id = $1 AND trainer_id = $2)`,
+			turnID, trainerID, sub.IdempotencyKey).Scan(&storedID, &stored, &userMessageID, &nextRevision)
+		if err != nil {
 			return err
 		}
-
-		var userMessageID int64
-		if err := tx.QueryRow(ctx, `SELECT user_message_id FROM turns WHERE id = $1`, turnID).Scan(&userMessageID); err != nil {
-			return db.Error(err, "turn %d", turnID)
+		if storedID != nil {
+			if !bytes.Equal(stored, hash[:]) {
+				return errs.E(errs.Conflict, "idempotency key %q was already used for a different submission", sub.IdempotencyKey)
+			}
+			out.Replayed = true
+			return tx.QueryRow(ctx, `SELECT j.id, j.revision, j.continuation_message_id, j.edited_message_id, j.gold_message_id,
+					(SELECT count(*) FROM preference_pairs p WHERE p.judgment_id = j.id)::int FROM judgments j WHERE j.id = $1`, *storedID).
+				Scan(&out.JudgmentID, &out.Revision, &out.ContinuationMessageID, &out.EditedMessageID, &out.GoldMessageID, &out.Pairs)
 		}
+		if userMessageID == nil {
+			return db.Error(pgx.ErrNoRows, "turn %d", turnID)
+		}
+		out.Revision = nextRevision
+
 		type cand struct {
 			messageID int64
 			status    string
@@ -164,7 +173,7 @@ func (s *Store) Submit(ctx context.Context, turnID, trainerID int64, rubric []Sc
 			var id int64
 			err := tx.QueryRow(ctx, `INSERT INTO messages (conversation_id, parent_id, role, author, author_id, content)
 				SELECT conversation_id, id, 'assistant', 'human', $2, $3 FROM messages WHERE id = $1 RETURNING id`,
-				userMessageID, trainerID, content).Scan(&id)
+				*userMessageID, trainerID, content).Scan(&id)
 			return id, err
 		}
 		var editDiff any
@@ -224,10 +233,6 @@ func (s *Store) Submit(ctx context.Context, turnID, trainerID int64, rubric []Sc
 			return errs.Field("continue_from", "name exactly one of candidate_id, edit or gold")
 		}
 
-		if err := tx.QueryRow(ctx, `SELECT coalesce(max(revision), 0) + 1 FROM judgments WHERE turn_id = $1 AND trainer_id = $2`,
-			turnID, trainerID).Scan(&out.Revision); err != nil {
-			return err
-		}
 		ranking, _ := json.Marshal(sub.Ranking)
 		flags, _ := json.Marshal(sub.Flags)
 		var diffJSON []byte
@@ -248,12 +253,15 @@ func (s *Store) Submit(ctx context.Context, turnID, trainerID int64, rubric []Sc
 			return s.MessageID
 		}
 		pairs := Derive(j)
-		rowsIn := make([][]any, len(pairs))
+		chosen, rejected := make([]int64, len(pairs)), make([]int64, len(pairs))
+		rules, margins := make([]string, len(pairs)), make([]float32, len(pairs))
 		for i, p := range pairs {
-			rowsIn[i] = []any{out.JudgmentID, message(p.Chosen), message(p.Rejected), string(p.Rule), float32(p.Margin)}
+			chosen[i], rejected[i], rules[i], margins[i] = message(p.Chosen), message(p.Rejected), string(p.Rule), float32(p.Margin)
 		}
-		if _, err := tx.CopyFrom(ctx, pgx.Identifier{"preference_pairs"},
-			[]string{"judgment_id", "chosen_message_id", "rejected_message_id", "rule", "margin"}, pgx.CopyFromRows(rowsIn)); err != nil {
+		// One statement rather than COPY: a handful of rows, and COPY costs extra round trips.
+		if _, err := tx.Exec(ctx, `INSERT INTO preference_pairs (judgment_id, chosen_message_id, rejected_message_id, rule, margin)
+			SELECT $1, * FROM unnest($2::bigint[], $3::bigint[], $4::text[], $5::real[])`,
+			out.JudgmentID, chosen, rejected, rules, margins); err != nil {
 			return err
 		}
 		out.Pairs = len(pairs)
@@ -325,18 +333,11 @@ func diffOps(from, to string) [][2]any {
 	return out
 }
 
-// TurnProject returns the project a turn belongs to, for access checks.
-func (s *Store) TurnProject(ctx context.Context, turnID int64) (int64, error) {
-	var id int64
-	err := s.pool.QueryRow(ctx, `SELECT c.project_id FROM turns t JOIN conversations c ON c.id = t.conversation_id WHERE t.id = $1`, turnID).Scan(&id)
-	return id, db.Error(err, "turn %d", turnID)
-}
-
-// TurnPersona returns the persona a turn's conversation is with.
-func (s *Store) TurnPersona(ctx context.Context, turnID int64) (int64, error) {
-	var id int64
-	err := s.pool.QueryRow(ctx, `SELECT c.persona_id FROM turns t JOIN conversations c ON c.id = t.conversation_id WHERE t.id = $1`, turnID).Scan(&id)
-	return id, db.Error(err, "turn %d", turnID)
+// TurnOwner returns the project and persona a turn belongs to, for access checks and rubrics.
+func (s *Store) TurnOwner(ctx context.Context, turnID int64) (projectID, personaID int64, err error) {
+	err = s.pool.QueryRow(ctx, `SELECT c.project_id, c.persona_id FROM turns t JOIN conversations c ON c.id = t.conversation_id WHERE t.id = $1`,
+		turnID).Scan(&projectID, &personaID)
+	return projectID, personaID, db.Error(err, "turn %d", turnID)
 }
 
 // JudgmentView is a stored judgment, for the trainer's screen.

@@ -12,7 +12,7 @@ import (
 func handleGetTurn(d Deps) apiFunc {
 	return func(c *gin.Context) error {
 		ctx := c.Request.Context()
-		t, err := d.Live.Turn(ctx, turnOf(c))
+		t, err := d.Live.Turn(ctx, turnOf(c).id)
 		if err != nil {
 			return err
 		}
@@ -30,12 +30,8 @@ func handleSubmitJudgment(d Deps) apiFunc {
 		if err := bindJSON(c, &sub); err != nil {
 			return err
 		}
-		turnID := turnOf(c)
-		personaID, err := d.Live.TurnPersona(ctx, turnID)
-		if err != nil {
-			return err
-		}
-		dims, err := d.Prompts.Rubric(ctx, personaID)
+		turn := turnOf(c)
+		dims, err := d.Prompts.Rubric(ctx, turn.personaID)
 		if err != nil {
 			return err
 		}
@@ -43,7 +39,7 @@ func handleSubmitJudgment(d Deps) apiFunc {
 		for i, dim := range dims {
 			scales[i] = rlhf.Scale{Key: dim.Key, Min: dim.ScaleMin, Max: dim.ScaleMax}
 		}
-		res, err := d.Live.Submit(ctx, turnID, principalOf(c).user.ID, scales, sub)
+		res, err := d.Live.Submit(ctx, turn.id, principalOf(c).user.ID, scales, sub)
 		if err != nil {
 			return err
 		}

@@ -76,7 +76,11 @@ func personaOf(c *gin.Context) prompts.Persona {
 func corpusOf(c *gin.Context) retrieval.Corpus {
 	return c.MustGet(keyCorpus).(retrieval.Corpus)
 }
-func turnOf(c *gin.Context) int64 { return c.MustGet(keyTurn).(int64) }
+
+// turnRef is a turn resolved by the access check, with its conversation's persona.
+type turnRef struct{ id, personaID int64 }
+
+func turnOf(c *gin.Context) turnRef { return c.MustGet(keyTurn).(turnRef) }
 
 // authenticate finds the principal from an Authorization: Bearer token or the session
 // cookie, and refuses the request with 401 when there is neither.
@@ -194,11 +198,11 @@ func resolveTarget(ctx context.Context, c *gin.Context, d Deps, t target) (int64
 		if err != nil {
 			return 0, notFound(t, c)
 		}
-		projectID, err := d.Live.TurnProject(ctx, id)
+		projectID, personaID, err := d.Live.TurnOwner(ctx, id)
 		if err != nil {
 			return 0, hideMissing(err, t, c)
 		}
-		c.Set(keyTurn, id)
+		c.Set(keyTurn, turnRef{id: id, personaID: personaID})
 		return projectID, nil
 	}
 	return 0, nil
