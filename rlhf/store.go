@@ -164,24 +164,36 @@ func (s *Store) History(ctx context.Context, conversationID, messageID int64) ([
 	return out, db.Error(err, "message %d of conversation %d", messageID, conversationID)
 }
 
-// Flush saves a streaming candidate's content so far.
-func (s *Store) Flush(ctx context.Context, c Candidate) error {
-	return s.write(ctx, c, false)
+// Flush saves streaming candidates' content so far, all in one statement: a replica with
+// hundreds of live streams writes once a second, not once per stream. It does not wait for
+// the WAL flush (synchronous_commit off for this transaction only): a crash may lose the last
+// second of a stream, which the live-session design allows. Finish is fully durable.
+func (s *Store) Flush(ctx context.Context, cs []Candidate) error {
+	if len(cs) == 0 {
+		return nil
+	}
+	ids, contents, reasonings := make([]int64, len(cs)), make([]string, len(cs)), make([]string, len(cs))
+	for i, c := range cs {
+		ids[i], contents[i], reasonings[i] = c.ID, c.Content, c.Reasoning
+	}
+	err := pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
+		if _, err := tx.Exec(ctx, `SET LOCAL synchronous_commit = off`); err != nil {
+			return err
+		}
+		// Only candidates still streaming: a late flush must not undo a finish.
+		_, err := tx.Exec(ctx, `WITH data AS (SELECT * FROM unnest($1::bigint[], $2::text[], $3::text[]) AS d (id, content, reasoning)),
+			c AS (UPDATE candidates SET reasoning = data.reasoning, updated_at = now() FROM data
+				WHERE candidates.id = data.id AND candidates.status = 'streaming' RETURNING candidates.message_id, data.content)
+			UPDATE messages SET content = c.content FROM c WHERE messages.id = c.message_id`, ids, contents, reasonings)
+		return err
+	})
+	return db.Error(err, "save %d streaming candidates", len(cs))
 }
 
 // Finish saves a candidate's final content, status and measurements.
 func (s *Store) Finish(ctx context.Context, c Candidate) error {
-	return s.write(ctx, c, true)
-}
-
-func (s *Store) write(ctx context.Context, c Candidate, final bool) error {
 	err := pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
 		if _, err := tx.Exec(ctx, `UPDATE messages SET content = $2 WHERE id = $1`, c.MessageID, c.Content); err != nil {
-			return err
-		}
-		if !final {
-			// Only while it is still streaming: a late flush must not undo a finish.
-			_, err := tx.Exec(ctx, `UPDATE candidates SET reasoning = $2, updated_at = now() WHERE id = $1 AND status = 'streaming'`, c.ID, c.Reasoning)
 			return err
 		}
 		_, err := tx.Exec(ctx, `UPDATE candidates SET reasoning = $2, status = $3, finish_reason = $4, error = $5, prompt_tokens = $6,

@@ -51,6 +51,7 @@ type options struct {
 	check  time.Duration // how often the hub re-checks sessions
 	// trustedProxies are the addresses whose X-Forwarded-* headers count.
 	trustedProxies []string
+	modelsFile     string
 }
 
 func setup(t *testing.T) fixture {
@@ -70,7 +71,7 @@ const testPassword = "correct horse battery"
 func newFixture(t testing.TB, logger *slog.Logger, o options) fixture {
 	t.Helper()
 	pool := pgtest.Pool(t)
-	models, err := llm.NewRegistry(context.Background(), llm.RegistryConfig{Getenv: func(k string) string { return o.env[k] }})
+	models, err := llm.NewRegistry(context.Background(), llm.RegistryConfig{ModelsFile: o.modelsFile, Getenv: func(k string) string { return o.env[k] }})
 	require.NoError(t, err)
 	if o.idle == 0 {
 		o.idle = time.Hour
@@ -81,6 +82,7 @@ func newFixture(t testing.TB, logger *slog.Logger, o options) fixture {
 	ps, rs, as := prompts.NewStore(pool), retrieval.NewStore(pool), auth.NewStore(pool, nil)
 	sessions := auth.SessionLimits{Idle: o.idle, Absolute: 24 * time.Hour}
 	hub := server.NewHub(logger, as, sessions, o.check)
+	hub.SaveStreams(rlhf.NewStore(pool))
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan struct{})
 	go func() { defer close(done); hub.Run(ctx) }()

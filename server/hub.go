@@ -17,6 +17,7 @@ import (
 
 	"github.com/mentor-ai/mentor/auth"
 	"github.com/mentor-ai/mentor/errs"
+	"github.com/mentor-ai/mentor/rlhf"
 )
 
 // Websocket timing, after gorilla's chat example: the reader expects a pong within
@@ -48,13 +49,50 @@ type Hub struct {
 	streams     context.Context
 	stopStreams context.CancelCauseFunc
 	streamsWG   sync.WaitGroup
+
+	// Live candidates' snapshots, saved together once a second by Run (see rlhf.Store.Flush).
+	liveStore *rlhf.Store
+	flushMu   sync.Mutex
+	tracked   map[int64]func() (rlhf.Candidate, bool)
+}
+
+// SaveStreams has Run save streaming candidates' content once a second to store.
+func (h *Hub) SaveStreams(store *rlhf.Store) { h.liveStore = store }
+
+func (h *Hub) track(id int64, snapshot func() (rlhf.Candidate, bool)) {
+	h.flushMu.Lock()
+	h.tracked[id] = snapshot
+	h.flushMu.Unlock()
+}
+
+func (h *Hub) untrack(id int64) {
+	h.flushMu.Lock()
+	delete(h.tracked, id)
+	h.flushMu.Unlock()
+}
+
+// flush saves every tracked candidate with new content, in one statement.
+func (h *Hub) flush(ctx context.Context) {
+	h.flushMu.Lock()
+	var batch []rlhf.Candidate
+	for _, snap := range h.tracked {
+		if c, dirty := snap(); dirty {
+			batch = append(batch, c)
+		}
+	}
+	h.flushMu.Unlock()
+	if h.liveStore != nil && len(batch) > 0 {
+		if err := h.liveStore.Flush(ctx, batch); err != nil {
+			h.logger.Error("save streaming candidates", "count", len(batch), "err", err)
+		}
+	}
 }
 
 // NewHub returns a hub that re-checks every connection's session every check interval.
 func NewHub(logger *slog.Logger, store *auth.Store, limits auth.SessionLimits, check time.Duration) *Hub {
 	streams, stop := context.WithCancelCause(context.Background())
 	return &Hub{logger: logger, auth: store, limits: limits, check: check, conns: map[*wsConn]struct{}{},
-		turns: map[int64]*liveTurn{}, streams: streams, stopStreams: stop}
+		turns: map[int64]*liveTurn{}, streams: streams, stopStreams: stop, tracked: map[int64]func() (rlhf.Candidate, bool){}}
 }
 
 // Run re-checks sessions until ctx ends. Then it stops every stream (their candidates are
@@ -63,8 +101,12 @@ func NewHub(logger *slog.Logger, store *auth.Store, limits auth.SessionLimits, c
 func (h *Hub) Run(ctx context.Context) {
 	t := time.NewTicker(h.check)
 	defer t.Stop()
+	save := time.NewTicker(flushEvery)
+	defer save.Stop()
 	for {
 		select {
+		case <-save.C:
+			h.flush(context.WithoutCancel(ctx))
 		case <-ctx.Done():
 			h.stopStreams(ErrShutdown)
 			h.streamsWG.Wait()

@@ -34,8 +34,8 @@ var errUserCancel = errors.New("cancelled by the trainer")
 const (
 	defaultCandidates = 4
 	maxCandidates     = 8
-	flushEvery        = 500 * time.Millisecond // content is saved at least this often while streaming
-	keepFinished      = 2 * time.Minute        // how long a finished turn can be resumed from memory
+	flushEvery        = time.Second     // content is saved this often while streaming (the design's "at least once a second")
+	keepFinished      = 2 * time.Minute // how long a finished turn can be resumed from memory
 )
 
 type generateCmd struct {
@@ -391,32 +391,17 @@ func (d Deps) runCandidate(ctx context.Context, lt *liveTurn, c rlhf.Candidate, 
 	var mu sync.Mutex
 	var content, reasoning strings.Builder
 	dirty := false
-	flushDone := make(chan struct{})
-	stopFlush := make(chan struct{})
 	save := context.WithoutCancel(ctx) // saving must outlive a cancelled stream
-	go func() {
-		defer close(flushDone)
-		t := time.NewTicker(flushEvery)
-		defer t.Stop()
-		for {
-			select {
-			case <-stopFlush:
-				return
-			case <-t.C:
-				mu.Lock()
-				snap := c
-				snap.Content, snap.Reasoning, snap.Status = content.String(), reasoning.String(), "streaming"
-				was := dirty
-				dirty = false
-				mu.Unlock()
-				if was {
-					if err := d.Live.Flush(save, snap); err != nil {
-						d.Logger.Error("flush candidate", "candidate", c.ID, "err", err)
-					}
-				}
-			}
-		}
-	}()
+	// The hub's flusher saves what is new once a second, with every other live candidate.
+	d.Hub.track(c.ID, func() (rlhf.Candidate, bool) {
+		mu.Lock()
+		defer mu.Unlock()
+		snap := c
+		snap.Content, snap.Reasoning = content.String(), reasoning.String()
+		was := dirty
+		dirty = false
+		return snap, was
+	})
 
 	res, err := p.Provider.Stream(ctx, p.Request, func(delta llm.Delta) {
 		mu.Lock()
@@ -431,8 +416,7 @@ func (d Deps) runCandidate(ctx context.Context, lt *liveTurn, c rlhf.Candidate, 
 			lt.publish(candidateEvent{Type: "delta", TurnID: lt.id, CandidateID: c.ID, Content: delta.Content})
 		}
 	})
-	close(stopFlush)
-	<-flushDone
+	d.Hub.untrack(c.ID)
 
 	status := string(res.Status)
 	msg := ""

@@ -387,3 +387,20 @@ func TestLiveCommandsRefuseBadInput(t *testing.T) {
 	require.NoError(t, err)
 	assert.Zero(t, n, "no refused command left a candidate behind")
 }
+
+// TestStreamingContentIsSavedWhileItStreams: a crash must lose at most about a second, so
+// the database holds the partial reply while the candidate is still streaming.
+func TestStreamingContentIsSavedWhileItStreams(t *testing.T) {
+	t.Parallel()
+	w := newLiveWorld(t)
+	s := w.socket(t, w.admin)
+	s.send(w.generate(map[string]any{"prompt_version": 1, "model": "slow"}))
+	turn := s.next()
+	s.until(func(ev map[string]any) bool { return ev["type"] == "delta" && id(ev["seq"]) >= 10 })
+	store := rlhf.NewStore(w.pool)
+	require.Eventually(t, func() bool {
+		st, err := store.Turn(context.Background(), id(turn["turn_id"]))
+		return err == nil && st.Candidates[0].Status == "streaming" && strings.HasPrefix(st.Candidates[0].Content, "slow0 slow1")
+	}, 5*time.Second, 50*time.Millisecond, "the partial reply is in the database while it streams")
+	s.send(map[string]any{"type": "cancel", "turn_id": turn["turn_id"]})
+}

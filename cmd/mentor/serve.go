@@ -208,6 +208,7 @@ func runServe(ctx context.Context, args []string, getenv func(string) string, st
 	}
 	sessions := auth.SessionLimits{Idle: cfg.sessionIdle, Absolute: cfg.sessionAbsolute}
 	hub := server.NewHub(logger, authStore, sessions, 30*time.Second)
+	hub.SaveStreams(liveStore)
 	hubCtx, stopHub := context.WithCancel(context.Background())
 	hubDone := make(chan struct{})
 	go func() { defer close(hubDone); hub.Run(hubCtx) }()

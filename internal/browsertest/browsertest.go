@@ -20,6 +20,11 @@ import (
 // EnvChromium may name the browser binary; otherwise chromium is looked up on PATH.
 const EnvChromium = "MENTOR_CHROMIUM"
 
+// browsers bounds how many Chromium instances a test process runs at once: each is heavy,
+// and on a two-core machine a crowd of them makes every page slow enough to time out.
+// A test waiting for a slot has not started its clock yet.
+var browsers = make(chan struct{}, 2)
+
 // New starts a fresh headless Chromium with an empty profile and returns a context for
 // chromedp actions, bounded by timeout. Uncaught JavaScript exceptions and console errors
 // (a Content-Security-Policy violation among them) fail the test; HTTP error responses,
@@ -38,6 +43,8 @@ func New(t *testing.T, timeout time.Duration) context.Context {
 	if path == "" {
 		t.Fatalf("no Chromium found: run the tests with `make test`, which installs Debian's chromium, or set %s", EnvChromium)
 	}
+	browsers <- struct{}{}
+	t.Cleanup(func() { <-browsers })
 	opts := []chromedp.ExecAllocatorOption{
 		chromedp.ExecPath(path),
 		chromedp.UserDataDir(t.TempDir()),

@@ -71,6 +71,8 @@ async function main() {
   select.value = initial;
   await setLocale(initial);
   select.addEventListener("change", async () => {
+    // Not ready from the first moment: the page is about to be rebuilt in the new language.
+    document.body.dataset.ready = "false";
     await setLocale(select.value);
     render();
   });

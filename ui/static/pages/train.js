@@ -113,9 +113,11 @@ export async function trainPage(personaId) {
         rank.dispatchEvent(new Event("change"));
         e.preventDefault();
       } else if (e.key === "e") {
-        startEdit(c);
-        e.preventDefault();
+        e.preventDefault(); // editing starts on keyup, once this keystroke is spent
       }
+    });
+    pane.addEventListener("keyup", (e) => {
+      if (e.target === pane && e.key === "e") startEdit(c);
     });
     Object.assign(c, { pane, body, stat });
     return pane;
@@ -127,8 +129,7 @@ export async function trainPage(personaId) {
     draft.edit = draft.edit?.candidate_id === c.id ? draft.edit : { candidate_id: c.id, content: c.content };
     renderEdit();
     saveDraft();
-    // Next tick: moving focus inside the key handler would carry the "e" into the editor.
-    setTimeout(() => editBox.querySelector("textarea").focus());
+    editBox.querySelector("textarea").focus();
   }
   function renderEdit() {
     if (!draft.edit) {
