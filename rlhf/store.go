@@ -228,3 +228,29 @@ func (s *Store) Turn(ctx context.Context, id int64) (Turn, error) {
 	t.Candidates, err = pgx.CollectRows(rows, pgx.RowToStructByName[Candidate])
 	return t, db.Error(err, "candidates of turn %d", id)
 }
+
+// TreeMessage is a message with what the trainer's screen shows of it.
+type TreeMessage struct {
+	Message
+	CandidatePosition *int    `json:"candidate_position" db:"candidate_position"` // for model replies: 1 = A, …
+	Status            *string `json:"status" db:"status"`                         // for model replies
+}
+
+// Conversation returns every message of a conversation, oldest first, and its persona.
+func (s *Store) Conversation(ctx context.Context, id int64) (personaID int64, msgs []TreeMessage, err error) {
+	if err := s.pool.QueryRow(ctx, `SELECT persona_id FROM conversations WHERE id = $1`, id).Scan(&personaID); err != nil {
+		return 0, nil, db.Error(err, "conversation %d", id)
+	}
+	rows, _ := s.pool.Query(ctx, `SELECT m.id, m.conversation_id, m.parent_id, m.role, m.author, m.author_id, m.content, m.created_at,
+			c.position AS candidate_position, c.status
+		FROM messages m LEFT JOIN candidates c ON c.message_id = m.id WHERE m.conversation_id = $1 ORDER BY m.id`, id)
+	msgs, err = pgx.CollectRows(rows, pgx.RowToStructByName[TreeMessage])
+	return personaID, msgs, db.Error(err, "messages of conversation %d", id)
+}
+
+// ConversationProject returns the project a conversation belongs to, for access checks.
+func (s *Store) ConversationProject(ctx context.Context, id int64) (int64, error) {
+	var p int64
+	err := s.pool.QueryRow(ctx, `SELECT project_id FROM conversations WHERE id = $1`, id).Scan(&p)
+	return p, db.Error(err, "conversation %d", id)
+}

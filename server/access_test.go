@@ -35,8 +35,8 @@ type world struct {
 }
 
 type projectSide struct {
-	project              prompts.Project
-	persona, corps, turn int64
+	project                            prompts.Project
+	persona, corps, turn, conversation int64
 }
 
 func newWorld(t *testing.T) world {
@@ -61,7 +61,7 @@ func newWorld(t *testing.T) world {
 			Message: "你好", Candidates: []rlhf.CandidateSpec{{Position: 1, Model: "baseline-extractive", Endpoint: "offline", PromptVersionID: v.ID,
 				Temperature: 0.3, TopP: 1, MaxTokens: 100, SystemPromptHash: "x"}}})
 		require.NoError(t, err)
-		*side = projectSide{project: p, persona: persona.ID, corps: c.ID, turn: turn.ID}
+		*side = projectSide{project: p, persona: persona.ID, corps: c.ID, turn: turn.ID, conversation: turn.ConversationID}
 	}
 	for _, r := range auth.Roles {
 		login := string(r) + "-user"
@@ -92,6 +92,8 @@ func (w world) path(rr server.RouteRule, side projectSide) string {
 			return fmt.Sprint(side.corps)
 		case ":turn":
 			return fmt.Sprint(side.turn)
+		case ":conversation":
+			return fmt.Sprint(side.conversation)
 		case ":version":
 			return "1"
 		case ":user":
@@ -104,7 +106,7 @@ func (w world) path(rr server.RouteRule, side projectSide) string {
 }
 
 // policyDenial is the start of every message the access check itself sends.
-var policyDenial = regexp.MustCompile(`^(no project|no persona|no corpus|no turn|your role does not allow|only instance administrators|this API token|this needs a signed-in session)`)
+var policyDenial = regexp.MustCompile(`^(no project|no persona|no corpus|no turn|no conversation|your role does not allow|only instance administrators|this API token|this needs a signed-in session)`)
 
 // TestEveryRouteEnforcesThePolicy sends every API route, as every role, at its own project
 // and at another, and checks that the answer is what auth.Decide says: allowed, 403, or a

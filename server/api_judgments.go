@@ -66,3 +66,11 @@ func handleEditDiff() apiFunc {
 		return nil
 	}
 }
+
+// handleGetConversation returns a conversation's whole tree, for navigating its branches.
+func handleGetConversation(d Deps) apiFunc {
+	return func(c *gin.Context) error {
+		personaID, msgs, err := d.Live.Conversation(c.Request.Context(), conversationOf(c))
+		return respond(c, http.StatusOK, gin.H{"persona_id": personaID, "messages": msgs}, err)
+	}
+}

@@ -44,11 +44,12 @@ func (p principal) scopes() []auth.Scope {
 type target int
 
 const (
-	noProject   target = iota // the route concerns no single project
-	fromProject               // :project, an id or a slug
-	fromPersona               // :persona
-	fromCorpus                // :corpus
-	fromTurn                  // :turn
+	noProject        target = iota // the route concerns no single project
+	fromProject                    // :project, an id or a slug
+	fromPersona                    // :persona
+	fromCorpus                     // :corpus
+	fromTurn                       // :turn
+	fromConversation               // :conversation
 )
 
 // rule is what a route requires.
@@ -59,11 +60,12 @@ type rule struct {
 
 // Keys under which the middleware leaves what it resolved for the handler.
 const (
-	keyPrincipal = "mentor.principal"
-	keyProject   = "mentor.project"
-	keyPersona   = "mentor.persona"
-	keyCorpus    = "mentor.corpus"
-	keyTurn      = "mentor.turn"
+	keyPrincipal    = "mentor.principal"
+	keyProject      = "mentor.project"
+	keyPersona      = "mentor.persona"
+	keyCorpus       = "mentor.corpus"
+	keyTurn         = "mentor.turn"
+	keyConversation = "mentor.conversation"
 )
 
 func principalOf(c *gin.Context) principal { return c.MustGet(keyPrincipal).(principal) }
@@ -81,6 +83,8 @@ func corpusOf(c *gin.Context) retrieval.Corpus {
 type turnRef struct{ id, personaID int64 }
 
 func turnOf(c *gin.Context) turnRef { return c.MustGet(keyTurn).(turnRef) }
+
+func conversationOf(c *gin.Context) int64 { return c.MustGet(keyConversation).(int64) }
 
 // authenticate finds the principal from an Authorization: Bearer token or the session
 // cookie, and refuses the request with 401 when there is neither.
@@ -193,6 +197,17 @@ func resolveTarget(ctx context.Context, c *gin.Context, d Deps, t target) (int64
 		}
 		c.Set(keyCorpus, corpus)
 		return corpus.ProjectID, nil
+	case fromConversation:
+		id, err := idParam(c, "conversation")
+		if err != nil {
+			return 0, notFound(t, c)
+		}
+		projectID, err := d.Live.ConversationProject(ctx, id)
+		if err != nil {
+			return 0, hideMissing(err, t, c)
+		}
+		c.Set(keyConversation, id)
+		return projectID, nil
 	case fromTurn:
 		id, err := idParam(c, "turn")
 		if err != nil {
@@ -224,6 +239,8 @@ func notFound(t target, c *gin.Context) error {
 		return errs.E(errs.NotFound, "no corpus %q", c.Param("corpus"))
 	case fromTurn:
 		return errs.E(errs.NotFound, "no turn %q", c.Param("turn"))
+	case fromConversation:
+		return errs.E(errs.NotFound, "no conversation %q", c.Param("conversation"))
 	}
 	return errs.E(errs.NotFound, "no project %q", c.Param("project"))
 }

@@ -71,6 +71,7 @@ func apiRoutes(d Deps) []route {
 
 		// Live training sessions: generate, cancel and resume on the websocket; judgments by REST.
 		{"GET", "/ws", rule{auth.SignedIn, noProject}, handleWebsocket(d)},
+		{"GET", "/conversations/:conversation", rule{auth.ProjectRead, fromConversation}, handleGetConversation(d)},
 		{"GET", "/turns/:turn", rule{auth.ProjectRead, fromTurn}, handleGetTurn(d)},
 		{"POST", "/turns/:turn/judgments", rule{auth.Judge, fromTurn}, handleSubmitJudgment(d)},
 		{"POST", "/diff", rule{auth.Account, noProject}, handleEditDiff()}, // a helper for the browser's editor
@@ -122,7 +123,7 @@ type RouteRule struct {
 
 // RouteRules lists every API route with its rule.
 func RouteRules() []RouteRule {
-	names := map[target]string{noProject: "", fromProject: "project", fromPersona: "persona", fromCorpus: "corpus", fromTurn: "turn"}
+	names := map[target]string{noProject: "", fromProject: "project", fromPersona: "persona", fromCorpus: "corpus", fromTurn: "turn", fromConversation: "conversation"}
 	var out []RouteRule
 	for _, rt := range apiRoutes(Deps{}) {
 		out = append(out, RouteRule{Method: rt.method, Path: "/api/v1" + rt.path, Permission: rt.rule.perm, Target: names[rt.rule.target]})

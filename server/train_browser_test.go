@@ -3,6 +3,7 @@ package server_test
 import (
 	"context"
 	"fmt"
+	"strings"
 	"testing"
 	"time"
 
@@ -50,13 +51,20 @@ func waitPanes(t *testing.T, ctx context.Context, n int) {
 	}, 30*time.Second, 25*time.Millisecond, "%d candidates finish streaming", n)
 }
 
+// generateInUI asks a question and waits until the new turn's candidates have finished (not
+// the previous turn's, which stay on screen until the new turn arrives).
 func generateInUI(t *testing.T, ctx context.Context, question string, n int) {
 	t.Helper()
+	before := browsertest.Attr(t, ctx, "#train-panes", "data-turn")
 	require.NoError(t, chromedp.Do(ctx,
 		chromedp.SetValue(chromedp.CSS("#train-n"), fmt.Sprint(n)),
 		chromedp.SetValue(chromedp.CSS("#train-message"), question),
 		chromedp.Click(chromedp.CSS("#train-generate")),
 	))
+	require.Eventually(t, func() bool {
+		turn := browsertest.Attr(t, ctx, "#train-panes", "data-turn")
+		return turn != "" && turn != before
+	}, 30*time.Second, 25*time.Millisecond, "a new turn starts")
 	waitPanes(t, ctx, n)
 }
 
@@ -116,6 +124,18 @@ func TestTrainerDoesAWholeTurn(t *testing.T) {
 	assert.Equal(t, editedID, parent)
 	assert.Contains(t, browsertest.Text(t, ctx, "#train-path"), "（以海关现场为准）", "the conversation shows the chosen reply")
 	browsertest.Screenshot(t, ctx, "train-continued")
+
+	// Visit a sibling: step back from the edit (4/4) to candidate C (3/4) and continue from it.
+	require.Contains(t, browsertest.Text(t, ctx, "#train-path li.a .sibs"), "4/4")
+	require.NoError(t, chromedp.Do(ctx, chromedp.Click(chromedp.CSS("#train-path li.a .prev"))))
+	require.Eventually(t, func() bool {
+		return strings.Contains(browsertest.Text(t, ctx, "#train-path li.a .sibs"), "C · 3/4")
+	}, 10*time.Second, 20*time.Millisecond)
+	var candidateC int64
+	require.NoError(t, f.pool.QueryRow(dbc, `SELECT message_id FROM candidates WHERE turn_id = $1 AND position = 3`, turnID).Scan(&candidateC))
+	generateInUI(t, ctx, "换一个角度回答", 1)
+	require.NoError(t, f.pool.QueryRow(dbc, `SELECT m.parent_id FROM turns t JOIN messages m ON m.id = t.user_message_id ORDER BY t.id DESC LIMIT 1`).Scan(&parent))
+	assert.Equal(t, candidateC, parent, "the new turn continues from the sibling")
 }
 
 // TestTrainerReloadKeepsTheDraft: a reload in the middle of a judgment brings back the

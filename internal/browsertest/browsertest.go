@@ -139,10 +139,11 @@ func Visible(css string) chromedp.Action[chromedp.Void] {
 	}
 }
 
-// Text returns the text of the first element matching css.
+// Text returns the text of the first element matching css, or "" when there is none (a
+// page being re-rendered), so it can be polled.
 func Text(t *testing.T, ctx context.Context, css string) string {
 	t.Helper()
-	s, err := chromedp.Run(ctx, chromedp.Evaluate[string](fmt.Sprintf(`document.querySelector(%s).innerText`, jsString(css))))
+	s, err := chromedp.Run(ctx, chromedp.Evaluate[string](fmt.Sprintf(`document.querySelector(%s)?.innerText ?? ""`, jsString(css))))
 	if err != nil {
 		t.Fatalf("browser: text of %s: %v", css, err)
 	}
@@ -152,7 +153,7 @@ func Text(t *testing.T, ctx context.Context, css string) string {
 // Attr returns an attribute of the first element matching css.
 func Attr(t *testing.T, ctx context.Context, css, name string) string {
 	t.Helper()
-	s, err := chromedp.Run(ctx, chromedp.Evaluate[string](fmt.Sprintf(`document.querySelector(%s).getAttribute(%s) ?? ""`, jsString(css), jsString(name))))
+	s, err := chromedp.Run(ctx, chromedp.Evaluate[string](fmt.Sprintf(`document.querySelector(%s)?.getAttribute(%s) ?? ""`, jsString(css), jsString(name))))
 	if err != nil {
 		t.Fatalf("browser: %s of %s: %v", name, css, err)
 	}

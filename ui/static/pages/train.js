@@ -30,12 +30,51 @@ const save = (key, value) => localStorage.setItem(key, JSON.stringify(value));
 export async function trainPage(personaId) {
   stopLive();
   const { persona, rubric, versions } = await api("GET", `/personas/${personaId}`);
-  const st = load(stateKey(personaId), { conversationId: null, parentMessageId: null, path: [], turnId: null, question: "" });
+  const st = load(stateKey(personaId), { conversationId: null, parentMessageId: null, turnId: null, question: "" });
   const saveState = () => save(stateKey(personaId), st);
 
+  // The conversation so far: from its first message to the reply the next turn continues
+  // from. Each reply shows its siblings (the other candidates, an edit, a gold reply), and
+  // switching to one makes the conversation go on from there.
   const pathBox = h("ol", { class: "conversation", id: "train-path" });
-  const showPath = () =>
-    replace(pathBox, st.path.map((x) => h("li", {}, h("p", { class: "q" }, x.user), h("p", { class: "a" }, x.reply))));
+  async function showPath() {
+    if (!st.conversationId || !st.parentMessageId) {
+      clear(pathBox);
+      return;
+    }
+    const { messages } = await api("GET", `/conversations/${st.conversationId}`);
+    const byId = new Map(messages.map((m) => [m.id, m]));
+    const children = (id) => messages.filter((m) => m.parent_id === id);
+    const path = [];
+    for (let m = byId.get(st.parentMessageId); m; m = byId.get(m.parent_id)) path.unshift(m);
+    const label = (m) =>
+      m.candidate_position ? String.fromCharCode(64 + m.candidate_position) : t(m.author === "human" ? "train.humanReply" : "train.reply");
+    // deepest follows a reply down its most recent continuation, to the last continued reply.
+    const deepest = (m) => {
+      for (;;) {
+        const next = children(m.id).filter((x) => x.role === "user").at(-1);
+        const cont = next && children(next.id).filter((x) => children(x.id).length > 0).at(-1);
+        if (!cont) return m;
+        m = cont;
+      }
+    };
+    replace(pathBox, path.map((m) => {
+      if (m.role === "user") return h("li", { class: "q" }, m.content);
+      const sibs = children(m.parent_id).filter((x) => x.role === "assistant");
+      const i = sibs.findIndex((x) => x.id === m.id);
+      const go = (j) => () => {
+        st.parentMessageId = deepest(sibs[j]).id;
+        saveState();
+        showPath();
+      };
+      return h("li", { class: "a", dataset: { message: m.id } },
+        h("div", { class: "sibs" },
+          h("button", { type: "button", class: "link prev", disabled: i === 0, onclick: go(i - 1) }, "‹"),
+          ` ${label(m)} · ${i + 1}/${sibs.length} `,
+          h("button", { type: "button", class: "link next", disabled: i === sibs.length - 1, onclick: go(i + 1) }, "›")),
+        h("div", { class: "text" }, m.content));
+    }));
+  }
   showPath();
 
   const saveState2 = h("span", { class: "save-state", id: "train-save", dataset: { state: "idle" } });
@@ -194,6 +233,7 @@ export async function trainPage(personaId) {
     };
     cands = candidates;
     replace(panes, cands.map((c, i) => paneFor(c, i)));
+    panes.dataset.turn = st.turnId;
     gold.value = draft.gold || "";
     goldCont.checked = draft.continueFrom === "gold";
     comment.value = draft.comment || "";
@@ -283,8 +323,6 @@ export async function trainPage(personaId) {
     setSave("saving");
     try {
       const res = await api("POST", `/turns/${st.turnId}/judgments`, body);
-      const reply = cf === "edit" ? body.edit.content : cf === "gold" ? body.gold.content : cands.find((c) => `c${c.id}` === cf)?.content;
-      st.path.push({ user: st.question, reply });
       st.parentMessageId = res.continuation_message_id;
       localStorage.removeItem(draftKey(st.turnId));
       st.turnId = null;
