@@ -157,3 +157,21 @@ func TestTrainerReloadKeepsTheDraft(t *testing.T) {
 	assert.Equal(t, "B 更准确", browsertest.Value(t, ctx, "#train-comment"))
 	assert.Equal(t, before, browsertest.Text(t, ctx, `.pane[data-label="A"] .reply`), "the candidates come back as they were")
 }
+
+// TestTrainerRanksByDragging drags candidates into place: C onto A puts C first.
+func TestTrainerRanksByDragging(t *testing.T) {
+	t.Parallel()
+	_, ctx, _ := trainWorld(t)
+	generateInUI(t, ctx, "什么是跨境电商零售进口？", 3)
+	rankByKey(t, ctx, "A", "1")
+	rankByKey(t, ctx, "B", "2")
+	rankByKey(t, ctx, "C", "3")
+	require.NoError(t, chromedp.Do(ctx,
+		chromedp.DragAndDrop(chromedp.CSS(`.pane[data-label="C"] header`), chromedp.CSS(`.pane[data-label="A"] .reply`)),
+	))
+	require.Eventually(t, func() bool {
+		return browsertest.Value(t, ctx, `.pane[data-label="C"] select.rank`) == "1"
+	}, 10*time.Second, 20*time.Millisecond, "C takes A's place")
+	assert.Equal(t, "2", browsertest.Value(t, ctx, `.pane[data-label="A"] select.rank`))
+	assert.Equal(t, "3", browsertest.Value(t, ctx, `.pane[data-label="B"] select.rank`))
+}

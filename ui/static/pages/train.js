@@ -141,10 +141,23 @@ export async function trainPage(personaId) {
     });
     const editBtn = h("button", { type: "button", class: "link", dataset: { role: "edit" }, i18n: "train.edit" });
     editBtn.addEventListener("click", () => startEdit(c));
-    const pane = h("section", { class: "pane", tabindex: 0, dataset: { candidate: c.id, label: c.label, status: "streaming" } },
-      h("header", {}, h("strong", {}, c.label), c.model ? h("code", {}, ` ${c.model} v${c.promptVersion}`) : null, " ", stat, " ", rank),
+    // Drag a pane by its header onto another to put it in that place: the ranks are
+    // rewritten in the new order, 1…N (ties are for the keyboard).
+    const handle = h("header", { draggable: "true", title: t("train.drag") },
+      h("strong", {}, c.label), c.model ? h("code", {}, ` ${c.model} v${c.promptVersion}`) : null, " ", stat, " ", rank);
+    handle.addEventListener("dragstart", (e) => {
+      e.dataTransfer.setData("text/plain", String(c.id));
+      e.dataTransfer.effectAllowed = "move";
+    });
+    const pane = h("section", { class: "pane", tabindex: 0, dataset: { candidate: c.id, label: c.label, status: "streaming" } }, handle,
       body, h("div", { class: "ratings" }, ratings), h("div", { class: "flags" }, flags),
       h("div", { class: "row" }, h("label", { class: "check" }, cont, t("train.continueHere")), editBtn));
+    pane.addEventListener("dragover", (e) => e.preventDefault());
+    pane.addEventListener("drop", (e) => {
+      e.preventDefault();
+      const dragged = Number(e.dataTransfer.getData("text/plain"));
+      if (dragged && dragged !== c.id) dropBefore(dragged, c.id);
+    });
     pane.addEventListener("keydown", (e) => {
       if (e.target !== pane) return; // typing in a field is not a shortcut
       if (/^[1-8]$/.test(e.key) && Number(e.key) <= cands.length) {
@@ -160,6 +173,20 @@ export async function trainPage(personaId) {
     });
     Object.assign(c, { pane, body, stat });
     return pane;
+  }
+
+  // dropBefore puts a candidate in another's place in the ranking and renumbers 1…N in the
+  // order of the ranks given so far (unranked ones last, in screen order).
+  function dropBefore(draggedId, targetId) {
+    const order = [...cands].sort((a, b) => (draft.ranks[a.id] ?? 99) - (draft.ranks[b.id] ?? 99)).map((x) => x.id);
+    order.splice(order.indexOf(draggedId), 1);
+    order.splice(order.indexOf(targetId), 0, draggedId);
+    order.forEach((id, i) => {
+      draft.ranks[id] = i + 1;
+      const sel = cands.find((x) => x.id === id).pane.querySelector("select.rank");
+      sel.value = String(i + 1);
+    });
+    saveDraft();
   }
 
   const editBox = h("div", { id: "train-edit", hidden: true });
