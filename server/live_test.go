@@ -6,6 +6,9 @@ import (
 	"fmt"
 	"net/http"
 	"net/http/httptest"
+	"os"
+	"path/filepath"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -403,4 +406,21 @@ func TestStreamingContentIsSavedWhileItStreams(t *testing.T) {
 		return err == nil && st.Candidates[0].Status == "streaming" && strings.HasPrefix(st.Candidates[0].Content, "slow0 slow1")
 	}, 5*time.Second, 50*time.Millisecond, "the partial reply is in the database while it streams")
 	s.send(map[string]any{"type": "cancel", "turn_id": turn["turn_id"]})
+}
+
+// TestLiveNoAvailableModel: a plan naming a model whose key is missing gets a clear error.
+func TestLiveNoAvailableModel(t *testing.T) {
+	t.Parallel()
+	models := filepath.Join(t.TempDir(), "models.yaml")
+	require.NoError(t, os.WriteFile(models, []byte("endpoints:\n  - name: keyless\n    base_url: http://127.0.0.1:1\n    api_key_env: MENTOR_TEST_NO_SUCH_KEY\n    models:\n      - name: locked\n"), 0o600))
+	f := newFixture(t, discardLogger(), options{env: map[string]string{}, modelsFile: models})
+	persona := personaOn(t, f)
+	w := liveWorld{fixture: f}
+	s := w.socket(t, f.admin)
+	id, _ := strconv.ParseInt(strings.TrimPrefix(persona, "/api/v1/personas/"), 10, 64)
+	s.send(map[string]any{"type": "generate", "id": "q", "persona_id": id, "message": "你好", "plan": []any{map[string]any{"prompt_version": 1, "model": "locked"}}})
+	ev := s.next()
+	assert.Equal(t, "error", ev["type"])
+	assert.Equal(t, "unavailable", ev["code"])
+	assert.Contains(t, ev["message"], `model "locked" is unavailable: environment variable MENTOR_TEST_NO_SUCH_KEY is not set`)
 }

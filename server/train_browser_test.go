@@ -175,3 +175,22 @@ func TestTrainerRanksByDragging(t *testing.T) {
 	assert.Equal(t, "2", browsertest.Value(t, ctx, `.pane[data-label="A"] select.rank`))
 	assert.Equal(t, "3", browsertest.Value(t, ctx, `.pane[data-label="B"] select.rank`))
 }
+
+// TestTrainerPicksVersions compares only the versions checked: with v2 unchecked, every
+// candidate comes from v1.
+func TestTrainerPicksVersions(t *testing.T) {
+	t.Parallel()
+	f, ctx, _ := trainWorld(t)
+	require.NoError(t, chromedp.Do(ctx, chromedp.Click(chromedp.CSS(`#train-versions input[data-version="2"]`))))
+	generateInUI(t, ctx, "跨境电商年度限额是多少？", 2)
+	var versions []int
+	rows, err := f.pool.Query(context.Background(), `SELECT v.version FROM candidates c JOIN prompt_versions v ON v.id = c.prompt_version_id
+		WHERE c.turn_id = (SELECT max(id) FROM turns) ORDER BY c.position`)
+	require.NoError(t, err)
+	for rows.Next() {
+		var v int
+		require.NoError(t, rows.Scan(&v))
+		versions = append(versions, v)
+	}
+	assert.Equal(t, []int{1, 1}, versions)
+}

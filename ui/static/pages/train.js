@@ -92,6 +92,12 @@ export async function trainPage(personaId) {
   const lang = h("select", { id: "train-locale" }, h("option", { value: "zh-CN" }, "中文"), h("option", { value: "en" }, "English"));
   lang.value = locale();
   const generate = h("button", { type: "button", id: "train-generate", i18n: "train.generate" });
+  // Which prompt versions to compare: the candidates cycle through the checked ones, each
+  // with its own model.
+  const versionBoxes = versions.map((v) => {
+    const box = h("input", { type: "checkbox", value: v.version, checked: true, dataset: { version: v.version } });
+    return { v, box, label: h("label", { class: "check" }, box, `v${v.version} · ${v.model}`) };
+  });
 
   let cands = []; // [{id, label, messageId, pane, body, status, content}]
   let draft = null;
@@ -311,7 +317,14 @@ export async function trainPage(personaId) {
     clear(status);
     st.question = text;
     saveState();
-    const cmd = { type: "generate", id: "g", persona_id: persona.id, message: text, locale: lang.value, n: Number(n.value) };
+    const chosen = versionBoxes.filter((x) => x.box.checked).map((x) => x.v);
+    if (chosen.length === 0) {
+      replace(status, errorBox({ message: t("train.pickVersion") }));
+      return;
+    }
+    const cmd = { type: "generate", id: "g", persona_id: persona.id, message: text, locale: lang.value };
+    if (chosen.length === versions.length) cmd.n = Number(n.value); // all: the server's default plan
+    else cmd.plan = Array.from({ length: Number(n.value) }, (_, i) => ({ prompt_version: chosen[i % chosen.length].version }));
     if (st.conversationId && st.parentMessageId) {
       cmd.conversation_id = st.conversationId;
       cmd.parent_message_id = st.parentMessageId;
@@ -411,6 +424,7 @@ export async function trainPage(personaId) {
       h("p", { class: "muted" }, t("train.versions", { n: versions.length }), " · ", restart))),
     pathBox,
     h("div", { class: "composer" }, message,
+      h("div", { class: "row versions", id: "train-versions" }, h("span", { class: "muted", i18n: "train.versionsLabel" }), versionBoxes.map((x) => x.label)),
       h("div", { class: "row" }, h("label", { class: "check" }, t("train.candidates"), " ", n), lang, generate,
         h("small", { class: "muted", i18n: "try.hint" }))),
     status, panes, judge);
