@@ -162,7 +162,10 @@ func TestTrainerReloadKeepsTheDraft(t *testing.T) {
 func TestTrainerRanksByDragging(t *testing.T) {
 	t.Parallel()
 	_, ctx, _ := trainWorld(t)
-	generateInUI(t, ctx, "什么是跨境电商零售进口？", 3)
+	switchLocale(t, ctx, "en") // the training screen in English
+	assert.Equal(t, "Generate candidates", browsertest.Text(t, ctx, "#train-generate"))
+	generateInUI(t, ctx, "What is cross-border e-commerce retail import?", 3)
+	assert.Equal(t, "Submit judgment", browsertest.Text(t, ctx, "#train-submit"))
 	rankByKey(t, ctx, "A", "1")
 	rankByKey(t, ctx, "B", "2")
 	rankByKey(t, ctx, "C", "3")
