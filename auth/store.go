@@ -15,6 +15,7 @@ import (
 
 	"github.com/mentor-ai/mentor/db"
 	"github.com/mentor-ai/mentor/errs"
+	"github.com/mentor-ai/mentor/locale"
 )
 
 // User is a person who signs in to Mentor.
@@ -96,8 +97,9 @@ func (s *Store) CreateUser(ctx context.Context, nu NewUser) (User, error) {
 		return User{}, errs.Field("login", "must be 2 to 128 letters, digits or . _ @ + -, got %q", nu.Login)
 	case nu.DisplayName == "":
 		return User{}, errs.Field("display_name", "must not be empty")
-	case nu.Locale != "zh-CN" && nu.Locale != "en":
-		return User{}, errs.Field("locale", "must be zh-CN or en, got %q", nu.Locale)
+	}
+	if err := locale.Check("locale", nu.Locale); err != nil {
+		return User{}, err
 	}
 	if err := ValidatePassword("password", nu.Password); err != nil {
 		return User{}, err

@@ -11,6 +11,7 @@ import (
 	"unicode/utf8"
 
 	"github.com/mentor-ai/mentor/errs"
+	"github.com/mentor-ai/mentor/locale"
 )
 
 // Project holds personas, corpora, members and data.
@@ -32,9 +33,6 @@ const (
 	DigitalHuman    Kind = "digital_human"    // a companion, brand host or presenter: EQ-heavy
 	DomainAssistant Kind = "domain_assistant" // customs, finance…: answers must be right
 )
-
-// Locales Mentor's UI and content come in.
-var Locales = []string{"zh-CN", "en"}
 
 // Persona is an assistant that trainers shape.
 type Persona struct {
@@ -97,8 +95,8 @@ func (p *Persona) Validate() error {
 	if p.Locale == "" {
 		p.Locale = "zh-CN"
 	}
-	if !validLocale(p.Locale) {
-		return errs.Field("locale", "must be zh-CN or en, got %q", p.Locale)
+	if err := locale.Check("locale", p.Locale); err != nil {
+		return err
 	}
 	if p.AvatarColor == "" {
 		p.AvatarColor = "#2f6fde"
@@ -113,15 +111,6 @@ func (p *Persona) Validate() error {
 		return errs.Field("avatar_initials", "must be one or two characters, got %d", n)
 	}
 	return nil
-}
-
-func validLocale(l string) bool {
-	for _, v := range Locales {
-		if l == v {
-			return true
-		}
-	}
-	return false
 }
 
 func newSlug(prefix string) string {

@@ -12,6 +12,7 @@ import (
 	"unicode/utf8"
 
 	"github.com/mentor-ai/mentor/errs"
+	"github.com/mentor-ai/mentor/locale"
 )
 
 // TemplateData is everything a prompt template may refer to. Referring to anything else is
@@ -259,12 +260,12 @@ func sampleData() []TemplateData {
 		{N: 2, Title: "Sample", Text: "A sample passage.", Source: "sample"},
 	}
 	var out []TemplateData
-	for _, locale := range Locales {
+	for _, loc := range locale.Supported {
 		for _, ps := range [][]TemplatePassage{passages, nil} {
 			for _, turns := range []int{0, 3} {
 				out = append(out, TemplateData{
 					Persona:      TemplatePersona{Name: "示例", Description: "示例人设", Kind: string(DomainAssistant), Locale: "zh-CN"},
-					Locale:       locale,
+					Locale:       loc,
 					Date:         "2026-01-01",
 					Conversation: TemplateConversation{Turns: turns},
 					Passages:     ps,
@@ -276,11 +277,11 @@ func sampleData() []TemplateData {
 }
 
 // SampleData returns example inputs for a render preview.
-func SampleData(p Persona, locale string) TemplateData {
+func SampleData(p Persona, loc string) TemplateData {
 	d := sampleData()[0]
 	d.Persona = TemplatePersona{Name: p.Name, Description: p.Description, Kind: string(p.Kind), Locale: p.Locale}
-	if validLocale(locale) {
-		d.Locale = locale
+	if locale.Valid(loc) {
+		d.Locale = loc
 	}
 	return d
 }

@@ -15,6 +15,7 @@ import (
 
 	"github.com/mentor-ai/mentor/db"
 	"github.com/mentor-ai/mentor/errs"
+	"github.com/mentor-ai/mentor/locale"
 )
 
 // Corpus is a named collection of documents in a project.
@@ -87,12 +88,13 @@ func (s *Store) PutDocument(ctx context.Context, d Document) (Document, error) {
 	switch {
 	case strings.TrimSpace(d.Slug) == "":
 		return Document{}, errs.Field("slug", "must not be empty")
-	case d.Lang != "zh-CN" && d.Lang != "en":
-		return Document{}, errs.Field("lang", "must be zh-CN or en, got %q", d.Lang)
 	case strings.TrimSpace(d.Title) == "":
 		return Document{}, errs.Field("title", "must not be empty")
 	case strings.TrimSpace(d.Body) == "":
 		return Document{}, errs.Field("body", "must not be empty")
+	}
+	if err := locale.Check("lang", d.Lang); err != nil {
+		return Document{}, err
 	}
 	rows, _ := s.pool.Query(ctx, `INSERT INTO documents (corpus_id, slug, lang, title, body) VALUES ($1, $2, $3, $4, $5)
 		ON CONFLICT (corpus_id, slug) DO UPDATE SET lang = excluded.lang, title = excluded.title, body = excluded.body

@@ -12,6 +12,7 @@ import (
 	"github.com/mentor-ai/mentor/errs"
 	"github.com/mentor-ai/mentor/generation"
 	"github.com/mentor-ai/mentor/llm"
+	"github.com/mentor-ai/mentor/locale"
 )
 
 type tryInput struct {
@@ -24,15 +25,26 @@ type tryInput struct {
 
 const maxMessageRunes = 8000
 
-func (in tryInput) validate() error {
-	switch n := utf8.RuneCountInString(in.Message); {
-	case strings.TrimSpace(in.Message) == "":
+// checkUserTurn checks what a trainer types as the user's turn, and the optional locale,
+// for the try endpoint and the live session alike.
+func checkUserTurn(message, loc string) error {
+	switch n := utf8.RuneCountInString(message); {
+	case strings.TrimSpace(message) == "":
 		return errs.Field("message", "must not be empty")
 	case n > maxMessageRunes:
 		return errs.Field("message", "must be at most %d characters, got %d", maxMessageRunes, n)
-	case in.Locale != "" && in.Locale != "zh-CN" && in.Locale != "en":
-		return errs.Field("locale", "must be zh-CN or en, got %q", in.Locale)
-	case len(in.History) > 100:
+	}
+	if loc != "" {
+		return locale.Check("locale", loc)
+	}
+	return nil
+}
+
+func (in tryInput) validate() error {
+	if err := checkUserTurn(in.Message, in.Locale); err != nil {
+		return err
+	}
+	if len(in.History) > 100 {
 		return errs.Field("history", "at most 100 turns, got %d", len(in.History))
 	}
 	for i, m := range in.History {

@@ -10,7 +10,6 @@ import (
 	"strings"
 	"sync"
 	"time"
-	"unicode/utf8"
 
 	"github.com/mentor-ai/mentor/auth"
 	"github.com/mentor-ai/mentor/errs"
@@ -185,17 +184,14 @@ func strictJSON(raw []byte, v any) error {
 // generate plans the candidates, stores the turn, and starts one stream per candidate.
 func (x commands) generate(ctx context.Context, cmd generateCmd) error {
 	d := x.d
-	switch n := utf8.RuneCountInString(cmd.Message); {
-	case strings.TrimSpace(cmd.Message) == "":
-		return errs.Field("message", "must not be empty")
-	case n > maxMessageRunes:
-		return errs.Field("message", "must be at most %d characters, got %d", maxMessageRunes, n)
+	if err := checkUserTurn(cmd.Message, cmd.Locale); err != nil {
+		return err
+	}
+	switch {
 	case cmd.N < 0 || cmd.N > maxCandidates:
 		return errs.Field("n", "must be between 1 and %d, got %d", maxCandidates, cmd.N)
 	case len(cmd.Plan) > maxCandidates:
 		return errs.Field("plan", "at most %d candidates, got %d", maxCandidates, len(cmd.Plan))
-	case cmd.Locale != "" && cmd.Locale != "zh-CN" && cmd.Locale != "en":
-		return errs.Field("locale", "must be zh-CN or en, got %q", cmd.Locale)
 	}
 	persona, err := d.Prompts.Persona(ctx, cmd.PersonaID)
 	if err != nil {
