@@ -7,6 +7,7 @@ import (
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
+	"fmt"
 	"time"
 
 	"github.com/mentor-ai/mentor/errs"
@@ -70,9 +71,14 @@ func (g *Generator) Prepare(ctx context.Context, plan Plan) (Prepared, error) {
 		return out, err
 	}
 	question := plan.History[len(plan.History)-1].Content
-	passages, err := g.retrieval.Search(ctx, plan.Version.CorpusIDs, question, plan.Version.RetrievalK)
-	if err != nil {
-		return out, err
+	var passages []retrieval.Passage
+	if plan.Version.RetrievalK > 0 && len(plan.Version.CorpusIDs) > 0 {
+		var err error
+		passages, err = g.retrieval.Search(ctx, retrieval.Query{CorpusIDs: plan.Version.CorpusIDs, Text: question, K: plan.Version.RetrievalK,
+			Fusion: retrieval.Fusion{RRFK: plan.Version.RRFK, VectorWeight: float64(plan.Version.VectorWeight), TextWeight: float64(plan.Version.TextWeight)}})
+		if err != nil {
+			return out, fmt.Errorf("retrieve passages: %w", err)
+		}
 	}
 	locale := plan.Locale
 	if locale == "" {

@@ -152,13 +152,19 @@ func insertRubric(ctx context.Context, tx pgx.Tx, personaID int64, dims []Dimens
 }
 
 const versionColumns = `v.id, v.persona_id, v.version, v.template, v.model, v.temperature, v.top_p, v.max_tokens,
-	v.retrieval_k, v.change_note, v.author, v.created_at,
+	v.retrieval_k, v.rrf_k, v.vector_weight, v.text_weight, v.change_note, v.author, v.created_at,
 	coalesce((SELECT array_agg(corpus_id ORDER BY corpus_id) FROM prompt_version_corpora c WHERE c.prompt_version_id = v.id), '{}') AS corpus_ids`
 
 // PublishVersion stores v as the persona's next version number. The corpora must belong to
 // the persona's project.
 func (s *Store) PublishVersion(ctx context.Context, personaID int64, v Version) (Version, error) {
 	var out Version
+	if v.RRFK == 0 {
+		v.RRFK = 60
+	}
+	if v.VectorWeight == 0 && v.TextWeight == 0 {
+		v.VectorWeight, v.TextWeight = 1, 1
+	}
 	err := pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
 		// Locking the persona serialises publishers, so version numbers never collide.
 		var projectID int64
@@ -177,10 +183,10 @@ func (s *Store) PublishVersion(ctx context.Context, personaID int64, v Version) 
 		}
 		var id int64
 		err := tx.QueryRow(ctx, `INSERT INTO prompt_versions (persona_id, version, template, model, temperature, top_p,
-			max_tokens, retrieval_k, change_note, author)
-			SELECT $1, coalesce(max(version), 0) + 1, $2, $3, $4, $5, $6, $7, $8, $9 FROM prompt_versions WHERE persona_id = $1
+			max_tokens, retrieval_k, rrf_k, vector_weight, text_weight, change_note, author)
+			SELECT $1, coalesce(max(version), 0) + 1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12 FROM prompt_versions WHERE persona_id = $1
 			RETURNING id`, personaID, v.Template, v.Model, v.Temperature, v.TopP, v.MaxTokens, v.RetrievalK,
-			v.ChangeNote, v.Author).Scan(&id)
+			v.RRFK, v.VectorWeight, v.TextWeight, v.ChangeNote, v.Author).Scan(&id)
 		if err != nil {
 			return err
 		}

@@ -22,6 +22,10 @@ type Version struct {
 	TopP        float32   `json:"top_p" db:"top_p"`
 	MaxTokens   int       `json:"max_tokens" db:"max_tokens"`
 	RetrievalK  int       `json:"retrieval_k" db:"retrieval_k"`
+	// How retrieval fuses its vector and full-text lists (reciprocal rank fusion).
+	RRFK         int       `json:"rrf_k" db:"rrf_k"`
+	VectorWeight float32   `json:"vector_weight" db:"vector_weight"`
+	TextWeight   float32   `json:"text_weight" db:"text_weight"`
 	CorpusIDs   []int64   `json:"corpus_ids" db:"corpus_ids"`
 	ChangeNote  string    `json:"change_note" db:"change_note"`
 	Author      string    `json:"author" db:"author"`
@@ -36,6 +40,9 @@ type NewVersion struct {
 	TopP        *float32 `json:"top_p"`
 	MaxTokens   *int     `json:"max_tokens"`
 	RetrievalK  *int     `json:"retrieval_k"`
+	RRFK         *int     `json:"rrf_k"`
+	VectorWeight *float32 `json:"vector_weight"`
+	TextWeight   *float32 `json:"text_weight"`
 	CorpusIDs   []int64  `json:"corpus_ids"`
 	ChangeNote  string   `json:"change_note"`
 	Author      string   `json:"author"`
@@ -46,7 +53,7 @@ type NewVersion struct {
 func (nv NewVersion) Version(knownModel func(string) bool) (Version, error) {
 	v := Version{
 		Template: nv.Template, Model: strings.TrimSpace(nv.Model), Temperature: 0.7, TopP: 1,
-		MaxTokens: 1024, RetrievalK: 4, CorpusIDs: nv.CorpusIDs,
+		MaxTokens: 1024, RetrievalK: 4, RRFK: 60, VectorWeight: 1, TextWeight: 1, CorpusIDs: nv.CorpusIDs,
 		ChangeNote: strings.TrimSpace(nv.ChangeNote), Author: strings.TrimSpace(nv.Author),
 	}
 	if nv.Temperature != nil {
@@ -60,6 +67,15 @@ func (nv NewVersion) Version(knownModel func(string) bool) (Version, error) {
 	}
 	if nv.RetrievalK != nil {
 		v.RetrievalK = *nv.RetrievalK
+	}
+	if nv.RRFK != nil {
+		v.RRFK = *nv.RRFK
+	}
+	if nv.VectorWeight != nil {
+		v.VectorWeight = *nv.VectorWeight
+	}
+	if nv.TextWeight != nil {
+		v.TextWeight = *nv.TextWeight
 	}
 	// Sorted and without repeats, so "found 1 of 2" never comes from a duplicate id.
 	v.CorpusIDs = slices.Compact(slices.Sorted(slices.Values(v.CorpusIDs)))
@@ -79,6 +95,10 @@ func (nv NewVersion) Version(knownModel func(string) bool) (Version, error) {
 		return v, errs.Field("max_tokens", "must be between 1 and 32768, got %d", v.MaxTokens)
 	case v.RetrievalK < 0 || v.RetrievalK > 50:
 		return v, errs.Field("retrieval_k", "must be between 0 and 50, got %d", v.RetrievalK)
+	case v.RRFK < 1 || v.RRFK > 1000:
+		return v, errs.Field("rrf_k", "must be between 1 and 1000, got %d", v.RRFK)
+	case v.VectorWeight < 0 || v.TextWeight < 0 || v.VectorWeight+v.TextWeight == 0:
+		return v, errs.Field("vector_weight", "weights must not be negative and at least one must be positive, got vector %g and text %g", v.VectorWeight, v.TextWeight)
 	case v.Author == "":
 		return v, errs.Field("author", "must not be empty")
 	case len(v.ChangeNote) > 2000:
@@ -103,7 +123,7 @@ func Diff(a, b Version) string {
 func describe(v Version) string {
 	var b strings.Builder
 	b.WriteString(strings.TrimRight(v.Template, "\n"))
-	fmt.Fprintf(&b, "\n\n# model: %s\n# temperature: %g\n# top_p: %g\n# max_tokens: %d\n# retrieval_k: %d\n# corpora: %v\n",
-		v.Model, v.Temperature, v.TopP, v.MaxTokens, v.RetrievalK, v.CorpusIDs)
+	fmt.Fprintf(&b, "\n\n# model: %s\n# temperature: %g\n# top_p: %g\n# max_tokens: %d\n# retrieval_k: %d\n# rrf_k: %d\n# weights: vector %g, text %g\n# corpora: %v\n",
+		v.Model, v.Temperature, v.TopP, v.MaxTokens, v.RetrievalK, v.RRFK, v.VectorWeight, v.TextWeight, v.CorpusIDs)
 	return b.String()
 }

@@ -1,12 +1,13 @@
 // Package retrieval owns knowledge corpora and their documents, and finds the passages a
 // reply should be grounded in.
 //
-// Search is keyword-based for now (BM25 over CJK bigrams and Latin words); pgvector and
-// full-text hybrid search replace it in the knowledge-corpora work.
+// Documents are versioned and split into chunks (chunk.go), embedded (embed.go, jobs.go)
+// and found by hybrid vector and full-text search (search.go).
 package retrieval
 
 import (
 	"context"
+	"fmt"
 	"strings"
 	"time"
 
@@ -15,21 +16,33 @@ import (
 
 	"github.com/mentor-ai/mentor/db"
 	"github.com/mentor-ai/mentor/errs"
-	"github.com/mentor-ai/mentor/locale"
 )
 
-// Corpus is a named collection of documents in a project.
+// Corpus is a named collection of documents in a project, with the embedder and chunking
+// its documents are indexed with.
 type Corpus struct {
-	ID            int64     `json:"id" db:"id"`
-	ProjectID     int64     `json:"project_id" db:"project_id"`
-	Slug          string    `json:"slug" db:"slug"`
-	Name          string    `json:"name" db:"name"`
-	Description   string    `json:"description" db:"description"`
-	DocumentCount int       `json:"document_count" db:"document_count"`
-	CreatedAt     time.Time `json:"created_at" db:"created_at"`
+	ID             int64     `json:"id" db:"id"`
+	ProjectID      int64     `json:"project_id" db:"project_id"`
+	Slug           string    `json:"slug" db:"slug"`
+	Name           string    `json:"name" db:"name"`
+	Description    string    `json:"description" db:"description"`
+	Embedder       string    `json:"embedder" db:"embedder"`
+	Dimension      int       `json:"dimension" db:"dimension"`
+	ChunkTokens    int       `json:"chunk_tokens" db:"chunk_tokens"`
+	ChunkOverlap   int       `json:"chunk_overlap" db:"chunk_overlap"`
+	EmbeddingError string    `json:"embedding_error" db:"embedding_error"` // why embedding is paused
+	DocumentCount  int       `json:"document_count" db:"document_count"`
+	ChunkCount     int       `json:"chunk_count" db:"chunk_count"`       // current chunks
+	EmbeddedCount  int       `json:"embedded_count" db:"embedded_count"` // current chunks with a vector
+	CreatedAt      time.Time `json:"created_at" db:"created_at"`
 }
 
-// Document is one knowledge document.
+// Settings returns the corpus's chunking settings.
+func (c Corpus) Settings() ChunkSettings {
+	return ChunkSettings{MaxTokens: c.ChunkTokens, OverlapTokens: c.ChunkOverlap}
+}
+
+// Document is one knowledge document, at its current version.
 type Document struct {
 	ID        int64     `json:"id" db:"id"`
 	CorpusID  int64     `json:"corpus_id" db:"corpus_id"`
@@ -37,21 +50,40 @@ type Document struct {
 	Lang      string    `json:"lang" db:"lang"`
 	Title     string    `json:"title" db:"title"`
 	Body      string    `json:"body" db:"body"`
+	Version   int       `json:"version" db:"version"`
+	Tags      []string  `json:"tags" db:"tags"`
+	Source    string    `json:"source" db:"source"`
 	CreatedAt time.Time `json:"created_at" db:"created_at"`
+	UpdatedAt time.Time `json:"updated_at" db:"updated_at"`
 }
 
-// Store reads and writes corpora and documents.
+// Store reads and writes corpora, documents and chunks, and searches them.
 type Store struct {
-	pool *pgxpool.Pool
+	pool      *pgxpool.Pool
+	embedders *Embedders
+	jobs      JobInserter
 }
 
-// NewStore returns a Store on pool.
-func NewStore(pool *pgxpool.Pool) *Store { return &Store{pool: pool} }
+// NewStore returns a Store on pool that embeds with embedders (the offline one when nil).
+// Until UseJobs is called, documents of corpora with remote embedders cannot be imported.
+func NewStore(pool *pgxpool.Pool, embedders *Embedders) *Store {
+	if embedders == nil {
+		embedders = NewEmbedders()
+	}
+	return &Store{pool: pool, embedders: embedders}
+}
 
-const corpusColumns = `c.id, c.project_id, c.slug, c.name, c.description, c.created_at,
-	(SELECT count(*) FROM documents d WHERE d.corpus_id = c.id)::int AS document_count`
+// Embedders returns the store's embedders.
+func (s *Store) Embedders() *Embedders { return s.embedders }
 
-// CreateCorpus stores a new, empty corpus.
+const corpusColumns = `c.id, c.project_id, c.slug, c.name, c.description, c.embedder, c.dimension,
+	c.chunk_tokens, c.chunk_overlap, c.embedding_error, c.created_at,
+	(SELECT count(*) FROM documents d WHERE d.corpus_id = c.id)::int AS document_count,
+	(SELECT count(*) FROM chunks k WHERE k.corpus_id = c.id AND k.current)::int AS chunk_count,
+	(SELECT count(*) FROM chunks k WHERE k.corpus_id = c.id AND k.current AND k.embedding IS NOT NULL)::int AS embedded_count`
+
+// CreateCorpus stores a new, empty corpus. Its embedder must be configured, and the
+// dimension, when given, must be the embedder's: both are fixed for the corpus's life.
 func (s *Store) CreateCorpus(ctx context.Context, c Corpus) (Corpus, error) {
 	c.Name, c.Slug = strings.TrimSpace(c.Name), strings.TrimSpace(c.Slug)
 	if c.Name == "" {
@@ -60,13 +92,48 @@ func (s *Store) CreateCorpus(ctx context.Context, c Corpus) (Corpus, error) {
 	if c.Slug == "" {
 		return Corpus{}, errs.Field("slug", "must not be empty")
 	}
+	if c.Embedder == "" {
+		c.Embedder = OfflineEmbedderName
+	}
+	e, err := s.embedders.Get(c.Embedder)
+	if err != nil {
+		return Corpus{}, err
+	}
+	if c.Dimension != 0 && c.Dimension != e.Dimension() {
+		return Corpus{}, errs.Field("dimension", "embedder %s makes %d dimensions, not %d", e.Name(), e.Dimension(), c.Dimension)
+	}
+	c.Dimension = e.Dimension()
+	if c.ChunkTokens == 0 {
+		c.ChunkTokens = 200
+	}
+	if c.ChunkOverlap == 0 && c.ChunkTokens > 30 {
+		c.ChunkOverlap = 30
+	}
+	switch {
+	case c.ChunkTokens < 16 || c.ChunkTokens > 4000:
+		return Corpus{}, errs.Field("chunk_tokens", "must be between 16 and 4000, not %d", c.ChunkTokens)
+	case c.ChunkOverlap < 0 || c.ChunkOverlap >= c.ChunkTokens:
+		return Corpus{}, errs.Field("chunk_overlap", "must be at least 0 and less than chunk_tokens (%d), not %d", c.ChunkTokens, c.ChunkOverlap)
+	}
+	if err := s.ensureVectorIndex(ctx, c.Dimension); err != nil {
+		return Corpus{}, err
+	}
 	var id int64
-	err := s.pool.QueryRow(ctx, `INSERT INTO corpora (project_id, slug, name, description) VALUES ($1, $2, $3, $4) RETURNING id`,
-		c.ProjectID, c.Slug, c.Name, c.Description).Scan(&id)
+	err = s.pool.QueryRow(ctx, `INSERT INTO corpora (project_id, slug, name, description, embedder, dimension, chunk_tokens, chunk_overlap)
+		VALUES ($1, $2, $3, $4, $5, $6, $7, $8) RETURNING id`,
+		c.ProjectID, c.Slug, c.Name, c.Description, c.Embedder, c.Dimension, c.ChunkTokens, c.ChunkOverlap).Scan(&id)
 	if err != nil {
 		return Corpus{}, db.Error(err, "create corpus %q", c.Slug)
 	}
 	return s.Corpus(ctx, id)
+}
+
+// ensureVectorIndex creates the HNSW index for vectors of dim dimensions, the first time a
+// corpus of that dimension appears (the migration creates the offline embedder's).
+func (s *Store) ensureVectorIndex(ctx context.Context, dim int) error {
+	_, err := s.pool.Exec(ctx, fmt.Sprintf(`CREATE INDEX IF NOT EXISTS chunks_embedding_%[1]d ON chunks
+		USING hnsw ((embedding::vector(%[1]d)) vector_cosine_ops) WHERE dimension = %[1]d AND current`, dim))
+	return db.Error(err, "create the vector index for %d dimensions", dim)
 }
 
 // Corpus returns the corpus with id.
@@ -83,30 +150,11 @@ func (s *Store) Corpora(ctx context.Context, projectID int64) ([]Corpus, error) 
 	return out, db.Error(err, "list corpora of project %d", projectID)
 }
 
-// PutDocument stores d, replacing the corpus's document with the same slug.
-func (s *Store) PutDocument(ctx context.Context, d Document) (Document, error) {
-	switch {
-	case strings.TrimSpace(d.Slug) == "":
-		return Document{}, errs.Field("slug", "must not be empty")
-	case strings.TrimSpace(d.Title) == "":
-		return Document{}, errs.Field("title", "must not be empty")
-	case strings.TrimSpace(d.Body) == "":
-		return Document{}, errs.Field("body", "must not be empty")
-	}
-	if err := locale.Check("lang", d.Lang); err != nil {
-		return Document{}, err
-	}
-	rows, _ := s.pool.Query(ctx, `INSERT INTO documents (corpus_id, slug, lang, title, body) VALUES ($1, $2, $3, $4, $5)
-		ON CONFLICT (corpus_id, slug) DO UPDATE SET lang = excluded.lang, title = excluded.title, body = excluded.body
-		RETURNING id, corpus_id, slug, lang, title, body, created_at`, d.CorpusID, d.Slug, d.Lang, d.Title, d.Body)
-	out, err := pgx.CollectExactlyOneRow(rows, pgx.RowToStructByName[Document])
-	return out, db.Error(err, "store document %q", d.Slug)
-}
+const documentColumns = `id, corpus_id, slug, lang, title, body, version, tags, source, created_at, updated_at`
 
 // Documents lists the documents of the given corpora.
 func (s *Store) Documents(ctx context.Context, corpusIDs []int64) ([]Document, error) {
-	rows, _ := s.pool.Query(ctx, `SELECT id, corpus_id, slug, lang, title, body, created_at FROM documents
-		WHERE corpus_id = ANY($1) ORDER BY id`, corpusIDs)
+	rows, _ := s.pool.Query(ctx, `SELECT `+documentColumns+` FROM documents WHERE corpus_id = ANY($1) ORDER BY id`, corpusIDs)
 	out, err := pgx.CollectRows(rows, pgx.RowToStructByName[Document])
 	return out, db.Error(err, "list documents")
 }

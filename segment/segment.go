@@ -78,3 +78,75 @@ func Sentences(text string) []string {
 	emit(len(rs))
 	return out
 }
+
+// Count returns text's length in tokens as chunking measures it: one per CJK character and
+// one per Latin word or number. It is close to what model tokenizers count for Chinese and
+// a little under for English, which is what a chunk budget needs.
+func Count(text string) int {
+	n := 0
+	inWord := false
+	for _, r := range text {
+		switch {
+		case isCJK(r):
+			n++
+			inWord = false
+		case unicode.IsLetter(r) || unicode.IsDigit(r):
+			if !inWord {
+				n++
+			}
+			inWord = true
+		default:
+			inWord = false
+		}
+	}
+	return n
+}
+
+// QueryTerms returns the terms a search query matches on: CJK bigrams where a run of CJK
+// characters has two or more (unigrams would match nearly every Chinese passage), the
+// character itself for a run of one, and lowercased Latin words. Duplicates are dropped.
+func QueryTerms(query string) []string {
+	var out []string
+	seen := map[string]bool{}
+	add := func(t string) {
+		if !seen[t] {
+			seen[t] = true
+			out = append(out, t)
+		}
+	}
+	var run []rune
+	flushRun := func() {
+		switch {
+		case len(run) == 1:
+			add(string(run))
+		case len(run) > 1:
+			for i := 1; i < len(run); i++ {
+				add(string(run[i-1 : i+1]))
+			}
+		}
+		run = run[:0]
+	}
+	var word []rune
+	flushWord := func() {
+		if len(word) > 0 {
+			add(strings.ToLower(string(word)))
+			word = word[:0]
+		}
+	}
+	for _, r := range query {
+		switch {
+		case isCJK(r):
+			flushWord()
+			run = append(run, r)
+		case unicode.IsLetter(r) || unicode.IsDigit(r):
+			flushRun()
+			word = append(word, r)
+		default:
+			flushRun()
+			flushWord()
+		}
+	}
+	flushRun()
+	flushWord()
+	return out
+}

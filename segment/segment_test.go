@@ -52,3 +52,37 @@ func TestTokens(t *testing.T) {
 		})
 	}
 }
+
+func TestCount(t *testing.T) {
+	t.Parallel()
+	tests := []struct {
+		in   string
+		want int
+	}{
+		{"免税额是50元。", 6},
+		{"Declare cash over 5,000 dollars.", 6},
+		{"跨境电商limit为5000元", 8},
+		{"", 0},
+	}
+	for _, tt := range tests {
+		assert.Equal(t, tt.want, segment.Count(tt.in), tt.in)
+	}
+}
+
+func TestQueryTerms(t *testing.T) {
+	t.Parallel()
+	tests := []struct {
+		in   string
+		want []string
+	}{
+		{"免税额", []string{"免税", "税额"}},
+		{"税", []string{"税"}},
+		{"关税", []string{"关税"}},
+		{"行李 税 Duty-free", []string{"行李", "税", "duty", "free"}},
+		{"税税税", []string{"税税"}},
+		{"？！", nil},
+	}
+	for _, tt := range tests {
+		assert.Equal(t, tt.want, segment.QueryTerms(tt.in), tt.in)
+	}
+}

@@ -44,19 +44,18 @@ func withPersona(t *testing.T, env ...string) personaFixture {
 		"name": "海关通关助手", "name_en": "Customs helper", "kind": "domain_assistant"})
 	require.Equal(t, http.StatusCreated, status, p)
 	pf := personaFixture{fixture: f, projectID: int64(proj["id"].(float64)), personaID: int64(p["id"].(float64))}
-	rs := retrieval.NewStore(f.pool)
+	rs := retrieval.NewStore(f.pool, nil)
 	c, err := rs.CreateCorpus(context.Background(), retrieval.Corpus{ProjectID: pf.projectID, Slug: "kb", Name: "知识库"})
 	require.NoError(t, err)
 	pf.corpusID = c.ID
 	for _, d := range fixture_docs {
-		d.CorpusID = c.ID
-		_, err := rs.PutDocument(context.Background(), d)
+		_, err := rs.Ingest(context.Background(), c, d)
 		require.NoError(t, err)
 	}
 	return pf
 }
 
-var fixture_docs = []retrieval.Document{
+var fixture_docs = []retrieval.DocumentInput{
 	{Slug: "postal", Lang: "zh-CN", Title: "个人邮递物品免征额", Body: "个人邮寄进境物品，应征进口税税额在人民币50元（含）以下的，海关予以免征。超出部分需要依法纳税。"},
 	{Slug: "cash", Lang: "zh-CN", Title: "现钞申报", Body: "出入境携带人民币现钞超过20000元的，应当向海关书面申报。"},
 	{Slug: "cash-en", Lang: "en", Title: "Declaring cash", Body: "Travellers carrying more than 20,000 yuan in cash must declare it to customs."},

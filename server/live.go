@@ -263,7 +263,7 @@ func (x commands) generate(ctx context.Context, cmd generateCmd) error {
 		prepared[i] = p
 		passageIDs := make([]int64, len(p.Passages))
 		for j, ps := range p.Passages {
-			passageIDs[j] = ps.DocumentID
+			passageIDs[j] = ps.ChunkID
 		}
 		specs[i] = rlhf.CandidateSpec{Position: i + 1, Model: p.Model.Name, Endpoint: p.Model.Endpoint, Baseline: p.Model.Baseline,
 			PromptVersionID: pc.version.ID, Temperature: p.Request.Temperature, TopP: p.Request.TopP, MaxTokens: p.Request.MaxTokens,

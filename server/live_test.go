@@ -83,7 +83,7 @@ func newLiveWorld(t *testing.T) liveWorld {
 	m := newModels(t)
 	f := newFixture(t, discardLogger(), options{env: map[string]string{"OPENAI_BASE_URL": m.srv.URL, "MENTOR_OPENAI_MODELS": "steady,slow,flaky"}})
 	ps := prompts.NewStore(f.pool)
-	sum, err := demo.Load(context.Background(), ps, retrieval.NewStore(f.pool), f.models.Has)
+	sum, err := demo.Load(context.Background(), ps, retrieval.NewStore(f.pool, nil), f.models.Has)
 	require.NoError(t, err)
 	personas, err := ps.Personas(context.Background(), sum.Project.ID)
 	require.NoError(t, err)

@@ -24,7 +24,7 @@ func trainWorld(t *testing.T) (fixture, context.Context, int64) {
 	t.Helper()
 	f := setup(t)
 	ps := prompts.NewStore(f.pool)
-	sum, err := demo.Load(context.Background(), ps, retrieval.NewStore(f.pool), f.models.Has)
+	sum, err := demo.Load(context.Background(), ps, retrieval.NewStore(f.pool, nil), f.models.Has)
 	require.NoError(t, err)
 	f.member(t, "trainer", sum.Project.ID, auth.RoleTrainer)
 	personas, err := ps.Personas(context.Background(), sum.Project.ID)

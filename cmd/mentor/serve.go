@@ -45,6 +45,7 @@ type serveConfig struct {
 	allowedOrigins  string
 	genConcurrent   int
 	genPerHour      int
+	embeddings      embeddingsConfig
 }
 
 func parseServeConfig(args []string, getenv func(string) string, stderr io.Writer) (serveConfig, *flagSet, error) {
@@ -86,6 +87,7 @@ func parseServeConfig(args []string, getenv func(string) string, stderr io.Write
 	f.env("generation-concurrency", "MENTOR_GENERATION_CONCURRENCY")
 	f.IntVar(&c.genPerHour, "generations-per-hour", 600, "generations one user may start per hour (0: no limit)")
 	f.env("generations-per-hour", "MENTOR_GENERATIONS_PER_HOUR")
+	c.embeddings.register(f)
 	if err := f.parse(args, getenv); err != nil {
 		return c, f, err
 	}
@@ -186,7 +188,26 @@ func runServe(ctx context.Context, args []string, getenv func(string) string, st
 		return fmt.Errorf("register metrics: %w", err)
 	}
 
-	promptStore, retrievalStore := prompts.NewStore(pool), retrieval.NewStore(pool)
+	embedders, err := cfg.embeddings.embedders(flags, getenv)
+	if err != nil {
+		return err
+	}
+	promptStore, retrievalStore := prompts.NewStore(pool), retrieval.NewStore(pool, embedders)
+	jobs, err := retrieval.NewJobClient(pool, retrievalStore, logger)
+	if err != nil {
+		return err
+	}
+	if err := jobs.Start(context.WithoutCancel(ctx)); err != nil {
+		return fmt.Errorf("start background jobs: %w", err)
+	}
+	defer func() {
+		// Jobs interrupted here are picked up again by the next start: River rescues them.
+		stopCtx, cancel := context.WithTimeout(context.Background(), cfg.shutdownTimeout)
+		defer cancel()
+		if err := jobs.Stop(stopCtx); err != nil {
+			logger.Warn("background jobs did not stop cleanly", "err", err)
+		}
+	}()
 	authStore, auditLog, liveStore := auth.NewStore(pool, nil), audit.New(pool), rlhf.NewStore(pool)
 	// Candidates a crash left streaming can never finish now: say so before anything else runs.
 	if n, err := liveStore.InterruptStreaming(startCtx); err != nil {

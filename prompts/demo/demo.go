@@ -27,9 +27,9 @@ const ProjectSlug = "demo"
 
 // File is one persona's demo content.
 type File struct {
-	Persona        prompts.Persona      `json:"persona"`
-	PromptVersions []prompts.NewVersion `json:"prompt_versions"`
-	Documents      []retrieval.Document `json:"documents"`
+	Persona        prompts.Persona           `json:"persona"`
+	PromptVersions []prompts.NewVersion      `json:"prompt_versions"`
+	Documents      []retrieval.DocumentInput `json:"documents"`
 }
 
 // Files returns the demo content, in file-name order.
@@ -134,8 +134,8 @@ func loadPersona(ctx context.Context, ps *prompts.Store, rs *retrieval.Store, kn
 		}
 	}
 	for _, d := range f.Documents {
-		d.CorpusID = corpus.ID
-		if _, err := rs.PutDocument(ctx, d); err != nil {
+		d.Source = "demo:" + f.Persona.Slug
+		if _, err := rs.Ingest(ctx, corpus, d); err != nil {
 			return fmt.Errorf("document %s: %w", d.Slug, err)
 		}
 		sum.Documents++

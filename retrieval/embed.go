@@ -1,0 +1,223 @@
+package retrieval
+
+import (
+	"context"
+	"fmt"
+	"hash/fnv"
+	"math"
+	"slices"
+	"strings"
+	"unicode"
+
+	openai "github.com/sashabaranov/go-openai"
+	"golang.org/x/time/rate"
+
+	"github.com/mentor-ai/mentor/errs"
+)
+
+// Embedder turns texts into vectors of a fixed dimension.
+type Embedder interface {
+	Name() string
+	Dimension() int
+	// Local embedders are pure functions of their input: they run inline during import,
+	// where remote ones run as background jobs.
+	Local() bool
+	Embed(ctx context.Context, texts []string) ([][]float32, error)
+}
+
+// OfflineEmbedderName is the embedder every instance has, and corpora's default.
+const OfflineEmbedderName = "offline-ngram-256"
+
+// NgramEmbedder is the offline embedder: character 1- to 3-grams of the lowercased text,
+// hashed into a fixed number of signed buckets and L2-normalised. It knows no meaning, but
+// it is deterministic, needs no network, and matches Chinese text at least as well as
+// bigram full text does, which makes it an honest vector baseline.
+type NgramEmbedder struct{ dim int }
+
+// NewNgramEmbedder returns the offline embedder with dim buckets.
+func NewNgramEmbedder(dim int) NgramEmbedder { return NgramEmbedder{dim: dim} }
+
+func (e NgramEmbedder) Name() string   { return fmt.Sprintf("offline-ngram-%d", e.dim) }
+func (e NgramEmbedder) Dimension() int { return e.dim }
+func (e NgramEmbedder) Local() bool    { return true }
+
+// Embed implements Embedder.
+func (e NgramEmbedder) Embed(_ context.Context, texts []string) ([][]float32, error) {
+	out := make([][]float32, len(texts))
+	for i, t := range texts {
+		out[i] = e.Vector(t)
+	}
+	return out, nil
+}
+
+// Vector embeds one text.
+func (e NgramEmbedder) Vector(text string) []float32 {
+	v := make([]float32, e.dim)
+	runes := make([]rune, 0, len(text))
+	for _, r := range strings.ToLower(text) {
+		if unicode.IsLetter(r) || unicode.IsDigit(r) {
+			runes = append(runes, r)
+		} else if len(runes) > 0 && runes[len(runes)-1] != ' ' {
+			runes = append(runes, ' ') // word boundaries count, runs of punctuation do not
+		}
+	}
+	h := fnv.New64a()
+	var buf [12]byte
+	for n, weight := range []float32{0.5, 1, 1} { // unigrams count less: they say least
+		size := n + 1
+		for i := 0; i+size <= len(runes); i++ {
+			gram := runes[i : i+size]
+			if size > 1 && slices.Contains(gram, ' ') && (gram[0] == ' ' || gram[size-1] == ' ') {
+				continue // grams that start or end on a boundary add nothing
+			}
+			if size == 1 && gram[0] == ' ' {
+				continue
+			}
+			h.Reset()
+			b := buf[:0]
+			for _, r := range gram {
+				b = append(b, byte(r), byte(r>>8), byte(r>>16))
+			}
+			h.Write(b)
+			sum := h.Sum64()
+			bucket := int(sum % uint64(e.dim))
+			if sum>>63 == 1 {
+				v[bucket] -= weight
+			} else {
+				v[bucket] += weight
+			}
+		}
+	}
+	normalise(v)
+	return v
+}
+
+func normalise(v []float32) {
+	var sq float64
+	for _, x := range v {
+		sq += float64(x) * float64(x)
+	}
+	if sq == 0 {
+		return
+	}
+	inv := float32(1 / math.Sqrt(sq))
+	for i := range v {
+		v[i] *= inv
+	}
+}
+
+// OpenAIEmbedder calls an OpenAI-compatible /v1/embeddings endpoint in batches, under a
+// request rate limit. Retries belong to the job that calls it, which backs off between
+// attempts and survives restarts.
+type OpenAIEmbedder struct {
+	client  *openai.Client
+	model   string
+	dim     int
+	batch   int
+	limiter *rate.Limiter
+}
+
+// OpenAIEmbedderConfig configures an OpenAIEmbedder.
+type OpenAIEmbedderConfig struct {
+	BaseURL, APIKey, Model string
+	Dimension              int
+	BatchSize              int // texts per request; 64 by default
+	RequestsPerMinute      int // 0 means no limit
+}
+
+// NewOpenAIEmbedder returns an embedder for cfg.
+func NewOpenAIEmbedder(cfg OpenAIEmbedderConfig) (*OpenAIEmbedder, error) {
+	switch {
+	case cfg.BaseURL == "":
+		return nil, errs.Field("base_url", "an embeddings endpoint needs a base URL")
+	case cfg.Model == "":
+		return nil, errs.Field("model", "an embeddings endpoint needs a model name")
+	case cfg.Dimension < 8 || cfg.Dimension > 2000:
+		return nil, errs.Field("dimension", "must be between 8 and 2000 (the HNSW index's limit), not %d", cfg.Dimension)
+	}
+	oc := openai.DefaultConfig(cfg.APIKey)
+	oc.BaseURL = strings.TrimRight(cfg.BaseURL, "/")
+	e := &OpenAIEmbedder{client: openai.NewClientWithConfig(oc), model: cfg.Model, dim: cfg.Dimension, batch: cfg.BatchSize,
+		limiter: rate.NewLimiter(rate.Inf, 1)}
+	if e.batch <= 0 {
+		e.batch = 64
+	}
+	if cfg.RequestsPerMinute > 0 {
+		e.limiter = rate.NewLimiter(rate.Limit(float64(cfg.RequestsPerMinute)/60), 1)
+	}
+	return e, nil
+}
+
+func (e *OpenAIEmbedder) Name() string   { return e.model }
+func (e *OpenAIEmbedder) Dimension() int { return e.dim }
+func (e *OpenAIEmbedder) Local() bool    { return false }
+
+// Embed implements Embedder. A vector of the wrong length is an error, never stored.
+func (e *OpenAIEmbedder) Embed(ctx context.Context, texts []string) ([][]float32, error) {
+	out := make([][]float32, 0, len(texts))
+	for start := 0; start < len(texts); start += e.batch {
+		batch := texts[start:min(start+e.batch, len(texts))]
+		if err := e.limiter.Wait(ctx); err != nil {
+			return nil, err
+		}
+		resp, err := e.client.CreateEmbeddings(ctx, openai.EmbeddingRequestStrings{Input: batch, Model: openai.EmbeddingModel(e.model)})
+		if err != nil {
+			return nil, fmt.Errorf("embeddings endpoint: %w", err)
+		}
+		if len(resp.Data) != len(batch) {
+			return nil, fmt.Errorf("embeddings endpoint returned %d vectors for %d texts", len(resp.Data), len(batch))
+		}
+		vecs := make([][]float32, len(batch))
+		for _, d := range resp.Data {
+			if d.Index < 0 || d.Index >= len(batch) {
+				return nil, fmt.Errorf("embeddings endpoint returned index %d for a batch of %d", d.Index, len(batch))
+			}
+			if len(d.Embedding) != e.dim {
+				return nil, &DimensionError{Embedder: e.model, Want: e.dim, Got: len(d.Embedding)}
+			}
+			vecs[d.Index] = d.Embedding
+		}
+		out = append(out, vecs...)
+	}
+	return out, nil
+}
+
+// DimensionError is a vector whose length is not the corpus's dimension. Retrying cannot
+// fix it, so jobs stop on it.
+type DimensionError struct {
+	Embedder  string
+	Want, Got int
+}
+
+func (e *DimensionError) Error() string {
+	return fmt.Sprintf("embedder %s returned %d dimensions, but the corpus is fixed at %d", e.Embedder, e.Got, e.Want)
+}
+
+// Embedders are the embedders an instance can use, by name.
+type Embedders struct {
+	byName map[string]Embedder
+	names  []string
+}
+
+// NewEmbedders returns the offline embedder plus extra.
+func NewEmbedders(extra ...Embedder) *Embedders {
+	es := &Embedders{byName: map[string]Embedder{}}
+	for _, e := range append([]Embedder{NewNgramEmbedder(256)}, extra...) {
+		if _, dup := es.byName[e.Name()]; !dup {
+			es.names = append(es.names, e.Name())
+		}
+		es.byName[e.Name()] = e
+	}
+	return es
+}
+
+// Get returns the embedder called name, or an error that lists the known ones.
+func (es *Embedders) Get(name string) (Embedder, error) {
+	if e, ok := es.byName[name]; ok {
+		return e, nil
+	}
+	return nil, errs.Field("embedder", "%q is not configured; known: %s", name, strings.Join(es.names, ", "))
+}
+
+// Names lists the configured embedders.
+func (es *Embedders) Names() []string { return slices.Clone(es.names) }

@@ -1,0 +1,215 @@
+package retrieval
+
+import (
+	"bytes"
+	"context"
+	"crypto/sha256"
+	"fmt"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/pgvector/pgvector-go"
+	"github.com/riverqueue/river"
+	"github.com/riverqueue/river/rivertype"
+
+	"github.com/mentor-ai/mentor/db"
+	"github.com/mentor-ai/mentor/errs"
+	"github.com/mentor-ai/mentor/locale"
+)
+
+// JobInserter enqueues background jobs inside a transaction; *river.Client[pgx.Tx] is one.
+type JobInserter interface {
+	InsertTx(ctx context.Context, tx pgx.Tx, args river.JobArgs, opts *river.InsertOpts) (*rivertype.JobInsertResult, error)
+}
+
+// UseJobs lets the store queue embedding jobs, which corpora with remote embedders need.
+func (s *Store) UseJobs(jobs JobInserter) { s.jobs = jobs }
+
+// MaxDocumentBytes bounds one document's text.
+const MaxDocumentBytes = 8 << 20
+
+// DocumentInput is a document to store in a corpus.
+type DocumentInput struct {
+	Slug   string   `json:"slug"`
+	Lang   string   `json:"lang"` // zh-CN or en; guessed from the text when empty
+	Title  string   `json:"title"`
+	Body   string   `json:"body"` // plain text or markdown
+	Tags   []string `json:"tags"`
+	Source string   `json:"source"`
+}
+
+// Outcome says what importing a document did.
+type Outcome string
+
+// The outcomes of Ingest.
+const (
+	Added     Outcome = "added"
+	Updated   Outcome = "updated"   // a new version
+	Unchanged Outcome = "unchanged" // same content as the current version: nothing written
+)
+
+// IngestResult reports one document's import.
+type IngestResult struct {
+	DocumentID int64   `json:"document_id"`
+	Slug       string  `json:"slug"`
+	Version    int     `json:"version"`
+	Outcome    Outcome `json:"outcome"`
+	Chunks     int     `json:"chunks"`
+	Queued     bool    `json:"queued"`     // embedding runs as a background job
+	StaleGold  int     `json:"stale_gold"` // gold answers citing an older version, now stale
+}
+
+// Ingest stores in as a document of corpus: a new document, a new version of the document
+// with the same slug, or nothing when its content is unchanged. Chunks are written with
+// COPY; a local embedder embeds them first, a remote one through a job queued in the same
+// transaction, so a crash loses neither the chunks nor the work of embedding them.
+func (s *Store) Ingest(ctx context.Context, corpus Corpus, in DocumentInput) (IngestResult, error) {
+	in.Slug, in.Title = strings.TrimSpace(in.Slug), strings.TrimSpace(in.Title)
+	switch {
+	case in.Slug == "":
+		return IngestResult{}, errs.Field("slug", "must not be empty")
+	case in.Title == "":
+		return IngestResult{}, errs.Field("title", "must not be empty")
+	case strings.TrimSpace(in.Body) == "":
+		return IngestResult{}, errs.Field("body", "the document has no text")
+	case len(in.Body) > MaxDocumentBytes:
+		return IngestResult{}, errs.E(errs.TooLarge, "the document is %d bytes; the limit is %d (%d MiB)", len(in.Body), MaxDocumentBytes, MaxDocumentBytes>>20)
+	}
+	if in.Lang == "" {
+		in.Lang = GuessLang(in.Body)
+	}
+	if err := locale.Check("lang", in.Lang); err != nil {
+		return IngestResult{}, err
+	}
+	in.Tags = slices.Compact(slices.Sorted(slices.Values(in.Tags)))
+	if in.Tags == nil {
+		in.Tags = []string{}
+	}
+	embedder, err := s.embedders.Get(corpus.Embedder)
+	if err != nil {
+		return IngestResult{}, err
+	}
+	if embedder.Dimension() != corpus.Dimension {
+		return IngestResult{}, errs.E(errs.Unprocessable, "corpus %s is fixed at %d dimensions, but embedder %s makes %d: nothing was imported",
+			corpus.Slug, corpus.Dimension, embedder.Name(), embedder.Dimension())
+	}
+	if !embedder.Local() && s.jobs == nil {
+		return IngestResult{}, errs.E(errs.Unavailable, "corpus %s embeds with %s, which needs the background job queue, and this process has none", corpus.Slug, embedder.Name())
+	}
+	chunks := ChunkText(in.Body, corpus.Settings())
+	if len(chunks) == 0 {
+		return IngestResult{}, errs.Field("body", "the document has no text to index")
+	}
+	hash := contentHash(in)
+
+	var vectors [][]float32
+	if embedder.Local() {
+		if vectors, err = embedder.Embed(ctx, embeddingTexts(in.Title, chunks)); err != nil {
+			return IngestResult{}, fmt.Errorf("embed %s: %w", in.Slug, err)
+		}
+	}
+
+	res := IngestResult{Slug: in.Slug, Chunks: len(chunks)}
+	err = pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
+		var oldVersion int
+		var oldHash []byte
+		err := tx.QueryRow(ctx, `SELECT id, version, content_hash FROM documents WHERE corpus_id = $1 AND slug = $2 FOR UPDATE`,
+			corpus.ID, in.Slug).Scan(&res.DocumentID, &oldVersion, &oldHash)
+		switch {
+		case err == pgx.ErrNoRows:
+			res.Outcome, res.Version = Added, 1
+			err = tx.QueryRow(ctx, `INSERT INTO documents (corpus_id, slug, lang, title, body, tags, source, version, content_hash)
+				VALUES ($1, $2, $3, $4, $5, $6, $7, 1, $8) RETURNING id`,
+				corpus.ID, in.Slug, in.Lang, in.Title, in.Body, in.Tags, in.Source, hash).Scan(&res.DocumentID)
+		case err != nil:
+		case bytes.Equal(oldHash, hash):
+			res.Outcome, res.Version, res.Chunks = Unchanged, oldVersion, 0
+			return nil
+		default:
+			res.Outcome, res.Version = Updated, oldVersion+1
+			if oldHash == nil {
+				// Stored before documents had versions or chunks: index it as the version it is.
+				res.Version = oldVersion
+			}
+			_, err = tx.Exec(ctx, `UPDATE documents SET lang = $2, title = $3, body = $4, tags = $5, source = $6, version = $7,
+				content_hash = $8, updated_at = now() WHERE id = $1`,
+				res.DocumentID, in.Lang, in.Title, in.Body, in.Tags, in.Source, res.Version, hash)
+		}
+		if err != nil {
+			return db.Error(err, "store document %q", in.Slug)
+		}
+		if _, err := tx.Exec(ctx, `INSERT INTO document_versions (document_id, version, content_hash, title, body)
+			VALUES ($1, $2, $3, $4, $5) ON CONFLICT (document_id, version) DO NOTHING`,
+			res.DocumentID, res.Version, hash, in.Title, in.Body); err != nil {
+			return db.Error(err, "store version %d of %q", res.Version, in.Slug)
+		}
+		if res.Outcome == Updated {
+			if _, err := tx.Exec(ctx, `UPDATE chunks SET current = false WHERE document_id = $1 AND current`, res.DocumentID); err != nil {
+				return db.Error(err, "retire old chunks of %q", in.Slug)
+			}
+			if err := tx.QueryRow(ctx, `SELECT count(DISTINCT jc.judgment_id) FROM judgment_citations jc
+				JOIN chunks c ON c.id = jc.chunk_id WHERE c.document_id = $1 AND c.version < $2`,
+				res.DocumentID, res.Version).Scan(&res.StaleGold); err != nil {
+				return db.Error(err, "count gold answers citing %q", in.Slug)
+			}
+		}
+		if err := copyChunks(ctx, tx, corpus, res.DocumentID, res.Version, in, chunks, vectors); err != nil {
+			return err
+		}
+		if !embedder.Local() {
+			res.Queued = true
+			if _, err := s.jobs.InsertTx(ctx, tx, EmbedArgs{CorpusID: corpus.ID, DocumentID: res.DocumentID, Version: res.Version}, nil); err != nil {
+				return fmt.Errorf("queue embedding of %q: %w", in.Slug, err)
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		return IngestResult{}, err
+	}
+	return res, nil
+}
+
+func copyChunks(ctx context.Context, tx pgx.Tx, corpus Corpus, documentID int64, version int, in DocumentInput, chunks []Chunk, vectors [][]float32) error {
+	now := time.Now()
+	rows := make([][]any, len(chunks))
+	for i, c := range chunks {
+		var embedding any
+		var embeddedAt any
+		if vectors != nil {
+			embedding, embeddedAt = pgvector.NewVector(vectors[i]), now
+		}
+		rows[i] = []any{corpus.ID, documentID, version, c.Position, c.HeadingPath, c.Text, c.Tokens, in.Tags,
+			searchTerms(in.Title, c), corpus.Dimension, embedding, embeddedAt}
+	}
+	_, err := tx.CopyFrom(ctx, pgx.Identifier{"chunks"}, []string{"corpus_id", "document_id", "version", "position", "heading_path",
+		"text", "token_count", "tags", "terms", "dimension", "embedding", "embedded_at"}, pgx.CopyFromRows(rows))
+	return db.Error(err, "store chunks of %q", in.Slug)
+}
+
+// contentHash identifies a document's content: what a re-import compares.
+func contentHash(in DocumentInput) []byte {
+	h := sha256.New()
+	for _, part := range []string{in.Lang, in.Title, in.Body, strings.Join(in.Tags, "\x1f")} {
+		h.Write([]byte(part))
+		h.Write([]byte{0})
+	}
+	return h.Sum(nil)
+}
+
+// embeddingTexts is what gets embedded for each chunk: the document title and headings give
+// a chunk its context.
+func embeddingTexts(title string, chunks []Chunk) []string {
+	out := make([]string, len(chunks))
+	for i, c := range chunks {
+		out[i] = contextualText(title, c.HeadingPath, c.Text)
+	}
+	return out
+}
+
+func contextualText(title string, headings []string, text string) string {
+	parts := append([]string{title}, headings...)
+	return strings.Join(parts, " / ") + "\n" + text
+}

@@ -1,0 +1,259 @@
+package retrieval
+
+import (
+	"cmp"
+	"context"
+	"fmt"
+	"slices"
+	"strings"
+	"unicode"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/pgvector/pgvector-go"
+
+	"github.com/mentor-ai/mentor/db"
+	"github.com/mentor-ai/mentor/errs"
+	"github.com/mentor-ai/mentor/segment"
+)
+
+// Passage is a chunk found for a query, with the parts of its score.
+type Passage struct {
+	ChunkID     int64    `json:"chunk_id"`
+	DocumentID  int64    `json:"document_id"`
+	CorpusID    int64    `json:"corpus_id"`
+	Version     int      `json:"version"`
+	Position    int      `json:"position"`
+	Slug        string   `json:"slug"`
+	Lang        string   `json:"lang"`
+	Title       string   `json:"title"`
+	HeadingPath []string `json:"heading_path"`
+	Text        string   `json:"text"`
+	Current     bool     `json:"current"` // false once the document has a newer version
+	// Score is the fused score: the sum over the two lists of weight / (rrf_k + rank).
+	Score       float64  `json:"score"`
+	VectorRank  *int     `json:"vector_rank"`  // 1-based; null when the vector list missed it
+	VectorScore *float64 `json:"vector_score"` // cosine similarity
+	TextRank    *int     `json:"text_rank"`
+	TextScore   *float64 `json:"text_score"` // ts_rank
+}
+
+// Query is one search.
+type Query struct {
+	CorpusIDs   []int64  `json:"corpus_ids"`
+	Text        string   `json:"query"`
+	K           int      `json:"k"`
+	DocumentIDs []int64  `json:"document_ids,omitempty"` // optional filter
+	Tags        []string `json:"tags,omitempty"`         // optional filter: chunks with any of these tags
+	Fusion      Fusion   `json:"fusion"`
+}
+
+// Fusion says how vector and full-text results combine: reciprocal rank fusion with these
+// weights; a zero weight leaves that list out.
+type Fusion struct {
+	RRFK         int     `json:"rrf_k"`
+	VectorWeight float64 `json:"vector_weight"`
+	TextWeight   float64 `json:"text_weight"`
+}
+
+// DefaultFusion weighs both lists equally with the usual k of 60.
+var DefaultFusion = Fusion{RRFK: 60, VectorWeight: 1, TextWeight: 1}
+
+// MaxK bounds how many passages one search returns.
+const MaxK = 100
+
+func (q *Query) validate() error {
+	if q.Fusion == (Fusion{}) {
+		q.Fusion = DefaultFusion
+	}
+	switch {
+	case strings.TrimSpace(q.Text) == "":
+		return errs.Field("query", "must not be empty")
+	case len(q.Text) > 4000:
+		return errs.Field("query", "is %d bytes; the limit is 4000", len(q.Text))
+	case q.K < 1 || q.K > MaxK:
+		return errs.Field("k", "must be between 1 and %d, not %d", MaxK, q.K)
+	case len(q.CorpusIDs) == 0:
+		return errs.Field("corpus_ids", "name at least one corpus")
+	case q.Fusion.RRFK < 1 || q.Fusion.RRFK > 1000:
+		return errs.Field("rrf_k", "must be between 1 and 1000, not %d", q.Fusion.RRFK)
+	case q.Fusion.VectorWeight < 0 || q.Fusion.TextWeight < 0 || q.Fusion.VectorWeight+q.Fusion.TextWeight == 0:
+		return errs.Field("vector_weight", "weights must not be negative, and at least one must be positive")
+	}
+	return nil
+}
+
+// Search finds the k best current chunks for q in its corpora. Corpora are searched in
+// groups that share an embedder (one query vector each); each group runs as one SQL
+// statement that fuses its vector and full-text lists, and groups merge by fused score.
+func (s *Store) Search(ctx context.Context, q Query) ([]Passage, error) {
+	if err := q.validate(); err != nil {
+		return nil, err
+	}
+	rows, _ := s.pool.Query(ctx, `SELECT id, embedder, dimension FROM corpora WHERE id = ANY($1) ORDER BY id`, q.CorpusIDs)
+	type group struct {
+		embedder string
+		dim      int
+		ids      []int64
+	}
+	var groups []*group
+	byEmbedder := map[string]*group{}
+	var id int64
+	var name string
+	var dim int
+	_, err := pgx.ForEachRow(rows, []any{&id, &name, &dim}, func() error {
+		g, ok := byEmbedder[name]
+		if !ok {
+			g = &group{embedder: name, dim: dim}
+			byEmbedder[name] = g
+			groups = append(groups, g)
+		}
+		g.ids = append(g.ids, id)
+		return nil
+	})
+	if err != nil {
+		return nil, db.Error(err, "look up corpora")
+	}
+	if len(groups) == 0 {
+		return nil, errs.E(errs.NotFound, "none of corpora %v exist", q.CorpusIDs)
+	}
+	var out []Passage
+	for _, g := range groups {
+		args, err := s.SearchArgs(ctx, q, g.embedder, g.ids)
+		if err != nil {
+			return nil, err
+		}
+		ps, err := s.searchGroup(ctx, g.dim, args)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, ps...)
+	}
+	if len(groups) > 1 {
+		slices.SortFunc(out, func(a, b Passage) int {
+			return cmp.Or(cmp.Compare(b.Score, a.Score), cmp.Compare(b.ChunkID, a.ChunkID))
+		})
+		out = out[:min(len(out), q.K)]
+	}
+	return out, nil
+}
+
+// SearchArgs are the parameters of SearchSQL for one group of corpora sharing an embedder.
+func (s *Store) SearchArgs(ctx context.Context, q Query, embedderName string, corpusIDs []int64) ([]any, error) {
+	perList := max(2*q.K, 20)
+	vectorLimit, textLimit := perList, perList
+	e, err := s.embedders.Get(embedderName)
+	if err != nil {
+		return nil, err
+	}
+	vec := make([]float32, e.Dimension())
+	vec[0] = 1 // a placeholder, never compared, when the vector list is left out
+	if q.Fusion.VectorWeight == 0 {
+		vectorLimit = 0
+	} else {
+		vs, err := e.Embed(ctx, []string{q.Text})
+		if err != nil {
+			return nil, errs.E(errs.Unavailable, "embed the query with %s: %v", embedderName, err)
+		}
+		vec = vs[0]
+	}
+	tsq := TSQuery(q.Text)
+	if q.Fusion.TextWeight == 0 || tsq == "" {
+		textLimit, tsq = 0, "''"
+	}
+	var docIDs, tags any
+	if len(q.DocumentIDs) > 0 {
+		docIDs = q.DocumentIDs
+	}
+	if len(q.Tags) > 0 {
+		tags = q.Tags
+	}
+	return []any{pgvector.NewVector(vec), corpusIDs, docIDs, tags, vectorLimit, tsq, textLimit,
+		q.Fusion.VectorWeight, q.Fusion.TextWeight, q.Fusion.RRFK, q.K}, nil
+}
+
+// SearchSQL is the hybrid search statement for vectors of dim dimensions. Both lists are
+// cut to their limits before fusion; ties in either list and in the fused order go to the
+// higher chunk id, as trec_eval breaks them. The vector list relies on pgvector's iterative
+// index scans (set on every pooled connection, see db.Connect) so that filters that match
+// few rows still fill it.
+func SearchSQL(dim int) string {
+	return fmt.Sprintf(`WITH vec AS (
+	SELECT id, dist, row_number() OVER (ORDER BY dist, id DESC) AS r FROM (
+		SELECT id, embedding::vector(%[1]d) <=> $1 AS dist FROM chunks
+		WHERE dimension = %[1]d AND current AND corpus_id = ANY($2)
+			AND ($3::bigint[] IS NULL OR document_id = ANY($3)) AND ($4::text[] IS NULL OR tags && $4)
+		ORDER BY embedding::vector(%[1]d) <=> $1 LIMIT $5) v
+), txt AS (
+	SELECT id, rank, row_number() OVER (ORDER BY rank DESC, id DESC) AS r FROM (
+		SELECT id, ts_rank(search, q, 1) AS rank FROM chunks, to_tsquery('simple', $6) q
+		WHERE current AND search @@ q AND corpus_id = ANY($2)
+			AND ($3::bigint[] IS NULL OR document_id = ANY($3)) AND ($4::text[] IS NULL OR tags && $4)
+		ORDER BY rank DESC, id DESC LIMIT $7) t
+), fused AS (
+	SELECT coalesce(vec.id, txt.id) AS id, vec.r AS vector_rank, 1 - vec.dist AS vector_score, txt.r AS text_rank, txt.rank AS text_score,
+		coalesce($8::float8 / ($10::int + vec.r), 0) + coalesce($9::float8 / ($10::int + txt.r), 0) AS score
+	FROM vec FULL JOIN txt ON vec.id = txt.id
+	ORDER BY score DESC, id DESC LIMIT $11
+)
+SELECT c.id, c.document_id, c.corpus_id, c.version, c.position, d.slug, d.lang, d.title, c.heading_path, c.text, c.current,
+	f.score, f.vector_rank::int, f.vector_score, f.text_rank::int, f.text_score::float8
+FROM fused f JOIN chunks c ON c.id = f.id JOIN documents d ON d.id = c.document_id
+ORDER BY f.score DESC, f.id DESC`, dim)
+}
+
+func (s *Store) searchGroup(ctx context.Context, dim int, args []any) ([]Passage, error) {
+	rows, _ := s.pool.Query(ctx, SearchSQL(dim), args...)
+	out, err := pgx.CollectRows(rows, scanPassage)
+	return out, db.Error(err, "search")
+}
+
+func scanPassage(row pgx.CollectableRow) (Passage, error) {
+	var p Passage
+	err := row.Scan(&p.ChunkID, &p.DocumentID, &p.CorpusID, &p.Version, &p.Position, &p.Slug, &p.Lang, &p.Title,
+		&p.HeadingPath, &p.Text, &p.Current, &p.Score, &p.VectorRank, &p.VectorScore, &p.TextRank, &p.TextScore)
+	return p, err
+}
+
+// Chunks returns the chunks with ids, in the order given, for provenance: the passages a
+// candidate was given, whatever version they belong to.
+func (s *Store) Chunks(ctx context.Context, ids []int64) ([]Passage, error) {
+	rows, _ := s.pool.Query(ctx, `SELECT c.id, c.document_id, c.corpus_id, c.version, c.position, d.slug, d.lang, d.title,
+		c.heading_path, c.text, c.current, 0::float8, NULL::int, NULL::float8, NULL::int, NULL::float8
+		FROM unnest($1::bigint[]) WITH ORDINALITY AS want(id, n) JOIN chunks c ON c.id = want.id JOIN documents d ON d.id = c.document_id
+		ORDER BY want.n`, ids)
+	out, err := pgx.CollectRows(rows, scanPassage)
+	return out, db.Error(err, "read chunks")
+}
+
+// TSQuery turns a query into a 'simple' tsquery over segment.QueryTerms, any term matching.
+// It returns "" when the query has no terms at all (only punctuation).
+func TSQuery(query string) string {
+	terms := segment.QueryTerms(query)
+	for i, t := range terms {
+		terms[i] = "'" + strings.ReplaceAll(t, "'", "''") + "'"
+	}
+	return strings.Join(terms, " | ")
+}
+
+// searchTerms is what the full-text index holds for a chunk (see the chunks.terms column).
+func searchTerms(title string, c Chunk) string {
+	return strings.Join(segment.Tokens(contextualText(title, c.HeadingPath, c.Text)), " ")
+}
+
+// GuessLang says whether text is mostly Chinese.
+func GuessLang(text string) string {
+	var han, letters int
+	for _, r := range text {
+		switch {
+		case unicode.Is(unicode.Han, r):
+			han++
+		case unicode.IsLetter(r):
+			letters++
+		}
+	}
+	// A Chinese character carries about a word's worth of meaning; compare against words.
+	if han > 0 && han*5 >= letters {
+		return "zh-CN"
+	}
+	return "en"
+}
