@@ -1,10 +1,14 @@
+-- +goose NO TRANSACTION
+-- River's schema (riverqueue/river v0.51.1: its migrations 2 to 8, from rivermigrate's
+-- AllVersions), kept as one of our numbered migrations, as River suggests for projects with
+-- their own migration tool. River runs the embedding jobs; its migration 1 only made its own
+-- version table, which goose replaces. Each of River's migrations runs in its own
+-- transaction, as River runs them: one adds an enum value that the next one uses.
+
 -- +goose Up
--- River's schema (riverqueue/river v0.51.1, its migrations 2 to 8, from rivermigrate's
--- AllVersions), kept as one of our numbered migrations as River documents for goose users.
--- River runs the embedding jobs; migration 1 only made river_migration, which we do not need.
 -- +goose StatementBegin
 -- river migration 2: initial schema
-CREATE TYPE /* TEMPLATE: schema */river_job_state AS ENUM(
+CREATE TYPE river_job_state AS ENUM(
   'available',
   'cancelled',
   'completed',
@@ -14,7 +18,7 @@ CREATE TYPE /* TEMPLATE: schema */river_job_state AS ENUM(
   'scheduled'
 );
 
-CREATE TABLE /* TEMPLATE: schema */river_job(
+CREATE TABLE river_job(
   -- 8 bytes
   id bigserial PRIMARY KEY,
 
@@ -24,7 +28,7 @@ CREATE TABLE /* TEMPLATE: schema */river_job(
   -- looking at jobs with `SELECT *` it'll appear first after ID. The other two
   -- fields aren't as important but are kept adjacent to `state` for alignment
   -- to get an 8-byte block.
-  state /* TEMPLATE: schema */river_job_state NOT NULL DEFAULT 'available',
+  state river_job_state NOT NULL DEFAULT 'available',
   attempt smallint NOT NULL DEFAULT 0,
   max_attempts smallint NOT NULL,
 
@@ -55,17 +59,17 @@ CREATE TABLE /* TEMPLATE: schema */river_job(
 
 -- We may want to consider adding another property here after `kind` if it seems
 -- like it'd be useful for something.
-CREATE INDEX river_job_kind ON /* TEMPLATE: schema */river_job USING btree(kind);
+CREATE INDEX river_job_kind ON river_job USING btree(kind);
 
-CREATE INDEX river_job_state_and_finalized_at_index ON /* TEMPLATE: schema */river_job USING btree(state, finalized_at) WHERE finalized_at IS NOT NULL;
+CREATE INDEX river_job_state_and_finalized_at_index ON river_job USING btree(state, finalized_at) WHERE finalized_at IS NOT NULL;
 
-CREATE INDEX river_job_prioritized_fetching_index ON /* TEMPLATE: schema */river_job USING btree(state, queue, priority, scheduled_at, id);
+CREATE INDEX river_job_prioritized_fetching_index ON river_job USING btree(state, queue, priority, scheduled_at, id);
 
-CREATE INDEX river_job_args_index ON /* TEMPLATE: schema */river_job USING GIN(args);
+CREATE INDEX river_job_args_index ON river_job USING GIN(args);
 
-CREATE INDEX river_job_metadata_index ON /* TEMPLATE: schema */river_job USING GIN(metadata);
+CREATE INDEX river_job_metadata_index ON river_job USING GIN(metadata);
 
-CREATE OR REPLACE FUNCTION /* TEMPLATE: schema */river_job_notify()
+CREATE OR REPLACE FUNCTION river_job_notify()
   RETURNS TRIGGER
   AS $$
 DECLARE
@@ -84,11 +88,11 @@ $$
 LANGUAGE plpgsql;
 
 CREATE TRIGGER river_notify
-  AFTER INSERT ON /* TEMPLATE: schema */river_job
+  AFTER INSERT ON river_job
   FOR EACH ROW
-  EXECUTE PROCEDURE /* TEMPLATE: schema */river_job_notify();
+  EXECUTE PROCEDURE river_job_notify();
 
-CREATE UNLOGGED TABLE /* TEMPLATE: schema */river_leader(
+CREATE UNLOGGED TABLE river_leader(
     -- 8 bytes each (no alignment needed)
     elected_at timestamptz NOT NULL,
     expires_at timestamptz NOT NULL,
@@ -100,43 +104,47 @@ CREATE UNLOGGED TABLE /* TEMPLATE: schema */river_leader(
     CONSTRAINT name_length CHECK (char_length(name) > 0 AND char_length(name) < 128),
     CONSTRAINT leader_id_length CHECK (char_length(leader_id) > 0 AND char_length(leader_id) < 128)
 );
+-- +goose StatementEnd
 
+-- +goose StatementBegin
 -- river migration 3: river job tags non null
-ALTER TABLE /* TEMPLATE: schema */river_job ALTER COLUMN tags SET DEFAULT '{}';
-UPDATE /* TEMPLATE: schema */river_job SET tags = '{}' WHERE tags IS NULL;
-ALTER TABLE /* TEMPLATE: schema */river_job ALTER COLUMN tags SET NOT NULL;
+ALTER TABLE river_job ALTER COLUMN tags SET DEFAULT '{}';
+UPDATE river_job SET tags = '{}' WHERE tags IS NULL;
+ALTER TABLE river_job ALTER COLUMN tags SET NOT NULL;
+-- +goose StatementEnd
 
+-- +goose StatementBegin
 -- river migration 4: pending and more
 -- The args column never had a NOT NULL constraint or default value at the
 -- database level, though we tried to ensure one at the application level.
-ALTER TABLE /* TEMPLATE: schema */river_job ALTER COLUMN args SET DEFAULT '{}';
-UPDATE /* TEMPLATE: schema */river_job SET args = '{}' WHERE args IS NULL;
-ALTER TABLE /* TEMPLATE: schema */river_job ALTER COLUMN args SET NOT NULL;
-ALTER TABLE /* TEMPLATE: schema */river_job ALTER COLUMN args DROP DEFAULT;
+ALTER TABLE river_job ALTER COLUMN args SET DEFAULT '{}';
+UPDATE river_job SET args = '{}' WHERE args IS NULL;
+ALTER TABLE river_job ALTER COLUMN args SET NOT NULL;
+ALTER TABLE river_job ALTER COLUMN args DROP DEFAULT;
 
 -- The metadata column never had a NOT NULL constraint or default value at the
 -- database level, though we tried to ensure one at the application level.
-ALTER TABLE /* TEMPLATE: schema */river_job ALTER COLUMN metadata SET DEFAULT '{}';
-UPDATE /* TEMPLATE: schema */river_job SET metadata = '{}' WHERE metadata IS NULL;
-ALTER TABLE /* TEMPLATE: schema */river_job ALTER COLUMN metadata SET NOT NULL;
+ALTER TABLE river_job ALTER COLUMN metadata SET DEFAULT '{}';
+UPDATE river_job SET metadata = '{}' WHERE metadata IS NULL;
+ALTER TABLE river_job ALTER COLUMN metadata SET NOT NULL;
 
 -- The 'pending' job state will be used for upcoming functionality:
-ALTER TYPE /* TEMPLATE: schema */river_job_state ADD VALUE IF NOT EXISTS 'pending' AFTER 'discarded';
+ALTER TYPE river_job_state ADD VALUE IF NOT EXISTS 'pending' AFTER 'discarded';
 
-ALTER TABLE /* TEMPLATE: schema */river_job DROP CONSTRAINT finalized_or_finalized_at_null;
-ALTER TABLE /* TEMPLATE: schema */river_job ADD CONSTRAINT finalized_or_finalized_at_null CHECK (
+ALTER TABLE river_job DROP CONSTRAINT finalized_or_finalized_at_null;
+ALTER TABLE river_job ADD CONSTRAINT finalized_or_finalized_at_null CHECK (
     (finalized_at IS NULL AND state NOT IN ('cancelled', 'completed', 'discarded')) OR
     (finalized_at IS NOT NULL AND state IN ('cancelled', 'completed', 'discarded'))
 );
 
-DROP TRIGGER river_notify ON /* TEMPLATE: schema */river_job;
-DROP FUNCTION /* TEMPLATE: schema */river_job_notify;
+DROP TRIGGER river_notify ON river_job;
+DROP FUNCTION river_job_notify;
 
 --
 -- Create table `river_queue`.
 --
 
-CREATE TABLE /* TEMPLATE: schema */river_queue (
+CREATE TABLE river_queue (
     name text PRIMARY KEY NOT NULL,
     created_at timestamptz NOT NULL DEFAULT now(),
     metadata jsonb NOT NULL DEFAULT '{}' ::jsonb,
@@ -148,10 +156,13 @@ CREATE TABLE /* TEMPLATE: schema */river_queue (
 -- Alter `river_leader` to add a default value of 'default` to `name`.
 --
 
-ALTER TABLE /* TEMPLATE: schema */river_leader
+ALTER TABLE river_leader
     ALTER COLUMN name SET DEFAULT 'default',
     DROP CONSTRAINT name_length,
     ADD CONSTRAINT name_length CHECK (name = 'default');
+-- +goose StatementEnd
+
+-- +goose StatementBegin
 -- river migration 5: migration unique client
 --
 -- Rebuild the migration table so it's based on `(line, version)`.
@@ -163,11 +174,11 @@ BEGIN
     -- Tolerate users who may be using their own migration system rather than
     -- River's. If they are, they will have skipped version 001 containing
     -- `CREATE TABLE river_migration`, so this table won't exist.
-    IF (SELECT to_regclass('/* TEMPLATE: schema */river_migration') IS NOT NULL) THEN
-        ALTER TABLE /* TEMPLATE: schema */river_migration
+    IF (SELECT to_regclass('river_migration') IS NOT NULL) THEN
+        ALTER TABLE river_migration
             RENAME TO river_migration_old;
 
-        CREATE TABLE /* TEMPLATE: schema */river_migration(
+        CREATE TABLE river_migration(
             line TEXT NOT NULL,
             version bigint NOT NULL,
             created_at timestamptz NOT NULL DEFAULT NOW(),
@@ -176,12 +187,12 @@ BEGIN
             PRIMARY KEY (line, version)
         );
 
-        INSERT INTO /* TEMPLATE: schema */river_migration
+        INSERT INTO river_migration
             (created_at, line, version)
         SELECT created_at, 'main', version
-        FROM /* TEMPLATE: schema */river_migration_old;
+        FROM river_migration_old;
 
-        DROP TABLE /* TEMPLATE: schema */river_migration_old;
+        DROP TABLE river_migration_old;
     END IF;
 END;
 $body$
@@ -194,10 +205,10 @@ LANGUAGE 'plpgsql';
 -- These statements use `IF NOT EXISTS` to allow users with a `river_job` table
 -- of non-trivial size to build the index `CONCURRENTLY` out of band of this
 -- migration, then follow by completing the migration.
-ALTER TABLE /* TEMPLATE: schema */river_job
+ALTER TABLE river_job
     ADD COLUMN IF NOT EXISTS unique_key bytea;
 
-CREATE UNIQUE INDEX IF NOT EXISTS river_job_kind_unique_key_idx ON /* TEMPLATE: schema */river_job (kind, unique_key) WHERE unique_key IS NOT NULL;
+CREATE UNIQUE INDEX IF NOT EXISTS river_job_kind_unique_key_idx ON river_job (kind, unique_key) WHERE unique_key IS NOT NULL;
 
 --
 -- Create `river_client` and derivative.
@@ -207,7 +218,7 @@ CREATE UNIQUE INDEX IF NOT EXISTS river_job_kind_unique_key_idx ON /* TEMPLATE: 
 -- additional migration.
 --
 
-CREATE UNLOGGED TABLE /* TEMPLATE: schema */river_client (
+CREATE UNLOGGED TABLE river_client (
     id text PRIMARY KEY NOT NULL,
     created_at timestamptz NOT NULL DEFAULT now(),
     metadata jsonb NOT NULL DEFAULT '{}',
@@ -218,8 +229,8 @@ CREATE UNLOGGED TABLE /* TEMPLATE: schema */river_client (
 
 -- Differs from `river_queue` in that it tracks the queue state for a particular
 -- active client.
-CREATE UNLOGGED TABLE /* TEMPLATE: schema */river_client_queue (
-    river_client_id text NOT NULL REFERENCES /* TEMPLATE: schema */river_client (id) ON DELETE CASCADE,
+CREATE UNLOGGED TABLE river_client_queue (
+    river_client_id text NOT NULL REFERENCES river_client (id) ON DELETE CASCADE,
     name text NOT NULL,
     created_at timestamptz NOT NULL DEFAULT now(),
     max_workers bigint NOT NULL DEFAULT 0,
@@ -232,8 +243,11 @@ CREATE UNLOGGED TABLE /* TEMPLATE: schema */river_client_queue (
     CONSTRAINT num_jobs_completed_zero_or_positive CHECK (num_jobs_completed >= 0),
     CONSTRAINT num_jobs_running_zero_or_positive CHECK (num_jobs_running >= 0)
 );
+-- +goose StatementEnd
+
+-- +goose StatementBegin
 -- river migration 6: bulk unique
-CREATE OR REPLACE FUNCTION /* TEMPLATE: schema */river_job_state_in_bitmask(bitmask BIT(8), state /* TEMPLATE: schema */river_job_state)
+CREATE OR REPLACE FUNCTION river_job_state_in_bitmask(bitmask BIT(8), state river_job_state)
 RETURNS boolean
 LANGUAGE SQL
 IMMUTABLE
@@ -257,29 +271,31 @@ $$;
 -- This column may exist already if users manually created the column and index
 -- as instructed in the changelog so the index could be created `CONCURRENTLY`.
 --
-ALTER TABLE /* TEMPLATE: schema */river_job ADD COLUMN IF NOT EXISTS unique_states BIT(8);
+ALTER TABLE river_job ADD COLUMN IF NOT EXISTS unique_states BIT(8);
 
 -- This statement uses `IF NOT EXISTS` to allow users with a `river_job` table
 -- of non-trivial size to build the index `CONCURRENTLY` out of band of this
 -- migration, then follow by completing the migration.
-CREATE UNIQUE INDEX IF NOT EXISTS river_job_unique_idx ON /* TEMPLATE: schema */river_job (unique_key)
+CREATE UNIQUE INDEX IF NOT EXISTS river_job_unique_idx ON river_job (unique_key)
     WHERE unique_key IS NOT NULL
       AND unique_states IS NOT NULL
-      AND /* TEMPLATE: schema */river_job_state_in_bitmask(unique_states, state);
+      AND river_job_state_in_bitmask(unique_states, state);
 
 -- Remove the old unique index. Users who are actively using the unique jobs
 -- feature and who wish to avoid deploy downtime may want od drop this in a
 -- subsequent migration once all jobs using the old unique system have been
 -- completed (i.e. no more rows with non-null unique_key and null
 -- unique_states).
-DROP INDEX /* TEMPLATE: schema */river_job_kind_unique_key_idx;
+DROP INDEX river_job_kind_unique_key_idx;
+-- +goose StatementEnd
 
+-- +goose StatementBegin
 -- river migration 7: notification outbox sqlite jsonb and sql cleanup
 --
 -- Notification outbox.
 --
 
-CREATE TABLE /* TEMPLATE: schema */river_notification (
+CREATE TABLE river_notification (
     id bigserial PRIMARY KEY,
     created_at timestamptz NOT NULL DEFAULT now(),
     payload text NOT NULL,
@@ -287,8 +303,8 @@ CREATE TABLE /* TEMPLATE: schema */river_notification (
     CONSTRAINT topic_length CHECK (length(topic) > 0 AND length(topic) < 128)
 );
 
-CREATE INDEX river_notification_created_at_idx ON /* TEMPLATE: schema */river_notification (created_at);
-CREATE INDEX river_notification_topic_id_idx ON /* TEMPLATE: schema */river_notification (topic, id);
+CREATE INDEX river_notification_created_at_idx ON river_notification (created_at);
+CREATE INDEX river_notification_topic_id_idx ON river_notification (topic, id);
 
 --
 -- SQLite JSONB conversion.
@@ -303,28 +319,29 @@ CREATE INDEX river_notification_topic_id_idx ON /* TEMPLATE: schema */river_noti
 -- Drop unused tables `river_client` and `river_client_queue`.
 --
 
-DROP TABLE /* TEMPLATE: schema */river_client_queue;
-DROP TABLE /* TEMPLATE: schema */river_client;
+DROP TABLE river_client_queue;
+DROP TABLE river_client;
 
 --
 -- Adds `DEFAULT 25` to `river_job.max_attempts`.
 --
 
-ALTER TABLE /* TEMPLATE: schema */river_job
+ALTER TABLE river_job
     ALTER COLUMN max_attempts SET DEFAULT 25;
 
 --
 -- Changes `river_queue.updated_at` to have a default of `CURRENT_TIMESTAMP`.
 --
 
-ALTER TABLE /* TEMPLATE: schema */river_queue
+ALTER TABLE river_queue
     ALTER COLUMN updated_at SET DEFAULT CURRENT_TIMESTAMP;
+-- +goose StatementEnd
 
+-- +goose StatementBegin
 -- river migration 8: job id autoincrement
 -- No-op. Postgres sequences already prevent automatically generated job IDs
 -- from being reused.
 SELECT 1;
-
 -- +goose StatementEnd
 
 -- +goose Down
@@ -333,7 +350,9 @@ SELECT 1;
 -- No-op. Postgres sequences already prevent automatically generated job IDs
 -- from being reused.
 SELECT 1;
+-- +goose StatementEnd
 
+-- +goose StatementBegin
 -- river migration 7 down
 --
 -- SQL cleanup rollback.
@@ -343,7 +362,7 @@ SELECT 1;
 -- Add back unused tables `river_client` and `river_client_queue`.
 --
 
-CREATE UNLOGGED TABLE /* TEMPLATE: schema */river_client (
+CREATE UNLOGGED TABLE river_client (
     id text PRIMARY KEY NOT NULL,
     created_at timestamptz NOT NULL DEFAULT now(),
     metadata jsonb NOT NULL DEFAULT '{}',
@@ -352,8 +371,8 @@ CREATE UNLOGGED TABLE /* TEMPLATE: schema */river_client (
     CONSTRAINT name_length CHECK (char_length(id) > 0 AND char_length(id) < 128)
 );
 
-CREATE UNLOGGED TABLE /* TEMPLATE: schema */river_client_queue (
-    river_client_id text NOT NULL REFERENCES /* TEMPLATE: schema */river_client (id) ON DELETE CASCADE,
+CREATE UNLOGGED TABLE river_client_queue (
+    river_client_id text NOT NULL REFERENCES river_client (id) ON DELETE CASCADE,
     name text NOT NULL,
     created_at timestamptz NOT NULL DEFAULT now(),
     max_workers bigint NOT NULL DEFAULT 0,
@@ -371,14 +390,14 @@ CREATE UNLOGGED TABLE /* TEMPLATE: schema */river_client_queue (
 -- Revert addition of `DEFAULT 25` to `river_job.max_attempts`.
 --
 
-ALTER TABLE /* TEMPLATE: schema */river_job
+ALTER TABLE river_job
     ALTER COLUMN max_attempts DROP DEFAULT;
 
 --
 -- Changes `river_queue.updated_at` to revert the default of `CURRENT_TIMESTAMP`.
 --
 
-ALTER TABLE /* TEMPLATE: schema */river_queue
+ALTER TABLE river_queue
     ALTER COLUMN updated_at DROP DEFAULT;
 
 --
@@ -390,26 +409,30 @@ ALTER TABLE /* TEMPLATE: schema */river_queue
 -- Notification outbox rollback.
 --
 
-DROP TABLE /* TEMPLATE: schema */river_notification;
+DROP TABLE river_notification;
+-- +goose StatementEnd
 
+-- +goose StatementBegin
 -- river migration 6 down
 
 --
 -- Drop `river_job.unique_states` and its index.
 --
 
-DROP INDEX /* TEMPLATE: schema */river_job_unique_idx;
+DROP INDEX river_job_unique_idx;
 
-ALTER TABLE /* TEMPLATE: schema */river_job
+ALTER TABLE river_job
     DROP COLUMN unique_states;
 
-CREATE UNIQUE INDEX IF NOT EXISTS river_job_kind_unique_key_idx ON /* TEMPLATE: schema */river_job (kind, unique_key) WHERE unique_key IS NOT NULL;
+CREATE UNIQUE INDEX IF NOT EXISTS river_job_kind_unique_key_idx ON river_job (kind, unique_key) WHERE unique_key IS NOT NULL;
 
 --
 -- Drop `river_job_state_in_bitmask` function.
 --
-DROP FUNCTION /* TEMPLATE: schema */river_job_state_in_bitmask;
+DROP FUNCTION river_job_state_in_bitmask;
+-- +goose StatementEnd
 
+-- +goose StatementBegin
 -- river migration 5 down
 --
 -- Revert to migration table based only on `(version)`.
@@ -423,33 +446,33 @@ BEGIN
     -- Tolerate users who may be using their own migration system rather than
     -- River's. If they are, they will have skipped version 001 containing
     -- `CREATE TABLE river_migration`, so this table won't exist.
-    IF (SELECT to_regclass('/* TEMPLATE: schema */river_migration') IS NOT NULL) THEN
+    IF (SELECT to_regclass('river_migration') IS NOT NULL) THEN
         IF EXISTS (
             SELECT *
-            FROM /* TEMPLATE: schema */river_migration
+            FROM river_migration
             WHERE line <> 'main'
         ) THEN
             RAISE EXCEPTION 'Found non-main migration lines in the database; version 005 migration is irreversible because it would result in loss of migration information.';
         END IF;
 
-        ALTER TABLE /* TEMPLATE: schema */river_migration
+        ALTER TABLE river_migration
             RENAME TO river_migration_old;
 
-        CREATE TABLE /* TEMPLATE: schema */river_migration(
+        CREATE TABLE river_migration(
             id bigserial PRIMARY KEY,
             created_at timestamptz NOT NULL DEFAULT NOW(),
             version bigint NOT NULL,
             CONSTRAINT version CHECK (version >= 1)
         );
 
-        CREATE UNIQUE INDEX ON /* TEMPLATE: schema */river_migration USING btree(version);
+        CREATE UNIQUE INDEX ON river_migration USING btree(version);
 
-        INSERT INTO /* TEMPLATE: schema */river_migration
+        INSERT INTO river_migration
             (created_at, version)
         SELECT created_at, version
-        FROM /* TEMPLATE: schema */river_migration_old;
+        FROM river_migration_old;
 
-        DROP TABLE /* TEMPLATE: schema */river_migration_old;
+        DROP TABLE river_migration_old;
     END IF;
 END;
 $body$
@@ -459,31 +482,33 @@ LANGUAGE 'plpgsql';
 -- Drop `river_job.unique_key`.
 --
 
-ALTER TABLE /* TEMPLATE: schema */river_job
+ALTER TABLE river_job
     DROP COLUMN unique_key;
 
 --
 -- Drop `river_client` and derivative.
 --
 
-DROP TABLE /* TEMPLATE: schema */river_client_queue;
-DROP TABLE /* TEMPLATE: schema */river_client;
+DROP TABLE river_client_queue;
+DROP TABLE river_client;
+-- +goose StatementEnd
 
+-- +goose StatementBegin
 -- river migration 4 down
-ALTER TABLE /* TEMPLATE: schema */river_job ALTER COLUMN args DROP NOT NULL;
+ALTER TABLE river_job ALTER COLUMN args DROP NOT NULL;
 
-ALTER TABLE /* TEMPLATE: schema */river_job ALTER COLUMN metadata DROP NOT NULL;
-ALTER TABLE /* TEMPLATE: schema */river_job ALTER COLUMN metadata DROP DEFAULT;
+ALTER TABLE river_job ALTER COLUMN metadata DROP NOT NULL;
+ALTER TABLE river_job ALTER COLUMN metadata DROP DEFAULT;
 
 -- It is not possible to safely remove 'pending' from the river_job_state enum,
 -- so leave it in place.
 
-ALTER TABLE /* TEMPLATE: schema */river_job DROP CONSTRAINT finalized_or_finalized_at_null;
-ALTER TABLE /* TEMPLATE: schema */river_job ADD CONSTRAINT finalized_or_finalized_at_null CHECK (
+ALTER TABLE river_job DROP CONSTRAINT finalized_or_finalized_at_null;
+ALTER TABLE river_job ADD CONSTRAINT finalized_or_finalized_at_null CHECK (
   (state IN ('cancelled', 'completed', 'discarded') AND finalized_at IS NOT NULL) OR finalized_at IS NULL
 );
 
-CREATE OR REPLACE FUNCTION /* TEMPLATE: schema */river_job_notify()
+CREATE OR REPLACE FUNCTION river_job_notify()
   RETURNS TRIGGER
   AS $$
 DECLARE
@@ -502,25 +527,30 @@ $$
 LANGUAGE plpgsql;
 
 CREATE TRIGGER river_notify
-  AFTER INSERT ON /* TEMPLATE: schema */river_job
+  AFTER INSERT ON river_job
   FOR EACH ROW
-  EXECUTE PROCEDURE /* TEMPLATE: schema */river_job_notify();
+  EXECUTE PROCEDURE river_job_notify();
 
-DROP TABLE /* TEMPLATE: schema */river_queue;
+DROP TABLE river_queue;
 
-ALTER TABLE /* TEMPLATE: schema */river_leader
+ALTER TABLE river_leader
     ALTER COLUMN name DROP DEFAULT,
     DROP CONSTRAINT name_length,
     ADD CONSTRAINT name_length CHECK (char_length(name) > 0 AND char_length(name) < 128);
+-- +goose StatementEnd
+
+-- +goose StatementBegin
 -- river migration 3 down
-ALTER TABLE /* TEMPLATE: schema */river_job
+ALTER TABLE river_job
     ALTER COLUMN tags DROP NOT NULL,
     ALTER COLUMN tags DROP DEFAULT;
+-- +goose StatementEnd
 
+-- +goose StatementBegin
 -- river migration 2 down
-DROP TABLE /* TEMPLATE: schema */river_job;
-DROP FUNCTION /* TEMPLATE: schema */river_job_notify;
-DROP TYPE /* TEMPLATE: schema */river_job_state;
+DROP TABLE river_job;
+DROP FUNCTION river_job_notify;
+DROP TYPE river_job_state;
 
-DROP TABLE /* TEMPLATE: schema */river_leader;
+DROP TABLE river_leader;
 -- +goose StatementEnd

@@ -3,11 +3,11 @@ package retrieval
 import (
 	"context"
 	"fmt"
-	"hash/fnv"
 	"math"
 	"slices"
 	"strings"
 	"unicode"
+	"unicode/utf8"
 
 	openai "github.com/sashabaranov/go-openai"
 	"golang.org/x/time/rate"
@@ -28,10 +28,13 @@ type Embedder interface {
 // OfflineEmbedderName is the embedder every instance has, and corpora's default.
 const OfflineEmbedderName = "offline-ngram-256"
 
-// NgramEmbedder is the offline embedder: character 1- to 3-grams of the lowercased text,
-// hashed into a fixed number of signed buckets and L2-normalised. It knows no meaning, but
-// it is deterministic, needs no network, and matches Chinese text at least as well as
-// bigram full text does, which makes it an honest vector baseline.
+// NgramEmbedder is the offline embedder: hashed character n-grams, L2-normalised. Chinese
+// runs give unigrams, bigrams and trigrams; Latin words give the word itself and its
+// character trigrams (single letters would pile into a few buckets and swamp everything
+// else). Each gram adds its weight to one of dim buckets, with a sign from the hash, so
+// collisions cancel out on average. It knows no meaning, but it is deterministic, needs no
+// network, and tolerates the variants full text misses (粤港澳 vs 港澳), which makes it an
+// honest vector baseline.
 type NgramEmbedder struct{ dim int }
 
 // NewNgramEmbedder returns the offline embedder with dim buckets.
@@ -50,44 +53,72 @@ func (e NgramEmbedder) Embed(_ context.Context, texts []string) ([][]float32, er
 	return out, nil
 }
 
+// cjkGrams are the Chinese n-gram sizes and their weights, in a fixed order so that
+// floating-point sums are the same on every run.
+var cjkGrams = []struct {
+	size   int
+	weight float32
+}{{1, 0.5}, {2, 1}, {3, 1}}
+
+// FNV-1a, inline: hash/fnv allocates per call, and this runs per gram.
+const (
+	fnvOffset = 14695981039346656037
+	fnvPrime  = 1099511628211
+)
+
 // Vector embeds one text.
 func (e NgramEmbedder) Vector(text string) []float32 {
 	v := make([]float32, e.dim)
-	runes := make([]rune, 0, len(text))
+	var buf []byte
+	add := func(gram []rune, weight float32) {
+		buf = buf[:0]
+		for _, r := range gram {
+			buf = utf8.AppendRune(buf, r)
+		}
+		sum := uint64(fnvOffset)
+		for _, b := range buf {
+			sum = (sum ^ uint64(b)) * fnvPrime
+		}
+		if sum>>63 == 1 {
+			weight = -weight
+		}
+		v[sum%uint64(e.dim)] += weight
+	}
+	var run, word []rune
+	flushRun := func() {
+		for _, g := range cjkGrams {
+			for i := 0; i+g.size <= len(run); i++ {
+				add(run[i:i+g.size], g.weight)
+			}
+		}
+		run = run[:0]
+	}
+	flushWord := func() {
+		if len(word) == 0 {
+			return
+		}
+		add(word, 1)
+		padded := append(append([]rune{'#'}, word...), '#')
+		for i := 0; i+3 <= len(padded); i++ {
+			add(padded[i:i+3], 0.5)
+		}
+		word = word[:0]
+	}
 	for _, r := range strings.ToLower(text) {
-		if unicode.IsLetter(r) || unicode.IsDigit(r) {
-			runes = append(runes, r)
-		} else if len(runes) > 0 && runes[len(runes)-1] != ' ' {
-			runes = append(runes, ' ') // word boundaries count, runs of punctuation do not
+		switch {
+		case unicode.Is(unicode.Han, r):
+			flushWord()
+			run = append(run, r)
+		case unicode.IsLetter(r) || unicode.IsDigit(r):
+			flushRun()
+			word = append(word, r)
+		default:
+			flushRun()
+			flushWord()
 		}
 	}
-	h := fnv.New64a()
-	var buf [12]byte
-	for n, weight := range []float32{0.5, 1, 1} { // unigrams count less: they say least
-		size := n + 1
-		for i := 0; i+size <= len(runes); i++ {
-			gram := runes[i : i+size]
-			if size > 1 && slices.Contains(gram, ' ') && (gram[0] == ' ' || gram[size-1] == ' ') {
-				continue // grams that start or end on a boundary add nothing
-			}
-			if size == 1 && gram[0] == ' ' {
-				continue
-			}
-			h.Reset()
-			b := buf[:0]
-			for _, r := range gram {
-				b = append(b, byte(r), byte(r>>8), byte(r>>16))
-			}
-			h.Write(b)
-			sum := h.Sum64()
-			bucket := int(sum % uint64(e.dim))
-			if sum>>63 == 1 {
-				v[bucket] -= weight
-			} else {
-				v[bucket] += weight
-			}
-		}
-	}
+	flushRun()
+	flushWord()
 	normalise(v)
 	return v
 }

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"crypto/sha256"
+	"errors"
 	"fmt"
 	"slices"
 	"strings"
@@ -26,6 +27,29 @@ type JobInserter interface {
 
 // UseJobs lets the store queue embedding jobs, which corpora with remote embedders need.
 func (s *Store) UseJobs(jobs JobInserter) { s.jobs = jobs }
+
+// CheckEmbedder asks a remote embedder for one vector and refuses the corpus when its
+// length is not the corpus's dimension, so that an import can stop before any write. An
+// endpoint that cannot be reached is not refused: the jobs wait for it.
+func (s *Store) CheckEmbedder(ctx context.Context, corpus Corpus) error {
+	e, err := s.embedders.Get(corpus.Embedder)
+	if err != nil {
+		return err
+	}
+	if e.Dimension() != corpus.Dimension {
+		return errs.E(errs.Unprocessable, "corpus %s is fixed at %d dimensions, but embedder %s makes %d: nothing was imported",
+			corpus.Slug, corpus.Dimension, e.Name(), e.Dimension())
+	}
+	if e.Local() {
+		return nil
+	}
+	_, err = e.Embed(ctx, []string{"dimension check · 维度检查"})
+	var dimErr *DimensionError
+	if errors.As(err, &dimErr) {
+		return errs.E(errs.Unprocessable, "corpus %s: %v; nothing was imported", corpus.Slug, dimErr)
+	}
+	return nil
+}
 
 // MaxDocumentBytes bounds one document's text.
 const MaxDocumentBytes = 8 << 20

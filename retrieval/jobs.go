@@ -133,9 +133,14 @@ func (w *EmbedWorker) pause(ctx context.Context, corpusID int64, cause error) er
 
 // NewJobClient returns a River client on pool that runs store's embedding jobs once
 // started, and lets store queue them. An import that only queues jobs need not start it.
-func NewJobClient(pool *pgxpool.Pool, store *Store, logger *slog.Logger) (*river.Client[pgx.Tx], error) {
+// Options adjust the embedding worker (tests shorten its backoff).
+func NewJobClient(pool *pgxpool.Pool, store *Store, logger *slog.Logger, options ...func(*EmbedWorker)) (*river.Client[pgx.Tx], error) {
 	workers := river.NewWorkers()
-	if err := river.AddWorkerSafely(workers, NewEmbedWorker(store)); err != nil {
+	w := NewEmbedWorker(store)
+	for _, o := range options {
+		o(w)
+	}
+	if err := river.AddWorkerSafely(workers, w); err != nil {
 		return nil, err
 	}
 	if logger == nil {

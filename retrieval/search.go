@@ -158,7 +158,7 @@ func (s *Store) SearchArgs(ctx context.Context, q Query, embedderName string, co
 	}
 	tsq := TSQuery(q.Text)
 	if q.Fusion.TextWeight == 0 || tsq == "" {
-		textLimit, tsq = 0, "''"
+		textLimit, tsq = 0, "unused" // a valid tsquery; the limit of 0 keeps the list empty
 	}
 	var docIDs, tags any
 	if len(q.DocumentIDs) > 0 {
