@@ -6,6 +6,7 @@ import (
 	"crypto/sha256"
 	"encoding/json"
 	"fmt"
+	"regexp"
 	"slices"
 	"strconv"
 	"strings"
@@ -265,6 +266,9 @@ func (s *Store) Submit(ctx context.Context, turnID, trainerID int64, rubric []Sc
 			return err
 		}
 		out.Pairs = len(pairs)
+		if sub.Gold != nil {
+			return storeCitations(ctx, tx, turnID, out.JudgmentID, sub.Gold.Content)
+		}
 		return nil
 	})
 	return out, db.Error(err, "judge turn %d", turnID)
@@ -354,13 +358,78 @@ type JudgmentView struct {
 	GoldMessageID         *int64          `json:"gold_message_id" db:"gold_message_id"`
 	ContinuationMessageID int64           `json:"continuation_message_id" db:"continuation_message_id"`
 	TimeSpentMillis       int             `json:"time_spent_ms" db:"time_spent_ms"`
+	Citations             []int64         `json:"citations" db:"citations"` // chunk ids the gold reply cites, by number
+	// GoldStale is true once a document the gold reply cites has a newer version.
+	GoldStale bool `json:"gold_stale" db:"gold_stale"`
 }
 
 // Judgments returns a trainer's judgments of a turn, newest revision first.
 func (s *Store) Judgments(ctx context.Context, turnID, trainerID int64) ([]JudgmentView, error) {
 	rows, _ := s.pool.Query(ctx, `SELECT id, revision, ranking, ratings, flags, comment, edited_candidate_id, edited_message_id,
-			edit_diff, gold_message_id, continuation_message_id, time_spent_ms
-		FROM judgments WHERE turn_id = $1 AND trainer_id = $2 ORDER BY revision DESC`, turnID, trainerID)
+			edit_diff, gold_message_id, continuation_message_id, time_spent_ms,
+			coalesce((SELECT array_agg(jc.chunk_id ORDER BY jc.n) FROM judgment_citations jc WHERE jc.judgment_id = j.id), '{}') AS citations,
+			EXISTS (SELECT 1 FROM judgment_citations jc JOIN chunks c ON c.id = jc.chunk_id
+				WHERE jc.judgment_id = j.id AND NOT c.current) AS gold_stale
+		FROM judgments j WHERE turn_id = $1 AND trainer_id = $2 ORDER BY revision DESC`, turnID, trainerID)
 	out, err := pgx.CollectRows(rows, pgx.RowToStructByName[JudgmentView])
 	return out, db.Error(err, "judgments of turn %d", turnID)
+}
+
+// citation matches a passage number in a reply: [2], or the full-width 【2】 Chinese input
+// methods produce.
+var citation = regexp.MustCompile(`[\[【](\d{1,3})[\]】]`)
+
+// Citations returns the passage numbers text cites, in order, without repeats.
+func Citations(text string) []int {
+	var out []int
+	for _, m := range citation.FindAllStringSubmatch(text, -1) {
+		n, _ := strconv.Atoi(m[1])
+		if !slices.Contains(out, n) {
+			out = append(out, n)
+		}
+	}
+	return out
+}
+
+// PassageOrder numbers a turn's passages as the trainer's screen shows them: every chunk
+// its candidates were given, in candidate order, each once. Candidates of one prompt
+// version share their passages, so the numbers match the candidates' own citations.
+func PassageOrder(passageLists ...[]int64) []int64 {
+	var out []int64
+	for _, ids := range passageLists {
+		for _, id := range ids {
+			if !slices.Contains(out, id) {
+				out = append(out, id)
+			}
+		}
+	}
+	return out
+}
+
+// storeCitations records which of the turn's passages a gold reply cites by number, so
+// that a later version of their document can mark the gold reply stale.
+func storeCitations(ctx context.Context, tx pgx.Tx, turnID, judgmentID int64, gold string) error {
+	ns := Citations(gold)
+	if len(ns) == 0 {
+		return nil
+	}
+	rows, _ := tx.Query(ctx, `SELECT passage_ids FROM candidates WHERE turn_id = $1 ORDER BY position`, turnID)
+	lists, err := pgx.CollectRows(rows, pgx.RowTo[[]int64])
+	if err != nil {
+		return err
+	}
+	passages := PassageOrder(lists...)
+	if len(passages) == 0 {
+		return nil // bracketed numbers in a turn without passages are not citations
+	}
+	chunks := make([]int64, len(ns))
+	for i, n := range ns {
+		if n < 1 || n > len(passages) {
+			return errs.Field("gold.content", "cites [%d], but the turn has %d passages", n, len(passages))
+		}
+		chunks[i] = passages[n-1]
+	}
+	_, err = tx.Exec(ctx, `INSERT INTO judgment_citations (judgment_id, n, chunk_id) SELECT $1, * FROM unnest($2::int[], $3::bigint[])`,
+		judgmentID, ns, chunks)
+	return err
 }

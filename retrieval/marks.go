@@ -1,0 +1,56 @@
+package retrieval
+
+import (
+	"context"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+
+	"github.com/mentor-ai/mentor/db"
+	"github.com/mentor-ai/mentor/errs"
+)
+
+// Relevance grades, as trec_eval reads them: the gain of a passage at a rank.
+const (
+	Irrelevant     = 0
+	Relevant       = 1
+	HighlyRelevant = 2
+	maxRelevance   = HighlyRelevant
+	relevanceRange = "0 (irrelevant), 1 (relevant) or 2 (highly relevant)"
+)
+
+// Mark is a trainer's relevance grade for one passage shown with one turn.
+type Mark struct {
+	TurnID    int64     `json:"turn_id" db:"turn_id"`
+	ChunkID   int64     `json:"chunk_id" db:"chunk_id"`
+	TrainerID int64     `json:"trainer_id" db:"trainer_id"`
+	Grade     int       `json:"grade" db:"grade"`
+	UpdatedAt time.Time `json:"updated_at" db:"updated_at"`
+}
+
+// SetMark records a trainer's grade for a passage of a turn, replacing their earlier one.
+// Only passages the turn's candidates were given can be marked.
+func (s *Store) SetMark(ctx context.Context, m Mark) (Mark, error) {
+	if m.Grade < Irrelevant || m.Grade > maxRelevance {
+		return Mark{}, errs.Field("grade", "must be %s, not %d", relevanceRange, m.Grade)
+	}
+	rows, _ := s.pool.Query(ctx, `INSERT INTO relevance_marks (turn_id, chunk_id, trainer_id, grade)
+		SELECT $1, $2, $3, $4 WHERE EXISTS (SELECT 1 FROM candidates WHERE turn_id = $1 AND $2 = ANY(passage_ids))
+		ON CONFLICT (turn_id, chunk_id, trainer_id) DO UPDATE SET grade = excluded.grade, updated_at = now()
+		RETURNING turn_id, chunk_id, trainer_id, grade, updated_at`, m.TurnID, m.ChunkID, m.TrainerID, m.Grade)
+	out, err := pgx.CollectExactlyOneRow(rows, pgx.RowToStructByName[Mark])
+	if err == pgx.ErrNoRows {
+		return Mark{}, errs.Field("chunk_id", "passage %d was not shown with turn %d", m.ChunkID, m.TurnID)
+	}
+	return out, db.Error(err, "mark passage %d", m.ChunkID)
+}
+
+// Marks returns a trainer's marks on a turn's passages, by chunk id.
+func (s *Store) Marks(ctx context.Context, turnID, trainerID int64) (map[int64]int, error) {
+	rows, _ := s.pool.Query(ctx, `SELECT chunk_id, grade FROM relevance_marks WHERE turn_id = $1 AND trainer_id = $2`, turnID, trainerID)
+	out := map[int64]int{}
+	var chunk int64
+	var grade int
+	_, err := pgx.ForEachRow(rows, []any{&chunk, &grade}, func() error { out[chunk] = grade; return nil })
+	return out, db.Error(err, "marks of turn %d", turnID)
+}
