@@ -1,0 +1,141 @@
+package retrieval_test
+
+import (
+	"archive/zip"
+	"bytes"
+	"context"
+	"strings"
+	"testing"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+	"golang.org/x/text/encoding/simplifiedchinese"
+
+	"github.com/mentor-ai/mentor/internal/pgtest"
+	"github.com/mentor-ai/mentor/retrieval"
+)
+
+func gb18030(t *testing.T, s string) []byte {
+	t.Helper()
+	out, err := simplifiedchinese.GB18030.NewEncoder().Bytes([]byte(s))
+	require.NoError(t, err)
+	return out
+}
+
+func docx(t *testing.T, paragraphs string) []byte {
+	t.Helper()
+	var buf bytes.Buffer
+	zw := zip.NewWriter(&buf)
+	w, err := zw.Create("word/document.xml")
+	require.NoError(t, err)
+	w.Write([]byte(`<?xml version="1.0" encoding="UTF-8"?><w:document xmlns:w="http://schemas.openxmlformats.org/wordprocessingml/2006/main"><w:body>` +
+		paragraphs + `</w:body></w:document>`))
+	require.NoError(t, zw.Close())
+	return buf.Bytes()
+}
+
+func TestParseFile(t *testing.T) {
+	t.Parallel()
+	type doc struct{ slug, title, body string }
+	tests := []struct {
+		name    string
+		file    string
+		data    []byte
+		mapping retrieval.Mapping
+		want    []doc
+		errs    []string // per failed part, a piece of its message
+	}{
+		{name: "markdown takes its title from the first heading", file: "kb/postal.md",
+			data: []byte("# 邮递物品\n\n免征额50元。"), want: []doc{{"kb/postal.md", "邮递物品", "# 邮递物品\n\n免征额50元。"}}},
+		{name: "text with a UTF-8 byte order mark", file: "cash.txt",
+			data: append([]byte{0xEF, 0xBB, 0xBF}, []byte("现金申报\n超过2万元需申报。")...), want: []doc{{"cash.txt", "现金申报", "现金申报\n超过2万元需申报。"}}},
+		{name: "GB18030 Chinese text is detected", file: "gbk.txt",
+			data: gb18030(t, "烟酒限量\n酒精饮料限1500毫升。"), want: []doc{{"gbk.txt", "烟酒限量", "烟酒限量\n酒精饮料限1500毫升。"}}},
+		{name: "HTML drops scripts and styles and keeps structure", file: "page.html",
+			data: []byte(`<html><head><title>宠物入境</title><style>p{color:red}</style></head><body><script>alert(1)</script>` +
+				`<h2>犬猫</h2><p>每人限带一只。</p><ul><li>检疫证书</li><li>疫苗证书</li></ul></body></html>`),
+			want: []doc{{"page.html", "宠物入境", "## 犬猫\n\n每人限带一只。\n\n- 检疫证书\n- 疫苗证书"}}},
+		{name: "docx headings become markdown headings", file: "rules.docx",
+			data: docx(t, `<w:p><w:pPr><w:pStyle w:val="Heading1"/></w:pPr><w:r><w:t>跨境电商</w:t></w:r></w:p><w:p><w:r><w:t>单次限值5000元。</w:t></w:r></w:p>`),
+			want: []doc{{"rules.docx", "跨境电商", "# 跨境电商\n\n单次限值5000元。\n\n"}}},
+		{name: "JSONL with a field mapping, one bad line amid good ones", file: "faq.jsonl",
+			data: []byte(`{"id":"q1","question":"免税额？","answer":"50元以下免征。"}` + "\n" +
+				`{"id":"q2","question":"现金？"` + "\n" +
+				`{"id":"q3","question":"香烟？","answer":""}` + "\n" +
+				`{"id":"q4","question":"酒？","answer":"限1500毫升。","tags":["alcohol"]}` + "\n"),
+			mapping: retrieval.Mapping{Slug: "id", Title: "question", Body: "answer"},
+			want:    []doc{{"q1", "免税额？", "50元以下免征。"}, {"q4", "酒？", "限1500毫升。"}},
+			errs:    []string{"faq.jsonl:2: not a JSON object", `faq.jsonl:3: field "answer" (the body) is missing or empty`}},
+		{name: "CSV with a header", file: "faq.csv",
+			data: []byte("title,body,tags\n免税额,50元以下免征。,postal|tax\n现金,\"超过2万元，需申报。\",cash\n"),
+			want: []doc{{"faq.csv#2", "免税额", "50元以下免征。"}, {"faq.csv#3", "现金", "超过2万元，需申报。"}}},
+		{name: "CSV without the body column", file: "bad.csv", data: []byte("q,a\nx,y\n"), errs: []string{`no "body" column for the body (columns: q, a)`}},
+		{name: "binary", file: "image.txt", data: []byte("\x89PNG\r\n\x1a\n\x00\x00\x00\rIHDR"), errs: []string{"a binary file, not text"}},
+		{name: "neither UTF-8 nor GB18030", file: "latin1.txt", data: []byte("caf\xe9 \xff\xfe\xfd"), errs: []string{"not UTF-8 (invalid byte 0xE9 at offset 3)"}},
+		{name: "empty", file: "empty.md", data: []byte(" \n\n "), errs: []string{"the document is empty"}},
+		{name: "too large", file: "huge.txt", data: bytes.Repeat([]byte("a"), retrieval.MaxFileBytes+1), errs: []string{"the limit is 32 MiB"}},
+		{name: "PDF is named as unsupported", file: "rules.pdf", data: []byte("%PDF-1.7"), errs: []string{`(PDF: convert it to text first)`}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			var got []doc
+			var failures []string
+			for _, p := range retrieval.ParseFile(tt.file, tt.data, tt.mapping) {
+				if p.Err != nil {
+					failures = append(failures, p.Where+": "+p.Err.Error())
+					continue
+				}
+				got = append(got, doc{p.Input.Slug, p.Input.Title, p.Input.Body})
+			}
+			assert.Equal(t, tt.want, got)
+			require.Len(t, failures, len(tt.errs), "failures: %q", failures)
+			for i, e := range tt.errs {
+				assert.Contains(t, failures[i], e)
+			}
+		})
+	}
+}
+
+func TestImportFilesIsIdempotentAndReportsEachFile(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	pool := pgtest.Pool(t)
+	s := retrieval.NewStore(pool, nil)
+	c := newCorpus(t, pool, s, retrieval.Corpus{Slug: "kb"})
+	files := []struct {
+		name string
+		data []byte
+	}{
+		{"postal.md", []byte("# 邮递物品\n\n个人邮寄进境物品，税额50元以下免征。")},
+		{"broken.txt", []byte("\x00\x01\x02binary")},
+		{"cash.txt", gb18030(t, "现金申报\n携带人民币现钞超过20000元需要申报。")},
+		{"faq.jsonl", []byte(`{"slug":"a","title":"A","body":"烟草限400支。"}` + "\n" + `not json` + "\n")},
+	}
+	run := func() retrieval.ImportSummary {
+		var sum retrieval.ImportSummary
+		for _, f := range files {
+			sum.Files++
+			for _, r := range s.ImportFile(ctx, c, f.name, f.data, retrieval.Mapping{}) {
+				sum.Add(r)
+			}
+		}
+		return sum
+	}
+	first := run()
+	assert.Equal(t, retrieval.ImportSummary{Files: 4, Added: 3, Failed: 2, Chunks: first.Chunks}, first)
+	assert.Positive(t, first.Chunks)
+
+	second := run()
+	assert.Equal(t, retrieval.ImportSummary{Files: 4, Unchanged: 3, Failed: 2}, second, "a re-import of the same files changes nothing")
+
+	files[0].data = []byte("# 邮递物品\n\n个人邮寄进境物品，税额100元以下免征。")
+	third := run()
+	assert.Equal(t, 1, third.Updated)
+	assert.Equal(t, 2, third.Unchanged)
+
+	hits, err := s.Search(ctx, retrieval.Query{CorpusIDs: []int64{c.ID}, Text: "现钞申报", K: 1})
+	require.NoError(t, err)
+	require.Len(t, hits, 1)
+	assert.True(t, strings.Contains(hits[0].Text, "20000元"), "the GB18030 file was decoded: %q", hits[0].Text)
+}
