@@ -43,6 +43,8 @@ const (
 	TokenRevoked  = "token_revoked"
 	ProjectMade   = "project_created"
 	Export        = "export"
+	CorpusMade    = "corpus_created"
+	Import        = "documents_imported"
 )
 
 // Log writes and reads audit events.

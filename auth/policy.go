@@ -19,7 +19,7 @@ type Role string
 const (
 	RoleAdmin    Role = "admin"    // runs the project: personas, prompts, members, exports, audit
 	RoleReviewer Role = "reviewer" // checks trainers' work and exports data
-	RoleExpert   Role = "expert"   // writes gold answers
+	RoleExpert   Role = "expert"   // writes gold answers and keeps the knowledge base
 	RoleTrainer  Role = "trainer"  // generates, ranks, rates and corrects
 	RoleViewer   Role = "viewer"   // reads
 )
@@ -32,25 +32,26 @@ type Permission string
 
 // The permissions. docs/permissions.md is the same table in prose, and a test keeps them equal.
 const (
-	SignedIn      Permission = "signed_in"      // any signed-in user or token; no project involved
-	Account       Permission = "account"        // browser sessions only: one's own account (password, tokens, signing out) and UI helpers
-	InstanceAdmin Permission = "instance_admin" // create projects, manage users, read the whole audit log
-	ProjectRead   Permission = "project.read"   // see the project, its personas, versions, corpora and models
-	Generate      Permission = "generate"       // stream replies from prompt versions
-	Judge         Permission = "judge"          // rank, rate, correct and write gold replies
-	PromptWrite   Permission = "prompt.write"   // create and edit personas and rubrics, publish versions
-	ProjectManage Permission = "project.manage" // edit project settings and members, read the project's audit log
-	Export        Permission = "export"         // export datasets
+	SignedIn       Permission = "signed_in"       // any signed-in user or token; no project involved
+	Account        Permission = "account"         // browser sessions only: one's own account (password, tokens, signing out) and UI helpers
+	InstanceAdmin  Permission = "instance_admin"  // create projects, manage users, read the whole audit log
+	ProjectRead    Permission = "project.read"    // see the project, its personas, versions, corpora and models
+	Generate       Permission = "generate"        // stream replies from prompt versions
+	Judge          Permission = "judge"           // rank, rate, correct and write gold replies
+	PromptWrite    Permission = "prompt.write"    // create and edit personas and rubrics, publish versions
+	ProjectManage  Permission = "project.manage"  // edit project settings and members, read the project's audit log
+	Export         Permission = "export"          // export datasets
+	KnowledgeWrite Permission = "knowledge.write" // create corpora and import documents into them
 )
 
 // Permissions lists every permission in table order.
-var Permissions = []Permission{SignedIn, Account, InstanceAdmin, ProjectRead, Generate, Judge, PromptWrite, ProjectManage, Export}
+var Permissions = []Permission{SignedIn, Account, InstanceAdmin, ProjectRead, Generate, Judge, PromptWrite, KnowledgeWrite, ProjectManage, Export}
 
 // grants is the policy: what each role may do in its project.
 var grants = map[Role][]Permission{
-	RoleAdmin:    {ProjectRead, Generate, Judge, PromptWrite, ProjectManage, Export},
+	RoleAdmin:    {ProjectRead, Generate, Judge, PromptWrite, KnowledgeWrite, ProjectManage, Export},
 	RoleReviewer: {ProjectRead, Generate, Judge, Export},
-	RoleExpert:   {ProjectRead, Generate, Judge},
+	RoleExpert:   {ProjectRead, Generate, Judge, KnowledgeWrite}, // experts keep the knowledge base current
 	RoleTrainer:  {ProjectRead, Generate, Judge},
 	RoleViewer:   {ProjectRead},
 }
@@ -60,7 +61,7 @@ var grants = map[Role][]Permission{
 var scopeGrants = map[Scope][]Permission{
 	ScopeRead:   {SignedIn, ProjectRead},
 	ScopeExport: {SignedIn, ProjectRead, Export},
-	ScopeWrite:  {SignedIn, ProjectRead, Generate, Judge, PromptWrite, ProjectManage},
+	ScopeWrite:  {SignedIn, ProjectRead, Generate, Judge, PromptWrite, KnowledgeWrite, ProjectManage},
 }
 
 // RoleAllows reports whether role grants p.

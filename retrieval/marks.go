@@ -54,3 +54,31 @@ func (s *Store) Marks(ctx context.Context, turnID, trainerID int64) (map[int64]i
 	_, err := pgx.ForEachRow(rows, []any{&chunk, &grade}, func() error { out[chunk] = grade; return nil })
 	return out, db.Error(err, "marks of turn %d", turnID)
 }
+
+// StaleGold is a gold reply that cites a passage of a document version that is no longer
+// current: an expert should check it against the new text.
+type StaleGold struct {
+	JudgmentID     int64  `json:"judgment_id" db:"judgment_id"`
+	TurnID         int64  `json:"turn_id" db:"turn_id"`
+	DocumentID     int64  `json:"document_id" db:"document_id"`
+	DocumentSlug   string `json:"document_slug" db:"document_slug"`
+	CitedVersion   int    `json:"cited_version" db:"cited_version"`
+	CurrentVersion int    `json:"current_version" db:"current_version"`
+}
+
+// StaleGold lists the corpus's stale gold replies, newest judgment first (at most 500),
+// counting only each trainer's latest revision of a judgment.
+func (s *Store) StaleGold(ctx context.Context, corpusID int64) ([]StaleGold, error) {
+	rows, _ := s.pool.Query(ctx, `SELECT DISTINCT ON (j.id, d.id) j.id AS judgment_id, j.turn_id, d.id AS document_id, d.slug AS document_slug,
+			c.version AS cited_version, d.version AS current_version
+		FROM judgment_citations jc JOIN chunks c ON c.id = jc.chunk_id JOIN documents d ON d.id = c.document_id
+		JOIN judgments j ON j.id = jc.judgment_id
+		WHERE c.corpus_id = $1 AND NOT c.current
+			AND j.revision = (SELECT max(revision) FROM judgments j2 WHERE j2.turn_id = j.turn_id AND j2.trainer_id = j.trainer_id)
+		ORDER BY j.id DESC, d.id LIMIT 500`, corpusID)
+	out, err := pgx.CollectRows(rows, pgx.RowToStructByName[StaleGold])
+	if out == nil {
+		out = []StaleGold{}
+	}
+	return out, db.Error(err, "stale gold replies of corpus %d", corpusID)
+}

@@ -82,6 +82,10 @@ var param = regexp.MustCompile(`:(\w+)`)
 
 // path fills a route's parameters for one side.
 func (w world) path(rr server.RouteRule, side projectSide) string {
+	query := ""
+	if rr.Target == "corpus (?corpus=)" {
+		query = fmt.Sprintf("?corpus=%d", side.corps)
+	}
 	return param.ReplaceAllStringFunc(rr.Path, func(p string) string {
 		switch p {
 		case ":project":
@@ -102,7 +106,7 @@ func (w world) path(rr server.RouteRule, side projectSide) string {
 			return "999999"
 		}
 		return "x"
-	})
+	}) + query
 }
 
 // policyDenial is the start of every message the access check itself sends.

@@ -17,7 +17,11 @@ func handleGetTurn(d Deps) apiFunc {
 			return err
 		}
 		judgments, err := d.Live.Judgments(ctx, t.ID, principalOf(c).user.ID)
-		return respond(c, http.StatusOK, gin.H{"turn": t, "judgments": judgments}, err)
+		if err != nil {
+			return err
+		}
+		passages, err := turnPassages(c, d, t)
+		return respond(c, http.StatusOK, gin.H{"turn": t, "judgments": judgments, "passages": passages}, err)
 	}
 }
 

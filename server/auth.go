@@ -50,6 +50,7 @@ const (
 	fromCorpus                     // :corpus
 	fromTurn                       // :turn
 	fromConversation               // :conversation
+	fromCorpusQuery                // ?corpus=ID, for routes about a corpus that are not under /corpora
 )
 
 // rule is what a route requires.
@@ -186,9 +187,15 @@ func resolveTarget(ctx context.Context, c *gin.Context, d Deps, t target) (int64
 		}
 		c.Set(keyPersona, p)
 		return p.ProjectID, nil
-	case fromCorpus:
-		id, err := idParam(c, "corpus")
-		if err != nil {
+	case fromCorpus, fromCorpusQuery:
+		raw := c.Param("corpus")
+		if t == fromCorpusQuery {
+			if raw = c.Query("corpus"); raw == "" {
+				return 0, errs.Field("corpus", "name the corpus to search: ?corpus=ID")
+			}
+		}
+		id, err := strconv.ParseInt(raw, 10, 64)
+		if err != nil || id <= 0 {
 			return 0, notFound(t, c)
 		}
 		corpus, err := d.Retrieval.Corpus(ctx, id)
@@ -237,6 +244,8 @@ func notFound(t target, c *gin.Context) error {
 		return errs.E(errs.NotFound, "no persona %q", c.Param("persona"))
 	case fromCorpus:
 		return errs.E(errs.NotFound, "no corpus %q", c.Param("corpus"))
+	case fromCorpusQuery:
+		return errs.E(errs.NotFound, "no corpus %q", c.Query("corpus"))
 	case fromTurn:
 		return errs.E(errs.NotFound, "no turn %q", c.Param("turn"))
 	case fromConversation:

@@ -99,9 +99,11 @@ func sameOriginWrites() gin.HandlerFunc {
 				Message: fmt.Sprintf("cross-origin request from %s refused", origin)}})
 			return
 		}
-		if c.Request.ContentLength != 0 && !strings.HasPrefix(c.ContentType(), "application/json") {
+		// Multipart is for file uploads; a form could send it cross-site, but browser writes
+		// also need the session's CSRF header, which no other site can read.
+		if ct := c.ContentType(); c.Request.ContentLength != 0 && ct != "application/json" && ct != "multipart/form-data" {
 			c.AbortWithStatusJSON(http.StatusUnsupportedMediaType, errorBody{Error: errorDetail{Code: errs.Invalid,
-				Message: "Content-Type must be application/json"}})
+				Message: "Content-Type must be application/json (or multipart/form-data for uploads)"}})
 			return
 		}
 		c.Next()

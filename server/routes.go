@@ -67,13 +67,19 @@ func apiRoutes(d Deps) []route {
 
 		// Knowledge.
 		{"GET", "/projects/:project/corpora", rule{auth.ProjectRead, fromProject}, handleListCorpora(d)},
+		{"POST", "/projects/:project/corpora", rule{auth.KnowledgeWrite, fromProject}, handleCreateCorpus(d)},
+		{"GET", "/corpora/:corpus", rule{auth.ProjectRead, fromCorpus}, handleGetCorpus(d)},
 		{"GET", "/corpora/:corpus/documents", rule{auth.ProjectRead, fromCorpus}, handleListDocuments(d)},
+		{"POST", "/corpora/:corpus/documents", rule{auth.KnowledgeWrite, fromCorpus}, handleImportDocuments(d)},
+		{"POST", "/corpora/:corpus/evaluate", rule{auth.ProjectRead, fromCorpus}, handleEvaluate(d)},
+		{"GET", "/search", rule{auth.ProjectRead, fromCorpusQuery}, handleSearch(d)},
 
 		// Live training sessions: generate, cancel and resume on the websocket; judgments by REST.
 		{"GET", "/ws", rule{auth.SignedIn, noProject}, handleWebsocket(d)},
 		{"GET", "/conversations/:conversation", rule{auth.ProjectRead, fromConversation}, handleGetConversation(d)},
 		{"GET", "/turns/:turn", rule{auth.ProjectRead, fromTurn}, handleGetTurn(d)},
 		{"POST", "/turns/:turn/judgments", rule{auth.Judge, fromTurn}, handleSubmitJudgment(d)},
+		{"PUT", "/turns/:turn/passages/:chunk/mark", rule{auth.Judge, fromTurn}, handleMarkPassage(d)},
 		{"POST", "/diff", rule{auth.Account, noProject}, handleEditDiff()}, // a helper for the browser's editor
 
 		// Models.
@@ -123,7 +129,7 @@ type RouteRule struct {
 
 // RouteRules lists every API route with its rule.
 func RouteRules() []RouteRule {
-	names := map[target]string{noProject: "", fromProject: "project", fromPersona: "persona", fromCorpus: "corpus", fromTurn: "turn", fromConversation: "conversation"}
+	names := map[target]string{noProject: "", fromProject: "project", fromPersona: "persona", fromCorpus: "corpus", fromTurn: "turn", fromConversation: "conversation", fromCorpusQuery: "corpus (?corpus=)"}
 	var out []RouteRule
 	for _, rt := range apiRoutes(Deps{}) {
 		out = append(out, RouteRule{Method: rt.method, Path: "/api/v1" + rt.path, Permission: rt.rule.perm, Target: names[rt.rule.target]})

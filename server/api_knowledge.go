@@ -1,0 +1,237 @@
+package server
+
+import (
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"strconv"
+	"strings"
+
+	"github.com/gin-gonic/gin"
+
+	"github.com/mentor-ai/mentor/audit"
+	"github.com/mentor-ai/mentor/errs"
+	"github.com/mentor-ai/mentor/retrieval"
+	"github.com/mentor-ai/mentor/rlhf"
+)
+
+// maxUploadBody bounds one upload request: several files, each at most MaxFileBytes.
+const maxUploadBody = 256 << 20
+
+func handleCreateCorpus(d Deps) apiFunc {
+	return func(c *gin.Context) error {
+		var in struct {
+			Slug         string `json:"slug"`
+			Name         string `json:"name"`
+			Description  string `json:"description"`
+			Embedder     string `json:"embedder"`
+			Dimension    int    `json:"dimension"`
+			ChunkTokens  int    `json:"chunk_tokens"`
+			ChunkOverlap int    `json:"chunk_overlap"`
+		}
+		if err := bindJSON(c, &in); err != nil {
+			return err
+		}
+		project := projectOf(c)
+		corpus, err := d.Retrieval.CreateCorpus(c.Request.Context(), retrieval.Corpus{ProjectID: project.ID, Slug: in.Slug, Name: in.Name,
+			Description: in.Description, Embedder: in.Embedder, Dimension: in.Dimension, ChunkTokens: in.ChunkTokens, ChunkOverlap: in.ChunkOverlap})
+		if err != nil {
+			return err
+		}
+		record(c, d, audit.Event{Action: audit.CorpusMade, ProjectID: &project.ID, Target: "corpus:" + corpus.Slug,
+			Details: map[string]any{"embedder": corpus.Embedder, "dimension": corpus.Dimension}})
+		c.JSON(http.StatusCreated, corpus)
+		return nil
+	}
+}
+
+func handleGetCorpus(d Deps) apiFunc {
+	return func(c *gin.Context) error {
+		stale, err := d.Retrieval.StaleGold(c.Request.Context(), corpusOf(c).ID)
+		return respond(c, http.StatusOK, gin.H{"corpus": corpusOf(c), "embedders": d.Retrieval.Embedders().Names(), "stale_gold": stale}, err)
+	}
+}
+
+// handleImportDocuments imports the files of a multipart upload (field "files"), one at a
+// time as they arrive, and reports every file's outcome. JSONL and CSV field names come as
+// query parameters (slug_field, title_field, body_field, lang_field, tags_field).
+func handleImportDocuments(d Deps) apiFunc {
+	return func(c *gin.Context) error {
+		ctx := c.Request.Context()
+		corpus := corpusOf(c)
+		m := retrieval.Mapping{Slug: c.Query("slug_field"), Title: c.Query("title_field"), Body: c.Query("body_field"),
+			Lang: c.Query("lang_field"), Tags: c.Query("tags_field")}
+		// A corpus whose endpoint returns vectors of the wrong length is refused before any write.
+		if err := d.Retrieval.CheckEmbedder(ctx, corpus); err != nil {
+			return err
+		}
+		c.Request.Body = http.MaxBytesReader(c.Writer, c.Request.Body, maxUploadBody)
+		mr, err := c.Request.MultipartReader()
+		if err != nil {
+			return errs.E(errs.Invalid, "send the files as multipart/form-data in a field named \"files\": %v", err)
+		}
+		results := []retrieval.ImportResult{}
+		var sum retrieval.ImportSummary
+		for {
+			part, err := mr.NextPart()
+			if err == io.EOF {
+				break
+			}
+			var tooLarge *http.MaxBytesError
+			if errors.As(err, &tooLarge) {
+				return errs.E(errs.TooLarge, "the upload is over %d MiB: send fewer files at once", maxUploadBody>>20)
+			}
+			if err != nil {
+				return errs.E(errs.Invalid, "read the upload: %v", err)
+			}
+			if part.FormName() != "files" || part.FileName() == "" {
+				part.Close()
+				continue
+			}
+			data, err := io.ReadAll(io.LimitReader(part, retrieval.MaxFileBytes+1))
+			part.Close()
+			if errors.As(err, &tooLarge) {
+				return errs.E(errs.TooLarge, "the upload is over %d MiB: send fewer files at once", maxUploadBody>>20)
+			}
+			if err != nil {
+				return errs.E(errs.Invalid, "read %s: %v", part.FileName(), err)
+			}
+			sum.Files++
+			for _, r := range d.Retrieval.ImportFile(ctx, corpus, part.FileName(), data, m) {
+				sum.Add(r)
+				results = append(results, r)
+			}
+		}
+		if sum.Files == 0 {
+			return errs.Field("files", "the upload has no files")
+		}
+		record(c, d, audit.Event{Action: audit.Import, ProjectID: &corpus.ProjectID, Target: "corpus:" + corpus.Slug,
+			Details: map[string]any{"files": sum.Files, "added": sum.Added, "updated": sum.Updated, "failed": sum.Failed}})
+		c.JSON(http.StatusOK, gin.H{"results": results, "summary": sum})
+		return nil
+	}
+}
+
+// handleSearch searches one corpus and shows each passage's score parts:
+// GET /search?corpus=ID&q=…&k=10&rrf_k=60&vector_weight=1&text_weight=1&document=ID&tag=T.
+func handleSearch(d Deps) apiFunc {
+	return func(c *gin.Context) error {
+		q := retrieval.Query{CorpusIDs: []int64{corpusOf(c).ID}, Text: c.Query("q"), K: 10, Fusion: retrieval.DefaultFusion}
+		var err error
+		intParam := func(name string, dst *int) {
+			if v := c.Query(name); v != "" && err == nil {
+				if *dst, err = strconv.Atoi(v); err != nil {
+					err = errs.Field(name, "%q is not a whole number", v)
+				}
+			}
+		}
+		floatParam := func(name string, dst *float64) {
+			if v := c.Query(name); v != "" && err == nil {
+				if *dst, err = strconv.ParseFloat(v, 64); err != nil {
+					err = errs.Field(name, "%q is not a number", v)
+				}
+			}
+		}
+		intParam("k", &q.K)
+		intParam("rrf_k", &q.Fusion.RRFK)
+		floatParam("vector_weight", &q.Fusion.VectorWeight)
+		floatParam("text_weight", &q.Fusion.TextWeight)
+		for _, v := range c.QueryArray("document") {
+			id, perr := strconv.ParseInt(v, 10, 64)
+			if perr != nil && err == nil {
+				err = errs.Field("document", "%q is not a document id", v)
+			}
+			q.DocumentIDs = append(q.DocumentIDs, id)
+		}
+		q.Tags = c.QueryArray("tag")
+		if err != nil {
+			return err
+		}
+		passages, err := d.Retrieval.Search(c.Request.Context(), q)
+		if passages == nil {
+			passages = []retrieval.Passage{}
+		}
+		return respond(c, http.StatusOK, gin.H{"query": q, "passages": passages}, err)
+	}
+}
+
+func handleEvaluate(d Deps) apiFunc {
+	return func(c *gin.Context) error {
+		var in struct {
+			Configs []retrieval.EvalConfig `json:"configs"`
+		}
+		if err := bindJSON(c, &in); err != nil {
+			return err
+		}
+		for i, cfg := range in.Configs {
+			if cfg.K < 1 || cfg.K > retrieval.MaxK {
+				return errs.Field(fmt.Sprintf("configs[%d].k", i), "must be between 1 and %d, not %d", retrieval.MaxK, cfg.K)
+			}
+			if strings.TrimSpace(cfg.Name) == "" {
+				in.Configs[i].Name = fmt.Sprintf("#%d", i+1)
+			}
+		}
+		results, err := d.Retrieval.Evaluate(c.Request.Context(), corpusOf(c).ID, in.Configs)
+		return respond(c, http.StatusOK, gin.H{"results": results}, err)
+	}
+}
+
+// handleMarkPassage records the caller's relevance grade for a passage shown with a turn.
+func handleMarkPassage(d Deps) apiFunc {
+	return func(c *gin.Context) error {
+		chunkID, err := idParam(c, "chunk")
+		if err != nil {
+			return err
+		}
+		var in struct {
+			Grade *int `json:"grade"`
+		}
+		if err := bindJSON(c, &in); err != nil {
+			return err
+		}
+		if in.Grade == nil {
+			return errs.Field("grade", "is required: 0 (irrelevant), 1 (relevant) or 2 (highly relevant)")
+		}
+		m, err := d.Retrieval.SetMark(c.Request.Context(), retrieval.Mark{TurnID: turnOf(c).id, ChunkID: chunkID,
+			TrainerID: principalOf(c).user.ID, Grade: *in.Grade})
+		return respond(c, http.StatusOK, m, err)
+	}
+}
+
+// turnPassage is a passage as the trainer's screen numbers it, with the caller's mark.
+type turnPassage struct {
+	N int `json:"n"`
+	retrieval.Passage
+	Grade *int `json:"grade"`
+}
+
+// turnPassages numbers the passages a turn's candidates were given (see rlhf.PassageOrder).
+func turnPassages(c *gin.Context, d Deps, t rlhf.Turn) ([]turnPassage, error) {
+	lists := make([][]int64, len(t.Candidates))
+	for i, cand := range t.Candidates {
+		lists[i] = cand.PassageIDs
+	}
+	ids := rlhf.PassageOrder(lists...)
+	out := []turnPassage{}
+	if len(ids) == 0 {
+		return out, nil
+	}
+	ctx := c.Request.Context()
+	chunks, err := d.Retrieval.Chunks(ctx, ids)
+	if err != nil {
+		return nil, err
+	}
+	marks, err := d.Retrieval.Marks(ctx, t.ID, principalOf(c).user.ID)
+	if err != nil {
+		return nil, err
+	}
+	for i, p := range chunks {
+		tp := turnPassage{N: i + 1, Passage: p}
+		if g, ok := marks[p.ChunkID]; ok {
+			tp.Grade = &g
+		}
+		out = append(out, tp)
+	}
+	return out, nil
+}
