@@ -158,3 +158,10 @@ func (s *Store) Documents(ctx context.Context, corpusIDs []int64) ([]Document, e
 	out, err := pgx.CollectRows(rows, pgx.RowToStructByName[Document])
 	return out, db.Error(err, "list documents")
 }
+
+// CorpusBySlug returns the project's corpus called slug.
+func (s *Store) CorpusBySlug(ctx context.Context, projectID int64, slug string) (Corpus, error) {
+	rows, _ := s.pool.Query(ctx, `SELECT `+corpusColumns+` FROM corpora c WHERE c.project_id = $1 AND c.slug = $2`, projectID, slug)
+	out, err := pgx.CollectExactlyOneRow(rows, pgx.RowToStructByName[Corpus])
+	return out, db.Error(err, "corpus %q", slug)
+}

@@ -20,6 +20,8 @@ Commands:
   serve     serve the web UI and API (migrates the database first)
   migrate   apply or roll back the database schema: up, down, status
   user      manage accounts: add, disable, enable, reset-password
+  import    import documents into a knowledge corpus: import documents PATH…
+  search    search a knowledge corpus and show each passage's score parts
   version   print the version
 
 Run "mentor <command> --help" for a command's flags and their environment variables.
@@ -43,6 +45,10 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdin i
 		return runMigrate(ctx, rest, getenv, stdout, stderr)
 	case "user":
 		return runUser(ctx, rest, getenv, stdin, stdout, stderr)
+	case "import":
+		return runImport(ctx, rest, getenv, stdout, stderr)
+	case "search":
+		return runSearch(ctx, rest, getenv, stdout, stderr)
 	case "version", "--version":
 		fmt.Fprintln(stdout, "mentor", buildVersion())
 		return nil
