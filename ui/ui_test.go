@@ -82,7 +82,9 @@ func TestPagesUseKnownKeys(t *testing.T) {
 		"status.complete", "status.interrupted", "status.failed", "status.cancelled",
 		"role.admin", "role.reviewer", "role.expert", "role.trainer", "role.viewer",
 		"train.save.idle", "train.save.draft", "train.save.saving", "train.save.submitted", "train.save.failed",
-		"flag.hallucination", "flag.unsafe", "flag.off_persona", "flag.refusal"} {
+		"flag.hallucination", "flag.unsafe", "flag.off_persona", "flag.refusal",
+		"corpus.outcome.added", "corpus.outcome.updated", "corpus.outcome.unchanged", "corpus.outcome.failed",
+		"corpus.field.slug", "corpus.field.title", "corpus.field.body", "corpus.field.lang", "corpus.field.tags"} {
 		used[key] = "a dynamic key"
 	}
 	for key, path := range used {

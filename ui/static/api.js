@@ -83,3 +83,13 @@ export async function stream(path, body, onEvent, signal) {
     }
   }
 }
+
+// upload POSTs files as multipart/form-data (field "files") and returns the JSON answer.
+export async function upload(path, files, query = {}) {
+  const form = new FormData();
+  for (const f of files) form.append("files", f, f.name);
+  const qs = new URLSearchParams(Object.entries(query).filter(([, v]) => v)).toString();
+  const res = await fetch(`/api/v1${path}${qs ? `?${qs}` : ""}`, { method: "POST", headers: headers("POST", {}), body: form });
+  if (!res.ok) throw await failure(res);
+  return res.json();
+}

@@ -12,12 +12,14 @@ import { modelsPage } from "./pages/models.js";
 import { accountPage } from "./pages/account.js";
 import { usersPage, auditPage } from "./pages/admin.js";
 import { stopLive, trainPage } from "./pages/train.js";
+import { corpusPage, stopCorpusPoll } from "./pages/corpus.js";
 
 const routes = [
   [/^#?\/?$/, () => homePage()],
   [/^#\/projects\/([\w-]+)$/, (m) => projectPage(m[1])],
   [/^#\/personas\/(\d+)$/, (m) => personaPage(Number(m[1]))],
   [/^#\/train\/(\d+)$/, (m) => trainPage(Number(m[1]))],
+  [/^#\/corpora\/(\d+)$/, (m) => corpusPage(Number(m[1]))],
   [/^#\/models$/, () => modelsPage()],
   [/^#\/account$/, () => accountPage()],
   [/^#\/admin\/users$/, () => usersPage()],
@@ -46,6 +48,7 @@ export async function render() {
   const turn = ++rendering;
   document.body.dataset.ready = "false";
   stopLive(); // the trainer's screen opens its own socket again if it is the next page
+  stopCorpusPoll();
   let page;
   try {
     if (!session()) {

@@ -49,9 +49,9 @@ export function roleIn(projectId) {
 
 // can mirrors the server's policy table (auth/policy.go) for showing and hiding controls.
 const grants = {
-  admin: ["project.read", "generate", "judge", "prompt.write", "project.manage", "export"],
+  admin: ["project.read", "generate", "judge", "prompt.write", "knowledge.write", "project.manage", "export"],
   reviewer: ["project.read", "generate", "judge", "export"],
-  expert: ["project.read", "generate", "judge"],
+  expert: ["project.read", "generate", "judge", "knowledge.write"],
   trainer: ["project.read", "generate", "judge"],
   viewer: ["project.read"],
 };

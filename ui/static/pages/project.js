@@ -60,8 +60,11 @@ export async function projectPage(slug) {
     }
   });
 
-  const corpusList = h("ul", { class: "plain" },
-    corpora.map((c) => h("li", {}, h("strong", {}, c.name), " · ", t("corpora.documents", { n: c.document_count }))));
+  const corpusList = h("ul", { class: "plain", id: "corpus-list" },
+    corpora.map((c) => h("li", {}, h("a", { href: `#/corpora/${c.id}`, class: "corpus-link" }, c.name), " · ",
+      t("corpora.documents", { n: c.document_count }), " · ", h("code", { class: "fields" }, c.embedder),
+      c.embedding_error ? h("span", { class: "error" }, " · ", c.embedding_error) : null)));
+  if (corpora.length === 0) corpusList.append(h("li", { class: "muted", i18n: "corpora.none" }));
 
   const manage = can(project.id, "project.manage");
   return h("div", { class: "page" },
@@ -71,6 +74,7 @@ export async function projectPage(slug) {
     h("p", { class: "muted" }, t(project.blind_ranking ? "projects.blind" : "projects.notBlind")),
     h("h2", { i18n: "personas.title" }), cards,
     h("h2", { i18n: "corpora.title" }), corpusList,
+    can(project.id, "knowledge.write") ? corpusForm(project) : null,
     can(project.id, "prompt.write") ? form : null,
     manage ? projectForm(project) : null,
     manage ? await membersSection(project) : null,
@@ -136,6 +140,26 @@ function projectForm(project) {
     try {
       await api("PUT", `/projects/${project.slug}`, { name: name.value, description: description.value, blind_ranking: blind.checked });
       window.dispatchEvent(new HashChangeEvent("hashchange"));
+    } catch (err) {
+      replace(status, errorBox(err));
+    }
+  });
+  return form;
+}
+
+function corpusForm(project) {
+  const name = h("input", { name: "name", maxlength: 120, id: "corpus-name" });
+  const slug = h("input", { name: "slug", maxlength: 63, id: "corpus-slug", placeholder: "customs-kb" });
+  const status = h("div");
+  const form = h("form", { class: "inline-form", id: "new-corpus" },
+    h("h3", { i18n: "corpora.new" }), field("corpora.name", name), field("corpora.slug", slug),
+    h("small", { class: "muted", i18n: "corpora.embedderHint" }),
+    h("button", { type: "submit", i18n: "common.create" }), status);
+  form.addEventListener("submit", async (e) => {
+    e.preventDefault();
+    try {
+      const c = await api("POST", `/projects/${project.slug}/corpora`, { name: name.value, slug: slug.value });
+      location.hash = `#/corpora/${c.id}`;
     } catch (err) {
       replace(status, errorBox(err));
     }

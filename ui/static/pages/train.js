@@ -1,5 +1,5 @@
 import { api } from "../api.js";
-import { clear, errorBox, h, replace, showRendered } from "../dom.js";
+import { append, clear, errorBox, h, replace, showRendered } from "../dom.js";
 import { locale, t } from "../i18n.js";
 import { Live } from "../ws.js";
 import { avatar, personaName } from "./project.js";
@@ -85,6 +85,49 @@ export async function trainPage(personaId) {
   const status = h("div", { id: "train-status" });
   const panes = h("div", { class: "panes", id: "train-panes" });
   const judge = h("div", { class: "judge", id: "train-judge", hidden: true });
+
+  // The passages the candidates were given, numbered as they cite them. Trainers mark each
+  // one, and the gold reply cites them as [n]; the marks become retrieval labels.
+  const passagesBox = h("aside", { class: "passage-panel", id: "train-passages", hidden: true });
+  async function showPassages() {
+    const turnId = st.turnId;
+    if (!turnId) {
+      passagesBox.hidden = true;
+      return;
+    }
+    let passages;
+    try {
+      ({ passages } = await api("GET", `/turns/${turnId}`));
+    } catch (err) {
+      replace(passagesBox, errorBox(err));
+      return;
+    }
+    if (turnId !== st.turnId) return;
+    passagesBox.hidden = passages.length === 0;
+    const grades = [[2, "★", "train.passage.key"], [1, "✓", "train.passage.relevant"], [0, "✗", "train.passage.irrelevant"]];
+    replace(passagesBox, h("h3", { i18n: "train.passages" }), h("small", { class: "muted", i18n: "train.passagesHint" }),
+      h("ol", { class: "passage-list" }, passages.map((p) => {
+        const li = h("li", { dataset: { chunk: p.chunk_id, n: p.n, grade: p.grade ?? "" } });
+        const buttons = grades.map(([g, symbol, key]) => {
+          const b = h("button", { type: "button", class: "mark", title: t(key), "aria-label": t(key), dataset: { grade: g } }, symbol);
+          b.addEventListener("click", async () => {
+            try {
+              await api("PUT", `/turns/${turnId}/passages/${p.chunk_id}/mark`, { grade: g });
+              li.dataset.grade = g;
+            } catch (err) {
+              li.append(errorBox(err));
+            }
+          });
+          return b;
+        });
+        return append(li, [
+          h("div", { class: "passage-head" }, h("strong", {}, `[${p.n}] `), p.title,
+            p.heading_path.length ? h("span", { class: "muted" }, ` › ${p.heading_path.join(" › ")}`) : null,
+            p.current ? null : h("span", { class: "badge outdated", i18n: "train.passage.outdated" })),
+          h("div", { class: "passage-text" }, p.text),
+          h("div", { class: "marks" }, buttons)]);
+      })));
+  }
 
   const message = h("textarea", { id: "train-message", rows: 2, placeholder: t("try.placeholder") });
   const n = h("select", { id: "train-n" }, [1, 2, 3, 4, 5, 6, 7, 8].map((i) => h("option", { value: i }, i)));
@@ -273,6 +316,7 @@ export async function trainPage(personaId) {
     renderEdit();
     judge.hidden = false;
     setSave(load(draftKey(st.turnId), null) ? "draft" : "idle");
+    showPassages();
   }
 
   function finish(c, ev) {
@@ -369,6 +413,7 @@ export async function trainPage(personaId) {
       saveState();
       showPath();
       clear(panes);
+      passagesBox.hidden = true;
       judge.hidden = true;
       clear(status);
       setSave("submitted");
@@ -427,5 +472,5 @@ export async function trainPage(personaId) {
       h("div", { class: "row versions", id: "train-versions" }, h("span", { class: "muted", i18n: "train.versionsLabel" }), versionBoxes.map((x) => x.label)),
       h("div", { class: "row" }, h("label", { class: "check" }, t("train.candidates"), " ", n), lang, generate,
         h("small", { class: "muted", i18n: "try.hint" }))),
-    status, panes, judge);
+    status, h("div", { class: "train-body" }, panes, passagesBox), judge);
 }
