@@ -13,39 +13,39 @@ import (
 
 // Version is an immutable, numbered prompt version of a persona.
 type Version struct {
-	ID          int64     `json:"id" db:"id"`
-	PersonaID   int64     `json:"persona_id" db:"persona_id"`
-	Version     int       `json:"version" db:"version"`
-	Template    string    `json:"template" db:"template"`
-	Model       string    `json:"model" db:"model"`
-	Temperature float32   `json:"temperature" db:"temperature"`
-	TopP        float32   `json:"top_p" db:"top_p"`
-	MaxTokens   int       `json:"max_tokens" db:"max_tokens"`
-	RetrievalK  int       `json:"retrieval_k" db:"retrieval_k"`
+	ID          int64   `json:"id" db:"id"`
+	PersonaID   int64   `json:"persona_id" db:"persona_id"`
+	Version     int     `json:"version" db:"version"`
+	Template    string  `json:"template" db:"template"`
+	Model       string  `json:"model" db:"model"`
+	Temperature float32 `json:"temperature" db:"temperature"`
+	TopP        float32 `json:"top_p" db:"top_p"`
+	MaxTokens   int     `json:"max_tokens" db:"max_tokens"`
+	RetrievalK  int     `json:"retrieval_k" db:"retrieval_k"`
 	// How retrieval fuses its vector and full-text lists (reciprocal rank fusion).
 	RRFK         int       `json:"rrf_k" db:"rrf_k"`
 	VectorWeight float32   `json:"vector_weight" db:"vector_weight"`
 	TextWeight   float32   `json:"text_weight" db:"text_weight"`
-	CorpusIDs   []int64   `json:"corpus_ids" db:"corpus_ids"`
-	ChangeNote  string    `json:"change_note" db:"change_note"`
-	Author      string    `json:"author" db:"author"`
-	CreatedAt   time.Time `json:"created_at" db:"created_at"`
+	CorpusIDs    []int64   `json:"corpus_ids" db:"corpus_ids"`
+	ChangeNote   string    `json:"change_note" db:"change_note"`
+	Author       string    `json:"author" db:"author"`
+	CreatedAt    time.Time `json:"created_at" db:"created_at"`
 }
 
 // NewVersion is what an author submits. Omitted numbers take the defaults below.
 type NewVersion struct {
-	Template    string   `json:"template"`
-	Model       string   `json:"model"`
-	Temperature *float32 `json:"temperature"`
-	TopP        *float32 `json:"top_p"`
-	MaxTokens   *int     `json:"max_tokens"`
-	RetrievalK  *int     `json:"retrieval_k"`
+	Template     string   `json:"template"`
+	Model        string   `json:"model"`
+	Temperature  *float32 `json:"temperature"`
+	TopP         *float32 `json:"top_p"`
+	MaxTokens    *int     `json:"max_tokens"`
+	RetrievalK   *int     `json:"retrieval_k"`
 	RRFK         *int     `json:"rrf_k"`
 	VectorWeight *float32 `json:"vector_weight"`
 	TextWeight   *float32 `json:"text_weight"`
-	CorpusIDs   []int64  `json:"corpus_ids"`
-	ChangeNote  string   `json:"change_note"`
-	Author      string   `json:"author"`
+	CorpusIDs    []int64  `json:"corpus_ids"`
+	ChangeNote   string   `json:"change_note"`
+	Author       string   `json:"author"`
 }
 
 // Version checks nv and returns the version to store. knownModel says whether a model name
