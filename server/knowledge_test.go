@@ -149,6 +149,8 @@ func TestRelevanceMarksCitationsAndStaleGold(t *testing.T) {
 	require.Equal(t, http.StatusOK, status, res)
 	status, res = mark(first["chunk_id"], map[string]any{"grade": 5})
 	assert.Equal(t, http.StatusBadRequest, status)
+	_, field, _ := errorOf(res)
+	assert.Equal(t, "grade", field)
 	status, res = mark(first["chunk_id"], map[string]any{})
 	assert.Equal(t, http.StatusBadRequest, status, res)
 	status, res = mark(999999, map[string]any{"grade": 1})
@@ -167,7 +169,7 @@ func TestRelevanceMarksCitationsAndStaleGold(t *testing.T) {
 	}
 	status, res = judge("cite-too-far", "免征额是50元。[1]【99】")
 	require.Equal(t, http.StatusBadRequest, status, res)
-	_, field, msg := errorOf(res)
+	_, field, msg = errorOf(res)
 	assert.Equal(t, "gold.content", field)
 	assert.Contains(t, msg, "cites [99]")
 	status, res = judge("cite-first", "应征税额50元以下免征。【1】")
