@@ -59,11 +59,10 @@ CREATE TABLE chunks (
     token_count  int NOT NULL,
     tags         text[] NOT NULL DEFAULT '{}',
     current      boolean NOT NULL DEFAULT true,
-    -- PostgreSQL's parsers do not segment Chinese: terms holds CJK bigrams and unigrams plus
-    -- Latin words, computed in Go (segment.Tokens) and space-separated, and search indexes
-    -- them with the 'simple' configuration.
-    terms        text NOT NULL,
-    search       tsvector GENERATED ALWAYS AS (to_tsvector('simple', terms)) STORED,
+    -- PostgreSQL's parsers do not segment Chinese, so the tsvector is built in Go
+    -- (segment.Tokens: CJK bigrams and single characters, lowercased Latin words, with their
+    -- positions) and sent as it is; queries use the 'simple' configuration to match it.
+    search       tsvector NOT NULL,
     dimension    int NOT NULL,
     embedding    vector, -- null until embedded
     embedded_at  timestamptz,

@@ -462,22 +462,40 @@ func (s *ImportSummary) Add(r ImportResult) {
 	s.StaleGold += r.StaleGold
 }
 
-// ImportFile parses one file and ingests each document in it. A bad file or line is one
-// failed result; the others go on.
+// importBatch is how many documents of one file share a transaction.
+const importBatch = 200
+
+// ImportFile parses one file and ingests its documents, in batches that share a
+// transaction. A bad file or line is one failed result; the others go on.
 func (s *Store) ImportFile(ctx context.Context, corpus Corpus, name string, data []byte, m Mapping) []ImportResult {
-	var out []ImportResult
-	for _, p := range ParseFile(name, data, m) {
+	parsed := ParseFile(name, data, m)
+	out := make([]ImportResult, len(parsed))
+	var batch []DocumentInput
+	var at []int
+	flush := func() {
+		for j, r := range s.IngestBatch(ctx, corpus, batch) {
+			i := at[j]
+			if r.Err != nil {
+				out[i] = ImportResult{Where: parsed[i].Where, Slug: r.Slug, Outcome: "failed", Error: errs.Message(r.Err)}
+				continue
+			}
+			out[i] = ImportResult{Where: parsed[i].Where, Slug: r.Slug, Outcome: string(r.Outcome), Version: r.Version,
+				Chunks: r.Chunks, StaleGold: r.StaleGold}
+		}
+		batch, at = batch[:0], at[:0]
+	}
+	for i, p := range parsed {
 		if p.Err != nil {
-			out = append(out, ImportResult{Where: p.Where, Outcome: "failed", Error: p.Err.Error()})
+			out[i] = ImportResult{Where: p.Where, Outcome: "failed", Error: p.Err.Error()}
 			continue
 		}
-		res, err := s.Ingest(ctx, corpus, p.Input)
-		if err != nil {
-			out = append(out, ImportResult{Where: p.Where, Slug: p.Input.Slug, Outcome: "failed", Error: errs.Message(err)})
-			continue
+		batch, at = append(batch, p.Input), append(at, i)
+		if len(batch) == importBatch {
+			flush()
 		}
-		out = append(out, ImportResult{Where: p.Where, Slug: res.Slug, Outcome: string(res.Outcome), Version: res.Version,
-			Chunks: res.Chunks, StaleGold: res.StaleGold})
+	}
+	if len(batch) > 0 {
+		flush()
 	}
 	return out
 }

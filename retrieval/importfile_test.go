@@ -139,3 +139,26 @@ func TestImportFilesIsIdempotentAndReportsEachFile(t *testing.T) {
 	require.Len(t, hits, 1)
 	assert.True(t, strings.Contains(hits[0].Text, "20000元"), "the GB18030 file was decoded: %q", hits[0].Text)
 }
+
+func TestImportBatchFailsOnlyTheBadDocument(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	pool := pgtest.Pool(t)
+	s := retrieval.NewStore(pool, nil)
+	c := newCorpus(t, pool, s, retrieval.Corpus{Slug: "kb"})
+	// PostgreSQL text cannot hold a NUL character; JSON can. That document fails with a
+	// message that says so, and the rest of its batch is stored.
+	data := []byte(`{"slug":"a","title":"甲","body":"第一条。"}` + "\n" +
+		`{"slug":"b","title":"乙","body":"坏\u0000字符"}` + "\n" +
+		`{"slug":"c","title":"丙","body":"第三条。"}` + "\n")
+	results := s.ImportFile(ctx, c, "rows.jsonl", data, retrieval.Mapping{})
+	require.Len(t, results, 3)
+	assert.Equal(t, "added", results[0].Outcome)
+	assert.Equal(t, "failed", results[1].Outcome)
+	assert.Equal(t, "rows.jsonl:2", results[1].Where)
+	assert.Contains(t, results[1].Error, "body: contains a NUL character")
+	assert.Equal(t, "added", results[2].Outcome)
+	var docs int
+	require.NoError(t, pool.QueryRow(ctx, `SELECT count(*) FROM documents`).Scan(&docs))
+	assert.Equal(t, 2, docs)
+}

@@ -90,22 +90,91 @@ type IngestResult struct {
 // COPY; a local embedder embeds them first, a remote one through a job queued in the same
 // transaction, so a crash loses neither the chunks nor the work of embedding them.
 func (s *Store) Ingest(ctx context.Context, corpus Corpus, in DocumentInput) (IngestResult, error) {
+	out := s.IngestBatch(ctx, corpus, []DocumentInput{in})
+	return out[0].IngestResult, out[0].Err
+}
+
+// BatchResult is one document's outcome in IngestBatch.
+type BatchResult struct {
+	IngestResult
+	Err error
+}
+
+// IngestBatch ingests several documents in one transaction, which saves a commit (and its
+// WAL flush) per document: JSONL and CSV imports hold thousands of small ones. A document
+// that fails its checks fails alone; if the database refuses the batch, each document is
+// tried again in its own transaction, so every error lands on the document that caused it.
+func (s *Store) IngestBatch(ctx context.Context, corpus Corpus, ins []DocumentInput) []BatchResult {
+	out := make([]BatchResult, len(ins))
+	var ready []*prepared
+	for i, in := range ins {
+		p, err := s.prepare(ctx, corpus, in)
+		if err != nil {
+			out[i] = BatchResult{IngestResult: IngestResult{Slug: strings.TrimSpace(in.Slug)}, Err: err}
+			continue
+		}
+		p.index = i
+		ready = append(ready, p)
+	}
+	if len(ready) == 0 {
+		return out
+	}
+	err := pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
+		for _, p := range ready {
+			if err := s.write(ctx, tx, corpus, p); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	if err != nil && len(ready) > 1 && ctx.Err() == nil {
+		for _, p := range ready {
+			out[p.index] = BatchResult{IngestResult: p.res, Err: pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error { return s.write(ctx, tx, corpus, p) })}
+		}
+		return out
+	}
+	for _, p := range ready {
+		out[p.index] = BatchResult{IngestResult: p.res, Err: err}
+	}
+	return out
+}
+
+// prepared is a checked document with its chunks (and vectors, for a local embedder),
+// ready to write.
+type prepared struct {
+	index   int
+	in      DocumentInput
+	chunks  []Chunk
+	vectors [][]float32
+	hash    []byte
+	remote  bool
+	res     IngestResult
+}
+
+// prepare checks a document, chunks it and embeds it with a local embedder: everything that
+// needs no database.
+func (s *Store) prepare(ctx context.Context, corpus Corpus, in DocumentInput) (*prepared, error) {
 	in.Slug, in.Title = strings.TrimSpace(in.Slug), strings.TrimSpace(in.Title)
 	switch {
 	case in.Slug == "":
-		return IngestResult{}, errs.Field("slug", "must not be empty")
+		return nil, errs.Field("slug", "must not be empty")
 	case in.Title == "":
-		return IngestResult{}, errs.Field("title", "must not be empty")
+		return nil, errs.Field("title", "must not be empty")
 	case strings.TrimSpace(in.Body) == "":
-		return IngestResult{}, errs.Field("body", "the document has no text")
+		return nil, errs.Field("body", "the document has no text")
 	case len(in.Body) > MaxDocumentBytes:
-		return IngestResult{}, errs.E(errs.TooLarge, "the document is %d bytes; the limit is %d (%d MiB)", len(in.Body), MaxDocumentBytes, MaxDocumentBytes>>20)
+		return nil, errs.E(errs.TooLarge, "the document is %d bytes; the limit is %d (%d MiB)", len(in.Body), MaxDocumentBytes, MaxDocumentBytes>>20)
+	}
+	for field, v := range map[string]string{"slug": in.Slug, "title": in.Title, "body": in.Body, "tags": strings.Join(in.Tags, "")} {
+		if strings.ContainsRune(v, 0) {
+			return nil, errs.Field(field, "contains a NUL character (\\u0000), which PostgreSQL cannot store")
+		}
 	}
 	if in.Lang == "" {
 		in.Lang = GuessLang(in.Body)
 	}
 	if err := locale.Check("lang", in.Lang); err != nil {
-		return IngestResult{}, err
+		return nil, err
 	}
 	in.Tags = slices.Compact(slices.Sorted(slices.Values(in.Tags)))
 	if in.Tags == nil {
@@ -113,87 +182,84 @@ func (s *Store) Ingest(ctx context.Context, corpus Corpus, in DocumentInput) (In
 	}
 	embedder, err := s.embedders.Get(corpus.Embedder)
 	if err != nil {
-		return IngestResult{}, err
+		return nil, err
 	}
 	if embedder.Dimension() != corpus.Dimension {
-		return IngestResult{}, errs.E(errs.Unprocessable, "corpus %s is fixed at %d dimensions, but embedder %s makes %d: nothing was imported",
+		return nil, errs.E(errs.Unprocessable, "corpus %s is fixed at %d dimensions, but embedder %s makes %d: nothing was imported",
 			corpus.Slug, corpus.Dimension, embedder.Name(), embedder.Dimension())
 	}
 	if !embedder.Local() && s.jobs == nil {
-		return IngestResult{}, errs.E(errs.Unavailable, "corpus %s embeds with %s, which needs the background job queue, and this process has none", corpus.Slug, embedder.Name())
+		return nil, errs.E(errs.Unavailable, "corpus %s embeds with %s, which needs the background job queue, and this process has none", corpus.Slug, embedder.Name())
 	}
-	chunks := ChunkText(in.Body, corpus.Settings())
-	if len(chunks) == 0 {
-		return IngestResult{}, errs.Field("body", "the document has no text to index")
+	p := &prepared{in: in, chunks: ChunkText(in.Body, corpus.Settings()), hash: contentHash(in), remote: !embedder.Local()}
+	if len(p.chunks) == 0 {
+		return nil, errs.Field("body", "the document has no text to index")
 	}
-	hash := contentHash(in)
+	if !p.remote {
+		if p.vectors, err = embedder.Embed(ctx, embeddingTexts(in.Title, p.chunks)); err != nil {
+			return nil, fmt.Errorf("embed %s: %w", in.Slug, err)
+		}
+	}
+	return p, nil
+}
 
-	var vectors [][]float32
-	if embedder.Local() {
-		if vectors, err = embedder.Embed(ctx, embeddingTexts(in.Title, chunks)); err != nil {
-			return IngestResult{}, fmt.Errorf("embed %s: %w", in.Slug, err)
-		}
-	}
-
-	res := IngestResult{Slug: in.Slug, Chunks: len(chunks)}
-	err = pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
-		var oldVersion int
-		var oldHash []byte
-		err := tx.QueryRow(ctx, `SELECT id, version, content_hash FROM documents WHERE corpus_id = $1 AND slug = $2 FOR UPDATE`,
-			corpus.ID, in.Slug).Scan(&res.DocumentID, &oldVersion, &oldHash)
-		switch {
-		case err == pgx.ErrNoRows:
-			res.Outcome, res.Version = Added, 1
-			err = tx.QueryRow(ctx, `INSERT INTO documents (corpus_id, slug, lang, title, body, tags, source, version, content_hash)
-				VALUES ($1, $2, $3, $4, $5, $6, $7, 1, $8) RETURNING id`,
-				corpus.ID, in.Slug, in.Lang, in.Title, in.Body, in.Tags, in.Source, hash).Scan(&res.DocumentID)
-		case err != nil:
-		case bytes.Equal(oldHash, hash):
-			res.Outcome, res.Version, res.Chunks = Unchanged, oldVersion, 0
-			return nil
-		default:
-			res.Outcome, res.Version = Updated, oldVersion+1
-			if oldHash == nil {
-				// Stored before documents had versions or chunks: index it as the version it is.
-				res.Version = oldVersion
-			}
-			_, err = tx.Exec(ctx, `UPDATE documents SET lang = $2, title = $3, body = $4, tags = $5, source = $6, version = $7,
-				content_hash = $8, updated_at = now() WHERE id = $1`,
-				res.DocumentID, in.Lang, in.Title, in.Body, in.Tags, in.Source, res.Version, hash)
-		}
-		if err != nil {
-			return db.Error(err, "store document %q", in.Slug)
-		}
-		if _, err := tx.Exec(ctx, `INSERT INTO document_versions (document_id, version, content_hash, title, body)
-			VALUES ($1, $2, $3, $4, $5) ON CONFLICT (document_id, version) DO NOTHING`,
-			res.DocumentID, res.Version, hash, in.Title, in.Body); err != nil {
-			return db.Error(err, "store version %d of %q", res.Version, in.Slug)
-		}
-		if res.Outcome == Updated {
-			if _, err := tx.Exec(ctx, `UPDATE chunks SET current = false WHERE document_id = $1 AND current`, res.DocumentID); err != nil {
-				return db.Error(err, "retire old chunks of %q", in.Slug)
-			}
-			if err := tx.QueryRow(ctx, `SELECT count(DISTINCT jc.judgment_id) FROM judgment_citations jc
-				JOIN chunks c ON c.id = jc.chunk_id WHERE c.document_id = $1 AND c.version < $2`,
-				res.DocumentID, res.Version).Scan(&res.StaleGold); err != nil {
-				return db.Error(err, "count gold answers citing %q", in.Slug)
-			}
-		}
-		if err := copyChunks(ctx, tx, corpus, res.DocumentID, res.Version, in, chunks, vectors); err != nil {
-			return err
-		}
-		if !embedder.Local() {
-			res.Queued = true
-			if _, err := s.jobs.InsertTx(ctx, tx, EmbedArgs{CorpusID: corpus.ID, DocumentID: res.DocumentID, Version: res.Version}, nil); err != nil {
-				return fmt.Errorf("queue embedding of %q: %w", in.Slug, err)
-			}
-		}
+// write stores a prepared document in tx and fills p.res.
+func (s *Store) write(ctx context.Context, tx pgx.Tx, corpus Corpus, p *prepared) error {
+	in, hash := p.in, p.hash
+	res := IngestResult{Slug: in.Slug, Chunks: len(p.chunks)}
+	defer func() { p.res = res }()
+	var oldVersion int
+	var oldHash []byte
+	err := tx.QueryRow(ctx, `SELECT id, version, content_hash FROM documents WHERE corpus_id = $1 AND slug = $2 FOR UPDATE`,
+		corpus.ID, in.Slug).Scan(&res.DocumentID, &oldVersion, &oldHash)
+	switch {
+	case err == pgx.ErrNoRows:
+		res.Outcome, res.Version = Added, 1
+		err = tx.QueryRow(ctx, `INSERT INTO documents (corpus_id, slug, lang, title, body, tags, source, version, content_hash)
+			VALUES ($1, $2, $3, $4, $5, $6, $7, 1, $8) RETURNING id`,
+			corpus.ID, in.Slug, in.Lang, in.Title, in.Body, in.Tags, in.Source, hash).Scan(&res.DocumentID)
+	case err != nil:
+	case bytes.Equal(oldHash, hash):
+		res.Outcome, res.Version, res.Chunks = Unchanged, oldVersion, 0
 		return nil
-	})
-	if err != nil {
-		return IngestResult{}, err
+	default:
+		res.Outcome, res.Version = Updated, oldVersion+1
+		if oldHash == nil {
+			// Stored before documents had versions or chunks: index it as the version it is.
+			res.Version = oldVersion
+		}
+		_, err = tx.Exec(ctx, `UPDATE documents SET lang = $2, title = $3, body = $4, tags = $5, source = $6, version = $7,
+			content_hash = $8, updated_at = now() WHERE id = $1`,
+			res.DocumentID, in.Lang, in.Title, in.Body, in.Tags, in.Source, res.Version, hash)
 	}
-	return res, nil
+	if err != nil {
+		return db.Error(err, "store document %q", in.Slug)
+	}
+	if _, err := tx.Exec(ctx, `INSERT INTO document_versions (document_id, version, content_hash, title, body)
+		VALUES ($1, $2, $3, $4, $5) ON CONFLICT (document_id, version) DO NOTHING`,
+		res.DocumentID, res.Version, hash, in.Title, in.Body); err != nil {
+		return db.Error(err, "store version %d of %q", res.Version, in.Slug)
+	}
+	if res.Outcome == Updated {
+		if _, err := tx.Exec(ctx, `UPDATE chunks SET current = false WHERE document_id = $1 AND current`, res.DocumentID); err != nil {
+			return db.Error(err, "retire old chunks of %q", in.Slug)
+		}
+		if err := tx.QueryRow(ctx, `SELECT count(DISTINCT jc.judgment_id) FROM judgment_citations jc
+			JOIN chunks c ON c.id = jc.chunk_id WHERE c.document_id = $1 AND c.version < $2`,
+			res.DocumentID, res.Version).Scan(&res.StaleGold); err != nil {
+			return db.Error(err, "count gold answers citing %q", in.Slug)
+		}
+	}
+	if err := copyChunks(ctx, tx, corpus, res.DocumentID, res.Version, in, p.chunks, p.vectors); err != nil {
+		return err
+	}
+	if p.remote {
+		res.Queued = true
+		if _, err := s.jobs.InsertTx(ctx, tx, EmbedArgs{CorpusID: corpus.ID, DocumentID: res.DocumentID, Version: res.Version}, nil); err != nil {
+			return fmt.Errorf("queue embedding of %q: %w", in.Slug, err)
+		}
+	}
+	return nil
 }
 
 func copyChunks(ctx context.Context, tx pgx.Tx, corpus Corpus, documentID int64, version int, in DocumentInput, chunks []Chunk, vectors [][]float32) error {
@@ -206,10 +272,10 @@ func copyChunks(ctx context.Context, tx pgx.Tx, corpus Corpus, documentID int64,
 			embedding, embeddedAt = pgvector.NewVector(vectors[i]), now
 		}
 		rows[i] = []any{corpus.ID, documentID, version, c.Position, c.HeadingPath, c.Text, c.Tokens, in.Tags,
-			searchTerms(in.Title, c), corpus.Dimension, embedding, embeddedAt}
+			searchVector(contextualText(in.Title, c.HeadingPath, c.Text)), corpus.Dimension, embedding, embeddedAt}
 	}
 	_, err := tx.CopyFrom(ctx, pgx.Identifier{"chunks"}, []string{"corpus_id", "document_id", "version", "position", "heading_path",
-		"text", "token_count", "tags", "terms", "dimension", "embedding", "embedded_at"}, pgx.CopyFromRows(rows))
+		"text", "token_count", "tags", "search", "dimension", "embedding", "embedded_at"}, pgx.CopyFromRows(rows))
 	return db.Error(err, "store chunks of %q", in.Slug)
 }
 

@@ -9,6 +9,7 @@ import (
 	"unicode"
 
 	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgtype"
 	"github.com/pgvector/pgvector-go"
 
 	"github.com/mentor-ai/mentor/db"
@@ -235,9 +236,24 @@ func TSQuery(query string) string {
 	return strings.Join(terms, " | ")
 }
 
-// searchTerms is what the full-text index holds for a chunk (see the chunks.terms column).
-func searchTerms(title string, c Chunk) string {
-	return strings.Join(segment.Tokens(contextualText(title, c.HeadingPath, c.Text)), " ")
+// searchVector is what the full-text index holds for a chunk: segment.Tokens with their
+// positions, as a tsvector (lexemes sorted and unique, as PostgreSQL keeps them; positions
+// capped where PostgreSQL caps them).
+func searchVector(text string) pgtype.TSVector {
+	const maxPosition, maxPositions = 16383, 256
+	positions := map[string][]pgtype.TSVectorPosition{}
+	for i, tok := range segment.Tokens(text) {
+		ps := positions[tok]
+		if len(ps) < maxPositions {
+			positions[tok] = append(ps, pgtype.TSVectorPosition{Position: uint16(min(i+1, maxPosition))})
+		}
+	}
+	out := pgtype.TSVector{Lexemes: make([]pgtype.TSVectorLexeme, 0, len(positions)), Valid: true}
+	for word, ps := range positions {
+		out.Lexemes = append(out.Lexemes, pgtype.TSVectorLexeme{Word: word, Positions: ps})
+	}
+	slices.SortFunc(out.Lexemes, func(a, b pgtype.TSVectorLexeme) int { return strings.Compare(a.Word, b.Word) })
+	return out
 }
 
 // GuessLang says whether text is mostly Chinese.

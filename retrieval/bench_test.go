@@ -1,0 +1,68 @@
+package retrieval_test
+
+import (
+	"context"
+	"fmt"
+	"slices"
+	"testing"
+	"time"
+
+	"github.com/mentor-ai/mentor/internal/corpusgen"
+	"github.com/mentor-ai/mentor/internal/pgtest"
+	"github.com/mentor-ai/mentor/retrieval"
+)
+
+// BenchmarkIngest measures import throughput with the offline embedder: chunking, embedding
+// and COPY of documents of 8 sections each. "per-document" commits each document, as a
+// folder of files imports; "batch=200" shares a transaction among 200, as a JSONL or CSV file
+// imports. "hnsw" keeps the vector index up to date, as a live corpus does; "no-hnsw" is a
+// first bulk load, with the index built afterwards (see BenchmarkSearch for its build time).
+func BenchmarkIngest(b *testing.B) {
+	for _, mode := range []struct {
+		name  string
+		batch int
+		hnsw  bool
+	}{{"per-document/hnsw", 1, true}, {"batch=200/hnsw", 200, true}, {"per-document/no-hnsw", 1, false}, {"batch=200/no-hnsw", 200, false}} {
+		b.Run(mode.name, func(b *testing.B) {
+			ctx := context.Background()
+			pool := pgtest.Pool(b)
+			s := retrieval.NewStore(pool, nil)
+			var projectID int64
+			if err := pool.QueryRow(ctx, `INSERT INTO projects (slug, name) VALUES ('bench', 'bench') RETURNING id`).Scan(&projectID); err != nil {
+				b.Fatal(err)
+			}
+			c, err := s.CreateCorpus(ctx, retrieval.Corpus{ProjectID: projectID, Slug: "bench", Name: "bench"})
+			if err != nil {
+				b.Fatal(err)
+			}
+			if !mode.hnsw {
+				if _, err := pool.Exec(ctx, `DROP INDEX chunks_embedding_256`); err != nil {
+					b.Fatal(err)
+				}
+			}
+			docs := corpusgen.Documents(1, 400, 8)
+			var chunks int
+			var elapsed time.Duration
+			round := 0
+			for b.Loop() {
+				start := time.Now()
+				for i := 0; i < len(docs); i += mode.batch {
+					batch := slices.Clone(docs[i:min(i+mode.batch, len(docs))])
+					for j := range batch {
+						batch[j].Slug = fmt.Sprintf("%d/%s", round, batch[j].Slug)
+					}
+					for _, r := range s.IngestBatch(ctx, c, batch) {
+						if r.Err != nil {
+							b.Fatal(r.Err)
+						}
+						chunks += r.Chunks
+					}
+				}
+				elapsed += time.Since(start)
+				round++
+			}
+			b.ReportMetric(float64(chunks)/elapsed.Seconds(), "chunks/s")
+			b.ReportMetric(float64(chunks)/float64(len(docs)*round), "chunks/doc")
+		})
+	}
+}
