@@ -76,6 +76,17 @@ CREATE INDEX chunks_search ON chunks USING gin (search) WHERE current;
 CREATE INDEX chunks_embedding_256 ON chunks USING hnsw ((embedding::vector(256)) vector_cosine_ops)
     WHERE dimension = 256 AND current;
 CREATE INDEX chunks_unembedded ON chunks (corpus_id, id) WHERE embedding IS NULL;
+
+-- How many current chunks of a corpus hold each full-text term. Search uses it to leave out
+-- terms that match most of a corpus (携带, 申报 in a customs corpus): ranking every chunk that
+-- shares a common bigram with the question is what made full-text search slow, and those
+-- terms say little about relevance anyway (see retrieval.SearchSQL).
+CREATE TABLE corpus_terms (
+    corpus_id bigint NOT NULL REFERENCES corpora (id) ON DELETE CASCADE,
+    term      text NOT NULL,
+    chunks    int NOT NULL,
+    PRIMARY KEY (corpus_id, term)
+);
 CREATE INDEX chunks_document ON chunks (document_id, version, position);
 
 -- Candidates now record chunk ids; earlier rows held document ids, which would now point at
@@ -116,6 +127,7 @@ DROP TABLE judgment_citations;
 DROP TABLE relevance_marks;
 ALTER TABLE prompt_versions DROP COLUMN rrf_k, DROP COLUMN vector_weight, DROP COLUMN text_weight;
 COMMENT ON COLUMN candidates.passage_ids IS NULL;
+DROP TABLE corpus_terms;
 DROP TABLE chunks;
 DROP TABLE document_versions;
 ALTER TABLE documents DROP COLUMN version, DROP COLUMN content_hash, DROP COLUMN tags, DROP COLUMN source, DROP COLUMN updated_at;

@@ -78,6 +78,11 @@ func (s *Store) Embedders() *Embedders { return s.embedders }
 
 const corpusColumns = `c.id, c.project_id, c.slug, c.name, c.description, c.embedder, c.dimension,
 	c.chunk_tokens, c.chunk_overlap, c.embedding_error, c.created_at,
+	0 AS document_count, 0 AS chunk_count, 0 AS embedded_count`
+
+// corpusWithCounts also counts documents and chunks: for pages, not for every access check.
+const corpusWithCounts = `c.id, c.project_id, c.slug, c.name, c.description, c.embedder, c.dimension,
+	c.chunk_tokens, c.chunk_overlap, c.embedding_error, c.created_at,
 	(SELECT count(*) FROM documents d WHERE d.corpus_id = c.id)::int AS document_count,
 	(SELECT count(*) FROM chunks k WHERE k.corpus_id = c.id AND k.current)::int AS chunk_count,
 	(SELECT count(*) FROM chunks k WHERE k.corpus_id = c.id AND k.current AND k.embedding IS NOT NULL)::int AS embedded_count`
@@ -125,7 +130,7 @@ func (s *Store) CreateCorpus(ctx context.Context, c Corpus) (Corpus, error) {
 	if err != nil {
 		return Corpus{}, db.Error(err, "create corpus %q", c.Slug)
 	}
-	return s.Corpus(ctx, id)
+	return s.CorpusStatus(ctx, id)
 }
 
 // ensureVectorIndex creates the HNSW index for vectors of dim dimensions, the first time a
@@ -136,16 +141,23 @@ func (s *Store) ensureVectorIndex(ctx context.Context, dim int) error {
 	return db.Error(err, "create the vector index for %d dimensions", dim)
 }
 
-// Corpus returns the corpus with id.
+// Corpus returns the corpus with id, without its counts (see CorpusStatus).
 func (s *Store) Corpus(ctx context.Context, id int64) (Corpus, error) {
 	rows, _ := s.pool.Query(ctx, `SELECT `+corpusColumns+` FROM corpora c WHERE c.id = $1`, id)
 	out, err := pgx.CollectExactlyOneRow(rows, pgx.RowToStructByName[Corpus])
 	return out, db.Error(err, "corpus %d", id)
 }
 
-// Corpora lists a project's corpora.
+// CorpusStatus returns the corpus with id and its document, chunk and embedded counts.
+func (s *Store) CorpusStatus(ctx context.Context, id int64) (Corpus, error) {
+	rows, _ := s.pool.Query(ctx, `SELECT `+corpusWithCounts+` FROM corpora c WHERE c.id = $1`, id)
+	out, err := pgx.CollectExactlyOneRow(rows, pgx.RowToStructByName[Corpus])
+	return out, db.Error(err, "corpus %d", id)
+}
+
+// Corpora lists a project's corpora with their counts.
 func (s *Store) Corpora(ctx context.Context, projectID int64) ([]Corpus, error) {
-	rows, _ := s.pool.Query(ctx, `SELECT `+corpusColumns+` FROM corpora c WHERE c.project_id = $1 ORDER BY c.id`, projectID)
+	rows, _ := s.pool.Query(ctx, `SELECT `+corpusWithCounts+` FROM corpora c WHERE c.project_id = $1 ORDER BY c.id`, projectID)
 	out, err := pgx.CollectRows(rows, pgx.RowToStructByName[Corpus])
 	return out, db.Error(err, "list corpora of project %d", projectID)
 }

@@ -119,17 +119,21 @@ func (s *Store) IngestBatch(ctx context.Context, corpus Corpus, ins []DocumentIn
 	if len(ready) == 0 {
 		return out
 	}
-	err := pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
-		for _, p := range ready {
-			if err := s.write(ctx, tx, corpus, p); err != nil {
-				return err
+	writeAll := func(ps []*prepared) error {
+		return pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
+			terms := termCounts{}
+			for _, p := range ps {
+				if err := s.write(ctx, tx, corpus, p, terms); err != nil {
+					return err
+				}
 			}
-		}
-		return nil
-	})
+			return terms.store(ctx, tx, corpus.ID)
+		})
+	}
+	err := writeAll(ready)
 	if err != nil && len(ready) > 1 && ctx.Err() == nil {
 		for _, p := range ready {
-			out[p.index] = BatchResult{IngestResult: p.res, Err: pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error { return s.write(ctx, tx, corpus, p) })}
+			out[p.index] = BatchResult{IngestResult: p.res, Err: writeAll([]*prepared{p})}
 		}
 		return out
 	}
@@ -203,8 +207,9 @@ func (s *Store) prepare(ctx context.Context, corpus Corpus, in DocumentInput) (*
 	return p, nil
 }
 
-// write stores a prepared document in tx and fills p.res.
-func (s *Store) write(ctx context.Context, tx pgx.Tx, corpus Corpus, p *prepared) error {
+// write stores a prepared document in tx, fills p.res, and adds the change in its chunks'
+// terms to terms.
+func (s *Store) write(ctx context.Context, tx pgx.Tx, corpus Corpus, p *prepared, terms termCounts) error {
 	in, hash := p.in, p.hash
 	res := IngestResult{Slug: in.Slug, Chunks: len(p.chunks)}
 	defer func() { p.res = res }()
@@ -241,6 +246,12 @@ func (s *Store) write(ctx context.Context, tx pgx.Tx, corpus Corpus, p *prepared
 		return db.Error(err, "store version %d of %q", res.Version, in.Slug)
 	}
 	if res.Outcome == Updated {
+		rows, _ := tx.Query(ctx, `SELECT lexeme, count(*)::int FROM chunks, unnest(search) WHERE document_id = $1 AND current GROUP BY lexeme`, res.DocumentID)
+		var term string
+		var n int
+		if _, err := pgx.ForEachRow(rows, []any{&term, &n}, func() error { terms[term] -= n; return nil }); err != nil {
+			return db.Error(err, "count the terms of %q's old version", in.Slug)
+		}
 		if _, err := tx.Exec(ctx, `UPDATE chunks SET current = false WHERE document_id = $1 AND current`, res.DocumentID); err != nil {
 			return db.Error(err, "retire old chunks of %q", in.Slug)
 		}
@@ -250,7 +261,7 @@ func (s *Store) write(ctx context.Context, tx pgx.Tx, corpus Corpus, p *prepared
 			return db.Error(err, "count gold answers citing %q", in.Slug)
 		}
 	}
-	if err := copyChunks(ctx, tx, corpus, res.DocumentID, res.Version, in, p.chunks, p.vectors); err != nil {
+	if err := copyChunks(ctx, tx, corpus, res.DocumentID, res.Version, in, p.chunks, p.vectors, terms); err != nil {
 		return err
 	}
 	if p.remote {
@@ -262,7 +273,7 @@ func (s *Store) write(ctx context.Context, tx pgx.Tx, corpus Corpus, p *prepared
 	return nil
 }
 
-func copyChunks(ctx context.Context, tx pgx.Tx, corpus Corpus, documentID int64, version int, in DocumentInput, chunks []Chunk, vectors [][]float32) error {
+func copyChunks(ctx context.Context, tx pgx.Tx, corpus Corpus, documentID int64, version int, in DocumentInput, chunks []Chunk, vectors [][]float32, terms termCounts) error {
 	now := time.Now()
 	rows := make([][]any, len(chunks))
 	for i, c := range chunks {
@@ -271,8 +282,12 @@ func copyChunks(ctx context.Context, tx pgx.Tx, corpus Corpus, documentID int64,
 		if vectors != nil {
 			embedding, embeddedAt = pgvector.NewVector(vectors[i]), now
 		}
+		search := searchVector(contextualText(in.Title, c.HeadingPath, c.Text))
+		for _, l := range search.Lexemes {
+			terms[l.Word]++
+		}
 		rows[i] = []any{corpus.ID, documentID, version, c.Position, c.HeadingPath, c.Text, c.Tokens, in.Tags,
-			searchVector(contextualText(in.Title, c.HeadingPath, c.Text)), corpus.Dimension, embedding, embeddedAt}
+			search, corpus.Dimension, embedding, embeddedAt}
 	}
 	_, err := tx.CopyFrom(ctx, pgx.Identifier{"chunks"}, []string{"corpus_id", "document_id", "version", "position", "heading_path",
 		"text", "token_count", "tags", "search", "dimension", "embedding", "embedded_at"}, pgx.CopyFromRows(rows))
@@ -302,4 +317,29 @@ func embeddingTexts(title string, chunks []Chunk) []string {
 func contextualText(title string, headings []string, text string) string {
 	parts := append([]string{title}, headings...)
 	return strings.Join(parts, " / ") + "\n" + text
+}
+
+// termCounts is the change, per full-text term, in how many current chunks hold it.
+type termCounts map[string]int
+
+// store applies the counts to corpus_terms, in term order so that concurrent imports into
+// one corpus lock its rows in the same order and cannot deadlock.
+func (tc termCounts) store(ctx context.Context, tx pgx.Tx, corpusID int64) error {
+	terms := make([]string, 0, len(tc))
+	for t, n := range tc {
+		if n != 0 {
+			terms = append(terms, t)
+		}
+	}
+	if len(terms) == 0 {
+		return nil
+	}
+	slices.Sort(terms)
+	counts := make([]int32, len(terms))
+	for i, t := range terms {
+		counts[i] = int32(tc[t])
+	}
+	_, err := tx.Exec(ctx, `INSERT INTO corpus_terms (corpus_id, term, chunks) SELECT $1, * FROM unnest($2::text[], $3::int[])
+		ON CONFLICT (corpus_id, term) DO UPDATE SET chunks = corpus_terms.chunks + excluded.chunks`, corpusID, terms, counts)
+	return db.Error(err, "count the corpus's terms")
 }

@@ -119,10 +119,10 @@ func TestEmbeddingJobsPauseWhileTheEndpointIsDownAndLoseNothing(t *testing.T) {
 	t.Cleanup(func() { jobs.Stop(context.Background()) })
 
 	waitFor(t, "the corpus to say embedding is paused", func() bool {
-		got, err := s.Corpus(ctx, c.ID)
+		got, err := s.CorpusStatus(ctx, c.ID)
 		return err == nil && got.EmbeddingError != ""
 	})
-	got, err := s.Corpus(ctx, c.ID)
+	got, err := s.CorpusStatus(ctx, c.ID)
 	require.NoError(t, err)
 	assert.Contains(t, got.EmbeddingError, "embedding paused:")
 	assert.Contains(t, got.EmbeddingError, "503")
@@ -130,7 +130,7 @@ func TestEmbeddingJobsPauseWhileTheEndpointIsDownAndLoseNothing(t *testing.T) {
 
 	es.down.Store(false)
 	waitFor(t, "every chunk to be embedded", func() bool {
-		got, err := s.Corpus(ctx, c.ID)
+		got, err := s.CorpusStatus(ctx, c.ID)
 		return err == nil && got.EmbeddedCount == total && got.EmbeddingError == ""
 	})
 	texts, calls := es.embedded()

@@ -157,9 +157,9 @@ func (s *Store) SearchArgs(ctx context.Context, q Query, embedderName string, co
 		}
 		vec = vs[0]
 	}
-	tsq := TSQuery(q.Text)
-	if q.Fusion.TextWeight == 0 || tsq == "" {
-		textLimit, tsq = 0, "unused" // a valid tsquery; the limit of 0 keeps the list empty
+	terms := segment.QueryTerms(q.Text)
+	if q.Fusion.TextWeight == 0 || len(terms) == 0 {
+		textLimit, terms = 0, []string{}
 	}
 	var docIDs, tags any
 	if len(q.DocumentIDs) > 0 {
@@ -168,9 +168,18 @@ func (s *Store) SearchArgs(ctx context.Context, q Query, embedderName string, co
 	if len(q.Tags) > 0 {
 		tags = q.Tags
 	}
-	return []any{pgvector.NewVector(vec), corpusIDs, docIDs, tags, vectorLimit, tsq, textLimit,
+	return []any{pgvector.NewVector(vec), corpusIDs, docIDs, tags, vectorLimit, terms, textLimit,
 		q.Fusion.VectorWeight, q.Fusion.TextWeight, q.Fusion.RRFK, q.K}, nil
 }
+
+// TextMatchBudget bounds how many chunks the full-text list ranks, since ranking is what
+// costs (about 5 µs a chunk, most of it reading the tsvector). The query's terms are taken
+// rarest first (by corpus_terms) while their chunk counts add up to less than this; terms
+// that most chunks hold (携带 in a customs corpus) fall out, as stop words would. When even
+// the rarest term is over the budget, chunks must hold two of the four rarest terms instead.
+// Without this, ranking every chunk that shares a common bigram with the question took
+// 100 ms at 20k chunks (docs/benchmarks.md).
+const TextMatchBudget = 1000
 
 // SearchSQL is the hybrid search statement for vectors of dim dimensions. Both lists are
 // cut to their limits before fusion; ties in either list and in the fused order go to the
@@ -184,10 +193,20 @@ func SearchSQL(dim int) string {
 		WHERE dimension = %[1]d AND current AND corpus_id = ANY($2)
 			AND ($3::bigint[] IS NULL OR document_id = ANY($3)) AND ($4::text[] IS NULL OR tags && $4)
 		ORDER BY embedding::vector(%[1]d) <=> $1 LIMIT $5) v
+), terms AS (
+	SELECT term, df, row_number() OVER (ORDER BY df, term) AS n, sum(df) OVER (ORDER BY df, term) - df AS before FROM (
+		SELECT term, sum(chunks) AS df FROM corpus_terms WHERE corpus_id = ANY($2) AND term = ANY($6::text[]) AND chunks > 0
+		GROUP BY term) t
+), tsq AS (
+	SELECT CASE WHEN (SELECT min(df) FROM terms) < %[2]d OR (SELECT count(*) FROM terms) = 1
+		THEN (SELECT to_tsquery('simple', string_agg(quote_literal(term), ' | ')) FROM terms WHERE before < %[2]d)
+		ELSE (SELECT to_tsquery('simple', string_agg(quote_literal(a.term) || ' & ' || quote_literal(b.term), ' | '))
+			FROM terms a JOIN terms b ON a.n < b.n AND b.n <= 4)
+	END AS q
 ), txt AS (
 	SELECT id, rank, row_number() OVER (ORDER BY rank DESC, id DESC) AS r FROM (
-		SELECT id, ts_rank(search, q, 1) AS rank FROM chunks, to_tsquery('simple', $6) q
-		WHERE current AND search @@ q AND corpus_id = ANY($2)
+		SELECT id, ts_rank(search, tsq.q, 1) AS rank FROM chunks, tsq
+		WHERE current AND search @@ tsq.q AND corpus_id = ANY($2)
 			AND ($3::bigint[] IS NULL OR document_id = ANY($3)) AND ($4::text[] IS NULL OR tags && $4)
 		ORDER BY rank DESC, id DESC LIMIT $7) t
 ), fused AS (
@@ -199,7 +218,7 @@ func SearchSQL(dim int) string {
 SELECT c.id, c.document_id, c.corpus_id, c.version, c.position, d.slug, d.lang, d.title, c.heading_path, c.text, c.current,
 	f.score, f.vector_rank::int, f.vector_score, f.text_rank::int, f.text_score::float8
 FROM fused f JOIN chunks c ON c.id = f.id JOIN documents d ON d.id = c.document_id
-ORDER BY f.score DESC, f.id DESC`, dim)
+ORDER BY f.score DESC, f.id DESC`, dim, TextMatchBudget)
 }
 
 func (s *Store) searchGroup(ctx context.Context, dim int, args []any) ([]Passage, error) {
@@ -224,16 +243,6 @@ func (s *Store) Chunks(ctx context.Context, ids []int64) ([]Passage, error) {
 		ORDER BY want.n`, ids)
 	out, err := pgx.CollectRows(rows, scanPassage)
 	return out, db.Error(err, "read chunks")
-}
-
-// TSQuery turns a query into a 'simple' tsquery over segment.QueryTerms, any term matching.
-// It returns "" when the query has no terms at all (only punctuation).
-func TSQuery(query string) string {
-	terms := segment.QueryTerms(query)
-	for i, t := range terms {
-		terms[i] = "'" + strings.ReplaceAll(t, "'", "''") + "'"
-	}
-	return strings.Join(terms, " | ")
 }
 
 // searchVector is what the full-text index holds for a chunk: segment.Tokens with their

@@ -236,7 +236,18 @@ func TestIngestVersionsAndSkipsUnchanged(t *testing.T) {
 	assert.Equal(t, 2, old, "old chunks stay for provenance")
 	assert.Equal(t, 2, current)
 
-	corpus, err := s.Corpus(ctx, c.ID)
+	// The term counts search relies on follow the versions exactly.
+	var mismatches int
+	require.NoError(t, pool.QueryRow(ctx, `SELECT count(*) FROM (
+		SELECT lexeme AS term, count(*)::int AS n FROM chunks, unnest(search) WHERE current AND corpus_id = $1 GROUP BY lexeme) actual
+		FULL JOIN (SELECT term, chunks AS n FROM corpus_terms WHERE corpus_id = $1 AND chunks <> 0) counted USING (term)
+		WHERE actual.n IS DISTINCT FROM counted.n`, c.ID).Scan(&mismatches))
+	assert.Zero(t, mismatches, "corpus_terms matches the current chunks")
+	var stale int
+	require.NoError(t, pool.QueryRow(ctx, `SELECT chunks FROM corpus_terms WHERE corpus_id = $1 AND term = '50'`, c.ID).Scan(&stale))
+	assert.Zero(t, stale, "the replaced version's terms were counted out")
+
+	corpus, err := s.CorpusStatus(ctx, c.ID)
 	require.NoError(t, err)
 	assert.Equal(t, 1, corpus.DocumentCount)
 	assert.Equal(t, 2, corpus.ChunkCount)

@@ -48,8 +48,13 @@ func handleCreateCorpus(d Deps) apiFunc {
 
 func handleGetCorpus(d Deps) apiFunc {
 	return func(c *gin.Context) error {
-		stale, err := d.Retrieval.StaleGold(c.Request.Context(), corpusOf(c).ID)
-		return respond(c, http.StatusOK, gin.H{"corpus": corpusOf(c), "embedders": d.Retrieval.Embedders().Names(), "stale_gold": stale}, err)
+		ctx := c.Request.Context()
+		corpus, err := d.Retrieval.CorpusStatus(ctx, corpusOf(c).ID)
+		if err != nil {
+			return err
+		}
+		stale, err := d.Retrieval.StaleGold(ctx, corpus.ID)
+		return respond(c, http.StatusOK, gin.H{"corpus": corpus, "embedders": d.Retrieval.Embedders().Names(), "stale_gold": stale}, err)
 	}
 }
 

@@ -178,6 +178,9 @@ function newVersionForm({ persona, versions, models, corpora, reload }) {
   const topP = num("version-top-p", latest ? latest.top_p : 1, { min: 0, max: 1, step: "any" });
   const maxTokens = num("version-max-tokens", latest ? latest.max_tokens : 1024, { min: 1, step: 1 });
   const k = num("version-k", latest ? latest.retrieval_k : 4, { min: 0, max: 50, step: 1 });
+  const vectorWeight = num("version-vector-weight", latest ? latest.vector_weight : 1, { min: 0, step: "any" });
+  const textWeight = num("version-text-weight", latest ? latest.text_weight : 1, { min: 0, step: "any" });
+  const rrfK = num("version-rrf-k", latest ? latest.rrf_k : 60, { min: 1, max: 1000, step: 1 });
   const chosen = new Set(latest ? latest.corpus_ids : corpora.map((c) => c.id));
   const corpusBoxes = corpora.map((c) => {
     const box = h("input", { type: "checkbox", value: c.id, checked: chosen.has(c.id) });
@@ -195,6 +198,7 @@ function newVersionForm({ persona, versions, models, corpora, reload }) {
   const body = () => ({
     template: template.value, model: model.value, temperature: Number(temperature.value), top_p: Number(topP.value),
     max_tokens: Number(maxTokens.value), retrieval_k: Number(k.value),
+    vector_weight: Number(vectorWeight.value), text_weight: Number(textWeight.value), rrf_k: Number(rrfK.value),
     corpus_ids: corpusBoxes.filter((c) => c.box.checked).map((c) => Number(c.box.value)),
     change_note: note.value,
   });
@@ -215,7 +219,8 @@ function newVersionForm({ persona, versions, models, corpora, reload }) {
     h("p", {}, h("code", { class: "fields" }, "{{.Persona.Name}} {{.Locale}} {{.Date}} {{.Conversation.Turns}} {{range .Passages}}[{{.N}}] {{.Title}} {{.Text}}{{end}} {{define \"opening\"}}…{{end}} {{define \"closing\"}}…{{end}}")),
     template,
     h("div", { class: "row" }, field("versions.model", model), field("versions.temperature", temperature), field("versions.topP", topP),
-      field("versions.maxTokens", maxTokens), field("versions.k", k)),
+      field("versions.maxTokens", maxTokens), field("versions.k", k),
+      field("search.vectorWeight", vectorWeight), field("search.textWeight", textWeight), field("search.rrfK", rrfK)),
     h("fieldset", {}, h("legend", { i18n: "corpora.title" }), corpusBoxes.map((c) => c.label)),
     h("div", { class: "row" }, field("versions.note", note)),
     h("div", { class: "row" }, check, h("button", { type: "submit", id: "version-publish", i18n: "versions.publish" })),
