@@ -6,11 +6,14 @@ import (
 	"crypto/sha256"
 	"errors"
 	"fmt"
+	"runtime"
 	"slices"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgtype"
 	"github.com/pgvector/pgvector-go"
 	"github.com/riverqueue/river"
 	"github.com/riverqueue/river/rivertype"
@@ -106,11 +109,28 @@ type BatchResult struct {
 // tried again in its own transaction, so every error lands on the document that caused it.
 func (s *Store) IngestBatch(ctx context.Context, corpus Corpus, ins []DocumentInput) []BatchResult {
 	out := make([]BatchResult, len(ins))
+	// Chunking, embedding and building the tsvectors is CPU work with no database in it:
+	// spread it over the cores.
+	preps := make([]*prepared, len(ins))
+	failures := make([]error, len(ins))
+	var wg sync.WaitGroup
+	next := make(chan int)
+	for range min(runtime.GOMAXPROCS(0), len(ins)) {
+		wg.Go(func() {
+			for i := range next {
+				preps[i], failures[i] = s.prepare(ctx, corpus, ins[i])
+			}
+		})
+	}
+	for i := range ins {
+		next <- i
+	}
+	close(next)
+	wg.Wait()
 	var ready []*prepared
-	for i, in := range ins {
-		p, err := s.prepare(ctx, corpus, in)
-		if err != nil {
-			out[i] = BatchResult{IngestResult: IngestResult{Slug: strings.TrimSpace(in.Slug)}, Err: err}
+	for i, p := range preps {
+		if failures[i] != nil {
+			out[i] = BatchResult{IngestResult: IngestResult{Slug: strings.TrimSpace(ins[i].Slug)}, Err: failures[i]}
 			continue
 		}
 		p.index = i
@@ -149,6 +169,7 @@ type prepared struct {
 	index   int
 	in      DocumentInput
 	chunks  []Chunk
+	search  []pgtype.TSVector // each chunk's full-text terms
 	vectors [][]float32
 	hash    []byte
 	remote  bool
@@ -198,6 +219,10 @@ func (s *Store) prepare(ctx context.Context, corpus Corpus, in DocumentInput) (*
 	p := &prepared{in: in, chunks: ChunkText(in.Body, corpus.Settings()), hash: contentHash(in), remote: !embedder.Local()}
 	if len(p.chunks) == 0 {
 		return nil, errs.Field("body", "the document has no text to index")
+	}
+	p.search = make([]pgtype.TSVector, len(p.chunks))
+	for i, c := range p.chunks {
+		p.search[i] = searchVector(contextualText(in.Title, c.HeadingPath, c.Text))
 	}
 	if !p.remote {
 		if p.vectors, err = embedder.Embed(ctx, embeddingTexts(in.Title, p.chunks)); err != nil {
@@ -261,7 +286,7 @@ func (s *Store) write(ctx context.Context, tx pgx.Tx, corpus Corpus, p *prepared
 			return db.Error(err, "count gold answers citing %q", in.Slug)
 		}
 	}
-	if err := copyChunks(ctx, tx, corpus, res.DocumentID, res.Version, in, p.chunks, p.vectors, terms); err != nil {
+	if err := copyChunks(ctx, tx, corpus, res.DocumentID, res.Version, p, terms); err != nil {
 		return err
 	}
 	if p.remote {
@@ -273,21 +298,21 @@ func (s *Store) write(ctx context.Context, tx pgx.Tx, corpus Corpus, p *prepared
 	return nil
 }
 
-func copyChunks(ctx context.Context, tx pgx.Tx, corpus Corpus, documentID int64, version int, in DocumentInput, chunks []Chunk, vectors [][]float32, terms termCounts) error {
+func copyChunks(ctx context.Context, tx pgx.Tx, corpus Corpus, documentID int64, version int, p *prepared, terms termCounts) error {
+	in := p.in
 	now := time.Now()
-	rows := make([][]any, len(chunks))
-	for i, c := range chunks {
+	rows := make([][]any, len(p.chunks))
+	for i, c := range p.chunks {
 		var embedding any
 		var embeddedAt any
-		if vectors != nil {
-			embedding, embeddedAt = pgvector.NewVector(vectors[i]), now
+		if p.vectors != nil {
+			embedding, embeddedAt = pgvector.NewVector(p.vectors[i]), now
 		}
-		search := searchVector(contextualText(in.Title, c.HeadingPath, c.Text))
-		for _, l := range search.Lexemes {
+		for _, l := range p.search[i].Lexemes {
 			terms[l.Word]++
 		}
 		rows[i] = []any{corpus.ID, documentID, version, c.Position, c.HeadingPath, c.Text, c.Tokens, in.Tags,
-			search, corpus.Dimension, embedding, embeddedAt}
+			p.search[i], corpus.Dimension, embedding, embeddedAt}
 	}
 	_, err := tx.CopyFrom(ctx, pgx.Identifier{"chunks"}, []string{"corpus_id", "document_id", "version", "position", "heading_path",
 		"text", "token_count", "tags", "search", "dimension", "embedding", "embedded_at"}, pgx.CopyFromRows(rows))
