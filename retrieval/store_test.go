@@ -10,6 +10,7 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
+	"github.com/mentor-ai/mentor/db"
 	"github.com/mentor-ai/mentor/errs"
 	"github.com/mentor-ai/mentor/internal/pgtest"
 	"github.com/mentor-ai/mentor/retrieval"
@@ -176,7 +177,7 @@ func TestFilteredVectorSearchFillsK(t *testing.T) {
 	defer conn.Release()
 	_, err = conn.Exec(ctx, `SET hnsw.iterative_scan = off; SET hnsw.ef_search = 40`)
 	require.NoError(t, err)
-	defer conn.Exec(ctx, `SET hnsw.iterative_scan = relaxed_order; SET hnsw.ef_search = 100`) //nolint:errcheck
+	defer conn.Exec(ctx, fmt.Sprintf(`SET hnsw.iterative_scan = relaxed_order; SET hnsw.ef_search = %d`, db.HNSWEfSearch)) //nolint:errcheck
 	rows, err := conn.Query(ctx, retrieval.SearchSQL(c.Dimension), args...)
 	require.NoError(t, err)
 	n := 0
