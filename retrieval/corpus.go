@@ -162,13 +162,32 @@ func (s *Store) Corpora(ctx context.Context, projectID int64) ([]Corpus, error) 
 	return out, db.Error(err, "list corpora of project %d", projectID)
 }
 
-const documentColumns = `id, corpus_id, slug, lang, title, body, version, tags, source, created_at, updated_at`
+// DocumentPage is a page of a corpus's documents, newest first, without their bodies.
+type DocumentPage struct {
+	Documents []Document `json:"documents"`
+	Total     int        `json:"total"`
+	Limit     int        `json:"limit"`
+	Offset    int        `json:"offset"`
+}
 
-// Documents lists the documents of the given corpora.
-func (s *Store) Documents(ctx context.Context, corpusIDs []int64) ([]Document, error) {
-	rows, _ := s.pool.Query(ctx, `SELECT `+documentColumns+` FROM documents WHERE corpus_id = ANY($1) ORDER BY id`, corpusIDs)
-	out, err := pgx.CollectRows(rows, pgx.RowToStructByName[Document])
-	return out, db.Error(err, "list documents")
+// Documents lists a page of the corpus's documents, most recently changed first. Bodies are
+// left out: a page of a large corpus must stay small.
+func (s *Store) Documents(ctx context.Context, corpusID int64, limit, offset int) (DocumentPage, error) {
+	switch {
+	case limit < 1 || limit > 1000:
+		return DocumentPage{}, errs.Field("limit", "must be between 1 and 1000, not %d", limit)
+	case offset < 0:
+		return DocumentPage{}, errs.Field("offset", "must not be negative")
+	}
+	page := DocumentPage{Limit: limit, Offset: offset}
+	if err := s.pool.QueryRow(ctx, `SELECT count(*) FROM documents WHERE corpus_id = $1`, corpusID).Scan(&page.Total); err != nil {
+		return page, db.Error(err, "count documents")
+	}
+	rows, _ := s.pool.Query(ctx, `SELECT id, corpus_id, slug, lang, title, '' AS body, version, tags, source, created_at, updated_at
+		FROM documents WHERE corpus_id = $1 ORDER BY updated_at DESC, id DESC LIMIT $2 OFFSET $3`, corpusID, limit, offset)
+	var err error
+	page.Documents, err = pgx.CollectRows(rows, pgx.RowToStructByName[Document])
+	return page, db.Error(err, "list documents")
 }
 
 // CorpusBySlug returns the project's corpus called slug.

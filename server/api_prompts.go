@@ -291,10 +291,22 @@ func handleListCorpora(d Deps) apiFunc {
 	}
 }
 
+// handleListDocuments lists a page of a corpus's documents: ?limit=100&offset=0.
 func handleListDocuments(d Deps) apiFunc {
 	return func(c *gin.Context) error {
 		corpus := corpusOf(c)
-		docs, err := d.Retrieval.Documents(c.Request.Context(), []int64{corpus.ID})
-		return respond(c, http.StatusOK, gin.H{"corpus": corpus, "documents": docs}, err)
+		limit, offset := 100, 0
+		for name, dst := range map[string]*int{"limit": &limit, "offset": &offset} {
+			if v := c.Query(name); v != "" {
+				n, err := strconv.Atoi(v)
+				if err != nil {
+					return errs.Field(name, "%q is not a whole number", v)
+				}
+				*dst = n
+			}
+		}
+		page, err := d.Retrieval.Documents(c.Request.Context(), corpus.ID, limit, offset)
+		return respond(c, http.StatusOK, gin.H{"corpus": corpus, "documents": page.Documents, "total": page.Total,
+			"limit": page.Limit, "offset": page.Offset}, err)
 	}
 }

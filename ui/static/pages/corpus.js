@@ -15,9 +15,9 @@ export function stopCorpusPoll() {
 
 export async function corpusPage(id) {
   stopCorpusPoll();
-  const [{ corpus, embedders, stale_gold: staleGold }, { documents }] = await Promise.all([
+  const [{ corpus, embedders, stale_gold: staleGold }, { documents, total }] = await Promise.all([
     api("GET", `/corpora/${id}`),
-    api("GET", `/corpora/${id}/documents`),
+    api("GET", `/corpora/${id}/documents?limit=100`),
   ]);
   const statusBox = h("div", { id: "corpus-status" });
   const showStatus = (c) => {
@@ -49,7 +49,7 @@ export async function corpusPage(id) {
     searchSection(corpus),
     evaluateSection(corpus),
     staleSection(staleGold),
-    documentsSection(documents));
+    documentsSection(documents, total));
 }
 
 function importSection(corpus) {
@@ -183,9 +183,10 @@ function staleSection(stale) {
       t("corpus.staleItem", { judgment: s.judgment_id, turn: s.turn_id, doc: s.document_slug, cited: s.cited_version, current: s.current_version })))));
 }
 
-function documentsSection(documents) {
+function documentsSection(documents, total) {
   return h("section", { class: "card" },
     h("h2", { i18n: "corpus.documentsTitle" }),
+    total > documents.length ? h("p", { class: "muted" }, t("corpus.documentsShown", { shown: documents.length, total })) : null,
     documents.length === 0 ? h("p", { class: "muted", i18n: "corpus.noDocuments" }) :
       h("table", { class: "table", id: "document-table" },
         h("thead", {}, h("tr", {}, ["corpus.slug", "corpus.docTitle", "corpus.lang", "corpus.version", "corpus.updated"].map((k) => h("th", { i18n: k })))),
