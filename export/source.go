@@ -1,0 +1,288 @@
+package export
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+)
+
+// Query is a filter resolved against the database: ids instead of names, and the moment the
+// export reads as of. Sources build their SQL from it.
+type Query struct {
+	ProjectID int64
+	AsOf      time.Time
+	Filter    Filter
+}
+
+// args are the positional parameters every source's SQL may use, in the order judgmentsSQL
+// numbers them. A nil list means "no restriction".
+func (q Query) args() []any {
+	list := func(s []string) any {
+		if len(s) == 0 {
+			return nil
+		}
+		return s
+	}
+	var versions any
+	if len(q.Filter.PromptVersions) > 0 {
+		versions = q.Filter.PromptVersions
+	}
+	var flags any
+	if len(q.Filter.ExcludeFlags) > 0 {
+		flags = q.Filter.ExcludeFlags
+	}
+	return []any{q.ProjectID, q.AsOf, list(q.Filter.Personas), versions, list(q.Filter.Models), list(q.Filter.Statuses),
+		q.Filter.From, q.Filter.To, list(q.Filter.Annotators), q.Filter.IncludeBaseline, flags, q.Filter.MinMargin}
+}
+
+// judgmentsSQL selects the latest revision, as of $2, of each trainer's judgment of each turn
+// in project $1 that passes the filter (jd), and each one's context: the path from the
+// conversation's first message to the turn's user message (ctx). Parameters: see args.
+const judgmentsSQL = `WITH latest AS (
+	SELECT DISTINCT ON (j.turn_id, j.trainer_id) j.id, j.turn_id, j.trainer_id, j.ranking, j.ratings, j.flags, j.comment,
+		j.edited_candidate_id, j.edited_message_id, j.gold_message_id, j.created_at
+	FROM judgments j
+	JOIN turns t ON t.id = j.turn_id
+	JOIN conversations cv ON cv.id = t.conversation_id
+	WHERE cv.project_id = $1 AND j.created_at <= $2
+	ORDER BY j.turn_id, j.trainer_id, j.revision DESC
+), jd AS MATERIALIZED (
+	SELECT l.*, t.conversation_id, t.user_message_id, p.slug AS persona, u.login AS annotator
+	FROM latest l
+	JOIN turns t ON t.id = l.turn_id
+	JOIN conversations cv ON cv.id = t.conversation_id
+	JOIN personas p ON p.id = cv.persona_id
+	JOIN users u ON u.id = l.trainer_id
+	WHERE ($3::text[] IS NULL OR p.slug = ANY ($3))
+		AND ($7::timestamptz IS NULL OR l.created_at >= $7)
+		AND ($8::timestamptz IS NULL OR l.created_at < $8)
+		AND ($9::text[] IS NULL OR u.login = ANY ($9))
+		-- Every source passes the same arguments, so each must be typed even where unused.
+		AND $11::text[] IS NOT DISTINCT FROM $11::text[] AND $12::float8 >= 0
+), ctx AS MATERIALIZED (
+	SELECT jd.id, path.roles, path.contents FROM jd, LATERAL (
+		WITH RECURSIVE up AS (
+			SELECT m.parent_id, m.role, m.content, 0 AS depth FROM messages m WHERE m.id = jd.user_message_id
+			UNION ALL
+			SELECT m.parent_id, m.role, m.content, up.depth + 1 FROM messages m JOIN up ON m.id = up.parent_id
+		)
+		SELECT array_agg(up.role ORDER BY up.depth DESC) AS roles, array_agg(up.content ORDER BY up.depth DESC) AS contents FROM up
+	) path
+)
+`
+
+// eligible is the SQL condition for a candidate c (with prompt version pv) to take part: not
+// the baseline unless asked for, and of the filter's prompt versions, models and statuses.
+func eligible(c, pv string) string {
+	return fmt.Sprintf(`(($10 OR NOT %[1]s.baseline) AND ($4::int[] IS NULL OR %[2]s.version = ANY ($4))
+		AND ($5::text[] IS NULL OR %[1]s.model = ANY ($5)) AND ($6::text[] IS NULL OR %[1]s.status = ANY ($6)))`, c, pv)
+}
+
+// message is one message of a conversation, as every conversational format writes it.
+type message struct {
+	Role    string `json:"role" parquet:"role"`
+	Content string `json:"content" parquet:"content"`
+}
+
+func context2(roles, contents []string) []message {
+	out := make([]message, len(roles))
+	for i := range roles {
+		out[i] = message{Role: roles[i], Content: contents[i]}
+	}
+	return out
+}
+
+// turnRecord is one judgment (its latest revision) of one turn, with the turn's context and
+// candidates: what SFT, KTO and ranking rows are made from.
+type turnRecord struct {
+	JudgmentID     int64
+	TurnID         int64
+	ConversationID int64
+	Persona        string
+	Annotator      string
+	Context        []message // ends with the turn's user message
+	Ranking        [][]int64
+	Ratings        map[string]map[string]rating
+	Flags          map[string][]string
+	Comment        string
+	Edit           *humanReply // the correction, when its original candidate is eligible
+	Gold           *humanReply // the gold reply, when the turn has an eligible candidate
+	Candidates     []turnCandidate
+	CreatedAt      time.Time
+}
+
+type humanReply struct {
+	CandidateID int64 // the corrected candidate, for an edit
+	Content     string
+}
+
+type rating struct {
+	Value int `json:"value"`
+	Min   int `json:"min"`
+	Max   int `json:"max"`
+}
+
+// turnCandidate is one eligible candidate of a turn.
+type turnCandidate struct {
+	ID            int64
+	Content       string
+	Model         string
+	PromptVersion int
+	Baseline      bool
+	Status        string
+}
+
+const sourceTurns = "judged turns"
+
+// judgedTurns yields one record per latest judgment, in judgment id order.
+var judgedTurns = Source[turnRecord]{Name: sourceTurns, Stream: streamTurns}
+
+func streamTurns(ctx context.Context, tx pgx.Tx, q Query, yield func(turnRecord) error) error {
+	sql := judgmentsSQL + `SELECT jd.id, jd.turn_id, jd.conversation_id, jd.persona, jd.annotator, ctx.roles, ctx.contents,
+			jd.ranking, jd.ratings, jd.flags, jd.comment, jd.edited_candidate_id, em.content, gm.content, jd.created_at,
+			coalesce(cs.ids, '{}'), coalesce(cs.contents, '{}'), coalesce(cs.models, '{}'), coalesce(cs.versions, '{}'),
+			coalesce(cs.baselines, '{}'), coalesce(cs.statuses, '{}')
+		FROM jd
+		JOIN ctx ON ctx.id = jd.id
+		LEFT JOIN messages em ON em.id = jd.edited_message_id
+		LEFT JOIN messages gm ON gm.id = jd.gold_message_id
+		CROSS JOIN LATERAL (
+			SELECT array_agg(c.id ORDER BY c.position) AS ids, array_agg(m.content ORDER BY c.position) AS contents,
+				array_agg(c.model ORDER BY c.position) AS models, array_agg(pv.version ORDER BY c.position) AS versions,
+				array_agg(c.baseline ORDER BY c.position) AS baselines, array_agg(c.status ORDER BY c.position) AS statuses
+			FROM candidates c
+			JOIN messages m ON m.id = c.message_id
+			JOIN prompt_versions pv ON pv.id = c.prompt_version_id
+			WHERE c.turn_id = jd.turn_id AND ` + eligible("c", "pv") + `
+		) cs
+		ORDER BY jd.id`
+	rows, err := tx.Query(ctx, sql, q.args()...)
+	if err != nil {
+		return err
+	}
+	defer rows.Close()
+	var (
+		r                              turnRecord
+		roles, contents                []string
+		ranking, ratings, flags        []byte
+		editedCandidate                *int64
+		editContent, goldContent       *string
+		ids                            []int64
+		candContents, models, statuses []string
+		versions                       []int32
+		baselines                      []bool
+	)
+	for rows.Next() {
+		if err := rows.Scan(&r.JudgmentID, &r.TurnID, &r.ConversationID, &r.Persona, &r.Annotator, &roles, &contents,
+			&ranking, &ratings, &flags, &r.Comment, &editedCandidate, &editContent, &goldContent, &r.CreatedAt,
+			&ids, &candContents, &models, &versions, &baselines, &statuses); err != nil {
+			return err
+		}
+		r.Context = context2(roles, contents)
+		r.Ranking, r.Ratings, r.Flags = nil, nil, nil
+		if err := json.Unmarshal(ranking, &r.Ranking); err != nil {
+			return fmt.Errorf("judgment %d: ranking: %w", r.JudgmentID, err)
+		}
+		if err := json.Unmarshal(ratings, &r.Ratings); err != nil {
+			return fmt.Errorf("judgment %d: ratings: %w", r.JudgmentID, err)
+		}
+		if err := json.Unmarshal(flags, &r.Flags); err != nil {
+			return fmt.Errorf("judgment %d: flags: %w", r.JudgmentID, err)
+		}
+		r.Candidates = make([]turnCandidate, len(ids))
+		for i := range ids {
+			r.Candidates[i] = turnCandidate{ID: ids[i], Content: candContents[i], Model: models[i], PromptVersion: int(versions[i]),
+				Baseline: baselines[i], Status: statuses[i]}
+		}
+		// A human reply takes part only beside what it is compared with: an edit when its
+		// original is eligible, a gold reply when some candidate of the turn is.
+		r.Edit, r.Gold = nil, nil
+		if editedCandidate != nil && editContent != nil && r.candidate(*editedCandidate) != nil {
+			r.Edit = &humanReply{CandidateID: *editedCandidate, Content: *editContent}
+		}
+		if goldContent != nil && len(r.Candidates) > 0 {
+			r.Gold = &humanReply{Content: *goldContent}
+		}
+		if err := yield(r); err != nil {
+			return err
+		}
+	}
+	return rows.Err()
+}
+
+// candidate returns the eligible candidate with this id, or nil.
+func (r *turnRecord) candidate(id int64) *turnCandidate {
+	for i := range r.Candidates {
+		if r.Candidates[i].ID == id {
+			return &r.Candidates[i]
+		}
+	}
+	return nil
+}
+
+// pairRecord is one stored preference pair with its context.
+type pairRecord struct {
+	PairID         int64
+	JudgmentID     int64
+	ConversationID int64
+	Persona        string
+	Annotator      string
+	Rule           string
+	Margin         float64
+	Context        []message
+	Chosen         string
+	Rejected       string
+}
+
+const sourcePairs = "preference pairs"
+
+// preferencePairs yields the pairs of the latest judgments, in pair id order. A pair takes
+// part when its rejected candidate is eligible and so is its chosen one (a human reply has no
+// candidate and always is), its margin is at least the minimum, and its chosen candidate
+// carries none of the excluded flags.
+var preferencePairs = Source[pairRecord]{Name: sourcePairs, Stream: streamPairs}
+
+func streamPairs(ctx context.Context, tx pgx.Tx, q Query, yield func(pairRecord) error) error {
+	sql := judgmentsSQL + `SELECT pp.id, jd.id, jd.conversation_id, jd.persona, jd.annotator, pp.rule, pp.margin,
+			ctx.roles, ctx.contents, cm.content, rm.content
+		FROM jd
+		JOIN ctx ON ctx.id = jd.id
+		JOIN preference_pairs pp ON pp.judgment_id = jd.id
+		JOIN messages cm ON cm.id = pp.chosen_message_id
+		JOIN messages rm ON rm.id = pp.rejected_message_id
+		JOIN candidates rc ON rc.message_id = pp.rejected_message_id
+		JOIN prompt_versions rpv ON rpv.id = rc.prompt_version_id
+		LEFT JOIN candidates cc ON cc.message_id = pp.chosen_message_id
+		LEFT JOIN prompt_versions cpv ON cpv.id = cc.prompt_version_id
+		WHERE pp.margin >= $12 AND ` + eligible("rc", "rpv") + `
+			AND (cc.id IS NULL OR ` + eligible("cc", "cpv") + `)
+			AND ($11::text[] IS NULL OR cc.id IS NULL OR NOT coalesce(jd.flags -> (cc.id::text) ?| $11::text[], false))
+		ORDER BY pp.id`
+	rows, err := tx.Query(ctx, sql, q.args()...)
+	if err != nil {
+		return err
+	}
+	defer rows.Close()
+	var (
+		r               pairRecord
+		roles, contents []string
+		margin          float32
+	)
+	for rows.Next() {
+		if err := rows.Scan(&r.PairID, &r.JudgmentID, &r.ConversationID, &r.Persona, &r.Annotator, &r.Rule, &margin,
+			&roles, &contents, &r.Chosen, &r.Rejected); err != nil {
+			return err
+		}
+		// Margins are stored as real; rounding to the derivation's three decimals gives
+		// 0.875, not 0.875000011920929.
+		r.Margin = roundMargin(float64(margin))
+		r.Context = context2(roles, contents)
+		if err := yield(r); err != nil {
+			return err
+		}
+	}
+	return rows.Err()
+}
