@@ -201,7 +201,7 @@ func (e *Exporter) record(ctx context.Context, m Manifest, by Creator) (int64, e
 	err := e.pool.QueryRow(ctx, `INSERT INTO dataset_snapshots (project_id, format, kind, encoding, filter, seed, test_fraction, as_of,
 			row_count, file_sha256, manifest, created_by, creator)
 		SELECT p.id, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13 FROM projects p
-		WHERE p.slug = $1 OR p.id::text = $1`,
+		WHERE p.slug = $1 OR p.id::text = $1 RETURNING id`,
 		m.Filter.Project, m.Format, m.Kind, m.Encoding, filter, m.Seed, m.TestFraction, m.AsOf, m.Rows, files, manifest, by.UserID, by.Name).Scan(&id)
 	return id, db.Error(err, "record the dataset snapshot")
 }
