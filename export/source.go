@@ -4,6 +4,8 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"slices"
+	"strconv"
 	"time"
 
 	"github.com/jackc/pgx/v5"
@@ -74,6 +76,11 @@ const judgmentsSQL = `WITH latest AS (
 )
 `
 
+var (
+	eligibleRC = eligible("rc", "rpv")
+	eligibleCC = eligible("cc", "cpv")
+)
+
 // eligible is the SQL condition for a candidate c (with prompt version pv) to take part: not
 // the baseline unless asked for, and of the filter's prompt versions, models and statuses.
 func eligible(c, pv string) string {
@@ -112,6 +119,16 @@ type turnRecord struct {
 	Gold           *humanReply // the gold reply, when the turn has an eligible candidate
 	Candidates     []turnCandidate
 	CreatedAt      time.Time
+	EditMessageID  *int64
+	GoldMessageID  *int64
+	Pairs          []storedPair // only for the preference source
+}
+
+// storedPair is a pair as derived and stored: message ids, the rule and the margin.
+type storedPair struct {
+	ID, Chosen, Rejected int64
+	Rule                 string
+	Margin               float64
 }
 
 type humanReply struct {
@@ -128,6 +145,7 @@ type rating struct {
 // turnCandidate is one eligible candidate of a turn.
 type turnCandidate struct {
 	ID            int64
+	MessageID     int64
 	Content       string
 	Model         string
 	PromptVersion int
@@ -141,16 +159,38 @@ const sourceTurns = "judged turns"
 var judgedTurns = Source[turnRecord]{Name: sourceTurns, Stream: streamTurns}
 
 func streamTurns(ctx context.Context, tx pgx.Tx, q Query, yield func(turnRecord) error) error {
-	sql := judgmentsSQL + `SELECT jd.id, jd.turn_id, jd.conversation_id, jd.persona, jd.annotator, ctx.roles, ctx.contents,
-			jd.ranking, jd.ratings, jd.flags, jd.comment, jd.edited_candidate_id, em.content, gm.content, jd.created_at,
-			coalesce(cs.ids, '{}'), coalesce(cs.contents, '{}'), coalesce(cs.models, '{}'), coalesce(cs.versions, '{}'),
-			coalesce(cs.baselines, '{}'), coalesce(cs.statuses, '{}')
+	return scanTurns(ctx, tx, q, false, yield)
+}
+
+// turnsSQL selects each judgment with its context and eligible candidates. With pairs, it
+// also gathers the judgment's stored pairs as arrays: one row per judgment, not per pair,
+// so a pair costs no lookups of its own (each of its sides is a candidate of the same turn,
+// or the judgment's correction or gold reply).
+func turnsSQL(pairs bool) string {
+	pairCols, pairJoin := `, NULL::bigint[], NULL::bigint[], NULL::bigint[], NULL::text[], NULL::real[]`, ""
+	if pairs {
+		pairCols = `, ps.ids, ps.chosen, ps.rejected, ps.rules, ps.margins`
+		pairJoin = `CROSS JOIN LATERAL (
+			SELECT coalesce(array_agg(pp.id ORDER BY pp.id), '{}') AS ids,
+				coalesce(array_agg(pp.chosen_message_id ORDER BY pp.id), '{}') AS chosen,
+				coalesce(array_agg(pp.rejected_message_id ORDER BY pp.id), '{}') AS rejected,
+				coalesce(array_agg(pp.rule ORDER BY pp.id), '{}') AS rules,
+				coalesce(array_agg(pp.margin ORDER BY pp.id), '{}') AS margins
+			FROM preference_pairs pp WHERE pp.judgment_id = jd.id
+		) ps`
+	}
+	return judgmentsSQL + `SELECT jd.id, jd.turn_id, jd.conversation_id, jd.persona, jd.annotator, ctx.roles, ctx.contents,
+			jd.ranking, jd.ratings, jd.flags, jd.comment, jd.edited_candidate_id, jd.edited_message_id, em.content,
+			jd.gold_message_id, gm.content, jd.created_at,
+			coalesce(cs.ids, '{}'), coalesce(cs.message_ids, '{}'), coalesce(cs.contents, '{}'), coalesce(cs.models, '{}'),
+			coalesce(cs.versions, '{}'), coalesce(cs.baselines, '{}'), coalesce(cs.statuses, '{}')` + pairCols + `
 		FROM jd
 		JOIN ctx ON ctx.id = jd.id
 		LEFT JOIN messages em ON em.id = jd.edited_message_id
 		LEFT JOIN messages gm ON gm.id = jd.gold_message_id
 		CROSS JOIN LATERAL (
-			SELECT array_agg(c.id ORDER BY c.position) AS ids, array_agg(m.content ORDER BY c.position) AS contents,
+			SELECT array_agg(c.id ORDER BY c.position) AS ids, array_agg(c.message_id ORDER BY c.position) AS message_ids,
+				array_agg(m.content ORDER BY c.position) AS contents,
 				array_agg(c.model ORDER BY c.position) AS models, array_agg(pv.version ORDER BY c.position) AS versions,
 				array_agg(c.baseline ORDER BY c.position) AS baselines, array_agg(c.status ORDER BY c.position) AS statuses
 			FROM candidates c
@@ -158,8 +198,12 @@ func streamTurns(ctx context.Context, tx pgx.Tx, q Query, yield func(turnRecord)
 			JOIN prompt_versions pv ON pv.id = c.prompt_version_id
 			WHERE c.turn_id = jd.turn_id AND ` + eligible("c", "pv") + `
 		) cs
+		` + pairJoin + `
 		ORDER BY jd.id`
-	rows, err := tx.Query(ctx, sql, q.args()...)
+}
+
+func scanTurns(ctx context.Context, tx pgx.Tx, q Query, pairs bool, yield func(turnRecord) error) error {
+	rows, err := tx.Query(ctx, turnsSQL(pairs), q.args()...)
 	if err != nil {
 		return err
 	}
@@ -170,15 +214,19 @@ func streamTurns(ctx context.Context, tx pgx.Tx, q Query, yield func(turnRecord)
 		ranking, ratings, flags        []byte
 		editedCandidate                *int64
 		editContent, goldContent       *string
-		ids                            []int64
+		ids, messageIDs                []int64
 		candContents, models, statuses []string
 		versions                       []int32
 		baselines                      []bool
+		pairIDs, chosen, rejected      []int64
+		rules                          []string
+		margins                        []float32
 	)
 	for rows.Next() {
 		if err := rows.Scan(&r.JudgmentID, &r.TurnID, &r.ConversationID, &r.Persona, &r.Annotator, &roles, &contents,
-			&ranking, &ratings, &flags, &r.Comment, &editedCandidate, &editContent, &goldContent, &r.CreatedAt,
-			&ids, &candContents, &models, &versions, &baselines, &statuses); err != nil {
+			&ranking, &ratings, &flags, &r.Comment, &editedCandidate, &r.EditMessageID, &editContent, &r.GoldMessageID, &goldContent,
+			&r.CreatedAt, &ids, &messageIDs, &candContents, &models, &versions, &baselines, &statuses,
+			&pairIDs, &chosen, &rejected, &rules, &margins); err != nil {
 			return err
 		}
 		r.Context = context2(roles, contents)
@@ -194,8 +242,15 @@ func streamTurns(ctx context.Context, tx pgx.Tx, q Query, yield func(turnRecord)
 		}
 		r.Candidates = make([]turnCandidate, len(ids))
 		for i := range ids {
-			r.Candidates[i] = turnCandidate{ID: ids[i], Content: candContents[i], Model: models[i], PromptVersion: int(versions[i]),
-				Baseline: baselines[i], Status: statuses[i]}
+			r.Candidates[i] = turnCandidate{ID: ids[i], MessageID: messageIDs[i], Content: candContents[i], Model: models[i],
+				PromptVersion: int(versions[i]), Baseline: baselines[i], Status: statuses[i]}
+		}
+		r.Pairs = r.Pairs[:0]
+		for i := range pairIDs {
+			// Margins are stored as real; rounding to the derivation's three decimals gives
+			// 0.875, not 0.875000011920929.
+			r.Pairs = append(r.Pairs, storedPair{ID: pairIDs[i], Chosen: chosen[i], Rejected: rejected[i], Rule: rules[i],
+				Margin: roundMargin(float64(margins[i]))})
 		}
 		// A human reply takes part only beside what it is compared with: an edit when its
 		// original is eligible, a gold reply when some candidate of the turn is.
@@ -239,50 +294,61 @@ type pairRecord struct {
 
 const sourcePairs = "preference pairs"
 
-// preferencePairs yields the pairs of the latest judgments, in pair id order. A pair takes
-// part when its rejected candidate is eligible and so is its chosen one (a human reply has no
-// candidate and always is), its margin is at least the minimum, and its chosen candidate
-// carries none of the excluded flags.
+// preferencePairs yields the pairs of the latest judgments, by judgment and then pair id.
+// A pair takes part when its rejected candidate is eligible and so is its chosen one (a
+// human reply has no candidate and always is), its margin is at least the minimum, and its
+// chosen candidate carries none of the excluded flags.
 var preferencePairs = Source[pairRecord]{Name: sourcePairs, Stream: streamPairs}
 
 func streamPairs(ctx context.Context, tx pgx.Tx, q Query, yield func(pairRecord) error) error {
-	sql := judgmentsSQL + `SELECT pp.id, jd.id, jd.conversation_id, jd.persona, jd.annotator, pp.rule, pp.margin,
-			ctx.roles, ctx.contents, cm.content, rm.content
-		FROM jd
-		JOIN ctx ON ctx.id = jd.id
-		JOIN preference_pairs pp ON pp.judgment_id = jd.id
-		JOIN messages cm ON cm.id = pp.chosen_message_id
-		JOIN messages rm ON rm.id = pp.rejected_message_id
-		JOIN candidates rc ON rc.message_id = pp.rejected_message_id
-		JOIN prompt_versions rpv ON rpv.id = rc.prompt_version_id
-		LEFT JOIN candidates cc ON cc.message_id = pp.chosen_message_id
-		LEFT JOIN prompt_versions cpv ON cpv.id = cc.prompt_version_id
-		WHERE pp.margin >= $12 AND ` + eligible("rc", "rpv") + `
-			AND (cc.id IS NULL OR ` + eligible("cc", "cpv") + `)
-			AND ($11::text[] IS NULL OR cc.id IS NULL OR NOT coalesce(jd.flags -> (cc.id::text) ?| $11::text[], false))
-		ORDER BY pp.id`
-	rows, err := tx.Query(ctx, sql, q.args()...)
-	if err != nil {
-		return err
-	}
-	defer rows.Close()
-	var (
-		r               pairRecord
-		roles, contents []string
-		margin          float32
-	)
-	for rows.Next() {
-		if err := rows.Scan(&r.PairID, &r.JudgmentID, &r.ConversationID, &r.Persona, &r.Annotator, &r.Rule, &margin,
-			&roles, &contents, &r.Chosen, &r.Rejected); err != nil {
-			return err
+	return scanTurns(ctx, tx, q, true, func(t turnRecord) error {
+		for _, sp := range t.Pairs {
+			if sp.Margin < q.Filter.MinMargin {
+				continue
+			}
+			rejected := t.byMessage(sp.Rejected)
+			if rejected == nil {
+				continue
+			}
+			var chosen string
+			switch c := t.byMessage(sp.Chosen); {
+			case c != nil:
+				if flagged(t.Flags[strconv.FormatInt(c.ID, 10)], q.Filter.ExcludeFlags) {
+					continue
+				}
+				chosen = c.Content
+			case t.EditMessageID != nil && sp.Chosen == *t.EditMessageID && t.Edit != nil:
+				chosen = t.Edit.Content
+			case t.GoldMessageID != nil && sp.Chosen == *t.GoldMessageID && t.Gold != nil:
+				chosen = t.Gold.Content
+			default:
+				continue // an ineligible candidate
+			}
+			p := pairRecord{PairID: sp.ID, JudgmentID: t.JudgmentID, ConversationID: t.ConversationID, Persona: t.Persona,
+				Annotator: t.Annotator, Rule: sp.Rule, Margin: sp.Margin, Context: t.Context, Chosen: chosen, Rejected: rejected.Content}
+			if err := yield(p); err != nil {
+				return err
+			}
 		}
-		// Margins are stored as real; rounding to the derivation's three decimals gives
-		// 0.875, not 0.875000011920929.
-		r.Margin = roundMargin(float64(margin))
-		r.Context = context2(roles, contents)
-		if err := yield(r); err != nil {
-			return err
+		return nil
+	})
+}
+
+// byMessage returns the eligible candidate whose message this is, or nil.
+func (r *turnRecord) byMessage(messageID int64) *turnCandidate {
+	for i := range r.Candidates {
+		if r.Candidates[i].MessageID == messageID {
+			return &r.Candidates[i]
 		}
 	}
-	return rows.Err()
+	return nil
+}
+
+func flagged(flags, excluded []string) bool {
+	for _, f := range flags {
+		if slices.Contains(excluded, f) {
+			return true
+		}
+	}
+	return false
 }
