@@ -27,7 +27,8 @@ type Kind struct {
 
 // Column describes one column of a format's rows for the dataset card.
 type Column struct {
-	Name, Meaning string
+	Name    string `json:"name"`
+	Meaning string `json:"meaning"`
 }
 
 // Source streams one kind of record from the export's snapshot transaction, in a
