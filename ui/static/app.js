@@ -12,10 +12,12 @@ import { modelsPage } from "./pages/models.js";
 import { accountPage } from "./pages/account.js";
 import { usersPage, auditPage } from "./pages/admin.js";
 import { stopLive, trainPage } from "./pages/train.js";
+import { exportPage } from "./pages/export.js";
 
 const routes = [
   [/^#?\/?$/, () => homePage()],
   [/^#\/projects\/([\w-]+)$/, (m) => projectPage(m[1])],
+  [/^#\/projects\/([\w-]+)\/export$/, (m) => exportPage(m[1])],
   [/^#\/personas\/(\d+)$/, (m) => personaPage(Number(m[1]))],
   [/^#\/train\/(\d+)$/, (m) => trainPage(Number(m[1]))],
   [/^#\/models$/, () => modelsPage()],
