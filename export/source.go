@@ -76,11 +76,6 @@ const judgmentsSQL = `WITH latest AS (
 )
 `
 
-var (
-	eligibleRC = eligible("rc", "rpv")
-	eligibleCC = eligible("cc", "cpv")
-)
-
 // eligible is the SQL condition for a candidate c (with prompt version pv) to take part: not
 // the baseline unless asked for, and of the filter's prompt versions, models and statuses.
 func eligible(c, pv string) string {
