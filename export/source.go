@@ -41,8 +41,7 @@ func (q Query) args() []any {
 }
 
 // judgmentsSQL selects the latest revision, as of $2, of each trainer's judgment of each turn
-// in project $1 that passes the filter (jd), and each one's context: the path from the
-// conversation's first message to the turn's user message (ctx). Parameters: see args.
+// in project $1 that passes the filter (jd). Parameters: see args.
 const judgmentsSQL = `WITH latest AS (
 	SELECT DISTINCT ON (j.turn_id, j.trainer_id) j.id, j.turn_id, j.trainer_id, j.ranking, j.ratings, j.flags, j.comment,
 		j.edited_candidate_id, j.edited_message_id, j.gold_message_id, j.created_at
@@ -64,16 +63,19 @@ const judgmentsSQL = `WITH latest AS (
 		AND ($9::text[] IS NULL OR u.login = ANY ($9))
 		-- Every source passes the same arguments, so each must be typed even where unused.
 		AND $11::text[] IS NOT DISTINCT FROM $11::text[] AND $12::float8 >= 0
-), ctx AS MATERIALIZED (
-	SELECT jd.id, path.roles, path.contents FROM jd, LATERAL (
-		WITH RECURSIVE up AS (
-			SELECT m.parent_id, m.role, m.content, 0 AS depth FROM messages m WHERE m.id = jd.user_message_id
-			UNION ALL
-			SELECT m.parent_id, m.role, m.content, up.depth + 1 FROM messages m JOIN up ON m.id = up.parent_id
-		)
-		SELECT array_agg(up.role ORDER BY up.depth DESC) AS roles, array_agg(up.content ORDER BY up.depth DESC) AS contents FROM up
-	) path
 )
+`
+
+// contextSQL is a lateral join giving a judgment's context (ctx.roles, ctx.contents): the path
+// from the conversation's first message to the turn's user message, oldest first.
+const contextSQL = `CROSS JOIN LATERAL (
+	WITH RECURSIVE up AS (
+		SELECT m.parent_id, m.role, m.content, 0 AS depth FROM messages m WHERE m.id = jd.user_message_id
+		UNION ALL
+		SELECT m.parent_id, m.role, m.content, up.depth + 1 FROM messages m JOIN up ON m.id = up.parent_id
+	)
+	SELECT array_agg(up.role ORDER BY up.depth DESC) AS roles, array_agg(up.content ORDER BY up.depth DESC) AS contents FROM up
+) ctx
 `
 
 // eligible is the SQL condition for a candidate c (with prompt version pv) to take part: not
@@ -179,8 +181,8 @@ func turnsSQL(pairs bool) string {
 			jd.gold_message_id, gm.content, jd.created_at,
 			coalesce(cs.ids, '{}'), coalesce(cs.message_ids, '{}'), coalesce(cs.contents, '{}'), coalesce(cs.models, '{}'),
 			coalesce(cs.versions, '{}'), coalesce(cs.baselines, '{}'), coalesce(cs.statuses, '{}')` + pairCols + `
-		FROM jd
-		JOIN ctx ON ctx.id = jd.id
+		FROM (SELECT * FROM jd ORDER BY jd.id) jd
+		` + contextSQL + `
 		LEFT JOIN messages em ON em.id = jd.edited_message_id
 		LEFT JOIN messages gm ON gm.id = jd.gold_message_id
 		CROSS JOIN LATERAL (
