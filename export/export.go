@@ -4,10 +4,8 @@ import (
 	"bufio"
 	"compress/gzip"
 	"context"
-	"encoding/binary"
 	"encoding/json"
 	"errors"
-	"hash/fnv"
 	"io"
 	"math"
 	"slices"
@@ -222,12 +220,14 @@ func splitOf(seed int64, testFraction float64, conversation int64) string {
 	if testFraction == 0 {
 		return TrainSplit
 	}
-	var b [16]byte
-	binary.LittleEndian.PutUint64(b[:8], uint64(seed))
-	binary.LittleEndian.PutUint64(b[8:], uint64(conversation))
-	h := fnv.New64a()
-	h.Write(b[:])
-	if float64(h.Sum64()>>11)/(1<<53) < testFraction {
+	h := uint64(fnvOffset)
+	for _, v := range [2]uint64{uint64(seed), uint64(conversation)} {
+		for i := 0; i < 8; i++ {
+			h ^= v >> (8 * i) & 0xff
+			h *= fnvPrime
+		}
+	}
+	if float64(h>>11)/(1<<53) < testFraction {
 		return TestSplit
 	}
 	return TrainSplit

@@ -2,7 +2,6 @@ package export
 
 import (
 	"fmt"
-	"hash/fnv"
 	"maps"
 	"math"
 	"slices"
@@ -603,18 +602,30 @@ func slicesClone(cs []Column) []Column { return append([]Column(nil), cs...) }
 // FNV-1a. A collision would drop one row wrongly; among a million distinct rows its chance
 // is about 3 in 100 million. 64 bits keep the seen-set at ~20 bytes a row.
 func dedupeKey(ctx []message, replies ...string) uint64 {
-	h := fnv.New64a()
+	h := uint64(fnvOffset)
 	for _, m := range ctx {
-		h.Write([]byte(m.Role))
-		h.Write([]byte{0})
-		h.Write([]byte(m.Content))
-		h.Write([]byte{0})
+		h = fnvString(fnvString(h, m.Role, 0), m.Content, 0)
 	}
 	for _, r := range replies {
-		h.Write([]byte{1})
-		h.Write([]byte(r))
+		h = fnvString(h, r, 1)
 	}
-	return h.Sum64()
+	return h
+}
+
+const (
+	fnvOffset = 14695981039346656037
+	fnvPrime  = 1099511628211
+)
+
+// fnvString adds s and a separator byte to an FNV-1a hash, without converting s to bytes
+// (hash/fnv's Write would copy every string of every row).
+func fnvString(h uint64, s string, sep byte) uint64 {
+	for i := 0; i < len(s); i++ {
+		h ^= uint64(s[i])
+		h *= fnvPrime
+	}
+	h ^= uint64(sep)
+	return h * fnvPrime
 }
 
 func roundMargin(f float64) float64 { return math.Round(f*1000) / 1000 }

@@ -74,7 +74,7 @@ const contextSQL = `CROSS JOIN LATERAL (
 		UNION ALL
 		SELECT m.parent_id, m.role, m.content, up.depth + 1 FROM messages m JOIN up ON m.id = up.parent_id
 	)
-	SELECT array_agg(up.role ORDER BY up.depth DESC) AS roles, array_agg(up.content ORDER BY up.depth DESC) AS contents FROM up
+	SELECT array_agg(up.role) AS roles, array_agg(up.content) AS contents FROM (SELECT * FROM up ORDER BY up.depth DESC) up
 ) ctx
 `
 
@@ -167,13 +167,13 @@ func turnsSQL(pairs bool) string {
 	pairCols, pairJoin := `, NULL::bigint[], NULL::bigint[], NULL::bigint[], NULL::text[], NULL::real[]`, ""
 	if pairs {
 		pairCols = `, ps.ids, ps.chosen, ps.rejected, ps.rules, ps.margins`
+		// The arrays are built from rows already in order: one sort (or none) instead of one
+		// per array_agg(… ORDER BY …).
 		pairJoin = `CROSS JOIN LATERAL (
-			SELECT coalesce(array_agg(pp.id ORDER BY pp.id), '{}') AS ids,
-				coalesce(array_agg(pp.chosen_message_id ORDER BY pp.id), '{}') AS chosen,
-				coalesce(array_agg(pp.rejected_message_id ORDER BY pp.id), '{}') AS rejected,
-				coalesce(array_agg(pp.rule ORDER BY pp.id), '{}') AS rules,
-				coalesce(array_agg(pp.margin ORDER BY pp.id), '{}') AS margins
-			FROM preference_pairs pp WHERE pp.judgment_id = jd.id
+			SELECT coalesce(array_agg(pp.id), '{}') AS ids, coalesce(array_agg(pp.chosen_message_id), '{}') AS chosen,
+				coalesce(array_agg(pp.rejected_message_id), '{}') AS rejected, coalesce(array_agg(pp.rule), '{}') AS rules,
+				coalesce(array_agg(pp.margin), '{}') AS margins
+			FROM (SELECT * FROM preference_pairs pp WHERE pp.judgment_id = jd.id ORDER BY pp.id) pp
 		) ps`
 	}
 	return judgmentsSQL + `SELECT jd.id, jd.turn_id, jd.conversation_id, jd.persona, jd.annotator, ctx.roles, ctx.contents,
@@ -186,14 +186,13 @@ func turnsSQL(pairs bool) string {
 		LEFT JOIN messages em ON em.id = jd.edited_message_id
 		LEFT JOIN messages gm ON gm.id = jd.gold_message_id
 		CROSS JOIN LATERAL (
-			SELECT array_agg(c.id ORDER BY c.position) AS ids, array_agg(c.message_id ORDER BY c.position) AS message_ids,
-				array_agg(m.content ORDER BY c.position) AS contents,
-				array_agg(c.model ORDER BY c.position) AS models, array_agg(pv.version ORDER BY c.position) AS versions,
-				array_agg(c.baseline ORDER BY c.position) AS baselines, array_agg(c.status ORDER BY c.position) AS statuses
-			FROM candidates c
+			SELECT array_agg(c.id) AS ids, array_agg(c.message_id) AS message_ids, array_agg(m.content) AS contents,
+				array_agg(c.model) AS models, array_agg(pv.version) AS versions, array_agg(c.baseline) AS baselines,
+				array_agg(c.status) AS statuses
+			FROM (SELECT * FROM candidates c WHERE c.turn_id = jd.turn_id ORDER BY c.position) c
 			JOIN messages m ON m.id = c.message_id
 			JOIN prompt_versions pv ON pv.id = c.prompt_version_id
-			WHERE c.turn_id = jd.turn_id AND ` + eligible("c", "pv") + `
+			WHERE ` + eligible("c", "pv") + `
 		) cs
 		` + pairJoin + `
 		ORDER BY jd.id`
