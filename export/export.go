@@ -220,13 +220,7 @@ func splitOf(seed int64, testFraction float64, conversation int64) string {
 	if testFraction == 0 {
 		return TrainSplit
 	}
-	h := uint64(fnvOffset)
-	for _, v := range [2]uint64{uint64(seed), uint64(conversation)} {
-		for i := 0; i < 8; i++ {
-			h ^= v >> (8 * i) & 0xff
-			h *= fnvPrime
-		}
-	}
+	h := combine(uint64(seed), uint64(conversation))
 	if float64(h>>11)/(1<<53) < testFraction {
 		return TestSplit
 	}

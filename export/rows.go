@@ -43,7 +43,7 @@ func toTRLSFT(r turnRecord, emit func(trlSFTRow, RowInfo) error) error {
 	}
 	msgs := append(clone(r.Context), message{Role: "assistant", Content: reply})
 	return emit(trlSFTRow{Messages: msgs, ID: judgmentID(r), Persona: r.Persona, Annotator: r.Annotator, Source: source},
-		RowInfo{Conversation: r.ConversationID, Persona: r.Persona, Dedupe: dedupeKey(r.Context)})
+		RowInfo{Conversation: r.ConversationID, Persona: r.Persona, Dedupe: combine(r.ContextHash)})
 }
 
 type trlDPORow struct {
@@ -155,7 +155,7 @@ func toOpenAISFT(r turnRecord, emit func(openAISFTRow, RowInfo) error) error {
 		msgs = append(msgs, om)
 	}
 	msgs = append(msgs, openAIMessage{Role: "assistant", Content: reply, Weight: &one})
-	return emit(openAISFTRow{Messages: msgs}, RowInfo{Conversation: r.ConversationID, Persona: r.Persona, Dedupe: dedupeKey(r.Context)})
+	return emit(openAISFTRow{Messages: msgs}, RowInfo{Conversation: r.ConversationID, Persona: r.Persona, Dedupe: combine(r.ContextHash)})
 }
 
 type openAIInput struct {
@@ -209,7 +209,7 @@ func toShareGPTSFT(r turnRecord, emit func(shareGPTSFTRow, RowInfo) error) error
 	conv, system := shareGPT(r.Context)
 	conv = append(conv, shareGPTTurn{From: "gpt", Value: reply})
 	return emit(shareGPTSFTRow{Conversations: conv, System: system, ID: judgmentID(r), Persona: r.Persona, Annotator: r.Annotator, Source: source},
-		RowInfo{Conversation: r.ConversationID, Persona: r.Persona, Dedupe: dedupeKey(r.Context)})
+		RowInfo{Conversation: r.ConversationID, Persona: r.Persona, Dedupe: combine(r.ContextHash)})
 }
 
 type shareGPTPreferenceRow struct {
@@ -315,7 +315,7 @@ func toAlpacaSFT(r turnRecord, emit func(alpacaSFTRow, RowInfo) error) error {
 	a := alpaca(r.Context)
 	return emit(alpacaSFTRow{Instruction: a.instruction, Output: reply, System: a.system, History: a.history, ID: judgmentID(r),
 		Persona: r.Persona, Annotator: r.Annotator, Source: source},
-		RowInfo{Conversation: r.ConversationID, Persona: r.Persona, Dedupe: dedupeKey(r.Context)})
+		RowInfo{Conversation: r.ConversationID, Persona: r.Persona, Dedupe: combine(r.ContextHash)})
 }
 
 type alpacaPreferenceRow struct {
@@ -575,12 +575,12 @@ func ktoItems(r turnRecord) []ktoItem {
 
 func ktoInfo(r turnRecord, k ktoItem) RowInfo {
 	label := k.label
-	return RowInfo{Conversation: r.ConversationID, Persona: r.Persona, Label: &label, Dedupe: dedupeKey(r.Context, k.content)}
+	return RowInfo{Conversation: r.ConversationID, Persona: r.Persona, Label: &label, Dedupe: combine(r.ContextHash, textHash(k.content))}
 }
 
 func pairInfo(p pairRecord) RowInfo {
 	m := p.Margin
-	return RowInfo{Conversation: p.ConversationID, Persona: p.Persona, Margin: &m, Dedupe: dedupeKey(p.Context, p.Chosen, p.Rejected)}
+	return RowInfo{Conversation: p.ConversationID, Persona: p.Persona, Margin: &m, Dedupe: p.Dedupe}
 }
 
 func judgmentID(r turnRecord) string { return "j_" + strconv.FormatInt(r.JudgmentID, 10) }
@@ -598,16 +598,37 @@ func clone(msgs []message) []message {
 
 func slicesClone(cs []Column) []Column { return append([]Column(nil), cs...) }
 
-// dedupeKey hashes a prompt (and, for preference and KTO rows, the replies) with 64-bit
-// FNV-1a. A collision would drop one row wrongly; among a million distinct rows its chance
-// is about 3 in 100 million. 64 bits keep the seen-set at ~20 bytes a row.
+// dedupeKey is the key rows are deduplicated by: the prompt and, for preference and KTO
+// rows, the replies. It is 64-bit FNV-1a: a collision would drop one row wrongly, and among a
+// million distinct rows its chance is about 3 in 100 million; 64 bits keep the seen-set at
+// ~20 bytes a row. Sources that yield many rows per prompt hash the parts once and combine
+// them (see scanTurns), which gives the same key.
 func dedupeKey(ctx []message, replies ...string) uint64 {
+	hs := []uint64{contextHash(ctx)}
+	for _, r := range replies {
+		hs = append(hs, textHash(r))
+	}
+	return combine(hs...)
+}
+
+func contextHash(ctx []message) uint64 {
 	h := uint64(fnvOffset)
 	for _, m := range ctx {
-		h = fnvString(fnvString(h, m.Role, 0), m.Content, 0)
+		h = fnvString(fnvString(h, m.Role), m.Content)
 	}
-	for _, r := range replies {
-		h = fnvString(h, r, 1)
+	return h
+}
+
+func textHash(s string) uint64 { return fnvString(fnvOffset, s) }
+
+// combine hashes a list of hashes (or any numbers) into one.
+func combine(hs ...uint64) uint64 {
+	h := uint64(fnvOffset)
+	for _, x := range hs {
+		for i := range 8 {
+			h ^= x >> (8 * i) & 0xff
+			h *= fnvPrime
+		}
 	}
 	return h
 }
@@ -617,15 +638,14 @@ const (
 	fnvPrime  = 1099511628211
 )
 
-// fnvString adds s and a separator byte to an FNV-1a hash, without converting s to bytes
-// (hash/fnv's Write would copy every string of every row).
-func fnvString(h uint64, s string, sep byte) uint64 {
+// fnvString adds s and a terminating zero byte to an FNV-1a hash, without converting s to
+// bytes (hash/fnv's Write would copy every string of every row).
+func fnvString(h uint64, s string) uint64 {
 	for i := 0; i < len(s); i++ {
 		h ^= uint64(s[i])
 		h *= fnvPrime
 	}
-	h ^= uint64(sep)
-	return h * fnvPrime
+	return h * fnvPrime // ^= 0 is a no-op
 }
 
 func roundMargin(f float64) float64 { return math.Round(f*1000) / 1000 }
