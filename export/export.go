@@ -11,6 +11,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"sync/atomic"
 	"time"
 
 	"github.com/jackc/pgx/v5"
@@ -161,7 +162,8 @@ func (e *Exporter) run(ctx context.Context, spec *Spec, progress Progress, emit 
 		if err != nil {
 			return err
 		}
-		return kind.rows.each(ctx, tx, q, func(row any, info RowInfo) error {
+		out := startPipeline(emit)
+		err = kind.rows.each(ctx, tx, q, func(row any, info RowInfo) error {
 			if info.Dedupe != 0 {
 				if _, dup := seen[info.Dedupe]; dup {
 					stats.Duplicates++
@@ -170,7 +172,7 @@ func (e *Exporter) run(ctx context.Context, spec *Spec, progress Progress, emit 
 				seen[info.Dedupe] = struct{}{}
 			}
 			split := splitOf(spec.Seed, spec.TestFraction, info.Conversation)
-			if err := emit(split, row); err != nil {
+			if err := out.send(split, row); err != nil {
 				return err
 			}
 			stats.Rows++
@@ -196,11 +198,16 @@ func (e *Exporter) run(ctx context.Context, spec *Spec, progress Progress, emit 
 			}
 			return nil
 		})
+		// The writer's error is the cause when it stopped the loop (a client gone, a full disk).
+		if werr := out.finish(); werr != nil {
+			return werr
+		}
+		return err
 	})
 	if err != nil {
 		return stats, db.Error(err, "export %s", spec.Format)
 	}
-	if kind.source == sourceTurns && strings.Contains(kind.Name, "kto") {
+	if kind.Name == "kto" {
 		if labels.Undesirable > 0 {
 			labels.Ratio = roundMargin(float64(labels.Desirable) / float64(labels.Undesirable))
 		}
@@ -329,4 +336,54 @@ func (j *jsonRows) close() error {
 		}
 	}
 	return j.buf.Flush()
+}
+
+// pipeline runs emit (encoding and writing) on its own goroutine, so that encoding one row
+// overlaps reading and converting the next: an export is otherwise a single thread waiting
+// in turn on Postgres and on the encoder. The queue is short, so memory stays bounded.
+type pipeline struct {
+	rows   chan pipelineRow
+	done   chan error
+	failed atomic.Bool
+}
+
+type pipelineRow struct {
+	split string
+	row   any
+}
+
+const pipelineDepth = 256
+
+func startPipeline(emit func(split string, row any) error) *pipeline {
+	p := &pipeline{rows: make(chan pipelineRow, pipelineDepth), done: make(chan error, 1)}
+	go func() {
+		var err error
+		for r := range p.rows {
+			if err != nil {
+				continue // drain, so the sender never blocks on a writer that has given up
+			}
+			if err = emit(r.split, r.row); err != nil {
+				p.failed.Store(true)
+			}
+		}
+		p.done <- err
+	}()
+	return p
+}
+
+// errWriterStopped stops the read loop once the writer has failed; finish returns the cause.
+var errWriterStopped = errors.New("the export's writer stopped")
+
+func (p *pipeline) send(split string, row any) error {
+	if p.failed.Load() {
+		return errWriterStopped
+	}
+	p.rows <- pipelineRow{split, row}
+	return nil
+}
+
+// finish waits for every queued row to be written and returns the writer's error.
+func (p *pipeline) finish() error {
+	close(p.rows)
+	return <-p.done
 }

@@ -5,6 +5,7 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"io"
 	"net/http"
 	"strconv"
 	"strings"
@@ -158,7 +159,7 @@ func handleExport(d Deps) apiFunc {
 
 type countingResponse struct {
 	w    gin.ResponseWriter
-	hash interface{ Write([]byte) (int, error) }
+	hash io.Writer
 	n    int64
 }
 
