@@ -78,6 +78,9 @@ func (e *Exporter) Prepare(ctx context.Context, spec Spec) (Spec, error) {
 		return spec, err
 	}
 	e.defaultAsOf(&spec)
+	if err := e.checkAsOf(spec); err != nil {
+		return spec, err
+	}
 	err := e.inSnapshot(ctx, func(tx pgx.Tx) error {
 		_, err := resolve(ctx, tx, spec)
 		return err
@@ -91,6 +94,16 @@ func (e *Exporter) defaultAsOf(spec *Spec) {
 		spec.AsOf = e.now().UTC().Truncate(time.Microsecond)
 	}
 	spec.AsOf = spec.AsOf.UTC()
+}
+
+// checkAsOf refuses a moment in the future: judgments made between now and then would join
+// a later run, and the files could not be reproduced.
+func (e *Exporter) checkAsOf(spec Spec) error {
+	if now := e.now(); spec.AsOf.After(now) {
+		return errs.Field("as_of", "%s is in the future (it is %s now): a snapshot can only be taken of the past",
+			spec.AsOf.Format(time.RFC3339), now.UTC().Format(time.RFC3339))
+	}
+	return nil
 }
 
 // inSnapshot runs fn in one REPEATABLE READ, read-only transaction: every row an export
@@ -154,6 +167,9 @@ func (e *Exporter) run(ctx context.Context, spec *Spec, progress Progress, emit 
 	}
 	kind, _ := f.kind(spec.Kind)
 	e.defaultAsOf(spec)
+	if err := e.checkAsOf(*spec); err != nil {
+		return stats, err
+	}
 	seen := map[uint64]struct{}{}
 	var margins MarginStats
 	var labels LabelBalance

@@ -159,6 +159,7 @@ func TestFilters(t *testing.T) {
 		{export.Spec{Format: "trl-sft", Filter: export.Filter{MinMargin: 1}}, "min_margin", "preference pairs only"},
 		{export.Spec{Format: "trl-dpo", TestFraction: 1}, "test_fraction", "below 1"},
 		{export.Spec{Format: "trl-dpo", Filter: export.Filter{From: at("2030-01-01T00:00:00Z"), To: at("2029-01-01T00:00:00Z")}}, "to", "after from"},
+		{export.Spec{Format: "trl-dpo", AsOf: time.Now().Add(time.Hour)}, "as_of", "in the future"},
 	}
 	for _, b := range bad {
 		t.Run("bad "+b.field, func(t *testing.T) {
