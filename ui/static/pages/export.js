@@ -55,16 +55,20 @@ export async function exportPage(slug) {
 
   let turn = 0;
   let timer = 0;
+  let inFlight = null;
   const refresh = () => {
     clearTimeout(timer);
-    // Debounced: typing a model name should not start a count per keystroke.
+    // Debounced: typing a model name should not start a count per keystroke. A count still
+    // running for older filters is aborted, which stops its query on the server.
     timer = setTimeout(async () => {
       const mine = ++turn;
+      inFlight?.abort();
+      inFlight = new AbortController();
       const q = params();
       count.dataset.state = "counting";
       count.textContent = t("export.counting");
       try {
-        const res = await api("GET", `/projects/${slug}/exports/count?${q}`);
+        const res = await api("GET", `/projects/${slug}/exports/count?${q}`, undefined, inFlight.signal);
         if (mine !== turn) return;
         replace(status2);
         count.textContent = res.rows === 0 ? t("export.none") : t("export.rows", { n: res.rows });
@@ -76,7 +80,7 @@ export async function exportPage(slug) {
         link.href = `/api/v1/projects/${slug}/exports?${dl}`;
         link.hidden = res.rows === 0;
       } catch (err) {
-        if (mine !== turn) return;
+        if (mine !== turn || err.name === "AbortError") return;
         count.dataset.state = "error";
         count.textContent = "";
         link.hidden = true;
