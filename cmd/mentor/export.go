@@ -56,18 +56,18 @@ func runExport(ctx context.Context, args []string, getenv func(string) string, s
 		return err
 	}
 	if out == "" {
-		return fmt.Errorf("mentor export: --out is required")
+		return fmt.Errorf("export: --out is required")
 	}
 	// An unwritable --out fails before the database is touched.
 	if err := export.CheckWritable(out); err != nil {
-		return fmt.Errorf("mentor export: %s", errs.Message(err))
+		return fmt.Errorf("export: %s", errs.Message(err))
 	}
 	if err := checkDatabaseURL(f, databaseURL); err != nil {
 		return err
 	}
 	if snapshot == 0 {
 		if spec.Filter.Project == "" || spec.Format == "" {
-			return fmt.Errorf("mentor export: --project and --format are required (formats: %s)", strings.Join(export.FormatNames(), ", "))
+			return fmt.Errorf("export: --project and --format are required (formats: %s)", strings.Join(export.FormatNames(), ", "))
 		}
 		var err error
 		spec.Filter.Personas, spec.Filter.Models, spec.Filter.Statuses = list(personas), list(models), list(statuses)
@@ -75,7 +75,7 @@ func runExport(ctx context.Context, args []string, getenv func(string) string, s
 		for _, v := range list(versions) {
 			n, err := strconv.Atoi(v)
 			if err != nil {
-				return fmt.Errorf("mentor export: --prompt-version: %q is not a number", v)
+				return fmt.Errorf("export: --prompt-version: %q is not a number", v)
 			}
 			spec.Filter.PromptVersions = append(spec.Filter.PromptVersions, n)
 		}
@@ -104,7 +104,7 @@ func runExport(ctx context.Context, args []string, getenv func(string) string, s
 	if snapshot != 0 {
 		m, err := ex.Snapshot(ctx, snapshot)
 		if err != nil {
-			return fmt.Errorf("mentor export: %s", errs.Message(err))
+			return fmt.Errorf("export: %s", errs.Message(err))
 		}
 		spec = m.Spec()
 	}
@@ -119,7 +119,7 @@ func runExport(ctx context.Context, args []string, getenv func(string) string, s
 	}
 	if err != nil {
 		if errs.KindOf(err) != errs.Internal {
-			return fmt.Errorf("mentor export: %s", errs.Message(err))
+			return fmt.Errorf("export: %s", errs.Message(err))
 		}
 		return err
 	}
@@ -165,5 +165,5 @@ func parseTime(flagName, s string) (*time.Time, error) {
 			return &t, nil
 		}
 	}
-	return nil, fmt.Errorf("mentor export: --%s: %q is not a time (use 2026-05-01 or 2026-05-01T08:00:00Z)", flagName, s)
+	return nil, fmt.Errorf("export: --%s: %q is not a time (use 2026-05-01 or 2026-05-01T08:00:00Z)", flagName, s)
 }
