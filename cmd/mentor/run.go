@@ -18,9 +18,9 @@ Usage: mentor <command> [flags]
 
 Commands:
   serve     serve the web UI and API (migrates the database first)
+  export    write a dataset (TRL, OpenAI, ShareGPT, Alpaca, rankings) with a manifest and card
   migrate   apply or roll back the database schema: up, down, status
   user      manage accounts: add, disable, enable, reset-password
-  export    write a dataset (TRL, OpenAI, ShareGPT, Alpaca, rankings) with a manifest and card
   version   print the version
 
 Run "mentor <command> --help" for a command's flags and their environment variables.
@@ -40,12 +40,12 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdin i
 	switch cmd {
 	case "serve":
 		return runServe(ctx, rest, getenv, stdout, stderr)
+	case "export":
+		return runExport(ctx, rest, getenv, stdout, stderr)
 	case "migrate":
 		return runMigrate(ctx, rest, getenv, stdout, stderr)
 	case "user":
 		return runUser(ctx, rest, getenv, stdin, stdout, stderr)
-	case "export":
-		return runExport(ctx, rest, getenv, stdout, stderr)
 	case "version", "--version":
 		fmt.Fprintln(stdout, "mentor", buildVersion())
 		return nil

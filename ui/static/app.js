@@ -7,12 +7,12 @@ import { clearSession, loadSession, session, signOut } from "./session.js";
 import { signInPage } from "./pages/signin.js";
 import { homePage } from "./pages/home.js";
 import { projectPage } from "./pages/project.js";
+import { exportPage } from "./pages/export.js";
 import { personaPage } from "./pages/persona.js";
 import { modelsPage } from "./pages/models.js";
 import { accountPage } from "./pages/account.js";
 import { usersPage, auditPage } from "./pages/admin.js";
 import { stopLive, trainPage } from "./pages/train.js";
-import { exportPage } from "./pages/export.js";
 
 const routes = [
   [/^#?\/?$/, () => homePage()],
