@@ -82,6 +82,11 @@ func apiRoutes(d Deps) []route {
 		{"PUT", "/turns/:turn/passages/:chunk/mark", rule{auth.Judge, fromTurn}, handleMarkPassage(d)},
 		{"POST", "/diff", rule{auth.Account, noProject}, handleEditDiff()}, // a helper for the browser's editor
 
+		// Datasets: streamed downloads, the export page's row-count preview, and the formats.
+		{"GET", "/projects/:project/exports", rule{auth.Export, fromProject}, handleExport(d)},
+		{"GET", "/projects/:project/exports/count", rule{auth.Export, fromProject}, handleExportCount(d)},
+		{"GET", "/exports/formats", rule{auth.SignedIn, noProject}, handleExportFormats()},
+
 		// Models.
 		{"GET", "/models", rule{auth.SignedIn, noProject}, handleListModels(d)},
 		{"GET", "/models/health", rule{auth.SignedIn, noProject}, handleModelHealth(d)},

@@ -18,6 +18,7 @@ import (
 
 	"github.com/mentor-ai/mentor/audit"
 	"github.com/mentor-ai/mentor/auth"
+	"github.com/mentor-ai/mentor/export"
 	"github.com/mentor-ai/mentor/generation"
 	"github.com/mentor-ai/mentor/llm"
 	"github.com/mentor-ai/mentor/prompts"
@@ -51,6 +52,8 @@ type Deps struct {
 	// AllowedOrigins may open websockets besides the server's own origin (scheme://host:port).
 	AllowedOrigins []string
 	Hub            *Hub
+	// Exports writes datasets; optional: export.New(Pool, Now) otherwise.
+	Exports *export.Exporter
 
 	gate     *generationGate
 	renderer *render.Renderer
@@ -71,6 +74,9 @@ func New(deps Deps) http.Handler {
 	r.HandleMethodNotAllowed = true
 	if err := r.SetTrustedProxies(deps.TrustedProxies); err != nil {
 		panic(fmt.Sprintf("server: trusted proxies: %v", err)) // run validates them first
+	}
+	if deps.Exports == nil {
+		deps.Exports = export.New(deps.Pool, deps.Now)
 	}
 	deps.gate = newGenerationGate(deps.Limits)
 	deps.renderer = render.New()

@@ -18,6 +18,7 @@ Usage: mentor <command> [flags]
 
 Commands:
   serve     serve the web UI and API (migrates the database first)
+  export    write a dataset (TRL, OpenAI, ShareGPT, Alpaca, rankings) with a manifest and card
   migrate   apply or roll back the database schema: up, down, status
   user      manage accounts: add, disable, enable, reset-password
   import    import documents into a knowledge corpus: import documents PATH…
@@ -41,6 +42,8 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdin i
 	switch cmd {
 	case "serve":
 		return runServe(ctx, rest, getenv, stdout, stderr)
+	case "export":
+		return runExport(ctx, rest, getenv, stdout, stderr)
 	case "migrate":
 		return runMigrate(ctx, rest, getenv, stdout, stderr)
 	case "user":

@@ -7,11 +7,13 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"io/fs"
 	"net"
 	"net/http"
 	"os"
 	"path/filepath"
 	"regexp"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -204,23 +206,42 @@ func TestMigrateUpDownStatus(t *testing.T) {
 		require.NoError(t, run(context.Background(), []string{"mentor", "migrate", action}, env, nil, &stdout, &stderr), stderr.String())
 		return stdout.String()
 	}
-	latest, err := migrations.Latest()
-	require.NoError(t, err)
+	versions := migrationVersions(t)
 	assert.Regexp(t, `(?m)^1\s+pending\s+-\s+00001_vector_extension.sql$`, migrate("status"))
-	assert.Contains(t, migrate("up"), fmt.Sprintf("applied %d migration(s)", latest))
+	assert.Contains(t, migrate("up"), fmt.Sprintf("applied %d migration(s)", len(versions)))
 	assert.Regexp(t, `(?m)^1\s+applied\s+\d{4}-`, migrate("status"))
 	assert.Contains(t, migrate("up"), "applied 0 migration(s)", "up is idempotent")
 	// Every migration rolls back cleanly, newest first, down to an empty schema.
-	for v := latest; v >= 1; v-- {
-		assert.Regexp(t, fmt.Sprintf(`rolled back %05d_\w+\.sql`, v), migrate("down"))
+	for i := len(versions) - 1; i >= 0; i-- {
+		assert.Regexp(t, fmt.Sprintf(`rolled back %05d_\w+\.sql`, versions[i]), migrate("down"))
 	}
 	assert.NotRegexp(t, `applied`, migrate("status"))
-	assert.Contains(t, migrate("up"), fmt.Sprintf("applied %d migration(s)", latest), "and applies again after a full rollback")
+	assert.Contains(t, migrate("up"), fmt.Sprintf("applied %d migration(s)", len(versions)), "and applies again after a full rollback")
 
 	var stdout, stderr syncBuffer
-	err = run(context.Background(), []string{"mentor", "migrate", "sideways"}, env, nil, &stdout, &stderr)
+	err := run(context.Background(), []string{"mentor", "migrate", "sideways"}, env, nil, &stdout, &stderr)
 	require.Error(t, err)
 	assert.Contains(t, err.Error(), `unknown action "sideways" (want up, down or status)`)
+}
+
+// migrationVersions lists the versions of the embedded migrations in order. Numbers may have
+// gaps (a branch can take a later number while an earlier one is in review elsewhere), so
+// tests count files rather than trust the latest number.
+func migrationVersions(t *testing.T) []int {
+	t.Helper()
+	entries, err := fs.ReadDir(migrations.FS, ".")
+	require.NoError(t, err)
+	var out []int
+	for _, e := range entries {
+		prefix, _, ok := strings.Cut(e.Name(), "_")
+		if !ok {
+			continue
+		}
+		v, err := strconv.Atoi(prefix)
+		require.NoError(t, err, e.Name())
+		out = append(out, v)
+	}
+	return out
 }
 
 func TestMigrateConcurrentlyAppliesOnce(t *testing.T) {
@@ -244,9 +265,7 @@ func TestMigrateConcurrentlyAppliesOnce(t *testing.T) {
 	var applied, distinct int
 	require.NoError(t, conn.QueryRow(context.Background(),
 		`SELECT count(*), count(DISTINCT version_id) FROM goose_db_version WHERE version_id > 0`).Scan(&applied, &distinct))
-	latest, err := migrations.Latest()
-	require.NoError(t, err)
-	assert.EqualValues(t, latest, applied, "the advisory lock lets exactly one runner apply each migration")
+	assert.Len(t, migrationVersions(t), applied, "the advisory lock lets exactly one runner apply each migration")
 	assert.Equal(t, applied, distinct)
 }
 

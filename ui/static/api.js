@@ -41,8 +41,10 @@ async function failure(res) {
   return err;
 }
 
-export async function api(method, path, body) {
-  const opts = { method, headers: headers(method, {}) };
+// api calls the JSON API; a signal (from an AbortController) cancels the request, which on
+// the server cancels the work it started.
+export async function api(method, path, body, signal) {
+  const opts = { method, headers: headers(method, {}), signal };
   if (body !== undefined) {
     opts.headers["Content-Type"] = "application/json";
     opts.body = JSON.stringify(body);

@@ -7,6 +7,7 @@ import { clearSession, loadSession, session, signOut } from "./session.js";
 import { signInPage } from "./pages/signin.js";
 import { homePage } from "./pages/home.js";
 import { projectPage } from "./pages/project.js";
+import { exportPage } from "./pages/export.js";
 import { personaPage } from "./pages/persona.js";
 import { modelsPage } from "./pages/models.js";
 import { accountPage } from "./pages/account.js";
@@ -17,6 +18,7 @@ import { corpusPage, stopCorpusPoll } from "./pages/corpus.js";
 const routes = [
   [/^#?\/?$/, () => homePage()],
   [/^#\/projects\/([\w-]+)$/, (m) => projectPage(m[1])],
+  [/^#\/projects\/([\w-]+)\/export$/, (m) => exportPage(m[1])],
   [/^#\/personas\/(\d+)$/, (m) => personaPage(Number(m[1]))],
   [/^#\/train\/(\d+)$/, (m) => trainPage(Number(m[1]))],
   [/^#\/corpora\/(\d+)$/, (m) => corpusPage(Number(m[1]))],

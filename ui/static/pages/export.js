@@ -1,0 +1,114 @@
+import { api } from "../api.js";
+import { errorBox, field, h, replace } from "../dom.js";
+import { t } from "../i18n.js";
+
+// exportPage lets an ML engineer pick a format and filters, see how many rows they give
+// (the server counts them from the same query the download runs) and download the file.
+export async function exportPage(slug) {
+  const [{ project, personas }, { formats, encodings, statuses }] = await Promise.all([
+    api("GET", `/projects/${slug}/personas`),
+    api("GET", "/exports/formats"),
+  ]);
+  const format = h("select", { id: "export-format" }, formats.map((f) => h("option", { value: f.name }, f.name)));
+  const kind = h("select", { id: "export-kind" });
+  const encoding = h("select", { id: "export-encoding" }, encodings.map((e) => h("option", { value: e }, e)));
+  const persona = h("select", { id: "export-persona" }, h("option", { value: "", i18n: "export.all" }),
+    personas.map((p) => h("option", { value: p.slug }, p.name)));
+  const status = h("select", { id: "export-status" }, h("option", { value: "", i18n: "export.all" }),
+    statuses.map((s) => h("option", { value: s }, s)));
+  const model = h("input", { id: "export-model", placeholder: "gpt-4o, qwen-plus" });
+  const annotator = h("input", { id: "export-annotator" });
+  const from = h("input", { id: "export-from", type: "date" });
+  const to = h("input", { id: "export-to", type: "date" });
+  const minMargin = h("input", { id: "export-min-margin", type: "number", min: "0", step: "0.1", value: "0" });
+  const baseline = h("input", { id: "export-baseline", type: "checkbox" });
+  const testFraction = h("input", { id: "export-test-fraction", type: "number", min: "0", max: "0.9", step: "0.05", value: "0" });
+  const split = h("select", { id: "export-split" }, h("option", { value: "", i18n: "export.all" }),
+    h("option", { value: "train" }, "train"), h("option", { value: "test" }, "test"));
+  const count = h("p", { id: "export-count", class: "muted", "aria-live": "polite" });
+  const link = h("a", { id: "export-download", class: "button", download: "" , i18n: "export.download" });
+  const status2 = h("div");
+
+  const description = h("p", { class: "muted", id: "export-description" });
+  const setKinds = () => {
+    const f = formats.find((x) => x.name === format.value);
+    replace(kind, ...f.kinds.map((k) => h("option", { value: k.name }, k.name)));
+    kind.disabled = f.kinds.length < 2;
+    description.textContent = f.description;
+  };
+
+  const params = () => {
+    const q = new URLSearchParams({ format: format.value });
+    const add = (k, v) => v && q.set(k, v);
+    if (!kind.disabled) add("kind", kind.value);
+    add("persona", persona.value);
+    add("status", status.value);
+    add("model", model.value.trim());
+    add("annotator", annotator.value.trim());
+    add("from", from.value);
+    add("to", to.value);
+    if (Number(minMargin.value) > 0) add("min_margin", minMargin.value);
+    if (baseline.checked) q.set("include_baseline", "true");
+    if (Number(testFraction.value) > 0) add("test_fraction", testFraction.value);
+    return q;
+  };
+
+  let turn = 0;
+  let timer = 0;
+  let inFlight = null;
+  const refresh = () => {
+    clearTimeout(timer);
+    // Debounced: typing a model name should not start a count per keystroke. A count still
+    // running for older filters is aborted, which stops its query on the server.
+    timer = setTimeout(async () => {
+      const mine = ++turn;
+      inFlight?.abort();
+      inFlight = new AbortController();
+      const q = params();
+      count.dataset.state = "counting";
+      count.textContent = t("export.counting");
+      try {
+        const res = await api("GET", `/projects/${slug}/exports/count?${q}`, undefined, inFlight.signal);
+        if (mine !== turn) return;
+        replace(status2);
+        count.textContent = res.rows === 0 ? t("export.none") : t("export.rows", { n: res.rows });
+        count.dataset.rows = String(res.rows);
+        count.dataset.state = "done";
+        const dl = new URLSearchParams(q);
+        dl.set("encoding", encoding.value);
+        if (split.value) dl.set("split", split.value);
+        link.href = `/api/v1/projects/${slug}/exports?${dl}`;
+        link.hidden = res.rows === 0;
+      } catch (err) {
+        if (mine !== turn || err.name === "AbortError") return;
+        count.dataset.state = "error";
+        count.textContent = "";
+        link.hidden = true;
+        replace(status2, errorBox(err));
+      }
+    }, 250);
+  };
+
+  format.addEventListener("change", () => {
+    setKinds();
+    refresh();
+  });
+  for (const el of [kind, encoding, persona, status, model, annotator, from, to, minMargin, baseline, testFraction, split]) {
+    el.addEventListener(el.tagName === "INPUT" && el.type !== "checkbox" ? "input" : "change", refresh);
+  }
+  setKinds();
+  refresh();
+
+  return h("div", { class: "page" },
+    h("nav", { class: "crumbs" }, h("a", { href: "#/", i18n: "projects.title" }), " / ",
+      h("a", { href: `#/projects/${project.slug}` }, project.name), " / ", h("span", { i18n: "export.title" })),
+    h("h1", { i18n: "export.title" }),
+    h("p", { class: "muted", i18n: "export.intro" }),
+    h("form", { class: "inline-form", id: "export-form", onsubmit: (e) => e.preventDefault() },
+      field("export.format", format), description, field("export.kind", kind), field("export.encoding", encoding),
+      field("export.persona", persona), field("export.status", status), field("export.model", model),
+      field("export.annotator", annotator), field("export.from", from), field("export.to", to),
+      field("export.minMargin", minMargin), field("export.baseline", baseline),
+      field("export.testFraction", testFraction), field("export.split", split)),
+    count, link, status2);
+}
