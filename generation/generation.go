@@ -40,6 +40,9 @@ type Plan struct {
 	Seed        int64
 	Locale      string        // the conversation's locale; the persona's otherwise
 	History     []llm.Message // the conversation so far, ending with the user's turn
+	// Retrieved, when set, are the passages to use instead of searching: the candidates of
+	// one version in one turn share a search, so they share their numbering (see Retrieve).
+	Retrieved *[]retrieval.Passage
 }
 
 // Prepared is a request ready to stream, with its provenance.
@@ -50,6 +53,20 @@ type Prepared struct {
 	SystemPrompt     string
 	SystemPromptHash string // SHA-256 of the rendered system prompt, hex
 	Passages         []retrieval.Passage
+}
+
+// Retrieve finds the passages a prompt version gives a reply to question: its corpora, k
+// and fusion weights.
+func (g *Generator) Retrieve(ctx context.Context, v prompts.Version, question string) ([]retrieval.Passage, error) {
+	if v.RetrievalK == 0 || len(v.CorpusIDs) == 0 {
+		return nil, nil
+	}
+	passages, err := g.retrieval.Search(ctx, retrieval.Query{CorpusIDs: v.CorpusIDs, Text: question, K: v.RetrievalK,
+		Fusion: retrieval.Fusion{RRFK: v.RRFK, VectorWeight: float64(v.VectorWeight), TextWeight: float64(v.TextWeight)}})
+	if err != nil {
+		return nil, fmt.Errorf("retrieve passages: %w", err)
+	}
+	return passages, nil
 }
 
 // Prepare retrieves, renders and resolves the model for plan.
@@ -70,15 +87,11 @@ func (g *Generator) Prepare(ctx context.Context, plan Plan) (Prepared, error) {
 	if err != nil {
 		return out, err
 	}
-	question := plan.History[len(plan.History)-1].Content
 	var passages []retrieval.Passage
-	if plan.Version.RetrievalK > 0 && len(plan.Version.CorpusIDs) > 0 {
-		var err error
-		passages, err = g.retrieval.Search(ctx, retrieval.Query{CorpusIDs: plan.Version.CorpusIDs, Text: question, K: plan.Version.RetrievalK,
-			Fusion: retrieval.Fusion{RRFK: plan.Version.RRFK, VectorWeight: float64(plan.Version.VectorWeight), TextWeight: float64(plan.Version.TextWeight)}})
-		if err != nil {
-			return out, fmt.Errorf("retrieve passages: %w", err)
-		}
+	if plan.Retrieved != nil {
+		passages = *plan.Retrieved
+	} else if passages, err = g.Retrieve(ctx, plan.Version, plan.History[len(plan.History)-1].Content); err != nil {
+		return out, err
 	}
 	locale := plan.Locale
 	if locale == "" {

@@ -88,6 +88,9 @@ CREATE TABLE corpus_terms (
     PRIMARY KEY (corpus_id, term)
 );
 CREATE INDEX chunks_document ON chunks (document_id, version, position);
+-- Lets the planner search a small corpus exactly instead of through the HNSW index that all
+-- corpora of a dimension share, where a filter would let few rows through.
+CREATE INDEX chunks_corpus ON chunks (corpus_id) WHERE current;
 
 -- Candidates now record chunk ids; earlier rows held document ids, which would now point at
 -- the wrong text.

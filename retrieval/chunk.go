@@ -187,7 +187,7 @@ func cutByTokens(s string, maxTokens int) []string {
 		for i, r := range s {
 			starts := false
 			switch {
-			case unicode.Is(unicode.Han, r):
+			case segment.IsCJK(r):
 				starts, inWord = true, false
 			case unicode.IsLetter(r) || unicode.IsDigit(r):
 				starts, inWord = !inWord, true

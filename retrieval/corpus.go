@@ -136,6 +136,14 @@ func (s *Store) CreateCorpus(ctx context.Context, c Corpus) (Corpus, error) {
 // ensureVectorIndex creates the HNSW index for vectors of dim dimensions, the first time a
 // corpus of that dimension appears (the migration creates the offline embedder's).
 func (s *Store) ensureVectorIndex(ctx context.Context, dim int) error {
+	// CREATE INDEX locks chunks against writes, even when the index exists: look first.
+	var exists bool
+	if err := s.pool.QueryRow(ctx, `SELECT to_regclass($1) IS NOT NULL`, fmt.Sprintf("chunks_embedding_%d", dim)).Scan(&exists); err != nil {
+		return db.Error(err, "look for the vector index for %d dimensions", dim)
+	}
+	if exists {
+		return nil
+	}
 	_, err := s.pool.Exec(ctx, fmt.Sprintf(`CREATE INDEX IF NOT EXISTS chunks_embedding_%[1]d ON chunks
 		USING hnsw ((embedding::vector(%[1]d)) vector_cosine_ops) WHERE dimension = %[1]d AND current`, dim))
 	return db.Error(err, "create the vector index for %d dimensions", dim)

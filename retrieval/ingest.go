@@ -37,7 +37,7 @@ func (s *Store) UseJobs(jobs JobInserter) { s.jobs = jobs }
 func (s *Store) CheckEmbedder(ctx context.Context, corpus Corpus) error {
 	e, err := s.embedders.Get(corpus.Embedder)
 	if err != nil {
-		return err
+		return errs.E(errs.Unavailable, "corpus %s embeds with %s, which this server is not configured with: nothing was imported", corpus.Slug, corpus.Embedder)
 	}
 	if e.Dimension() != corpus.Dimension {
 		return errs.E(errs.Unprocessable, "corpus %s is fixed at %d dimensions, but embedder %s makes %d: nothing was imported",
@@ -271,6 +271,15 @@ func (s *Store) write(ctx context.Context, tx pgx.Tx, corpus Corpus, p *prepared
 		return db.Error(err, "store version %d of %q", res.Version, in.Slug)
 	}
 	if res.Outcome == Updated {
+		// Gold replies that cited the version being replaced, in each trainer's latest
+		// revision, become stale now; ones citing still older versions already were.
+		if err := tx.QueryRow(ctx, `SELECT count(DISTINCT j.id) FROM judgment_citations jc
+			JOIN chunks c ON c.id = jc.chunk_id JOIN judgments j ON j.id = jc.judgment_id
+			WHERE c.document_id = $1 AND c.current
+				AND j.revision = (SELECT max(revision) FROM judgments j2 WHERE j2.turn_id = j.turn_id AND j2.trainer_id = j.trainer_id)`,
+			res.DocumentID).Scan(&res.StaleGold); err != nil {
+			return db.Error(err, "count gold answers citing %q", in.Slug)
+		}
 		rows, _ := tx.Query(ctx, `SELECT lexeme, count(*)::int FROM chunks, unnest(search) WHERE document_id = $1 AND current GROUP BY lexeme`, res.DocumentID)
 		var term string
 		var n int
@@ -279,11 +288,6 @@ func (s *Store) write(ctx context.Context, tx pgx.Tx, corpus Corpus, p *prepared
 		}
 		if _, err := tx.Exec(ctx, `UPDATE chunks SET current = false WHERE document_id = $1 AND current`, res.DocumentID); err != nil {
 			return db.Error(err, "retire old chunks of %q", in.Slug)
-		}
-		if err := tx.QueryRow(ctx, `SELECT count(DISTINCT jc.judgment_id) FROM judgment_citations jc
-			JOIN chunks c ON c.id = jc.chunk_id WHERE c.document_id = $1 AND c.version < $2`,
-			res.DocumentID, res.Version).Scan(&res.StaleGold); err != nil {
-			return db.Error(err, "count gold answers citing %q", in.Slug)
 		}
 	}
 	if err := copyChunks(ctx, tx, corpus, res.DocumentID, res.Version, p, terms); err != nil {

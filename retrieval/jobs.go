@@ -14,6 +14,7 @@ import (
 	"github.com/riverqueue/river/riverdriver/riverpgxv5"
 
 	"github.com/mentor-ai/mentor/db"
+	"github.com/mentor-ai/mentor/errs"
 )
 
 // EmbedArgs is the job that embeds one document version's chunks.
@@ -68,6 +69,9 @@ func (w *EmbedWorker) NextRetry(job *river.Job[EmbedArgs]) time.Time {
 func (w *EmbedWorker) Work(ctx context.Context, job *river.Job[EmbedArgs]) error {
 	a := job.Args
 	corpus, err := w.store.Corpus(ctx, a.CorpusID)
+	if errs.KindOf(err) == errs.NotFound {
+		return river.JobCancel(err) // the corpus is gone; retrying will not bring it back
+	}
 	if err != nil {
 		return err
 	}
@@ -80,7 +84,7 @@ func (w *EmbedWorker) Work(ctx context.Context, job *river.Job[EmbedArgs]) error
 	}
 	for {
 		rows, _ := w.store.pool.Query(ctx, `SELECT c.id, d.title, c.heading_path, c.text FROM chunks c JOIN documents d ON d.id = c.document_id
-			WHERE c.document_id = $1 AND c.version = $2 AND c.embedding IS NULL ORDER BY c.id LIMIT $3`, a.DocumentID, a.Version, embedBatch)
+			WHERE c.document_id = $1 AND c.version = $2 AND c.current AND c.embedding IS NULL ORDER BY c.id LIMIT $3`, a.DocumentID, a.Version, embedBatch)
 		var ids []int64
 		var texts []string
 		var id int64
@@ -94,7 +98,10 @@ func (w *EmbedWorker) Work(ctx context.Context, job *river.Job[EmbedArgs]) error
 			return db.Error(err, "read chunks to embed")
 		}
 		if len(ids) == 0 {
-			_, err := w.store.pool.Exec(ctx, `UPDATE corpora SET embedding_error = '' WHERE id = $1 AND embedding_error <> ''`, corpus.ID)
+			// The pause ends when nothing in the corpus waits any more, not when one job of
+			// several gets through.
+			_, err := w.store.pool.Exec(ctx, `UPDATE corpora SET embedding_error = '' WHERE id = $1 AND embedding_error <> ''
+				AND NOT EXISTS (SELECT 1 FROM chunks WHERE corpus_id = $1 AND current AND embedding IS NULL)`, corpus.ID)
 			return db.Error(err, "clear the corpus's embedding error")
 		}
 		vectors, err := embedder.Embed(ctx, texts)

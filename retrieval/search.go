@@ -3,7 +3,9 @@ package retrieval
 import (
 	"cmp"
 	"context"
+	"errors"
 	"fmt"
+	"math"
 	"slices"
 	"strings"
 	"unicode"
@@ -62,6 +64,9 @@ var DefaultFusion = Fusion{RRFK: 60, VectorWeight: 1, TextWeight: 1}
 // MaxK bounds how many passages one search returns.
 const MaxK = 100
 
+// Validate checks q, filling in the default fusion when none is given.
+func (q *Query) Validate() error { return q.validate() }
+
 func (q *Query) validate() error {
 	if q.Fusion == (Fusion{}) {
 		q.Fusion = DefaultFusion
@@ -77,6 +82,10 @@ func (q *Query) validate() error {
 		return errs.Field("corpus_ids", "name at least one corpus")
 	case q.Fusion.RRFK < 1 || q.Fusion.RRFK > 1000:
 		return errs.Field("rrf_k", "must be between 1 and 1000, not %d", q.Fusion.RRFK)
+	case math.IsNaN(q.Fusion.VectorWeight) || math.IsInf(q.Fusion.VectorWeight, 0):
+		return errs.Field("vector_weight", "must be a finite number")
+	case math.IsNaN(q.Fusion.TextWeight) || math.IsInf(q.Fusion.TextWeight, 0):
+		return errs.Field("text_weight", "must be a finite number")
 	case q.Fusion.VectorWeight < 0 || q.Fusion.TextWeight < 0 || q.Fusion.VectorWeight+q.Fusion.TextWeight == 0:
 		return errs.Field("vector_weight", "weights must not be negative, and at least one must be positive")
 	}
@@ -87,8 +96,30 @@ func (q *Query) validate() error {
 // groups that share an embedder (one query vector each); each group runs as one SQL
 // statement that fuses its vector and full-text lists, and groups merge by fused score.
 func (s *Store) Search(ctx context.Context, q Query) ([]Passage, error) {
+	res, err := s.SearchDetailed(ctx, q)
+	return res.Passages, err
+}
+
+// Result is a search's passages and, when it had to do without something, a note saying what.
+type Result struct {
+	Passages []Passage `json:"passages"`
+	Note     string    `json:"note,omitempty"`
+}
+
+// embedQueryError is a query the embedder could not embed.
+type embedQueryError struct {
+	embedder string
+	err      error
+}
+
+func (e *embedQueryError) Error() string {
+	return fmt.Sprintf("embed the query with %s: %v", e.embedder, e.err)
+}
+
+// SearchDetailed is Search, with a note when vector search was unavailable.
+func (s *Store) SearchDetailed(ctx context.Context, q Query) (res Result, _ error) {
 	if err := q.validate(); err != nil {
-		return nil, err
+		return res, err
 	}
 	rows, _ := s.pool.Query(ctx, `SELECT id, embedder, dimension FROM corpora WHERE id = ANY($1) ORDER BY id`, q.CorpusIDs)
 	type group struct {
@@ -112,20 +143,29 @@ func (s *Store) Search(ctx context.Context, q Query) ([]Passage, error) {
 		return nil
 	})
 	if err != nil {
-		return nil, db.Error(err, "look up corpora")
+		return res, db.Error(err, "look up corpora")
 	}
 	if len(groups) == 0 {
-		return nil, errs.E(errs.NotFound, "none of corpora %v exist", q.CorpusIDs)
+		return res, errs.E(errs.NotFound, "none of corpora %v exist", q.CorpusIDs)
 	}
 	var out []Passage
 	for _, g := range groups {
-		args, err := s.SearchArgs(ctx, q, g.embedder, g.ids)
+		args, err := s.SearchArgs(ctx, q, g.embedder, g.dim, g.ids)
+		var eq *embedQueryError
+		if errors.As(err, &eq) && q.Fusion.TextWeight > 0 {
+			// An embeddings endpoint that is down must not stop replies: search full text
+			// alone, and say so.
+			degraded := q
+			degraded.Fusion.VectorWeight = 0
+			res.Note = fmt.Sprintf("vector search unavailable (%v): full text only", eq)
+			args, err = s.SearchArgs(ctx, degraded, g.embedder, g.dim, g.ids)
+		}
 		if err != nil {
-			return nil, err
+			return res, err
 		}
 		ps, err := s.searchGroup(ctx, g.dim, args)
 		if err != nil {
-			return nil, err
+			return res, err
 		}
 		out = append(out, ps...)
 	}
@@ -135,25 +175,29 @@ func (s *Store) Search(ctx context.Context, q Query) ([]Passage, error) {
 		})
 		out = out[:min(len(out), q.K)]
 	}
-	return out, nil
+	res.Passages = out
+	return res, nil
 }
 
 // SearchArgs are the parameters of SearchSQL for one group of corpora sharing an embedder.
-func (s *Store) SearchArgs(ctx context.Context, q Query, embedderName string, corpusIDs []int64) ([]any, error) {
+func (s *Store) SearchArgs(ctx context.Context, q Query, embedderName string, dim int, corpusIDs []int64) ([]any, error) {
 	perList := max(2*q.K, 20)
 	vectorLimit, textLimit := perList, perList
 	e, err := s.embedders.Get(embedderName)
 	if err != nil {
-		return nil, err
+		return nil, errs.E(errs.Unavailable, "this server has no embedder %s, which the corpus uses: configure it, or search with vector_weight=0", embedderName)
 	}
-	vec := make([]float32, e.Dimension())
+	if e.Dimension() != dim {
+		return nil, errs.E(errs.Unprocessable, "embedder %s is configured for %d dimensions, but the corpus holds %d: fix --embeddings-dimension", embedderName, e.Dimension(), dim)
+	}
+	vec := make([]float32, dim)
 	vec[0] = 1 // a placeholder, never compared, when the vector list is left out
 	if q.Fusion.VectorWeight == 0 {
 		vectorLimit = 0
 	} else {
 		vs, err := e.Embed(ctx, []string{q.Text})
 		if err != nil {
-			return nil, errs.E(errs.Unavailable, "embed the query with %s: %v", embedderName, err)
+			return nil, &embedQueryError{embedder: embedderName, err: err}
 		}
 		vec = vs[0]
 	}
@@ -174,7 +218,7 @@ func (s *Store) SearchArgs(ctx context.Context, q Query, embedderName string, co
 
 // TextMatchBudget bounds how many chunks the full-text list ranks, since ranking is what
 // costs (about 5 µs a chunk, most of it reading the tsvector). The query's terms are taken
-// rarest first (by corpus_terms) while their chunk counts add up to less than this; terms
+// rarest first (by corpus_terms) while their chunk counts add up to at most this; terms
 // that most chunks hold (携带 in a customs corpus) fall out, as stop words would. When even
 // the rarest term is over the budget, chunks must hold two of the four rarest terms instead.
 // Without this, ranking every chunk that shares a common bigram with the question took
@@ -190,7 +234,7 @@ func SearchSQL(dim int) string {
 	return fmt.Sprintf(`WITH vec AS (
 	SELECT id, dist, row_number() OVER (ORDER BY dist, id DESC) AS r FROM (
 		SELECT id, embedding::vector(%[1]d) <=> $1 AS dist FROM chunks
-		WHERE dimension = %[1]d AND current AND corpus_id = ANY($2)
+		WHERE dimension = %[1]d AND current AND embedding IS NOT NULL AND corpus_id = ANY($2)
 			AND ($3::bigint[] IS NULL OR document_id = ANY($3)) AND ($4::text[] IS NULL OR tags && $4)
 		ORDER BY embedding::vector(%[1]d) <=> $1 LIMIT $5) v
 ), terms AS (
@@ -199,7 +243,7 @@ func SearchSQL(dim int) string {
 		GROUP BY term) t
 ), tsq AS (
 	SELECT CASE WHEN (SELECT min(df) FROM terms) < %[2]d OR (SELECT count(*) FROM terms) = 1
-		THEN (SELECT to_tsquery('simple', string_agg(quote_literal(term), ' | ')) FROM terms WHERE before < %[2]d)
+		THEN (SELECT to_tsquery('simple', string_agg(quote_literal(term), ' | ')) FROM terms WHERE before + df <= %[2]d OR n = 1)
 		ELSE (SELECT to_tsquery('simple', string_agg(quote_literal(a.term) || ' & ' || quote_literal(b.term), ' | '))
 			FROM terms a JOIN terms b ON a.n < b.n AND b.n <= 4)
 	END AS q
@@ -249,12 +293,20 @@ func (s *Store) Chunks(ctx context.Context, ids []int64) ([]Passage, error) {
 // positions, as a tsvector (lexemes sorted and unique, as PostgreSQL keeps them; positions
 // capped where PostgreSQL caps them).
 func searchVector(text string) pgtype.TSVector {
-	const maxPosition, maxPositions = 16383, 256
+	// PostgreSQL refuses positions past 16383 (and repeated ones), more than 256 positions
+	// for a lexeme, and lexemes over 2047 bytes.
+	const maxPosition, maxPositions, maxLexeme = 16383, 256, 2047
 	positions := map[string][]pgtype.TSVectorPosition{}
 	for i, tok := range segment.Tokens(text) {
-		ps := positions[tok]
-		if len(ps) < maxPositions {
-			positions[tok] = append(ps, pgtype.TSVectorPosition{Position: uint16(min(i+1, maxPosition))})
+		if len(tok) > maxLexeme {
+			continue
+		}
+		ps, seen := positions[tok]
+		switch {
+		case i+1 <= maxPosition && len(ps) < maxPositions:
+			positions[tok] = append(ps, pgtype.TSVectorPosition{Position: uint16(i + 1)})
+		case !seen:
+			positions[tok] = nil // still a lexeme, without a position
 		}
 	}
 	out := pgtype.TSVector{Lexemes: make([]pgtype.TSVectorLexeme, 0, len(positions)), Valid: true}

@@ -3,6 +3,7 @@ package retrieval_test
 import (
 	"context"
 	"fmt"
+	"math"
 	"strings"
 	"testing"
 
@@ -122,6 +123,8 @@ func TestSearchRejectsBadQueries(t *testing.T) {
 		{"k too big", retrieval.Query{CorpusIDs: []int64{c.ID}, Text: "税", K: 101}, "k"},
 		{"no corpus", retrieval.Query{Text: "税", K: 3}, "corpus_ids"},
 		{"negative weight", retrieval.Query{CorpusIDs: []int64{c.ID}, Text: "税", K: 3, Fusion: retrieval.Fusion{RRFK: 60, VectorWeight: -1, TextWeight: 1}}, "vector_weight"},
+		{"weight not a number", retrieval.Query{CorpusIDs: []int64{c.ID}, Text: "税", K: 3, Fusion: retrieval.Fusion{RRFK: 60, VectorWeight: 1, TextWeight: math.NaN()}}, "text_weight"},
+		{"infinite weight", retrieval.Query{CorpusIDs: []int64{c.ID}, Text: "税", K: 3, Fusion: retrieval.Fusion{RRFK: 60, VectorWeight: math.Inf(1), TextWeight: 1}}, "vector_weight"},
 	}
 	for _, tt := range tests {
 		_, err := s.Search(context.Background(), tt.q)
@@ -131,6 +134,14 @@ func TestSearchRejectsBadQueries(t *testing.T) {
 	// Punctuation alone has no terms: the vector list still answers, and nothing fails.
 	_, err := s.Search(context.Background(), retrieval.Query{CorpusIDs: []int64{c.ID}, Text: "？！", K: 3})
 	require.NoError(t, err)
+}
+
+// tags marks document 77 alone as "rare".
+func tags(i int) []string {
+	if i == 77 {
+		return []string{"rare"}
+	}
+	return []string{fmt.Sprintf("year-%d", 2000+i%20)}
 }
 
 func TestFilteredVectorSearchFillsK(t *testing.T) {
@@ -152,14 +163,19 @@ func TestFilteredVectorSearchFillsK(t *testing.T) {
 			paras = append(paras, fmt.Sprintf("第%d号公告第%d段：进口关税税率按照商品编码%04d确定，海关依法征收关税和进口环节增值税。", i, j, i*10+j))
 		}
 		res, err := s.Ingest(ctx, c, retrieval.DocumentInput{Slug: fmt.Sprintf("notice-%d", i), Title: fmt.Sprintf("关税公告 %d", i),
-			Body: strings.Join(paras, "\n\n"), Tags: []string{fmt.Sprintf("year-%d", 2000+i%20)}})
+			Body: strings.Join(paras, "\n\n"), Tags: tags(i)})
 		require.NoError(t, err)
 		if i == 77 {
 			wanted = res.DocumentID
 			require.Equal(t, 12, res.Chunks)
 		}
 	}
-	q := retrieval.Query{CorpusIDs: []int64{c.ID}, Text: "进口环节增值税怎么征收", K: 10, DocumentIDs: []int64{wanted},
+	// On a table this small the planner would rather search the corpus's rows exactly (through
+	// chunks_corpus or chunks_document); without them it must use the HNSW index, as it does
+	// for a large corpus, which is the case under test.
+	_, err := pool.Exec(ctx, `DROP INDEX chunks_corpus, chunks_document`)
+	require.NoError(t, err)
+	q := retrieval.Query{CorpusIDs: []int64{c.ID}, Text: "进口环节增值税怎么征收", K: 10, Tags: []string{"rare"},
 		Fusion: retrieval.Fusion{RRFK: 60, VectorWeight: 1}}
 	got, err := s.Search(ctx, q)
 	require.NoError(t, err)
@@ -170,7 +186,7 @@ func TestFilteredVectorSearchFillsK(t *testing.T) {
 
 	// The same statement without iterative scans returns fewer: the test above would catch
 	// a connection that lost the setting.
-	args, err := s.SearchArgs(ctx, q, c.Embedder, []int64{c.ID})
+	args, err := s.SearchArgs(ctx, q, c.Embedder, c.Dimension, []int64{c.ID})
 	require.NoError(t, err)
 	conn, err := pool.Acquire(ctx)
 	require.NoError(t, err)
@@ -187,8 +203,8 @@ func TestFilteredVectorSearchFillsK(t *testing.T) {
 	require.NoError(t, rows.Err())
 	assert.Less(t, n, 10, "without iterative scans the filtered HNSW search comes back short")
 
-	// Tags filter too.
-	got, err = s.Search(ctx, retrieval.Query{CorpusIDs: []int64{c.ID}, Text: "关税", K: 10, Tags: []string{"year-2003"}})
+	// A document filter fills k too.
+	got, err = s.Search(ctx, retrieval.Query{CorpusIDs: []int64{c.ID}, Text: "关税", K: 10, DocumentIDs: []int64{wanted}})
 	require.NoError(t, err)
 	assert.Len(t, got, 10)
 }
@@ -294,4 +310,30 @@ func TestCorpusEmbedderIsFixed(t *testing.T) {
 	assert.ErrorContains(t, err, "fixed", "the database refuses to change a corpus's dimension")
 	_, err = pool.Exec(ctx, `UPDATE corpora SET name = 'renamed' WHERE id = $1`, c.ID)
 	assert.NoError(t, err, "other fields can change")
+}
+
+func TestFullTextLeavesOutTermsMostChunksHold(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	pool := pgtest.Pool(t)
+	s := retrieval.NewStore(pool, nil)
+	c := newCorpus(t, pool, s, retrieval.Corpus{Slug: "kb"})
+	// More chunks hold 申报 than the budget allows; one holds 燕窝 as well.
+	docs := make([]retrieval.DocumentInput, retrieval.TextMatchBudget+50)
+	for i := range docs {
+		docs[i] = retrieval.DocumentInput{Slug: fmt.Sprintf("d%d", i), Title: fmt.Sprintf("第%d条", i), Body: fmt.Sprintf("第%d项物品应当申报。", i)}
+	}
+	docs[7].Body = "燕窝应当申报，并出具检疫证书。"
+	for _, r := range s.IngestBatch(ctx, c, docs) {
+		require.NoError(t, r.Err)
+	}
+	got, err := s.Search(ctx, retrieval.Query{CorpusIDs: []int64{c.ID}, Text: "燕窝申报", K: 5, Fusion: retrieval.Fusion{RRFK: 60, TextWeight: 1}})
+	require.NoError(t, err)
+	require.Len(t, got, 1, "only the chunk with the rare term matches: 申报 is in more chunks than the budget")
+	assert.Equal(t, "d7", got[0].Slug)
+
+	// A query of the common term alone still finds its chunks.
+	got, err = s.Search(ctx, retrieval.Query{CorpusIDs: []int64{c.ID}, Text: "申报", K: 5, Fusion: retrieval.Fusion{RRFK: 60, TextWeight: 1}})
+	require.NoError(t, err)
+	assert.Len(t, got, 5)
 }

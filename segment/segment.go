@@ -41,6 +41,9 @@ func Tokens(text string) []string {
 	return out
 }
 
+// IsCJK says whether r is a Chinese, Japanese or Korean character: one token each.
+func IsCJK(r rune) bool { return isCJK(r) }
+
 func isCJK(r rune) bool {
 	return unicode.Is(unicode.Han, r) || unicode.Is(unicode.Hiragana, r) || unicode.Is(unicode.Katakana, r) || unicode.Is(unicode.Hangul, r)
 }

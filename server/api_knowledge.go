@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"slices"
 	"strconv"
 	"strings"
 
@@ -78,32 +79,51 @@ func handleImportDocuments(d Deps) apiFunc {
 		}
 		results := []retrieval.ImportResult{}
 		var sum retrieval.ImportSummary
+		seen := map[string]bool{}
+		// Files already imported stay imported when a later part fails: the answer lists them,
+		// and the failure as a result of its own, rather than an error that hides them.
+		stop := func(where, format string, args ...any) {
+			r := retrieval.ImportResult{Where: where, Outcome: "failed", Error: fmt.Sprintf(format, args...)}
+			sum.Add(r)
+			results = append(results, r)
+		}
+	parts:
 		for {
 			part, err := mr.NextPart()
-			if err == io.EOF {
-				break
-			}
 			var tooLarge *http.MaxBytesError
-			if errors.As(err, &tooLarge) {
-				return errs.E(errs.TooLarge, "the upload is over %d MiB: send fewer files at once", maxUploadBody>>20)
-			}
-			if err != nil {
+			switch {
+			case err == io.EOF:
+				break parts
+			case errors.As(err, &tooLarge):
+				stop("upload", "the upload is over %d MiB: the files after this point were not read; send them again, fewer at once", maxUploadBody>>20)
+				break parts
+			case err != nil && sum.Files == 0:
 				return errs.E(errs.Invalid, "read the upload: %v", err)
+			case err != nil:
+				stop("upload", "the upload broke off (%v): the files after this point were not read", err)
+				break parts
 			}
-			if part.FormName() != "files" || part.FileName() == "" {
+			name := part.FileName()
+			if part.FormName() != "files" || name == "" {
 				part.Close()
 				continue
 			}
 			data, err := io.ReadAll(io.LimitReader(part, retrieval.MaxFileBytes+1))
 			part.Close()
-			if errors.As(err, &tooLarge) {
-				return errs.E(errs.TooLarge, "the upload is over %d MiB: send fewer files at once", maxUploadBody>>20)
-			}
-			if err != nil {
-				return errs.E(errs.Invalid, "read %s: %v", part.FileName(), err)
-			}
 			sum.Files++
-			for _, r := range d.Retrieval.ImportFile(ctx, corpus, part.FileName(), data, m) {
+			switch {
+			case errors.As(err, &tooLarge):
+				stop(name, "the upload is over %d MiB: this file and the ones after it were not read; send them again, fewer at once", maxUploadBody>>20)
+				break parts
+			case err != nil:
+				stop(name, "the upload broke off while reading this file (%v)", err)
+				break parts
+			case seen[name]:
+				stop(name, "another file in this upload has the same name, which would make it a new version of that one")
+				continue
+			}
+			seen[name] = true
+			for _, r := range d.Retrieval.ImportFile(ctx, corpus, name, data, m) {
 				sum.Add(r)
 				results = append(results, r)
 			}
@@ -153,11 +173,11 @@ func handleSearch(d Deps) apiFunc {
 		if err != nil {
 			return err
 		}
-		passages, err := d.Retrieval.Search(c.Request.Context(), q)
-		if passages == nil {
-			passages = []retrieval.Passage{}
+		res, err := d.Retrieval.SearchDetailed(c.Request.Context(), q)
+		if res.Passages == nil {
+			res.Passages = []retrieval.Passage{}
 		}
-		return respond(c, http.StatusOK, gin.H{"query": q, "passages": passages}, err)
+		return respond(c, http.StatusOK, gin.H{"query": q, "passages": res.Passages, "note": res.Note}, err)
 	}
 }
 
@@ -169,13 +189,25 @@ func handleEvaluate(d Deps) apiFunc {
 		if err := bindJSON(c, &in); err != nil {
 			return err
 		}
-		for i, cfg := range in.Configs {
-			if cfg.K < 1 || cfg.K > retrieval.MaxK {
-				return errs.Field(fmt.Sprintf("configs[%d].k", i), "must be between 1 and %d, not %d", retrieval.MaxK, cfg.K)
-			}
+		// Each configuration is checked as the search it will run, so that a bad one is
+		// refused by name even when there is nothing labelled to run it on.
+		for i := range in.Configs {
+			cfg := &in.Configs[i]
 			if strings.TrimSpace(cfg.Name) == "" {
-				in.Configs[i].Name = fmt.Sprintf("#%d", i+1)
+				cfg.Name = fmt.Sprintf("#%d", i+1)
 			}
+			if cfg.Fusion != (retrieval.Fusion{}) && cfg.Fusion.RRFK == 0 {
+				cfg.Fusion.RRFK = retrieval.DefaultFusion.RRFK
+			}
+			q := retrieval.Query{CorpusIDs: []int64{corpusOf(c).ID}, Text: "x", K: cfg.K, Fusion: cfg.Fusion}
+			if err := q.Validate(); err != nil {
+				var e *errs.Error
+				if errors.As(err, &e) && e.Field != "" {
+					return errs.Field(fmt.Sprintf("configs[%d].%s", i, e.Field), "%s", e.Message)
+				}
+				return err
+			}
+			cfg.Fusion = q.Fusion
 		}
 		results, err := d.Retrieval.Evaluate(c.Request.Context(), corpusOf(c).ID, in.Configs)
 		return respond(c, http.StatusOK, gin.H{"results": results}, err)
@@ -205,10 +237,13 @@ func handleMarkPassage(d Deps) apiFunc {
 }
 
 // turnPassage is a passage as the trainer's screen numbers it, with the caller's mark.
+// Candidates of different prompt versions may have been given different lists, so AsCited
+// says, per candidate position, the number that candidate's own citations use for it.
 type turnPassage struct {
 	N int `json:"n"`
 	retrieval.Passage
-	Grade *int `json:"grade"`
+	AsCited map[int]int `json:"as_cited"` // candidate position → its [n] for this passage
+	Grade   *int        `json:"grade"`
 }
 
 // turnPassages numbers the passages a turn's candidates were given (see rlhf.PassageOrder).
@@ -232,7 +267,12 @@ func turnPassages(c *gin.Context, d Deps, t rlhf.Turn) ([]turnPassage, error) {
 		return nil, err
 	}
 	for i, p := range chunks {
-		tp := turnPassage{N: i + 1, Passage: p}
+		tp := turnPassage{N: i + 1, Passage: p, AsCited: map[int]int{}}
+		for _, cand := range t.Candidates {
+			if j := slices.Index(cand.PassageIDs, p.ChunkID); j >= 0 {
+				tp.AsCited[cand.Position] = j + 1
+			}
+		}
 		if g, ok := marks[p.ChunkID]; ok {
 			tp.Grade = &g
 		}

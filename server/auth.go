@@ -195,6 +195,9 @@ func resolveTarget(ctx context.Context, c *gin.Context, d Deps, t target) (int64
 			}
 		}
 		id, err := strconv.ParseInt(raw, 10, 64)
+		if t == fromCorpusQuery && err != nil {
+			return 0, errs.Field("corpus", "%q is not a corpus id", raw)
+		}
 		if err != nil || id <= 0 {
 			return 0, notFound(t, c)
 		}

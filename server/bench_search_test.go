@@ -118,7 +118,7 @@ func BenchmarkSearch(b *testing.B) {
 			args := make([][]any, len(queries))
 			for i, q := range queries {
 				if args[i], err = store.SearchArgs(ctx, retrieval.Query{CorpusIDs: []int64{corpus.ID}, Text: q, K: 10, Fusion: arm.fusion},
-					corpus.Embedder, []int64{corpus.ID}); err != nil {
+					corpus.Embedder, corpus.Dimension, []int64{corpus.ID}); err != nil {
 					b.Fatal(err)
 				}
 			}
@@ -189,7 +189,7 @@ func hnswRecall(b *testing.B, conn *pgx.Conn, store *retrieval.Store, corpus ret
 	}
 	var sum float64
 	for _, q := range queries {
-		args, err := store.SearchArgs(ctx, retrieval.Query{CorpusIDs: []int64{corpus.ID}, Text: q, K: 10, Fusion: retrieval.DefaultFusion}, corpus.Embedder, []int64{corpus.ID})
+		args, err := store.SearchArgs(ctx, retrieval.Query{CorpusIDs: []int64{corpus.ID}, Text: q, K: 10, Fusion: retrieval.DefaultFusion}, corpus.Embedder, corpus.Dimension, []int64{corpus.ID})
 		if err != nil {
 			b.Fatal(err)
 		}

@@ -113,15 +113,26 @@ func TestKnowledgeAPI(t *testing.T) {
 		_, field, _ := errorOf(res)
 		assert.Equal(t, bad.field, field, bad)
 	}
-	status, res = call(t, f, "GET", "/api/v1/search?q=x", nil)
-	assert.Equal(t, http.StatusBadRequest, status)
-	_, field, _ = errorOf(res)
-	assert.Equal(t, "corpus", field)
+	for _, path := range []string{"/api/v1/search?q=x", "/api/v1/search?q=x&corpus=abc"} {
+		status, res = call(t, f, "GET", path, nil)
+		assert.Equal(t, http.StatusBadRequest, status, path)
+		_, field, _ = errorOf(res)
+		assert.Equal(t, "corpus", field, path)
+	}
+	status, _ = search("税", "vector_weight", "NaN")
+	assert.Equal(t, http.StatusBadRequest, status, "NaN is refused, not answered with an empty body")
+
+	status, res = f.admin.upload(t, path, upload{"dup.md", []byte("# 一\n\n第一份。")}, upload{"dup.md", []byte("# 二\n\n第二份。")})
+	require.Equal(t, http.StatusOK, status, res)
+	results = res["results"].([]any)
+	require.Len(t, results, 2)
+	assert.Equal(t, "added", results[0].(map[string]any)["outcome"])
+	assert.Contains(t, results[1].(map[string]any)["error"], "same name")
 
 	status, res = call(t, f, "GET", fmt.Sprintf("/api/v1/corpora/%d", cid), nil)
 	require.Equal(t, http.StatusOK, status, res)
 	c := res["corpus"].(map[string]any)
-	assert.EqualValues(t, 2, c["document_count"])
+	assert.EqualValues(t, 3, c["document_count"], "postal.md, cash.txt and the first dup.md")
 	assert.Equal(t, c["chunk_count"], c["embedded_count"], "the offline embedder embeds during import")
 	assert.Empty(t, res["stale_gold"])
 }
@@ -194,10 +205,19 @@ func TestRelevanceMarksCitationsAndStaleGold(t *testing.T) {
 		assert.EqualValues(t, 1, r["queries"], "the marked turn is one labelled query")
 		assert.Greater(t, r["recall"].(float64), 0.0, "the passage marked highly relevant is found again")
 	}
-	status, res = w.admin.call(t, "POST", corpusPath+"/evaluate", map[string]any{"configs": []any{map[string]any{"k": 0}}})
-	assert.Equal(t, http.StatusBadRequest, status)
-	_, field, _ = errorOf(res)
-	assert.Equal(t, "configs[0].k", field)
+	for _, bad := range []struct {
+		config map[string]any
+		field  string
+	}{
+		{map[string]any{"k": 0}, "configs[0].k"},
+		{map[string]any{"k": 5, "fusion": map[string]any{"rrf_k": -5, "text_weight": 1}}, "configs[0].rrf_k"},
+		{map[string]any{"k": 5, "fusion": map[string]any{"rrf_k": 30}}, "configs[0].vector_weight"},
+	} {
+		status, res = w.admin.call(t, "POST", corpusPath+"/evaluate", map[string]any{"configs": []any{bad.config}})
+		assert.Equal(t, http.StatusBadRequest, status, bad.config)
+		_, field, _ = errorOf(res)
+		assert.Equal(t, bad.field, field, bad.config)
+	}
 
 	// A new version of the cited document makes the gold reply stale.
 	line, err := json.Marshal(map[string]any{"slug": first["slug"], "title": first["title"], "body": first["text"].(string) + "（已更新 updated）"})
@@ -207,6 +227,13 @@ func TestRelevanceMarksCitationsAndStaleGold(t *testing.T) {
 	sum := res["summary"].(map[string]any)
 	assert.EqualValues(t, 1, sum["updated"])
 	assert.EqualValues(t, 1, sum["stale_gold"], "the import says a gold reply went stale")
+
+	// A third version does not count the same gold reply again: it was already stale.
+	line, err = json.Marshal(map[string]any{"slug": first["slug"], "title": first["title"], "body": first["text"].(string) + "（再次更新 again）"})
+	require.NoError(t, err)
+	status, res = w.admin.upload(t, corpusPath+"/documents", upload{"update.jsonl", line})
+	require.Equal(t, http.StatusOK, status, res)
+	assert.EqualValues(t, 0, res["summary"].(map[string]any)["stale_gold"])
 
 	status, res = w.admin.call(t, "GET", turnPath, nil)
 	require.Equal(t, http.StatusOK, status)

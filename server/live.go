@@ -16,6 +16,7 @@ import (
 	"github.com/mentor-ai/mentor/generation"
 	"github.com/mentor-ai/mentor/llm"
 	"github.com/mentor-ai/mentor/prompts"
+	"github.com/mentor-ai/mentor/retrieval"
 	"github.com/mentor-ai/mentor/rlhf"
 )
 
@@ -252,10 +253,19 @@ func (x commands) generate(ctx context.Context, cmd generateCmd) error {
 	}
 	prepared := make([]generation.Prepared, len(plan))
 	specs := make([]rlhf.CandidateSpec, len(plan))
+	retrieved := map[int64]*[]retrieval.Passage{} // one search per prompt version in a turn
 	for i, pc := range plan {
 		seed := time.Now().UnixNano()%1_000_000 + int64(i)
+		if retrieved[pc.version.ID] == nil {
+			passages, err := d.Generator.Retrieve(ctx, pc.version, cmd.Message)
+			if err != nil {
+				releaseAll()
+				return err
+			}
+			retrieved[pc.version.ID] = &passages
+		}
 		p, err := d.Generator.Prepare(ctx, generation.Plan{Persona: persona, Version: pc.version, Model: pc.model,
-			Temperature: pc.temperature, Seed: seed, Locale: locale, History: history})
+			Temperature: pc.temperature, Seed: seed, Locale: locale, History: history, Retrieved: retrieved[pc.version.ID]})
 		if err != nil {
 			releaseAll()
 			return err

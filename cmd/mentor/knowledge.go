@@ -150,6 +150,15 @@ func runImport(ctx context.Context, args []string, getenv func(string) string, s
 	if err != nil {
 		return err
 	}
+	// A slug is a file's name (or its path below an imported folder): two files with one
+	// slug would silently become two versions of one document.
+	bySlug := map[string]string{}
+	for _, file := range files {
+		if other, dup := bySlug[file.name]; dup {
+			return fmt.Errorf("%s and %s would both be document %q: import their folder instead, so that their paths tell them apart", other, file.path, file.name)
+		}
+		bySlug[file.name] = file.path
+	}
 	pool, store, corpus, err := k.open(ctx, f, getenv, true, embedder, stderr)
 	if err != nil {
 		return err

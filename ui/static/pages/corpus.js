@@ -112,12 +112,12 @@ function searchSection(corpus) {
     e.preventDefault();
     const params = new URLSearchParams({ corpus: corpus.id, q: q.value, k: k.value, vector_weight: vw.value, text_weight: tw.value, rrf_k: rrf.value });
     try {
-      const { passages } = await api("GET", `/search?${params}`);
+      const { passages, note } = await api("GET", `/search?${params}`);
       if (!passages.length) {
-        replace(out, h("p", { class: "muted", i18n: "search.none" }));
+        replace(out, note ? h("p", { class: "notice" }, note) : null, h("p", { class: "muted", i18n: "search.none" }));
         return;
       }
-      replace(out, h("table", { class: "table", id: "search-table" },
+      replace(out, note ? h("p", { class: "notice", id: "search-note" }, note) : null, h("table", { class: "table", id: "search-table" },
         h("thead", {}, h("tr", {}, ["search.rank", "search.score", "search.vector", "search.text", "search.document", "search.passage"].map((key) => h("th", { i18n: key })))),
         h("tbody", {}, passages.map((p, i) => h("tr", { dataset: { chunk: p.chunk_id } },
           h("td", { class: "num" }, i + 1),

@@ -122,6 +122,10 @@ export async function trainPage(personaId) {
         });
         return append(li, [
           h("div", { class: "passage-head" }, h("strong", {}, `[${p.n}] `), p.title,
+            // Where a candidate numbered it differently (another prompt version), say so.
+            Object.entries(p.as_cited || {}).some(([, n]) => n !== p.n)
+              ? h("span", { class: "muted as-cited" }, " (", Object.entries(p.as_cited).map(([pos, n]) => `${String.fromCharCode(64 + Number(pos))}[${n}]`).join(" "), ")")
+              : null,
             p.heading_path.length ? h("span", { class: "muted" }, ` › ${p.heading_path.join(" › ")}`) : null,
             p.current ? null : h("span", { class: "badge outdated", i18n: "train.passage.outdated" })),
           h("div", { class: "passage-text" }, p.text),
