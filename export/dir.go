@@ -313,5 +313,6 @@ const rulesText = `## Rules
 - **Margin:** 0.5 per rank group apart plus the rubric difference (0..1) for ranking pairs; 1.0 for a correction; 1.0 + 0.5 per rank group of the rejected candidate for gold pairs.
 - **KTO labels:** true for candidates of the best-ranked group, the correction and the gold reply; false for candidates of the worst-ranked group and for any flagged candidate. With a single (all tied) group, only flags, corrections and gold replies label the turn.
 - **Duplicates:** SFT rows with the same prompt as an earlier row, and preference or KTO rows with the same prompt and replies, are dropped; the first by id stays.
+- **Retrieval triplets:** one row per turn and trainer who marked its passages or cited them in a gold reply. Positives: passages marked highly relevant or relevant (the trainer's latest mark), then passages the latest gold reply cites as [n]. Negatives: passages marked irrelevant, then the turn's other passages nobody used (hard negatives). A row needs at least one of each. Filters on models, prompt versions, statuses, flags and margins do not apply to it.
 - **Split:** whole conversations go to train or test by a hash of the seed and the conversation id.
 `

@@ -63,7 +63,7 @@ func TestRules(t *testing.T) {
 		bySource[r["source"].(string)] = append(bySource[r["source"].(string)], msgs[len(msgs)-1].(map[string]any)["content"].(string))
 	}
 	assert.Equal(t, map[string][]string{
-		"gold":    {"个人邮寄进境物品，应征税额在50元（含）以下的免征。", "Import tax of RMB 50 or less on a parcel is waived."},
+		"gold":    {"个人邮寄进境物品，应征税额在50元（含）以下的免征。", "Import tax of RMB 50 or less on a parcel is waived.", "应征税额50元（含）以下免征。[1]"},
 		"ranking": {"超过50元的，应全额缴纳进口税。\n1. 申报\n2. 缴税", "Oh no, I'm sorry. That's really disappointing — want to tell me what happened?", "旅客携带酒类不超过1500毫升免税。", "超过2万元人民币现钞需要申报。"},
 	}, bySource, "gold first; li's judgment of the same turn and the repeated question are duplicates; a tie picks the first unflagged; without the baseline, the next group is the best")
 

@@ -4,6 +4,8 @@ import (
 	"bytes"
 	"context"
 	"fmt"
+	"maps"
+	"slices"
 	"strconv"
 	"testing"
 	"time"
@@ -15,6 +17,7 @@ import (
 	"github.com/mentor-ai/mentor/export"
 	"github.com/mentor-ai/mentor/internal/pgtest"
 	"github.com/mentor-ai/mentor/prompts"
+	"github.com/mentor-ai/mentor/retrieval"
 	"github.com/mentor-ai/mentor/rlhf"
 )
 
@@ -77,7 +80,8 @@ type cand struct {
 	model    string
 	version  int // 1 or 2
 	baseline bool
-	status   string // complete unless set
+	status   string  // complete unless set
+	passages []int64 // chunk ids it was given
 }
 
 // turn stores a user message (continuing from parent, or starting a conversation) and its
@@ -93,7 +97,7 @@ func (w *world) turn(persona, user string, conversation int64, parent *int64, me
 		}
 		specs = append(specs, rlhf.CandidateSpec{Position: i + 1, Model: c.model, Endpoint: endpoint, Baseline: c.baseline,
 			PromptVersionID: w.versions[persona][c.version-1].ID, Temperature: 0.7, TopP: 1, MaxTokens: 200, Seed: int64(i),
-			SystemPromptHash: "sha"})
+			SystemPromptHash: "sha", PassageIDs: c.passages})
 	}
 	locale := "zh-CN"
 	if persona == "companion" {
@@ -237,7 +241,49 @@ func fixture(t testing.TB) *world {
 		cand{content: "不限。", model: "deepseek-chat", version: 2},
 	)
 	w.judge("customs-helper", "wang", t7, judgment{ranking: [][]int{{1}, {2}, {3}}})
+
+	// A turn grounded in a knowledge corpus: wang marks its passages and cites one in a gold
+	// reply; li only marks them, and finds nothing irrelevant (no row: no negative he chose,
+	// but the unused passage is a hard negative, so he gets a row too).
+	chunks := w.knowledge(map[string]string{
+		"postal": "个人邮寄进境物品，应征进口税税额在人民币50元（含）以下的，海关予以免征。",
+		"cash":   "旅客携带人民币现钞超过20000元的，应当向海关书面申报。",
+		"pets":   "每名旅客限带一只犬或猫，须出具检疫证书。",
+	})
+	t8 := w.turn("customs-helper", "wang", 0, nil, "邮寄物品超过多少要交税？",
+		cand{content: "税额50元以下免征。[1]", model: "qwen-plus", version: 1, passages: []int64{chunks["postal"], chunks["cash"]}},
+		cand{content: "要看具体情况。", model: "deepseek-chat", version: 2, passages: []int64{chunks["postal"], chunks["pets"]}},
+	)
+	w.mark(t8, "wang", chunks["postal"], 2)
+	w.mark(t8, "wang", chunks["pets"], 1)
+	w.mark(t8, "wang", chunks["pets"], 0) // changed his mind: the later mark counts
+	w.judge("customs-helper", "wang", t8, judgment{ranking: [][]int{{1}, {2}}, gold: "应征税额50元（含）以下免征。[1]", continueGold: true})
+	w.mark(t8, "li", chunks["cash"], 1)
 	return w
+}
+
+// knowledge stores one corpus with a document per entry and returns each one's chunk id.
+func (w *world) knowledge(docs map[string]string) map[string]int64 {
+	w.t.Helper()
+	ctx := context.Background()
+	rs := retrieval.NewStore(w.pool, nil)
+	c, err := rs.CreateCorpus(ctx, retrieval.Corpus{ProjectID: w.project.ID, Slug: "kb", Name: "知识库"})
+	require.NoError(w.t, err)
+	out := map[string]int64{}
+	for _, slug := range slices.Sorted(maps.Keys(docs)) {
+		res, err := rs.Ingest(ctx, c, retrieval.DocumentInput{Slug: slug, Title: slug, Body: docs[slug]})
+		require.NoError(w.t, err)
+		var id int64
+		require.NoError(w.t, w.pool.QueryRow(ctx, `SELECT id FROM chunks WHERE document_id = $1`, res.DocumentID).Scan(&id))
+		out[slug] = id
+	}
+	return out
+}
+
+func (w *world) mark(t rlhf.Turn, user string, chunk int64, grade int) {
+	w.t.Helper()
+	_, err := retrieval.NewStore(w.pool, nil).SetMark(context.Background(), retrieval.Mark{TurnID: t.ID, ChunkID: chunk, TrainerID: w.users[user].ID, Grade: grade})
+	require.NoError(w.t, err)
 }
 
 // export streams a whole export (both splits) to memory.

@@ -178,5 +178,7 @@ func formats() []Format {
 			}},
 		{Name: "rankings", Description: "every judged turn's full ranking, ratings, flags, edit and gold reply",
 			Kinds: []Kind{NewKind("rankings", rankingsColumns, judgedTurns, toRankings)}},
+		{Name: "retrieval-triplets", Description: "retriever supervision: query, positive and negative passages, from relevance marks and gold citations",
+			Kinds: []Kind{NewKind("triplets", tripletColumns, relevanceLabels, toTriplets)}},
 	}
 }

@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"maps"
+	"math"
 	"slices"
 	"sort"
 	"strings"
@@ -375,6 +376,48 @@ var formatCases = []formatCase{
 	{"alpaca", "preference", validateAlpaca("preference")},
 	{"alpaca", "kto", validateAlpaca("kto")},
 	{"rankings", "", validateRankings},
+	{"retrieval-triplets", "", validateTriplets},
+}
+
+// validateTriplets holds a row to FORMATS.md's retrieval supervision: a query, lists of
+// passage texts, and beside them the corpus and document ids; no passage on both sides.
+func validateTriplets(row map[string]any, _ *fileState) []string {
+	var probs []string
+	want := []string{"annotator", "id", "negative", "negative_refs", "persona", "positive", "positive_refs", "query"}
+	if got := slices.Sorted(maps.Keys(row)); !slices.Equal(got, want) {
+		probs = append(probs, fmt.Sprintf("keys %v, want %v", got, want))
+	}
+	if q, ok := row["query"].(string); !ok || strings.TrimSpace(q) == "" {
+		probs = append(probs, "query must be a non-empty string")
+	}
+	seen := map[float64]string{}
+	for _, side := range []string{"positive", "negative"} {
+		texts, refs := asList(row[side]), asList(row[side+"_refs"])
+		if len(texts) == 0 {
+			probs = append(probs, side+" must hold at least one passage")
+		}
+		if len(texts) != len(refs) {
+			probs = append(probs, fmt.Sprintf("%s has %d passages but %d refs", side, len(texts), len(refs)))
+		}
+		for i, t := range texts {
+			if s, ok := t.(string); !ok || s == "" {
+				probs = append(probs, fmt.Sprintf("%s[%d] must be a non-empty string", side, i))
+			}
+		}
+		for i, raw := range refs {
+			ref, _ := raw.(map[string]any)
+			for _, k := range []string{"corpus_id", "document_id", "chunk_id", "version"} {
+				if v, ok := ref[k].(float64); !ok || v <= 0 || v != math.Trunc(v) {
+					probs = append(probs, fmt.Sprintf("%s_refs[%d].%s must be a positive integer", side, i, k))
+				}
+			}
+			if other, dup := seen[ref["chunk_id"].(float64)]; dup {
+				probs = append(probs, fmt.Sprintf("chunk %v is in %s and %s", ref["chunk_id"], other, side))
+			}
+			seen[ref["chunk_id"].(float64)] = side
+		}
+	}
+	return probs
 }
 
 // TestEveryRowPassesItsConsumersRules exports the realistic fixture in every format and
@@ -398,8 +441,10 @@ func TestEveryRowPassesItsConsumersRules(t *testing.T) {
 					assert.Empty(t, tc.check(row, st), "row %d: %v", i+1, row)
 				}
 				text := string(data)
-				assert.Equal(t, baseline, strings.Contains(text, "【摘录】") || strings.Contains(text, "[extract]"),
-					"baseline candidates appear only when asked for")
+				if tc.format != "retrieval-triplets" { // passages, not replies
+					assert.Equal(t, baseline, strings.Contains(text, "【摘录】") || strings.Contains(text, "[extract]"),
+						"baseline candidates appear only when asked for")
+				}
 				assert.NotContains(t, text, "Driving tests are hard. Try again.\",\"rejected\":[{\"role\":\"assistant\",\"content\":\"Oh no",
 					"wang's first revision was replaced by the second")
 			})

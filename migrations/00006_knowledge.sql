@@ -105,16 +105,21 @@ ALTER TABLE prompt_versions
     ADD CHECK (vector_weight + text_weight > 0);
 
 -- A trainer's mark on one passage shown for one turn: grade 0 is irrelevant, 1 relevant,
--- 2 highly relevant (trec_eval's gain). A later mark replaces an earlier one.
+-- 2 highly relevant (trec_eval's gain). Marks are training data, so they are never changed:
+-- a trainer's latest mark on a passage is the one that counts, and an export as of an earlier
+-- moment sees the marks of that moment.
 CREATE TABLE relevance_marks (
+    id         bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
     turn_id    bigint NOT NULL REFERENCES turns (id),
     chunk_id   bigint NOT NULL REFERENCES chunks (id),
     trainer_id bigint NOT NULL REFERENCES users (id),
     grade      smallint NOT NULL CHECK (grade BETWEEN 0 AND 2),
-    updated_at timestamptz NOT NULL DEFAULT now(),
-    PRIMARY KEY (turn_id, chunk_id, trainer_id)
+    created_at timestamptz NOT NULL DEFAULT now()
 );
+CREATE INDEX relevance_marks_latest ON relevance_marks (turn_id, trainer_id, chunk_id, id DESC);
 CREATE INDEX relevance_marks_chunk ON relevance_marks (chunk_id);
+CREATE TRIGGER relevance_marks_append_only BEFORE UPDATE OR DELETE ON relevance_marks
+    FOR EACH ROW EXECUTE FUNCTION forbid_published_change();
 
 -- The passages a gold answer cites, by the number the trainer wrote ([n]).
 CREATE TABLE judgment_citations (

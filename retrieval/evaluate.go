@@ -98,9 +98,13 @@ type LabelledQuery struct {
 // the corpus's chunks, its user message as the query, and per chunk the mean of its
 // trainers' grades, rounded half up.
 func (s *Store) LabelledQueries(ctx context.Context, corpusID int64) ([]LabelledQuery, error) {
-	rows, _ := s.pool.Query(ctx, `SELECT t.id, m.content, r.chunk_id, round(avg(r.grade))::int
-		FROM relevance_marks r JOIN chunks c ON c.id = r.chunk_id JOIN turns t ON t.id = r.turn_id JOIN messages m ON m.id = t.user_message_id
-		WHERE c.corpus_id = $1 GROUP BY t.id, m.content, r.chunk_id ORDER BY t.id, r.chunk_id`, corpusID)
+	rows, _ := s.pool.Query(ctx, `WITH latest AS (
+			SELECT DISTINCT ON (r.turn_id, r.trainer_id, r.chunk_id) r.turn_id, r.chunk_id, r.grade
+			FROM relevance_marks r JOIN chunks c ON c.id = r.chunk_id WHERE c.corpus_id = $1
+			ORDER BY r.turn_id, r.trainer_id, r.chunk_id, r.id DESC)
+		SELECT t.id, m.content, l.chunk_id, round(avg(l.grade))::int
+		FROM latest l JOIN turns t ON t.id = l.turn_id JOIN messages m ON m.id = t.user_message_id
+		GROUP BY t.id, m.content, l.chunk_id ORDER BY t.id, l.chunk_id`, corpusID)
 	var out []LabelledQuery
 	var turnID, chunkID int64
 	var text string

@@ -25,19 +25,18 @@ type Mark struct {
 	ChunkID   int64     `json:"chunk_id" db:"chunk_id"`
 	TrainerID int64     `json:"trainer_id" db:"trainer_id"`
 	Grade     int       `json:"grade" db:"grade"`
-	UpdatedAt time.Time `json:"updated_at" db:"updated_at"`
+	CreatedAt time.Time `json:"created_at" db:"created_at"`
 }
 
-// SetMark records a trainer's grade for a passage of a turn, replacing their earlier one.
-// Only passages the turn's candidates were given can be marked.
+// SetMark records a trainer's grade for a passage of a turn; it supersedes their earlier one,
+// which stays in the history. Only passages the turn's candidates were given can be marked.
 func (s *Store) SetMark(ctx context.Context, m Mark) (Mark, error) {
 	if m.Grade < Irrelevant || m.Grade > maxRelevance {
 		return Mark{}, errs.Field("grade", "must be %s, not %d", relevanceRange, m.Grade)
 	}
 	rows, _ := s.pool.Query(ctx, `INSERT INTO relevance_marks (turn_id, chunk_id, trainer_id, grade)
 		SELECT $1, $2, $3, $4 WHERE EXISTS (SELECT 1 FROM candidates WHERE turn_id = $1 AND $2 = ANY(passage_ids))
-		ON CONFLICT (turn_id, chunk_id, trainer_id) DO UPDATE SET grade = excluded.grade, updated_at = now()
-		RETURNING turn_id, chunk_id, trainer_id, grade, updated_at`, m.TurnID, m.ChunkID, m.TrainerID, m.Grade)
+		RETURNING turn_id, chunk_id, trainer_id, grade, created_at`, m.TurnID, m.ChunkID, m.TrainerID, m.Grade)
 	out, err := pgx.CollectExactlyOneRow(rows, pgx.RowToStructByName[Mark])
 	if err == pgx.ErrNoRows {
 		return Mark{}, errs.Field("chunk_id", "passage %d was not shown with turn %d", m.ChunkID, m.TurnID)
@@ -47,7 +46,8 @@ func (s *Store) SetMark(ctx context.Context, m Mark) (Mark, error) {
 
 // Marks returns a trainer's marks on a turn's passages, by chunk id.
 func (s *Store) Marks(ctx context.Context, turnID, trainerID int64) (map[int64]int, error) {
-	rows, _ := s.pool.Query(ctx, `SELECT chunk_id, grade FROM relevance_marks WHERE turn_id = $1 AND trainer_id = $2`, turnID, trainerID)
+	rows, _ := s.pool.Query(ctx, `SELECT DISTINCT ON (chunk_id) chunk_id, grade FROM relevance_marks
+		WHERE turn_id = $1 AND trainer_id = $2 ORDER BY chunk_id, id DESC`, turnID, trainerID)
 	out := map[int64]int{}
 	var chunk int64
 	var grade int
