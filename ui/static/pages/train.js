@@ -88,13 +88,19 @@ export async function trainPage(personaId) {
 
   // The passages the candidates were given, numbered as they cite them. Trainers mark each
   // one, and the gold reply cites them as [n]; the marks become retrieval labels.
+  // The panel takes its place as soon as a grounded turn starts, and its height never
+  // sizes the row (see .passage-panel): nothing moves under the trainer's pointer when the
+  // passages arrive.
   const passagesBox = h("aside", { class: "passage-panel", id: "train-passages", hidden: true });
+  const grounded = versions.some((v) => v.retrieval_k > 0 && v.corpus_ids.length > 0);
   async function showPassages() {
     const turnId = st.turnId;
-    if (!turnId) {
+    if (!turnId || !grounded) {
       passagesBox.hidden = true;
       return;
     }
+    passagesBox.hidden = false;
+    replace(passagesBox, h("h3", { i18n: "train.passages" }), h("small", { class: "muted" }, "…"));
     let passages;
     try {
       ({ passages } = await api("GET", `/turns/${turnId}`));
@@ -103,7 +109,10 @@ export async function trainPage(personaId) {
       return;
     }
     if (turnId !== st.turnId) return;
-    passagesBox.hidden = passages.length === 0;
+    if (passages.length === 0) {
+      replace(passagesBox, h("h3", { i18n: "train.passages" }), h("small", { class: "muted", i18n: "train.noPassages" }));
+      return;
+    }
     const grades = [[2, "★", "train.passage.key"], [1, "✓", "train.passage.relevant"], [0, "✗", "train.passage.irrelevant"]];
     replace(passagesBox, h("h3", { i18n: "train.passages" }), h("small", { class: "muted", i18n: "train.passagesHint" }),
       h("ol", { class: "passage-list" }, passages.map((p) => {
