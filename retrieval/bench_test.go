@@ -40,6 +40,7 @@ func BenchmarkIngest(b *testing.B) {
 					b.Fatal(err)
 				}
 			}
+
 			docs := corpusgen.Documents(1, 400, 8)
 			var chunks int
 			var elapsed time.Duration

@@ -296,24 +296,41 @@ func searchVector(text string) pgtype.TSVector {
 	// PostgreSQL refuses positions past 16383 (and repeated ones), more than 256 positions
 	// for a lexeme, and lexemes over 2047 bytes.
 	const maxPosition, maxPositions, maxLexeme = 16383, 256, 2047
-	positions := map[string][]pgtype.TSVectorPosition{}
-	for i, tok := range segment.Tokens(text) {
-		if len(tok) > maxLexeme {
-			continue
-		}
-		ps, seen := positions[tok]
-		switch {
-		case i+1 <= maxPosition && len(ps) < maxPositions:
-			positions[tok] = append(ps, pgtype.TSVectorPosition{Position: uint16(i + 1)})
-		case !seen:
-			positions[tok] = nil // still a lexeme, without a position
+	type occurrence struct {
+		tok string
+		pos int
+	}
+	// Sorting the occurrences groups each lexeme's positions in order, without a map: this
+	// runs for every chunk of every import.
+	toks := segment.Tokens(text)
+	occ := make([]occurrence, 0, len(toks))
+	for i, tok := range toks {
+		if len(tok) <= maxLexeme {
+			occ = append(occ, occurrence{tok, i + 1})
 		}
 	}
-	out := pgtype.TSVector{Lexemes: make([]pgtype.TSVectorLexeme, 0, len(positions)), Valid: true}
-	for word, ps := range positions {
-		out.Lexemes = append(out.Lexemes, pgtype.TSVectorLexeme{Word: word, Positions: ps})
+	slices.SortFunc(occ, func(a, b occurrence) int {
+		if c := strings.Compare(a.tok, b.tok); c != 0 {
+			return c
+		}
+		return a.pos - b.pos
+	})
+	out := pgtype.TSVector{Lexemes: make([]pgtype.TSVectorLexeme, 0, len(occ)/2), Valid: true}
+	for i := 0; i < len(occ); {
+		j := i
+		for j < len(occ) && occ[j].tok == occ[i].tok {
+			j++
+		}
+		var ps []pgtype.TSVectorPosition
+		for _, o := range occ[i:j] {
+			if o.pos > maxPosition || len(ps) == maxPositions {
+				break
+			}
+			ps = append(ps, pgtype.TSVectorPosition{Position: uint16(o.pos)})
+		}
+		out.Lexemes = append(out.Lexemes, pgtype.TSVectorLexeme{Word: occ[i].tok, Positions: ps})
+		i = j
 	}
-	slices.SortFunc(out.Lexemes, func(a, b pgtype.TSVectorLexeme) int { return strings.Compare(a.Word, b.Word) })
 	return out
 }
 

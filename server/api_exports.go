@@ -13,6 +13,7 @@ import (
 
 	"github.com/gin-gonic/gin"
 
+	"github.com/mentor-ai/mentor/audit"
 	"github.com/mentor-ai/mentor/errs"
 	"github.com/mentor-ai/mentor/export"
 )
@@ -150,9 +151,15 @@ func handleExport(d Deps) apiFunc {
 		c.Writer.Header().Set("X-Mentor-Rows", strconv.Itoa(stats.Rows))
 		p := principalOf(c)
 		file := export.File{Name: filename, Split: split, Rows: stats.Rows, Bytes: body.n, SHA256: hex.EncodeToString(h.Sum(nil))}
-		if _, err := d.Exports.RecordStream(ctx, spec, split, stats, file, export.Creator{UserID: &p.user.ID, Name: p.user.Login}); err != nil {
+		snapshot, err := d.Exports.RecordStream(ctx, spec, split, stats, file, export.Creator{UserID: &p.user.ID, Name: p.user.Login})
+		if err != nil {
 			d.Logger.ErrorContext(ctx, "record the export snapshot", "err", err)
 		}
+		// Who took which training data out is for the audit log too.
+		project := projectOf(c)
+		record(c, d, audit.Event{Action: audit.Export, ProjectID: &project.ID, Target: "format:" + spec.Format,
+			Details: map[string]any{"kind": spec.Kind, "rows": stats.Rows, "encoding": spec.Encoding, "split": split, "snapshot": snapshot,
+				"as_of": spec.AsOf.Format(time.RFC3339Nano)}})
 		return nil
 	}
 }

@@ -62,6 +62,10 @@ func TestExportDownloadAndCount(t *testing.T) {
 	var snapshots int
 	require.NoError(t, f.pool.QueryRow(context.Background(), `SELECT count(*) FROM dataset_snapshots WHERE creator = 'reviewer' AND row_count = 200`).Scan(&snapshots))
 	assert.Equal(t, 1, snapshots, "a finished download is recorded")
+	var audited int
+	require.NoError(t, f.pool.QueryRow(context.Background(), `SELECT count(*) FROM audit_events WHERE action = 'export' AND actor = 'reviewer'
+		AND (details->>'rows')::int = 200`).Scan(&audited))
+	assert.Equal(t, 1, audited, "and the audit log says who took it")
 
 	status, body := reviewer.call(t, "GET", "/api/v1/projects/data/exports/count?format=trl-kto", nil)
 	require.Equal(t, http.StatusOK, status, body)

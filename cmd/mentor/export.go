@@ -11,6 +11,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/mentor-ai/mentor/audit"
 	"github.com/mentor-ai/mentor/db"
 	"github.com/mentor-ai/mentor/errs"
 	"github.com/mentor-ai/mentor/export"
@@ -122,6 +123,11 @@ func runExport(ctx context.Context, args []string, getenv func(string) string, s
 			return fmt.Errorf("export: %s", errs.Message(err))
 		}
 		return err
+	}
+	if err := audit.New(pool).Record(ctx, audit.Event{Actor: "cli:" + currentOSUser(getenv), Action: audit.Export,
+		Target: "format:" + m.Format, Details: map[string]any{"project": spec.Filter.Project, "kind": m.Kind, "rows": m.Rows,
+			"snapshot": m.SnapshotID, "out": out}}); err != nil {
+		fmt.Fprintf(stderr, "warning: the export is done, but the audit log did not record it: %v\n", err)
 	}
 	if m.Rows == 0 {
 		fmt.Fprintf(stdout, "%s\nwrote %s/manifest.json and README.md saying so (snapshot %d)\n", m.Message, out, m.SnapshotID)
