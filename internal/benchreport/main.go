@@ -129,6 +129,17 @@ var notes = map[string]string{
 	"github.com/mentor-ai/mentor/export": "BenchmarkExportDPO exports 1,000,000 preference pairs as trl-dpo JSONL (rows/s, and peak-RSS-MB: " +
 		"the process's VmHWM during the export) and reads the same pairs' text with a raw `COPY (SELECT …) TO STDOUT` in the same run " +
 		"(copy-rows/s, %-of-copy). Targets (issue 7): ≥ 200,000 rows/s, peak RSS ≤ 150 MB, ≥ 50% of the COPY rate.",
+	"github.com/mentor-ai/mentor/retrieval": "BenchmarkIngest imports generated bilingual documents of 8 sections (internal/corpusgen) with the offline " +
+		"embedder: chunking, embedding, the Chinese-aware tsvector, COPY and the term counts. per-document commits each document " +
+		"(a folder of files); batch=200 shares a transaction among 200 (a JSONL or CSV file). hnsw keeps the vector index up to date; " +
+		"no-hnsw is a first bulk load with the index built afterwards (its build time is under BenchmarkSearch). Target (issue 6): " +
+		"≥ 5,000 chunks/s.",
+	"github.com/mentor-ai/mentor/server": "BenchmarkSearch loads a generated bilingual corpus (100k chunks; SEARCH_CHUNKS=1000000 make bench for " +
+		"1M), builds its HNSW index (hnsw-build-s) and measures recall@10 of the HNSW search against exact search over 200 " +
+		"questions, at the ef_search every connection uses (200) and at 100 and 400. raw is the hybrid statement alone, sent with " +
+		"pgx with the query vector computed beforehand (and each list alone); api is GET /api/v1/search through the whole server, " +
+		"with p50-x-raw and p99-x-raw its ratio to raw hybrid. Targets (issue 6): recall@10 ≥ 0.95, API p99 ≤ 20 ms at 100k, " +
+		"API/raw ≤ 1.3. The relay, judgment, readyz, authorized-read and try benchmarks are issue 5's (docs/architecture.md).",
 }
 
 // machine describes where the figures came from.
@@ -158,7 +169,8 @@ func machine(ctx context.Context, getenv func(string) string) []string {
 	}
 	if dsn := getenv("DATABASE_URL"); dsn != "" {
 		if v := command(ctx, "psql", dsn, "-XAtc",
-			"select current_setting('server_version') || ', pgvector ' || coalesce((select extversion from pg_extension where extname = 'vector'), 'absent')"); v != "" {
+			"select current_setting('server_version') || ', pgvector ' || coalesce((select extversion from pg_extension where extname = 'vector'), "+
+				"(select default_version from pg_available_extensions where name = 'vector'), 'absent')"); v != "" {
 			env = append(env, "postgresql: "+v)
 		}
 	}

@@ -29,7 +29,8 @@ BenchmarkSubmit/c=10-2   100   5 ns/op
 	writeReport(&b, []string{"date: today"}, results)
 	assert.Contains(t, b.String(), "| BenchmarkReadyz-2 | 12040 | 98533 ns/op · 0.091 p50-ms · 0.410 p99-ms · 7080 B/op · 80 allocs/op |")
 	assert.Contains(t, b.String(), "## github.com/mentor-ai/mentor/rlhf")
-	assert.NotContains(t, b.String(), "Targets", "only packages with a note get one")
+	assert.Contains(t, b.String(), "## github.com/mentor-ai/mentor/rlhf\n\n| benchmark", "only packages with a note get one")
+	assert.Contains(t, b.String(), "## github.com/mentor-ai/mentor/server\n\nBenchmarkSearch loads")
 
 	results[1].pkg = "github.com/mentor-ai/mentor/export"
 	b.Reset()
