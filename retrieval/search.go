@@ -225,6 +225,11 @@ func (s *Store) SearchArgs(ctx context.Context, q Query, embedderName string, di
 // 100 ms at 20k chunks (docs/benchmarks.md).
 const TextMatchBudget = 1000
 
+// TextRankCap bounds the chunks ranked when even the fallback (two of the four rarest terms)
+// matches more: the newest ones are ranked. Only a question made of words most of the corpus
+// holds gets there, and its answer was never going to come from full text.
+const TextRankCap = 1000
+
 // SearchSQL is the hybrid search statement for vectors of dim dimensions. Both lists are
 // cut to their limits before fusion; ties in either list and in the fused order go to the
 // higher chunk id, as trec_eval breaks them. The vector list relies on pgvector's iterative
@@ -249,10 +254,14 @@ func SearchSQL(dim int) string {
 	END AS q
 ), txt AS (
 	SELECT id, rank, row_number() OVER (ORDER BY rank DESC, id DESC) AS r FROM (
-		SELECT id, ts_rank(search, tsq.q, 1) AS rank FROM chunks, tsq
-		WHERE current AND search @@ tsq.q AND corpus_id = ANY($2)
-			AND ($3::bigint[] IS NULL OR document_id = ANY($3)) AND ($4::text[] IS NULL OR tags && $4)
-		ORDER BY rank DESC, id DESC LIMIT $7) t
+		SELECT c.id, ts_rank(c.search, tsq.q, 1) AS rank FROM (
+			-- Only ids here, so that capping a large match is a small in-memory sort.
+			SELECT id FROM chunks, tsq
+			WHERE current AND search @@ tsq.q AND corpus_id = ANY($2)
+				AND ($3::bigint[] IS NULL OR document_id = ANY($3)) AND ($4::text[] IS NULL OR tags && $4)
+			ORDER BY id DESC LIMIT %[3]d) m
+		JOIN chunks c ON c.id = m.id CROSS JOIN tsq
+		ORDER BY rank DESC, c.id DESC LIMIT $7) t
 ), fused AS (
 	SELECT coalesce(vec.id, txt.id) AS id, vec.r AS vector_rank, 1 - vec.dist AS vector_score, txt.r AS text_rank, txt.rank AS text_score,
 		coalesce($8::float8 / ($10::int + vec.r), 0) + coalesce($9::float8 / ($10::int + txt.r), 0) AS score
@@ -262,7 +271,7 @@ func SearchSQL(dim int) string {
 SELECT c.id, c.document_id, c.corpus_id, c.version, c.position, d.slug, d.lang, d.title, c.heading_path, c.text, c.current,
 	f.score, f.vector_rank::int, f.vector_score, f.text_rank::int, f.text_score::float8
 FROM fused f JOIN chunks c ON c.id = f.id JOIN documents d ON d.id = c.document_id
-ORDER BY f.score DESC, f.id DESC`, dim, TextMatchBudget)
+ORDER BY f.score DESC, f.id DESC`, dim, TextMatchBudget, TextRankCap)
 }
 
 func (s *Store) searchGroup(ctx context.Context, dim int, args []any) ([]Passage, error) {
