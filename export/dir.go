@@ -173,7 +173,11 @@ func (e *Exporter) WriteDir(ctx context.Context, spec Spec, dir string, by Creat
 
 // EmptyMessage explains an export with no rows.
 func EmptyMessage(spec Spec) string {
-	return fmt.Sprintf("no rows: no judgment in project %s made by %s matched the filter for %s", spec.Filter.Project,
+	what := "no judgment"
+	if spec.Format == "retrieval-triplets" {
+		what = "no turn with relevance marks or cited passages (mark passages on the trainer's screen)"
+	}
+	return fmt.Sprintf("no rows: %s in project %s made by %s matched the filter for %s", what, spec.Filter.Project,
 		spec.AsOf.Format(time.RFC3339), spec.Format)
 }
 
