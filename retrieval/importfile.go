@@ -244,15 +244,19 @@ func docxText(data []byte) (string, error) {
 	if err != nil {
 		return "", errors.New("not a readable .docx file (it is not a zip archive)")
 	}
-	var f *zip.File
+	var f, styles *zip.File
 	for _, zf := range zr.File {
-		if zf.Name == "word/document.xml" {
+		switch zf.Name {
+		case "word/document.xml":
 			f = zf
+		case "word/styles.xml":
+			styles = zf
 		}
 	}
 	if f == nil {
 		return "", errors.New("not a readable .docx file (no word/document.xml)")
 	}
+	headingLevel := docxHeadingStyles(styles)
 	rc, err := f.Open()
 	if err != nil {
 		return "", fmt.Errorf("read .docx: %w", err)
@@ -278,8 +282,8 @@ func docxText(data []byte) (string, error) {
 				heading = 0
 			case "pStyle":
 				for _, a := range t.Attr {
-					if a.Name.Local == "val" && strings.HasPrefix(strings.ToLower(a.Value), "heading") {
-						fmt.Sscanf(a.Value[len("heading"):], "%d", &heading)
+					if a.Name.Local == "val" {
+						heading = headingLevel(a.Value)
 					}
 				}
 			case "t":
@@ -306,6 +310,52 @@ func docxText(data []byte) (string, error) {
 		}
 	}
 	return b.String(), nil
+}
+
+// docxHeadingStyles returns the heading level of a paragraph style id. English Word names
+// heading styles Heading1…; Chinese Word gives them ids such as "1" or "2", and only
+// styles.xml says they are "heading 1", "heading 2".
+func docxHeadingStyles(styles *zip.File) func(id string) int {
+	level := func(name string) int {
+		name = strings.ReplaceAll(strings.ToLower(name), " ", "")
+		n := 0
+		if rest, ok := strings.CutPrefix(name, "heading"); ok {
+			fmt.Sscanf(rest, "%d", &n)
+		}
+		return n
+	}
+	byID := map[string]int{}
+	if styles != nil {
+		if rc, err := styles.Open(); err == nil {
+			defer rc.Close()
+			dec := xml.NewDecoder(io.LimitReader(rc, MaxFileBytes))
+			id := ""
+			for {
+				tok, err := dec.Token()
+				if err != nil {
+					break
+				}
+				if se, ok := tok.(xml.StartElement); ok {
+					for _, a := range se.Attr {
+						switch {
+						case se.Name.Local == "style" && a.Name.Local == "styleId":
+							id = a.Value
+						case se.Name.Local == "name" && a.Name.Local == "val" && id != "":
+							if n := level(a.Value); n > 0 {
+								byID[id] = n
+							}
+						}
+					}
+				}
+			}
+		}
+	}
+	return func(id string) int {
+		if n, ok := byID[id]; ok {
+			return n
+		}
+		return level(id)
+	}
 }
 
 func parseJSONL(name, text string, m Mapping) []ParsedDocument {

@@ -22,7 +22,7 @@ func gb18030(t *testing.T, s string) []byte {
 	return out
 }
 
-func docx(t *testing.T, paragraphs string) []byte {
+func docx(t *testing.T, paragraphs string, styles ...string) []byte {
 	t.Helper()
 	var buf bytes.Buffer
 	zw := zip.NewWriter(&buf)
@@ -30,6 +30,12 @@ func docx(t *testing.T, paragraphs string) []byte {
 	require.NoError(t, err)
 	w.Write([]byte(`<?xml version="1.0" encoding="UTF-8"?><w:document xmlns:w="http://schemas.openxmlformats.org/wordprocessingml/2006/main"><w:body>` +
 		paragraphs + `</w:body></w:document>`))
+	if len(styles) > 0 {
+		w, err := zw.Create("word/styles.xml")
+		require.NoError(t, err)
+		w.Write([]byte(`<?xml version="1.0" encoding="UTF-8"?><w:styles xmlns:w="http://schemas.openxmlformats.org/wordprocessingml/2006/main">` +
+			strings.Join(styles, "") + `</w:styles>`))
+	}
 	require.NoError(t, zw.Close())
 	return buf.Bytes()
 }
@@ -58,6 +64,11 @@ func TestParseFile(t *testing.T) {
 		{name: "docx headings become markdown headings", file: "rules.docx",
 			data: docx(t, `<w:p><w:pPr><w:pStyle w:val="Heading1"/></w:pPr><w:r><w:t>跨境电商</w:t></w:r></w:p><w:p><w:r><w:t>单次限值5000元。</w:t></w:r></w:p>`),
 			want: []doc{{"rules.docx", "跨境电商", "# 跨境电商\n\n单次限值5000元。\n\n"}}},
+		{name: "docx from Chinese Word: heading styles named in styles.xml", file: "规定.docx",
+			data: docx(t, `<w:p><w:pPr><w:pStyle w:val="2"/></w:pPr><w:r><w:t>现金申报</w:t></w:r></w:p><w:p><w:pPr><w:pStyle w:val="a3"/></w:pPr><w:r><w:t>超过2万元需申报。</w:t></w:r></w:p>`,
+				`<w:style w:type="paragraph" w:styleId="2"><w:name w:val="heading 2"/></w:style>`,
+				`<w:style w:type="paragraph" w:styleId="a3"><w:name w:val="Normal"/></w:style>`),
+			want: []doc{{"规定.docx", "现金申报", "## 现金申报\n\n超过2万元需申报。\n\n"}}},
 		{name: "JSONL with a field mapping, one bad line amid good ones", file: "faq.jsonl",
 			data: []byte(`{"id":"q1","question":"免税额？","answer":"50元以下免征。"}` + "\n" +
 				`{"id":"q2","question":"现金？"` + "\n" +
