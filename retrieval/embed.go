@@ -13,6 +13,7 @@ import (
 	"golang.org/x/time/rate"
 
 	"github.com/mentor-ai/mentor/errs"
+	"github.com/mentor-ai/mentor/segment"
 )
 
 // Embedder turns texts into vectors of a fixed dimension.
@@ -84,41 +85,22 @@ func (e NgramEmbedder) Vector(text string) []float32 {
 		}
 		v[sum%uint64(e.dim)] += weight
 	}
-	var run, word []rune
-	flushRun := func() {
+	segment.Scan(text, func(run []rune) {
 		for _, g := range cjkGrams {
 			for i := 0; i+g.size <= len(run); i++ {
 				add(run[i:i+g.size], g.weight)
 			}
 		}
-		run = run[:0]
-	}
-	flushWord := func() {
-		if len(word) == 0 {
-			return
+	}, func(word []rune) {
+		for i, r := range word {
+			word[i] = unicode.ToLower(r)
 		}
 		add(word, 1)
 		padded := append(append([]rune{'#'}, word...), '#')
 		for i := 0; i+3 <= len(padded); i++ {
 			add(padded[i:i+3], 0.5)
 		}
-		word = word[:0]
-	}
-	for _, r := range strings.ToLower(text) {
-		switch {
-		case unicode.Is(unicode.Han, r):
-			flushWord()
-			run = append(run, r)
-		case unicode.IsLetter(r) || unicode.IsDigit(r):
-			flushRun()
-			word = append(word, r)
-		default:
-			flushRun()
-			flushWord()
-		}
-	}
-	flushRun()
-	flushWord()
+	})
 	normalise(v)
 	return v
 }

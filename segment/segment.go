@@ -7,37 +7,54 @@ import (
 	"unicode"
 )
 
-// Tokens splits text for matching: every pair of adjacent CJK characters (PostgreSQL's
-// parsers do not segment Chinese, and bigrams need no dictionary), every single CJK
-// character (so one-character queries still match), and lowercased Latin words and numbers.
-func Tokens(text string) []string {
-	var out []string
-	var word []rune
-	var prevCJK rune
+// Scan splits text into maximal runs of CJK characters and Latin words (letters and
+// digits), in order, calling cjk or word for each; everything else separates them. The
+// slices are reused between calls: copy what you keep. Tokens, Count, QueryTerms and the
+// offline embedder all read text through it, so they agree on what a term is.
+func Scan(text string, cjk, word func([]rune)) {
+	var run, w []rune
 	flush := func() {
-		if len(word) > 0 {
-			out = append(out, strings.ToLower(string(word)))
-			word = word[:0]
+		if len(run) > 0 {
+			cjk(run)
+			run = run[:0]
+		}
+		if len(w) > 0 {
+			word(w)
+			w = w[:0]
 		}
 	}
 	for _, r := range text {
 		switch {
 		case isCJK(r):
-			flush()
-			out = append(out, string(r))
-			if prevCJK != 0 {
-				out = append(out, string([]rune{prevCJK, r}))
+			if len(w) > 0 {
+				flush()
 			}
-			prevCJK = r
-			continue
+			run = append(run, r)
 		case unicode.IsLetter(r) || unicode.IsDigit(r):
-			word = append(word, r)
+			if len(run) > 0 {
+				flush()
+			}
+			w = append(w, r)
 		default:
 			flush()
 		}
-		prevCJK = 0
 	}
 	flush()
+}
+
+// Tokens splits text for matching: every pair of adjacent CJK characters (PostgreSQL's
+// parsers do not segment Chinese, and bigrams need no dictionary), every single CJK
+// character (so one-character queries still match), and lowercased Latin words and numbers.
+func Tokens(text string) []string {
+	var out []string
+	Scan(text, func(run []rune) {
+		for i, r := range run {
+			out = append(out, string(r))
+			if i > 0 {
+				out = append(out, string(run[i-1:i+1]))
+			}
+		}
+	}, func(word []rune) { out = append(out, strings.ToLower(string(word))) })
 	return out
 }
 
@@ -87,21 +104,7 @@ func Sentences(text string) []string {
 // a little under for English, which is what a chunk budget needs.
 func Count(text string) int {
 	n := 0
-	inWord := false
-	for _, r := range text {
-		switch {
-		case isCJK(r):
-			n++
-			inWord = false
-		case unicode.IsLetter(r) || unicode.IsDigit(r):
-			if !inWord {
-				n++
-			}
-			inWord = true
-		default:
-			inWord = false
-		}
-	}
+	Scan(text, func(run []rune) { n += len(run) }, func([]rune) { n++ })
 	return n
 }
 
@@ -117,39 +120,13 @@ func QueryTerms(query string) []string {
 			out = append(out, t)
 		}
 	}
-	var run []rune
-	flushRun := func() {
-		switch {
-		case len(run) == 1:
+	Scan(query, func(run []rune) {
+		if len(run) == 1 {
 			add(string(run))
-		case len(run) > 1:
-			for i := 1; i < len(run); i++ {
-				add(string(run[i-1 : i+1]))
-			}
 		}
-		run = run[:0]
-	}
-	var word []rune
-	flushWord := func() {
-		if len(word) > 0 {
-			add(strings.ToLower(string(word)))
-			word = word[:0]
+		for i := 1; i < len(run); i++ {
+			add(string(run[i-1 : i+1]))
 		}
-	}
-	for _, r := range query {
-		switch {
-		case isCJK(r):
-			flushWord()
-			run = append(run, r)
-		case unicode.IsLetter(r) || unicode.IsDigit(r):
-			flushRun()
-			word = append(word, r)
-		default:
-			flushRun()
-			flushWord()
-		}
-	}
-	flushRun()
-	flushWord()
+	}, func(word []rune) { add(strings.ToLower(string(word))) })
 	return out
 }

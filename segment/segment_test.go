@@ -86,3 +86,11 @@ func TestQueryTerms(t *testing.T) {
 		assert.Equal(t, tt.want, segment.QueryTerms(tt.in), tt.in)
 	}
 }
+
+func TestScan(t *testing.T) {
+	t.Parallel()
+	var parts []string
+	segment.Scan("跨境电商limit为5000元, 東京タワー and 서울!", func(run []rune) { parts = append(parts, "cjk:"+string(run)) },
+		func(word []rune) { parts = append(parts, "word:"+string(word)) })
+	assert.Equal(t, []string{"cjk:跨境电商", "word:limit", "cjk:为", "word:5000", "cjk:元", "cjk:東京タワー", "word:and", "cjk:서울"}, parts)
+}
