@@ -62,7 +62,9 @@ func Tokens(text string) []string {
 func IsCJK(r rune) bool { return isCJK(r) }
 
 func isCJK(r rune) bool {
-	return unicode.Is(unicode.Han, r) || unicode.Is(unicode.Hiragana, r) || unicode.Is(unicode.Katakana, r) || unicode.Is(unicode.Hangul, r)
+	// ー (the katakana long-vowel mark) and 々 (the iteration mark) belong to no script of
+	// their own, but they are part of the word around them.
+	return r == 'ー' || r == '々' || unicode.Is(unicode.Han, r) || unicode.Is(unicode.Hiragana, r) || unicode.Is(unicode.Katakana, r) || unicode.Is(unicode.Hangul, r)
 }
 
 // Sentences splits text into sentences, understanding Chinese punctuation (。！？；) as well
