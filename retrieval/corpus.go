@@ -31,10 +31,16 @@ type Corpus struct {
 	ChunkTokens    int       `json:"chunk_tokens" db:"chunk_tokens"`
 	ChunkOverlap   int       `json:"chunk_overlap" db:"chunk_overlap"`
 	EmbeddingError string    `json:"embedding_error" db:"embedding_error"` // why embedding is paused
-	DocumentCount  int       `json:"document_count" db:"document_count"`
-	ChunkCount     int       `json:"chunk_count" db:"chunk_count"`       // current chunks
-	EmbeddedCount  int       `json:"embedded_count" db:"embedded_count"` // current chunks with a vector
 	CreatedAt      time.Time `json:"created_at" db:"created_at"`
+}
+
+// CorpusStatus is a corpus with its counts: what pages show, and what access checks do not
+// need to pay for.
+type CorpusStatus struct {
+	Corpus
+	DocumentCount int `json:"document_count" db:"document_count"`
+	ChunkCount    int `json:"chunk_count" db:"chunk_count"`       // current chunks
+	EmbeddedCount int `json:"embedded_count" db:"embedded_count"` // current chunks with a vector
 }
 
 // Settings returns the corpus's chunking settings.
@@ -77,12 +83,9 @@ func NewStore(pool *pgxpool.Pool, embedders *Embedders) *Store {
 func (s *Store) Embedders() *Embedders { return s.embedders }
 
 const corpusColumns = `c.id, c.project_id, c.slug, c.name, c.description, c.embedder, c.dimension,
-	c.chunk_tokens, c.chunk_overlap, c.embedding_error, c.created_at,
-	0 AS document_count, 0 AS chunk_count, 0 AS embedded_count`
+	c.chunk_tokens, c.chunk_overlap, c.embedding_error, c.created_at`
 
-// corpusWithCounts also counts documents and chunks: for pages, not for every access check.
-const corpusWithCounts = `c.id, c.project_id, c.slug, c.name, c.description, c.embedder, c.dimension,
-	c.chunk_tokens, c.chunk_overlap, c.embedding_error, c.created_at,
+const corpusWithCounts = corpusColumns + `,
 	(SELECT count(*) FROM documents d WHERE d.corpus_id = c.id)::int AS document_count,
 	(SELECT count(*) FROM chunks k WHERE k.corpus_id = c.id AND k.current)::int AS chunk_count,
 	(SELECT count(*) FROM chunks k WHERE k.corpus_id = c.id AND k.current AND k.embedding IS NOT NULL)::int AS embedded_count`
@@ -130,7 +133,7 @@ func (s *Store) CreateCorpus(ctx context.Context, c Corpus) (Corpus, error) {
 	if err != nil {
 		return Corpus{}, db.Error(err, "create corpus %q", c.Slug)
 	}
-	return s.CorpusStatus(ctx, id)
+	return s.Corpus(ctx, id)
 }
 
 // ensureVectorIndex creates the HNSW index for vectors of dim dimensions, the first time a
@@ -149,7 +152,7 @@ func (s *Store) ensureVectorIndex(ctx context.Context, dim int) error {
 	return db.Error(err, "create the vector index for %d dimensions", dim)
 }
 
-// Corpus returns the corpus with id, without its counts (see CorpusStatus).
+// Corpus returns the corpus with id.
 func (s *Store) Corpus(ctx context.Context, id int64) (Corpus, error) {
 	rows, _ := s.pool.Query(ctx, `SELECT `+corpusColumns+` FROM corpora c WHERE c.id = $1`, id)
 	out, err := pgx.CollectExactlyOneRow(rows, pgx.RowToStructByName[Corpus])
@@ -157,16 +160,16 @@ func (s *Store) Corpus(ctx context.Context, id int64) (Corpus, error) {
 }
 
 // CorpusStatus returns the corpus with id and its document, chunk and embedded counts.
-func (s *Store) CorpusStatus(ctx context.Context, id int64) (Corpus, error) {
+func (s *Store) CorpusStatus(ctx context.Context, id int64) (CorpusStatus, error) {
 	rows, _ := s.pool.Query(ctx, `SELECT `+corpusWithCounts+` FROM corpora c WHERE c.id = $1`, id)
-	out, err := pgx.CollectExactlyOneRow(rows, pgx.RowToStructByName[Corpus])
+	out, err := pgx.CollectExactlyOneRow(rows, pgx.RowToStructByName[CorpusStatus])
 	return out, db.Error(err, "corpus %d", id)
 }
 
 // Corpora lists a project's corpora with their counts.
-func (s *Store) Corpora(ctx context.Context, projectID int64) ([]Corpus, error) {
+func (s *Store) Corpora(ctx context.Context, projectID int64) ([]CorpusStatus, error) {
 	rows, _ := s.pool.Query(ctx, `SELECT `+corpusWithCounts+` FROM corpora c WHERE c.project_id = $1 ORDER BY c.id`, projectID)
-	out, err := pgx.CollectRows(rows, pgx.RowToStructByName[Corpus])
+	out, err := pgx.CollectRows(rows, pgx.RowToStructByName[CorpusStatus])
 	return out, db.Error(err, "list corpora of project %d", projectID)
 }
 

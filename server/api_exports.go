@@ -43,20 +43,10 @@ func exportSpec(c *gin.Context) (export.Spec, string, error) {
 		}
 		f.PromptVersions = append(f.PromptVersions, n)
 	}
-	number := func(name string, dst *float64) error {
-		if v := c.Query(name); v != "" {
-			n, err := strconv.ParseFloat(v, 64)
-			if err != nil {
-				return errs.Field(name, "%q is not a number", v)
-			}
-			*dst = n
-		}
-		return nil
-	}
-	if err := number("min_margin", &f.MinMargin); err != nil {
+	if err := queryFloat(c, "min_margin", &f.MinMargin); err != nil {
 		return spec, "", err
 	}
-	if err := number("test_fraction", &spec.TestFraction); err != nil {
+	if err := queryFloat(c, "test_fraction", &spec.TestFraction); err != nil {
 		return spec, "", err
 	}
 	if v := c.Query("seed"); v != "" {

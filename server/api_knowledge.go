@@ -143,36 +143,20 @@ func handleImportDocuments(d Deps) apiFunc {
 func handleSearch(d Deps) apiFunc {
 	return func(c *gin.Context) error {
 		q := retrieval.Query{CorpusIDs: []int64{corpusOf(c).ID}, Text: c.Query("q"), K: 10, Fusion: retrieval.DefaultFusion}
-		var err error
-		intParam := func(name string, dst *int) {
-			if v := c.Query(name); v != "" && err == nil {
-				if *dst, err = strconv.Atoi(v); err != nil {
-					err = errs.Field(name, "%q is not a whole number", v)
-				}
+		for _, err := range []error{queryInt(c, "k", &q.K), queryInt(c, "rrf_k", &q.Fusion.RRFK),
+			queryFloat(c, "vector_weight", &q.Fusion.VectorWeight), queryFloat(c, "text_weight", &q.Fusion.TextWeight)} {
+			if err != nil {
+				return err
 			}
 		}
-		floatParam := func(name string, dst *float64) {
-			if v := c.Query(name); v != "" && err == nil {
-				if *dst, err = strconv.ParseFloat(v, 64); err != nil {
-					err = errs.Field(name, "%q is not a number", v)
-				}
-			}
-		}
-		intParam("k", &q.K)
-		intParam("rrf_k", &q.Fusion.RRFK)
-		floatParam("vector_weight", &q.Fusion.VectorWeight)
-		floatParam("text_weight", &q.Fusion.TextWeight)
 		for _, v := range c.QueryArray("document") {
-			id, perr := strconv.ParseInt(v, 10, 64)
-			if perr != nil && err == nil {
-				err = errs.Field("document", "%q is not a document id", v)
+			id, err := strconv.ParseInt(v, 10, 64)
+			if err != nil {
+				return errs.Field("document", "%q is not a document id", v)
 			}
 			q.DocumentIDs = append(q.DocumentIDs, id)
 		}
 		q.Tags = c.QueryArray("tag")
-		if err != nil {
-			return err
-		}
 		res, err := d.Retrieval.SearchDetailed(c.Request.Context(), q)
 		if res.Passages == nil {
 			res.Passages = []retrieval.Passage{}

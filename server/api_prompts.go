@@ -296,14 +296,11 @@ func handleListDocuments(d Deps) apiFunc {
 	return func(c *gin.Context) error {
 		corpus := corpusOf(c)
 		limit, offset := 100, 0
-		for name, dst := range map[string]*int{"limit": &limit, "offset": &offset} {
-			if v := c.Query(name); v != "" {
-				n, err := strconv.Atoi(v)
-				if err != nil {
-					return errs.Field(name, "%q is not a whole number", v)
-				}
-				*dst = n
-			}
+		if err := queryInt(c, "limit", &limit); err != nil {
+			return err
+		}
+		if err := queryInt(c, "offset", &offset); err != nil {
+			return err
 		}
 		page, err := d.Retrieval.Documents(c.Request.Context(), corpus.ID, limit, offset)
 		return respond(c, http.StatusOK, gin.H{"corpus": corpus, "documents": page.Documents, "total": page.Total,

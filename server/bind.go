@@ -114,3 +114,28 @@ func sameOrigin(origin string, r *http.Request) bool {
 	_, hostPart, ok := strings.Cut(origin, "://")
 	return ok && strings.EqualFold(hostPart, r.Host)
 }
+
+// queryInt sets *dst from the query parameter name when it is given, and names the
+// parameter when it is not a whole number.
+func queryInt(c *gin.Context, name string, dst *int) error {
+	if v := c.Query(name); v != "" {
+		n, err := strconv.Atoi(v)
+		if err != nil {
+			return errs.Field(name, "%q is not a whole number", v)
+		}
+		*dst = n
+	}
+	return nil
+}
+
+// queryFloat is queryInt for numbers.
+func queryFloat(c *gin.Context, name string, dst *float64) error {
+	if v := c.Query(name); v != "" {
+		n, err := strconv.ParseFloat(v, 64)
+		if err != nil {
+			return errs.Field(name, "%q is not a number", v)
+		}
+		*dst = n
+	}
+	return nil
+}

@@ -6,13 +6,11 @@ import (
 	"flag"
 	"fmt"
 	"io"
-	"log/slog"
 	"strconv"
 	"strings"
 	"time"
 
 	"github.com/mentor-ai/mentor/audit"
-	"github.com/mentor-ai/mentor/db"
 	"github.com/mentor-ai/mentor/errs"
 	"github.com/mentor-ai/mentor/export"
 )
@@ -93,12 +91,9 @@ func runExport(ctx context.Context, args []string, getenv func(string) string, s
 		}
 	}
 
-	if err := migrateUp(ctx, databaseURL, slog.New(slog.DiscardHandler)); err != nil {
-		return fmt.Errorf("%s: %w", f.source("database-url"), err)
-	}
-	pool, err := db.Connect(ctx, databaseURL)
+	pool, err := openMigrated(ctx, f, databaseURL)
 	if err != nil {
-		return fmt.Errorf("%s: %w", f.source("database-url"), err)
+		return err
 	}
 	defer pool.Close()
 	ex := export.New(pool, nil)

@@ -7,14 +7,12 @@ import (
 	"fmt"
 	"io"
 	"io/fs"
-	"log/slog"
 	"os"
 	"path/filepath"
 	"slices"
 	"strings"
 
 	"github.com/jackc/pgx/v5/pgxpool"
-	"github.com/mentor-ai/mentor/db"
 	"github.com/mentor-ai/mentor/errs"
 	"github.com/mentor-ai/mentor/prompts"
 	"github.com/mentor-ai/mentor/retrieval"
@@ -85,12 +83,9 @@ func (k *knowledgeFlags) open(ctx context.Context, f *flagSet, getenv func(strin
 	if err != nil {
 		return nil, nil, corpus, err
 	}
-	if err := migrateUp(ctx, k.databaseURL, slog.New(slog.DiscardHandler)); err != nil {
-		return nil, nil, corpus, fmt.Errorf("%s: %w", f.source("database-url"), err)
-	}
-	pool, err := db.Connect(ctx, k.databaseURL)
+	pool, err := openMigrated(ctx, f, k.databaseURL)
 	if err != nil {
-		return nil, nil, corpus, fmt.Errorf("%s: %w", f.source("database-url"), err)
+		return nil, nil, corpus, err
 	}
 	fail := func(err error) (*pgxpool.Pool, *retrieval.Store, retrieval.Corpus, error) {
 		pool.Close()

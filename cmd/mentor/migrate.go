@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"text/tabwriter"
 
+	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/mentor-ai/mentor/db"
 )
 
@@ -66,6 +67,19 @@ func runMigrate(ctx context.Context, args []string, getenv func(string) string, 
 		return fmt.Errorf("mentor migrate: unknown action %q (want up, down or status)", action)
 	}
 	return nil
+}
+
+// openMigrated is how the one-shot commands (user, import, search, export) reach the
+// database: pending migrations first, then a pool; errors name the setting the URL came from.
+func openMigrated(ctx context.Context, f *flagSet, databaseURL string) (*pgxpool.Pool, error) {
+	if err := migrateUp(ctx, databaseURL, slog.New(slog.DiscardHandler)); err != nil {
+		return nil, fmt.Errorf("%s: %w", f.source("database-url"), err)
+	}
+	pool, err := db.Connect(ctx, databaseURL)
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", f.source("database-url"), err)
+	}
+	return pool, nil
 }
 
 // migrateUp applies pending migrations on one connection, before the pool opens.

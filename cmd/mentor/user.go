@@ -5,12 +5,10 @@ import (
 	"context"
 	"fmt"
 	"io"
-	"log/slog"
 	"strings"
 
 	"github.com/mentor-ai/mentor/audit"
 	"github.com/mentor-ai/mentor/auth"
-	"github.com/mentor-ai/mentor/db"
 )
 
 // runUser manages accounts from the command line, for the first admin and for scripts:
@@ -49,12 +47,9 @@ func runUser(ctx context.Context, args []string, getenv func(string) string, std
 	if err := checkDatabaseURL(f, databaseURL); err != nil {
 		return err
 	}
-	if err := migrateUp(ctx, databaseURL, slog.New(slog.DiscardHandler)); err != nil {
-		return fmt.Errorf("%s: %w", f.source("database-url"), err)
-	}
-	pool, err := db.Connect(ctx, databaseURL)
+	pool, err := openMigrated(ctx, f, databaseURL)
 	if err != nil {
-		return fmt.Errorf("%s: %w", f.source("database-url"), err)
+		return err
 	}
 	defer pool.Close()
 	store, log := auth.NewStore(pool, nil), audit.New(pool)

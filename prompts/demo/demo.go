@@ -100,7 +100,7 @@ func Load(ctx context.Context, ps *prompts.Store, rs *retrieval.Store, knownMode
 	}
 	corpusBySlug := map[string]retrieval.Corpus{}
 	for _, c := range corpora {
-		corpusBySlug[c.Slug] = c
+		corpusBySlug[c.Slug] = c.Corpus
 	}
 
 	for _, f := range demoFiles {
