@@ -136,7 +136,8 @@ var notes = map[string]string{
 		"≥ 5,000 chunks/s.",
 	"github.com/mentor-ai/mentor/server": "BenchmarkSearch loads a generated bilingual corpus (100k chunks; SEARCH_CHUNKS=1000000 make bench for " +
 		"1M), builds its HNSW index (hnsw-build-s) and measures recall@10 of the HNSW search against exact search over 200 " +
-		"questions, at the ef_search every connection uses (200) and at 100 and 400. raw is the hybrid statement alone, sent with " +
+		"questions (a returned chunk counts when it is no farther than the exact 10th: generated text ties often), at the ef_search " +
+		"every connection uses (200) and at 100 and 400. raw is the hybrid statement alone, sent with " +
 		"pgx with the query vector computed beforehand (and each list alone); api is GET /api/v1/search through the whole server, " +
 		"with p50-x-raw and p99-x-raw its ratio to raw hybrid. Targets (issue 6): recall@10 ≥ 0.95, API p99 ≤ 20 ms at 100k, " +
 		"API/raw ≤ 1.3. The relay, judgment, readyz, authorized-read and try benchmarks are issue 5's (docs/architecture.md).",
