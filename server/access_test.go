@@ -185,7 +185,10 @@ func TestUnauthenticatedGets401(t *testing.T) {
 func TestRouteTableCoversEveryAPIRoute(t *testing.T) {
 	t.Parallel()
 	f := setup(t)
-	h := server.New(server.Deps{Logger: discardLogger(), Pool: f.pool, Registry: prometheus.NewRegistry(), Models: f.models})
+	deps := f.deps
+	deps.Registry = prometheus.NewRegistry()
+	h, err := server.New(deps)
+	require.NoError(t, err)
 	engine, ok := h.(*gin.Engine)
 	require.True(t, ok)
 	var table []string

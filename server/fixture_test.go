@@ -38,6 +38,7 @@ type fixture struct {
 	models *llm.Registry
 	auth   *auth.Store
 	hub    *server.Hub
+	deps   server.Deps // what the server was built from
 	admin  *client
 	// stopHub does what shutdown does to live streams: stops them as interrupted and closes
 	// the sockets. It waits until that is done.
@@ -81,22 +82,24 @@ func newFixture(t testing.TB, logger *slog.Logger, o options) fixture {
 	}
 	ps, rs, as := prompts.NewStore(pool), retrieval.NewStore(pool, nil), auth.NewStore(pool, nil)
 	sessions := auth.SessionLimits{Idle: o.idle, Absolute: 24 * time.Hour}
-	hub := server.NewHub(logger, as, sessions, o.check)
-	hub.SaveStreams(rlhf.NewStore(pool))
+	live := rlhf.NewStore(pool)
+	hub := server.NewHub(logger, as, live, sessions, o.check)
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan struct{})
 	go func() { defer close(done); hub.Run(ctx) }()
 	stopHub := sync.OnceFunc(func() { cancel(); <-done })
 	t.Cleanup(stopHub)
-	h := server.New(server.Deps{
+	deps := server.Deps{
 		Logger: logger, Pool: pool, Registry: prometheus.NewRegistry(), Version: "test",
 		Prompts: ps, Retrieval: rs, Models: models, Generator: generation.New(rs, models, nil),
-		Auth: as, Audit: audit.New(pool), Sessions: sessions, Hub: hub, Limits: o.limits, Live: rlhf.NewStore(pool),
+		Auth: as, Audit: audit.New(pool), Sessions: sessions, Hub: hub, Limits: o.limits, Live: live,
 		TrustedProxies: o.trustedProxies,
-	})
+	}
+	h, err := server.New(deps)
+	require.NoError(t, err)
 	srv := httptest.NewServer(h)
 	t.Cleanup(srv.Close)
-	f := fixture{pool: pool, srv: srv, models: models, auth: as, hub: hub, stopHub: stopHub}
+	f := fixture{pool: pool, srv: srv, models: models, auth: as, hub: hub, stopHub: stopHub, deps: deps}
 	f.user(t, "root", true)
 	f.admin = f.signIn(t, "root")
 	return f

@@ -56,9 +56,6 @@ type Hub struct {
 	tracked   map[int64]func() (rlhf.Candidate, bool)
 }
 
-// SaveStreams has Run save streaming candidates' content once a second to store.
-func (h *Hub) SaveStreams(store *rlhf.Store) { h.liveStore = store }
-
 func (h *Hub) track(id int64, snapshot func() (rlhf.Candidate, bool)) {
 	h.flushMu.Lock()
 	h.tracked[id] = snapshot
@@ -81,17 +78,18 @@ func (h *Hub) flush(ctx context.Context) {
 		}
 	}
 	h.flushMu.Unlock()
-	if h.liveStore != nil && len(batch) > 0 {
+	if len(batch) > 0 {
 		if err := h.liveStore.Flush(ctx, batch); err != nil {
 			h.logger.Error("save streaming candidates", "count", len(batch), "err", err)
 		}
 	}
 }
 
-// NewHub returns a hub that re-checks every connection's session every check interval.
-func NewHub(logger *slog.Logger, store *auth.Store, limits auth.SessionLimits, check time.Duration) *Hub {
+// NewHub returns a hub that re-checks every connection's session every check interval and
+// saves streaming candidates' content to live once a second.
+func NewHub(logger *slog.Logger, store *auth.Store, live *rlhf.Store, limits auth.SessionLimits, check time.Duration) *Hub {
 	streams, stop := context.WithCancelCause(context.Background())
-	return &Hub{logger: logger, auth: store, limits: limits, check: check, conns: map[*wsConn]struct{}{},
+	return &Hub{logger: logger, auth: store, liveStore: live, limits: limits, check: check, conns: map[*wsConn]struct{}{},
 		turns: map[int64]*liveTurn{}, streams: streams, stopStreams: stop, tracked: map[int64]func() (rlhf.Candidate, bool){}}
 }
 

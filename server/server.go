@@ -9,6 +9,8 @@ import (
 	"fmt"
 	"log/slog"
 	"net/http"
+	"reflect"
+	"strings"
 	"sync"
 	"time"
 
@@ -27,13 +29,16 @@ import (
 	"github.com/mentor-ai/mentor/rlhf"
 )
 
-// Deps is what the server needs from run. Every field is required unless its comment says not.
+// Deps is what the server needs from run. Every field is required unless it is tagged
+// `optional`: New refuses to build a server with a required field left unset, naming it, so
+// a wiring mistake stops `mentor serve` at start-up instead of panicking at a trainer's first
+// question (which is what shipped once, with Live missing).
 type Deps struct {
 	Logger   *slog.Logger
 	Pool     *pgxpool.Pool
 	Registry *prometheus.Registry // the process's own registry, never the global default
-	Version  string
-	Now      func() time.Time // optional: time.Now
+	Version  string               `optional:"true"`
+	Now      func() time.Time     `optional:"true"` // time.Now
 
 	Prompts   *prompts.Store
 	Retrieval *retrieval.Store
@@ -47,13 +52,13 @@ type Deps struct {
 	// TrustedProxies are the addresses (IPs or CIDRs) whose X-Forwarded-For and
 	// X-Forwarded-Proto headers are believed. Empty: none, so a client cannot choose the
 	// address that sign-in throttling counts against.
-	TrustedProxies []string
-	Limits         GenerationLimits
+	TrustedProxies []string `optional:"true"`
+	Limits         GenerationLimits `optional:"true"` // zero: no limits
 	// AllowedOrigins may open websockets besides the server's own origin (scheme://host:port).
-	AllowedOrigins []string
+	AllowedOrigins []string `optional:"true"`
 	Hub            *Hub
-	// Exports writes datasets; optional: export.New(Pool, Now) otherwise.
-	Exports *export.Exporter
+	// Exports writes datasets; export.New(Pool, Now) when unset.
+	Exports *export.Exporter `optional:"true"`
 
 	gate     *generationGate
 	renderer *render.Renderer
@@ -63,8 +68,12 @@ type Deps struct {
 // every route at start-up. Setting it once keeps parallel tests race-free.
 var ginReleaseMode sync.Once
 
-// New returns the whole HTTP handler.
-func New(deps Deps) http.Handler {
+// New returns the whole HTTP handler, or an error naming every required dependency that
+// deps lacks.
+func New(deps Deps) (http.Handler, error) {
+	if missing := deps.missing(); len(missing) > 0 {
+		return nil, fmt.Errorf("server: missing dependencies: %s", strings.Join(missing, ", "))
+	}
 	ginReleaseMode.Do(func() { gin.SetMode(gin.ReleaseMode) })
 	if deps.Now == nil {
 		deps.Now = time.Now
@@ -73,7 +82,7 @@ func New(deps Deps) http.Handler {
 	r.ContextWithFallback = true
 	r.HandleMethodNotAllowed = true
 	if err := r.SetTrustedProxies(deps.TrustedProxies); err != nil {
-		panic(fmt.Sprintf("server: trusted proxies: %v", err)) // run validates them first
+		return nil, fmt.Errorf("server: trusted proxies: %w", err)
 	}
 	if deps.Exports == nil {
 		deps.Exports = export.New(deps.Pool, deps.Now)
@@ -83,5 +92,22 @@ func New(deps Deps) http.Handler {
 	metrics := newHTTPMetrics(deps.Registry)
 	r.Use(recoverer(deps.Logger), securityHeaders(), requestLog(deps.Logger), metrics.middleware())
 	addRoutes(r, deps)
-	return r
+	return r, nil
+}
+
+// missing names the required fields of d that are unset. Reflection keeps this list from
+// drifting from the struct: a field added to Deps is required until someone says otherwise.
+func (d Deps) missing() []string {
+	var out []string
+	v, t := reflect.ValueOf(d), reflect.TypeOf(d)
+	for i := range t.NumField() {
+		f := t.Field(i)
+		if !f.IsExported() || f.Tag.Get("optional") == "true" {
+			continue
+		}
+		if v.Field(i).IsZero() {
+			out = append(out, f.Name)
+		}
+	}
+	return out
 }

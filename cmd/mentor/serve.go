@@ -228,8 +228,7 @@ func runServe(ctx context.Context, args []string, getenv func(string) string, st
 		}
 	}
 	sessions := auth.SessionLimits{Idle: cfg.sessionIdle, Absolute: cfg.sessionAbsolute}
-	hub := server.NewHub(logger, authStore, sessions, 30*time.Second)
-	hub.SaveStreams(liveStore)
+	hub := server.NewHub(logger, authStore, liveStore, sessions, 30*time.Second)
 	hubCtx, stopHub := context.WithCancel(context.Background())
 	hubDone := make(chan struct{})
 	go func() { defer close(hubDone); hub.Run(hubCtx) }()
@@ -240,17 +239,21 @@ func runServe(ctx context.Context, args []string, getenv func(string) string, st
 		}
 	}
 
+	handler, err := server.New(server.Deps{
+		Logger: logger, Pool: pool, Registry: reg, Version: buildVersion(),
+		Prompts: promptStore, Retrieval: retrievalStore, Models: models,
+		Generator: generation.New(retrievalStore, models, nil),
+		Live:      liveStore, Auth: authStore, Audit: auditLog, Sessions: sessions, Hub: hub,
+		TrustedProxies: splitList(cfg.trustedProxies), AllowedOrigins: splitList(cfg.allowedOrigins),
+		Limits: server.GenerationLimits{Concurrent: cfg.genConcurrent, PerHour: cfg.genPerHour},
+	})
+	if err != nil {
+		return err
+	}
 	requestCtx, cancelRequests := context.WithCancel(context.Background())
 	defer cancelRequests()
 	srv := &http.Server{
-		Handler: server.New(server.Deps{
-			Logger: logger, Pool: pool, Registry: reg, Version: buildVersion(),
-			Prompts: promptStore, Retrieval: retrievalStore, Models: models,
-			Generator: generation.New(retrievalStore, models, nil),
-			Auth:      authStore, Audit: auditLog, Sessions: sessions, Hub: hub,
-			TrustedProxies: splitList(cfg.trustedProxies), AllowedOrigins: splitList(cfg.allowedOrigins),
-			Limits: server.GenerationLimits{Concurrent: cfg.genConcurrent, PerHour: cfg.genPerHour},
-		}),
+		Handler: handler,
 		// Requests see this context end when shutdown begins, so live streams stop and record
 		// how far they got instead of holding the shutdown open.
 		BaseContext:       func(net.Listener) context.Context { return requestCtx },
