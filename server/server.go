@@ -52,7 +52,7 @@ type Deps struct {
 	// TrustedProxies are the addresses (IPs or CIDRs) whose X-Forwarded-For and
 	// X-Forwarded-Proto headers are believed. Empty: none, so a client cannot choose the
 	// address that sign-in throttling counts against.
-	TrustedProxies []string `optional:"true"`
+	TrustedProxies []string         `optional:"true"`
 	Limits         GenerationLimits `optional:"true"` // zero: no limits
 	// AllowedOrigins may open websockets besides the server's own origin (scheme://host:port).
 	AllowedOrigins []string `optional:"true"`
