@@ -178,3 +178,10 @@ func (s *Store) ProjectIDs(ctx context.Context, userID int64) ([]int64, error) {
 	out, err := pgx.CollectRows(rows, pgx.RowTo[int64])
 	return out, db.Error(err, "projects of user %d", userID)
 }
+
+// SeesModels reports whether u, with role in a project, may see which model and prompt
+// version wrote each candidate when the project ranks blind. Trainers and experts judge
+// blind; reviewers and admins check the work and need to know what they are looking at.
+func SeesModels(u User, role Role) bool {
+	return u.IsAdmin || role == RoleAdmin || role == RoleReviewer
+}

@@ -34,6 +34,7 @@ type Message struct {
 // CandidateSpec is what one candidate is generated from: enough to reproduce it.
 type CandidateSpec struct {
 	Position         int     `json:"position" db:"position"`
+	PlanIndex        *int    `json:"plan_index" db:"plan_index"` // place in the plan before a blind shuffle; nil for old turns
 	Model            string  `json:"model" db:"model"`
 	Endpoint         string  `json:"endpoint" db:"endpoint"`
 	Baseline         bool    `json:"baseline" db:"baseline"`
@@ -83,6 +84,7 @@ type NewTurn struct {
 	UserID         int64
 	Message        string
 	Candidates     []CandidateSpec
+	ShuffleSeed    *int64 // the seed of a blind project's shuffle of positions, kept with the turn
 }
 
 // StartTurn stores the user's message and the candidates, as streaming, in one transaction.
@@ -122,8 +124,8 @@ func (s *Store) StartTurn(ctx context.Context, in NewTurn) (Turn, error) {
 			VALUES ($1, $2, 'user', 'human', $3, $4) RETURNING id`, in.ConversationID, in.ParentID, in.UserID, in.Message).Scan(&t.UserMessageID); err != nil {
 			return err
 		}
-		if err := tx.QueryRow(ctx, `INSERT INTO turns (conversation_id, user_message_id, created_by) VALUES ($1, $2, $3) RETURNING id`,
-			in.ConversationID, t.UserMessageID, in.UserID).Scan(&t.ID); err != nil {
+		if err := tx.QueryRow(ctx, `INSERT INTO turns (conversation_id, user_message_id, created_by, shuffle_seed) VALUES ($1, $2, $3, $4) RETURNING id`,
+			in.ConversationID, t.UserMessageID, in.UserID, in.ShuffleSeed).Scan(&t.ID); err != nil {
 			return err
 		}
 		for _, c := range in.Candidates {
@@ -136,10 +138,10 @@ func (s *Store) StartTurn(ctx context.Context, in NewTurn) (Turn, error) {
 				return err
 			}
 			if err := tx.QueryRow(ctx, `INSERT INTO candidates (turn_id, message_id, position, model, endpoint, baseline, prompt_version_id,
-					temperature, top_p, max_tokens, seed, system_prompt_hash, passage_ids, status)
-				VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, 'streaming') RETURNING id`,
+					temperature, top_p, max_tokens, seed, system_prompt_hash, passage_ids, status, plan_index)
+				VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, 'streaming', $14) RETURNING id`,
 				t.ID, cand.MessageID, c.Position, c.Model, c.Endpoint, c.Baseline, c.PromptVersionID, c.Temperature, c.TopP,
-				c.MaxTokens, c.Seed, c.SystemPromptHash, cand.PassageIDs).Scan(&cand.ID); err != nil {
+				c.MaxTokens, c.Seed, c.SystemPromptHash, cand.PassageIDs, c.PlanIndex).Scan(&cand.ID); err != nil {
 				return err
 			}
 			t.Candidates = append(t.Candidates, cand)
@@ -190,18 +192,20 @@ func (s *Store) Flush(ctx context.Context, cs []Candidate) error {
 	return db.Error(err, "save %d streaming candidates", len(cs))
 }
 
-// Finish saves a candidate's final content, status and measurements.
+// Finish saves a candidate's final content, status and measurements. It is one statement
+// that locks the candidate row before its message row, the order Flush takes them in: two
+// orders deadlocked under load (the once-a-second save against a stream's final save).
 func (s *Store) Finish(ctx context.Context, c Candidate) error {
-	err := pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
-		if _, err := tx.Exec(ctx, `UPDATE messages SET content = $2 WHERE id = $1`, c.MessageID, c.Content); err != nil {
-			return err
-		}
-		_, err := tx.Exec(ctx, `UPDATE candidates SET reasoning = $2, status = $3, finish_reason = $4, error = $5, prompt_tokens = $6,
+	tag, err := s.pool.Exec(ctx, `WITH c AS (
+			UPDATE candidates SET reasoning = $2, status = $3, finish_reason = $4, error = $5, prompt_tokens = $6,
 				completion_tokens = $7, ttft_ms = $8, duration_ms = $9, attempts = $10, updated_at = now()
-			WHERE id = $1`, c.ID, c.Reasoning, c.Status, c.FinishReason, c.Error, c.PromptTokens, c.CompletionTokens,
-			c.TTFTMillis, c.DurationMillis, c.Attempts)
-		return err
-	})
+			WHERE id = $1 RETURNING message_id)
+		UPDATE messages SET content = $11 FROM c WHERE messages.id = c.message_id`,
+		c.ID, c.Reasoning, c.Status, c.FinishReason, c.Error, c.PromptTokens, c.CompletionTokens,
+		c.TTFTMillis, c.DurationMillis, c.Attempts, c.Content)
+	if err == nil && tag.RowsAffected() == 0 {
+		err = pgx.ErrNoRows
+	}
 	return db.Error(err, "save candidate %d", c.ID)
 }
 
@@ -221,7 +225,7 @@ func (s *Store) Turn(ctx context.Context, id int64) (Turn, error) {
 	if err != nil {
 		return t, db.Error(err, "turn %d", id)
 	}
-	rows, _ := s.pool.Query(ctx, `SELECT c.id, c.turn_id, c.message_id, c.position, c.model, c.endpoint, c.baseline, c.prompt_version_id,
+	rows, _ := s.pool.Query(ctx, `SELECT c.id, c.turn_id, c.message_id, c.position, c.plan_index, c.model, c.endpoint, c.baseline, c.prompt_version_id,
 			c.temperature, c.top_p, c.max_tokens, c.seed, c.system_prompt_hash, c.passage_ids, m.content, c.reasoning, c.status,
 			c.finish_reason, c.error, c.prompt_tokens, c.completion_tokens, c.ttft_ms, c.duration_ms, c.attempts
 		FROM candidates c JOIN messages m ON m.id = c.message_id WHERE c.turn_id = $1 ORDER BY c.position`, id)
@@ -246,6 +250,13 @@ func (s *Store) Conversation(ctx context.Context, id int64) (personaID int64, ms
 		FROM messages m LEFT JOIN candidates c ON c.message_id = m.id WHERE m.conversation_id = $1 ORDER BY m.id`, id)
 	msgs, err = pgx.CollectRows(rows, pgx.RowToStructByName[TreeMessage])
 	return personaID, msgs, db.Error(err, "messages of conversation %d", id)
+}
+
+// ConversationPersona returns the persona a conversation is with.
+func (s *Store) ConversationPersona(ctx context.Context, id int64) (int64, error) {
+	var p int64
+	err := s.pool.QueryRow(ctx, `SELECT persona_id FROM conversations WHERE id = $1`, id).Scan(&p)
+	return p, db.Error(err, "conversation %d", id)
 }
 
 // ConversationProject returns the project a conversation belongs to, for access checks.

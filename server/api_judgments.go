@@ -5,10 +5,13 @@ import (
 
 	"github.com/gin-gonic/gin"
 
+	"github.com/mentor-ai/mentor/auth"
 	"github.com/mentor-ai/mentor/rlhf"
 )
 
-// handleGetTurn returns a turn with its candidates and the caller's judgments of it.
+// handleGetTurn returns a turn with its candidates and the caller's judgments of it. In a
+// project that ranks blind, a caller who judges (rather than reviews) gets the candidates
+// without what would name their model or prompt version.
 func handleGetTurn(d Deps) apiFunc {
 	return func(c *gin.Context) error {
 		ctx := c.Request.Context()
@@ -21,8 +24,66 @@ func handleGetTurn(d Deps) apiFunc {
 			return err
 		}
 		passages, err := turnPassages(c, d, t)
-		return respond(c, http.StatusOK, gin.H{"turn": t, "judgments": judgments, "passages": passages}, err)
+		if err != nil {
+			return err
+		}
+		reveal, err := revealsModels(c, d, turnOf(c).personaID)
+		if err != nil {
+			return err
+		}
+		var candidates any = t.Candidates
+		if !reveal {
+			blind := make([]blindCandidate, len(t.Candidates))
+			for i, cand := range t.Candidates {
+				blind[i] = blindCandidate{ID: cand.ID, TurnID: cand.TurnID, MessageID: cand.MessageID, Position: cand.Position,
+					PassageIDs: cand.PassageIDs, Content: cand.Content, Status: cand.Status, FinishReason: cand.FinishReason,
+					Error: cand.Error, TTFTMillis: cand.TTFTMillis, DurationMillis: cand.DurationMillis}
+			}
+			candidates = blind
+		}
+		return respond(c, http.StatusOK, gin.H{"turn": gin.H{"id": t.ID, "conversation_id": t.ConversationID,
+			"user_message_id": t.UserMessageID, "created_by": t.CreatedBy, "candidates": candidates},
+			"judgments": judgments, "passages": passages}, nil)
 	}
+}
+
+// blindCandidate is a candidate as a trainer of a blind project sees it: what it said and
+// how it ended, and nothing that tells its model, endpoint, version or sampling.
+type blindCandidate struct {
+	ID             int64   `json:"id"`
+	TurnID         int64   `json:"turn_id"`
+	MessageID      int64   `json:"message_id"`
+	Position       int     `json:"position"`
+	PassageIDs     []int64 `json:"passage_ids"`
+	Content        string  `json:"content"`
+	Status         string  `json:"status"`
+	FinishReason   string  `json:"finish_reason"`
+	Error          string  `json:"error"`
+	TTFTMillis     *int    `json:"ttft_ms"`
+	DurationMillis *int    `json:"duration_ms"`
+}
+
+// revealsModels reports whether the caller may see candidates' models in the persona's
+// project: always when it does not rank blind, otherwise reviewers and admins only.
+func revealsModels(c *gin.Context, d Deps, personaID int64) (bool, error) {
+	ctx := c.Request.Context()
+	persona, err := d.Prompts.Persona(ctx, personaID)
+	if err != nil {
+		return false, err
+	}
+	project, err := d.Prompts.Project(ctx, persona.ProjectID)
+	if err != nil {
+		return false, err
+	}
+	if !project.BlindRanking {
+		return true, nil
+	}
+	p := principalOf(c)
+	role, err := d.Auth.Role(ctx, p.user.ID, project.ID)
+	if err != nil {
+		return false, err
+	}
+	return auth.SeesModels(p.user, role), nil
 }
 
 // handleSubmitJudgment stores a judgment and its preference pairs. A retry with the same

@@ -4,9 +4,11 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"log/slog"
 	"net/http"
 	"net/url"
+	"runtime/debug"
 	"slices"
 	"strings"
 	"sync"
@@ -340,7 +342,7 @@ func handleWebsocket(d Deps) apiFunc {
 		if !wc.alive(c.Request.Context()) {
 			wc.close(websocket.ClosePolicyViolation, "session ended")
 		}
-		wc.readPump(c.Request.Context(), d.Logger, commands{d: d, p: p, conn: wc})
+		wc.readPump(c.Request.Context(), d.Logger, commands{d: d, p: p, conn: wc}.handle)
 		return nil
 	}
 }
@@ -359,7 +361,23 @@ func credentialCheck(c *gin.Context, d Deps) func(context.Context) bool {
 	return func(ctx context.Context) bool { return d.Auth.Alive(ctx, cookie, d.Sessions) }
 }
 
-func (c *wsConn) readPump(ctx context.Context, logger *slog.Logger, cmds commands) {
+// commandFunc handles one client message of a type other than heartbeat.
+type commandFunc func(ctx context.Context, typ string, raw []byte) error
+
+// safely runs one websocket command, turning a panic into an internal error: one bad command
+// is logged with its stack and answered with an error event, and the connection (with the
+// trainer's streams) goes on.
+func safely(logger *slog.Logger, typ string, run func() error) (err error) {
+	defer func() {
+		if r := recover(); r != nil {
+			logger.Error("websocket command panicked", "type", typ, "panic", r, "stack", string(debug.Stack()))
+			err = fmt.Errorf("websocket command %s panicked: %v", typ, r)
+		}
+	}()
+	return run()
+}
+
+func (c *wsConn) readPump(ctx context.Context, logger *slog.Logger, handle commandFunc) {
 	defer c.close(websocket.CloseNormalClosure, "")
 	c.conn.SetReadLimit(maxMessageSize)
 	c.conn.SetReadDeadline(time.Now().Add(pongWait)) //nolint:errcheck // a failed deadline shows as a read error
@@ -384,7 +402,7 @@ func (c *wsConn) readPump(ctx context.Context, logger *slog.Logger, cmds command
 			c.emit(wsEvent{Type: "heartbeat", ID: msg.ID, At: time.Now().UTC()})
 			continue
 		}
-		if err := cmds.handle(ctx, msg.Type, data); err != nil {
+		if err := safely(logger, msg.Type, func() error { return handle(ctx, msg.Type, data) }); err != nil {
 			ev := wsEvent{Type: "error", ID: msg.ID, Code: errs.KindOf(err), Message: errs.Message(err)}
 			var e *errs.Error
 			if errors.As(err, &e) {

@@ -52,3 +52,55 @@ func (g *generationGate) acquire(ctx context.Context, store *auth.Store, userID 
 	}
 	return release, nil
 }
+
+// reservation is n generations admitted together. Each running stream takes one with take
+// and releases it when it ends; releaseRest gives back whatever was not taken, so a turn
+// that fails or panics half-way through setting up never keeps a user's slots.
+type reservation struct {
+	mu    sync.Mutex
+	slots []func()
+}
+
+// reserve admits n generations for user, or none.
+func (g *generationGate) reserve(ctx context.Context, store *auth.Store, userID int64, n int) (*reservation, error) {
+	r := &reservation{}
+	for range n {
+		release, err := g.acquire(ctx, store, userID)
+		if err != nil {
+			r.releaseRest()
+			return nil, err
+		}
+		r.slots = append(r.slots, release)
+	}
+	return r, nil
+}
+
+// take hands one slot to its holder, who must call the returned func exactly once.
+func (r *reservation) take() func() {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if len(r.slots) == 0 {
+		return func() {}
+	}
+	release := r.slots[0]
+	r.slots = r.slots[1:]
+	return sync.OnceFunc(release)
+}
+
+// releaseRest releases every slot not taken. Safe to call more than once.
+func (r *reservation) releaseRest() {
+	r.mu.Lock()
+	rest := r.slots
+	r.slots = nil
+	r.mu.Unlock()
+	for _, release := range rest {
+		release()
+	}
+}
+
+// active is how many generations user holds now, for tests and metrics.
+func (g *generationGate) activeFor(userID int64) int {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	return g.active[userID]
+}

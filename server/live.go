@@ -5,6 +5,8 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"math/rand/v2"
+	"runtime/debug"
 	"slices"
 	"strconv"
 	"strings"
@@ -194,18 +196,8 @@ func (x commands) generate(ctx context.Context, cmd generateCmd) error {
 	case len(cmd.Plan) > maxCandidates:
 		return errs.Field("plan", "at most %d candidates, got %d", maxCandidates, len(cmd.Plan))
 	}
-	persona, err := d.Prompts.Persona(ctx, cmd.PersonaID)
+	persona, role, err := x.personaFor(ctx, cmd.PersonaID, auth.Generate)
 	if err != nil {
-		return errs.E(errs.NotFound, "no persona %d", cmd.PersonaID)
-	}
-	role, err := d.Auth.Role(ctx, x.p.user.ID, persona.ProjectID)
-	if err != nil {
-		return err
-	}
-	if err := auth.Decide(x.p.user, role, x.p.scopes(), auth.Generate); err != nil {
-		if errs.KindOf(err) == errs.NotFound {
-			return errs.E(errs.NotFound, "no persona %d", cmd.PersonaID)
-		}
 		return err
 	}
 	project, err := d.Prompts.Project(ctx, persona.ProjectID)
@@ -225,6 +217,16 @@ func (x commands) generate(ctx context.Context, cmd generateCmd) error {
 		locale = persona.Locale
 	}
 	history := []llm.Message{}
+	if cmd.ConversationID != 0 {
+		// One answer for a conversation that is missing and one that is someone else's: a
+		// probe learns nothing, and another project's messages never reach a model.
+		if owner, err := d.Live.ConversationPersona(ctx, cmd.ConversationID); err != nil || owner != persona.ID {
+			if err != nil && errs.KindOf(err) != errs.NotFound {
+				return err
+			}
+			return errs.Field("conversation_id", "no conversation %d with this persona", cmd.ConversationID)
+		}
+	}
 	if cmd.ParentMessageID != nil {
 		msgs, err := d.Live.History(ctx, cmd.ConversationID, *cmd.ParentMessageID)
 		if err != nil {
@@ -236,21 +238,24 @@ func (x commands) generate(ctx context.Context, cmd generateCmd) error {
 	}
 	history = append(history, llm.Message{Role: "user", Content: cmd.Message})
 
+	// Blind projects show the candidates in an order drawn per turn, so position says nothing
+	// about version or model; the seed is stored with the turn, so position bias can be
+	// measured afterwards.
+	var shuffleSeed *int64
+	if project.BlindRanking {
+		seed := rand.Int64()
+		shuffleSeed = &seed
+		plan = shuffled(plan, seed)
+	}
+
 	// Reserve every candidate's generation up front: all of the turn runs, or none of it.
-	var releases []func()
-	releaseAll := func() {
-		for _, r := range releases {
-			r()
-		}
+	// Whatever happens from here on (an error, a panic), slots not handed to a running stream
+	// go back.
+	slots, err := d.gate.reserve(ctx, d.Auth, x.p.user.ID, len(plan))
+	if err != nil {
+		return err
 	}
-	for range plan {
-		release, err := d.gate.acquire(ctx, d.Auth, x.p.user.ID)
-		if err != nil {
-			releaseAll()
-			return err
-		}
-		releases = append(releases, release)
-	}
+	defer slots.releaseRest()
 	prepared := make([]generation.Prepared, len(plan))
 	specs := make([]rlhf.CandidateSpec, len(plan))
 	retrieved := map[int64]*[]retrieval.Passage{} // one search per prompt version in a turn
@@ -259,7 +264,6 @@ func (x commands) generate(ctx context.Context, cmd generateCmd) error {
 		if retrieved[pc.version.ID] == nil {
 			passages, err := d.Generator.Retrieve(ctx, pc.version, cmd.Message)
 			if err != nil {
-				releaseAll()
 				return err
 			}
 			retrieved[pc.version.ID] = &passages
@@ -267,7 +271,6 @@ func (x commands) generate(ctx context.Context, cmd generateCmd) error {
 		p, err := d.Generator.Prepare(ctx, generation.Plan{Persona: persona, Version: pc.version, Model: pc.model,
 			Temperature: pc.temperature, Seed: seed, Locale: locale, History: history, Retrieved: retrieved[pc.version.ID]})
 		if err != nil {
-			releaseAll()
 			return err
 		}
 		prepared[i] = p
@@ -275,26 +278,23 @@ func (x commands) generate(ctx context.Context, cmd generateCmd) error {
 		for j, ps := range p.Passages {
 			passageIDs[j] = ps.ChunkID
 		}
-		specs[i] = rlhf.CandidateSpec{Position: i + 1, Model: p.Model.Name, Endpoint: p.Model.Endpoint, Baseline: p.Model.Baseline,
-			PromptVersionID: pc.version.ID, Temperature: p.Request.Temperature, TopP: p.Request.TopP, MaxTokens: p.Request.MaxTokens,
-			Seed: seed, SystemPromptHash: p.SystemPromptHash, PassageIDs: passageIDs}
+		specs[i] = rlhf.CandidateSpec{Position: i + 1, PlanIndex: &pc.planIndex, Model: p.Model.Name, Endpoint: p.Model.Endpoint,
+			Baseline: p.Model.Baseline, PromptVersionID: pc.version.ID, Temperature: p.Request.Temperature, TopP: p.Request.TopP,
+			MaxTokens: p.Request.MaxTokens, Seed: seed, SystemPromptHash: p.SystemPromptHash, PassageIDs: passageIDs}
 	}
 	turn, err := d.Live.StartTurn(ctx, rlhf.NewTurn{ConversationID: cmd.ConversationID, ProjectID: persona.ProjectID,
-		PersonaID: persona.ID, Locale: locale, ParentID: cmd.ParentMessageID, UserID: x.p.user.ID, Message: cmd.Message, Candidates: specs})
+		PersonaID: persona.ID, Locale: locale, ParentID: cmd.ParentMessageID, UserID: x.p.user.ID, Message: cmd.Message,
+		Candidates: specs, ShuffleSeed: shuffleSeed})
 	if err != nil {
-		releaseAll()
 		return err
 	}
 
 	lt := &liveTurn{id: turn.ID, userID: x.p.user.ID, seq: map[int64]int64{}, subs: map[*wsConn]struct{}{},
 		cancels: map[int64]context.CancelCauseFunc{}}
+	reveal := !project.BlindRanking || auth.SeesModels(x.p.user, role)
 	info := make([]candidateInfo, len(turn.Candidates))
 	for i, c := range turn.Candidates {
-		info[i] = candidateInfo{CandidateID: c.ID, MessageID: c.MessageID, Position: c.Position, Label: string(rune('A' + i))}
-		if !project.BlindRanking {
-			b := c.Baseline
-			info[i].Model, info[i].PromptVersion, info[i].Baseline = c.Model, plan[i].version.Version, &b
-		}
+		info[i] = describeCandidate(c, plan[i].version.Version, reveal)
 	}
 	x.conn.emit(turnEvent{Type: "turn", ID: cmd.ID, TurnID: turn.ID, ConversationID: turn.ConversationID,
 		UserMessageID: turn.UserMessageID, Candidates: info})
@@ -302,17 +302,7 @@ func (x commands) generate(ctx context.Context, cmd generateCmd) error {
 	x.conn.follow(lt, nil)
 
 	for i, c := range turn.Candidates {
-		cctx, cancel := context.WithCancelCause(d.Hub.streams)
-		lt.cancels[c.ID] = cancel
-		lt.pending.Add(1)
-		d.Hub.streamsWG.Add(1)
-		go func() {
-			defer d.Hub.streamsWG.Done()
-			defer lt.pending.Done()
-			defer releases[i]()
-			defer cancel(nil)
-			d.runCandidate(cctx, lt, c, prepared[i])
-		}()
+		d.startCandidate(lt, c, prepared[i], slots.take())
 	}
 	go func() {
 		lt.pending.Wait()
@@ -321,10 +311,84 @@ func (x commands) generate(ctx context.Context, cmd generateCmd) error {
 	return nil
 }
 
+// personaFor loads a persona the caller may act on with perm, and the caller's role in its
+// project. A persona in a project the caller is not in is "no persona", like a missing one.
+func (x commands) personaFor(ctx context.Context, personaID int64, perm auth.Permission) (prompts.Persona, auth.Role, error) {
+	notFound := errs.E(errs.NotFound, "no persona %d", personaID)
+	persona, err := x.d.Prompts.Persona(ctx, personaID)
+	if errs.KindOf(err) == errs.NotFound {
+		return persona, "", notFound
+	} else if err != nil {
+		return persona, "", err
+	}
+	role, err := x.d.Auth.Role(ctx, x.p.user.ID, persona.ProjectID)
+	if err != nil {
+		return persona, "", err
+	}
+	if err := auth.Decide(x.p.user, role, x.p.scopes(), perm); err != nil {
+		if errs.KindOf(err) == errs.NotFound {
+			return persona, "", notFound
+		}
+		return persona, "", err
+	}
+	return persona, role, nil
+}
+
+// describeCandidate is what the trainer's screen learns of a candidate: its label, and its
+// model and version only when reveal says the caller may see them.
+func describeCandidate(c rlhf.Candidate, version int, reveal bool) candidateInfo {
+	info := candidateInfo{CandidateID: c.ID, MessageID: c.MessageID, Position: c.Position, Label: string(rune('A' + c.Position - 1))}
+	if reveal {
+		b := c.Baseline
+		info.Model, info.PromptVersion, info.Baseline = c.Model, version, &b
+	}
+	return info
+}
+
+// shuffled returns plan in an order drawn from seed (Fisher–Yates), each candidate keeping
+// its place in the plan as planIndex.
+func shuffled(plan []plannedCandidate, seed int64) []plannedCandidate {
+	out := slices.Clone(plan)
+	r := rand.New(rand.NewPCG(uint64(seed), 0x6d656e746f72))
+	r.Shuffle(len(out), func(i, j int) { out[i], out[j] = out[j], out[i] })
+	return out
+}
+
+// startCandidate runs one candidate's stream on its own goroutine, holding slot until the
+// candidate's final state is saved.
+func (d Deps) startCandidate(lt *liveTurn, c rlhf.Candidate, p generation.Prepared, slot func()) {
+	cctx, cancel := context.WithCancelCause(d.Hub.streams)
+	lt.mu.Lock()
+	lt.cancels[c.ID] = cancel
+	lt.mu.Unlock()
+	lt.pending.Add(1)
+	d.Hub.streamsWG.Add(1)
+	go func() {
+		defer d.Hub.streamsWG.Done()
+		defer lt.pending.Done()
+		defer slot()
+		defer cancel(nil)
+		defer func() {
+			// A panic in one stream must not take the server (and every other trainer's
+			// streams) down: the candidate fails, and says so.
+			if r := recover(); r != nil {
+				d.Logger.Error("candidate stream panicked", "candidate", c.ID, "panic", r, "stack", string(debug.Stack()))
+				d.Hub.untrack(c.ID)
+				failed := c
+				failed.Status, failed.Error = string(llm.Failed), "internal error"
+				d.finishDurably(lt, failed)
+				lt.publish(candidateEvent{Type: "done", TurnID: lt.id, CandidateID: c.ID, Status: failed.Status, Error: failed.Error})
+			}
+		}()
+		d.runCandidate(cctx, lt, c, p)
+	}()
+}
+
 type plannedCandidate struct {
 	version     prompts.Version
 	model       string
 	temperature *float32
+	planIndex   int // where it stands in the plan, before a blind project's shuffle
 }
 
 // planCandidates turns the command into candidates: the plan as given, or by default the
@@ -351,7 +415,7 @@ func planCandidates(versions []prompts.Version, models *llm.Registry, cmd genera
 			if it.Model != "" && !models.Has(it.Model) {
 				return nil, errs.Field(fmt.Sprintf("plan[%d].model", i), "unknown model %q", it.Model)
 			}
-			out = append(out, plannedCandidate{version: v, model: it.Model, temperature: it.Temperature})
+			out = append(out, plannedCandidate{version: v, model: it.Model, temperature: it.Temperature, planIndex: i})
 		}
 		return out, nil
 	}
@@ -371,7 +435,7 @@ func planCandidates(versions []prompts.Version, models *llm.Registry, cmd genera
 		key := strconv.Itoa(v.Version) + "|" + model
 		if len(out) < n && !seen[key] && slices.Contains(available, model) {
 			seen[key] = true
-			out = append(out, plannedCandidate{version: v, model: model})
+			out = append(out, plannedCandidate{version: v, model: model, planIndex: len(out)})
 		}
 	}
 	newest := versions[:min(len(versions), n)] // newest first
@@ -397,7 +461,6 @@ func (d Deps) runCandidate(ctx context.Context, lt *liveTurn, c rlhf.Candidate, 
 	var mu sync.Mutex
 	var content, reasoning strings.Builder
 	dirty := false
-	save := context.WithoutCancel(ctx) // saving must outlive a cancelled stream
 	// The hub's flusher saves what is new once a second, with every other live candidate.
 	d.Hub.track(c.ID, func() (rlhf.Candidate, bool) {
 		mu.Lock()
@@ -410,6 +473,9 @@ func (d Deps) runCandidate(ctx context.Context, lt *liveTurn, c rlhf.Candidate, 
 	})
 
 	res, err := p.Provider.Stream(ctx, p.Request, func(delta llm.Delta) {
+		// PostgreSQL's text cannot hold NUL, and a model can send one: drop it here, so the
+		// saved reply is always what the trainer saw.
+		delta.Content, delta.Reasoning = stripNUL(delta.Content), stripNUL(delta.Reasoning)
 		mu.Lock()
 		content.WriteString(delta.Content)
 		reasoning.WriteString(delta.Reasoning)
@@ -438,14 +504,54 @@ func (d Deps) runCandidate(ctx context.Context, lt *liveTurn, c rlhf.Candidate, 
 	final.PromptTokens, final.CompletionTokens, final.Attempts = res.Usage.PromptTokens, res.Usage.CompletionTokens, res.Attempts
 	t32, d32 := int(ttft), int(total)
 	final.TTFTMillis, final.DurationMillis = &t32, &d32
-	saveCtx, cancel := context.WithTimeout(save, 10*time.Second)
-	defer cancel()
-	if err := d.Live.Finish(saveCtx, final); err != nil {
-		d.Logger.Error("save candidate", "candidate", c.ID, "err", err)
+	if !d.finishDurably(lt, final) {
+		return // the server is stopping before the save went through: the next start marks it interrupted
 	}
 	usage := res.Usage
 	lt.publish(candidateEvent{Type: "done", TurnID: lt.id, CandidateID: c.ID, Status: status, FinishReason: res.FinishReason,
 		Error: msg, Usage: &usage, TTFTMillis: &ttft, TotalMillis: &total, HTML: d.renderer.Markdown(final.Content)})
+}
+
+// Final saves are retried this way: soon at first, then every few seconds, for as long as
+// the database is down; only a server shutdown gives up.
+const (
+	finishRetryFirst = 100 * time.Millisecond
+	finishRetryMax   = 5 * time.Second
+	finishAttempt    = 10 * time.Second // one attempt's time limit
+)
+
+// finishDurably saves a candidate's final state, retrying until the database takes it or
+// the server stops. It reports whether the save went through. The trainer hears "done" only
+// after this returns true: a reply the screen calls finished is one the database has, so a
+// judgment of it is never refused for a candidate the database still calls streaming.
+func (d Deps) finishDurably(lt *liveTurn, final rlhf.Candidate) bool {
+	stopping := d.Hub.streams // cancelled only when the server stops
+	wait := finishRetryFirst
+	for attempt := 1; ; attempt++ {
+		ctx, cancel := context.WithTimeout(context.WithoutCancel(stopping), finishAttempt)
+		err := d.Live.Finish(ctx, final)
+		cancel()
+		if err == nil {
+			if attempt > 1 {
+				d.Logger.Info("saved candidate after retrying", "candidate", final.ID, "attempts", attempt)
+			}
+			return true
+		}
+		d.Logger.Error("save candidate: will retry", "candidate", final.ID, "turn", lt.id, "attempt", attempt, "retry_in", wait, "err", err)
+		select {
+		case <-stopping.Done():
+			return false
+		case <-time.After(wait):
+		}
+		wait = min(2*wait, finishRetryMax)
+	}
+}
+
+func stripNUL(s string) string {
+	if strings.IndexByte(s, 0) < 0 {
+		return s
+	}
+	return strings.ReplaceAll(s, "\x00", "")
 }
 
 // cancel stops one candidate, or every candidate of a turn.
@@ -482,16 +588,33 @@ func (x commands) resume(ctx context.Context, cmd resumeCmd) error {
 		}
 		after[id] = v
 	}
-	if lt := x.d.Hub.turn(cmd.TurnID); lt != nil {
-		if lt.userID != x.p.user.ID {
-			return errs.E(errs.NotFound, "no turn %d", cmd.TurnID)
+	// Only the trainer who started a turn follows it, and only while still allowed to judge in
+	// its project: a member removed from the project loses their old turns too. Every refusal
+	// reads as a missing turn.
+	notFound := errs.E(errs.NotFound, "no turn %d", cmd.TurnID)
+	t, err := x.d.Live.Turn(ctx, cmd.TurnID)
+	if errs.KindOf(err) == errs.NotFound || (err == nil && t.CreatedBy != x.p.user.ID) {
+		return notFound
+	} else if err != nil {
+		return err
+	}
+	projectID, _, err := x.d.Live.TurnOwner(ctx, t.ID)
+	if err != nil {
+		return err
+	}
+	role, err := x.d.Auth.Role(ctx, x.p.user.ID, projectID)
+	if err != nil {
+		return err
+	}
+	if err := auth.Decide(x.p.user, role, x.p.scopes(), auth.Judge); err != nil {
+		if k := errs.KindOf(err); k == errs.NotFound || k == errs.Forbidden {
+			return notFound
 		}
+		return err
+	}
+	if lt := x.d.Hub.turn(cmd.TurnID); lt != nil {
 		x.conn.follow(lt, after)
 		return nil
-	}
-	t, err := x.d.Live.Turn(ctx, cmd.TurnID)
-	if err != nil || t.CreatedBy != x.p.user.ID {
-		return errs.E(errs.NotFound, "no turn %d", cmd.TurnID)
 	}
 	for _, c := range t.Candidates {
 		x.conn.emit(candidateEvent{Type: "snapshot", TurnID: t.ID, CandidateID: c.ID, Content: c.Content, Status: c.Status,

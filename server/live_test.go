@@ -173,7 +173,8 @@ func (w liveWorld) generate(plan ...map[string]any) map[string]any {
 func TestLiveTurnStreamsCandidatesSideBySide(t *testing.T) {
 	t.Parallel()
 	w := newLiveWorld(t)
-	s := w.socket(t, w.admin)
+	trainer := w.member(t, "trainer1", w.persona.ProjectID, "trainer")
+	s := w.socket(t, trainer)
 	s.send(w.generate(
 		map[string]any{"prompt_version": 1, "model": "steady"},
 		map[string]any{"prompt_version": 2, "model": "steady"},
@@ -187,7 +188,7 @@ func TestLiveTurnStreamsCandidatesSideBySide(t *testing.T) {
 	for i, c := range cands {
 		c := c.(map[string]any)
 		assert.Equal(t, string(rune('A'+i)), c["label"])
-		assert.Nil(t, c["model"], "the demo project ranks blind: no model named")
+		assert.Nil(t, c["model"], "the demo project ranks blind: no model named to a trainer")
 	}
 
 	events := s.until(allDone(3))
@@ -214,8 +215,13 @@ func TestLiveTurnStreamsCandidatesSideBySide(t *testing.T) {
 		assert.NotEmpty(t, c.PassageIDs, "the passages it was given are recorded")
 		assert.NotNil(t, c.TTFTMillis)
 	}
-	assert.Equal(t, "steady", st.Candidates[0].Model)
-	assert.True(t, st.Candidates[2].Baseline)
+	byPlan := map[int]rlhf.Candidate{}
+	for _, c := range st.Candidates {
+		require.NotNil(t, c.PlanIndex)
+		byPlan[*c.PlanIndex] = c
+	}
+	assert.Equal(t, "steady", byPlan[0].Model)
+	assert.True(t, byPlan[2].Baseline)
 	for _, ev := range events {
 		if ev["type"] == "done" {
 			assert.NotEmpty(t, ev["html"], "the finished reply comes rendered")
@@ -303,16 +309,33 @@ func TestLiveUpstreamFailureFailsOnlyThatCandidate(t *testing.T) {
 	events := s.until(allDone(2))
 	byCandidate(t, events)
 	for _, ev := range events {
-		if ev["type"] == "done" && id(ev["candidate_id"]) == id(turn["candidates"].([]any)[0].(map[string]any)["candidate_id"]) {
+		if ev["type"] == "done" && id(ev["candidate_id"]) == candidateOfModel(t, turn, "flaky") {
 			assert.Equal(t, "failed", ev["status"])
 			assert.Contains(t, ev["error"], "upstream overloaded")
 		}
 	}
 	st, err := rlhf.NewStore(w.pool).Turn(context.Background(), id(turn["turn_id"]))
 	require.NoError(t, err)
-	assert.Equal(t, "failed", st.Candidates[0].Status)
-	assert.Equal(t, "flaky0 flaky1 flaky2 ", st.Candidates[0].Content, "the partial reply is kept")
-	assert.Equal(t, "complete", st.Candidates[1].Status)
+	byModel := map[string]rlhf.Candidate{}
+	for _, c := range st.Candidates {
+		byModel[c.Model] = c
+	}
+	assert.Equal(t, "failed", byModel["flaky"].Status)
+	assert.Equal(t, "flaky0 flaky1 flaky2 ", byModel["flaky"].Content, "the partial reply is kept")
+	assert.Equal(t, "complete", byModel["steady"].Status)
+}
+
+// candidateOfModel finds, in a turn event that names models (as it does for an admin), the
+// candidate of model.
+func candidateOfModel(t *testing.T, turn map[string]any, model string) int64 {
+	t.Helper()
+	for _, c := range turn["candidates"].([]any) {
+		if c := c.(map[string]any); c["model"] == model {
+			return id(c["candidate_id"])
+		}
+	}
+	t.Fatalf("no candidate of %s in %v", model, turn)
+	return 0
 }
 
 func TestLiveShutdownMidStreamMarksInterrupted(t *testing.T) {
@@ -365,7 +388,7 @@ func TestLiveCommandsRefuseBadInput(t *testing.T) {
 		{"a version that does not exist", w.admin, w.generate(map[string]any{"prompt_version": 9}), "invalid", "plan[0].prompt_version", "no version 9"},
 		{"an unknown model", w.admin, w.generate(map[string]any{"prompt_version": 1, "model": "gpt-9"}), "invalid", "plan[0].model", `unknown model "gpt-9"`},
 		{"a viewer may not generate", viewer, map[string]any{"type": "generate", "persona_id": w.persona.ID, "message": "你好"}, "forbidden", "", "your role does not allow"},
-		{"a parent from another conversation", w.admin, map[string]any{"type": "generate", "persona_id": w.persona.ID, "message": "x", "conversation_id": 999999, "parent_message_id": 1}, "invalid", "parent_message_id", ""},
+		{"a conversation that does not exist", w.admin, map[string]any{"type": "generate", "persona_id": w.persona.ID, "message": "x", "conversation_id": 999999, "parent_message_id": 1}, "invalid", "conversation_id", "no conversation 999999"},
 		{"cancel a turn that is not running", w.admin, map[string]any{"type": "cancel", "turn_id": 424242}, "not_found", "", "no running turn"},
 		{"resume a turn that does not exist", w.admin, map[string]any{"type": "resume", "turn_id": 424242}, "not_found", "", "no turn"},
 	}
