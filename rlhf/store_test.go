@@ -1,0 +1,85 @@
+package rlhf_test
+
+import (
+	"context"
+	"fmt"
+	"sync"
+	"testing"
+
+	"github.com/jackc/pgx/v5/pgxpool"
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/mentor-ai/mentor/auth"
+	"github.com/mentor-ai/mentor/internal/pgtest"
+	"github.com/mentor-ai/mentor/prompts"
+	"github.com/mentor-ai/mentor/rlhf"
+)
+
+// newTurn stores a turn of n streaming candidates on a fresh database.
+func newTurn(t *testing.T, pool *pgxpool.Pool, n int) rlhf.Turn {
+	store, ps := rlhf.NewStore(pool), prompts.NewStore(pool)
+	t.Helper()
+	ctx := context.Background()
+	project, err := ps.CreateProject(ctx, prompts.Project{Name: "锁顺序"})
+	require.NoError(t, err)
+	persona, err := ps.CreatePersona(ctx, prompts.Persona{ProjectID: project.ID, Name: "助手", Kind: prompts.DomainAssistant})
+	require.NoError(t, err)
+	v, err := ps.PublishVersion(ctx, persona.ID, prompts.Version{Template: "你是{{.Persona.Name}}", Model: "baseline-extractive",
+		Temperature: 0.3, TopP: 1, MaxTokens: 100, Author: "t", CorpusIDs: []int64{}})
+	require.NoError(t, err)
+	u, err := auth.NewStore(pool, nil).CreateUser(ctx, auth.NewUser{Login: fmt.Sprintf("t%d", persona.ID), DisplayName: "训练师", Password: "correct horse battery"})
+	require.NoError(t, err)
+	specs := make([]rlhf.CandidateSpec, n)
+	for i := range specs {
+		specs[i] = rlhf.CandidateSpec{Position: i + 1, Model: "m", PromptVersionID: v.ID, SystemPromptHash: "h"}
+	}
+	turn, err := store.StartTurn(ctx, rlhf.NewTurn{ProjectID: project.ID, PersonaID: persona.ID, Locale: "zh-CN",
+		UserID: u.ID, Message: "问题", Candidates: specs})
+	require.NoError(t, err)
+	return turn
+}
+
+// TestFlushAndFinishNeverDeadlock runs the once-a-second save of every live candidate
+// against the candidates' own final saves, as a busy replica does. They once locked
+// candidates and messages in opposite orders, and PostgreSQL broke the cycles by failing
+// saves with "deadlock detected".
+func TestFlushAndFinishNeverDeadlock(t *testing.T) {
+	t.Parallel()
+	pool := pgtest.Pool(t)
+	store := rlhf.NewStore(pool)
+	ctx := context.Background()
+	const rounds, n = 30, 8
+	for round := range rounds {
+		turn := newTurn(t, pool, n)
+		var wg sync.WaitGroup
+		errc := make(chan error, 4*n)
+		for k := range 3 { // several flushes overlap the finishes, as a slow save does
+			wg.Go(func() {
+				batch := make([]rlhf.Candidate, n)
+				for i, c := range turn.Candidates {
+					c.Content = fmt.Sprintf("部分 %d-%d", round, k)
+					batch[(i+k)%n] = c
+				}
+				errc <- store.Flush(ctx, batch)
+			})
+		}
+		for _, c := range turn.Candidates {
+			wg.Go(func() {
+				c.Content, c.Status, c.FinishReason = "完整的回复", "complete", "stop"
+				errc <- store.Finish(ctx, c)
+			})
+		}
+		wg.Wait()
+		close(errc)
+		for err := range errc {
+			require.NoError(t, err, "round %d", round)
+		}
+		got, err := store.Turn(ctx, turn.ID)
+		require.NoError(t, err)
+		for _, c := range got.Candidates {
+			assert.Equal(t, "complete", c.Status)
+			assert.Equal(t, "完整的回复", c.Content, "a late flush never undoes a finish")
+		}
+	}
+}
