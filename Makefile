@@ -1,6 +1,8 @@
 # Mentor. `make run` and `make test` each take a fresh clone all the way: they install and
 # start what they need (PostgreSQL + pgvector in a private cluster, Chromium for the
-# browser tests) through scripts/setup.sh, which is quick once everything is in place.
+# browser tests, the Go modules) through scripts/setup.sh, which is quick once everything
+# is in place. The terminal shows one line per setup step; what the steps print (package
+# installs, the pgvector build) goes to logs in .mentor/, shown only when a step fails.
 SHELL := /bin/bash
 .SHELLFLAGS := -eu -o pipefail -c
 GO ?= go
@@ -14,14 +16,15 @@ build:
 	$(GO) build -o bin/mentor ./cmd/mentor
 
 setup:
-	@scripts/setup.sh db
+	@GO="$(GO)" scripts/setup.sh db modules
 
 run: setup build
 	@$(WITH_DB) ./bin/mentor serve --env development --dev --addr "$${MENTOR_ADDR:-127.0.0.1:8080}"
 
 test:
-	@scripts/setup.sh db browser
+	@GO="$(GO)" scripts/setup.sh db browser modules
 	@mkdir -p .mentor/test-output
+	@echo "test: go test -race ./... (a first run spends a few minutes compiling with the race detector; artifacts go to .mentor/test-output)"
 	@$(WITH_DB) $(GO) test -race -count=1 -artifacts -outputdir="$(CURDIR)/.mentor/test-output" ./...
 
 bench: setup

@@ -3,21 +3,71 @@
 #
 #   scripts/setup.sh db        PostgreSQL + pgvector, a private cluster, and .mentor/env
 #   scripts/setup.sh browser   Debian's Chromium for the browser tests
+#   scripts/setup.sh modules   the Go modules, downloaded once
 #   scripts/setup.sh stop      stop the private cluster
 #   scripts/setup.sh clean     stop it and delete its data
 #
 # It is idempotent: a second run checks, finds everything in place and returns in seconds.
 # With DATABASE_URL already set it touches no cluster and only checks that pgvector is there.
+#
+# The terminal gets one line per step; what the step's commands print (package installs, the
+# pgvector build's compiler lines) goes to a log under .mentor/, whose last lines are shown if
+# the step fails.
 set -euo pipefail
 
-root=$(cd "$(dirname "$0")/.." && pwd)
+root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 state="$root/.mentor"             # git-ignored
 pg_port=${MENTOR_PG_PORT:-54329}  # our own port, so a system cluster on 5432 is never touched
 db_name=${MENTOR_DB_NAME:-mentor}
 db_user=mentor
+setup_log="$state/setup.log"
+apt_log="$state/apt.log"
+pgvector_log="$state/pgvector-build.log"
+modules_log="$state/go-modules.log"
 
 log() { printf 'setup: %s\n' "$*" >&2; }
 die() { printf 'setup: error: %s\n' "$*" >&2; exit 1; }
+
+# show_path prints a path relative to the checkout when it lies inside it.
+show_path() {
+  case $1 in
+    "$root"/*) printf '%s' "${1#"$root"/}" ;;
+    *) printf '%s' "$1" ;;
+  esac
+}
+
+# took formats the time since $1 (a value of $SECONDS): "42 s", "3 min 5 s".
+took() {
+  local s=$((SECONDS - $1))
+  if [ "$s" -ge 60 ]; then printf '%d min %d s' $((s / 60)) $((s % 60)); else printf '%d s' "$s"; fi
+}
+
+# step runs one command (or shell function) with everything it prints appended to a log
+# file, and shows a single line for it:
+#
+#   setup: building pgvector 0.8.0 for PostgreSQL 15 (log: .mentor/pgvector-build.log)… done in 42 s
+#
+# If the command fails, the log's last lines and the log's path are shown and setup stops.
+step() {
+  local what=$1 logfile=$2 start=$SECONDS rc
+  shift 2
+  mkdir -p "$(dirname "$logfile")"
+  printf '\n== %s: %s\n$ %s\n' "$(date -u '+%Y-%m-%d %H:%M:%S UTC')" "$what" "$*" >>"$logfile"
+  printf 'setup: %s (log: %s)… ' "$what" "$(show_path "$logfile")" >&2
+  # errexit is switched off around the command, so its status can be read, and on again
+  # inside the subshell: a shell function's second command must not run after its first fails.
+  set +e
+  (set -e; "$@") >>"$logfile" 2>&1 </dev/null
+  rc=$?
+  set -e
+  if [ "$rc" = 0 ]; then
+    printf 'done in %s\n' "$(took "$start")" >&2
+    return 0
+  fi
+  printf 'failed after %s\n' "$(took "$start")" >&2
+  tail -n 25 "$logfile" | sed 's/^/  | /' >&2
+  die "$what failed (exit status $rc); the whole log is $(show_path "$logfile")"
+}
 
 as_root() {
   if [ "$(id -u)" = 0 ]; then "$@"; elif command -v sudo >/dev/null; then sudo "$@"; else
@@ -25,15 +75,16 @@ as_root() {
 }
 
 apt_updated=""
+apt_update() {
+  [ -z "$apt_updated" ] || return 0
+  step "updating the package lists" "$apt_log" as_root apt-get update
+  apt_updated=1
+}
+
 apt_install() {
   command -v apt-get >/dev/null || die "no apt-get here: install $* with your OS package manager"
-  if [ -z "$apt_updated" ]; then as_root apt-get update -qq >&2; apt_updated=1; fi
-  log "installing $* (log: .mentor/apt.log)"
-  mkdir -p "$state"
-  if ! as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends "$@" >"$state/apt.log" 2>&1; then
-    tail -n 20 "$state/apt.log" >&2
-    die "could not install $*"
-  fi
+  apt_update
+  step "installing $*" "$apt_log" as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends "$@"
 }
 
 # The newest PostgreSQL server installed under Debian's layout, installing one if none is.
@@ -62,7 +113,7 @@ ensure_pgvector() {
   [ -f "$sharedir/extension/vector.control" ] && return 0
 
   if command -v apt-get >/dev/null; then
-    as_root apt-get update -qq >&2; apt_updated=1
+    apt_update
     if apt-cache policy "postgresql-$ver-pgvector" 2>/dev/null | grep -q 'Candidate: [0-9]'; then
       apt_install "postgresql-$ver-pgvector"
       [ -f "$sharedir/extension/vector.control" ] && return 0
@@ -75,9 +126,20 @@ ensure_pgvector() {
 }
 
 build_pgvector_from_debian_source() {
-  local ver=$1 work="$state/build/pgvector"
+  local ver=$1 work="$state/build/pgvector" pgv
   log "no pgvector package for PostgreSQL $ver here: building Debian 13's source package"
   apt_install "postgresql-server-dev-$ver" build-essential dpkg-dev
+  step "fetching Debian 13's pgvector source" "$pgvector_log" fetch_pgvector_source "$work"
+  pgv=$(source_version "$work/src")
+  step "building pgvector $pgv for PostgreSQL $ver" "$pgvector_log" \
+    make -C "$work/src/pgvector" PG_CONFIG="/usr/lib/postgresql/$ver/bin/pg_config"
+  step "installing pgvector $pgv" "$pgvector_log" \
+    as_root make -C "$work/src/pgvector" PG_CONFIG="/usr/lib/postgresql/$ver/bin/pg_config" install
+}
+
+# fetch_pgvector_source downloads and unpacks Debian 13's pgvector source package into $1/src.
+fetch_pgvector_source() {
+  local work=$1
   # A private sources list and list cache, so the system's own apt configuration stays untouched.
   mkdir -p "$work/lists/partial"
   cat >"$work/sources.list" <<SRC
@@ -85,11 +147,22 @@ deb-src [signed-by=/usr/share/keyrings/debian-archive-trixie-stable.gpg] http://
 SRC
   local aptopts=(-o "Dir::Etc::sourcelist=$work/sources.list" -o "Dir::Etc::sourceparts=-"
                  -o "Dir::State::Lists=$work/lists" -o "APT::Get::List-Cleanup=0")
-  apt-get "${aptopts[@]}" update -qq >&2
-  (cd "$work" && rm -rf src && mkdir src && cd src && apt-get "${aptopts[@]}" source --download-only pgvector >&2 \
-     && dpkg-source -x --no-check ./*.dsc pgvector >&2)
-  make -C "$work/src/pgvector" PG_CONFIG="/usr/lib/postgresql/$ver/bin/pg_config" >&2
-  as_root make -C "$work/src/pgvector" PG_CONFIG="/usr/lib/postgresql/$ver/bin/pg_config" install >&2
+  apt-get "${aptopts[@]}" update
+  rm -rf "$work/src"
+  mkdir "$work/src"
+  cd "$work/src"
+  apt-get "${aptopts[@]}" source --download-only pgvector
+  dpkg-source -x --no-check ./*.dsc pgvector
+}
+
+# source_version prints the upstream version of the source package unpacked in $1
+# (pgvector_0.8.0-1.dsc gives 0.8.0), for the terminal's step lines.
+source_version() {
+  local dsc
+  dsc=$(cd "$1" && ls pgvector_*.dsc 2>/dev/null | head -n 1 || true)
+  dsc=${dsc#pgvector_}
+  dsc=${dsc%.dsc}
+  printf '%s' "${dsc%-*}"
 }
 
 # run_pg runs a PostgreSQL binary as the cluster's owner: initdb refuses to run as root.
@@ -139,12 +212,12 @@ setup_db() {
   pgdir=$(cd "$state/pg" && pwd -P)
   data="$pgdir/data"; sock="$pgdir/run"
   if [ ! -f "$data/PG_VERSION" ]; then
-    log "creating a private cluster in $data on port $pg_port"
     pw=$(head -c 18 /dev/urandom | base64 | tr -d '/+=' | cut -c1-20)
     run_pg mkdir -p "$sock"
     printf '%s\n' "$pw" | run_pg sh -c "umask 077; cat > '$pgdir/password'"
-    run_pg "$bindir/initdb" -D "$data" -U "$db_user" --pwfile="$pgdir/password" \
-      --auth=scram-sha-256 --encoding=UTF8 --locale=C.UTF-8 >/dev/null
+    step "creating a private cluster in $(show_path "$data") on port $pg_port" "$setup_log" \
+      run_pg "$bindir/initdb" -D "$data" -U "$db_user" --pwfile="$pgdir/password" \
+      --auth=scram-sha-256 --encoding=UTF8 --locale=C.UTF-8
     run_pg sh -c "cat >> '$data/postgresql.conf'" <<CONF
 # mentor: private development cluster
 listen_addresses = '127.0.0.1'
@@ -202,6 +275,20 @@ clean_db() {
   log "removed the private cluster"
 }
 
+# setup_modules downloads the Go modules once, so that the first build does not print a
+# "go: downloading" line for each of them. With everything in the module cache it is silent.
+setup_modules() {
+  local go=${GO:-go}
+  command -v "$go" >/dev/null || die "no Go toolchain ('$go') on PATH: install Go 1.26 or newer (https://go.dev/doc/install)"
+  if (cd "$root" && GOPROXY=off "$go" mod download) >/dev/null 2>&1; then return 0; fi
+  step "downloading the Go modules" "$modules_log" go_mod_download "$go"
+}
+
+go_mod_download() {
+  cd "$root"
+  "$1" mod download -x
+}
+
 setup_browser() {
   local b
   for b in chromium chromium-browser; do
@@ -211,13 +298,24 @@ setup_browser() {
   command -v chromium >/dev/null || die "chromium did not install"
 }
 
-[ $# -gt 0 ] || set -- db
-for what in "$@"; do
-  case "$what" in
-    db) setup_db ;;
-    browser) setup_browser ;;
-    stop) stop_db ;;
-    clean) clean_db ;;
-    *) die "unknown component '$what' (want: db, browser, stop, clean)" ;;
-  esac
-done
+main() {
+  [ $# -gt 0 ] || set -- db
+  local what
+  for what in "$@"; do
+    case "$what" in
+      db) setup_db ;;
+      browser) setup_browser ;;
+      modules) setup_modules ;;
+      stop) stop_db ;;
+      clean) clean_db ;;
+      *) die "unknown component '$what' (want: db, browser, modules, stop, clean)" ;;
+    esac
+  done
+  # Only a run that installed or built something is slow enough to be worth timing.
+  if [ "$SECONDS" -ge 10 ]; then log "finished in $(took 0)"; fi
+}
+
+# Sourced (by a test of the helpers above), it only defines them.
+if [ "${BASH_SOURCE[0]}" = "$0" ]; then
+  main "$@"
+fi

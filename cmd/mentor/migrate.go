@@ -12,12 +12,14 @@ import (
 )
 
 func runMigrate(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
-	var databaseURL string
+	var databaseURL, logLevel string
 	f := newFlagSet("mentor migrate", "up|down|status",
 		"Applies every pending migration (up), rolls back the latest one (down), or lists them (status).\n"+
 			"Runs under an advisory lock, so it is safe while other replicas start.", stderr)
 	f.StringVar(&databaseURL, "database-url", "", "PostgreSQL URL")
 	f.env("database-url", "DATABASE_URL")
+	f.StringVar(&logLevel, "log-level", "info", "log level: debug also shows every SQL statement a migration runs")
+	f.env("log-level", "MENTOR_LOG_LEVEL")
 	if err := f.parse(args, getenv); err != nil {
 		return err
 	}
@@ -28,8 +30,11 @@ func runMigrate(ctx context.Context, args []string, getenv func(string) string, 
 	if err := checkDatabaseURL(f, databaseURL); err != nil {
 		return err
 	}
-	logger := slog.New(slog.NewTextHandler(stderr, nil))
-	m, err := db.NewMigrator(ctx, databaseURL, logger)
+	logger, err := newLogger("text", logLevel, stderr)
+	if err != nil {
+		return fmt.Errorf("%s: %w", f.source("log-level"), err)
+	}
+	m, err := db.NewMigrator(ctx, databaseURL, migrationLogger(logger))
 	if err != nil {
 		return fmt.Errorf("%s: %w", f.source("database-url"), err)
 	}
@@ -82,9 +87,10 @@ func openMigrated(ctx context.Context, f *flagSet, databaseURL string) (*pgxpool
 	return pool, nil
 }
 
-// migrateUp applies pending migrations on one connection, before the pool opens.
+// migrateUp applies pending migrations on one connection, before the pool opens. The log
+// names each migration applied; their SQL statements are logged at debug level.
 func migrateUp(ctx context.Context, databaseURL string, logger *slog.Logger) error {
-	m, err := db.NewMigrator(ctx, databaseURL, logger)
+	m, err := db.NewMigrator(ctx, databaseURL, migrationLogger(logger))
 	if err != nil {
 		return err
 	}
