@@ -195,6 +195,10 @@ func turnsSQL(pairs bool) string {
 			JOIN messages m ON m.id = c.message_id
 			JOIN prompt_versions pv ON pv.id = c.prompt_version_id
 			WHERE ` + eligible("c", "pv") + `
+				-- A failed or empty candidate is never a side of a row, whatever an older
+				-- judgment made of it (rlhf.Usable keeps new ones out of judgments).
+				AND c.status NOT IN ('failed', 'streaming') AND btrim(m.content) <> ''
+
 		) cs
 		` + pairJoin + `
 		ORDER BY jd.id`

@@ -73,6 +73,13 @@ type Submitted struct {
 
 const maxReplyRunes = 20000
 
+// Usable reports whether a finished candidate can be judged: it said something, and did not
+// fail. A reply cut short by a cancel or a restart still can (trainers rank what they read);
+// a failed one cannot, whatever arrived before the failure.
+func Usable(status, content string) bool {
+	return status != "failed" && status != "streaming" && strings.TrimSpace(content) != ""
+}
+
 // Submit stores a judgment of a turn and its preference pairs in one transaction. A retry
 // with the same idempotency key and the same content returns the stored result; the same key
 // with other content is a Conflict. Judging a turn again adds a revision.
@@ -146,17 +153,48 @@ func (s *Store) Submit(ctx context.Context, turnID, trainerID int64, rubric []Sc
 		if err := rows.Err(); err != nil {
 			return err
 		}
+		// Only replies a trainer could read are judged: a failed or empty candidate is left out
+		// of the ranking, ratings, edit and continuation, so it can never become one side of a
+		// preference pair or an SFT row.
+		var usable []int64
 		for _, id := range ids {
-			if cands[id].status == "streaming" {
+			switch c := cands[id]; {
+			case c.status == "streaming":
 				return errs.E(errs.Unprocessable, "candidate %d is still streaming: wait for it to finish or cancel it", id)
+			case Usable(c.status, c.content):
+				usable = append(usable, id)
+			}
+		}
+		for _, group := range sub.Ranking {
+			for _, id := range group {
+				if c, ok := cands[id]; ok && !Usable(c.status, c.content) {
+					return errs.Field("ranking", "candidate %d failed or is empty: leave it out of the ranking, or regenerate it", id)
+				}
+			}
+		}
+		for key := range sub.Ratings {
+			if id, err := strconv.ParseInt(key, 10, 64); err == nil {
+				if c, ok := cands[id]; ok && !Usable(c.status, c.content) {
+					return errs.Field("ratings", "candidate %d failed or is empty: it cannot be rated", id)
+				}
+			}
+		}
+		if sub.Edit != nil {
+			if c, ok := cands[sub.Edit.CandidateID]; ok && !Usable(c.status, c.content) {
+				return errs.Field("edit.candidate_id", "candidate %d failed or is empty: write a gold reply instead", sub.Edit.CandidateID)
+			}
+		}
+		if id := sub.ContinueFrom.CandidateID; id != 0 {
+			if c, ok := cands[id]; ok && !Usable(c.status, c.content) {
+				return errs.Field("continue_from.candidate_id", "candidate %d failed or is empty: continue from another reply", id)
 			}
 		}
 
 		j := Judgment{Ranking: sub.Ranking, Ratings: map[int64]map[string]float64{}}
-		if err := j.Validate(ids); err != nil {
+		if err := j.Validate(usable); err != nil {
 			return err
 		}
-		ratings, err := checkRatings(sub.Ratings, ids, rubric, j.Ratings)
+		ratings, err := checkRatings(sub.Ratings, usable, rubric, j.Ratings)
 		if err != nil {
 			return err
 		}

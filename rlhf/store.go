@@ -252,6 +252,51 @@ func (s *Store) Conversation(ctx context.Context, id int64) (personaID int64, ms
 	return personaID, msgs, db.Error(err, "messages of conversation %d", id)
 }
 
+// TurnContext is what regenerating a candidate of a turn needs to know about the turn.
+type TurnContext struct {
+	ProjectID, PersonaID, ConversationID, UserMessageID, CreatedBy int64
+	Locale                                                         string
+}
+
+// TurnContext returns a turn's project, persona, conversation, question and author.
+func (s *Store) TurnContext(ctx context.Context, turnID int64) (TurnContext, error) {
+	var tc TurnContext
+	err := s.pool.QueryRow(ctx, `SELECT c.project_id, c.persona_id, c.id, t.user_message_id, t.created_by, c.locale
+		FROM turns t JOIN conversations c ON c.id = t.conversation_id WHERE t.id = $1`, turnID).
+		Scan(&tc.ProjectID, &tc.PersonaID, &tc.ConversationID, &tc.UserMessageID, &tc.CreatedBy, &tc.Locale)
+	return tc, db.Error(err, "turn %d", turnID)
+}
+
+// ErrNotRegenerable is Restart's answer for a candidate that has a reply worth judging, or
+// is streaming already.
+var ErrNotRegenerable = errs.E(errs.Unprocessable, "only a failed or empty candidate can be regenerated")
+
+// Restart sets a failed or empty candidate streaming again from spec, with no content, in one
+// statement (candidates before messages, the order Flush and Finish lock them in). Two
+// restarts of one candidate cannot both win: the second finds it streaming.
+func (s *Store) Restart(ctx context.Context, candidateID int64, spec CandidateSpec) error {
+	if spec.PassageIDs == nil {
+		spec.PassageIDs = []int64{}
+	}
+	tag, err := s.pool.Exec(ctx, `WITH c AS (
+			UPDATE candidates SET status = 'streaming', error = '', finish_reason = '', reasoning = '', prompt_tokens = 0,
+				completion_tokens = 0, ttft_ms = NULL, duration_ms = NULL, attempts = 0, seed = $2, system_prompt_hash = $3,
+				passage_ids = $4, temperature = $5, top_p = $6, max_tokens = $7, updated_at = now()
+			FROM messages m
+			WHERE candidates.id = $1 AND m.id = candidates.message_id AND candidates.status <> 'streaming'
+				AND (candidates.status = 'failed' OR btrim(m.content) = '')
+			RETURNING candidates.message_id)
+		UPDATE messages SET content = '' FROM c WHERE messages.id = c.message_id`,
+		candidateID, spec.Seed, spec.SystemPromptHash, spec.PassageIDs, spec.Temperature, spec.TopP, spec.MaxTokens)
+	if err != nil {
+		return db.Error(err, "restart candidate %d", candidateID)
+	}
+	if tag.RowsAffected() == 0 {
+		return ErrNotRegenerable
+	}
+	return nil
+}
+
 // ConversationPersona returns the persona a conversation is with.
 func (s *Store) ConversationPersona(ctx context.Context, id int64) (int64, error) {
 	var p int64

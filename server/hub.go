@@ -128,6 +128,40 @@ func (h *Hub) addTurn(t *liveTurn) {
 	h.mu.Unlock()
 }
 
+// liveTurnFor returns the turn in memory, or puts an empty one there (a regenerate of a turn
+// that finished long ago).
+func (h *Hub) liveTurnFor(id, userID int64) *liveTurn {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	if t := h.turns[id]; t != nil {
+		return t
+	}
+	t := &liveTurn{id: id, userID: userID, seq: map[int64]int64{}, subs: map[*wsConn]struct{}{},
+		cancels: map[int64]context.CancelCauseFunc{}}
+	h.turns[id] = t
+	return t
+}
+
+// streamEnded counts a turn's stream as finished; keepFinished after its last one, the turn
+// leaves memory, unless a regenerate started another stream meanwhile.
+func (h *Hub) streamEnded(t *liveTurn) {
+	t.mu.Lock()
+	t.running--
+	idle := t.running == 0
+	t.mu.Unlock()
+	if !idle {
+		return
+	}
+	time.AfterFunc(keepFinished, func() {
+		t.mu.Lock()
+		idle := t.running == 0
+		t.mu.Unlock()
+		if idle {
+			h.removeTurn(t.id)
+		}
+	})
+}
+
 func (h *Hub) turn(id int64) *liveTurn {
 	h.mu.Lock()
 	defer h.mu.Unlock()
@@ -239,6 +273,27 @@ func (c *wsConn) follow(t *liveTurn, after map[int64]int64) {
 	t.subs[c] = struct{}{}
 	t.mu.Unlock()
 	c.wake()
+}
+
+// cursorAfter keeps a connection's place in a turn it already follows: what it has been sent
+// counts as received. Nil when it does not follow the turn (it then starts from the log's
+// beginning).
+func (c *wsConn) cursorAfter(t *liveTurn) map[int64]int64 {
+	c.followMu.Lock()
+	cur := c.follows[t]
+	next := 0
+	if cur != nil {
+		next = cur.next
+	}
+	c.followMu.Unlock()
+	if cur == nil {
+		return nil
+	}
+	after := map[int64]int64{}
+	for _, ev := range t.eventsFrom(0)[:next] {
+		after[ev.CandidateID] = max(after[ev.CandidateID], ev.Seq)
+	}
+	return after
 }
 
 func (c *wsConn) wake() {

@@ -65,6 +65,13 @@ type cancelCmd struct {
 	CandidateID int64  `json:"candidate_id"` // 0: every candidate of the turn
 }
 
+type regenerateCmd struct {
+	Type        string `json:"type"`
+	ID          string `json:"id"`
+	TurnID      int64  `json:"turn_id"`
+	CandidateID int64  `json:"candidate_id"`
+}
+
 type resumeCmd struct {
 	Type   string           `json:"type"`
 	ID     string           `json:"id"`
@@ -122,7 +129,7 @@ type liveTurn struct {
 	seq        map[int64]int64 // candidate id -> last sequence number
 	subs       map[*wsConn]struct{}
 	cancels    map[int64]context.CancelCauseFunc
-	pending    sync.WaitGroup
+	running    int // streams not yet finished; the turn leaves memory keepFinished after the last
 }
 
 // publish numbers ev, appends it to the log and wakes every connection that follows the turn.
@@ -165,6 +172,12 @@ func (x commands) handle(ctx context.Context, typ string, raw []byte) error {
 			return err
 		}
 		return x.cancel(cmd)
+	case "regenerate":
+		var cmd regenerateCmd
+		if err := strictJSON(raw, &cmd); err != nil {
+			return err
+		}
+		return x.regenerate(ctx, cmd)
 	case "resume":
 		var cmd resumeCmd
 		if err := strictJSON(raw, &cmd); err != nil {
@@ -304,10 +317,6 @@ func (x commands) generate(ctx context.Context, cmd generateCmd) error {
 	for i, c := range turn.Candidates {
 		d.startCandidate(lt, c, prepared[i], slots.take())
 	}
-	go func() {
-		lt.pending.Wait()
-		time.AfterFunc(keepFinished, func() { d.Hub.removeTurn(lt.id) })
-	}()
 	return nil
 }
 
@@ -360,12 +369,12 @@ func (d Deps) startCandidate(lt *liveTurn, c rlhf.Candidate, p generation.Prepar
 	cctx, cancel := context.WithCancelCause(d.Hub.streams)
 	lt.mu.Lock()
 	lt.cancels[c.ID] = cancel
+	lt.running++
 	lt.mu.Unlock()
-	lt.pending.Add(1)
 	d.Hub.streamsWG.Add(1)
 	go func() {
 		defer d.Hub.streamsWG.Done()
-		defer lt.pending.Done()
+		defer d.Hub.streamEnded(lt)
 		defer slot()
 		defer cancel(nil)
 		defer func() {
@@ -552,6 +561,82 @@ func stripNUL(s string) string {
 		return s
 	}
 	return strings.ReplaceAll(s, "\x00", "")
+}
+
+// regenerate streams a failed or empty candidate again, in place: the same candidate id,
+// position, model, prompt version and temperature, a new seed and fresh passages. The turn's
+// followers get a new start event for it, then its stream as usual.
+func (x commands) regenerate(ctx context.Context, cmd regenerateCmd) error {
+	d := x.d
+	notFound := errs.E(errs.NotFound, "no turn %d", cmd.TurnID)
+	tc, err := d.Live.TurnContext(ctx, cmd.TurnID)
+	if errs.KindOf(err) == errs.NotFound || (err == nil && tc.CreatedBy != x.p.user.ID) {
+		return notFound
+	} else if err != nil {
+		return err
+	}
+	persona, _, err := x.personaFor(ctx, tc.PersonaID, auth.Generate)
+	if errs.KindOf(err) == errs.NotFound {
+		return notFound
+	} else if err != nil {
+		return err
+	}
+	turn, err := d.Live.Turn(ctx, cmd.TurnID)
+	if err != nil {
+		return err
+	}
+	i := slices.IndexFunc(turn.Candidates, func(c rlhf.Candidate) bool { return c.ID == cmd.CandidateID })
+	if i < 0 {
+		return errs.Field("candidate_id", "candidate %d is not in turn %d", cmd.CandidateID, cmd.TurnID)
+	}
+	c := turn.Candidates[i]
+	if c.Status == "streaming" || rlhf.Usable(c.Status, c.Content) {
+		return rlhf.ErrNotRegenerable
+	}
+	version, err := d.Prompts.Version(ctx, c.PromptVersionID)
+	if err != nil {
+		return err
+	}
+	msgs, err := d.Live.History(ctx, tc.ConversationID, tc.UserMessageID)
+	if err != nil {
+		return err
+	}
+	history := make([]llm.Message, len(msgs))
+	for j, m := range msgs {
+		history[j] = llm.Message{Role: m.Role, Content: m.Content}
+	}
+	question := msgs[len(msgs)-1].Content
+	slots, err := d.gate.reserve(ctx, d.Auth, x.p.user.ID, 1)
+	if err != nil {
+		return err
+	}
+	defer slots.releaseRest()
+	passages, err := d.Generator.Retrieve(ctx, version, question)
+	if err != nil {
+		return err
+	}
+	seed := time.Now().UnixNano() % 1_000_000
+	temperature := c.Temperature
+	p, err := d.Generator.Prepare(ctx, generation.Plan{Persona: persona, Version: version, Model: c.Model,
+		Temperature: &temperature, Seed: seed, Locale: tc.Locale, History: history, Retrieved: &passages})
+	if err != nil {
+		return err
+	}
+	spec := c.CandidateSpec
+	spec.Seed, spec.SystemPromptHash, spec.Temperature, spec.TopP, spec.MaxTokens = seed, p.SystemPromptHash, p.Request.Temperature, p.Request.TopP, p.Request.MaxTokens
+	spec.PassageIDs = make([]int64, len(p.Passages))
+	for j, ps := range p.Passages {
+		spec.PassageIDs[j] = ps.ChunkID
+	}
+	if err := d.Live.Restart(ctx, c.ID, spec); err != nil {
+		return err
+	}
+	c.CandidateSpec, c.Content, c.Reasoning, c.Status, c.Error = spec, "", "", "streaming", ""
+
+	lt := d.Hub.liveTurnFor(turn.ID, x.p.user.ID)
+	x.conn.follow(lt, x.conn.cursorAfter(lt))
+	d.startCandidate(lt, c, p, slots.take())
+	return nil
 }
 
 // cancel stops one candidate, or every candidate of a turn.

@@ -11,6 +11,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -30,6 +31,8 @@ type model struct {
 	srv   *httptest.Server
 	mu    sync.Mutex
 	calls []map[string]any
+	// fickleDown makes "fickle" refuse every request (400, before any token) while set.
+	fickleDown atomic.Bool
 }
 
 // newModels serves several models: "steady" (20 pieces, 10 ms apart), "slow" (200 pieces,
@@ -44,6 +47,12 @@ func newModels(t *testing.T) *model {
 		m.calls = append(m.calls, body)
 		m.mu.Unlock()
 		name := body["model"].(string)
+		if name == "fickle" && m.fickleDown.Load() {
+			w.Header().Set("Content-Type", "application/json")
+			w.WriteHeader(http.StatusBadRequest)
+			fmt.Fprint(w, `{"error":{"message":"model is loading","type":"invalid_request_error"}}`)
+			return
+		}
 		pieces, pause := 20, 10*time.Millisecond
 		switch name {
 		case "slow":
@@ -81,7 +90,7 @@ type liveWorld struct {
 func newLiveWorld(t *testing.T) liveWorld {
 	t.Helper()
 	m := newModels(t)
-	f := newFixture(t, discardLogger(), options{env: map[string]string{"OPENAI_BASE_URL": m.srv.URL, "MENTOR_OPENAI_MODELS": "steady,slow,flaky"}})
+	f := newFixture(t, discardLogger(), options{env: map[string]string{"OPENAI_BASE_URL": m.srv.URL, "MENTOR_OPENAI_MODELS": "steady,slow,flaky,fickle"}})
 	ps := prompts.NewStore(f.pool)
 	sum, err := demo.Load(context.Background(), ps, retrieval.NewStore(f.pool, nil), f.models.Has)
 	require.NoError(t, err)
