@@ -30,7 +30,7 @@ type Proxy struct {
 	dial   func() (net.Conn, error)
 	url    string
 	mu     sync.Mutex
-	ln     net.Listener         // nil while down
+	ln     net.Listener          // nil while down
 	conns  map[net.Conn]struct{} // both ends of every proxied connection
 	closed bool                  // the test has ended
 	wg     sync.WaitGroup
