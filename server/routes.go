@@ -100,9 +100,10 @@ func addRoutes(r *gin.Engine, d Deps) {
 	r.GET("/readyz", handleReadyz(d.Pool))
 	r.GET("/metrics", gin.WrapH(promhttp.HandlerFor(d.Registry, promhttp.HandlerOpts{Registry: d.Registry})))
 
-	// The API. Writes must be JSON from our own origin (sameOriginWrites); everything but the
-	// public routes needs a session or a token, and passes the policy for its rule.
-	v1 := r.Group("/api/v1", sameOriginWrites())
+	// The API. Writes must be JSON from our own origin (sameOriginWrites); no parameter may
+	// hold a NUL (rejectNULParams; bindJSON checks bodies); everything but the public routes
+	// needs a session or a token, and passes the policy for its rule.
+	v1 := r.Group("/api/v1", sameOriginWrites(), rejectNULParams(d.Logger))
 	for _, rt := range apiRoutes(d) {
 		handlers := []gin.HandlerFunc{}
 		if rt.rule.perm != public {
