@@ -82,8 +82,10 @@ func apiRoutes(d Deps) []route {
 		{"PUT", "/turns/:turn/passages/:chunk/mark", rule{auth.Judge, fromTurn}, handleMarkPassage(d)},
 		{"POST", "/diff", rule{auth.Account, noProject}, handleEditDiff()}, // a helper for the browser's editor
 
-		// Datasets: streamed downloads, the export page's row-count preview, and the formats.
-		{"GET", "/projects/:project/exports", rule{auth.Export, fromProject}, handleExport(d)},
+		// Datasets: creating an export (a POST: it records a snapshot and an audit event),
+		// streaming a recorded one, the export page's row-count preview, and the formats.
+		{"POST", "/projects/:project/exports", rule{auth.Export, fromProject}, handleCreateExport(d)},
+		{"GET", "/projects/:project/exports/:snapshot/download", rule{auth.Export, fromProject}, handleDownloadExport(d)},
 		{"GET", "/projects/:project/exports/count", rule{auth.Export, fromProject}, handleExportCount(d)},
 		{"GET", "/exports/formats", rule{auth.SignedIn, noProject}, handleExportFormats()},
 
