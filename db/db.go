@@ -9,6 +9,8 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
+	"net"
 	"net/url"
 	"regexp"
 	"strings"
@@ -119,8 +121,9 @@ func Redact(dsn string) string {
 
 // Error gives a database error its kind, describing it by what was being done: a missing
 // row is NotFound, a duplicate a Conflict, a broken reference NotFound, a change to an
-// immutable row (SQLSTATE MN001, raised by our triggers) a Conflict. Errors that already
-// have a kind pass through; anything else stays internal. Error(nil, …) is nil.
+// immutable row (SQLSTATE MN001, raised by our triggers) a Conflict, and a database that
+// cannot be reached or went away mid-query Unavailable (see Unreachable). Errors that
+// already have a kind pass through; anything else stays internal. Error(nil, …) is nil.
 func Error(err error, format string, args ...any) error {
 	if err == nil {
 		return nil
@@ -132,6 +135,12 @@ func Error(err error, format string, args ...any) error {
 	}
 	if errors.Is(err, pgx.ErrNoRows) {
 		return &errs.Error{Kind: errs.NotFound, Message: what + ": not found", Err: err}
+	}
+	if Unreachable(err) {
+		// The cause and what was being done go to the log; the user learns only that it is
+		// worth trying again.
+		return &errs.Error{Kind: errs.Unavailable, Message: "the database is not reachable: try again in a few seconds",
+			Err: fmt.Errorf("%s: %w", what, err)}
 	}
 	var pgErr *pgconn.PgError
 	if errors.As(err, &pgErr) {
@@ -145,4 +154,35 @@ func Error(err error, format string, args ...any) error {
 		}
 	}
 	return fmt.Errorf("%s: %w", what, err)
+}
+
+// Unreachable reports whether err says the database could not be reached or dropped the
+// connection, rather than that the statement was wrong: a refused or failed connect
+// (pgconn.ConnectError), a socket that broke mid-query, a connection the driver had
+// already closed, a deadline that ran out waiting for the server or for a pooled
+// connection, and the server's own connection-class SQLSTATEs (class 08, 57P01 to 57P03
+// while it shuts down or starts up, 53300 when it has no connection slot left). These are
+// the errors that clear up by themselves, so the caller may retry.
+func Unreachable(err error) bool {
+	var pgErr *pgconn.PgError
+	if errors.As(err, &pgErr) {
+		switch c := pgErr.Code; {
+		case strings.HasPrefix(c, "08"), c == "57P01", c == "57P02", c == "57P03", c == "53300":
+			return true
+		}
+		return false // the server answered: whatever it said, it is there
+	}
+	var connectErr *pgconn.ConnectError
+	var netErr net.Error
+	switch {
+	case errors.As(err, &connectErr), errors.As(err, &netErr), pgconn.Timeout(err):
+		return true
+	case errors.Is(err, pgconn.ErrConnClosed), errors.Is(err, io.ErrUnexpectedEOF), errors.Is(err, io.EOF):
+		return true
+	case errors.Is(err, context.DeadlineExceeded):
+		// Waiting for a pooled connection (every one busy or unable to connect) ends with
+		// the bare context error.
+		return true
+	}
+	return false
 }

@@ -88,6 +88,7 @@ func (s *Store) Submit(ctx context.Context, turnID, trainerID int64, rubric []Sc
 	if n := len(sub.IdempotencyKey); n < 8 || n > 128 {
 		return out, errs.Field("idempotency_key", "must be 8 to 128 characters (a UUID, say), got %d", n)
 	}
+	sub = sub.canonical()
 	canon, err := json.Marshal(sub) // maps are encoded with sorted keys: the same submission, the same bytes
 	if err != nil {
 		return out, err
@@ -103,19 +104,23 @@ func (s *Store) Submit(ctx context.Context, turnID, trainerID int64, rubric []Sc
 		// One round trip for what the rest depends on: a stored submission under this key,
 		// the turn's user message, and the next revision number.
 		var stored []byte
-		var storedID *int64
+		var storedID, storedTurn *int64
 		var userMessageID *int64
 		var nextRevision int
-		err := tx.QueryRow(ctx, `SELECT
-				(SELECT id FROM judgments WHERE trainer_id = $2 AND idempotency_key = $3),
-				(SELECT request_hash FROM judgments WHERE trainer_id = $2 AND idempotency_key = $3),
+		err := tx.QueryRow(ctx, `SELECT k.id, k.turn_id, k.request_hash,
 				(SELECT user_message_id FROM turns WHERE id = $1),
-				(SELECT coalesce(max(revision), 0) + 1 FROM judgments WHERE turn_id = $1 AND trainer_id = $2)`,
-			turnID, trainerID, sub.IdempotencyKey).Scan(&storedID, &stored, &userMessageID, &nextRevision)
+				(SELECT coalesce(max(revision), 0) + 1 FROM judgments WHERE turn_id = $1 AND trainer_id = $2)
+			FROM (SELECT 1) one LEFT JOIN judgments k ON k.trainer_id = $2 AND k.idempotency_key = $3`,
+			turnID, trainerID, sub.IdempotencyKey).Scan(&storedID, &storedTurn, &stored, &userMessageID, &nextRevision)
 		if err != nil {
 			return err
 		}
 		if storedID != nil {
+			// A key names one submission of one turn: the same body sent to another turn is
+			// another judgment, and replaying the first turn's result would hide that.
+			if *storedTurn != turnID {
+				return errs.E(errs.Conflict, "idempotency key %q was already used to judge another turn: send a new key with each judgment", sub.IdempotencyKey)
+			}
 			if !bytes.Equal(stored, hash[:]) {
 				return errs.E(errs.Conflict, "idempotency key %q was already used for a different submission", sub.IdempotencyKey)
 			}
@@ -310,6 +315,27 @@ func (s *Store) Submit(ctx context.Context, turnID, trainerID int64, rubric []Sc
 		return nil
 	})
 	return out, db.Error(err, "judge turn %d", turnID)
+}
+
+// canonical returns the submission as it is hashed and stored: absent and empty ratings
+// and flags are the same thing, so "flags": {} or a candidate with an empty list of flags
+// is the same submission as no flags at all, and a retry that spells it differently is
+// still a retry.
+func (sub Submission) canonical() Submission {
+	ratings := make(map[string]map[string]int, len(sub.Ratings))
+	for id, dims := range sub.Ratings {
+		if len(dims) > 0 {
+			ratings[id] = dims
+		}
+	}
+	flags := make(map[string][]string, len(sub.Flags))
+	for id, fs := range sub.Flags {
+		if len(fs) > 0 {
+			flags[id] = fs
+		}
+	}
+	sub.Ratings, sub.Flags = ratings, flags
+	return sub
 }
 
 // checkRatings validates the ratings against the turn and the rubric, fills normalized with

@@ -18,73 +18,106 @@ import (
 	"github.com/mentor-ai/mentor/export"
 )
 
-// exportSpec reads an export's spec from the query string. Lists may repeat a parameter or
-// separate values with commas.
-func exportSpec(c *gin.Context) (export.Spec, string, error) {
-	spec := export.Spec{Format: c.Query("format"), Kind: c.Query("kind"), Encoding: c.Query("encoding")}
-	spec.Filter.Project = projectOf(c).Slug
-	list := func(name string) []string {
-		var out []string
-		for _, v := range c.QueryArray(name) {
-			for _, p := range strings.Split(v, ",") {
-				if p = strings.TrimSpace(p); p != "" {
-					out = append(out, p)
-				}
-			}
-		}
-		return out
-	}
-	f := &spec.Filter
-	f.Personas, f.Models, f.Statuses, f.Annotators, f.ExcludeFlags = list("persona"), list("model"), list("status"), list("annotator"), list("exclude_flag")
-	for _, v := range list("prompt_version") {
+// exportRequest is an export's parameters. The count's query string and the body of
+// POST …/exports use the same names, so what a script counted it can create unchanged; in
+// the query string a list may repeat its parameter or separate values with commas.
+type exportRequest struct {
+	Format          string   `json:"format"`
+	Kind            string   `json:"kind"`
+	Encoding        string   `json:"encoding"`
+	Split           string   `json:"split"` // train, test, or empty for every row
+	Persona         []string `json:"persona"`
+	PromptVersion   []int    `json:"prompt_version"`
+	Model           []string `json:"model"`
+	Status          []string `json:"status"`
+	Annotator       []string `json:"annotator"`
+	ExcludeFlag     []string `json:"exclude_flag"`
+	MinMargin       float64  `json:"min_margin"`
+	TestFraction    float64  `json:"test_fraction"`
+	Seed            int64    `json:"seed"`
+	IncludeBaseline bool     `json:"include_baseline"`
+	From            string   `json:"from"`  // 2026-05-01 or RFC 3339
+	To              string   `json:"to"`    // 2026-05-01 or RFC 3339
+	AsOf            string   `json:"as_of"` // RFC 3339; empty: now
+}
+
+// queryExportRequest reads an export's parameters from the query string.
+func queryExportRequest(c *gin.Context) (exportRequest, error) {
+	in := exportRequest{Format: c.Query("format"), Kind: c.Query("kind"), Encoding: c.Query("encoding"), Split: c.Query("split"),
+		From: c.Query("from"), To: c.Query("to"), AsOf: c.Query("as_of")}
+	list := c.QueryArray
+	in.Persona, in.Model, in.Status, in.Annotator, in.ExcludeFlag = list("persona"), list("model"), list("status"), list("annotator"), list("exclude_flag")
+	for _, v := range splitList(list("prompt_version")) {
 		n, err := strconv.Atoi(v)
 		if err != nil {
-			return spec, "", errs.Field("prompt_version", "%q is not a version number", v)
+			return in, errs.Field("prompt_version", "%q is not a version number", v)
 		}
-		f.PromptVersions = append(f.PromptVersions, n)
+		in.PromptVersion = append(in.PromptVersion, n)
 	}
-	if err := queryFloat(c, "min_margin", &f.MinMargin); err != nil {
-		return spec, "", err
+	if err := queryFloat(c, "min_margin", &in.MinMargin); err != nil {
+		return in, err
 	}
-	if err := queryFloat(c, "test_fraction", &spec.TestFraction); err != nil {
-		return spec, "", err
+	if err := queryFloat(c, "test_fraction", &in.TestFraction); err != nil {
+		return in, err
 	}
 	if v := c.Query("seed"); v != "" {
 		n, err := strconv.ParseInt(v, 10, 64)
 		if err != nil {
-			return spec, "", errs.Field("seed", "%q is not a whole number", v)
+			return in, errs.Field("seed", "%q is not a whole number", v)
 		}
-		spec.Seed = n
+		in.Seed = n
 	}
 	if v := c.Query("include_baseline"); v != "" {
 		b, err := strconv.ParseBool(v)
 		if err != nil {
-			return spec, "", errs.Field("include_baseline", "want true or false, got %q", v)
+			return in, errs.Field("include_baseline", "want true or false, got %q", v)
 		}
-		f.IncludeBaseline = b
+		in.IncludeBaseline = b
 	}
+	return in, nil
+}
+
+// spec turns the parameters into an export of project.
+func (in exportRequest) spec(project string) (export.Spec, error) {
+	spec := export.Spec{Format: in.Format, Kind: in.Kind, Encoding: in.Encoding, Seed: in.Seed, TestFraction: in.TestFraction}
+	f := &spec.Filter
+	f.Project, f.MinMargin, f.IncludeBaseline = project, in.MinMargin, in.IncludeBaseline
+	f.Personas, f.Models, f.Statuses = splitList(in.Persona), splitList(in.Model), splitList(in.Status)
+	f.Annotators, f.ExcludeFlags, f.PromptVersions = splitList(in.Annotator), splitList(in.ExcludeFlag), in.PromptVersion
 	for _, tp := range []struct {
-		name string
-		dst  **time.Time
-	}{{"from", &f.From}, {"to", &f.To}} {
-		t, err := queryTime(c, tp.name)
+		name, value string
+		dst         **time.Time
+	}{{"from", in.From, &f.From}, {"to", in.To, &f.To}} {
+		t, err := parseExportTime(tp.name, tp.value)
 		if err != nil {
-			return spec, "", err
+			return spec, err
 		}
 		*tp.dst = t
 	}
-	asOf, err := queryTime(c, "as_of")
+	asOf, err := parseExportTime("as_of", in.AsOf)
 	if err != nil {
-		return spec, "", err
+		return spec, err
 	}
 	if asOf != nil {
 		spec.AsOf = *asOf
 	}
-	return spec, c.Query("split"), nil
+	return spec, nil
 }
 
-func queryTime(c *gin.Context, name string) (*time.Time, error) {
-	v := c.Query(name)
+// splitList splits comma-separated values and drops blanks.
+func splitList(vs []string) []string {
+	var out []string
+	for _, v := range vs {
+		for _, p := range strings.Split(v, ",") {
+			if p = strings.TrimSpace(p); p != "" {
+				out = append(out, p)
+			}
+		}
+	}
+	return out
+}
+
+func parseExportTime(name, v string) (*time.Time, error) {
 	if v == "" {
 		return nil, nil
 	}
@@ -96,34 +129,127 @@ func queryTime(c *gin.Context, name string) (*time.Time, error) {
 	return nil, errs.Field(name, "%q is not a time: use 2026-05-01 or 2026-05-01T08:00:00Z", v)
 }
 
-// handleExport streams an export as the response body: JSONL, gzipped JSONL or Parquet.
-// Rows go out as they are read; when the client goes away the request's context ends, which
-// stops the query and gives its connection back. A finished download is recorded as a
-// dataset snapshot; X-Mentor-As-Of names the moment that reproduces it.
-func handleExport(d Deps) apiFunc {
+var exportContentTypes = map[string]string{export.JSONL: "application/jsonl; charset=utf-8", export.JSONLGzip: "application/gzip",
+	export.Parquet: "application/vnd.apache.parquet"}
+
+// exportCreated is the answer to POST …/exports.
+type exportCreated struct {
+	SnapshotID  int64           `json:"snapshot_id"`
+	DownloadURL string          `json:"download_url"`
+	Manifest    export.Manifest `json:"manifest"`
+}
+
+// handleCreateExport runs an export and records it as a dataset snapshot, which
+// GET …/exports/:snapshot/download then streams. Taking data out changes state (the
+// snapshot, the audit log), so it is a POST: a cross-site page can make a reviewer's
+// browser follow a link, but not send a POST with the session's CSRF header.
+//
+// The export is encoded once here, into a hash rather than a file, so the manifest holds
+// the file's size and SHA-256 before anyone downloads it; the download encodes it again
+// from the same as-of moment, which gives the same bytes.
+func handleCreateExport(d Deps) apiFunc {
 	return func(c *gin.Context) error {
 		ctx := c.Request.Context()
-		spec, split, err := exportSpec(c)
+		var in exportRequest
+		if err := bindJSON(c, &in); err != nil {
+			return err
+		}
+		project := projectOf(c)
+		spec, err := in.spec(project.Slug)
 		if err != nil {
 			return err
 		}
 		if spec, err = d.Exports.Prepare(ctx, spec); err != nil {
 			return err
 		}
-		types := map[string]string{export.JSONL: "application/jsonl; charset=utf-8", export.JSONLGzip: "application/gzip",
-			export.Parquet: "application/vnd.apache.parquet"}
-		name := split
+		h := sha256.New()
+		sink := &countingWriter{w: h}
+		spec, stats, err := d.Exports.Stream(ctx, spec, in.Split, sink)
+		if err != nil {
+			return err
+		}
+		name := in.Split
 		if name == "" {
 			name = "all"
 		}
-		filename := fmt.Sprintf("%s-%s-%s.%s", spec.Filter.Project, spec.Format, name, spec.Encoding)
-		c.Header("Content-Type", types[spec.Encoding])
-		c.Header("Content-Disposition", `attachment; filename="`+filename+`"`)
+		file := export.File{Name: fmt.Sprintf("%s-%s-%s.%s", spec.Filter.Project, spec.Format, name, spec.Encoding), Split: in.Split,
+			Rows: rowsIn(stats, in.Split), Bytes: sink.n, SHA256: hex.EncodeToString(h.Sum(nil))}
+		p := principalOf(c)
+		id, err := d.Exports.RecordStream(ctx, spec, in.Split, stats, file, export.Creator{UserID: &p.user.ID, Name: p.user.Login})
+		if err != nil {
+			return err
+		}
+		m, err := d.Exports.Snapshot(ctx, id)
+		if err != nil {
+			return err
+		}
+		// Who took which training data out is for the audit log too.
+		record(c, d, audit.Event{Action: audit.Export, ProjectID: &project.ID, Target: "format:" + spec.Format,
+			Details: map[string]any{"kind": spec.Kind, "rows": stats.Rows, "encoding": spec.Encoding, "split": in.Split, "snapshot": id,
+				"as_of": spec.AsOf.Format(time.RFC3339Nano)}})
+		if stats.Rows == 0 {
+			m.Message = export.EmptyMessage(spec)
+		}
+		url := fmt.Sprintf("/api/v1/projects/%s/exports/%d/download", project.Slug, id)
+		c.Header("Location", url)
+		c.JSON(http.StatusCreated, exportCreated{SnapshotID: id, DownloadURL: url, Manifest: m})
+		return nil
+	}
+}
+
+// handleDownloadExport streams one file of a recorded snapshot: JSONL, gzipped JSONL or
+// Parquet, the same bytes as when it was recorded (its manifest has their SHA-256; the
+// X-Mentor-SHA256 trailer has the hash of what was sent). It only reads, so a GET: a
+// cross-site link to it makes the browser download a file the attacker cannot read.
+// Rows go out as they are read; when the client goes away the request's context ends,
+// which stops the query and gives its connection back.
+func handleDownloadExport(d Deps) apiFunc {
+	return func(c *gin.Context) error {
+		ctx := c.Request.Context()
+		project := projectOf(c)
+		// A snapshot of another project is as missing as one that does not exist.
+		missing := errs.E(errs.NotFound, "no export snapshot %q in project %s", c.Param("snapshot"), project.Slug)
+		id, err := idParam(c, "snapshot")
+		if err != nil {
+			return missing
+		}
+		m, err := d.Exports.Snapshot(ctx, id)
+		if errs.KindOf(err) == errs.NotFound || err == nil && m.Filter.Project != project.Slug && m.Filter.Project != strconv.FormatInt(project.ID, 10) {
+			return missing
+		}
+		if err != nil {
+			return err
+		}
+		if len(m.Files) == 0 {
+			return errs.E(errs.NotFound, "snapshot %d has no data files: %s", id, m.Message)
+		}
+		file := m.Files[0]
+		if want := c.Query("split"); want != "" {
+			var names []string
+			found := false
+			for _, f := range m.Files {
+				names = append(names, f.Split)
+				if f.Split == want {
+					file, found = f, true
+				}
+			}
+			if !found {
+				return errs.Field("split", "snapshot %d has no %q file; it has %s", id, want, strings.Join(names, ", "))
+			}
+		}
+		split := file.Split
+		if split == "all" {
+			split = "" // a streamed export's one file holds every row
+		}
+		spec := m.Spec()
+		c.Header("Content-Type", exportContentTypes[spec.Encoding])
+		c.Header("Content-Disposition", `attachment; filename="`+file.Name+`"`)
+		c.Header("X-Mentor-Snapshot", strconv.FormatInt(id, 10))
 		c.Header("X-Mentor-As-Of", spec.AsOf.Format(time.RFC3339Nano))
-		c.Header("Trailer", "X-Mentor-Rows")
+		c.Header("Trailer", "X-Mentor-Rows, X-Mentor-SHA256")
 		h := sha256.New()
 		body := &countingResponse{w: c.Writer, hash: h}
-		spec, stats, err := d.Exports.Stream(ctx, spec, split, body)
+		_, stats, err := d.Exports.Stream(ctx, spec, split, body)
 		if err != nil {
 			if body.n == 0 && !c.Writer.Written() {
 				return err
@@ -131,27 +257,38 @@ func handleExport(d Deps) apiFunc {
 			// Too late for an error status: the body has begun. Cut it short, so the client
 			// sees a broken download rather than a complete-looking one.
 			if !errors.Is(err, ctx.Err()) {
-				d.Logger.ErrorContext(ctx, "export failed mid-stream", "format", spec.Format, "err", err)
+				d.Logger.ErrorContext(ctx, "export failed mid-stream", "snapshot", id, "err", err)
 			}
 			panic(http.ErrAbortHandler)
 		}
 		if !c.Writer.Written() {
 			c.Status(http.StatusOK)
 		}
-		c.Writer.Header().Set("X-Mentor-Rows", strconv.Itoa(stats.Rows))
-		p := principalOf(c)
-		file := export.File{Name: filename, Split: split, Rows: stats.Rows, Bytes: body.n, SHA256: hex.EncodeToString(h.Sum(nil))}
-		snapshot, err := d.Exports.RecordStream(ctx, spec, split, stats, file, export.Creator{UserID: &p.user.ID, Name: p.user.Login})
-		if err != nil {
-			d.Logger.ErrorContext(ctx, "record the export snapshot", "err", err)
-		}
-		// Who took which training data out is for the audit log too.
-		project := projectOf(c)
-		record(c, d, audit.Event{Action: audit.Export, ProjectID: &project.ID, Target: "format:" + spec.Format,
-			Details: map[string]any{"kind": spec.Kind, "rows": stats.Rows, "encoding": spec.Encoding, "split": split, "snapshot": snapshot,
-				"as_of": spec.AsOf.Format(time.RFC3339Nano)}})
+		c.Writer.Header().Set("X-Mentor-Rows", strconv.Itoa(rowsIn(stats, split)))
+		c.Writer.Header().Set("X-Mentor-SHA256", hex.EncodeToString(h.Sum(nil)))
 		return nil
 	}
+}
+
+// rowsIn is how many of an export's rows one split's file holds: the stats count every
+// row, whichever split was written.
+func rowsIn(stats export.Stats, split string) int {
+	if split == "" {
+		return stats.Rows
+	}
+	return stats.Splits[split]
+}
+
+// countingWriter counts what passes through it.
+type countingWriter struct {
+	w io.Writer
+	n int64
+}
+
+func (w *countingWriter) Write(p []byte) (int, error) {
+	n, err := w.w.Write(p)
+	w.n += int64(n)
+	return n, err
 }
 
 type countingResponse struct {
@@ -171,7 +308,11 @@ func (r *countingResponse) Write(p []byte) (int, error) {
 // preview, with the counts the manifest would hold.
 func handleExportCount(d Deps) apiFunc {
 	return func(c *gin.Context) error {
-		spec, _, err := exportSpec(c)
+		in, err := queryExportRequest(c)
+		if err != nil {
+			return err
+		}
+		spec, err := in.spec(projectOf(c).Slug)
 		if err != nil {
 			return err
 		}

@@ -143,6 +143,13 @@ func authorize(d Deps, r rule) gin.HandlerFunc {
 				writeError(c, d.Logger, err)
 				return
 			}
+			if role == "" && !p.user.IsAdmin {
+				// Not a member: answer exactly as if the thing did not exist, before anything
+				// else (a token's scopes, the route's permission) can refuse it differently
+				// and so tell an outsider that it exists.
+				writeError(c, d.Logger, notFound(r.target, c))
+				return
+			}
 		}
 		if err := auth.Decide(p.user, role, p.scopes(), r.perm); err != nil {
 			if errs.KindOf(err) == errs.NotFound {

@@ -1,13 +1,16 @@
 package server
 
 import (
+	"bytes"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
+	"log/slog"
 	"net/http"
 	"strconv"
 	"strings"
+	"unicode"
 
 	"github.com/gin-gonic/gin"
 
@@ -17,11 +20,15 @@ import (
 // maxJSONBody bounds API request bodies; prompt templates are the largest thing sent.
 const maxJSONBody = 1 << 20
 
-// bindJSON decodes the request body into v, refusing unknown fields, trailing data and
-// oversized bodies, with an error that says what was wrong and where.
+// bindJSON decodes the request body into v, refusing unknown fields, trailing data,
+// oversized bodies and NUL characters (rejectNUL), with an error that says what was wrong
+// and where.
 func bindJSON(c *gin.Context, v any) error {
-	body := http.MaxBytesReader(c.Writer, c.Request.Body, maxJSONBody)
-	dec := json.NewDecoder(body)
+	raw, err := io.ReadAll(http.MaxBytesReader(c.Writer, c.Request.Body, maxJSONBody))
+	if err != nil {
+		return jsonError(err)
+	}
+	dec := json.NewDecoder(bytes.NewReader(raw))
 	dec.DisallowUnknownFields()
 	if err := dec.Decode(v); err != nil {
 		return jsonError(err)
@@ -29,7 +36,129 @@ func bindJSON(c *gin.Context, v any) error {
 	if _, err := dec.Token(); !errors.Is(err, io.EOF) {
 		return errs.E(errs.Invalid, "the body must hold exactly one JSON object")
 	}
-	return nil
+	return rejectNUL(raw)
+}
+
+// nulMessage is what every refused NUL says, wherever it was sent.
+const nulMessage = "must not contain the NUL character (\\u0000)"
+
+// rejectNUL refuses a JSON document with a NUL character (\u0000) in any string, key or
+// value, naming the first one as a JSON path: comment, edit.content, ratings.41.accuracy,
+// plan[2].model. PostgreSQL cannot store NUL in text or jsonb, so without this such a
+// value reaches the database and fails there as an internal error; no text a person
+// writes needs one. Every JSON body passes through here (bindJSON), and so must every
+// websocket message. raw must be valid JSON; invalid JSON is left to the decoder that
+// reports it.
+func rejectNUL(raw []byte) error {
+	// A NUL can only arrive escaped: JSON does not allow a raw control character in a
+	// string. Most documents have no escape at all and cost one scan.
+	if !bytes.Contains(raw, []byte(`\u0000`)) {
+		return nil
+	}
+	dec := json.NewDecoder(bytes.NewReader(raw))
+	type level struct {
+		object bool
+		key    string // the current key, in an object
+		index  int    // the next index, in an array
+		atKey  bool   // in an object, the next string is a key
+	}
+	var stack []*level
+	path := func() string {
+		var b strings.Builder
+		for _, l := range stack {
+			if l.object {
+				b.WriteString(pathKey(l.key, b.Len() == 0))
+			} else {
+				fmt.Fprintf(&b, "[%d]", l.index-1)
+			}
+		}
+		return b.String()
+	}
+	// value notes that a value was read at the current level.
+	value := func() {
+		if n := len(stack); n > 0 {
+			if top := stack[n-1]; top.object {
+				top.atKey = true
+			}
+		}
+	}
+	for {
+		tok, err := dec.Token()
+		if err != nil {
+			return nil // the end, or JSON the decoder has already refused
+		}
+		var top *level
+		if n := len(stack); n > 0 {
+			top = stack[n-1]
+			if !top.object {
+				if d, ok := tok.(json.Delim); !ok || d != ']' {
+					top.index++
+				}
+			}
+		}
+		switch tok := tok.(type) {
+		case json.Delim:
+			switch tok {
+			case '{':
+				stack = append(stack, &level{object: true, atKey: true})
+			case '[':
+				stack = append(stack, &level{})
+			default:
+				stack = stack[:len(stack)-1]
+				value()
+			}
+		case string:
+			if top != nil && top.object && top.atKey {
+				top.key, top.atKey = tok, false
+				if strings.ContainsRune(tok, 0) {
+					return &errs.Error{Kind: errs.Unprocessable, Field: path(), Message: "the key " + nulMessage}
+				}
+				continue
+			}
+			if strings.ContainsRune(tok, 0) {
+				return &errs.Error{Kind: errs.Unprocessable, Field: path(), Message: nulMessage}
+			}
+			value()
+		default:
+			value()
+		}
+	}
+}
+
+// pathKey is one object key of a JSON path: .name, or ["name"] when the key would make the
+// path ambiguous (a dot, a bracket, a quote, a control character).
+func pathKey(key string, first bool) string {
+	if key != "" && !strings.ContainsAny(key, ".[]\"\\") && !strings.ContainsFunc(key, unicode.IsControl) {
+		if first {
+			return key
+		}
+		return "." + key
+	}
+	q, _ := json.Marshal(key)
+	return "[" + string(q) + "]"
+}
+
+// rejectNULParams refuses a request whose path parameters or query string hold a NUL
+// character, naming the parameter, before any handler or access check can send the value
+// to the database. JSON bodies are checked by bindJSON.
+func rejectNULParams(logger *slog.Logger) gin.HandlerFunc {
+	return func(c *gin.Context) {
+		for _, p := range c.Params {
+			if strings.ContainsRune(p.Value, 0) {
+				writeError(c, logger, &errs.Error{Kind: errs.Unprocessable, Field: p.Key, Message: nulMessage})
+				return
+			}
+		}
+		for name, values := range c.Request.URL.Query() {
+			for _, v := range values {
+				if strings.ContainsRune(name, 0) || strings.ContainsRune(v, 0) {
+					writeError(c, logger, &errs.Error{Kind: errs.Unprocessable, Field: pathKey(name, true), Message: nulMessage})
+					return
+				}
+			}
+		}
+		c.Next()
+	}
 }
 
 func jsonError(err error) error {

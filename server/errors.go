@@ -5,6 +5,7 @@ import (
 	"errors"
 	"log/slog"
 	"net/http"
+	"strconv"
 
 	"github.com/gin-gonic/gin"
 
@@ -23,6 +24,11 @@ var statusOf = map[errs.Kind]int{
 	errs.RateLimited:     http.StatusTooManyRequests,
 	errs.Unavailable:     http.StatusServiceUnavailable,
 }
+
+// retryAfterSeconds is what a 503 tells the client to wait. The pool reconnects on the
+// next request after the database is back, so a short wait costs nothing; 5 s is also
+// the connect timeout (db.connectTimeout), the longest a retry can hang on a dead server.
+const retryAfterSeconds = 5
 
 // errorBody is the JSON every failed API call returns.
 type errorBody struct {
@@ -51,6 +57,7 @@ func writeError(c *gin.Context, logger *slog.Logger, err error) {
 		if kind == errs.Unavailable {
 			// A dependency is down: operators need the cause, which the client never sees.
 			logger.WarnContext(c.Request.Context(), "dependency unavailable", "route", c.FullPath(), "err", err)
+			c.Header("Retry-After", strconv.Itoa(retryAfterSeconds))
 		}
 	} else {
 		logger.ErrorContext(c.Request.Context(), "request failed", "method", c.Request.Method,

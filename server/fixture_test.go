@@ -22,6 +22,7 @@ import (
 
 	"github.com/mentor-ai/mentor/audit"
 	"github.com/mentor-ai/mentor/auth"
+	"github.com/mentor-ai/mentor/db"
 	"github.com/mentor-ai/mentor/generation"
 	"github.com/mentor-ai/mentor/internal/pgtest"
 	"github.com/mentor-ai/mentor/llm"
@@ -43,6 +44,9 @@ type fixture struct {
 	// stopHub does what shutdown does to live streams: stops them as interrupted and closes
 	// the sockets. It waits until that is done.
 	stopHub func()
+	// proxy stands between the pool and Postgres when options.viaProxy is set, so a test
+	// can take the database down (proxy.Down) and bring it back (proxy.Up).
+	proxy *pgtest.Proxy
 }
 
 type options struct {
@@ -53,6 +57,7 @@ type options struct {
 	// trustedProxies are the addresses whose X-Forwarded-* headers count.
 	trustedProxies []string
 	modelsFile     string
+	viaProxy       bool // connect the server's pool through fixture.proxy
 }
 
 func setup(t *testing.T) fixture {
@@ -71,7 +76,17 @@ const testPassword = "correct horse battery"
 
 func newFixture(t testing.TB, logger *slog.Logger, o options) fixture {
 	t.Helper()
-	pool := pgtest.Pool(t)
+	var pool *pgxpool.Pool
+	var proxy *pgtest.Proxy
+	if o.viaProxy {
+		proxy = pgtest.NewProxy(t, pgtest.URL(t))
+		var err error
+		pool, err = db.Connect(context.Background(), proxy.URL())
+		require.NoError(t, err)
+		t.Cleanup(pool.Close)
+	} else {
+		pool = pgtest.Pool(t)
+	}
 	models, err := llm.NewRegistry(context.Background(), llm.RegistryConfig{ModelsFile: o.modelsFile, Getenv: func(k string) string { return o.env[k] }})
 	require.NoError(t, err)
 	if o.idle == 0 {
@@ -99,7 +114,7 @@ func newFixture(t testing.TB, logger *slog.Logger, o options) fixture {
 	require.NoError(t, err)
 	srv := httptest.NewServer(h)
 	t.Cleanup(srv.Close)
-	f := fixture{pool: pool, srv: srv, models: models, auth: as, hub: hub, stopHub: stopHub, deps: deps}
+	f := fixture{pool: pool, srv: srv, models: models, auth: as, hub: hub, stopHub: stopHub, deps: deps, proxy: proxy}
 	f.user(t, "root", true)
 	f.admin = f.signIn(t, "root")
 	return f

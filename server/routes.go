@@ -82,8 +82,10 @@ func apiRoutes(d Deps) []route {
 		{"PUT", "/turns/:turn/passages/:chunk/mark", rule{auth.Judge, fromTurn}, handleMarkPassage(d)},
 		{"POST", "/diff", rule{auth.Account, noProject}, handleEditDiff()}, // a helper for the browser's editor
 
-		// Datasets: streamed downloads, the export page's row-count preview, and the formats.
-		{"GET", "/projects/:project/exports", rule{auth.Export, fromProject}, handleExport(d)},
+		// Datasets: creating an export (a POST: it records a snapshot and an audit event),
+		// streaming a recorded one, the export page's row-count preview, and the formats.
+		{"POST", "/projects/:project/exports", rule{auth.Export, fromProject}, handleCreateExport(d)},
+		{"GET", "/projects/:project/exports/:snapshot/download", rule{auth.Export, fromProject}, handleDownloadExport(d)},
 		{"GET", "/projects/:project/exports/count", rule{auth.Export, fromProject}, handleExportCount(d)},
 		{"GET", "/exports/formats", rule{auth.SignedIn, noProject}, handleExportFormats()},
 
@@ -100,9 +102,10 @@ func addRoutes(r *gin.Engine, d Deps) {
 	r.GET("/readyz", handleReadyz(d.Pool))
 	r.GET("/metrics", gin.WrapH(promhttp.HandlerFor(d.Registry, promhttp.HandlerOpts{Registry: d.Registry})))
 
-	// The API. Writes must be JSON from our own origin (sameOriginWrites); everything but the
-	// public routes needs a session or a token, and passes the policy for its rule.
-	v1 := r.Group("/api/v1", sameOriginWrites())
+	// The API. Writes must be JSON from our own origin (sameOriginWrites); no parameter may
+	// hold a NUL (rejectNULParams; bindJSON checks bodies); everything but the public routes
+	// needs a session or a token, and passes the policy for its rule.
+	v1 := r.Group("/api/v1", sameOriginWrites(), rejectNULParams(d.Logger))
 	for _, rt := range apiRoutes(d) {
 		handlers := []gin.HandlerFunc{}
 		if rt.rule.perm != public {

@@ -3,7 +3,10 @@ import { errorBox, field, h, replace } from "../dom.js";
 import { t } from "../i18n.js";
 
 // exportPage lets an ML engineer pick a format and filters, see how many rows they give
-// (the server counts them from the same query the download runs) and download the file.
+// (the server counts them from the same query the export runs) and download the file.
+// Downloading is two requests: a POST (with the CSRF header) records the export as a
+// snapshot, and a plain link then fetches that snapshot's file, which the browser saves as
+// it streams. Another site can make the browser follow a link, but never send the POST.
 export async function exportPage(slug) {
   const [{ project, personas }, { formats, encodings, statuses }] = await Promise.all([
     api("GET", `/projects/${slug}/personas`),
@@ -26,7 +29,11 @@ export async function exportPage(slug) {
   const split = h("select", { id: "export-split" }, h("option", { value: "", i18n: "export.all" }),
     h("option", { value: "train" }, "train"), h("option", { value: "test" }, "test"));
   const count = h("p", { id: "export-count", class: "muted", "aria-live": "polite" });
-  const link = h("a", { id: "export-download", class: "button", download: "" , i18n: "export.download" });
+  const button = h("button", { id: "export-download", type: "button", i18n: "export.download" });
+  // The snapshot's file: the browser saves it as soon as the export is made, and it stays
+  // on the page to save again (or when the browser held back a download it was not asked
+  // for by a click). Its text is the file name.
+  const file = h("a", { id: "export-file", download: "", hidden: true });
   const status2 = h("div");
 
   const description = h("p", { class: "muted", id: "export-description" });
@@ -37,19 +44,26 @@ export async function exportPage(slug) {
     description.textContent = f.description;
   };
 
-  const params = () => {
-    const q = new URLSearchParams({ format: format.value });
-    const add = (k, v) => v && q.set(k, v);
+  // request is the export's parameters, by the names both the count's query string and the
+  // export's JSON body use; lists may separate values with commas.
+  const request = () => {
+    const r = { format: format.value };
+    const add = (k, v) => v && (r[k] = v);
     if (!kind.disabled) add("kind", kind.value);
-    add("persona", persona.value);
-    add("status", status.value);
-    add("model", model.value.trim());
-    add("annotator", annotator.value.trim());
+    add("persona", persona.value && [persona.value]);
+    add("status", status.value && [status.value]);
+    add("model", model.value.trim() && [model.value.trim()]);
+    add("annotator", annotator.value.trim() && [annotator.value.trim()]);
     add("from", from.value);
     add("to", to.value);
-    if (Number(minMargin.value) > 0) add("min_margin", minMargin.value);
-    if (baseline.checked) q.set("include_baseline", "true");
-    if (Number(testFraction.value) > 0) add("test_fraction", testFraction.value);
+    if (Number(minMargin.value) > 0) r.min_margin = Number(minMargin.value);
+    if (baseline.checked) r.include_baseline = true;
+    if (Number(testFraction.value) > 0) r.test_fraction = Number(testFraction.value);
+    return r;
+  };
+  const query = (r) => {
+    const q = new URLSearchParams();
+    for (const [k, v] of Object.entries(r)) q.set(k, Array.isArray(v) ? v.join(",") : String(v));
     return q;
   };
 
@@ -64,7 +78,8 @@ export async function exportPage(slug) {
       const mine = ++turn;
       inFlight?.abort();
       inFlight = new AbortController();
-      const q = params();
+      const q = query(request());
+      file.hidden = true; // a snapshot of other filters
       count.dataset.state = "counting";
       count.textContent = t("export.counting");
       try {
@@ -74,20 +89,40 @@ export async function exportPage(slug) {
         count.textContent = res.rows === 0 ? t("export.none") : t("export.rows", { n: res.rows });
         count.dataset.rows = String(res.rows);
         count.dataset.state = "done";
-        const dl = new URLSearchParams(q);
-        dl.set("encoding", encoding.value);
-        if (split.value) dl.set("split", split.value);
-        link.href = `/api/v1/projects/${slug}/exports?${dl}`;
-        link.hidden = res.rows === 0;
+        button.hidden = res.rows === 0;
       } catch (err) {
         if (mine !== turn || err.name === "AbortError") return;
         count.dataset.state = "error";
         count.textContent = "";
-        link.hidden = true;
+        button.hidden = true;
         replace(status2, errorBox(err));
       }
     }, 250);
   };
+
+  const download = async () => {
+    button.disabled = true;
+    button.setAttribute("aria-busy", "true");
+    replace(status2);
+    try {
+      const body = { ...request(), encoding: encoding.value };
+      if (split.value) body.split = split.value;
+      const res = await api("POST", `/projects/${slug}/exports`, body);
+      const [f] = res.manifest.files;
+      file.href = res.download_url;
+      file.textContent = f.name;
+      file.dataset.snapshot = String(res.snapshot_id);
+      file.dataset.sha256 = f.sha256;
+      file.hidden = false;
+      file.click();
+    } catch (err) {
+      replace(status2, errorBox(err));
+    } finally {
+      button.disabled = false;
+      button.removeAttribute("aria-busy");
+    }
+  };
+  button.addEventListener("click", download);
 
   format.addEventListener("change", () => {
     setKinds();
@@ -110,5 +145,5 @@ export async function exportPage(slug) {
       field("export.annotator", annotator), field("export.from", from), field("export.to", to),
       field("export.minMargin", minMargin), field("export.baseline", baseline),
       field("export.testFraction", testFraction), field("export.split", split)),
-    count, link, status2);
+    count, button, " ", file, status2);
 }
