@@ -54,16 +54,18 @@ func TestFlushAndFinishNeverDeadlock(t *testing.T) {
 		turn := newTurn(t, pool, n)
 		var wg sync.WaitGroup
 		errc := make(chan error, 4*n)
-		for k := range 3 { // several flushes overlap the finishes, as a slow save does
-			wg.Go(func() {
+		// One flusher, as each replica's hub has, saving every live candidate again and
+		// again while their streams finish.
+		wg.Go(func() {
+			for k := range 4 {
 				batch := make([]rlhf.Candidate, n)
 				for i, c := range turn.Candidates {
 					c.Content = fmt.Sprintf("部分 %d-%d", round, k)
 					batch[(i+k)%n] = c
 				}
 				errc <- store.Flush(ctx, batch)
-			})
-		}
+			}
+		})
 		for _, c := range turn.Candidates {
 			wg.Go(func() {
 				c.Content, c.Status, c.FinishReason = "完整的回复", "complete", "stop"

@@ -449,6 +449,11 @@ func (c *wsConn) readPump(ctx context.Context, logger *slog.Logger, handle comma
 			return
 		}
 		var msg wsMessage
+		if err := rejectNUL(data); err != nil { // PostgreSQL text cannot hold NUL: refused here, for every command
+			json.Unmarshal(data, &msg) //nolint:errcheck // only for the id, when there is one
+			c.emit(errorEvent(logger, msg.ID, err))
+			continue
+		}
 		if err := json.Unmarshal(data, &msg); err != nil {
 			c.emit(wsEvent{Type: "error", Code: errs.Invalid, Message: "malformed JSON: " + err.Error()})
 			continue
@@ -458,17 +463,23 @@ func (c *wsConn) readPump(ctx context.Context, logger *slog.Logger, handle comma
 			continue
 		}
 		if err := safely(logger, msg.Type, func() error { return handle(ctx, msg.Type, data) }); err != nil {
-			ev := wsEvent{Type: "error", ID: msg.ID, Code: errs.KindOf(err), Message: errs.Message(err)}
-			var e *errs.Error
-			if errors.As(err, &e) {
-				ev.Field = e.Field
-				ev.Message = e.Message
-			} else {
-				logger.Error("websocket command", "type", msg.Type, "err", err)
-			}
-			c.emit(ev)
+			c.emit(errorEvent(logger, msg.ID, err))
 		}
 	}
+}
+
+// errorEvent is a command's error as the client sees it: its code, field and message, or
+// only "internal error" for what is not the client's to fix (logged here in full).
+func errorEvent(logger *slog.Logger, id string, err error) wsEvent {
+	ev := wsEvent{Type: "error", ID: id, Code: errs.KindOf(err), Message: errs.Message(err)}
+	var e *errs.Error
+	if errors.As(err, &e) && e.Kind != errs.Internal {
+		ev.Field = e.Field
+		ev.Message = e.Message
+	} else {
+		logger.Error("websocket command", "id", id, "err", err)
+	}
+	return ev
 }
 
 // emit queues an event, or closes a client too slow to keep up rather than block others.

@@ -89,8 +89,15 @@ type liveWorld struct {
 
 func newLiveWorld(t *testing.T) liveWorld {
 	t.Helper()
+	return newLiveWorldWith(t, options{})
+}
+
+// newLiveWorldWith is newLiveWorld with fixture options (a database behind a proxy, say).
+func newLiveWorldWith(t *testing.T, o options) liveWorld {
+	t.Helper()
 	m := newModels(t)
-	f := newFixture(t, discardLogger(), options{env: map[string]string{"OPENAI_BASE_URL": m.srv.URL, "MENTOR_OPENAI_MODELS": "steady,slow,flaky,fickle"}})
+	o.env = map[string]string{"OPENAI_BASE_URL": m.srv.URL, "MENTOR_OPENAI_MODELS": "steady,slow,flaky,fickle"}
+	f := newFixture(t, discardLogger(), o)
 	ps := prompts.NewStore(f.pool)
 	sum, err := demo.Load(context.Background(), ps, retrieval.NewStore(f.pool, nil), f.models.Has)
 	require.NoError(t, err)
@@ -398,6 +405,8 @@ func TestLiveCommandsRefuseBadInput(t *testing.T) {
 		{"an unknown model", w.admin, w.generate(map[string]any{"prompt_version": 1, "model": "gpt-9"}), "invalid", "plan[0].model", `unknown model "gpt-9"`},
 		{"a viewer may not generate", viewer, map[string]any{"type": "generate", "persona_id": w.persona.ID, "message": "你好"}, "forbidden", "", "your role does not allow"},
 		{"a conversation that does not exist", w.admin, map[string]any{"type": "generate", "persona_id": w.persona.ID, "message": "x", "conversation_id": 999999, "parent_message_id": 1}, "invalid", "conversation_id", "no conversation 999999"},
+		{"a NUL in the message", w.admin, map[string]any{"type": "generate", "persona_id": w.persona.ID, "message": "你\x00好"}, "unprocessable", "message", ""},
+		{"a NUL in a plan's model", w.admin, w.generate(map[string]any{"prompt_version": 1, "model": "ste\x00ady"}), "unprocessable", "plan[0].model", ""},
 		{"cancel a turn that is not running", w.admin, map[string]any{"type": "cancel", "turn_id": 424242}, "not_found", "", "no running turn"},
 		{"resume a turn that does not exist", w.admin, map[string]any{"type": "resume", "turn_id": 424242}, "not_found", "", "no turn"},
 	}

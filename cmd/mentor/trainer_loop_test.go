@@ -291,11 +291,20 @@ func (s *socket) untilDone(n int) []map[string]any {
 func num(v any) int64 { return int64(v.(float64)) }
 
 // exportRows runs an export as the export page does and returns its JSON lines.
-func (p *person) exportRows(format string) []map[string]any {
+func (p *person) exportRows(format string) (rows []map[string]any) {
 	p.t.Helper()
-	status, body := p.call("GET", "/api/v1/projects/demo/exports?format="+format, nil)
-	require.Equal(p.t, http.StatusOK, status, "export %s: %s", format, body)
-	var rows []map[string]any
+	status, body := p.call("POST", "/api/v1/projects/demo/exports", map[string]any{"format": format})
+	require.Equal(p.t, http.StatusCreated, status, "export %s: %s", format, body)
+	var created struct {
+		DownloadURL string `json:"download_url"`
+		Manifest    struct {
+			Rows int `json:"rows"`
+		} `json:"manifest"`
+	}
+	require.NoError(p.t, json.Unmarshal(body, &created))
+	status, body = p.call("GET", created.DownloadURL, nil)
+	require.Equal(p.t, http.StatusOK, status, "download %s: %s", format, body)
+	defer func() { assert.Equal(p.t, created.Manifest.Rows, len(rows), "the manifest counts the rows downloaded") }()
 	sc := bufio.NewScanner(bytes.NewReader(body))
 	sc.Buffer(make([]byte, 1<<20), 1<<24)
 	for sc.Scan() {
