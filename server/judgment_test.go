@@ -206,8 +206,18 @@ func TestSubmitWaitsForEveryCandidate(t *testing.T) {
 		"idempotency_key": key("early"), "ranking": [][]int64{{ids[1]}, {ids[0]}}, "continue_from": map[string]any{"candidate_id": ids[1]}})
 	assert.Equal(t, http.StatusUnprocessableEntity, status)
 	assert.True(t, strings.Contains(errorMessage(body), "still streaming"), body)
+	// Cancel once the slow one has said something: a candidate cancelled before its first
+	// token has nothing to judge, and is left out of rankings.
+	slow := candidateOfModel(t, turn, "slow")
+	seen := s.until(func(ev map[string]any) bool { return ev["type"] == "delta" && id(ev["candidate_id"]) == slow })
 	s.send(map[string]any{"type": "cancel", "turn_id": turn["turn_id"]})
-	s.until(allDone(2))
+	done := 0
+	for _, ev := range seen {
+		if ev["type"] == "done" {
+			done++
+		}
+	}
+	s.until(allDone(2 - done))
 	status, body = w.admin.call(t, "POST", fmt.Sprintf("/api/v1/turns/%d/judgments", id(turn["turn_id"])), map[string]any{
 		"idempotency_key": key("after"), "ranking": [][]int64{{ids[1]}, {ids[0]}}, "continue_from": map[string]any{"candidate_id": ids[1]}})
 	assert.Equal(t, http.StatusCreated, status, body, "a cancelled candidate is finished enough to judge")
