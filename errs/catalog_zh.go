@@ -60,6 +60,7 @@ var zhCN = map[string]string{
 	"malformed JSON: the body ends too early":                              "JSON 格式错误：请求体不完整",
 	"the body must be a JSON object, not %s":                               "请求体必须是 JSON 对象，而不是 %s",
 	"no %s %q":                                                             "找不到 %s %q",
+	"%s is not allowed on %s":                                              "%[2]s 不支持 %[1]s 请求",
 	"no route %s %s":                                                       "没有这个接口：%s %s",
 	"this route speaks websocket only":                                     "这个地址只接受 WebSocket 连接",
 	"you have %d connections open already: close a tab":                    "你已经打开了 %d 个连接，请关闭一个标签页",
