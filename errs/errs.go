@@ -6,9 +6,7 @@
 // message from a catalog in the user's language (catalog_zh.go).
 package errs
 
-import (
-	"errors"
-)
+import "errors"
 
 // Kind classifies an error by what the caller should do about it.
 type Kind string
