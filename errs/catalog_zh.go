@@ -22,7 +22,7 @@ var zhCN = map[string]string{
 	// Field values.
 	"must not be empty":          "不能为空",
 	"must not be negative":       "不能为负数",
-	"must be a finite number":    "必须是有限的数值",
+	"must be a finite number":    "必须是有效的数值",
 	"must be true or false":      "必须是 true 或 false",
 	"unknown field":              "未知字段",
 	"%q is not a number":         "%q 不是数字",
