@@ -128,13 +128,13 @@ func Error(err error, format string, args ...any) error {
 	if err == nil {
 		return nil
 	}
-	what := fmt.Sprintf(format, args...)
+	what := errs.P(format, args...) // a phrase, so the message can be translated whole
 	var e *errs.Error
 	if errors.As(err, &e) {
 		return err
 	}
 	if errors.Is(err, pgx.ErrNoRows) {
-		return &errs.Error{Kind: errs.NotFound, Message: what + ": not found", Err: err}
+		return errs.Wrap(errs.NotFound, err, "%s: not found", what)
 	}
 	if Unreachable(err) {
 		// The cause and what was being done go to the log; the user learns only that it is
@@ -146,11 +146,11 @@ func Error(err error, format string, args ...any) error {
 	if errors.As(err, &pgErr) {
 		switch pgErr.Code {
 		case "23505": // unique_violation
-			return &errs.Error{Kind: errs.Conflict, Message: what + ": already exists", Err: err}
+			return errs.Wrap(errs.Conflict, err, "%s: already exists", what)
 		case "23503": // foreign_key_violation
-			return &errs.Error{Kind: errs.NotFound, Message: what + ": it refers to something that does not exist", Err: err}
+			return errs.Wrap(errs.NotFound, err, "%s: it refers to something that does not exist", what)
 		case "MN001":
-			return &errs.Error{Kind: errs.Conflict, Message: what + ": " + pgErr.Message, Err: err}
+			return errs.Wrap(errs.Conflict, err, "%s: %s", what, pgErr.Message)
 		}
 	}
 	return fmt.Errorf("%s: %w", what, err)

@@ -262,7 +262,9 @@ func resolve(ctx context.Context, tx pgx.Tx, spec Spec) (Query, error) {
 		err = tx.QueryRow(ctx, `SELECT id FROM projects WHERE slug = $1`, project).Scan(&q.ProjectID)
 	}
 	if errors.Is(err, pgx.ErrNoRows) {
-		return q, &errs.Error{Kind: errs.NotFound, Field: "project", Message: "no project " + strconv.Quote(project)}
+		e := errs.E(errs.NotFound, "no project %q", project)
+		e.Field = "project" // not Invalid, as errs.Field would make it: the value is well-formed
+		return q, e
 	}
 	if err != nil {
 		return q, err

@@ -3,7 +3,6 @@ package llm
 import (
 	"context"
 	"errors"
-	"fmt"
 	"io"
 	"math/rand/v2"
 	"net/http"
@@ -124,8 +123,7 @@ func (p *OpenAI) attempt(parent context.Context, creq openai.ChatCompletionReque
 		case parent.Err() != nil:
 			return Cancelled, parent.Err()
 		case errors.Is(context.Cause(ctx), errIdle):
-			return Interrupted, &errs.Error{Kind: errs.Unavailable, Err: err,
-				Message: fmt.Sprintf("the model sent nothing for %s", p.cfg.IdleTimeout)}
+			return Interrupted, errs.Wrap(errs.Unavailable, err, "the model sent nothing for %s", p.cfg.IdleTimeout)
 		}
 		return "", nil
 	}
@@ -223,9 +221,12 @@ func describe(err error, attempts int, apiKey string) error {
 	if errors.As(err, &e) {
 		return err
 	}
-	tries := ""
-	if attempts > 1 {
-		tries = fmt.Sprintf(" (after %d attempts)", attempts)
+	// tried adds the number of attempts to what the trainer reads, when there was more than one.
+	tried := func(e *errs.Error) error {
+		if attempts > 1 {
+			return errs.Wrap(errs.Unavailable, e.Err, "%s (after %d attempts)", e, attempts)
+		}
+		return e
 	}
 	scrub := func(s string) string {
 		if apiKey != "" {
@@ -234,16 +235,16 @@ func describe(err error, attempts int, apiKey string) error {
 		return keyLike.ReplaceAllString(s, "[key]")
 	}
 	if errors.Is(err, errEndedEarly) {
-		return &errs.Error{Kind: errs.Unavailable, Err: err, Message: err.Error() + tries}
+		return tried(errs.Wrap(errs.Unavailable, err, "the stream ended without a finish reason"))
 	}
 	var apiErr *openai.APIError
 	if errors.As(err, &apiErr) {
 		if apiErr.HTTPStatusCode == 0 {
-			return &errs.Error{Kind: errs.Unavailable, Err: errors.New(scrub(err.Error())),
-				Message: "the model reported an error mid-stream: " + scrub(apiErr.Message) + tries}
+			return tried(errs.Wrap(errs.Unavailable, errors.New(scrub(err.Error())),
+				"the model reported an error mid-stream: %s", scrub(apiErr.Message)))
 		}
-		return &errs.Error{Kind: errs.Unavailable, Err: errors.New(scrub(err.Error())),
-			Message: fmt.Sprintf("the model endpoint answered %d: %s%s", apiErr.HTTPStatusCode, scrub(apiErr.Message), tries)}
+		return tried(errs.Wrap(errs.Unavailable, errors.New(scrub(err.Error())),
+			"the model endpoint answered %d: %s", apiErr.HTTPStatusCode, scrub(apiErr.Message)))
 	}
 	var reqErr *openai.RequestError
 	if errors.As(err, &reqErr) {
@@ -251,10 +252,10 @@ func describe(err error, attempts int, apiKey string) error {
 		if r := []rune(body); len(r) > 160 {
 			body = string(r[:160]) + "…"
 		}
-		return &errs.Error{Kind: errs.Unavailable, Err: errors.New(scrub(err.Error())),
-			Message: fmt.Sprintf("the model endpoint answered %s with a non-JSON body: %q%s", reqErr.HTTPStatus, body, tries)}
+		return tried(errs.Wrap(errs.Unavailable, errors.New(scrub(err.Error())),
+			"the model endpoint answered %s with a non-JSON body: %q", reqErr.HTTPStatus, body))
 	}
-	return &errs.Error{Kind: errs.Unavailable, Err: errors.New(scrub(err.Error())), Message: "the stream broke off or the endpoint could not be reached" + tries}
+	return tried(errs.Wrap(errs.Unavailable, errors.New(scrub(err.Error())), "the stream broke off or the endpoint could not be reached"))
 }
 
 // backoff is exponential with "equal jitter" (half fixed, half random), so many clients

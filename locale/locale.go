@@ -20,5 +20,5 @@ func Check(field, s string) error {
 	if Valid(s) {
 		return nil
 	}
-	return errs.Field(field, "must be %s, got %q", strings.Join(Supported, " or "), s)
+	return errs.Field(field, "must be one of %s, got %q", strings.Join(Supported, ", "), s)
 }

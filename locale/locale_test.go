@@ -17,6 +17,13 @@ func TestCheck(t *testing.T) {
 	for _, bad := range []string{"", "fr", "zh", "EN"} {
 		err := locale.Check("locale", bad)
 		assert.Equal(t, errs.Invalid, errs.KindOf(err), bad)
-		assert.Contains(t, errs.Message(err), `locale: must be zh-CN or en, got "`+bad+`"`)
+		assert.Contains(t, errs.Message(err), `locale: must be one of zh-CN, en, got "`+bad+`"`)
 	}
+}
+
+// TestErrorsComeInEverySupportedLocale keeps package errs, which cannot import this one,
+// speaking the same languages.
+func TestErrorsComeInEverySupportedLocale(t *testing.T) {
+	t.Parallel()
+	assert.ElementsMatch(t, locale.Supported, []string{errs.Chinese, errs.English})
 }

@@ -151,9 +151,8 @@ func (w *cappedWriter) Write(p []byte) (int, error) {
 // checkNodes refuses {{template}} calls (and so {{block}} and recursion) and a {{range}}
 // inside another, whose cost would multiply.
 func checkNodes(n parse.Node, ranges int, src string) error {
-	at := func(n parse.Node) error {
-		line := 1 + strings.Count(src[:min(int(n.Position()), len(src))], "\n")
-		return errs.Field("template", "line %d: %s", line, "%s")
+	lineOf := func(n parse.Node) int {
+		return 1 + strings.Count(src[:min(int(n.Position()), len(src))], "\n")
 	}
 	switch n := n.(type) {
 	case *parse.ListNode:
@@ -166,14 +165,10 @@ func checkNodes(n parse.Node, ranges int, src string) error {
 			}
 		}
 	case *parse.TemplateNode:
-		e := at(n).(*errs.Error)
-		e.Message = fmt.Sprintf(e.Message, "{{template}} and {{block}} are not allowed: define \"opening\" and \"closing\" with {{define}} instead")
-		return e
+		return errs.Field("template", "line %d: {{template}} and {{block}} are not allowed: define \"opening\" and \"closing\" with {{define}} instead", lineOf(n))
 	case *parse.RangeNode:
 		if ranges > 0 {
-			e := at(n).(*errs.Error)
-			e.Message = fmt.Sprintf(e.Message, "a {{range}} inside another {{range}} is not allowed")
-			return e
+			return errs.Field("template", "line %d: a {{range}} inside another {{range}} is not allowed", lineOf(n))
 		}
 		if err := checkNodes(n.List, ranges+1, src); err != nil {
 			return err

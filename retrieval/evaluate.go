@@ -138,7 +138,7 @@ func (s *Store) Evaluate(ctx context.Context, corpusID int64, configs []EvalConf
 		for _, q := range queries {
 			ps, err := s.Search(ctx, Query{CorpusIDs: []int64{corpusID}, Text: q.Text, K: cfg.K, Fusion: cfg.Fusion})
 			if err != nil {
-				return nil, errs.E(errs.KindOf(err), "configuration %d (%s): %s", i+1, cfg.Name, errs.Message(err))
+				return nil, errs.Wrap(errs.KindOf(err), err, "configuration %d (%s): %s", i+1, cfg.Name, err)
 			}
 			scored := make([]Scored, len(ps))
 			for j, p := range ps {

@@ -16,7 +16,6 @@ const (
 	Relevant       = 1
 	HighlyRelevant = 2
 	maxRelevance   = HighlyRelevant
-	relevanceRange = "0 (irrelevant), 1 (relevant) or 2 (highly relevant)"
 )
 
 // Mark is a trainer's relevance grade for one passage shown with one turn.
@@ -32,7 +31,7 @@ type Mark struct {
 // which stays in the history. Only passages the turn's candidates were given can be marked.
 func (s *Store) SetMark(ctx context.Context, m Mark) (Mark, error) {
 	if m.Grade < Irrelevant || m.Grade > maxRelevance {
-		return Mark{}, errs.Field("grade", "must be %s, not %d", relevanceRange, m.Grade)
+		return Mark{}, errs.Field("grade", "must be 0 (irrelevant), 1 (relevant) or 2 (highly relevant), not %d", m.Grade)
 	}
 	rows, _ := s.pool.Query(ctx, `INSERT INTO relevance_marks (turn_id, chunk_id, trainer_id, grade)
 		SELECT $1, $2, $3, $4 WHERE EXISTS (SELECT 1 FROM candidates WHERE turn_id = $1 AND $2 = ANY(passage_ids))

@@ -362,7 +362,7 @@ func checkRatings(in map[string]map[string]int, ids []int64, rubric []Scale, nor
 			}
 			n, err := Normalize(dim, v, rubric[i].Min, rubric[i].Max)
 			if err != nil {
-				return nil, errs.E(errs.Unprocessable, "ratings[%s]: %s", key, errs.Message(err))
+				return nil, errs.E(errs.Unprocessable, "ratings[%s]: %s", key, err)
 			}
 			normalized[id][dim] = n
 			out[key][dim] = stored{Value: v, Min: rubric[i].Min, Max: rubric[i].Max}

@@ -187,7 +187,9 @@ func handleEvaluate(d Deps) apiFunc {
 			if err := q.Validate(); err != nil {
 				var e *errs.Error
 				if errors.As(err, &e) && e.Field != "" {
-					return errs.Field(fmt.Sprintf("configs[%d].%s", i, e.Field), "%s", e.Message)
+					moved := *e // the same message, at the field's place in this request
+					moved.Field = fmt.Sprintf("configs[%d].%s", i, e.Field)
+					return &moved
 				}
 				return err
 			}

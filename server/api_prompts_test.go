@@ -173,6 +173,7 @@ func TestAPIRefusesMalformedAndCrossSiteWrites(t *testing.T) {
 			req.Header.Set("Origin", origin)
 		}
 		req.Header.Set("X-CSRF-Token", f.admin.csrf)
+		req.Header.Set("Accept-Language", "en")
 		res, err := f.admin.http.Do(req)
 		require.NoError(t, err)
 		defer res.Body.Close()

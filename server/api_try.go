@@ -128,7 +128,7 @@ func handleTry(d Deps) apiFunc {
 			TTFTMillis: res.TimeToFirstToken.Milliseconds(), TotalMillis: res.Duration.Milliseconds(),
 			HTML: d.renderer.Markdown(reply.String())}
 		if err != nil && res.Status != llm.Cancelled {
-			done.Error = errs.Message(err)
+			done.Error = errs.Localize(err, requestLang(c.Request)) // with its field: none travels beside it
 			d.Logger.WarnContext(ctx, "generation ended early", "model", prepared.Model.Name, "status", res.Status, "err", err)
 		}
 		if ctx.Err() == nil {

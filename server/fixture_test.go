@@ -143,11 +143,22 @@ type client struct {
 	http   *http.Client
 	csrf   string
 	bearer string
+	// lang is the Accept-Language it sends, if any. Clients start with English, so that tests
+	// can read the messages the code says; the tests of translated errors choose another.
+	lang string
 }
 
 func (f fixture) anonymous() *client {
 	jar, _ := cookiejar.New(nil)
-	return &client{f: f, http: &http.Client{Jar: jar}}
+	return &client{f: f, http: &http.Client{Jar: jar}, lang: "en"}
+}
+
+// speaking returns a client like c (the same session) that sends Accept-Language: lang, or
+// none when lang is "".
+func (c *client) speaking(lang string) *client {
+	other := *c
+	other.lang = lang
+	return &other
 }
 
 func (f fixture) signIn(t testing.TB, login string) *client {
@@ -183,6 +194,9 @@ func (c *client) request(t testing.TB, method, path string, body any) *http.Resp
 	}
 	if c.bearer != "" {
 		req.Header.Set("Authorization", "Bearer "+c.bearer)
+	}
+	if c.lang != "" {
+		req.Header.Set("Accept-Language", c.lang)
 	}
 	res, err := c.http.Do(req)
 	require.NoError(t, err)

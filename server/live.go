@@ -243,7 +243,7 @@ func (x commands) generate(ctx context.Context, cmd generateCmd) error {
 	if cmd.ParentMessageID != nil {
 		msgs, err := d.Live.History(ctx, cmd.ConversationID, *cmd.ParentMessageID)
 		if err != nil {
-			return errs.Field("parent_message_id", "%s", errs.Message(err))
+			return errs.Field("parent_message_id", "%s", err)
 		}
 		for _, m := range msgs {
 			history = append(history, llm.Message{Role: m.Role, Content: m.Content})

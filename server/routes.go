@@ -1,8 +1,6 @@
 package server
 
 import (
-	"net/http"
-
 	"github.com/gin-gonic/gin"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
@@ -123,8 +121,7 @@ func addRoutes(r *gin.Engine, d Deps) {
 		writeError(c, d.Logger, errs.E(errs.NotFound, "no route %s %s", c.Request.Method, c.Request.URL.Path))
 	})
 	r.NoMethod(func(c *gin.Context) {
-		c.AbortWithStatusJSON(http.StatusMethodNotAllowed, errorBody{Error: errorDetail{
-			Code: "method_not_allowed", Message: c.Request.Method + " is not allowed on " + c.Request.URL.Path}})
+		writeError(c, d.Logger, errs.E(errs.NoSuchMethod, "%s is not allowed on %s", c.Request.Method, c.Request.URL.Path))
 	})
 }
 

@@ -116,7 +116,8 @@ func TestPersonaWorkflowInBrowser(t *testing.T) {
 		chromedp.Click(chromedp.CSS("#version-check")),
 		browsertest.Visible("#version-result .error"),
 	))
-	assert.Contains(t, browsertest.Text(t, ctx, "#version-result .error"), "line 2, column 15: can't evaluate field Nmae")
+	assert.Contains(t, browsertest.Text(t, ctx, "#version-result .error"), "第 2 行第 15 列：can't evaluate field Nmae",
+		"the server's words in the interface's language; text/template's own stay English")
 
 	// Fixed, it previews and publishes as v3; its diff against v2 shows the change.
 	require.NoError(t, chromedp.Do(ctx,
@@ -192,11 +193,11 @@ func TestTrainerSeesOnlyTheirProjectAndNoAdminPages(t *testing.T) {
 	assert.True(t, hidden, "no admin links for a trainer")
 
 	require.NoError(t, chromedp.Do(ctx, chromedp.Navigate(f.srv.URL+"/#/admin/users"), browsertest.Visible("#main .error")))
-	assert.Contains(t, browsertest.Text(t, ctx, "#main .error"), "only instance administrators")
+	assert.Contains(t, browsertest.Text(t, ctx, "#main .error"), "只有系统管理员可以执行此操作", "the server's message, in the interface's language")
 	// The previous page's error stays until the new page renders: wait for the new message.
 	require.NoError(t, chromedp.Do(ctx, chromedp.Navigate(f.srv.URL+"/#/projects/secret")))
 	require.Eventually(t, func() bool {
-		return strings.Contains(browsertest.Text(t, ctx, "#main"), `no project "secret"`)
+		return strings.Contains(browsertest.Text(t, ctx, "#main"), `项目 "secret" 不存在`)
 	}, 10*time.Second, 20*time.Millisecond)
 
 	// On a persona, a trainer may try versions but not publish them.

@@ -1,5 +1,8 @@
 // api: JSON calls to /api/v1 and server-sent event streams, with errors that keep the
-// server's field and message. Writes carry the session's CSRF token.
+// server's field and message. Writes carry the session's CSRF token; every call names the
+// interface's language, so the server's messages come in it.
+
+import { locale } from "./i18n.js";
 
 export class ApiError extends Error {
   constructor(status, body) {
@@ -8,6 +11,9 @@ export class ApiError extends Error {
     this.status = status;
     this.code = e.code;
     this.field = e.field;
+    // The message's English format and its arguments: they name it in any language.
+    this.key = e.key;
+    this.params = e.params;
   }
 }
 
@@ -24,7 +30,7 @@ export function whenSignedOut(fn) {
 }
 
 function headers(method, extra) {
-  const h = { Accept: "application/json", ...extra };
+  const h = { Accept: "application/json", "Accept-Language": locale(), ...extra };
   if (method !== "GET" && csrfToken) h["X-CSRF-Token"] = csrfToken;
   return h;
 }

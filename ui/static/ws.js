@@ -1,6 +1,8 @@
 // ws: the live-session websocket. It reconnects by itself and resumes the current turn from
 // the last sequence number received per candidate, so a dropped connection loses nothing.
 
+import { locale } from "./i18n.js";
+
 export class Live {
   constructor(onEvent) {
     this.onEvent = onEvent;
@@ -11,7 +13,8 @@ export class Live {
   }
 
   connect() {
-    const url = `${location.protocol === "https:" ? "wss" : "ws"}://${location.host}/api/v1/ws`;
+    // A browser cannot set headers on a websocket: the interface's language goes in the URL.
+    const url = `${location.protocol === "https:" ? "wss" : "ws"}://${location.host}/api/v1/ws?lang=${encodeURIComponent(locale())}`;
     this.ws = new WebSocket(url);
     this.ready = new Promise((resolve) => this.ws.addEventListener("open", resolve, { once: true }));
     this.ws.addEventListener("message", (m) => {
