@@ -139,8 +139,7 @@ func Error(err error, format string, args ...any) error {
 	if Unreachable(err) {
 		// The cause and what was being done go to the log; the user learns only that it is
 		// worth trying again.
-		return &errs.Error{Kind: errs.Unavailable, Message: "the database is not reachable: try again in a few seconds",
-			Err: fmt.Errorf("%s: %w", what, err)}
+		return errs.Wrap(errs.Unavailable, fmt.Errorf("%s: %w", what, err), "the database is not reachable: try again in a few seconds")
 	}
 	var pgErr *pgconn.PgError
 	if errors.As(err, &pgErr) {

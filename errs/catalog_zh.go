@@ -305,4 +305,21 @@ var zhCN = map[string]string{
 	"user %q":                                     "账号 %q",
 	"version %d of persona %d":                    "人设 %[2]d 的版本 %[1]d",
 	"versions of persona %d":                      "人设 %d 的版本",
+
+	// Added with issue 11's repairs: unusable candidates, regenerate, exports by snapshot,
+	// NUL, an unreachable database, idempotency across turns, foreign conversations.
+	"must not contain the NUL character (\\u0000)":                                                 "不能包含 NUL 字符（\\u0000）",
+	"the key must not contain the NUL character (\\u0000)":                                         "键名不能包含 NUL 字符（\\u0000）",
+	"the database is not reachable: try again in a few seconds":                                    "暂时连不上数据库，请过几秒再试",
+	"idempotency key %q was already used to judge another turn: send a new key with each judgment": "幂等键 %q 已用于评判另一个轮次：每次评判请使用新的键",
+	"candidate %d failed or is empty: leave it out of the ranking, or regenerate it":               "候选 %d 生成失败或内容为空：请不要把它排进名次，或重新生成",
+	"candidate %d failed or is empty: it cannot be rated":                                          "候选 %d 生成失败或内容为空：不能评分",
+	"candidate %d failed or is empty: write a gold reply instead":                                  "候选 %d 生成失败或内容为空：请改写一条标准答案",
+	"candidate %d failed or is empty: continue from another reply":                                 "候选 %d 生成失败或内容为空：请选择其他回复继续对话",
+	"only a failed or empty candidate can be regenerated":                                          "只有生成失败或内容为空的候选才能重新生成",
+	"restart candidate %d":                  "重新生成候选 %d",
+	"no export snapshot %q in project %s":   "项目 %[2]s 中没有导出快照 %[1]q",
+	"snapshot %d has no data files: %s":     "快照 %d 没有数据文件：%s",
+	"snapshot %d has no %q file; it has %s": "快照 %d 没有 %q 文件；它有 %s",
+	"no conversation %d with this persona":  "这个人设下没有对话 %d",
 }

@@ -39,8 +39,19 @@ func bindJSON(c *gin.Context, v any) error {
 	return rejectNUL(raw)
 }
 
-// nulMessage is what every refused NUL says, wherever it was sent.
-const nulMessage = "must not contain the NUL character (\\u0000)"
+// nulError is what every refused NUL says, wherever it was sent, naming where.
+func nulError(field string) error {
+	e := errs.E(errs.Unprocessable, "must not contain the NUL character (\\u0000)")
+	e.Field = field
+	return e
+}
+
+// nulKeyError is nulError for an object key.
+func nulKeyError(field string) error {
+	e := errs.E(errs.Unprocessable, "the key must not contain the NUL character (\\u0000)")
+	e.Field = field
+	return e
+}
 
 // rejectNUL refuses a JSON document with a NUL character (\u0000) in any string, key or
 // value, naming the first one as a JSON path: comment, edit.content, ratings.41.accuracy,
@@ -111,12 +122,12 @@ func rejectNUL(raw []byte) error {
 			if top != nil && top.object && top.atKey {
 				top.key, top.atKey = tok, false
 				if strings.ContainsRune(tok, 0) {
-					return &errs.Error{Kind: errs.Unprocessable, Field: path(), Message: "the key " + nulMessage}
+					return nulKeyError(path())
 				}
 				continue
 			}
 			if strings.ContainsRune(tok, 0) {
-				return &errs.Error{Kind: errs.Unprocessable, Field: path(), Message: nulMessage}
+				return nulError(path())
 			}
 			value()
 		default:
@@ -145,14 +156,14 @@ func rejectNULParams(logger *slog.Logger) gin.HandlerFunc {
 	return func(c *gin.Context) {
 		for _, p := range c.Params {
 			if strings.ContainsRune(p.Value, 0) {
-				writeError(c, logger, &errs.Error{Kind: errs.Unprocessable, Field: p.Key, Message: nulMessage})
+				writeError(c, logger, nulError(p.Key))
 				return
 			}
 		}
 		for name, values := range c.Request.URL.Query() {
 			for _, v := range values {
 				if strings.ContainsRune(name, 0) || strings.ContainsRune(v, 0) {
-					writeError(c, logger, &errs.Error{Kind: errs.Unprocessable, Field: pathKey(name, true), Message: nulMessage})
+					writeError(c, logger, nulError(pathKey(name, true)))
 					return
 				}
 			}

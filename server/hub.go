@@ -3,7 +3,6 @@ package server
 import (
 	"context"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"log/slog"
 	"net/http"
@@ -246,6 +245,7 @@ type wsConn struct {
 	hub    *Hub
 	conn   *websocket.Conn
 	userID int64
+	lang   string                     // the language errors are told in (?lang= or Accept-Language at the upgrade)
 	alive  func(context.Context) bool // whether the session or token behind it still holds
 	send   chan any
 	once   sync.Once
@@ -338,6 +338,8 @@ type wsEvent struct {
 	Code    errs.Kind `json:"code,omitempty"`
 	Field   string    `json:"field,omitempty"`
 	Message string    `json:"message,omitempty"`
+	Key     string    `json:"key,omitempty"`    // the message's English format: stable, for clients that translate themselves
+	Params  []string  `json:"params,omitempty"` // the format's arguments
 	At      time.Time `json:"at,omitempty"`
 }
 
@@ -379,7 +381,7 @@ func handleWebsocket(d Deps) apiFunc {
 		if err != nil {
 			return nil // the upgrader has already answered (403 for a foreign origin)
 		}
-		wc := &wsConn{hub: d.Hub, conn: conn, userID: p.user.ID, send: make(chan any, sendQueue),
+		wc := &wsConn{hub: d.Hub, conn: conn, userID: p.user.ID, lang: requestLang(c.Request), send: make(chan any, sendQueue),
 			reason: make(chan [2]any, 1), alive: credentialCheck(c, d),
 			follows: map[*liveTurn]*cursor{}, woken: make(chan struct{}, 1)}
 		d.Hub.mu.Lock()
@@ -451,11 +453,11 @@ func (c *wsConn) readPump(ctx context.Context, logger *slog.Logger, handle comma
 		var msg wsMessage
 		if err := rejectNUL(data); err != nil { // PostgreSQL text cannot hold NUL: refused here, for every command
 			json.Unmarshal(data, &msg) //nolint:errcheck // only for the id, when there is one
-			c.emit(errorEvent(logger, msg.ID, err))
+			c.emit(errorEvent(logger, c.lang, msg.ID, err))
 			continue
 		}
 		if err := json.Unmarshal(data, &msg); err != nil {
-			c.emit(wsEvent{Type: "error", Code: errs.Invalid, Message: "malformed JSON: " + err.Error()})
+			c.emit(errorEvent(logger, c.lang, "", errs.E(errs.Invalid, "malformed JSON: %v", err)))
 			continue
 		}
 		if msg.Type == "heartbeat" {
@@ -463,23 +465,20 @@ func (c *wsConn) readPump(ctx context.Context, logger *slog.Logger, handle comma
 			continue
 		}
 		if err := safely(logger, msg.Type, func() error { return handle(ctx, msg.Type, data) }); err != nil {
-			c.emit(errorEvent(logger, msg.ID, err))
+			c.emit(errorEvent(logger, c.lang, msg.ID, err))
 		}
 	}
 }
 
-// errorEvent is a command's error as the client sees it: its code, field and message, or
-// only "internal error" for what is not the client's to fix (logged here in full).
-func errorEvent(logger *slog.Logger, id string, err error) wsEvent {
-	ev := wsEvent{Type: "error", ID: id, Code: errs.KindOf(err), Message: errs.Message(err)}
-	var e *errs.Error
-	if errors.As(err, &e) && e.Kind != errs.Internal {
-		ev.Field = e.Field
-		ev.Message = e.Message
-	} else {
+// errorEvent is a command's error as the client sees it, in the connection's language: its
+// code, field, message, key and parameters, or only "internal error" for what is not the
+// client's to fix (logged here in full).
+func errorEvent(logger *slog.Logger, lang, id string, err error) wsEvent {
+	d := errs.Describe(err, lang)
+	if d.Kind == errs.Internal {
 		logger.Error("websocket command", "id", id, "err", err)
 	}
-	return ev
+	return wsEvent{Type: "error", ID: id, Code: d.Kind, Field: d.Field, Message: d.Message, Key: d.Key, Params: d.Params}
 }
 
 // emit queues an event, or closes a client too slow to keep up rather than block others.

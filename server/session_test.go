@@ -359,6 +359,7 @@ func dialWSResponse(f fixture, c *client, origin string) (*websocket.Conn, *http
 		origin = f.srv.URL
 	}
 	h.Set("Origin", origin)
+	h.Set("Accept-Language", "en") // as the test clients' REST calls (fixture_test.go)
 	return websocket.DefaultDialer.Dial(u, h)
 }
 
