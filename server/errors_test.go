@@ -22,10 +22,8 @@ func TestErrorsInTheUsersLanguage(t *testing.T) {
 	s.send(w.generate(map[string]any{"prompt_version": 1, "model": "slow"}, map[string]any{"prompt_version": 1, "model": "baseline-extractive"}))
 	turn := s.next()
 	require.Equal(t, "turn", turn["type"], turn)
-	var ids []int64
-	for _, c := range turn["candidates"].([]any) {
-		ids = append(ids, id(c.(map[string]any)["candidate_id"]))
-	}
+	// The slow one first: the demo project ranks blind, so positions are shuffled.
+	ids := []int64{candidateOfModel(t, turn, "slow"), candidateOfModel(t, turn, "baseline-extractive")}
 	path := fmt.Sprintf("/api/v1/turns/%d/judgments", id(turn["turn_id"]))
 	streaming := fmt.Sprint(ids[0])
 
