@@ -1,5 +1,7 @@
 // api: JSON calls to /api/v1 and server-sent event streams, with errors that keep the
-// server's field and message. Writes carry the session's CSRF token.
+// server's field and message. Writes carry the session's CSRF token, and every call names
+// the interface's language, in which the server writes its error messages.
+import { locale } from "./i18n.js";
 
 export class ApiError extends Error {
   constructor(status, body) {
@@ -8,6 +10,8 @@ export class ApiError extends Error {
     this.status = status;
     this.code = e.code;
     this.field = e.field;
+    this.key = e.key; // the message's stable key and its parameters, beside the localised text
+    this.params = e.params;
   }
 }
 
@@ -24,7 +28,7 @@ export function whenSignedOut(fn) {
 }
 
 function headers(method, extra) {
-  const h = { Accept: "application/json", ...extra };
+  const h = { Accept: "application/json", "Accept-Language": locale(), ...extra };
   if (method !== "GET" && csrfToken) h["X-CSRF-Token"] = csrfToken;
   return h;
 }
