@@ -211,6 +211,7 @@ export async function trainPage(personaId) {
   let lastPane = null;
   let submitting = false;
   let commandSeq = 0;
+  const regenerating = new Set(); // candidates this page asked to generate again
   // Where to show a websocket error: by the id of the command that caused it.
   const commandErrors = new Map();
   const send = (cmd, where) => {
@@ -402,8 +403,10 @@ export async function trainPage(personaId) {
       regen.disabled = true;
       regen.textContent = t("train.regenerating");
       clear(regenMsg);
+      regenerating.add(c.id);
       send({ type: "regenerate", turn_id: st.turnId, candidate_id: c.id }, {
         root: failed, fallback: regenMsg, after: () => {
+          regenerating.delete(c.id);
           regen.disabled = false;
           regen.textContent = t("train.regenerate");
         },
@@ -581,14 +584,17 @@ export async function trainPage(personaId) {
     if (!typing(document.activeElement) || document.activeElement === message) focusPane(cands[0]);
   }
 
-  // A candidate that streams again (regenerated) starts from an empty pane, and what was
-  // judged of its old text no longer holds.
+  // A candidate that streams again (regenerated) starts from an empty pane. When this page
+  // asked for it, what was judged of its old text no longer holds; a replay of the turn's
+  // events after a reload passes the same start again, and keeps the draft.
   function restart(c) {
     Object.assign(c, { status: "streaming", content: "", error: "" });
-    delete draft.ranks[c.id];
-    delete draft.ratings[c.id];
-    delete draft.flags[c.id];
-    if (draft.edit?.candidate_id === c.id) draft.edit = null;
+    if (regenerating.delete(c.id)) {
+      delete draft.ranks[c.id];
+      delete draft.ratings[c.id];
+      delete draft.flags[c.id];
+      if (draft.edit?.candidate_id === c.id) draft.edit = null;
+    }
     const had = c.pane;
     had.replaceWith(paneFor(c));
     if (document.activeElement === document.body || had.contains(document.activeElement)) c.pane.focus();
