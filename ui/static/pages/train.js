@@ -608,7 +608,9 @@ export async function trainPage(personaId) {
       st.conversationId = ev.conversation_id;
       saveState();
       clear(composerStatus);
-      showTurn(ev.candidates.map((c) => ({ id: c.candidate_id, label: c.label || letter(c.position), position: c.position,
+      // Labels come from positions, as in the conversation path and the passages' citations,
+      // so they agree however the server ordered (or, ranking blind, shuffled) the candidates.
+      showTurn(ev.candidates.map((c) => ({ id: c.candidate_id, label: letter(c.position), position: c.position,
         messageId: c.message_id, model: c.model, promptVersion: c.prompt_version, status: "streaming", content: "", error: "" })));
       return;
     }
