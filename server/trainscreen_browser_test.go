@@ -177,6 +177,7 @@ func TestJudgmentByKeyboardAlone(t *testing.T) {
 	require.NoError(t, chromedp.Do(ctx, chromedp.KeyEvent("?"), browsertest.Visible("#keys-help")))
 	assert.Contains(t, browsertest.Text(t, ctx, "#keys-help"), "Keyboard shortcuts")
 	assert.Contains(t, browsertest.Text(t, ctx, "#keys-help"), "Accuracy")
+	viewportShot(t, ctx, "train-keys-help-en")
 	require.NoError(t, chromedp.Do(ctx, chromedp.KeyEvent("?")))
 	assert.False(t, shown(t, ctx, "#keys-help"), "? hides the help again")
 	switchLocale(t, ctx, "zh-CN")

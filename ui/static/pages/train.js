@@ -253,7 +253,7 @@ export async function trainPage(personaId) {
     else if (value === "edit") what = t("train.continueEdit", { label: cands.find((c) => c.id === draft.edit.candidate_id)?.label ?? "?" });
     else if (value) what = t("train.continueCandidate", { label: cands.find((c) => `c${c.id}` === value)?.label ?? "?" });
     continueLine.dataset.value = value ?? "";
-    continueLine.textContent = what ? t("train.continueFrom", { what }) + (chosen ? "" : ` ${t("train.continueDefault")}`) : t("train.continueNone");
+    continueLine.textContent = what ? t("train.continueFrom", { what }) + (chosen ? "" : t("train.continueDefault")) : t("train.continueNone");
   }
   const chooseContinue = (value) => {
     draft.continueFrom = value;
