@@ -18,15 +18,21 @@ import (
 	"github.com/mentor-ai/mentor/retrieval"
 )
 
-// trainWorld is the demo project with a trainer, signed in to a browser on the customs
-// persona's training screen.
+// trainWorld is the demo project (which ranks blind) with a trainer, signed in to a browser
+// on the customs persona's training screen.
 func trainWorld(t *testing.T) (fixture, context.Context, int64) {
 	t.Helper()
-	f := setup(t)
+	return trainWorldAs(t, setup(t), auth.RoleTrainer)
+}
+
+// trainWorldAs is trainWorld on the fixture f, signed in with the given role, as a user
+// whose login is the role's name.
+func trainWorldAs(t *testing.T, f fixture, role auth.Role) (fixture, context.Context, int64) {
+	t.Helper()
 	ps := prompts.NewStore(f.pool)
 	sum, err := demo.Load(context.Background(), ps, retrieval.NewStore(f.pool, nil), f.models.Has)
 	require.NoError(t, err)
-	f.member(t, "trainer", sum.Project.ID, auth.RoleTrainer)
+	f.member(t, string(role), sum.Project.ID, role)
 	personas, err := ps.Personas(context.Background(), sum.Project.ID)
 	require.NoError(t, err)
 	var customs int64
@@ -36,7 +42,7 @@ func trainWorld(t *testing.T) (fixture, context.Context, int64) {
 		}
 	}
 	ctx := browsertest.New(t, 2*time.Minute)
-	signInUI(t, ctx, f, "trainer")
+	signInUI(t, ctx, f, string(role))
 	require.NoError(t, chromedp.Do(ctx,
 		chromedp.Navigate(fmt.Sprintf("%s/#/train/%d", f.srv.URL, customs)),
 		browsertest.Visible("#train-message"),
@@ -180,10 +186,10 @@ func TestTrainerRanksByDragging(t *testing.T) {
 }
 
 // TestTrainerPicksVersions compares only the versions checked: with v2 unchecked, every
-// candidate comes from v1.
+// candidate comes from v1. In a blind project only a reviewer (or an admin) has the choice.
 func TestTrainerPicksVersions(t *testing.T) {
 	t.Parallel()
-	f, ctx, _ := trainWorld(t)
+	f, ctx, _ := trainWorldAs(t, setup(t), auth.RoleReviewer)
 	require.NoError(t, chromedp.Do(ctx, chromedp.Click(chromedp.CSS(`#train-versions input[data-version="2"]`))))
 	generateInUI(t, ctx, "跨境电商年度限额是多少？", 2)
 	var versions []int

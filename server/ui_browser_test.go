@@ -114,10 +114,13 @@ func TestPersonaWorkflowInBrowser(t *testing.T) {
 	require.NoError(t, chromedp.Do(ctx,
 		chromedp.SetValue(chromedp.CSS("#version-template"), "你是{{.Persona.Name}}。\n请参考：{{.Persona.Nmae}}"),
 		chromedp.Click(chromedp.CSS("#version-check")),
-		browsertest.Visible("#version-result .error"),
+		browsertest.Visible(`#version-template + .field-error[data-for="template"]`),
 	))
-	assert.Contains(t, browsertest.Text(t, ctx, "#version-result .error"), "第 2 行第 15 列：can't evaluate field Nmae",
-		"the server's words in the interface's language; text/template's own stay English")
+	// Beside the template it names, without repeating the field's name, in the interface's
+	// language (text/template's own words stay English).
+	assert.True(t, strings.HasPrefix(browsertest.Text(t, ctx, "#version-template + .field-error"), "第 2 行第 15 列：can't evaluate field Nmae"),
+		browsertest.Text(t, ctx, "#version-template + .field-error"))
+	assert.Empty(t, browsertest.Text(t, ctx, "#version-result"), "not below the form")
 
 	// Fixed, it previews and publishes as v3; its diff against v2 shows the change.
 	require.NoError(t, chromedp.Do(ctx,

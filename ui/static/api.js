@@ -1,7 +1,6 @@
 // api: JSON calls to /api/v1 and server-sent event streams, with errors that keep the
-// server's field and message. Writes carry the session's CSRF token; every call names the
-// interface's language, so the server's messages come in it.
-
+// server's field and message. Writes carry the session's CSRF token, and every call names
+// the interface's language, in which the server writes its error messages.
 import { locale } from "./i18n.js";
 
 export class ApiError extends Error {
@@ -11,8 +10,7 @@ export class ApiError extends Error {
     this.status = status;
     this.code = e.code;
     this.field = e.field;
-    // The message's English format and its arguments: they name it in any language.
-    this.key = e.key;
+    this.key = e.key; // the message's stable key and its parameters, beside the localised text
     this.params = e.params;
   }
 }

@@ -1,6 +1,7 @@
 // ws: the live-session websocket. It reconnects by itself and resumes the current turn from
 // the last sequence number received per candidate, so a dropped connection loses nothing.
-
+// The socket's URL names the interface's language (?lang=), in which the server writes its
+// error events; a language change re-renders the page, which opens a new socket.
 import { locale } from "./i18n.js";
 
 export class Live {
@@ -13,8 +14,8 @@ export class Live {
   }
 
   connect() {
-    // A browser cannot set headers on a websocket: the interface's language goes in the URL.
-    const url = `${location.protocol === "https:" ? "wss" : "ws"}://${location.host}/api/v1/ws?lang=${encodeURIComponent(locale())}`;
+    const lang = encodeURIComponent(locale());
+    const url = `${location.protocol === "https:" ? "wss" : "ws"}://${location.host}/api/v1/ws?lang=${lang}`;
     this.ws = new WebSocket(url);
     this.ready = new Promise((resolve) => this.ws.addEventListener("open", resolve, { once: true }));
     this.ws.addEventListener("message", (m) => {

@@ -1,5 +1,5 @@
 import { api } from "../api.js";
-import { errorBox, field, formatTime, h, replace } from "../dom.js";
+import { field, formatTime, h, replace, showError } from "../dom.js";
 import { t } from "../i18n.js";
 import { session } from "../session.js";
 
@@ -23,15 +23,15 @@ function tokenSection(tokens) {
           await api("DELETE", `/tokens/${tk.id}`);
           window.dispatchEvent(new HashChangeEvent("hashchange"));
         } }))));
-  const name = h("input", { id: "token-name", maxlength: 100 });
+  const name = h("input", { id: "token-name", name: "name", maxlength: 100 });
   const boxes = ["read", "export", "write"].map((s) => {
     const box = h("input", { type: "checkbox", value: s, checked: s === "read" });
     return { box, label: h("label", { class: "check" }, box, s) };
   });
-  const password = h("input", { id: "token-password", type: "password", autocomplete: "current-password" });
+  const password = h("input", { id: "token-password", name: "password", type: "password", autocomplete: "current-password" });
   const out = h("div", { id: "token-result" });
   const form = h("form", { class: "row", id: "new-token" }, field("tokens.name", name),
-    h("fieldset", {}, h("legend", { i18n: "tokens.scopes" }), boxes.map((b) => b.label)),
+    h("fieldset", { dataset: { field: "scopes" } }, h("legend", { i18n: "tokens.scopes" }), boxes.map((b) => b.label)),
     field("password.current", password),
     h("button", { type: "submit", i18n: "tokens.create" }));
   form.addEventListener("submit", async (e) => {
@@ -43,7 +43,7 @@ function tokenSection(tokens) {
       password.value = "";
       replace(out, h("p", { class: "notice" }, t("tokens.shownOnce"), " ", h("code", { id: "token-secret" }, r.secret)));
     } catch (err) {
-      replace(out, errorBox(err));
+      showError(form, err, out);
     }
   });
   return h("section", { class: "card", id: "tokens" }, h("h2", { i18n: "tokens.title" }), h("p", { class: "muted", i18n: "tokens.help" }),
@@ -55,8 +55,8 @@ function tokenSection(tokens) {
 }
 
 function passwordForm() {
-  const current = h("input", { type: "password", id: "password-current", autocomplete: "current-password" });
-  const next = h("input", { type: "password", id: "password-new", autocomplete: "new-password" });
+  const current = h("input", { type: "password", id: "password-current", name: "current_password", autocomplete: "current-password" });
+  const next = h("input", { type: "password", id: "password-new", name: "new_password", autocomplete: "new-password" });
   const status = h("div");
   const form = h("form", { class: "card", id: "change-password" }, h("h2", { i18n: "password.title" }),
     h("p", { class: "muted", i18n: "password.help" }),
@@ -68,7 +68,7 @@ function passwordForm() {
       await api("PUT", "/session/password", { current_password: current.value, new_password: next.value });
       location.reload(); // every session has ended, this one included
     } catch (err) {
-      replace(status, errorBox(err));
+      showError(form, err, status);
     }
   });
   return form;

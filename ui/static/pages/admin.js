@@ -1,5 +1,5 @@
 import { api } from "../api.js";
-import { errorBox, field, formatTime, h, replace } from "../dom.js";
+import { field, formatTime, h, showError } from "../dom.js";
 import { t } from "../i18n.js";
 
 const reload = () => window.dispatchEvent(new HashChangeEvent("hashchange"));
@@ -13,7 +13,7 @@ export async function usersPage() {
       await fn();
       reload();
     } catch (err) {
-      replace(status, errorBox(err));
+      showError(page, err, status);
     }
   };
   const rows = users.map((u) =>
@@ -28,9 +28,9 @@ export async function usersPage() {
           const password = prompt(t("users.newPassword"));
           if (password) await api("PUT", `/users/${u.id}/password`, { password });
         }) }))));
-  const login = h("input", { id: "user-login" });
-  const name = h("input", { id: "user-name" });
-  const password = h("input", { id: "user-password", type: "password", autocomplete: "new-password" });
+  const login = h("input", { id: "user-login", name: "login" });
+  const name = h("input", { id: "user-name", name: "display_name" });
+  const password = h("input", { id: "user-password", name: "password", type: "password", autocomplete: "new-password" });
   const admin = h("input", { id: "user-admin", type: "checkbox" });
   const form = h("form", { class: "inline-form", id: "new-user" }, h("h3", { i18n: "users.new" }),
     h("div", { class: "row" }, field("session.login", login), field("users.name", name), field("session.password", password),
@@ -40,11 +40,12 @@ export async function usersPage() {
     e.preventDefault();
     act(() => api("POST", "/users", { login: login.value, display_name: name.value, password: password.value, is_admin: admin.checked }))();
   });
-  return h("div", { class: "page" }, h("h1", { i18n: "users.title" }),
+  const page = h("div", { class: "page" }, h("h1", { i18n: "users.title" }),
     h("table", { class: "table", id: "users-table" },
       h("thead", {}, h("tr", {}, ["session.login", "users.name", "users.role", "users.state", ""].map((k) => (k ? h("th", { i18n: k }) : h("th"))))),
       h("tbody", {}, rows)),
     status, form);
+  return page;
 }
 
 // auditTable renders audit events; the project page reuses it for one project's events.

@@ -2,7 +2,7 @@
 // document import, a search that shows each passage's score parts, retrieval metrics from
 // trainers' relevance marks with two configurations side by side, and stale gold replies.
 import { api, upload } from "../api.js";
-import { errorBox, field, formatTime, h, replace } from "../dom.js";
+import { errorBox, field, formatTime, h, replace, showError } from "../dom.js";
 import { t } from "../i18n.js";
 import { can } from "../session.js";
 
@@ -82,7 +82,7 @@ function importSection(corpus) {
             h("td", {}, r.where), h("td", {}, t(`corpus.outcome.${r.outcome}`)), h("td", { class: "num" }, r.chunks),
             h("td", {}, r.error || (r.stale_gold ? t("corpus.staleNow", { n: r.stale_gold }) : "")))))));
     } catch (err) {
-      replace(result, errorBox(err));
+      showError(form, err, result);
     } finally {
       button.disabled = false;
     }
@@ -97,11 +97,11 @@ function num(id, value, attrs = {}) {
 const fmt = (x, digits = 3) => (x == null ? "–" : Number(x).toFixed(digits));
 
 function searchSection(corpus) {
-  const q = h("input", { id: "search-query", type: "search", placeholder: t("search.placeholder"), size: 40 });
-  const k = num("search-k", 10, { min: 1, max: 100 });
-  const vw = num("search-vector-weight", 1, { min: 0, step: 0.1 });
-  const tw = num("search-text-weight", 1, { min: 0, step: 0.1 });
-  const rrf = num("search-rrf-k", 60, { min: 1, max: 1000 });
+  const q = h("input", { id: "search-query", type: "search", name: "q", placeholder: t("search.placeholder"), size: 40 });
+  const k = num("search-k", 10, { min: 1, max: 100, name: "k" });
+  const vw = num("search-vector-weight", 1, { min: 0, step: 0.1, name: "vector_weight" });
+  const tw = num("search-text-weight", 1, { min: 0, step: 0.1, name: "text_weight" });
+  const rrf = num("search-rrf-k", 60, { min: 1, max: 1000, name: "rrf_k" });
   const out = h("div", { id: "search-results" });
   const form = h("form", { class: "card", id: "search-form" },
     h("h2", { i18n: "search.title" }),
@@ -127,7 +127,7 @@ function searchSection(corpus) {
           h("td", {}, h("code", {}, p.slug), ` v${p.version}`, p.heading_path.length ? h("div", { class: "muted" }, p.heading_path.join(" › ")) : null),
           h("td", { class: "passage-text" }, p.text))))));
     } catch (err) {
-      replace(out, errorBox(err));
+      showError(form, err, out);
     }
   });
   return form;
@@ -135,14 +135,15 @@ function searchSection(corpus) {
 
 function evaluateSection(corpus) {
   const config = (n, defaults) => {
+    const at = (f) => `configs[${n - 1}].${f}`; // as the server names a wrong value
     const inputs = {
-      name: h("input", { value: defaults.name, size: 12, dataset: { eval: "name" } }),
-      k: num(`eval-${n}-k`, defaults.k, { min: 1, max: 100 }),
-      vector: num(`eval-${n}-vector`, defaults.vector, { min: 0, step: 0.1 }),
-      text: num(`eval-${n}-text`, defaults.text, { min: 0, step: 0.1 }),
-      rrf: num(`eval-${n}-rrf`, 60, { min: 1 }),
+      name: h("input", { value: defaults.name, size: 12, dataset: { eval: "name", field: at("name") } }),
+      k: num(`eval-${n}-k`, defaults.k, { min: 1, max: 100, "data-field": at("k") }),
+      vector: num(`eval-${n}-vector`, defaults.vector, { min: 0, step: 0.1, "data-field": at("fusion.vector_weight") }),
+      text: num(`eval-${n}-text`, defaults.text, { min: 0, step: 0.1, "data-field": at("fusion.text_weight") }),
+      rrf: num(`eval-${n}-rrf`, 60, { min: 1, "data-field": at("fusion.rrf_k") }),
     };
-    const box = h("fieldset", {}, h("legend", {}, t("eval.config", { n })),
+    const box = h("fieldset", { dataset: { field: `configs[${n - 1}]` } }, h("legend", {}, t("eval.config", { n })),
       field("eval.name", inputs.name), field("search.k", inputs.k), field("search.vectorWeight", inputs.vector),
       field("search.textWeight", inputs.text), field("search.rrfK", inputs.rrf));
     const value = () => ({ name: inputs.name.value, k: Number(inputs.k.value),
@@ -169,7 +170,7 @@ function evaluateSection(corpus) {
           h("td", {}, `${r.config.name} (k=${r.config.k})`), h("td", { class: "num" }, r.queries),
           h("td", { class: "num" }, fmt(r.recall)), h("td", { class: "num" }, fmt(r.ndcg)), h("td", { class: "num" }, fmt(r.mrr)))))));
     } catch (err) {
-      replace(out, errorBox(err));
+      showError(form, err, out);
     }
   });
   return form;

@@ -1,5 +1,5 @@
 import { api } from "../api.js";
-import { errorBox, h, replace } from "../dom.js";
+import { h, showError } from "../dom.js";
 import { t } from "../i18n.js";
 
 // homePage lists projects, offers a new one, and shows whether the server is healthy.
@@ -26,7 +26,7 @@ export async function homePage() {
       const p = await api("POST", "/projects", { name: name.value, slug: slug.value });
       location.hash = `#/projects/${p.slug}`;
     } catch (err) {
-      replace(status, errorBox(err));
+      showError(form, err, status);
     }
   });
 

@@ -1,5 +1,5 @@
 import { api, stream } from "../api.js";
-import { clear, errorBox, field, formatTime, h, replace, showRendered } from "../dom.js";
+import { clear, errorBox, field, formatTime, h, replace, showError, showRendered } from "../dom.js";
 import { locale, t } from "../i18n.js";
 import { can } from "../session.js";
 import { avatar, personaDescription, personaName } from "./project.js";
@@ -34,13 +34,13 @@ function modelLabel(m) {
 }
 
 function tryPanel({ persona, versions, models }) {
-  const version = h("select", { id: "try-version" },
+  const version = h("select", { id: "try-version", dataset: { field: "version" } },
     versions.map((v) => h("option", { value: v.version }, `v${v.version} · ${v.model}`)));
-  const model = h("select", { id: "try-model" }, h("option", { value: "" }, t("try.versionModel")),
+  const model = h("select", { id: "try-model", dataset: { field: "model" } }, h("option", { value: "" }, t("try.versionModel")),
     models.filter((m) => m.available).map((m) => h("option", { value: m.name }, modelLabel(m))));
-  const lang = h("select", { id: "try-locale" }, h("option", { value: "zh-CN" }, "中文"), h("option", { value: "en" }, "English"));
+  const lang = h("select", { id: "try-locale", dataset: { field: "locale" } }, h("option", { value: "zh-CN" }, "中文"), h("option", { value: "en" }, "English"));
   lang.value = locale();
-  const message = h("textarea", { id: "try-message", rows: 3, "data-i18n-placeholder": "try.placeholder", placeholder: t("try.placeholder") });
+  const message = h("textarea", { id: "try-message", rows: 3, dataset: { field: "message" }, "data-i18n-placeholder": "try.placeholder", placeholder: t("try.placeholder") });
   const send = h("button", { type: "submit", id: "try-send", i18n: "try.send" });
   const stop = h("button", { type: "button", id: "try-stop", i18n: "try.stop", disabled: true });
   const meta = h("p", { class: "muted", id: "try-meta" });
@@ -109,7 +109,7 @@ function tryPanel({ persona, versions, models }) {
         done.textContent = t("status.cancelled");
       } else {
         done.dataset.status = "failed";
-        replace(done, errorBox(err));
+        showError(form, err, done);
       }
     } finally {
       if (current()) {
@@ -169,18 +169,18 @@ function versionsSection({ persona, versions }) {
 
 function newVersionForm({ persona, versions, models, corpora, reload }) {
   const latest = versions[0];
-  const template = h("textarea", { id: "version-template", rows: 14, spellcheck: false, value: latest ? latest.template : starterTemplate });
-  const model = h("select", { id: "version-model" }, models.map((m) => h("option", { value: m.name }, modelLabel(m))));
+  const template = h("textarea", { id: "version-template", rows: 14, spellcheck: false, dataset: { field: "template" }, value: latest ? latest.template : starterTemplate });
+  const model = h("select", { id: "version-model", dataset: { field: "model" } }, models.map((m) => h("option", { value: m.name }, modelLabel(m))));
   model.value = latest ? latest.model : models[0].name;
-  const num = (id, value, attrs) => h("input", { id, type: "number", value, ...attrs });
+  const num = (id, value, attrs) => h("input", { id, type: "number", value, dataset: { field: attrs.field }, ...attrs, field: null });
   // step "any": the server checks ranges and names the field, in the trainer's language.
-  const temperature = num("version-temperature", latest ? latest.temperature : 0.7, { min: 0, max: 2, step: "any" });
-  const topP = num("version-top-p", latest ? latest.top_p : 1, { min: 0, max: 1, step: "any" });
-  const maxTokens = num("version-max-tokens", latest ? latest.max_tokens : 1024, { min: 1, step: 1 });
-  const k = num("version-k", latest ? latest.retrieval_k : 4, { min: 0, max: 50, step: 1 });
-  const vectorWeight = num("version-vector-weight", latest ? latest.vector_weight : 1, { min: 0, step: "any" });
-  const textWeight = num("version-text-weight", latest ? latest.text_weight : 1, { min: 0, step: "any" });
-  const rrfK = num("version-rrf-k", latest ? latest.rrf_k : 60, { min: 1, max: 1000, step: 1 });
+  const temperature = num("version-temperature", latest ? latest.temperature : 0.7, { min: 0, max: 2, step: "any", field: "temperature" });
+  const topP = num("version-top-p", latest ? latest.top_p : 1, { min: 0, max: 1, step: "any", field: "top_p" });
+  const maxTokens = num("version-max-tokens", latest ? latest.max_tokens : 1024, { min: 1, step: 1, field: "max_tokens" });
+  const k = num("version-k", latest ? latest.retrieval_k : 4, { min: 0, max: 50, step: 1, field: "retrieval_k" });
+  const vectorWeight = num("version-vector-weight", latest ? latest.vector_weight : 1, { min: 0, step: "any", field: "vector_weight" });
+  const textWeight = num("version-text-weight", latest ? latest.text_weight : 1, { min: 0, step: "any", field: "text_weight" });
+  const rrfK = num("version-rrf-k", latest ? latest.rrf_k : 60, { min: 1, max: 1000, step: 1, field: "rrf_k" });
   const chosen = new Set(latest ? latest.corpus_ids : corpora.map((c) => c.id));
   const corpusBoxes = corpora.map((c) => {
     const box = h("input", { type: "checkbox", value: c.id, checked: chosen.has(c.id) });
@@ -193,7 +193,7 @@ function newVersionForm({ persona, versions, models, corpora, reload }) {
     if (m?.top_p != null) topP.value = m.top_p;
     if (m?.max_tokens != null) maxTokens.value = m.max_tokens;
   });
-  const note = h("input", { id: "version-note", maxlength: 2000 });
+  const note = h("input", { id: "version-note", maxlength: 2000, dataset: { field: "change_note" } });
   const result = h("div", { id: "version-result" });
   const body = () => ({
     template: template.value, model: model.value, temperature: Number(temperature.value), top_p: Number(topP.value),
@@ -211,7 +211,7 @@ function newVersionForm({ persona, versions, models, corpora, reload }) {
         h("pre", { class: "preview", id: "version-preview" }, p.system_prompt),
         p.closing ? h("p", {}, h("strong", { i18n: "versions.closing" }), " ", p.closing) : null);
     } catch (err) {
-      replace(result, errorBox(err));
+      showError(form, err, result);
     }
   });
   const form = h("form", { class: "card", id: "new-version", novalidate: true },
@@ -221,7 +221,7 @@ function newVersionForm({ persona, versions, models, corpora, reload }) {
     h("div", { class: "row" }, field("versions.model", model), field("versions.temperature", temperature), field("versions.topP", topP),
       field("versions.maxTokens", maxTokens), field("versions.k", k),
       field("search.vectorWeight", vectorWeight), field("search.textWeight", textWeight), field("search.rrfK", rrfK)),
-    h("fieldset", {}, h("legend", { i18n: "corpora.title" }), corpusBoxes.map((c) => c.label)),
+    h("fieldset", { dataset: { field: "corpus_ids" } }, h("legend", { i18n: "corpora.title" }), corpusBoxes.map((c) => c.label)),
     h("div", { class: "row" }, field("versions.note", note)),
     h("div", { class: "row" }, check, h("button", { type: "submit", id: "version-publish", i18n: "versions.publish" })),
     result);
@@ -231,7 +231,7 @@ function newVersionForm({ persona, versions, models, corpora, reload }) {
       await api("POST", `/personas/${persona.id}/versions`, body());
       reload();
     } catch (err) {
-      replace(result, errorBox(err));
+      showError(form, err, result);
     }
   });
   return form;
@@ -248,11 +248,12 @@ function rubricEditor({ persona, rubric, reload }) {
   const tbody = h("tbody");
   const cell = (value, attrs = {}) => h("td", {}, h("input", { value, ...attrs }));
   const addRow = (d) => {
-    const axis = h("select", {}, h("option", { value: "iq" }, "IQ"), h("option", { value: "eq" }, "EQ"));
+    const axis = h("select", { dataset: { part: "axis" } }, h("option", { value: "iq" }, "IQ"), h("option", { value: "eq" }, "EQ"));
     axis.value = d.axis;
     const row = h("tr", {},
-      cell(d.key, { class: "key", size: 14 }), h("td", {}, axis), cell(d.label), cell(d.label_en), cell(d.guide), cell(d.guide_en),
-      cell(d.scale_min, { type: "number", class: "num" }), cell(d.scale_max, { type: "number", class: "num" }),
+      cell(d.key, { class: "key", size: 14, dataset: { part: "key" } }), h("td", {}, axis), cell(d.label, { dataset: { part: "label" } }),
+      cell(d.label_en, { dataset: { part: "label_en" } }), cell(d.guide, { dataset: { part: "guide" } }), cell(d.guide_en, { dataset: { part: "guide_en" } }),
+      cell(d.scale_min, { type: "number", class: "num", dataset: { part: "scale_min" } }), cell(d.scale_max, { type: "number", class: "num", dataset: { part: "scale_max" } }),
       h("td", {}, h("button", { type: "button", class: "link", i18n: "common.remove", onclick: () => row.remove() })));
     row.read = () => {
       const v = [...row.querySelectorAll("input")].map((i) => i.value);
@@ -265,14 +266,19 @@ function rubricEditor({ persona, rubric, reload }) {
   const status = h("div", { id: "rubric-status" });
   const save = h("button", { type: "button", id: "rubric-save", i18n: "common.save" });
   save.addEventListener("click", async () => {
+    // The server names a wrong value by its row as sent (dimensions[2].label): number the
+    // rows' controls so the error shows beside the right one.
+    [...tbody.children].forEach((row, i) => row.querySelectorAll("[data-part]").forEach((el) => {
+      el.dataset.field = `dimensions[${i}].${el.dataset.part}`;
+    }));
     try {
       await api("PUT", `/personas/${persona.id}/rubric`, { dimensions: [...tbody.children].map((r) => r.read()) });
       reload();
     } catch (err) {
-      replace(status, errorBox(err));
+      showError(section, err, status);
     }
   });
-  return h("section", { class: "card", id: "rubric" },
+  const section = h("section", { class: "card", id: "rubric" },
     h("h2", { i18n: "rubric.title" }), h("p", { class: "muted", i18n: "rubric.help" }),
     h("table", { class: "table rubric" },
       h("thead", {}, h("tr", {}, ["rubric.key", "rubric.axis", "rubric.label", "rubric.labelEN", "rubric.guide", "rubric.guideEN",
@@ -283,6 +289,7 @@ function rubricEditor({ persona, rubric, reload }) {
         onclick: () => addRow({ key: "", axis: "iq", label: "", label_en: "", guide: "", guide_en: "", scale_min: 1, scale_max: 5 }) }),
       save),
     status);
+  return section;
 }
 
 function detailsForm({ persona, reload }) {
@@ -314,7 +321,7 @@ function detailsForm({ persona, reload }) {
       });
       reload();
     } catch (err) {
-      replace(status, errorBox(err));
+      showError(form, err, status);
     }
   });
   return form;

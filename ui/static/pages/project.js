@@ -1,5 +1,5 @@
 import { api } from "../api.js";
-import { errorBox, field, h, replace } from "../dom.js";
+import { errorBox, field, h, replace, showError } from "../dom.js";
 import { locale, t } from "../i18n.js";
 import { can } from "../session.js";
 import { auditTable } from "./admin.js";
@@ -56,7 +56,7 @@ export async function projectPage(slug) {
       });
       location.hash = `#/personas/${p.id}`;
     } catch (err) {
-      replace(status, errorBox(err));
+      showError(form, err, status);
     }
   });
 
@@ -94,7 +94,7 @@ async function membersSection(project) {
       await api("PUT", `/projects/${project.slug}/members/${encodeURIComponent(login)}`, { role });
       reload();
     } catch (err) {
-      replace(status, errorBox(err));
+      showError(section, err, status);
     }
   };
   const roleSelect = (value, onChange) => {
@@ -114,17 +114,19 @@ async function membersSection(project) {
           replace(status, errorBox(err));
         }
       } }))));
-  const login = h("input", { id: "member-login" });
+  const login = h("input", { id: "member-login", dataset: { field: "user" } });
   const role = roleSelect("trainer");
+  role.dataset.field = "role";
   const form = h("form", { class: "row", id: "add-member" }, field("session.login", login), field("users.role", role),
     h("button", { type: "submit", i18n: "members.add" }));
   form.addEventListener("submit", (e) => {
     e.preventDefault();
     setRole(login.value.trim(), role.value);
   });
-  return h("section", { class: "card", id: "members" }, h("h2", { i18n: "members.title" }),
+  const section = h("section", { class: "card", id: "members" }, h("h2", { i18n: "members.title" }),
     h("table", { class: "table" }, h("thead", {}, h("tr", {}, ["session.login", "users.name", "users.role", ""].map((k) => (k ? h("th", { i18n: k }) : h("th"))))),
       h("tbody", {}, rows)), form, status);
+  return section;
 }
 
 function projectForm(project) {
@@ -142,7 +144,7 @@ function projectForm(project) {
       await api("PUT", `/projects/${project.slug}`, { name: name.value, description: description.value, blind_ranking: blind.checked });
       window.dispatchEvent(new HashChangeEvent("hashchange"));
     } catch (err) {
-      replace(status, errorBox(err));
+      showError(form, err, status);
     }
   });
   return form;
@@ -162,7 +164,7 @@ function corpusForm(project) {
       const c = await api("POST", `/projects/${project.slug}/corpora`, { name: name.value, slug: slug.value });
       location.hash = `#/corpora/${c.id}`;
     } catch (err) {
-      replace(status, errorBox(err));
+      showError(form, err, status);
     }
   });
   return form;

@@ -1,4 +1,4 @@
-import { errorBox, field, h, replace } from "../dom.js";
+import { field, h, showError } from "../dom.js";
 import { signIn } from "../session.js";
 
 // signInPage asks for a login and password. Wrong credentials and throttling come back from
@@ -17,7 +17,7 @@ export function signInPage(onSignedIn) {
       await signIn(login.value, password.value);
       onSignedIn();
     } catch (err) {
-      replace(status, errorBox(err));
+      showError(form, err, status);
       password.value = "";
     }
   });
