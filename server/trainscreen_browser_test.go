@@ -552,10 +552,8 @@ const (
 	goodPane   = `#train-panes .pane[data-rankable="true"]`
 )
 
-// submitOrSkip submits the judgment and waits for the outcome. The server refuses what the
-// screen sends until the live-session part of issue 11 is in (it still wants every candidate
-// ranked): on that refusal, and only on it, the test is skipped, saying so.
-func submitOrSkip(t *testing.T, ctx context.Context, refusal string) {
+// submitInUI submits the judgment and waits until the server has taken it.
+func submitInUI(t *testing.T, ctx context.Context) {
 	t.Helper()
 	require.NoError(t, chromedp.Do(ctx, chromedp.Click(chromedp.CSS("#train-submit"))))
 	var failure string
@@ -563,9 +561,6 @@ func submitOrSkip(t *testing.T, ctx context.Context, refusal string) {
 		failure = browsertest.Text(t, ctx, "#train-submit-status .error, #train-judge .field-error")
 		return failure != "" || shown(t, ctx, `#train-save[data-state="submitted"]`)
 	}, 10*time.Second, 20*time.Millisecond)
-	if failure != "" && strings.Contains(failure, refusal) {
-		t.Skipf("the server does not take this judgment yet (%q): it needs the server's part of issue 11", failure)
-	}
 	require.Empty(t, failure, "the judgment is refused")
 }
 
@@ -593,7 +588,7 @@ func TestFailedCandidatesAreLeftOutOfTheRanking(t *testing.T) {
 	goodID := browsertest.Attr(t, ctx, goodPane, "data-candidate")
 	assert.Equal(t, "c"+goodID, browsertest.Attr(t, ctx, "#train-continue", "data-value"))
 
-	submitOrSkip(t, ctx, "ranking misses candidate")
+	submitInUI(t, ctx)
 	var ranking string
 	require.NoError(t, f.pool.QueryRow(context.Background(), `SELECT ranking::text FROM judgments`).Scan(&ranking))
 	assert.JSONEq(t, "[["+goodID+"]]", ranking)
@@ -628,9 +623,6 @@ func TestRegenerateACandidateInPlace(t *testing.T) {
 		refused = browsertest.Text(t, ctx, pane+" .regen-status .error, "+pane+" .pane-failed .field-error")
 		return refused != "" || browsertest.Attr(t, ctx, pane, "data-rankable") == "true"
 	}, 20*time.Second, 20*time.Millisecond)
-	if strings.Contains(refused, "unknown message type") {
-		t.Skipf("the server does not regenerate yet (%q): it needs the server's part of issue 11", refused)
-	}
 	require.Empty(t, refused)
 	assert.Equal(t, "complete", browsertest.Attr(t, ctx, pane, "data-status"))
 	assert.Contains(t, browsertest.Text(t, ctx, pane+" .reply"), "重新生成版", "the new text replaces the failure")
@@ -638,7 +630,7 @@ func TestRegenerateACandidateInPlace(t *testing.T) {
 
 	require.NoError(t, chromedp.Do(ctx, chromedp.Focus(chromedp.CSS(pane)), chromedp.KeyEvent("1"),
 		chromedp.KeyEvent(kb.ArrowRight), chromedp.KeyEvent("2"), chromedp.KeyEvent(kb.ArrowLeft), chromedp.KeyEvent("1")))
-	submitOrSkip(t, ctx, "\x00never") // every candidate is ranked now: any refusal is a failure
+	submitInUI(t, ctx)
 	var content, status string
 	require.NoError(t, f.pool.QueryRow(context.Background(), `SELECT m.content, c.status FROM candidates c JOIN messages m ON m.id = c.message_id WHERE c.id = $1`, id).Scan(&content, &status))
 	assert.Equal(t, "complete", status)
