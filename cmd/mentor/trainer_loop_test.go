@@ -43,14 +43,16 @@ type upstream struct {
 }
 
 // upstreamAnswer is what model streams for a request; pieces keep multi-byte characters
-// whole. The tail names the model and a hash of the prompt, so two prompt versions on one
-// model give different replies, as they would.
+// whole. The tail is a hash of the model and the prompt, so two models or two prompt
+// versions give different replies, as they would (and a blind screen that shows the text
+// still names no model).
 func upstreamAnswer(model string, messages any) []string {
 	h := fnv.New32a()
 	b, _ := json.Marshal(messages)
+	h.Write([]byte(model))
 	h.Write(b)
 	return []string{"根据规定", "[1]，", "个人邮寄进境物品", "应征进口税税额", "在人民币50元（含）以下的，", "海关予以免征。",
-		fmt.Sprintf("（%s · %08x）", model, h.Sum32())}
+		fmt.Sprintf("（%08x）", h.Sum32())}
 }
 
 func newUpstream(t *testing.T) *upstream {

@@ -217,7 +217,7 @@ export async function trainPage(personaId) {
   const send = (cmd, where) => {
     cmd.id = `${cmd.type}-${++commandSeq}`;
     commandErrors.set(cmd.id, where);
-    live.send(cmd);
+    pageLive.send(cmd);
   };
 
   const saveDraft = () => {
@@ -637,7 +637,10 @@ export async function trainPage(personaId) {
     }
   }
 
-  live = new Live(onEvent);
+  // This page's own socket: a page that a quicker re-render (a language switch, say) has
+  // replaced must not reach for the next page's, which may not exist yet.
+  const pageLive = new Live(onEvent);
+  live = pageLive;
 
   async function ask() {
     const text = message.value.trim();
@@ -783,7 +786,7 @@ export async function trainPage(personaId) {
           clear(c.body);
           showCandidate(c);
         }
-        live.follow(st.turnId);
+        pageLive.follow(st.turnId);
       } else {
         for (const c of cands) c.body.append(c.content);
         whenAllDone();
