@@ -621,7 +621,8 @@ func TestRegenerateACandidateInPlace(t *testing.T) {
 	var refused string
 	require.Eventually(t, func() bool {
 		refused = browsertest.Text(t, ctx, pane+" .regen-status .error, "+pane+" .pane-failed .field-error")
-		return refused != "" || browsertest.Attr(t, ctx, pane, "data-rankable") == "true"
+		// Streaming again counts as rankable already: wait for the new reply to finish.
+		return refused != "" || (browsertest.Attr(t, ctx, pane, "data-rankable") == "true" && browsertest.Attr(t, ctx, pane, "data-status") == "complete")
 	}, 20*time.Second, 20*time.Millisecond)
 	require.Empty(t, refused)
 	assert.Equal(t, "complete", browsertest.Attr(t, ctx, pane, "data-status"))
