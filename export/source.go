@@ -9,6 +9,8 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5"
+
+	"github.com/mentor-ai/mentor/rlhf"
 )
 
 // Query is a filter resolved against the database: ids instead of names, and the moment the
@@ -197,7 +199,7 @@ func turnsSQL(pairs bool) string {
 			WHERE ` + eligible("c", "pv") + `
 				-- A failed or empty candidate is never a side of a row, whatever an older
 				-- judgment made of it (rlhf.Usable keeps new ones out of judgments).
-				AND c.status NOT IN ('failed', 'streaming') AND btrim(m.content) <> ''
+				AND ` + rlhf.UsableSQL("c.status", "m.content") + `
 
 		) cs
 		` + pairJoin + `

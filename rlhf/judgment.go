@@ -10,6 +10,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"unicode"
 	"unicode/utf8"
 
 	"github.com/jackc/pgx/v5"
@@ -75,9 +76,24 @@ const maxReplyRunes = 20000
 
 // Usable reports whether a finished candidate can be judged: it said something, and did not
 // fail. A reply cut short by a cancel or a restart still can (trainers rank what they read);
-// a failed one cannot, whatever arrived before the failure.
+// a failed one cannot, whatever arrived before the failure. UsableSQL says the same in SQL.
 func Usable(status, content string) bool {
-	return status != "failed" && status != "streaming" && strings.TrimSpace(content) != ""
+	return status != "failed" && status != "streaming" && strings.TrimFunc(content, blank) != ""
+}
+
+// blank is what does not count as saying something: Unicode white space (the ideographic
+// space and the no-break space among it) and the invisible zero-width characters.
+func blank(r rune) bool { return unicode.IsSpace(r) || r == '\u200b' || r == '\ufeff' }
+
+// blankClass is blank as a regular-expression class for PostgreSQL: unicode.IsSpace's
+// characters (ASCII white space, U+0085, U+00A0, U+1680, U+2000–U+200A, U+2028, U+2029,
+// U+202F, U+205F, U+3000) and the two zero-width ones.
+const blankClass = `[:space:]\u0085\u00a0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000\u200b\ufeff`
+
+// UsableSQL is Usable as an SQL condition on a status and a content column, so that what a
+// judgment may rank and what an export may hold cannot drift apart.
+func UsableSQL(status, content string) string {
+	return fmt.Sprintf(`(%s NOT IN ('failed', 'streaming') AND %s ~ '[^%s]')`, status, content, blankClass)
 }
 
 // Submit stores a judgment of a turn and its preference pairs in one transaction. A retry

@@ -271,6 +271,10 @@ func (s *Store) TurnContext(ctx context.Context, turnID int64) (TurnContext, err
 // is streaming already.
 var ErrNotRegenerable = errs.E(errs.Unprocessable, "only a failed or empty candidate can be regenerated")
 
+// ErrTurnJudged is Restart's answer once the turn has a judgment: a regenerated reply would
+// change what that judgment was made of.
+var ErrTurnJudged = errs.E(errs.Unprocessable, "this turn is judged already: ask again to get new candidates")
+
 // Restart sets a failed or empty candidate streaming again from spec, with no content, in one
 // statement (candidates before messages, the order Flush and Finish lock them in). Two
 // restarts of one candidate cannot both win: the second finds it streaming.
@@ -284,7 +288,8 @@ func (s *Store) Restart(ctx context.Context, candidateID int64, spec CandidateSp
 				passage_ids = $4, temperature = $5, top_p = $6, max_tokens = $7, updated_at = now()
 			FROM messages m
 			WHERE candidates.id = $1 AND m.id = candidates.message_id AND candidates.status <> 'streaming'
-				AND (candidates.status = 'failed' OR btrim(m.content) = '')
+				AND NOT `+UsableSQL("candidates.status", "m.content")+`
+				AND NOT EXISTS (SELECT 1 FROM judgments j WHERE j.turn_id = candidates.turn_id)
 			RETURNING candidates.message_id)
 		UPDATE messages SET content = '' FROM c WHERE messages.id = c.message_id`,
 		candidateID, spec.Seed, spec.SystemPromptHash, spec.PassageIDs, spec.Temperature, spec.TopP, spec.MaxTokens)
@@ -292,9 +297,24 @@ func (s *Store) Restart(ctx context.Context, candidateID int64, spec CandidateSp
 		return db.Error(err, "restart candidate %d", candidateID)
 	}
 	if tag.RowsAffected() == 0 {
+		var judged bool
+		if err := s.pool.QueryRow(ctx, `SELECT EXISTS (SELECT 1 FROM judgments j JOIN candidates c ON c.turn_id = j.turn_id WHERE c.id = $1)`,
+			candidateID).Scan(&judged); err != nil {
+			return db.Error(err, "restart candidate %d", candidateID)
+		}
+		if judged {
+			return ErrTurnJudged
+		}
 		return ErrNotRegenerable
 	}
 	return nil
+}
+
+// Judged reports whether anyone has judged the turn.
+func (s *Store) Judged(ctx context.Context, turnID int64) (bool, error) {
+	var judged bool
+	err := s.pool.QueryRow(ctx, `SELECT EXISTS (SELECT 1 FROM judgments WHERE turn_id = $1)`, turnID).Scan(&judged)
+	return judged, db.Error(err, "judgments of turn %d", turnID)
 }
 
 // ConversationPersona returns the persona a conversation is with.

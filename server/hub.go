@@ -105,7 +105,11 @@ func (h *Hub) Run(ctx context.Context) {
 	for {
 		select {
 		case <-save.C:
-			h.flush(context.WithoutCancel(ctx))
+			// Bounded: with the database unreachable, a save must not hold up the session
+			// checks, or a shutdown, for a TCP connect timeout.
+			saveCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*flushEvery)
+			h.flush(saveCtx)
+			cancel()
 		case <-ctx.Done():
 			h.stopStreams(ErrShutdown)
 			h.streamsWG.Wait()
@@ -128,16 +132,18 @@ func (h *Hub) addTurn(t *liveTurn) {
 }
 
 // liveTurnFor returns the turn in memory, or puts an empty one there (a regenerate of a turn
-// that finished long ago).
+// that finished long ago), counting one more stream on it before the hub's lock is let go:
+// the turn cannot leave memory between this and the stream's start.
 func (h *Hub) liveTurnFor(id, userID int64) *liveTurn {
 	h.mu.Lock()
 	defer h.mu.Unlock()
-	if t := h.turns[id]; t != nil {
-		return t
+	t := h.turns[id]
+	if t == nil {
+		t = &liveTurn{id: id, userID: userID, seq: map[int64]int64{}, subs: map[*wsConn]struct{}{},
+			cancels: map[int64]context.CancelCauseFunc{}}
+		h.turns[id] = t
 	}
-	t := &liveTurn{id: id, userID: userID, seq: map[int64]int64{}, subs: map[*wsConn]struct{}{},
-		cancels: map[int64]context.CancelCauseFunc{}}
-	h.turns[id] = t
+	t.expect(1)
 	return t
 }
 
@@ -148,17 +154,23 @@ func (h *Hub) streamEnded(t *liveTurn) {
 	t.running--
 	idle := t.running == 0
 	t.mu.Unlock()
-	if !idle {
-		return
+	if idle {
+		time.AfterFunc(keepFinished, func() { h.removeIdle(t) })
 	}
-	time.AfterFunc(keepFinished, func() {
-		t.mu.Lock()
-		idle := t.running == 0
-		t.mu.Unlock()
-		if idle {
-			h.removeTurn(t.id)
-		}
-	})
+}
+
+// removeIdle takes t out of memory if it is still the turn kept under its id and nothing
+// streams on it: a timer set when it last went idle must not remove it once a regenerate has
+// made it busy, nor remove a newer turn kept under the same id.
+func (h *Hub) removeIdle(t *liveTurn) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	t.mu.Lock()
+	idle := t.running == 0
+	t.mu.Unlock()
+	if idle && h.turns[t.id] == t {
+		delete(h.turns, t.id)
+	}
 }
 
 func (h *Hub) turn(id int64) *liveTurn {

@@ -13,7 +13,10 @@ import (
 	"sync"
 	"time"
 
+	"github.com/jackc/pgx/v5/pgconn"
+
 	"github.com/mentor-ai/mentor/auth"
+	"github.com/mentor-ai/mentor/db"
 	"github.com/mentor-ai/mentor/errs"
 	"github.com/mentor-ai/mentor/generation"
 	"github.com/mentor-ai/mentor/llm"
@@ -129,7 +132,15 @@ type liveTurn struct {
 	seq        map[int64]int64 // candidate id -> last sequence number
 	subs       map[*wsConn]struct{}
 	cancels    map[int64]context.CancelCauseFunc
-	running    int // streams not yet finished; the turn leaves memory keepFinished after the last
+	running    int // streams expected or running; the turn leaves memory keepFinished after the last
+}
+
+// expect counts n more streams on the turn, before they start: one that ends at once must
+// not find the turn idle while its siblings are still to start.
+func (t *liveTurn) expect(n int) {
+	t.mu.Lock()
+	t.running += n
+	t.mu.Unlock()
 }
 
 // publish numbers ev, appends it to the log and wakes every connection that follows the turn.
@@ -311,6 +322,7 @@ func (x commands) generate(ctx context.Context, cmd generateCmd) error {
 	}
 	x.conn.emit(turnEvent{Type: "turn", ID: cmd.ID, TurnID: turn.ID, ConversationID: turn.ConversationID,
 		UserMessageID: turn.UserMessageID, Candidates: info})
+	lt.expect(len(turn.Candidates))
 	d.Hub.addTurn(lt)
 	x.conn.follow(lt, nil)
 
@@ -364,12 +376,11 @@ func shuffled(plan []plannedCandidate, seed int64) []plannedCandidate {
 }
 
 // startCandidate runs one candidate's stream on its own goroutine, holding slot until the
-// candidate's final state is saved.
+// candidate's final state is saved. The caller has counted the stream on lt (expect).
 func (d Deps) startCandidate(lt *liveTurn, c rlhf.Candidate, p generation.Prepared, slot func()) {
 	cctx, cancel := context.WithCancelCause(d.Hub.streams)
 	lt.mu.Lock()
 	lt.cancels[c.ID] = cancel
-	lt.running++
 	lt.mu.Unlock()
 	d.Hub.streamsWG.Add(1)
 	go func() {
@@ -385,8 +396,9 @@ func (d Deps) startCandidate(lt *liveTurn, c rlhf.Candidate, p generation.Prepar
 				d.Hub.untrack(c.ID)
 				failed := c
 				failed.Status, failed.Error = string(llm.Failed), "internal error"
-				d.finishDurably(lt, failed)
-				lt.publish(candidateEvent{Type: "done", TurnID: lt.id, CandidateID: c.ID, Status: failed.Status, Error: failed.Error})
+				if d.finishDurably(lt, failed) {
+					lt.publish(candidateEvent{Type: "done", TurnID: lt.id, CandidateID: c.ID, Status: failed.Status, Error: failed.Error})
+				}
 			}
 		}()
 		d.runCandidate(cctx, lt, c, p)
@@ -534,6 +546,9 @@ const (
 // after this returns true: a reply the screen calls finished is one the database has, so a
 // judgment of it is never refused for a candidate the database still calls streaming.
 func (d Deps) finishDurably(lt *liveTurn, final rlhf.Candidate) bool {
+	// Nothing a model or an endpoint sent may stop the save: PostgreSQL refuses NUL in text.
+	final.Content, final.Reasoning = stripNUL(final.Content), stripNUL(final.Reasoning)
+	final.Error, final.FinishReason = stripNUL(final.Error), stripNUL(final.FinishReason)
 	stopping := d.Hub.streams // cancelled only when the server stops
 	wait := finishRetryFirst
 	for attempt := 1; ; attempt++ {
@@ -546,6 +561,16 @@ func (d Deps) finishDurably(lt *liveTurn, final rlhf.Candidate) bool {
 			}
 			return true
 		}
+		if !transient(err) {
+			// Waiting will not help (a constraint, a bug): record the candidate as failed,
+			// once, so the trainer can regenerate it instead of waiting forever.
+			d.Logger.Error("save candidate: refused by the database", "candidate", final.ID, "turn", lt.id, "err", err)
+			if final.Status == string(llm.Failed) && final.Error == "internal error" {
+				return false
+			}
+			final.Status, final.Error = string(llm.Failed), "internal error"
+			continue
+		}
 		d.Logger.Error("save candidate: will retry", "candidate", final.ID, "turn", lt.id, "attempt", attempt, "retry_in", wait, "err", err)
 		select {
 		case <-stopping.Done():
@@ -554,6 +579,16 @@ func (d Deps) finishDurably(lt *liveTurn, final rlhf.Candidate) bool {
 		}
 		wait = min(2*wait, finishRetryMax)
 	}
+}
+
+// transient reports whether a failed save may go through if tried again: the database was
+// out of reach, or a concurrent transaction got in the way.
+func transient(err error) bool {
+	var pgErr *pgconn.PgError
+	if errors.As(err, &pgErr) {
+		return pgErr.Code == "40001" || pgErr.Code == "40P01" || db.Unreachable(err)
+	}
+	return errs.KindOf(err) == errs.Unavailable || db.Unreachable(err)
 }
 
 func stripNUL(s string) string {
@@ -592,6 +627,11 @@ func (x commands) regenerate(ctx context.Context, cmd regenerateCmd) error {
 	c := turn.Candidates[i]
 	if c.Status == "streaming" || rlhf.Usable(c.Status, c.Content) {
 		return rlhf.ErrNotRegenerable
+	}
+	if judged, err := d.Live.Judged(ctx, turn.ID); err != nil {
+		return err
+	} else if judged {
+		return rlhf.ErrTurnJudged
 	}
 	version, err := d.Prompts.Version(ctx, c.PromptVersionID)
 	if err != nil {

@@ -85,26 +85,6 @@ func TestFailedAndEmptyCandidatesAreNeverJudgedAndCanBeRegenerated(t *testing.T)
 		})
 	}
 
-	// The usable candidate alone is the ranking; a gold reply beats it, and only it.
-	status, body := w.admin.call(t, "POST", path, map[string]any{"idempotency_key": "failed-ok-0001",
-		"ranking": [][]int64{{good}}, "gold": map[string]any{"content": "金标准回复"}, "continue_from": map[string]any{"gold": true}})
-	require.Equal(t, http.StatusCreated, status, body)
-	assert.Equal(t, float64(1), body["pairs"], "gold over the one usable candidate")
-
-	// A pair an older server stored against the empty candidate stays out of the export too.
-	_, err := w.pool.Exec(context.Background(), `INSERT INTO preference_pairs (judgment_id, chosen_message_id, rejected_message_id, rule, margin)
-		SELECT $1, (SELECT message_id FROM candidates WHERE id = $2), (SELECT message_id FROM candidates WHERE id = $3), 'ranking', 1`,
-		body["judgment_id"], good, refused)
-	require.NoError(t, err)
-	for _, row := range exportLines(t, w, "trl-dpo") {
-		assert.NotEmpty(t, row["chosen"].([]any)[0].(map[string]any)["content"], "%v", row)
-		assert.NotEmpty(t, row["rejected"].([]any)[0].(map[string]any)["content"], "%v", row)
-	}
-	for _, row := range exportLines(t, w, "openai-sft") {
-		msgs := row["messages"].([]any)
-		assert.NotEmpty(t, msgs[len(msgs)-1].(map[string]any)["content"], "%v", row)
-	}
-
 	// Regenerate: a usable candidate is refused; the empty one streams again in place.
 	s.send(map[string]any{"type": "regenerate", "id": "r0", "turn_id": turnID, "candidate_id": good})
 	ev := s.next()
@@ -133,14 +113,34 @@ func TestFailedAndEmptyCandidatesAreNeverJudgedAndCanBeRegenerated(t *testing.T)
 			assert.NotEmpty(t, c.Content)
 		}
 	}
-	// Now it can be ranked, in a new revision.
-	status, body = w.admin.call(t, "POST", path, map[string]any{"idempotency_key": "failed-ok-0002",
-		"ranking": [][]int64{{refused}, {good}}, "continue_from": map[string]any{"candidate_id": refused}})
-	require.Equal(t, http.StatusCreated, status, body)
-	assert.Equal(t, float64(2), body["revision"])
 
-	// A second regenerate of a now-complete candidate is refused.
-	s.send(map[string]any{"type": "regenerate", "id": "r2", "turn_id": turnID, "candidate_id": refused})
+	// Now it can be ranked; the one that failed half-way still cannot. A gold reply beats the
+	// two usable candidates, and only them.
+	status, body := w.admin.call(t, "POST", path, map[string]any{"idempotency_key": "failed-ok-0001",
+		"ranking": [][]int64{{refused}, {good}}, "gold": map[string]any{"content": "金标准回复"}, "continue_from": map[string]any{"gold": true}})
+	require.Equal(t, http.StatusCreated, status, body)
+	assert.Equal(t, float64(3), body["pairs"], "the ranked pair and gold over each of the two")
+
+	// A pair an older server stored against the failed candidate stays out of the export too.
+	_, err = w.pool.Exec(context.Background(), `INSERT INTO preference_pairs (judgment_id, chosen_message_id, rejected_message_id, rule, margin)
+		SELECT $1, (SELECT message_id FROM candidates WHERE id = $2), (SELECT message_id FROM candidates WHERE id = $3), 'ranking', 1`,
+		body["judgment_id"], good, broken)
+	require.NoError(t, err)
+	dpo := exportLines(t, w, "trl-dpo")
+	assert.Len(t, dpo, 3, "the legacy pair with a failed side is left out")
+	for _, row := range dpo {
+		assert.NotEmpty(t, row["chosen"].([]any)[0].(map[string]any)["content"], "%v", row)
+		assert.NotEmpty(t, row["rejected"].([]any)[0].(map[string]any)["content"], "%v", row)
+		assert.NotContains(t, row["rejected"].([]any)[0].(map[string]any)["content"], "flaky", "the failed candidate is no side of a row")
+	}
+	for _, row := range exportLines(t, w, "openai-sft") {
+		msgs := row["messages"].([]any)
+		assert.NotEmpty(t, msgs[len(msgs)-1].(map[string]any)["content"], "%v", row)
+	}
+
+	// Once the turn is judged, regenerating would change what the judgment was made of.
+	s.send(map[string]any{"type": "regenerate", "id": "r2", "turn_id": turnID, "candidate_id": broken})
 	ev = s.next()
 	assert.Equal(t, "unprocessable", ev["code"], ev)
+	assert.Contains(t, ev["message"], "judged already")
 }
