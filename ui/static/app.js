@@ -42,7 +42,12 @@ function showUser() {
     await signOut();
     render();
   });
-  box.append(h("a", { href: "#/account", id: "current-user" }, s.user.display_name), " · ", out);
+  // On a phone the name gives way to its first letter in a badge (style.css): whole, where
+  // the name cut short read "训..". The link keeps the full name for screen readers.
+  const name = s.user.display_name;
+  box.append(h("a", { href: "#/account", id: "current-user", title: name },
+    h("span", { class: "user-initial", "aria-hidden": "true" }, [...name.trim()][0] ?? "?"),
+    h("span", { class: "user-name" }, name)), h("span", { class: "user-sep", "aria-hidden": "true" }, " · "), out);
 }
 
 export async function render() {
