@@ -37,7 +37,7 @@ func handleGetTurn(d Deps) apiFunc {
 			for i, cand := range t.Candidates {
 				blind[i] = blindCandidate{ID: cand.ID, TurnID: cand.TurnID, MessageID: cand.MessageID, Position: cand.Position,
 					PassageIDs: cand.PassageIDs, Content: cand.Content, Status: cand.Status, FinishReason: cand.FinishReason,
-					Error: cand.Error, TTFTMillis: cand.TTFTMillis, DurationMillis: cand.DurationMillis}
+					Error: redactSources(cand.Error, cand), TTFTMillis: cand.TTFTMillis, DurationMillis: cand.DurationMillis}
 			}
 			candidates = blind
 		}

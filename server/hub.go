@@ -134,13 +134,13 @@ func (h *Hub) addTurn(t *liveTurn) {
 // liveTurnFor returns the turn in memory, or puts an empty one there (a regenerate of a turn
 // that finished long ago), counting one more stream on it before the hub's lock is let go:
 // the turn cannot leave memory between this and the stream's start.
-func (h *Hub) liveTurnFor(id, userID int64) *liveTurn {
+func (h *Hub) liveTurnFor(id, userID int64, hideSources bool) *liveTurn {
 	h.mu.Lock()
 	defer h.mu.Unlock()
 	t := h.turns[id]
 	if t == nil {
 		t = &liveTurn{id: id, userID: userID, seq: map[int64]int64{}, subs: map[*wsConn]struct{}{},
-			cancels: map[int64]context.CancelCauseFunc{}}
+			cancels: map[int64]context.CancelCauseFunc{}, hideSources: hideSources}
 		h.turns[id] = t
 	}
 	t.expect(1)

@@ -133,6 +133,9 @@ type liveTurn struct {
 	subs       map[*wsConn]struct{}
 	cancels    map[int64]context.CancelCauseFunc
 	running    int // streams expected or running; the turn leaves memory keepFinished after the last
+	// hideSources: the turn's trainer may not learn candidates' models (a blind project),
+	// so error texts, which endpoints often write with the model's name, are redacted.
+	hideSources bool
 }
 
 // expect counts n more streams on the turn, before they start: one that ends at once must
@@ -322,6 +325,7 @@ func (x commands) generate(ctx context.Context, cmd generateCmd) error {
 	}
 	x.conn.emit(turnEvent{Type: "turn", ID: cmd.ID, TurnID: turn.ID, ConversationID: turn.ConversationID,
 		UserMessageID: turn.UserMessageID, Candidates: info})
+	lt.hideSources = !reveal
 	lt.expect(len(turn.Candidates))
 	d.Hub.addTurn(lt)
 	x.conn.follow(lt, nil)
@@ -529,6 +533,9 @@ func (d Deps) runCandidate(ctx context.Context, lt *liveTurn, c rlhf.Candidate, 
 		return // the server is stopping before the save went through: the next start marks it interrupted
 	}
 	usage := res.Usage
+	if lt.hideSources {
+		msg = redactSources(msg, c)
+	}
 	lt.publish(candidateEvent{Type: "done", TurnID: lt.id, CandidateID: c.ID, Status: status, FinishReason: res.FinishReason,
 		Error: msg, Usage: &usage, TTFTMillis: &ttft, TotalMillis: &total, HTML: d.renderer.Markdown(final.Content)})
 }
@@ -591,6 +598,17 @@ func transient(err error) bool {
 	return errs.KindOf(err) == errs.Unavailable || db.Unreachable(err)
 }
 
+// redactSources takes a candidate's model and endpoint names out of a text shown to a trainer
+// who ranks blind ("The model `qwen-max` does not exist" would tell which pane is which).
+func redactSources(text string, c rlhf.Candidate) string {
+	for _, name := range []string{c.Model, c.Endpoint} {
+		if len(name) >= 2 {
+			text = strings.ReplaceAll(text, name, "•••")
+		}
+	}
+	return text
+}
+
 func stripNUL(s string) string {
 	if strings.IndexByte(s, 0) < 0 {
 		return s
@@ -610,12 +628,17 @@ func (x commands) regenerate(ctx context.Context, cmd regenerateCmd) error {
 	} else if err != nil {
 		return err
 	}
-	persona, _, err := x.personaFor(ctx, tc.PersonaID, auth.Generate)
+	persona, role, err := x.personaFor(ctx, tc.PersonaID, auth.Generate)
 	if errs.KindOf(err) == errs.NotFound {
 		return notFound
 	} else if err != nil {
 		return err
 	}
+	project, err := d.Prompts.Project(ctx, persona.ProjectID)
+	if err != nil {
+		return err
+	}
+	hide := project.BlindRanking && !auth.SeesModels(x.p.user, role)
 	turn, err := d.Live.Turn(ctx, cmd.TurnID)
 	if err != nil {
 		return err
@@ -673,7 +696,7 @@ func (x commands) regenerate(ctx context.Context, cmd regenerateCmd) error {
 	}
 	c.CandidateSpec, c.Content, c.Reasoning, c.Status, c.Error = spec, "", "", "streaming", ""
 
-	lt := d.Hub.liveTurnFor(turn.ID, x.p.user.ID)
+	lt := d.Hub.liveTurnFor(turn.ID, x.p.user.ID, hide)
 	x.conn.follow(lt, x.conn.cursorAfter(lt))
 	d.startCandidate(lt, c, p, slots.take())
 	return nil
@@ -741,9 +764,18 @@ func (x commands) resume(ctx context.Context, cmd resumeCmd) error {
 		x.conn.follow(lt, after)
 		return nil
 	}
+	project, err := x.d.Prompts.Project(ctx, projectID)
+	if err != nil {
+		return err
+	}
+	hide := project.BlindRanking && !auth.SeesModels(x.p.user, role)
 	for _, c := range t.Candidates {
+		msg := c.Error
+		if hide {
+			msg = redactSources(msg, c)
+		}
 		x.conn.emit(candidateEvent{Type: "snapshot", TurnID: t.ID, CandidateID: c.ID, Content: c.Content, Status: c.Status,
-			FinishReason: c.FinishReason, Error: c.Error, HTML: x.d.renderer.Markdown(c.Content)})
+			FinishReason: c.FinishReason, Error: msg, HTML: x.d.renderer.Markdown(c.Content)})
 	}
 	return nil
 }

@@ -6,6 +6,7 @@ import (
 	"net/http"
 	"regexp"
 	"slices"
+	"strings"
 	"testing"
 
 	"github.com/stretchr/testify/assert"
@@ -161,4 +162,35 @@ func TestWebsocketAnswersForeignThingsAsMissing(t *testing.T) {
 	s.send(map[string]any{"type": "resume", "id": "r", "turn_id": 987654321})
 	assert.Equal(t, same(s.next()), gone, "a removed member's old turn reads as a missing one")
 	assert.Equal(t, "not_found", gone["code"])
+}
+
+// TestBlindErrorsNameNoModel: an endpoint's error often names the model ("the model fickle is
+// loading"), which would tell a blind trainer which pane is which. Trainers get it redacted,
+// on the websocket and in GET /turns/:turn; reviewers get it whole.
+func TestBlindErrorsNameNoModel(t *testing.T) {
+	t.Parallel()
+	w := newLiveWorld(t)
+	w.models.fickleDown.Store(true)
+	trainer := w.member(t, "blind-err-trainer", w.persona.ProjectID, auth.RoleTrainer)
+	reviewer := w.member(t, "blind-err-reviewer", w.persona.ProjectID, auth.RoleReviewer)
+	for _, who := range []struct {
+		c     *client
+		sees  bool
+		label string
+	}{{trainer, false, "trainer"}, {reviewer, true, "reviewer"}} {
+		s := w.socket(t, who.c)
+		s.send(w.generate(map[string]any{"prompt_version": 1, "model": "fickle"}))
+		turn := s.next()
+		require.Equal(t, "turn", turn["type"], turn)
+		events := s.until(allDone(1))
+		done := events[len(events)-1]
+		require.Equal(t, "failed", done["status"], done)
+		status, body := who.c.call(t, "GET", fmt.Sprintf("/api/v1/turns/%d", id(turn["turn_id"])), nil)
+		require.Equal(t, http.StatusOK, status, body)
+		stored := body["turn"].(map[string]any)["candidates"].([]any)[0].(map[string]any)["error"].(string)
+		for _, text := range []string{done["error"].(string), stored} {
+			assert.Contains(t, text, "is loading", "%s: the reason is still told", who.label)
+			assert.Equal(t, who.sees, strings.Contains(text, "fickle"), "%s: %q", who.label, text)
+		}
+	}
 }

@@ -50,7 +50,7 @@ func newModels(t *testing.T) *model {
 		if name == "fickle" && m.fickleDown.Load() {
 			w.Header().Set("Content-Type", "application/json")
 			w.WriteHeader(http.StatusBadRequest)
-			fmt.Fprint(w, `{"error":{"message":"model is loading","type":"invalid_request_error"}}`)
+			fmt.Fprint(w, `{"error":{"message":"the model fickle is loading","type":"invalid_request_error"}}`)
 			return
 		}
 		pieces, pause := 20, 10*time.Millisecond
