@@ -227,7 +227,7 @@ func idParam(c *gin.Context, name string) (int64, error) {
 // sameOriginWrites refuses state-changing API requests that a browser could have sent from
 // another site: they must be JSON (a cross-site form cannot send that without a CORS
 // preflight, which we never grant) and, when the browser names an Origin, come from ours.
-func sameOriginWrites() gin.HandlerFunc {
+func sameOriginWrites(logger *slog.Logger) gin.HandlerFunc {
 	return func(c *gin.Context) {
 		switch c.Request.Method {
 		case http.MethodGet, http.MethodHead, http.MethodOptions:
@@ -235,15 +235,14 @@ func sameOriginWrites() gin.HandlerFunc {
 			return
 		}
 		if origin := c.GetHeader("Origin"); origin != "" && !sameOrigin(origin, c.Request) {
-			c.AbortWithStatusJSON(http.StatusForbidden, errorBody{Error: errorDetail{Code: errs.Forbidden,
-				Message: fmt.Sprintf("cross-origin request from %s refused", origin)}})
+			writeError(c, logger, errs.E(errs.Forbidden, "cross-origin request from %s refused", origin))
 			return
 		}
 		// Multipart is for file uploads; a form could send it cross-site, but browser writes
 		// also need the session's CSRF header, which no other site can read.
 		if ct := c.ContentType(); c.Request.ContentLength != 0 && ct != "application/json" && ct != "multipart/form-data" {
-			c.AbortWithStatusJSON(http.StatusUnsupportedMediaType, errorBody{Error: errorDetail{Code: errs.Invalid,
-				Message: "Content-Type must be application/json (or multipart/form-data for uploads)"}})
+			writeErrorStatus(c, logger, http.StatusUnsupportedMediaType,
+				errs.E(errs.Invalid, "Content-Type must be application/json (or multipart/form-data for uploads)"))
 			return
 		}
 		c.Next()

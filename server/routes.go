@@ -103,7 +103,7 @@ func addRoutes(r *gin.Engine, d Deps) {
 	// The API. Writes must be JSON from our own origin (sameOriginWrites); no parameter may
 	// hold a NUL (rejectNULParams; bindJSON checks bodies); everything but the public routes
 	// needs a session or a token, and passes the policy for its rule.
-	v1 := r.Group("/api/v1", sameOriginWrites(), rejectNULParams(d.Logger))
+	v1 := r.Group("/api/v1", sameOriginWrites(d.Logger), rejectNULParams(d.Logger))
 	for _, rt := range apiRoutes(d) {
 		handlers := []gin.HandlerFunc{}
 		if rt.rule.perm != public {
