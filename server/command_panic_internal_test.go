@@ -3,6 +3,7 @@ package server
 import (
 	"bytes"
 	"context"
+	"fmt"
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
@@ -36,9 +37,8 @@ func TestAPanickingCommandIsAnsweredAndFreesItsSlots(t *testing.T) {
 			return err
 		}
 		defer slots.releaseRest()
-		var m map[string]int
-		m["boom"]++ // a nil map: the kind of bug that panics
-		return nil
+		var turns []int
+		return fmt.Errorf("unreachable: %d", turns[len(turns)]) // out of range: the kind of bug that panics
 	}
 	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		conn, err := upgrader(nil).Upgrade(w, r, nil)

@@ -82,14 +82,6 @@ func writeErrorStatus(c *gin.Context, logger *slog.Logger, status int, err error
 	c.AbortWithStatusJSON(status, errorBody{Error: errorDetail{Code: kind, Message: d.Message, Field: d.Field, Key: d.Key, Params: d.Params}})
 }
 
-// localizedMessage is the user-safe message of err in lang (errs.Chinese or errs.English),
-// without its field, as writeError sends it: for websocket error events, which carry the
-// field beside the message. Where no field travels with it, use errs.Localize, which puts
-// the field first.
-func localizedMessage(err error, lang string) (message string) {
-	return errs.Describe(err, lang).Message
-}
-
 // requestLang is the language to answer r in: a ?lang= parameter when it names one we
 // speak (a websocket cannot set headers from a browser, and the interface's language may
 // differ from the browser's), else the first of Accept-Language's languages that we speak,

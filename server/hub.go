@@ -179,12 +179,6 @@ func (h *Hub) turn(id int64) *liveTurn {
 	return h.turns[id]
 }
 
-func (h *Hub) removeTurn(id int64) {
-	h.mu.Lock()
-	delete(h.turns, id)
-	h.mu.Unlock()
-}
-
 // unsubscribe stops sending turn events to a closed connection; the turns go on.
 func (h *Hub) unsubscribe(c *wsConn) {
 	h.mu.Lock()

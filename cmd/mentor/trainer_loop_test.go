@@ -38,8 +38,6 @@ type upstream struct {
 	srv   *httptest.Server
 	mu    sync.Mutex
 	calls []map[string]any
-	// failing models answer 500 before any token (after go-openai's retries, a failed candidate).
-	failing map[string]bool
 }
 
 // upstreamAnswer is what model streams for a request; pieces keep multi-byte characters
@@ -57,7 +55,7 @@ func upstreamAnswer(model string, messages any) []string {
 
 func newUpstream(t *testing.T) *upstream {
 	t.Helper()
-	u := &upstream{failing: map[string]bool{}}
+	u := &upstream{}
 	u.srv = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if !strings.HasSuffix(r.URL.Path, "/chat/completions") {
 			http.NotFound(w, r)
@@ -70,14 +68,7 @@ func newUpstream(t *testing.T) *upstream {
 		}
 		u.mu.Lock()
 		u.calls = append(u.calls, body)
-		failing := u.failing[fmt.Sprint(body["model"])]
 		u.mu.Unlock()
-		if failing {
-			w.Header().Set("Content-Type", "application/json")
-			w.WriteHeader(http.StatusInternalServerError)
-			fmt.Fprint(w, `{"error":{"message":"upstream is down","type":"server_error"}}`)
-			return
-		}
 		model := fmt.Sprint(body["model"])
 		w.Header().Set("Content-Type", "text/event-stream")
 		for _, piece := range upstreamAnswer(model, body["messages"]) {
@@ -97,12 +88,6 @@ func newUpstream(t *testing.T) *upstream {
 	}))
 	t.Cleanup(u.srv.Close)
 	return u
-}
-
-func (u *upstream) setFailing(model string, failing bool) {
-	u.mu.Lock()
-	defer u.mu.Unlock()
-	u.failing[model] = failing
 }
 
 // mentor is one running `mentor serve` with the demo project, and its demo accounts.
