@@ -210,16 +210,37 @@ func (e *Exporter) record(ctx context.Context, m Manifest, by Creator) (int64, e
 	return id, db.Error(err, "record the dataset snapshot")
 }
 
-// RecordStream stores an export streamed over HTTP as a snapshot: its one file's hash and
-// the counts, so it can be reproduced with the same as-of moment.
-func (e *Exporter) RecordStream(ctx context.Context, spec Spec, split string, stats Stats, file File, by Creator) (int64, error) {
+// Record runs an export of one split (allSplits: every row) into a hash, and stores it as a
+// snapshot: its one file's name, rows, size and SHA-256, and the spec with its as-of moment,
+// so that a download of the snapshot later streams the same bytes. Nothing is written to
+// disk; the API's download streams it again.
+func (e *Exporter) Record(ctx context.Context, spec Spec, split string, by Creator) (Manifest, error) {
+	spec, err := e.Prepare(ctx, spec)
+	if err != nil {
+		return Manifest{}, err
+	}
+	h := sha256.New()
+	sink := &countingWriter{w: h}
+	spec, stats, err := e.Stream(ctx, spec, split, sink)
+	if err != nil {
+		return Manifest{}, err
+	}
+	name := split
+	if name == allSplits {
+		name = "all"
+	}
+	file := File{Name: fmt.Sprintf("%s-%s-%s.%s", spec.Filter.Project, spec.Format, name, spec.Encoding), Split: name,
+		Rows: stats.RowsIn(split), Bytes: sink.n, SHA256: hex.EncodeToString(h.Sum(nil))}
 	m := Manifest{SchemaVersion: SchemaVersion, Format: spec.Format, Kind: spec.Kind, Encoding: spec.Encoding, Filter: spec.Filter,
 		Seed: spec.Seed, TestFraction: spec.TestFraction, AsOf: spec.AsOf, Stats: stats, Files: []File{file},
 		CreatedAt: e.now().UTC(), CreatedBy: by.Name}
-	if split == allSplits {
-		m.Files[0].Split = "all"
+	if m.SnapshotID, err = e.record(ctx, m, by); err != nil {
+		return Manifest{}, err
 	}
-	return e.record(ctx, m, by)
+	if stats.Rows == 0 {
+		m.Message = EmptyMessage(spec)
+	}
+	return m, nil
 }
 
 // Snapshot returns the manifest recorded for a snapshot of a project, to export it again.

@@ -48,6 +48,15 @@ type Stats struct {
 	Margin     *MarginStats  `json:"margin,omitempty"`
 }
 
+// RowsIn is how many rows one split's file holds (allSplits: every row): the stats count
+// every row, whichever split was written.
+func (s Stats) RowsIn(split string) int {
+	if split == allSplits {
+		return s.Rows
+	}
+	return s.Splits[split]
+}
+
 // LabelBalance is the KTO class balance. TRL warns when desirable/undesirable falls
 // outside [1, 1.33] after its weights.
 type LabelBalance struct {

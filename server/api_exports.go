@@ -159,37 +159,16 @@ func handleCreateExport(d Deps) apiFunc {
 		if err != nil {
 			return err
 		}
-		if spec, err = d.Exports.Prepare(ctx, spec); err != nil {
-			return err
-		}
-		h := sha256.New()
-		sink := &countingWriter{w: h}
-		spec, stats, err := d.Exports.Stream(ctx, spec, in.Split, sink)
-		if err != nil {
-			return err
-		}
-		name := in.Split
-		if name == "" {
-			name = "all"
-		}
-		file := export.File{Name: fmt.Sprintf("%s-%s-%s.%s", spec.Filter.Project, spec.Format, name, spec.Encoding), Split: in.Split,
-			Rows: rowsIn(stats, in.Split), Bytes: sink.n, SHA256: hex.EncodeToString(h.Sum(nil))}
 		p := principalOf(c)
-		id, err := d.Exports.RecordStream(ctx, spec, in.Split, stats, file, export.Creator{UserID: &p.user.ID, Name: p.user.Login})
+		m, err := d.Exports.Record(ctx, spec, in.Split, export.Creator{UserID: &p.user.ID, Name: p.user.Login})
 		if err != nil {
 			return err
 		}
-		m, err := d.Exports.Snapshot(ctx, id)
-		if err != nil {
-			return err
-		}
+		id := m.SnapshotID
 		// Who took which training data out is for the audit log too.
-		record(c, d, audit.Event{Action: audit.Export, ProjectID: &project.ID, Target: "format:" + spec.Format,
-			Details: map[string]any{"kind": spec.Kind, "rows": stats.Rows, "encoding": spec.Encoding, "split": in.Split, "snapshot": id,
-				"as_of": spec.AsOf.Format(time.RFC3339Nano)}})
-		if stats.Rows == 0 {
-			m.Message = export.EmptyMessage(spec)
-		}
+		record(c, d, audit.Event{Action: audit.Export, ProjectID: &project.ID, Target: "format:" + m.Format,
+			Details: map[string]any{"kind": m.Kind, "rows": m.Stats.Rows, "encoding": m.Encoding, "split": in.Split, "snapshot": id,
+				"as_of": m.AsOf.Format(time.RFC3339Nano)}})
 		url := fmt.Sprintf("/api/v1/projects/%s/exports/%d/download", project.Slug, id)
 		c.Header("Location", url)
 		c.JSON(http.StatusCreated, exportCreated{SnapshotID: id, DownloadURL: url, Manifest: m})
@@ -264,33 +243,13 @@ func handleDownloadExport(d Deps) apiFunc {
 		if !c.Writer.Written() {
 			c.Status(http.StatusOK)
 		}
-		c.Writer.Header().Set("X-Mentor-Rows", strconv.Itoa(rowsIn(stats, split)))
+		c.Writer.Header().Set("X-Mentor-Rows", strconv.Itoa(stats.RowsIn(split)))
 		c.Writer.Header().Set("X-Mentor-SHA256", hex.EncodeToString(h.Sum(nil)))
 		return nil
 	}
 }
 
-// rowsIn is how many of an export's rows one split's file holds: the stats count every
-// row, whichever split was written.
-func rowsIn(stats export.Stats, split string) int {
-	if split == "" {
-		return stats.Rows
-	}
-	return stats.Splits[split]
-}
-
-// countingWriter counts what passes through it.
-type countingWriter struct {
-	w io.Writer
-	n int64
-}
-
-func (w *countingWriter) Write(p []byte) (int, error) {
-	n, err := w.w.Write(p)
-	w.n += int64(n)
-	return n, err
-}
-
+// countingResponse sends an export to the client, hashing and counting what it sends.
 type countingResponse struct {
 	w    gin.ResponseWriter
 	hash io.Writer

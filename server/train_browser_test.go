@@ -57,20 +57,11 @@ func waitPanes(t *testing.T, ctx context.Context, n int) {
 	}, 30*time.Second, 25*time.Millisecond, "%d candidates finish streaming", n)
 }
 
-// generateInUI asks a question and waits until the new turn's candidates have finished (not
-// the previous turn's, which stay on screen until the new turn arrives).
+// generateInUI asks a question and waits until the new turn's candidates have all finished
+// complete.
 func generateInUI(t *testing.T, ctx context.Context, question string, n int) {
 	t.Helper()
-	before := browsertest.Attr(t, ctx, "#train-panes", "data-turn")
-	require.NoError(t, chromedp.Do(ctx,
-		chromedp.SetValue(chromedp.CSS("#train-n"), fmt.Sprint(n)),
-		chromedp.SetValue(chromedp.CSS("#train-message"), question),
-		chromedp.Click(chromedp.CSS("#train-generate")),
-	))
-	require.Eventually(t, func() bool {
-		turn := browsertest.Attr(t, ctx, "#train-panes", "data-turn")
-		return turn != "" && turn != before
-	}, 30*time.Second, 25*time.Millisecond, "a new turn starts")
+	browsertest.AskOnTrainScreen(t, ctx, question, n)
 	waitPanes(t, ctx, n)
 }
 

@@ -78,42 +78,11 @@ func screenWorld(t *testing.T, role auth.Role) (fixture, *screenUpstream, contex
 	return f, u, ctx, customs
 }
 
-// waitFinished waits until the current turn has n candidates and none is streaming.
-func waitFinished(t *testing.T, ctx context.Context, n int) {
-	t.Helper()
-	require.Eventually(t, func() bool {
-		return browsertest.Count(t, ctx, `#train-panes .pane`) == n && browsertest.Count(t, ctx, `#train-panes .pane[data-status="streaming"]`) == 0
-	}, 30*time.Second, 25*time.Millisecond, "%d candidates finish", n)
-}
-
-// askInUI asks a question with n candidates and waits until they have finished.
-func askInUI(t *testing.T, ctx context.Context, question string, n int) {
-	t.Helper()
-	before := browsertest.Attr(t, ctx, "#train-panes", "data-turn")
-	require.NoError(t, chromedp.Do(ctx,
-		chromedp.SetValue(chromedp.CSS("#train-n"), fmt.Sprint(n)),
-		chromedp.SetValue(chromedp.CSS("#train-message"), question),
-		chromedp.Click(chromedp.CSS("#train-generate")),
-	))
-	require.Eventually(t, func() bool {
-		turn := browsertest.Attr(t, ctx, "#train-panes", "data-turn")
-		return turn != "" && turn != before
-	}, 30*time.Second, 25*time.Millisecond, "a new turn starts")
-	waitFinished(t, ctx, n)
-}
-
 func eval[T any](t *testing.T, ctx context.Context, js string) T {
 	t.Helper()
 	v, err := chromedp.Run(ctx, chromedp.Evaluate[T](js))
 	require.NoError(t, err, js)
 	return v
-}
-
-// shown says whether the first element matching css is in the layout (not hidden).
-func shown(t *testing.T, ctx context.Context, css string) bool {
-	t.Helper()
-	b, _ := json.Marshal(css)
-	return eval[bool](t, ctx, fmt.Sprintf(`(() => { const e = document.querySelector(%s); return !!e && e.getClientRects().length > 0; })()`, b))
 }
 
 // viewportShot saves what the screen shows (not the whole page) as a PNG under the test's
@@ -172,17 +141,17 @@ func TestJudgmentByKeyboardAlone(t *testing.T) {
 	assert.Contains(t, browsertest.Text(t, ctx, "#keys-help"), "键盘快捷键")
 	assert.Contains(t, browsertest.Text(t, ctx, "#keys-help"), "准确性", "the help names this rubric's dimensions")
 	require.NoError(t, chromedp.Do(ctx, chromedp.KeyEvent(kb.Escape)))
-	assert.False(t, shown(t, ctx, "#keys-help"))
+	assert.False(t, browsertest.Shown(t, ctx, "#keys-help"))
 	switchLocale(t, ctx, "en")
 	require.NoError(t, chromedp.Do(ctx, chromedp.KeyEvent("?"), browsertest.Visible("#keys-help")))
 	assert.Contains(t, browsertest.Text(t, ctx, "#keys-help"), "Keyboard shortcuts")
 	assert.Contains(t, browsertest.Text(t, ctx, "#keys-help"), "Accuracy")
 	viewportShot(t, ctx, "train-keys-help-en")
 	require.NoError(t, chromedp.Do(ctx, chromedp.KeyEvent("?")))
-	assert.False(t, shown(t, ctx, "#keys-help"), "? hides the help again")
+	assert.False(t, browsertest.Shown(t, ctx, "#keys-help"), "? hides the help again")
 	switchLocale(t, ctx, "zh-CN")
 
-	askInUI(t, ctx, "个人邮寄进境物品的免税额是多少？", 4)
+	browsertest.AskOnTrainScreen(t, ctx, "个人邮寄进境物品的免税额是多少？", 4)
 	rubric := browsertest.Count(t, ctx, `.pane[data-label="A"] .rating`)
 	require.Equal(t, 6, rubric, "the customs helper's rubric")
 	require.Eventually(t, func() bool { return focusedLabel(t, ctx) == "A" }, 5*time.Second, 20*time.Millisecond,
@@ -264,7 +233,7 @@ func TestTrainerScreenUsesTheWidthAndFitsAPhone(t *testing.T) {
 	require.NoError(t, err)
 	require.NoError(t, chromedp.Do(ctx, chromedp.Reload(), browsertest.Visible(`body[data-ready="true"] #train-message`)))
 	require.NoError(t, chromedp.Do(ctx, chromedp.EmulateViewport(1440, 900)))
-	askInUI(t, ctx, "个人邮寄进境物品的免税额是多少？", 4)
+	browsertest.AskOnTrainScreen(t, ctx, "个人邮寄进境物品的免税额是多少？", 4)
 	require.NoError(t, chromedp.Do(ctx, browsertest.Visible(`#train-passages li[data-n="1"]`)))
 	// Mid-judgment: two ranks given, one candidate being scored, one flagged.
 	require.NoError(t, chromedp.Do(ctx, chromedp.KeyEvent("1"), chromedp.KeyEvent("f"), chromedp.KeyEvent("3"), chromedp.KeyEvent(kb.ArrowRight),
@@ -274,7 +243,7 @@ func TestTrainerScreenUsesTheWidthAndFitsAPhone(t *testing.T) {
 		if locale != "zh-CN" {
 			require.NoError(t, chromedp.Do(ctx, chromedp.EmulateViewport(1440, 900)))
 			switchLocale(t, ctx, locale)
-			waitFinished(t, ctx, 4)
+			browsertest.WaitTrainScreenSettled(t, ctx, 4)
 		}
 		wide := locale + " at 1440 × 900"
 		panes, passages, width, scrollWidth, height := trainGeometry(t, ctx)
@@ -434,10 +403,10 @@ func TestBlindRankingShowsTrainersNoSources(t *testing.T) {
 		assert.Zero(t, browsertest.Count(t, ctx, "#train-versions, .pane .source"), when)
 	}
 	noSources("before a turn")
-	askInUI(t, ctx, "现金出境需要申报吗？", 4)
+	browsertest.AskOnTrainScreen(t, ctx, "现金出境需要申报吗？", 4)
 	noSources("during the turn")
 	require.NoError(t, chromedp.Do(ctx, chromedp.Reload(), browsertest.Visible(`body[data-ready="true"]`)))
-	waitFinished(t, ctx, 4)
+	browsertest.WaitTrainScreenSettled(t, ctx, 4)
 	noSources("after a reload")
 
 	// A reviewer of the same project may choose the versions to compare.
@@ -460,7 +429,7 @@ func TestBlindRankingShowsTrainersNoSources(t *testing.T) {
 	require.NoError(t, chromedp.Do(ctx, chromedp.Navigate(f.srv.URL+"/#/projects/demo"), browsertest.Visible("#persona-list"),
 		chromedp.Click(chromedp.CSS(`.persona-card[data-slug="customs-helper"] .train-link`)), browsertest.Visible("#train-message")))
 	assert.Contains(t, browsertest.Text(t, ctx, "#train-versions"), "baseline-extractive")
-	askInUI(t, ctx, "跨境电商年度限额是多少？", 2)
+	browsertest.AskOnTrainScreen(t, ctx, "跨境电商年度限额是多少？", 2)
 	assert.Equal(t, 2, browsertest.Count(t, ctx, ".pane .source"))
 	assert.Contains(t, browsertest.Text(t, ctx, `.pane[data-label="A"] .source`), " v")
 }
@@ -489,7 +458,7 @@ func TestHiddenWinsAndSubmitOnlyOnce(t *testing.T) {
 	}
 	recordPosts(t, ctx)
 	require.NoError(t, chromedp.Do(ctx, chromedp.Evaluate[chromedp.Void](`document.querySelector("#train-submit").click()`)))
-	assert.False(t, shown(t, ctx, "#train-judge"), "no judgment form without a turn")
+	assert.False(t, browsertest.Shown(t, ctx, "#train-judge"), "no judgment form without a turn")
 	allHidden("an empty training screen")
 
 	generateInUI(t, ctx, "现金出境需要申报吗？", 2)
@@ -499,7 +468,7 @@ func TestHiddenWinsAndSubmitOnlyOnce(t *testing.T) {
 		chromedp.Click(chromedp.CSS("#train-submit")),
 		browsertest.Visible(`#train-save[data-state="submitted"]`),
 	))
-	assert.False(t, shown(t, ctx, "#train-judge"), "the submitted form goes away")
+	assert.False(t, browsertest.Shown(t, ctx, "#train-judge"), "the submitted form goes away")
 	allHidden("after submitting")
 	require.NoError(t, chromedp.Do(ctx,
 		chromedp.Evaluate[chromedp.Void](`document.querySelector("#train-submit").click()`),
@@ -519,7 +488,7 @@ func TestHiddenWinsAndSubmitOnlyOnce(t *testing.T) {
 	assert.Equal(t, 1, n)
 
 	require.NoError(t, chromedp.Do(ctx, chromedp.Click(chromedp.CSS("#sign-out")), browsertest.Visible("#signin-form")))
-	assert.False(t, shown(t, ctx, ".topbar .nav"), "no nav links on the sign-in page")
+	assert.False(t, browsertest.Shown(t, ctx, ".topbar .nav"), "no nav links on the sign-in page")
 	allHidden("the sign-in page")
 }
 
@@ -627,7 +596,7 @@ func submitInUI(t *testing.T, ctx context.Context) {
 	var failure string
 	require.Eventually(t, func() bool {
 		failure = browsertest.Text(t, ctx, "#train-submit-status .error, #train-judge .field-error")
-		return failure != "" || shown(t, ctx, `#train-save[data-state="submitted"]`)
+		return failure != "" || browsertest.Shown(t, ctx, `#train-save[data-state="submitted"]`)
 	}, 10*time.Second, 20*time.Millisecond)
 	require.Empty(t, failure, "the judgment is refused")
 }
@@ -639,13 +608,13 @@ func submitInUI(t *testing.T, ctx context.Context) {
 func TestFailedCandidatesAreLeftOutOfTheRanking(t *testing.T) {
 	t.Parallel()
 	f, _, ctx := failingWorld(t)
-	askInUI(t, ctx, "免税额是多少？", 2)
+	browsertest.AskOnTrainScreen(t, ctx, "免税额是多少？", 2)
 	require.Equal(t, 1, browsertest.Count(t, ctx, failedPane))
 	assert.Equal(t, "failed", browsertest.Attr(t, ctx, failedPane, "data-status"))
 	assert.Contains(t, browsertest.Text(t, ctx, failedPane+" .failed-reason"), brokenMessage, "the reason is shown")
-	assert.True(t, shown(t, ctx, failedPane+" button.regenerate"))
+	assert.True(t, browsertest.Shown(t, ctx, failedPane+" button.regenerate"))
 	for _, control := range []string{"select.rank", ".ratings", ".flags", `input[name="continue"]`} {
-		assert.False(t, shown(t, ctx, failedPane+" "+control), "no %s on a failed candidate", control)
+		assert.False(t, browsertest.Shown(t, ctx, failedPane+" "+control), "no %s on a failed candidate", control)
 	}
 	assert.Contains(t, browsertest.Text(t, ctx, goodPane+" .reply"), "网页里用 <script> 标签引入脚本。", "text that looks like HTML reads as written")
 	viewportShot(t, ctx, "train-failed-candidate")
@@ -668,7 +637,7 @@ func TestFailedCandidatesAreLeftOutOfTheRanking(t *testing.T) {
 func TestRegenerateACandidateInPlace(t *testing.T) {
 	t.Parallel()
 	f, up, ctx := failingWorld(t)
-	askInUI(t, ctx, "免税额是多少？", 2)
+	browsertest.AskOnTrainScreen(t, ctx, "免税额是多少？", 2)
 	require.Equal(t, 1, browsertest.Count(t, ctx, failedPane))
 	id := browsertest.Attr(t, ctx, failedPane, "data-candidate")
 	up.healed.Store(true)

@@ -6,7 +6,6 @@ import (
 	"io/fs"
 	"regexp"
 	"testing"
-	"time"
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
@@ -89,25 +88,10 @@ func TestServeMigratesWithoutPrintingSQL(t *testing.T) {
 // returns what it logged.
 func serveLogUntilReady(t *testing.T, env map[string]string) string {
 	t.Helper()
-	ctx, cancel := context.WithCancel(context.Background())
-	var stdout, stderr syncBuffer
-	done := make(chan error, 1)
-	go func() {
-		done <- run(ctx, []string{"mentor", "serve", "--addr", "127.0.0.1:0"}, envFunc(env), nil, &stdout, &stderr)
-	}()
-	deadline := time.After(60 * time.Second)
-	for !readyLine.MatchString(stdout.String()) {
-		select {
-		case err := <-done:
-			t.Fatalf("serve exited before it was ready: %v\nstderr:\n%s", err, stderr.String())
-		case <-deadline:
-			t.Fatalf("serve not ready after 60s; stderr:\n%s", stderr.String())
-		case <-time.After(20 * time.Millisecond):
-		}
-	}
-	cancel()
-	require.NoError(t, <-done)
-	return stderr.String()
+	s := serve(t, env)
+	s.waitFor(t, readyLine.MatchString)
+	require.NoError(t, s.stop())
+	return s.stderr.String()
 }
 
 // migrationNames lists the embedded migrations' file names.

@@ -51,39 +51,59 @@ func envFunc(env map[string]string) func(string) string {
 
 var readyLine = regexp.MustCompile(`Mentor is ready at (http://\S+)`)
 
-// startServe runs `mentor serve` and waits until it says where it listens. The returned
-// func stops it as SIGINT would and returns run's error.
-func startServe(t *testing.T, env map[string]string, args ...string) (string, func() error) {
+// served is a `mentor serve` running in the test process, through run as main calls it.
+type served struct {
+	stdout, stderr *syncBuffer
+	done           chan error
+	// stop cancels run as SIGINT would, and returns run's error; safe to call again.
+	stop func() error
+}
+
+// serve starts `mentor serve` on a free port; the test's cleanup stops it.
+func serve(t *testing.T, env map[string]string, args ...string) *served {
 	t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
-	var stdout, stderr syncBuffer
-	done := make(chan error, 1)
+	s := &served{stdout: &syncBuffer{}, stderr: &syncBuffer{}, done: make(chan error, 1)}
 	go func() {
-		done <- run(ctx, append([]string{"mentor", "serve", "--addr", "127.0.0.1:0"}, args...), envFunc(env), nil, &stdout, &stderr)
+		s.done <- run(ctx, append([]string{"mentor", "serve", "--addr", "127.0.0.1:0"}, args...), envFunc(env), nil, s.stdout, s.stderr)
 	}()
-	stop := sync.OnceValue(func() error {
+	s.stop = sync.OnceValue(func() error {
 		cancel()
 		select {
-		case err := <-done:
+		case err := <-s.done:
 			return err
 		case <-time.After(30 * time.Second):
 			return errors.New("run did not return within 30s of cancellation")
 		}
 	})
-	t.Cleanup(func() { stop() })
+	t.Cleanup(func() { s.stop() })
+	return s
+}
+
+// waitFor waits until what serve printed satisfies ready, failing the test (with the log)
+// if serve exits first or a minute passes.
+func (s *served) waitFor(t *testing.T, ready func(stdout string) bool) {
+	t.Helper()
 	deadline := time.After(60 * time.Second)
-	for {
-		if m := readyLine.FindStringSubmatch(stdout.String()); m != nil {
-			return m[1], stop
-		}
+	for !ready(s.stdout.String()) {
 		select {
-		case err := <-done:
-			t.Fatalf("serve exited before it was ready: %v\nstderr:\n%s", err, stderr.String())
+		case err := <-s.done:
+			s.done <- err // for stop
+			t.Fatalf("serve exited before it was ready: %v\nstderr:\n%s", err, s.stderr.String())
 		case <-deadline:
-			t.Fatalf("serve not ready after 60s; stderr:\n%s", stderr.String())
+			t.Fatalf("serve not ready after 60s; stderr:\n%s", s.stderr.String())
 		case <-time.After(20 * time.Millisecond):
 		}
 	}
+}
+
+// startServe runs `mentor serve` and waits until it says where it listens. The returned
+// func stops it as SIGINT would and returns run's error.
+func startServe(t *testing.T, env map[string]string, args ...string) (string, func() error) {
+	t.Helper()
+	s := serve(t, env, args...)
+	s.waitFor(t, readyLine.MatchString)
+	return readyLine.FindStringSubmatch(s.stdout.String())[1], s.stop
 }
 
 func TestServeMigratesAnEmptyDatabaseAndServes(t *testing.T) {
@@ -362,19 +382,18 @@ func TestDevelopmentModePrintsDemoAccounts(t *testing.T) {
 	assert.Equal(t, os.FileMode(0o600), info.Mode().Perm())
 }
 
-// startServeOutput starts serve, returns what it printed once ready, and stops it.
+// startServeOutput starts serve, returns what it printed once the demo accounts are listed,
+// and stops it.
 func startServeOutput(t *testing.T, env map[string]string) string {
 	t.Helper()
-	ctx, cancel := context.WithCancel(context.Background())
-	var stdout, stderr syncBuffer
-	done := make(chan error, 1)
-	go func() {
-		done <- run(ctx, []string{"mentor", "serve", "--addr", "127.0.0.1:0"}, envFunc(env), nil, &stdout, &stderr)
-	}()
-	defer func() {
-		cancel()
-		require.NoError(t, <-done)
-	}()
-	require.Eventually(t, func() bool { return strings.Contains(stdout.String(), "trainer") }, 60*time.Second, 20*time.Millisecond, stderr.String())
-	return stdout.String()
+	s := serve(t, env)
+	s.waitFor(t, demoAccountsListed)
+	require.NoError(t, s.stop())
+	return s.stdout.String()
+}
+
+// demoAccountsListed says whether development mode has printed all three demo accounts,
+// the last thing serve prints once ready.
+func demoAccountsListed(stdout string) bool {
+	return len(demoAccountLine.FindAllString(stdout, -1)) == 3
 }

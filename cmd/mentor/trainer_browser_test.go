@@ -1,7 +1,6 @@
 package main
 
 import (
-	"context"
 	"fmt"
 	"net/http"
 	"strings"
@@ -61,19 +60,8 @@ func TestTrainerLoopInChromium(t *testing.T) {
 	// 2–3. Ask; four candidates from several models and versions stream side by side.
 	ask := func(question string, n int) {
 		t.Helper()
-		before := browsertest.Attr(t, ctx, "#train-panes", "data-turn")
-		require.NoError(t, chromedp.Do(ctx,
-			chromedp.SetValue(chromedp.CSS("#train-n"), fmt.Sprint(n)),
-			chromedp.SetValue(chromedp.CSS("#train-message"), question),
-			chromedp.Click(chromedp.CSS("#train-generate")),
-		))
-		require.Eventually(t, func() bool {
-			turn := browsertest.Attr(t, ctx, "#train-panes", "data-turn")
-			return turn != "" && turn != before
-		}, 30*time.Second, 25*time.Millisecond, "a new turn starts")
-		require.Eventually(t, func() bool {
-			return browsertest.Count(t, ctx, `#train-panes .pane[data-status="complete"]`) == n
-		}, 60*time.Second, 25*time.Millisecond, "%d candidates finish streaming", n)
+		browsertest.AskOnTrainScreen(t, ctx, question, n)
+		require.Equal(t, n, browsertest.Count(t, ctx, `#train-panes .pane[data-status="complete"]`), "%d candidates complete", n)
 	}
 	ask("个人邮寄进境物品的免税额是多少？", 4)
 	replies := map[string]string{}
@@ -125,7 +113,7 @@ func TestTrainerLoopInChromium(t *testing.T) {
 		chromedp.Click(chromedp.CSS("#train-submit")),
 		browsertest.Visible(`#train-save[data-state="submitted"]`),
 	))
-	assert.False(t, visible(t, ctx, "#train-judge"), "the submitted form leaves the screen")
+	assert.False(t, browsertest.Shown(t, ctx, "#train-judge"), "the submitted form leaves the screen")
 
 	// 6–7. Continue from the gold reply, and judge the second turn.
 	ask("超过50元怎么算？", 2)
@@ -160,13 +148,4 @@ func TestTrainerLoopInChromium(t *testing.T) {
 	status, body = admin.call("GET", "/api/v1/projects/demo/exports/count?format=retrieval-triplets", nil)
 	require.Equal(t, http.StatusOK, status, "%s", body)
 	assert.NotContains(t, string(body), `"rows":0`, "the marked passages make retrieval triplets: %s", body)
-}
-
-// visible reports whether css matches an element that takes up room on the page.
-func visible(t *testing.T, ctx context.Context, css string) bool {
-	t.Helper()
-	ok, err := chromedp.Run(ctx, chromedp.Evaluate[bool](fmt.Sprintf(
-		`(() => { const e = document.querySelector(%q); return !!e && e.getClientRects().length > 0; })()`, css)))
-	require.NoError(t, err)
-	return ok
 }

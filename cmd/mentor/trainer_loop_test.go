@@ -3,7 +3,6 @@ package main
 import (
 	"bufio"
 	"bytes"
-	"context"
 	"encoding/json"
 	"fmt"
 	"hash/fnv"
@@ -116,40 +115,17 @@ func startMentor(t *testing.T, extra map[string]string) mentor {
 	for k, v := range extra {
 		env[k] = v
 	}
-	ctx, cancel := context.WithCancel(context.Background())
-	var stdout, stderr syncBuffer
-	done := make(chan error, 1)
-	go func() {
-		done <- run(ctx, []string{"mentor", "serve", "--addr", "127.0.0.1:0"}, envFunc(env), nil, &stdout, &stderr)
-	}()
-	stop := sync.OnceValue(func() error {
-		cancel()
-		select {
-		case err := <-done:
-			return err
-		case <-time.After(30 * time.Second):
-			return fmt.Errorf("run did not return within 30s of cancellation")
-		}
-	})
+	srv := serve(t, env)
 	t.Cleanup(func() {
-		assert.NoError(t, stop())
+		assert.NoError(t, srv.stop())
 		if t.Failed() {
-			t.Logf("mentor serve's log:\n%s", stderr.String())
+			t.Logf("mentor serve's log:\n%s", srv.stderr.String())
 		}
 		// A panic anywhere in the server is a failure, whatever the test checked.
-		assert.NotContains(t, stderr.String(), "panic", "the server log has a panic")
+		assert.NotContains(t, srv.stderr.String(), "panic", "the server log has a panic")
 	})
-	ready := time.After(60 * time.Second)
-	for !strings.Contains(stdout.String(), "reviewer ") {
-		select {
-		case err := <-done:
-			done <- err // for the cleanup's stop
-			t.Fatalf("serve exited before it was ready: %v\nstderr:\n%s", err, stderr.String())
-		case <-ready:
-			t.Fatalf("serve not ready after 60s; stderr:\n%s", stderr.String())
-		case <-time.After(20 * time.Millisecond):
-		}
-	}
+	srv.waitFor(t, demoAccountsListed)
+	stdout := srv.stdout
 	m := readyLine.FindStringSubmatch(stdout.String())
 	require.NotNil(t, m, stdout.String())
 	pw := map[string]string{}
@@ -157,7 +133,7 @@ func startMentor(t *testing.T, extra map[string]string) mentor {
 		pw[a[1]] = a[2]
 	}
 	require.Len(t, pw, 3, stdout.String())
-	return mentor{base: m[1], passwords: pw, stop: stop, upstream: up, dsn: dsn}
+	return mentor{base: m[1], passwords: pw, stop: srv.stop, upstream: up, dsn: dsn}
 }
 
 // person is a signed-in browser: a cookie jar and the session's CSRF token.

@@ -185,3 +185,54 @@ func Value(t *testing.T, ctx context.Context, css string) string {
 	}
 	return s
 }
+
+// Shown reports whether the first element matching css is in the layout (not hidden).
+func Shown(t *testing.T, ctx context.Context, css string) bool {
+	t.Helper()
+	ok, err := chromedp.Run(ctx, chromedp.Evaluate[bool](fmt.Sprintf(
+		`(() => { const e = document.querySelector(%s); return !!e && e.getClientRects().length > 0; })()`, jsString(css))))
+	if err != nil {
+		t.Fatalf("browser: is %s shown: %v", css, err)
+	}
+	return ok
+}
+
+// AskOnTrainScreen asks a question with n candidates on the trainer's screen and waits
+// until the new turn (not the previous one, still on screen until the new one arrives) has
+// n candidates and none is streaming.
+func AskOnTrainScreen(t *testing.T, ctx context.Context, question string, n int) {
+	t.Helper()
+	before := Attr(t, ctx, "#train-panes", "data-turn")
+	if err := chromedp.Do(ctx,
+		chromedp.SetValue(chromedp.CSS("#train-n"), fmt.Sprint(n)),
+		chromedp.SetValue(chromedp.CSS("#train-message"), question),
+		chromedp.Click(chromedp.CSS("#train-generate")),
+	); err != nil {
+		t.Fatalf("browser: ask %q: %v", question, err)
+	}
+	waitUntil(t, 30*time.Second, "a new turn starts", func() bool {
+		turn := Attr(t, ctx, "#train-panes", "data-turn")
+		return turn != "" && turn != before
+	})
+	WaitTrainScreenSettled(t, ctx, n)
+}
+
+// WaitTrainScreenSettled waits until the trainer's screen shows n candidates and none is
+// streaming (after a reload, say).
+func WaitTrainScreenSettled(t *testing.T, ctx context.Context, n int) {
+	t.Helper()
+	waitUntil(t, 60*time.Second, fmt.Sprintf("%d candidates finish", n), func() bool {
+		return Count(t, ctx, `#train-panes .pane`) == n && Count(t, ctx, `#train-panes .pane[data-status="streaming"]`) == 0
+	})
+}
+
+func waitUntil(t *testing.T, limit time.Duration, what string, ok func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(limit)
+	for !ok() {
+		if time.Now().After(deadline) {
+			t.Fatalf("browser: not within %s: %s", limit, what)
+		}
+		time.Sleep(25 * time.Millisecond)
+	}
+}
