@@ -254,3 +254,26 @@ func TestDecide(t *testing.T) {
 		})
 	}
 }
+
+func TestSeesModels(t *testing.T) {
+	t.Parallel()
+	admin, member := auth.User{IsAdmin: true}, auth.User{}
+	tests := []struct {
+		name  string
+		u     auth.User
+		role  auth.Role
+		blind bool
+		want  bool
+	}{
+		{"anyone, when the project does not rank blind", member, auth.RoleTrainer, false, true},
+		{"a trainer judges blind", member, auth.RoleTrainer, true, false},
+		{"an expert judges blind", member, auth.RoleExpert, true, false},
+		{"a viewer sees nothing", member, auth.RoleViewer, true, false},
+		{"a reviewer checks the work", member, auth.RoleReviewer, true, true},
+		{"a project admin", member, auth.RoleAdmin, true, true},
+		{"an instance admin, member or not", admin, "", true, true},
+	}
+	for _, tt := range tests {
+		assert.Equal(t, tt.want, auth.SeesModels(tt.u, tt.role, tt.blind), tt.name)
+	}
+}

@@ -180,8 +180,8 @@ func (s *Store) ProjectIDs(ctx context.Context, userID int64) ([]int64, error) {
 }
 
 // SeesModels reports whether u, with role in a project, may see which model and prompt
-// version wrote each candidate when the project ranks blind. Trainers and experts judge
-// blind; reviewers and admins check the work and need to know what they are looking at.
-func SeesModels(u User, role Role) bool {
-	return u.IsAdmin || role == RoleAdmin || role == RoleReviewer
+// version wrote each candidate. Everyone may where the project does not rank blind; where it
+// does, trainers and experts judge blind, and reviewers and admins, who check the work, see.
+func SeesModels(u User, role Role, blind bool) bool {
+	return !blind || u.IsAdmin || role == RoleAdmin || role == RoleReviewer
 }

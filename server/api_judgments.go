@@ -64,7 +64,7 @@ type blindCandidate struct {
 }
 
 // revealsModels reports whether the caller may see candidates' models in the persona's
-// project: always when it does not rank blind, otherwise reviewers and admins only.
+// project (auth.SeesModels).
 func revealsModels(c *gin.Context, d Deps, personaID int64) (bool, error) {
 	ctx := c.Request.Context()
 	persona, err := d.Prompts.Persona(ctx, personaID)
@@ -75,15 +75,12 @@ func revealsModels(c *gin.Context, d Deps, personaID int64) (bool, error) {
 	if err != nil {
 		return false, err
 	}
-	if !project.BlindRanking {
-		return true, nil
-	}
 	p := principalOf(c)
 	role, err := d.Auth.Role(ctx, p.user.ID, project.ID)
 	if err != nil {
 		return false, err
 	}
-	return auth.SeesModels(p.user, role), nil
+	return auth.SeesModels(p.user, role, project.BlindRanking), nil
 }
 
 // handleSubmitJudgment stores a judgment and its preference pairs. A retry with the same

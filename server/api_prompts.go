@@ -158,7 +158,13 @@ func handleGetPersona(d Deps) apiFunc {
 			return err
 		}
 		versions, err := d.Prompts.Versions(ctx, p.ID)
-		return respond(c, http.StatusOK, gin.H{"persona": p, "rubric": rubric, "versions": versions}, err)
+		if err != nil {
+			return err
+		}
+		// The screen needs to know, before any turn, whether to offer versions by name; the
+		// rule is the server's (auth.SeesModels), not copied into the browser.
+		sees, err := revealsModels(c, d, p.ID)
+		return respond(c, http.StatusOK, gin.H{"persona": p, "rubric": rubric, "versions": versions, "sees_models": sees}, err)
 	}
 }
 

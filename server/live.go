@@ -318,7 +318,7 @@ func (x commands) generate(ctx context.Context, cmd generateCmd) error {
 
 	lt := &liveTurn{id: turn.ID, userID: x.p.user.ID, seq: map[int64]int64{}, subs: map[*wsConn]struct{}{},
 		cancels: map[int64]context.CancelCauseFunc{}}
-	reveal := !project.BlindRanking || auth.SeesModels(x.p.user, role)
+	reveal := auth.SeesModels(x.p.user, role, project.BlindRanking)
 	info := make([]candidateInfo, len(turn.Candidates))
 	for i, c := range turn.Candidates {
 		info[i] = describeCandidate(c, plan[i].version.Version, reveal)
@@ -638,7 +638,7 @@ func (x commands) regenerate(ctx context.Context, cmd regenerateCmd) error {
 	if err != nil {
 		return err
 	}
-	hide := project.BlindRanking && !auth.SeesModels(x.p.user, role)
+	hide := !auth.SeesModels(x.p.user, role, project.BlindRanking)
 	turn, err := d.Live.Turn(ctx, cmd.TurnID)
 	if err != nil {
 		return err
@@ -768,7 +768,7 @@ func (x commands) resume(ctx context.Context, cmd resumeCmd) error {
 	if err != nil {
 		return err
 	}
-	hide := project.BlindRanking && !auth.SeesModels(x.p.user, role)
+	hide := !auth.SeesModels(x.p.user, role, project.BlindRanking)
 	for _, c := range t.Candidates {
 		msg := c.Error
 		if hide {

@@ -178,6 +178,9 @@ func TestBlindErrorsNameNoModel(t *testing.T) {
 		sees  bool
 		label string
 	}{{trainer, false, "trainer"}, {reviewer, true, "reviewer"}} {
+		status, persona := who.c.call(t, "GET", fmt.Sprintf("/api/v1/personas/%d", w.persona.ID), nil)
+		require.Equal(t, http.StatusOK, status, persona)
+		assert.Equal(t, who.sees, persona["sees_models"], "%s: the screen is told whether to name versions", who.label)
 		s := w.socket(t, who.c)
 		s.send(w.generate(map[string]any{"prompt_version": 1, "model": "fickle"}))
 		turn := s.next()

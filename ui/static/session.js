@@ -59,11 +59,3 @@ const grants = {
 export function can(projectId, permission) {
   return (grants[roleIn(projectId)] || []).includes(permission);
 }
-
-// seesCandidateSources says whether someone with role may see which model and prompt version
-// wrote each candidate. In a blind project only reviewers and admins may; the server applies
-// the same rule and leaves the fields out for everyone else, so this only decides what the
-// screen offers before a turn (the composer's version choice).
-export function seesCandidateSources(project, role) {
-  return !project.blind_ranking || role === "admin" || role === "reviewer";
-}

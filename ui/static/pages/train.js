@@ -1,7 +1,6 @@
 import { api } from "../api.js";
 import { append, clear, clearErrors, errorBox, h, replace, showError, showRendered } from "../dom.js";
 import { locale, t } from "../i18n.js";
-import { roleIn, seesCandidateSources } from "../session.js";
 import { Live } from "../ws.js";
 import { avatar, personaName } from "./project.js";
 import { keysHelp } from "./trainkeys.js";
@@ -44,12 +43,11 @@ const typing = (el) => el && (el.tagName === "TEXTAREA" || (el.tagName === "INPU
 
 export async function trainPage(personaId) {
   stopLive();
-  const { persona, rubric, versions } = await api("GET", `/personas/${personaId}`);
-  const project = await api("GET", `/projects/${persona.project_id}`);
-  // Whether this person may see which model and prompt version wrote a candidate. In a blind
-  // project only reviewers and admins may; the server leaves the fields out for the others,
-  // and the screen never shows them either (not even in the composer).
-  const showSources = seesCandidateSources(project, roleIn(persona.project_id));
+  // sees_models: whether this person may see which model and prompt version wrote a
+  // candidate (in a blind project only reviewers and admins may). The server decides, and
+  // leaves the fields out for the others; the screen never shows them either, not even in
+  // the composer.
+  const { persona, rubric, versions, sees_models: showSources } = await api("GET", `/personas/${personaId}`);
   const page = h("div", { class: "page train" });
   const st = load(stateKey(personaId), { conversationId: null, parentMessageId: null, turnId: null, question: "" });
   st.tips ??= {};
