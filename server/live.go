@@ -223,14 +223,11 @@ func (x commands) generate(ctx context.Context, cmd generateCmd) error {
 	case len(cmd.Plan) > maxCandidates:
 		return errs.Field("plan", "at most %d candidates, got %d", maxCandidates, len(cmd.Plan))
 	}
-	persona, role, err := x.personaFor(ctx, cmd.PersonaID, auth.Generate)
+	a, err := x.personaFor(ctx, cmd.PersonaID, auth.Generate)
 	if err != nil {
 		return err
 	}
-	project, err := d.Prompts.Project(ctx, persona.ProjectID)
-	if err != nil {
-		return err
-	}
+	persona := a.persona
 	versions, err := d.Prompts.Versions(ctx, persona.ID)
 	if err != nil {
 		return err
@@ -269,7 +266,7 @@ func (x commands) generate(ctx context.Context, cmd generateCmd) error {
 	// about version or model; the seed is stored with the turn, so position bias can be
 	// measured afterwards.
 	var shuffleSeed *int64
-	if project.BlindRanking {
+	if a.project.BlindRanking {
 		seed := rand.Int64()
 		shuffleSeed = &seed
 		plan = shuffled(plan, seed)
@@ -301,13 +298,7 @@ func (x commands) generate(ctx context.Context, cmd generateCmd) error {
 			return err
 		}
 		prepared[i] = p
-		passageIDs := make([]int64, len(p.Passages))
-		for j, ps := range p.Passages {
-			passageIDs[j] = ps.ChunkID
-		}
-		specs[i] = rlhf.CandidateSpec{Position: i + 1, PlanIndex: &pc.planIndex, Model: p.Model.Name, Endpoint: p.Model.Endpoint,
-			Baseline: p.Model.Baseline, PromptVersionID: pc.version.ID, Temperature: p.Request.Temperature, TopP: p.Request.TopP,
-			MaxTokens: p.Request.MaxTokens, Seed: seed, SystemPromptHash: p.SystemPromptHash, PassageIDs: passageIDs}
+		specs[i] = candidateSpec(rlhf.CandidateSpec{Position: i + 1, PlanIndex: &pc.planIndex, PromptVersionID: pc.version.ID}, p)
 	}
 	turn, err := d.Live.StartTurn(ctx, rlhf.NewTurn{ConversationID: cmd.ConversationID, ProjectID: persona.ProjectID,
 		PersonaID: persona.ID, Locale: locale, ParentID: cmd.ParentMessageID, UserID: x.p.user.ID, Message: cmd.Message,
@@ -318,14 +309,13 @@ func (x commands) generate(ctx context.Context, cmd generateCmd) error {
 
 	lt := &liveTurn{id: turn.ID, userID: x.p.user.ID, seq: map[int64]int64{}, subs: map[*wsConn]struct{}{},
 		cancels: map[int64]context.CancelCauseFunc{}}
-	reveal := auth.SeesModels(x.p.user, role, project.BlindRanking)
 	info := make([]candidateInfo, len(turn.Candidates))
 	for i, c := range turn.Candidates {
-		info[i] = describeCandidate(c, plan[i].version.Version, reveal)
+		info[i] = describeCandidate(c, plan[i].version.Version, a.seesModels)
 	}
 	x.conn.emit(turnEvent{Type: "turn", ID: cmd.ID, TurnID: turn.ID, ConversationID: turn.ConversationID,
 		UserMessageID: turn.UserMessageID, Candidates: info})
-	lt.hideSources = !reveal
+	lt.hideSources = !a.seesModels
 	lt.expect(len(turn.Candidates))
 	d.Hub.addTurn(lt)
 	x.conn.follow(lt, nil)
@@ -336,27 +326,71 @@ func (x commands) generate(ctx context.Context, cmd generateCmd) error {
 	return nil
 }
 
-// personaFor loads a persona the caller may act on with perm, and the caller's role in its
-// project. A persona in a project the caller is not in is "no persona", like a missing one.
-func (x commands) personaFor(ctx context.Context, personaID int64, perm auth.Permission) (prompts.Persona, auth.Role, error) {
+// access is what a command may do with a persona: the persona, its project, the caller's
+// role there, and whether the caller may see which model wrote each candidate.
+type access struct {
+	persona    prompts.Persona
+	project    prompts.Project
+	role       auth.Role
+	seesModels bool
+}
+
+// personaFor loads a persona the caller may act on with perm. A persona in a project the
+// caller is not in, or may not do perm in, is "no persona": a probe learns nothing.
+func (x commands) personaFor(ctx context.Context, personaID int64, perm auth.Permission) (access, error) {
 	notFound := errs.E(errs.NotFound, "no persona %d", personaID)
-	persona, err := x.d.Prompts.Persona(ctx, personaID)
-	if errs.KindOf(err) == errs.NotFound {
-		return persona, "", notFound
+	var a access
+	var err error
+	if a.persona, err = x.d.Prompts.Persona(ctx, personaID); errs.KindOf(err) == errs.NotFound {
+		return a, notFound
 	} else if err != nil {
-		return persona, "", err
+		return a, err
 	}
-	role, err := x.d.Auth.Role(ctx, x.p.user.ID, persona.ProjectID)
-	if err != nil {
-		return persona, "", err
+	if a.role, err = x.d.Auth.Role(ctx, x.p.user.ID, a.persona.ProjectID); err != nil {
+		return a, err
 	}
-	if err := auth.Decide(x.p.user, role, x.p.scopes(), perm); err != nil {
+	if err := auth.Decide(x.p.user, a.role, x.p.scopes(), perm); err != nil {
 		if errs.KindOf(err) == errs.NotFound {
-			return persona, "", notFound
+			return a, notFound
 		}
-		return persona, "", err
+		return a, err
 	}
-	return persona, role, nil
+	if a.project, err = x.d.Prompts.Project(ctx, a.persona.ProjectID); err != nil {
+		return a, err
+	}
+	a.seesModels = auth.SeesModels(x.p.user, a.role, a.project.BlindRanking)
+	return a, nil
+}
+
+// ownTurn loads a turn the caller started, in a project where the caller may still do perm.
+// Anyone else's turn, or the caller's after leaving the project (or losing perm there),
+// reads as a missing turn.
+func (x commands) ownTurn(ctx context.Context, turnID int64, perm auth.Permission) (rlhf.TurnContext, access, error) {
+	notFound := errs.E(errs.NotFound, "no turn %d", turnID)
+	tc, err := x.d.Live.TurnContext(ctx, turnID)
+	if errs.KindOf(err) == errs.NotFound || (err == nil && tc.CreatedBy != x.p.user.ID) {
+		return tc, access{}, notFound
+	} else if err != nil {
+		return tc, access{}, err
+	}
+	a, err := x.personaFor(ctx, tc.PersonaID, perm)
+	if k := errs.KindOf(err); k == errs.NotFound || k == errs.Forbidden {
+		return tc, a, notFound
+	}
+	return tc, a, err
+}
+
+// candidateSpec is base with what a prepared request says: model, sampling, seed, rendered
+// prompt and passages, as stored with the candidate to reproduce it.
+func candidateSpec(base rlhf.CandidateSpec, p generation.Prepared) rlhf.CandidateSpec {
+	base.Model, base.Endpoint, base.Baseline = p.Model.Name, p.Model.Endpoint, p.Model.Baseline
+	base.Temperature, base.TopP, base.MaxTokens, base.Seed = p.Request.Temperature, p.Request.TopP, p.Request.MaxTokens, p.Request.Seed
+	base.SystemPromptHash = p.SystemPromptHash
+	base.PassageIDs = make([]int64, len(p.Passages))
+	for j, ps := range p.Passages {
+		base.PassageIDs[j] = ps.ChunkID
+	}
+	return base
 }
 
 // describeCandidate is what the trainer's screen learns of a candidate: its label, and its
@@ -621,24 +655,10 @@ func stripNUL(s string) string {
 // followers get a new start event for it, then its stream as usual.
 func (x commands) regenerate(ctx context.Context, cmd regenerateCmd) error {
 	d := x.d
-	notFound := errs.E(errs.NotFound, "no turn %d", cmd.TurnID)
-	tc, err := d.Live.TurnContext(ctx, cmd.TurnID)
-	if errs.KindOf(err) == errs.NotFound || (err == nil && tc.CreatedBy != x.p.user.ID) {
-		return notFound
-	} else if err != nil {
-		return err
-	}
-	persona, role, err := x.personaFor(ctx, tc.PersonaID, auth.Generate)
-	if errs.KindOf(err) == errs.NotFound {
-		return notFound
-	} else if err != nil {
-		return err
-	}
-	project, err := d.Prompts.Project(ctx, persona.ProjectID)
+	tc, a, err := x.ownTurn(ctx, cmd.TurnID, auth.Generate)
 	if err != nil {
 		return err
 	}
-	hide := !auth.SeesModels(x.p.user, role, project.BlindRanking)
 	turn, err := d.Live.Turn(ctx, cmd.TurnID)
 	if err != nil {
 		return err
@@ -680,23 +700,18 @@ func (x commands) regenerate(ctx context.Context, cmd regenerateCmd) error {
 	}
 	seed := time.Now().UnixNano() % 1_000_000
 	temperature := c.Temperature
-	p, err := d.Generator.Prepare(ctx, generation.Plan{Persona: persona, Version: version, Model: c.Model,
+	p, err := d.Generator.Prepare(ctx, generation.Plan{Persona: a.persona, Version: version, Model: c.Model,
 		Temperature: &temperature, Seed: seed, Locale: tc.Locale, History: history, Retrieved: &passages})
 	if err != nil {
 		return err
 	}
-	spec := c.CandidateSpec
-	spec.Seed, spec.SystemPromptHash, spec.Temperature, spec.TopP, spec.MaxTokens = seed, p.SystemPromptHash, p.Request.Temperature, p.Request.TopP, p.Request.MaxTokens
-	spec.PassageIDs = make([]int64, len(p.Passages))
-	for j, ps := range p.Passages {
-		spec.PassageIDs[j] = ps.ChunkID
-	}
+	spec := candidateSpec(c.CandidateSpec, p)
 	if err := d.Live.Restart(ctx, c.ID, spec); err != nil {
 		return err
 	}
 	c.CandidateSpec, c.Content, c.Reasoning, c.Status, c.Error = spec, "", "", "streaming", ""
 
-	lt := d.Hub.liveTurnFor(turn.ID, x.p.user.ID, hide)
+	lt := d.Hub.liveTurnFor(turn.ID, x.p.user.ID, !a.seesModels)
 	x.conn.follow(lt, x.conn.cursorAfter(lt))
 	d.startCandidate(lt, c, p, slots.take())
 	return nil
@@ -737,41 +752,22 @@ func (x commands) resume(ctx context.Context, cmd resumeCmd) error {
 		after[id] = v
 	}
 	// Only the trainer who started a turn follows it, and only while still allowed to judge in
-	// its project: a member removed from the project loses their old turns too. Every refusal
-	// reads as a missing turn.
-	notFound := errs.E(errs.NotFound, "no turn %d", cmd.TurnID)
-	t, err := x.d.Live.Turn(ctx, cmd.TurnID)
-	if errs.KindOf(err) == errs.NotFound || (err == nil && t.CreatedBy != x.p.user.ID) {
-		return notFound
-	} else if err != nil {
-		return err
-	}
-	projectID, _, err := x.d.Live.TurnOwner(ctx, t.ID)
+	// its project: a member removed from the project loses their old turns too.
+	_, a, err := x.ownTurn(ctx, cmd.TurnID, auth.Judge)
 	if err != nil {
-		return err
-	}
-	role, err := x.d.Auth.Role(ctx, x.p.user.ID, projectID)
-	if err != nil {
-		return err
-	}
-	if err := auth.Decide(x.p.user, role, x.p.scopes(), auth.Judge); err != nil {
-		if k := errs.KindOf(err); k == errs.NotFound || k == errs.Forbidden {
-			return notFound
-		}
 		return err
 	}
 	if lt := x.d.Hub.turn(cmd.TurnID); lt != nil {
 		x.conn.follow(lt, after)
 		return nil
 	}
-	project, err := x.d.Prompts.Project(ctx, projectID)
+	t, err := x.d.Live.Turn(ctx, cmd.TurnID)
 	if err != nil {
 		return err
 	}
-	hide := !auth.SeesModels(x.p.user, role, project.BlindRanking)
 	for _, c := range t.Candidates {
 		msg := c.Error
-		if hide {
+		if !a.seesModels {
 			msg = redactSources(msg, c)
 		}
 		x.conn.emit(candidateEvent{Type: "snapshot", TurnID: t.ID, CandidateID: c.ID, Content: c.Content, Status: c.Status,
