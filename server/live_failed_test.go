@@ -15,6 +15,7 @@ import (
 
 	"github.com/mentor-ai/mentor/export"
 	"github.com/mentor-ai/mentor/rlhf"
+	"github.com/mentor-ai/mentor/server"
 )
 
 // exportLines writes an export of the demo project and returns its rows.
@@ -143,4 +144,29 @@ func TestFailedAndEmptyCandidatesAreNeverJudgedAndCanBeRegenerated(t *testing.T)
 	ev = s.next()
 	assert.Equal(t, "unprocessable", ev["code"], ev)
 	assert.Contains(t, ev["message"], "judged already")
+}
+
+// TestAFailedGenerateGivesItsSlotsBack: a generate refused after its slots were reserved (here
+// by the store: the parent is the user's own message, not a reply) must give them back, or a
+// trainer runs out of generations until the server restarts.
+func TestAFailedGenerateGivesItsSlotsBack(t *testing.T) {
+	t.Parallel()
+	w := newLiveWorldWith(t, options{limits: server.GenerationLimits{Concurrent: 2}})
+	s := w.socket(t, w.admin)
+	s.send(w.generate(map[string]any{"prompt_version": 1, "model": "steady"}))
+	first := s.next()
+	require.Equal(t, "turn", first["type"], first)
+	s.until(allDone(1))
+	two := []any{map[string]any{"prompt_version": 1, "model": "steady"}, map[string]any{"prompt_version": 2, "model": "steady"}}
+	for range 3 { // more than the limit, had the slots been kept
+		s.send(map[string]any{"type": "generate", "id": "bad", "persona_id": w.persona.ID, "message": "再问", "plan": two,
+			"conversation_id": first["conversation_id"], "parent_message_id": first["user_message_id"]})
+		ev := s.next()
+		require.Equal(t, "error", ev["type"], ev)
+		assert.Equal(t, "parent_message_id", ev["field"], ev)
+	}
+	s.send(map[string]any{"type": "generate", "id": "ok", "persona_id": w.persona.ID, "message": "再问一次", "plan": two})
+	ev := s.next()
+	assert.Equal(t, "turn", ev["type"], "the two slots are free again: %v", ev)
+	s.until(allDone(2))
 }
