@@ -85,3 +85,19 @@ func TestFlushAndFinishNeverDeadlock(t *testing.T) {
 		}
 	}
 }
+
+// TestUsableMeansTheSameInGoAndSQL: what a judgment may rank (Go) and what an export may
+// hold (SQL) once disagreed on white space beyond ASCII.
+func TestUsableMeansTheSameInGoAndSQL(t *testing.T) {
+	t.Parallel()
+	pool := pgtest.Pool(t)
+	for _, tt := range []struct{ status, content string }{
+		{"complete", "回复"}, {"complete", ""}, {"complete", " \t\n"}, {"complete", "\u3000\u3000"},
+		{"complete", "\u00a0\u200b\ufeff"}, {"complete", "\u2003x\u2003"}, {"cancelled", "半句"}, {"interrupted", "\n"},
+		{"failed", "部分"}, {"streaming", "正在"},
+	} {
+		var sql bool
+		require.NoError(t, pool.QueryRow(context.Background(), `SELECT `+rlhf.UsableSQL("$1::text", "$2::text"), tt.status, tt.content).Scan(&sql))
+		assert.Equal(t, rlhf.Usable(tt.status, tt.content), sql, "%s %q", tt.status, tt.content)
+	}
+}
