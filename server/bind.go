@@ -7,7 +7,9 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"maps"
 	"net/http"
+	"slices"
 	"strconv"
 	"strings"
 	"unicode"
@@ -54,7 +56,8 @@ func nulKeyError(field string) error {
 }
 
 // rejectNUL refuses a JSON document with a NUL character (\u0000) in any string, key or
-// value, naming the first one as a JSON path: comment, edit.content, ratings.41.accuracy,
+// value, naming one as a JSON path (the first, with keys in sorted order): comment,
+// edit.content, ratings.41.accuracy,
 // plan[2].model. PostgreSQL cannot store NUL in text or jsonb, so without this such a
 // value reaches the database and fails there as an internal error; no text a person
 // writes needs one. Every JSON body passes through here (bindJSON), and so must every
@@ -66,74 +69,39 @@ func rejectNUL(raw []byte) error {
 	if !bytes.Contains(raw, []byte(`\u0000`)) {
 		return nil
 	}
-	dec := json.NewDecoder(bytes.NewReader(raw))
-	type level struct {
-		object bool
-		key    string // the current key, in an object
-		index  int    // the next index, in an array
-		atKey  bool   // in an object, the next string is a key
+	var doc any
+	if err := json.Unmarshal(raw, &doc); err != nil {
+		return nil // JSON the decoder has already refused
 	}
-	var stack []*level
-	path := func() string {
-		var b strings.Builder
-		for _, l := range stack {
-			if l.object {
-				b.WriteString(pathKey(l.key, b.Len() == 0))
-			} else {
-				fmt.Fprintf(&b, "[%d]", l.index-1)
+	return findNUL(doc, "")
+}
+
+// findNUL returns nulError for the first string in v holding a NUL, by its path below at.
+// Object keys are visited in order, so the answer does not depend on map iteration.
+func findNUL(v any, at string) error {
+	switch v := v.(type) {
+	case string:
+		if strings.ContainsRune(v, 0) {
+			return nulError(at)
+		}
+	case []any:
+		for i, x := range v {
+			if err := findNUL(x, fmt.Sprintf("%s[%d]", at, i)); err != nil {
+				return err
 			}
 		}
-		return b.String()
-	}
-	// value notes that a value was read at the current level.
-	value := func() {
-		if n := len(stack); n > 0 {
-			if top := stack[n-1]; top.object {
-				top.atKey = true
+	case map[string]any:
+		for _, k := range slices.Sorted(maps.Keys(v)) {
+			path := at + pathKey(k, at == "")
+			if strings.ContainsRune(k, 0) {
+				return nulKeyError(path)
 			}
-		}
-	}
-	for {
-		tok, err := dec.Token()
-		if err != nil {
-			return nil // the end, or JSON the decoder has already refused
-		}
-		var top *level
-		if n := len(stack); n > 0 {
-			top = stack[n-1]
-			if !top.object {
-				if d, ok := tok.(json.Delim); !ok || d != ']' {
-					top.index++
-				}
+			if err := findNUL(v[k], path); err != nil {
+				return err
 			}
-		}
-		switch tok := tok.(type) {
-		case json.Delim:
-			switch tok {
-			case '{':
-				stack = append(stack, &level{object: true, atKey: true})
-			case '[':
-				stack = append(stack, &level{})
-			default:
-				stack = stack[:len(stack)-1]
-				value()
-			}
-		case string:
-			if top != nil && top.object && top.atKey {
-				top.key, top.atKey = tok, false
-				if strings.ContainsRune(tok, 0) {
-					return nulKeyError(path())
-				}
-				continue
-			}
-			if strings.ContainsRune(tok, 0) {
-				return nulError(path())
-			}
-			value()
-		default:
-			value()
 		}
 	}
+	return nil
 }
 
 // pathKey is one object key of a JSON path: .name, or ["name"] when the key would make the
