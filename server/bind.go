@@ -57,10 +57,9 @@ func nulKeyError(field string) error {
 
 // rejectNUL refuses a JSON document with a NUL character (\u0000) in any string, key or
 // value, naming one as a JSON path (the first, with keys in sorted order): comment,
-// edit.content, ratings.41.accuracy,
-// plan[2].model. PostgreSQL cannot store NUL in text or jsonb, so without this such a
-// value reaches the database and fails there as an internal error; no text a person
-// writes needs one. Every JSON body passes through here (bindJSON), and so must every
+// edit.content, ratings.41.accuracy, plan[2].model. PostgreSQL cannot store NUL in text or
+// jsonb, so without this such a value reaches the database and fails there as an internal
+// error; no text a person writes needs one. Every JSON body passes through here (bindJSON), and so must every
 // websocket message. raw must be valid JSON; invalid JSON is left to the decoder that
 // reports it.
 func rejectNUL(raw []byte) error {
