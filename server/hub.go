@@ -281,25 +281,16 @@ func (c *wsConn) follow(t *liveTurn, after map[int64]int64) {
 	c.wake()
 }
 
-// cursorAfter keeps a connection's place in a turn it already follows: what it has been sent
-// counts as received. Nil when it does not follow the turn (it then starts from the log's
-// beginning).
-func (c *wsConn) cursorAfter(t *liveTurn) map[int64]int64 {
+// followFromNow has the connection follow a turn's new events only: those already in the
+// log are the client's (it has the turn on screen). A connection already following the turn
+// keeps its place.
+func (c *wsConn) followFromNow(t *liveTurn) {
 	c.followMu.Lock()
-	cur := c.follows[t]
-	next := 0
-	if cur != nil {
-		next = cur.next
-	}
+	_, following := c.follows[t]
 	c.followMu.Unlock()
-	if cur == nil {
-		return nil
+	if !following {
+		c.follow(t, t.lastSeqs())
 	}
-	after := map[int64]int64{}
-	for _, ev := range t.eventsFrom(0)[:next] {
-		after[ev.CandidateID] = max(after[ev.CandidateID], ev.Seq)
-	}
-	return after
 }
 
 func (c *wsConn) wake() {

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"maps"
 	"math/rand/v2"
 	"runtime/debug"
 	"slices"
@@ -156,6 +157,13 @@ func (t *liveTurn) publish(ev candidateEvent) {
 	for c := range t.subs {
 		c.wake()
 	}
+}
+
+// lastSeqs is each candidate's last sequence number so far.
+func (t *liveTurn) lastSeqs() map[int64]int64 {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	return maps.Clone(t.seq)
 }
 
 // eventsFrom returns the events from index i on.
@@ -712,7 +720,7 @@ func (x commands) regenerate(ctx context.Context, cmd regenerateCmd) error {
 	c.CandidateSpec, c.Content, c.Reasoning, c.Status, c.Error = spec, "", "", "streaming", ""
 
 	lt := d.Hub.liveTurnFor(turn.ID, x.p.user.ID, !a.seesModels)
-	x.conn.follow(lt, x.conn.cursorAfter(lt))
+	x.conn.followFromNow(lt)
 	d.startCandidate(lt, c, p, slots.take())
 	return nil
 }
