@@ -55,9 +55,9 @@ func (g *generationGate) acquire(ctx context.Context, store *auth.Store, userID 
 
 // reservation is n generations admitted together. Each running stream takes one with take
 // and releases it when it ends; releaseRest gives back whatever was not taken, so a turn
-// that fails or panics half-way through setting up never keeps a user's slots.
+// that fails or panics half-way through setting up never keeps a user's slots. It belongs to
+// the one goroutine that runs the command.
 type reservation struct {
-	mu    sync.Mutex
 	slots []func()
 }
 
@@ -77,8 +77,6 @@ func (g *generationGate) reserve(ctx context.Context, store *auth.Store, userID 
 
 // take hands one slot to its holder, who must call the returned func exactly once.
 func (r *reservation) take() func() {
-	r.mu.Lock()
-	defer r.mu.Unlock()
 	if len(r.slots) == 0 {
 		return func() {}
 	}
@@ -89,16 +87,13 @@ func (r *reservation) take() func() {
 
 // releaseRest releases every slot not taken. Safe to call more than once.
 func (r *reservation) releaseRest() {
-	r.mu.Lock()
-	rest := r.slots
-	r.slots = nil
-	r.mu.Unlock()
-	for _, release := range rest {
+	for _, release := range r.slots {
 		release()
 	}
+	r.slots = nil
 }
 
-// active is how many generations user holds now, for tests and metrics.
+// activeFor is how many generations user holds now.
 func (g *generationGate) activeFor(userID int64) int {
 	g.mu.Lock()
 	defer g.mu.Unlock()
