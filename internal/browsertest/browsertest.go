@@ -203,11 +203,14 @@ func Shown(t *testing.T, ctx context.Context, css string) bool {
 func AskOnTrainScreen(t *testing.T, ctx context.Context, question string, n int) {
 	t.Helper()
 	before := Attr(t, ctx, "#train-panes", "data-turn")
-	if err := chromedp.Do(ctx,
-		chromedp.SetValue(chromedp.CSS("#train-n"), fmt.Sprint(n)),
-		chromedp.SetValue(chromedp.CSS("#train-message"), question),
-		chromedp.Click(chromedp.CSS("#train-generate")),
-	); err != nil {
+	// One script in the page rather than three node lookups: a page re-rendered between them
+	// (a language switch just before) leaves chromedp holding nodes that are gone.
+	ask := fmt.Sprintf(`(() => {
+		document.querySelector("#train-n").value = %s;
+		document.querySelector("#train-message").value = %s;
+		document.querySelector("#train-generate").click();
+	})()`, jsString(fmt.Sprint(n)), jsString(question))
+	if err := chromedp.Do(ctx, Visible("#train-generate"), chromedp.Evaluate[chromedp.Void](ask)); err != nil {
 		t.Fatalf("browser: ask %q: %v", question, err)
 	}
 	waitUntil(t, 30*time.Second, "a new turn starts", func() bool {
