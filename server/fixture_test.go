@@ -209,6 +209,9 @@ func (c *client) call(t testing.TB, method, path string, body any) (int, map[str
 	res := c.request(t, method, path, body)
 	defer res.Body.Close()
 	raw, _ := io.ReadAll(res.Body)
+	contract, err := theContract()
+	require.NoError(t, err, "the OpenAPI contract")
+	contract.check(t, method, path, res.StatusCode, res.Header.Get("Content-Type"), raw)
 	var out map[string]any
 	if len(raw) > 0 && strings.HasPrefix(res.Header.Get("Content-Type"), "application/json") {
 		require.NoError(t, json.Unmarshal(raw, &out), string(raw))
