@@ -114,6 +114,8 @@ func tagOf(path string) string {
 		return "session"
 	case "users", "audit":
 		return "admin"
+	case "version", "openapi.json":
+		return "meta"
 	case "personas":
 		return "prompts"
 	case "corpora", "search":

@@ -166,4 +166,3 @@ func moduleRoot(t *testing.T) string {
 	require.NoError(t, err)
 	return filepath.Dir(strings.TrimSpace(string(out)))
 }
-

@@ -14,6 +14,7 @@ import { accountPage } from "./pages/account.js";
 import { usersPage, auditPage } from "./pages/admin.js";
 import { stopLive, trainPage } from "./pages/train.js";
 import { corpusPage, stopCorpusPoll } from "./pages/corpus.js";
+import { apiDocPage } from "./pages/apidoc.js";
 
 const routes = [
   [/^#?\/?$/, () => homePage()],
@@ -26,6 +27,7 @@ const routes = [
   [/^#\/account$/, () => accountPage()],
   [/^#\/admin\/users$/, () => usersPage()],
   [/^#\/admin\/audit$/, () => auditPage()],
+  [/^#\/api$/, () => apiDocPage()],
 ];
 
 let rendering = 0;
