@@ -325,4 +325,7 @@ var zhCN = map[string]string{
 	"this turn is judged already: ask again to get new candidates":               "这一轮已经评判过了：请重新提问以获得新的候选",
 	"cross-origin request from %s refused":                                       "已拒绝来自 %s 的跨站请求",
 	"Content-Type must be application/json (or multipart/form-data for uploads)": "Content-Type 必须是 application/json（上传文件时为 multipart/form-data）",
+
+	// The OpenAPI contract (issue 16).
+	"build the OpenAPI document": "生成 OpenAPI 文档",
 }
