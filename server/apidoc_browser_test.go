@@ -12,7 +12,7 @@ import (
 	"github.com/mentor-ai/mentor/server"
 )
 
-// TestAPIReferencePageRendersTheDocument opens 接口文档 from the navigation: every operation
+// TestAPIReferencePageRendersTheDocument opens 接口文档 from the home page: every operation
 // of the document is on the page, with its Chinese summary, and in English the server's.
 func TestAPIReferencePageRendersTheDocument(t *testing.T) {
 	t.Parallel()
@@ -20,7 +20,8 @@ func TestAPIReferencePageRendersTheDocument(t *testing.T) {
 	ctx := browsertest.New(t, 60*time.Second)
 	signInUI(t, ctx, f, "root")
 	require.NoError(t, chromedp.Do(ctx,
-		chromedp.Click(chromedp.CSS(`.nav a[href="#/api"]`)),
+		browsertest.Visible("#api-link"),
+		chromedp.Click(chromedp.CSS("#api-link")),
 		browsertest.Visible(`details.api-op[data-op="postSession"]`),
 		browsertest.Visible(`body[data-ready="true"]`),
 	))

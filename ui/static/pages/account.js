@@ -47,6 +47,7 @@ function tokenSection(tokens) {
     }
   });
   return h("section", { class: "card", id: "tokens" }, h("h2", { i18n: "tokens.title" }), h("p", { class: "muted", i18n: "tokens.help" }),
+    h("p", {}, h("a", { href: "#/api", i18n: "tokens.apiLink" })),
     h("table", { class: "table" },
       h("thead", {}, h("tr", {}, ["tokens.name", "tokens.prefix", "tokens.scopes", "tokens.created", "tokens.lastUsed", ""]
         .map((k) => (k ? h("th", { i18n: k }) : h("th"))))),

@@ -60,5 +60,6 @@ async function statusCard() {
     h("dl", { class: "status" },
       h("dt", { i18n: "status.server" }), server,
       h("dt", { i18n: "status.database" }), database,
-      h("dt", { i18n: "status.version" }), version));
+      h("dt", { i18n: "status.version" }), version,
+      h("dt", { i18n: "status.api" }), h("dd", {}, h("a", { href: "#/api", id: "api-link", i18n: "nav.api" }))));
 }

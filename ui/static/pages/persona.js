@@ -92,8 +92,8 @@ function tryPanel({ persona, versions, models }) {
             if (data.html) showRendered(output, data.html);
             done.dataset.status = data.status;
             done.textContent = t("try.done", {
-              status: t(`status.${data.status}`), ttft: data.time_to_first_token_ms,
-              total: data.duration_ms, tokens: data.usage.completion_tokens,
+              status: t(`status.${data.status}`), ttft: formatNumber(data.time_to_first_token_ms),
+              total: formatNumber(data.duration_ms), tokens: formatNumber(data.usage.completion_tokens),
             }) + (data.error ? ` · ${data.error}` : "");
           }
         }, mine.signal);

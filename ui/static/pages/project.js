@@ -1,5 +1,5 @@
 import { api } from "../api.js";
-import { errorBox, field, h, replace, showError, term } from "../dom.js";
+import { errorBox, field, formatNumber, h, replace, showError, term } from "../dom.js";
 import { locale, t } from "../i18n.js";
 import { can } from "../session.js";
 import { auditTable } from "./admin.js";
@@ -62,7 +62,7 @@ export async function projectPage(slug) {
 
   const corpusList = h("ul", { class: "plain", id: "corpus-list" },
     corpora.map((c) => h("li", {}, h("a", { href: `#/corpora/${c.id}`, class: "corpus-link" }, c.name), " · ",
-      t("corpora.documents", { n: c.document_count }), " · ", h("span", { class: "fields", title: c.embedder }, term("embedder", c.embedder)),
+      t("corpora.documents", { n: formatNumber(c.document_count) }), " · ", h("span", { class: "fields", title: c.embedder }, term("embedder", c.embedder)),
       c.embedding_error ? h("span", { class: "error" }, " · ", c.embedding_error) : null)));
   if (corpora.length === 0) corpusList.append(h("li", { class: "muted", i18n: "corpora.none" }));
 
