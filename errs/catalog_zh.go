@@ -328,4 +328,16 @@ var zhCN = map[string]string{
 
 	// The OpenAPI contract (issue 16).
 	"build the OpenAPI document": "生成 OpenAPI 文档",
+	// Issue 16 part B: spreadsheets (package sheet), PDF import, webhooks.
+	"the workbook is over %d MiB":                   "工作簿超过 %d MiB",
+	"not a readable Excel workbook (.xlsx)":         "无法读取这个 Excel 工作簿（.xlsx）",
+	"the workbook has no sheets":                    "工作簿里没有工作表",
+	"the workbook has no sheet %q (its sheets: %s)": "工作簿里没有名为 %q 的工作表（现有工作表：%s）",
+	"sheet %q cannot be read":                       "无法读取工作表 %q",
+	"sheet %q is empty":                             "工作表 %q 是空的",
+	"the file is empty":                             "文件是空的",
+	"not an Excel workbook (.xlsx)":                 "这不是 Excel 工作簿（.xlsx）",
+	"the workbook is encrypted (protected by a password): remove the password in Excel and import it again":                 "工作簿已加密（设置了打开密码）：请在 Excel 中取消密码后重新导入",
+	"this is an old Excel 97–2003 workbook (.xls): save it as .xlsx and import it again":                                    "这是旧版 Excel 97–2003 工作簿（.xls）：请另存为 .xlsx 后重新导入",
+	"this is a text file (a CSV renamed to .xlsx?), not an Excel workbook: import it as .csv, or save it as .xlsx in Excel": "这是文本文件（可能是改了扩展名的 CSV），不是 Excel 工作簿：请按 .csv 导入，或在 Excel 中另存为 .xlsx",
 }

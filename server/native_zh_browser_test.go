@@ -99,13 +99,13 @@ func TestEveryPageReadsAsChinese(t *testing.T) {
 	t.Parallel()
 	f := setup(t)
 	ctx0 := context.Background()
-	sum, err := demo.Load(ctx0, prompts.NewStore(f.pool), retrieval.NewStore(f.pool, nil), f.models.Has)
+	sum, err := demo.Load(ctx0, prompts.NewStore(f.pool), retrieval.NewStore(f.pool, nil, nil), f.models.Has)
 	require.NoError(t, err)
 	project := sum.Project
 	personas, err := prompts.NewStore(f.pool).Personas(ctx0, project.ID)
 	require.NoError(t, err)
 	require.NotEmpty(t, personas)
-	corpora, err := retrieval.NewStore(f.pool, nil).Corpora(ctx0, project.ID)
+	corpora, err := retrieval.NewStore(f.pool, nil, nil).Corpora(ctx0, project.ID)
 	require.NoError(t, err)
 	require.NotEmpty(t, corpora)
 	var models []string
