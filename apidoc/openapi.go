@@ -106,6 +106,7 @@ func Build(info Info, ops []Operation, errorType reflect.Type, enums map[reflect
 		desc := op.Description
 		if op.Permission != "" {
 			desc = strings.TrimSpace(desc + "\n\nNeeds the permission `" + op.Permission + "`.")
+			o["x-mentor-permission"] = op.Permission // for programs, and the UI's page, which names it in Chinese
 		}
 		if desc != "" {
 			o["description"] = desc

@@ -31,6 +31,10 @@ func TestAPIReferencePageRendersTheDocument(t *testing.T) {
 	assert.Equal(t, "/session", browsertest.Text(t, ctx, `details[data-op="postSession"] .api-path`))
 	assert.Positive(t, browsertest.Count(t, ctx, `details[data-op="postSession"] li[data-status="429"]`), "the throttled sign-in is documented")
 	assert.Positive(t, browsertest.Count(t, ctx, `#api-schema-SessionView`))
+	require.NoError(t, chromedp.Do(ctx,
+		chromedp.Click(chromedp.CSS(`details[data-op="postProjectsProjectPersonas"] > summary`)),
+		browsertest.Visible(`details[data-op="postProjectsProjectPersonas"][open] .api-needs`)))
+	assert.Equal(t, "需要权限：编辑提示词", browsertest.Text(t, ctx, `details[data-op="postProjectsProjectPersonas"] .api-needs`))
 	browsertest.Screenshot(t, ctx, "api-zh")
 
 	switchLocale(t, ctx, "en")

@@ -53,13 +53,13 @@ function summary(op) {
 function operation({ path, method, op }) {
   const params = op.parameters || [];
   const body = op.requestBody?.content || {};
-  const perm = (op.description || "").match(/permission `([\w_]+)`/)?.[1];
+  const perm = op["x-mentor-permission"];
   return h("details", { class: "api-op", dataset: { op: op.operationId } },
     h("summary", {},
       h("code", { class: `api-method api-${method}` }, method.toUpperCase()), " ",
       h("code", { class: "api-path" }, path), " ",
       h("span", { class: "api-summary" }, summary(op))),
-    h("p", { class: "muted" }, op.security && op.security.length === 0 ? t("api.public")
+    h("p", { class: "muted api-needs" }, op.security && op.security.length === 0 ? t("api.public")
       : t("api.needs", { permission: perm ? t(`api.perm.${perm}`) : "" })),
     locale() === "en" && op.description ? h("p", { class: "api-description" }, op.description.replace(/\n\nNeeds the permission.*$/s, "")) : null,
     params.length ? h("table", { class: "table api-params" },
