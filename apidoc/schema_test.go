@@ -37,8 +37,10 @@ type sample struct {
 	Quoted   int               `json:"quoted,string"`
 	Bytes    []byte            `json:"bytes"`
 	Self     *sample           `json:"self,omitempty"`
-	internal int
+	internal int               // unexported: encoding/json never writes it
 }
+
+var _ = sample{internal: 0} // the field exists only to be left out
 
 func TestSchemasFollowEncodingJSON(t *testing.T) {
 	t.Parallel()
