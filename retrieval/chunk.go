@@ -22,6 +22,9 @@ type Chunk struct {
 	HeadingPath []string `json:"heading_path"`
 	Text        string   `json:"text"`
 	Tokens      int      `json:"token_count"`
+	// Page is the page the chunk starts on, counted from 1, in a document with pages (a PDF,
+	// whose body separates them with form feeds); 0 elsewhere.
+	Page int `json:"page,omitempty"`
 }
 
 var (
@@ -36,6 +39,7 @@ type unit struct {
 	tokens   int
 	sep      string // what joins it to the unit before it in the same chunk
 	headings []string
+	page     int // where its paragraph starts; 0 when the body has no pages
 }
 
 // ChunkText splits a markdown or plain-text body into chunks that respect its structure:
@@ -58,7 +62,7 @@ func ChunkText(body string, cs ChunkSettings) []Chunk {
 			}
 			b.WriteString(u.text)
 		}
-		out = append(out, Chunk{Position: len(out), HeadingPath: cur[0].headings, Text: b.String(), Tokens: curTokens})
+		out = append(out, Chunk{Position: len(out), HeadingPath: cur[0].headings, Text: b.String(), Tokens: curTokens, Page: cur[0].page})
 	}
 	for _, u := range units {
 		sameSection := len(cur) > 0 && slices.Equal(cur[0].headings, u.headings)
@@ -98,6 +102,12 @@ func splitUnits(body string, maxTokens int) []unit {
 	var para []string
 	paraIsItem := false
 	sep := "\n\n"
+	// A body with form feeds has pages (see pdfBody); a paragraph belongs to the page it
+	// starts on, since a page break usually falls inside one.
+	page, paraPage := 0, 0
+	if strings.Contains(body, pageBreak) {
+		page = 1
+	}
 	flush := func() {
 		if len(para) == 0 {
 			return
@@ -112,6 +122,7 @@ func splitUnits(body string, maxTokens int) []unit {
 				u.sep = sep
 			}
 			u.headings = headings
+			u.page = paraPage
 			units = append(units, u)
 		}
 		sep = "\n\n"
@@ -120,7 +131,8 @@ func splitUnits(body string, maxTokens int) []unit {
 		}
 	}
 	for _, line := range strings.Split(strings.ReplaceAll(body, "\r\n", "\n"), "\n") {
-		trimmed := strings.TrimSpace(line)
+		page += strings.Count(line, pageBreak)
+		trimmed := strings.TrimSpace(line) // also drops the form feed
 		if m := headingLine.FindStringSubmatch(trimmed); m != nil {
 			flush()
 			level := len(m[1])
@@ -148,6 +160,9 @@ func splitUnits(body string, maxTokens int) []unit {
 				flush()
 			}
 			paraIsItem = true
+		}
+		if len(para) == 0 {
+			paraPage = page
 		}
 		para = append(para, trimmed)
 	}

@@ -85,14 +85,14 @@ func TestParseFile(t *testing.T) {
 		{name: "neither UTF-8 nor GB18030", file: "latin1.txt", data: []byte("caf\xe9 \xff\xfe\xfd"), errs: []string{"not UTF-8 (invalid byte 0xE9 at offset 3)"}},
 		{name: "empty", file: "empty.md", data: []byte(" \n\n "), errs: []string{"the document is empty"}},
 		{name: "too large", file: "huge.txt", data: bytes.Repeat([]byte("a"), retrieval.MaxFileBytes+1), errs: []string{"the limit is 32 MiB"}},
-		{name: "PDF is named as unsupported", file: "rules.pdf", data: []byte("%PDF-1.7"), errs: []string{`(PDF: convert it to text first)`}},
+		{name: "PDF is named as unsupported", file: "rules.pdf", data: []byte("%PDF-1.7"), errs: []string{`not a readable PDF file`}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			t.Parallel()
 			var got []doc
 			var failures []string
-			for _, p := range retrieval.ParseFile(tt.file, tt.data, tt.mapping) {
+			for _, p := range retrieval.ParseFile(context.Background(), tt.file, tt.data, tt.mapping) {
 				if p.Err != nil {
 					failures = append(failures, p.Where+": "+p.Err.Error())
 					continue
