@@ -235,7 +235,9 @@ func (w *worker) NextRetry(job *river.Job[DeliveryArgs]) time.Time {
 }
 
 // Timeout leaves the attempt's own timeout to end it first.
-func (w *worker) Timeout(*river.Job[DeliveryArgs]) time.Duration { return attemptTimeout + 15*time.Second }
+func (w *worker) Timeout(*river.Job[DeliveryArgs]) time.Duration {
+	return attemptTimeout + 15*time.Second
+}
 
 // Jobs is the webhook package's share of the job runner: the delivery worker on its own
 // queue, so that a slow receiver never holds up embedding jobs.
