@@ -47,28 +47,28 @@ var (
 	thisNetwork = netip.MustParsePrefix("0.0.0.0/8")
 )
 
-// CheckURL parses raw as an endpoint URL and resolves its host. Its errors name the field
-// "url".
+// CheckURL parses raw as an endpoint URL and resolves its host. Its errors are
+// Unprocessable (422) and name the field "url".
 func (g Guard) CheckURL(ctx context.Context, raw string) (*url.URL, error) {
 	raw = strings.TrimSpace(raw)
 	if raw == "" {
-		return nil, errs.Field("url", "must not be empty")
+		return nil, unprocessable(errs.Field("url", "must not be empty"))
 	}
 	if len(raw) > 2000 {
-		return nil, errs.Field("url", "must be at most 2000 bytes")
+		return nil, unprocessable(errs.Field("url", "must be at most 2000 bytes"))
 	}
 	u, err := url.Parse(raw)
 	if err != nil {
-		return nil, errs.Field("url", "%q is not a URL", raw)
+		return nil, unprocessable(errs.Field("url", "%q is not a URL", raw))
 	}
 	if u.Scheme != "http" && u.Scheme != "https" {
-		return nil, errs.Field("url", "must be an http or https URL, got %q", raw)
+		return nil, unprocessable(errs.Field("url", "must be an http or https URL, got %q", raw))
 	}
 	if u.Hostname() == "" {
-		return nil, errs.Field("url", "must name a host, got %q", raw)
+		return nil, unprocessable(errs.Field("url", "must name a host, got %q", raw))
 	}
 	if u.User != nil {
-		return nil, errs.Field("url", "must not hold a user name or password: the signature authenticates deliveries")
+		return nil, unprocessable(errs.Field("url", "must not hold a user name or password: the signature authenticates deliveries"))
 	}
 	if g.AllowPrivate {
 		return u, nil
@@ -83,12 +83,12 @@ func (g Guard) CheckURL(ctx context.Context, raw string) (*url.URL, error) {
 			r = net.DefaultResolver
 		}
 		if addrs, err = r.LookupNetIP(ctx, "ip", host); err != nil {
-			return nil, errs.Field("url", "host %s cannot be resolved: %v", host, err)
+			return nil, unprocessable(errs.Field("url", "host %s cannot be resolved: %v", host, err))
 		}
 	}
 	for _, ip := range addrs {
 		if why, bad := refused(ip); bad {
-			return nil, errs.Field("url", "%s resolves to %s, %s: deliveries there are refused unless the server runs with --webhooks-allow-private", host, ip, why)
+			return nil, unprocessable(errs.Field("url", "%s resolves to %s, %s: deliveries there are refused unless the server runs with --webhooks-allow-private", host, ip, why))
 		}
 	}
 	return u, nil
@@ -108,4 +108,11 @@ func (g Guard) control(network, address string, _ syscall.RawConn) error {
 		return fmt.Errorf("delivery to %s refused: %s (allow with --webhooks-allow-private)", ap.Addr(), why)
 	}
 	return nil
+}
+
+// unprocessable makes a field error a 422: the URL is well-formed JSON, but not an address
+// Mentor will deliver to.
+func unprocessable(e *errs.Error) *errs.Error {
+	e.Kind = errs.Unprocessable
+	return e
 }

@@ -114,7 +114,7 @@ func TestCheckURL(t *testing.T) {
 			var e *errs.Error
 			require.ErrorAs(t, err, &e)
 			assert.Equal(t, "url", e.Field)
-			assert.Equal(t, errs.Invalid, e.Kind)
+			assert.Equal(t, errs.Unprocessable, e.Kind, "422")
 			assert.Contains(t, e.Message, tt.wantErr)
 			assert.NotEqual(t, errs.Localize(err, errs.English), errs.Localize(err, errs.Chinese), "no zh-CN translation")
 		})
@@ -392,7 +392,7 @@ func TestCreateRefuses(t *testing.T) {
 		{name: "no key on the server", store: strict, in: webhook.NewWebhook{URL: "https://93.184.216.34/", Events: []webhook.Event{webhook.ExportReady}},
 			kind: errs.Unavailable, msg: "MENTOR_WEBHOOK_KEY"},
 		{name: "a private address", store: webhook.NewStore(f.pool, keyed, webhook.Guard{}), in: webhook.NewWebhook{URL: "http://192.168.0.8/", Events: []webhook.Event{webhook.ExportReady}},
-			kind: errs.Invalid, field: "url", msg: "a private address"},
+			kind: errs.Unprocessable, field: "url", msg: "a private address"},
 		{name: "no events", store: f.store, in: webhook.NewWebhook{URL: "https://93.184.216.34/"}, kind: errs.Invalid, field: "events", msg: "name at least one event"},
 		{name: "an unknown event", store: f.store, in: webhook.NewWebhook{URL: "https://93.184.216.34/", Events: []webhook.Event{"judgement.submitted"}},
 			kind: errs.Invalid, field: "events", msg: `got "judgement.submitted"`},
