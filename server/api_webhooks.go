@@ -13,12 +13,14 @@ import (
 // Webhooks (issue 16): a project's endpoints, their delivery log, and resuming a paused one.
 // The signing secret is in the answer to the POST and nowhere else.
 
-// handleListWebhooks lists a project's endpoints with the events they can subscribe to; a
-// paused one has paused_at set, which the project page shows its managers.
+// handleListWebhooks lists a project's endpoints with the events they can subscribe to (and
+// which of those are emitted yet); a paused one has paused_at set, which the project page
+// shows its managers.
 func handleListWebhooks(d Deps) apiFunc {
 	return func(c *gin.Context) error {
 		hooks, err := d.Webhooks.List(c.Request.Context(), projectOf(c).ID)
-		return respond(c, http.StatusOK, gin.H{"webhooks": hooks, "events": webhook.Events, "pause_after": webhook.PauseAfter}, err)
+		return respond(c, http.StatusOK, gin.H{"webhooks": hooks, "events": webhook.Events, "emitted": webhook.Emitted,
+			"pause_after": webhook.PauseAfter}, err)
 	}
 }
 

@@ -37,6 +37,9 @@ const (
 // Events lists every event, in the order the interface shows them.
 var Events = []Event{JudgmentSubmitted, ItemCompleted, BatchAccepted, BatchRejected, CampaignClosed, ExportReady}
 
+// Emitted lists the events Mentor emits today; the others wait for campaigns and batches.
+var Emitted = []Event{JudgmentSubmitted, ExportReady}
+
 // Known reports whether e is one of Events.
 func Known(e Event) bool { return slices.Contains(Events, e) }
 
