@@ -65,7 +65,9 @@ func ChunkText(body string, cs ChunkSettings) []Chunk {
 		out = append(out, Chunk{Position: len(out), HeadingPath: cur[0].headings, Text: b.String(), Tokens: curTokens, Page: cur[0].page})
 	}
 	for _, u := range units {
-		sameSection := len(cur) > 0 && slices.Equal(cur[0].headings, u.headings)
+		// A new page starts a new chunk, as a new section does, so that the page a chunk
+		// cites is the page all of it starts on.
+		sameSection := len(cur) > 0 && slices.Equal(cur[0].headings, u.headings) && cur[0].page == u.page
 		switch {
 		case len(cur) == 0:
 		case !sameSection:
@@ -131,7 +133,15 @@ func splitUnits(body string, maxTokens int) []unit {
 		}
 	}
 	for _, line := range strings.Split(strings.ReplaceAll(body, "\r\n", "\n"), "\n") {
-		page += strings.Count(line, pageBreak)
+		if n := strings.Count(line, pageBreak); n > 0 {
+			page += n
+			// A page that ends a sentence most likely ends its paragraph too; one that stops
+			// mid-sentence goes on, and the paragraph keeps the page it started on.
+			if len(para) > 0 && endsSentence(para[len(para)-1]) {
+				flush()
+				paraIsItem = false
+			}
+		}
 		trimmed := strings.TrimSpace(line) // also drops the form feed
 		if m := headingLine.FindStringSubmatch(trimmed); m != nil {
 			flush()
@@ -240,6 +250,11 @@ func joinerFor(lines []string) string {
 		}
 	}
 	return ""
+}
+
+func endsSentence(s string) bool {
+	r, _ := utf8.DecodeLastRuneInString(s)
+	return strings.ContainsRune("。！？；.!?", r)
 }
 
 func endsCJK(s string) bool {
