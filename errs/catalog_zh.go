@@ -364,4 +364,5 @@ var zhCN = map[string]string{
 	"record an attempt at webhook delivery %d": "记录回调推送 %d 的一次尝试",
 	"queue webhook deliveries":                 "排队回调推送",
 	"queue the held deliveries of webhook %d":  "重新排队回调 %d 暂停期间的推送",
+	"the export has more rows than an Excel sheet holds (%d): narrow the filter, or export as jsonl": "导出的行数超过一张 Excel 工作表的上限（%d 行）：请缩小筛选范围，或导出为 jsonl",
 }

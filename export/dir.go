@@ -339,7 +339,12 @@ func Card(m Manifest) string {
 		for _, file := range m.Files {
 			parts = append(parts, fmt.Sprintf("%q: %q", file.Split, file.Name))
 		}
-		fmt.Fprintf(&b, "ds = load_dataset(%q, data_files={%s})\n", loader, strings.Join(parts, ", "))
+		if m.Encoding == XLSX {
+			// datasets has no Excel loader: pandas reads the sheet, and datasets takes the frame.
+			fmt.Fprintf(&b, "import pandas as pd\nfrom datasets import Dataset\n\nds = {split: Dataset.from_pandas(pd.read_excel(path)) for split, path in {%s}.items()}\n", strings.Join(parts, ", "))
+		} else {
+			fmt.Fprintf(&b, "ds = load_dataset(%q, data_files={%s})\n", loader, strings.Join(parts, ", "))
+		}
 	}
 	b.WriteString("```\n\nThe same files come out again with `mentor export --snapshot <id>` (manifest.json holds the id and each file's SHA-256).\n")
 	return b.String()

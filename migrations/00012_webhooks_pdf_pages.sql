@@ -1,6 +1,10 @@
--- Issue 16 part B: webhooks per project, and the page each chunk of a PDF starts on.
+-- Issue 16 part B: webhooks per project, the page each chunk of a PDF starts on, and Excel
+-- as an export encoding.
 
 -- +goose Up
+ALTER TABLE dataset_snapshots DROP CONSTRAINT dataset_snapshots_encoding_check,
+    ADD CONSTRAINT dataset_snapshots_encoding_check CHECK (encoding IN ('jsonl', 'jsonl.gz', 'parquet', 'xlsx'));
+
 -- Chunks of a document with pages (an imported PDF) cite the page they start on.
 ALTER TABLE chunks ADD COLUMN page int CHECK (page > 0);
 COMMENT ON COLUMN chunks.page IS 'the page the chunk starts on, counted from 1; NULL for documents without pages';
@@ -53,3 +57,6 @@ DROP TABLE webhook_attempts;
 DROP TABLE webhook_deliveries;
 DROP TABLE webhooks;
 ALTER TABLE chunks DROP COLUMN page;
+DELETE FROM dataset_snapshots WHERE encoding = 'xlsx';
+ALTER TABLE dataset_snapshots DROP CONSTRAINT dataset_snapshots_encoding_check,
+    ADD CONSTRAINT dataset_snapshots_encoding_check CHECK (encoding IN ('jsonl', 'jsonl.gz', 'parquet'));
