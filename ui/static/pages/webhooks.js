@@ -44,7 +44,7 @@ export async function webhooksSection(project) {
     ? h("table", { class: "table", id: "webhook-list" },
       h("thead", {}, h("tr", {}, ["webhooks.url", "webhooks.events", "webhooks.state", ""].map((k) => (k ? h("th", { i18n: k }) : h("th"))))),
       h("tbody", {}, rows))
-    : h("p", { class: "muted", i18n: "webhooks.none" });
+    : h("p", { class: "muted", id: "webhooks-none", i18n: "webhooks.none" });
 
   const url = h("input", { name: "url", id: "webhook-url", type: "url", placeholder: "https://", maxlength: 2000 });
   const description = h("input", { name: "description", maxlength: 200 });
