@@ -43,12 +43,10 @@ func (p *person) upload(path string, query url.Values, files map[string][]byte) 
 	return res.StatusCode, out
 }
 
-// TestExcelAndPDFThroughTheShippedBinary imports a Chinese workbook (a merged category, an
+// excelAndPDF imports a Chinese workbook (a merged category, an
 // empty row, a Chinese sheet name) and a generated Chinese PDF into the demo corpus, finds
 // the PDF's passage with its page, and exports trainer statistics as .xlsx.
-func TestExcelAndPDFThroughTheShippedBinary(t *testing.T) {
-	t.Parallel()
-	m := startMentor(t, nil)
+func excelAndPDF(t *testing.T, m mentor) {
 	admin := m.signIn(t, "admin")
 	var corpora struct {
 		Corpora []struct {

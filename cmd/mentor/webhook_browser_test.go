@@ -18,19 +18,17 @@ import (
 	"github.com/mentor-ai/mentor/webhook"
 )
 
-// TestWebhooksOnTheProjectPageInChromium registers a webhook on the project page as a
+// webhooksOnTheProjectPage registers a webhook on the project page as a
 // project admin would, sees the secret once, refuses a bad URL next to its field, reads
 // the delivery log with the receiver's status codes, and resumes a paused endpoint from
 // the banner that tells its owner.
-func TestWebhooksOnTheProjectPageInChromium(t *testing.T) {
-	t.Parallel()
+func webhooksOnTheProjectPage(t *testing.T, m mentor) {
 	got := make(chan string, 8)
 	recv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		got <- r.Header.Get(webhook.HeaderEvent)
 		w.WriteHeader(http.StatusServiceUnavailable) // fails: the log shows 503
 	}))
 	t.Cleanup(recv.Close)
-	m := startMentor(t, map[string]string{"MENTOR_WEBHOOK_KEY": "MDEyMzQ1Njc4OWFiY2RlZjAxMjM0NTY3ODlhYmNkZWY=", "MENTOR_WEBHOOKS_ALLOW_PRIVATE": "true"})
 	ctx := browsertest.New(t, 2*time.Minute)
 	require.NoError(t, chromedp.Do(ctx,
 		chromedp.Navigate(m.base+"/"),
@@ -121,4 +119,8 @@ func TestWebhooksOnTheProjectPageInChromium(t *testing.T) {
 		browsertest.Visible("#webhook-list"),
 	))
 	assert.Contains(t, browsertest.Text(t, ctx, "#webhook-list"), "启用中")
+
+	// Deleted, so the next part starts from a project with no endpoint again.
+	status, body = admin.call("DELETE", fmt.Sprintf("/api/v1/projects/demo/webhooks/%d", list.Webhooks[0].ID), nil)
+	require.Equal(t, http.StatusNoContent, status, "%s", body)
 }
