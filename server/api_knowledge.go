@@ -125,8 +125,10 @@ func handleImportDocuments(d Deps) apiFunc {
 			}
 			seen[name] = true
 			for _, r := range d.Retrieval.ImportFile(ctx, corpus, name, data, m) {
-				if r.Err != nil {
-					r.Error = errs.Localize(r.Err, requestLang(c.Request)) // a sheet's or PDF's errors speak Chinese too
+				// A sheet's or PDF's errors (*errs.Error) are told in the caller's language; the
+				// older parsers' plain errors keep their English text.
+				if e := (*errs.Error)(nil); errors.As(r.Err, &e) {
+					r.Error = errs.Localize(r.Err, requestLang(c.Request))
 				}
 				sum.Add(r)
 				results = append(results, r)
