@@ -9,11 +9,14 @@ import (
 	"net/http"
 	"net/url"
 	"testing"
+	"time"
 
+	"github.com/chromedp/chromedp"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 	"github.com/xuri/excelize/v2"
 
+	"github.com/mentor-ai/mentor/internal/browsertest"
 	"github.com/mentor-ai/mentor/internal/pdftest"
 	"github.com/mentor-ai/mentor/sheet"
 )
@@ -107,6 +110,23 @@ func excelAndPDF(t *testing.T, m mentor) {
 	assert.Equal(t, 2, found.Passages[0].Page, "cited as 第 2 页")
 	assert.Contains(t, found.Passages[0].Text, "投资者可在每个开放日申请赎回")
 	assert.NotContains(t, found.Passages[0].Text, "银行理财产品说明书", "the running header is gone")
+
+	// The corpus page's search shows where the passage is, in Chinese.
+	ctx := browsertest.New(t, time.Minute)
+	require.NoError(t, chromedp.Do(ctx,
+		chromedp.Navigate(m.base+"/"),
+		browsertest.Visible("#signin-form"),
+		chromedp.SetValue(chromedp.CSS("#signin-login"), "admin"),
+		chromedp.SetValue(chromedp.CSS("#signin-password"), m.passwords["admin"]),
+		chromedp.Click(chromedp.CSS("#signin-submit")),
+		browsertest.Visible("#current-user"),
+		chromedp.Navigate(fmt.Sprintf("%s/#/corpora/%d", m.base, corpus)),
+		browsertest.Visible("#search-query"),
+		chromedp.SetValue(chromedp.CSS("#search-query"), "开放日申请赎回"),
+		chromedp.Click(chromedp.CSS("#search-form button[type=submit]")),
+		browsertest.Visible("#search-table tbody tr .page"),
+	))
+	assert.Equal(t, "第 2 页", browsertest.Text(t, ctx, "#search-table tbody tr:first-child .page"))
 
 	// Statistics as a workbook: created, then downloaded as the export page does.
 	status, body = admin.call("POST", "/api/v1/projects/demo/exports", map[string]any{"format": "trainer-stats", "encoding": "xlsx"})
