@@ -45,12 +45,16 @@ const (
 	Export        = "export"
 	CorpusMade    = "corpus_created"
 	Import        = "documents_imported"
+	// Issue 16: webhooks send project data out, so who pointed them where is recorded.
+	WebhookMade    = "webhook_created"
+	WebhookDeleted = "webhook_deleted"
+	WebhookResumed = "webhook_resumed"
 )
 
 // Actions lists every action, for the interface's catalogs: a test fails when one has no
 // Chinese name (server/catalog_terms_test.go).
 var Actions = []string{SignIn, SignInFailed, SignOut, UserCreated, UserDisabled, UserEnabled, PasswordReset, RoleChanged,
-	MemberRemoved, TokenCreated, TokenRevoked, ProjectMade, Export, CorpusMade, Import}
+	MemberRemoved, TokenCreated, TokenRevoked, ProjectMade, Export, CorpusMade, Import, WebhookMade, WebhookDeleted, WebhookResumed}
 
 // Log writes and reads audit events.
 type Log struct {

@@ -14,11 +14,12 @@ import (
 	"github.com/mentor-ai/mentor/retrieval"
 	"github.com/mentor-ai/mentor/server"
 	"github.com/mentor-ai/mentor/ui"
+	"github.com/mentor-ai/mentor/webhook"
 )
 
 // TestEveryAPITermHasAChineseName checks that each value the API sends as an English key and
 // the interface shows — export formats with their descriptions, kinds, encodings, candidate
-// statuses, token scopes, audit actions, the built-in embedder, and every documented
+// statuses, token scopes, audit actions, webhook events, the built-in embedder, and every documented
 // operation's summary, tag and error code — has a Chinese name in ui/static/locales, under
 // the key the pages look it up by. The values come from the code, so a format or action
 // added later without a name fails here.
@@ -47,6 +48,9 @@ func TestEveryAPITermHasAChineseName(t *testing.T) {
 		add("scope", string(s), string(s)+".help")
 	}
 	add("auditAction", audit.Actions...)
+	for _, e := range webhook.Events {
+		add("webhooks.event", string(e))
+	}
 	add("embedder", retrieval.OfflineEmbedderName)
 	for _, r := range auth.Roles {
 		add("role", string(r))

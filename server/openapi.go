@@ -123,9 +123,9 @@ func tagOf(path string) string {
 	case "ws", "conversations", "turns", "diff":
 		return "training"
 	case "projects":
-		for _, sub := range []string{"personas", "corpora", "exports"} {
+		for _, sub := range []string{"personas", "corpora", "exports", "webhooks"} {
 			if strings.Contains(path, "/"+sub) {
-				return map[string]string{"personas": "prompts", "corpora": "knowledge", "exports": "exports"}[sub]
+				return map[string]string{"personas": "prompts", "corpora": "knowledge", "exports": "exports", "webhooks": "webhooks"}[sub]
 			}
 		}
 	}

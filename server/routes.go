@@ -11,6 +11,7 @@ import (
 	"github.com/mentor-ai/mentor/retrieval"
 	"github.com/mentor-ai/mentor/rlhf"
 	"github.com/mentor-ai/mentor/ui"
+	"github.com/mentor-ai/mentor/webhook"
 )
 
 // public marks the few API routes that need no sign-in.
@@ -144,6 +145,18 @@ func apiRoutes(d Deps) []route {
 			doc("How many rows an export would have").params(exportRequest{}).ok(200, exportCount{})},
 		{"GET", "/exports/formats", rule{auth.SignedIn, noProject}, handleExportFormats(),
 			doc("The export formats, their kinds and columns").ok(200, exportFormats{})},
+
+		// Webhooks (issue 16): a project's endpoints, their delivery log, resuming a paused one.
+		{"GET", "/projects/:project/webhooks", rule{auth.ProjectManage, fromProject}, handleListWebhooks(d),
+			doc("A project's webhook endpoints and the events they may subscribe to").ok(200, webhookList{})},
+		{"POST", "/projects/:project/webhooks", rule{auth.ProjectManage, fromProject}, handleCreateWebhook(d),
+			doc("Add a webhook endpoint; its signing secret is shown only in this answer").takes(webhook.NewWebhook{}).ok(201, webhook.Created{})},
+		{"DELETE", "/projects/:project/webhooks/:webhook", rule{auth.ProjectManage, fromProject}, handleDeleteWebhook(d),
+			doc("Delete a webhook endpoint").ok(204, nil)},
+		{"POST", "/projects/:project/webhooks/:webhook/resume", rule{auth.ProjectManage, fromProject}, handleResumeWebhook(d),
+			doc("Resume a paused endpoint and queue again what it held back").ok(200, webhookResumed{})},
+		{"GET", "/projects/:project/webhooks/:webhook/deliveries", rule{auth.ProjectManage, fromProject}, handleWebhookDeliveries(d),
+			doc("An endpoint's latest deliveries with every attempt's status code").ok(200, deliveryList{})},
 
 		// Models.
 		{"GET", "/models", rule{auth.SignedIn, noProject}, handleListModels(d),
