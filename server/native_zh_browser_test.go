@@ -64,7 +64,8 @@ var allowedLatin = map[string]bool{
 	"Alpaca": true, "ShareGPT": true, "Markdown": true, "HTML": true, "Word": true, "ID": true, "Bearer": true,
 	"Authorization": true, "Recall": true, "nDCG": true, "MRR": true, "k": true, "RRF": true, "gzip": true,
 	"UTF-8": true, "ms": true, "s": true, "Token": true, "token": true, "AI": true, "IQ": true, "EQ": true,
-	"BM25": true, "Top-p": true, "top_p": true, "PDF": true, "Ctrl+Enter": true,
+	"BM25": true, "Top-p": true, "top_p": true, "PDF": true, "Ctrl+Enter": true, "Excel": true, "Webhook": true,
+	"http": true, "https": true, "GET": true, "POST": true, "PUT": true, "DELETE": true,
 	// Names of code: the template language, its block names, and trainer classes.
 	"Go": true, "opening": true, "closing": true, "SFTTrainer": true, "DPOTrainer": true, "RewardTrainer": true,
 	"KTOTrainer": true, "LLaMA-Factory": true,
@@ -80,13 +81,13 @@ func allowedName(w string, models []string) bool {
 	if allowedLatin[w] || slices.Contains(models, w) {
 		return true
 	}
-	if regexp.MustCompile(`^[\w\-]+\.(jsonl|csv|md|txt|docx|html?|json|parquet|gz|markdown)$`).MatchString(w) {
-		return true // a file name
+	if regexp.MustCompile(`^[\w\-/]+\.(jsonl|csv|md|txt|docx|xlsx|pdf|html?|json|parquet|gz|markdown)$`).MatchString(w) {
+		return true // a file name or path
 	}
 	if regexp.MustCompile(`^(zh-[a-z]+-\w+|[a-z]+-user|v\d+)$`).MatchString(w) {
 		return true // the test's logins, version tags
 	}
-	if regexp.MustCompile(`^(jsonl|csv|md|txt|docx|html?|json|parquet|gz|markdown)$`).MatchString(w) {
+	if regexp.MustCompile(`^(jsonl|csv|md|txt|docx|xlsx|pdf|html?|json|parquet|gz|markdown)$`).MatchString(w) {
 		return true // a file name's extension (.docx)
 	}
 	return false
