@@ -261,7 +261,6 @@ var zhCN = map[string]string{
 	"list users":                                  "列出账号",
 	"look for the vector index for %d dimensions": "查找 %d 维的向量索引",
 	"look up corpora":                             "查找知识库",
-	"mark interrupted candidates":                 "标记中断的候选",
 	"mark passage %d":                             "标注段落 %d",
 	"marks of turn %d":                            "轮次 %d 的段落标注",
 	"member %d of project %d":                     "项目 %[2]d 的成员 %[1]d",
@@ -325,4 +324,9 @@ var zhCN = map[string]string{
 	"this turn is judged already: ask again to get new candidates":               "这一轮已经评判过了：请重新提问以获得新的候选",
 	"cross-origin request from %s refused":                                       "已拒绝来自 %s 的跨站请求",
 	"Content-Type must be application/json (or multipart/form-data for uploads)": "Content-Type 必须是 application/json（上传文件时为 multipart/form-data）",
+	// Added with issue 12: live streams on several replicas (leases on streaming candidates).
+	"a streaming candidate needs an owner and a lease": "生成中的候选必须有所属服务实例和租约",
+	"this candidate is no longer streaming here":       "这个候选已不在本服务实例上生成",
+	"finish candidate %d: %q is not a final status":    "结束候选 %d：%q 不是最终状态",
+	"interrupt candidates whose lease ran out":         "将租约已过期的候选标记为中断",
 }

@@ -50,17 +50,17 @@ func handleGetTurn(d Deps) apiFunc {
 // blindCandidate is a candidate as a trainer of a blind project sees it: what it said and
 // how it ended, and nothing that tells its model, endpoint, version or sampling.
 type blindCandidate struct {
-	ID             int64   `json:"id"`
-	TurnID         int64   `json:"turn_id"`
-	MessageID      int64   `json:"message_id"`
-	Position       int     `json:"position"`
-	PassageIDs     []int64 `json:"passage_ids"`
-	Content        string  `json:"content"`
-	Status         string  `json:"status"`
-	FinishReason   string  `json:"finish_reason"`
-	Error          string  `json:"error"`
-	TTFTMillis     *int    `json:"ttft_ms"`
-	DurationMillis *int    `json:"duration_ms"`
+	ID             int64       `json:"id"`
+	TurnID         int64       `json:"turn_id"`
+	MessageID      int64       `json:"message_id"`
+	Position       int         `json:"position"`
+	PassageIDs     []int64     `json:"passage_ids"`
+	Content        string      `json:"content"`
+	Status         rlhf.Status `json:"status"`
+	FinishReason   string      `json:"finish_reason"`
+	Error          string      `json:"error"`
+	TTFTMillis     *int        `json:"ttft_ms"`
+	DurationMillis *int        `json:"duration_ms"`
 }
 
 // revealsModels reports whether the caller may see candidates' models in the persona's

@@ -98,7 +98,9 @@ func newFixture(t testing.TB, logger *slog.Logger, o options) fixture {
 	ps, rs, as := prompts.NewStore(pool), retrieval.NewStore(pool, nil), auth.NewStore(pool, nil)
 	sessions := auth.SessionLimits{Idle: o.idle, Absolute: 24 * time.Hour}
 	live := rlhf.NewStore(pool)
-	hub := server.NewHub(logger, as, live, sessions, o.check)
+	hub, err := server.NewHub(logger, as, live, sessions, server.HubConfig{Replica: "test-" + t.Name(), Lease: 15 * time.Second,
+		Sweep: 5 * time.Second, Check: o.check})
+	require.NoError(t, err)
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan struct{})
 	go func() { defer close(done); hub.Run(ctx) }()

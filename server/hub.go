@@ -3,6 +3,7 @@ package server
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"log/slog"
 	"net/http"
@@ -39,7 +40,7 @@ type Hub struct {
 	logger *slog.Logger
 	auth   *auth.Store
 	limits auth.SessionLimits
-	check  time.Duration
+	cfg    HubConfig
 
 	mu    sync.Mutex
 	conns map[*wsConn]struct{}
@@ -51,15 +52,47 @@ type Hub struct {
 	stopStreams context.CancelCauseFunc
 	streamsWG   sync.WaitGroup
 
-	// Live candidates' snapshots, saved together once a second by Run (see rlhf.Store.Flush).
+	// Live candidates' snapshots, saved together once a second by Run (see rlhf.Store.Flush),
+	// which renews their leases.
 	liveStore *rlhf.Store
 	flushMu   sync.Mutex
-	tracked   map[int64]func() (rlhf.Candidate, bool)
+	tracked   map[int64]*trackedStream
 }
 
-func (h *Hub) track(id int64, snapshot func() (rlhf.Candidate, bool)) {
+// HubConfig says who this replica is and how its live streams keep their claim on their rows.
+type HubConfig struct {
+	Replica string        // this replica's id: the owner of the candidates it streams
+	Lease   time.Duration // how long a stream's claim holds without a renewal; at least 3 s
+	Sweep   time.Duration // how often candidates whose lease ran out (anyone's) are marked interrupted
+	Check   time.Duration // how often every connection's session is re-checked
+	Now     func() time.Time
+}
+
+// MinLease is the shortest lease a hub accepts: the once-a-second save must be able to miss
+// a beat, and its timeout (a third of the lease) must leave room for a slow commit.
+const MinLease = 3 * time.Second
+
+// ErrLeaseLost is the cause given to streams whose lease ran out before this replica could
+// renew it (the database was out of reach for longer than the lease), or that another
+// replica's sweep gave up: their rows are no longer this replica's to write.
+var ErrLeaseLost = errors.New("the stream's lease ran out: the database was out of reach for too long")
+
+// trackedStream is one live candidate as the save loop sees it.
+type trackedStream struct {
+	snapshot func() (rlhf.Snapshot, uint64) // the text so far, and a count of its changes
+	saved    uint64                         // the change count of the last save that went through
+	stop     context.CancelCauseFunc
+	until    time.Time // the lease as last granted: the stream stops at this time unless renewed
+}
+
+// lease is a claim on streams started now.
+func (h *Hub) lease() rlhf.Lease {
+	return rlhf.Lease{Owner: h.cfg.Replica, Until: h.cfg.Now().Add(h.cfg.Lease)}
+}
+
+func (h *Hub) track(id int64, until time.Time, stop context.CancelCauseFunc, snapshot func() (rlhf.Snapshot, uint64)) {
 	h.flushMu.Lock()
-	h.tracked[id] = snapshot
+	h.tracked[id] = &trackedStream{snapshot: snapshot, stop: stop, until: until}
 	h.flushMu.Unlock()
 }
 
@@ -69,46 +102,112 @@ func (h *Hub) untrack(id int64) {
 	h.flushMu.Unlock()
 }
 
-// flush saves every tracked candidate with new content, in one statement.
-func (h *Hub) flush(ctx context.Context) {
+// save saves every tracked candidate's new content and renews every tracked candidate's
+// lease, in one statement. A candidate the database no longer lets this replica write (a
+// sweep gave it up), and every candidate whose lease ran out without a renewal, is stopped
+// with ErrLeaseLost: this replica never streams on into a row it may no longer own.
+func (h *Hub) save(ctx context.Context) {
+	now := h.cfg.Now()
+	lease := rlhf.Lease{Owner: h.cfg.Replica, Until: now.Add(h.cfg.Lease)}
 	h.flushMu.Lock()
-	var batch []rlhf.Candidate
-	for _, snap := range h.tracked {
-		if c, dirty := snap(); dirty {
-			batch = append(batch, c)
-		}
+	batch := make([]rlhf.Snapshot, 0, len(h.tracked))
+	versions := make(map[int64]uint64, len(h.tracked))
+	for id, t := range h.tracked {
+		snap, version := t.snapshot()
+		snap.ID, snap.Dirty = id, version != t.saved
+		batch = append(batch, snap)
+		versions[id] = version
 	}
 	h.flushMu.Unlock()
+	var kept []int64
+	var err error
 	if len(batch) > 0 {
-		if err := h.liveStore.Flush(ctx, batch); err != nil {
+		if kept, err = h.liveStore.Flush(ctx, lease, now, batch); err != nil {
 			h.logger.Error("save streaming candidates", "count", len(batch), "err", err)
+		}
+	}
+	h.flushMu.Lock()
+	defer h.flushMu.Unlock()
+	if err == nil {
+		renewed := make(map[int64]bool, len(kept))
+		for _, id := range kept {
+			renewed[id] = true
+		}
+		for id, version := range versions {
+			t, ok := h.tracked[id]
+			if !ok {
+				continue // it finished meanwhile
+			}
+			if renewed[id] {
+				t.saved, t.until = version, lease.Until
+			} else {
+				// Not renewed: either it finished between the snapshot and the statement
+				// (then it is untracked by now, above), or it is no longer ours.
+				h.logger.Warn("stream given up: another replica swept it", "candidate", id)
+				t.stop(ErrLeaseLost)
+			}
+		}
+	}
+	for id, t := range h.tracked {
+		if !now.Before(t.until) {
+			h.logger.Error("stream stopped: its lease ran out before it could be renewed", "candidate", id, "lease_until", t.until)
+			t.stop(ErrLeaseLost)
 		}
 	}
 }
 
-// NewHub returns a hub that re-checks every connection's session every check interval and
-// saves streaming candidates' content to live once a second.
-func NewHub(logger *slog.Logger, store *auth.Store, live *rlhf.Store, limits auth.SessionLimits, check time.Duration) *Hub {
+// sweep marks interrupted every candidate whose owner let its lease run out.
+func (h *Hub) sweep(ctx context.Context) {
+	n, err := h.liveStore.Sweep(ctx, h.cfg.Now())
+	if err != nil {
+		h.logger.Error("sweep streams whose lease ran out", "err", err)
+	} else if n > 0 {
+		h.logger.Warn("candidates whose stream's lease ran out are marked interrupted", "count", n)
+	}
+}
+
+// NewHub returns a hub that re-checks every connection's session every cfg.Check, saves
+// streaming candidates' content once a second (renewing their leases), and sweeps up
+// candidates whose lease ran out every cfg.Sweep.
+func NewHub(logger *slog.Logger, store *auth.Store, live *rlhf.Store, limits auth.SessionLimits, cfg HubConfig) (*Hub, error) {
+	switch {
+	case cfg.Replica == "":
+		return nil, errors.New("hub: a replica id is required")
+	case cfg.Lease < MinLease:
+		return nil, fmt.Errorf("hub: the stream lease must be at least %s, got %s", MinLease, cfg.Lease)
+	case cfg.Sweep <= 0 || cfg.Check <= 0:
+		return nil, fmt.Errorf("hub: the sweep (%s) and check (%s) intervals must be positive", cfg.Sweep, cfg.Check)
+	}
+	if cfg.Now == nil {
+		cfg.Now = time.Now
+	}
 	streams, stop := context.WithCancelCause(context.Background())
-	return &Hub{logger: logger, auth: store, liveStore: live, limits: limits, check: check, conns: map[*wsConn]struct{}{},
-		turns: map[int64]*liveTurn{}, streams: streams, stopStreams: stop, tracked: map[int64]func() (rlhf.Candidate, bool){}}
+	return &Hub{logger: logger, auth: store, liveStore: live, limits: limits, cfg: cfg, conns: map[*wsConn]struct{}{},
+		turns: map[int64]*liveTurn{}, streams: streams, stopStreams: stop, tracked: map[int64]*trackedStream{}}, nil
 }
 
 // Run re-checks sessions until ctx ends. Then it stops every stream (their candidates are
 // saved as interrupted, with what they had), waits for them, and closes every connection.
 // Call it once.
 func (h *Hub) Run(ctx context.Context) {
-	t := time.NewTicker(h.check)
+	t := time.NewTicker(h.cfg.Check)
 	defer t.Stop()
 	save := time.NewTicker(flushEvery)
 	defer save.Stop()
+	sweep := time.NewTicker(h.cfg.Sweep)
+	defer sweep.Stop()
 	for {
 		select {
 		case <-save.C:
 			// Bounded: with the database unreachable, a save must not hold up the session
-			// checks, or a shutdown, for a TCP connect timeout.
-			saveCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*flushEvery)
-			h.flush(saveCtx)
+			// checks, or a shutdown, for a TCP connect timeout, and must end while the
+			// leases it renews still hold.
+			saveCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), h.cfg.Lease/3)
+			h.save(saveCtx)
+			cancel()
+		case <-sweep.C:
+			sweepCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), h.cfg.Lease/3)
+			h.sweep(sweepCtx)
 			cancel()
 		case <-ctx.Done():
 			h.stopStreams(ErrShutdown)

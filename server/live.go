@@ -107,19 +107,19 @@ type turnEvent struct {
 // candidateEvent is every event about one candidate: start, passages, delta, reasoning, done,
 // and snapshot (a whole candidate at once, when a resume finds the turn no longer in memory).
 type candidateEvent struct {
-	Type         string     `json:"type"`
-	TurnID       int64      `json:"turn_id"`
-	CandidateID  int64      `json:"candidate_id"`
-	Seq          int64      `json:"seq"`
-	Content      string     `json:"content,omitempty"`
-	Passages     any        `json:"passages,omitempty"`
-	Status       string     `json:"status,omitempty"`
-	FinishReason string     `json:"finish_reason,omitempty"`
-	Error        string     `json:"error,omitempty"`
-	Usage        *llm.Usage `json:"usage,omitempty"`
-	TTFTMillis   *int64     `json:"time_to_first_token_ms,omitempty"`
-	TotalMillis  *int64     `json:"duration_ms,omitempty"`
-	HTML         string     `json:"html,omitempty"`
+	Type         string      `json:"type"`
+	TurnID       int64       `json:"turn_id"`
+	CandidateID  int64       `json:"candidate_id"`
+	Seq          int64       `json:"seq"`
+	Content      string      `json:"content,omitempty"`
+	Passages     any         `json:"passages,omitempty"`
+	Status       rlhf.Status `json:"status,omitempty"`
+	FinishReason string      `json:"finish_reason,omitempty"`
+	Error        string      `json:"error,omitempty"`
+	Usage        *llm.Usage  `json:"usage,omitempty"`
+	TTFTMillis   *int64      `json:"time_to_first_token_ms,omitempty"`
+	TotalMillis  *int64      `json:"duration_ms,omitempty"`
+	HTML         string      `json:"html,omitempty"`
 }
 
 // liveTurn is a turn whose candidates may still be streaming. Its event log is the one copy
@@ -308,9 +308,10 @@ func (x commands) generate(ctx context.Context, cmd generateCmd) error {
 		prepared[i] = p
 		specs[i] = candidateSpec(rlhf.CandidateSpec{Position: i + 1, PlanIndex: &pc.planIndex, PromptVersionID: pc.version.ID}, p)
 	}
+	lease := d.Hub.lease()
 	turn, err := d.Live.StartTurn(ctx, rlhf.NewTurn{ConversationID: cmd.ConversationID, ProjectID: persona.ProjectID,
 		PersonaID: persona.ID, Locale: locale, ParentID: cmd.ParentMessageID, UserID: x.p.user.ID, Message: cmd.Message,
-		Candidates: specs, ShuffleSeed: shuffleSeed})
+		Candidates: specs, ShuffleSeed: shuffleSeed, Lease: lease})
 	if err != nil {
 		return err
 	}
@@ -329,7 +330,7 @@ func (x commands) generate(ctx context.Context, cmd generateCmd) error {
 	x.conn.follow(lt, nil)
 
 	for i, c := range turn.Candidates {
-		d.startCandidate(lt, c, prepared[i], slots.take())
+		d.startCandidate(lt, c, lease.Until, prepared[i], slots.take())
 	}
 	return nil
 }
@@ -422,8 +423,9 @@ func shuffled(plan []plannedCandidate, seed int64) []plannedCandidate {
 }
 
 // startCandidate runs one candidate's stream on its own goroutine, holding slot until the
-// candidate's final state is saved. The caller has counted the stream on lt (expect).
-func (d Deps) startCandidate(lt *liveTurn, c rlhf.Candidate, p generation.Prepared, slot func()) {
+// candidate's final state is saved. The caller has counted the stream on lt (expect), and
+// stored the candidate streaming under a lease that holds until leaseUntil.
+func (d Deps) startCandidate(lt *liveTurn, c rlhf.Candidate, leaseUntil time.Time, p generation.Prepared, slot func()) {
 	cctx, cancel := context.WithCancelCause(d.Hub.streams)
 	lt.mu.Lock()
 	lt.cancels[c.ID] = cancel
@@ -441,13 +443,13 @@ func (d Deps) startCandidate(lt *liveTurn, c rlhf.Candidate, p generation.Prepar
 				d.Logger.Error("candidate stream panicked", "candidate", c.ID, "panic", r, "stack", string(debug.Stack()))
 				d.Hub.untrack(c.ID)
 				failed := c
-				failed.Status, failed.Error = string(llm.Failed), "internal error"
-				if d.finishDurably(lt, failed) {
-					lt.publish(candidateEvent{Type: "done", TurnID: lt.id, CandidateID: c.ID, Status: failed.Status, Error: failed.Error})
+				failed.Status, failed.Error = rlhf.StatusFailed, "internal error"
+				if saved, ok := d.finishDurably(lt, failed); ok {
+					lt.publish(candidateEvent{Type: "done", TurnID: lt.id, CandidateID: c.ID, Status: saved.Status, Error: saved.Error})
 				}
 			}
 		}()
-		d.runCandidate(cctx, lt, c, p)
+		d.runCandidate(cctx, cancel, leaseUntil, lt, c, p)
 	}()
 }
 
@@ -521,22 +523,19 @@ func planCandidates(versions []prompts.Version, models *llm.Registry, cmd genera
 }
 
 // runCandidate streams one candidate, publishing its events and saving its content.
-func (d Deps) runCandidate(ctx context.Context, lt *liveTurn, c rlhf.Candidate, p generation.Prepared) {
+func (d Deps) runCandidate(ctx context.Context, stop context.CancelCauseFunc, leaseUntil time.Time, lt *liveTurn, c rlhf.Candidate, p generation.Prepared) {
 	lt.publish(candidateEvent{Type: "start", TurnID: lt.id, CandidateID: c.ID})
 	lt.publish(candidateEvent{Type: "passages", TurnID: lt.id, CandidateID: c.ID, Passages: p.Passages})
 
 	var mu sync.Mutex
 	var content, reasoning strings.Builder
-	dirty := false
-	// The hub's flusher saves what is new once a second, with every other live candidate.
-	d.Hub.track(c.ID, func() (rlhf.Candidate, bool) {
+	var changes uint64
+	// The hub's save loop saves what is new once a second, with every other live candidate,
+	// and renews the stream's lease; it stops the stream (stop) once the lease is lost.
+	d.Hub.track(c.ID, leaseUntil, stop, func() (rlhf.Snapshot, uint64) {
 		mu.Lock()
 		defer mu.Unlock()
-		snap := c
-		snap.Content, snap.Reasoning = content.String(), reasoning.String()
-		was := dirty
-		dirty = false
-		return snap, was
+		return rlhf.Snapshot{Content: content.String(), Reasoning: reasoning.String()}, changes
 	})
 
 	res, err := p.Provider.Stream(ctx, p.Request, func(delta llm.Delta) {
@@ -546,7 +545,7 @@ func (d Deps) runCandidate(ctx context.Context, lt *liveTurn, c rlhf.Candidate, 
 		mu.Lock()
 		content.WriteString(delta.Content)
 		reasoning.WriteString(delta.Reasoning)
-		dirty = true
+		changes++
 		mu.Unlock()
 		if delta.Reasoning != "" {
 			lt.publish(candidateEvent{Type: "reasoning", TurnID: lt.id, CandidateID: c.ID, Content: delta.Reasoning})
@@ -557,13 +556,18 @@ func (d Deps) runCandidate(ctx context.Context, lt *liveTurn, c rlhf.Candidate, 
 	})
 	d.Hub.untrack(c.ID)
 
-	status := string(res.Status)
+	status := rlhf.StatusOf(res.Status)
 	msg := ""
 	if err != nil {
 		msg = errs.Message(err)
 	}
-	if res.Status == llm.Cancelled && errors.Is(context.Cause(ctx), ErrShutdown) {
-		status, msg = string(llm.Interrupted), "the server stopped while it streamed"
+	if res.Status == llm.Cancelled {
+		switch cause := context.Cause(ctx); {
+		case errors.Is(cause, ErrShutdown):
+			status, msg = rlhf.StatusInterrupted, "the server stopped while it streamed"
+		case errors.Is(cause, ErrLeaseLost):
+			status, msg = rlhf.StatusInterrupted, "the server lost its database while it streamed"
+		}
 	}
 	ttft, total := res.TimeToFirstToken.Milliseconds(), res.Duration.Milliseconds()
 	final := c
@@ -571,14 +575,16 @@ func (d Deps) runCandidate(ctx context.Context, lt *liveTurn, c rlhf.Candidate, 
 	final.PromptTokens, final.CompletionTokens, final.Attempts = res.Usage.PromptTokens, res.Usage.CompletionTokens, res.Attempts
 	t32, d32 := int(ttft), int(total)
 	final.TTFTMillis, final.DurationMillis = &t32, &d32
-	if !d.finishDurably(lt, final) {
-		return // the server is stopping before the save went through: the next start marks it interrupted
+	saved, ok := d.finishDurably(lt, final)
+	if !ok {
+		return // the server is stopping before the save went through: a sweep marks it interrupted once its lease runs out
 	}
 	usage := res.Usage
+	msg = saved.Error
 	if lt.hideSources {
 		msg = redactSources(msg, c)
 	}
-	lt.publish(candidateEvent{Type: "done", TurnID: lt.id, CandidateID: c.ID, Status: status, FinishReason: res.FinishReason,
+	lt.publish(candidateEvent{Type: "done", TurnID: lt.id, CandidateID: c.ID, Status: saved.Status, FinishReason: saved.FinishReason,
 		Error: msg, Usage: &usage, TTFTMillis: &ttft, TotalMillis: &total, HTML: d.renderer.Markdown(final.Content)})
 }
 
@@ -591,10 +597,12 @@ const (
 )
 
 // finishDurably saves a candidate's final state, retrying until the database takes it or
-// the server stops. It reports whether the save went through. The trainer hears "done" only
-// after this returns true: a reply the screen calls finished is one the database has, so a
-// judgment of it is never refused for a candidate the database still calls streaming.
-func (d Deps) finishDurably(lt *liveTurn, final rlhf.Candidate) bool {
+// the server stops. It reports whether the database now holds a final state, and which: the
+// one saved, or "interrupted" when a sweep gave the row up first (this replica had lost its
+// lease; the row keeps what the last save wrote). The trainer hears "done" only after this
+// returns true: a reply the screen calls finished is one the database has, so a judgment of
+// it is never refused for a candidate the database still calls streaming.
+func (d Deps) finishDurably(lt *liveTurn, final rlhf.Candidate) (rlhf.Candidate, bool) {
 	// Nothing a model or an endpoint sent may stop the save: PostgreSQL refuses NUL in text.
 	final.Content, final.Reasoning = stripNUL(final.Content), stripNUL(final.Reasoning)
 	final.Error, final.FinishReason = stripNUL(final.Error), stripNUL(final.FinishReason)
@@ -608,22 +616,27 @@ func (d Deps) finishDurably(lt *liveTurn, final rlhf.Candidate) bool {
 			if attempt > 1 {
 				d.Logger.Info("saved candidate after retrying", "candidate", final.ID, "attempts", attempt)
 			}
-			return true
+			return final, true
+		}
+		if errors.Is(err, rlhf.ErrNotOwner) {
+			d.Logger.Warn("candidate given up before its final save", "candidate", final.ID, "turn", lt.id, "status", final.Status)
+			final.Status, final.FinishReason, final.Error = rlhf.StatusInterrupted, "", "the server lost its database while it streamed"
+			return final, true
 		}
 		if !transient(err) {
 			// Waiting will not help (a constraint, a bug): record the candidate as failed,
 			// once, so the trainer can regenerate it instead of waiting forever.
 			d.Logger.Error("save candidate: refused by the database", "candidate", final.ID, "turn", lt.id, "err", err)
-			if final.Status == string(llm.Failed) && final.Error == "internal error" {
-				return false
+			if final.Status == rlhf.StatusFailed && final.Error == "internal error" {
+				return final, false
 			}
-			final.Status, final.Error = string(llm.Failed), "internal error"
+			final.Status, final.Error = rlhf.StatusFailed, "internal error"
 			continue
 		}
 		d.Logger.Error("save candidate: will retry", "candidate", final.ID, "turn", lt.id, "attempt", attempt, "retry_in", wait, "err", err)
 		select {
 		case <-stopping.Done():
-			return false
+			return final, false
 		case <-time.After(wait):
 		}
 		wait = min(2*wait, finishRetryMax)
@@ -676,7 +689,7 @@ func (x commands) regenerate(ctx context.Context, cmd regenerateCmd) error {
 		return errs.Field("candidate_id", "candidate %d is not in turn %d", cmd.CandidateID, cmd.TurnID)
 	}
 	c := turn.Candidates[i]
-	if c.Status == "streaming" || rlhf.Usable(c.Status, c.Content) {
+	if c.Status == rlhf.StatusStreaming || rlhf.Usable(c.Status, c.Content) {
 		return rlhf.ErrNotRegenerable
 	}
 	if judged, err := d.Live.Judged(ctx, turn.ID); err != nil {
@@ -714,14 +727,15 @@ func (x commands) regenerate(ctx context.Context, cmd regenerateCmd) error {
 		return err
 	}
 	spec := candidateSpec(c.CandidateSpec, p)
-	if err := d.Live.Restart(ctx, c.ID, spec); err != nil {
+	lease := d.Hub.lease()
+	if err := d.Live.Restart(ctx, c.ID, spec, lease); err != nil {
 		return err
 	}
-	c.CandidateSpec, c.Content, c.Reasoning, c.Status, c.Error = spec, "", "", "streaming", ""
+	c.CandidateSpec, c.Content, c.Reasoning, c.Status, c.Error, c.Owner = spec, "", "", rlhf.StatusStreaming, "", lease.Owner
 
 	lt := d.Hub.liveTurnFor(turn.ID, x.p.user.ID, !a.seesModels)
 	x.conn.followFromNow(lt)
-	d.startCandidate(lt, c, p, slots.take())
+	d.startCandidate(lt, c, lease.Until, p, slots.take())
 	return nil
 }
 

@@ -109,7 +109,7 @@ func TestFailedAndEmptyCandidatesAreNeverJudgedAndCanBeRegenerated(t *testing.T)
 	require.NoError(t, err)
 	for _, c := range st.Candidates {
 		if c.ID == refused {
-			assert.Equal(t, "complete", c.Status)
+			assert.Equal(t, rlhf.StatusComplete, c.Status)
 			assert.Equal(t, text, c.Content)
 			assert.NotEmpty(t, c.Content)
 		}

@@ -5,8 +5,10 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"math/rand/v2"
 	"net"
 	"net/http"
+	"os"
 	"strings"
 	"syscall"
 	"time"
@@ -46,6 +48,10 @@ type serveConfig struct {
 	genConcurrent   int
 	genPerHour      int
 	embeddings      embeddingsConfig
+	// Live streams on several replicas (issue 12).
+	replicaID   string
+	streamLease time.Duration
+	leaseSweep  time.Duration
 }
 
 func parseServeConfig(args []string, getenv func(string) string, stderr io.Writer) (serveConfig, *flagSet, error) {
@@ -88,8 +94,21 @@ func parseServeConfig(args []string, getenv func(string) string, stderr io.Write
 	f.IntVar(&c.genPerHour, "generations-per-hour", 600, "generations one user may start per hour (0: no limit)")
 	f.env("generations-per-hour", "MENTOR_GENERATIONS_PER_HOUR")
 	c.embeddings.register(f)
+	// Live streams on several replicas (issue 12): who owns a stream, and for how long.
+	f.StringVar(&c.replicaID, "replica-id", "", "this replica's id, recorded as the owner of the candidates it streams (default: host name, process id and a random suffix)")
+	f.env("replica-id", "MENTOR_REPLICA_ID")
+	f.DurationVar(&c.streamLease, "stream-lease", 15*time.Second, "how long a replica's claim on a streaming candidate holds without a renewal (renewed every second); at least 3s")
+	f.env("stream-lease", "MENTOR_STREAM_LEASE")
+	f.DurationVar(&c.leaseSweep, "lease-sweep", 5*time.Second, "how often candidates whose stream's lease ran out are marked interrupted")
+	f.env("lease-sweep", "MENTOR_LEASE_SWEEP")
 	if err := f.parse(args, getenv); err != nil {
 		return c, f, err
+	}
+	if c.streamLease < server.MinLease {
+		return c, f, fmt.Errorf("%s: must be at least %s, got %s", f.source("stream-lease"), server.MinLease, c.streamLease)
+	}
+	if c.leaseSweep <= 0 {
+		return c, f, fmt.Errorf("%s: must be positive, got %s", f.source("lease-sweep"), c.leaseSweep)
 	}
 	if err := oneOf(f.source("env"), c.env, "development", "production"); err != nil {
 		return c, f, err
@@ -209,11 +228,12 @@ func runServe(ctx context.Context, args []string, getenv func(string) string, st
 		}
 	}()
 	authStore, auditLog, liveStore := auth.NewStore(pool, nil), audit.New(pool), rlhf.NewStore(pool)
-	// Candidates a crash left streaming can never finish now: say so before anything else runs.
-	if n, err := liveStore.InterruptStreaming(startCtx); err != nil {
+	// Candidates whose replica died can never finish now: say so before anything else runs.
+	// Only those whose lease ran out: other replicas' live streams go on.
+	if n, err := liveStore.Sweep(startCtx, time.Now()); err != nil {
 		return err
 	} else if n > 0 {
-		logger.Warn("candidates left streaming by the last stop are marked interrupted", "count", n)
+		logger.Warn("candidates whose stream's lease ran out are marked interrupted", "count", n)
 	}
 	var accounts []demo.Account
 	if cfg.dev {
@@ -228,7 +248,16 @@ func runServe(ctx context.Context, args []string, getenv func(string) string, st
 		}
 	}
 	sessions := auth.SessionLimits{Idle: cfg.sessionIdle, Absolute: cfg.sessionAbsolute}
-	hub := server.NewHub(logger, authStore, liveStore, sessions, 30*time.Second)
+	replica := cfg.replicaID
+	if replica == "" {
+		replica = newReplicaID()
+	}
+	logger.Info("replica", "id", replica, "stream_lease", cfg.streamLease)
+	hub, err := server.NewHub(logger, authStore, liveStore, sessions, server.HubConfig{Replica: replica,
+		Lease: cfg.streamLease, Sweep: cfg.leaseSweep, Check: 30 * time.Second, Now: time.Now})
+	if err != nil {
+		return err
+	}
 	hubCtx, stopHub := context.WithCancel(context.Background())
 	hubDone := make(chan struct{})
 	go func() { defer close(hubDone); hub.Run(hubCtx) }()
@@ -289,6 +318,17 @@ func runServe(ctx context.Context, args []string, getenv func(string) string, st
 	}
 	logger.Info("stopped")
 	return nil
+}
+
+// newReplicaID names this process among the replicas sharing the database: readable in a
+// candidate row (which host), and unique even for two processes of one host started in the
+// same instant.
+func newReplicaID() string {
+	host, err := os.Hostname()
+	if err != nil || host == "" {
+		host = "mentor"
+	}
+	return fmt.Sprintf("%s-%d-%08x", host, os.Getpid(), rand.Uint32())
 }
 
 // displayAddr turns a listener address into one a person can click: a wildcard host
