@@ -6,6 +6,7 @@ import (
 	"github.com/gin-gonic/gin"
 
 	"github.com/mentor-ai/mentor/auth"
+	"github.com/mentor-ai/mentor/live"
 	"github.com/mentor-ai/mentor/rlhf"
 )
 
@@ -37,7 +38,7 @@ func handleGetTurn(d Deps) apiFunc {
 			for i, cand := range t.Candidates {
 				blind[i] = blindCandidate{ID: cand.ID, TurnID: cand.TurnID, MessageID: cand.MessageID, Position: cand.Position,
 					PassageIDs: cand.PassageIDs, Content: cand.Content, Status: cand.Status, FinishReason: cand.FinishReason,
-					Error: redactSources(cand.Error, cand), TTFTMillis: cand.TTFTMillis, DurationMillis: cand.DurationMillis}
+					Error: live.RedactSources(cand.Error, cand), TTFTMillis: cand.TTFTMillis, DurationMillis: cand.DurationMillis}
 			}
 			candidates = blind
 		}

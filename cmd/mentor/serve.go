@@ -20,9 +20,11 @@ import (
 	"github.com/mentor-ai/mentor/auth"
 	"github.com/mentor-ai/mentor/db"
 	"github.com/mentor-ai/mentor/generation"
+	"github.com/mentor-ai/mentor/live"
 	"github.com/mentor-ai/mentor/llm"
 	"github.com/mentor-ai/mentor/prompts"
 	"github.com/mentor-ai/mentor/prompts/demo"
+	"github.com/mentor-ai/mentor/render"
 	"github.com/mentor-ai/mentor/retrieval"
 	"github.com/mentor-ai/mentor/rlhf"
 	"github.com/mentor-ai/mentor/server"
@@ -104,8 +106,8 @@ func parseServeConfig(args []string, getenv func(string) string, stderr io.Write
 	if err := f.parse(args, getenv); err != nil {
 		return c, f, err
 	}
-	if c.streamLease < server.MinLease {
-		return c, f, fmt.Errorf("%s: must be at least %s, got %s", f.source("stream-lease"), server.MinLease, c.streamLease)
+	if c.streamLease < live.MinLease {
+		return c, f, fmt.Errorf("%s: must be at least %s, got %s", f.source("stream-lease"), live.MinLease, c.streamLease)
 	}
 	if c.leaseSweep <= 0 {
 		return c, f, fmt.Errorf("%s: must be positive, got %s", f.source("lease-sweep"), c.leaseSweep)
@@ -253,8 +255,12 @@ func runServe(ctx context.Context, args []string, getenv func(string) string, st
 		replica = newReplicaID()
 	}
 	logger.Info("replica", "id", replica, "stream_lease", cfg.streamLease)
-	hub, err := server.NewHub(logger, authStore, liveStore, sessions, server.HubConfig{Replica: replica,
-		Lease: cfg.streamLease, Sweep: cfg.leaseSweep, Check: 30 * time.Second, Now: time.Now})
+	generator := generation.New(retrievalStore, models, nil)
+	// The live engine (issue 12): live sessions, leases on their streams, the generation gate.
+	hub, err := live.New(live.Deps{Logger: logger, Auth: authStore, Store: liveStore, Prompts: promptStore, Models: models,
+		Generator: generator, Renderer: render.New(), Decode: server.DecodeCommand, CheckNUL: server.CheckNUL},
+		live.Config{Replica: replica, Lease: cfg.streamLease, Sweep: cfg.leaseSweep, Check: 30 * time.Second, Now: time.Now,
+			Limits: live.Limits{Concurrent: cfg.genConcurrent, PerHour: cfg.genPerHour}})
 	if err != nil {
 		return err
 	}
@@ -271,10 +277,9 @@ func runServe(ctx context.Context, args []string, getenv func(string) string, st
 	handler, err := server.New(server.Deps{
 		Logger: logger, Pool: pool, Registry: reg, Version: buildVersion(),
 		Prompts: promptStore, Retrieval: retrievalStore, Models: models,
-		Generator: generation.New(retrievalStore, models, nil),
-		Live:      liveStore, Auth: authStore, Audit: auditLog, Sessions: sessions, Hub: hub,
+		Generator: generator,
+		Live:      liveStore, Auth: authStore, Audit: auditLog, Sessions: sessions, Engine: hub,
 		TrustedProxies: splitList(cfg.trustedProxies), AllowedOrigins: splitList(cfg.allowedOrigins),
-		Limits: server.GenerationLimits{Concurrent: cfg.genConcurrent, PerHour: cfg.genPerHour},
 	})
 	if err != nil {
 		return err

@@ -1,4 +1,4 @@
-package server
+package live
 
 import (
 	"context"
@@ -6,19 +6,20 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"net/http"
-	"net/url"
 	"runtime/debug"
 	"slices"
 	"strings"
 	"sync"
 	"time"
 
-	"github.com/gin-gonic/gin"
 	"github.com/gorilla/websocket"
 
 	"github.com/mentor-ai/mentor/auth"
 	"github.com/mentor-ai/mentor/errs"
+	"github.com/mentor-ai/mentor/generation"
+	"github.com/mentor-ai/mentor/llm"
+	"github.com/mentor-ai/mentor/prompts"
+	"github.com/mentor-ai/mentor/render"
 	"github.com/mentor-ai/mentor/rlhf"
 )
 
@@ -33,14 +34,25 @@ const (
 	maxSocketsUser = 16       // open websockets per user: a trainer needs one or two
 )
 
-// Hub tracks open websockets by user, so that signing out, disabling an account or resetting
-// a password closes that user's connections at once, and a periodic check closes those whose
-// session expired. Live training sessions run on these connections.
-type Hub struct {
-	logger *slog.Logger
-	auth   *auth.Store
-	limits auth.SessionLimits
-	cfg    HubConfig
+// Engine runs live training sessions: the turns whose candidates stream, their event logs,
+// the connections that follow them (each with a cursor), the once-a-second save that renews
+// the streams' leases, the sweep of streams whose lease ran out, and the per-user generation
+// gate. It tracks open connections by user, so that signing out, disabling an account or
+// resetting a password closes that user's connections at once, and a periodic check closes
+// those whose session expired. It knows nothing of HTTP: a connection is a Transport (a
+// *websocket.Conn, after the server's upgrade) and the Caller who opened it.
+type Engine struct {
+	logger    *slog.Logger
+	auth      *auth.Store
+	store     *rlhf.Store
+	prompts   *prompts.Store
+	models    *llm.Registry
+	generator *generation.Generator
+	renderer  *render.Renderer
+	decode    func(raw []byte, v any) error
+	checkNUL  func(raw []byte) error
+	gate      *Gate
+	cfg       Config
 
 	mu    sync.Mutex
 	conns map[*wsConn]struct{}
@@ -54,21 +66,52 @@ type Hub struct {
 
 	// Live candidates' snapshots, saved together once a second by Run (see rlhf.Store.Flush),
 	// which renews their leases.
-	liveStore *rlhf.Store
-	flushMu   sync.Mutex
-	tracked   map[int64]*trackedStream
+	flushMu sync.Mutex
+	tracked map[int64]*trackedStream
 }
 
-// HubConfig says who this replica is and how its live streams keep their claim on their rows.
-type HubConfig struct {
-	Replica string        // this replica's id: the owner of the candidates it streams
-	Lease   time.Duration // how long a stream's claim holds without a renewal; at least 3 s
-	Sweep   time.Duration // how often candidates whose lease ran out (anyone's) are marked interrupted
-	Check   time.Duration // how often every connection's session is re-checked
-	Now     func() time.Time
+// Deps is what an engine works with. Every field is required.
+type Deps struct {
+	Logger    *slog.Logger
+	Auth      *auth.Store
+	Store     *rlhf.Store // conversations, turns and candidates
+	Prompts   *prompts.Store
+	Models    *llm.Registry
+	Generator *generation.Generator
+	Renderer  *render.Renderer
+	// Decode parses one client command strictly (unknown fields refused), answering with an
+	// errs error that names what was wrong; CheckNUL refuses a message holding a NUL
+	// character anywhere, naming where. The server's request binding provides both, so the
+	// websocket and the JSON API refuse bad input alike.
+	Decode   func(raw []byte, v any) error
+	CheckNUL func(raw []byte) error
 }
 
-// MinLease is the shortest lease a hub accepts: the once-a-second save must be able to miss
+func (d Deps) missing() []string {
+	var out []string
+	for name, unset := range map[string]bool{"Logger": d.Logger == nil, "Auth": d.Auth == nil, "Store": d.Store == nil,
+		"Prompts": d.Prompts == nil, "Models": d.Models == nil, "Generator": d.Generator == nil, "Renderer": d.Renderer == nil,
+		"Decode": d.Decode == nil, "CheckNUL": d.CheckNUL == nil} {
+		if unset {
+			out = append(out, name)
+		}
+	}
+	slices.Sort(out)
+	return out
+}
+
+// Config says who this replica is, how its live streams keep their claim on their rows, and
+// what one user may run.
+type Config struct {
+	Replica string           // this replica's id: the owner of the candidates it streams
+	Lease   time.Duration    // how long a stream's claim holds without a renewal; at least 3 s
+	Sweep   time.Duration    // how often candidates whose lease ran out (anyone's) are marked interrupted
+	Check   time.Duration    // how often every connection's session is re-checked
+	Now     func() time.Time // time.Now when nil
+	Limits  Limits           // zero: no limits
+}
+
+// MinLease is the shortest lease an engine accepts: the once-a-second save must be able to miss
 // a beat, and its timeout (a third of the lease) must leave room for a slow commit.
 const MinLease = 3 * time.Second
 
@@ -86,55 +129,55 @@ type trackedStream struct {
 }
 
 // lease is a claim on streams started now.
-func (h *Hub) lease() rlhf.Lease {
-	return rlhf.Lease{Owner: h.cfg.Replica, Until: h.cfg.Now().Add(h.cfg.Lease)}
+func (e *Engine) lease() rlhf.Lease {
+	return rlhf.Lease{Owner: e.cfg.Replica, Until: e.cfg.Now().Add(e.cfg.Lease)}
 }
 
-func (h *Hub) track(id int64, until time.Time, stop context.CancelCauseFunc, snapshot func() (rlhf.Snapshot, uint64)) {
-	h.flushMu.Lock()
-	h.tracked[id] = &trackedStream{snapshot: snapshot, stop: stop, until: until}
-	h.flushMu.Unlock()
+func (e *Engine) track(id int64, until time.Time, stop context.CancelCauseFunc, snapshot func() (rlhf.Snapshot, uint64)) {
+	e.flushMu.Lock()
+	e.tracked[id] = &trackedStream{snapshot: snapshot, stop: stop, until: until}
+	e.flushMu.Unlock()
 }
 
-func (h *Hub) untrack(id int64) {
-	h.flushMu.Lock()
-	delete(h.tracked, id)
-	h.flushMu.Unlock()
+func (e *Engine) untrack(id int64) {
+	e.flushMu.Lock()
+	delete(e.tracked, id)
+	e.flushMu.Unlock()
 }
 
 // save saves every tracked candidate's new content and renews every tracked candidate's
 // lease, in one statement. A candidate the database no longer lets this replica write (a
 // sweep gave it up), and every candidate whose lease ran out without a renewal, is stopped
 // with ErrLeaseLost: this replica never streams on into a row it may no longer own.
-func (h *Hub) save(ctx context.Context) {
-	now := h.cfg.Now()
-	lease := rlhf.Lease{Owner: h.cfg.Replica, Until: now.Add(h.cfg.Lease)}
-	h.flushMu.Lock()
-	batch := make([]rlhf.Snapshot, 0, len(h.tracked))
-	versions := make(map[int64]uint64, len(h.tracked))
-	for id, t := range h.tracked {
+func (e *Engine) save(ctx context.Context) {
+	now := e.cfg.Now()
+	lease := rlhf.Lease{Owner: e.cfg.Replica, Until: now.Add(e.cfg.Lease)}
+	e.flushMu.Lock()
+	batch := make([]rlhf.Snapshot, 0, len(e.tracked))
+	versions := make(map[int64]uint64, len(e.tracked))
+	for id, t := range e.tracked {
 		snap, version := t.snapshot()
 		snap.ID, snap.Dirty = id, version != t.saved
 		batch = append(batch, snap)
 		versions[id] = version
 	}
-	h.flushMu.Unlock()
+	e.flushMu.Unlock()
 	var kept []int64
 	var err error
 	if len(batch) > 0 {
-		if kept, err = h.liveStore.Flush(ctx, lease, now, batch); err != nil {
-			h.logger.Error("save streaming candidates", "count", len(batch), "err", err)
+		if kept, err = e.store.Flush(ctx, lease, now, batch); err != nil {
+			e.logger.Error("save streaming candidates", "count", len(batch), "err", err)
 		}
 	}
-	h.flushMu.Lock()
-	defer h.flushMu.Unlock()
+	e.flushMu.Lock()
+	defer e.flushMu.Unlock()
 	if err == nil {
 		renewed := make(map[int64]bool, len(kept))
 		for _, id := range kept {
 			renewed[id] = true
 		}
 		for id, version := range versions {
-			t, ok := h.tracked[id]
+			t, ok := e.tracked[id]
 			if !ok {
 				continue // it finished meanwhile
 			}
@@ -143,58 +186,63 @@ func (h *Hub) save(ctx context.Context) {
 			} else {
 				// Not renewed: either it finished between the snapshot and the statement
 				// (then it is untracked by now, above), or it is no longer ours.
-				h.logger.Warn("stream given up: another replica swept it", "candidate", id)
+				e.logger.Warn("stream given up: another replica swept it", "candidate", id)
 				t.stop(ErrLeaseLost)
 			}
 		}
 	}
-	for id, t := range h.tracked {
+	for id, t := range e.tracked {
 		if !now.Before(t.until) {
-			h.logger.Error("stream stopped: its lease ran out before it could be renewed", "candidate", id, "lease_until", t.until)
+			e.logger.Error("stream stopped: its lease ran out before it could be renewed", "candidate", id, "lease_until", t.until)
 			t.stop(ErrLeaseLost)
 		}
 	}
 }
 
 // sweep marks interrupted every candidate whose owner let its lease run out.
-func (h *Hub) sweep(ctx context.Context) {
-	n, err := h.liveStore.Sweep(ctx, h.cfg.Now())
+func (e *Engine) sweep(ctx context.Context) {
+	n, err := e.store.Sweep(ctx, e.cfg.Now())
 	if err != nil {
-		h.logger.Error("sweep streams whose lease ran out", "err", err)
+		e.logger.Error("sweep streams whose lease ran out", "err", err)
 	} else if n > 0 {
-		h.logger.Warn("candidates whose stream's lease ran out are marked interrupted", "count", n)
+		e.logger.Warn("candidates whose stream's lease ran out are marked interrupted", "count", n)
 	}
 }
 
-// NewHub returns a hub that re-checks every connection's session every cfg.Check, saves
+// New returns an engine that re-checks every connection's session every cfg.Check, saves
 // streaming candidates' content once a second (renewing their leases), and sweeps up
-// candidates whose lease ran out every cfg.Sweep.
-func NewHub(logger *slog.Logger, store *auth.Store, live *rlhf.Store, limits auth.SessionLimits, cfg HubConfig) (*Hub, error) {
-	switch {
+// candidates whose lease ran out every cfg.Sweep, once Run runs. It refuses a missing
+// dependency or a bad setting by name.
+func New(deps Deps, cfg Config) (*Engine, error) {
+	switch missing := deps.missing(); {
+	case len(missing) > 0:
+		return nil, fmt.Errorf("live: missing dependencies: %s", strings.Join(missing, ", "))
 	case cfg.Replica == "":
-		return nil, errors.New("hub: a replica id is required")
+		return nil, errors.New("live: a replica id is required")
 	case cfg.Lease < MinLease:
-		return nil, fmt.Errorf("hub: the stream lease must be at least %s, got %s", MinLease, cfg.Lease)
+		return nil, fmt.Errorf("live: the stream lease must be at least %s, got %s", MinLease, cfg.Lease)
 	case cfg.Sweep <= 0 || cfg.Check <= 0:
-		return nil, fmt.Errorf("hub: the sweep (%s) and check (%s) intervals must be positive", cfg.Sweep, cfg.Check)
+		return nil, fmt.Errorf("live: the sweep (%s) and check (%s) intervals must be positive", cfg.Sweep, cfg.Check)
 	}
 	if cfg.Now == nil {
 		cfg.Now = time.Now
 	}
 	streams, stop := context.WithCancelCause(context.Background())
-	return &Hub{logger: logger, auth: store, liveStore: live, limits: limits, cfg: cfg, conns: map[*wsConn]struct{}{},
-		turns: map[int64]*liveTurn{}, streams: streams, stopStreams: stop, tracked: map[int64]*trackedStream{}}, nil
+	return &Engine{logger: deps.Logger, auth: deps.Auth, store: deps.Store, prompts: deps.Prompts, models: deps.Models,
+		generator: deps.Generator, renderer: deps.Renderer, decode: deps.Decode, checkNUL: deps.CheckNUL,
+		gate: newGate(cfg.Limits, deps.Auth), cfg: cfg, conns: map[*wsConn]struct{}{}, turns: map[int64]*liveTurn{},
+		streams: streams, stopStreams: stop, tracked: map[int64]*trackedStream{}}, nil
 }
 
 // Run re-checks sessions until ctx ends. Then it stops every stream (their candidates are
 // saved as interrupted, with what they had), waits for them, and closes every connection.
 // Call it once.
-func (h *Hub) Run(ctx context.Context) {
-	t := time.NewTicker(h.cfg.Check)
+func (e *Engine) Run(ctx context.Context) {
+	t := time.NewTicker(e.cfg.Check)
 	defer t.Stop()
 	save := time.NewTicker(flushEvery)
 	defer save.Stop()
-	sweep := time.NewTicker(h.cfg.Sweep)
+	sweep := time.NewTicker(e.cfg.Sweep)
 	defer sweep.Stop()
 	for {
 		select {
@@ -202,20 +250,20 @@ func (h *Hub) Run(ctx context.Context) {
 			// Bounded: with the database unreachable, a save must not hold up the session
 			// checks, or a shutdown, for a TCP connect timeout, and must end while the
 			// leases it renews still hold.
-			saveCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), h.cfg.Lease/3)
-			h.save(saveCtx)
+			saveCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), e.cfg.Lease/3)
+			e.save(saveCtx)
 			cancel()
 		case <-sweep.C:
-			sweepCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), h.cfg.Lease/3)
-			h.sweep(sweepCtx)
+			sweepCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), e.cfg.Lease/3)
+			e.sweep(sweepCtx)
 			cancel()
 		case <-ctx.Done():
-			h.stopStreams(ErrShutdown)
-			h.streamsWG.Wait()
-			h.closeAll(websocket.CloseGoingAway, "server shutting down")
+			e.stopStreams(ErrShutdown)
+			e.streamsWG.Wait()
+			e.closeAll(websocket.CloseGoingAway, "server shutting down")
 			return
 		case <-t.C:
-			for _, c := range h.snapshot() {
+			for _, c := range e.snapshot() {
 				if !c.alive(ctx) {
 					c.close(websocket.ClosePolicyViolation, "session ended")
 				}
@@ -224,23 +272,23 @@ func (h *Hub) Run(ctx context.Context) {
 	}
 }
 
-func (h *Hub) addTurn(t *liveTurn) {
-	h.mu.Lock()
-	h.turns[t.id] = t
-	h.mu.Unlock()
+func (e *Engine) addTurn(t *liveTurn) {
+	e.mu.Lock()
+	e.turns[t.id] = t
+	e.mu.Unlock()
 }
 
 // liveTurnFor returns the turn in memory, or puts an empty one there (a regenerate of a turn
 // that finished long ago), counting one more stream on it before the hub's lock is let go:
 // the turn cannot leave memory between this and the stream's start.
-func (h *Hub) liveTurnFor(id, userID int64, hideSources bool) *liveTurn {
-	h.mu.Lock()
-	defer h.mu.Unlock()
-	t := h.turns[id]
+func (e *Engine) liveTurnFor(id, userID int64, hideSources bool) *liveTurn {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	t := e.turns[id]
 	if t == nil {
 		t = &liveTurn{id: id, userID: userID, seq: map[int64]int64{}, subs: map[*wsConn]struct{}{},
 			cancels: map[int64]context.CancelCauseFunc{}, hideSources: hideSources}
-		h.turns[id] = t
+		e.turns[id] = t
 	}
 	t.expect(1)
 	return t
@@ -248,44 +296,44 @@ func (h *Hub) liveTurnFor(id, userID int64, hideSources bool) *liveTurn {
 
 // streamEnded counts a turn's stream as finished; keepFinished after its last one, the turn
 // leaves memory, unless a regenerate started another stream meanwhile.
-func (h *Hub) streamEnded(t *liveTurn) {
+func (e *Engine) streamEnded(t *liveTurn) {
 	t.mu.Lock()
 	t.running--
 	idle := t.running == 0
 	t.mu.Unlock()
 	if idle {
-		time.AfterFunc(keepFinished, func() { h.removeIdle(t) })
+		time.AfterFunc(keepFinished, func() { e.removeIdle(t) })
 	}
 }
 
 // removeIdle takes t out of memory if it is still the turn kept under its id and nothing
 // streams on it: a timer set when it last went idle must not remove it once a regenerate has
 // made it busy, nor remove a newer turn kept under the same id.
-func (h *Hub) removeIdle(t *liveTurn) {
-	h.mu.Lock()
-	defer h.mu.Unlock()
+func (e *Engine) removeIdle(t *liveTurn) {
+	e.mu.Lock()
+	defer e.mu.Unlock()
 	t.mu.Lock()
 	idle := t.running == 0
 	t.mu.Unlock()
-	if idle && h.turns[t.id] == t {
-		delete(h.turns, t.id)
+	if idle && e.turns[t.id] == t {
+		delete(e.turns, t.id)
 	}
 }
 
-func (h *Hub) turn(id int64) *liveTurn {
-	h.mu.Lock()
-	defer h.mu.Unlock()
-	return h.turns[id]
+func (e *Engine) turn(id int64) *liveTurn {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	return e.turns[id]
 }
 
 // unsubscribe stops sending turn events to a closed connection; the turns go on.
-func (h *Hub) unsubscribe(c *wsConn) {
-	h.mu.Lock()
-	turns := make([]*liveTurn, 0, len(h.turns))
-	for _, t := range h.turns {
+func (e *Engine) unsubscribe(c *wsConn) {
+	e.mu.Lock()
+	turns := make([]*liveTurn, 0, len(e.turns))
+	for _, t := range e.turns {
 		turns = append(turns, t)
 	}
-	h.mu.Unlock()
+	e.mu.Unlock()
 	for _, t := range turns {
 		t.mu.Lock()
 		delete(t.subs, c)
@@ -293,45 +341,41 @@ func (h *Hub) unsubscribe(c *wsConn) {
 	}
 }
 
-func (h *Hub) snapshot() []*wsConn {
-	h.mu.Lock()
-	defer h.mu.Unlock()
-	out := make([]*wsConn, 0, len(h.conns))
-	for c := range h.conns {
+func (e *Engine) snapshot() []*wsConn {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	out := make([]*wsConn, 0, len(e.conns))
+	for c := range e.conns {
 		out = append(out, c)
 	}
 	return out
 }
 
-func (h *Hub) closeUser(userID int64) {
-	if h == nil {
-		return
-	}
-	for _, c := range h.snapshot() {
+// CloseUser closes every connection of a user: signed out everywhere, disabled, or given a
+// new password.
+func (e *Engine) CloseUser(userID int64) {
+	for _, c := range e.snapshot() {
 		if c.userID == userID {
 			c.close(websocket.ClosePolicyViolation, "session ended")
 		}
 	}
 }
 
-// recheckUser checks the credentials of a user's sockets now, rather than at the next tick:
+// RecheckUser checks the credentials of a user's sockets now, rather than at the next tick:
 // after signing out, changing a password or revoking a token.
-func (h *Hub) recheckUser(ctx context.Context, userID int64) {
-	if h == nil {
-		return
-	}
-	for _, c := range h.snapshot() {
+func (e *Engine) RecheckUser(ctx context.Context, userID int64) {
+	for _, c := range e.snapshot() {
 		if c.userID == userID && !c.alive(ctx) {
 			c.close(websocket.ClosePolicyViolation, "session ended")
 		}
 	}
 }
 
-func (h *Hub) socketsOf(userID int64) int {
-	h.mu.Lock()
-	defer h.mu.Unlock()
+func (e *Engine) socketsOf(userID int64) int {
+	e.mu.Lock()
+	defer e.mu.Unlock()
 	n := 0
-	for c := range h.conns {
+	for c := range e.conns {
 		if c.userID == userID {
 			n++
 		}
@@ -339,22 +383,22 @@ func (h *Hub) socketsOf(userID int64) int {
 	return n
 }
 
-func (h *Hub) closeAll(code int, reason string) {
-	for _, c := range h.snapshot() {
+func (e *Engine) closeAll(code int, reason string) {
+	for _, c := range e.snapshot() {
 		c.close(code, reason)
 	}
 }
 
 // wsConn is one websocket. Only writePump writes to conn.
 type wsConn struct {
-	hub    *Hub
-	conn   *websocket.Conn
+	engine *Engine
+	conn   Transport
 	userID int64
 	lang   string                     // the language errors are told in (?lang= or Accept-Language at the upgrade)
 	alive  func(context.Context) bool // whether the session or token behind it still holds
 	send   chan any
 	once   sync.Once
-	reason chan [2]any // close code and text, for the writer to send
+	reason chan closeReason // for the writer to send
 
 	// Turns this connection follows, each with a cursor into the turn's event log. The
 	// writer reads from the logs when woken; nothing is copied into send.
@@ -416,9 +460,15 @@ func (c *wsConn) pending() []candidateEvent {
 	return out
 }
 
+// closeReason is a close frame's code and text.
+type closeReason struct {
+	code int
+	text string
+}
+
 // close asks the writer to send a close frame and end the connection. Safe to call twice.
 func (c *wsConn) close(code int, text string) {
-	c.once.Do(func() { c.reason <- [2]any{code, text} })
+	c.once.Do(func() { c.reason <- closeReason{code: code, text: text} })
 }
 
 // wsMessage is what the client sends: a type and, depending on it, more fields.
@@ -439,79 +489,60 @@ type wsEvent struct {
 	At      time.Time `json:"at,omitempty"`
 }
 
-// upgrader accepts only browsers on an allowed origin: a page on another site cannot open a
-// socket with the trainer's cookie (cross-site websocket hijacking).
-func upgrader(allowed []string) *websocket.Upgrader {
-	return &websocket.Upgrader{
-		ReadBufferSize: 4096, WriteBufferSize: 4096,
-		CheckOrigin: func(r *http.Request) bool {
-			origin := r.Header.Get("Origin")
-			if origin == "" {
-				return true // not a browser (a script with a token); browsers always send Origin
-			}
-			u, err := url.Parse(origin)
-			if err != nil {
-				return false
-			}
-			if strings.EqualFold(u.Host, r.Host) {
-				return true
-			}
-			return slices.ContainsFunc(allowed, func(a string) bool { return strings.EqualFold(a, origin) })
-		},
-	}
+// Transport is one client connection's wire: a *websocket.Conn after the server's upgrade.
+// Only the connection's writer goroutine writes to it.
+type Transport interface {
+	ReadMessage() (messageType int, p []byte, err error)
+	WriteJSON(v any) error
+	WriteMessage(messageType int, data []byte) error
+	WriteControl(messageType int, data []byte, deadline time.Time) error
+	SetReadLimit(limit int64)
+	SetReadDeadline(t time.Time) error
+	SetWriteDeadline(t time.Time) error
+	SetPongHandler(h func(appData string) error)
+	Close() error
 }
 
-// handleWebsocket upgrades to the session websocket: one reader (this goroutine) and one
-// writer per connection.
-func handleWebsocket(d Deps) apiFunc {
-	up := upgrader(d.AllowedOrigins)
-	return func(c *gin.Context) error {
-		p := principalOf(c)
-		if !websocket.IsWebSocketUpgrade(c.Request) {
-			return errs.E(errs.Invalid, "this route speaks websocket only")
-		}
-		if d.Hub.socketsOf(p.user.ID) >= maxSocketsUser {
-			return errs.E(errs.RateLimited, "you have %d connections open already: close a tab", maxSocketsUser)
-		}
-		conn, err := up.Upgrade(c.Writer, c.Request, nil)
-		if err != nil {
-			return nil // the upgrader has already answered (403 for a foreign origin)
-		}
-		wc := &wsConn{hub: d.Hub, conn: conn, userID: p.user.ID, lang: requestLang(c.Request), send: make(chan any, sendQueue),
-			reason: make(chan [2]any, 1), alive: credentialCheck(c, d),
-			follows: map[*liveTurn]*cursor{}, woken: make(chan struct{}, 1)}
-		d.Hub.mu.Lock()
-		d.Hub.conns[wc] = struct{}{}
-		d.Hub.mu.Unlock()
-		defer func() {
-			d.Hub.mu.Lock()
-			delete(d.Hub.conns, wc)
-			d.Hub.mu.Unlock()
-			d.Hub.unsubscribe(wc)
-		}()
-		go wc.writePump()
-		// The client may have seen the handshake, and its account been disabled, before the
-		// connection was registered above; checking once more closes that gap.
-		if !wc.alive(c.Request.Context()) {
-			wc.close(websocket.ClosePolicyViolation, "session ended")
-		}
-		wc.readPump(c.Request.Context(), d.Logger, commands{d: d, p: p, conn: wc}.handle)
-		return nil
-	}
+// Caller is who opened a connection, as the server's authentication found them.
+type Caller struct {
+	User   auth.User
+	Scopes []auth.Scope // a token's scopes; nil for a browser session, which scopes do not limit
+	Lang   string       // the language errors are told in
+	// Alive reports whether the session or token behind the connection still holds; a
+	// database error is not a refusal.
+	Alive func(context.Context) bool
 }
 
-// credentialCheck returns a check that the request's session or token still holds.
-func credentialCheck(c *gin.Context, d Deps) func(context.Context) bool {
-	if h := c.GetHeader("Authorization"); h != "" {
-		secret := strings.TrimSpace(strings.TrimPrefix(h, "Bearer "))
-		return func(ctx context.Context) bool {
-			_, _, err := d.Auth.TokenUser(ctx, secret)
-			// Only a refused token ends the socket; a database error does not.
-			return errs.KindOf(err) != errs.Unauthenticated
-		}
+// MaxSocketsPerUser is how many connections one user may have open on a replica: a trainer
+// needs one or two.
+const MaxSocketsPerUser = maxSocketsUser
+
+// Full reports whether user has as many connections open as allowed.
+func (e *Engine) Full(userID int64) bool { return e.socketsOf(userID) >= maxSocketsUser }
+
+// Serve runs one connection until it closes: its writer on a goroutine of its own, its
+// reader (which runs the caller's commands) on this one. ctx is the connection's: when it
+// ends, so does the connection, but not the turns it started.
+func (e *Engine) Serve(ctx context.Context, conn Transport, caller Caller) {
+	wc := &wsConn{engine: e, conn: conn, userID: caller.User.ID, lang: caller.Lang, send: make(chan any, sendQueue),
+		reason: make(chan closeReason, 1), alive: caller.Alive,
+		follows: map[*liveTurn]*cursor{}, woken: make(chan struct{}, 1)}
+	e.mu.Lock()
+	e.conns[wc] = struct{}{}
+	e.mu.Unlock()
+	defer func() {
+		e.mu.Lock()
+		delete(e.conns, wc)
+		e.mu.Unlock()
+		e.unsubscribe(wc)
+	}()
+	go wc.writePump()
+	// The client may have seen the handshake, and its account been disabled, before the
+	// connection was registered above; checking once more closes that gap.
+	if !wc.alive(ctx) {
+		wc.close(websocket.ClosePolicyViolation, "session ended")
 	}
-	cookie, _ := c.Cookie(sessionCookie)
-	return func(ctx context.Context) bool { return d.Auth.Alive(ctx, cookie, d.Sessions) }
+	wc.readPump(ctx, e.logger, e.checkNUL, commands{e: e, caller: caller, conn: wc}.handle)
 }
 
 // commandFunc handles one client message of a type other than heartbeat.
@@ -530,7 +561,7 @@ func safely(logger *slog.Logger, typ string, run func() error) (err error) {
 	return run()
 }
 
-func (c *wsConn) readPump(ctx context.Context, logger *slog.Logger, handle commandFunc) {
+func (c *wsConn) readPump(ctx context.Context, logger *slog.Logger, checkNUL func([]byte) error, handle commandFunc) {
 	defer c.close(websocket.CloseNormalClosure, "")
 	c.conn.SetReadLimit(maxMessageSize)
 	c.conn.SetReadDeadline(time.Now().Add(pongWait)) //nolint:errcheck // a failed deadline shows as a read error
@@ -547,7 +578,7 @@ func (c *wsConn) readPump(ctx context.Context, logger *slog.Logger, handle comma
 			return
 		}
 		var msg wsMessage
-		if err := rejectNUL(data); err != nil { // PostgreSQL text cannot hold NUL: refused here, for every command
+		if err := checkNUL(data); err != nil { // PostgreSQL text cannot hold NUL: refused here, for every command
 			json.Unmarshal(data, &msg) //nolint:errcheck // only for the id, when there is one
 			c.emit(errorEvent(logger, c.lang, msg.ID, err))
 			continue
@@ -614,7 +645,7 @@ func (c *wsConn) writePump() {
 				return
 			}
 		case r := <-c.reason:
-			c.conn.WriteControl(websocket.CloseMessage, websocket.FormatCloseMessage(r[0].(int), r[1].(string)), //nolint:errcheck // closing anyway
+			c.conn.WriteControl(websocket.CloseMessage, websocket.FormatCloseMessage(r.code, r.text), //nolint:errcheck // closing anyway
 				time.Now().Add(writeWait))
 			return
 		}

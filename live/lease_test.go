@@ -1,7 +1,8 @@
-package server
+package live
 
 import (
 	"context"
+	"encoding/json"
 	"log/slog"
 	"sync"
 	"testing"
@@ -10,9 +11,15 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
+	"github.com/jackc/pgx/v5/pgxpool"
+
 	"github.com/mentor-ai/mentor/auth"
+	"github.com/mentor-ai/mentor/generation"
 	"github.com/mentor-ai/mentor/internal/pgtest"
+	"github.com/mentor-ai/mentor/llm"
 	"github.com/mentor-ai/mentor/prompts"
+	"github.com/mentor-ai/mentor/render"
+	"github.com/mentor-ai/mentor/retrieval"
 	"github.com/mentor-ai/mentor/rlhf"
 )
 
@@ -39,16 +46,16 @@ func TestTheSaveLoopKeepsOrStopsStreamsByTheirLease(t *testing.T) {
 	const lease = 10 * time.Second
 	tests := []struct {
 		name     string
-		run      func(t *testing.T, h *Hub, clock *fakeClock, store *rlhf.Store)
+		run      func(t *testing.T, h *Engine, clock *fakeClock, store *rlhf.Store)
 		wantStop bool
 	}{
-		{"saves that go through keep it streaming", func(t *testing.T, h *Hub, clock *fakeClock, _ *rlhf.Store) {
+		{"saves that go through keep it streaming", func(t *testing.T, h *Engine, clock *fakeClock, _ *rlhf.Store) {
 			for range 30 { // thirty seconds, three leases
 				clock.advance(time.Second)
 				h.save(context.Background())
 			}
 		}, false},
-		{"a database out of reach for less than the lease keeps it streaming", func(t *testing.T, h *Hub, clock *fakeClock, _ *rlhf.Store) {
+		{"a database out of reach for less than the lease keeps it streaming", func(t *testing.T, h *Engine, clock *fakeClock, _ *rlhf.Store) {
 			down, cancel := context.WithCancel(context.Background())
 			cancel() // every statement fails at once, as with the database gone
 			for range 9 {
@@ -58,7 +65,7 @@ func TestTheSaveLoopKeepsOrStopsStreamsByTheirLease(t *testing.T) {
 			clock.advance(time.Second / 2)
 			h.save(context.Background())
 		}, false},
-		{"a database out of reach for the whole lease stops it", func(t *testing.T, h *Hub, clock *fakeClock, _ *rlhf.Store) {
+		{"a database out of reach for the whole lease stops it", func(t *testing.T, h *Engine, clock *fakeClock, _ *rlhf.Store) {
 			down, cancel := context.WithCancel(context.Background())
 			cancel()
 			for range 10 {
@@ -66,7 +73,7 @@ func TestTheSaveLoopKeepsOrStopsStreamsByTheirLease(t *testing.T) {
 				h.save(down)
 			}
 		}, true},
-		{"a stream swept by another replica stops at the next save", func(t *testing.T, h *Hub, clock *fakeClock, store *rlhf.Store) {
+		{"a stream swept by another replica stops at the next save", func(t *testing.T, h *Engine, clock *fakeClock, store *rlhf.Store) {
 			// The other replica's clock is ahead, as if this one had stalled past its lease.
 			n, err := store.Sweep(context.Background(), clock.Now().Add(lease+time.Second))
 			require.NoError(t, err)
@@ -81,8 +88,7 @@ func TestTheSaveLoopKeepsOrStopsStreamsByTheirLease(t *testing.T) {
 			pool := pgtest.Pool(t)
 			store := rlhf.NewStore(pool)
 			clock := &fakeClock{now: time.Date(2026, 12, 1, 10, 0, 0, 0, time.UTC)}
-			h, err := NewHub(slog.New(slog.DiscardHandler), auth.NewStore(pool, nil), store, auth.SessionLimits{Idle: time.Hour, Absolute: time.Hour},
-				HubConfig{Replica: "replica-a", Lease: lease, Sweep: time.Hour, Check: time.Hour, Now: clock.Now})
+			h, err := New(testDeps(pool), Config{Replica: "replica-a", Lease: lease, Sweep: time.Hour, Check: time.Hour, Now: clock.Now})
 			require.NoError(t, err)
 			l := h.lease()
 			c := streamingCandidate(t, store, prompts.NewStore(pool), auth.NewStore(pool, nil), l)
@@ -119,4 +125,16 @@ func streamingCandidate(t *testing.T, store *rlhf.Store, ps *prompts.Store, as *
 		Message: "问题", Candidates: []rlhf.CandidateSpec{{Position: 1, Model: "m", PromptVersionID: v.ID, SystemPromptHash: "h"}}, Lease: lease})
 	require.NoError(t, err)
 	return turn.Candidates[0]
+}
+
+// testDeps are an engine's dependencies on pool, with no model but the offline baselines.
+func testDeps(pool *pgxpool.Pool) Deps {
+	models, err := llm.NewRegistry(context.Background(), llm.RegistryConfig{Getenv: func(string) string { return "" }})
+	if err != nil {
+		panic(err)
+	}
+	rs := retrieval.NewStore(pool, nil)
+	return Deps{Logger: slog.New(slog.DiscardHandler), Auth: auth.NewStore(pool, nil), Store: rlhf.NewStore(pool),
+		Prompts: prompts.NewStore(pool), Models: models, Generator: generation.New(rs, models, nil), Renderer: render.New(),
+		Decode: func(raw []byte, v any) error { return json.Unmarshal(raw, v) }, CheckNUL: func([]byte) error { return nil }}
 }
