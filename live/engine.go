@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/gorilla/websocket"
+	"github.com/jackc/pgx/v5/pgxpool"
 
 	"github.com/mentor-ai/mentor/auth"
 	"github.com/mentor-ai/mentor/errs"
@@ -68,11 +69,20 @@ type Engine struct {
 	// which renews their leases.
 	flushMu sync.Mutex
 	tracked map[int64]*trackedStream
+
+	// Events between replicas (bus.go) and turns followed from the database (follow.go).
+	pool        *pgxpool.Pool
+	listenUp    bool
+	listenReady chan struct{}
+	followMu    sync.Mutex
+	remote      map[int64]map[*wsConn]*remoteFollower
+	followWake  chan struct{}
 }
 
 // Deps is what an engine works with. Every field is required.
 type Deps struct {
 	Logger    *slog.Logger
+	Pool      *pgxpool.Pool // for LISTEN/NOTIFY between replicas
 	Auth      *auth.Store
 	Store     *rlhf.Store // conversations, turns and candidates
 	Prompts   *prompts.Store
@@ -89,7 +99,7 @@ type Deps struct {
 
 func (d Deps) missing() []string {
 	var out []string
-	for name, unset := range map[string]bool{"Logger": d.Logger == nil, "Auth": d.Auth == nil, "Store": d.Store == nil,
+	for name, unset := range map[string]bool{"Logger": d.Logger == nil, "Pool": d.Pool == nil, "Auth": d.Auth == nil, "Store": d.Store == nil,
 		"Prompts": d.Prompts == nil, "Models": d.Models == nil, "Generator": d.Generator == nil, "Renderer": d.Renderer == nil,
 		"Decode": d.Decode == nil, "CheckNUL": d.CheckNUL == nil} {
 		if unset {
@@ -231,13 +241,19 @@ func New(deps Deps, cfg Config) (*Engine, error) {
 	return &Engine{logger: deps.Logger, auth: deps.Auth, store: deps.Store, prompts: deps.Prompts, models: deps.Models,
 		generator: deps.Generator, renderer: deps.Renderer, decode: deps.Decode, checkNUL: deps.CheckNUL,
 		gate: newGate(cfg.Limits, deps.Auth), cfg: cfg, conns: map[*wsConn]struct{}{}, turns: map[int64]*liveTurn{},
-		streams: streams, stopStreams: stop, tracked: map[int64]*trackedStream{}}, nil
+		streams: streams, stopStreams: stop, tracked: map[int64]*trackedStream{},
+		pool: deps.Pool, listenReady: make(chan struct{}, 1), remote: map[int64]map[*wsConn]*remoteFollower{},
+		followWake: make(chan struct{}, 1)}, nil
 }
 
 // Run re-checks sessions until ctx ends. Then it stops every stream (their candidates are
 // saved as interrupted, with what they had), waits for them, and closes every connection.
 // Call it once.
 func (e *Engine) Run(ctx context.Context) {
+	var loops sync.WaitGroup
+	defer loops.Wait()
+	loops.Go(func() { e.listen(ctx, e.pool) })
+	loops.Go(func() { e.followLoop(ctx) })
 	t := time.NewTicker(e.cfg.Check)
 	defer t.Stop()
 	save := time.NewTicker(flushEvery)
@@ -339,6 +355,7 @@ func (e *Engine) unsubscribe(c *wsConn) {
 		delete(t.subs, c)
 		t.mu.Unlock()
 	}
+	e.unfollowAllRemote(c)
 }
 
 func (e *Engine) snapshot() []*wsConn {
@@ -351,9 +368,14 @@ func (e *Engine) snapshot() []*wsConn {
 	return out
 }
 
-// CloseUser closes every connection of a user: signed out everywhere, disabled, or given a
-// new password.
-func (e *Engine) CloseUser(userID int64) {
+// CloseUser closes every connection of a user, on every replica: signed out everywhere,
+// disabled, or given a new password.
+func (e *Engine) CloseUser(ctx context.Context, userID int64) {
+	e.closeLocal(userID)
+	e.notify(ctx, busEvent{Kind: kindClose, User: userID})
+}
+
+func (e *Engine) closeLocal(userID int64) {
 	for _, c := range e.snapshot() {
 		if c.userID == userID {
 			c.close(websocket.ClosePolicyViolation, "session ended")
@@ -361,9 +383,14 @@ func (e *Engine) CloseUser(userID int64) {
 	}
 }
 
-// RecheckUser checks the credentials of a user's sockets now, rather than at the next tick:
-// after signing out, changing a password or revoking a token.
+// RecheckUser checks the credentials of a user's sockets now, on every replica, rather than
+// at the next tick: after signing out, changing a password or revoking a token.
 func (e *Engine) RecheckUser(ctx context.Context, userID int64) {
+	e.recheckLocal(ctx, userID)
+	e.notify(ctx, busEvent{Kind: kindRecheck, User: userID})
+}
+
+func (e *Engine) recheckLocal(ctx context.Context, userID int64) {
 	for _, c := range e.snapshot() {
 		if c.userID == userID && !c.alive(ctx) {
 			c.close(websocket.ClosePolicyViolation, "session ended")

@@ -109,7 +109,7 @@ func TestAnEngineRunsATurnWithoutHTTP(t *testing.T) {
 	models, err := llm.NewRegistry(ctx, llm.RegistryConfig{Getenv: func(k string) string { return env[k] }})
 	require.NoError(t, err)
 	ps, rs, as := prompts.NewStore(pool), retrieval.NewStore(pool, nil), auth.NewStore(pool, nil)
-	e, err := New(Deps{Logger: slog.New(slog.DiscardHandler), Auth: as, Store: rlhf.NewStore(pool), Prompts: ps, Models: models,
+	e, err := New(Deps{Logger: slog.New(slog.DiscardHandler), Pool: pool, Auth: as, Store: rlhf.NewStore(pool), Prompts: ps, Models: models,
 		Generator: generation.New(rs, models, nil), Renderer: render.New(),
 		Decode: func(raw []byte, v any) error { return json.Unmarshal(raw, v) }, CheckNUL: func([]byte) error { return nil }},
 		Config{Replica: "replica-t", Lease: 10 * time.Second, Sweep: time.Hour, Check: time.Hour})

@@ -149,7 +149,7 @@ func (t *liveTurn) expect(n int) {
 }
 
 // publish numbers ev, appends it to the log and wakes every connection that follows the turn.
-func (t *liveTurn) publish(ev candidateEvent) {
+func (t *liveTurn) publish(ev candidateEvent) int64 {
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	t.seq[ev.CandidateID]++
@@ -158,6 +158,7 @@ func (t *liveTurn) publish(ev candidateEvent) {
 	for c := range t.subs {
 		c.wake()
 	}
+	return ev.Seq
 }
 
 // lastSeqs is each candidate's last sequence number so far.
@@ -194,7 +195,7 @@ func (x commands) handle(ctx context.Context, typ string, raw []byte) error {
 		if err := x.e.decode(raw, &cmd); err != nil {
 			return err
 		}
-		return x.cancel(cmd)
+		return x.cancel(ctx, cmd)
 	case "regenerate":
 		var cmd regenerateCmd
 		if err := x.e.decode(raw, &cmd); err != nil {
@@ -453,6 +454,7 @@ func (e *Engine) startCandidate(lt *liveTurn, c rlhf.Candidate, leaseUntil time.
 				e.untrack(c.ID)
 				failed := c
 				failed.Status, failed.Error = rlhf.StatusFailed, "internal error"
+				failed.Seq = lt.lastSeqs()[c.ID] + 1
 				if saved, ok := e.finishDurably(lt, failed); ok {
 					lt.publish(candidateEvent{Type: "done", TurnID: lt.id, CandidateID: c.ID, Status: saved.Status, Error: saved.Error})
 				}
@@ -534,8 +536,10 @@ func planCandidates(versions []prompts.Version, models *llm.Registry, cmd genera
 // runCandidate streams one candidate, publishing its events and saving its content.
 func (e *Engine) runCandidate(ctx context.Context, stop context.CancelCauseFunc, leaseUntil time.Time, lt *liveTurn, c rlhf.Candidate, p generation.Prepared) {
 	lt.publish(candidateEvent{Type: "start", TurnID: lt.id, CandidateID: c.ID})
-	lt.publish(candidateEvent{Type: "passages", TurnID: lt.id, CandidateID: c.ID, Passages: p.Passages})
+	seq := lt.publish(candidateEvent{Type: "passages", TurnID: lt.id, CandidateID: c.ID, Passages: p.Passages})
 
+	// mu holds the text and the number of the last event it includes together: a save writes
+	// both, so a replica following the stream from the database numbers it as this one does.
 	var mu sync.Mutex
 	var content, reasoning strings.Builder
 	var changes uint64
@@ -544,7 +548,7 @@ func (e *Engine) runCandidate(ctx context.Context, stop context.CancelCauseFunc,
 	e.track(c.ID, leaseUntil, stop, func() (rlhf.Snapshot, uint64) {
 		mu.Lock()
 		defer mu.Unlock()
-		return rlhf.Snapshot{Content: content.String(), Reasoning: reasoning.String()}, changes
+		return rlhf.Snapshot{Content: content.String(), Reasoning: reasoning.String(), Seq: seq}, changes
 	})
 
 	res, err := p.Provider.Stream(ctx, p.Request, func(delta llm.Delta) {
@@ -552,15 +556,15 @@ func (e *Engine) runCandidate(ctx context.Context, stop context.CancelCauseFunc,
 		// saved reply is always what the trainer saw.
 		delta.Content, delta.Reasoning = stripNUL(delta.Content), stripNUL(delta.Reasoning)
 		mu.Lock()
+		defer mu.Unlock()
 		content.WriteString(delta.Content)
 		reasoning.WriteString(delta.Reasoning)
 		changes++
-		mu.Unlock()
 		if delta.Reasoning != "" {
-			lt.publish(candidateEvent{Type: "reasoning", TurnID: lt.id, CandidateID: c.ID, Content: delta.Reasoning})
+			seq = lt.publish(candidateEvent{Type: "reasoning", TurnID: lt.id, CandidateID: c.ID, Content: delta.Reasoning})
 		}
 		if delta.Content != "" {
-			lt.publish(candidateEvent{Type: "delta", TurnID: lt.id, CandidateID: c.ID, Content: delta.Content})
+			seq = lt.publish(candidateEvent{Type: "delta", TurnID: lt.id, CandidateID: c.ID, Content: delta.Content})
 		}
 	})
 	e.untrack(c.ID)
@@ -584,6 +588,7 @@ func (e *Engine) runCandidate(ctx context.Context, stop context.CancelCauseFunc,
 	final.PromptTokens, final.CompletionTokens, final.Attempts = res.Usage.PromptTokens, res.Usage.CompletionTokens, res.Attempts
 	t32, d32 := int(ttft), int(total)
 	final.TTFTMillis, final.DurationMillis = &t32, &d32
+	final.Seq = seq + 1 // the done event's: only this goroutine publishes this candidate's events
 	saved, ok := e.finishDurably(lt, final)
 	if !ok {
 		return // the server is stopping before the save went through: a sweep marks it interrupted once its lease runs out
@@ -593,6 +598,7 @@ func (e *Engine) runCandidate(ctx context.Context, stop context.CancelCauseFunc,
 	if lt.hideSources {
 		msg = RedactSources(msg, c)
 	}
+	defer e.notify(e.streams, busEvent{Kind: kindFinished, Turn: lt.id}) // followers on other replicas read it now
 	lt.publish(candidateEvent{Type: "done", TurnID: lt.id, CandidateID: c.ID, Status: saved.Status, FinishReason: saved.FinishReason,
 		Error: msg, Usage: &usage, TTFTMillis: &ttft, TotalMillis: &total, HTML: e.renderer.Markdown(final.Content)})
 }
@@ -748,24 +754,57 @@ func (x commands) regenerate(ctx context.Context, cmd regenerateCmd) error {
 	return nil
 }
 
-// cancel stops one candidate, or every candidate of a turn.
-func (x commands) cancel(cmd cancelCmd) error {
-	lt := x.e.turn(cmd.TurnID)
-	if lt == nil || lt.userID != x.caller.User.ID {
-		return errs.E(errs.NotFound, "no running turn %d", cmd.TurnID)
-	}
-	lt.mu.Lock()
-	defer lt.mu.Unlock()
-	if cmd.CandidateID != 0 {
-		cancel, ok := lt.cancels[cmd.CandidateID]
-		if !ok {
-			return errs.Field("candidate_id", "candidate %d is not in turn %d", cmd.CandidateID, cmd.TurnID)
+// cancel stops one candidate, or every candidate of a turn: here when it streams here,
+// otherwise through the replica that streams it (see notify).
+func (x commands) cancel(ctx context.Context, cmd cancelCmd) error {
+	notRunning := errs.E(errs.NotFound, "no running turn %d", cmd.TurnID)
+	notInTurn := errs.Field("candidate_id", "candidate %d is not in turn %d", cmd.CandidateID, cmd.TurnID)
+	if lt := x.e.turn(cmd.TurnID); lt != nil && lt.userID == x.caller.User.ID {
+		if err := lt.cancel(cmd.CandidateID, errUserCancel); err != nil {
+			return notInTurn
 		}
-		cancel(errUserCancel)
 		return nil
 	}
-	for _, cancel := range lt.cancels {
-		cancel(errUserCancel)
+	if _, _, err := x.ownTurn(ctx, cmd.TurnID, auth.Generate); errs.KindOf(err) == errs.NotFound {
+		return notRunning
+	} else if err != nil {
+		return err
+	}
+	t, err := x.e.store.Turn(ctx, cmd.TurnID)
+	if err != nil {
+		return err
+	}
+	known, streaming := cmd.CandidateID == 0, false
+	for _, c := range t.Candidates {
+		if cmd.CandidateID == 0 || c.ID == cmd.CandidateID {
+			known = true
+			streaming = streaming || c.Status == rlhf.StatusStreaming
+		}
+	}
+	switch {
+	case !known:
+		return notInTurn
+	case !streaming:
+		return notRunning
+	}
+	x.e.notify(ctx, busEvent{Kind: kindCancel, Turn: cmd.TurnID, Candidate: cmd.CandidateID, User: x.caller.User.ID})
+	return nil
+}
+
+// cancel stops one candidate of the turn with cause, or all of them when candidateID is 0.
+func (t *liveTurn) cancel(candidateID int64, cause error) error {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	if candidateID != 0 {
+		cancel, ok := t.cancels[candidateID]
+		if !ok {
+			return errUnknownCandidate
+		}
+		cancel(cause)
+		return nil
+	}
+	for _, cancel := range t.cancels {
+		cancel(cause)
 	}
 	return nil
 }
@@ -796,12 +835,17 @@ func (x commands) resume(ctx context.Context, cmd resumeCmd) error {
 	if err != nil {
 		return err
 	}
+	if slices.ContainsFunc(t.Candidates, func(c rlhf.Candidate) bool { return c.Status == rlhf.StatusStreaming }) {
+		// It streams on another replica: follow it from the database (see follow.go).
+		x.e.followRemote(x.conn, t, after, !a.seesModels)
+		return nil
+	}
 	for _, c := range t.Candidates {
 		msg := c.Error
 		if !a.seesModels {
 			msg = RedactSources(msg, c)
 		}
-		x.conn.emit(candidateEvent{Type: "snapshot", TurnID: t.ID, CandidateID: c.ID, Content: c.Content, Status: c.Status,
+		x.conn.emit(candidateEvent{Type: "snapshot", TurnID: t.ID, CandidateID: c.ID, Seq: c.Seq, Content: c.Content, Status: c.Status,
 			FinishReason: c.FinishReason, Error: msg, HTML: x.e.renderer.Markdown(c.Content)})
 	}
 	return nil

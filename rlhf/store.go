@@ -66,6 +66,9 @@ type Candidate struct {
 	// Owner is the replica that streams the candidate, or last streamed it. Finish and Flush
 	// write only as that owner: a replica never writes into a row another has given up.
 	Owner string `json:"-" db:"owner"`
+	// Seq is the sequence number of the candidate's last event that Content includes, in its
+	// owner's numbering: what a replica following the stream from the database tells the client.
+	Seq int64 `json:"-" db:"seq"`
 }
 
 // Turn is a user message and its candidates.
@@ -208,8 +211,9 @@ func (s *Store) Flush(ctx context.Context, lease Lease, now time.Time, cs []Snap
 		return nil, err
 	}
 	ids, contents, reasonings, dirty := make([]int64, len(cs)), make([]string, len(cs)), make([]string, len(cs)), make([]bool, len(cs))
+	seqs := make([]int64, len(cs))
 	for i, c := range cs {
-		ids[i], contents[i], reasonings[i], dirty[i] = c.ID, c.Content, c.Reasoning, c.Dirty
+		ids[i], contents[i], reasonings[i], dirty[i], seqs[i] = c.ID, c.Content, c.Reasoning, c.Dirty, c.Seq
 	}
 	var kept []int64
 	err := pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
@@ -217,15 +221,16 @@ func (s *Store) Flush(ctx context.Context, lease Lease, now time.Time, cs []Snap
 			return err
 		}
 		// Candidates before messages: the order Finish and Restart lock them in.
-		rows, _ := tx.Query(ctx, `WITH data AS (SELECT * FROM unnest($1::bigint[], $2::text[], $3::text[], $4::bool[]) AS d (id, content, reasoning, dirty)),
+		rows, _ := tx.Query(ctx, `WITH data AS (SELECT * FROM unnest($1::bigint[], $2::text[], $3::text[], $4::bool[], $9::bigint[]) AS d (id, content, reasoning, dirty, seq)),
 			c AS (UPDATE candidates SET lease_until = $6,
 					reasoning = CASE WHEN data.dirty THEN data.reasoning ELSE candidates.reasoning END,
+					seq = CASE WHEN data.dirty THEN data.seq ELSE candidates.seq END,
 					updated_at = CASE WHEN data.dirty THEN now() ELSE candidates.updated_at END
 				FROM data
 				WHERE candidates.id = data.id AND candidates.status = $5 AND candidates.owner = $7 AND candidates.lease_until > $8
 				RETURNING candidates.id, candidates.message_id, data.content, data.dirty),
 			m AS (UPDATE messages SET content = c.content FROM c WHERE messages.id = c.message_id AND c.dirty)
-			SELECT id FROM c`, ids, contents, reasonings, dirty, StatusStreaming, lease.Until, lease.Owner, now)
+			SELECT id FROM c`, ids, contents, reasonings, dirty, StatusStreaming, lease.Until, lease.Owner, now, seqs)
 		var err error
 		kept, err = pgx.CollectRows(rows, pgx.RowTo[int64])
 		return err
@@ -233,11 +238,12 @@ func (s *Store) Flush(ctx context.Context, lease Lease, now time.Time, cs []Snap
 	return kept, db.Error(err, "save %d streaming candidates", len(cs))
 }
 
-// Snapshot is a streaming candidate's text so far, for Flush. Dirty says whether it changed
-// since the last save.
+// Snapshot is a streaming candidate's text so far, for Flush, up to and including its event
+// numbered Seq. Dirty says whether it changed since the last save.
 type Snapshot struct {
 	ID                 int64
 	Content, Reasoning string
+	Seq                int64
 	Dirty              bool
 }
 
@@ -255,11 +261,11 @@ func (s *Store) Finish(ctx context.Context, c Candidate) error {
 	}
 	tag, err := s.pool.Exec(ctx, `WITH c AS (
 			UPDATE candidates SET reasoning = $2, status = $3, finish_reason = $4, error = $5, prompt_tokens = $6,
-				completion_tokens = $7, ttft_ms = $8, duration_ms = $9, attempts = $10, lease_until = NULL, updated_at = now()
+				completion_tokens = $7, ttft_ms = $8, duration_ms = $9, attempts = $10, lease_until = NULL, seq = $14, updated_at = now()
 			WHERE id = $1 AND status = $12 AND owner = $13 RETURNING message_id)
 		UPDATE messages SET content = $11 FROM c WHERE messages.id = c.message_id`,
 		c.ID, c.Reasoning, c.Status, c.FinishReason, c.Error, c.PromptTokens, c.CompletionTokens,
-		c.TTFTMillis, c.DurationMillis, c.Attempts, c.Content, StatusStreaming, c.Owner)
+		c.TTFTMillis, c.DurationMillis, c.Attempts, c.Content, StatusStreaming, c.Owner, c.Seq)
 	if err == nil && tag.RowsAffected() == 0 {
 		return ErrNotOwner
 	}
@@ -271,8 +277,9 @@ func (s *Store) Finish(ctx context.Context, c Candidate) error {
 // partial content stays. Every replica runs it at start-up and then periodically; a live
 // replica's streams are never touched, since it renews their leases every second.
 func (s *Store) Sweep(ctx context.Context, now time.Time) (int64, error) {
+	// seq + 1: the interruption is the candidate's last event, after what was saved.
 	tag, err := s.pool.Exec(ctx, `UPDATE candidates SET status = $1, error = 'the server streaming it stopped', lease_until = NULL,
-		updated_at = now() WHERE status = $2 AND lease_until < $3`, StatusInterrupted, StatusStreaming, now)
+		seq = seq + 1, updated_at = now() WHERE status = $2 AND lease_until < $3`, StatusInterrupted, StatusStreaming, now)
 	return tag.RowsAffected(), db.Error(err, "interrupt candidates whose lease ran out")
 }
 
@@ -286,7 +293,7 @@ func (s *Store) Turn(ctx context.Context, id int64) (Turn, error) {
 	}
 	rows, _ := s.pool.Query(ctx, `SELECT c.id, c.turn_id, c.message_id, c.position, c.plan_index, c.model, c.endpoint, c.baseline, c.prompt_version_id,
 			c.temperature, c.top_p, c.max_tokens, c.seed, c.system_prompt_hash, c.passage_ids, m.content, c.reasoning, c.status,
-			c.finish_reason, c.error, c.prompt_tokens, c.completion_tokens, c.ttft_ms, c.duration_ms, c.attempts, coalesce(c.owner, '') AS owner
+			c.finish_reason, c.error, c.prompt_tokens, c.completion_tokens, c.ttft_ms, c.duration_ms, c.attempts, coalesce(c.owner, '') AS owner, c.seq
 		FROM candidates c JOIN messages m ON m.id = c.message_id WHERE c.turn_id = $1 ORDER BY c.position`, id)
 	t.Candidates, err = pgx.CollectRows(rows, pgx.RowToStructByName[Candidate])
 	return t, db.Error(err, "candidates of turn %d", id)

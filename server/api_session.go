@@ -188,7 +188,7 @@ func handleChangeOwnPassword(d Deps) apiFunc {
 		}
 		record(c, d, audit.Event{Action: audit.PasswordReset, Target: p.user.Login, Details: map[string]any{"by": "self"}})
 		setSessionCookie(c, d, "", -1)
-		d.Engine.CloseUser(p.user.ID)
+		d.Engine.CloseUser(c.Request.Context(), p.user.ID)
 		c.Status(http.StatusNoContent)
 		return nil
 	}
@@ -253,7 +253,7 @@ func handleSetUserDisabled(d Deps) apiFunc {
 		action := audit.UserEnabled
 		if *in.Disabled {
 			action = audit.UserDisabled
-			d.Engine.CloseUser(u.ID)
+			d.Engine.CloseUser(c.Request.Context(), u.ID)
 		}
 		record(c, d, audit.Event{Action: action, Target: u.Login})
 		c.JSON(http.StatusOK, u)
@@ -280,7 +280,7 @@ func handleResetPassword(d Deps) apiFunc {
 		if err != nil {
 			return err
 		}
-		d.Engine.CloseUser(u.ID)
+		d.Engine.CloseUser(c.Request.Context(), u.ID)
 		record(c, d, audit.Event{Action: audit.PasswordReset, Target: u.Login, Details: map[string]any{"by": "admin"}})
 		c.Status(http.StatusNoContent)
 		return nil

@@ -100,7 +100,7 @@ func newFixture(t testing.TB, logger *slog.Logger, o options) fixture {
 	ps, rs, as := prompts.NewStore(pool), retrieval.NewStore(pool, nil), auth.NewStore(pool, nil)
 	sessions := auth.SessionLimits{Idle: o.idle, Absolute: 24 * time.Hour}
 	liveStore, generator := rlhf.NewStore(pool), generation.New(rs, models, nil)
-	engine, err := live.New(live.Deps{Logger: logger, Auth: as, Store: liveStore, Prompts: ps, Models: models, Generator: generator,
+	engine, err := live.New(live.Deps{Logger: logger, Pool: pool, Auth: as, Store: liveStore, Prompts: ps, Models: models, Generator: generator,
 		Renderer: render.New(), Decode: server.DecodeCommand, CheckNUL: server.CheckNUL},
 		live.Config{Replica: "test-" + t.Name(), Lease: 15 * time.Second, Sweep: 5 * time.Second, Check: o.check, Limits: o.limits})
 	require.NoError(t, err)

@@ -13,6 +13,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/gorilla/websocket"
 	"github.com/jackc/pgx/v5"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
@@ -53,6 +54,7 @@ type gatedUpstream struct {
 	*upstream
 	once    sync.Once
 	release chan struct{}
+	held    string // a model whose streams are held until their client goes, whatever release says
 }
 
 const firstPiece = "第一段。"
@@ -75,10 +77,14 @@ func newGatedUpstream(t *testing.T) *gatedUpstream {
 		model := fmt.Sprint(body["model"])
 		w.Header().Set("Content-Type", "text/event-stream")
 		chunk(w, model, firstPiece)
+		release := g.release
+		if model == g.held {
+			release = nil
+		}
 		select {
 		case <-r.Context().Done():
 			return
-		case <-g.release:
+		case <-release:
 		}
 		chunk(w, model, "第二段。")
 		fmt.Fprint(w, "data: {\"id\":\"c1\",\"object\":\"chat.completion.chunk\",\"choices\":[{\"index\":0,\"delta\":{},\"finish_reason\":\"stop\"}]}\n\n")
@@ -284,4 +290,91 @@ func TestReplicasLeaveEachOthersStreamsAlone(t *testing.T) {
 		assert.Equal(t, firstPiece, r.Content, "what A saved stays")
 		assert.Nil(t, r.LeaseUntil)
 	}
+}
+
+// TestReplicasTellEachOther: two replicas on one database. A trainer's turn streams on A; the
+// trainer's socket on B resumes it and follows it from the database (a snapshot numbered as
+// A numbers its events, then the final state exactly once); a cancel sent to B stops a
+// stream on A; signing out through B closes the trainer's socket on A.
+func TestReplicasTellEachOther(t *testing.T) {
+	t.Parallel()
+	up := newGatedUpstream(t)
+	up.held = "deepseek-test"
+	dsn := pgtest.URL(t)
+	creds := filepath.Join(t.TempDir(), "dev-credentials.json")
+	a := startReplica(t, replicaEnv(dsn, up.srv.URL, creds), "replica-a")
+	b := startReplica(t, replicaEnv(dsn, up.srv.URL, creds), "replica-b")
+
+	trainer := a.signIn(t, "trainer")
+	onB := *trainer // the same browser (cookie jars ignore ports), talking to B
+	onB.m = b
+	customs := trainer.persona("customs-helper")
+	wsA, wsB := trainer.socket(), onB.socket()
+
+	// Resume on B, mid-stream.
+	wsA.send(map[string]any{"type": "generate", "id": "g1", "persona_id": customs.ID, "message": "免税额是多少？",
+		"plan": []any{map[string]any{"prompt_version": 2, "model": "qwen-test"}}})
+	turn1 := wsA.next()
+	require.Equal(t, "turn", turn1["type"], "%v", turn1)
+	turnID := num(turn1["turn_id"])
+	var lastA int64
+	for ev := wsA.next(); ; ev = wsA.next() {
+		lastA = num(ev["seq"])
+		if ev["type"] == "delta" {
+			break
+		}
+	}
+	waitRows(t, dsn, turnID, "A saves the first piece", func(rows []streamRow) bool { return rows[0].Content == firstPiece })
+	wsB.send(map[string]any{"type": "resume", "id": "r1", "turn_id": turnID, "after": map[string]any{}})
+	snap := wsB.next()
+	require.Equal(t, "snapshot", snap["type"], "%v", snap)
+	assert.Equal(t, "streaming", snap["status"])
+	assert.Equal(t, firstPiece, snap["content"])
+	assert.Equal(t, lastA, num(snap["seq"]), "B numbers the text as A did")
+
+	up.open()
+	var doneA map[string]any
+	for doneA == nil {
+		if ev := wsA.next(); ev["type"] == "done" {
+			doneA = ev
+		}
+	}
+	final := wsB.next()
+	require.Equal(t, "snapshot", final["type"], "%v", final)
+	assert.Equal(t, "complete", final["status"])
+	assert.Equal(t, firstPiece+"第二段。", final["content"], "the whole reply, once")
+	assert.Equal(t, num(doneA["seq"]), num(final["seq"]), "B's final snapshot is A's done")
+	assert.NotEmpty(t, final["html"])
+	wsB.send(map[string]any{"type": "heartbeat", "id": "h1"})
+	assert.Equal(t, "heartbeat", wsB.next()["type"], "nothing more of the finished turn")
+
+	// Cancel from B.
+	wsA.send(map[string]any{"type": "generate", "id": "g2", "persona_id": customs.ID, "message": "超过怎么办？",
+		"plan": []any{map[string]any{"prompt_version": 2, "model": "deepseek-test"}}})
+	turn2 := wsA.next()
+	require.Equal(t, "turn", turn2["type"], "%v", turn2)
+	for ev := wsA.next(); ev["type"] != "delta"; ev = wsA.next() {
+	}
+	wsB.send(map[string]any{"type": "cancel", "id": "c1", "turn_id": turn2["turn_id"]})
+	for ev := wsA.next(); ; ev = wsA.next() {
+		require.NotEqual(t, "error", ev["type"], "%v", ev)
+		if ev["type"] == "done" {
+			assert.Equal(t, "cancelled", ev["status"], "%v", ev)
+			break
+		}
+	}
+	rows := streamRows(t, dsn, num(turn2["turn_id"]))
+	assert.Equal(t, rlhf.StatusCancelled, rows[0].Status)
+
+	// Sign out through B: the socket on A closes as the session's end.
+	status, body := onB.call("DELETE", "/api/v1/session", nil)
+	require.Equal(t, http.StatusNoContent, status, "%s", body)
+	require.NoError(t, wsA.conn.SetReadDeadline(time.Now().Add(10*time.Second))) // the periodic check runs every 30 s: only an event from B closes it in time
+	var err error
+	for err == nil {
+		_, _, err = wsA.conn.ReadMessage()
+	}
+	var ce *websocket.CloseError
+	require.ErrorAs(t, err, &ce, "A's socket is closed by A, not timed out")
+	assert.Equal(t, websocket.ClosePolicyViolation, ce.Code)
 }

@@ -257,7 +257,7 @@ func runServe(ctx context.Context, args []string, getenv func(string) string, st
 	logger.Info("replica", "id", replica, "stream_lease", cfg.streamLease)
 	generator := generation.New(retrievalStore, models, nil)
 	// The live engine (issue 12): live sessions, leases on their streams, the generation gate.
-	hub, err := live.New(live.Deps{Logger: logger, Auth: authStore, Store: liveStore, Prompts: promptStore, Models: models,
+	hub, err := live.New(live.Deps{Logger: logger, Pool: pool, Auth: authStore, Store: liveStore, Prompts: promptStore, Models: models,
 		Generator: generator, Renderer: render.New(), Decode: server.DecodeCommand, CheckNUL: server.CheckNUL},
 		live.Config{Replica: replica, Lease: cfg.streamLease, Sweep: cfg.leaseSweep, Check: 30 * time.Second, Now: time.Now,
 			Limits: live.Limits{Concurrent: cfg.genConcurrent, PerHour: cfg.genPerHour}})
