@@ -44,7 +44,7 @@ func TestAPanickingCommandIsAnsweredAndFreesItsSlots(t *testing.T) {
 		conn, err := (&websocket.Upgrader{}).Upgrade(w, r, nil)
 		require.NoError(t, err)
 		wc := &wsConn{conn: conn, userID: user, send: make(chan any, sendQueue), reason: make(chan closeReason, 1),
-			follows: map[*liveTurn]*cursor{}, woken: make(chan struct{}, 1)}
+			follows: map[*liveTurn]struct{}{}, woken: make(chan struct{}, 1)}
 		go wc.writePump()
 		wc.readPump(r.Context(), logger, func([]byte) error { return nil }, handle)
 	}))

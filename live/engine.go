@@ -302,8 +302,7 @@ func (e *Engine) liveTurnFor(id, userID int64, hideSources bool) *liveTurn {
 	defer e.mu.Unlock()
 	t := e.turns[id]
 	if t == nil {
-		t = &liveTurn{id: id, userID: userID, seq: map[int64]int64{}, subs: map[*wsConn]struct{}{},
-			cancels: map[int64]context.CancelCauseFunc{}, hideSources: hideSources}
+		t = newLiveTurn(id, userID, hideSources)
 		e.turns[id] = t
 	}
 	t.expect(1)
@@ -351,9 +350,7 @@ func (e *Engine) unsubscribe(c *wsConn) {
 	}
 	e.mu.Unlock()
 	for _, t := range turns {
-		t.mu.Lock()
-		delete(t.subs, c)
-		t.mu.Unlock()
+		t.unsubscribe(c)
 	}
 	e.unfollowAllRemote(c)
 }
@@ -427,27 +424,20 @@ type wsConn struct {
 	once   sync.Once
 	reason chan closeReason // for the writer to send
 
-	// Turns this connection follows, each with a cursor into the turn's event log. The
-	// writer reads from the logs when woken; nothing is copied into send.
+	// Turns this connection follows; the cursors are kept by the turns. The writer reads
+	// from the logs when woken; nothing is copied into send.
 	followMu sync.Mutex
-	follows  map[*liveTurn]*cursor
+	follows  map[*liveTurn]struct{}
 	woken    chan struct{} // capacity 1: "some followed turn has new events"
 }
 
-type cursor struct {
-	next  int             // index of the next event to send
-	after map[int64]int64 // for a resume: per candidate, the last sequence number the client has
-}
-
-// follow starts sending a turn's events from the beginning of its log, skipping those the
+// follow starts sending a turn's events from the beginning of its logs, skipping those the
 // client already has (after), and keeps sending as they come.
 func (c *wsConn) follow(t *liveTurn, after map[int64]int64) {
 	c.followMu.Lock()
-	c.follows[t] = &cursor{after: after}
+	c.follows[t] = struct{}{}
 	c.followMu.Unlock()
-	t.mu.Lock()
-	t.subs[c] = struct{}{}
-	t.mu.Unlock()
+	t.subscribe(c, after)
 	c.wake()
 }
 
@@ -470,18 +460,18 @@ func (c *wsConn) wake() {
 	}
 }
 
-// pending collects, for the writer, the followed turns' events not yet sent.
+// pending collects, for the writer, the followed turns' events not yet sent. A turn whose
+// streams have all ended and whose every final event this connection has sent is no longer
+// followed: a long-lived socket holds only the turns still in play.
 func (c *wsConn) pending() []candidateEvent {
 	c.followMu.Lock()
 	defer c.followMu.Unlock()
 	var out []candidateEvent
-	for t, cur := range c.follows {
-		evs := t.eventsFrom(cur.next)
-		cur.next += len(evs)
-		for _, ev := range evs {
-			if ev.Seq > cur.after[ev.CandidateID] {
-				out = append(out, ev)
-			}
+	for t := range c.follows {
+		evs, delivered := t.take(c)
+		out = append(out, evs...)
+		if delivered {
+			delete(c.follows, t)
 		}
 	}
 	return out
@@ -553,7 +543,7 @@ func (e *Engine) Full(userID int64) bool { return e.socketsOf(userID) >= maxSock
 func (e *Engine) Serve(ctx context.Context, conn Transport, caller Caller) {
 	wc := &wsConn{engine: e, conn: conn, userID: caller.User.ID, lang: caller.Lang, send: make(chan any, sendQueue),
 		reason: make(chan closeReason, 1), alive: caller.Alive,
-		follows: map[*liveTurn]*cursor{}, woken: make(chan struct{}, 1)}
+		follows: map[*liveTurn]struct{}{}, woken: make(chan struct{}, 1)}
 	e.mu.Lock()
 	e.conns[wc] = struct{}{}
 	e.mu.Unlock()

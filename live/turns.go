@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"maps"
 	"math/rand/v2"
 	"runtime/debug"
 	"slices"
@@ -123,21 +122,27 @@ type candidateEvent struct {
 	HTML         string      `json:"html,omitempty"`
 }
 
-// liveTurn is a turn whose candidates may still be streaming. Its event log is the one copy
-// of what happened: connections follow it with a cursor (see wsConn.follow) instead of
-// receiving copies, so a burst of events (a fast model, eight candidates) never overflows a
-// connection's queue, and a resume is just a cursor that skips what the client already has.
+// liveTurn is a turn whose candidates may still be streaming. Its event logs (one per
+// candidate, see log.go) are the one copy of what happened: connections follow them with a
+// cursor kept here (the last sequence number sent, per candidate) instead of receiving copies,
+// so a burst of events (a fast model, eight candidates) never overflows a connection's queue,
+// and a resume is just a cursor that skips what the client already has.
 type liveTurn struct {
 	id, userID int64
 	mu         sync.Mutex
-	events     []candidateEvent
-	seq        map[int64]int64 // candidate id -> last sequence number
-	subs       map[*wsConn]struct{}
+	logs       map[int64]*candidateLog
+	order      []int64                     // candidate ids, in the order their first event came
+	subs       map[*wsConn]map[int64]int64 // following connection -> per candidate, the last seq sent
 	cancels    map[int64]context.CancelCauseFunc
 	running    int // streams expected or running; the turn leaves memory keepFinished after the last
 	// hideSources: the turn's trainer may not learn candidates' models (a blind project),
 	// so error texts, which endpoints often write with the model's name, are redacted.
 	hideSources bool
+}
+
+func newLiveTurn(id, userID int64, hideSources bool) *liveTurn {
+	return &liveTurn{id: id, userID: userID, logs: map[int64]*candidateLog{}, subs: map[*wsConn]map[int64]int64{},
+		cancels: map[int64]context.CancelCauseFunc{}, hideSources: hideSources}
 }
 
 // expect counts n more streams on the turn, before they start: one that ends at once must
@@ -146,33 +151,6 @@ func (t *liveTurn) expect(n int) {
 	t.mu.Lock()
 	t.running += n
 	t.mu.Unlock()
-}
-
-// publish numbers ev, appends it to the log and wakes every connection that follows the turn.
-func (t *liveTurn) publish(ev candidateEvent) int64 {
-	t.mu.Lock()
-	defer t.mu.Unlock()
-	t.seq[ev.CandidateID]++
-	ev.Seq = t.seq[ev.CandidateID]
-	t.events = append(t.events, ev)
-	for c := range t.subs {
-		c.wake()
-	}
-	return ev.Seq
-}
-
-// lastSeqs is each candidate's last sequence number so far.
-func (t *liveTurn) lastSeqs() map[int64]int64 {
-	t.mu.Lock()
-	defer t.mu.Unlock()
-	return maps.Clone(t.seq)
-}
-
-// eventsFrom returns the events from index i on.
-func (t *liveTurn) eventsFrom(i int) []candidateEvent {
-	t.mu.Lock()
-	defer t.mu.Unlock()
-	return slices.Clone(t.events[min(i, len(t.events)):])
 }
 
 // commands handles the live-session messages of one connection.
@@ -326,15 +304,13 @@ func (x commands) generate(ctx context.Context, cmd generateCmd) error {
 		return err
 	}
 
-	lt := &liveTurn{id: turn.ID, userID: x.caller.User.ID, seq: map[int64]int64{}, subs: map[*wsConn]struct{}{},
-		cancels: map[int64]context.CancelCauseFunc{}}
+	lt := newLiveTurn(turn.ID, x.caller.User.ID, !a.seesModels)
 	info := make([]candidateInfo, len(turn.Candidates))
 	for i, c := range turn.Candidates {
 		info[i] = describeCandidate(c, plan[i].version.Version, a.seesModels)
 	}
 	x.conn.emit(turnEvent{Type: "turn", ID: cmd.ID, TurnID: turn.ID, ConversationID: turn.ConversationID,
 		UserMessageID: turn.UserMessageID, Candidates: info})
-	lt.hideSources = !a.seesModels
 	lt.expect(len(turn.Candidates))
 	e.addTurn(lt)
 	x.conn.follow(lt, nil)
@@ -749,6 +725,11 @@ func (x commands) regenerate(ctx context.Context, cmd regenerateCmd) error {
 	c.CandidateSpec, c.Content, c.Reasoning, c.Status, c.Error, c.Owner = spec, "", "", rlhf.StatusStreaming, "", lease.Owner
 
 	lt := e.liveTurnFor(turn.ID, x.caller.User.ID, !a.seesModels)
+	seqs := make(map[int64]int64, len(turn.Candidates))
+	for _, tc := range turn.Candidates {
+		seqs[tc.ID] = tc.Seq
+	}
+	lt.seedSeqs(seqs) // a turn no longer in memory numbers on from what the database has
 	x.conn.followFromNow(lt)
 	e.startCandidate(lt, c, lease.Until, p, slots.take())
 	return nil
