@@ -113,12 +113,13 @@ func (d Deps) missing() []string {
 // Config says who this replica is, how its live streams keep their claim on their rows, and
 // what one user may run.
 type Config struct {
-	Replica string           // this replica's id: the owner of the candidates it streams
-	Lease   time.Duration    // how long a stream's claim holds without a renewal; at least 3 s
-	Sweep   time.Duration    // how often candidates whose lease ran out (anyone's) are marked interrupted
-	Check   time.Duration    // how often every connection's session is re-checked
-	Now     func() time.Time // time.Now when nil
-	Limits  Limits           // zero: no limits
+	Replica  string             // this replica's id: the owner of the candidates it streams
+	Lease    time.Duration      // how long a stream's claim holds without a renewal; at least 3 s
+	Sweep    time.Duration      // how often candidates whose lease ran out (anyone's) are marked interrupted
+	Check    time.Duration      // how often every connection's session is re-checked
+	Now      func() time.Time   // time.Now when nil
+	Limits   Limits             // zero: no limits
+	Sessions auth.SessionLimits // how long a browser session lives, for the re-checks
 }
 
 // MinLease is the shortest lease an engine accepts: the once-a-second save must be able to miss
@@ -233,6 +234,8 @@ func New(deps Deps, cfg Config) (*Engine, error) {
 		return nil, fmt.Errorf("live: the stream lease must be at least %s, got %s", MinLease, cfg.Lease)
 	case cfg.Sweep <= 0 || cfg.Check <= 0:
 		return nil, fmt.Errorf("live: the sweep (%s) and check (%s) intervals must be positive", cfg.Sweep, cfg.Check)
+	case cfg.Sessions.Idle <= 0:
+		return nil, errors.New("live: the session limits are required, for the connections' re-checks")
 	}
 	if cfg.Now == nil {
 		cfg.Now = time.Now
@@ -246,43 +249,63 @@ func New(deps Deps, cfg Config) (*Engine, error) {
 		followWake: make(chan struct{}, 1)}, nil
 }
 
-// Run re-checks sessions until ctx ends. Then it stops every stream (their candidates are
+// Run runs the engine's loops until ctx ends, each on its own goroutine with its own
+// deadlines: the once-a-second save (which renews leases), the lease sweep, the batched
+// re-check of every connection's credentials, the listener for other replicas' events, and the
+// follower of turns streaming elsewhere. Then it stops every stream (their candidates are
 // saved as interrupted, with what they had), waits for them, and closes every connection.
 // Call it once.
 func (e *Engine) Run(ctx context.Context) {
 	var loops sync.WaitGroup
-	defer loops.Wait()
 	loops.Go(func() { e.listen(ctx, e.pool) })
 	loops.Go(func() { e.followLoop(ctx) })
-	t := time.NewTicker(e.cfg.Check)
+	loops.Go(func() { e.every(ctx, e.cfg.Sweep, e.sweep) })
+	loops.Go(func() { e.every(ctx, e.cfg.Check, func(ctx context.Context) { e.recheck(ctx, e.snapshot()) }) })
+	// Bounded: with the database unreachable, a save must not hold up a shutdown for a TCP
+	// connect timeout, and must end while the leases it renews still hold.
+	e.every(ctx, flushEvery, e.save)
+	e.stopStreams(ErrShutdown)
+	e.streamsWG.Wait()
+	e.closeAll(websocket.CloseGoingAway, "server shutting down")
+	loops.Wait()
+}
+
+// every runs do every period until ctx ends, each run with a third of a lease to finish.
+func (e *Engine) every(ctx context.Context, period time.Duration, do func(context.Context)) {
+	t := time.NewTicker(period)
 	defer t.Stop()
-	save := time.NewTicker(flushEvery)
-	defer save.Stop()
-	sweep := time.NewTicker(e.cfg.Sweep)
-	defer sweep.Stop()
 	for {
 		select {
-		case <-save.C:
-			// Bounded: with the database unreachable, a save must not hold up the session
-			// checks, or a shutdown, for a TCP connect timeout, and must end while the
-			// leases it renews still hold.
-			saveCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), e.cfg.Lease/3)
-			e.save(saveCtx)
-			cancel()
-		case <-sweep.C:
-			sweepCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), e.cfg.Lease/3)
-			e.sweep(sweepCtx)
-			cancel()
 		case <-ctx.Done():
-			e.stopStreams(ErrShutdown)
-			e.streamsWG.Wait()
-			e.closeAll(websocket.CloseGoingAway, "server shutting down")
 			return
 		case <-t.C:
-			for _, c := range e.snapshot() {
-				if !c.alive(ctx) {
-					c.close(websocket.ClosePolicyViolation, "session ended")
-				}
+			runCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), e.cfg.Lease/3)
+			do(runCtx)
+			cancel()
+		}
+	}
+}
+
+// recheckBatch is how many connections' credentials one query checks.
+const recheckBatch = 1000
+
+// recheck closes the connections whose session or token no longer holds, checking them
+// recheckBatch at a time. A database error closes nothing: an outage is not a sign-out.
+func (e *Engine) recheck(ctx context.Context, conns []*wsConn) {
+	for start := 0; start < len(conns); start += recheckBatch {
+		batch := conns[start:min(start+recheckBatch, len(conns))]
+		creds := make([]auth.Credential, len(batch))
+		for i, c := range batch {
+			creds[i] = c.cred
+		}
+		valid, err := e.auth.StillValid(ctx, creds, e.cfg.Sessions)
+		if err != nil {
+			e.logger.Warn("re-check websockets' credentials", "count", len(batch), "err", err)
+			continue
+		}
+		for i, c := range batch {
+			if !valid[i] {
+				c.close(websocket.ClosePolicyViolation, "session ended")
 			}
 		}
 	}
@@ -388,11 +411,13 @@ func (e *Engine) RecheckUser(ctx context.Context, userID int64) {
 }
 
 func (e *Engine) recheckLocal(ctx context.Context, userID int64) {
+	var mine []*wsConn
 	for _, c := range e.snapshot() {
-		if c.userID == userID && !c.alive(ctx) {
-			c.close(websocket.ClosePolicyViolation, "session ended")
+		if c.userID == userID {
+			mine = append(mine, c)
 		}
 	}
+	e.recheck(ctx, mine)
 }
 
 func (e *Engine) socketsOf(userID int64) int {
@@ -418,8 +443,8 @@ type wsConn struct {
 	engine *Engine
 	conn   Transport
 	userID int64
-	lang   string                     // the language errors are told in (?lang= or Accept-Language at the upgrade)
-	alive  func(context.Context) bool // whether the session or token behind it still holds
+	lang   string          // the language errors are told in (?lang= or Accept-Language at the upgrade)
+	cred   auth.Credential // the session or token it was opened with, re-checked in batches
 	send   chan any
 	once   sync.Once
 	reason chan closeReason // for the writer to send
@@ -525,9 +550,9 @@ type Caller struct {
 	User   auth.User
 	Scopes []auth.Scope // a token's scopes; nil for a browser session, which scopes do not limit
 	Lang   string       // the language errors are told in
-	// Alive reports whether the session or token behind the connection still holds; a
-	// database error is not a refusal.
-	Alive func(context.Context) bool
+	// Credential is the session or token the connection was opened with: the engine
+	// re-checks it periodically, and at once when the user signs out anywhere.
+	Credential auth.Credential
 }
 
 // MaxSocketsPerUser is how many connections one user may have open on a replica: a trainer
@@ -542,7 +567,7 @@ func (e *Engine) Full(userID int64) bool { return e.socketsOf(userID) >= maxSock
 // ends, so does the connection, but not the turns it started.
 func (e *Engine) Serve(ctx context.Context, conn Transport, caller Caller) {
 	wc := &wsConn{engine: e, conn: conn, userID: caller.User.ID, lang: caller.Lang, send: make(chan any, sendQueue),
-		reason: make(chan closeReason, 1), alive: caller.Alive,
+		reason: make(chan closeReason, 1), cred: caller.Credential,
 		follows: map[*liveTurn]struct{}{}, woken: make(chan struct{}, 1)}
 	e.mu.Lock()
 	e.conns[wc] = struct{}{}
@@ -556,9 +581,7 @@ func (e *Engine) Serve(ctx context.Context, conn Transport, caller Caller) {
 	go wc.writePump()
 	// The client may have seen the handshake, and its account been disabled, before the
 	// connection was registered above; checking once more closes that gap.
-	if !wc.alive(ctx) {
-		wc.close(websocket.ClosePolicyViolation, "session ended")
-	}
+	e.recheck(ctx, []*wsConn{wc})
 	wc.readPump(ctx, e.logger, e.checkNUL, commands{e: e, caller: caller, conn: wc}.handle)
 }
 

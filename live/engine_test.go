@@ -105,6 +105,7 @@ func TestAnEngineRunsATurnWithoutHTTP(t *testing.T) {
 	t.Cleanup(upstream.Close)
 	pool := pgtest.Pool(t)
 	ctx := context.Background()
+	sessions := auth.SessionLimits{Idle: time.Hour, Absolute: time.Hour}
 	env := map[string]string{"OPENAI_BASE_URL": upstream.URL, "OPENAI_API_KEY": "sk-test", "MENTOR_OPENAI_MODELS": "m1"}
 	models, err := llm.NewRegistry(ctx, llm.RegistryConfig{Getenv: func(k string) string { return env[k] }})
 	require.NoError(t, err)
@@ -112,7 +113,7 @@ func TestAnEngineRunsATurnWithoutHTTP(t *testing.T) {
 	e, err := New(Deps{Logger: slog.New(slog.DiscardHandler), Pool: pool, Auth: as, Store: rlhf.NewStore(pool), Prompts: ps, Models: models,
 		Generator: generation.New(rs, models, nil), Renderer: render.New(),
 		Decode: func(raw []byte, v any) error { return json.Unmarshal(raw, v) }, CheckNUL: func([]byte) error { return nil }},
-		Config{Replica: "replica-t", Lease: 10 * time.Second, Sweep: time.Hour, Check: time.Hour})
+		Config{Replica: "replica-t", Lease: 10 * time.Second, Sweep: time.Hour, Check: time.Hour, Sessions: sessions})
 	require.NoError(t, err)
 	runCtx, stop := context.WithCancel(ctx)
 	done := make(chan struct{})
@@ -129,11 +130,13 @@ func TestAnEngineRunsATurnWithoutHTTP(t *testing.T) {
 	admin, err := as.CreateUser(ctx, auth.NewUser{Login: "root", DisplayName: "管理员", Password: "correct horse battery", IsAdmin: true})
 	require.NoError(t, err)
 
+	cookie, _, err := as.CreateSession(ctx, admin.ID, "127.0.0.1", "test", sessions)
+	require.NoError(t, err)
 	p := newPipe()
 	served := make(chan struct{})
 	go func() {
 		defer close(served)
-		e.Serve(ctx, p, Caller{User: admin, Lang: "zh-CN", Alive: func(context.Context) bool { return true }})
+		e.Serve(ctx, p, Caller{User: admin, Lang: "zh-CN", Credential: auth.Credential{Session: cookie}})
 	}()
 	p.send(t, map[string]any{"type": "generate", "id": "g", "persona_id": persona.ID, "message": "免税额是多少？",
 		"plan": []any{map[string]any{"prompt_version": 1, "model": "m1"}}})

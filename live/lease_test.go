@@ -88,7 +88,8 @@ func TestTheSaveLoopKeepsOrStopsStreamsByTheirLease(t *testing.T) {
 			pool := pgtest.Pool(t)
 			store := rlhf.NewStore(pool)
 			clock := &fakeClock{now: time.Date(2026, 12, 1, 10, 0, 0, 0, time.UTC)}
-			h, err := New(testDeps(pool), Config{Replica: "replica-a", Lease: lease, Sweep: time.Hour, Check: time.Hour, Now: clock.Now})
+			h, err := New(testDeps(pool), Config{Replica: "replica-a", Lease: lease, Sweep: time.Hour, Check: time.Hour, Now: clock.Now,
+				Sessions: auth.SessionLimits{Idle: time.Hour, Absolute: time.Hour}})
 			require.NoError(t, err)
 			l := h.lease()
 			c := streamingCandidate(t, store, prompts.NewStore(pool), auth.NewStore(pool, nil), l)

@@ -102,7 +102,7 @@ func newFixture(t testing.TB, logger *slog.Logger, o options) fixture {
 	liveStore, generator := rlhf.NewStore(pool), generation.New(rs, models, nil)
 	engine, err := live.New(live.Deps{Logger: logger, Pool: pool, Auth: as, Store: liveStore, Prompts: ps, Models: models, Generator: generator,
 		Renderer: render.New(), Decode: server.DecodeCommand, CheckNUL: server.CheckNUL},
-		live.Config{Replica: "test-" + t.Name(), Lease: 15 * time.Second, Sweep: 5 * time.Second, Check: o.check, Limits: o.limits})
+		live.Config{Replica: "test-" + t.Name(), Lease: 15 * time.Second, Sweep: 5 * time.Second, Check: o.check, Limits: o.limits, Sessions: sessions})
 	require.NoError(t, err)
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan struct{})

@@ -1,7 +1,6 @@
 package server
 
 import (
-	"context"
 	"encoding/json"
 	"net/http"
 	"net/url"
@@ -11,6 +10,7 @@ import (
 	"github.com/gin-gonic/gin"
 	"github.com/gorilla/websocket"
 
+	"github.com/mentor-ai/mentor/auth"
 	"github.com/mentor-ai/mentor/errs"
 	"github.com/mentor-ai/mentor/live"
 )
@@ -57,23 +57,18 @@ func handleWebsocket(d Deps) apiFunc {
 			return nil // the upgrader has already answered (403 for a foreign origin)
 		}
 		d.Engine.Serve(c.Request.Context(), conn, live.Caller{User: p.user, Scopes: p.scopes(), Lang: requestLang(c.Request),
-			Alive: credentialCheck(c, d)})
+			Credential: credentialOf(c)})
 		return nil
 	}
 }
 
-// credentialCheck returns a check that the request's session or token still holds.
-func credentialCheck(c *gin.Context, d Deps) func(context.Context) bool {
+// credentialOf is the session or token the request came with, for the engine's re-checks.
+func credentialOf(c *gin.Context) auth.Credential {
 	if h := c.GetHeader("Authorization"); h != "" {
-		secret := strings.TrimSpace(strings.TrimPrefix(h, "Bearer "))
-		return func(ctx context.Context) bool {
-			_, _, err := d.Auth.TokenUser(ctx, secret)
-			// Only a refused token ends the socket; a database error does not.
-			return errs.KindOf(err) != errs.Unauthenticated
-		}
+		return auth.Credential{Token: strings.TrimSpace(strings.TrimPrefix(h, "Bearer "))}
 	}
 	cookie, _ := c.Cookie(sessionCookie)
-	return func(ctx context.Context) bool { return d.Auth.Alive(ctx, cookie, d.Sessions) }
+	return auth.Credential{Session: cookie}
 }
 
 // DecodeCommand parses one websocket command strictly, as the JSON API binds a body: unknown

@@ -259,7 +259,7 @@ func runServe(ctx context.Context, args []string, getenv func(string) string, st
 	// The live engine (issue 12): live sessions, leases on their streams, the generation gate.
 	hub, err := live.New(live.Deps{Logger: logger, Pool: pool, Auth: authStore, Store: liveStore, Prompts: promptStore, Models: models,
 		Generator: generator, Renderer: render.New(), Decode: server.DecodeCommand, CheckNUL: server.CheckNUL},
-		live.Config{Replica: replica, Lease: cfg.streamLease, Sweep: cfg.leaseSweep, Check: 30 * time.Second, Now: time.Now,
+		live.Config{Replica: replica, Lease: cfg.streamLease, Sweep: cfg.leaseSweep, Check: 30 * time.Second, Now: time.Now, Sessions: sessions,
 			Limits: live.Limits{Concurrent: cfg.genConcurrent, PerHour: cfg.genPerHour}})
 	if err != nil {
 		return err
