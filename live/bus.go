@@ -3,7 +3,6 @@ package live
 import (
 	"context"
 	"encoding/json"
-	"errors"
 	"math/rand/v2"
 	"time"
 
@@ -97,8 +96,6 @@ func (e *Engine) listenOnce(ctx context.Context, pool *pgxpool.Pool) error {
 	if _, err := conn.Exec(ctx, "LISTEN "+notifyChannel); err != nil {
 		return err
 	}
-	e.listening(true)
-	defer e.listening(false)
 	for {
 		n, err := conn.WaitForNotification(ctx)
 		if err != nil {
@@ -110,19 +107,6 @@ func (e *Engine) listenOnce(ctx context.Context, pool *pgxpool.Pool) error {
 			continue
 		}
 		e.dispatch(ctx, ev)
-	}
-}
-
-// listening records whether the listener is connected, for tests and for start-up.
-func (e *Engine) listening(up bool) {
-	e.mu.Lock()
-	e.listenUp = up
-	e.mu.Unlock()
-	if up {
-		select {
-		case e.listenReady <- struct{}{}:
-		default:
-		}
 	}
 }
 
@@ -144,5 +128,3 @@ func (e *Engine) dispatch(ctx context.Context, ev busEvent) {
 		e.logger.Warn("a notification of an unknown kind", "kind", ev.Kind)
 	}
 }
-
-var errUnknownCandidate = errors.New("no such candidate in this turn")

@@ -71,12 +71,10 @@ type Engine struct {
 	tracked map[int64]*trackedStream
 
 	// Events between replicas (bus.go) and turns followed from the database (follow.go).
-	pool        *pgxpool.Pool
-	listenUp    bool
-	listenReady chan struct{}
-	followMu    sync.Mutex
-	remote      map[int64]map[*wsConn]*remoteFollower
-	followWake  chan struct{}
+	pool       *pgxpool.Pool
+	followMu   sync.Mutex
+	remote     map[int64]map[*wsConn]*remoteFollower
+	followWake chan struct{}
 }
 
 // Deps is what an engine works with. Every field is required.
@@ -245,7 +243,7 @@ func New(deps Deps, cfg Config) (*Engine, error) {
 		generator: deps.Generator, renderer: deps.Renderer, decode: deps.Decode, checkNUL: deps.CheckNUL,
 		gate: newGate(cfg.Limits, deps.Auth), cfg: cfg, conns: map[*wsConn]struct{}{}, turns: map[int64]*liveTurn{},
 		streams: streams, stopStreams: stop, tracked: map[int64]*trackedStream{},
-		pool: deps.Pool, listenReady: make(chan struct{}, 1), remote: map[int64]map[*wsConn]*remoteFollower{},
+		pool: deps.Pool, remote: map[int64]map[*wsConn]*remoteFollower{},
 		followWake: make(chan struct{}, 1)}, nil
 }
 

@@ -37,6 +37,8 @@ var ErrShutdown = errors.New("the server is stopping")
 
 var errUserCancel = errors.New("cancelled by the trainer")
 
+var errUnknownCandidate = errors.New("no such candidate in this turn")
+
 const (
 	defaultCandidates = 4
 	maxCandidates     = 8
