@@ -329,4 +329,5 @@ var zhCN = map[string]string{
 	"this candidate is no longer streaming here":       "这个候选已不在本服务实例上生成",
 	"finish candidate %d: %q is not a final status":    "结束候选 %d：%q 不是最终状态",
 	"interrupt candidates whose lease ran out":         "将租约已过期的候选标记为中断",
+	"check %d credentials":                             "检查 %d 个登录凭据",
 }
