@@ -109,7 +109,7 @@ func TestAnEngineRunsATurnWithoutHTTP(t *testing.T) {
 	env := map[string]string{"OPENAI_BASE_URL": upstream.URL, "OPENAI_API_KEY": "sk-test", "MENTOR_OPENAI_MODELS": "m1"}
 	models, err := llm.NewRegistry(ctx, llm.RegistryConfig{Getenv: func(k string) string { return env[k] }})
 	require.NoError(t, err)
-	ps, rs, as := prompts.NewStore(pool), retrieval.NewStore(pool, nil), auth.NewStore(pool, nil)
+	ps, rs, as := prompts.NewStore(pool), retrieval.NewStore(pool, nil, nil), auth.NewStore(pool, nil)
 	e, err := New(Deps{Logger: slog.New(slog.DiscardHandler), Pool: pool, Auth: as, Store: rlhf.NewStore(pool), Prompts: ps, Models: models,
 		Generator: generation.New(rs, models, nil), Renderer: render.New(),
 		Decode: func(raw []byte, v any) error { return json.Unmarshal(raw, v) }, CheckNUL: func([]byte) error { return nil }},

@@ -134,7 +134,7 @@ func testDeps(pool *pgxpool.Pool) Deps {
 	if err != nil {
 		panic(err)
 	}
-	rs := retrieval.NewStore(pool, nil)
+	rs := retrieval.NewStore(pool, nil, nil)
 	return Deps{Logger: slog.New(slog.DiscardHandler), Pool: pool, Auth: auth.NewStore(pool, nil), Store: rlhf.NewStore(pool),
 		Prompts: prompts.NewStore(pool), Models: models, Generator: generation.New(rs, models, nil), Renderer: render.New(),
 		Decode: func(raw []byte, v any) error { return json.Unmarshal(raw, v) }, CheckNUL: func([]byte) error { return nil }}

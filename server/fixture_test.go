@@ -97,7 +97,7 @@ func newFixture(t testing.TB, logger *slog.Logger, o options) fixture {
 	if o.check == 0 {
 		o.check = time.Hour
 	}
-	ps, rs, as := prompts.NewStore(pool), retrieval.NewStore(pool, nil), auth.NewStore(pool, nil)
+	ps, rs, as := prompts.NewStore(pool), retrieval.NewStore(pool, nil, nil), auth.NewStore(pool, nil)
 	sessions := auth.SessionLimits{Idle: o.idle, Absolute: 24 * time.Hour}
 	liveStore, generator := rlhf.NewStore(pool), generation.New(rs, models, nil)
 	engine, err := live.New(live.Deps{Logger: logger, Pool: pool, Auth: as, Store: liveStore, Prompts: ps, Models: models, Generator: generator,
