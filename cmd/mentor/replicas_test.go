@@ -221,7 +221,8 @@ func waitRows(t *testing.T, dsn string, turnID int64, what string, ok func([]str
 // B while they stream is refused. Then A is killed: its candidates become interrupted once
 // their lease runs out (B and C sweep), keep what A saved, and never become complete.
 func TestReplicasLeaveEachOthersStreamsAlone(t *testing.T) {
-	t.Parallel()
+	// Not parallel: it starts several servers, each loading the demo project, and running
+	// beside the other end-to-end tests it pushed their start-up past --start-timeout on 2 cores.
 	up := newGatedUpstream(t)
 	dsn := pgtest.URL(t)
 	creds := filepath.Join(t.TempDir(), "dev-credentials.json")
@@ -297,7 +298,8 @@ func TestReplicasLeaveEachOthersStreamsAlone(t *testing.T) {
 // A numbers its events, then the final state exactly once); a cancel sent to B stops a
 // stream on A; signing out through B closes the trainer's socket on A.
 func TestReplicasTellEachOther(t *testing.T) {
-	t.Parallel()
+	// Not parallel: it starts several servers, each loading the demo project, and running
+	// beside the other end-to-end tests it pushed their start-up past --start-timeout on 2 cores.
 	up := newGatedUpstream(t)
 	up.held = "deepseek-test"
 	dsn := pgtest.URL(t)
