@@ -17,7 +17,7 @@ import (
 )
 
 // newTurn stores a turn of n streaming candidates on a fresh database.
-func newTurn(t *testing.T, pool *pgxpool.Pool, n int) rlhf.Turn {
+func newTurn(t testing.TB, pool *pgxpool.Pool, n int) rlhf.Turn {
 	store, ps := rlhf.NewStore(pool), prompts.NewStore(pool)
 	t.Helper()
 	ctx := context.Background()
