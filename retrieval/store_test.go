@@ -184,7 +184,7 @@ func TestFilteredVectorSearchFillsK(t *testing.T) {
 		assert.Equal(t, wanted, p.DocumentID)
 	}
 
-	// The same statement without iterative scans returns fewer: the test above would catch
+	// The same vector list without iterative scans returns fewer: the test above would catch
 	// a connection that lost the setting.
 	args, err := s.SearchArgs(ctx, q, c.Embedder, c.Dimension, []int64{c.ID})
 	require.NoError(t, err)
@@ -194,7 +194,7 @@ func TestFilteredVectorSearchFillsK(t *testing.T) {
 	_, err = conn.Exec(ctx, `SET hnsw.iterative_scan = off; SET hnsw.ef_search = 40`)
 	require.NoError(t, err)
 	defer conn.Exec(ctx, fmt.Sprintf(`SET hnsw.iterative_scan = relaxed_order; SET hnsw.ef_search = %d`, db.HNSWEfSearch)) //nolint:errcheck
-	rows, err := conn.Query(ctx, retrieval.SearchSQL(c.Dimension), args...)
+	rows, err := conn.Query(ctx, retrieval.VectorSQL(c.Dimension), args[:5]...)
 	require.NoError(t, err)
 	n := 0
 	for rows.Next() {
