@@ -323,8 +323,12 @@ func (s *Store) SearchGroup(ctx context.Context, dim int, args []any) ([]Passage
 	if err := cmp.Or(vecErr, txtErr); err != nil {
 		return nil, db.Error(err, "search")
 	}
-	slices.SortFunc(vec, func(a, b hit) int { return cmp.Or(cmp.Compare(a.score, b.score), cmp.Compare(b.p.ChunkID, a.p.ChunkID)) })
-	slices.SortFunc(txt, func(a, b hit) int { return cmp.Or(cmp.Compare(b.score, a.score), cmp.Compare(b.p.ChunkID, a.p.ChunkID)) })
+	slices.SortFunc(vec, func(a, b hit) int {
+		return cmp.Or(cmp.Compare(a.score, b.score), cmp.Compare(b.p.ChunkID, a.p.ChunkID))
+	})
+	slices.SortFunc(txt, func(a, b hit) int {
+		return cmp.Or(cmp.Compare(b.score, a.score), cmp.Compare(b.p.ChunkID, a.p.ChunkID))
+	})
 	vw, tw, rrfK, k := args[7].(float64), args[8].(float64), args[9].(int), args[10].(int)
 	fused := make(map[int64]*Passage, len(vec)+len(txt))
 	var out []*Passage
@@ -348,7 +352,9 @@ func (s *Store) SearchGroup(ctx context.Context, dim int, args []any) ([]Passage
 		// As the statement once summed them: the vector part first, zero when it is absent.
 		p.Score += tw / float64(rrfK+r)
 	}
-	slices.SortFunc(out, func(a, b *Passage) int { return cmp.Or(cmp.Compare(b.Score, a.Score), cmp.Compare(b.ChunkID, a.ChunkID)) })
+	slices.SortFunc(out, func(a, b *Passage) int {
+		return cmp.Or(cmp.Compare(b.Score, a.Score), cmp.Compare(b.ChunkID, a.ChunkID))
+	})
 	res := make([]Passage, 0, min(k, len(out)))
 	for _, p := range out[:min(k, len(out))] {
 		res = append(res, *p)
