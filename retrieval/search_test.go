@@ -21,7 +21,7 @@ import (
 func TestSearchGroupMatchesTheFusedStatement(t *testing.T) {
 	t.Parallel()
 	pool := pgtest.Pool(t)
-	s := retrieval.NewStore(pool, nil)
+	s := retrieval.NewStore(pool, nil, nil)
 	c := newCorpus(t, pool, s, retrieval.Corpus{Slug: "generated"})
 	ctx := context.Background()
 	docs := corpusgen.Documents(42, 400, 8)
