@@ -364,7 +364,9 @@ func (s *Store) submit(ctx context.Context, turnID, trainerID int64, sub Submiss
 
 	// Round trip 2: the writes. A batch outside a transaction block runs as one implicit
 	// transaction that ends, durably (synchronous_commit stays on), with the batch: an error
-	// in any statement rolls back all of them. The advisory lock makes one submission per
+	// in any statement rolls back all of them. (Work that must run in Go inside this
+	// transaction would start it with b.BeginTx instead, run on the batch's Tx after Close,
+	// and Commit: one round trip more, for that case only.) The advisory lock makes one submission per
 	// trainer and turn at a time, so the revision number and the key check cannot race; a
 	// retry that arrives while its first attempt is writing finds the key taken and writes
 	// nothing.
