@@ -297,7 +297,6 @@ var zhCN = map[string]string{
 	"store chunks of %q":                          "保存 %q 的段落",
 	"store document %q":                           "保存文档 %q",
 	"store embeddings":                            "保存向量",
-	"store version %d of %q":                      "保存 %[2]q 的第 %[1]d 版",
 	"token %d":                                    "令牌 %d",
 	"touch session":                               "刷新登录会话",
 	"turn %d":                                     "轮次 %d",
@@ -338,4 +337,10 @@ var zhCN = map[string]string{
 	"the workbook is encrypted (protected by a password): remove the password in Excel and import it again":                 "工作簿已加密（设置了打开密码）：请在 Excel 中取消密码后重新导入",
 	"this is an old Excel 97–2003 workbook (.xls): save it as .xlsx and import it again":                                    "这是旧版 Excel 97–2003 工作簿（.xls）：请另存为 .xlsx 后重新导入",
 	"this is a text file (a CSV renamed to .xlsx?), not an Excel workbook: import it as .csv, or save it as .xlsx in Excel": "这是文本文件（可能是改了扩展名的 CSV），不是 Excel 工作簿：请按 .csv 导入，或在 Excel 中另存为 .xlsx",
+
+	// Issue 17: an import writes its documents in groups, set-based.
+	"look up the documents":              "查找文档",
+	"store %d documents":                 "保存 %d 篇文档",
+	"store the versions of %d documents": "保存 %d 篇文档的版本",
+	"store the chunks of %d documents":   "保存 %d 篇文档的段落",
 }
