@@ -415,12 +415,16 @@ func copyChunks(ctx context.Context, tx pgx.Tx, corpus Corpus, ps []*prepared, t
 			for _, l := range p.search[i].Lexemes {
 				terms[l.Word]++
 			}
+			var page *int // NULL for documents without pages
+			if c.Page > 0 {
+				page = &c.Page
+			}
 			rows = append(rows, []any{corpus.ID, p.res.DocumentID, p.res.Version, c.Position, c.HeadingPath, c.Text, c.Tokens, p.in.Tags,
-				p.search[i], corpus.Dimension, embedding, embeddedAt})
+				p.search[i], corpus.Dimension, embedding, embeddedAt, page})
 		}
 	}
 	_, err := tx.CopyFrom(ctx, pgx.Identifier{"chunks"}, []string{"corpus_id", "document_id", "version", "position", "heading_path",
-		"text", "token_count", "tags", "search", "dimension", "embedding", "embedded_at"}, pgx.CopyFromRows(rows))
+		"text", "token_count", "tags", "search", "dimension", "embedding", "embedded_at", "page"}, pgx.CopyFromRows(rows))
 	if err != nil && len(ps) == 1 {
 		return db.Error(err, "store chunks of %q", ps[0].in.Slug)
 	}

@@ -32,7 +32,10 @@ type Passage struct {
 	Title       string   `json:"title"`
 	HeadingPath []string `json:"heading_path"`
 	Text        string   `json:"text"`
-	Current     bool     `json:"current"` // false once the document has a newer version
+	// Page is the page the passage starts on in a document with pages (a PDF), for citing
+	// it as "第 12 页"; 0, and left out, elsewhere.
+	Page    int  `json:"page,omitempty"`
+	Current bool `json:"current"` // false once the document has a newer version
 	// Score is the fused score: the sum over the two lists of weight / (rrf_k + rank).
 	Score       float64  `json:"score"`
 	VectorRank  *int     `json:"vector_rank"`  // 1-based; null when the vector list missed it
@@ -232,7 +235,8 @@ const TextMatchBudget = 1000
 const TextRankCap = 1000
 
 // passageColumns are a Passage's stored fields, as both lists return them.
-const passageColumns = `c.id, c.document_id, c.corpus_id, c.version, c.position, d.slug, d.lang, d.title, c.heading_path, c.text, c.current`
+const passageColumns = `c.id, c.document_id, c.corpus_id, c.version, c.position, d.slug, d.lang, d.title, c.heading_path, c.text,
+	coalesce(c.page, 0), c.current`
 
 // VectorSQL is the vector list's statement for vectors of dim dimensions, on SearchArgs'
 // first five arguments: the chunks nearest $1, cut to $5. It relies on pgvector's iterative
@@ -294,7 +298,7 @@ func (s *Store) SearchGroup(ctx context.Context, dim int, args []any) ([]Passage
 		}
 		p := &h.p
 		_, err := pgx.ForEachRow(rows, append([]any{&p.ChunkID, &p.DocumentID, &p.CorpusID, &p.Version, &p.Position, &p.Slug,
-			&p.Lang, &p.Title, &p.HeadingPath, &p.Text, &p.Current}, score...), func() error {
+			&p.Lang, &p.Title, &p.HeadingPath, &p.Text, &p.Page, &p.Current}, score...), func() error {
 			if sql == TextSQL {
 				h.score = float64(rank)
 			}
@@ -365,7 +369,7 @@ func (s *Store) SearchGroup(ctx context.Context, dim int, args []any) ([]Passage
 func scanPassage(row pgx.CollectableRow) (Passage, error) {
 	var p Passage
 	err := row.Scan(&p.ChunkID, &p.DocumentID, &p.CorpusID, &p.Version, &p.Position, &p.Slug, &p.Lang, &p.Title,
-		&p.HeadingPath, &p.Text, &p.Current, &p.Score, &p.VectorRank, &p.VectorScore, &p.TextRank, &p.TextScore)
+		&p.HeadingPath, &p.Text, &p.Page, &p.Current, &p.Score, &p.VectorRank, &p.VectorScore, &p.TextRank, &p.TextScore)
 	return p, err
 }
 
@@ -373,7 +377,7 @@ func scanPassage(row pgx.CollectableRow) (Passage, error) {
 // candidate was given, whatever version they belong to.
 func (s *Store) Chunks(ctx context.Context, ids []int64) ([]Passage, error) {
 	rows, _ := s.pool.Query(ctx, `SELECT c.id, c.document_id, c.corpus_id, c.version, c.position, d.slug, d.lang, d.title,
-		c.heading_path, c.text, c.current, 0::float8, NULL::int, NULL::float8, NULL::int, NULL::float8
+		c.heading_path, c.text, coalesce(c.page, 0), c.current, 0::float8, NULL::int, NULL::float8, NULL::int, NULL::float8
 		FROM unnest($1::bigint[]) WITH ORDINALITY AS want(id, n) JOIN chunks c ON c.id = want.id JOIN documents d ON d.id = c.document_id
 		ORDER BY want.n`, ids)
 	out, err := pgx.CollectRows(rows, scanPassage)

@@ -59,7 +59,7 @@ func TestSearchGroupMatchesTheFusedStatement(t *testing.T) {
 			want, err := pgx.CollectRows(rows, func(row pgx.CollectableRow) (retrieval.Passage, error) {
 				var p retrieval.Passage
 				err := row.Scan(&p.ChunkID, &p.DocumentID, &p.CorpusID, &p.Version, &p.Position, &p.Slug, &p.Lang, &p.Title,
-					&p.HeadingPath, &p.Text, &p.Current, &p.Score, &p.VectorRank, &p.VectorScore, &p.TextRank, &p.TextScore)
+					&p.HeadingPath, &p.Text, &p.Page, &p.Current, &p.Score, &p.VectorRank, &p.VectorScore, &p.TextRank, &p.TextScore)
 				return p, err
 			})
 			require.NoError(t, err)
@@ -107,7 +107,7 @@ func fusedSQL(dim int) string {
 	FROM vec FULL JOIN txt ON vec.id = txt.id
 	ORDER BY score DESC, id DESC LIMIT $11
 )
-SELECT c.id, c.document_id, c.corpus_id, c.version, c.position, d.slug, d.lang, d.title, c.heading_path, c.text, c.current,
+SELECT c.id, c.document_id, c.corpus_id, c.version, c.position, d.slug, d.lang, d.title, c.heading_path, c.text, coalesce(c.page, 0), c.current,
 	f.score, f.vector_rank::int, f.vector_score, f.text_rank::int, f.text_score::float8
 FROM fused f JOIN chunks c ON c.id = f.id JOIN documents d ON d.id = c.document_id
 ORDER BY f.score DESC, f.id DESC`, dim, retrieval.TextMatchBudget, retrieval.TextRankCap)

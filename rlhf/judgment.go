@@ -19,6 +19,7 @@ import (
 
 	"github.com/mentor-ai/mentor/db"
 	"github.com/mentor-ai/mentor/errs"
+	"github.com/mentor-ai/mentor/webhook"
 )
 
 // Flags a trainer can put on a candidate.
@@ -104,7 +105,8 @@ func UsableSQL(status, content string) string {
 //
 // It costs two round trips (issue 17): one pipelined batch of lookups, then the writes as one
 // batch that PostgreSQL runs as one implicit transaction, committed durably when the batch
-// ends. Only a retry that races its own first attempt costs a third (the replay's lookup).
+// ends. A retry that races its own first attempt costs a third (the replay's lookup), and a
+// project with a webhook for judgments two more (the event, and an explicit COMMIT).
 // TestSubmitRoundTrips counts them.
 func (s *Store) Submit(ctx context.Context, turnID, trainerID int64, sub Submission) (Submitted, error) {
 	out, err := s.submit(ctx, turnID, trainerID, sub)
@@ -183,12 +185,17 @@ func (s *Store) submit(ctx context.Context, turnID, trainerID int64, sub Submiss
 		stored, err = scanStored(row)
 		return err
 	})
-	b.Queue(`SELECT user_message_id FROM turns WHERE id = $1`, turnID).QueryRow(func(row pgx.Row) error {
-		if err := row.Scan(&userMessageID); err != nil && !errors.Is(err, pgx.ErrNoRows) {
-			return err
-		}
-		return nil
-	})
+	turn := turnRow{id: turnID}
+	b.Queue(`SELECT t.user_message_id, c.project_id, c.persona_id, c.id,
+			EXISTS (SELECT 1 FROM webhooks w WHERE w.project_id = c.project_id AND $2 = ANY (w.events) AND w.paused_at IS NULL)
+		FROM turns t JOIN conversations c ON c.id = t.conversation_id WHERE t.id = $1`, turnID, string(webhook.JudgmentSubmitted)).
+		QueryRow(func(row pgx.Row) error {
+			err := row.Scan(&userMessageID, &turn.projectID, &turn.personaID, &turn.conversationID, &turn.hooked)
+			if err != nil && !errors.Is(err, pgx.ErrNoRows) {
+				return err
+			}
+			return nil
+		})
 	b.Queue(`SELECT c.id, c.message_id, c.status, m.content, c.passage_ids FROM candidates c JOIN messages m ON m.id = c.message_id
 		WHERE c.turn_id = $1 ORDER BY c.position`, turnID).Query(func(rows pgx.Rows) error {
 		var id int64
@@ -364,13 +371,20 @@ func (s *Store) submit(ctx context.Context, turnID, trainerID int64, sub Submiss
 
 	// Round trip 2: the writes. A batch outside a transaction block runs as one implicit
 	// transaction that ends, durably (synchronous_commit stays on), with the batch: an error
-	// in any statement rolls back all of them. (Work that must run in Go inside this
-	// transaction would start it with b.BeginTx instead, run on the batch's Tx after Close,
-	// and Commit: one round trip more, for that case only.) The advisory lock makes one submission per
+	// in any statement rolls back all of them. Work that must run in Go inside this
+	// transaction (webhook.Emit) starts it with b.BeginTx instead, runs on the batch's Tx
+	// after Close, and commits. The advisory lock makes one submission per
 	// trainer and turn at a time, so the revision number and the key check cannot race; a
 	// retry that arrives while its first attempt is writing finds the key taken and writes
 	// nothing.
 	b = &pgx.Batch{}
+	if turn.hooked {
+		// The project's webhooks are told in the same transaction (webhook.Emit), which must
+		// then be an explicit one: two round trips more, only for projects with a webhook for
+		// judgments. (One registered after the lookup above misses this judgment, as one
+		// registered a moment after the write would.)
+		b.BeginTx(pgx.TxOptions{})
+	}
 	// The write's plan is the same whatever its values, and planning it anew (PostgreSQL's
 	// first five executions on each connection, and whenever it judges a custom plan
 	// cheaper) doubled its CPU: 3.0 against 1.5 ms a submit (issue 17). set_config rather
@@ -388,10 +402,30 @@ func (s *Store) submit(ctx context.Context, turnID, trainerID int64, sub Submiss
 		written = err == nil
 		return err
 	})
-	if err := s.pool.SendBatch(ctx, b).Close(); err != nil {
+	br := s.pool.SendBatch(ctx, b)
+	tx := br.Tx()
+	if tx != nil {
+		defer tx.Rollback(ctx) //nolint:errcheck // after Commit it does nothing
+	}
+	if err := br.Close(); err != nil {
 		return out, err
 	}
+	out.Pairs = len(pairs)
+	if written && tx != nil {
+		if err := emitJudged(ctx, tx, turn, trainerID, out); err != nil {
+			return out, err
+		}
+		if err := tx.Commit(ctx); err != nil {
+			return out, err
+		}
+	}
 	if !written {
+		out.Pairs = 0
+		if tx != nil {
+			if err := tx.Rollback(ctx); err != nil {
+				return out, err
+			}
+		}
 		// The key was stored between the lookup and the lock: by this submission's first
 		// attempt, or by another turn's. Answer as a retry would have been answered.
 		stored, err := scanStored(s.pool.QueryRow(ctx, storedJudgmentSQL, trainerID, sub.IdempotencyKey))
@@ -403,8 +437,13 @@ func (s *Store) submit(ctx context.Context, turnID, trainerID int64, sub Submiss
 		}
 		return stored.replay(turnID, sub.IdempotencyKey, hash[:])
 	}
-	out.Pairs = len(pairs)
 	return out, nil
+}
+
+// turnRow is what a submission looks up about its turn, for the write and the webhooks.
+type turnRow struct {
+	id, projectID, personaID, conversationID int64
+	hooked                                   bool // a webhook of the project wants judgment.submitted
 }
 
 // writeJudgmentSQL writes a judgment in one statement: its human replies, the judgment, its
@@ -443,6 +482,17 @@ const writeJudgmentSQL = `WITH fresh AS (
 		SELECT j.id, c.n, c.chunk_id FROM j, unnest($20::int[], $21::bigint[]) AS c (n, chunk_id)
 	)
 	SELECT id, revision, edited_message_id, gold_message_id, continuation_message_id FROM j`
+
+// emitJudged tells the project's webhooks about a new judgment, in the transaction that
+// stores it. A replayed submission is not new, and emits nothing.
+func emitJudged(ctx context.Context, tx pgx.Tx, t turnRow, trainerID int64, out Submitted) error {
+	_, err := webhook.Emit(ctx, tx, t.projectID, webhook.JudgmentSubmitted, map[string]any{
+		"judgment_id": out.JudgmentID, "turn_id": t.id, "conversation_id": t.conversationID, "persona_id": t.personaID,
+		"trainer_id": trainerID, "revision": out.Revision, "pairs": out.Pairs,
+		"edited": out.EditedMessageID != nil, "gold": out.GoldMessageID != nil,
+	})
+	return err
+}
 
 // canonical returns the submission as it is hashed and stored: absent and empty ratings
 // and flags are the same thing, so "flags": {} or a candidate with an empty list of flags

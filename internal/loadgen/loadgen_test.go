@@ -34,7 +34,7 @@ func TestOpenLoopSendsEveryDueRequest(t *testing.T) {
 	t.Cleanup(srv.Close)
 	res, err := Run(context.Background(), Config{BaseURL: srv.URL, Status: http.StatusCreated, Header: map[string]string{"X-Test": "h"},
 		Requests: []Request{{Method: "POST", Path: "/a/{{seq}}", Body: json.RawMessage(`{"key": "k-{{seq}}"}`)}},
-		Rate: 400, Duration: 100 * time.Millisecond, SeqStart: 7})
+		Rate:     400, Duration: 100 * time.Millisecond, SeqStart: 7})
 	require.NoError(t, err)
 	assert.EqualValues(t, 40, res.Sent, "due at 0, 2.5, … 97.5 ms")
 	assert.Zero(t, res.Failed, res.FirstError)
