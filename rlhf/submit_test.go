@@ -22,7 +22,7 @@ func TestSubmitRoundTrips(t *testing.T) {
 	pool, rt := pgtest.CountingPool(t, 1)
 	store := rlhf.NewStore(pool)
 	ctx := context.Background()
-	turns := make([]rlhf.Turn, 3)
+	turns := make([]rlhf.Turn, 4)
 	for i := range turns {
 		turns[i] = newTurn(t, pool, 4)
 		for _, c := range turns[i].Candidates {
@@ -31,6 +31,12 @@ func TestSubmitRoundTrips(t *testing.T) {
 		}
 	}
 	trainer := turns[0].CreatedBy
+	// The last turn's project has a webhook for judgments: the event is emitted in the
+	// judgment's transaction, which is then an explicit one.
+	_, err := pool.Exec(ctx, `INSERT INTO webhooks (project_id, url, events, secret_sealed)
+		SELECT c.project_id, 'https://receiver.example/hook', '{judgment.submitted}', '\x00'
+		FROM turns t JOIN conversations c ON c.id = t.conversation_id WHERE t.id = $1`, turns[3].ID)
+	require.NoError(t, err)
 	full := func(turn rlhf.Turn, key string) rlhf.Submission {
 		c := turn.Candidates
 		return rlhf.Submission{IdempotencyKey: key, Ranking: [][]int64{{c[0].ID}, {c[1].ID, c[2].ID}, {c[3].ID}},
@@ -39,7 +45,9 @@ func TestSubmitRoundTrips(t *testing.T) {
 			ContinueFrom: rlhf.ContinueFrom{Gold: true}, TimeSpentMillis: 1000}
 	}
 	// Warm the connection's statement cache: pgx prepares each statement once per connection.
-	_, err := store.Submit(ctx, turns[0].ID, trainer, full(turns[0], "warm-up-key"))
+	_, err = store.Submit(ctx, turns[0].ID, trainer, full(turns[0], "warm-up-key"))
+	require.NoError(t, err)
+	_, err = store.Submit(ctx, turns[3].ID, trainer, full(turns[3], "warm-up-hooked"))
 	require.NoError(t, err)
 
 	cases := []struct {
@@ -54,6 +62,7 @@ func TestSubmitRoundTrips(t *testing.T) {
 		{name: "new judgment with edit and gold", turn: turns[1], sub: full(turns[1], "new-judgment-1"), trips: 2, wantPairs: 10},
 		{name: "retry of it", turn: turns[1], sub: full(turns[1], "new-judgment-1"), trips: 1, replayed: true, wantPairs: 10},
 		{name: "another revision", turn: turns[1], sub: full(turns[1], "new-judgment-2"), trips: 2, wantPairs: 10},
+		{name: "in a project with a webhook", turn: turns[3], sub: full(turns[3], "hooked-judgment"), trips: 4, wantPairs: 10},
 		{name: "key reused for another turn", turn: turns[2], sub: full(turns[2], "new-judgment-1"), trips: 1, wantKind: errs.Conflict},
 		{name: "bad ranking", turn: turns[2], sub: rlhf.Submission{IdempotencyKey: "bad-ranking-1", Ranking: [][]int64{{-5}},
 			ContinueFrom: rlhf.ContinueFrom{CandidateID: turns[2].Candidates[0].ID}}, trips: 1, wantKind: errs.Unprocessable},
@@ -72,4 +81,7 @@ func TestSubmitRoundTrips(t *testing.T) {
 		assert.NotNil(t, got.GoldMessageID, tc.name)
 		assert.Equal(t, *got.GoldMessageID, got.ContinuationMessageID, tc.name)
 	}
+	var deliveries int
+	require.NoError(t, pool.QueryRow(ctx, `SELECT count(*) FROM webhook_deliveries WHERE event = 'judgment.submitted'`).Scan(&deliveries))
+	assert.Equal(t, 2, deliveries, "the hooked project's two judgments, and only they, queued a delivery each")
 }
