@@ -291,13 +291,16 @@ func runServe(ctx context.Context, args []string, getenv func(string) string, st
 	}
 	var accounts []demo.Account
 	if cfg.dev {
-		sum, err := demo.Load(startCtx, promptStore, retrievalStore, models.Has)
+		// The demo is work, not waiting: --start-timeout bounds how long the database may take
+		// to answer, and on a loaded two-core machine embedding the demo corpus alone can take
+		// longer than that. Ctrl-C still stops it.
+		sum, err := demo.Load(ctx, promptStore, retrievalStore, models.Has)
 		if err != nil {
 			return fmt.Errorf("load the demo project: %w", err)
 		}
 		logger.Info("demo project ready", "project", sum.Project.Slug, "personas", sum.Personas,
 			"versions_published", sum.Versions, "documents", sum.Documents)
-		if accounts, err = demo.Accounts(startCtx, authStore, sum.Project.ID, cfg.devCredentials); err != nil {
+		if accounts, err = demo.Accounts(ctx, authStore, sum.Project.ID, cfg.devCredentials); err != nil {
 			return fmt.Errorf("demo accounts: %w", err)
 		}
 	}
