@@ -25,7 +25,7 @@ test:
 	@GO="$(GO)" scripts/setup.sh db browser pdf modules
 	@mkdir -p .mentor/test-output
 	@echo "test: go test -race ./... (a first run spends a few minutes compiling with the race detector; artifacts go to .mentor/test-output)"
-	@$(WITH_DB) $(GO) test -race -count=1 -artifacts -outputdir="$(CURDIR)/.mentor/test-output" ./...
+	@$(WITH_DB) $(GO) test -race -count=1 -timeout 30m -artifacts -outputdir="$(CURDIR)/.mentor/test-output" ./...
 
 bench: setup
 	@mkdir -p docs .mentor
