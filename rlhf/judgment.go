@@ -40,6 +40,11 @@ type Submission struct {
 	Gold            *GoldInput                `json:"gold"`
 	ContinueFrom    ContinueFrom              `json:"continue_from"`
 	TimeSpentMillis int                       `json:"time_spent_ms"`
+
+	// InTx, when set, runs inside the judgment's transaction right after a new judgment is
+	// stored (never for a replayed one): campaigns complete the trainer's claim there, so a
+	// judgment and its claim are written together or not at all. Its error undoes both.
+	InTx func(ctx context.Context, tx pgx.Tx, judgmentID int64) error `json:"-"`
 }
 
 // EditInput is a candidate as the trainer corrected it.
@@ -325,6 +330,11 @@ func (s *Store) Submit(ctx context.Context, turnID, trainerID int64, rubric []Sc
 			return err
 		}
 		out.Pairs = len(pairs)
+		if sub.InTx != nil {
+			if err := sub.InTx(ctx, tx, out.JudgmentID); err != nil {
+				return err
+			}
+		}
 		if sub.Gold != nil {
 			return storeCitations(ctx, tx, turnID, out.JudgmentID, sub.Gold.Content)
 		}
