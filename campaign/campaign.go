@@ -15,6 +15,7 @@ import (
 
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
+	"github.com/riverqueue/river"
 
 	"github.com/mentor-ai/mentor/db"
 	"github.com/mentor-ai/mentor/errs"
@@ -94,6 +95,7 @@ type Campaign struct {
 type Store struct {
 	pool   *pgxpool.Pool
 	models *llm.Registry
+	jobs   *river.Client[pgx.Tx] // inserts generation jobs; an insert-only client will do
 	now    func() time.Time
 	loc    *time.Location
 	logger *slog.Logger
@@ -115,8 +117,9 @@ type Options struct {
 	Events   Events
 }
 
-// NewStore returns a Store; models is the registry candidate plans are checked against.
-func NewStore(pool *pgxpool.Pool, models *llm.Registry, o Options) *Store {
+// NewStore returns a Store; models is the registry candidate plans are checked against, and
+// jobs the River client generation jobs are inserted with (it need not run workers).
+func NewStore(pool *pgxpool.Pool, models *llm.Registry, jobs *river.Client[pgx.Tx], o Options) *Store {
 	if o.Now == nil {
 		o.Now = time.Now
 	}
@@ -126,7 +129,7 @@ func NewStore(pool *pgxpool.Pool, models *llm.Registry, o Options) *Store {
 	if o.Logger == nil {
 		o.Logger = slog.New(slog.DiscardHandler)
 	}
-	return &Store{pool: pool, models: models, now: o.Now, loc: o.Location, logger: o.Logger, events: o.Events}
+	return &Store{pool: pool, models: models, jobs: jobs, now: o.Now, loc: o.Location, logger: o.Logger, events: o.Events}
 }
 
 // itemCompleted is the one place an item's k-th judgment is announced.
@@ -201,6 +204,9 @@ func (in Input) validate(models *llm.Registry) error {
 		return errs.Field("skip_limit", "must be between 1 and 100, got %d", in.SkipLimit)
 	case utf8.RuneCountInString(in.Guidelines) > 100000:
 		return errs.Field("guidelines", "must be at most %d characters", 100000)
+	case in.Live:
+		// Said plainly rather than accepted: nothing streams a campaign's items on claim yet.
+		return errs.Field("live", "live generation for campaigns is not available yet: leave it false to generate ahead")
 	}
 	known := false
 	for _, k := range TaskKinds {
@@ -392,7 +398,9 @@ func getCampaign(ctx context.Context, q querier, id int64) (Campaign, error) {
 }
 
 // Get returns a campaign.
-func (s *Store) Get(ctx context.Context, id int64) (Campaign, error) { return getCampaign(ctx, s.pool, id) }
+func (s *Store) Get(ctx context.Context, id int64) (Campaign, error) {
+	return getCampaign(ctx, s.pool, id)
+}
 
 // ProjectOf returns the project a campaign belongs to, for access checks.
 func (s *Store) ProjectOf(ctx context.Context, id int64) (int64, error) {
@@ -434,7 +442,7 @@ func errBadTransition(from, to State) error {
 // SetState moves a campaign to another state. Leaving draft starts the generation of every
 // item's candidates (unless the campaign generates live). Closing announces it
 // (campaignClosed).
-func (s *Store) SetState(ctx context.Context, id int64, to State, enqueue func(ctx context.Context, tx pgx.Tx, itemIDs []int64) error) (Campaign, error) {
+func (s *Store) SetState(ctx context.Context, id int64, to State) (Campaign, error) {
 	var c Campaign
 	err := pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
 		var from State
@@ -452,13 +460,13 @@ func (s *Store) SetState(ctx context.Context, id int64, to State, enqueue func(c
 		if _, err := tx.Exec(ctx, `UPDATE campaigns SET state = $2, updated_at = now() WHERE id = $1`, id, to); err != nil {
 			return err
 		}
-		if from == Draft && to != Closed && !live && enqueue != nil {
+		if from == Draft && to != Closed && !live {
 			rows, _ := tx.Query(ctx, `UPDATE campaign_items SET generation = 'generating' WHERE campaign_id = $1 AND generation = 'pending' RETURNING id`, id)
 			ids, err := pgx.CollectRows(rows, pgx.RowTo[int64])
 			if err != nil {
 				return err
 			}
-			if err := enqueue(ctx, tx, ids); err != nil {
+			if err := s.enqueue(ctx, tx, ids); err != nil {
 				return err
 			}
 		}

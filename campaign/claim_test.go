@@ -258,7 +258,7 @@ func TestClaimRules(t *testing.T) {
 		f := setup(t)
 		c := f.campaign(t, campaign.Input{K: 1})
 		f.readyItems(t, c, 1)
-		_, err := f.store.SetState(ctx, c.ID, campaign.Closed, nil)
+		_, err := f.store.SetState(ctx, c.ID, campaign.Closed)
 		require.NoError(t, err)
 		_, err = f.store.Next(ctx, c.ID, f.trainers(t, "closed", 1)[0])
 		assert.Equal(t, errs.Unprocessable, errs.KindOf(err))

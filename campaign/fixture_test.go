@@ -9,6 +9,8 @@ import (
 
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
+	"github.com/riverqueue/river"
+	"github.com/riverqueue/river/riverdriver/riverpgxv5"
 	"github.com/stretchr/testify/require"
 
 	"github.com/mentor-ai/mentor/campaign"
@@ -56,13 +58,21 @@ type events struct {
 
 func setup(t *testing.T) *fixture {
 	t.Helper()
+	models, err := llm.NewRegistry(context.Background(), llm.RegistryConfig{Getenv: func(string) string { return "" }})
+	require.NoError(t, err)
+	return setupWith(t, models)
+}
+
+// setupWith is setup with the models campaign plans may name.
+func setupWith(t *testing.T, models *llm.Registry) *fixture {
+	t.Helper()
 	ctx := context.Background()
 	pool := pgtest.Pool(t)
-	models, err := llm.NewRegistry(ctx, llm.RegistryConfig{Getenv: func(string) string { return "" }})
-	require.NoError(t, err)
 	f := &fixture{pool: pool, live: rlhf.NewStore(pool), prompts: prompts.NewStore(pool),
 		clock: &clock{t: time.Date(2026, 12, 1, 9, 0, 0, 0, time.UTC)}, models: models, events: &events{}}
-	f.store = campaign.NewStore(pool, models, campaign.Options{Now: f.clock.now, Location: time.UTC, Events: campaign.Events{
+	inserter, err := river.NewClient(riverpgxv5.New(pool), &river.Config{})
+	require.NoError(t, err)
+	f.store = campaign.NewStore(pool, models, inserter, campaign.Options{Now: f.clock.now, Location: time.UTC, Events: campaign.Events{
 		ItemCompleted: func(_ context.Context, _, item int64) {
 			f.events.mu.Lock()
 			defer f.events.mu.Unlock()
@@ -132,7 +142,7 @@ func (f *fixture) readyItems(t *testing.T, c campaign.Campaign, n int) []int64 {
 	for i := range items {
 		items[i] = campaign.ItemInput{ExternalID: fmt.Sprintf("q%d", i+1), Question: fmt.Sprintf("第 %d 个问题：进口奶粉要交哪些税？", i+1)}
 	}
-	rep, err := f.store.AddItems(ctx, c.ID, items, nil)
+	rep, err := f.store.AddItems(ctx, c.ID, items)
 	require.NoError(t, err)
 	require.Equal(t, n, rep.Added)
 	rows, _ := f.pool.Query(ctx, `SELECT id, question FROM campaign_items WHERE campaign_id = $1 ORDER BY id`, c.ID)
@@ -158,7 +168,7 @@ func (f *fixture) readyItems(t *testing.T, c campaign.Campaign, n int) []int64 {
 		_, err = f.pool.Exec(ctx, `UPDATE campaign_items SET turn_id = $2, generation = 'ready' WHERE id = $1`, id, turn.ID)
 		require.NoError(t, err)
 	}
-	_, err = f.store.SetState(ctx, c.ID, campaign.Open, nil)
+	_, err = f.pool.Exec(ctx, `UPDATE campaigns SET state = 'open' WHERE id = $1`, c.ID)
 	require.NoError(t, err)
 	return ids
 }

@@ -325,16 +325,16 @@ func (in ItemInput) check() *errs.Error {
 // normalised question, in the file or in the campaign) are skipped and reported. Items
 // added to a campaign past its draft are generated at once (enqueue) unless it generates
 // live. Lines carry their line numbers; AddItems numbers plain items from 1.
-func (s *Store) AddItems(ctx context.Context, campaignID int64, items []ItemInput, enqueue func(ctx context.Context, tx pgx.Tx, itemIDs []int64) error) (ImportReport, error) {
+func (s *Store) AddItems(ctx context.Context, campaignID int64, items []ItemInput) (ImportReport, error) {
 	lines := make([]Line, len(items))
 	for i, it := range items {
 		lines[i] = Line{Line: i + 1, Item: it}
 	}
-	return s.Import(ctx, campaignID, lines, enqueue)
+	return s.Import(ctx, campaignID, lines)
 }
 
 // Import is AddItems for lines read from a file.
-func (s *Store) Import(ctx context.Context, campaignID int64, lines []Line, enqueue func(ctx context.Context, tx pgx.Tx, itemIDs []int64) error) (ImportReport, error) {
+func (s *Store) Import(ctx context.Context, campaignID int64, lines []Line) (ImportReport, error) {
 	rep := ImportReport{Duplicates: []Duplicate{}}
 	for _, l := range lines {
 		if e := l.Item.check(); e != nil {
@@ -431,8 +431,8 @@ func (s *Store) Import(ctx context.Context, campaignID int64, lines []Line, enqu
 			return err
 		}
 		rep.Added = len(added)
-		if generation == "generating" && enqueue != nil {
-			return enqueue(ctx, tx, added)
+		if generation == "generating" {
+			return s.enqueue(ctx, tx, added)
 		}
 		return nil
 	})
