@@ -325,4 +325,17 @@ var zhCN = map[string]string{
 	"this turn is judged already: ask again to get new candidates":               "这一轮已经评判过了：请重新提问以获得新的候选",
 	"cross-origin request from %s refused":                                       "已拒绝来自 %s 的跨站请求",
 	"Content-Type must be application/json (or multipart/form-data for uploads)": "Content-Type 必须是 application/json（上传文件时为 multipart/form-data）",
+
+	// Issue 16 part B: spreadsheets (package sheet), PDF import, webhooks.
+	"the workbook is over %d MiB":                   "工作簿超过 %d MiB",
+	"not a readable Excel workbook (.xlsx)":         "无法读取这个 Excel 工作簿（.xlsx）",
+	"the workbook has no sheets":                    "工作簿里没有工作表",
+	"the workbook has no sheet %q (its sheets: %s)": "工作簿里没有名为 %q 的工作表（现有工作表：%s）",
+	"sheet %q cannot be read":                       "无法读取工作表 %q",
+	"sheet %q is empty":                             "工作表 %q 是空的",
+	"the file is empty":                             "文件是空的",
+	"not an Excel workbook (.xlsx)":                 "这不是 Excel 工作簿（.xlsx）",
+	"the workbook is encrypted (protected by a password): remove the password in Excel and import it again":                 "工作簿已加密（设置了打开密码）：请在 Excel 中取消密码后重新导入",
+	"this is an old Excel 97–2003 workbook (.xls): save it as .xlsx and import it again":                                    "这是旧版 Excel 97–2003 工作簿（.xls）：请另存为 .xlsx 后重新导入",
+	"this is a text file (a CSV renamed to .xlsx?), not an Excel workbook: import it as .csv, or save it as .xlsx in Excel": "这是文本文件（可能是改了扩展名的 CSV），不是 Excel 工作簿：请按 .csv 导入，或在 Excel 中另存为 .xlsx",
 }

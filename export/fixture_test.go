@@ -266,7 +266,7 @@ func fixture(t testing.TB) *world {
 func (w *world) knowledge(docs map[string]string) map[string]int64 {
 	w.t.Helper()
 	ctx := context.Background()
-	rs := retrieval.NewStore(w.pool, nil)
+	rs := retrieval.NewStore(w.pool, nil, nil)
 	c, err := rs.CreateCorpus(ctx, retrieval.Corpus{ProjectID: w.project.ID, Slug: "kb", Name: "知识库"})
 	require.NoError(w.t, err)
 	out := map[string]int64{}
@@ -282,7 +282,7 @@ func (w *world) knowledge(docs map[string]string) map[string]int64 {
 
 func (w *world) mark(t rlhf.Turn, user string, chunk int64, grade int) {
 	w.t.Helper()
-	_, err := retrieval.NewStore(w.pool, nil).SetMark(context.Background(), retrieval.Mark{TurnID: t.ID, ChunkID: chunk, TrainerID: w.users[user].ID, Grade: grade})
+	_, err := retrieval.NewStore(w.pool, nil, nil).SetMark(context.Background(), retrieval.Mark{TurnID: t.ID, ChunkID: chunk, TrainerID: w.users[user].ID, Grade: grade})
 	require.NoError(w.t, err)
 }
 

@@ -26,7 +26,7 @@ func BenchmarkIngest(b *testing.B) {
 		b.Run(mode.name, func(b *testing.B) {
 			ctx := context.Background()
 			pool := pgtest.Pool(b)
-			s := retrieval.NewStore(pool, nil)
+			s := retrieval.NewStore(pool, nil, nil)
 			var projectID int64
 			if err := pool.QueryRow(ctx, `INSERT INTO projects (slug, name) VALUES ('bench', 'bench') RETURNING id`).Scan(&projectID); err != nil {
 				b.Fatal(err)

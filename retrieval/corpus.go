@@ -16,6 +16,7 @@ import (
 
 	"github.com/mentor-ai/mentor/db"
 	"github.com/mentor-ai/mentor/errs"
+	"github.com/mentor-ai/mentor/jobs"
 )
 
 // Corpus is a named collection of documents in a project, with the embedder and chunking
@@ -67,16 +68,17 @@ type Document struct {
 type Store struct {
 	pool      *pgxpool.Pool
 	embedders *Embedders
-	jobs      JobInserter
+	jobs      jobs.Inserter
 }
 
-// NewStore returns a Store on pool that embeds with embedders (the offline one when nil).
-// Until UseJobs is called, documents of corpora with remote embedders cannot be imported.
-func NewStore(pool *pgxpool.Pool, embedders *Embedders) *Store {
+// NewStore returns a Store on pool that embeds with embedders (the offline one when nil)
+// and queues embedding jobs through queue. Without a queue (nil), documents of corpora
+// with remote embedders cannot be imported: their vectors come from those jobs.
+func NewStore(pool *pgxpool.Pool, embedders *Embedders, queue jobs.Inserter) *Store {
 	if embedders == nil {
 		embedders = NewEmbedders()
 	}
-	return &Store{pool: pool, embedders: embedders}
+	return &Store{pool: pool, embedders: embedders, jobs: queue}
 }
 
 // Embedders returns the store's embedders.

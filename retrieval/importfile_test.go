@@ -112,7 +112,7 @@ func TestImportFilesIsIdempotentAndReportsEachFile(t *testing.T) {
 	t.Parallel()
 	ctx := context.Background()
 	pool := pgtest.Pool(t)
-	s := retrieval.NewStore(pool, nil)
+	s := retrieval.NewStore(pool, nil, nil)
 	c := newCorpus(t, pool, s, retrieval.Corpus{Slug: "kb"})
 	files := []struct {
 		name string
@@ -155,7 +155,7 @@ func TestImportBatchFailsOnlyTheBadDocument(t *testing.T) {
 	t.Parallel()
 	ctx := context.Background()
 	pool := pgtest.Pool(t)
-	s := retrieval.NewStore(pool, nil)
+	s := retrieval.NewStore(pool, nil, nil)
 	c := newCorpus(t, pool, s, retrieval.Corpus{Slug: "kb"})
 	// PostgreSQL text cannot hold a NUL character; JSON can. That document fails with a
 	// message that says so, and the rest of its batch is stored.

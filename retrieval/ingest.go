@@ -15,21 +15,11 @@ import (
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgtype"
 	"github.com/pgvector/pgvector-go"
-	"github.com/riverqueue/river"
-	"github.com/riverqueue/river/rivertype"
 
 	"github.com/mentor-ai/mentor/db"
 	"github.com/mentor-ai/mentor/errs"
 	"github.com/mentor-ai/mentor/locale"
 )
-
-// JobInserter enqueues background jobs inside a transaction; *river.Client[pgx.Tx] is one.
-type JobInserter interface {
-	InsertTx(ctx context.Context, tx pgx.Tx, args river.JobArgs, opts *river.InsertOpts) (*rivertype.JobInsertResult, error)
-}
-
-// UseJobs lets the store queue embedding jobs, which corpora with remote embedders need.
-func (s *Store) UseJobs(jobs JobInserter) { s.jobs = jobs }
 
 // CheckEmbedder asks a remote embedder for one vector and refuses the corpus when its
 // length is not the corpus's dimension, so that an import can stop before any write. An

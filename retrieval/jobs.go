@@ -4,17 +4,15 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"log/slog"
 	"time"
 
 	"github.com/jackc/pgx/v5"
-	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/pgvector/pgvector-go"
 	"github.com/riverqueue/river"
-	"github.com/riverqueue/river/riverdriver/riverpgxv5"
 
 	"github.com/mentor-ai/mentor/db"
 	"github.com/mentor-ai/mentor/errs"
+	"github.com/mentor-ai/mentor/jobs"
 )
 
 // EmbedArgs is the job that embeds one document version's chunks.
@@ -138,29 +136,16 @@ func (w *EmbedWorker) pause(ctx context.Context, corpusID int64, cause error) er
 	return cause
 }
 
-// NewJobClient returns a River client on pool that runs store's embedding jobs once
-// started, and lets store queue them. An import that only queues jobs need not start it.
+// Jobs returns the registration that runs store's embedding jobs on a jobs.Runner.
 // Options adjust the embedding worker (tests shorten its backoff).
-func NewJobClient(pool *pgxpool.Pool, store *Store, logger *slog.Logger, options ...func(*EmbedWorker)) (*river.Client[pgx.Tx], error) {
-	workers := river.NewWorkers()
+func Jobs(store *Store, options ...func(*EmbedWorker)) jobs.Registration {
 	w := NewEmbedWorker(store)
 	for _, o := range options {
 		o(w)
 	}
-	if err := river.AddWorkerSafely(workers, w); err != nil {
-		return nil, err
+	return jobs.Registration{
+		Name:   "embeddings",
+		Add:    func(ws *river.Workers) error { return river.AddWorkerSafely(ws, w) },
+		Queues: map[string]river.QueueConfig{EmbedQueue: {MaxWorkers: 2}},
 	}
-	if logger == nil {
-		logger = slog.New(slog.DiscardHandler)
-	}
-	client, err := river.NewClient(riverpgxv5.New(pool), &river.Config{
-		Queues:  map[string]river.QueueConfig{EmbedQueue: {MaxWorkers: 2}},
-		Workers: workers,
-		Logger:  logger,
-	})
-	if err != nil {
-		return nil, fmt.Errorf("background jobs: %w", err)
-	}
-	store.UseJobs(client)
-	return client, nil
 }

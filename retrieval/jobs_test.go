@@ -15,6 +15,7 @@ import (
 
 	"github.com/mentor-ai/mentor/errs"
 	"github.com/mentor-ai/mentor/internal/pgtest"
+	"github.com/mentor-ai/mentor/jobs"
 	"github.com/mentor-ai/mentor/retrieval"
 )
 
@@ -98,10 +99,12 @@ func TestEmbeddingJobsPauseWhileTheEndpointIsDownAndLoseNothing(t *testing.T) {
 	es := newEmbeddingsServer(t, 16)
 	remote, err := retrieval.NewOpenAIEmbedder(retrieval.OpenAIEmbedderConfig{BaseURL: es.URL + "/v1", Model: "test-embed", Dimension: 16, BatchSize: 3})
 	require.NoError(t, err)
-	s := retrieval.NewStore(pool, retrieval.NewEmbedders(remote))
-	jobs, err := retrieval.NewJobClient(pool, s, nil, func(w *retrieval.EmbedWorker) {
+	queue, err := jobs.NewInserter(pool)
+	require.NoError(t, err)
+	s := retrieval.NewStore(pool, retrieval.NewEmbedders(remote), queue)
+	runner, err := jobs.NewRunner(pool, nil, retrieval.Jobs(s, func(w *retrieval.EmbedWorker) {
 		w.Backoff = func(int) time.Duration { return 200 * time.Millisecond }
-	})
+	}))
 	require.NoError(t, err)
 	c := newCorpus(t, pool, s, retrieval.Corpus{Slug: "remote", Embedder: "test-embed"})
 	assert.Equal(t, 16, c.Dimension)
@@ -115,8 +118,8 @@ func TestEmbeddingJobsPauseWhileTheEndpointIsDownAndLoseNothing(t *testing.T) {
 		assert.True(t, res.Queued)
 		total += res.Chunks
 	}
-	require.NoError(t, jobs.Start(ctx))
-	t.Cleanup(func() { jobs.Stop(context.Background()) })
+	require.NoError(t, runner.Start(ctx))
+	t.Cleanup(func() { runner.Stop(context.Background()) })
 
 	waitFor(t, "the corpus to say embedding is paused", func() bool {
 		got, err := s.CorpusStatus(ctx, c.ID)
@@ -151,9 +154,9 @@ func TestEmbedderDimensionMismatchIsRefusedBeforeAnyWrite(t *testing.T) {
 	es := newEmbeddingsServer(t, 8) // the endpoint returns 8 dimensions, the config says 16
 	remote, err := retrieval.NewOpenAIEmbedder(retrieval.OpenAIEmbedderConfig{BaseURL: es.URL + "/v1", Model: "liar", Dimension: 16})
 	require.NoError(t, err)
-	s := retrieval.NewStore(pool, retrieval.NewEmbedders(remote))
-	_, err = retrieval.NewJobClient(pool, s, nil)
+	queue, err := jobs.NewInserter(pool)
 	require.NoError(t, err)
+	s := retrieval.NewStore(pool, retrieval.NewEmbedders(remote), queue)
 	c := newCorpus(t, pool, s, retrieval.Corpus{Slug: "liar", Embedder: "liar"})
 
 	err = s.CheckEmbedder(ctx, c)

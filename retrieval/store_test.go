@@ -56,7 +56,7 @@ func ingestAll(t *testing.T, s *retrieval.Store, c retrieval.Corpus, docs []retr
 func TestHybridSearchFindsTheKnownPassage(t *testing.T) {
 	t.Parallel()
 	pool := pgtest.Pool(t)
-	s := retrieval.NewStore(pool, nil)
+	s := retrieval.NewStore(pool, nil, nil)
 	c := newCorpus(t, pool, s, retrieval.Corpus{Slug: "kb"})
 	ingestAll(t, s, c, knowledge)
 
@@ -111,7 +111,7 @@ func TestHybridSearchFindsTheKnownPassage(t *testing.T) {
 func TestSearchRejectsBadQueries(t *testing.T) {
 	t.Parallel()
 	pool := pgtest.Pool(t)
-	s := retrieval.NewStore(pool, nil)
+	s := retrieval.NewStore(pool, nil, nil)
 	c := newCorpus(t, pool, s, retrieval.Corpus{Slug: "kb"})
 	tests := []struct {
 		name  string
@@ -147,7 +147,7 @@ func tags(i int) []string {
 func TestFilteredVectorSearchFillsK(t *testing.T) {
 	t.Parallel()
 	pool := pgtest.Pool(t)
-	s := retrieval.NewStore(pool, nil)
+	s := retrieval.NewStore(pool, nil, nil)
 	c := newCorpus(t, pool, s, retrieval.Corpus{Slug: "big", ChunkTokens: 64, ChunkOverlap: 0})
 	ctx := context.Background()
 	// 150 documents about tariffs; the filter picks one of them, which has 12 chunks. The
@@ -212,7 +212,7 @@ func TestFilteredVectorSearchFillsK(t *testing.T) {
 func TestIngestVersionsAndSkipsUnchanged(t *testing.T) {
 	t.Parallel()
 	pool := pgtest.Pool(t)
-	s := retrieval.NewStore(pool, nil)
+	s := retrieval.NewStore(pool, nil, nil)
 	c := newCorpus(t, pool, s, retrieval.Corpus{Slug: "kb"})
 	ctx := context.Background()
 	doc := knowledge[0]
@@ -274,7 +274,7 @@ func TestIngestVersionsAndSkipsUnchanged(t *testing.T) {
 func TestIngestRejectsBadDocuments(t *testing.T) {
 	t.Parallel()
 	pool := pgtest.Pool(t)
-	s := retrieval.NewStore(pool, nil)
+	s := retrieval.NewStore(pool, nil, nil)
 	c := newCorpus(t, pool, s, retrieval.Corpus{Slug: "kb"})
 	tests := []struct {
 		name string
@@ -297,7 +297,7 @@ func TestIngestRejectsBadDocuments(t *testing.T) {
 func TestCorpusEmbedderIsFixed(t *testing.T) {
 	t.Parallel()
 	pool := pgtest.Pool(t)
-	s := retrieval.NewStore(pool, nil)
+	s := retrieval.NewStore(pool, nil, nil)
 	ctx := context.Background()
 
 	_, err := s.CreateCorpus(ctx, retrieval.Corpus{ProjectID: 1, Slug: "x", Name: "x", Embedder: "text-embedding-3-small"})
@@ -316,7 +316,7 @@ func TestFullTextLeavesOutTermsMostChunksHold(t *testing.T) {
 	t.Parallel()
 	ctx := context.Background()
 	pool := pgtest.Pool(t)
-	s := retrieval.NewStore(pool, nil)
+	s := retrieval.NewStore(pool, nil, nil)
 	c := newCorpus(t, pool, s, retrieval.Corpus{Slug: "kb"})
 	// More chunks hold 申报 than the budget allows; one holds 燕窝 as well.
 	docs := make([]retrieval.DocumentInput, retrieval.TextMatchBudget+50)

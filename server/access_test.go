@@ -44,7 +44,7 @@ func newWorld(t *testing.T) world {
 	f := newFixture(t, discardLogger(), options{})
 	w := world{fixture: f, members: map[string]*client{}, users: map[string]auth.User{}}
 	ctx := context.Background()
-	ps, rs := prompts.NewStore(f.pool), retrieval.NewStore(f.pool, nil)
+	ps, rs := prompts.NewStore(f.pool), retrieval.NewStore(f.pool, nil, nil)
 	for i, side := range []*projectSide{&w.a, &w.b} {
 		p, err := ps.CreateProject(ctx, prompts.Project{Name: fmt.Sprintf("项目 %d", i), Slug: fmt.Sprintf("proj-%c", 'a'+i)})
 		require.NoError(t, err)

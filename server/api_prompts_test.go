@@ -44,7 +44,7 @@ func withPersona(t *testing.T, env ...string) personaFixture {
 		"name": "海关通关助手", "name_en": "Customs helper", "kind": "domain_assistant"})
 	require.Equal(t, http.StatusCreated, status, p)
 	pf := personaFixture{fixture: f, projectID: int64(proj["id"].(float64)), personaID: int64(p["id"].(float64))}
-	rs := retrieval.NewStore(f.pool, nil)
+	rs := retrieval.NewStore(f.pool, nil, nil)
 	c, err := rs.CreateCorpus(context.Background(), retrieval.Corpus{ProjectID: pf.projectID, Slug: "kb", Name: "知识库"})
 	require.NoError(t, err)
 	pf.corpusID = c.ID

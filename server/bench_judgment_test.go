@@ -22,7 +22,7 @@ func judgedTurns(b *testing.B, f fixture, n int) [][]int64 {
 	b.Helper()
 	ctx := context.Background()
 	ps := prompts.NewStore(f.pool)
-	sum, err := demo.Load(ctx, ps, retrieval.NewStore(f.pool, nil), f.models.Has)
+	sum, err := demo.Load(ctx, ps, retrieval.NewStore(f.pool, nil, nil), f.models.Has)
 	if err != nil {
 		b.Fatal(err)
 	}

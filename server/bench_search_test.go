@@ -42,7 +42,7 @@ func BenchmarkSearch(b *testing.B) {
 	ctx := context.Background()
 	f := setupBench(b)
 	chunks := searchCorpusChunks(b)
-	store := retrieval.NewStore(f.pool, nil)
+	store := retrieval.NewStore(f.pool, nil, nil)
 	var projectID int64
 	if err := f.pool.QueryRow(ctx, `INSERT INTO projects (slug, name) VALUES ('search-bench', '检索基准') RETURNING id`).Scan(&projectID); err != nil {
 		b.Fatal(err)

@@ -43,7 +43,7 @@ func measureParallel(b *testing.B, send func() (*http.Response, error)) {
 func demoPersonas(b *testing.B, f fixture) []prompts.Persona {
 	b.Helper()
 	ctx := context.Background()
-	sum, err := demo.Load(ctx, prompts.NewStore(f.pool), retrieval.NewStore(f.pool, nil), f.models.Has)
+	sum, err := demo.Load(ctx, prompts.NewStore(f.pool), retrieval.NewStore(f.pool, nil, nil), f.models.Has)
 	if err != nil {
 		b.Fatal(err)
 	}

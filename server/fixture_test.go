@@ -95,7 +95,7 @@ func newFixture(t testing.TB, logger *slog.Logger, o options) fixture {
 	if o.check == 0 {
 		o.check = time.Hour
 	}
-	ps, rs, as := prompts.NewStore(pool), retrieval.NewStore(pool, nil), auth.NewStore(pool, nil)
+	ps, rs, as := prompts.NewStore(pool), retrieval.NewStore(pool, nil, nil), auth.NewStore(pool, nil)
 	sessions := auth.SessionLimits{Idle: o.idle, Absolute: 24 * time.Hour}
 	live := rlhf.NewStore(pool)
 	hub := server.NewHub(logger, as, live, sessions, o.check)

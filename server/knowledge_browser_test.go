@@ -69,7 +69,7 @@ func TestTrainerMarksPassagesAndCitesThem(t *testing.T) {
 func TestCorpusPageImportsSearchesAndEvaluates(t *testing.T) {
 	t.Parallel()
 	f := setup(t)
-	sum, err := demo.Load(context.Background(), prompts.NewStore(f.pool), retrieval.NewStore(f.pool, nil), f.models.Has)
+	sum, err := demo.Load(context.Background(), prompts.NewStore(f.pool), retrieval.NewStore(f.pool, nil, nil), f.models.Has)
 	require.NoError(t, err)
 	dir := t.TempDir()
 	files := map[string]string{

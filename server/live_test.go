@@ -99,7 +99,7 @@ func newLiveWorldWith(t *testing.T, o options) liveWorld {
 	o.env = map[string]string{"OPENAI_BASE_URL": m.srv.URL, "MENTOR_OPENAI_MODELS": "steady,slow,flaky,fickle"}
 	f := newFixture(t, discardLogger(), o)
 	ps := prompts.NewStore(f.pool)
-	sum, err := demo.Load(context.Background(), ps, retrieval.NewStore(f.pool, nil), f.models.Has)
+	sum, err := demo.Load(context.Background(), ps, retrieval.NewStore(f.pool, nil, nil), f.models.Has)
 	require.NoError(t, err)
 	personas, err := ps.Personas(context.Background(), sum.Project.ID)
 	require.NoError(t, err)

@@ -30,7 +30,7 @@ func trainWorld(t *testing.T) (fixture, context.Context, int64) {
 func trainWorldAs(t *testing.T, f fixture, role auth.Role) (fixture, context.Context, int64) {
 	t.Helper()
 	ps := prompts.NewStore(f.pool)
-	sum, err := demo.Load(context.Background(), ps, retrieval.NewStore(f.pool, nil), f.models.Has)
+	sum, err := demo.Load(context.Background(), ps, retrieval.NewStore(f.pool, nil, nil), f.models.Has)
 	require.NoError(t, err)
 	f.member(t, string(role), sum.Project.ID, role)
 	personas, err := ps.Personas(context.Background(), sum.Project.ID)

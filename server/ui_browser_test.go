@@ -72,7 +72,7 @@ func TestHomePageInBothLanguages(t *testing.T) {
 func TestPersonaWorkflowInBrowser(t *testing.T) {
 	t.Parallel()
 	f := setup(t)
-	_, err := demo.Load(context.Background(), prompts.NewStore(f.pool), retrieval.NewStore(f.pool, nil), f.models.Has)
+	_, err := demo.Load(context.Background(), prompts.NewStore(f.pool), retrieval.NewStore(f.pool, nil, nil), f.models.Has)
 	require.NoError(t, err)
 	ctx := browsertest.New(t, 90*time.Second)
 
@@ -169,7 +169,7 @@ func TestPersonaWorkflowInBrowser(t *testing.T) {
 func TestTrainerSeesOnlyTheirProjectAndNoAdminPages(t *testing.T) {
 	t.Parallel()
 	f := setup(t)
-	sum, err := demo.Load(context.Background(), prompts.NewStore(f.pool), retrieval.NewStore(f.pool, nil), f.models.Has)
+	sum, err := demo.Load(context.Background(), prompts.NewStore(f.pool), retrieval.NewStore(f.pool, nil, nil), f.models.Has)
 	require.NoError(t, err)
 	_, err = prompts.NewStore(f.pool).CreateProject(context.Background(), prompts.Project{Name: "别人的项目", Slug: "secret"})
 	require.NoError(t, err)

@@ -14,6 +14,7 @@ import (
 
 	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/mentor-ai/mentor/errs"
+	"github.com/mentor-ai/mentor/jobs"
 	"github.com/mentor-ai/mentor/prompts"
 	"github.com/mentor-ai/mentor/retrieval"
 )
@@ -91,11 +92,12 @@ func (k *knowledgeFlags) open(ctx context.Context, f *flagSet, getenv func(strin
 		pool.Close()
 		return nil, nil, corpus, err
 	}
-	store := retrieval.NewStore(pool, embedders)
 	// Imports only queue embedding jobs; a running `mentor serve` works them off.
-	if _, err := retrieval.NewJobClient(pool, store, nil); err != nil {
+	queue, err := jobs.NewInserter(pool)
+	if err != nil {
 		return fail(err)
 	}
+	store := retrieval.NewStore(pool, embedders, queue)
 	project, err := prompts.NewStore(pool).ProjectBySlug(ctx, k.project)
 	if err != nil {
 		return fail(fmt.Errorf("--project: %s", errs.Message(err)))

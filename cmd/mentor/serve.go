@@ -18,6 +18,7 @@ import (
 	"github.com/mentor-ai/mentor/auth"
 	"github.com/mentor-ai/mentor/db"
 	"github.com/mentor-ai/mentor/generation"
+	"github.com/mentor-ai/mentor/jobs"
 	"github.com/mentor-ai/mentor/llm"
 	"github.com/mentor-ai/mentor/prompts"
 	"github.com/mentor-ai/mentor/prompts/demo"
@@ -192,19 +193,26 @@ func runServe(ctx context.Context, args []string, getenv func(string) string, st
 	if err != nil {
 		return err
 	}
-	promptStore, retrievalStore := prompts.NewStore(pool), retrieval.NewStore(pool, embedders)
-	jobs, err := retrieval.NewJobClient(pool, retrievalStore, logger)
+	queue, err := jobs.NewInserter(pool)
 	if err != nil {
 		return err
 	}
-	if err := jobs.Start(context.WithoutCancel(ctx)); err != nil {
+	promptStore, retrievalStore := prompts.NewStore(pool), retrieval.NewStore(pool, embedders, queue)
+	// Every package with background work adds its registration here.
+	runner, err := jobs.NewRunner(pool, logger,
+		retrieval.Jobs(retrievalStore),
+	)
+	if err != nil {
+		return err
+	}
+	if err := runner.Start(context.WithoutCancel(ctx)); err != nil {
 		return fmt.Errorf("start background jobs: %w", err)
 	}
 	defer func() {
 		// Jobs interrupted here are picked up again by the next start: River rescues them.
 		stopCtx, cancel := context.WithTimeout(context.Background(), cfg.shutdownTimeout)
 		defer cancel()
-		if err := jobs.Stop(stopCtx); err != nil {
+		if err := runner.Stop(stopCtx); err != nil {
 			logger.Warn("background jobs did not stop cleanly", "err", err)
 		}
 	}()

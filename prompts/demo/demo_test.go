@@ -60,7 +60,7 @@ func TestLoadIsIdempotentAndEveryPersonaAnswers(t *testing.T) {
 	t.Parallel()
 	pool := pgtest.Pool(t)
 	ctx := context.Background()
-	ps, rs := prompts.NewStore(pool), retrieval.NewStore(pool, nil)
+	ps, rs := prompts.NewStore(pool), retrieval.NewStore(pool, nil, nil)
 	models, err := llm.NewRegistry(ctx, llm.RegistryConfig{})
 	require.NoError(t, err)
 
@@ -118,7 +118,7 @@ func TestDemoAccountsNeverTakeOverAnExistingAccount(t *testing.T) {
 	_, err := store.CreateUser(ctx, auth.NewUser{Login: "admin", DisplayName: "真正的管理员", Password: "the real admin's password", IsAdmin: true})
 	require.NoError(t, err)
 	models, _ := llm.NewRegistry(ctx, llm.RegistryConfig{})
-	sum, err := demo.Load(ctx, prompts.NewStore(pool), retrieval.NewStore(pool, nil), models.Has)
+	sum, err := demo.Load(ctx, prompts.NewStore(pool), retrieval.NewStore(pool, nil, nil), models.Has)
 	require.NoError(t, err)
 	_, err = demo.Accounts(ctx, store, sum.Project.ID, filepath.Join(t.TempDir(), "creds.json"))
 	require.Error(t, err)
