@@ -15,10 +15,10 @@ import (
 
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
-	"github.com/riverqueue/river"
 
 	"github.com/mentor-ai/mentor/db"
 	"github.com/mentor-ai/mentor/errs"
+	"github.com/mentor-ai/mentor/jobs"
 	"github.com/mentor-ai/mentor/llm"
 )
 
@@ -95,7 +95,7 @@ type Campaign struct {
 type Store struct {
 	pool   *pgxpool.Pool
 	models *llm.Registry
-	jobs   *river.Client[pgx.Tx] // inserts generation jobs; an insert-only client will do
+	jobs   jobs.Inserter // inserts generation jobs inside the transactions that make items generating
 	now    func() time.Time
 	loc    *time.Location
 	logger *slog.Logger
@@ -119,7 +119,7 @@ type Options struct {
 
 // NewStore returns a Store; models is the registry candidate plans are checked against, and
 // jobs the River client generation jobs are inserted with (it need not run workers).
-func NewStore(pool *pgxpool.Pool, models *llm.Registry, jobs *river.Client[pgx.Tx], o Options) *Store {
+func NewStore(pool *pgxpool.Pool, models *llm.Registry, queue jobs.Inserter, o Options) *Store {
 	if o.Now == nil {
 		o.Now = time.Now
 	}
@@ -129,7 +129,7 @@ func NewStore(pool *pgxpool.Pool, models *llm.Registry, jobs *river.Client[pgx.T
 	if o.Logger == nil {
 		o.Logger = slog.New(slog.DiscardHandler)
 	}
-	return &Store{pool: pool, models: models, jobs: jobs, now: o.Now, loc: o.Location, logger: o.Logger, events: o.Events}
+	return &Store{pool: pool, models: models, jobs: queue, now: o.Now, loc: o.Location, logger: o.Logger, events: o.Events}
 }
 
 // itemCompleted is the one place an item's k-th judgment is announced.

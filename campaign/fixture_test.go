@@ -9,12 +9,11 @@ import (
 
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
-	"github.com/riverqueue/river"
-	"github.com/riverqueue/river/riverdriver/riverpgxv5"
-	"github.com/stretchr/testify/require"
+		"github.com/stretchr/testify/require"
 
 	"github.com/mentor-ai/mentor/campaign"
 	"github.com/mentor-ai/mentor/internal/pgtest"
+	"github.com/mentor-ai/mentor/jobs"
 	"github.com/mentor-ai/mentor/llm"
 	"github.com/mentor-ai/mentor/prompts"
 	"github.com/mentor-ai/mentor/rlhf"
@@ -47,6 +46,7 @@ type fixture struct {
 	admin   int64
 	models  *llm.Registry
 	events  *events
+	queue   jobs.Inserter
 }
 
 // events records what the store announced.
@@ -68,10 +68,10 @@ func setupWith(t *testing.T, models *llm.Registry) *fixture {
 	t.Helper()
 	ctx := context.Background()
 	pool := pgtest.Pool(t)
-	f := &fixture{pool: pool, live: rlhf.NewStore(pool), prompts: prompts.NewStore(pool),
-		clock: &clock{t: time.Date(2026, 12, 1, 9, 0, 0, 0, time.UTC)}, models: models, events: &events{}}
-	inserter, err := river.NewClient(riverpgxv5.New(pool), &river.Config{})
+	inserter, err := jobs.NewInserter(pool)
 	require.NoError(t, err)
+	f := &fixture{pool: pool, live: rlhf.NewStore(pool), prompts: prompts.NewStore(pool),
+		clock: &clock{t: time.Date(2026, 12, 1, 9, 0, 0, 0, time.UTC)}, models: models, events: &events{}, queue: inserter}
 	f.store = campaign.NewStore(pool, models, inserter, campaign.Options{Now: f.clock.now, Location: time.UTC, Events: campaign.Events{
 		ItemCompleted: func(_ context.Context, _, item int64) {
 			f.events.mu.Lock()

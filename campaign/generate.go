@@ -18,6 +18,7 @@ import (
 
 	"github.com/mentor-ai/mentor/db"
 	"github.com/mentor-ai/mentor/generation"
+	"github.com/mentor-ai/mentor/jobs"
 	"github.com/mentor-ai/mentor/llm"
 	"github.com/mentor-ai/mentor/prompts"
 	"github.com/mentor-ai/mentor/retrieval"
@@ -48,19 +49,44 @@ func (s *Store) enqueue(ctx context.Context, tx pgx.Tx, itemIDs []int64) error {
 	if len(itemIDs) == 0 {
 		return nil
 	}
+	many, ok := s.jobs.(bulkInserter)
+	if !ok {
+		for _, id := range itemIDs {
+			if _, err := s.jobs.InsertTx(ctx, tx, GenerateArgs{ItemID: id}, nil); err != nil {
+				return fmt.Errorf("enqueue generation: %w", err)
+			}
+		}
+		return nil
+	}
 	params := make([]river.InsertManyParams, len(itemIDs))
 	for i, id := range itemIDs {
 		params[i] = river.InsertManyParams{Args: GenerateArgs{ItemID: id}}
 	}
-	// In batches: one statement's parameters are limited, and imports can be large.
+	// In batches of one statement each: an import of 200,000 items is not 200,000 round trips.
 	for len(params) > 0 {
 		n := min(len(params), 5000)
-		if _, err := s.jobs.InsertManyFastTx(ctx, tx, params[:n]); err != nil {
+		if _, err := many.InsertManyFastTx(ctx, tx, params[:n]); err != nil {
 			return fmt.Errorf("enqueue generation: %w", err)
 		}
 		params = params[n:]
 	}
 	return nil
+}
+
+// bulkInserter is what *river.Client[pgx.Tx] offers beyond jobs.Inserter for large batches.
+type bulkInserter interface {
+	InsertManyFastTx(ctx context.Context, tx pgx.Tx, params []river.InsertManyParams) (int, error)
+}
+
+// Jobs is the campaign package's share of the job runner: the pre-generation worker and its
+// queue. workers is how many items generate at once in this process; each endpoint's own
+// limits (max_concurrent, requests_per_minute) hold across them.
+func Jobs(w *GenerateWorker, workers int) jobs.Registration {
+	return jobs.Registration{
+		Name:   "campaign generation",
+		Add:    func(ws *river.Workers) error { return river.AddWorkerSafely(ws, w) },
+		Queues: map[string]river.QueueConfig{GenerateQueue: {MaxWorkers: max(workers, 1)}},
+	}
 }
 
 // GenerateWorker generates an item's candidates against the campaign's plan and stores them

@@ -80,7 +80,7 @@ func TestGenerationRecoversFromAFailingUpstream(t *testing.T) {
 	require.NoError(t, err)
 	f := setupWith(t, models)
 
-	worker := campaign.NewGenerateWorker(f.store, f.prompts, generation.New(retrieval.NewStore(f.pool, nil), models, nil), models)
+	worker := campaign.NewGenerateWorker(f.store, f.prompts, generation.New(retrieval.NewStore(f.pool, nil, f.queue), models, nil), models)
 	worker.Backoff = func(int) time.Duration { return 0 }
 	workers := river.NewWorkers()
 	require.NoError(t, river.AddWorkerSafely(workers, worker))

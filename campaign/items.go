@@ -19,6 +19,7 @@ import (
 
 	"github.com/mentor-ai/mentor/db"
 	"github.com/mentor-ai/mentor/errs"
+	"github.com/mentor-ai/mentor/sheet"
 )
 
 // ItemInput is one prompt to import.
@@ -100,6 +101,8 @@ func Decode(data []byte) ([]byte, error) {
 // sniff refuses a file whose bytes say it is something else than its format claims.
 func sniff(data []byte, format string) error {
 	switch {
+	case format == FormatXLSX:
+		return nil // sheet.Read names what a file that is not a workbook is
 	case format != FormatXLSX && bytes.HasPrefix(data, []byte("PK\x03\x04")):
 		return errs.Field("file", "is a ZIP archive (an XLSX workbook?), not %s: choose the format xlsx", format)
 	case format != FormatXLSX && bytes.HasPrefix(data, []byte("\xd0\xcf\x11\xe0")):
@@ -146,9 +149,25 @@ func ParseItems(data []byte, format string) ([]Line, []LineError, error) {
 			}
 			records = append(records, rec)
 		}
-		return FromRecords(records, 1)
+		if len(records) == 0 {
+			return nil, nil, errs.Field("file", "is empty")
+		}
+		rows := make([]sheet.Row, 0, len(records)-1)
+		for i, rec := range records[1:] {
+			rows = append(rows, sheet.Row{Line: i + 2, Cells: rec})
+		}
+		return fromTable(records[0], rows)
+	case FormatXLSX:
+		t, err := sheet.Read(bytes.NewReader(data), "")
+		if err != nil {
+			if e := (*errs.Error)(nil); errors.As(err, &e) && e.Field == "" && e.Kind == errs.Invalid {
+				return nil, nil, errs.Field("file", "%s", err)
+			}
+			return nil, nil, err
+		}
+		return fromTable(t.Header, t.Rows)
 	}
-	return nil, nil, errs.Field("format", "must be jsonl or csv, got %q", format)
+	return nil, nil, errs.Field("format", "must be jsonl, csv or xlsx, got %q", format)
 }
 
 func parseJSONL(text []byte) ([]Line, []LineError, error) {
@@ -231,14 +250,11 @@ var columns = map[string]string{
 	"reference": "reference", "reference_answer": "reference", "参考答案": "reference",
 }
 
-// FromRecords reads items from rows of cells whose first row is the header (a CSV, or a
-// sheet of a workbook). first is the line number of the header row.
-func FromRecords(records [][]string, first int) ([]Line, []LineError, error) {
-	if len(records) == 0 {
-		return nil, nil, errs.Field("file", "is empty")
-	}
+// fromTable reads items from a header and the rows under it (a CSV, or a sheet of a
+// workbook), each row with its line number.
+func fromTable(header []string, rows []sheet.Row) ([]Line, []LineError, error) {
 	index := map[string]int{}
-	for i, h := range records[0] {
+	for i, h := range header {
 		name, ok := columns[strings.ToLower(strings.TrimSpace(h))]
 		if !ok {
 			continue
@@ -251,8 +267,8 @@ func FromRecords(records [][]string, first int) ([]Line, []LineError, error) {
 	if _, ok := index["question"]; !ok {
 		return nil, nil, errs.Field("header", "has no question column (question, prompt or 问题)")
 	}
-	if len(records)-1 > maxItemsPerFile {
-		return nil, nil, errs.E(errs.TooLarge, "a file may hold at most %d items, this one has %d", maxItemsPerFile, len(records)-1)
+	if len(rows) > maxItemsPerFile {
+		return nil, nil, errs.E(errs.TooLarge, "a file may hold at most %d items, this one has %d", maxItemsPerFile, len(rows))
 	}
 	cell := func(rec []string, name string) string {
 		if i, ok := index[name]; ok && i < len(rec) {
@@ -262,8 +278,8 @@ func FromRecords(records [][]string, first int) ([]Line, []LineError, error) {
 	}
 	var good []Line
 	var bad []LineError
-	for i, rec := range records[1:] {
-		n := first + 1 + i
+	for _, row := range rows {
+		n, rec := row.Line, row.Cells
 		if strings.TrimSpace(strings.Join(rec, "")) == "" {
 			continue // empty rows are layout, not items
 		}
