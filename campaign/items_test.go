@@ -64,7 +64,7 @@ func TestParseItems(t *testing.T) {
 		{name: "csv in GB18030", format: campaign.FormatCSV, data: gb18030(t, csvText),
 			questions: []string{"进口奶粉要交哪些税？", "个人物品免税额是多少？"}, bad: []badLine{{3, "question"}}},
 		{name: "xlsx with a Chinese sheet name and an empty row", format: campaign.FormatXLSX,
-			data: workbook(t, "题目", [][]any{{"question", "external_id"}, {"行李里的茶叶要申报吗？", "x1"}, {}, {"", "x3"}, {"化妆品限量多少？", "x5"}}),
+			data:      workbook(t, "题目", [][]any{{"question", "external_id"}, {"行李里的茶叶要申报吗？", "x1"}, {}, {"", "x3"}, {"化妆品限量多少？", "x5"}}),
 			questions: []string{"行李里的茶叶要申报吗？", "化妆品限量多少？"}, bad: []badLine{{4, "question"}}},
 		{name: "a workbook sent as csv", format: campaign.FormatCSV, data: workbook(t, "S", [][]any{{"question"}, {"q"}}), whole: "file"},
 		{name: "a csv sent as xlsx", format: campaign.FormatXLSX, data: []byte(csvText), whole: "file"},
