@@ -90,6 +90,28 @@ func apiRoutes(d Deps) []route {
 		// Models.
 		{"GET", "/models", rule{auth.SignedIn, noProject}, handleListModels(d)},
 		{"GET", "/models/health", rule{auth.SignedIn, noProject}, handleModelHealth(d)},
+
+		// Campaigns (api_campaigns.go): the admin's set-up, the trainer's work (next, heartbeat,
+		// skip, submit through a claim), and bases with their people and the lead's view.
+		{"GET", "/projects/:project/campaigns", rule{auth.ProjectRead, fromProject}, handleListCampaigns(d)},
+		{"POST", "/projects/:project/campaigns", rule{auth.ProjectManage, fromProject}, handleCreateCampaign(d)},
+		{"GET", "/campaigns/:campaign", rule{auth.ProjectRead, fromCampaign}, handleGetCampaign(d)},
+		{"PUT", "/campaigns/:campaign/state", rule{auth.ProjectManage, fromCampaign}, handleSetCampaignState(d)},
+		{"PUT", "/campaigns/:campaign/guidelines", rule{auth.ProjectManage, fromCampaign}, handleSetGuidelines(d)},
+		{"POST", "/campaigns/:campaign/items", rule{auth.ProjectManage, fromCampaign}, handleImportItems(d)},
+		{"GET", "/campaigns/:campaign/failed", rule{auth.ProjectManage, fromCampaign}, handleFailedItems(d)},
+		{"POST", "/campaigns/:campaign/regenerate", rule{auth.ProjectManage, fromCampaign}, handleRegenerate(d)},
+		{"GET", "/work", rule{auth.SignedIn, noProject}, handleMyWork(d)},
+		{"POST", "/campaigns/:campaign/next", rule{auth.Judge, fromCampaign}, handleNext(d)},
+		{"GET", "/campaigns/:campaign/claims", rule{auth.Judge, fromCampaign}, handleOpenClaims(d)},
+		{"PUT", "/claims/:claim/lease", rule{auth.Judge, fromClaim}, handleHeartbeat(d)},
+		{"POST", "/claims/:claim/skip", rule{auth.Judge, fromClaim}, handleSkip(d)},
+		{"POST", "/claims/:claim/judgment", rule{auth.Judge, fromClaim}, handleSubmitClaim(d)},
+		{"GET", "/bases", rule{auth.InstanceAdmin, noProject}, handleListBases(d)},
+		{"POST", "/bases", rule{auth.InstanceAdmin, noProject}, handleCreateBase(d)},
+		{"PUT", "/projects/:project/bases/:base", rule{auth.ProjectManage, fromProject}, handleAdmitBase(d)},
+		{"POST", "/projects/:project/people", rule{auth.ProjectManage, fromProject}, handleImportPeople(d)},
+		{"GET", "/bases/:base/people", rule{auth.SignedIn, noProject}, handleBaseView(d)}, // leads of the base and instance admins
 	}
 }
 
@@ -134,7 +156,8 @@ type RouteRule struct {
 
 // RouteRules lists every API route with its rule.
 func RouteRules() []RouteRule {
-	names := map[target]string{noProject: "", fromProject: "project", fromPersona: "persona", fromCorpus: "corpus", fromTurn: "turn", fromConversation: "conversation", fromCorpusQuery: "corpus (?corpus=)"}
+	names := map[target]string{noProject: "", fromProject: "project", fromPersona: "persona", fromCorpus: "corpus", fromTurn: "turn", fromConversation: "conversation", fromCorpusQuery: "corpus (?corpus=)",
+		fromCampaign: "campaign", fromClaim: "claim"}
 	var out []RouteRule
 	for _, rt := range apiRoutes(Deps{}) {
 		out = append(out, RouteRule{Method: rt.method, Path: "/api/v1" + rt.path, Permission: rt.rule.perm, Target: names[rt.rule.target]})

@@ -20,6 +20,8 @@ import (
 
 	"github.com/mentor-ai/mentor/audit"
 	"github.com/mentor-ai/mentor/auth"
+	"github.com/mentor-ai/mentor/base"
+	"github.com/mentor-ai/mentor/campaign"
 	"github.com/mentor-ai/mentor/export"
 	"github.com/mentor-ai/mentor/generation"
 	"github.com/mentor-ai/mentor/llm"
@@ -59,6 +61,10 @@ type Deps struct {
 	Hub            *Hub
 	// Exports writes datasets; export.New(Pool, Now) when unset.
 	Exports *export.Exporter `optional:"true"`
+
+	// Campaigns: work dealt to trainers, and the bases they work in.
+	Campaigns *campaign.Store
+	Bases     *base.Store
 
 	gate     *generationGate
 	renderer *render.Renderer

@@ -16,6 +16,8 @@ import (
 
 	"github.com/mentor-ai/mentor/audit"
 	"github.com/mentor-ai/mentor/auth"
+	"github.com/mentor-ai/mentor/base"
+	"github.com/mentor-ai/mentor/campaign"
 	"github.com/mentor-ai/mentor/db"
 	"github.com/mentor-ai/mentor/generation"
 	"github.com/mentor-ai/mentor/jobs"
@@ -46,6 +48,7 @@ type serveConfig struct {
 	allowedOrigins  string
 	genConcurrent   int
 	genPerHour      int
+	campaignWorkers int
 	embeddings      embeddingsConfig
 }
 
@@ -88,6 +91,8 @@ func parseServeConfig(args []string, getenv func(string) string, stderr io.Write
 	f.env("generation-concurrency", "MENTOR_GENERATION_CONCURRENCY")
 	f.IntVar(&c.genPerHour, "generations-per-hour", 600, "generations one user may start per hour (0: no limit)")
 	f.env("generations-per-hour", "MENTOR_GENERATIONS_PER_HOUR")
+	f.IntVar(&c.campaignWorkers, "campaign-generation-workers", 8, "campaign items generated at once by this process (each endpoint's own limits still apply)")
+	f.env("campaign-generation-workers", "MENTOR_CAMPAIGN_GENERATION_WORKERS")
 	c.embeddings.register(f)
 	if err := f.parse(args, getenv); err != nil {
 		return c, f, err
@@ -100,6 +105,9 @@ func parseServeConfig(args []string, getenv func(string) string, stderr io.Write
 	}
 	if c.sessionIdle <= 0 || c.sessionAbsolute <= 0 {
 		return c, f, fmt.Errorf("%s and %s must be positive", f.source("session-idle"), f.source("session-absolute"))
+	}
+	if c.campaignWorkers < 1 || c.campaignWorkers > 256 {
+		return c, f, fmt.Errorf("%s: must be between 1 and 256, got %d", f.source("campaign-generation-workers"), c.campaignWorkers)
 	}
 	if c.genConcurrent < 0 || c.genPerHour < 0 {
 		return c, f, fmt.Errorf("%s and %s must not be negative", f.source("generation-concurrency"), f.source("generations-per-hour"))
@@ -198,9 +206,14 @@ func runServe(ctx context.Context, args []string, getenv func(string) string, st
 		return err
 	}
 	promptStore, retrievalStore := prompts.NewStore(pool), retrieval.NewStore(pool, embedders, queue)
+	generator := generation.New(retrievalStore, models, nil)
+	// Campaigns: the store deals work; its generation worker fills items' candidates ahead.
+	// Events is where webhooks for "item completed" and "campaign closed" will be hooked in.
+	campaignStore := campaign.NewStore(pool, models, queue, campaign.Options{Logger: logger})
 	// Every package with background work adds its registration here.
 	runner, err := jobs.NewRunner(pool, logger,
 		retrieval.Jobs(retrievalStore),
+		campaign.Jobs(campaign.NewGenerateWorker(campaignStore, promptStore, generator, models), cfg.campaignWorkers),
 	)
 	if err != nil {
 		return err
@@ -250,10 +263,11 @@ func runServe(ctx context.Context, args []string, getenv func(string) string, st
 	handler, err := server.New(server.Deps{
 		Logger: logger, Pool: pool, Registry: reg, Version: buildVersion(),
 		Prompts: promptStore, Retrieval: retrievalStore, Models: models,
-		Generator: generation.New(retrievalStore, models, nil),
+		Generator: generator,
 		Live:      liveStore, Auth: authStore, Audit: auditLog, Sessions: sessions, Hub: hub,
 		TrustedProxies: splitList(cfg.trustedProxies), AllowedOrigins: splitList(cfg.allowedOrigins),
-		Limits: server.GenerationLimits{Concurrent: cfg.genConcurrent, PerHour: cfg.genPerHour},
+		Limits:    server.GenerationLimits{Concurrent: cfg.genConcurrent, PerHour: cfg.genPerHour},
+		Campaigns: campaignStore, Bases: base.NewStore(pool, authStore),
 	})
 	if err != nil {
 		return err
