@@ -6,8 +6,6 @@ package base
 import (
 	"bytes"
 	"context"
-	"crypto/rand"
-	"encoding/base32"
 	"encoding/csv"
 	"errors"
 	"fmt"
@@ -247,7 +245,7 @@ func (s *Store) importPerson(ctx context.Context, projectID int64, p PersonRow) 
 	out := Added{Line: p.Line, Login: p.Login}
 	u, err := s.auth.UserByLogin(ctx, p.Login)
 	if errs.KindOf(err) == errs.NotFound {
-		password := newPassword()
+		password := auth.RandomPassword()
 		if u, err = s.auth.CreateUser(ctx, auth.NewUser{Login: p.Login, DisplayName: p.Name, Password: password}); err != nil {
 			return out, err
 		}
@@ -281,11 +279,4 @@ func (s *Store) importPerson(ctx context.Context, projectID int64, p PersonRow) 
 		return err
 	})
 	return out, db.Error(err, "add %s", fmt.Sprintf("%q", p.Login))
-}
-
-// newPassword is a first password for an imported account: 80 random bits, readable aloud.
-func newPassword() string {
-	b := make([]byte, 10)
-	_, _ = rand.Read(b)
-	return strings.ToLower(base32.StdEncoding.EncodeToString(b))
 }

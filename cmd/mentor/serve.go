@@ -247,6 +247,12 @@ func runServe(ctx context.Context, args []string, getenv func(string) string, st
 		if accounts, err = demo.Accounts(startCtx, authStore, sum.Project.ID, cfg.devCredentials); err != nil {
 			return fmt.Errorf("demo accounts: %w", err)
 		}
+		// Campaigns: a demo campaign, so My work has something to start on.
+		if admin, err := authStore.UserByLogin(startCtx, "admin"); err == nil {
+			if err := campaignStore.LoadDemo(startCtx, promptStore, sum.Project.ID, admin.ID); err != nil {
+				return err
+			}
+		}
 	}
 	sessions := auth.SessionLimits{Idle: cfg.sessionIdle, Absolute: cfg.sessionAbsolute}
 	hub := server.NewHub(logger, authStore, liveStore, sessions, 30*time.Second)
