@@ -111,6 +111,9 @@ func handleSetGuidelines(d Deps) apiFunc {
 func uploadedFile(c *gin.Context) ([]byte, string, error) {
 	c.Request.Body = http.MaxBytesReader(c.Writer, c.Request.Body, maxItemFile)
 	file, header, err := c.Request.FormFile("file")
+	if errors.Is(err, http.ErrMissingFile) {
+		file, header, err = c.Request.FormFile("files") // the name the browser's upload helper uses
+	}
 	if err != nil {
 		var tooLarge *http.MaxBytesError
 		if errors.As(err, &tooLarge) {
@@ -131,7 +134,7 @@ func uploadedFile(c *gin.Context) ([]byte, string, error) {
 }
 
 // handleImportItems imports a JSONL, CSV or XLSX file of items. Good lines go in; bad lines
-// and duplicates are reported by line, and a file with only bad lines answers 422.
+// and duplicates are reported by line. A file that cannot be read at all is an error.
 func handleImportItems(d Deps) apiFunc {
 	return func(c *gin.Context) error {
 		data, format, err := uploadedFile(c)
@@ -146,12 +149,8 @@ func handleImportItems(d Deps) apiFunc {
 		if err != nil {
 			return err
 		}
-		problems := lineProblems(c, append(bad, rep.Errors...))
-		status := http.StatusOK
-		if rep.Added == 0 && len(problems) > 0 {
-			status = http.StatusUnprocessableEntity
-		}
-		c.JSON(status, gin.H{"added": rep.Added, "duplicates": rep.Duplicates, "errors": problems})
+		// 200 whatever the lines held: the answer is the report, line by line.
+		c.JSON(http.StatusOK, gin.H{"added": rep.Added, "duplicates": rep.Duplicates, "errors": lineProblems(c, append(bad, rep.Errors...))})
 		return nil
 	}
 }
@@ -311,12 +310,7 @@ func handleImportPeople(d Deps) apiFunc {
 		if err != nil {
 			return err
 		}
-		problems := lineProblems(c, append(bad, rep.Errors...))
-		status := http.StatusOK
-		if len(rep.Added) == 0 && len(problems) > 0 {
-			status = http.StatusUnprocessableEntity
-		}
-		c.JSON(status, gin.H{"added": rep.Added, "errors": problems})
+		c.JSON(http.StatusOK, gin.H{"added": rep.Added, "errors": lineProblems(c, append(bad, rep.Errors...))})
 		return nil
 	}
 }

@@ -1,0 +1,99 @@
+package main
+
+import (
+	"fmt"
+	"strconv"
+	"testing"
+	"time"
+
+	"github.com/chromedp/chromedp"
+	"github.com/chromedp/chromedp/kb"
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/mentor-ai/mentor/internal/browsertest"
+)
+
+// TestMyWorkInChromium is the trainer's campaign work in a real headless Chromium against
+// mentor serve: open My work, start the demo campaign, judge three items in a row by
+// keyboard (each next item is on screen at once, focus on A), reload in the middle of an
+// item and get the same claim back, and skip one.
+func TestMyWorkInChromium(t *testing.T) {
+	t.Parallel()
+	m := startMentor(t, nil)
+	trainer := m.signIn(t, "trainer")
+	work := demoCampaign(t, trainer, 6) // enough ready items for three judged, one resumed, one skipped
+	ctx := browsertest.New(t, 3*time.Minute)
+	require.NoError(t, chromedp.Do(ctx, chromedp.EmulateViewport(1440, 900)))
+	require.NoError(t, chromedp.Do(ctx,
+		chromedp.Navigate(m.base+"/"),
+		browsertest.Visible("#signin-form"),
+		chromedp.SetValue(chromedp.CSS("#signin-login"), "trainer"),
+		chromedp.SetValue(chromedp.CSS("#signin-password"), m.passwords["trainer"]),
+		chromedp.Click(chromedp.CSS("#signin-submit")),
+		browsertest.Visible("#current-user"),
+		chromedp.Click(chromedp.CSS("#nav-work")),
+		browsertest.Visible(fmt.Sprintf(`.work-card[data-campaign="%d"]`, work.CampaignID)),
+	))
+	assert.Equal(t, "0", browsertest.Text(t, ctx, `.work-card [data-count="today"]`))
+	require.NoError(t, chromedp.Do(ctx,
+		chromedp.Click(chromedp.CSS(`.work-card [data-role="start"]`)),
+		browsertest.Visible(`#work-panes .pane[data-label="A"]`),
+	))
+	assert.Contains(t, browsertest.Text(t, ctx, "#work-guidelines"), "标注规范")
+
+	press := func(keys ...string) {
+		t.Helper()
+		for _, k := range keys {
+			require.NoError(t, chromedp.Do(ctx, chromedp.KeyEvent(k)))
+		}
+	}
+	focused := func() string {
+		label, _ := chromedp.Run(ctx, chromedp.Evaluate[string](`document.activeElement?.dataset?.label ?? ""`))
+		return label
+	}
+	claimOnScreen := func() string { return browsertest.Attr(t, ctx, ".work-session", "data-claim") }
+	seen := map[string]bool{}
+	for i := range 3 {
+		claim := claimOnScreen()
+		require.NotEmpty(t, claim)
+		assert.False(t, seen[claim], "item %d: a new claim each time", i+1)
+		seen[claim] = true
+		require.Eventually(t, func() bool { return focused() == "A" }, 10*time.Second, 20*time.Millisecond, "item %d: focus on A", i+1)
+		// A second, B first; then submit by keyboard.
+		press("2", kb.ArrowRight, "1")
+		require.NoError(t, chromedp.Do(ctx, chromedp.KeyEvent(kb.Enter, chromedp.KeyModifiers(kb.ModifierCtrl, kb.ModifierShift))))
+		require.Eventually(t, func() bool { return claimOnScreen() != claim }, 10*time.Second, 20*time.Millisecond, "item %d: the next item comes", i+1)
+		assert.Equal(t, "A", focused(), "item %d: the next item is on screen with the keyboard on A", i+1)
+	}
+	assert.Contains(t, browsertest.Text(t, ctx, "#work-counter"), "3")
+
+	// Reload in the middle of an item: the same claim, and what was ranked, come back.
+	before := claimOnScreen()
+	press("1")
+	require.NoError(t, chromedp.Do(ctx, chromedp.Reload(), browsertest.Visible(`#work-panes .pane[data-label="A"]`)))
+	assert.Equal(t, before, claimOnScreen(), "a reload resumes the open claim")
+	assert.Equal(t, "1", browsertest.Value(t, ctx, `.pane[data-label="A"] select.rank`), "the draft survives the reload")
+
+	// Skip it.
+	require.NoError(t, chromedp.Do(ctx,
+		chromedp.SetValue(chromedp.CSS("#work-skip-reason"), "needs_expertise"),
+		chromedp.Click(chromedp.CSS("#work-skip")),
+	))
+	require.Eventually(t, func() bool { return claimOnScreen() != before }, 10*time.Second, 20*time.Millisecond, "a skip shows the next item")
+
+	var after workList
+	trainer.get("/api/v1/work", &after)
+	require.Len(t, after.Campaigns, 1)
+	assert.Equal(t, 3, after.Campaigns[0].Today)
+	assert.Equal(t, 1, after.Campaigns[0].Skipped)
+	var open struct {
+		Claims []struct {
+			ID int64 `json:"id"`
+		} `json:"claims"`
+	}
+	trainer.get(fmt.Sprintf("/api/v1/campaigns/%d/claims", work.CampaignID), &open)
+	for _, c := range open.Claims {
+		assert.NotEqual(t, before, strconv.FormatInt(c.ID, 10), "the skipped claim is closed")
+	}
+}
