@@ -82,24 +82,6 @@ func expire(ctx context.Context, tx pgx.Tx, campaignID int64, now time.Time) err
 	return err
 }
 
-// trainerBase returns the base the trainer works for in this campaign: nil when the campaign
-// is given to no base in particular. ErrNotInBase when it is given to bases the trainer is
-// not in.
-func trainerBase(ctx context.Context, tx pgx.Tx, campaignID, trainerID int64) (*int64, error) {
-	var bases int
-	var base *int64
-	err := tx.QueryRow(ctx, `SELECT (SELECT count(*) FROM campaign_bases WHERE campaign_id = $1),
-			(SELECT bm.base_id FROM base_members bm JOIN campaign_bases cb ON cb.base_id = bm.base_id AND cb.campaign_id = $1 WHERE bm.user_id = $2)`,
-		campaignID, trainerID).Scan(&bases, &base)
-	if err != nil {
-		return nil, err
-	}
-	if bases > 0 && base == nil {
-		return nil, ErrNotInBase
-	}
-	return base, nil
-}
-
 // Next claims one ready item of the campaign for the trainer, atomically: the item is locked
 // with FOR UPDATE SKIP LOCKED, so concurrent trainers take different items without waiting,
 // and it is taken only while fewer than k trainers hold or have judged it (taken < k, checked
@@ -112,32 +94,34 @@ func (s *Store) Next(ctx context.Context, campaignID, trainerID int64) (Claim, e
 		if err := lockTrainer(ctx, tx, trainerID); err != nil {
 			return err
 		}
+		// One round trip for what the rest depends on: the campaign, the trainer's base in it
+		// and how many claims the trainer holds (a claim is a short transaction: each round
+		// trip is a good part of its latency).
 		var state State
-		var k, leaseSeconds, claimCap, guidelines int
-		if err := tx.QueryRow(ctx, `SELECT state, k, lease_seconds, claim_cap, guidelines_version FROM campaigns WHERE id = $1`, campaignID).
-			Scan(&state, &k, &leaseSeconds, &claimCap, &guidelines); err != nil {
+		var k, leaseSeconds, claimCap, guidelines, bases, open int
+		var base *int64
+		if err := tx.QueryRow(ctx, `SELECT c.state, c.k, c.lease_seconds, c.claim_cap, c.guidelines_version,
+				(SELECT count(*) FROM campaign_bases WHERE campaign_id = c.id)::int,
+				(SELECT bm.base_id FROM base_members bm JOIN campaign_bases cb ON cb.base_id = bm.base_id AND cb.campaign_id = c.id WHERE bm.user_id = $2),
+				(SELECT count(*) FROM claims WHERE trainer_id = $2 AND campaign_id = c.id AND state = 'open' AND lease_until > $3)::int
+			FROM campaigns c WHERE c.id = $1`, campaignID, trainerID, now).
+			Scan(&state, &k, &leaseSeconds, &claimCap, &guidelines, &bases, &base, &open); err != nil {
 			return db.Error(err, "campaign %d", campaignID)
 		}
 		if state != Open {
 			return errNotOpen(campaignID, state)
 		}
-		base, err := trainerBase(ctx, tx, campaignID, trainerID)
-		if err != nil {
-			return err
-		}
-		if err := expire(ctx, tx, campaignID, now); err != nil {
-			return err
-		}
-		var open int
-		if err := tx.QueryRow(ctx, `SELECT count(*) FROM claims WHERE trainer_id = $1 AND campaign_id = $2 AND state = 'open' AND lease_until > $3`,
-			trainerID, campaignID, now).Scan(&open); err != nil {
-			return err
+		if bases > 0 && base == nil {
+			return ErrNotInBase
 		}
 		if open >= claimCap {
 			return errCap(open)
 		}
+		if err := expire(ctx, tx, campaignID, now); err != nil {
+			return err
+		}
 		var itemID int64
-		err = tx.QueryRow(ctx, `SELECT i.id FROM campaign_items i
+		err := tx.QueryRow(ctx, `SELECT i.id FROM campaign_items i
 			WHERE i.campaign_id = $1 AND i.generation = 'ready' AND i.completed_at IS NULL AND NOT i.set_aside AND i.taken < $3
 				AND NOT EXISTS (SELECT 1 FROM claims c WHERE c.item_id = i.id AND c.trainer_id = $2)
 			ORDER BY i.taken, i.id LIMIT 1 FOR UPDATE OF i SKIP LOCKED`, campaignID, trainerID, k).Scan(&itemID)
@@ -160,20 +144,19 @@ func (s *Store) Next(ctx context.Context, campaignID, trainerID int64) (Claim, e
 				return ErrQuotaUsed
 			}
 		}
-		if _, err := tx.Exec(ctx, `UPDATE campaign_items SET taken = taken + 1 WHERE id = $1`, itemID); err != nil {
-			return err
-		}
-		var claimID int64
-		if err := tx.QueryRow(ctx, `INSERT INTO claims (campaign_id, item_id, trainer_id, base_id, claimed_at, lease_until, guidelines_version)
-			VALUES ($1, $2, $3, $4, $5, $6, $7) RETURNING id`,
-			campaignID, itemID, trainerID, base, now, now.Add(time.Duration(leaseSeconds)*time.Second), guidelines).Scan(&claimID); err != nil {
-			return err
-		}
-		out, err = getClaim(ctx, tx, claimID)
-		return err
+		// Take the place and write the claim, returning it as the screen shows it, in one
+		// statement.
+		out.CampaignID, out.ItemID, out.GuidelinesVersion = campaignID, itemID, guidelines
+		return tx.QueryRow(ctx, `WITH item AS (UPDATE campaign_items SET taken = taken + 1 WHERE id = $2 RETURNING id, turn_id, question, prior, tags),
+				claim AS (INSERT INTO claims (campaign_id, item_id, trainer_id, base_id, claimed_at, lease_until, guidelines_version)
+					VALUES ($1, $2, $3, $4, $5, $6, $7) RETURNING id, state, claimed_at, lease_until)
+			SELECT claim.id, item.turn_id, coalesce((SELECT conversation_id FROM turns WHERE id = item.turn_id), 0), item.question, item.prior,
+				item.tags, claim.state, claim.claimed_at, claim.lease_until FROM claim, item`,
+			campaignID, itemID, trainerID, base, now, now.Add(time.Duration(leaseSeconds)*time.Second), guidelines).
+			Scan(&out.ID, &out.TurnID, &out.ConversationID, &out.Question, &out.Prior, &out.Tags, &out.State, &out.ClaimedAt, &out.LeaseUntil)
 	})
 	if err != nil {
-		return out, db.Error(err, "claim an item of campaign %d", campaignID)
+		return Claim{}, db.Error(err, "claim an item of campaign %d", campaignID)
 	}
 	return out, nil
 }

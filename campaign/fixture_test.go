@@ -56,7 +56,7 @@ type events struct {
 	closed    []int64
 }
 
-func setup(t *testing.T) *fixture {
+func setup(t testing.TB) *fixture {
 	t.Helper()
 	models, err := llm.NewRegistry(context.Background(), llm.RegistryConfig{Getenv: func(string) string { return "" }})
 	require.NoError(t, err)
@@ -64,7 +64,7 @@ func setup(t *testing.T) *fixture {
 }
 
 // setupWith is setup with the models campaign plans may name.
-func setupWith(t *testing.T, models *llm.Registry) *fixture {
+func setupWith(t testing.TB, models *llm.Registry) *fixture {
 	t.Helper()
 	ctx := context.Background()
 	pool := pgtest.Pool(t)
@@ -96,7 +96,7 @@ func setupWith(t *testing.T, models *llm.Registry) *fixture {
 }
 
 // user adds a project member without hashing a password (thousands of hashes are slow).
-func (f *fixture) user(t *testing.T, login, role string) int64 {
+func (f *fixture) user(t testing.TB, login, role string) int64 {
 	t.Helper()
 	ctx := context.Background()
 	var id int64
@@ -107,7 +107,7 @@ func (f *fixture) user(t *testing.T, login, role string) int64 {
 }
 
 // trainers adds n trainers named prefix-1 … prefix-n.
-func (f *fixture) trainers(t *testing.T, prefix string, n int) []int64 {
+func (f *fixture) trainers(t testing.TB, prefix string, n int) []int64 {
 	out := make([]int64, n)
 	for i := range out {
 		out[i] = f.user(t, fmt.Sprintf("%s-%d", prefix, i+1), "trainer")
@@ -116,7 +116,7 @@ func (f *fixture) trainers(t *testing.T, prefix string, n int) []int64 {
 }
 
 // campaign creates a campaign with k and the input's other fields filled in.
-func (f *fixture) campaign(t *testing.T, in campaign.Input) campaign.Campaign {
+func (f *fixture) campaign(t testing.TB, in campaign.Input) campaign.Campaign {
 	t.Helper()
 	if in.Name == "" {
 		in.Name = "报关问题"

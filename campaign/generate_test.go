@@ -35,7 +35,7 @@ type flakyUpstream struct {
 	inFlight, most int
 }
 
-func newFlakyUpstream(t *testing.T, failures int) *flakyUpstream {
+func newFlakyUpstream(t testing.TB, failures int) *flakyUpstream {
 	u := &flakyUpstream{failures: failures}
 	u.srv = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		var body map[string]any
