@@ -292,3 +292,58 @@ func TestClaimRules(t *testing.T) {
 		assert.ErrorIs(t, err, campaign.ErrNotInBase)
 	})
 }
+
+// TestCounts: My work's counts and the lead's view of a base follow what the trainer did,
+// by the injected clock's day.
+func TestCounts(t *testing.T) {
+	t.Parallel()
+	f := setup(t)
+	ctx := context.Background()
+	var base int64
+	require.NoError(t, f.pool.QueryRow(ctx, `INSERT INTO bases (name) VALUES ('积石山') RETURNING id`).Scan(&base))
+	_, err := f.pool.Exec(ctx, `INSERT INTO project_bases VALUES ($1, $2)`, f.project.ID, base)
+	require.NoError(t, err)
+	ten := 10
+	c := f.campaign(t, campaign.Input{K: 1, Bases: []campaign.BaseQuota{{BaseID: base, QuotaItems: &ten}}})
+	f.readyItems(t, c, 5)
+	alice := f.trainers(t, "count", 1)[0]
+	_, err = f.pool.Exec(ctx, `INSERT INTO base_members (base_id, user_id) VALUES ($1, $2)`, base, alice)
+	require.NoError(t, err)
+
+	yesterday, err := f.store.Next(ctx, c.ID, alice)
+	require.NoError(t, err)
+	_, err = f.judge(ctx, yesterday.ID, alice, "counts-key-yesterday")
+	require.NoError(t, err)
+	f.clock.add(24 * time.Hour) // Wednesday 2 December: the same week, another day
+	judged, err := f.store.Next(ctx, c.ID, alice)
+	require.NoError(t, err)
+	_, err = f.judge(ctx, judged.ID, alice, "counts-key-today-1")
+	require.NoError(t, err)
+	skipped, err := f.store.Next(ctx, c.ID, alice)
+	require.NoError(t, err)
+	require.NoError(t, f.store.Skip(ctx, skipped.ID, alice, campaign.SkipBrokenCandidates))
+	_, err = f.store.Next(ctx, c.ID, alice) // held open
+	require.NoError(t, err)
+
+	work, err := f.store.MyWork(ctx, alice, false)
+	require.NoError(t, err)
+	require.Len(t, work, 1)
+	w := work[0]
+	assert.Equal(t, 1, w.Today)
+	assert.Equal(t, 2, w.Week)
+	assert.Equal(t, 1, w.Skipped)
+	assert.Equal(t, 1, w.Open)
+	require.NotNil(t, w.RemainingQuota)
+	assert.Equal(t, 10-3, *w.RemainingQuota, "two judged and one open count against the quota; the skip gave its unit back")
+
+	people, err := f.store.BaseView(ctx, base)
+	require.NoError(t, err)
+	require.Len(t, people, 1)
+	assert.Equal(t, campaign.Person{UserID: alice, Login: "count-1", DisplayName: "count-1", Working: true, DoneToday: 1, OpenClaims: 1,
+		Skips: 1, LastActive: people[0].LastActive}, people[0])
+
+	outsider := f.trainers(t, "nobase", 1)[0]
+	work, err = f.store.MyWork(ctx, outsider, false)
+	require.NoError(t, err)
+	assert.Empty(t, work, "a campaign given to bases is not open to people outside them")
+}
