@@ -5,12 +5,15 @@ import (
 	"encoding/json"
 	"fmt"
 	"math"
+	"slices"
+	"strings"
 	"time"
 
 	"github.com/jackc/pgx/v5"
 
 	"github.com/mentor-ai/mentor/db"
 	"github.com/mentor-ai/mentor/errs"
+	"github.com/mentor-ai/mentor/rlhf"
 )
 
 // Skip reasons a trainer can give.
@@ -69,16 +72,21 @@ func lockTrainer(ctx context.Context, tx pgx.Tx, trainerID int64) error {
 // expire returns the items of the campaign's lapsed leases to the pool. It runs lazily, at
 // the start of every claim, so an injected clock is all a test needs; rows another
 // transaction is expiring are skipped, never waited for.
+//
+// Only one transaction expires a campaign's leases at a time (a try-lock: the others go on
+// without waiting): two expiries updating the same items in different orders could deadlock.
 func expire(ctx context.Context, tx pgx.Tx, campaignID int64, now time.Time) error {
-	_, err := tx.Exec(ctx, `WITH lapsed AS (
-			SELECT id FROM claims WHERE campaign_id = $1 AND state = 'open' AND lease_until <= $2 ORDER BY id FOR UPDATE SKIP LOCKED),
+	_, err := tx.Exec(ctx, `WITH mine AS (SELECT pg_try_advisory_xact_lock(hashtextextended($3, 0)) AS locked),
+		lapsed AS (
+			SELECT id FROM claims WHERE (SELECT locked FROM mine) AND campaign_id = $1 AND state = 'open' AND lease_until <= $2
+			ORDER BY id FOR UPDATE SKIP LOCKED),
 		upd AS (UPDATE claims SET state = 'expired', closed_at = $2 FROM lapsed WHERE claims.id = lapsed.id
 			RETURNING claims.item_id, claims.base_id),
 		items AS (UPDATE campaign_items i SET taken = i.taken - n.c
 			FROM (SELECT item_id, count(*)::int AS c FROM upd GROUP BY item_id) n WHERE i.id = n.item_id)
 		UPDATE campaign_bases b SET used = b.used - n.c
 			FROM (SELECT base_id, count(*)::int AS c FROM upd WHERE base_id IS NOT NULL GROUP BY base_id) n
-			WHERE b.campaign_id = $1 AND b.base_id = n.base_id`, campaignID, now)
+			WHERE b.campaign_id = $1 AND b.base_id = n.base_id`, campaignID, now, fmt.Sprintf("expire:%d", campaignID))
 	return err
 }
 
@@ -278,6 +286,7 @@ func (s *Store) Skip(ctx context.Context, claimID, trainerID int64, reason strin
 type Submission struct {
 	TurnID    int64
 	PersonaID int64
+	TaskKind  TaskKind
 	InTx      func(ctx context.Context, tx pgx.Tx, judgmentID int64) error
 
 	s          *Store
@@ -296,9 +305,9 @@ func (s *Store) PrepareSubmit(ctx context.Context, claimID, trainerID int64) (*S
 	var until time.Time
 	var turn *int64
 	sub := &Submission{s: s}
-	err := s.pool.QueryRow(ctx, `SELECT cl.trainer_id, cl.state, cl.lease_until, cl.campaign_id, cl.item_id, i.turn_id, c.persona_id
+	err := s.pool.QueryRow(ctx, `SELECT cl.trainer_id, cl.state, cl.lease_until, cl.campaign_id, cl.item_id, i.turn_id, c.persona_id, c.task_kind
 		FROM claims cl JOIN campaign_items i ON i.id = cl.item_id JOIN campaigns c ON c.id = cl.campaign_id WHERE cl.id = $1`, claimID).
-		Scan(&owner, &state, &until, &sub.campaignID, &sub.itemID, &turn, &sub.PersonaID)
+		Scan(&owner, &state, &until, &sub.campaignID, &sub.itemID, &turn, &sub.PersonaID, &sub.TaskKind)
 	if err != nil {
 		return nil, db.Error(err, "claim %d", claimID)
 	}
@@ -328,6 +337,20 @@ func (s *Store) PrepareSubmit(ctx context.Context, claimID, trainerID int64) (*S
 			FROM campaigns c WHERE i.id = $1 AND c.id = i.campaign_id RETURNING i.completed_at IS NOT NULL`, itemID, now).Scan(&sub.completed)
 	}
 	return sub, nil
+}
+
+// Check refuses a judgment that does not do what the campaign's task asks: a correction of
+// the best reply, or a gold answer.
+func (sub *Submission) Check(j rlhf.Submission) error {
+	switch {
+	case sub.TaskKind == CorrectBest && j.Edit == nil:
+		return errs.Field("edit", "this campaign asks you to correct the best reply: edit it before you submit")
+	case sub.TaskKind == CorrectBest && len(j.Ranking) > 0 && !slices.Contains(j.Ranking[0], j.Edit.CandidateID):
+		return errs.Field("edit.candidate_id", "correct the reply you ranked first")
+	case sub.TaskKind == WriteGold && (j.Gold == nil || strings.TrimSpace(j.Gold.Content) == ""):
+		return errs.Field("gold.content", "this campaign asks for a gold answer: write one before you submit")
+	}
+	return nil
 }
 
 // Done announces what the stored judgment completed. Call it once the judgment committed.

@@ -14,6 +14,7 @@ import (
 
 	"github.com/mentor-ai/mentor/campaign"
 	"github.com/mentor-ai/mentor/errs"
+	"github.com/mentor-ai/mentor/rlhf"
 )
 
 // TestExactlyKUnderConcurrency is the test: 1,000 concurrent claims and submits
@@ -346,4 +347,37 @@ func TestCounts(t *testing.T) {
 	work, err = f.store.MyWork(ctx, outsider, false)
 	require.NoError(t, err)
 	assert.Empty(t, work, "a campaign given to bases is not open to people outside them")
+}
+
+// TestTaskKindChecks: a campaign that asks for a correction or a gold answer refuses a
+// judgment without one, naming the field.
+func TestTaskKindChecks(t *testing.T) {
+	t.Parallel()
+	ranked := [][]int64{{7}, {8}}
+	tests := []struct {
+		name  string
+		kind  campaign.TaskKind
+		sub   rlhf.Submission
+		field string
+	}{
+		{"rank and rate needs neither", campaign.RankRate, rlhf.Submission{Ranking: ranked}, ""},
+		{"correct the best without an edit", campaign.CorrectBest, rlhf.Submission{Ranking: ranked}, "edit"},
+		{"correct another than the best", campaign.CorrectBest, rlhf.Submission{Ranking: ranked, Edit: &rlhf.EditInput{CandidateID: 8, Content: "x"}}, "edit.candidate_id"},
+		{"correct the best", campaign.CorrectBest, rlhf.Submission{Ranking: ranked, Edit: &rlhf.EditInput{CandidateID: 7, Content: "x"}}, ""},
+		{"gold without one", campaign.WriteGold, rlhf.Submission{Ranking: ranked, Gold: &rlhf.GoldInput{Content: "  "}}, "gold.content"},
+		{"gold", campaign.WriteGold, rlhf.Submission{Ranking: ranked, Gold: &rlhf.GoldInput{Content: "免税额为 50 元。"}}, ""},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			err := (&campaign.Submission{TaskKind: tt.kind}).Check(tt.sub)
+			if tt.field == "" {
+				assert.NoError(t, err)
+				return
+			}
+			var e *errs.Error
+			require.ErrorAs(t, err, &e)
+			assert.Equal(t, tt.field, e.Field)
+		})
+	}
 }

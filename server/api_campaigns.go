@@ -236,6 +236,9 @@ func handleSubmitClaim(d Deps) apiFunc {
 		if err != nil {
 			return err
 		}
+		if err := prep.Check(sub); err != nil {
+			return err
+		}
 		dims, err := d.Prompts.Rubric(ctx, prep.PersonaID)
 		if err != nil {
 			return err
@@ -255,7 +258,22 @@ func handleSubmitClaim(d Deps) apiFunc {
 		} else {
 			prep.Done(ctx)
 		}
-		c.JSON(status, res)
+		if prep.TaskKind != campaign.BlindPairwise {
+			c.JSON(status, res)
+			return nil
+		}
+		// Arena style: the two names are revealed once the vote is in, never before.
+		turn, err := d.Live.Turn(ctx, prep.TurnID)
+		if err != nil {
+			return err
+		}
+		revealed := make([]gin.H, len(turn.Candidates))
+		for i, cand := range turn.Candidates {
+			revealed[i] = gin.H{"candidate_id": cand.ID, "position": cand.Position, "model": cand.Model}
+		}
+		c.JSON(status, gin.H{"judgment_id": res.JudgmentID, "revision": res.Revision, "pairs": res.Pairs,
+			"continuation_message_id": res.ContinuationMessageID, "edited_message_id": res.EditedMessageID,
+			"gold_message_id": res.GoldMessageID, "replayed": res.Replayed, "revealed": revealed})
 		return nil
 	}
 }

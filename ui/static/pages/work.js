@@ -80,6 +80,14 @@ export async function sessionPage(campaignId) {
   let submitting = false;
 
   const showCount = () => (counter.textContent = t("work.doneToday", { n: done }));
+  const best = () => current?.cands.filter((c) => current.draft.ranks[c.id]).sort((a, b) => current.draft.ranks[a.id] - current.draft.ranks[b.id])[0];
+  // startEdit puts a candidate's reply in the edit box, to be corrected.
+  function startEdit(c) {
+    current.draft.edit = { candidate_id: c.id, content: c.content };
+    edit.value = c.content;
+    saveDraft();
+    edit.focus();
+  }
 
   // load fetches a claim's candidates, so the claim can be shown without waiting.
   async function load(claim) {
@@ -175,6 +183,8 @@ export async function sessionPage(campaignId) {
       } else if (e.key === "c") {
         current.draft.continueFrom = c.id;
         saveDraft();
+      } else if (e.key === "e" && w.task_kind === "correct_best") {
+        startEdit(c);
       } else return;
       e.preventDefault();
     });
@@ -203,6 +213,7 @@ export async function sessionPage(campaignId) {
     panes.style.setProperty("--columns", String(usable.length <= 4 ? usable.length : Math.ceil(usable.length / 2)));
     comment.value = current.draft.comment || "";
     gold.value = current.draft.gold || "";
+    edit.value = current.draft.edit?.content || "";
     judge.hidden = false;
     submit.disabled = false;
     lastPane = null;
@@ -235,7 +246,9 @@ export async function sessionPage(campaignId) {
         flags: keep(d.flags),
         comment: d.comment || "",
         gold: goldText ? { content: d.gold } : null,
-        continue_from: goldText && !d.continueFrom ? { gold: true } : { candidate_id: d.continueFrom ?? top.id },
+        edit: d.edit?.content?.trim() ? d.edit : null,
+        continue_from: goldText && !d.continueFrom ? { gold: true } : d.edit?.content?.trim() && !d.continueFrom ? { edit: true }
+          : { candidate_id: d.continueFrom ?? top.id },
         time_spent_ms: Math.max(0, Date.now() - (d.started || Date.now())),
       },
     };
@@ -260,11 +273,18 @@ export async function sessionPage(campaignId) {
     submitting = true;
     submit.disabled = true;
     try {
-      await api("POST", `/claims/${claimId}/judgment`, b);
+      const res = await api("POST", `/claims/${claimId}/judgment`, b);
       done++;
       showCount();
       clear(submitStatus);
+      const shown = current.cands;
       after(claimId);
+      // Blind pairwise: the names come only with the answer to the vote.
+      if (res.revealed) {
+        const label = (id) => letter(shown.find((c) => c.id === id)?.position ?? 0);
+        submitStatus.append(h("p", { class: "muted", id: "work-revealed" },
+          t("work.revealed", { names: res.revealed.map((r) => `${label(r.candidate_id)}: ${r.model}`).join(" · ") })));
+      }
     } catch (err) {
       submit.disabled = false;
       showError(page, err, submitStatus);
@@ -290,6 +310,15 @@ export async function sessionPage(campaignId) {
     current.draft.comment = comment.value;
     saveDraft();
   });
+  // Correcting the best reply: the reply ranked first, as the trainer rewrites it (e on a
+  // pane starts from that pane's reply).
+  const edit = h("textarea", { id: "work-edit", rows: 5, dataset: { field: "edit.content" } });
+  edit.addEventListener("input", () => {
+    current.draft.edit = { candidate_id: current.draft.edit?.candidate_id ?? best()?.id, content: edit.value };
+    saveDraft();
+  });
+  const editBox = h("label", { class: "field", id: "work-edit-box", hidden: w.task_kind !== "correct_best", dataset: { field: "edit" } },
+    h("span", { i18n: "work.editBest" }), edit);
   const gold = h("textarea", { id: "work-gold", rows: 3, dataset: { field: "gold" } });
   gold.addEventListener("input", () => {
     current.draft.gold = gold.value;
@@ -299,8 +328,8 @@ export async function sessionPage(campaignId) {
   const submit = h("button", { type: "button", id: "work-submit", i18n: "train.submit", onclick: () => submitJudgment() });
   const reason = h("select", { id: "work-skip-reason", dataset: { field: "reason" } }, SKIP_REASONS.map((r) => h("option", { value: r }, t(`work.skip.${r}`))));
   const skipButton = h("button", { type: "button", class: "secondary", id: "work-skip", i18n: "work.skip", onclick: () => skip() });
-  const judge = h("div", { class: "judge", id: "work-judge", hidden: true },
-    h("label", { class: "field" }, h("span", { i18n: "train.gold" }), gold),
+  const judge = h("div", { class: "judge", id: "work-judge", hidden: true }, editBox,
+    h("label", { class: "field" }, h("span", { i18n: w.task_kind === "write_gold" ? "work.goldRequired" : "train.gold" }), gold),
     h("label", { class: "field" }, h("span", { i18n: "train.comment" }), comment),
     h("div", { class: "row" }, submit, h("small", { class: "muted", i18n: "work.keys" }), h("span", { class: "spacer" }), reason, skipButton),
     submitStatus);
