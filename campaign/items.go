@@ -19,6 +19,7 @@ import (
 
 	"github.com/mentor-ai/mentor/db"
 	"github.com/mentor-ai/mentor/errs"
+	"github.com/mentor-ai/mentor/rlhf"
 	"github.com/mentor-ai/mentor/sheet"
 )
 
@@ -456,4 +457,83 @@ func (s *Store) Import(ctx context.Context, campaignID int64, lines []Line) (Imp
 		return ImportReport{}, db.Error(err, "import items into campaign %d", campaignID)
 	}
 	return rep, nil
+}
+
+// TurnProblem is a turn that could not become an item, and why.
+type TurnProblem struct {
+	TurnID int64 `json:"turn_id"`
+	Err    error `json:"-"`
+}
+
+// AddTurns makes items of existing turns of the campaign's persona that nobody has judged:
+// their candidates are the item's, so the item is ready at once. A turn that is judged,
+// still streaming, of another persona or an item already is reported, and the others go in.
+func (s *Store) AddTurns(ctx context.Context, campaignID int64, turnIDs []int64) (added int, problems []TurnProblem, err error) {
+	if len(turnIDs) == 0 || len(turnIDs) > 1000 {
+		return 0, nil, errs.Field("turn_ids", "name 1 to 1000 turns, got %d", len(turnIDs))
+	}
+	err = pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
+		var persona int64
+		var state State
+		if err := tx.QueryRow(ctx, `SELECT persona_id, state FROM campaigns WHERE id = $1 FOR UPDATE`, campaignID).Scan(&persona, &state); err != nil {
+			return db.Error(err, "campaign %d", campaignID)
+		}
+		if state == Closed {
+			return errs.E(errs.Unprocessable, "campaign %d is closed: it takes no new items", campaignID)
+		}
+		for _, id := range turnIDs {
+			var turnPersona int64
+			var question string
+			var judged, streaming, taken, usable bool
+			err := tx.QueryRow(ctx, `SELECT c.persona_id, m.content,
+					EXISTS (SELECT 1 FROM judgments WHERE turn_id = t.id),
+					EXISTS (SELECT 1 FROM candidates WHERE turn_id = t.id AND status = 'streaming'),
+					EXISTS (SELECT 1 FROM campaign_items WHERE turn_id = t.id),
+					EXISTS (SELECT 1 FROM candidates cd JOIN messages cm ON cm.id = cd.message_id WHERE cd.turn_id = t.id AND `+rlhf.UsableSQL("cd.status", "cm.content")+`)
+				FROM turns t JOIN conversations c ON c.id = t.conversation_id JOIN messages m ON m.id = t.user_message_id WHERE t.id = $1`, id).
+				Scan(&turnPersona, &question, &judged, &streaming, &taken, &usable)
+			var problem error
+			switch {
+			case errors.Is(err, pgx.ErrNoRows):
+				problem = errs.E(errs.NotFound, "no turn %d", id)
+			case err != nil:
+				return err
+			case turnPersona != persona:
+				problem = errs.E(errs.Invalid, "turn %d is with another persona than the campaign's", id)
+			case judged:
+				problem = errs.E(errs.Invalid, "turn %d is judged already", id)
+			case streaming:
+				problem = errs.E(errs.Invalid, "turn %d is still streaming", id)
+			case !usable:
+				problem = errs.E(errs.Invalid, "turn %d has no candidate worth judging", id)
+			case taken:
+				problem = errs.E(errs.Conflict, "turn %d is an item already", id)
+			}
+			if problem != nil {
+				problems = append(problems, TurnProblem{TurnID: id, Err: problem})
+				continue
+			}
+			// The prior conversation is the path to the question, as the trainer saw it.
+			tag, err := tx.Exec(ctx, `WITH RECURSIVE path AS (
+					SELECT m.id, m.parent_id, m.role, m.content, 0 AS depth FROM messages m JOIN turns t ON t.user_message_id = m.id WHERE t.id = $2
+					UNION ALL SELECT m.id, m.parent_id, m.role, m.content, p.depth + 1 FROM messages m JOIN path p ON m.id = p.parent_id)
+				INSERT INTO campaign_items (campaign_id, question, normalized, prior, turn_id, generation)
+				SELECT $1, $3, $4, coalesce((SELECT jsonb_agg(jsonb_build_object('role', role, 'content', content) ORDER BY depth DESC)
+					FROM path WHERE depth > 0 AND role IN ('user', 'assistant')), '[]'), $2, 'ready'
+				ON CONFLICT DO NOTHING`, campaignID, id, question, Normalize(question))
+			if err != nil {
+				return err
+			}
+			if tag.RowsAffected() == 0 {
+				problems = append(problems, TurnProblem{TurnID: id, Err: errs.E(errs.Conflict, "turn %d asks a question the campaign has already", id)})
+				continue
+			}
+			added++
+		}
+		return nil
+	})
+	if err != nil {
+		return 0, nil, db.Error(err, "add turns to campaign %d", campaignID)
+	}
+	return added, problems, nil
 }

@@ -3,7 +3,9 @@ package campaign_test
 import (
 	"bytes"
 	"context"
+	"fmt"
 	"testing"
+	"time"
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
@@ -12,6 +14,7 @@ import (
 
 	"github.com/mentor-ai/mentor/campaign"
 	"github.com/mentor-ai/mentor/errs"
+	"github.com/mentor-ai/mentor/rlhf"
 )
 
 func gb18030(t *testing.T, s string) []byte {
@@ -126,4 +129,47 @@ func TestImportSkipsDuplicates(t *testing.T) {
 		{Line: 1, ExternalID: "a", Reason: "external_id"},
 		{Line: 2, ExternalID: "b", Reason: "question"},
 	}, rep.Duplicates)
+}
+
+// TestAddTurns: an unjudged turn of the campaign's persona becomes a ready item with its
+// conversation so far; a judged one, a streaming one or one that is an item already does not.
+func TestAddTurns(t *testing.T) {
+	t.Parallel()
+	f := setup(t)
+	ctx := context.Background()
+	c := f.campaign(t, campaign.Input{K: 1})
+	turn := func(done bool) rlhf.Turn {
+		tr, err := f.live.StartTurn(ctx, rlhf.NewTurn{ProjectID: f.project.ID, PersonaID: f.persona.ID, Locale: "zh-CN", UserID: f.admin,
+			Message: fmt.Sprintf("问题 %d", len(f.events.completed)+int(time.Now().UnixNano()%1e6)), Candidates: []rlhf.CandidateSpec{
+				{Position: 1, Model: "m", PromptVersionID: f.version.ID, SystemPromptHash: "h"},
+				{Position: 2, Model: "m", PromptVersionID: f.version.ID, SystemPromptHash: "h"}}})
+		require.NoError(t, err)
+		if done {
+			for j, cand := range tr.Candidates {
+				cand.Status, cand.Content = "complete", fmt.Sprintf("回答 %d", j+1)
+				require.NoError(t, f.live.Finish(ctx, cand))
+			}
+		}
+		return tr
+	}
+	good, streaming, judged := turn(true), turn(false), turn(true)
+	_, err := f.live.Submit(ctx, judged.ID, f.admin, nil, rlhf.Submission{IdempotencyKey: "judged-before-1",
+		Ranking: [][]int64{{judged.Candidates[0].ID}, {judged.Candidates[1].ID}}, ContinueFrom: rlhf.ContinueFrom{CandidateID: judged.Candidates[0].ID}})
+	require.NoError(t, err)
+	added, problems, err := f.store.AddTurns(ctx, c.ID, []int64{good.ID, streaming.ID, judged.ID, good.ID, 999999})
+	require.NoError(t, err)
+	assert.Equal(t, 1, added)
+	var why []string
+	for _, p := range problems {
+		why = append(why, errs.Message(p.Err))
+	}
+	assert.Equal(t, []string{
+		fmt.Sprintf("turn %d is still streaming", streaming.ID),
+		fmt.Sprintf("turn %d is judged already", judged.ID),
+		fmt.Sprintf("turn %d is an item already", good.ID),
+		"no turn 999999",
+	}, why)
+	p, err := f.store.Progress(ctx, c.ID)
+	require.NoError(t, err)
+	assert.Equal(t, 1, p.Ready)
 }

@@ -155,6 +155,30 @@ func handleImportItems(d Deps) apiFunc {
 	}
 }
 
+// handleAddTurns makes items of existing, unjudged turns; each turn that cannot be one is
+// reported with why.
+func handleAddTurns(d Deps) apiFunc {
+	return func(c *gin.Context) error {
+		var in struct {
+			TurnIDs []int64 `json:"turn_ids"`
+		}
+		if err := bindJSON(c, &in); err != nil {
+			return err
+		}
+		added, problems, err := d.Campaigns.AddTurns(c.Request.Context(), campaignOf(c), in.TurnIDs)
+		if err != nil {
+			return err
+		}
+		lang := requestLang(c.Request)
+		out := make([]gin.H, len(problems))
+		for i, p := range problems {
+			out[i] = gin.H{"turn_id": p.TurnID, "message": errs.Localize(p.Err, lang)}
+		}
+		c.JSON(http.StatusOK, gin.H{"added": added, "errors": out})
+		return nil
+	}
+}
+
 func handleFailedItems(d Deps) apiFunc {
 	return func(c *gin.Context) error {
 		items, err := d.Campaigns.Failed(c.Request.Context(), campaignOf(c))
