@@ -14,12 +14,13 @@ const letter = (position) => String.fromCharCode(64 + position);
 const draftKey = (claimId) => `mentor-work-draft-${claimId}`;
 const typing = (el) => el && (el.tagName === "TEXTAREA" || el.tagName === "SELECT" || (el.tagName === "INPUT" && !["checkbox", "radio"].includes(el.type)));
 
-let heartbeat = 0;
+let timers = [];
 
-// stopWork ends the heartbeat of a work session the router leaves.
+// stopWork ends the heartbeat (and the wait for more items) of a work session the router
+// leaves.
 export function stopWork() {
-  clearInterval(heartbeat);
-  heartbeat = 0;
+  timers.forEach(clearInterval);
+  timers = [];
 }
 
 const dateText = (s) => (s ? new Date(s).toLocaleDateString() : t("work.noDeadline"));
@@ -287,8 +288,8 @@ export async function sessionPage(campaignId) {
       }
     } catch (err) {
       submit.disabled = false;
+      if (err.status === 409) after(claimId); // lapsed: the item went back to the pool; say so over the next one
       showError(page, err, submitStatus);
-      if (err.status === 409) after(claimId); // lapsed: the item went back to the pool
     } finally {
       submitting = false;
     }
@@ -358,9 +359,14 @@ export async function sessionPage(campaignId) {
     }
   }
   // The heartbeat renews every held lease well before it lapses.
-  heartbeat = setInterval(() => {
+  timers.push(setInterval(() => {
     for (const { claim } of queue) api("PUT", `/claims/${claim.id}/lease`).catch(() => {});
-  }, Math.max(10, w.lease_seconds / 3) * 1000);
+  }, Math.max(10, w.lease_seconds / 3) * 1000));
+  // Items still being generated become ready while the trainer works: look again now and then
+  // while the queue is short.
+  timers.push(setInterval(() => {
+    if (queue.length < AHEAD + 1 && !filling) fill();
+  }, 15000));
   showCount();
   const guidelines = h("aside", { class: "card work-guidelines", id: "work-guidelines" },
     h("h3", {}, t("work.guidelines", { v: w.guidelines_version })), h("div", { class: "guidelines-text" }, w.guidelines || t("work.noGuidelines")));
