@@ -74,7 +74,7 @@ func BenchmarkNext(b *testing.B) {
 		}
 		wg.Wait()
 	}
-	rec.Report(b, "claim")
+	rec.Report(b, "claim-")
 	b.ReportMetric(float64(items), "items")
 	b.ReportMetric(float64(trainers), "trainers")
 }
