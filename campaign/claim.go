@@ -47,7 +47,7 @@ type Claim struct {
 var (
 	ErrNoWork      = errs.E(errs.NotFound, "no item is ready for you in this campaign right now")
 	ErrLeaseLapsed = errs.E(errs.Conflict, "your claim on this item expired and the item went back to the pool: take the next item")
-	ErrNotYours    = errs.E(errs.Forbidden, "this claim is another trainer's")
+	ErrNotYours    = errs.E(errs.Conflict, "this claim is another trainer's") // a conflict with who holds it; 403 is the access policy's answer
 	ErrClaimClosed = errs.E(errs.Conflict, "this claim is closed already (submitted or skipped)")
 	ErrQuotaUsed   = errs.E(errs.Unprocessable, "your base's quota for this campaign is used up")
 	ErrNotInBase   = errs.E(errs.Forbidden, "this campaign is given to other bases than yours")

@@ -138,7 +138,7 @@ func TestLeases(t *testing.T) {
 	assert.Equal(t, f.clock.now().Add(10*time.Minute), renewed.LeaseUntil.UTC())
 	_, err = f.store.Heartbeat(ctx, claim.ID, bob)
 	assert.ErrorIs(t, err, campaign.ErrNotYours, "a heartbeat for another trainer's claim")
-	assert.Equal(t, errs.Forbidden, errs.KindOf(err))
+	assert.Equal(t, errs.Conflict, errs.KindOf(err))
 
 	f.clock.add(9 * time.Minute) // 18 minutes in: still inside the renewed lease
 	_, err = f.store.Next(ctx, c.ID, bob)

@@ -117,7 +117,7 @@ func TestCampaignThroughMentorServe(t *testing.T) {
 
 	// A heartbeat for another's claim is refused by name, in the reader's language.
 	status, body = reviewer.call("PUT", fmt.Sprintf("/api/v1/claims/%d/lease", first.Claim.ID), nil)
-	assert.Equal(t, http.StatusForbidden, status)
+	assert.Equal(t, http.StatusConflict, status)
 	assert.Equal(t, "这是其他训练师的领取", decodeError(t, body).Error.Message)
 	status, body = trainer.call("PUT", fmt.Sprintf("/api/v1/claims/%d/lease", first.Claim.ID), nil)
 	assert.Equal(t, http.StatusOK, status, "%s", body)
