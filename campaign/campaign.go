@@ -105,8 +105,8 @@ type Store struct {
 // Events are what other parts of Mentor may react to (webhooks, for one). They run after the
 // transaction that caused them committed; an event is never sent for work that was undone.
 type Events struct {
-	ItemCompleted  func(ctx context.Context, campaignID, itemID int64) `optional:"true"`
-	CampaignClosed func(ctx context.Context, campaignID int64)         `optional:"true"`
+	ItemCompleted  func(ctx context.Context, campaignID, itemID int64) // the item's k-th judgment committed
+	CampaignClosed func(ctx context.Context, campaignID int64)         // the campaign was closed
 }
 
 // Options are a Store's optional settings.
@@ -434,7 +434,7 @@ var transitions = map[State][]State{
 	Paused:     {Open, Closed},
 }
 
-// ErrBadTransition is SetState's answer for a change the life of a campaign does not allow.
+// errBadTransition is SetState's answer for a change the life of a campaign does not allow.
 func errBadTransition(from, to State) error {
 	return errs.Field("state", "a campaign cannot go from %s to %s", from, to)
 }
