@@ -2,6 +2,8 @@ package main
 
 import (
 	"fmt"
+	"os"
+	"path/filepath"
 	"strconv"
 	"testing"
 	"time"
@@ -99,4 +101,42 @@ func TestMyWorkInChromium(t *testing.T) {
 	for _, c := range open.Claims {
 		assert.NotEqual(t, before, strconv.FormatInt(c.ID, 10), "the skipped claim is closed")
 	}
+}
+
+// TestCampaignSetUpInChromium is the admin's side: on the project's campaign page, create a
+// campaign, import a file with a bad line, see the report, and open the campaign.
+func TestCampaignSetUpInChromium(t *testing.T) {
+	t.Parallel()
+	m := startMentor(t, nil)
+	ctx := browsertest.New(t, 3*time.Minute)
+	require.NoError(t, chromedp.Do(ctx, chromedp.EmulateViewport(1440, 900)))
+	file := filepath.Join(t.TempDir(), "items.jsonl")
+	require.NoError(t, os.WriteFile(file, []byte("{\"question\": \"行李里的茶叶要申报吗？\"}\n{\"question\": \"\"}\n"), 0o600))
+	require.NoError(t, chromedp.Do(ctx,
+		chromedp.Navigate(m.base+"/"),
+		browsertest.Visible("#signin-form"),
+		chromedp.SetValue(chromedp.CSS("#signin-login"), "admin"),
+		chromedp.SetValue(chromedp.CSS("#signin-password"), m.passwords["admin"]),
+		chromedp.Click(chromedp.CSS("#signin-submit")),
+		browsertest.Visible("#current-user"),
+		chromedp.Navigate(m.base+"/#/projects/demo"),
+		browsertest.Visible("#campaigns-link"),
+		chromedp.Click(chromedp.CSS("#campaigns-link")),
+		browsertest.Visible(".campaign-card"),
+		browsertest.Visible("#campaign-plan .plan-entry"),
+		chromedp.SendKeys("#campaign-name", "第二批：行李"),
+		chromedp.Click(chromedp.CSS("#campaign-create")),
+		browsertest.Visible(`.campaign-card[data-state="draft"]`),
+	))
+	require.NoError(t, chromedp.Do(ctx,
+		chromedp.SetUploadFiles(`.campaign-card[data-state="draft"] input[data-role="items"]`, []string{file}),
+		browsertest.Visible(`.campaign-card[data-state="draft"] .import-errors li`),
+	))
+	report := browsertest.Text(t, ctx, `.campaign-card[data-state="draft"] .campaign-status`)
+	assert.Contains(t, report, "已添加 1 题")
+	assert.Contains(t, report, "第 2 行，question：不能为空")
+	require.NoError(t, chromedp.Do(ctx, chromedp.Click(chromedp.CSS(`.campaign-card[data-state="draft"] button[data-to="open"]`))))
+	require.Eventually(t, func() bool { return browsertest.Count(t, ctx, `.campaign-card[data-state="open"]`) == 2 }, 10*time.Second,
+		20*time.Millisecond, "the new campaign opens beside the demo one")
+	assert.Zero(t, browsertest.Count(t, ctx, `.campaign-card[data-state="draft"]`))
 }

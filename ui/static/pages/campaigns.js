@@ -23,6 +23,8 @@ export async function campaignsPage(slug) {
   const kind = h("select", { id: "campaign-kind", dataset: { field: "task_kind" } }, KINDS.map((k) => h("option", { value: k }, t(`work.kind.${k}`))));
   const k = h("input", { id: "campaign-k", type: "number", min: 1, max: 10, value: 3, dataset: { field: "k" } });
   const guidelines = h("textarea", { id: "campaign-guidelines", rows: 4, dataset: { field: "guidelines" } });
+  const deadline = h("input", { id: "campaign-deadline", type: "datetime-local", dataset: { field: "deadline" } });
+  const priority = h("input", { id: "campaign-priority", type: "number", value: 0, dataset: { field: "priority" } });
   const plan = h("div", { id: "campaign-plan", dataset: { field: "plan" } });
   const status = h("div");
   async function showPlan() {
@@ -44,14 +46,17 @@ export async function campaignsPage(slug) {
     h("label", { class: "field" }, h("span", { i18n: "campaigns.k" }), k),
     h("label", { class: "field" }, h("span", { i18n: "campaigns.plan" }), plan),
     h("label", { class: "field" }, h("span", { i18n: "campaigns.guidelines" }), guidelines),
-    h("button", { type: "submit", i18n: "common.create" }), status);
+    h("div", { class: "row" }, h("label", { class: "field" }, h("span", { i18n: "campaigns.deadline" }), deadline),
+      h("label", { class: "field" }, h("span", { i18n: "campaigns.priority" }), priority)),
+    h("button", { type: "submit", id: "campaign-create", i18n: "common.create" }), status);
   form.addEventListener("submit", async (e) => {
     e.preventDefault();
     const entries = [...plan.querySelectorAll(".plan-entry")].filter((l) => l.querySelector("input").checked)
       .map((l) => ({ prompt_version_id: Number(l.querySelector("input").value), model: l.querySelector("select").value || undefined }));
     try {
       const res = await api("POST", `/projects/${project.id}/campaigns`, { persona_id: Number(persona.value), name: name.value,
-        task_kind: kind.value, k: Number(k.value), guidelines: guidelines.value, plan: entries });
+        task_kind: kind.value, k: Number(k.value), guidelines: guidelines.value, plan: entries,
+        deadline: deadline.value ? new Date(deadline.value).toISOString() : null, priority: Number(priority.value) || 0 });
       list.prepend(await campaignCard(res.campaign, res.warnings));
       list.querySelector(".muted")?.remove();
       name.value = "";
@@ -60,7 +65,24 @@ export async function campaignsPage(slug) {
       showError(form, err, status);
     }
   });
-  return h("div", { class: "page" }, h("h1", {}, t("campaigns.title", { project: project.name })), list, form);
+  // People: a CSV of login, name, base and role puts them in the project and their bases.
+  const people = h("input", { type: "file", id: "people-file", accept: ".csv" });
+  const peopleStatus = h("div", { id: "people-status" });
+  people.addEventListener("change", async () => {
+    if (!people.files[0]) return;
+    try {
+      const out = await upload(`/projects/${project.id}/people`, [people.files[0]]);
+      replace(peopleStatus, h("p", {}, t("people.imported", { added: out.added.length, errors: out.errors.length })),
+        h("ul", { class: "import-errors" }, out.errors.map((e) => h("li", {}, t("campaigns.lineError", { line: e.line, field: e.field, message: e.message })))),
+        out.added.some((a) => a.password)
+          ? h("table", { class: "table" }, h("tbody", {}, out.added.filter((a) => a.password).map((a) => h("tr", {}, h("td", {}, a.login), h("td", {}, h("code", {}, a.password))))))
+          : null);
+    } catch (err) {
+      replace(peopleStatus, errorBox(err));
+    }
+  });
+  const peopleForm = h("section", { class: "card" }, h("h3", { i18n: "people.title" }), h("p", { class: "muted", i18n: "people.hint" }), people, peopleStatus);
+  return h("div", { class: "page" }, h("h1", {}, t("campaigns.title", { project: project.name })), list, form, peopleForm);
 }
 
 async function campaignCard(c, warnings = []) {
@@ -79,8 +101,8 @@ async function campaignCard(c, warnings = []) {
         replace(msg, errorBox(err));
         return;
       }
-      await render();
-      msg.append(h("p", {}, t("campaigns.imported", { added: out.added, duplicates: out.duplicates.length, errors: out.errors.length })),
+      await render(); // a new card body: the report goes in its status box
+      card.querySelector(".campaign-status").append(h("p", {}, t("campaigns.imported", { added: out.added, duplicates: out.duplicates.length, errors: out.errors.length })),
         h("ul", { class: "import-errors" }, out.errors.map((e) => h("li", {}, t("campaigns.lineError", { line: e.line, field: e.field, message: e.message })))));
     });
     const buttons = (NEXT[campaign.state] || []).map((s) => h("button", { type: "button", class: "secondary", dataset: { to: s },
@@ -93,6 +115,11 @@ async function campaignCard(c, warnings = []) {
           replace(msg, errorBox(err));
         }
       } }, t(`campaigns.to.${s}`)));
+    const failedList = progress.failed > 0 || progress.generating > 0
+      ? h("details", { class: "failed-items" }, h("summary", { i18n: "campaigns.failedItems" }),
+        h("ul", {}, (await api("GET", `/campaigns/${c.id}/failed`)).items.map((f) => h("li", {}, h("strong", {}, f.external_id || `#${f.id}`), " ", f.question, h("br"),
+          h("small", { class: "muted" }, f.error)))))
+      : null;
     const regen = progress.failed > 0
       ? h("button", { type: "button", class: "secondary", dataset: { role: "regenerate" }, onclick: async () => {
         await api("POST", `/campaigns/${c.id}/regenerate`);
@@ -103,7 +130,7 @@ async function campaignCard(c, warnings = []) {
       h("p", { class: "muted" }, t(`work.kind.${campaign.task_kind}`), ` · k = ${campaign.k}`),
       h("p", { class: "progress" }, t("campaigns.progress", progress)),
       campaign.state !== "closed" ? h("label", { class: "field" }, h("span", { i18n: "campaigns.items" }), file) : null,
-      h("div", { class: "row" }, buttons, regen), msg);
+      h("div", { class: "row" }, buttons, regen), failedList, msg);
   }
   await render();
   return card;
