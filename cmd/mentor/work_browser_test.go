@@ -22,7 +22,7 @@ import (
 // item and get the same claim back, and skip one.
 func TestMyWorkInChromium(t *testing.T) {
 	t.Parallel()
-	m := startMentor(t, nil)
+	m := startMentor(t, slowStart)
 	trainer := m.signIn(t, "trainer")
 	work := demoCampaign(t, trainer, 6) // enough ready items for three judged, one resumed, one skipped
 	ctx := browsertest.New(t, 3*time.Minute)
@@ -107,7 +107,7 @@ func TestMyWorkInChromium(t *testing.T) {
 // campaign, import a file with a bad line, see the report, and open the campaign.
 func TestCampaignSetUpInChromium(t *testing.T) {
 	t.Parallel()
-	m := startMentor(t, nil)
+	m := startMentor(t, slowStart)
 	ctx := browsertest.New(t, 3*time.Minute)
 	require.NoError(t, chromedp.Do(ctx, chromedp.EmulateViewport(1440, 900)))
 	file := filepath.Join(t.TempDir(), "items.jsonl")
