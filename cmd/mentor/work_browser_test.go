@@ -21,7 +21,7 @@ import (
 // keyboard (each next item is on screen at once, focus on A), reload in the middle of an
 // item and get the same claim back, and skip one.
 func TestMyWorkInChromium(t *testing.T) {
-	t.Parallel()
+	// Not parallel, as TestCampaignThroughMentorServe.
 	m := startMentor(t, slowStart)
 	trainer := m.signIn(t, "trainer")
 	work := demoCampaign(t, trainer, 6) // enough ready items for three judged, one resumed, one skipped
@@ -106,7 +106,7 @@ func TestMyWorkInChromium(t *testing.T) {
 // TestCampaignSetUpInChromium is the admin's side: on the project's campaign page, create a
 // campaign, import a file with a bad line, see the report, and open the campaign.
 func TestCampaignSetUpInChromium(t *testing.T) {
-	t.Parallel()
+	// Not parallel, as TestCampaignThroughMentorServe.
 	m := startMentor(t, slowStart)
 	ctx := browsertest.New(t, 3*time.Minute)
 	require.NoError(t, chromedp.Do(ctx, chromedp.EmulateViewport(1440, 900)))
