@@ -16,13 +16,13 @@ build:
 	$(GO) build -o bin/mentor ./cmd/mentor
 
 setup:
-	@GO="$(GO)" scripts/setup.sh db modules
+	@GO="$(GO)" scripts/setup.sh db pdf modules
 
 run: setup build
 	@$(WITH_DB) ./bin/mentor serve --env development --dev --addr "$${MENTOR_ADDR:-127.0.0.1:8080}"
 
 test:
-	@GO="$(GO)" scripts/setup.sh db browser modules
+	@GO="$(GO)" scripts/setup.sh db browser pdf modules
 	@mkdir -p .mentor/test-output
 	@echo "test: go test -race ./... (a first run spends a few minutes compiling with the race detector; artifacts go to .mentor/test-output)"
 	@$(WITH_DB) $(GO) test -race -count=1 -artifacts -outputdir="$(CURDIR)/.mentor/test-output" ./...

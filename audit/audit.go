@@ -45,6 +45,10 @@ const (
 	Export        = "export"
 	CorpusMade    = "corpus_created"
 	Import        = "documents_imported"
+	// Issue 16: webhooks send project data out, so who pointed them where is recorded.
+	WebhookMade    = "webhook_created"
+	WebhookDeleted = "webhook_deleted"
+	WebhookResumed = "webhook_resumed"
 )
 
 // Log writes and reads audit events.

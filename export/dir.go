@@ -13,8 +13,11 @@ import (
 	"strings"
 	"time"
 
+	"github.com/jackc/pgx/v5"
+
 	"github.com/mentor-ai/mentor/db"
 	"github.com/mentor-ai/mentor/errs"
+	"github.com/mentor-ai/mentor/webhook"
 )
 
 // Creator is who asked for an export.
@@ -202,11 +205,24 @@ func (e *Exporter) record(ctx context.Context, m Manifest, by Creator) (int64, e
 	files, _ := json.Marshal(hashes)
 	manifest, _ := json.Marshal(m)
 	var id int64
-	err := e.pool.QueryRow(ctx, `INSERT INTO dataset_snapshots (project_id, format, kind, encoding, filter, seed, test_fraction, as_of,
-			row_count, file_sha256, manifest, created_by, creator)
-		SELECT p.id, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13 FROM projects p
-		WHERE p.slug = $1 OR p.id::text = $1 RETURNING id`,
-		m.Filter.Project, m.Format, m.Kind, m.Encoding, filter, m.Seed, m.TestFraction, m.AsOf, m.Rows, files, manifest, by.UserID, by.Name).Scan(&id)
+	// The snapshot and its export.ready webhooks commit together.
+	err := pgx.BeginFunc(ctx, e.pool, func(tx pgx.Tx) error {
+		var projectID int64
+		err := tx.QueryRow(ctx, `INSERT INTO dataset_snapshots (project_id, format, kind, encoding, filter, seed, test_fraction, as_of,
+				row_count, file_sha256, manifest, created_by, creator)
+			SELECT p.id, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13 FROM projects p
+			WHERE p.slug = $1 OR p.id::text = $1 RETURNING id, project_id`,
+			m.Filter.Project, m.Format, m.Kind, m.Encoding, filter, m.Seed, m.TestFraction, m.AsOf, m.Rows, files, manifest, by.UserID, by.Name).Scan(&id, &projectID)
+		if err != nil {
+			return err
+		}
+		_, err = webhook.Emit(ctx, tx, projectID, webhook.ExportReady, map[string]any{
+			"snapshot_id": id, "format": m.Format, "kind": m.Kind, "encoding": m.Encoding, "rows": m.Rows,
+			"files": m.Files, "as_of": m.AsOf, "created_by": by.Name,
+			"download_url": fmt.Sprintf("/api/v1/projects/%s/exports/%d/download", m.Filter.Project, id),
+		})
+		return err
+	})
 	return id, db.Error(err, "record the dataset snapshot")
 }
 
@@ -323,7 +339,12 @@ func Card(m Manifest) string {
 		for _, file := range m.Files {
 			parts = append(parts, fmt.Sprintf("%q: %q", file.Split, file.Name))
 		}
-		fmt.Fprintf(&b, "ds = load_dataset(%q, data_files={%s})\n", loader, strings.Join(parts, ", "))
+		if m.Encoding == XLSX {
+			// datasets has no Excel loader: pandas reads the sheet, and datasets takes the frame.
+			fmt.Fprintf(&b, "import pandas as pd\nfrom datasets import Dataset\n\nds = {split: Dataset.from_pandas(pd.read_excel(path)) for split, path in {%s}.items()}\n", strings.Join(parts, ", "))
+		} else {
+			fmt.Fprintf(&b, "ds = load_dataset(%q, data_files={%s})\n", loader, strings.Join(parts, ", "))
+		}
 	}
 	b.WriteString("```\n\nThe same files come out again with `mentor export --snapshot <id>` (manifest.json holds the id and each file's SHA-256).\n")
 	return b.String()

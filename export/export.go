@@ -324,6 +324,8 @@ func itoa(ns []int) []string {
 // newRowWriter encodes rows of kind in encoding onto w.
 func newRowWriter(kind Kind, encoding string, w io.Writer) rowWriter {
 	switch encoding {
+	case XLSX:
+		return newXLSXRows(kind, w)
 	case Parquet:
 		// Small row groups keep the writer's buffers small; zstd keeps files compact.
 		return kind.rows.parquetWriter(w, parquet.MaxRowsPerRowGroup(parquetRowGroup), parquet.Compression(&parquet.Zstd),

@@ -180,5 +180,8 @@ func formats() []Format {
 			Kinds: []Kind{NewKind("rankings", rankingsColumns, judgedTurns, toRankings)}},
 		{Name: "retrieval-triplets", Description: "retriever supervision: query, positive and negative passages, from relevance marks and gold citations",
 			Kinds: []Kind{NewKind("triplets", tripletColumns, relevanceLabels, toTriplets)}},
+		// Issue 16: statistics of work, for leads; most open it as .xlsx.
+		{Name: "trainer-stats", Description: "per-trainer statistics: judgments, edits, gold replies, flags, pairs and time spent",
+			Kinds: []Kind{NewKind("stats", trainerStatsColumns, trainerStatistics, toTrainerStats)}},
 	}
 }

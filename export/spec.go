@@ -34,7 +34,7 @@ const (
 )
 
 // Encodings lists the encodings, for help text and errors.
-var Encodings = []string{JSONL, JSONLGzip, Parquet}
+var Encodings = []string{JSONL, JSONLGzip, Parquet, XLSX}
 
 // Statuses are the candidate statuses a filter may name.
 var Statuses = []string{"complete", "cancelled", "failed", "interrupted"}

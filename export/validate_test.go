@@ -11,6 +11,7 @@ import (
 	"sort"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
@@ -377,6 +378,38 @@ var formatCases = []formatCase{
 	{"alpaca", "kto", validateAlpaca("kto")},
 	{"rankings", "", validateRankings},
 	{"retrieval-triplets", "", validateTriplets},
+	{"trainer-stats", "", validateTrainerStats},
+}
+
+// validateTrainerStats holds a statistics row to its columns: a login, counts that are whole
+// numbers and add up, and RFC 3339 times in order.
+func validateTrainerStats(row map[string]any, _ *fileState) []string {
+	var probs []string
+	if s, _ := row["annotator"].(string); s == "" {
+		probs = append(probs, "annotator must be a login")
+	}
+	counts := map[string]float64{}
+	for _, k := range []string{"judgments", "conversations", "personas", "edits", "gold_replies", "flagged", "preference_pairs", "revisions"} {
+		n, ok := row[k].(float64)
+		if !ok || n < 0 || n != float64(int64(n)) {
+			probs = append(probs, fmt.Sprintf("%s must be a whole number, got %v", k, row[k]))
+		}
+		counts[k] = n
+	}
+	for _, k := range []string{"conversations", "edits", "gold_replies", "flagged"} {
+		if counts[k] > counts["judgments"] {
+			probs = append(probs, fmt.Sprintf("%s (%v) cannot exceed judgments (%v)", k, counts[k], counts["judgments"]))
+		}
+	}
+	if counts["revisions"] < counts["judgments"] {
+		probs = append(probs, "every judgment is at least one revision")
+	}
+	first, err1 := time.Parse(time.RFC3339, fmt.Sprint(row["first_judged_at"]))
+	last, err2 := time.Parse(time.RFC3339, fmt.Sprint(row["last_judged_at"]))
+	if err1 != nil || err2 != nil || last.Before(first) {
+		probs = append(probs, "first_judged_at and last_judged_at must be RFC 3339 times in order")
+	}
+	return probs
 }
 
 // validateTriplets holds a row to FORMATS.md's retrieval supervision: a query, lists of
@@ -441,7 +474,7 @@ func TestEveryRowPassesItsConsumersRules(t *testing.T) {
 					assert.Empty(t, tc.check(row, st), "row %d: %v", i+1, row)
 				}
 				text := string(data)
-				if tc.format != "retrieval-triplets" { // passages, not replies
+				if tc.format != "retrieval-triplets" && tc.format != "trainer-stats" { // passages or counts, not replies
 					assert.Equal(t, baseline, strings.Contains(text, "【摘录】") || strings.Contains(text, "[extract]"),
 						"baseline candidates appear only when asked for")
 				}

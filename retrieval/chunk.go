@@ -22,6 +22,9 @@ type Chunk struct {
 	HeadingPath []string `json:"heading_path"`
 	Text        string   `json:"text"`
 	Tokens      int      `json:"token_count"`
+	// Page is the page the chunk starts on, counted from 1, in a document with pages (a PDF,
+	// whose body separates them with form feeds); 0 elsewhere.
+	Page int `json:"page,omitempty"`
 }
 
 var (
@@ -36,6 +39,7 @@ type unit struct {
 	tokens   int
 	sep      string // what joins it to the unit before it in the same chunk
 	headings []string
+	page     int // where its paragraph starts; 0 when the body has no pages
 }
 
 // ChunkText splits a markdown or plain-text body into chunks that respect its structure:
@@ -58,10 +62,12 @@ func ChunkText(body string, cs ChunkSettings) []Chunk {
 			}
 			b.WriteString(u.text)
 		}
-		out = append(out, Chunk{Position: len(out), HeadingPath: cur[0].headings, Text: b.String(), Tokens: curTokens})
+		out = append(out, Chunk{Position: len(out), HeadingPath: cur[0].headings, Text: b.String(), Tokens: curTokens, Page: cur[0].page})
 	}
 	for _, u := range units {
-		sameSection := len(cur) > 0 && slices.Equal(cur[0].headings, u.headings)
+		// A new page starts a new chunk, as a new section does, so that the page a chunk
+		// cites is the page all of it starts on.
+		sameSection := len(cur) > 0 && slices.Equal(cur[0].headings, u.headings) && cur[0].page == u.page
 		switch {
 		case len(cur) == 0:
 		case !sameSection:
@@ -98,6 +104,12 @@ func splitUnits(body string, maxTokens int) []unit {
 	var para []string
 	paraIsItem := false
 	sep := "\n\n"
+	// A body with form feeds has pages (see pdfBody); a paragraph belongs to the page it
+	// starts on, since a page break usually falls inside one.
+	page, paraPage := 0, 0
+	if strings.Contains(body, pageBreak) {
+		page = 1
+	}
 	flush := func() {
 		if len(para) == 0 {
 			return
@@ -112,6 +124,7 @@ func splitUnits(body string, maxTokens int) []unit {
 				u.sep = sep
 			}
 			u.headings = headings
+			u.page = paraPage
 			units = append(units, u)
 		}
 		sep = "\n\n"
@@ -120,7 +133,16 @@ func splitUnits(body string, maxTokens int) []unit {
 		}
 	}
 	for _, line := range strings.Split(strings.ReplaceAll(body, "\r\n", "\n"), "\n") {
-		trimmed := strings.TrimSpace(line)
+		if n := strings.Count(line, pageBreak); n > 0 {
+			page += n
+			// A page that ends a sentence most likely ends its paragraph too; one that stops
+			// mid-sentence goes on, and the paragraph keeps the page it started on.
+			if len(para) > 0 && endsSentence(para[len(para)-1]) {
+				flush()
+				paraIsItem = false
+			}
+		}
+		trimmed := strings.TrimSpace(line) // also drops the form feed
 		if m := headingLine.FindStringSubmatch(trimmed); m != nil {
 			flush()
 			level := len(m[1])
@@ -148,6 +170,9 @@ func splitUnits(body string, maxTokens int) []unit {
 				flush()
 			}
 			paraIsItem = true
+		}
+		if len(para) == 0 {
+			paraPage = page
 		}
 		para = append(para, trimmed)
 	}
@@ -225,6 +250,11 @@ func joinerFor(lines []string) string {
 		}
 	}
 	return ""
+}
+
+func endsSentence(s string) bool {
+	r, _ := utf8.DecodeLastRuneInString(s)
+	return strings.ContainsRune("。！？；.!?", r)
 }
 
 func endsCJK(s string) bool {

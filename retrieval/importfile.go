@@ -16,6 +16,7 @@ import (
 	"unicode/utf8"
 
 	"github.com/mentor-ai/mentor/errs"
+	"github.com/mentor-ai/mentor/sheet"
 	"golang.org/x/net/html"
 	"golang.org/x/net/html/atom"
 	"golang.org/x/text/encoding/simplifiedchinese"
@@ -34,6 +35,9 @@ type Mapping struct {
 	Body  string `json:"body_field"`
 	Lang  string `json:"lang_field"`
 	Tags  string `json:"tags_field"` // a JSON array, or in CSV a list separated by | or ,
+	// Sheet names the sheet of an .xlsx workbook to read; "" reads the first. Sheets take
+	// the same field mapping as CSV, their header row naming the columns.
+	Sheet string `json:"sheet"`
 }
 
 func (m Mapping) withDefaults() Mapping {
@@ -44,11 +48,11 @@ func (m Mapping) withDefaults() Mapping {
 		return s
 	}
 	return Mapping{Slug: def(m.Slug, "slug"), Title: def(m.Title, "title"), Body: def(m.Body, "body"),
-		Lang: def(m.Lang, "lang"), Tags: def(m.Tags, "tags")}
+		Lang: def(m.Lang, "lang"), Tags: def(m.Tags, "tags"), Sheet: m.Sheet}
 }
 
 // SupportedExtensions are the file types ParseFile reads.
-var SupportedExtensions = []string{".txt", ".md", ".markdown", ".html", ".htm", ".jsonl", ".csv", ".docx"}
+var SupportedExtensions = []string{".txt", ".md", ".markdown", ".html", ".htm", ".jsonl", ".csv", ".docx", ".xlsx", ".pdf"}
 
 // ParsedDocument is a document read from a file, or why one part of the file could not be.
 type ParsedDocument struct {
@@ -59,8 +63,9 @@ type ParsedDocument struct {
 
 // ParseFile reads the documents in one file. name is the file's path relative to what was
 // imported; it becomes the slug of single-document files. An error that concerns the whole
-// file comes back as one ParsedDocument with Err set; JSONL and CSV report each bad line.
-func ParseFile(name string, data []byte, m Mapping) []ParsedDocument {
+// file comes back as one ParsedDocument with Err set; JSONL, CSV and sheets report each bad
+// line or row. A PDF is converted by pdftotext, which ctx bounds.
+func ParseFile(ctx context.Context, name string, data []byte, m Mapping) []ParsedDocument {
 	ext := strings.ToLower(path.Ext(name))
 	fail := func(format string, args ...any) []ParsedDocument {
 		return []ParsedDocument{{Where: name, Err: fmt.Errorf(format, args...)}}
@@ -75,8 +80,23 @@ func ParseFile(name string, data []byte, m Mapping) []ParsedDocument {
 		}
 		return single(name, text, "")
 	}
+	// Issue 16: spreadsheets and PDF.
+	switch ext {
+	case ".xlsx":
+		t, err := sheet.Read(bytes.NewReader(data), m.Sheet)
+		if err != nil {
+			return []ParsedDocument{{Where: name, Err: err}}
+		}
+		return parseSheet(name, t, m.withDefaults())
+	case ".pdf":
+		body, err := pdfBody(ctx, pdfTool, data)
+		if err != nil {
+			return []ParsedDocument{{Where: name, Err: err}}
+		}
+		return single(name, body, "")
+	}
 	if !supported(ext) {
-		return fail("unsupported file type %q: import one of %s (PDF: convert it to text first)", ext, strings.Join(SupportedExtensions, ", "))
+		return fail("unsupported file type %q: import one of %s", ext, strings.Join(SupportedExtensions, ", "))
 	}
 	text, err := DecodeText(data)
 	if err != nil {
@@ -451,6 +471,31 @@ func parseCSV(name, text string, m Mapping) []ParsedDocument {
 	return out
 }
 
+// parseSheet reads a sheet's rows as CSV rows: the header names the columns the mapping
+// refers to, and each row is reported by its number in the sheet.
+func parseSheet(name string, t sheet.Table, m Mapping) []ParsedDocument {
+	if t.Column(m.Body) < 0 {
+		return []ParsedDocument{{Where: name, Err: errs.E(errs.Invalid, "sheet %q has no %q column for the body (columns: %s); name another with the body field mapping",
+			t.Sheet, m.Body, strings.Join(t.Header, ", "))}}
+	}
+	var out []ParsedDocument
+	for _, row := range t.Rows {
+		where := fmt.Sprintf("%s:%d", name, row.Line)
+		get := func(field string) (string, error) { return row.Get(t.Column(field)), nil }
+		var tags []string
+		if s, _ := get(m.Tags); s != "" {
+			for _, tag := range strings.FieldsFunc(s, func(r rune) bool { return r == '|' || r == ',' || r == '，' }) {
+				tags = append(tags, strings.TrimSpace(tag))
+			}
+		}
+		out = append(out, record(where, fmt.Sprintf("%s#%d", name, row.Line), m, get, tags))
+	}
+	if len(out) == 0 {
+		return []ParsedDocument{{Where: name, Err: errs.E(errs.Invalid, "sheet %q has a header but no rows", t.Sheet)}}
+	}
+	return out
+}
+
 // record builds one document from a JSONL object or CSV row.
 func record(where, defaultSlug string, m Mapping, get func(string) (string, error), tags []string) ParsedDocument {
 	var fields [4]string
@@ -483,6 +528,19 @@ type ImportResult struct {
 	Chunks    int    `json:"chunks"`
 	StaleGold int    `json:"stale_gold,omitempty"`
 	Error     string `json:"error,omitempty"`
+	// Err is the failure itself, for a caller that shows it in the user's language (the
+	// server does); Error is its English text.
+	Err error `json:"-"`
+}
+
+// failure is a parse error's English text: an *errs.Error's user-safe message, or the
+// plain text of the parsers that predate errs.
+func failure(err error) string {
+	var e *errs.Error
+	if errors.As(err, &e) {
+		return errs.Message(err)
+	}
+	return err.Error()
 }
 
 // ImportSummary counts an import's outcomes.
@@ -518,7 +576,7 @@ const importBatch = 200
 // ImportFile parses one file and ingests its documents, in batches that share a
 // transaction. A bad file or line is one failed result; the others go on.
 func (s *Store) ImportFile(ctx context.Context, corpus Corpus, name string, data []byte, m Mapping) []ImportResult {
-	parsed := ParseFile(name, data, m)
+	parsed := ParseFile(ctx, name, data, m)
 	out := make([]ImportResult, len(parsed))
 	var batch []DocumentInput
 	var at []int
@@ -526,7 +584,7 @@ func (s *Store) ImportFile(ctx context.Context, corpus Corpus, name string, data
 		for j, r := range s.IngestBatch(ctx, corpus, batch) {
 			i := at[j]
 			if r.Err != nil {
-				out[i] = ImportResult{Where: parsed[i].Where, Slug: r.Slug, Outcome: "failed", Error: errs.Message(r.Err)}
+				out[i] = ImportResult{Where: parsed[i].Where, Slug: r.Slug, Outcome: "failed", Error: errs.Message(r.Err), Err: r.Err}
 				continue
 			}
 			out[i] = ImportResult{Where: parsed[i].Where, Slug: r.Slug, Outcome: string(r.Outcome), Version: r.Version,
@@ -536,7 +594,7 @@ func (s *Store) ImportFile(ctx context.Context, corpus Corpus, name string, data
 	}
 	for i, p := range parsed {
 		if p.Err != nil {
-			out[i] = ImportResult{Where: p.Where, Outcome: "failed", Error: p.Err.Error()}
+			out[i] = ImportResult{Where: p.Where, Outcome: "failed", Error: failure(p.Err), Err: p.Err}
 			continue
 		}
 		batch, at = append(batch, p.Input), append(at, i)

@@ -4,11 +4,13 @@ import (
 	"archive/zip"
 	"bytes"
 	"context"
+	"fmt"
 	"strings"
 	"testing"
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+	"github.com/xuri/excelize/v2"
 	"golang.org/x/text/encoding/simplifiedchinese"
 
 	"github.com/mentor-ai/mentor/internal/pgtest"
@@ -37,6 +39,33 @@ func docx(t *testing.T, paragraphs string, styles ...string) []byte {
 			strings.Join(styles, "") + `</w:styles>`))
 	}
 	require.NoError(t, zw.Close())
+	return buf.Bytes()
+}
+
+// workbook builds an .xlsx: its sheets in order, each a grid of rows (nil: an empty row),
+// with at most one merged range per sheet.
+func workbook(t *testing.T, sheets []string, grids map[string][][]any, merged map[string][2]string) []byte {
+	t.Helper()
+	f := excelize.NewFile()
+	defer f.Close()
+	for i, name := range sheets {
+		if i == 0 {
+			require.NoError(t, f.SetSheetName("Sheet1", name))
+		} else {
+			_, err := f.NewSheet(name)
+			require.NoError(t, err)
+		}
+		for r, row := range grids[name] {
+			if row != nil {
+				require.NoError(t, f.SetSheetRow(name, fmt.Sprintf("A%d", r+1), &row))
+			}
+		}
+		if m, ok := merged[name]; ok {
+			require.NoError(t, f.MergeCell(name, m[0], m[1]))
+		}
+	}
+	var buf bytes.Buffer
+	require.NoError(t, f.Write(&buf))
 	return buf.Bytes()
 }
 
@@ -85,14 +114,34 @@ func TestParseFile(t *testing.T) {
 		{name: "neither UTF-8 nor GB18030", file: "latin1.txt", data: []byte("caf\xe9 \xff\xfe\xfd"), errs: []string{"not UTF-8 (invalid byte 0xE9 at offset 3)"}},
 		{name: "empty", file: "empty.md", data: []byte(" \n\n "), errs: []string{"the document is empty"}},
 		{name: "too large", file: "huge.txt", data: bytes.Repeat([]byte("a"), retrieval.MaxFileBytes+1), errs: []string{"the limit is 32 MiB"}},
-		{name: "PDF is named as unsupported", file: "rules.pdf", data: []byte("%PDF-1.7"), errs: []string{`(PDF: convert it to text first)`}},
+		{name: "a PDF that is not one", file: "rules.pdf", data: []byte("%PDF-1.7"), errs: []string{`not a readable PDF file`}},
+		{name: "Excel: the first sheet, a field mapping, a merged category, empty rows", file: "问答.xlsx",
+			data: workbook(t, []string{"常见问题", "备注"}, map[string][][]any{"常见问题": {
+				{"编号", "问题", "答案", "类别"},
+				{"q1", "免税额？", "50元以下免征。", "邮递"},
+				{"q2", "怎么申报？", "通过单一窗口申报。", nil},
+				nil,
+				{"q3", "现金？", "", "现金"},
+				{"q4", "限额？", "2万元。", "现金"},
+			}, "备注": {{"x"}, {"y"}}}, map[string][2]string{"常见问题": {"D2", "D3"}}),
+			mapping: retrieval.Mapping{Slug: "编号", Title: "问题", Body: "答案", Tags: "类别"},
+			want:    []doc{{"q1", "免税额？", "50元以下免征。"}, {"q2", "怎么申报？", "通过单一窗口申报。"}, {"q4", "限额？", "2万元。"}},
+			errs:    []string{`问答.xlsx:5: field "答案" (the body) is missing or empty`}},
+		{name: "Excel: a sheet by its Chinese name", file: "kb.xlsx",
+			data:    workbook(t, []string{"Sheet1", "第二季度"}, map[string][][]any{"第二季度": {{"title", "body"}, {"税率", "13%"}}}, nil),
+			mapping: retrieval.Mapping{Sheet: "第二季度"}, want: []doc{{"kb.xlsx#2", "税率", "13%"}}},
+		{name: "Excel without the body column", file: "kb.xlsx",
+			data: workbook(t, []string{"表"}, map[string][][]any{"表": {{"问题", "答复"}, {"a", "b"}}}, nil),
+			errs: []string{`sheet "表" has no "body" column for the body (columns: 问题, 答复)`}},
+		{name: "a CSV renamed to .xlsx", file: "faq.xlsx", data: []byte("title,body\n免税额,50元\n"),
+			errs: []string{"this is a text file (a CSV renamed to .xlsx?)"}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			t.Parallel()
 			var got []doc
 			var failures []string
-			for _, p := range retrieval.ParseFile(tt.file, tt.data, tt.mapping) {
+			for _, p := range retrieval.ParseFile(context.Background(), tt.file, tt.data, tt.mapping) {
 				if p.Err != nil {
 					failures = append(failures, p.Where+": "+p.Err.Error())
 					continue

@@ -305,11 +305,15 @@ func copyChunks(ctx context.Context, tx pgx.Tx, corpus Corpus, documentID int64,
 		for _, l := range p.search[i].Lexemes {
 			terms[l.Word]++
 		}
+		var page *int // NULL for documents without pages
+		if c.Page > 0 {
+			page = &c.Page
+		}
 		rows[i] = []any{corpus.ID, documentID, version, c.Position, c.HeadingPath, c.Text, c.Tokens, in.Tags,
-			p.search[i], corpus.Dimension, embedding, embeddedAt}
+			p.search[i], corpus.Dimension, embedding, embeddedAt, page}
 	}
 	_, err := tx.CopyFrom(ctx, pgx.Identifier{"chunks"}, []string{"corpus_id", "document_id", "version", "position", "heading_path",
-		"text", "token_count", "tags", "search", "dimension", "embedding", "embedded_at"}, pgx.CopyFromRows(rows))
+		"text", "token_count", "tags", "search", "dimension", "embedding", "embedded_at", "page"}, pgx.CopyFromRows(rows))
 	return db.Error(err, "store chunks of %q", in.Slug)
 }
 

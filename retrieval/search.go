@@ -31,7 +31,10 @@ type Passage struct {
 	Title       string   `json:"title"`
 	HeadingPath []string `json:"heading_path"`
 	Text        string   `json:"text"`
-	Current     bool     `json:"current"` // false once the document has a newer version
+	// Page is the page the passage starts on in a document with pages (a PDF), for citing
+	// it as "第 12 页"; 0, and left out, elsewhere.
+	Page    int  `json:"page,omitempty"`
+	Current bool `json:"current"` // false once the document has a newer version
 	// Score is the fused score: the sum over the two lists of weight / (rrf_k + rank).
 	Score       float64  `json:"score"`
 	VectorRank  *int     `json:"vector_rank"`  // 1-based; null when the vector list missed it
@@ -268,7 +271,7 @@ func SearchSQL(dim int) string {
 	FROM vec FULL JOIN txt ON vec.id = txt.id
 	ORDER BY score DESC, id DESC LIMIT $11
 )
-SELECT c.id, c.document_id, c.corpus_id, c.version, c.position, d.slug, d.lang, d.title, c.heading_path, c.text, c.current,
+SELECT c.id, c.document_id, c.corpus_id, c.version, c.position, d.slug, d.lang, d.title, c.heading_path, c.text, coalesce(c.page, 0), c.current,
 	f.score, f.vector_rank::int, f.vector_score, f.text_rank::int, f.text_score::float8
 FROM fused f JOIN chunks c ON c.id = f.id JOIN documents d ON d.id = c.document_id
 ORDER BY f.score DESC, f.id DESC`, dim, TextMatchBudget, TextRankCap)
@@ -283,7 +286,7 @@ func (s *Store) searchGroup(ctx context.Context, dim int, args []any) ([]Passage
 func scanPassage(row pgx.CollectableRow) (Passage, error) {
 	var p Passage
 	err := row.Scan(&p.ChunkID, &p.DocumentID, &p.CorpusID, &p.Version, &p.Position, &p.Slug, &p.Lang, &p.Title,
-		&p.HeadingPath, &p.Text, &p.Current, &p.Score, &p.VectorRank, &p.VectorScore, &p.TextRank, &p.TextScore)
+		&p.HeadingPath, &p.Text, &p.Page, &p.Current, &p.Score, &p.VectorRank, &p.VectorScore, &p.TextRank, &p.TextScore)
 	return p, err
 }
 
@@ -291,7 +294,7 @@ func scanPassage(row pgx.CollectableRow) (Passage, error) {
 // candidate was given, whatever version they belong to.
 func (s *Store) Chunks(ctx context.Context, ids []int64) ([]Passage, error) {
 	rows, _ := s.pool.Query(ctx, `SELECT c.id, c.document_id, c.corpus_id, c.version, c.position, d.slug, d.lang, d.title,
-		c.heading_path, c.text, c.current, 0::float8, NULL::int, NULL::float8, NULL::int, NULL::float8
+		c.heading_path, c.text, coalesce(c.page, 0), c.current, 0::float8, NULL::int, NULL::float8, NULL::int, NULL::float8
 		FROM unnest($1::bigint[]) WITH ORDINALITY AS want(id, n) JOIN chunks c ON c.id = want.id JOIN documents d ON d.id = c.document_id
 		ORDER BY want.n`, ids)
 	out, err := pgx.CollectRows(rows, scanPassage)

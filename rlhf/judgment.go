@@ -18,6 +18,7 @@ import (
 
 	"github.com/mentor-ai/mentor/db"
 	"github.com/mentor-ai/mentor/errs"
+	"github.com/mentor-ai/mentor/webhook"
 )
 
 // Flags a trainer can put on a candidate.
@@ -336,11 +337,29 @@ func (s *Store) Submit(ctx context.Context, turnID, trainerID int64, rubric []Sc
 			}
 		}
 		if sub.Gold != nil {
-			return storeCitations(ctx, tx, turnID, out.JudgmentID, sub.Gold.Content)
+			if err := storeCitations(ctx, tx, turnID, out.JudgmentID, sub.Gold.Content); err != nil {
+				return err
+			}
 		}
-		return nil
+		return emitJudged(ctx, tx, turnID, trainerID, out)
 	})
 	return out, db.Error(err, "judge turn %d", turnID)
+}
+
+// emitJudged tells the project's webhooks about a new judgment, in the transaction that
+// stores it. A replayed submission is not new, and emits nothing.
+func emitJudged(ctx context.Context, tx pgx.Tx, turnID, trainerID int64, out Submitted) error {
+	var projectID, personaID, conversationID int64
+	if err := tx.QueryRow(ctx, `SELECT c.project_id, c.persona_id, c.id FROM turns t JOIN conversations c ON c.id = t.conversation_id
+		WHERE t.id = $1`, turnID).Scan(&projectID, &personaID, &conversationID); err != nil {
+		return err
+	}
+	_, err := webhook.Emit(ctx, tx, projectID, webhook.JudgmentSubmitted, map[string]any{
+		"judgment_id": out.JudgmentID, "turn_id": turnID, "conversation_id": conversationID, "persona_id": personaID,
+		"trainer_id": trainerID, "revision": out.Revision, "pairs": out.Pairs,
+		"edited": out.EditedMessageID != nil, "gold": out.GoldMessageID != nil,
+	})
+	return err
 }
 
 // canonical returns the submission as it is hashed and stored: absent and empty ratings

@@ -4,6 +4,7 @@
 #   scripts/setup.sh db        PostgreSQL + pgvector, a private cluster, and .mentor/env
 #   scripts/setup.sh browser   Debian's Chromium for the browser tests
 #   scripts/setup.sh modules   the Go modules, downloaded once
+#   scripts/setup.sh pdf       poppler's pdftotext (PDF import) and a TrueType CJK font (its tests)
 #   scripts/setup.sh stop      stop the private cluster
 #   scripts/setup.sh clean     stop it and delete its data
 #
@@ -298,6 +299,18 @@ setup_browser() {
   command -v chromium >/dev/null || die "chromium did not install"
 }
 
+# Issue 16: PDF import runs poppler's pdftotext; its tests make Chinese PDFs with Droid Sans
+# Fallback, a TrueType CJK font (Noto CJK comes as .ttc collections, which the PDF writer
+# cannot embed).
+setup_pdf() {
+  local missing=()
+  command -v pdftotext >/dev/null || missing+=(poppler-utils)
+  [ -f /usr/share/fonts/truetype/droid/DroidSansFallbackFull.ttf ] || missing+=(fonts-droid-fallback)
+  if [ ${#missing[@]} -eq 0 ]; then log "pdftotext: $(command -v pdftotext)"; return 0; fi
+  apt_install "${missing[@]}"
+  command -v pdftotext >/dev/null || die "pdftotext did not install (Debian package poppler-utils)"
+}
+
 main() {
   [ $# -gt 0 ] || set -- db
   local what
@@ -306,9 +319,10 @@ main() {
       db) setup_db ;;
       browser) setup_browser ;;
       modules) setup_modules ;;
+      pdf) setup_pdf ;;
       stop) stop_db ;;
       clean) clean_db ;;
-      *) die "unknown component '$what' (want: db, browser, modules, stop, clean)" ;;
+      *) die "unknown component '$what' (want: db, browser, modules, pdf, stop, clean)" ;;
     esac
   done
   # Only a run that installed or built something is slow enough to be worth timing.

@@ -130,7 +130,8 @@ func parseExportTime(name, v string) (*time.Time, error) {
 }
 
 var exportContentTypes = map[string]string{export.JSONL: "application/jsonl; charset=utf-8", export.JSONLGzip: "application/gzip",
-	export.Parquet: "application/vnd.apache.parquet"}
+	export.Parquet: "application/vnd.apache.parquet",
+	export.XLSX:    "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"}
 
 // exportCreated is the answer to POST …/exports.
 type exportCreated struct {

@@ -60,14 +60,15 @@ func handleGetCorpus(d Deps) apiFunc {
 }
 
 // handleImportDocuments imports the files of a multipart upload (field "files"), one at a
-// time as they arrive, and reports every file's outcome. JSONL and CSV field names come as
-// query parameters (slug_field, title_field, body_field, lang_field, tags_field).
+// time as they arrive, and reports every file's outcome. JSONL, CSV and .xlsx field names
+// come as query parameters (slug_field, title_field, body_field, lang_field, tags_field), and
+// the sheet of a workbook as sheet (default: the first).
 func handleImportDocuments(d Deps) apiFunc {
 	return func(c *gin.Context) error {
 		ctx := c.Request.Context()
 		corpus := corpusOf(c)
 		m := retrieval.Mapping{Slug: c.Query("slug_field"), Title: c.Query("title_field"), Body: c.Query("body_field"),
-			Lang: c.Query("lang_field"), Tags: c.Query("tags_field")}
+			Lang: c.Query("lang_field"), Tags: c.Query("tags_field"), Sheet: c.Query("sheet")}
 		// A corpus whose endpoint returns vectors of the wrong length is refused before any write.
 		if err := d.Retrieval.CheckEmbedder(ctx, corpus); err != nil {
 			return err
@@ -124,6 +125,11 @@ func handleImportDocuments(d Deps) apiFunc {
 			}
 			seen[name] = true
 			for _, r := range d.Retrieval.ImportFile(ctx, corpus, name, data, m) {
+				// A sheet's or PDF's errors (*errs.Error) are told in the caller's language; the
+				// older parsers' plain errors keep their English text.
+				if e := (*errs.Error)(nil); errors.As(r.Err, &e) {
+					r.Error = errs.Localize(r.Err, requestLang(c.Request))
+				}
 				sum.Add(r)
 				results = append(results, r)
 			}

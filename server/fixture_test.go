@@ -33,6 +33,7 @@ import (
 	"github.com/mentor-ai/mentor/retrieval"
 	"github.com/mentor-ai/mentor/rlhf"
 	"github.com/mentor-ai/mentor/server"
+	"github.com/mentor-ai/mentor/webhook"
 )
 
 // fixture is a real server on a real database, with an instance admin signed in.
@@ -113,7 +114,7 @@ func newFixture(t testing.TB, logger *slog.Logger, o options) fixture {
 		Logger: logger, Pool: pool, Registry: prometheus.NewRegistry(), Version: "test",
 		Prompts: ps, Retrieval: rs, Models: models, Generator: generation.New(rs, models, nil),
 		Auth: as, Audit: audit.New(pool), Sessions: sessions, Hub: hub, Limits: o.limits, Live: live,
-		TrustedProxies: o.trustedProxies,
+		TrustedProxies: o.trustedProxies, Webhooks: webhook.NewStore(pool, nil, webhook.Guard{}),
 		// Campaigns: the package's own tests drive them; here they only need to exist.
 		Campaigns: campaign.NewStore(pool, models, queue, campaign.Options{Logger: logger}), Bases: base.NewStore(pool, as),
 	}

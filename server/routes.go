@@ -87,6 +87,13 @@ func apiRoutes(d Deps) []route {
 		{"GET", "/projects/:project/exports/count", rule{auth.Export, fromProject}, handleExportCount(d)},
 		{"GET", "/exports/formats", rule{auth.SignedIn, noProject}, handleExportFormats()},
 
+		// Webhooks (issue 16): a project's endpoints, their delivery log, resuming a paused one.
+		{"GET", "/projects/:project/webhooks", rule{auth.ProjectManage, fromProject}, handleListWebhooks(d)},
+		{"POST", "/projects/:project/webhooks", rule{auth.ProjectManage, fromProject}, handleCreateWebhook(d)},
+		{"DELETE", "/projects/:project/webhooks/:webhook", rule{auth.ProjectManage, fromProject}, handleDeleteWebhook(d)},
+		{"POST", "/projects/:project/webhooks/:webhook/resume", rule{auth.ProjectManage, fromProject}, handleResumeWebhook(d)},
+		{"GET", "/projects/:project/webhooks/:webhook/deliveries", rule{auth.ProjectManage, fromProject}, handleWebhookDeliveries(d)},
+
 		// Models.
 		{"GET", "/models", rule{auth.SignedIn, noProject}, handleListModels(d)},
 		{"GET", "/models/health", rule{auth.SignedIn, noProject}, handleModelHealth(d)},

@@ -29,6 +29,7 @@ import (
 	"github.com/mentor-ai/mentor/render"
 	"github.com/mentor-ai/mentor/retrieval"
 	"github.com/mentor-ai/mentor/rlhf"
+	"github.com/mentor-ai/mentor/webhook"
 )
 
 // Deps is what the server needs from run. Every field is required unless it is tagged
@@ -61,6 +62,8 @@ type Deps struct {
 	Hub            *Hub
 	// Exports writes datasets; export.New(Pool, Now) when unset.
 	Exports *export.Exporter `optional:"true"`
+	// Webhooks keeps the projects' webhook endpoints and delivery log (issue 16).
+	Webhooks *webhook.Store
 
 	// Campaigns: work dealt to trainers, and the bases they work in.
 	Campaigns *campaign.Store

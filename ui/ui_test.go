@@ -84,7 +84,11 @@ func TestPagesUseKnownKeys(t *testing.T) {
 		"train.save.idle", "train.save.draft", "train.save.saving", "train.save.submitted", "train.save.failed",
 		"flag.hallucination", "flag.unsafe", "flag.off_persona", "flag.refusal",
 		"corpus.outcome.added", "corpus.outcome.updated", "corpus.outcome.unchanged", "corpus.outcome.failed",
-		"corpus.field.slug", "corpus.field.title", "corpus.field.body", "corpus.field.lang", "corpus.field.tags"} {
+		"corpus.field.slug", "corpus.field.title", "corpus.field.body", "corpus.field.lang", "corpus.field.tags",
+		// Issue 16: webhook events and delivery statuses.
+		"webhooks.event.judgment.submitted", "webhooks.event.item.completed", "webhooks.event.batch.accepted",
+		"webhooks.event.batch.rejected", "webhooks.event.campaign.closed", "webhooks.event.export.ready",
+		"webhooks.status.pending", "webhooks.status.delivered", "webhooks.status.failed", "webhooks.status.paused"} {
 		used[key] = "a dynamic key"
 	}
 	for key, path := range used {

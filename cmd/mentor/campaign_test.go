@@ -1,11 +1,8 @@
 package main
 
 import (
-	"bytes"
 	"encoding/json"
 	"fmt"
-	"io"
-	"mime/multipart"
 	"net/http"
 	"testing"
 	"time"
@@ -55,28 +52,6 @@ func demoCampaign(t *testing.T, p *person, n int) campaign.Work {
 		}
 		time.Sleep(100 * time.Millisecond) // readiness polling: the background jobs run on their own
 	}
-}
-
-// upload posts a file as the browser's import form does.
-func (p *person) upload(path, name string, data []byte) (int, []byte) {
-	p.t.Helper()
-	var buf bytes.Buffer
-	w := multipart.NewWriter(&buf)
-	part, err := w.CreateFormFile("file", name)
-	require.NoError(p.t, err)
-	_, _ = part.Write(data)
-	require.NoError(p.t, w.Close())
-	req, err := http.NewRequest("POST", p.m.base+path, &buf)
-	require.NoError(p.t, err)
-	req.Header.Set("Content-Type", w.FormDataContentType())
-	req.Header.Set("Accept-Language", p.lang)
-	req.Header.Set("Origin", p.m.base)
-	req.Header.Set("X-CSRF-Token", p.csrf)
-	res, err := p.http.Do(req)
-	require.NoError(p.t, err)
-	defer res.Body.Close()
-	out, _ := io.ReadAll(res.Body)
-	return res.StatusCode, out
 }
 
 // TestCampaignThroughMentorServe works the demo campaign through `mentor serve` as its
@@ -192,8 +167,7 @@ func TestCampaignThroughMentorServe(t *testing.T) {
 	require.Len(t, created.Warnings, 1, "k over the eligible trainers is a warning")
 	assert.Contains(t, created.Warnings[0], "k 为 5")
 
-	status, body = admin.upload(fmt.Sprintf("/api/v1/campaigns/%d/items", created.Campaign.ID), "items.jsonl",
-		[]byte("{\"question\": \"行李里的茶叶要申报吗？\"}\n{\"question\": \"\"}\n{\"question\": \"行李里的茶叶要申报吗？\"}\n"))
+	status, body = admin.upload(fmt.Sprintf("/api/v1/campaigns/%d/items", created.Campaign.ID), nil, map[string][]byte{"items.jsonl": []byte("{\"question\": \"行李里的茶叶要申报吗？\"}\n{\"question\": \"\"}\n{\"question\": \"行李里的茶叶要申报吗？\"}\n")})
 	require.Equal(t, http.StatusOK, status, "%s", body)
 	var report struct {
 		Added      int                  `json:"added"`
@@ -212,7 +186,7 @@ func TestCampaignThroughMentorServe(t *testing.T) {
 	assert.Equal(t, "question", report.Errors[0].Field)
 	assert.Equal(t, "不能为空", report.Errors[0].Message)
 
-	status, body = admin.upload(fmt.Sprintf("/api/v1/campaigns/%d/items", created.Campaign.ID), "items.csv", []byte("PK\x03\x04zip"))
+	status, body = admin.upload(fmt.Sprintf("/api/v1/campaigns/%d/items", created.Campaign.ID), nil, map[string][]byte{"items.csv": []byte("PK\x03\x04zip")})
 	assert.Equal(t, http.StatusBadRequest, status, "an import file that is not what it claims")
 	assert.Equal(t, "file", decodeError(t, body).Error.Field)
 

@@ -32,7 +32,7 @@ func runExport(ctx context.Context, args []string, getenv func(string) string, s
 	f.StringVar(&spec.Filter.Project, "project", "", "the project's slug or id (required)")
 	f.StringVar(&spec.Format, "format", "", "the format: "+strings.Join(export.FormatNames(), ", "))
 	f.StringVar(&spec.Kind, "kind", "", "sharegpt and alpaca: sft, preference or kto (default sft)")
-	f.StringVar(&spec.Encoding, "encoding", export.JSONL, "jsonl, jsonl.gz or parquet")
+	f.StringVar(&spec.Encoding, "encoding", export.JSONL, "jsonl, jsonl.gz, parquet or xlsx")
 	f.StringVar(&out, "out", "", "the directory to write (created if missing; required)")
 	f.StringVar(&personas, "persona", "", "persona slugs, comma-separated")
 	f.StringVar(&versions, "prompt-version", "", "prompt version numbers, comma-separated")

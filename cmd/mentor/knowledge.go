@@ -123,7 +123,7 @@ func runImport(ctx context.Context, args []string, getenv func(string) string, s
 	var embedder string
 	var m retrieval.Mapping
 	f := newFlagSet("mentor import documents", "PATH…",
-		"Imports .txt, .md, .html, .docx, .jsonl and .csv files, and folders of them, into a corpus. "+
+		"Imports .txt, .md, .html, .docx, .jsonl, .csv, .xlsx and .pdf files, and folders of them, into a corpus. "+
 			"Unchanged documents are skipped; changed ones become new versions.", stderr)
 	k.register(f)
 	f.StringVar(&embedder, "embedder", retrieval.OfflineEmbedderName, "for a new corpus: its embedder (fixed for the corpus's life)")
@@ -132,6 +132,7 @@ func runImport(ctx context.Context, args []string, getenv func(string) string, s
 	f.StringVar(&m.Body, "body-field", "", "JSONL/CSV: the field holding the text (default body)")
 	f.StringVar(&m.Lang, "lang-field", "", "JSONL/CSV: the field holding zh-CN or en (default lang; else guessed)")
 	f.StringVar(&m.Tags, "tags-field", "", "JSONL/CSV: the field holding tags (default tags)")
+	f.StringVar(&m.Sheet, "sheet", "", ".xlsx: the sheet to read (default: the first); its header row names the fields, as in CSV")
 	if len(args) == 0 || args[0] != "documents" {
 		f.parse(args, getenv) //nolint:errcheck // only to print the usage
 		f.Usage()

@@ -27,6 +27,7 @@ import (
 	"github.com/mentor-ai/mentor/retrieval"
 	"github.com/mentor-ai/mentor/rlhf"
 	"github.com/mentor-ai/mentor/server"
+	"github.com/mentor-ai/mentor/webhook"
 )
 
 type serveConfig struct {
@@ -50,6 +51,33 @@ type serveConfig struct {
 	genPerHour      int
 	campaignWorkers int
 	embeddings      embeddingsConfig
+	webhooks        webhooksConfig
+}
+
+// webhooksConfig is issue 16's share of the flags: the key that seals webhook secrets, and
+// the administrator's permission to deliver to private addresses.
+type webhooksConfig struct {
+	key          string
+	allowPrivate bool
+}
+
+func (w *webhooksConfig) register(f *flagSet) {
+	f.StringVar(&w.key, "webhook-key", "", "base64 of 32 random bytes (openssl rand -base64 32) that encrypts webhook secrets; without it no webhook can be registered")
+	f.env("webhook-key", "MENTOR_WEBHOOK_KEY")
+	f.BoolVar(&w.allowPrivate, "webhooks-allow-private", false, "allow webhook deliveries to loopback, private and link-local addresses (a receiver on this host or LAN)")
+	f.env("webhooks-allow-private", "MENTOR_WEBHOOKS_ALLOW_PRIVATE")
+}
+
+// sealer returns the webhook secrets' sealer, or nil when no key is set.
+func (w webhooksConfig) sealer(f *flagSet) (*webhook.Sealer, error) {
+	if w.key == "" {
+		return nil, nil
+	}
+	key, err := webhook.ParseKey(w.key)
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", f.source("webhook-key"), err)
+	}
+	return webhook.NewSealer(key)
 }
 
 func parseServeConfig(args []string, getenv func(string) string, stderr io.Writer) (serveConfig, *flagSet, error) {
@@ -94,7 +122,11 @@ func parseServeConfig(args []string, getenv func(string) string, stderr io.Write
 	f.IntVar(&c.campaignWorkers, "campaign-generation-workers", 8, "campaign items generated at once by this process (each endpoint's own limits still apply)")
 	f.env("campaign-generation-workers", "MENTOR_CAMPAIGN_GENERATION_WORKERS")
 	c.embeddings.register(f)
+	c.webhooks.register(f)
 	if err := f.parse(args, getenv); err != nil {
+		return c, f, err
+	}
+	if _, err := c.webhooks.sealer(f); err != nil {
 		return c, f, err
 	}
 	if err := oneOf(f.source("env"), c.env, "development", "production"); err != nil {
@@ -206,6 +238,17 @@ func runServe(ctx context.Context, args []string, getenv func(string) string, st
 		return err
 	}
 	promptStore, retrievalStore := prompts.NewStore(pool), retrieval.NewStore(pool, embedders, queue)
+	// Webhooks (issue 16): the endpoints' store for the API, the deliverer for the jobs.
+	sealer, err := cfg.webhooks.sealer(flags)
+	if err != nil {
+		return err
+	}
+	if sealer == nil {
+		logger.Warn("webhooks are off: set MENTOR_WEBHOOK_KEY (or --webhook-key) to let projects register them")
+	}
+	guard := webhook.Guard{AllowPrivate: cfg.webhooks.allowPrivate}
+	webhooks := webhook.NewStore(pool, sealer, guard)
+	deliverer := webhook.NewDeliverer(pool, sealer, guard, nil, logger)
 	generator := generation.New(retrievalStore, models, nil)
 	// Campaigns: the store deals work; its generation worker fills items' candidates ahead.
 	// Events is where webhooks for "item completed" and "campaign closed" will be hooked in.
@@ -213,6 +256,7 @@ func runServe(ctx context.Context, args []string, getenv func(string) string, st
 	// Every package with background work adds its registration here.
 	runner, err := jobs.NewRunner(pool, logger,
 		retrieval.Jobs(retrievalStore),
+		webhook.Jobs(deliverer),
 		campaign.Jobs(campaign.NewGenerateWorker(campaignStore, promptStore, generator, models), cfg.campaignWorkers),
 	)
 	if err != nil {
@@ -272,7 +316,9 @@ func runServe(ctx context.Context, args []string, getenv func(string) string, st
 		Generator: generator,
 		Live:      liveStore, Auth: authStore, Audit: auditLog, Sessions: sessions, Hub: hub,
 		TrustedProxies: splitList(cfg.trustedProxies), AllowedOrigins: splitList(cfg.allowedOrigins),
-		Limits:    server.GenerationLimits{Concurrent: cfg.genConcurrent, PerHour: cfg.genPerHour},
+		Limits:   server.GenerationLimits{Concurrent: cfg.genConcurrent, PerHour: cfg.genPerHour},
+		Webhooks: webhooks,
+		// Campaigns.
 		Campaigns: campaignStore, Bases: base.NewStore(pool, authStore),
 	})
 	if err != nil {

@@ -21,6 +21,7 @@ import (
 	"github.com/mentor-ai/mentor/prompts"
 	"github.com/mentor-ai/mentor/retrieval"
 	"github.com/mentor-ai/mentor/rlhf"
+	"github.com/mentor-ai/mentor/webhook"
 )
 
 // repoRoot is where go test runs this package from, two levels down.
@@ -313,6 +314,13 @@ func TestDocsDescribeEveryField(t *testing.T) {
 		{doc: "docs/campaigns.md", section: "Generated ahead", types: []reflect.Type{reflect.TypeFor[campaign.Progress]()}},
 		{doc: "docs/campaigns.md", section: "Claiming work", types: []reflect.Type{reflect.TypeFor[campaign.Claim]()}},
 		{doc: "docs/campaigns.md", section: "My work", types: []reflect.Type{reflect.TypeFor[campaign.Work]()}},
+		// Issue 16: webhooks.
+		{doc: "docs/webhooks.md", section: "Registering an endpoint", types: []reflect.Type{reflect.TypeFor[webhook.NewWebhook]()},
+			required: []string{"url", "events"}},
+		{doc: "docs/webhooks.md", section: "An endpoint", types: []reflect.Type{reflect.TypeFor[webhook.Created]()}},
+		{doc: "docs/webhooks.md", section: "A delivery in the log",
+			types: []reflect.Type{reflect.TypeFor[webhook.Delivery](), reflect.TypeFor[webhook.Attempt]()}},
+		{doc: "docs/webhooks.md", section: "A delivery", types: []reflect.Type{reflect.TypeFor[webhook.Envelope]()}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.doc+" "+tt.section, func(t *testing.T) {

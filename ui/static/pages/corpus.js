@@ -53,15 +53,16 @@ export async function corpusPage(id) {
 }
 
 function importSection(corpus) {
-  const files = h("input", { type: "file", multiple: true, id: "import-files", accept: ".txt,.md,.markdown,.html,.htm,.docx,.jsonl,.csv" });
+  const files = h("input", { type: "file", multiple: true, id: "import-files", accept: ".txt,.md,.markdown,.html,.htm,.docx,.jsonl,.csv,.xlsx,.pdf" });
   const mapping = ["slug", "title", "body", "lang", "tags"].map((k) => [k, h("input", { name: `${k}_field`, placeholder: k, size: 10 })]);
+  const sheet = h("input", { name: "sheet", size: 10 }); // an .xlsx workbook's sheet; empty: the first
   const result = h("div", { id: "import-result" });
   const button = h("button", { type: "submit", i18n: "corpus.import" });
   const form = h("form", { class: "card", id: "import-form" },
     h("h2", { i18n: "corpus.importTitle" }),
     h("p", { class: "muted", i18n: "corpus.importHint" }),
     files,
-    h("details", {}, h("summary", { i18n: "corpus.mapping" }), h("div", { class: "row" }, mapping.map(([k, input]) => field(`corpus.field.${k}`, input)))),
+    h("details", {}, h("summary", { i18n: "corpus.mapping" }), h("div", { class: "row" }, mapping.map(([k, input]) => field(`corpus.field.${k}`, input)), field("corpus.field.sheet", sheet))),
     h("div", { class: "row" }, button), result);
   form.addEventListener("submit", async (e) => {
     e.preventDefault();
@@ -73,6 +74,7 @@ function importSection(corpus) {
     replace(result, h("p", { class: "muted" }, t("corpus.importing", { n: files.files.length })));
     try {
       const query = Object.fromEntries(mapping.map(([k, input]) => [`${k}_field`, input.value.trim()]));
+      query.sheet = sheet.value.trim();
       const { results, summary } = await upload(`/corpora/${corpus.id}/documents`, [...files.files], query);
       replace(result,
         h("p", { id: "import-summary", class: summary.failed ? "error" : "ok" }, t("corpus.summary", summary)),
@@ -124,7 +126,8 @@ function searchSection(corpus) {
           h("td", { class: "num score" }, fmt(p.score, 4)),
           h("td", { class: "num" }, p.vector_rank ? `#${p.vector_rank} · ${fmt(p.vector_score)}` : "–"),
           h("td", { class: "num" }, p.text_rank ? `#${p.text_rank} · ${fmt(p.text_score)}` : "–"),
-          h("td", {}, h("code", {}, p.slug), ` v${p.version}`, p.heading_path.length ? h("div", { class: "muted" }, p.heading_path.join(" › ")) : null),
+          h("td", {}, h("code", {}, p.slug), ` v${p.version}`, p.heading_path.length ? h("div", { class: "muted" }, p.heading_path.join(" › ")) : null,
+            p.page ? h("div", { class: "muted page" }, t("passage.page", { n: p.page })) : null),
           h("td", { class: "passage-text" }, p.text))))));
     } catch (err) {
       showError(form, err, out);

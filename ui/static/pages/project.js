@@ -3,6 +3,7 @@ import { errorBox, field, h, replace, showError } from "../dom.js";
 import { locale, t } from "../i18n.js";
 import { can } from "../session.js";
 import { auditTable } from "./admin.js";
+import { webhooksSection } from "./webhooks.js";
 
 export function personaName(p) {
   return locale() === "en" && p.name_en ? p.name_en : p.name;
@@ -81,6 +82,7 @@ export async function projectPage(slug) {
     can(project.id, "prompt.write") ? form : null,
     manage ? projectForm(project) : null,
     manage ? await membersSection(project) : null,
+    manage ? await webhooksSection(project) : null, // issue 16
     manage ? h("section", { class: "card" }, h("h2", { i18n: "audit.title" }),
       auditTable((await api("GET", `/projects/${project.slug}/audit`)).events)) : null);
 }

@@ -180,6 +180,7 @@ export async function trainPage(personaId) {
               ? h("span", { class: "muted as-cited" }, " (", Object.entries(p.as_cited).map(([pos, n]) => `${letter(Number(pos))}[${n}]`).join(" "), ")")
               : null,
             p.heading_path.length ? h("span", { class: "muted" }, ` › ${p.heading_path.join(" › ")}`) : null,
+            p.page ? h("span", { class: "muted page" }, ` · ${t("passage.page", { n: p.page })}`) : null,
             p.current ? null : h("span", { class: "badge outdated", i18n: "train.passage.outdated" })),
           h("div", { class: "passage-text" }, p.text),
           h("div", { class: "marks" }, buttons)]);
