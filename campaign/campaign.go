@@ -20,6 +20,7 @@ import (
 	"github.com/mentor-ai/mentor/errs"
 	"github.com/mentor-ai/mentor/jobs"
 	"github.com/mentor-ai/mentor/llm"
+	"github.com/mentor-ai/mentor/webhook"
 )
 
 // State is where a campaign is in its life. Only a draft can change its plan.
@@ -471,7 +472,13 @@ func (s *Store) SetState(ctx context.Context, id int64, to State) (Campaign, err
 			}
 		}
 		var err error
-		c, err = getCampaign(ctx, tx, id)
+		if c, err = getCampaign(ctx, tx, id); err != nil {
+			return err
+		}
+		if to == Closed {
+			// Webhooks are queued in this transaction, as the close itself.
+			_, err = webhook.Emit(ctx, tx, c.ProjectID, webhook.CampaignClosed, map[string]any{"campaign_id": c.ID, "name": c.Name, "from": from})
+		}
 		return err
 	})
 	if err != nil {

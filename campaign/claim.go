@@ -14,6 +14,7 @@ import (
 	"github.com/mentor-ai/mentor/db"
 	"github.com/mentor-ai/mentor/errs"
 	"github.com/mentor-ai/mentor/rlhf"
+	"github.com/mentor-ai/mentor/webhook"
 )
 
 // Skip reasons a trainer can give.
@@ -291,6 +292,7 @@ type Submission struct {
 
 	s          *Store
 	campaignID int64
+	projectID  int64
 	itemID     int64
 	completed  bool
 }
@@ -305,9 +307,9 @@ func (s *Store) PrepareSubmit(ctx context.Context, claimID, trainerID int64) (*S
 	var until time.Time
 	var turn *int64
 	sub := &Submission{s: s}
-	err := s.pool.QueryRow(ctx, `SELECT cl.trainer_id, cl.state, cl.lease_until, cl.campaign_id, cl.item_id, i.turn_id, c.persona_id, c.task_kind
+	err := s.pool.QueryRow(ctx, `SELECT cl.trainer_id, cl.state, cl.lease_until, cl.campaign_id, cl.item_id, i.turn_id, c.persona_id, c.task_kind, c.project_id
 		FROM claims cl JOIN campaign_items i ON i.id = cl.item_id JOIN campaigns c ON c.id = cl.campaign_id WHERE cl.id = $1`, claimID).
-		Scan(&owner, &state, &until, &sub.campaignID, &sub.itemID, &turn, &sub.PersonaID, &sub.TaskKind)
+		Scan(&owner, &state, &until, &sub.campaignID, &sub.itemID, &turn, &sub.PersonaID, &sub.TaskKind, &sub.projectID)
 	if err != nil {
 		return nil, db.Error(err, "claim %d", claimID)
 	}
@@ -332,9 +334,21 @@ func (s *Store) PrepareSubmit(ctx context.Context, claimID, trainerID int64) (*S
 			return err
 		}
 		// The k-th judgment takes the item out of every queue.
-		return tx.QueryRow(ctx, `UPDATE campaign_items i SET judged = judged + 1,
+		var externalID *string
+		var judged int
+		if err := tx.QueryRow(ctx, `UPDATE campaign_items i SET judged = judged + 1,
 				completed_at = CASE WHEN judged + 1 >= c.k THEN $2::timestamptz END
-			FROM campaigns c WHERE i.id = $1 AND c.id = i.campaign_id RETURNING i.completed_at IS NOT NULL`, itemID, now).Scan(&sub.completed)
+			FROM campaigns c WHERE i.id = $1 AND c.id = i.campaign_id RETURNING i.completed_at IS NOT NULL, i.external_id, i.judged`, itemID, now).
+			Scan(&sub.completed, &externalID, &judged); err != nil {
+			return err
+		}
+		if !sub.completed {
+			return nil
+		}
+		// Webhooks are queued in this transaction: no notification for a judgment undone.
+		_, err = webhook.Emit(ctx, tx, sub.projectID, webhook.ItemCompleted, map[string]any{"campaign_id": sub.campaignID,
+			"item_id": itemID, "external_id": externalID, "turn_id": sub.TurnID, "judgments": judged})
+		return err
 	}
 	return sub, nil
 }

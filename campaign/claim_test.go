@@ -9,6 +9,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/jackc/pgx/v5"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
@@ -380,4 +381,35 @@ func TestTaskKindChecks(t *testing.T) {
 			assert.Equal(t, tt.field, e.Field)
 		})
 	}
+}
+
+// TestWebhookEvents: the k-th judgment queues item.completed and closing queues
+// campaign.closed, each in its own transaction, for the project's subscribed endpoints.
+func TestWebhookEvents(t *testing.T) {
+	t.Parallel()
+	f := setup(t)
+	ctx := context.Background()
+	_, err := f.pool.Exec(ctx, `INSERT INTO webhooks (project_id, url, events, secret_sealed) VALUES ($1, 'https://example.com/hook', $2, '\x00')`,
+		f.project.ID, []string{"item.completed", "campaign.closed"})
+	require.NoError(t, err)
+	c := f.campaign(t, campaign.Input{K: 2})
+	f.readyItems(t, c, 1)
+	ts := f.trainers(t, "hook", 2)
+	events := func() []string {
+		rows, _ := f.pool.Query(ctx, `SELECT event FROM webhook_deliveries ORDER BY id`)
+		out, err := pgx.CollectRows(rows, pgx.RowTo[string])
+		require.NoError(t, err)
+		return out
+	}
+	for i, tr := range ts {
+		claim, err := f.store.Next(ctx, c.ID, tr)
+		require.NoError(t, err)
+		assert.Empty(t, events(), "item.completed only with the k-th judgment")
+		_, err = f.judge(ctx, claim.ID, tr, fmt.Sprintf("hook-key-%d", i))
+		require.NoError(t, err)
+	}
+	assert.Equal(t, []string{"item.completed"}, events())
+	_, err = f.store.SetState(ctx, c.ID, campaign.Closed)
+	require.NoError(t, err)
+	assert.Equal(t, []string{"item.completed", "campaign.closed"}, events())
 }
