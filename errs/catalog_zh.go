@@ -261,7 +261,6 @@ var zhCN = map[string]string{
 	"list users":                                  "列出账号",
 	"look for the vector index for %d dimensions": "查找 %d 维的向量索引",
 	"look up corpora":                             "查找知识库",
-	"mark interrupted candidates":                 "标记中断的候选",
 	"mark passage %d":                             "标注段落 %d",
 	"marks of turn %d":                            "轮次 %d 的段落标注",
 	"member %d of project %d":                     "项目 %[2]d 的成员 %[1]d",
@@ -467,4 +466,11 @@ var zhCN = map[string]string{
 	"queue webhook deliveries":                 "排队回调推送",
 	"queue the held deliveries of webhook %d":  "重新排队回调 %d 暂停期间的推送",
 	"the export has more rows than an Excel sheet holds (%d): narrow the filter, or export as jsonl": "导出的行数超过一张 Excel 工作表的上限（%d 行）：请缩小筛选范围，或导出为 jsonl",
+
+	// Added with issue 12: live streams on several replicas (leases on streaming candidates).
+	"a streaming candidate needs an owner and a lease": "生成中的候选必须有所属服务实例和租约",
+	"this candidate is no longer streaming here":       "这个候选已不在本服务实例上生成",
+	"finish candidate %d: %q is not a final status":    "结束候选 %d：%q 不是最终状态",
+	"interrupt candidates whose lease ran out":         "将租约已过期的候选标记为中断",
+	"check %d credentials":                             "检查 %d 个登录凭据",
 }

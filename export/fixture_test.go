@@ -80,8 +80,8 @@ type cand struct {
 	model    string
 	version  int // 1 or 2
 	baseline bool
-	status   string  // complete unless set
-	passages []int64 // chunk ids it was given
+	status   rlhf.Status // complete unless set
+	passages []int64     // chunk ids it was given
 }
 
 // turn stores a user message (continuing from parent, or starting a conversation) and its
@@ -104,7 +104,8 @@ func (w *world) turn(persona, user string, conversation int64, parent *int64, me
 		locale = "en"
 	}
 	t, err := w.live.StartTurn(ctx, rlhf.NewTurn{ConversationID: conversation, ProjectID: w.project.ID, PersonaID: w.personas[persona].ID,
-		Locale: locale, ParentID: parent, UserID: w.users[user].ID, Message: message, Candidates: specs})
+		Locale: locale, ParentID: parent, UserID: w.users[user].ID, Message: message, Candidates: specs,
+		Lease: rlhf.Lease{Owner: "fixture", Until: time.Now().Add(time.Hour)}})
 	require.NoError(w.t, err)
 	for i := range t.Candidates {
 		c := &t.Candidates[i]

@@ -37,7 +37,7 @@ const (
 var Encodings = []string{JSONL, JSONLGzip, Parquet, XLSX}
 
 // Statuses are the candidate statuses a filter may name.
-var Statuses = []string{"complete", "cancelled", "failed", "interrupted"}
+var Statuses = []string{string(rlhf.StatusComplete), string(rlhf.StatusCancelled), string(rlhf.StatusFailed), string(rlhf.StatusInterrupted)}
 
 // Filter says which judgments and replies go into an export. Empty lists mean "all".
 type Filter struct {

@@ -83,8 +83,8 @@ const maxReplyRunes = 20000
 // Usable reports whether a finished candidate can be judged: it said something, and did not
 // fail. A reply cut short by a cancel or a restart still can (trainers rank what they read);
 // a failed one cannot, whatever arrived before the failure. UsableSQL says the same in SQL.
-func Usable(status, content string) bool {
-	return status != "failed" && status != "streaming" && strings.TrimFunc(content, blank) != ""
+func Usable(status Status, content string) bool {
+	return status != StatusFailed && status != StatusStreaming && strings.TrimFunc(content, blank) != ""
 }
 
 // blank is what does not count as saying something: Unicode white space (the ideographic
@@ -99,7 +99,7 @@ const blankClass = `[:space:]\u0085\u00a0\u1680\u2000-\u200a\u2028\u2029\u202f\u
 // UsableSQL is Usable as an SQL condition on a status and a content column, so that what a
 // judgment may rank and what an export may hold cannot drift apart.
 func UsableSQL(status, content string) string {
-	return fmt.Sprintf(`(%s NOT IN ('failed', 'streaming') AND %s ~ '[^%s]')`, status, content, blankClass)
+	return fmt.Sprintf(`(%s NOT IN ('%s', '%s') AND %s ~ '[^%s]')`, status, StatusFailed, StatusStreaming, content, blankClass)
 }
 
 // Submit stores a judgment of a turn and its preference pairs in one transaction. A retry
@@ -158,7 +158,7 @@ func (s *Store) Submit(ctx context.Context, turnID, trainerID int64, rubric []Sc
 
 		type cand struct {
 			messageID int64
-			status    string
+			status    Status
 			content   string
 		}
 		cands := map[int64]cand{}
@@ -186,7 +186,7 @@ func (s *Store) Submit(ctx context.Context, turnID, trainerID int64, rubric []Sc
 		var usable []int64
 		for _, id := range ids {
 			switch c := cands[id]; {
-			case c.status == "streaming":
+			case c.status == StatusStreaming:
 				return errs.E(errs.Unprocessable, "candidate %d is still streaming: wait for it to finish or cancel it", id)
 			case Usable(c.status, c.content):
 				usable = append(usable, id)

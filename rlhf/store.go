@@ -55,7 +55,7 @@ type Candidate struct {
 	CandidateSpec
 	Content          string `json:"content" db:"content"`
 	Reasoning        string `json:"reasoning" db:"reasoning"`
-	Status           string `json:"status" db:"status"`
+	Status           Status `json:"status" db:"status"`
 	FinishReason     string `json:"finish_reason" db:"finish_reason"`
 	Error            string `json:"error" db:"error"`
 	PromptTokens     int    `json:"prompt_tokens" db:"prompt_tokens"`
@@ -63,6 +63,12 @@ type Candidate struct {
 	TTFTMillis       *int   `json:"ttft_ms" db:"ttft_ms"`
 	DurationMillis   *int   `json:"duration_ms" db:"duration_ms"`
 	Attempts         int    `json:"attempts" db:"attempts"`
+	// Owner is the replica that streams the candidate, or last streamed it. Finish and Flush
+	// write only as that owner: a replica never writes into a row another has given up.
+	Owner string `json:"-" db:"owner"`
+	// Seq is the sequence number of the candidate's last event that Content includes, in its
+	// owner's numbering: what a replica following the stream from the database tells the client.
+	Seq int64 `json:"-" db:"seq"`
 }
 
 // Turn is a user message and its candidates.
@@ -85,11 +91,30 @@ type NewTurn struct {
 	Message        string
 	Candidates     []CandidateSpec
 	ShuffleSeed    *int64 // the seed of a blind project's shuffle of positions, kept with the turn
+	Lease          Lease  // the streaming replica's claim on the new candidates; required
+}
+
+// Lease is a replica's claim on the candidates it streams: Owner is the replica's id, and the
+// claim holds until Until, unless the owner renews it (Flush). Past Until, a sweep by any
+// replica may mark the candidates interrupted.
+type Lease struct {
+	Owner string
+	Until time.Time
+}
+
+func (l Lease) check() error {
+	if l.Owner == "" || l.Until.IsZero() {
+		return errs.E(errs.Internal, "a streaming candidate needs an owner and a lease")
+	}
+	return nil
 }
 
 // StartTurn stores the user's message and the candidates, as streaming, in one transaction.
 func (s *Store) StartTurn(ctx context.Context, in NewTurn) (Turn, error) {
 	var t Turn
+	if err := in.Lease.check(); err != nil {
+		return t, err
+	}
 	err := pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
 		if in.ConversationID == 0 {
 			if in.ParentID != nil {
@@ -129,7 +154,7 @@ func (s *Store) StartTurn(ctx context.Context, in NewTurn) (Turn, error) {
 			return err
 		}
 		for _, c := range in.Candidates {
-			cand := Candidate{TurnID: t.ID, CandidateSpec: c, Status: "streaming"}
+			cand := Candidate{TurnID: t.ID, CandidateSpec: c, Status: StatusStreaming, Owner: in.Lease.Owner}
 			if cand.PassageIDs == nil {
 				cand.PassageIDs = []int64{}
 			}
@@ -138,10 +163,11 @@ func (s *Store) StartTurn(ctx context.Context, in NewTurn) (Turn, error) {
 				return err
 			}
 			if err := tx.QueryRow(ctx, `INSERT INTO candidates (turn_id, message_id, position, model, endpoint, baseline, prompt_version_id,
-					temperature, top_p, max_tokens, seed, system_prompt_hash, passage_ids, status, plan_index)
-				VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, 'streaming', $14) RETURNING id`,
+					temperature, top_p, max_tokens, seed, system_prompt_hash, passage_ids, status, plan_index, owner, lease_until)
+				VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17) RETURNING id`,
 				t.ID, cand.MessageID, c.Position, c.Model, c.Endpoint, c.Baseline, c.PromptVersionID, c.Temperature, c.TopP,
-				c.MaxTokens, c.Seed, c.SystemPromptHash, cand.PassageIDs, c.PlanIndex).Scan(&cand.ID); err != nil {
+				c.MaxTokens, c.Seed, c.SystemPromptHash, cand.PassageIDs, StatusStreaming, c.PlanIndex,
+				in.Lease.Owner, in.Lease.Until).Scan(&cand.ID); err != nil {
 				return err
 			}
 			t.Candidates = append(t.Candidates, cand)
@@ -166,55 +192,95 @@ func (s *Store) History(ctx context.Context, conversationID, messageID int64) ([
 	return out, db.Error(err, "message %d of conversation %d", messageID, conversationID)
 }
 
-// Flush saves streaming candidates' content so far, all in one statement: a replica with
-// hundreds of live streams writes once a second, not once per stream. It does not wait for
-// the WAL flush (synchronous_commit off for this transaction only): a crash may lose the last
-// second of a stream, which the live-session design allows. Finish is fully durable.
-func (s *Store) Flush(ctx context.Context, cs []Candidate) error {
+// Flush saves streaming candidates' content so far and renews their lease to lease.Until,
+// all in one statement: a replica with hundreds of live streams writes once a second, not
+// once per stream. Candidates whose Dirty is false only have their lease renewed. It writes
+// only candidates that are still streaming, owned by lease.Owner, with a lease that has not
+// run out by now: a late save must not undo a finish, and a replica whose lease ran out has
+// given its rows up, even if no sweep has marked them yet. It returns the ids it renewed; a
+// streaming candidate missing from them is lost to its owner, which must stop streaming it.
+//
+// It does not wait for the WAL flush (synchronous_commit off for this transaction only): a
+// crash may lose the last second of a stream, which the live-session design allows. Finish
+// is fully durable.
+func (s *Store) Flush(ctx context.Context, lease Lease, now time.Time, cs []Snapshot) ([]int64, error) {
 	if len(cs) == 0 {
-		return nil
+		return nil, nil
 	}
-	ids, contents, reasonings := make([]int64, len(cs)), make([]string, len(cs)), make([]string, len(cs))
+	if err := lease.check(); err != nil {
+		return nil, err
+	}
+	ids, contents, reasonings, dirty := make([]int64, len(cs)), make([]string, len(cs)), make([]string, len(cs)), make([]bool, len(cs))
+	seqs := make([]int64, len(cs))
 	for i, c := range cs {
-		ids[i], contents[i], reasonings[i] = c.ID, c.Content, c.Reasoning
+		ids[i], contents[i], reasonings[i], dirty[i], seqs[i] = c.ID, c.Content, c.Reasoning, c.Dirty, c.Seq
 	}
+	var kept []int64
 	err := pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
 		if _, err := tx.Exec(ctx, `SET LOCAL synchronous_commit = off`); err != nil {
 			return err
 		}
-		// Only candidates still streaming: a late flush must not undo a finish.
-		_, err := tx.Exec(ctx, `WITH data AS (SELECT * FROM unnest($1::bigint[], $2::text[], $3::text[]) AS d (id, content, reasoning)),
-			c AS (UPDATE candidates SET reasoning = data.reasoning, updated_at = now() FROM data
-				WHERE candidates.id = data.id AND candidates.status = 'streaming' RETURNING candidates.message_id, data.content)
-			UPDATE messages SET content = c.content FROM c WHERE messages.id = c.message_id`, ids, contents, reasonings)
+		// Candidates before messages: the order Finish and Restart lock them in.
+		rows, _ := tx.Query(ctx, `WITH data AS (SELECT * FROM unnest($1::bigint[], $2::text[], $3::text[], $4::bool[], $9::bigint[]) AS d (id, content, reasoning, dirty, seq)),
+			c AS (UPDATE candidates SET lease_until = $6,
+					reasoning = CASE WHEN data.dirty THEN data.reasoning ELSE candidates.reasoning END,
+					seq = CASE WHEN data.dirty THEN data.seq ELSE candidates.seq END,
+					updated_at = CASE WHEN data.dirty THEN now() ELSE candidates.updated_at END
+				FROM data
+				WHERE candidates.id = data.id AND candidates.status = $5 AND candidates.owner = $7 AND candidates.lease_until > $8
+				RETURNING candidates.id, candidates.message_id, data.content, data.dirty),
+			m AS (UPDATE messages SET content = c.content FROM c WHERE messages.id = c.message_id AND c.dirty)
+			SELECT id FROM c`, ids, contents, reasonings, dirty, StatusStreaming, lease.Until, lease.Owner, now, seqs)
+		var err error
+		kept, err = pgx.CollectRows(rows, pgx.RowTo[int64])
 		return err
 	})
-	return db.Error(err, "save %d streaming candidates", len(cs))
+	return kept, db.Error(err, "save %d streaming candidates", len(cs))
 }
 
-// Finish saves a candidate's final content, status and measurements. It is one statement
-// that locks the candidate row before its message row, the order Flush takes them in: two
-// orders deadlocked under load (the once-a-second save against a stream's final save).
+// Snapshot is a streaming candidate's text so far, for Flush, up to and including its event
+// numbered Seq. Dirty says whether it changed since the last save.
+type Snapshot struct {
+	ID                 int64
+	Content, Reasoning string
+	Seq                int64
+	Dirty              bool
+}
+
+// ErrNotOwner is Finish's answer for a candidate that is no longer streaming under its owner:
+// a sweep gave it up (its lease ran out), or it was finished already.
+var ErrNotOwner = errs.E(errs.Conflict, "this candidate is no longer streaming here")
+
+// Finish saves a candidate's final content, status and measurements, as c.Owner and only
+// while the candidate is still streaming under that owner (ErrNotOwner otherwise). It is one
+// statement that locks the candidate row before its message row, the order Flush takes them
+// in: two orders deadlocked under load (the once-a-second save against a stream's final save).
 func (s *Store) Finish(ctx context.Context, c Candidate) error {
+	if !c.Status.Finished() {
+		return errs.E(errs.Internal, "finish candidate %d: %q is not a final status", c.ID, c.Status)
+	}
 	tag, err := s.pool.Exec(ctx, `WITH c AS (
 			UPDATE candidates SET reasoning = $2, status = $3, finish_reason = $4, error = $5, prompt_tokens = $6,
-				completion_tokens = $7, ttft_ms = $8, duration_ms = $9, attempts = $10, updated_at = now()
-			WHERE id = $1 RETURNING message_id)
+				completion_tokens = $7, ttft_ms = $8, duration_ms = $9, attempts = $10, lease_until = NULL, seq = $14, updated_at = now()
+			WHERE id = $1 AND status = $12 AND owner = $13 RETURNING message_id)
 		UPDATE messages SET content = $11 FROM c WHERE messages.id = c.message_id`,
 		c.ID, c.Reasoning, c.Status, c.FinishReason, c.Error, c.PromptTokens, c.CompletionTokens,
-		c.TTFTMillis, c.DurationMillis, c.Attempts, c.Content)
+		c.TTFTMillis, c.DurationMillis, c.Attempts, c.Content, StatusStreaming, c.Owner, c.Seq)
 	if err == nil && tag.RowsAffected() == 0 {
-		err = pgx.ErrNoRows
+		return ErrNotOwner
 	}
 	return db.Error(err, "save candidate %d", c.ID)
 }
 
-// InterruptStreaming marks candidates left streaming by a crash as interrupted; their partial
-// content stays. Run at start-up, before any new stream begins.
-func (s *Store) InterruptStreaming(ctx context.Context) (int64, error) {
-	tag, err := s.pool.Exec(ctx, `UPDATE candidates SET status = 'interrupted', error = 'the server stopped while it streamed',
-		updated_at = now() WHERE status = 'streaming'`)
-	return tag.RowsAffected(), db.Error(err, "mark interrupted candidates")
+// Sweep marks interrupted the streaming candidates whose lease ran out before now: their
+// owner stopped (a crash, a kill) or lost the database for longer than its lease. Their
+// partial content stays. Every replica runs it at start-up and then periodically; a live
+// replica's streams are never touched, since it renews their leases every second.
+func (s *Store) Sweep(ctx context.Context, now time.Time) (int64, error) {
+	// seq + 1: the interruption is the candidate's last event, after what was saved.
+	tag, err := s.pool.Exec(ctx, `UPDATE candidates SET status = $1, error = 'the server streaming it stopped', lease_until = NULL,
+		seq = seq + 1, updated_at = now() WHERE status = $2 AND lease_until < $3`, StatusInterrupted, StatusStreaming, now)
+	return tag.RowsAffected(), db.Error(err, "interrupt candidates whose lease ran out")
 }
 
 // Turn returns a turn with its candidates and their content.
@@ -227,7 +293,7 @@ func (s *Store) Turn(ctx context.Context, id int64) (Turn, error) {
 	}
 	rows, _ := s.pool.Query(ctx, `SELECT c.id, c.turn_id, c.message_id, c.position, c.plan_index, c.model, c.endpoint, c.baseline, c.prompt_version_id,
 			c.temperature, c.top_p, c.max_tokens, c.seed, c.system_prompt_hash, c.passage_ids, m.content, c.reasoning, c.status,
-			c.finish_reason, c.error, c.prompt_tokens, c.completion_tokens, c.ttft_ms, c.duration_ms, c.attempts
+			c.finish_reason, c.error, c.prompt_tokens, c.completion_tokens, c.ttft_ms, c.duration_ms, c.attempts, coalesce(c.owner, '') AS owner, c.seq
 		FROM candidates c JOIN messages m ON m.id = c.message_id WHERE c.turn_id = $1 ORDER BY c.position`, id)
 	t.Candidates, err = pgx.CollectRows(rows, pgx.RowToStructByName[Candidate])
 	return t, db.Error(err, "candidates of turn %d", id)
@@ -237,7 +303,7 @@ func (s *Store) Turn(ctx context.Context, id int64) (Turn, error) {
 type TreeMessage struct {
 	Message
 	CandidatePosition *int    `json:"candidate_position" db:"candidate_position"` // for model replies: 1 = A, …
-	Status            *string `json:"status" db:"status"`                         // for model replies
+	Status            *Status `json:"status" db:"status"`                         // for model replies
 }
 
 // Conversation returns every message of a conversation, oldest first, and its persona.
@@ -275,24 +341,28 @@ var ErrNotRegenerable = errs.E(errs.Unprocessable, "only a failed or empty candi
 // change what that judgment was made of.
 var ErrTurnJudged = errs.E(errs.Unprocessable, "this turn is judged already: ask again to get new candidates")
 
-// Restart sets a failed or empty candidate streaming again from spec, with no content, in one
-// statement (candidates before messages, the order Flush and Finish lock them in). Two
-// restarts of one candidate cannot both win: the second finds it streaming.
-func (s *Store) Restart(ctx context.Context, candidateID int64, spec CandidateSpec) error {
+// Restart sets a failed or empty candidate streaming again from spec, with no content, under
+// lease, in one statement (candidates before messages, the order Flush and Finish lock them
+// in). Two restarts of one candidate cannot both win: the second finds it streaming.
+func (s *Store) Restart(ctx context.Context, candidateID int64, spec CandidateSpec, lease Lease) error {
+	if err := lease.check(); err != nil {
+		return err
+	}
 	if spec.PassageIDs == nil {
 		spec.PassageIDs = []int64{}
 	}
 	tag, err := s.pool.Exec(ctx, `WITH c AS (
-			UPDATE candidates SET status = 'streaming', error = '', finish_reason = '', reasoning = '', prompt_tokens = 0,
+			UPDATE candidates SET status = $8, error = '', finish_reason = '', reasoning = '', prompt_tokens = 0,
 				completion_tokens = 0, ttft_ms = NULL, duration_ms = NULL, attempts = 0, seed = $2, system_prompt_hash = $3,
-				passage_ids = $4, temperature = $5, top_p = $6, max_tokens = $7, updated_at = now()
+				passage_ids = $4, temperature = $5, top_p = $6, max_tokens = $7, owner = $9, lease_until = $10, updated_at = now()
 			FROM messages m
-			WHERE candidates.id = $1 AND m.id = candidates.message_id AND candidates.status <> 'streaming'
+			WHERE candidates.id = $1 AND m.id = candidates.message_id AND candidates.status <> $8
 				AND NOT `+UsableSQL("candidates.status", "m.content")+`
 				AND NOT EXISTS (SELECT 1 FROM judgments j WHERE j.turn_id = candidates.turn_id)
 			RETURNING candidates.message_id)
 		UPDATE messages SET content = '' FROM c WHERE messages.id = c.message_id`,
-		candidateID, spec.Seed, spec.SystemPromptHash, spec.PassageIDs, spec.Temperature, spec.TopP, spec.MaxTokens)
+		candidateID, spec.Seed, spec.SystemPromptHash, spec.PassageIDs, spec.Temperature, spec.TopP, spec.MaxTokens,
+		StatusStreaming, lease.Owner, lease.Until)
 	if err != nil {
 		return db.Error(err, "restart candidate %d", candidateID)
 	}

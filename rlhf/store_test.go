@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/stretchr/testify/assert"
@@ -16,8 +17,16 @@ import (
 	"github.com/mentor-ai/mentor/rlhf"
 )
 
-// newTurn stores a turn of n streaming candidates on a fresh database.
+// testLease is a lease held by "replica-a" for an hour from now.
+func testLease() rlhf.Lease { return rlhf.Lease{Owner: "replica-a", Until: time.Now().Add(time.Hour)} }
+
+// newTurn stores a turn of n streaming candidates on a fresh database, under testLease.
 func newTurn(t *testing.T, pool *pgxpool.Pool, n int) rlhf.Turn {
+	return newLeasedTurn(t, pool, n, testLease())
+}
+
+// newLeasedTurn stores a turn of n streaming candidates under lease.
+func newLeasedTurn(t *testing.T, pool *pgxpool.Pool, n int, lease rlhf.Lease) rlhf.Turn {
 	store, ps := rlhf.NewStore(pool), prompts.NewStore(pool)
 	t.Helper()
 	ctx := context.Background()
@@ -35,7 +44,7 @@ func newTurn(t *testing.T, pool *pgxpool.Pool, n int) rlhf.Turn {
 		specs[i] = rlhf.CandidateSpec{Position: i + 1, Model: "m", PromptVersionID: v.ID, SystemPromptHash: "h"}
 	}
 	turn, err := store.StartTurn(ctx, rlhf.NewTurn{ProjectID: project.ID, PersonaID: persona.ID, Locale: "zh-CN",
-		UserID: u.ID, Message: "问题", Candidates: specs})
+		UserID: u.ID, Message: "问题", Candidates: specs, Lease: lease})
 	require.NoError(t, err)
 	return turn
 }
@@ -58,17 +67,17 @@ func TestFlushAndFinishNeverDeadlock(t *testing.T) {
 		// again while their streams finish.
 		wg.Go(func() {
 			for k := range 4 {
-				batch := make([]rlhf.Candidate, n)
+				batch := make([]rlhf.Snapshot, n)
 				for i, c := range turn.Candidates {
-					c.Content = fmt.Sprintf("部分 %d-%d", round, k)
-					batch[(i+k)%n] = c
+					batch[(i+k)%n] = rlhf.Snapshot{ID: c.ID, Content: fmt.Sprintf("部分 %d-%d", round, k), Dirty: true}
 				}
-				errc <- store.Flush(ctx, batch)
+				_, err := store.Flush(ctx, testLease(), time.Now(), batch)
+				errc <- err
 			}
 		})
 		for _, c := range turn.Candidates {
 			wg.Go(func() {
-				c.Content, c.Status, c.FinishReason = "完整的回复", "complete", "stop"
+				c.Content, c.Status, c.FinishReason = "完整的回复", rlhf.StatusComplete, "stop"
 				errc <- store.Finish(ctx, c)
 			})
 		}
@@ -80,7 +89,7 @@ func TestFlushAndFinishNeverDeadlock(t *testing.T) {
 		got, err := store.Turn(ctx, turn.ID)
 		require.NoError(t, err)
 		for _, c := range got.Candidates {
-			assert.Equal(t, "complete", c.Status)
+			assert.Equal(t, rlhf.StatusComplete, c.Status)
 			assert.Equal(t, "完整的回复", c.Content, "a late flush never undoes a finish")
 		}
 	}
@@ -91,7 +100,10 @@ func TestFlushAndFinishNeverDeadlock(t *testing.T) {
 func TestUsableMeansTheSameInGoAndSQL(t *testing.T) {
 	t.Parallel()
 	pool := pgtest.Pool(t)
-	for _, tt := range []struct{ status, content string }{
+	for _, tt := range []struct {
+		status  rlhf.Status
+		content string
+	}{
 		{"complete", "回复"}, {"complete", ""}, {"complete", " \t\n"}, {"complete", "\u3000\u3000"},
 		{"complete", "\u00a0\u200b\ufeff"}, {"complete", "\u2003x\u2003"}, {"cancelled", "半句"}, {"interrupted", "\n"},
 		{"failed", "部分"}, {"streaming", "正在"},

@@ -152,7 +152,7 @@ func handleSignOut(d Deps) apiFunc {
 			}
 		}
 		setSessionCookie(c, d, "", -1)
-		d.Hub.recheckUser(c.Request.Context(), principalOf(c).user.ID) // this browser's sockets close now
+		d.Engine.RecheckUser(c.Request.Context(), principalOf(c).user.ID) // this browser's sockets close now
 		record(c, d, audit.Event{Action: audit.SignOut})
 		c.Status(http.StatusNoContent)
 		return nil
@@ -188,7 +188,7 @@ func handleChangeOwnPassword(d Deps) apiFunc {
 		}
 		record(c, d, audit.Event{Action: audit.PasswordReset, Target: p.user.Login, Details: map[string]any{"by": "self"}})
 		setSessionCookie(c, d, "", -1)
-		d.Hub.closeUser(p.user.ID)
+		d.Engine.CloseUser(c.Request.Context(), p.user.ID)
 		c.Status(http.StatusNoContent)
 		return nil
 	}
@@ -253,7 +253,7 @@ func handleSetUserDisabled(d Deps) apiFunc {
 		action := audit.UserEnabled
 		if *in.Disabled {
 			action = audit.UserDisabled
-			d.Hub.closeUser(u.ID)
+			d.Engine.CloseUser(c.Request.Context(), u.ID)
 		}
 		record(c, d, audit.Event{Action: action, Target: u.Login})
 		c.JSON(http.StatusOK, u)
@@ -280,7 +280,7 @@ func handleResetPassword(d Deps) apiFunc {
 		if err != nil {
 			return err
 		}
-		d.Hub.closeUser(u.ID)
+		d.Engine.CloseUser(c.Request.Context(), u.ID)
 		record(c, d, audit.Event{Action: audit.PasswordReset, Target: u.Login, Details: map[string]any{"by": "admin"}})
 		c.Status(http.StatusNoContent)
 		return nil
@@ -379,7 +379,7 @@ func handleRevokeToken(d Deps) apiFunc {
 		if err := d.Auth.RevokeToken(c.Request.Context(), principalOf(c).user.ID, id); err != nil {
 			return err
 		}
-		d.Hub.recheckUser(c.Request.Context(), principalOf(c).user.ID) // sockets opened with it close now
+		d.Engine.RecheckUser(c.Request.Context(), principalOf(c).user.ID) // sockets opened with it close now
 		record(c, d, audit.Event{Action: audit.TokenRevoked, Target: fmt.Sprint(id)})
 		c.Status(http.StatusNoContent)
 		return nil

@@ -5,14 +5,13 @@ import (
 	"fmt"
 	"net/http"
 	"strings"
-	"unicode/utf8"
 
 	"github.com/gin-gonic/gin"
 
 	"github.com/mentor-ai/mentor/errs"
 	"github.com/mentor-ai/mentor/generation"
+	"github.com/mentor-ai/mentor/live"
 	"github.com/mentor-ai/mentor/llm"
-	"github.com/mentor-ai/mentor/locale"
 )
 
 type tryInput struct {
@@ -23,25 +22,8 @@ type tryInput struct {
 	History []llm.Message `json:"history"` // earlier turns, user and assistant
 }
 
-const maxMessageRunes = 8000
-
-// checkUserTurn checks what a trainer types as the user's turn, and the optional locale,
-// for the try endpoint and the live session alike.
-func checkUserTurn(message, loc string) error {
-	switch n := utf8.RuneCountInString(message); {
-	case strings.TrimSpace(message) == "":
-		return errs.Field("message", "must not be empty")
-	case n > maxMessageRunes:
-		return errs.Field("message", "must be at most %d characters, got %d", maxMessageRunes, n)
-	}
-	if loc != "" {
-		return locale.Check("locale", loc)
-	}
-	return nil
-}
-
 func (in tryInput) validate() error {
-	if err := checkUserTurn(in.Message, in.Locale); err != nil {
+	if err := live.CheckUserTurn(in.Message, in.Locale); err != nil {
 		return err
 	}
 	if len(in.History) > 100 {
@@ -94,7 +76,7 @@ func handleTry(d Deps) apiFunc {
 		if err := in.validate(); err != nil {
 			return err
 		}
-		release, err := d.gate.acquire(ctx, d.Auth, principalOf(c).user.ID)
+		release, err := d.Engine.Gate().Acquire(ctx, principalOf(c).user.ID)
 		if err != nil {
 			return err
 		}

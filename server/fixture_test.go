@@ -28,8 +28,10 @@ import (
 	"github.com/mentor-ai/mentor/generation"
 	"github.com/mentor-ai/mentor/internal/pgtest"
 	"github.com/mentor-ai/mentor/jobs"
+	"github.com/mentor-ai/mentor/live"
 	"github.com/mentor-ai/mentor/llm"
 	"github.com/mentor-ai/mentor/prompts"
+	"github.com/mentor-ai/mentor/render"
 	"github.com/mentor-ai/mentor/retrieval"
 	"github.com/mentor-ai/mentor/rlhf"
 	"github.com/mentor-ai/mentor/server"
@@ -42,7 +44,7 @@ type fixture struct {
 	srv    *httptest.Server
 	models *llm.Registry
 	auth   *auth.Store
-	hub    *server.Hub
+	engine *live.Engine
 	deps   server.Deps // what the server was built from
 	admin  *client
 	// stopHub does what shutdown does to live streams: stops them as interrupted and closes
@@ -55,9 +57,9 @@ type fixture struct {
 
 type options struct {
 	env    map[string]string
-	limits server.GenerationLimits
+	limits live.Limits
 	idle   time.Duration
-	check  time.Duration // how often the hub re-checks sessions
+	check  time.Duration // how often the engine re-checks sessions
 	// trustedProxies are the addresses whose X-Forwarded-* headers count.
 	trustedProxies []string
 	modelsFile     string
@@ -101,19 +103,22 @@ func newFixture(t testing.TB, logger *slog.Logger, o options) fixture {
 	}
 	ps, rs, as := prompts.NewStore(pool), retrieval.NewStore(pool, nil, nil), auth.NewStore(pool, nil)
 	sessions := auth.SessionLimits{Idle: o.idle, Absolute: 24 * time.Hour}
-	live := rlhf.NewStore(pool)
-	hub := server.NewHub(logger, as, live, sessions, o.check)
+	liveStore, generator := rlhf.NewStore(pool), generation.New(rs, models, nil)
+	engine, err := live.New(live.Deps{Logger: logger, Pool: pool, Auth: as, Store: liveStore, Prompts: ps, Models: models, Generator: generator,
+		Renderer: render.New(), Decode: server.DecodeCommand, CheckNUL: server.CheckNUL},
+		live.Config{Replica: "test-" + t.Name(), Lease: 15 * time.Second, Sweep: 5 * time.Second, Check: o.check, Limits: o.limits, Sessions: sessions})
+	require.NoError(t, err)
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan struct{})
-	go func() { defer close(done); hub.Run(ctx) }()
+	go func() { defer close(done); engine.Run(ctx) }()
 	stopHub := sync.OnceFunc(func() { cancel(); <-done })
 	t.Cleanup(stopHub)
 	queue, err := jobs.NewInserter(pool)
 	require.NoError(t, err)
 	deps := server.Deps{
 		Logger: logger, Pool: pool, Registry: prometheus.NewRegistry(), Version: "test",
-		Prompts: ps, Retrieval: rs, Models: models, Generator: generation.New(rs, models, nil),
-		Auth: as, Audit: audit.New(pool), Sessions: sessions, Hub: hub, Limits: o.limits, Live: live,
+		Prompts: ps, Retrieval: rs, Models: models, Generator: generator,
+		Auth: as, Audit: audit.New(pool), Sessions: sessions, Engine: engine, Live: liveStore,
 		TrustedProxies: o.trustedProxies, Webhooks: webhook.NewStore(pool, nil, webhook.Guard{}),
 		// Campaigns: the package's own tests drive them; here they only need to exist.
 		Campaigns: campaign.NewStore(pool, models, queue, campaign.Options{Logger: logger}), Bases: base.NewStore(pool, as),
@@ -122,7 +127,7 @@ func newFixture(t testing.TB, logger *slog.Logger, o options) fixture {
 	require.NoError(t, err)
 	srv := httptest.NewServer(h)
 	t.Cleanup(srv.Close)
-	f := fixture{pool: pool, srv: srv, models: models, auth: as, hub: hub, stopHub: stopHub, deps: deps, proxy: proxy}
+	f := fixture{pool: pool, srv: srv, models: models, auth: as, engine: engine, stopHub: stopHub, deps: deps, proxy: proxy}
 	f.user(t, "root", true)
 	f.admin = f.signIn(t, "root")
 	return f

@@ -14,8 +14,8 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/mentor-ai/mentor/export"
+	"github.com/mentor-ai/mentor/live"
 	"github.com/mentor-ai/mentor/rlhf"
-	"github.com/mentor-ai/mentor/server"
 )
 
 // exportLines writes an export of the demo project and returns its rows.
@@ -109,7 +109,7 @@ func TestFailedAndEmptyCandidatesAreNeverJudgedAndCanBeRegenerated(t *testing.T)
 	require.NoError(t, err)
 	for _, c := range st.Candidates {
 		if c.ID == refused {
-			assert.Equal(t, "complete", c.Status)
+			assert.Equal(t, rlhf.StatusComplete, c.Status)
 			assert.Equal(t, text, c.Content)
 			assert.NotEmpty(t, c.Content)
 		}
@@ -151,7 +151,7 @@ func TestFailedAndEmptyCandidatesAreNeverJudgedAndCanBeRegenerated(t *testing.T)
 // trainer runs out of generations until the server restarts.
 func TestAFailedGenerateGivesItsSlotsBack(t *testing.T) {
 	t.Parallel()
-	w := newLiveWorldWith(t, options{limits: server.GenerationLimits{Concurrent: 2}})
+	w := newLiveWorldWith(t, options{limits: live.Limits{Concurrent: 2}})
 	s := w.socket(t, w.admin)
 	s.send(w.generate(map[string]any{"prompt_version": 1, "model": "steady"}))
 	first := s.next()

@@ -70,7 +70,7 @@ func TestAFinishedCandidateSurvivesADatabaseOutage(t *testing.T) {
 	st, err := rlhf.NewStore(w.pool).Turn(context.Background(), id(turn["turn_id"]))
 	require.NoError(t, err)
 	c := st.Candidates[0]
-	assert.Equal(t, "complete", c.Status)
+	assert.Equal(t, rlhf.StatusComplete, c.Status)
 	assert.True(t, strings.HasPrefix(c.Content, "slow0 "), c.Content)
 	assert.True(t, strings.HasSuffix(c.Content, "slow199 "), "the whole reply is saved: %q", c.Content)
 	assert.Contains(t, c.Content, text.String(), "everything streamed during the outage is in it")

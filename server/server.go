@@ -24,6 +24,7 @@ import (
 	"github.com/mentor-ai/mentor/campaign"
 	"github.com/mentor-ai/mentor/export"
 	"github.com/mentor-ai/mentor/generation"
+	"github.com/mentor-ai/mentor/live"
 	"github.com/mentor-ai/mentor/llm"
 	"github.com/mentor-ai/mentor/prompts"
 	"github.com/mentor-ai/mentor/render"
@@ -55,11 +56,11 @@ type Deps struct {
 	// TrustedProxies are the addresses (IPs or CIDRs) whose X-Forwarded-For and
 	// X-Forwarded-Proto headers are believed. Empty: none, so a client cannot choose the
 	// address that sign-in throttling counts against.
-	TrustedProxies []string         `optional:"true"`
-	Limits         GenerationLimits `optional:"true"` // zero: no limits
+	TrustedProxies []string `optional:"true"`
 	// AllowedOrigins may open websockets besides the server's own origin (scheme://host:port).
 	AllowedOrigins []string `optional:"true"`
-	Hub            *Hub
+	// Engine runs live sessions on the websocket, and gates every generation per user.
+	Engine *live.Engine
 	// Exports writes datasets; export.New(Pool, Now) when unset.
 	Exports *export.Exporter `optional:"true"`
 	// Webhooks keeps the projects' webhook endpoints and delivery log (issue 16).
@@ -69,7 +70,6 @@ type Deps struct {
 	Campaigns *campaign.Store
 	Bases     *base.Store
 
-	gate     *generationGate
 	renderer *render.Renderer
 }
 
@@ -96,7 +96,6 @@ func New(deps Deps) (http.Handler, error) {
 	if deps.Exports == nil {
 		deps.Exports = export.New(deps.Pool, deps.Now)
 	}
-	deps.gate = newGenerationGate(deps.Limits)
 	deps.renderer = render.New()
 	metrics := newHTTPMetrics(deps.Registry)
 	r.Use(recoverer(deps.Logger), securityHeaders(), requestLog(deps.Logger), metrics.middleware())

@@ -17,6 +17,7 @@ import (
 
 	"github.com/mentor-ai/mentor/audit"
 	"github.com/mentor-ai/mentor/auth"
+	"github.com/mentor-ai/mentor/live"
 	"github.com/mentor-ai/mentor/prompts"
 	"github.com/mentor-ai/mentor/server"
 )
@@ -420,7 +421,7 @@ func TestConcurrentGenerationLimit(t *testing.T) {
 	t.Cleanup(func() { close(release) })
 	f := newFixture(t, discardLogger(), options{
 		env:    map[string]string{"OPENAI_BASE_URL": upstream.URL, "MENTOR_OPENAI_MODELS": "slow"},
-		limits: server.GenerationLimits{Concurrent: 1},
+		limits: live.Limits{Concurrent: 1},
 	})
 	persona := personaOn(t, f)
 
@@ -445,7 +446,7 @@ func TestConcurrentGenerationLimit(t *testing.T) {
 
 func TestHourlyGenerationLimit(t *testing.T) {
 	t.Parallel()
-	f := newFixture(t, discardLogger(), options{limits: server.GenerationLimits{PerHour: 2}})
+	f := newFixture(t, discardLogger(), options{limits: live.Limits{PerHour: 2}})
 	persona := personaOn(t, f)
 	for i := 1; i <= 2; i++ {
 		res := f.admin.request(t, "POST", persona+"/versions/1/try", map[string]any{"message": "你好"})

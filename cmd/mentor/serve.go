@@ -5,8 +5,10 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"math/rand/v2"
 	"net"
 	"net/http"
+	"os"
 	"strings"
 	"syscall"
 	"time"
@@ -21,9 +23,11 @@ import (
 	"github.com/mentor-ai/mentor/db"
 	"github.com/mentor-ai/mentor/generation"
 	"github.com/mentor-ai/mentor/jobs"
+	"github.com/mentor-ai/mentor/live"
 	"github.com/mentor-ai/mentor/llm"
 	"github.com/mentor-ai/mentor/prompts"
 	"github.com/mentor-ai/mentor/prompts/demo"
+	"github.com/mentor-ai/mentor/render"
 	"github.com/mentor-ai/mentor/retrieval"
 	"github.com/mentor-ai/mentor/rlhf"
 	"github.com/mentor-ai/mentor/server"
@@ -51,7 +55,11 @@ type serveConfig struct {
 	genPerHour      int
 	campaignWorkers int
 	embeddings      embeddingsConfig
-	webhooks        webhooksConfig
+	// Live streams on several replicas (issue 12).
+	replicaID   string
+	streamLease time.Duration
+	leaseSweep  time.Duration
+	webhooks    webhooksConfig
 }
 
 // webhooksConfig is issue 16's share of the flags: the key that seals webhook secrets, and
@@ -123,11 +131,24 @@ func parseServeConfig(args []string, getenv func(string) string, stderr io.Write
 	f.env("campaign-generation-workers", "MENTOR_CAMPAIGN_GENERATION_WORKERS")
 	c.embeddings.register(f)
 	c.webhooks.register(f)
+	// Live streams on several replicas (issue 12): who owns a stream, and for how long.
+	f.StringVar(&c.replicaID, "replica-id", "", "this replica's id, recorded as the owner of the candidates it streams (default: host name, process id and a random suffix)")
+	f.env("replica-id", "MENTOR_REPLICA_ID")
+	f.DurationVar(&c.streamLease, "stream-lease", 15*time.Second, "how long a replica's claim on a streaming candidate holds without a renewal (renewed every second); at least 3s")
+	f.env("stream-lease", "MENTOR_STREAM_LEASE")
+	f.DurationVar(&c.leaseSweep, "lease-sweep", 5*time.Second, "how often candidates whose stream's lease ran out are marked interrupted")
+	f.env("lease-sweep", "MENTOR_LEASE_SWEEP")
 	if err := f.parse(args, getenv); err != nil {
 		return c, f, err
 	}
 	if _, err := c.webhooks.sealer(f); err != nil {
 		return c, f, err
+	}
+	if c.streamLease < live.MinLease {
+		return c, f, fmt.Errorf("%s: must be at least %s, got %s", f.source("stream-lease"), live.MinLease, c.streamLease)
+	}
+	if c.leaseSweep <= 0 {
+		return c, f, fmt.Errorf("%s: must be positive, got %s", f.source("lease-sweep"), c.leaseSweep)
 	}
 	if err := oneOf(f.source("env"), c.env, "development", "production"); err != nil {
 		return c, f, err
@@ -274,32 +295,48 @@ func runServe(ctx context.Context, args []string, getenv func(string) string, st
 		}
 	}()
 	authStore, auditLog, liveStore := auth.NewStore(pool, nil), audit.New(pool), rlhf.NewStore(pool)
-	// Candidates a crash left streaming can never finish now: say so before anything else runs.
-	if n, err := liveStore.InterruptStreaming(startCtx); err != nil {
+	// Candidates whose replica died can never finish now: say so before anything else runs.
+	// Only those whose lease ran out: other replicas' live streams go on.
+	if n, err := liveStore.Sweep(startCtx, time.Now()); err != nil {
 		return err
 	} else if n > 0 {
-		logger.Warn("candidates left streaming by the last stop are marked interrupted", "count", n)
+		logger.Warn("candidates whose stream's lease ran out are marked interrupted", "count", n)
 	}
 	var accounts []demo.Account
 	if cfg.dev {
-		sum, err := demo.Load(startCtx, promptStore, retrievalStore, models.Has)
+		// The demo is work, not waiting: --start-timeout bounds how long the database may take
+		// to answer, and on a loaded two-core machine embedding the demo corpus alone can take
+		// longer than that. Ctrl-C still stops it.
+		sum, err := demo.Load(ctx, promptStore, retrievalStore, models.Has)
 		if err != nil {
 			return fmt.Errorf("load the demo project: %w", err)
 		}
 		logger.Info("demo project ready", "project", sum.Project.Slug, "personas", sum.Personas,
 			"versions_published", sum.Versions, "documents", sum.Documents)
-		if accounts, err = demo.Accounts(startCtx, authStore, sum.Project.ID, cfg.devCredentials); err != nil {
+		if accounts, err = demo.Accounts(ctx, authStore, sum.Project.ID, cfg.devCredentials); err != nil {
 			return fmt.Errorf("demo accounts: %w", err)
 		}
 		// Campaigns: a demo campaign, so My work has something to start on.
-		if admin, err := authStore.UserByLogin(startCtx, "admin"); err == nil {
-			if err := campaignStore.LoadDemo(startCtx, promptStore, sum.Project.ID, admin.ID); err != nil {
+		if admin, err := authStore.UserByLogin(ctx, "admin"); err == nil {
+			if err := campaignStore.LoadDemo(ctx, promptStore, sum.Project.ID, admin.ID); err != nil {
 				return err
 			}
 		}
 	}
 	sessions := auth.SessionLimits{Idle: cfg.sessionIdle, Absolute: cfg.sessionAbsolute}
-	hub := server.NewHub(logger, authStore, liveStore, sessions, 30*time.Second)
+	replica := cfg.replicaID
+	if replica == "" {
+		replica = newReplicaID()
+	}
+	logger.Info("replica", "id", replica, "stream_lease", cfg.streamLease)
+	// The live engine (issue 12): live sessions, leases on their streams, the generation gate.
+	hub, err := live.New(live.Deps{Logger: logger, Pool: pool, Auth: authStore, Store: liveStore, Prompts: promptStore, Models: models,
+		Generator: generator, Renderer: render.New(), Decode: server.DecodeCommand, CheckNUL: server.CheckNUL},
+		live.Config{Replica: replica, Lease: cfg.streamLease, Sweep: cfg.leaseSweep, Check: 30 * time.Second, Now: time.Now, Sessions: sessions,
+			Limits: live.Limits{Concurrent: cfg.genConcurrent, PerHour: cfg.genPerHour}})
+	if err != nil {
+		return err
+	}
 	hubCtx, stopHub := context.WithCancel(context.Background())
 	hubDone := make(chan struct{})
 	go func() { defer close(hubDone); hub.Run(hubCtx) }()
@@ -314,9 +351,8 @@ func runServe(ctx context.Context, args []string, getenv func(string) string, st
 		Logger: logger, Pool: pool, Registry: reg, Version: buildVersion(),
 		Prompts: promptStore, Retrieval: retrievalStore, Models: models,
 		Generator: generator,
-		Live:      liveStore, Auth: authStore, Audit: auditLog, Sessions: sessions, Hub: hub,
+		Live:      liveStore, Auth: authStore, Audit: auditLog, Sessions: sessions, Engine: hub,
 		TrustedProxies: splitList(cfg.trustedProxies), AllowedOrigins: splitList(cfg.allowedOrigins),
-		Limits:   server.GenerationLimits{Concurrent: cfg.genConcurrent, PerHour: cfg.genPerHour},
 		Webhooks: webhooks,
 		// Campaigns.
 		Campaigns: campaignStore, Bases: base.NewStore(pool, authStore),
@@ -363,6 +399,17 @@ func runServe(ctx context.Context, args []string, getenv func(string) string, st
 	}
 	logger.Info("stopped")
 	return nil
+}
+
+// newReplicaID names this process among the replicas sharing the database: readable in a
+// candidate row (which host), and unique even for two processes of one host started in the
+// same instant.
+func newReplicaID() string {
+	host, err := os.Hostname()
+	if err != nil || host == "" {
+		host = "mentor"
+	}
+	return fmt.Sprintf("%s-%d-%08x", host, os.Getpid(), rand.Uint32())
 }
 
 // displayAddr turns a listener address into one a person can click: a wildcard host

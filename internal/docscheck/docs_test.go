@@ -149,12 +149,12 @@ func evalDuration(e ast.Expr) (time.Duration, error) {
 // The docs say how often a streaming candidate is saved; it must be what the server does.
 func TestStatedSaveIntervalIsTheServers(t *testing.T) {
 	t.Parallel()
-	flushEvery := constDuration(t, filepath.Join(repoRoot, "server", "live.go"), "flushEvery")
+	flushEvery := constDuration(t, filepath.Join(repoRoot, "live", "turns.go"), "flushEvery")
 	found := map[string]int{}
 	for _, file := range docFiles(t) {
 		for _, d := range statedIntervals(readDoc(t, file)) {
 			found[rel(file)]++
-			assert.Equal(t, flushEvery, d, "%s states content is saved every %s; server/live.go's flushEvery is %s", rel(file), d, flushEvery)
+			assert.Equal(t, flushEvery, d, "%s states content is saved every %s; live/turns.go's flushEvery is %s", rel(file), d, flushEvery)
 		}
 	}
 	assert.NotZero(t, found["docs/websocket.md"], "docs/websocket.md must say how often streaming content is saved")

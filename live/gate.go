@@ -1,4 +1,4 @@
-package server
+package live
 
 import (
 	"context"
@@ -8,26 +8,31 @@ import (
 	"github.com/mentor-ai/mentor/errs"
 )
 
-// GenerationLimits caps what one user can spend on models, against runaway cost.
-type GenerationLimits struct {
+// Limits caps what one user can spend on models, against runaway cost.
+type Limits struct {
 	Concurrent int // streams at once per user (per replica: live streams stay on one replica); 0: no limit
 	PerHour    int // generations per user per hour, across replicas; 0: no limit
 }
 
-// generationGate enforces GenerationLimits.
-type generationGate struct {
-	limits GenerationLimits
+// Gate enforces Limits: the per-user gate every generation passes, live or not.
+type Gate struct {
+	limits Limits
+	store  *auth.Store // counts generations per hour, across replicas
 	mu     sync.Mutex
 	active map[int64]int
 }
 
-func newGenerationGate(l GenerationLimits) *generationGate {
-	return &generationGate{limits: l, active: map[int64]int{}}
+func newGate(l Limits, store *auth.Store) *Gate {
+	return &Gate{limits: l, store: store, active: map[int64]int{}}
 }
 
-// acquire admits one generation for user, or says which limit stops it. The returned func
+// Gate is the engine's per-user generation gate, for generations outside live sessions
+// (the try endpoint) to count against the same limits.
+func (e *Engine) Gate() *Gate { return e.gate }
+
+// Acquire admits one generation for user, or says which limit stops it. The returned func
 // must be called when the generation ends.
-func (g *generationGate) acquire(ctx context.Context, store *auth.Store, userID int64) (func(), error) {
+func (g *Gate) Acquire(ctx context.Context, userID int64) (func(), error) {
 	g.mu.Lock()
 	if g.limits.Concurrent > 0 && g.active[userID] >= g.limits.Concurrent {
 		g.mu.Unlock()
@@ -42,7 +47,7 @@ func (g *generationGate) acquire(ctx context.Context, store *auth.Store, userID 
 			delete(g.active, userID)
 		}
 	}
-	ok, err := store.CountGeneration(ctx, userID, g.limits.PerHour)
+	ok, err := g.store.CountGeneration(ctx, userID, g.limits.PerHour)
 	if err != nil || !ok {
 		release()
 		if err == nil {
@@ -62,10 +67,10 @@ type reservation struct {
 }
 
 // reserve admits n generations for user, or none.
-func (g *generationGate) reserve(ctx context.Context, store *auth.Store, userID int64, n int) (*reservation, error) {
+func (g *Gate) reserve(ctx context.Context, userID int64, n int) (*reservation, error) {
 	r := &reservation{}
 	for range n {
-		release, err := g.acquire(ctx, store, userID)
+		release, err := g.Acquire(ctx, userID)
 		if err != nil {
 			r.releaseRest()
 			return nil, err
@@ -94,7 +99,7 @@ func (r *reservation) releaseRest() {
 }
 
 // activeFor is how many generations user holds now.
-func (g *generationGate) activeFor(userID int64) int {
+func (g *Gate) activeFor(userID int64) int {
 	g.mu.Lock()
 	defer g.mu.Unlock()
 	return g.active[userID]

@@ -1,4 +1,4 @@
-package server
+package live
 
 import (
 	"bytes"
@@ -27,12 +27,12 @@ import (
 func TestAPanickingCommandIsAnsweredAndFreesItsSlots(t *testing.T) {
 	t.Parallel()
 	store := auth.NewStore(pgtest.Pool(t), nil)
-	gate := newGenerationGate(GenerationLimits{Concurrent: 4})
+	gate := newGate(Limits{Concurrent: 4}, store)
 	const user = 7
 	lw := &syncWriter{w: &bytes.Buffer{}}
 	logger := slog.New(slog.NewTextHandler(lw, nil))
 	handle := func(ctx context.Context, typ string, raw []byte) error {
-		slots, err := gate.reserve(ctx, store, user, 4)
+		slots, err := gate.reserve(ctx, user, 4)
 		if err != nil {
 			return err
 		}
@@ -41,12 +41,12 @@ func TestAPanickingCommandIsAnsweredAndFreesItsSlots(t *testing.T) {
 		return fmt.Errorf("unreachable: %d", turns[len(turns)]) // out of range: the kind of bug that panics
 	}
 	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		conn, err := upgrader(nil).Upgrade(w, r, nil)
+		conn, err := (&websocket.Upgrader{}).Upgrade(w, r, nil)
 		require.NoError(t, err)
-		wc := &wsConn{conn: conn, userID: user, send: make(chan any, sendQueue), reason: make(chan [2]any, 1),
-			follows: map[*liveTurn]*cursor{}, woken: make(chan struct{}, 1)}
+		wc := &wsConn{conn: conn, userID: user, send: make(chan any, sendQueue), reason: make(chan closeReason, 1),
+			follows: map[*liveTurn]struct{}{}, woken: make(chan struct{}, 1)}
 		go wc.writePump()
-		wc.readPump(r.Context(), logger, handle)
+		wc.readPump(r.Context(), logger, func([]byte) error { return nil }, handle)
 	}))
 	t.Cleanup(srv.Close)
 	conn, _, err := websocket.DefaultDialer.Dial("ws"+strings.TrimPrefix(srv.URL, "http"), nil)
@@ -73,7 +73,7 @@ func TestAPanickingCommandIsAnsweredAndFreesItsSlots(t *testing.T) {
 	logs := func() string { lw.mu.Lock(); defer lw.mu.Unlock(); return lw.w.String() }
 	out := logs()
 	assert.Contains(t, out, "websocket command panicked")
-	assert.Contains(t, out, "command_panic_internal_test.go", "the log carries the stack")
+	assert.Contains(t, out, "command_panic_test.go", "the log carries the stack")
 }
 
 // syncWriter lets the server's goroutines log into one buffer while the test reads it.

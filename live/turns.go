@@ -1,11 +1,9 @@
-package server
+package live
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
-	"maps"
 	"math/rand/v2"
 	"runtime/debug"
 	"slices"
@@ -13,6 +11,7 @@ import (
 	"strings"
 	"sync"
 	"time"
+	"unicode/utf8"
 
 	"github.com/jackc/pgx/v5/pgconn"
 
@@ -21,6 +20,7 @@ import (
 	"github.com/mentor-ai/mentor/errs"
 	"github.com/mentor-ai/mentor/generation"
 	"github.com/mentor-ai/mentor/llm"
+	"github.com/mentor-ai/mentor/locale"
 	"github.com/mentor-ai/mentor/prompts"
 	"github.com/mentor-ai/mentor/retrieval"
 	"github.com/mentor-ai/mentor/rlhf"
@@ -36,6 +36,8 @@ import (
 var ErrShutdown = errors.New("the server is stopping")
 
 var errUserCancel = errors.New("cancelled by the trainer")
+
+var errUnknownCandidate = errors.New("no such candidate in this turn")
 
 const (
 	defaultCandidates = 4
@@ -107,36 +109,42 @@ type turnEvent struct {
 // candidateEvent is every event about one candidate: start, passages, delta, reasoning, done,
 // and snapshot (a whole candidate at once, when a resume finds the turn no longer in memory).
 type candidateEvent struct {
-	Type         string     `json:"type"`
-	TurnID       int64      `json:"turn_id"`
-	CandidateID  int64      `json:"candidate_id"`
-	Seq          int64      `json:"seq"`
-	Content      string     `json:"content,omitempty"`
-	Passages     any        `json:"passages,omitempty"`
-	Status       string     `json:"status,omitempty"`
-	FinishReason string     `json:"finish_reason,omitempty"`
-	Error        string     `json:"error,omitempty"`
-	Usage        *llm.Usage `json:"usage,omitempty"`
-	TTFTMillis   *int64     `json:"time_to_first_token_ms,omitempty"`
-	TotalMillis  *int64     `json:"duration_ms,omitempty"`
-	HTML         string     `json:"html,omitempty"`
+	Type         string      `json:"type"`
+	TurnID       int64       `json:"turn_id"`
+	CandidateID  int64       `json:"candidate_id"`
+	Seq          int64       `json:"seq"`
+	Content      string      `json:"content,omitempty"`
+	Passages     any         `json:"passages,omitempty"`
+	Status       rlhf.Status `json:"status,omitempty"`
+	FinishReason string      `json:"finish_reason,omitempty"`
+	Error        string      `json:"error,omitempty"`
+	Usage        *llm.Usage  `json:"usage,omitempty"`
+	TTFTMillis   *int64      `json:"time_to_first_token_ms,omitempty"`
+	TotalMillis  *int64      `json:"duration_ms,omitempty"`
+	HTML         string      `json:"html,omitempty"`
 }
 
-// liveTurn is a turn whose candidates may still be streaming. Its event log is the one copy
-// of what happened: connections follow it with a cursor (see wsConn.follow) instead of
-// receiving copies, so a burst of events (a fast model, eight candidates) never overflows a
-// connection's queue, and a resume is just a cursor that skips what the client already has.
+// liveTurn is a turn whose candidates may still be streaming. Its event logs (one per
+// candidate, see log.go) are the one copy of what happened: connections follow them with a
+// cursor kept here (the last sequence number sent, per candidate) instead of receiving copies,
+// so a burst of events (a fast model, eight candidates) never overflows a connection's queue,
+// and a resume is just a cursor that skips what the client already has.
 type liveTurn struct {
 	id, userID int64
 	mu         sync.Mutex
-	events     []candidateEvent
-	seq        map[int64]int64 // candidate id -> last sequence number
-	subs       map[*wsConn]struct{}
+	logs       map[int64]*candidateLog
+	order      []int64                     // candidate ids, in the order their first event came
+	subs       map[*wsConn]map[int64]int64 // following connection -> per candidate, the last seq sent
 	cancels    map[int64]context.CancelCauseFunc
 	running    int // streams expected or running; the turn leaves memory keepFinished after the last
 	// hideSources: the turn's trainer may not learn candidates' models (a blind project),
 	// so error texts, which endpoints often write with the model's name, are redacted.
 	hideSources bool
+}
+
+func newLiveTurn(id, userID int64, hideSources bool) *liveTurn {
+	return &liveTurn{id: id, userID: userID, logs: map[int64]*candidateLog{}, subs: map[*wsConn]map[int64]int64{},
+		cancels: map[int64]context.CancelCauseFunc{}, hideSources: hideSources}
 }
 
 // expect counts n more streams on the turn, before they start: one that ends at once must
@@ -147,62 +155,36 @@ func (t *liveTurn) expect(n int) {
 	t.mu.Unlock()
 }
 
-// publish numbers ev, appends it to the log and wakes every connection that follows the turn.
-func (t *liveTurn) publish(ev candidateEvent) {
-	t.mu.Lock()
-	defer t.mu.Unlock()
-	t.seq[ev.CandidateID]++
-	ev.Seq = t.seq[ev.CandidateID]
-	t.events = append(t.events, ev)
-	for c := range t.subs {
-		c.wake()
-	}
-}
-
-// lastSeqs is each candidate's last sequence number so far.
-func (t *liveTurn) lastSeqs() map[int64]int64 {
-	t.mu.Lock()
-	defer t.mu.Unlock()
-	return maps.Clone(t.seq)
-}
-
-// eventsFrom returns the events from index i on.
-func (t *liveTurn) eventsFrom(i int) []candidateEvent {
-	t.mu.Lock()
-	defer t.mu.Unlock()
-	return slices.Clone(t.events[min(i, len(t.events)):])
-}
-
 // commands handles the live-session messages of one connection.
 type commands struct {
-	d    Deps
-	p    principal
-	conn *wsConn
+	e      *Engine
+	caller Caller
+	conn   *wsConn
 }
 
 func (x commands) handle(ctx context.Context, typ string, raw []byte) error {
 	switch typ {
 	case "generate":
 		var cmd generateCmd
-		if err := strictJSON(raw, &cmd); err != nil {
+		if err := x.e.decode(raw, &cmd); err != nil {
 			return err
 		}
 		return x.generate(ctx, cmd)
 	case "cancel":
 		var cmd cancelCmd
-		if err := strictJSON(raw, &cmd); err != nil {
+		if err := x.e.decode(raw, &cmd); err != nil {
 			return err
 		}
-		return x.cancel(cmd)
+		return x.cancel(ctx, cmd)
 	case "regenerate":
 		var cmd regenerateCmd
-		if err := strictJSON(raw, &cmd); err != nil {
+		if err := x.e.decode(raw, &cmd); err != nil {
 			return err
 		}
 		return x.regenerate(ctx, cmd)
 	case "resume":
 		var cmd resumeCmd
-		if err := strictJSON(raw, &cmd); err != nil {
+		if err := x.e.decode(raw, &cmd); err != nil {
 			return err
 		}
 		return x.resume(ctx, cmd)
@@ -210,19 +192,27 @@ func (x commands) handle(ctx context.Context, typ string, raw []byte) error {
 	return errs.E(errs.Invalid, "unknown message type %s", strconvQuote(typ))
 }
 
-func strictJSON(raw []byte, v any) error {
-	dec := json.NewDecoder(strings.NewReader(string(raw)))
-	dec.DisallowUnknownFields()
-	if err := dec.Decode(v); err != nil {
-		return jsonError(err)
+const maxMessageRunes = 8000
+
+// CheckUserTurn checks what a trainer types as the user's turn, and the optional locale,
+// for the try endpoint and the live session alike.
+func CheckUserTurn(message, loc string) error {
+	switch n := utf8.RuneCountInString(message); {
+	case strings.TrimSpace(message) == "":
+		return errs.Field("message", "must not be empty")
+	case n > maxMessageRunes:
+		return errs.Field("message", "must be at most %d characters, got %d", maxMessageRunes, n)
+	}
+	if loc != "" {
+		return locale.Check("locale", loc)
 	}
 	return nil
 }
 
 // generate plans the candidates, stores the turn, and starts one stream per candidate.
 func (x commands) generate(ctx context.Context, cmd generateCmd) error {
-	d := x.d
-	if err := checkUserTurn(cmd.Message, cmd.Locale); err != nil {
+	e := x.e
+	if err := CheckUserTurn(cmd.Message, cmd.Locale); err != nil {
 		return err
 	}
 	switch {
@@ -236,11 +226,11 @@ func (x commands) generate(ctx context.Context, cmd generateCmd) error {
 		return err
 	}
 	persona := a.persona
-	versions, err := d.Prompts.Versions(ctx, persona.ID)
+	versions, err := e.prompts.Versions(ctx, persona.ID)
 	if err != nil {
 		return err
 	}
-	plan, err := planCandidates(versions, d.Models, cmd)
+	plan, err := planCandidates(versions, e.models, cmd)
 	if err != nil {
 		return err
 	}
@@ -252,7 +242,7 @@ func (x commands) generate(ctx context.Context, cmd generateCmd) error {
 	if cmd.ConversationID != 0 {
 		// One answer for a conversation that is missing and one that is someone else's: a
 		// probe learns nothing, and another project's messages never reach a model.
-		if owner, err := d.Live.ConversationPersona(ctx, cmd.ConversationID); err != nil || owner != persona.ID {
+		if owner, err := e.store.ConversationPersona(ctx, cmd.ConversationID); err != nil || owner != persona.ID {
 			if err != nil && errs.KindOf(err) != errs.NotFound {
 				return err
 			}
@@ -260,7 +250,7 @@ func (x commands) generate(ctx context.Context, cmd generateCmd) error {
 		}
 	}
 	if cmd.ParentMessageID != nil {
-		msgs, err := d.Live.History(ctx, cmd.ConversationID, *cmd.ParentMessageID)
+		msgs, err := e.store.History(ctx, cmd.ConversationID, *cmd.ParentMessageID)
 		if err != nil {
 			return errs.Field("parent_message_id", "%s", err)
 		}
@@ -283,7 +273,7 @@ func (x commands) generate(ctx context.Context, cmd generateCmd) error {
 	// Reserve every candidate's generation up front: all of the turn runs, or none of it.
 	// Whatever happens from here on (an error, a panic), slots not handed to a running stream
 	// go back.
-	slots, err := d.gate.reserve(ctx, d.Auth, x.p.user.ID, len(plan))
+	slots, err := e.gate.reserve(ctx, x.caller.User.ID, len(plan))
 	if err != nil {
 		return err
 	}
@@ -294,13 +284,13 @@ func (x commands) generate(ctx context.Context, cmd generateCmd) error {
 	for i, pc := range plan {
 		seed := time.Now().UnixNano()%1_000_000 + int64(i)
 		if retrieved[pc.version.ID] == nil {
-			passages, err := d.Generator.Retrieve(ctx, pc.version, cmd.Message)
+			passages, err := e.generator.Retrieve(ctx, pc.version, cmd.Message)
 			if err != nil {
 				return err
 			}
 			retrieved[pc.version.ID] = &passages
 		}
-		p, err := d.Generator.Prepare(ctx, generation.Plan{Persona: persona, Version: pc.version, Model: pc.model,
+		p, err := e.generator.Prepare(ctx, generation.Plan{Persona: persona, Version: pc.version, Model: pc.model,
 			Temperature: pc.temperature, Seed: seed, Locale: locale, History: history, Retrieved: retrieved[pc.version.ID]})
 		if err != nil {
 			return err
@@ -308,28 +298,27 @@ func (x commands) generate(ctx context.Context, cmd generateCmd) error {
 		prepared[i] = p
 		specs[i] = candidateSpec(rlhf.CandidateSpec{Position: i + 1, PlanIndex: &pc.planIndex, PromptVersionID: pc.version.ID}, p)
 	}
-	turn, err := d.Live.StartTurn(ctx, rlhf.NewTurn{ConversationID: cmd.ConversationID, ProjectID: persona.ProjectID,
-		PersonaID: persona.ID, Locale: locale, ParentID: cmd.ParentMessageID, UserID: x.p.user.ID, Message: cmd.Message,
-		Candidates: specs, ShuffleSeed: shuffleSeed})
+	lease := e.lease()
+	turn, err := e.store.StartTurn(ctx, rlhf.NewTurn{ConversationID: cmd.ConversationID, ProjectID: persona.ProjectID,
+		PersonaID: persona.ID, Locale: locale, ParentID: cmd.ParentMessageID, UserID: x.caller.User.ID, Message: cmd.Message,
+		Candidates: specs, ShuffleSeed: shuffleSeed, Lease: lease})
 	if err != nil {
 		return err
 	}
 
-	lt := &liveTurn{id: turn.ID, userID: x.p.user.ID, seq: map[int64]int64{}, subs: map[*wsConn]struct{}{},
-		cancels: map[int64]context.CancelCauseFunc{}}
+	lt := newLiveTurn(turn.ID, x.caller.User.ID, !a.seesModels)
 	info := make([]candidateInfo, len(turn.Candidates))
 	for i, c := range turn.Candidates {
 		info[i] = describeCandidate(c, plan[i].version.Version, a.seesModels)
 	}
 	x.conn.emit(turnEvent{Type: "turn", ID: cmd.ID, TurnID: turn.ID, ConversationID: turn.ConversationID,
 		UserMessageID: turn.UserMessageID, Candidates: info})
-	lt.hideSources = !a.seesModels
 	lt.expect(len(turn.Candidates))
-	d.Hub.addTurn(lt)
+	e.addTurn(lt)
 	x.conn.follow(lt, nil)
 
 	for i, c := range turn.Candidates {
-		d.startCandidate(lt, c, prepared[i], slots.take())
+		e.startCandidate(lt, c, lease.Until, prepared[i], slots.take())
 	}
 	return nil
 }
@@ -349,24 +338,24 @@ func (x commands) personaFor(ctx context.Context, personaID int64, perm auth.Per
 	notFound := errs.E(errs.NotFound, "no persona %d", personaID)
 	var a access
 	var err error
-	if a.persona, err = x.d.Prompts.Persona(ctx, personaID); errs.KindOf(err) == errs.NotFound {
+	if a.persona, err = x.e.prompts.Persona(ctx, personaID); errs.KindOf(err) == errs.NotFound {
 		return a, notFound
 	} else if err != nil {
 		return a, err
 	}
-	if a.role, err = x.d.Auth.Role(ctx, x.p.user.ID, a.persona.ProjectID); err != nil {
+	if a.role, err = x.e.auth.Role(ctx, x.caller.User.ID, a.persona.ProjectID); err != nil {
 		return a, err
 	}
-	if err := auth.Decide(x.p.user, a.role, x.p.scopes(), perm); err != nil {
+	if err := auth.Decide(x.caller.User, a.role, x.caller.Scopes, perm); err != nil {
 		if errs.KindOf(err) == errs.NotFound {
 			return a, notFound
 		}
 		return a, err
 	}
-	if a.project, err = x.d.Prompts.Project(ctx, a.persona.ProjectID); err != nil {
+	if a.project, err = x.e.prompts.Project(ctx, a.persona.ProjectID); err != nil {
 		return a, err
 	}
-	a.seesModels = auth.SeesModels(x.p.user, a.role, a.project.BlindRanking)
+	a.seesModels = auth.SeesModels(x.caller.User, a.role, a.project.BlindRanking)
 	return a, nil
 }
 
@@ -375,8 +364,8 @@ func (x commands) personaFor(ctx context.Context, personaID int64, perm auth.Per
 // reads as a missing turn.
 func (x commands) ownTurn(ctx context.Context, turnID int64, perm auth.Permission) (rlhf.TurnContext, access, error) {
 	notFound := errs.E(errs.NotFound, "no turn %d", turnID)
-	tc, err := x.d.Live.TurnContext(ctx, turnID)
-	if errs.KindOf(err) == errs.NotFound || (err == nil && tc.CreatedBy != x.p.user.ID) {
+	tc, err := x.e.store.TurnContext(ctx, turnID)
+	if errs.KindOf(err) == errs.NotFound || (err == nil && tc.CreatedBy != x.caller.User.ID) {
 		return tc, access{}, notFound
 	} else if err != nil {
 		return tc, access{}, err
@@ -422,32 +411,34 @@ func shuffled(plan []plannedCandidate, seed int64) []plannedCandidate {
 }
 
 // startCandidate runs one candidate's stream on its own goroutine, holding slot until the
-// candidate's final state is saved. The caller has counted the stream on lt (expect).
-func (d Deps) startCandidate(lt *liveTurn, c rlhf.Candidate, p generation.Prepared, slot func()) {
-	cctx, cancel := context.WithCancelCause(d.Hub.streams)
+// candidate's final state is saved. The caller has counted the stream on lt (expect), and
+// stored the candidate streaming under a lease that holds until leaseUntil.
+func (e *Engine) startCandidate(lt *liveTurn, c rlhf.Candidate, leaseUntil time.Time, p generation.Prepared, slot func()) {
+	cctx, cancel := context.WithCancelCause(e.streams)
 	lt.mu.Lock()
 	lt.cancels[c.ID] = cancel
 	lt.mu.Unlock()
-	d.Hub.streamsWG.Add(1)
+	e.streamsWG.Add(1)
 	go func() {
-		defer d.Hub.streamsWG.Done()
-		defer d.Hub.streamEnded(lt)
+		defer e.streamsWG.Done()
+		defer e.streamEnded(lt)
 		defer slot()
 		defer cancel(nil)
 		defer func() {
 			// A panic in one stream must not take the server (and every other trainer's
 			// streams) down: the candidate fails, and says so.
 			if r := recover(); r != nil {
-				d.Logger.Error("candidate stream panicked", "candidate", c.ID, "panic", r, "stack", string(debug.Stack()))
-				d.Hub.untrack(c.ID)
+				e.logger.Error("candidate stream panicked", "candidate", c.ID, "panic", r, "stack", string(debug.Stack()))
+				e.untrack(c.ID)
 				failed := c
-				failed.Status, failed.Error = string(llm.Failed), "internal error"
-				if d.finishDurably(lt, failed) {
-					lt.publish(candidateEvent{Type: "done", TurnID: lt.id, CandidateID: c.ID, Status: failed.Status, Error: failed.Error})
+				failed.Status, failed.Error = rlhf.StatusFailed, "internal error"
+				failed.Seq = lt.lastSeqs()[c.ID] + 1
+				if saved, ok := e.finishDurably(lt, failed); ok {
+					lt.publish(candidateEvent{Type: "done", TurnID: lt.id, CandidateID: c.ID, Status: saved.Status, Error: saved.Error})
 				}
 			}
 		}()
-		d.runCandidate(cctx, lt, c, p)
+		e.runCandidate(cctx, cancel, leaseUntil, lt, c, p)
 	}()
 }
 
@@ -521,22 +512,21 @@ func planCandidates(versions []prompts.Version, models *llm.Registry, cmd genera
 }
 
 // runCandidate streams one candidate, publishing its events and saving its content.
-func (d Deps) runCandidate(ctx context.Context, lt *liveTurn, c rlhf.Candidate, p generation.Prepared) {
+func (e *Engine) runCandidate(ctx context.Context, stop context.CancelCauseFunc, leaseUntil time.Time, lt *liveTurn, c rlhf.Candidate, p generation.Prepared) {
 	lt.publish(candidateEvent{Type: "start", TurnID: lt.id, CandidateID: c.ID})
-	lt.publish(candidateEvent{Type: "passages", TurnID: lt.id, CandidateID: c.ID, Passages: p.Passages})
+	seq := lt.publish(candidateEvent{Type: "passages", TurnID: lt.id, CandidateID: c.ID, Passages: p.Passages})
 
+	// mu holds the text and the number of the last event it includes together: a save writes
+	// both, so a replica following the stream from the database numbers it as this one does.
 	var mu sync.Mutex
 	var content, reasoning strings.Builder
-	dirty := false
-	// The hub's flusher saves what is new once a second, with every other live candidate.
-	d.Hub.track(c.ID, func() (rlhf.Candidate, bool) {
+	var changes uint64
+	// The hub's save loop saves what is new once a second, with every other live candidate,
+	// and renews the stream's lease; it stops the stream (stop) once the lease is lost.
+	e.track(c.ID, leaseUntil, stop, func() (rlhf.Snapshot, uint64) {
 		mu.Lock()
 		defer mu.Unlock()
-		snap := c
-		snap.Content, snap.Reasoning = content.String(), reasoning.String()
-		was := dirty
-		dirty = false
-		return snap, was
+		return rlhf.Snapshot{Content: content.String(), Reasoning: reasoning.String(), Seq: seq}, changes
 	})
 
 	res, err := p.Provider.Stream(ctx, p.Request, func(delta llm.Delta) {
@@ -544,26 +534,31 @@ func (d Deps) runCandidate(ctx context.Context, lt *liveTurn, c rlhf.Candidate, 
 		// saved reply is always what the trainer saw.
 		delta.Content, delta.Reasoning = stripNUL(delta.Content), stripNUL(delta.Reasoning)
 		mu.Lock()
+		defer mu.Unlock()
 		content.WriteString(delta.Content)
 		reasoning.WriteString(delta.Reasoning)
-		dirty = true
-		mu.Unlock()
+		changes++
 		if delta.Reasoning != "" {
-			lt.publish(candidateEvent{Type: "reasoning", TurnID: lt.id, CandidateID: c.ID, Content: delta.Reasoning})
+			seq = lt.publish(candidateEvent{Type: "reasoning", TurnID: lt.id, CandidateID: c.ID, Content: delta.Reasoning})
 		}
 		if delta.Content != "" {
-			lt.publish(candidateEvent{Type: "delta", TurnID: lt.id, CandidateID: c.ID, Content: delta.Content})
+			seq = lt.publish(candidateEvent{Type: "delta", TurnID: lt.id, CandidateID: c.ID, Content: delta.Content})
 		}
 	})
-	d.Hub.untrack(c.ID)
+	e.untrack(c.ID)
 
-	status := string(res.Status)
+	status := rlhf.StatusOf(res.Status)
 	msg := ""
 	if err != nil {
 		msg = errs.Message(err)
 	}
-	if res.Status == llm.Cancelled && errors.Is(context.Cause(ctx), ErrShutdown) {
-		status, msg = string(llm.Interrupted), "the server stopped while it streamed"
+	if res.Status == llm.Cancelled {
+		switch cause := context.Cause(ctx); {
+		case errors.Is(cause, ErrShutdown):
+			status, msg = rlhf.StatusInterrupted, "the server stopped while it streamed"
+		case errors.Is(cause, ErrLeaseLost):
+			status, msg = rlhf.StatusInterrupted, "the server lost its database while it streamed"
+		}
 	}
 	ttft, total := res.TimeToFirstToken.Milliseconds(), res.Duration.Milliseconds()
 	final := c
@@ -571,15 +566,19 @@ func (d Deps) runCandidate(ctx context.Context, lt *liveTurn, c rlhf.Candidate, 
 	final.PromptTokens, final.CompletionTokens, final.Attempts = res.Usage.PromptTokens, res.Usage.CompletionTokens, res.Attempts
 	t32, d32 := int(ttft), int(total)
 	final.TTFTMillis, final.DurationMillis = &t32, &d32
-	if !d.finishDurably(lt, final) {
-		return // the server is stopping before the save went through: the next start marks it interrupted
+	final.Seq = seq + 1 // the done event's: only this goroutine publishes this candidate's events
+	saved, ok := e.finishDurably(lt, final)
+	if !ok {
+		return // the server is stopping before the save went through: a sweep marks it interrupted once its lease runs out
 	}
 	usage := res.Usage
+	msg = saved.Error
 	if lt.hideSources {
-		msg = redactSources(msg, c)
+		msg = RedactSources(msg, c)
 	}
-	lt.publish(candidateEvent{Type: "done", TurnID: lt.id, CandidateID: c.ID, Status: status, FinishReason: res.FinishReason,
-		Error: msg, Usage: &usage, TTFTMillis: &ttft, TotalMillis: &total, HTML: d.renderer.Markdown(final.Content)})
+	defer e.notify(e.streams, busEvent{Kind: kindFinished, Turn: lt.id}) // followers on other replicas read it now
+	lt.publish(candidateEvent{Type: "done", TurnID: lt.id, CandidateID: c.ID, Status: saved.Status, FinishReason: saved.FinishReason,
+		Error: msg, Usage: &usage, TTFTMillis: &ttft, TotalMillis: &total, HTML: e.renderer.Markdown(final.Content)})
 }
 
 // Final saves are retried this way: soon at first, then every few seconds, for as long as
@@ -591,39 +590,46 @@ const (
 )
 
 // finishDurably saves a candidate's final state, retrying until the database takes it or
-// the server stops. It reports whether the save went through. The trainer hears "done" only
-// after this returns true: a reply the screen calls finished is one the database has, so a
-// judgment of it is never refused for a candidate the database still calls streaming.
-func (d Deps) finishDurably(lt *liveTurn, final rlhf.Candidate) bool {
+// the server stops. It reports whether the database now holds a final state, and which: the
+// one saved, or "interrupted" when a sweep gave the row up first (this replica had lost its
+// lease; the row keeps what the last save wrote). The trainer hears "done" only after this
+// returns true: a reply the screen calls finished is one the database has, so a judgment of
+// it is never refused for a candidate the database still calls streaming.
+func (e *Engine) finishDurably(lt *liveTurn, final rlhf.Candidate) (rlhf.Candidate, bool) {
 	// Nothing a model or an endpoint sent may stop the save: PostgreSQL refuses NUL in text.
 	final.Content, final.Reasoning = stripNUL(final.Content), stripNUL(final.Reasoning)
 	final.Error, final.FinishReason = stripNUL(final.Error), stripNUL(final.FinishReason)
-	stopping := d.Hub.streams // cancelled only when the server stops
+	stopping := e.streams // cancelled only when the server stops
 	wait := finishRetryFirst
 	for attempt := 1; ; attempt++ {
 		ctx, cancel := context.WithTimeout(context.WithoutCancel(stopping), finishAttempt)
-		err := d.Live.Finish(ctx, final)
+		err := e.store.Finish(ctx, final)
 		cancel()
 		if err == nil {
 			if attempt > 1 {
-				d.Logger.Info("saved candidate after retrying", "candidate", final.ID, "attempts", attempt)
+				e.logger.Info("saved candidate after retrying", "candidate", final.ID, "attempts", attempt)
 			}
-			return true
+			return final, true
+		}
+		if errors.Is(err, rlhf.ErrNotOwner) {
+			e.logger.Warn("candidate given up before its final save", "candidate", final.ID, "turn", lt.id, "status", final.Status)
+			final.Status, final.FinishReason, final.Error = rlhf.StatusInterrupted, "", "the server lost its database while it streamed"
+			return final, true
 		}
 		if !transient(err) {
 			// Waiting will not help (a constraint, a bug): record the candidate as failed,
 			// once, so the trainer can regenerate it instead of waiting forever.
-			d.Logger.Error("save candidate: refused by the database", "candidate", final.ID, "turn", lt.id, "err", err)
-			if final.Status == string(llm.Failed) && final.Error == "internal error" {
-				return false
+			e.logger.Error("save candidate: refused by the database", "candidate", final.ID, "turn", lt.id, "err", err)
+			if final.Status == rlhf.StatusFailed && final.Error == "internal error" {
+				return final, false
 			}
-			final.Status, final.Error = string(llm.Failed), "internal error"
+			final.Status, final.Error = rlhf.StatusFailed, "internal error"
 			continue
 		}
-		d.Logger.Error("save candidate: will retry", "candidate", final.ID, "turn", lt.id, "attempt", attempt, "retry_in", wait, "err", err)
+		e.logger.Error("save candidate: will retry", "candidate", final.ID, "turn", lt.id, "attempt", attempt, "retry_in", wait, "err", err)
 		select {
 		case <-stopping.Done():
-			return false
+			return final, false
 		case <-time.After(wait):
 		}
 		wait = min(2*wait, finishRetryMax)
@@ -640,9 +646,9 @@ func transient(err error) bool {
 	return errs.KindOf(err) == errs.Unavailable || db.Unreachable(err)
 }
 
-// redactSources takes a candidate's model and endpoint names out of a text shown to a trainer
+// RedactSources takes a candidate's model and endpoint names out of a text shown to a trainer
 // who ranks blind ("The model `qwen-max` does not exist" would tell which pane is which).
-func redactSources(text string, c rlhf.Candidate) string {
+func RedactSources(text string, c rlhf.Candidate) string {
 	for _, name := range []string{c.Model, c.Endpoint} {
 		if len(name) >= 2 {
 			text = strings.ReplaceAll(text, name, "•••")
@@ -662,12 +668,12 @@ func stripNUL(s string) string {
 // position, model, prompt version and temperature, a new seed and fresh passages. The turn's
 // followers get a new start event for it, then its stream as usual.
 func (x commands) regenerate(ctx context.Context, cmd regenerateCmd) error {
-	d := x.d
+	e := x.e
 	tc, a, err := x.ownTurn(ctx, cmd.TurnID, auth.Generate)
 	if err != nil {
 		return err
 	}
-	turn, err := d.Live.Turn(ctx, cmd.TurnID)
+	turn, err := e.store.Turn(ctx, cmd.TurnID)
 	if err != nil {
 		return err
 	}
@@ -676,19 +682,19 @@ func (x commands) regenerate(ctx context.Context, cmd regenerateCmd) error {
 		return errs.Field("candidate_id", "candidate %d is not in turn %d", cmd.CandidateID, cmd.TurnID)
 	}
 	c := turn.Candidates[i]
-	if c.Status == "streaming" || rlhf.Usable(c.Status, c.Content) {
+	if c.Status == rlhf.StatusStreaming || rlhf.Usable(c.Status, c.Content) {
 		return rlhf.ErrNotRegenerable
 	}
-	if judged, err := d.Live.Judged(ctx, turn.ID); err != nil {
+	if judged, err := e.store.Judged(ctx, turn.ID); err != nil {
 		return err
 	} else if judged {
 		return rlhf.ErrTurnJudged
 	}
-	version, err := d.Prompts.Version(ctx, c.PromptVersionID)
+	version, err := e.prompts.Version(ctx, c.PromptVersionID)
 	if err != nil {
 		return err
 	}
-	msgs, err := d.Live.History(ctx, tc.ConversationID, tc.UserMessageID)
+	msgs, err := e.store.History(ctx, tc.ConversationID, tc.UserMessageID)
 	if err != nil {
 		return err
 	}
@@ -697,52 +703,91 @@ func (x commands) regenerate(ctx context.Context, cmd regenerateCmd) error {
 		history[j] = llm.Message{Role: m.Role, Content: m.Content}
 	}
 	question := msgs[len(msgs)-1].Content
-	slots, err := d.gate.reserve(ctx, d.Auth, x.p.user.ID, 1)
+	slots, err := e.gate.reserve(ctx, x.caller.User.ID, 1)
 	if err != nil {
 		return err
 	}
 	defer slots.releaseRest()
-	passages, err := d.Generator.Retrieve(ctx, version, question)
+	passages, err := e.generator.Retrieve(ctx, version, question)
 	if err != nil {
 		return err
 	}
 	seed := time.Now().UnixNano() % 1_000_000
 	temperature := c.Temperature
-	p, err := d.Generator.Prepare(ctx, generation.Plan{Persona: a.persona, Version: version, Model: c.Model,
+	p, err := e.generator.Prepare(ctx, generation.Plan{Persona: a.persona, Version: version, Model: c.Model,
 		Temperature: &temperature, Seed: seed, Locale: tc.Locale, History: history, Retrieved: &passages})
 	if err != nil {
 		return err
 	}
 	spec := candidateSpec(c.CandidateSpec, p)
-	if err := d.Live.Restart(ctx, c.ID, spec); err != nil {
+	lease := e.lease()
+	if err := e.store.Restart(ctx, c.ID, spec, lease); err != nil {
 		return err
 	}
-	c.CandidateSpec, c.Content, c.Reasoning, c.Status, c.Error = spec, "", "", "streaming", ""
+	c.CandidateSpec, c.Content, c.Reasoning, c.Status, c.Error, c.Owner = spec, "", "", rlhf.StatusStreaming, "", lease.Owner
 
-	lt := d.Hub.liveTurnFor(turn.ID, x.p.user.ID, !a.seesModels)
+	lt := e.liveTurnFor(turn.ID, x.caller.User.ID, !a.seesModels)
+	seqs := make(map[int64]int64, len(turn.Candidates))
+	for _, tc := range turn.Candidates {
+		seqs[tc.ID] = tc.Seq
+	}
+	lt.seedSeqs(seqs) // a turn no longer in memory numbers on from what the database has
 	x.conn.followFromNow(lt)
-	d.startCandidate(lt, c, p, slots.take())
+	e.startCandidate(lt, c, lease.Until, p, slots.take())
 	return nil
 }
 
-// cancel stops one candidate, or every candidate of a turn.
-func (x commands) cancel(cmd cancelCmd) error {
-	lt := x.d.Hub.turn(cmd.TurnID)
-	if lt == nil || lt.userID != x.p.user.ID {
-		return errs.E(errs.NotFound, "no running turn %d", cmd.TurnID)
-	}
-	lt.mu.Lock()
-	defer lt.mu.Unlock()
-	if cmd.CandidateID != 0 {
-		cancel, ok := lt.cancels[cmd.CandidateID]
-		if !ok {
-			return errs.Field("candidate_id", "candidate %d is not in turn %d", cmd.CandidateID, cmd.TurnID)
+// cancel stops one candidate, or every candidate of a turn: here when it streams here,
+// otherwise through the replica that streams it (see notify).
+func (x commands) cancel(ctx context.Context, cmd cancelCmd) error {
+	notRunning := errs.E(errs.NotFound, "no running turn %d", cmd.TurnID)
+	notInTurn := errs.Field("candidate_id", "candidate %d is not in turn %d", cmd.CandidateID, cmd.TurnID)
+	if lt := x.e.turn(cmd.TurnID); lt != nil && lt.userID == x.caller.User.ID {
+		if err := lt.cancel(cmd.CandidateID, errUserCancel); err != nil {
+			return notInTurn
 		}
-		cancel(errUserCancel)
 		return nil
 	}
-	for _, cancel := range lt.cancels {
-		cancel(errUserCancel)
+	if _, _, err := x.ownTurn(ctx, cmd.TurnID, auth.Generate); errs.KindOf(err) == errs.NotFound {
+		return notRunning
+	} else if err != nil {
+		return err
+	}
+	t, err := x.e.store.Turn(ctx, cmd.TurnID)
+	if err != nil {
+		return err
+	}
+	known, streaming := cmd.CandidateID == 0, false
+	for _, c := range t.Candidates {
+		if cmd.CandidateID == 0 || c.ID == cmd.CandidateID {
+			known = true
+			streaming = streaming || c.Status == rlhf.StatusStreaming
+		}
+	}
+	switch {
+	case !known:
+		return notInTurn
+	case !streaming:
+		return notRunning
+	}
+	x.e.notify(ctx, busEvent{Kind: kindCancel, Turn: cmd.TurnID, Candidate: cmd.CandidateID, User: x.caller.User.ID})
+	return nil
+}
+
+// cancel stops one candidate of the turn with cause, or all of them when candidateID is 0.
+func (t *liveTurn) cancel(candidateID int64, cause error) error {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	if candidateID != 0 {
+		cancel, ok := t.cancels[candidateID]
+		if !ok {
+			return errUnknownCandidate
+		}
+		cancel(cause)
+		return nil
+	}
+	for _, cancel := range t.cancels {
+		cancel(cause)
 	}
 	return nil
 }
@@ -765,21 +810,26 @@ func (x commands) resume(ctx context.Context, cmd resumeCmd) error {
 	if err != nil {
 		return err
 	}
-	if lt := x.d.Hub.turn(cmd.TurnID); lt != nil {
+	if lt := x.e.turn(cmd.TurnID); lt != nil {
 		x.conn.follow(lt, after)
 		return nil
 	}
-	t, err := x.d.Live.Turn(ctx, cmd.TurnID)
+	t, err := x.e.store.Turn(ctx, cmd.TurnID)
 	if err != nil {
 		return err
+	}
+	if slices.ContainsFunc(t.Candidates, func(c rlhf.Candidate) bool { return c.Status == rlhf.StatusStreaming }) {
+		// It streams on another replica: follow it from the database (see follow.go).
+		x.e.followRemote(x.conn, t, after, !a.seesModels)
+		return nil
 	}
 	for _, c := range t.Candidates {
 		msg := c.Error
 		if !a.seesModels {
-			msg = redactSources(msg, c)
+			msg = RedactSources(msg, c)
 		}
-		x.conn.emit(candidateEvent{Type: "snapshot", TurnID: t.ID, CandidateID: c.ID, Content: c.Content, Status: c.Status,
-			FinishReason: c.FinishReason, Error: msg, HTML: x.d.renderer.Markdown(c.Content)})
+		x.conn.emit(candidateEvent{Type: "snapshot", TurnID: t.ID, CandidateID: c.ID, Seq: c.Seq, Content: c.Content, Status: c.Status,
+			FinishReason: c.FinishReason, Error: msg, HTML: x.e.renderer.Markdown(c.Content)})
 	}
 	return nil
 }

@@ -1,0 +1,177 @@
+package rlhf_test
+
+import (
+	"context"
+	"regexp"
+	"slices"
+	"testing"
+	"time"
+
+	"github.com/jackc/pgx/v5/pgxpool"
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/mentor-ai/mentor/errs"
+	"github.com/mentor-ai/mentor/internal/pgtest"
+	"github.com/mentor-ai/mentor/rlhf"
+)
+
+// TestStatusesMatchTheSchema: the Go names and the table's CHECK are one set of statuses.
+func TestStatusesMatchTheSchema(t *testing.T) {
+	t.Parallel()
+	pool := pgtest.Pool(t)
+	var def string
+	require.NoError(t, pool.QueryRow(context.Background(), `SELECT pg_get_constraintdef(oid) FROM pg_constraint
+		WHERE conrelid = 'candidates'::regclass AND contype = 'c' AND pg_get_constraintdef(oid) LIKE '%status = ANY%'`).Scan(&def))
+	var inSchema []string
+	for _, m := range regexp.MustCompile(`'(\w+)'`).FindAllStringSubmatch(def, -1) {
+		inSchema = append(inSchema, m[1])
+	}
+	var inGo []string
+	for _, s := range rlhf.Statuses {
+		inGo = append(inGo, string(s))
+	}
+	slices.Sort(inSchema)
+	slices.Sort(inGo)
+	assert.Equal(t, inSchema, inGo, def)
+	for _, s := range rlhf.FinishedStatuses {
+		assert.True(t, s.Finished(), s)
+	}
+	assert.False(t, rlhf.StatusStreaming.Finished())
+}
+
+type leaseRow struct {
+	status  rlhf.Status
+	owner   string
+	until   *time.Time
+	content string
+}
+
+func readLease(t *testing.T, pool *pgxpool.Pool, id int64) leaseRow {
+	t.Helper()
+	var r leaseRow
+	require.NoError(t, pool.QueryRow(context.Background(), `SELECT c.status, coalesce(c.owner, ''), c.lease_until, m.content
+		FROM candidates c JOIN messages m ON m.id = c.message_id WHERE c.id = $1`, id).Scan(&r.status, &r.owner, &r.until, &r.content))
+	return r
+}
+
+// TestLeases drives one candidate's lease with an injected clock (t0 and offsets from it):
+// who may save it, when a sweep takes it, and that a row given up is never written again.
+func TestLeases(t *testing.T) {
+	t.Parallel()
+	t0 := time.Date(2026, 12, 1, 10, 0, 0, 0, time.UTC)
+	at := func(s int) time.Time { return t0.Add(time.Duration(s) * time.Second) }
+	a := func(until int) rlhf.Lease { return rlhf.Lease{Owner: "replica-a", Until: at(until)} }
+	b := func(until int) rlhf.Lease { return rlhf.Lease{Owner: "replica-b", Until: at(until)} }
+	ctx := context.Background()
+	type step func(t *testing.T, s *rlhf.Store, pool *pgxpool.Pool, c rlhf.Candidate)
+	flush := func(l rlhf.Lease, now int, text string, wantKept bool) step {
+		return func(t *testing.T, s *rlhf.Store, _ *pgxpool.Pool, c rlhf.Candidate) {
+			kept, err := s.Flush(ctx, l, at(now), []rlhf.Snapshot{{ID: c.ID, Content: text, Dirty: text != ""}})
+			require.NoError(t, err)
+			assert.Equal(t, wantKept, slices.Contains(kept, c.ID), "flush by %s at +%ds", l.Owner, now)
+		}
+	}
+	sweep := func(now int, want int64) step {
+		return func(t *testing.T, s *rlhf.Store, _ *pgxpool.Pool, _ rlhf.Candidate) {
+			n, err := s.Sweep(ctx, at(now))
+			require.NoError(t, err)
+			assert.Equal(t, want, n, "sweep at +%ds", now)
+		}
+	}
+	finish := func(owner string, wantErr error) step {
+		return func(t *testing.T, s *rlhf.Store, _ *pgxpool.Pool, c rlhf.Candidate) {
+			c.Owner, c.Content, c.Status, c.FinishReason = owner, "完整的回复", rlhf.StatusComplete, "stop"
+			err := s.Finish(ctx, c)
+			if wantErr == nil {
+				require.NoError(t, err)
+			} else {
+				require.ErrorIs(t, err, wantErr)
+			}
+		}
+	}
+	want := func(status rlhf.Status, content string, until *time.Time) step {
+		return func(t *testing.T, _ *rlhf.Store, pool *pgxpool.Pool, c rlhf.Candidate) {
+			r := readLease(t, pool, c.ID)
+			assert.Equal(t, status, r.status)
+			assert.Equal(t, content, r.content)
+			if until == nil {
+				assert.Nil(t, r.until)
+			} else if assert.NotNil(t, r.until) {
+				assert.True(t, until.Equal(*r.until), "lease until %s, want %s", r.until, until)
+			}
+		}
+	}
+	ptr := func(s int) *time.Time { u := at(s); return &u }
+	tests := []struct {
+		name  string
+		steps []step
+	}{
+		{"the owner's save renews the lease and writes the text", []step{
+			flush(a(16), 1, "部分", true), want(rlhf.StatusStreaming, "部分", ptr(16)),
+			flush(a(17), 2, "", true), want(rlhf.StatusStreaming, "部分", ptr(17)), // a renewal alone keeps the text
+		}},
+		{"another replica's save writes nothing", []step{
+			flush(b(16), 1, "别人的", false), want(rlhf.StatusStreaming, "", ptr(15)),
+		}},
+		{"a lease that ran out is never renewed", []step{
+			flush(a(31), 16, "太晚", false), want(rlhf.StatusStreaming, "", ptr(15)),
+		}},
+		{"a sweep leaves a live lease alone", []step{
+			flush(a(16), 1, "部分", true), sweep(15, 0), want(rlhf.StatusStreaming, "部分", ptr(16)),
+		}},
+		{"a sweep takes a lease that ran out, and its owner cannot write the row again", []step{
+			flush(a(16), 1, "部分", true), sweep(17, 1), want(rlhf.StatusInterrupted, "部分", nil),
+			flush(a(18), 17, "更多", false), finish("replica-a", rlhf.ErrNotOwner), want(rlhf.StatusInterrupted, "部分", nil),
+		}},
+		{"the owner finishes, even past its lease when nobody swept", []step{
+			finish("replica-a", nil), want(rlhf.StatusComplete, "完整的回复", nil), sweep(100, 0),
+		}},
+		{"another replica cannot finish it", []step{
+			finish("replica-b", rlhf.ErrNotOwner), want(rlhf.StatusStreaming, "", ptr(15)),
+		}},
+		{"a finished candidate is not finished twice", []step{
+			finish("replica-a", nil), finish("replica-a", rlhf.ErrNotOwner),
+		}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			pool := pgtest.Pool(t)
+			turn := newLeasedTurn(t, pool, 1, a(15))
+			s := rlhf.NewStore(pool)
+			for _, st := range tt.steps {
+				st(t, s, pool, turn.Candidates[0])
+			}
+		})
+	}
+}
+
+// TestRestartTakesTheLease: a regenerated candidate streams under the new replica's lease.
+func TestRestartTakesTheLease(t *testing.T) {
+	t.Parallel()
+	pool := pgtest.Pool(t)
+	s := rlhf.NewStore(pool)
+	ctx := context.Background()
+	turn := newTurn(t, pool, 1)
+	c := turn.Candidates[0]
+	c.Status, c.Error = rlhf.StatusFailed, "boom"
+	require.NoError(t, s.Finish(ctx, c))
+	until := time.Now().Add(time.Minute).UTC().Truncate(time.Microsecond)
+	require.NoError(t, s.Restart(ctx, c.ID, c.CandidateSpec, rlhf.Lease{Owner: "replica-b", Until: until}))
+	r := readLease(t, pool, c.ID)
+	assert.Equal(t, rlhf.StatusStreaming, r.status)
+	assert.Equal(t, "replica-b", r.owner)
+	require.NotNil(t, r.until)
+	assert.True(t, until.Equal(*r.until))
+}
+
+// TestAStreamNeedsALease: a streaming row without an owner and a lease could never be swept.
+func TestAStreamNeedsALease(t *testing.T) {
+	t.Parallel()
+	s := rlhf.NewStore(pgtest.Pool(t))
+	_, err := s.StartTurn(context.Background(), rlhf.NewTurn{Message: "问题"})
+	assert.Equal(t, errs.Internal, errs.KindOf(err))
+	_, err = s.Flush(context.Background(), rlhf.Lease{}, time.Now(), []rlhf.Snapshot{{ID: 1}})
+	assert.Equal(t, errs.Internal, errs.KindOf(err))
+}
