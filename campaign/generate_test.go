@@ -22,6 +22,7 @@ import (
 	"github.com/mentor-ai/mentor/generation"
 	"github.com/mentor-ai/mentor/llm"
 	"github.com/mentor-ai/mentor/retrieval"
+	"github.com/mentor-ai/mentor/rlhf"
 )
 
 // flakyUpstream is an OpenAI-compatible SSE endpoint whose first failures requests break off
@@ -140,7 +141,7 @@ func TestGenerationRecoversFromAFailingUpstream(t *testing.T) {
 	turn, err := f.live.Turn(ctx, claim.TurnID)
 	require.NoError(t, err)
 	for _, cand := range turn.Candidates {
-		assert.Equal(t, "complete", cand.Status)
+		assert.Equal(t, rlhf.Status("complete"), cand.Status)
 		assert.True(t, strings.HasPrefix(cand.Content, "根据规定"))
 	}
 }
