@@ -29,7 +29,7 @@ test:
 
 bench: setup
 	@mkdir -p docs .mentor
-	@$(WITH_DB) MENTOR_BENCH_CHUNKS="$${SEARCH_CHUNKS:-100000}" $(GO) test -run '^$$' -bench . -benchmem -benchtime "$${BENCHTIME:-2s}" -timeout 90m ./... | tee .mentor/bench.txt
+	@$(WITH_DB) MENTOR_BENCH_CHUNKS="$${SEARCH_CHUNKS:-100000}" $(GO) test -run '^$$' -bench . -benchmem -benchtime "$${BENCHTIME:-2s}" -count "$${BENCHCOUNT:-1}" -timeout 90m ./... | tee .mentor/bench.txt
 	@$(WITH_DB) $(GO) run ./internal/benchreport -in .mentor/bench.txt -out docs/benchmarks.md
 
 lint:

@@ -181,7 +181,7 @@ func TestLapseBetweenCheckAndCommit(t *testing.T) {
 	turn, err := f.live.Turn(ctx, prep.TurnID)
 	require.NoError(t, err)
 	a, b := turn.Candidates[0].ID, turn.Candidates[1].ID
-	_, err = f.live.Submit(ctx, prep.TurnID, alice, nil, submission("lapse-key-1", a, b, prep.InTx))
+	_, err = f.live.Submit(ctx, prep.TurnID, alice, submission("lapse-key-1", a, b, prep.InTx))
 	assert.ErrorIs(t, err, campaign.ErrLeaseLapsed)
 }
 

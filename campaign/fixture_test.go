@@ -184,7 +184,7 @@ func (f *fixture) judge(ctx context.Context, claimID, trainerID int64, key strin
 		return rlhf.Submitted{}, err
 	}
 	a, b := turn.Candidates[0].ID, turn.Candidates[1].ID
-	res, err := f.live.Submit(ctx, prep.TurnID, trainerID, nil, rlhf.Submission{IdempotencyKey: key,
+	res, err := f.live.Submit(ctx, prep.TurnID, trainerID, rlhf.Submission{IdempotencyKey: key,
 		Ranking: [][]int64{{a}, {b}}, ContinueFrom: rlhf.ContinueFrom{CandidateID: a}, InTx: prep.InTx})
 	if err == nil && !res.Replayed {
 		prep.Done(ctx)

@@ -154,7 +154,7 @@ func TestAddTurns(t *testing.T) {
 		return tr
 	}
 	good, streaming, judged := turn(true), turn(false), turn(true)
-	_, err := f.live.Submit(ctx, judged.ID, f.admin, nil, rlhf.Submission{IdempotencyKey: "judged-before-1",
+	_, err := f.live.Submit(ctx, judged.ID, f.admin, rlhf.Submission{IdempotencyKey: "judged-before-1",
 		Ranking: [][]int64{{judged.Candidates[0].ID}, {judged.Candidates[1].ID}}, ContinueFrom: rlhf.ContinueFrom{CandidateID: judged.Candidates[0].ID}})
 	require.NoError(t, err)
 	added, problems, err := f.store.AddTurns(ctx, c.ID, []int64{good.ID, streaming.ID, judged.ID, good.ID, 999999})

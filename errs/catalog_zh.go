@@ -296,7 +296,6 @@ var zhCN = map[string]string{
 	"store chunks of %q":                          "保存 %q 的段落",
 	"store document %q":                           "保存文档 %q",
 	"store embeddings":                            "保存向量",
-	"store version %d of %q":                      "保存 %[2]q 的第 %[1]d 版",
 	"token %d":                                    "令牌 %d",
 	"touch session":                               "刷新登录会话",
 	"turn %d":                                     "轮次 %d",
@@ -473,4 +472,10 @@ var zhCN = map[string]string{
 	"finish candidate %d: %q is not a final status":    "结束候选 %d：%q 不是最终状态",
 	"interrupt candidates whose lease ran out":         "将租约已过期的候选标记为中断",
 	"check %d credentials":                             "检查 %d 个登录凭据",
+
+	// Issue 17: an import writes its documents in groups, set-based.
+	"look up the documents":              "查找文档",
+	"store %d documents":                 "保存 %d 篇文档",
+	"store the versions of %d documents": "保存 %d 篇文档的版本",
+	"store the chunks of %d documents":   "保存 %d 篇文档的段落",
 }

@@ -263,16 +263,8 @@ func handleSubmitClaim(d Deps) apiFunc {
 		if err := prep.Check(sub); err != nil {
 			return err
 		}
-		dims, err := d.Prompts.Rubric(ctx, prep.PersonaID)
-		if err != nil {
-			return err
-		}
-		scales := make([]rlhf.Scale, len(dims))
-		for i, dim := range dims {
-			scales[i] = rlhf.Scale{Key: dim.Key, Min: dim.ScaleMin, Max: dim.ScaleMax}
-		}
 		sub.InTx = prep.InTx
-		res, err := d.Live.Submit(ctx, prep.TurnID, user, scales, sub)
+		res, err := d.Live.Submit(ctx, prep.TurnID, user, sub)
 		if err != nil {
 			return err
 		}

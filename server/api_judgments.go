@@ -94,15 +94,7 @@ func handleSubmitJudgment(d Deps) apiFunc {
 			return err
 		}
 		turn := turnOf(c)
-		dims, err := d.Prompts.Rubric(ctx, turn.personaID)
-		if err != nil {
-			return err
-		}
-		scales := make([]rlhf.Scale, len(dims))
-		for i, dim := range dims {
-			scales[i] = rlhf.Scale{Key: dim.Key, Min: dim.ScaleMin, Max: dim.ScaleMax}
-		}
-		res, err := d.Live.Submit(ctx, turn.id, principalOf(c).user.ID, scales, sub)
+		res, err := d.Live.Submit(ctx, turn.id, principalOf(c).user.ID, sub)
 		if err != nil {
 			return err
 		}

@@ -53,6 +53,8 @@ type fixture struct {
 	// proxy stands between the pool and Postgres when options.viaProxy is set, so a test
 	// can take the database down (proxy.Down) and bring it back (proxy.Up).
 	proxy *pgtest.Proxy
+	// roundTrips counts the pool's round trips when options.countTrips is set (issue 17).
+	roundTrips *pgtest.RoundTrips
 }
 
 type options struct {
@@ -64,6 +66,7 @@ type options struct {
 	trustedProxies []string
 	modelsFile     string
 	viaProxy       bool // connect the server's pool through fixture.proxy
+	countTrips     bool // count the pool's round trips in fixture.roundTrips (issue 17)
 }
 
 func setup(t *testing.T) fixture {
@@ -84,12 +87,15 @@ func newFixture(t testing.TB, logger *slog.Logger, o options) fixture {
 	t.Helper()
 	var pool *pgxpool.Pool
 	var proxy *pgtest.Proxy
+	var roundTrips *pgtest.RoundTrips
 	if o.viaProxy {
 		proxy = pgtest.NewProxy(t, pgtest.URL(t))
 		var err error
 		pool, err = db.Connect(context.Background(), proxy.URL())
 		require.NoError(t, err)
 		t.Cleanup(pool.Close)
+	} else if o.countTrips {
+		pool, roundTrips = pgtest.CountingPool(t, 32)
 	} else {
 		pool = pgtest.Pool(t)
 	}
@@ -127,7 +133,7 @@ func newFixture(t testing.TB, logger *slog.Logger, o options) fixture {
 	require.NoError(t, err)
 	srv := httptest.NewServer(h)
 	t.Cleanup(srv.Close)
-	f := fixture{pool: pool, srv: srv, models: models, auth: as, engine: engine, stopHub: stopHub, deps: deps, proxy: proxy}
+	f := fixture{pool: pool, srv: srv, models: models, auth: as, engine: engine, stopHub: stopHub, deps: deps, proxy: proxy, roundTrips: roundTrips}
 	f.user(t, "root", true)
 	f.admin = f.signIn(t, "root")
 	return f
@@ -187,6 +193,24 @@ func (f fixture) withToken(secret string) *client {
 	c := f.anonymous()
 	c.bearer = secret
 	return c
+}
+
+// headers are what a request needs to act as c from another process (issue 17's load
+// generator): its session cookie and CSRF token.
+func (c *client) headers(t testing.TB) map[string]string {
+	t.Helper()
+	h := map[string]string{}
+	var cookies []string
+	for _, k := range c.http.Jar.Cookies(mustURL(c.f.srv.URL)) {
+		cookies = append(cookies, k.Name+"="+k.Value)
+	}
+	if len(cookies) > 0 {
+		h["Cookie"] = strings.Join(cookies, "; ")
+	}
+	if c.csrf != "" {
+		h["X-CSRF-Token"] = c.csrf
+	}
+	return h
 }
 
 func (c *client) request(t testing.TB, method, path string, body any) *http.Response {
