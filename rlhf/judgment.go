@@ -42,6 +42,11 @@ type Submission struct {
 	Gold            *GoldInput                `json:"gold"`
 	ContinueFrom    ContinueFrom              `json:"continue_from"`
 	TimeSpentMillis int                       `json:"time_spent_ms"`
+
+	// InTx, when set, runs inside the judgment's transaction right after a new judgment is
+	// stored (never for a replayed one): campaigns complete the trainer's claim there, so a
+	// judgment and its claim are written together or not at all. Its error undoes both.
+	InTx func(ctx context.Context, tx pgx.Tx, judgmentID int64) error `json:"-"`
 }
 
 // EditInput is a candidate as the trainer corrected it.
@@ -378,7 +383,7 @@ func (s *Store) submit(ctx context.Context, turnID, trainerID int64, sub Submiss
 	// retry that arrives while its first attempt is writing finds the key taken and writes
 	// nothing.
 	b = &pgx.Batch{}
-	if turn.hooked {
+	if turn.hooked || sub.InTx != nil {
 		// The project's webhooks are told in the same transaction (webhook.Emit), which must
 		// then be an explicit one: two round trips more, only for projects with a webhook for
 		// judgments. (One registered after the lookup above misses this judgment, as one
@@ -412,8 +417,16 @@ func (s *Store) submit(ctx context.Context, turnID, trainerID int64, sub Submiss
 	}
 	out.Pairs = len(pairs)
 	if written && tx != nil {
-		if err := emitJudged(ctx, tx, turn, trainerID, out); err != nil {
-			return out, err
+		if turn.hooked {
+			if err := emitJudged(ctx, tx, turn, trainerID, out); err != nil {
+				return out, err
+			}
+		}
+		// A campaign's claim is completed in the same transaction (Submission.InTx).
+		if sub.InTx != nil {
+			if err := sub.InTx(ctx, tx, out.JudgmentID); err != nil {
+				return out, err
+			}
 		}
 		if err := tx.Commit(ctx); err != nil {
 			return out, err

@@ -22,9 +22,12 @@ import (
 
 	"github.com/mentor-ai/mentor/audit"
 	"github.com/mentor-ai/mentor/auth"
+	"github.com/mentor-ai/mentor/base"
+	"github.com/mentor-ai/mentor/campaign"
 	"github.com/mentor-ai/mentor/db"
 	"github.com/mentor-ai/mentor/generation"
 	"github.com/mentor-ai/mentor/internal/pgtest"
+	"github.com/mentor-ai/mentor/jobs"
 	"github.com/mentor-ai/mentor/live"
 	"github.com/mentor-ai/mentor/llm"
 	"github.com/mentor-ai/mentor/prompts"
@@ -116,11 +119,15 @@ func newFixture(t testing.TB, logger *slog.Logger, o options) fixture {
 	go func() { defer close(done); engine.Run(ctx) }()
 	stopHub := sync.OnceFunc(func() { cancel(); <-done })
 	t.Cleanup(stopHub)
+	queue, err := jobs.NewInserter(pool)
+	require.NoError(t, err)
 	deps := server.Deps{
 		Logger: logger, Pool: pool, Registry: prometheus.NewRegistry(), Version: "test",
 		Prompts: ps, Retrieval: rs, Models: models, Generator: generator,
 		Auth: as, Audit: audit.New(pool), Sessions: sessions, Engine: engine, Live: liveStore,
 		TrustedProxies: o.trustedProxies, Webhooks: webhook.NewStore(pool, nil, webhook.Guard{}),
+		// Campaigns: the package's own tests drive them; here they only need to exist.
+		Campaigns: campaign.NewStore(pool, models, queue, campaign.Options{Logger: logger}), Bases: base.NewStore(pool, as),
 	}
 	h, err := server.New(deps)
 	require.NoError(t, err)

@@ -163,6 +163,49 @@ func apiRoutes(d Deps) []route {
 			doc("The configured models").ok(200, modelList{})},
 		{"GET", "/models/health", rule{auth.SignedIn, noProject}, handleModelHealth(d),
 			doc("Each model endpoint's health").ok(200, modelHealth{})},
+
+		// Campaigns (api_campaigns.go): the admin's set-up, the trainer's work (next, heartbeat,
+		// skip, submit through a claim), and bases with their people and the lead's view.
+		{"GET", "/projects/:project/campaigns", rule{auth.ProjectRead, fromProject}, handleListCampaigns(d),
+			doc("A project's campaigns")},
+		{"POST", "/projects/:project/campaigns", rule{auth.ProjectManage, fromProject}, handleCreateCampaign(d),
+			doc("Create a campaign (a draft) with its plan, task kind, overlap k, bases and guidelines")},
+		{"GET", "/campaigns/:campaign", rule{auth.ProjectRead, fromCampaign}, handleGetCampaign(d),
+			doc("A campaign with its generation progress")},
+		{"PUT", "/campaigns/:campaign/state", rule{auth.ProjectManage, fromCampaign}, handleSetCampaignState(d),
+			doc("Open, pause or close a campaign")},
+		{"PUT", "/campaigns/:campaign/guidelines", rule{auth.ProjectManage, fromCampaign}, handleSetGuidelines(d),
+			doc("Replace a campaign's guidelines, which gives them a new version")},
+		{"POST", "/campaigns/:campaign/items", rule{auth.ProjectManage, fromCampaign}, handleImportItems(d),
+			doc("Import a campaign's items from JSONL, CSV or XLSX")},
+		{"POST", "/campaigns/:campaign/turns", rule{auth.ProjectManage, fromCampaign}, handleAddTurns(d),
+			doc("Make items of existing turns that have no judgments")},
+		{"GET", "/campaigns/:campaign/failed", rule{auth.ProjectManage, fromCampaign}, handleFailedItems(d),
+			doc("Items whose candidates could not be generated, with the errors")},
+		{"POST", "/campaigns/:campaign/regenerate", rule{auth.ProjectManage, fromCampaign}, handleRegenerate(d),
+			doc("Generate the failed items' candidates again")},
+		{"GET", "/work", rule{auth.SignedIn, noProject}, handleMyWork(d),
+			doc("The campaigns open to me, with my counts and quota, and the bases I lead")},
+		{"POST", "/campaigns/:campaign/next", rule{auth.Judge, fromCampaign}, handleNext(d),
+			doc("Claim the next item of a campaign")},
+		{"GET", "/campaigns/:campaign/claims", rule{auth.Judge, fromCampaign}, handleOpenClaims(d),
+			doc("My open claims in a campaign")},
+		{"PUT", "/claims/:claim/lease", rule{auth.Judge, fromClaim}, handleHeartbeat(d),
+			doc("Renew a claim's lease")},
+		{"POST", "/claims/:claim/skip", rule{auth.Judge, fromClaim}, handleSkip(d),
+			doc("Skip a claimed item, with a reason")},
+		{"POST", "/claims/:claim/judgment", rule{auth.Judge, fromClaim}, handleSubmitClaim(d),
+			doc("Judge a claimed item")},
+		{"GET", "/bases", rule{auth.InstanceAdmin, noProject}, handleListBases(d),
+			doc("The labelling bases")},
+		{"POST", "/bases", rule{auth.InstanceAdmin, noProject}, handleCreateBase(d),
+			doc("Create a labelling base")},
+		{"PUT", "/projects/:project/bases/:base", rule{auth.ProjectManage, fromProject}, handleAdmitBase(d),
+			doc("Admit a base to a project")},
+		{"POST", "/projects/:project/people", rule{auth.ProjectManage, fromProject}, handleImportPeople(d),
+			doc("Import people from CSV: login, name, base, role")},
+		{"GET", "/bases/:base/people", rule{auth.SignedIn, noProject}, handleBaseView(d),
+			doc("A base's people and their work today (for its leads)")}, // leads of the base and instance admins
 	}
 }
 
@@ -207,7 +250,8 @@ type RouteRule struct {
 
 // RouteRules lists every API route with its rule.
 func RouteRules() []RouteRule {
-	names := map[target]string{noProject: "", fromProject: "project", fromPersona: "persona", fromCorpus: "corpus", fromTurn: "turn", fromConversation: "conversation", fromCorpusQuery: "corpus (?corpus=)"}
+	names := map[target]string{noProject: "", fromProject: "project", fromPersona: "persona", fromCorpus: "corpus", fromTurn: "turn", fromConversation: "conversation", fromCorpusQuery: "corpus (?corpus=)",
+		fromCampaign: "campaign", fromClaim: "claim"}
 	var out []RouteRule
 	for _, rt := range apiRoutes(Deps{}) {
 		out = append(out, RouteRule{Method: rt.method, Path: "/api/v1" + rt.path, Permission: rt.rule.perm, Target: names[rt.rule.target]})

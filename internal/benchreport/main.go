@@ -211,6 +211,11 @@ func writeReport(w io.Writer, env []string, results []result) {
 // notes say what a package's figures measure and what they are held to, where the metric
 // names alone would not tell a reader.
 var notes = map[string]string{
+	// Campaigns (issue 13).
+	"github.com/mentor-ai/mentor/campaign": "BenchmarkNext claims items from a campaign of MENTOR_BENCH_CAMPAIGN_ITEMS ready items (2,000 by default) by " +
+		"MENTOR_BENCH_CAMPAIGN_TRAINERS concurrent trainers (50), each round every trainer claiming at once (claim-p50/p99-ms). " +
+		"BenchmarkPregeneration generates MENTOR_BENCH_CAMPAIGN_GEN_ITEMS items (200) at N = 4 against a fast httptest upstream " +
+		"(items/s). Targets (issue 13): next p99 ≤ 20 ms with 1,000,000 items and 500 trainers; ≥ 200 items/s.",
 	"github.com/mentor-ai/mentor/export": "BenchmarkExportDPO exports 1,000,000 preference pairs as trl-dpo JSONL (rows/s, and peak-RSS-MB: " +
 		"the process's VmHWM during the export) and reads the same pairs' text with a raw `COPY (SELECT …) TO STDOUT` in the same run " +
 		"(copy-rows/s, %-of-copy). Targets (issue 7): ≥ 200,000 rows/s, peak RSS ≤ 150 MB, ≥ 50% of the COPY rate.",

@@ -74,6 +74,8 @@ export async function projectPage(slug) {
     h("p", { class: "muted", "data-content": true }, project.description),
     h("p", { class: "muted" }, t(project.blind_ranking ? "projects.blind" : "projects.notBlind")),
     can(project.id, "export") ? h("p", {}, h("a", { href: `#/projects/${project.slug}/export`, id: "export-link", i18n: "export.open" })) : null,
+    // Campaigns: the set-up page, for those who manage the project.
+    can(project.id, "project.manage") ? h("p", {}, h("a", { href: `#/projects/${project.slug}/campaigns`, id: "campaigns-link", i18n: "campaigns.open" })) : null,
     h("h2", { i18n: "personas.title" }), cards,
     h("h2", { i18n: "corpora.title" }), corpusList,
     can(project.id, "knowledge.write") ? corpusForm(project) : null,
