@@ -39,10 +39,142 @@ func lineProblems(c *gin.Context, in []campaign.LineError) []lineProblem {
 	return out
 }
 
+// The campaign API's bodies. Their JSON is what the pages (work.js, campaigns.js) read: a
+// field renamed here is one renamed there.
+
+// campaignList is a project's campaigns.
+type campaignList struct {
+	Campaigns []campaign.Campaign `json:"campaigns"`
+}
+
+// campaignCreated is a new draft with the warnings about it (k over the trainers who can
+// work on it), in the reader's language.
+type campaignCreated struct {
+	Campaign campaign.Campaign `json:"campaign"`
+	Warnings []string          `json:"warnings"`
+}
+
+// campaignDetail is a campaign with how far its items have come.
+type campaignDetail struct {
+	Campaign campaign.Campaign `json:"campaign"`
+	Progress campaign.Progress `json:"progress"`
+}
+
+// campaignBody is one campaign.
+type campaignBody struct {
+	Campaign campaign.Campaign `json:"campaign"`
+}
+
+// stateInput is the state a campaign should move to.
+type stateInput struct {
+	State campaign.State `json:"state" doc:"open, paused or closed (a draft opens through generating unless it is live)"`
+}
+
+// guidelinesInput replaces a campaign's guidelines.
+type guidelinesInput struct {
+	Guidelines string `json:"guidelines" doc:"markdown, at most 100,000 characters"`
+}
+
+// itemsImported is what an item import did, line by line.
+type itemsImported struct {
+	Added      int                  `json:"added"`
+	Duplicates []campaign.Duplicate `json:"duplicates"`
+	Errors     []lineProblem        `json:"errors"`
+}
+
+// turnsInput names the turns to make items of.
+type turnsInput struct {
+	TurnIDs []int64 `json:"turn_ids"`
+}
+
+// turnProblem is a turn that could not become an item, and why.
+type turnProblem struct {
+	TurnID  int64  `json:"turn_id"`
+	Message string `json:"message"`
+}
+
+// turnsAdded is how many turns became items, and the ones that did not.
+type turnsAdded struct {
+	Added  int           `json:"added"`
+	Errors []turnProblem `json:"errors"`
+}
+
+// failedList is a campaign's items whose candidates could not be generated.
+type failedList struct {
+	Items []campaign.FailedItem `json:"items"`
+}
+
+// regenerating is how many failed items were queued again.
+type regenerating struct {
+	Regenerating int `json:"regenerating"`
+}
+
+// myWork is a trainer's 我的任务.
+type myWork struct {
+	Campaigns []campaign.Work `json:"campaigns"`
+	Leads     []base.Base     `json:"leads"`
+}
+
+// claimBody is one claim.
+type claimBody struct {
+	Claim campaign.Claim `json:"claim"`
+}
+
+// claimList is a trainer's open claims.
+type claimList struct {
+	Claims []campaign.Claim `json:"claims"`
+}
+
+// skipInput is why a trainer skips an item.
+type skipInput struct {
+	Reason string `json:"reason" doc:"unclear, needs_expertise, harmful or broken_candidates"`
+}
+
+// revealedCandidate names a blind pair's model once the vote is in.
+type revealedCandidate struct {
+	CandidateID int64  `json:"candidate_id"`
+	Position    int    `json:"position"`
+	Model       string `json:"model"`
+}
+
+// claimSubmitted is a stored judgment of a claimed item; a blind pairwise campaign's answer
+// adds the candidates' models, which only it has.
+type claimSubmitted struct {
+	rlhf.Submitted
+	Revealed []revealedCandidate `json:"revealed,omitempty" doc:"blind pairwise campaigns only: each candidate's model"`
+}
+
+// baseList is the labelling bases.
+type baseList struct {
+	Bases []base.Base `json:"bases"`
+}
+
+// baseInput names a new base.
+type baseInput struct {
+	Name string `json:"name"`
+}
+
+// baseBody is one base.
+type baseBody struct {
+	Base base.Base `json:"base"`
+}
+
+// peopleImported is what a people import did, row by row; new accounts' first passwords are
+// here, once.
+type peopleImported struct {
+	Added  []base.Added  `json:"added"`
+	Errors []lineProblem `json:"errors"`
+}
+
+// baseView is a lead's view of a base's people today.
+type baseView struct {
+	People []campaign.Person `json:"people"`
+}
+
 func handleListCampaigns(d Deps) apiFunc {
 	return func(c *gin.Context) error {
 		list, err := d.Campaigns.List(c.Request.Context(), projectOf(c).ID)
-		return respond(c, http.StatusOK, gin.H{"campaigns": list}, err)
+		return respond(c, http.StatusOK, campaignList{Campaigns: list}, err)
 	}
 }
 
@@ -63,7 +195,7 @@ func handleCreateCampaign(d Deps) apiFunc {
 		for i, w := range saved.Warnings {
 			warnings[i] = errs.Localize(w, lang)
 		}
-		c.JSON(http.StatusCreated, gin.H{"campaign": saved.Campaign, "warnings": warnings})
+		c.JSON(http.StatusCreated, campaignCreated{Campaign: saved.Campaign, Warnings: warnings})
 		return nil
 	}
 }
@@ -76,33 +208,29 @@ func handleGetCampaign(d Deps) apiFunc {
 			return err
 		}
 		progress, err := d.Campaigns.Progress(ctx, cp.ID)
-		return respond(c, http.StatusOK, gin.H{"campaign": cp, "progress": progress}, err)
+		return respond(c, http.StatusOK, campaignDetail{Campaign: cp, Progress: progress}, err)
 	}
 }
 
 func handleSetCampaignState(d Deps) apiFunc {
 	return func(c *gin.Context) error {
-		var in struct {
-			State campaign.State `json:"state"`
-		}
+		var in stateInput
 		if err := bindJSON(c, &in); err != nil {
 			return err
 		}
 		cp, err := d.Campaigns.SetState(c.Request.Context(), campaignOf(c), in.State)
-		return respond(c, http.StatusOK, gin.H{"campaign": cp}, err)
+		return respond(c, http.StatusOK, campaignBody{Campaign: cp}, err)
 	}
 }
 
 func handleSetGuidelines(d Deps) apiFunc {
 	return func(c *gin.Context) error {
-		var in struct {
-			Guidelines string `json:"guidelines"`
-		}
+		var in guidelinesInput
 		if err := bindJSON(c, &in); err != nil {
 			return err
 		}
 		cp, err := d.Campaigns.SetGuidelines(c.Request.Context(), campaignOf(c), in.Guidelines)
-		return respond(c, http.StatusOK, gin.H{"campaign": cp}, err)
+		return respond(c, http.StatusOK, campaignBody{Campaign: cp}, err)
 	}
 }
 
@@ -150,7 +278,7 @@ func handleImportItems(d Deps) apiFunc {
 			return err
 		}
 		// 200 whatever the lines held: the answer is the report, line by line.
-		c.JSON(http.StatusOK, gin.H{"added": rep.Added, "duplicates": rep.Duplicates, "errors": lineProblems(c, append(bad, rep.Errors...))})
+		c.JSON(http.StatusOK, itemsImported{Added: rep.Added, Duplicates: rep.Duplicates, Errors: lineProblems(c, append(bad, rep.Errors...))})
 		return nil
 	}
 }
@@ -159,9 +287,7 @@ func handleImportItems(d Deps) apiFunc {
 // reported with why.
 func handleAddTurns(d Deps) apiFunc {
 	return func(c *gin.Context) error {
-		var in struct {
-			TurnIDs []int64 `json:"turn_ids"`
-		}
+		var in turnsInput
 		if err := bindJSON(c, &in); err != nil {
 			return err
 		}
@@ -170,11 +296,11 @@ func handleAddTurns(d Deps) apiFunc {
 			return err
 		}
 		lang := requestLang(c.Request)
-		out := make([]gin.H, len(problems))
+		out := make([]turnProblem, len(problems))
 		for i, p := range problems {
-			out[i] = gin.H{"turn_id": p.TurnID, "message": errs.Localize(p.Err, lang)}
+			out[i] = turnProblem{TurnID: p.TurnID, Message: errs.Localize(p.Err, lang)}
 		}
-		c.JSON(http.StatusOK, gin.H{"added": added, "errors": out})
+		c.JSON(http.StatusOK, turnsAdded{Added: added, Errors: out})
 		return nil
 	}
 }
@@ -182,14 +308,14 @@ func handleAddTurns(d Deps) apiFunc {
 func handleFailedItems(d Deps) apiFunc {
 	return func(c *gin.Context) error {
 		items, err := d.Campaigns.Failed(c.Request.Context(), campaignOf(c))
-		return respond(c, http.StatusOK, gin.H{"items": items}, err)
+		return respond(c, http.StatusOK, failedList{Items: items}, err)
 	}
 }
 
 func handleRegenerate(d Deps) apiFunc {
 	return func(c *gin.Context) error {
 		n, err := d.Campaigns.Regenerate(c.Request.Context(), campaignOf(c))
-		return respond(c, http.StatusOK, gin.H{"regenerating": n}, err)
+		return respond(c, http.StatusOK, regenerating{Regenerating: n}, err)
 	}
 }
 
@@ -204,36 +330,34 @@ func handleMyWork(d Deps) apiFunc {
 			return err
 		}
 		led, err := d.Bases.Led(ctx, u.ID)
-		return respond(c, http.StatusOK, gin.H{"campaigns": work, "leads": led}, err)
+		return respond(c, http.StatusOK, myWork{Campaigns: work, Leads: led}, err)
 	}
 }
 
 func handleNext(d Deps) apiFunc {
 	return func(c *gin.Context) error {
 		claim, err := d.Campaigns.Next(c.Request.Context(), campaignOf(c), principalOf(c).user.ID)
-		return respond(c, http.StatusCreated, gin.H{"claim": claim}, err)
+		return respond(c, http.StatusCreated, claimBody{Claim: claim}, err)
 	}
 }
 
 func handleOpenClaims(d Deps) apiFunc {
 	return func(c *gin.Context) error {
 		claims, err := d.Campaigns.Open(c.Request.Context(), campaignOf(c), principalOf(c).user.ID)
-		return respond(c, http.StatusOK, gin.H{"claims": claims}, err)
+		return respond(c, http.StatusOK, claimList{Claims: claims}, err)
 	}
 }
 
 func handleHeartbeat(d Deps) apiFunc {
 	return func(c *gin.Context) error {
 		claim, err := d.Campaigns.Heartbeat(c.Request.Context(), claimOf(c), principalOf(c).user.ID)
-		return respond(c, http.StatusOK, gin.H{"claim": claim}, err)
+		return respond(c, http.StatusOK, claimBody{Claim: claim}, err)
 	}
 }
 
 func handleSkip(d Deps) apiFunc {
 	return func(c *gin.Context) error {
-		var in struct {
-			Reason string `json:"reason"`
-		}
+		var in skipInput
 		if err := bindJSON(c, &in); err != nil {
 			return err
 		}
@@ -275,7 +399,7 @@ func handleSubmitClaim(d Deps) apiFunc {
 			prep.Done(ctx)
 		}
 		if prep.TaskKind != campaign.BlindPairwise {
-			c.JSON(status, res)
+			c.JSON(status, claimSubmitted{Submitted: res})
 			return nil
 		}
 		// Arena style: the two names are revealed once the vote is in, never before.
@@ -283,13 +407,11 @@ func handleSubmitClaim(d Deps) apiFunc {
 		if err != nil {
 			return err
 		}
-		revealed := make([]gin.H, len(turn.Candidates))
+		revealed := make([]revealedCandidate, len(turn.Candidates))
 		for i, cand := range turn.Candidates {
-			revealed[i] = gin.H{"candidate_id": cand.ID, "position": cand.Position, "model": cand.Model}
+			revealed[i] = revealedCandidate{CandidateID: cand.ID, Position: cand.Position, Model: cand.Model}
 		}
-		c.JSON(status, gin.H{"judgment_id": res.JudgmentID, "revision": res.Revision, "pairs": res.Pairs,
-			"continuation_message_id": res.ContinuationMessageID, "edited_message_id": res.EditedMessageID,
-			"gold_message_id": res.GoldMessageID, "replayed": res.Replayed, "revealed": revealed})
+		c.JSON(status, claimSubmitted{Submitted: res, Revealed: revealed})
 		return nil
 	}
 }
@@ -297,20 +419,18 @@ func handleSubmitClaim(d Deps) apiFunc {
 func handleListBases(d Deps) apiFunc {
 	return func(c *gin.Context) error {
 		list, err := d.Bases.List(c.Request.Context())
-		return respond(c, http.StatusOK, gin.H{"bases": list}, err)
+		return respond(c, http.StatusOK, baseList{Bases: list}, err)
 	}
 }
 
 func handleCreateBase(d Deps) apiFunc {
 	return func(c *gin.Context) error {
-		var in struct {
-			Name string `json:"name"`
-		}
+		var in baseInput
 		if err := bindJSON(c, &in); err != nil {
 			return err
 		}
 		b, err := d.Bases.Create(c.Request.Context(), in.Name)
-		return respond(c, http.StatusCreated, gin.H{"base": b}, err)
+		return respond(c, http.StatusCreated, baseBody{Base: b}, err)
 	}
 }
 
@@ -344,7 +464,7 @@ func handleImportPeople(d Deps) apiFunc {
 		if err != nil {
 			return err
 		}
-		c.JSON(http.StatusOK, gin.H{"added": rep.Added, "errors": lineProblems(c, append(bad, rep.Errors...))})
+		c.JSON(http.StatusOK, peopleImported{Added: rep.Added, Errors: lineProblems(c, append(bad, rep.Errors...))})
 		return nil
 	}
 }
@@ -369,6 +489,6 @@ func handleBaseView(d Deps) apiFunc {
 			}
 		}
 		people, err := d.Campaigns.BaseView(ctx, id)
-		return respond(c, http.StatusOK, gin.H{"people": people}, err)
+		return respond(c, http.StatusOK, baseView{People: people}, err)
 	}
 }

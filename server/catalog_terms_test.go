@@ -10,6 +10,7 @@ import (
 
 	"github.com/mentor-ai/mentor/audit"
 	"github.com/mentor-ai/mentor/auth"
+	"github.com/mentor-ai/mentor/campaign"
 	"github.com/mentor-ai/mentor/export"
 	"github.com/mentor-ai/mentor/retrieval"
 	"github.com/mentor-ai/mentor/server"
@@ -19,7 +20,7 @@ import (
 
 // TestEveryAPITermHasAChineseName checks that each value the API sends as an English key and
 // the interface shows — export formats with their descriptions, kinds, encodings, candidate
-// statuses, token scopes, audit actions, webhook events, the built-in embedder, and every documented
+// statuses, token scopes, audit actions, webhook events, campaign states, task kinds and skip reasons, the built-in embedder, and every documented
 // operation's summary, tag and error code — has a Chinese name in ui/static/locales, under
 // the key the pages look it up by. The values come from the code, so a format or action
 // added later without a name fails here.
@@ -58,6 +59,14 @@ func TestEveryAPITermHasAChineseName(t *testing.T) {
 	for _, p := range auth.Permissions {
 		add("api.perm", string(p))
 	}
+	// Campaigns (issue 13): the state badge, the task kind and the skip reasons the pages show.
+	for _, st := range campaign.States {
+		add("campaigns.state", string(st))
+	}
+	for _, k := range campaign.TaskKinds {
+		add("work.kind", string(k))
+	}
+	add("work.skip", campaign.SkipReasons...)
 	doc, err := server.OpenAPI("test")
 	require.NoError(t, err)
 	for _, item := range doc["paths"].(map[string]any) {

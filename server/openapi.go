@@ -12,6 +12,7 @@ import (
 
 	"github.com/mentor-ai/mentor/apidoc"
 	"github.com/mentor-ai/mentor/auth"
+	"github.com/mentor-ai/mentor/campaign"
 	"github.com/mentor-ai/mentor/errs"
 )
 
@@ -122,10 +123,13 @@ func tagOf(path string) string {
 		return "knowledge"
 	case "ws", "conversations", "turns", "diff":
 		return "training"
+	case "campaigns", "work", "claims", "bases": // campaigns (issue 13): set-up, work and bases
+		return "campaigns"
 	case "projects":
-		for _, sub := range []string{"personas", "corpora", "exports", "webhooks"} {
+		for _, sub := range []string{"personas", "corpora", "exports", "webhooks", "campaigns", "bases", "people"} {
 			if strings.Contains(path, "/"+sub) {
-				return map[string]string{"personas": "prompts", "corpora": "knowledge", "exports": "exports", "webhooks": "webhooks"}[sub]
+				return map[string]string{"personas": "prompts", "corpora": "knowledge", "exports": "exports", "webhooks": "webhooks",
+					"campaigns": "campaigns", "bases": "campaigns", "people": "campaigns"}[sub]
 			}
 		}
 	}
@@ -248,7 +252,19 @@ func OpenAPI(version string) (apidoc.Document, error) {
 	}, Operations(), reflect.TypeFor[errorBody](), map[reflect.Type][]string{
 		reflect.TypeFor[errs.Kind](): kinds,
 		reflect.TypeFor[auth.Role](): roles,
+		// Campaigns (issue 13): their states and task kinds.
+		reflect.TypeFor[campaign.State]():    stringsOf(campaign.States),
+		reflect.TypeFor[campaign.TaskKind](): stringsOf(campaign.TaskKinds),
 	})
+}
+
+// stringsOf spells a string type's values as the document's enum.
+func stringsOf[T ~string](values []T) []string {
+	out := make([]string, len(values))
+	for i, v := range values {
+		out[i] = string(v)
+	}
+	return out
 }
 
 // handleOpenAPI serves the document, built once: it depends only on the code.

@@ -6,6 +6,7 @@ import (
 
 	"github.com/mentor-ai/mentor/apidoc"
 	"github.com/mentor-ai/mentor/auth"
+	"github.com/mentor-ai/mentor/campaign"
 	"github.com/mentor-ai/mentor/errs"
 	"github.com/mentor-ai/mentor/prompts"
 	"github.com/mentor-ai/mentor/retrieval"
@@ -167,45 +168,45 @@ func apiRoutes(d Deps) []route {
 		// Campaigns (api_campaigns.go): the admin's set-up, the trainer's work (next, heartbeat,
 		// skip, submit through a claim), and bases with their people and the lead's view.
 		{"GET", "/projects/:project/campaigns", rule{auth.ProjectRead, fromProject}, handleListCampaigns(d),
-			doc("A project's campaigns")},
+			doc("A project's campaigns").ok(200, campaignList{})},
 		{"POST", "/projects/:project/campaigns", rule{auth.ProjectManage, fromProject}, handleCreateCampaign(d),
-			doc("Create a campaign (a draft) with its plan, task kind, overlap k, bases and guidelines")},
+			doc("Create a campaign (a draft) with its plan, task kind, overlap k, bases and guidelines").about("Warnings (k over the trainers who can work on it) come back in the reader's language; they do not stop the draft.").takes(campaign.Input{}).ok(201, campaignCreated{}).fail(errs.Conflict)},
 		{"GET", "/campaigns/:campaign", rule{auth.ProjectRead, fromCampaign}, handleGetCampaign(d),
-			doc("A campaign with its generation progress")},
+			doc("A campaign with its generation progress").ok(200, campaignDetail{})},
 		{"PUT", "/campaigns/:campaign/state", rule{auth.ProjectManage, fromCampaign}, handleSetCampaignState(d),
-			doc("Open, pause or close a campaign")},
+			doc("Open, pause or close a campaign").takes(stateInput{}).ok(200, campaignBody{})},
 		{"PUT", "/campaigns/:campaign/guidelines", rule{auth.ProjectManage, fromCampaign}, handleSetGuidelines(d),
-			doc("Replace a campaign's guidelines, which gives them a new version")},
+			doc("Replace a campaign's guidelines, which gives them a new version").takes(guidelinesInput{}).ok(200, campaignBody{})},
 		{"POST", "/campaigns/:campaign/items", rule{auth.ProjectManage, fromCampaign}, handleImportItems(d),
-			doc("Import a campaign's items from JSONL, CSV or XLSX")},
+			doc("Import a campaign's items from JSONL, CSV or XLSX").about("One file, in the multipart field file (or files). Good lines go in; bad lines and duplicates are reported by line with a 200. A file that cannot be read at all is an error.").takesFiles().param("format", "", "jsonl, csv or xlsx; the file name's extension when absent").ok(200, itemsImported{}).fail(errs.Unprocessable)},
 		{"POST", "/campaigns/:campaign/turns", rule{auth.ProjectManage, fromCampaign}, handleAddTurns(d),
-			doc("Make items of existing turns that have no judgments")},
+			doc("Make items of existing turns that have no judgments").about("Each turn that cannot be an item is in errors with why; the others are added.").takes(turnsInput{}).ok(200, turnsAdded{})},
 		{"GET", "/campaigns/:campaign/failed", rule{auth.ProjectManage, fromCampaign}, handleFailedItems(d),
-			doc("Items whose candidates could not be generated, with the errors")},
+			doc("Items whose candidates could not be generated, with the errors").ok(200, failedList{})},
 		{"POST", "/campaigns/:campaign/regenerate", rule{auth.ProjectManage, fromCampaign}, handleRegenerate(d),
-			doc("Generate the failed items' candidates again")},
+			doc("Generate the failed items' candidates again").ok(200, regenerating{})},
 		{"GET", "/work", rule{auth.SignedIn, noProject}, handleMyWork(d),
-			doc("The campaigns open to me, with my counts and quota, and the bases I lead")},
+			doc("The campaigns open to me, with my counts and quota, and the bases I lead").ok(200, myWork{})},
 		{"POST", "/campaigns/:campaign/next", rule{auth.Judge, fromCampaign}, handleNext(d),
-			doc("Claim the next item of a campaign")},
+			doc("Claim the next item of a campaign").about("404 when no item is ready for you; 422 when the campaign is not open, your base's quota is used or you hold the most open claims allowed; 403 when the campaign is given to other bases.").ok(201, claimBody{}).fail(errs.Unprocessable)},
 		{"GET", "/campaigns/:campaign/claims", rule{auth.Judge, fromCampaign}, handleOpenClaims(d),
-			doc("My open claims in a campaign")},
+			doc("My open claims in a campaign").ok(200, claimList{})},
 		{"PUT", "/claims/:claim/lease", rule{auth.Judge, fromClaim}, handleHeartbeat(d),
-			doc("Renew a claim's lease")},
+			doc("Renew a claim's lease").ok(200, claimBody{}).fail(errs.Conflict)},
 		{"POST", "/claims/:claim/skip", rule{auth.Judge, fromClaim}, handleSkip(d),
-			doc("Skip a claimed item, with a reason")},
+			doc("Skip a claimed item, with a reason").takes(skipInput{}).ok(204, nil).fail(errs.Conflict)},
 		{"POST", "/claims/:claim/judgment", rule{auth.Judge, fromClaim}, handleSubmitClaim(d),
-			doc("Judge a claimed item")},
+			doc("Judge a claimed item").about("The body is the one POST /turns/{turn}/judgments takes; the claim completes in the same transaction. A lapsed lease is a 409 and nothing is stored. A retry with the same idempotency key answers 200.").takes(rlhf.Submission{}).ok(201, claimSubmitted{}).ok(200, claimSubmitted{}).fail(errs.Conflict)},
 		{"GET", "/bases", rule{auth.InstanceAdmin, noProject}, handleListBases(d),
-			doc("The labelling bases")},
+			doc("The labelling bases").ok(200, baseList{})},
 		{"POST", "/bases", rule{auth.InstanceAdmin, noProject}, handleCreateBase(d),
-			doc("Create a labelling base")},
+			doc("Create a labelling base").takes(baseInput{}).ok(201, baseBody{}).fail(errs.Conflict)},
 		{"PUT", "/projects/:project/bases/:base", rule{auth.ProjectManage, fromProject}, handleAdmitBase(d),
-			doc("Admit a base to a project")},
+			doc("Admit a base to a project").ok(204, nil)},
 		{"POST", "/projects/:project/people", rule{auth.ProjectManage, fromProject}, handleImportPeople(d),
-			doc("Import people from CSV: login, name, base, role")},
+			doc("Import people from CSV: login, name, base, role").about("One CSV file (UTF-8 or GB18030) in the multipart field file (or files), with a header: login, name, base, role and optionally lead. Good rows go in, bad ones are reported by line; a new account's first password is in this answer only.").takesFiles().ok(200, peopleImported{})},
 		{"GET", "/bases/:base/people", rule{auth.SignedIn, noProject}, handleBaseView(d),
-			doc("A base's people and their work today (for its leads)")}, // leads of the base and instance admins
+			doc("A base's people and their work today (for its leads)").ok(200, baseView{})}, // leads of the base and instance admins
 	}
 }
 
