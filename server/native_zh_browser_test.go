@@ -10,9 +10,14 @@ import (
 	"time"
 
 	"github.com/chromedp/chromedp"
+	"github.com/jackc/pgx/v5"
+	"github.com/riverqueue/river"
+	"github.com/riverqueue/river/rivertype"
 	"github.com/stretchr/testify/require"
 
 	"github.com/mentor-ai/mentor/auth"
+	"github.com/mentor-ai/mentor/base"
+	"github.com/mentor-ai/mentor/campaign"
 	"github.com/mentor-ai/mentor/internal/browsertest"
 	"github.com/mentor-ai/mentor/prompts"
 	"github.com/mentor-ai/mentor/prompts/demo"
@@ -109,6 +114,21 @@ func TestEveryPageReadsAsChinese(t *testing.T) {
 	corpora, err := retrieval.NewStore(f.pool, nil, nil).Corpora(ctx0, project.ID)
 	require.NoError(t, err)
 	require.NotEmpty(t, corpora)
+	// Campaigns (issue 13): the demo campaign with its candidates generated, so a work
+	// session has an item on screen, and a base with a lead for the base view.
+	cs := f.deps.Campaigns
+	rootUser, err := f.auth.UserByLogin(ctx0, "root")
+	require.NoError(t, err)
+	require.NoError(t, cs.LoadDemo(ctx0, prompts.NewStore(f.pool), project.ID, rootUser.ID))
+	var demoID int64
+	require.NoError(t, f.pool.QueryRow(ctx0, `SELECT id FROM campaigns WHERE project_id = $1 AND name = $2`, project.ID, campaign.DemoName).Scan(&demoID))
+	generateAll(t, f, demoID)
+	bs := f.deps.Bases
+	hub, err := bs.Create(ctx0, "东区标注基地")
+	require.NoError(t, err)
+	_, err = bs.ImportPeople(ctx0, project.ID, []base.PersonRow{{Line: 2, Login: "lead-user", Name: "基地组长", Base: hub.Name, Role: auth.RoleTrainer, Lead: true}})
+	require.NoError(t, err)
+
 	var models []string
 	for _, m := range f.models.Models() {
 		models = append(models, m.Name)
@@ -123,8 +143,14 @@ func TestEveryPageReadsAsChinese(t *testing.T) {
 		if admin || auth.Decide(auth.User{}, role, nil, auth.Export) == nil {
 			p = append(p, "#/projects/"+project.Slug+"/export")
 		}
+		if admin || auth.Decide(auth.User{}, role, nil, auth.Judge) == nil {
+			p = append(p, "#/work", fmt.Sprintf("#/work/%d", demoID))
+		}
+		if admin || auth.Decide(auth.User{}, role, nil, auth.ProjectManage) == nil {
+			p = append(p, "#/projects/"+project.Slug+"/campaigns")
+		}
 		if admin {
-			p = append(p, "#/admin/users", "#/admin/audit")
+			p = append(p, "#/admin/users", "#/admin/audit", fmt.Sprintf("#/bases/%d", hub.ID))
 		}
 		return p
 	}
@@ -173,6 +199,11 @@ func TestEveryPageReadsAsChinese(t *testing.T) {
 					browsertest.AskOnTrainScreen(t, ctx, "最近总是睡不着，怎么办？", 2)
 					page += " (with a turn)"
 				}
+				if strings.HasPrefix(page, "#/work/") {
+					// A work session with its claimed item: the candidates, rubric and skip form.
+					require.NoError(t, chromedp.Do(ctx, browsertest.Visible(`#work-panes .pane[data-label="A"]`)), page)
+					page += " (with an item)"
+				}
 				texts, err := chromedp.Run(ctx, chromedp.Evaluate[[]string](visibleText))
 				require.NoError(t, err, page)
 				for _, line := range texts {
@@ -191,5 +222,23 @@ func TestEveryPageReadsAsChinese(t *testing.T) {
 					"or mark code as <code>):\n%s", len(found), p.login, strings.Join(found, "\n"))
 			}
 		})
+	}
+}
+
+// generateAll generates every item of a campaign now, in the test's goroutine, with the
+// worker the job runner uses: the server fixture runs no job runner.
+func generateAll(t *testing.T, f fixture, campaignID int64) {
+	t.Helper()
+	ctx := context.Background()
+	rows, err := f.pool.Query(ctx, `SELECT id FROM campaign_items WHERE campaign_id = $1 ORDER BY id`, campaignID)
+	require.NoError(t, err)
+	ids, err := pgx.CollectRows(rows, pgx.RowTo[int64])
+	require.NoError(t, err)
+	require.NotEmpty(t, ids)
+	ps := prompts.NewStore(f.pool)
+	worker := campaign.NewGenerateWorker(f.deps.Campaigns, ps, f.deps.Generator, f.models)
+	for _, id := range ids {
+		job := &river.Job[campaign.GenerateArgs]{JobRow: &rivertype.JobRow{Attempt: 1, MaxAttempts: 1}, Args: campaign.GenerateArgs{ItemID: id}}
+		require.NoError(t, worker.Work(ctx, job), "generate item %d", id)
 	}
 }

@@ -8,6 +8,16 @@ import { t } from "../i18n.js";
 const KINDS = ["rank_rate", "correct_best", "write_gold", "blind_pairwise"];
 const NEXT = { draft: ["open", "closed"], generating: ["open", "paused", "closed"], open: ["paused", "closed"], paused: ["open", "closed"] };
 
+// PEOPLE_COLUMNS are the people file's header names: code, the same in every language,
+// each with what it holds.
+const PEOPLE_COLUMNS = ["login", "name", "base", "role"];
+
+function peopleHint() {
+  const col = (c) => [h("code", {}, c), t(`people.col.${c}`)];
+  return [t("people.hint.columns"), PEOPLE_COLUMNS.map((c, i) => [i > 0 ? t("people.hint.sep") : null, col(c)]),
+    t("people.hint.optional"), col("lead"), t("people.hint.passwords")];
+}
+
 export async function campaignsPage(slug) {
   const project = await api("GET", `/projects/${slug}`);
   const [{ campaigns }, { personas }, { models }] = await Promise.all([
@@ -81,7 +91,7 @@ export async function campaignsPage(slug) {
       replace(peopleStatus, errorBox(err));
     }
   });
-  const peopleForm = h("section", { class: "card" }, h("h3", { i18n: "people.title" }), h("p", { class: "muted", i18n: "people.hint" }), people, peopleStatus);
+  const peopleForm = h("section", { class: "card" }, h("h3", { i18n: "people.title" }), h("p", { class: "muted", id: "people-hint" }, peopleHint()), people, peopleStatus);
   return h("div", { class: "page" }, h("h1", {}, t("campaigns.title", { project: project.name })), list, form, peopleForm);
 }
 

@@ -62,6 +62,14 @@ export async function basePage(baseId) {
 }
 
 // sessionPage deals the campaign's items one after another.
+// KEY_HINTS are the session's shortcuts: a key, shown as a key in every language, and what it does.
+const KEY_HINTS = [["← →", "work.key.move"], ["1–8", "work.key.rank"], ["f", "work.key.flag"], ["c", "work.key.continue"],
+  ["Ctrl+Shift+Enter", "work.key.submit"]];
+
+function keyHints() {
+  return KEY_HINTS.flatMap(([key, what], i) => [i > 0 ? " · " : null, h("kbd", {}, key), " ", t(what)]);
+}
+
 export async function sessionPage(campaignId) {
   stopWork();
   const { campaigns } = await api("GET", "/work");
@@ -163,7 +171,8 @@ export async function sessionPage(campaignId) {
     const pane = h("section", { class: "pane", tabindex: 0, "aria-label": t("train.candidate", { label: letter(c.position) }),
       dataset: { candidate: c.id, label: letter(c.position), status: c.status } },
     h("header", {}, h("strong", {}, letter(c.position)), " ", rank),
-    h("div", { class: "reply", dataset: { role: "body" } }, c.content),
+    // The model's reply: its words are content, in whatever language the model wrote.
+    h("div", { class: "reply candidate-text", dataset: { role: "body" } }, c.content),
     h("div", { class: "pane-controls" },
       h("div", { class: "ratings" }, ratings),
       h("div", { class: "flags" }, FLAGS.map((f, i) => h("label", { class: "check" }, flagBoxes[i], h("span", { class: "key-hint" }, i + 1), t(`flag.${f}`))))));
@@ -207,7 +216,7 @@ export async function sessionPage(campaignId) {
     current = { claim, cands, draft: saved ? JSON.parse(saved)
       : { key: crypto.randomUUID(), ranks: {}, ratings: {}, flags: {}, comment: "", gold: "", continueFrom: null, started: Date.now() } };
     page.dataset.claim = claim.id;
-    replace(question, h("p", { class: "q", id: "work-question-text" }, claim.question));
+    replace(question, h("p", { class: "q", id: "work-question-text", dataset: { content: "" } }, claim.question));
     const usable = cands.filter((c) => c.status !== "failed" && c.content.trim() !== "");
     current.cands = usable;
     replace(panes, usable.map((c) => paneFor(c, usable.length)));
@@ -332,7 +341,7 @@ export async function sessionPage(campaignId) {
   const judge = h("div", { class: "judge", id: "work-judge", hidden: true }, editBox,
     h("label", { class: "field" }, h("span", { i18n: w.task_kind === "write_gold" ? "work.goldRequired" : "train.gold" }), gold),
     h("label", { class: "field" }, h("span", { i18n: "train.comment" }), comment),
-    h("div", { class: "row" }, submit, h("small", { class: "muted", i18n: "work.keys" }), h("span", { class: "spacer" }), reason, skipButton),
+    h("div", { class: "row" }, submit, h("small", { class: "muted", id: "work-keys" }, keyHints()), h("span", { class: "spacer" }), reason, skipButton),
     submitStatus);
 
   document.addEventListener("keydown", function shortcut(e) {
@@ -369,7 +378,10 @@ export async function sessionPage(campaignId) {
   }, 15000));
   showCount();
   const guidelines = h("aside", { class: "card work-guidelines", id: "work-guidelines" },
-    h("h3", {}, t("work.guidelines", { v: w.guidelines_version })), h("div", { class: "guidelines-text" }, w.guidelines || t("work.noGuidelines")));
+    h("h3", {}, t("work.guidelines", { v: w.guidelines_version })), w.guidelines
+      // The admin's own text, shown as written (in whatever language they wrote it).
+      ? h("div", { class: "guidelines-text", dataset: { content: "" } }, w.guidelines)
+      : h("div", { class: "guidelines-text" }, t("work.noGuidelines")));
   append(page, [
     h("header", { class: "persona-head" }, h("div", {}, h("h1", {}, w.name),
       h("p", { class: "muted" }, h("a", { href: "#/work", i18n: "work.back" }), " · ", counter))),
