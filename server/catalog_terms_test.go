@@ -20,8 +20,9 @@ import (
 
 // TestEveryAPITermHasAChineseName checks that each value the API sends as an English key and
 // the interface shows — export formats with their descriptions, kinds, encodings, candidate
-// statuses, token scopes, audit actions, webhook events, campaign states, task kinds and skip reasons, the built-in embedder, and every documented
-// operation's summary, tag and error code — has a Chinese name in ui/static/locales, under
+// statuses, token scopes, audit actions, webhook events, campaign states, task kinds and
+// skip reasons, the built-in embedder, and every documented operation's summary, tag and
+// error code — has a Chinese name in ui/static/locales, under
 // the key the pages look it up by. The values come from the code, so a format or action
 // added later without a name fails here.
 func TestEveryAPITermHasAChineseName(t *testing.T) {
