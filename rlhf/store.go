@@ -322,14 +322,18 @@ func (s *Store) Conversation(ctx context.Context, id int64) (personaID int64, ms
 type TurnContext struct {
 	ProjectID, PersonaID, ConversationID, UserMessageID, CreatedBy int64
 	Locale                                                         string
+	// CampaignItem says the turn holds a campaign item's candidates: it changes only through
+	// the item's claim and its generation jobs, never from the live session.
+	CampaignItem bool
 }
 
 // TurnContext returns a turn's project, persona, conversation, question and author.
 func (s *Store) TurnContext(ctx context.Context, turnID int64) (TurnContext, error) {
 	var tc TurnContext
-	err := s.pool.QueryRow(ctx, `SELECT c.project_id, c.persona_id, c.id, t.user_message_id, t.created_by, c.locale
+	err := s.pool.QueryRow(ctx, `SELECT c.project_id, c.persona_id, c.id, t.user_message_id, t.created_by, c.locale,
+			EXISTS (SELECT 1 FROM campaign_items ci WHERE ci.turn_id = t.id)
 		FROM turns t JOIN conversations c ON c.id = t.conversation_id WHERE t.id = $1`, turnID).
-		Scan(&tc.ProjectID, &tc.PersonaID, &tc.ConversationID, &tc.UserMessageID, &tc.CreatedBy, &tc.Locale)
+		Scan(&tc.ProjectID, &tc.PersonaID, &tc.ConversationID, &tc.UserMessageID, &tc.CreatedBy, &tc.Locale, &tc.CampaignItem)
 	return tc, db.Error(err, "turn %d", turnID)
 }
 
@@ -387,11 +391,13 @@ func (s *Store) Judged(ctx context.Context, turnID int64) (bool, error) {
 	return judged, db.Error(err, "judgments of turn %d", turnID)
 }
 
-// ConversationPersona returns the persona a conversation is with.
-func (s *Store) ConversationPersona(ctx context.Context, id int64) (int64, error) {
-	var p int64
-	err := s.pool.QueryRow(ctx, `SELECT persona_id FROM conversations WHERE id = $1`, id).Scan(&p)
-	return p, db.Error(err, "conversation %d", id)
+// ConversationPersona returns the persona a conversation is with, and whether one of its
+// turns is a campaign item's (such a conversation is not continued from the live session).
+func (s *Store) ConversationPersona(ctx context.Context, id int64) (persona int64, campaignItem bool, err error) {
+	err = s.pool.QueryRow(ctx, `SELECT cv.persona_id,
+			EXISTS (SELECT 1 FROM turns t JOIN campaign_items ci ON ci.turn_id = t.id WHERE t.conversation_id = cv.id)
+		FROM conversations cv WHERE cv.id = $1`, id).Scan(&persona, &campaignItem)
+	return persona, campaignItem, db.Error(err, "conversation %d", id)
 }
 
 // ConversationProject returns the project a conversation belongs to, for access checks.
