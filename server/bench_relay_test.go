@@ -175,6 +175,7 @@ type relayRound struct {
 	heapKiBPerSession                float64
 	midP50, midP99, ttftP50, ttftP99 float64 // ms
 	doneP50, doneP99                 float64 // ms
+	notifyPerSec                     float64 // LISTEN/NOTIFY events between replicas, per second of the round
 }
 
 func percentileMs(ns []int64, p float64) float64 {
@@ -199,6 +200,7 @@ func cpuTime() time.Duration {
 type pgCPU struct {
 	admin    *pgx.Conn
 	database string
+	exclude  uint32 // the benchmark's own listener
 	mu       sync.Mutex
 	first    map[int]int64 // clock ticks when first seen (0 for a backend started meanwhile)
 	last     map[int]int64
@@ -213,6 +215,9 @@ func (p *pgCPU) sample(ctx context.Context, started bool) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	for _, pid := range pids {
+		if uint32(pid) == p.exclude {
+			continue
+		}
 		raw, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
 		if err != nil {
 			continue
@@ -256,8 +261,23 @@ func (p *pgCPU) during(stop <-chan struct{}) time.Duration {
 	}
 }
 
-// relayRun runs one round: the clients process with cfg, the server in this process.
-func relayRun(b *testing.B, bin string, cfg relayConfig, pg *pgCPU) relayRound {
+// countNotify counts the notifications listen (a connection to the server's database that
+// listens on the engine's channel) receives until stop is closed.
+func countNotify(listen *pgx.Conn, stop <-chan struct{}) int {
+	ctx, cancel := context.WithCancel(context.Background())
+	go func() { <-stop; cancel() }()
+	n := 0
+	for {
+		if _, err := listen.WaitForNotification(ctx); err != nil {
+			return n
+		}
+		n++
+	}
+}
+
+// relayRun runs one round: the clients process with cfg, the server in this process. pg and
+// listenCfg (the server's database, for the NOTIFY count) are nil for the bare relay.
+func relayRun(b *testing.B, bin string, cfg relayConfig, pg *pgCPU, listenCfg *pgx.ConnConfig) relayRound {
 	raw, err := json.Marshal(cfg)
 	if err != nil {
 		b.Fatal(err)
@@ -273,8 +293,20 @@ func relayRun(b *testing.B, bin string, cfg relayConfig, pg *pgCPU) relayRound {
 	heapTimer := time.AfterFunc(heapAt, func() { runtime.GC(); runtime.ReadMemStats(&mid) })
 
 	stopPG, pgDone := make(chan struct{}), make(chan time.Duration, 1)
+	notified := make(chan int, 1)
 	if pg != nil {
+		// A listener of its own each round: a wait ended by cancelling closes the connection.
+		listen, err := pgx.ConnectConfig(context.Background(), listenCfg.Copy())
+		if err != nil {
+			b.Fatal(err)
+		}
+		defer listen.Close(context.Background())
+		if _, err := listen.Exec(context.Background(), "LISTEN mentor_live"); err != nil { // live's notifyChannel
+			b.Fatal(err)
+		}
+		pg.exclude = listen.PgConn().PID()
 		go func() { pgDone <- pg.during(stopPG) }()
+		go func() { notified <- countNotify(listen, stopPG) }()
 	}
 	var out bytes.Buffer
 	cmd := exec.Command(bin, "clients")
@@ -285,9 +317,10 @@ func relayRun(b *testing.B, bin string, cfg relayConfig, pg *pgCPU) relayRound {
 	runtime.ReadMemStats(&after)
 	heapTimer.Stop()
 	var pgTime time.Duration
+	var notifications int
 	if pg != nil {
 		close(stopPG)
-		pgTime = <-pgDone
+		pgTime, notifications = <-pgDone, <-notified
 	}
 	if err != nil {
 		b.Fatalf("the clients process: %v", err)
@@ -314,6 +347,7 @@ func relayRun(b *testing.B, bin string, cfg relayConfig, pg *pgCPU) relayRound {
 		midP50:            percentileMs(res.Mid, 50), midP99: percentileMs(res.Mid, 99),
 		ttftP50: percentileMs(res.TTFT, 50), ttftP99: percentileMs(res.TTFT, 99),
 		doneP50: percentileMs(res.Done, 50), doneP99: percentileMs(res.Done, 99),
+		notifyPerSec: float64(notifications) / wall.Seconds(),
 	}
 }
 
@@ -382,6 +416,8 @@ func BenchmarkRelay(b *testing.B) {
 	}
 	b.Cleanup(func() { admin.Close(context.Background()) })
 	pg := &pgCPU{admin: admin, database: f.pool.Config().ConnConfig.Database}
+	// NOTIFY is per database: the listener connects to the server's own.
+	listenCfg := f.pool.Config().ConnConfig
 
 	base := relayConfig{Generate: generate, Candidates: relayCands, Tokens: tokens, Skip: relaySkip, Stagger: relayStagger}
 	bareCfg, mentorCfg := base, base
@@ -389,8 +425,8 @@ func BenchmarkRelay(b *testing.B) {
 	mentorCfg.URL, mentorCfg.Origin, mentorCfg.Cookies = "ws"+strings.TrimPrefix(f.srv.URL, "http")+"/api/v1/ws", f.srv.URL, cookies
 	var bareRounds, mentorRounds []relayRound
 	for range rounds { // interleaved, so that a noisy moment of the machine falls on both
-		bareRounds = append(bareRounds, relayRun(b, bin, bareCfg, pg))
-		mentorRounds = append(mentorRounds, relayRun(b, bin, mentorCfg, pg))
+		bareRounds = append(bareRounds, relayRun(b, bin, bareCfg, nil, nil))
+		mentorRounds = append(mentorRounds, relayRun(b, bin, mentorCfg, pg, listenCfg))
 	}
 	report := func(b *testing.B, rs []relayRound, vs []relayRound) {
 		m := func(f func(relayRound) float64) float64 { return median(rs, f) }
@@ -407,6 +443,7 @@ func BenchmarkRelay(b *testing.B) {
 		b.ReportMetric(m(func(r relayRound) float64 { return r.doneP50 }), "done-p50-ms")
 		b.ReportMetric(m(func(r relayRound) float64 { return r.doneP99 }), "done-p99-ms")
 		if vs != nil {
+			b.ReportMetric(m(func(r relayRound) float64 { return r.notifyPerSec }), "notify/s")
 			// Added latency: each round against the bare relay's round just before it.
 			added := make([]relayRound, len(rs))
 			for i := range rs {

@@ -94,8 +94,12 @@ func upstream(tokens int, interval time.Duration, stdin io.Reader, stdout io.Wri
 
 // Config is what the benchmark asks of the clients.
 type Config struct {
-	URL        string          `json:"url"`
-	Origin     string          `json:"origin"`  // sent as Origin when set
+	URL    string `json:"url"`
+	Origin string `json:"origin"` // sent as Origin when set
+	// Replicas, when set, are several servers' URLs and Origins, parallel lists: client i
+	// talks to the (i mod n)th. URL and Origin are then unused.
+	URLs       []string        `json:"urls"`
+	Origins    []string        `json:"origins"`
 	Cookies    []string        `json:"cookies"` // one client each; "" sends no cookie
 	Generate   json.RawMessage `json:"generate"`
 	Candidates int             `json:"candidates"`
@@ -121,7 +125,11 @@ func clients(cfg Config) Result {
 		start := time.Now().Add(time.Duration(i) * cfg.Stagger)
 		wg.Go(func() {
 			time.Sleep(time.Until(start)) // the load's shape, not synchronisation
-			r, err := client(cfg, cookie)
+			url, origin := cfg.URL, cfg.Origin
+			if n := len(cfg.URLs); n > 0 {
+				url, origin = cfg.URLs[i%n], cfg.Origins[i%n]
+			}
+			r, err := client(url, origin, cfg, cookie)
 			mu.Lock()
 			defer mu.Unlock()
 			res.Mid, res.TTFT, res.Done = append(res.Mid, r.Mid...), append(res.TTFT, r.TTFT...), append(res.Done, r.Done...)
@@ -136,16 +144,16 @@ func clients(cfg Config) Result {
 }
 
 // client streams one turn.
-func client(cfg Config, cookie string) (Result, error) {
+func client(url, origin string, cfg Config, cookie string) (Result, error) {
 	var res Result
 	header := http.Header{}
 	if cookie != "" {
 		header.Set("Cookie", "mentor_session="+cookie)
 	}
-	if cfg.Origin != "" {
-		header.Set("Origin", cfg.Origin)
+	if origin != "" {
+		header.Set("Origin", origin)
 	}
-	conn, _, err := websocket.DefaultDialer.Dial(cfg.URL, header)
+	conn, _, err := websocket.DefaultDialer.Dial(url, header)
 	if err != nil {
 		return res, err
 	}
