@@ -18,18 +18,21 @@ build:
 setup:
 	@GO="$(GO)" scripts/setup.sh db pdf modules
 
+# A development key for webhook secrets, made once and kept beside the cluster: a new key
+# every run would make the secrets already stored unreadable.
 run: setup build
-	@$(WITH_DB) ./bin/mentor serve --env development --dev --addr "$${MENTOR_ADDR:-127.0.0.1:8080}"
+	@test -s .mentor/webhook-key || (umask 077; head -c 32 /dev/urandom | base64 > .mentor/webhook-key)
+	@$(WITH_DB) MENTOR_WEBHOOK_KEY="$${MENTOR_WEBHOOK_KEY:-$$(cat .mentor/webhook-key)}" ./bin/mentor serve --env development --dev --addr "$${MENTOR_ADDR:-127.0.0.1:8080}"
 
 test:
 	@GO="$(GO)" scripts/setup.sh db browser pdf modules
 	@mkdir -p .mentor/test-output
 	@echo "test: go test -race ./... (a first run spends a few minutes compiling with the race detector; artifacts go to .mentor/test-output)"
-	@$(WITH_DB) $(GO) test -race -count=1 -artifacts -outputdir="$(CURDIR)/.mentor/test-output" ./...
+	@$(WITH_DB) $(GO) test -race -count=1 -timeout 30m -artifacts -outputdir="$(CURDIR)/.mentor/test-output" ./...
 
 bench: setup
 	@mkdir -p docs .mentor
-	@$(WITH_DB) MENTOR_BENCH_CHUNKS="$${SEARCH_CHUNKS:-100000}" $(GO) test -run '^$$' -bench . -benchmem -benchtime "$${BENCHTIME:-2s}" -timeout 90m ./... | tee .mentor/bench.txt
+	@$(WITH_DB) MENTOR_BENCH_CHUNKS="$${SEARCH_CHUNKS:-100000}" $(GO) test -run '^$$' -bench . -benchmem -benchtime "$${BENCHTIME:-2s}" -count "$${BENCHCOUNT:-1}" -timeout 90m ./... | tee .mentor/bench.txt
 	@$(WITH_DB) $(GO) run ./internal/benchreport -in .mentor/bench.txt -out docs/benchmarks.md
 
 lint:

@@ -51,6 +51,11 @@ const (
 	WebhookResumed = "webhook_resumed"
 )
 
+// Actions lists every action, for the interface's catalogs: a test fails when one has no
+// Chinese name (server/catalog_terms_test.go).
+var Actions = []string{SignIn, SignInFailed, SignOut, UserCreated, UserDisabled, UserEnabled, PasswordReset, RoleChanged,
+	MemberRemoved, TokenCreated, TokenRevoked, ProjectMade, Export, CorpusMade, Import, WebhookMade, WebhookDeleted, WebhookResumed}
+
 // Log writes and reads audit events.
 type Log struct {
 	pool *pgxpool.Pool

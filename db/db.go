@@ -60,6 +60,12 @@ func ParseConfig(dsn string) (*pgxpool.Config, error) {
 
 // Connect opens a pool whose connections know pgvector's types, and pings it.
 func Connect(ctx context.Context, dsn string) (*pgxpool.Pool, error) {
+	return ConnectWith(ctx, dsn, nil)
+}
+
+// ConnectWith is Connect with adjust, when not nil, applied to the pool's configuration
+// before it opens: tests and benchmarks size the pool or count its round trips.
+func ConnectWith(ctx context.Context, dsn string, adjust func(*pgxpool.Config)) (*pgxpool.Pool, error) {
 	cfg, err := ParseConfig(dsn)
 	if err != nil {
 		return nil, err
@@ -74,6 +80,9 @@ func Connect(ctx context.Context, dsn string) (*pgxpool.Pool, error) {
 		// value and at 400 (docs/benchmarks.md).
 		_, err := conn.Exec(ctx, fmt.Sprintf(`SET hnsw.iterative_scan = relaxed_order; SET hnsw.ef_search = %d`, HNSWEfSearch))
 		return err
+	}
+	if adjust != nil {
+		adjust(cfg)
 	}
 	pool, err := pgxpool.NewWithConfig(ctx, cfg)
 	if err != nil {

@@ -152,7 +152,7 @@ func (w *world) judge(persona, user string, t rlhf.Turn, j judgment) rlhf.Submit
 	default:
 		sub.ContinueFrom = rlhf.ContinueFrom{CandidateID: id(max(j.continueFrom, 1))}
 	}
-	res, err := w.live.Submit(context.Background(), t.ID, w.users[user].ID, w.rubrics[persona], sub)
+	res, err := w.live.Submit(context.Background(), t.ID, w.users[user].ID, sub)
 	require.NoError(w.t, err)
 	return res
 }

@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/mentor-ai/mentor/internal/corpusgen"
+	"github.com/mentor-ai/mentor/internal/loadgen"
 	"github.com/mentor-ai/mentor/internal/pgtest"
 	"github.com/mentor-ai/mentor/retrieval"
 )
@@ -17,6 +18,8 @@ import (
 // folder of files imports; "batch=200" shares a transaction among 200, as a JSONL or CSV file
 // imports. "hnsw" keeps the vector index up to date, as a live corpus does; "no-hnsw" is a
 // first bulk load, with the index built afterwards (see BenchmarkSearch for its build time).
+// CPU per chunk of this process and of PostgreSQL (issue 17) lets the rate be judged on a
+// machine of another size or load.
 func BenchmarkIngest(b *testing.B) {
 	for _, mode := range []struct {
 		name  string
@@ -45,23 +48,34 @@ func BenchmarkIngest(b *testing.B) {
 			var chunks int
 			var elapsed time.Duration
 			round := 0
-			for b.Loop() {
-				start := time.Now()
-				for i := 0; i < len(docs); i += mode.batch {
-					batch := slices.Clone(docs[i:min(i+mode.batch, len(docs))])
-					for j := range batch {
-						batch[j].Slug = fmt.Sprintf("%d/%s", round, batch[j].Slug)
-					}
-					for _, r := range s.IngestBatch(ctx, c, batch) {
-						if r.Err != nil {
-							b.Fatal(r.Err)
+			u, err := loadgen.Measure(ctx, pool, func() error {
+				for b.Loop() {
+					start := time.Now()
+					for i := 0; i < len(docs); i += mode.batch {
+						batch := slices.Clone(docs[i:min(i+mode.batch, len(docs))])
+						for j := range batch {
+							batch[j].Slug = fmt.Sprintf("%d/%s", round, batch[j].Slug)
 						}
-						chunks += r.Chunks
+						for _, r := range s.IngestBatch(ctx, c, batch) {
+							if r.Err != nil {
+								return r.Err
+							}
+							chunks += r.Chunks
+						}
 					}
+					elapsed += time.Since(start)
+					round++
 				}
-				elapsed += time.Since(start)
-				round++
+				return nil
+			})
+			if err != nil {
+				b.Fatal(err)
 			}
+			// CPU per chunk, so the rate can be judged on another machine: this process
+			// (chunking, embedding, tsvectors, encoding) and PostgreSQL (COPY, indexes).
+			g, p, _, _ := u.PerOp(int64(chunks))
+			b.ReportMetric(1000*g, "go-cpu-µs/chunk")
+			b.ReportMetric(1000*p, "pg-cpu-µs/chunk")
 			b.ReportMetric(float64(chunks)/elapsed.Seconds(), "chunks/s")
 			b.ReportMetric(float64(chunks)/float64(len(docs)*round), "chunks/doc")
 		})

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"crypto/sha256"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"runtime"
@@ -97,61 +98,91 @@ type BatchResult struct {
 // WAL flush) per document: JSONL and CSV imports hold thousands of small ones. A document
 // that fails its checks fails alone; if the database refuses the batch, each document is
 // tried again in its own transaction, so every error lands on the document that caused it.
+//
+// Preparing (chunking, embedding, the tsvectors) runs on every core while the documents
+// already prepared are written, writeGroup at a time: a handful of set-based statements and
+// one COPY for the group's chunks, rather than four statements and a COPY per document
+// (issue 17).
 func (s *Store) IngestBatch(ctx context.Context, corpus Corpus, ins []DocumentInput) []BatchResult {
 	out := make([]BatchResult, len(ins))
-	// Chunking, embedding and building the tsvectors is CPU work with no database in it:
-	// spread it over the cores.
 	preps := make([]*prepared, len(ins))
 	failures := make([]error, len(ins))
-	var wg sync.WaitGroup
-	next := make(chan int)
-	for range min(runtime.GOMAXPROCS(0), len(ins)) {
-		wg.Go(func() {
-			for i := range next {
-				preps[i], failures[i] = s.prepare(ctx, corpus, ins[i])
-			}
-		})
+	done := make([]chan struct{}, len(ins))
+	for i := range done {
+		done[i] = make(chan struct{})
 	}
+	var wg sync.WaitGroup
+	next := make(chan int, len(ins))
 	for i := range ins {
 		next <- i
 	}
 	close(next)
-	wg.Wait()
-	var ready []*prepared
-	for i, p := range preps {
-		if failures[i] != nil {
-			out[i] = BatchResult{IngestResult: IngestResult{Slug: strings.TrimSpace(ins[i].Slug)}, Err: failures[i]}
-			continue
+	// Workers take documents in order, so the writer below waits only for the next ones.
+	for range min(runtime.GOMAXPROCS(0), len(ins)) {
+		wg.Go(func() {
+			for i := range next {
+				preps[i], failures[i] = s.prepare(ctx, corpus, ins[i])
+				if failures[i] == nil {
+					preps[i].index = i
+				}
+				close(done[i])
+			}
+		})
+	}
+	defer wg.Wait()
+	// ready waits for documents from..to to be prepared and returns the ones that passed.
+	ready := func(from, to int) []*prepared {
+		var ps []*prepared
+		for i := from; i < to; i++ {
+			<-done[i]
+			if failures[i] == nil {
+				ps = append(ps, preps[i])
+			}
 		}
-		p.index = i
-		ready = append(ready, p)
+		return ps
 	}
-	if len(ready) == 0 {
-		return out
-	}
-	writeAll := func(ps []*prepared) error {
+	writeAll := func(groups func(yield func([]*prepared) bool)) error {
 		return pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
 			terms := termCounts{}
-			for _, p := range ps {
-				if err := s.write(ctx, tx, corpus, p, terms); err != nil {
+			for ps := range groups {
+				if err := s.writeGroup(ctx, tx, corpus, ps, terms); err != nil {
 					return err
 				}
 			}
 			return terms.store(ctx, tx, corpus.ID)
 		})
 	}
-	err := writeAll(ready)
-	if err != nil && len(ready) > 1 && ctx.Err() == nil {
-		for _, p := range ready {
-			out[p.index] = BatchResult{IngestResult: p.res, Err: writeAll([]*prepared{p})}
+	err := writeAll(func(yield func([]*prepared) bool) {
+		for from := 0; from < len(ins); from += writeGroup {
+			ps := ready(from, min(from+writeGroup, len(ins)))
+			if len(ps) > 0 && !yield(ps) {
+				return
+			}
+		}
+	})
+	all := ready(0, len(ins))
+	for i := range ins {
+		if failures[i] != nil {
+			out[i] = BatchResult{IngestResult: IngestResult{Slug: strings.TrimSpace(ins[i].Slug)}, Err: failures[i]}
+		}
+	}
+	if err != nil && len(all) > 1 && ctx.Err() == nil {
+		for _, p := range all {
+			err := writeAll(func(yield func([]*prepared) bool) { yield([]*prepared{p}) })
+			out[p.index] = BatchResult{IngestResult: p.res, Err: err}
 		}
 		return out
 	}
-	for _, p := range ready {
+	for _, p := range all {
 		out[p.index] = BatchResult{IngestResult: p.res, Err: err}
 	}
 	return out
 }
+
+// writeGroup is how many documents IngestBatch writes at a time: enough that one COPY and
+// a few statements serve many documents, few enough that writing starts while the rest are
+// still being prepared.
+const writeGroup = 50
 
 // prepared is a checked document with its chunks (and vectors, for a local embedder),
 // ready to write.
@@ -222,99 +253,182 @@ func (s *Store) prepare(ctx context.Context, corpus Corpus, in DocumentInput) (*
 	return p, nil
 }
 
-// write stores a prepared document in tx, fills p.res, and adds the change in its chunks'
-// terms to terms.
-func (s *Store) write(ctx context.Context, tx pgx.Tx, corpus Corpus, p *prepared, terms termCounts) error {
-	in, hash := p.in, p.hash
-	res := IngestResult{Slug: in.Slug, Chunks: len(p.chunks)}
-	defer func() { p.res = res }()
-	var oldVersion int
-	var oldHash []byte
-	err := tx.QueryRow(ctx, `SELECT id, version, content_hash FROM documents WHERE corpus_id = $1 AND slug = $2 FOR UPDATE`,
-		corpus.ID, in.Slug).Scan(&res.DocumentID, &oldVersion, &oldHash)
-	switch {
-	case err == pgx.ErrNoRows:
-		res.Outcome, res.Version = Added, 1
-		err = tx.QueryRow(ctx, `INSERT INTO documents (corpus_id, slug, lang, title, body, tags, source, version, content_hash)
-			VALUES ($1, $2, $3, $4, $5, $6, $7, 1, $8) RETURNING id`,
-			corpus.ID, in.Slug, in.Lang, in.Title, in.Body, in.Tags, in.Source, hash).Scan(&res.DocumentID)
-	case err != nil:
-	case bytes.Equal(oldHash, hash):
-		res.Outcome, res.Version, res.Chunks = Unchanged, oldVersion, 0
-		return nil
-	default:
-		res.Outcome, res.Version = Updated, oldVersion+1
-		if oldHash == nil {
-			// Stored before documents had versions or chunks: index it as the version it is.
-			res.Version = oldVersion
+// writeGroup stores prepared documents in tx, fills each one's res, and adds the change in
+// their chunks' terms to terms. A slug that comes twice is written in turn: its second
+// document is a new version of its first.
+func (s *Store) writeGroup(ctx context.Context, tx pgx.Tx, corpus Corpus, ps []*prepared, terms termCounts) error {
+	seen := map[string]bool{}
+	for i, p := range ps {
+		if seen[p.in.Slug] {
+			if err := s.writeGroup(ctx, tx, corpus, ps[:i], terms); err != nil {
+				return err
+			}
+			return s.writeGroup(ctx, tx, corpus, ps[i:], terms)
 		}
-		_, err = tx.Exec(ctx, `UPDATE documents SET lang = $2, title = $3, body = $4, tags = $5, source = $6, version = $7,
-			content_hash = $8, updated_at = now() WHERE id = $1`,
-			res.DocumentID, in.Lang, in.Title, in.Body, in.Tags, in.Source, res.Version, hash)
+		seen[p.in.Slug] = true
 	}
-	if err != nil {
-		return db.Error(err, "store document %q", in.Slug)
+	slugs := make([]string, len(ps))
+	for i, p := range ps {
+		slugs[i] = p.in.Slug
+		p.res = IngestResult{Slug: p.in.Slug, Chunks: len(p.chunks)}
+	}
+	type stored struct {
+		id      int64
+		version int
+		hash    []byte
+	}
+	old := map[string]stored{}
+	rows, _ := tx.Query(ctx, `SELECT slug, id, version, content_hash FROM documents WHERE corpus_id = $1 AND slug = ANY($2)
+		ORDER BY id FOR UPDATE`, corpus.ID, slugs)
+	var slug string
+	var st stored
+	if _, err := pgx.ForEachRow(rows, []any{&slug, &st.id, &st.version, &st.hash}, func() error { old[slug] = st; return nil }); err != nil {
+		return db.Error(err, "look up the documents")
+	}
+	var added, updated, written []*prepared
+	for _, p := range ps {
+		st, ok := old[p.in.Slug]
+		switch {
+		case !ok:
+			p.res.Outcome, p.res.Version = Added, 1
+			added = append(added, p)
+		case bytes.Equal(st.hash, p.hash):
+			p.res.DocumentID, p.res.Outcome, p.res.Version, p.res.Chunks = st.id, Unchanged, st.version, 0
+			continue
+		default:
+			p.res.DocumentID, p.res.Outcome, p.res.Version = st.id, Updated, st.version+1
+			if st.hash == nil {
+				// Stored before documents had versions or chunks: index it as the version it is.
+				p.res.Version = st.version
+			}
+			updated = append(updated, p)
+		}
+		written = append(written, p)
+	}
+	if len(written) == 0 {
+		return nil
+	}
+	// The new documents, in one statement; their slugs are unique here, so they name the ids.
+	if len(added) > 0 {
+		cols := documentColumns(added)
+		rows, _ := tx.Query(ctx, `INSERT INTO documents (corpus_id, slug, lang, title, body, tags, source, version, content_hash)
+			SELECT $1, d.slug, d.lang, d.title, d.body, ARRAY(SELECT jsonb_array_elements_text(d.tags::jsonb)), d.source, 1, d.hash
+			FROM unnest($2::text[], $3::text[], $4::text[], $5::text[], $6::text[], $7::text[], $8::bytea[]) WITH ORDINALITY
+				AS d (slug, lang, title, body, tags, source, hash, n)
+			ORDER BY d.n RETURNING slug, id`, append([]any{corpus.ID}, cols...)...)
+		ids := map[string]int64{}
+		var slug string
+		var id int64
+		if _, err := pgx.ForEachRow(rows, []any{&slug, &id}, func() error { ids[slug] = id; return nil }); err != nil {
+			return db.Error(err, "store %d documents", len(added))
+		}
+		for _, p := range added {
+			p.res.DocumentID = ids[p.in.Slug]
+		}
+	}
+	for _, p := range updated {
+		if err := s.retire(ctx, tx, p, terms); err != nil {
+			return err
+		}
+	}
+	ids := make([]int64, len(written))
+	versions := make([]int32, len(written))
+	hashes, titles, bodies := make([][]byte, len(written)), make([]string, len(written)), make([]string, len(written))
+	for i, p := range written {
+		ids[i], versions[i], hashes[i], titles[i], bodies[i] = p.res.DocumentID, int32(p.res.Version), p.hash, p.in.Title, p.in.Body
 	}
 	if _, err := tx.Exec(ctx, `INSERT INTO document_versions (document_id, version, content_hash, title, body)
-		VALUES ($1, $2, $3, $4, $5) ON CONFLICT (document_id, version) DO NOTHING`,
-		res.DocumentID, res.Version, hash, in.Title, in.Body); err != nil {
-		return db.Error(err, "store version %d of %q", res.Version, in.Slug)
+		SELECT * FROM unnest($1::bigint[], $2::int[], $3::bytea[], $4::text[], $5::text[]) ON CONFLICT (document_id, version) DO NOTHING`,
+		ids, versions, hashes, titles, bodies); err != nil {
+		return db.Error(err, "store the versions of %d documents", len(written))
 	}
-	if res.Outcome == Updated {
-		// Gold replies that cited the version being replaced, in each trainer's latest
-		// revision, become stale now; ones citing still older versions already were.
-		if err := tx.QueryRow(ctx, `SELECT count(DISTINCT j.id) FROM judgment_citations jc
-			JOIN chunks c ON c.id = jc.chunk_id JOIN judgments j ON j.id = jc.judgment_id
-			WHERE c.document_id = $1 AND c.current
-				AND j.revision = (SELECT max(revision) FROM judgments j2 WHERE j2.turn_id = j.turn_id AND j2.trainer_id = j.trainer_id)`,
-			res.DocumentID).Scan(&res.StaleGold); err != nil {
-			return db.Error(err, "count gold answers citing %q", in.Slug)
-		}
-		rows, _ := tx.Query(ctx, `SELECT lexeme, count(*)::int FROM chunks, unnest(search) WHERE document_id = $1 AND current GROUP BY lexeme`, res.DocumentID)
-		var term string
-		var n int
-		if _, err := pgx.ForEachRow(rows, []any{&term, &n}, func() error { terms[term] -= n; return nil }); err != nil {
-			return db.Error(err, "count the terms of %q's old version", in.Slug)
-		}
-		if _, err := tx.Exec(ctx, `UPDATE chunks SET current = false WHERE document_id = $1 AND current`, res.DocumentID); err != nil {
-			return db.Error(err, "retire old chunks of %q", in.Slug)
-		}
-	}
-	if err := copyChunks(ctx, tx, corpus, res.DocumentID, res.Version, p, terms); err != nil {
+	if err := copyChunks(ctx, tx, corpus, written, terms); err != nil {
 		return err
 	}
-	if p.remote {
-		res.Queued = true
-		if _, err := s.jobs.InsertTx(ctx, tx, EmbedArgs{CorpusID: corpus.ID, DocumentID: res.DocumentID, Version: res.Version}, nil); err != nil {
-			return fmt.Errorf("queue embedding of %q: %w", in.Slug, err)
+	for _, p := range written {
+		if p.remote {
+			p.res.Queued = true
+			if _, err := s.jobs.InsertTx(ctx, tx, EmbedArgs{CorpusID: corpus.ID, DocumentID: p.res.DocumentID, Version: p.res.Version}, nil); err != nil {
+				return fmt.Errorf("queue embedding of %q: %w", p.in.Slug, err)
+			}
 		}
 	}
 	return nil
 }
 
-func copyChunks(ctx context.Context, tx pgx.Tx, corpus Corpus, documentID int64, version int, p *prepared, terms termCounts) error {
-	in := p.in
+// documentColumns are the new documents' fields as arrays, for unnest. Tags go as JSON:
+// unnest cannot take a ragged array of arrays apart row by row.
+func documentColumns(ps []*prepared) []any {
+	n := len(ps)
+	slugs, langs, titles, bodies, tags, sources := make([]string, n), make([]string, n), make([]string, n), make([]string, n), make([]string, n), make([]string, n)
+	hashes := make([][]byte, n)
+	for i, p := range ps {
+		in := p.in
+		slugs[i], langs[i], titles[i], bodies[i], sources[i], hashes[i] = in.Slug, in.Lang, in.Title, in.Body, in.Source, p.hash
+		b, _ := json.Marshal(in.Tags) // a []string always encodes
+		tags[i] = string(b)
+	}
+	return []any{slugs, langs, titles, bodies, tags, sources, hashes}
+}
+
+// retire makes an updated document's stored row the new version's, counts the gold replies
+// that cited the version it replaces, and takes the old chunks' terms off terms.
+func (s *Store) retire(ctx context.Context, tx pgx.Tx, p *prepared, terms termCounts) error {
+	in, res := p.in, &p.res
+	if _, err := tx.Exec(ctx, `UPDATE documents SET lang = $2, title = $3, body = $4, tags = $5, source = $6, version = $7,
+		content_hash = $8, updated_at = now() WHERE id = $1`,
+		res.DocumentID, in.Lang, in.Title, in.Body, in.Tags, in.Source, res.Version, p.hash); err != nil {
+		return db.Error(err, "store document %q", in.Slug)
+	}
+	// Gold replies that cited the version being replaced, in each trainer's latest
+	// revision, become stale now; ones citing still older versions already were.
+	if err := tx.QueryRow(ctx, `SELECT count(DISTINCT j.id) FROM judgment_citations jc
+		JOIN chunks c ON c.id = jc.chunk_id JOIN judgments j ON j.id = jc.judgment_id
+		WHERE c.document_id = $1 AND c.current
+			AND j.revision = (SELECT max(revision) FROM judgments j2 WHERE j2.turn_id = j.turn_id AND j2.trainer_id = j.trainer_id)`,
+		res.DocumentID).Scan(&res.StaleGold); err != nil {
+		return db.Error(err, "count gold answers citing %q", in.Slug)
+	}
+	rows, _ := tx.Query(ctx, `SELECT lexeme, count(*)::int FROM chunks, unnest(search) WHERE document_id = $1 AND current GROUP BY lexeme`, res.DocumentID)
+	var term string
+	var n int
+	if _, err := pgx.ForEachRow(rows, []any{&term, &n}, func() error { terms[term] -= n; return nil }); err != nil {
+		return db.Error(err, "count the terms of %q's old version", in.Slug)
+	}
+	if _, err := tx.Exec(ctx, `UPDATE chunks SET current = false WHERE document_id = $1 AND current`, res.DocumentID); err != nil {
+		return db.Error(err, "retire old chunks of %q", in.Slug)
+	}
+	return nil
+}
+
+// copyChunks writes the chunks of documents ps with one COPY.
+func copyChunks(ctx context.Context, tx pgx.Tx, corpus Corpus, ps []*prepared, terms termCounts) error {
 	now := time.Now()
-	rows := make([][]any, len(p.chunks))
-	for i, c := range p.chunks {
-		var embedding any
-		var embeddedAt any
-		if p.vectors != nil {
-			embedding, embeddedAt = pgvector.NewVector(p.vectors[i]), now
+	var rows [][]any
+	for _, p := range ps {
+		for i, c := range p.chunks {
+			var embedding any
+			var embeddedAt any
+			if p.vectors != nil {
+				embedding, embeddedAt = pgvector.NewVector(p.vectors[i]), now
+			}
+			for _, l := range p.search[i].Lexemes {
+				terms[l.Word]++
+			}
+			var page *int // NULL for documents without pages
+			if c.Page > 0 {
+				page = &c.Page
+			}
+			rows = append(rows, []any{corpus.ID, p.res.DocumentID, p.res.Version, c.Position, c.HeadingPath, c.Text, c.Tokens, p.in.Tags,
+				p.search[i], corpus.Dimension, embedding, embeddedAt, page})
 		}
-		for _, l := range p.search[i].Lexemes {
-			terms[l.Word]++
-		}
-		var page *int // NULL for documents without pages
-		if c.Page > 0 {
-			page = &c.Page
-		}
-		rows[i] = []any{corpus.ID, documentID, version, c.Position, c.HeadingPath, c.Text, c.Tokens, in.Tags,
-			p.search[i], corpus.Dimension, embedding, embeddedAt, page}
 	}
 	_, err := tx.CopyFrom(ctx, pgx.Identifier{"chunks"}, []string{"corpus_id", "document_id", "version", "position", "heading_path",
 		"text", "token_count", "tags", "search", "dimension", "embedding", "embedded_at", "page"}, pgx.CopyFromRows(rows))
-	return db.Error(err, "store chunks of %q", in.Slug)
+	if err != nil && len(ps) == 1 {
+		return db.Error(err, "store chunks of %q", ps[0].in.Slug)
+	}
+	return db.Error(err, "store the chunks of %d documents", len(ps))
 }
 
 // contentHash identifies a document's content: what a re-import compares.

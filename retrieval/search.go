@@ -8,6 +8,7 @@ import (
 	"math"
 	"slices"
 	"strings"
+	"sync"
 	"unicode"
 
 	"github.com/jackc/pgx/v5"
@@ -166,7 +167,7 @@ func (s *Store) SearchDetailed(ctx context.Context, q Query) (res Result, _ erro
 		if err != nil {
 			return res, err
 		}
-		ps, err := s.searchGroup(ctx, g.dim, args)
+		ps, err := s.SearchGroup(ctx, g.dim, args)
 		if err != nil {
 			return res, err
 		}
@@ -233,54 +234,136 @@ const TextMatchBudget = 1000
 // holds gets there, and its answer was never going to come from full text.
 const TextRankCap = 1000
 
-// SearchSQL is the hybrid search statement for vectors of dim dimensions. Both lists are
-// cut to their limits before fusion; ties in either list and in the fused order go to the
-// higher chunk id, as trec_eval breaks them. The vector list relies on pgvector's iterative
+// passageColumns are a Passage's stored fields, as both lists return them.
+const passageColumns = `c.id, c.document_id, c.corpus_id, c.version, c.position, d.slug, d.lang, d.title, c.heading_path, c.text,
+	coalesce(c.page, 0), c.current`
+
+// VectorSQL is the vector list's statement for vectors of dim dimensions, on SearchArgs'
+// first five arguments: the chunks nearest $1, cut to $5. It relies on pgvector's iterative
 // index scans (set on every pooled connection, see db.Connect) so that filters that match
 // few rows still fill it.
-func SearchSQL(dim int) string {
-	return fmt.Sprintf(`WITH vec AS (
-	SELECT id, dist, row_number() OVER (ORDER BY dist, id DESC) AS r FROM (
+func VectorSQL(dim int) string {
+	return fmt.Sprintf(`SELECT %[2]s, v.dist FROM (
 		SELECT id, embedding::vector(%[1]d) <=> $1 AS dist FROM chunks
 		WHERE dimension = %[1]d AND current AND embedding IS NOT NULL AND corpus_id = ANY($2)
 			AND ($3::bigint[] IS NULL OR document_id = ANY($3)) AND ($4::text[] IS NULL OR tags && $4)
 		ORDER BY embedding::vector(%[1]d) <=> $1 LIMIT $5) v
-), terms AS (
+	JOIN chunks c ON c.id = v.id JOIN documents d ON d.id = c.document_id`, dim, passageColumns)
+}
+
+// TextSQL is the full-text list's statement, on TextArgs: the chunks that best match the
+// query's terms ($4) in corpora $1, cut to $5, the tsquery chosen as TextMatchBudget says.
+var TextSQL = fmt.Sprintf(`WITH terms AS (
 	SELECT term, df, row_number() OVER (ORDER BY df, term) AS n, sum(df) OVER (ORDER BY df, term) - df AS before FROM (
-		SELECT term, sum(chunks) AS df FROM corpus_terms WHERE corpus_id = ANY($2) AND term = ANY($6::text[]) AND chunks > 0
+		SELECT term, sum(chunks) AS df FROM corpus_terms WHERE corpus_id = ANY($1) AND term = ANY($4::text[]) AND chunks > 0
 		GROUP BY term) t
 ), tsq AS (
-	SELECT CASE WHEN (SELECT min(df) FROM terms) < %[2]d OR (SELECT count(*) FROM terms) = 1
-		THEN (SELECT to_tsquery('simple', string_agg(quote_literal(term), ' | ')) FROM terms WHERE before + df <= %[2]d OR n = 1)
+	SELECT CASE WHEN (SELECT min(df) FROM terms) < %[1]d OR (SELECT count(*) FROM terms) = 1
+		THEN (SELECT to_tsquery('simple', string_agg(quote_literal(term), ' | ')) FROM terms WHERE before + df <= %[1]d OR n = 1)
 		ELSE (SELECT to_tsquery('simple', string_agg(quote_literal(a.term) || ' & ' || quote_literal(b.term), ' | '))
 			FROM terms a JOIN terms b ON a.n < b.n AND b.n <= 4)
 	END AS q
 ), txt AS (
-	SELECT id, rank, row_number() OVER (ORDER BY rank DESC, id DESC) AS r FROM (
-		SELECT c.id, ts_rank(c.search, tsq.q, 1) AS rank FROM (
-			-- Only ids here, so that capping a large match is a small in-memory sort.
-			SELECT id FROM chunks, tsq
-			WHERE current AND search @@ tsq.q AND corpus_id = ANY($2)
-				AND ($3::bigint[] IS NULL OR document_id = ANY($3)) AND ($4::text[] IS NULL OR tags && $4)
-			ORDER BY id DESC LIMIT %[3]d) m
-		JOIN chunks c ON c.id = m.id CROSS JOIN tsq
-		ORDER BY rank DESC, c.id DESC LIMIT $7) t
-), fused AS (
-	SELECT coalesce(vec.id, txt.id) AS id, vec.r AS vector_rank, 1 - vec.dist AS vector_score, txt.r AS text_rank, txt.rank AS text_score,
-		coalesce($8::float8 / ($10::int + vec.r), 0) + coalesce($9::float8 / ($10::int + txt.r), 0) AS score
-	FROM vec FULL JOIN txt ON vec.id = txt.id
-	ORDER BY score DESC, id DESC LIMIT $11
+	SELECT c.id, ts_rank(c.search, tsq.q, 1) AS rank FROM (
+		-- Only ids here, so that capping a large match is a small in-memory sort.
+		SELECT id FROM chunks, tsq
+		WHERE current AND search @@ tsq.q AND corpus_id = ANY($1)
+			AND ($2::bigint[] IS NULL OR document_id = ANY($2)) AND ($3::text[] IS NULL OR tags && $3)
+		ORDER BY id DESC LIMIT %[2]d) m
+	JOIN chunks c ON c.id = m.id CROSS JOIN tsq
+	ORDER BY rank DESC, c.id DESC LIMIT $5
 )
-SELECT c.id, c.document_id, c.corpus_id, c.version, c.position, d.slug, d.lang, d.title, c.heading_path, c.text, coalesce(c.page, 0), c.current,
-	f.score, f.vector_rank::int, f.vector_score, f.text_rank::int, f.text_score::float8
-FROM fused f JOIN chunks c ON c.id = f.id JOIN documents d ON d.id = c.document_id
-ORDER BY f.score DESC, f.id DESC`, dim, TextMatchBudget, TextRankCap)
-}
+SELECT %[3]s, t.rank FROM txt t JOIN chunks c ON c.id = t.id JOIN documents d ON d.id = c.document_id`,
+	TextMatchBudget, TextRankCap, passageColumns)
 
-func (s *Store) searchGroup(ctx context.Context, dim int, args []any) ([]Passage, error) {
-	rows, _ := s.pool.Query(ctx, SearchSQL(dim), args...)
-	out, err := pgx.CollectRows(rows, scanPassage)
-	return out, db.Error(err, "search")
+// TextArgs picks TextSQL's arguments out of SearchArgs'.
+func TextArgs(args []any) []any { return []any{args[1], args[2], args[3], args[5], args[6]} }
+
+// SearchGroup runs one group's search on SearchArgs: the vector and the full-text lists as
+// two statements at once, on two connections, since each waits on its own index; then
+// reciprocal rank fusion. Ties in either list and in the fused order go to the higher chunk
+// id, as trec_eval breaks them.
+func (s *Store) SearchGroup(ctx context.Context, dim int, args []any) ([]Passage, error) {
+	type hit struct {
+		p     Passage
+		score float64 // the list's own: distance, or ts_rank
+	}
+	list := func(sql string, args []any, into *[]hit) error {
+		rows, _ := s.pool.Query(ctx, sql, args...)
+		var h hit
+		var rank float32
+		score := []any{&h.score}
+		if sql == TextSQL {
+			score = []any{&rank} // ts_rank is a real: compare it as one
+		}
+		p := &h.p
+		_, err := pgx.ForEachRow(rows, append([]any{&p.ChunkID, &p.DocumentID, &p.CorpusID, &p.Version, &p.Position, &p.Slug,
+			&p.Lang, &p.Title, &p.HeadingPath, &p.Text, &p.Page, &p.Current}, score...), func() error {
+			if sql == TextSQL {
+				h.score = float64(rank)
+			}
+			*into = append(*into, h)
+			h = hit{}
+			return nil
+		})
+		return err
+	}
+	var vec, txt []hit
+	var vecErr, txtErr error
+	vectorLimit, _ := args[4].(int)
+	textLimit, _ := args[6].(int)
+	var wg sync.WaitGroup
+	if vectorLimit > 0 {
+		if textLimit > 0 {
+			wg.Go(func() { vecErr = list(VectorSQL(dim), args[:5], &vec) })
+		} else {
+			vecErr = list(VectorSQL(dim), args[:5], &vec)
+		}
+	}
+	if textLimit > 0 {
+		txtErr = list(TextSQL, TextArgs(args), &txt)
+	}
+	wg.Wait()
+	if err := cmp.Or(vecErr, txtErr); err != nil {
+		return nil, db.Error(err, "search")
+	}
+	slices.SortFunc(vec, func(a, b hit) int {
+		return cmp.Or(cmp.Compare(a.score, b.score), cmp.Compare(b.p.ChunkID, a.p.ChunkID))
+	})
+	slices.SortFunc(txt, func(a, b hit) int {
+		return cmp.Or(cmp.Compare(b.score, a.score), cmp.Compare(b.p.ChunkID, a.p.ChunkID))
+	})
+	vw, tw, rrfK, k := args[7].(float64), args[8].(float64), args[9].(int), args[10].(int)
+	fused := make(map[int64]*Passage, len(vec)+len(txt))
+	var out []*Passage
+	for i, h := range vec {
+		p := h.p
+		r, sim := i+1, 1-h.score
+		p.VectorRank, p.VectorScore = &r, &sim
+		p.Score = vw / float64(rrfK+r)
+		fused[p.ChunkID] = &p
+		out = append(out, &p)
+	}
+	for i, h := range txt {
+		r, score := i+1, h.score
+		p, ok := fused[h.p.ChunkID]
+		if !ok {
+			q := h.p
+			p = &q
+			out = append(out, p)
+		}
+		p.TextRank, p.TextScore = &r, &score
+		// As the statement once summed them: the vector part first, zero when it is absent.
+		p.Score += tw / float64(rrfK+r)
+	}
+	slices.SortFunc(out, func(a, b *Passage) int {
+		return cmp.Or(cmp.Compare(b.Score, a.Score), cmp.Compare(b.ChunkID, a.ChunkID))
+	})
+	res := make([]Passage, 0, min(k, len(out)))
+	for _, p := range out[:min(k, len(out))] {
+		res = append(res, *p)
+	}
+	return res, nil
 }
 
 func scanPassage(row pgx.CollectableRow) (Passage, error) {

@@ -21,12 +21,12 @@ import (
 func testLease() rlhf.Lease { return rlhf.Lease{Owner: "replica-a", Until: time.Now().Add(time.Hour)} }
 
 // newTurn stores a turn of n streaming candidates on a fresh database, under testLease.
-func newTurn(t *testing.T, pool *pgxpool.Pool, n int) rlhf.Turn {
+func newTurn(t testing.TB, pool *pgxpool.Pool, n int) rlhf.Turn {
 	return newLeasedTurn(t, pool, n, testLease())
 }
 
 // newLeasedTurn stores a turn of n streaming candidates under lease.
-func newLeasedTurn(t *testing.T, pool *pgxpool.Pool, n int, lease rlhf.Lease) rlhf.Turn {
+func newLeasedTurn(t testing.TB, pool *pgxpool.Pool, n int, lease rlhf.Lease) rlhf.Turn {
 	store, ps := rlhf.NewStore(pool), prompts.NewStore(pool)
 	t.Helper()
 	ctx := context.Background()

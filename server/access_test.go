@@ -38,6 +38,7 @@ type world struct {
 type projectSide struct {
 	project                            prompts.Project
 	persona, corps, turn, conversation int64
+	campaign, claim                    int64 // campaigns: a campaign with the turn as its item, claimed by root
 }
 
 func newWorld(t *testing.T) world {
@@ -63,6 +64,14 @@ func newWorld(t *testing.T) world {
 				Temperature: 0.3, TopP: 1, MaxTokens: 100, SystemPromptHash: "x"}}, Lease: rlhf.Lease{Owner: "fixture", Until: time.Now().Add(time.Hour)}})
 		require.NoError(t, err)
 		*side = projectSide{project: p, persona: persona.ID, corps: c.ID, turn: turn.ID, conversation: turn.ConversationID}
+		// Campaigns: written directly, as only the routes' access is under test here.
+		require.NoError(t, f.pool.QueryRow(ctx, `INSERT INTO campaigns (project_id, persona_id, name, task_kind, plan, k, created_by, state)
+			VALUES ($1, $2, '任务', 'rank_rate', $3, 1, $4, 'open') RETURNING id`, p.ID, persona.ID, fmt.Sprintf(`[{"prompt_version_id": %d}]`, v.ID), root.ID).
+			Scan(&side.campaign))
+		require.NoError(t, f.pool.QueryRow(ctx, `WITH i AS (INSERT INTO campaign_items (campaign_id, question, normalized, turn_id, generation, taken)
+				VALUES ($1, '你好', '你好', $2, 'ready', 1) RETURNING id)
+			INSERT INTO claims (campaign_id, item_id, trainer_id, claimed_at, lease_until, guidelines_version)
+			SELECT $1, i.id, $3, now(), now() + interval '1 hour', 1 FROM i RETURNING id`, side.campaign, turn.ID, root.ID).Scan(&side.claim))
 	}
 	for _, r := range auth.Roles {
 		login := string(r) + "-user"
@@ -105,13 +114,17 @@ func (w world) path(rr server.RouteRule, side projectSide) string {
 			return "member-target" // an account only the member routes touch
 		case ":token":
 			return "999999"
+		case ":campaign":
+			return fmt.Sprint(side.campaign)
+		case ":claim":
+			return fmt.Sprint(side.claim)
 		}
 		return "x"
 	}) + query
 }
 
 // policyDenial is the start of every message the access check itself sends.
-var policyDenial = regexp.MustCompile(`^(no project|no persona|no corpus|no turn|no conversation|your role does not allow|only instance administrators|this API token|this needs a signed-in session)`)
+var policyDenial = regexp.MustCompile(`^(no project|no persona|no corpus|no turn|no conversation|no campaign|no claim|your role does not allow|only instance administrators|this API token|this needs a signed-in session)`)
 
 // TestEveryRouteEnforcesThePolicy sends every API route, as every role, at its own project
 // and at another, and checks that the answer is what auth.Decide says: allowed, 403, or a

@@ -280,37 +280,53 @@ func handleExportCount(d Deps) apiFunc {
 		if err != nil {
 			return err
 		}
-		out := gin.H{"rows": stats.Rows, "splits": stats.Splits, "per_persona": stats.PerPersona, "duplicates_dropped": stats.Duplicates,
-			"kto_labels": stats.Labels, "margin": stats.Margin}
+		out := exportCount{Stats: stats}
 		if stats.Rows == 0 {
-			out["message"] = "no rows matched the filter"
+			out.Message = "no rows matched the filter"
 		}
 		c.JSON(http.StatusOK, out)
 		return nil
 	}
 }
 
+// exportCount is how many rows an export would have, or why none.
+type exportCount struct {
+	export.Stats
+	Message string `json:"message,omitempty"`
+}
+
+// exportFormats lists the formats, encodings and candidate statuses an export may use.
+type exportFormats struct {
+	Formats   []exportFormat `json:"formats"`
+	Encodings []string       `json:"encodings"`
+	Statuses  []string       `json:"statuses"`
+}
+
+// exportFormat is one format with its kinds.
+type exportFormat struct {
+	Name        string       `json:"name"`
+	Description string       `json:"description"`
+	Kinds       []exportKind `json:"kinds"`
+}
+
+// exportKind is one kind of a format with its columns.
+type exportKind struct {
+	Name    string          `json:"name"`
+	Columns []export.Column `json:"columns"`
+}
+
 // handleExportFormats lists the formats and their kinds, for the export page.
 func handleExportFormats() apiFunc {
 	return func(c *gin.Context) error {
-		type kind struct {
-			Name    string          `json:"name"`
-			Columns []export.Column `json:"columns"`
-		}
-		type format struct {
-			Name        string `json:"name"`
-			Description string `json:"description"`
-			Kinds       []kind `json:"kinds"`
-		}
-		var out []format
+		var out []exportFormat
 		for _, f := range export.Formats() {
-			ff := format{Name: f.Name, Description: f.Description}
+			ff := exportFormat{Name: f.Name, Description: f.Description}
 			for _, k := range f.Kinds {
-				ff.Kinds = append(ff.Kinds, kind{Name: k.Name, Columns: k.Columns})
+				ff.Kinds = append(ff.Kinds, exportKind{Name: k.Name, Columns: k.Columns})
 			}
 			out = append(out, ff)
 		}
-		c.JSON(http.StatusOK, gin.H{"formats": out, "encodings": export.Encodings, "statuses": export.Statuses})
+		c.JSON(http.StatusOK, exportFormats{Formats: out, Encodings: export.Encodings, Statuses: export.Statuses})
 		return nil
 	}
 }

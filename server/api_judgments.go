@@ -32,7 +32,7 @@ func handleGetTurn(d Deps) apiFunc {
 		if err != nil {
 			return err
 		}
-		var candidates any = t.Candidates
+		var candidates any = t.Candidates // []rlhf.Candidate
 		if !reveal {
 			blind := make([]blindCandidate, len(t.Candidates))
 			for i, cand := range t.Candidates {
@@ -42,10 +42,44 @@ func handleGetTurn(d Deps) apiFunc {
 			}
 			candidates = blind
 		}
-		return respond(c, http.StatusOK, gin.H{"turn": gin.H{"id": t.ID, "conversation_id": t.ConversationID,
-			"user_message_id": t.UserMessageID, "created_by": t.CreatedBy, "candidates": candidates},
-			"judgments": judgments, "passages": passages}, nil)
+		return respond(c, http.StatusOK, turnDetail{Turn: turnView{ID: t.ID, ConversationID: t.ConversationID,
+			UserMessageID: t.UserMessageID, CreatedBy: t.CreatedBy, Candidates: candidates},
+			Judgments: judgments, Passages: passages}, nil)
 	}
+}
+
+// turnDetail is a turn as the trainer's screen loads it.
+type turnDetail struct {
+	Turn      turnView            `json:"turn"`
+	Judgments []rlhf.JudgmentView `json:"judgments"`
+	Passages  []turnPassage       `json:"passages"`
+}
+
+// turnView is a turn and its candidates: rlhf.Candidate for callers who may see models,
+// blindCandidate for the others.
+type turnView struct {
+	ID             int64 `json:"id"`
+	ConversationID int64 `json:"conversation_id"`
+	UserMessageID  int64 `json:"user_message_id"`
+	CreatedBy      int64 `json:"created_by"`
+	Candidates     any   `json:"candidates" doc:"the candidates: each a Candidate, or a BlindCandidate in a blind project for a caller who does not see models"`
+}
+
+// editDiffInput is the text before and after an edit.
+type editDiffInput struct {
+	From string `json:"from"`
+	To   string `json:"to"`
+}
+
+// editDiff is an edit's operations: [op, text] pairs.
+type editDiff struct {
+	Ops [][2]any `json:"ops"`
+}
+
+// conversationTree is a conversation's whole tree of messages.
+type conversationTree struct {
+	PersonaID int64              `json:"persona_id"`
+	Messages  []rlhf.TreeMessage `json:"messages"`
 }
 
 // blindCandidate is a candidate as a trainer of a blind project sees it: what it said and
@@ -94,15 +128,7 @@ func handleSubmitJudgment(d Deps) apiFunc {
 			return err
 		}
 		turn := turnOf(c)
-		dims, err := d.Prompts.Rubric(ctx, turn.personaID)
-		if err != nil {
-			return err
-		}
-		scales := make([]rlhf.Scale, len(dims))
-		for i, dim := range dims {
-			scales[i] = rlhf.Scale{Key: dim.Key, Min: dim.ScaleMin, Max: dim.ScaleMax}
-		}
-		res, err := d.Live.Submit(ctx, turn.id, principalOf(c).user.ID, scales, sub)
+		res, err := d.Live.Submit(ctx, turn.id, principalOf(c).user.ID, sub)
 		if err != nil {
 			return err
 		}
@@ -118,14 +144,11 @@ func handleSubmitJudgment(d Deps) apiFunc {
 // handleDiff shows an edit as it is typed: the same diff the judgment will store.
 func handleEditDiff() apiFunc {
 	return func(c *gin.Context) error {
-		var in struct {
-			From string `json:"from"`
-			To   string `json:"to"`
-		}
+		var in editDiffInput
 		if err := bindJSON(c, &in); err != nil {
 			return err
 		}
-		c.JSON(http.StatusOK, gin.H{"ops": rlhf.Diff(in.From, in.To)})
+		c.JSON(http.StatusOK, editDiff{Ops: rlhf.Diff(in.From, in.To)})
 		return nil
 	}
 }
@@ -134,6 +157,6 @@ func handleEditDiff() apiFunc {
 func handleGetConversation(d Deps) apiFunc {
 	return func(c *gin.Context) error {
 		personaID, msgs, err := d.Live.Conversation(c.Request.Context(), conversationOf(c))
-		return respond(c, http.StatusOK, gin.H{"persona_id": personaID, "messages": msgs}, err)
+		return respond(c, http.StatusOK, conversationTree{PersonaID: personaID, Messages: msgs}, err)
 	}
 }

@@ -20,17 +20,55 @@ import (
 // maxUploadBody bounds one upload request: several files, each at most MaxFileBytes.
 const maxUploadBody = 256 << 20
 
+// corpusInput is POST /projects/:project/corpora.
+type corpusInput struct {
+	Slug         string `json:"slug"`
+	Name         string `json:"name"`
+	Description  string `json:"description"`
+	Embedder     string `json:"embedder"`
+	Dimension    int    `json:"dimension"`
+	ChunkTokens  int    `json:"chunk_tokens"`
+	ChunkOverlap int    `json:"chunk_overlap"`
+}
+
+// corpusDetail is one corpus with the embedders it may use and its stale gold marks.
+type corpusDetail struct {
+	Corpus    retrieval.CorpusStatus `json:"corpus"`
+	Embedders []string               `json:"embedders"`
+	StaleGold []retrieval.StaleGold  `json:"stale_gold"`
+}
+
+// importReport is every uploaded file's outcome, and their sum.
+type importReport struct {
+	Results []retrieval.ImportResult `json:"results"`
+	Summary retrieval.ImportSummary  `json:"summary"`
+}
+
+// searchResult is a search with its parsed query and each passage's score parts.
+type searchResult struct {
+	Query    retrieval.Query     `json:"query"`
+	Passages []retrieval.Passage `json:"passages"`
+	Note     string              `json:"note"`
+}
+
+// evaluateInput is the retrieval configurations to compare.
+type evaluateInput struct {
+	Configs []retrieval.EvalConfig `json:"configs"`
+}
+
+// evaluation is each configuration's scores on the corpus's labelled passages.
+type evaluation struct {
+	Results []retrieval.EvalResult `json:"results"`
+}
+
+// gradeInput is a passage's relevance grade.
+type gradeInput struct {
+	Grade *int `json:"grade"`
+}
+
 func handleCreateCorpus(d Deps) apiFunc {
 	return func(c *gin.Context) error {
-		var in struct {
-			Slug         string `json:"slug"`
-			Name         string `json:"name"`
-			Description  string `json:"description"`
-			Embedder     string `json:"embedder"`
-			Dimension    int    `json:"dimension"`
-			ChunkTokens  int    `json:"chunk_tokens"`
-			ChunkOverlap int    `json:"chunk_overlap"`
-		}
+		var in corpusInput
 		if err := bindJSON(c, &in); err != nil {
 			return err
 		}
@@ -55,7 +93,7 @@ func handleGetCorpus(d Deps) apiFunc {
 			return err
 		}
 		stale, err := d.Retrieval.StaleGold(ctx, corpus.ID)
-		return respond(c, http.StatusOK, gin.H{"corpus": corpus, "embedders": d.Retrieval.Embedders().Names(), "stale_gold": stale}, err)
+		return respond(c, http.StatusOK, corpusDetail{Corpus: corpus, Embedders: d.Retrieval.Embedders().Names(), StaleGold: stale}, err)
 	}
 }
 
@@ -139,7 +177,7 @@ func handleImportDocuments(d Deps) apiFunc {
 		}
 		record(c, d, audit.Event{Action: audit.Import, ProjectID: &corpus.ProjectID, Target: "corpus:" + corpus.Slug,
 			Details: map[string]any{"files": sum.Files, "added": sum.Added, "updated": sum.Updated, "failed": sum.Failed}})
-		c.JSON(http.StatusOK, gin.H{"results": results, "summary": sum})
+		c.JSON(http.StatusOK, importReport{Results: results, Summary: sum})
 		return nil
 	}
 }
@@ -167,15 +205,13 @@ func handleSearch(d Deps) apiFunc {
 		if res.Passages == nil {
 			res.Passages = []retrieval.Passage{}
 		}
-		return respond(c, http.StatusOK, gin.H{"query": q, "passages": res.Passages, "note": res.Note}, err)
+		return respond(c, http.StatusOK, searchResult{Query: q, Passages: res.Passages, Note: res.Note}, err)
 	}
 }
 
 func handleEvaluate(d Deps) apiFunc {
 	return func(c *gin.Context) error {
-		var in struct {
-			Configs []retrieval.EvalConfig `json:"configs"`
-		}
+		var in evaluateInput
 		if err := bindJSON(c, &in); err != nil {
 			return err
 		}
@@ -202,7 +238,7 @@ func handleEvaluate(d Deps) apiFunc {
 			cfg.Fusion = q.Fusion
 		}
 		results, err := d.Retrieval.Evaluate(c.Request.Context(), corpusOf(c).ID, in.Configs)
-		return respond(c, http.StatusOK, gin.H{"results": results}, err)
+		return respond(c, http.StatusOK, evaluation{Results: results}, err)
 	}
 }
 
@@ -213,9 +249,7 @@ func handleMarkPassage(d Deps) apiFunc {
 		if err != nil {
 			return err
 		}
-		var in struct {
-			Grade *int `json:"grade"`
-		}
+		var in gradeInput
 		if err := bindJSON(c, &in); err != nil {
 			return err
 		}

@@ -10,7 +10,9 @@ import (
 
 	"github.com/mentor-ai/mentor/audit"
 	"github.com/mentor-ai/mentor/errs"
+	"github.com/mentor-ai/mentor/llm"
 	"github.com/mentor-ai/mentor/prompts"
+	"github.com/mentor-ai/mentor/retrieval"
 )
 
 // apiFunc is a handler that returns its error, so every error reaches writeError.
@@ -41,6 +43,73 @@ func versionParam(c *gin.Context, d Deps, personaID int64) (prompts.Version, err
 	return d.Prompts.VersionByNumber(c.Request.Context(), personaID, n)
 }
 
+// projectList is GET /projects.
+type projectList struct {
+	Projects []prompts.Project `json:"projects"`
+}
+
+// personaList is a project's personas.
+type personaList struct {
+	Project  prompts.Project   `json:"project"`
+	Personas []prompts.Persona `json:"personas"`
+}
+
+// personaDetail is one persona with its rubric and versions.
+type personaDetail struct {
+	Persona    prompts.Persona     `json:"persona"`
+	Rubric     []prompts.Dimension `json:"rubric"`
+	Versions   []prompts.Version   `json:"versions"`
+	SeesModels bool                `json:"sees_models"`
+}
+
+// rubricBody is a persona's rubric, as PUT …/rubric takes and returns it.
+type rubricBody struct {
+	Dimensions []prompts.Dimension `json:"dimensions"`
+}
+
+// versionDiff compares two prompt versions.
+type versionDiff struct {
+	From int    `json:"from"`
+	To   int    `json:"to"`
+	Diff string `json:"diff"`
+}
+
+// previewInput is a template to render without saving it.
+type previewInput struct {
+	Template string `json:"template"`
+	Locale   string `json:"locale"`
+}
+
+// previewResult is a rendered template and the sample data it was rendered with.
+type previewResult struct {
+	SystemPrompt string               `json:"system_prompt"`
+	Opening      string               `json:"opening"`
+	Closing      string               `json:"closing"`
+	Sample       prompts.TemplateData `json:"sample"`
+	Fields       []string             `json:"fields"`
+}
+
+// modelList is GET /models.
+type modelList struct {
+	Models []llm.Model `json:"models"`
+}
+
+// modelHealth is GET /models/health.
+type modelHealth struct {
+	Health []llm.Health `json:"health"`
+}
+
+// corpusList is a project's corpora.
+type corpusList struct {
+	Corpora []retrieval.CorpusStatus `json:"corpora"`
+}
+
+// documentList is a page of a corpus's documents.
+type documentList struct {
+	Corpus retrieval.Corpus `json:"corpus"`
+	retrieval.DocumentPage
+}
+
 type projectInput struct {
 	Slug         string `json:"slug"`
 	Name         string `json:"name"`
@@ -64,7 +133,7 @@ func handleListProjects(d Deps) apiFunc {
 			}
 			list = slices.DeleteFunc(list, func(pr prompts.Project) bool { return !slices.Contains(mine, pr.ID) })
 		}
-		c.JSON(http.StatusOK, gin.H{"projects": list})
+		c.JSON(http.StatusOK, projectList{Projects: list})
 		return nil
 	}
 }
@@ -113,7 +182,7 @@ func handleListPersonas(d Deps) apiFunc {
 	return func(c *gin.Context) error {
 		p := projectOf(c)
 		list, err := d.Prompts.Personas(c.Request.Context(), p.ID)
-		return respond(c, http.StatusOK, gin.H{"project": p, "personas": list}, err)
+		return respond(c, http.StatusOK, personaList{Project: p, Personas: list}, err)
 	}
 }
 
@@ -164,7 +233,7 @@ func handleGetPersona(d Deps) apiFunc {
 		// The screen needs to know, before any turn, whether to offer versions by name; the
 		// rule is the server's (auth.SeesModels), not copied into the browser.
 		sees, err := revealsModels(c, d, p.ID)
-		return respond(c, http.StatusOK, gin.H{"persona": p, "rubric": rubric, "versions": versions, "sees_models": sees}, err)
+		return respond(c, http.StatusOK, personaDetail{Persona: p, Rubric: rubric, Versions: versions, SeesModels: sees}, err)
 	}
 }
 
@@ -186,9 +255,7 @@ func handlePutRubric(d Deps) apiFunc {
 	return func(c *gin.Context) error {
 		ctx := c.Request.Context()
 		p := personaOf(c)
-		var in struct {
-			Dimensions []prompts.Dimension `json:"dimensions"`
-		}
+		var in rubricBody
 		if err := bindJSON(c, &in); err != nil {
 			return err
 		}
@@ -196,7 +263,7 @@ func handlePutRubric(d Deps) apiFunc {
 			return err
 		}
 		rubric, err := d.Prompts.Rubric(ctx, p.ID)
-		return respond(c, http.StatusOK, gin.H{"dimensions": rubric}, err)
+		return respond(c, http.StatusOK, rubricBody{Dimensions: rubric}, err)
 	}
 }
 
@@ -243,7 +310,7 @@ func handleDiff(d Deps) apiFunc {
 				return err
 			}
 		}
-		c.JSON(http.StatusOK, gin.H{"from": vs[0].Version, "to": vs[1].Version, "diff": prompts.Diff(vs[0], vs[1])})
+		c.JSON(http.StatusOK, versionDiff{From: vs[0].Version, To: vs[1].Version, Diff: prompts.Diff(vs[0], vs[1])})
 		return nil
 	}
 }
@@ -252,10 +319,7 @@ func handleDiff(d Deps) apiFunc {
 // mistakes (with line and column) and the result while editing.
 func handlePreview() apiFunc {
 	return func(c *gin.Context) error {
-		var in struct {
-			Template string `json:"template"`
-			Locale   string `json:"locale"`
-		}
+		var in previewInput
 		if err := bindJSON(c, &in); err != nil {
 			return err
 		}
@@ -270,22 +334,22 @@ func handlePreview() apiFunc {
 		}
 		opening, _ := t.Block(prompts.BlockOpening, data)
 		closing, _ := t.Block(prompts.BlockClosing, data)
-		c.JSON(http.StatusOK, gin.H{"system_prompt": system, "opening": opening, "closing": closing, "sample": data,
-			"fields": prompts.TemplateFields()})
+		c.JSON(http.StatusOK, previewResult{SystemPrompt: system, Opening: opening, Closing: closing, Sample: data,
+			Fields: prompts.TemplateFields()})
 		return nil
 	}
 }
 
 func handleListModels(d Deps) apiFunc {
 	return func(c *gin.Context) error {
-		c.JSON(http.StatusOK, gin.H{"models": d.Models.Models()})
+		c.JSON(http.StatusOK, modelList{Models: d.Models.Models()})
 		return nil
 	}
 }
 
 func handleModelHealth(d Deps) apiFunc {
 	return func(c *gin.Context) error {
-		c.JSON(http.StatusOK, gin.H{"health": d.Models.Health(c.Request.Context())})
+		c.JSON(http.StatusOK, modelHealth{Health: d.Models.Health(c.Request.Context())})
 		return nil
 	}
 }
@@ -293,7 +357,7 @@ func handleModelHealth(d Deps) apiFunc {
 func handleListCorpora(d Deps) apiFunc {
 	return func(c *gin.Context) error {
 		list, err := d.Retrieval.Corpora(c.Request.Context(), projectOf(c).ID)
-		return respond(c, http.StatusOK, gin.H{"corpora": list}, err)
+		return respond(c, http.StatusOK, corpusList{Corpora: list}, err)
 	}
 }
 
@@ -309,7 +373,6 @@ func handleListDocuments(d Deps) apiFunc {
 			return err
 		}
 		page, err := d.Retrieval.Documents(c.Request.Context(), corpus.ID, limit, offset)
-		return respond(c, http.StatusOK, gin.H{"corpus": corpus, "documents": page.Documents, "total": page.Total,
-			"limit": page.Limit, "offset": page.Offset}, err)
+		return respond(c, http.StatusOK, documentList{Corpus: corpus, DocumentPage: page}, err)
 	}
 }

@@ -33,10 +33,73 @@ func record(c *gin.Context, d Deps, e audit.Event) {
 	}
 }
 
+// sessionView is who is signed in: a session's user, its CSRF token and the user's roles;
+// or, for a request with an API token, the token in place of the CSRF token.
 type sessionView struct {
 	User      auth.User     `json:"user"`
-	CSRFToken string        `json:"csrf_token"`
+	CSRFToken string        `json:"csrf_token,omitempty"`
 	Roles     []projectRole `json:"roles"`
+	Token     *auth.Token   `json:"token,omitempty"`
+}
+
+// signInInput is POST /session.
+type signInInput struct {
+	Login    string `json:"login"`
+	Password string `json:"password"`
+}
+
+// passwordChange is PUT /session/password.
+type passwordChange struct {
+	Current string `json:"current_password"`
+	New     string `json:"new_password"`
+}
+
+// disabledInput is PUT /users/:user/disabled.
+type disabledInput struct {
+	Disabled *bool `json:"disabled"`
+}
+
+// passwordInput is an administrator's PUT /users/:user/password.
+type passwordInput struct {
+	Password string `json:"password"`
+}
+
+// roleInput is PUT /projects/:project/members/:user.
+type roleInput struct {
+	Role auth.Role `json:"role"`
+}
+
+// tokenInput is POST /tokens: the password is asked again, as a token outlives the session.
+type tokenInput struct {
+	Name     string       `json:"name"`
+	Scopes   []auth.Scope `json:"scopes"`
+	Password string       `json:"password"`
+}
+
+// tokenCreated is a new token with its secret, shown this once.
+type tokenCreated struct {
+	Token  auth.Token `json:"token"`
+	Secret string     `json:"secret"`
+}
+
+// userList is GET /users.
+type userList struct {
+	Users []auth.User `json:"users"`
+}
+
+// memberList is a project's members.
+type memberList struct {
+	Members []auth.Member `json:"members"`
+}
+
+// tokenList is the caller's own tokens.
+type tokenList struct {
+	Tokens []auth.Token `json:"tokens"`
+}
+
+// auditList is a page of audit events, newest first.
+type auditList struct {
+	Events []audit.Event `json:"events"`
 }
 
 type projectRole struct {
@@ -87,10 +150,7 @@ func verifyPassword(c *gin.Context, d Deps, login, password string) (auth.User, 
 func handleSignIn(d Deps) apiFunc {
 	return func(c *gin.Context) error {
 		ctx := c.Request.Context()
-		var in struct {
-			Login    string `json:"login"`
-			Password string `json:"password"`
-		}
+		var in signInInput
 		if err := bindJSON(c, &in); err != nil {
 			return err
 		}
@@ -118,26 +178,34 @@ func handleSignIn(d Deps) apiFunc {
 }
 
 func viewSession(c *gin.Context, d Deps, sess auth.Session) (sessionView, error) {
-	ids, err := d.Auth.ProjectIDs(c.Request.Context(), sess.User.ID)
+	roles, err := rolesOf(c, d, sess.User.ID)
+	return sessionView{User: sess.User, CSRFToken: sess.CSRFToken, Roles: roles}, err
+}
+
+// rolesOf lists the user's role in each of their projects.
+func rolesOf(c *gin.Context, d Deps, userID int64) ([]projectRole, error) {
+	ids, err := d.Auth.ProjectIDs(c.Request.Context(), userID)
 	if err != nil {
-		return sessionView{}, err
+		return nil, err
 	}
-	v := sessionView{User: sess.User, CSRFToken: sess.CSRFToken, Roles: []projectRole{}}
+	roles := []projectRole{}
 	for _, id := range ids {
-		r, err := d.Auth.Role(c.Request.Context(), sess.User.ID, id)
+		r, err := d.Auth.Role(c.Request.Context(), userID, id)
 		if err != nil {
-			return v, err
+			return nil, err
 		}
-		v.Roles = append(v.Roles, projectRole{ProjectID: id, Role: r})
+		roles = append(roles, projectRole{ProjectID: id, Role: r})
 	}
-	return v, nil
+	return roles, nil
 }
 
 func handleGetSession(d Deps) apiFunc {
 	return func(c *gin.Context) error {
 		p := principalOf(c)
 		if p.session == nil {
-			return respond(c, http.StatusOK, gin.H{"user": p.user, "token": p.token}, nil)
+			// A token has no session, so no CSRF token; the roles are its owner's.
+			roles, err := rolesOf(c, d, p.user.ID)
+			return respond(c, http.StatusOK, sessionView{User: p.user, Token: p.token, Roles: roles}, err)
 		}
 		view, err := viewSession(c, d, *p.session)
 		return respond(c, http.StatusOK, view, err)
@@ -165,10 +233,7 @@ func handleChangeOwnPassword(d Deps) apiFunc {
 	return func(c *gin.Context) error {
 		ctx := c.Request.Context()
 		p := principalOf(c)
-		var in struct {
-			Current string `json:"current_password"`
-			New     string `json:"new_password"`
-		}
+		var in passwordChange
 		if err := bindJSON(c, &in); err != nil {
 			return err
 		}
@@ -205,7 +270,7 @@ func userParam(c *gin.Context) (int64, error) {
 func handleListUsers(d Deps) apiFunc {
 	return func(c *gin.Context) error {
 		users, err := d.Auth.Users(c.Request.Context())
-		return respond(c, http.StatusOK, gin.H{"users": users}, err)
+		return respond(c, http.StatusOK, userList{Users: users}, err)
 	}
 }
 
@@ -231,9 +296,7 @@ func handleSetUserDisabled(d Deps) apiFunc {
 		if err != nil {
 			return err
 		}
-		var in struct {
-			Disabled *bool `json:"disabled"`
-		}
+		var in disabledInput
 		if err := bindJSON(c, &in); err != nil {
 			return err
 		}
@@ -267,9 +330,7 @@ func handleResetPassword(d Deps) apiFunc {
 		if err != nil {
 			return err
 		}
-		var in struct {
-			Password string `json:"password"`
-		}
+		var in passwordInput
 		if err := bindJSON(c, &in); err != nil {
 			return err
 		}
@@ -290,7 +351,7 @@ func handleResetPassword(d Deps) apiFunc {
 func handleListMembers(d Deps) apiFunc {
 	return func(c *gin.Context) error {
 		members, err := d.Auth.Members(c.Request.Context(), projectOf(c).ID)
-		return respond(c, http.StatusOK, gin.H{"members": members}, err)
+		return respond(c, http.StatusOK, memberList{Members: members}, err)
 	}
 }
 
@@ -299,9 +360,7 @@ func handleSetMember(d Deps) apiFunc {
 	return func(c *gin.Context) error {
 		ctx := c.Request.Context()
 		p := projectOf(c)
-		var in struct {
-			Role auth.Role `json:"role"`
-		}
+		var in roleInput
 		if err := bindJSON(c, &in); err != nil {
 			return err
 		}
@@ -314,7 +373,7 @@ func handleSetMember(d Deps) apiFunc {
 		}
 		record(c, d, audit.Event{Action: audit.RoleChanged, ProjectID: &p.ID, Target: u.Login, Details: map[string]any{"role": in.Role}})
 		members, err := d.Auth.Members(ctx, p.ID)
-		return respond(c, http.StatusOK, gin.H{"members": members}, err)
+		return respond(c, http.StatusOK, memberList{Members: members}, err)
 	}
 }
 
@@ -338,7 +397,7 @@ func handleRemoveMember(d Deps) apiFunc {
 func handleListTokens(d Deps) apiFunc {
 	return func(c *gin.Context) error {
 		tokens, err := d.Auth.Tokens(c.Request.Context(), principalOf(c).user.ID)
-		return respond(c, http.StatusOK, gin.H{"tokens": tokens}, err)
+		return respond(c, http.StatusOK, tokenList{Tokens: tokens}, err)
 	}
 }
 
@@ -346,11 +405,7 @@ func handleListTokens(d Deps) apiFunc {
 func handleCreateToken(d Deps) apiFunc {
 	return func(c *gin.Context) error {
 		p := principalOf(c)
-		var in struct {
-			Name     string       `json:"name"`
-			Scopes   []auth.Scope `json:"scopes"`
-			Password string       `json:"password"` // a token outlives the session: ask again
-		}
+		var in tokenInput
 		if err := bindJSON(c, &in); err != nil {
 			return err
 		}
@@ -365,7 +420,7 @@ func handleCreateToken(d Deps) apiFunc {
 			return err
 		}
 		record(c, d, audit.Event{Action: audit.TokenCreated, Target: tok.Prefix, Details: map[string]any{"name": tok.Name, "scopes": tok.Scopes}})
-		c.JSON(http.StatusCreated, gin.H{"token": tok, "secret": secret})
+		c.JSON(http.StatusCreated, tokenCreated{Token: tok, Secret: secret})
 		return nil
 	}
 }
@@ -401,6 +456,6 @@ func handleListAudit(d Deps, perProject bool) apiFunc {
 			f.Before = n
 		}
 		events, err := d.Audit.List(c.Request.Context(), f)
-		return respond(c, http.StatusOK, gin.H{"events": events}, err)
+		return respond(c, http.StatusOK, auditList{Events: events}, err)
 	}
 }

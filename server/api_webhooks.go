@@ -13,14 +13,33 @@ import (
 // Webhooks (issue 16): a project's endpoints, their delivery log, and resuming a paused one.
 // The signing secret is in the answer to the POST and nowhere else.
 
+// webhookList is a project's endpoints and the events they may subscribe to.
+type webhookList struct {
+	Webhooks   []webhook.Webhook `json:"webhooks"`
+	Events     []webhook.Event   `json:"events"`
+	Emitted    []webhook.Event   `json:"emitted"`
+	PauseAfter int               `json:"pause_after"`
+}
+
+// webhookResumed is a resumed endpoint and how many deliveries were queued again.
+type webhookResumed struct {
+	Webhook  webhook.Webhook `json:"webhook"`
+	Requeued int             `json:"requeued"`
+}
+
+// deliveryList is an endpoint's delivery log, newest first.
+type deliveryList struct {
+	Deliveries []webhook.Delivery `json:"deliveries"`
+}
+
 // handleListWebhooks lists a project's endpoints with the events they can subscribe to (and
 // which of those are emitted yet); a paused one has paused_at set, which the project page
 // shows its managers.
 func handleListWebhooks(d Deps) apiFunc {
 	return func(c *gin.Context) error {
 		hooks, err := d.Webhooks.List(c.Request.Context(), projectOf(c).ID)
-		return respond(c, http.StatusOK, gin.H{"webhooks": hooks, "events": webhook.Events, "emitted": webhook.Emitted,
-			"pause_after": webhook.PauseAfter}, err)
+		return respond(c, http.StatusOK, webhookList{Webhooks: hooks, Events: webhook.Events, Emitted: webhook.Emitted,
+			PauseAfter: webhook.PauseAfter}, err)
 	}
 }
 
@@ -72,7 +91,7 @@ func handleResumeWebhook(d Deps) apiFunc {
 		}
 		record(c, d, audit.Event{Action: audit.WebhookResumed, ProjectID: &project.ID, Target: "webhook:" + strconv.FormatInt(id, 10),
 			Details: map[string]any{"requeued": requeued}})
-		c.JSON(http.StatusOK, gin.H{"webhook": w, "requeued": requeued})
+		c.JSON(http.StatusOK, webhookResumed{Webhook: w, Requeued: requeued})
 		return nil
 	}
 }
@@ -86,6 +105,6 @@ func handleWebhookDeliveries(d Deps) apiFunc {
 			return err
 		}
 		ds, err := d.Webhooks.Deliveries(c.Request.Context(), projectOf(c).ID, id, 50)
-		return respond(c, http.StatusOK, gin.H{"deliveries": ds}, err)
+		return respond(c, http.StatusOK, deliveryList{Deliveries: ds}, err)
 	}
 }

@@ -51,6 +51,10 @@ const (
 	fromTurn                       // :turn
 	fromConversation               // :conversation
 	fromCorpusQuery                // ?corpus=ID, for routes about a corpus that are not under /corpora
+
+	// Campaigns (api_campaigns.go).
+	fromCampaign // :campaign
+	fromClaim    // :claim, a trainer's lease on a campaign item
 )
 
 // rule is what a route requires.
@@ -67,6 +71,8 @@ const (
 	keyCorpus       = "mentor.corpus"
 	keyTurn         = "mentor.turn"
 	keyConversation = "mentor.conversation"
+	keyCampaign     = "mentor.campaign" // campaign id
+	keyClaim        = "mentor.claim"    // claim id
 )
 
 func principalOf(c *gin.Context) principal { return c.MustGet(keyPrincipal).(principal) }
@@ -236,6 +242,31 @@ func resolveTarget(ctx context.Context, c *gin.Context, d Deps, t target) (int64
 		}
 		c.Set(keyTurn, turnRef{id: id, personaID: personaID})
 		return projectID, nil
+
+	// Campaigns.
+	case fromCampaign:
+		id, err := idParam(c, "campaign")
+		if err != nil {
+			return 0, notFound(t, c)
+		}
+		projectID, err := d.Campaigns.ProjectOf(ctx, id)
+		if err != nil {
+			return 0, hideMissing(err, t, c)
+		}
+		c.Set(keyCampaign, id)
+		return projectID, nil
+	case fromClaim:
+		id, err := idParam(c, "claim")
+		if err != nil {
+			return 0, notFound(t, c)
+		}
+		projectID, campaignID, err := d.Campaigns.ClaimProject(ctx, id)
+		if err != nil {
+			return 0, hideMissing(err, t, c)
+		}
+		c.Set(keyClaim, id)
+		c.Set(keyCampaign, campaignID)
+		return projectID, nil
 	}
 	return 0, nil
 }
@@ -260,6 +291,10 @@ func notFound(t target, c *gin.Context) error {
 		return errs.E(errs.NotFound, "no turn %q", c.Param("turn"))
 	case fromConversation:
 		return errs.E(errs.NotFound, "no conversation %q", c.Param("conversation"))
+	case fromCampaign:
+		return errs.E(errs.NotFound, "no campaign %q", c.Param("campaign"))
+	case fromClaim:
+		return errs.E(errs.NotFound, "no claim %q", c.Param("claim"))
 	}
 	return errs.E(errs.NotFound, "no project %q", c.Param("project"))
 }

@@ -22,9 +22,12 @@ import (
 
 	"github.com/mentor-ai/mentor/audit"
 	"github.com/mentor-ai/mentor/auth"
+	"github.com/mentor-ai/mentor/base"
+	"github.com/mentor-ai/mentor/campaign"
 	"github.com/mentor-ai/mentor/db"
 	"github.com/mentor-ai/mentor/generation"
 	"github.com/mentor-ai/mentor/internal/pgtest"
+	"github.com/mentor-ai/mentor/jobs"
 	"github.com/mentor-ai/mentor/live"
 	"github.com/mentor-ai/mentor/llm"
 	"github.com/mentor-ai/mentor/prompts"
@@ -50,6 +53,8 @@ type fixture struct {
 	// proxy stands between the pool and Postgres when options.viaProxy is set, so a test
 	// can take the database down (proxy.Down) and bring it back (proxy.Up).
 	proxy *pgtest.Proxy
+	// roundTrips counts the pool's round trips when options.countTrips is set (issue 17).
+	roundTrips *pgtest.RoundTrips
 }
 
 type options struct {
@@ -61,6 +66,7 @@ type options struct {
 	trustedProxies []string
 	modelsFile     string
 	viaProxy       bool // connect the server's pool through fixture.proxy
+	countTrips     bool // count the pool's round trips in fixture.roundTrips (issue 17)
 }
 
 func setup(t *testing.T) fixture {
@@ -81,12 +87,15 @@ func newFixture(t testing.TB, logger *slog.Logger, o options) fixture {
 	t.Helper()
 	var pool *pgxpool.Pool
 	var proxy *pgtest.Proxy
+	var roundTrips *pgtest.RoundTrips
 	if o.viaProxy {
 		proxy = pgtest.NewProxy(t, pgtest.URL(t))
 		var err error
 		pool, err = db.Connect(context.Background(), proxy.URL())
 		require.NoError(t, err)
 		t.Cleanup(pool.Close)
+	} else if o.countTrips {
+		pool, roundTrips = pgtest.CountingPool(t, 32)
 	} else {
 		pool = pgtest.Pool(t)
 	}
@@ -110,17 +119,21 @@ func newFixture(t testing.TB, logger *slog.Logger, o options) fixture {
 	go func() { defer close(done); engine.Run(ctx) }()
 	stopHub := sync.OnceFunc(func() { cancel(); <-done })
 	t.Cleanup(stopHub)
+	queue, err := jobs.NewInserter(pool)
+	require.NoError(t, err)
 	deps := server.Deps{
 		Logger: logger, Pool: pool, Registry: prometheus.NewRegistry(), Version: "test",
 		Prompts: ps, Retrieval: rs, Models: models, Generator: generator,
 		Auth: as, Audit: audit.New(pool), Sessions: sessions, Engine: engine, Live: liveStore,
 		TrustedProxies: o.trustedProxies, Webhooks: webhook.NewStore(pool, nil, webhook.Guard{}),
+		// Campaigns: the package's own tests drive them; here they only need to exist.
+		Campaigns: campaign.NewStore(pool, models, queue, campaign.Options{Logger: logger}), Bases: base.NewStore(pool, as),
 	}
 	h, err := server.New(deps)
 	require.NoError(t, err)
 	srv := httptest.NewServer(h)
 	t.Cleanup(srv.Close)
-	f := fixture{pool: pool, srv: srv, models: models, auth: as, engine: engine, stopHub: stopHub, deps: deps, proxy: proxy}
+	f := fixture{pool: pool, srv: srv, models: models, auth: as, engine: engine, stopHub: stopHub, deps: deps, proxy: proxy, roundTrips: roundTrips}
 	f.user(t, "root", true)
 	f.admin = f.signIn(t, "root")
 	return f
@@ -182,6 +195,24 @@ func (f fixture) withToken(secret string) *client {
 	return c
 }
 
+// headers are what a request needs to act as c from another process (issue 17's load
+// generator): its session cookie and CSRF token.
+func (c *client) headers(t testing.TB) map[string]string {
+	t.Helper()
+	h := map[string]string{}
+	var cookies []string
+	for _, k := range c.http.Jar.Cookies(mustURL(c.f.srv.URL)) {
+		cookies = append(cookies, k.Name+"="+k.Value)
+	}
+	if len(cookies) > 0 {
+		h["Cookie"] = strings.Join(cookies, "; ")
+	}
+	if c.csrf != "" {
+		h["X-CSRF-Token"] = c.csrf
+	}
+	return h
+}
+
 func (c *client) request(t testing.TB, method, path string, body any) *http.Response {
 	t.Helper()
 	var r io.Reader
@@ -215,6 +246,9 @@ func (c *client) call(t testing.TB, method, path string, body any) (int, map[str
 	res := c.request(t, method, path, body)
 	defer res.Body.Close()
 	raw, _ := io.ReadAll(res.Body)
+	contract, err := theContract()
+	require.NoError(t, err, "the OpenAPI contract")
+	contract.check(t, method, path, res.StatusCode, res.Header.Get("Content-Type"), raw)
 	var out map[string]any
 	if len(raw) > 0 && strings.HasPrefix(res.Header.Get("Content-Type"), "application/json") {
 		require.NoError(t, json.Unmarshal(raw, &out), string(raw))

@@ -63,9 +63,15 @@ func handleReadyz(pool *pgxpool.Pool) gin.HandlerFunc {
 	}
 }
 
+// versionInfo is GET /version: the build and the database schema it expects.
+type versionInfo struct {
+	Version       string `json:"version"`
+	SchemaVersion int64  `json:"schema_version"`
+}
+
 func handleVersion(version string) apiFunc {
 	return func(c *gin.Context) error {
 		latest, err := migrations.Latest()
-		return respond(c, http.StatusOK, gin.H{"version": version, "schema_version": latest}, err)
+		return respond(c, http.StatusOK, versionInfo{Version: version, SchemaVersion: latest}, err)
 	}
 }

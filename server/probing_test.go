@@ -36,7 +36,8 @@ func TestNonMembersCannotProbe(t *testing.T) {
 		callers["token: "+string(scope)] = w.withToken(secret)
 	}
 	const none = 987654321
-	missing := projectSide{project: prompts.Project{Slug: "no-such-project"}, persona: none, corps: none, turn: none, conversation: none}
+	missing := projectSide{project: prompts.Project{Slug: "no-such-project"}, persona: none, corps: none, turn: none, conversation: none,
+		campaign: none, claim: none}
 	kinds := map[string]bool{}
 	for _, rr := range server.RouteRules() {
 		if rr.Target == "" {
@@ -58,7 +59,8 @@ func TestNonMembersCannotProbe(t *testing.T) {
 			})
 		}
 	}
-	assert.Equal(t, map[string]bool{"project": true, "persona": true, "corpus": true, "turn": true, "conversation": true}, kinds,
+	assert.Equal(t, map[string]bool{"project": true, "persona": true, "corpus": true, "turn": true, "conversation": true,
+		"campaign": true, "claim": true}, kinds,
 		"every kind of target is probed")
 }
 

@@ -4,9 +4,14 @@ import (
 	"github.com/gin-gonic/gin"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
+	"github.com/mentor-ai/mentor/apidoc"
 	"github.com/mentor-ai/mentor/auth"
 	"github.com/mentor-ai/mentor/errs"
+	"github.com/mentor-ai/mentor/prompts"
+	"github.com/mentor-ai/mentor/retrieval"
+	"github.com/mentor-ai/mentor/rlhf"
 	"github.com/mentor-ai/mentor/ui"
+	"github.com/mentor-ai/mentor/webhook"
 )
 
 // public marks the few API routes that need no sign-in.
@@ -15,88 +20,192 @@ const public auth.Permission = "public"
 // route is one API route and the permission it needs. Every /api/v1 route is listed here;
 // a test builds requests for each of them, for every role, and fails on a route it cannot
 // find in this table.
+//
+// doc is the route's entry in the OpenAPI document (openapi.go): a route is added with its
+// documentation, and TestEveryRouteIsDocumented fails on one without.
 type route struct {
 	method, path string
 	rule         rule
 	handle       apiFunc
+	doc          apiDoc
 }
 
 func apiRoutes(d Deps) []route {
 	return []route{
-		{"GET", "/version", rule{public, noProject}, handleVersion(d.Version)},
+		{"GET", "/version", rule{public, noProject}, handleVersion(d.Version),
+			doc("The server's version and the database schema it expects").ok(200, versionInfo{})},
+		{"GET", "/openapi.json", rule{public, noProject}, handleOpenAPI(d.Version),
+			doc("This document: the API as OpenAPI 3.1").ok(200, apidoc.Document{})},
 
 		// Signing in and out, and the signed-in user's own tokens.
-		{"POST", "/session", rule{public, noProject}, handleSignIn(d)},
-		{"GET", "/session", rule{auth.SignedIn, noProject}, handleGetSession(d)},
-		{"DELETE", "/session", rule{auth.Account, noProject}, handleSignOut(d)},
-		{"PUT", "/session/password", rule{auth.Account, noProject}, handleChangeOwnPassword(d)},
-		{"GET", "/tokens", rule{auth.Account, noProject}, handleListTokens(d)},
-		{"POST", "/tokens", rule{auth.Account, noProject}, handleCreateToken(d)},
-		{"DELETE", "/tokens/:token", rule{auth.Account, noProject}, handleRevokeToken(d)},
+		{"POST", "/session", rule{public, noProject}, handleSignIn(d),
+			doc("Sign in with a login and password").about("Starts a session: sets the mentor_session cookie and answers the CSRF token that browser writes must send as X-CSRF-Token. Failed sign-ins are throttled per login and address.").takes(signInInput{}).ok(200, sessionView{}).fail(errs.Unauthenticated, errs.RateLimited)},
+		{"GET", "/session", rule{auth.SignedIn, noProject}, handleGetSession(d),
+			doc("Who is signed in: the session's (or token's) user and their roles").ok(200, sessionView{})},
+		{"DELETE", "/session", rule{auth.Account, noProject}, handleSignOut(d),
+			doc("Sign out: end this session").ok(204, nil)},
+		{"PUT", "/session/password", rule{auth.Account, noProject}, handleChangeOwnPassword(d),
+			doc("Change your own password; every session ends").takes(passwordChange{}).ok(204, nil).fail(errs.RateLimited)},
+		{"GET", "/tokens", rule{auth.Account, noProject}, handleListTokens(d),
+			doc("List your API tokens").ok(200, tokenList{})},
+		{"POST", "/tokens", rule{auth.Account, noProject}, handleCreateToken(d),
+			doc("Create an API token; its secret is shown only in this answer").takes(tokenInput{}).ok(201, tokenCreated{}).fail(errs.RateLimited)},
+		{"DELETE", "/tokens/:token", rule{auth.Account, noProject}, handleRevokeToken(d),
+			doc("Revoke one of your API tokens").ok(204, nil)},
 
 		// Instance administration.
-		{"GET", "/users", rule{auth.InstanceAdmin, noProject}, handleListUsers(d)},
-		{"POST", "/users", rule{auth.InstanceAdmin, noProject}, handleCreateUser(d)},
-		{"PUT", "/users/:user/disabled", rule{auth.InstanceAdmin, noProject}, handleSetUserDisabled(d)},
-		{"PUT", "/users/:user/password", rule{auth.InstanceAdmin, noProject}, handleResetPassword(d)},
-		{"GET", "/audit", rule{auth.InstanceAdmin, noProject}, handleListAudit(d, false)},
-		{"POST", "/projects", rule{auth.InstanceAdmin, noProject}, handleCreateProject(d)},
+		{"GET", "/users", rule{auth.InstanceAdmin, noProject}, handleListUsers(d),
+			doc("List every account").ok(200, userList{})},
+		{"POST", "/users", rule{auth.InstanceAdmin, noProject}, handleCreateUser(d),
+			doc("Create an account").takes(auth.NewUser{}).ok(201, auth.User{}).fail(errs.Conflict)},
+		{"PUT", "/users/:user/disabled", rule{auth.InstanceAdmin, noProject}, handleSetUserDisabled(d),
+			doc("Disable or enable an account").takes(disabledInput{}).ok(200, auth.User{})},
+		{"PUT", "/users/:user/password", rule{auth.InstanceAdmin, noProject}, handleResetPassword(d),
+			doc("Set an account's password; its sessions end").takes(passwordInput{}).ok(204, nil)},
+		{"GET", "/audit", rule{auth.InstanceAdmin, noProject}, handleListAudit(d, false),
+			doc("The whole audit log, newest first").param("action", "", "only events of this action (sign_in, export, …)").param("before", int64(0), "only events with a smaller id: the next page").ok(200, auditList{})},
+		{"POST", "/projects", rule{auth.InstanceAdmin, noProject}, handleCreateProject(d),
+			doc("Create a project").takes(projectInput{}).ok(201, prompts.Project{}).fail(errs.Conflict)},
 
 		// Projects and their members.
-		{"GET", "/projects", rule{auth.SignedIn, noProject}, handleListProjects(d)},
-		{"GET", "/projects/:project", rule{auth.ProjectRead, fromProject}, handleGetProject()},
-		{"PUT", "/projects/:project", rule{auth.ProjectManage, fromProject}, handleUpdateProject(d)},
-		{"GET", "/projects/:project/members", rule{auth.ProjectManage, fromProject}, handleListMembers(d)},
-		{"PUT", "/projects/:project/members/:user", rule{auth.ProjectManage, fromProject}, handleSetMember(d)},
-		{"DELETE", "/projects/:project/members/:user", rule{auth.ProjectManage, fromProject}, handleRemoveMember(d)},
-		{"GET", "/projects/:project/audit", rule{auth.ProjectManage, fromProject}, handleListAudit(d, true)},
+		{"GET", "/projects", rule{auth.SignedIn, noProject}, handleListProjects(d),
+			doc("List the projects you belong to (all of them, for an instance administrator)").ok(200, projectList{})},
+		{"GET", "/projects/:project", rule{auth.ProjectRead, fromProject}, handleGetProject(),
+			doc("One project").ok(200, prompts.Project{})},
+		{"PUT", "/projects/:project", rule{auth.ProjectManage, fromProject}, handleUpdateProject(d),
+			doc("Change a project's name, description or blind ranking").takes(projectInput{}).ok(200, prompts.Project{})},
+		{"GET", "/projects/:project/members", rule{auth.ProjectManage, fromProject}, handleListMembers(d),
+			doc("A project's members and their roles").ok(200, memberList{})},
+		{"PUT", "/projects/:project/members/:user", rule{auth.ProjectManage, fromProject}, handleSetMember(d),
+			doc("Add a user (by login) to the project, or change their role").takes(roleInput{}).ok(200, memberList{})},
+		{"DELETE", "/projects/:project/members/:user", rule{auth.ProjectManage, fromProject}, handleRemoveMember(d),
+			doc("Remove a user (by login) from the project").ok(204, nil)},
+		{"GET", "/projects/:project/audit", rule{auth.ProjectManage, fromProject}, handleListAudit(d, true),
+			doc("A project's audit log, newest first").param("action", "", "only events of this action").param("before", int64(0), "only events with a smaller id: the next page").ok(200, auditList{})},
 
 		// Personas, rubrics and prompt versions.
-		{"GET", "/projects/:project/personas", rule{auth.ProjectRead, fromProject}, handleListPersonas(d)},
-		{"POST", "/projects/:project/personas", rule{auth.PromptWrite, fromProject}, handleCreatePersona(d)},
-		{"GET", "/personas/:persona", rule{auth.ProjectRead, fromPersona}, handleGetPersona(d)},
-		{"PUT", "/personas/:persona", rule{auth.PromptWrite, fromPersona}, handleUpdatePersona(d)},
-		{"PUT", "/personas/:persona/rubric", rule{auth.PromptWrite, fromPersona}, handlePutRubric(d)},
-		{"POST", "/personas/:persona/versions", rule{auth.PromptWrite, fromPersona}, handlePublishVersion(d)},
-		{"GET", "/personas/:persona/versions/:version", rule{auth.ProjectRead, fromPersona}, handleGetVersion(d)},
-		{"POST", "/personas/:persona/versions/:version/try", rule{auth.Generate, fromPersona}, handleTry(d)},
-		{"GET", "/personas/:persona/diff", rule{auth.ProjectRead, fromPersona}, handleDiff(d)},
-		{"POST", "/personas/:persona/preview", rule{auth.PromptWrite, fromPersona}, handlePreview()},
+		{"GET", "/projects/:project/personas", rule{auth.ProjectRead, fromProject}, handleListPersonas(d),
+			doc("A project's personas").ok(200, personaList{})},
+		{"POST", "/projects/:project/personas", rule{auth.PromptWrite, fromProject}, handleCreatePersona(d),
+			doc("Create a persona").takes(personaInput{}).ok(201, prompts.Persona{}).fail(errs.Conflict)},
+		{"GET", "/personas/:persona", rule{auth.ProjectRead, fromPersona}, handleGetPersona(d),
+			doc("A persona with its rubric and prompt versions").ok(200, personaDetail{})},
+		{"PUT", "/personas/:persona", rule{auth.PromptWrite, fromPersona}, handleUpdatePersona(d),
+			doc("Change a persona").takes(personaInput{}).ok(200, prompts.Persona{})},
+		{"PUT", "/personas/:persona/rubric", rule{auth.PromptWrite, fromPersona}, handlePutRubric(d),
+			doc("Replace a persona's rubric").takes(rubricBody{}).ok(200, rubricBody{})},
+		{"POST", "/personas/:persona/versions", rule{auth.PromptWrite, fromPersona}, handlePublishVersion(d),
+			doc("Publish a new prompt version").takes(prompts.NewVersion{}).ok(201, prompts.Version{})},
+		{"GET", "/personas/:persona/versions/:version", rule{auth.ProjectRead, fromPersona}, handleGetVersion(d),
+			doc("One prompt version").ok(200, prompts.Version{})},
+		{"POST", "/personas/:persona/versions/:version/try", rule{auth.Generate, fromPersona}, handleTry(d),
+			doc("Try a prompt version: one reply, streamed as server-sent events").about("Events: meta (the model and passages), delta (a piece of the reply) and done (status, usage, timings and the rendered HTML). Errors found before streaming are ordinary JSON errors; a failure mid-stream arrives in the done event.").takes(tryInput{}).okAs(200, "text/event-stream", "server-sent events: meta, delta…, done", nil).fail(errs.RateLimited)},
+		{"GET", "/personas/:persona/diff", rule{auth.ProjectRead, fromPersona}, handleDiff(d),
+			doc("Compare two prompt versions").param("from", 0, "the older version number").param("to", 0, "the newer version number").ok(200, versionDiff{})},
+		{"POST", "/personas/:persona/preview", rule{auth.PromptWrite, fromPersona}, handlePreview(),
+			doc("Render a template with sample data without saving it").takes(previewInput{}).ok(200, previewResult{})},
 
 		// Knowledge.
-		{"GET", "/projects/:project/corpora", rule{auth.ProjectRead, fromProject}, handleListCorpora(d)},
-		{"POST", "/projects/:project/corpora", rule{auth.KnowledgeWrite, fromProject}, handleCreateCorpus(d)},
-		{"GET", "/corpora/:corpus", rule{auth.ProjectRead, fromCorpus}, handleGetCorpus(d)},
-		{"GET", "/corpora/:corpus/documents", rule{auth.ProjectRead, fromCorpus}, handleListDocuments(d)},
-		{"POST", "/corpora/:corpus/documents", rule{auth.KnowledgeWrite, fromCorpus}, handleImportDocuments(d)},
-		{"POST", "/corpora/:corpus/evaluate", rule{auth.ProjectRead, fromCorpus}, handleEvaluate(d)},
-		{"GET", "/search", rule{auth.ProjectRead, fromCorpusQuery}, handleSearch(d)},
+		{"GET", "/projects/:project/corpora", rule{auth.ProjectRead, fromProject}, handleListCorpora(d),
+			doc("A project's knowledge corpora").ok(200, corpusList{})},
+		{"POST", "/projects/:project/corpora", rule{auth.KnowledgeWrite, fromProject}, handleCreateCorpus(d),
+			doc("Create a corpus").takes(corpusInput{}).ok(201, retrieval.Corpus{}).fail(errs.Conflict)},
+		{"GET", "/corpora/:corpus", rule{auth.ProjectRead, fromCorpus}, handleGetCorpus(d),
+			doc("A corpus with its embedders and stale gold marks").ok(200, corpusDetail{})},
+		{"GET", "/corpora/:corpus/documents", rule{auth.ProjectRead, fromCorpus}, handleListDocuments(d),
+			doc("A page of a corpus's documents, most recently changed first").param("limit", 0, "at most this many (100)").param("offset", 0, "skip this many").ok(200, documentList{})},
+		{"POST", "/corpora/:corpus/documents", rule{auth.KnowledgeWrite, fromCorpus}, handleImportDocuments(d),
+			doc("Import documents: a multipart upload of files").about("Each file's outcome is in the answer; a file that fails does not undo the others. JSONL and CSV files are read with the field names given as query parameters.").takesFiles().param("slug_field", "", "JSONL/CSV: the field holding each document's slug").param("title_field", "", "JSONL/CSV: the title field").param("body_field", "", "JSONL/CSV: the body field").param("lang_field", "", "JSONL/CSV: the language field").param("tags_field", "", "JSONL/CSV: the tags field").ok(200, importReport{})},
+		{"POST", "/corpora/:corpus/evaluate", rule{auth.ProjectRead, fromCorpus}, handleEvaluate(d),
+			doc("Compare retrieval configurations on the corpus's labelled passages").takes(evaluateInput{}).ok(200, evaluation{})},
+		{"GET", "/search", rule{auth.ProjectRead, fromCorpusQuery}, handleSearch(d),
+			doc("Search one corpus, with each passage's score parts").param("corpus", int64(0), "the corpus id").param("q", "", "the query").param("k", 0, "how many passages (10)").param("rrf_k", 0, "reciprocal rank fusion's k").param("vector_weight", 0.0, "the vector ranking's weight").param("text_weight", 0.0, "the full-text ranking's weight").param("document", []int64{}, "only these documents").param("tag", []string{}, "only documents with these tags").ok(200, searchResult{})},
 
 		// Live training sessions: generate, cancel and resume on the websocket; judgments by REST.
-		{"GET", "/ws", rule{auth.SignedIn, noProject}, handleWebsocket(d)},
-		{"GET", "/conversations/:conversation", rule{auth.ProjectRead, fromConversation}, handleGetConversation(d)},
-		{"GET", "/turns/:turn", rule{auth.ProjectRead, fromTurn}, handleGetTurn(d)},
-		{"POST", "/turns/:turn/judgments", rule{auth.Judge, fromTurn}, handleSubmitJudgment(d)},
-		{"PUT", "/turns/:turn/passages/:chunk/mark", rule{auth.Judge, fromTurn}, handleMarkPassage(d)},
-		{"POST", "/diff", rule{auth.Account, noProject}, handleEditDiff()}, // a helper for the browser's editor
+		{"GET", "/ws", rule{auth.SignedIn, noProject}, handleWebsocket(d),
+			doc("The live training websocket: generate, cancel and resume").about("Messages are JSON objects with a type; see docs/ for the protocol.").switches("the connection is now a websocket").fail(errs.Invalid)},
+		{"GET", "/conversations/:conversation", rule{auth.ProjectRead, fromConversation}, handleGetConversation(d),
+			doc("A conversation's whole tree, for navigating its branches").ok(200, conversationTree{})},
+		{"GET", "/turns/:turn", rule{auth.ProjectRead, fromTurn}, handleGetTurn(d),
+			doc("A turn with its candidates, your judgments and its passages").ok(200, turnDetail{})},
+		{"POST", "/turns/:turn/judgments", rule{auth.Judge, fromTurn}, handleSubmitJudgment(d),
+			doc("Submit a judgment of a turn").about("A retry with the same idempotency key answers the stored result with 200; a new judgment answers 201.").takes(rlhf.Submission{}).ok(201, rlhf.Submitted{}).ok(200, rlhf.Submitted{}).fail(errs.Conflict)},
+		{"PUT", "/turns/:turn/passages/:chunk/mark", rule{auth.Judge, fromTurn}, handleMarkPassage(d),
+			doc("Grade a passage shown with a turn").takes(gradeInput{}).ok(200, retrieval.Mark{})},
+		{"POST", "/diff", rule{auth.Account, noProject}, handleEditDiff(),
+			doc("The diff of an edit, as the judgment will store it").takes(editDiffInput{}).ok(200, editDiff{})}, // a helper for the browser's editor
 
 		// Datasets: creating an export (a POST: it records a snapshot and an audit event),
 		// streaming a recorded one, the export page's row-count preview, and the formats.
-		{"POST", "/projects/:project/exports", rule{auth.Export, fromProject}, handleCreateExport(d)},
-		{"GET", "/projects/:project/exports/:snapshot/download", rule{auth.Export, fromProject}, handleDownloadExport(d)},
-		{"GET", "/projects/:project/exports/count", rule{auth.Export, fromProject}, handleExportCount(d)},
-		{"GET", "/exports/formats", rule{auth.SignedIn, noProject}, handleExportFormats()},
+		{"POST", "/projects/:project/exports", rule{auth.Export, fromProject}, handleCreateExport(d),
+			doc("Export a dataset: record a snapshot to download").takes(exportRequest{}).ok(201, exportCreated{})},
+		{"GET", "/projects/:project/exports/:snapshot/download", rule{auth.Export, fromProject}, handleDownloadExport(d),
+			doc("Download a recorded export snapshot").param("split", "", "train or test: that split's file").okAs(200, "application/octet-stream", "the file: JSONL, gzipped JSONL or Parquet", map[string]string{"X-Mentor-Snapshot": "the snapshot id", "X-Mentor-As-Of": "the moment the data was read", "X-Mentor-Rows": "a trailer: rows sent", "X-Mentor-SHA256": "a trailer: the SHA-256 of what was sent"})},
+		{"GET", "/projects/:project/exports/count", rule{auth.Export, fromProject}, handleExportCount(d),
+			doc("How many rows an export would have").params(exportRequest{}).ok(200, exportCount{})},
+		{"GET", "/exports/formats", rule{auth.SignedIn, noProject}, handleExportFormats(),
+			doc("The export formats, their kinds and columns").ok(200, exportFormats{})},
 
 		// Webhooks (issue 16): a project's endpoints, their delivery log, resuming a paused one.
-		{"GET", "/projects/:project/webhooks", rule{auth.ProjectManage, fromProject}, handleListWebhooks(d)},
-		{"POST", "/projects/:project/webhooks", rule{auth.ProjectManage, fromProject}, handleCreateWebhook(d)},
-		{"DELETE", "/projects/:project/webhooks/:webhook", rule{auth.ProjectManage, fromProject}, handleDeleteWebhook(d)},
-		{"POST", "/projects/:project/webhooks/:webhook/resume", rule{auth.ProjectManage, fromProject}, handleResumeWebhook(d)},
-		{"GET", "/projects/:project/webhooks/:webhook/deliveries", rule{auth.ProjectManage, fromProject}, handleWebhookDeliveries(d)},
+		{"GET", "/projects/:project/webhooks", rule{auth.ProjectManage, fromProject}, handleListWebhooks(d),
+			doc("A project's webhook endpoints and the events they may subscribe to").ok(200, webhookList{})},
+		{"POST", "/projects/:project/webhooks", rule{auth.ProjectManage, fromProject}, handleCreateWebhook(d),
+			doc("Add a webhook endpoint; its signing secret is shown only in this answer").takes(webhook.NewWebhook{}).ok(201, webhook.Created{})},
+		{"DELETE", "/projects/:project/webhooks/:webhook", rule{auth.ProjectManage, fromProject}, handleDeleteWebhook(d),
+			doc("Delete a webhook endpoint").ok(204, nil)},
+		{"POST", "/projects/:project/webhooks/:webhook/resume", rule{auth.ProjectManage, fromProject}, handleResumeWebhook(d),
+			doc("Resume a paused endpoint and queue again what it held back").ok(200, webhookResumed{})},
+		{"GET", "/projects/:project/webhooks/:webhook/deliveries", rule{auth.ProjectManage, fromProject}, handleWebhookDeliveries(d),
+			doc("An endpoint's latest deliveries with every attempt's status code").ok(200, deliveryList{})},
 
 		// Models.
-		{"GET", "/models", rule{auth.SignedIn, noProject}, handleListModels(d)},
-		{"GET", "/models/health", rule{auth.SignedIn, noProject}, handleModelHealth(d)},
+		{"GET", "/models", rule{auth.SignedIn, noProject}, handleListModels(d),
+			doc("The configured models").ok(200, modelList{})},
+		{"GET", "/models/health", rule{auth.SignedIn, noProject}, handleModelHealth(d),
+			doc("Each model endpoint's health").ok(200, modelHealth{})},
+
+		// Campaigns (api_campaigns.go): the admin's set-up, the trainer's work (next, heartbeat,
+		// skip, submit through a claim), and bases with their people and the lead's view.
+		{"GET", "/projects/:project/campaigns", rule{auth.ProjectRead, fromProject}, handleListCampaigns(d),
+			doc("A project's campaigns")},
+		{"POST", "/projects/:project/campaigns", rule{auth.ProjectManage, fromProject}, handleCreateCampaign(d),
+			doc("Create a campaign (a draft) with its plan, task kind, overlap k, bases and guidelines")},
+		{"GET", "/campaigns/:campaign", rule{auth.ProjectRead, fromCampaign}, handleGetCampaign(d),
+			doc("A campaign with its generation progress")},
+		{"PUT", "/campaigns/:campaign/state", rule{auth.ProjectManage, fromCampaign}, handleSetCampaignState(d),
+			doc("Open, pause or close a campaign")},
+		{"PUT", "/campaigns/:campaign/guidelines", rule{auth.ProjectManage, fromCampaign}, handleSetGuidelines(d),
+			doc("Replace a campaign's guidelines, which gives them a new version")},
+		{"POST", "/campaigns/:campaign/items", rule{auth.ProjectManage, fromCampaign}, handleImportItems(d),
+			doc("Import a campaign's items from JSONL, CSV or XLSX")},
+		{"POST", "/campaigns/:campaign/turns", rule{auth.ProjectManage, fromCampaign}, handleAddTurns(d),
+			doc("Make items of existing turns that have no judgments")},
+		{"GET", "/campaigns/:campaign/failed", rule{auth.ProjectManage, fromCampaign}, handleFailedItems(d),
+			doc("Items whose candidates could not be generated, with the errors")},
+		{"POST", "/campaigns/:campaign/regenerate", rule{auth.ProjectManage, fromCampaign}, handleRegenerate(d),
+			doc("Generate the failed items' candidates again")},
+		{"GET", "/work", rule{auth.SignedIn, noProject}, handleMyWork(d),
+			doc("The campaigns open to me, with my counts and quota, and the bases I lead")},
+		{"POST", "/campaigns/:campaign/next", rule{auth.Judge, fromCampaign}, handleNext(d),
+			doc("Claim the next item of a campaign")},
+		{"GET", "/campaigns/:campaign/claims", rule{auth.Judge, fromCampaign}, handleOpenClaims(d),
+			doc("My open claims in a campaign")},
+		{"PUT", "/claims/:claim/lease", rule{auth.Judge, fromClaim}, handleHeartbeat(d),
+			doc("Renew a claim's lease")},
+		{"POST", "/claims/:claim/skip", rule{auth.Judge, fromClaim}, handleSkip(d),
+			doc("Skip a claimed item, with a reason")},
+		{"POST", "/claims/:claim/judgment", rule{auth.Judge, fromClaim}, handleSubmitClaim(d),
+			doc("Judge a claimed item")},
+		{"GET", "/bases", rule{auth.InstanceAdmin, noProject}, handleListBases(d),
+			doc("The labelling bases")},
+		{"POST", "/bases", rule{auth.InstanceAdmin, noProject}, handleCreateBase(d),
+			doc("Create a labelling base")},
+		{"PUT", "/projects/:project/bases/:base", rule{auth.ProjectManage, fromProject}, handleAdmitBase(d),
+			doc("Admit a base to a project")},
+		{"POST", "/projects/:project/people", rule{auth.ProjectManage, fromProject}, handleImportPeople(d),
+			doc("Import people from CSV: login, name, base, role")},
+		{"GET", "/bases/:base/people", rule{auth.SignedIn, noProject}, handleBaseView(d),
+			doc("A base's people and their work today (for its leads)")}, // leads of the base and instance admins
 	}
 }
 
@@ -141,7 +250,8 @@ type RouteRule struct {
 
 // RouteRules lists every API route with its rule.
 func RouteRules() []RouteRule {
-	names := map[target]string{noProject: "", fromProject: "project", fromPersona: "persona", fromCorpus: "corpus", fromTurn: "turn", fromConversation: "conversation", fromCorpusQuery: "corpus (?corpus=)"}
+	names := map[target]string{noProject: "", fromProject: "project", fromPersona: "persona", fromCorpus: "corpus", fromTurn: "turn", fromConversation: "conversation", fromCorpusQuery: "corpus (?corpus=)",
+		fromCampaign: "campaign", fromClaim: "claim"}
 	var out []RouteRule
 	for _, rt := range apiRoutes(Deps{}) {
 		out = append(out, RouteRule{Method: rt.method, Path: "/api/v1" + rt.path, Permission: rt.rule.perm, Target: names[rt.rule.target]})

@@ -20,6 +20,8 @@ import (
 
 	"github.com/mentor-ai/mentor/audit"
 	"github.com/mentor-ai/mentor/auth"
+	"github.com/mentor-ai/mentor/base"
+	"github.com/mentor-ai/mentor/campaign"
 	"github.com/mentor-ai/mentor/export"
 	"github.com/mentor-ai/mentor/generation"
 	"github.com/mentor-ai/mentor/live"
@@ -63,6 +65,10 @@ type Deps struct {
 	Exports *export.Exporter `optional:"true"`
 	// Webhooks keeps the projects' webhook endpoints and delivery log (issue 16).
 	Webhooks *webhook.Store
+
+	// Campaigns: work dealt to trainers, and the bases they work in.
+	Campaigns *campaign.Store
+	Bases     *base.Store
 
 	renderer *render.Renderer
 }

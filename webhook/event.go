@@ -28,17 +28,17 @@ type Event string
 const (
 	JudgmentSubmitted Event = "judgment.submitted" // a trainer submitted a judgment (each revision)
 	ExportReady       Event = "export.ready"       // a dataset snapshot was recorded and can be downloaded
-	ItemCompleted     Event = "item.completed"     // not yet emitted: a campaign item has all its judgments
+	ItemCompleted     Event = "item.completed"     // a campaign item has all its judgments (campaign, issue 13)
 	BatchAccepted     Event = "batch.accepted"     // not yet emitted: a reviewer accepted a batch
 	BatchRejected     Event = "batch.rejected"     // not yet emitted: a reviewer rejected a batch
-	CampaignClosed    Event = "campaign.closed"    // not yet emitted: a campaign was closed
+	CampaignClosed    Event = "campaign.closed"    // a campaign was closed (campaign, issue 13)
 )
 
 // Events lists every event, in the order the interface shows them.
 var Events = []Event{JudgmentSubmitted, ItemCompleted, BatchAccepted, BatchRejected, CampaignClosed, ExportReady}
 
 // Emitted lists the events Mentor emits today; the others wait for campaigns and batches.
-var Emitted = []Event{JudgmentSubmitted, ExportReady}
+var Emitted = []Event{JudgmentSubmitted, ItemCompleted, CampaignClosed, ExportReady}
 
 // Known reports whether e is one of Events.
 func Known(e Event) bool { return slices.Contains(Events, e) }

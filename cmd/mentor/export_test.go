@@ -47,7 +47,7 @@ func judgedProject(t *testing.T, dsn string) {
 		c.Content, c.Status, c.FinishReason = content, "complete", "stop"
 		require.NoError(t, live.Finish(ctx, c))
 	}
-	_, err = live.Submit(ctx, turn.ID, u.ID, nil, rlhf.Submission{IdempotencyKey: "cli-export-1",
+	_, err = live.Submit(ctx, turn.ID, u.ID, rlhf.Submission{IdempotencyKey: "cli-export-1",
 		Ranking: [][]int64{{turn.Candidates[0].ID}, {turn.Candidates[1].ID}}, ContinueFrom: rlhf.ContinueFrom{CandidateID: turn.Candidates[0].ID}})
 	require.NoError(t, err)
 }

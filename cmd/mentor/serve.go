@@ -18,6 +18,8 @@ import (
 
 	"github.com/mentor-ai/mentor/audit"
 	"github.com/mentor-ai/mentor/auth"
+	"github.com/mentor-ai/mentor/base"
+	"github.com/mentor-ai/mentor/campaign"
 	"github.com/mentor-ai/mentor/db"
 	"github.com/mentor-ai/mentor/generation"
 	"github.com/mentor-ai/mentor/jobs"
@@ -51,6 +53,7 @@ type serveConfig struct {
 	allowedOrigins  string
 	genConcurrent   int
 	genPerHour      int
+	campaignWorkers int
 	embeddings      embeddingsConfig
 	// Live streams on several replicas (issue 12).
 	replicaID   string
@@ -124,6 +127,8 @@ func parseServeConfig(args []string, getenv func(string) string, stderr io.Write
 	f.env("generation-concurrency", "MENTOR_GENERATION_CONCURRENCY")
 	f.IntVar(&c.genPerHour, "generations-per-hour", 600, "generations one user may start per hour (0: no limit)")
 	f.env("generations-per-hour", "MENTOR_GENERATIONS_PER_HOUR")
+	f.IntVar(&c.campaignWorkers, "campaign-generation-workers", 8, "campaign items generated at once by this process (each endpoint's own limits still apply)")
+	f.env("campaign-generation-workers", "MENTOR_CAMPAIGN_GENERATION_WORKERS")
 	c.embeddings.register(f)
 	c.webhooks.register(f)
 	// Live streams on several replicas (issue 12): who owns a stream, and for how long.
@@ -153,6 +158,9 @@ func parseServeConfig(args []string, getenv func(string) string, stderr io.Write
 	}
 	if c.sessionIdle <= 0 || c.sessionAbsolute <= 0 {
 		return c, f, fmt.Errorf("%s and %s must be positive", f.source("session-idle"), f.source("session-absolute"))
+	}
+	if c.campaignWorkers < 1 || c.campaignWorkers > 256 {
+		return c, f, fmt.Errorf("%s: must be between 1 and 256, got %d", f.source("campaign-generation-workers"), c.campaignWorkers)
 	}
 	if c.genConcurrent < 0 || c.genPerHour < 0 {
 		return c, f, fmt.Errorf("%s and %s must not be negative", f.source("generation-concurrency"), f.source("generations-per-hour"))
@@ -262,10 +270,15 @@ func runServe(ctx context.Context, args []string, getenv func(string) string, st
 	guard := webhook.Guard{AllowPrivate: cfg.webhooks.allowPrivate}
 	webhooks := webhook.NewStore(pool, sealer, guard)
 	deliverer := webhook.NewDeliverer(pool, sealer, guard, nil, logger)
+	generator := generation.New(retrievalStore, models, nil)
+	// Campaigns: the store deals work; its generation worker fills items' candidates ahead.
+	// Events is where webhooks for "item completed" and "campaign closed" will be hooked in.
+	campaignStore := campaign.NewStore(pool, models, queue, campaign.Options{Logger: logger})
 	// Every package with background work adds its registration here.
 	runner, err := jobs.NewRunner(pool, logger,
 		retrieval.Jobs(retrievalStore),
 		webhook.Jobs(deliverer),
+		campaign.Jobs(campaign.NewGenerateWorker(campaignStore, promptStore, generator, models), cfg.campaignWorkers),
 	)
 	if err != nil {
 		return err
@@ -303,6 +316,12 @@ func runServe(ctx context.Context, args []string, getenv func(string) string, st
 		if accounts, err = demo.Accounts(ctx, authStore, sum.Project.ID, cfg.devCredentials); err != nil {
 			return fmt.Errorf("demo accounts: %w", err)
 		}
+		// Campaigns: a demo campaign, so My work has something to start on.
+		if admin, err := authStore.UserByLogin(ctx, "admin"); err == nil {
+			if err := campaignStore.LoadDemo(ctx, promptStore, sum.Project.ID, admin.ID); err != nil {
+				return err
+			}
+		}
 	}
 	sessions := auth.SessionLimits{Idle: cfg.sessionIdle, Absolute: cfg.sessionAbsolute}
 	replica := cfg.replicaID
@@ -310,7 +329,6 @@ func runServe(ctx context.Context, args []string, getenv func(string) string, st
 		replica = newReplicaID()
 	}
 	logger.Info("replica", "id", replica, "stream_lease", cfg.streamLease)
-	generator := generation.New(retrievalStore, models, nil)
 	// The live engine (issue 12): live sessions, leases on their streams, the generation gate.
 	hub, err := live.New(live.Deps{Logger: logger, Pool: pool, Auth: authStore, Store: liveStore, Prompts: promptStore, Models: models,
 		Generator: generator, Renderer: render.New(), Decode: server.DecodeCommand, CheckNUL: server.CheckNUL},
@@ -336,6 +354,8 @@ func runServe(ctx context.Context, args []string, getenv func(string) string, st
 		Live:      liveStore, Auth: authStore, Audit: auditLog, Sessions: sessions, Engine: hub,
 		TrustedProxies: splitList(cfg.trustedProxies), AllowedOrigins: splitList(cfg.allowedOrigins),
 		Webhooks: webhooks,
+		// Campaigns.
+		Campaigns: campaignStore, Bases: base.NewStore(pool, authStore),
 	})
 	if err != nil {
 		return err

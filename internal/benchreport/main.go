@@ -11,9 +11,12 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"math"
 	"os"
 	"os/exec"
 	"runtime"
+	"slices"
+	"strconv"
 	"strings"
 	"time"
 )
@@ -50,7 +53,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdin i
 		return fmt.Errorf("no benchmark results in %s: did the benchmarks fail?", *in)
 	}
 	var b strings.Builder
-	writeReport(&b, machine(ctx, getenv), results)
+	writeReport(&b, machine(ctx, getenv), merge(results))
 	if err := os.WriteFile(*out, []byte(b.String()), 0o644); err != nil {
 		return err
 	}
@@ -95,11 +98,93 @@ func parse(r io.Reader) ([]result, error) {
 	return results, sc.Err()
 }
 
+// merge folds the runs of one benchmark (go test -count N) into one result: each metric's
+// median, with the spread (max − min) as a percentage of it when the runs differ.
+func merge(results []result) []result {
+	var out []result
+	index := map[string]int{}
+	runs := map[string][]result{}
+	for _, r := range results {
+		key := r.pkg + "\x00" + r.name
+		if _, ok := index[key]; !ok {
+			index[key] = len(out)
+			out = append(out, r)
+		}
+		runs[key] = append(runs[key], r)
+	}
+	for i, r := range out {
+		rs := runs[r.pkg+"\x00"+r.name]
+		if len(rs) < 2 {
+			continue
+		}
+		merged := result{pkg: r.pkg, name: r.name, iterations: fmt.Sprintf("%s (median of %d)", r.iterations, len(rs))}
+		for j, m := range r.metrics {
+			var vs []float64
+			for _, run := range rs {
+				if j < len(run.metrics) && run.metrics[j].unit == m.unit {
+					if v, err := strconv.ParseFloat(run.metrics[j].value, 64); err == nil {
+						vs = append(vs, v)
+					}
+				}
+			}
+			if len(vs) != len(rs) {
+				merged.metrics = append(merged.metrics, m) // runs that disagree on their metrics: keep the first
+				continue
+			}
+			slices.Sort(vs)
+			med := vs[len(vs)/2]
+			if len(vs)%2 == 0 {
+				med = (vs[len(vs)/2-1] + vs[len(vs)/2]) / 2
+			}
+			value := strconv.FormatFloat(med, 'g', 4, 64)
+			if math.Abs(med) >= 1000 {
+				value = strconv.FormatFloat(med, 'f', 0, 64)
+			}
+			if med != 0 && vs[len(vs)-1] != vs[0] {
+				value += fmt.Sprintf(" (±%.0f%%)", 100*(vs[len(vs)-1]-vs[0])/math.Abs(med))
+			}
+			merged.metrics = append(merged.metrics, metric{value: value, unit: m.unit})
+		}
+		out[i] = merged
+	}
+	return out
+}
+
+// header says how to read the figures; issue 17 asked that it say which ones repeat.
+const header = `Written by ` + "`make bench`" + `; do not edit by hand. The prose comes from internal/benchreport.
+
+How the figures are made (issue 17):
+
+- Load comes from a process of its own (internal/loadgen, built and run by the benchmark), so
+  the server's figures are the server's. Fake upstreams stay in the benchmark process only
+  where noted.
+- **CPU per operation** is reported apart for Go (go-cpu-ms/op: the benchmark process's
+  rusage, which is the server when loadgen sends the load) and PostgreSQL (pg-cpu-ms/op: the
+  CPU time of the backends connected to the benchmark's own database, from /proc; the WAL
+  writer and checkpointer, shared by all databases, are not counted). server-allocs/op and
+  server-B/op are the server's allocations per operation; the framework's allocs/op and B/op
+  divide a whole benchmark, setup included, by its one iteration where a benchmark runs once.
+- **Capacity** (capacity/s) is the best throughput of a concurrency sweep of closed loops
+  (best-C is where it was reached). **Latency** (p50-ms@50%, p99-ms@70%, …) comes from an
+  open loop at 50% and 70% of that capacity, timed from each request's due time, with a
+  pooled Transport; the loop never drops a request that fell due while the machine was busy.
+- Figures measured three times are the median, and ` + "`unit±%`" + ` beside one is its spread (max − min)
+  as a percentage of the median. Run ` + "`BENCHCOUNT=3 make bench`" + ` to take every benchmark's median of
+  three: the runs of one benchmark are folded into one row, each figure with its spread.
+- round-trips/op counts the waits on PostgreSQL of one warm operation on the wire.
+
+**Stable on a shared machine** (they repeat within a few percent whatever else runs):
+round-trips/op, allocations per operation, recall@10 (within the variance of the HNSW build,
+which the three builds show), chunks/doc; CPU per operation repeats within about 10–30% on a
+busy machine (contention costs CPU too), much better on a quiet one. **Not stable**: anything
+timed by the clock, that is latency percentiles, capacity, rows/s and chunks/s, ns/op, build
+seconds; they measure the machine's load as much as Mentor, and only the quiet machine's figures
+may be compared with targets.`
+
 func writeReport(w io.Writer, env []string, results []result) {
 	fmt.Fprintln(w, "# Benchmarks")
 	fmt.Fprintln(w)
-	fmt.Fprintln(w, "Written by `make bench`; do not edit by hand. Each figure is from one run on the machine below;")
-	fmt.Fprintln(w, "latency percentiles are measured per operation inside the benchmark.")
+	fmt.Fprintln(w, header)
 	fmt.Fprintln(w)
 	for _, e := range env {
 		fmt.Fprintf(w, "- %s\n", e)
@@ -126,21 +211,39 @@ func writeReport(w io.Writer, env []string, results []result) {
 // notes say what a package's figures measure and what they are held to, where the metric
 // names alone would not tell a reader.
 var notes = map[string]string{
+	// Campaigns (issue 13).
+	"github.com/mentor-ai/mentor/campaign": "BenchmarkNext claims items from a campaign of MENTOR_BENCH_CAMPAIGN_ITEMS ready items (2,000 by default) by " +
+		"MENTOR_BENCH_CAMPAIGN_TRAINERS concurrent trainers (50), each round every trainer claiming at once (claim-p50/p99-ms). " +
+		"BenchmarkPregeneration generates MENTOR_BENCH_CAMPAIGN_GEN_ITEMS items (200) at N = 4 against a fast httptest upstream " +
+		"(items/s). Targets (issue 13): next p99 ≤ 20 ms with 1,000,000 items and 500 trainers; ≥ 200 items/s.",
 	"github.com/mentor-ai/mentor/export": "BenchmarkExportDPO exports 1,000,000 preference pairs as trl-dpo JSONL (rows/s, and peak-RSS-MB: " +
 		"the process's VmHWM during the export) and reads the same pairs' text with a raw `COPY (SELECT …) TO STDOUT` in the same run " +
 		"(copy-rows/s, %-of-copy). Targets (issue 7): ≥ 200,000 rows/s, peak RSS ≤ 150 MB, ≥ 50% of the COPY rate.",
 	"github.com/mentor-ai/mentor/retrieval": "BenchmarkIngest imports generated bilingual documents of 8 sections (internal/corpusgen) with the offline " +
 		"embedder: chunking, embedding, the Chinese-aware tsvector, COPY and the term counts. per-document commits each document " +
-		"(a folder of files); batch=200 shares a transaction among 200 (a JSONL or CSV file). hnsw keeps the vector index up to date; " +
-		"no-hnsw is a first bulk load with the index built afterwards (its build time is under BenchmarkSearch). Target (issue 6): " +
-		"≥ 5,000 chunks/s.",
-	"github.com/mentor-ai/mentor/server": "BenchmarkSearch loads a generated bilingual corpus (100k chunks; SEARCH_CHUNKS=1000000 make bench for " +
-		"1M), builds its HNSW index (hnsw-build-s) and measures recall@10 of the HNSW search against exact search over 200 " +
-		"questions (a returned chunk counts when it is no farther than the exact 10th: generated text ties often), at the ef_search " +
-		"every connection uses (200) and at 100 and 400. raw is the hybrid statement alone, sent with " +
-		"pgx with the query vector computed beforehand (and each list alone); api is GET /api/v1/search through the whole server, " +
-		"with p50-x-raw and p99-x-raw its ratio to raw hybrid. Targets (issue 6): recall@10 ≥ 0.95, API p99 ≤ 20 ms at 100k, " +
-		"API/raw ≤ 1.3. The relay, judgment, readyz, authorized-read and try benchmarks are issue 5's (docs/architecture.md).",
+		"(a folder of files); batch=200 shares a transaction among 200 (a JSONL or CSV file), written 50 documents at a time with " +
+		"one COPY while the rest are prepared. hnsw keeps the vector index up to date; no-hnsw is a first bulk load with the index " +
+		"built afterwards (its build time is under BenchmarkSearch). go-cpu-µs/chunk and pg-cpu-µs/chunk are the CPU a chunk " +
+		"costs this process and PostgreSQL, by which chunks/s can be judged on another machine: 2 cores at full use can ingest " +
+		"at most 2,000,000 / (go + pg µs) chunks a second. Target (issues 6 and 17): ≥ 5,000 chunks/s with the index built afterwards.",
+	"github.com/mentor-ai/mentor/rlhf": "BenchmarkSubmit is rlhf.Submit alone, one at a time on one warm connection: a ranking of four, a " +
+		"gold reply and its ten pairs. Its CPU figures are the judgment's own cost without HTTP; round-trips/op is 2 (issue 17).",
+	"github.com/mentor-ai/mentor/server": "BenchmarkJudgmentSubmit posts judgments (session, access check, Submit's two round trips, ten " +
+		"pairs) with the load from loadgen's process, after a warm-up and ANALYZE: capacity by a sweep of C = 1…32, CPU per " +
+		"submit of the server and of PostgreSQL, latency at 50% and 70% of capacity; round-trips/op is one warm submit through " +
+		"the whole server (issue 17: from 12 to 5; the other 3 are the session, the turn's project and the caller's role). " +
+		"Targets (issue 17): CPU per submit (go + pg) ≤ 2 ms, p99 ≤ 20 ms at 70% of capacity. " +
+		"BenchmarkSearch loads a generated bilingual corpus (100k chunks; SEARCH_CHUNKS=1000000 make bench for " +
+		"1M), builds its HNSW index three times (a parallel build inserts in another order each time, and recall depends on the " +
+		"graph it makes) and measures recall@10 of the HNSW search against exact search over 200 questions after each build, " +
+		"at ef_search 40 (pgvector's default), 100, 200 (what every pooled connection uses) and 400: each the median of the " +
+		"three builds, -min the worst (a returned chunk counts when it is no farther than the exact 10th: generated text ties " +
+		"often; duplicate-vectors-% is the share of chunks whose vector another chunk has too). raw is SearchGroup alone " +
+		"(its vector and full-text statements at once, and the fusion), the query vector computed beforehand, and each list " +
+		"alone; api is GET /api/v1/search through the whole server one at a time, with p50-x-raw and p99-x-raw its ratio to " +
+		"raw hybrid; api-load is the same from loadgen's process (capacity, CPU per search, latency at 50% and 70%). " +
+		"Targets (issues 6 and 17): recall@10 ≥ 0.95, API p99 ≤ 20 ms at 50% load at 100k, API/raw ≤ 1.1. The relay, readyz, " +
+		"authorized-read and try benchmarks are issue 5's (docs/architecture.md).",
 }
 
 // machine describes where the figures came from.

@@ -17,6 +17,7 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
+	"github.com/mentor-ai/mentor/campaign"
 	"github.com/mentor-ai/mentor/prompts"
 	"github.com/mentor-ai/mentor/retrieval"
 	"github.com/mentor-ai/mentor/rlhf"
@@ -304,6 +305,15 @@ func TestDocsDescribeEveryField(t *testing.T) {
 			extra: []string{"n", "as_cited", "grade"}},
 		{doc: "docs/prompts.md", section: "Publishing a version", types: []reflect.Type{reflect.TypeFor[prompts.NewVersion]()},
 			required: []string{"template", "model"}},
+
+		// Campaigns.
+		{doc: "docs/campaigns.md", section: "Setting up a campaign",
+			types:    []reflect.Type{reflect.TypeFor[campaign.Input](), reflect.TypeFor[campaign.PlanEntry]()},
+			required: []string{"persona_id", "name", "task_kind", "plan", "k", "prompt_version_id"}},
+		{doc: "docs/campaigns.md", section: "Items", types: []reflect.Type{reflect.TypeFor[campaign.ItemInput]()}, required: []string{"question"}},
+		{doc: "docs/campaigns.md", section: "Generated ahead", types: []reflect.Type{reflect.TypeFor[campaign.Progress]()}},
+		{doc: "docs/campaigns.md", section: "Claiming work", types: []reflect.Type{reflect.TypeFor[campaign.Claim]()}},
+		{doc: "docs/campaigns.md", section: "My work", types: []reflect.Type{reflect.TypeFor[campaign.Work]()}},
 		// Issue 16: webhooks.
 		{doc: "docs/webhooks.md", section: "Registering an endpoint", types: []reflect.Type{reflect.TypeFor[webhook.NewWebhook]()},
 			required: []string{"url", "events"}},

@@ -14,6 +14,9 @@ import { accountPage } from "./pages/account.js";
 import { usersPage, auditPage } from "./pages/admin.js";
 import { stopLive, trainPage } from "./pages/train.js";
 import { corpusPage, stopCorpusPoll } from "./pages/corpus.js";
+import { apiDocPage } from "./pages/apidoc.js";
+import { basePage, sessionPage, stopWork, workPage } from "./pages/work.js";
+import { campaignsPage } from "./pages/campaigns.js";
 
 const routes = [
   [/^#?\/?$/, () => homePage()],
@@ -26,6 +29,12 @@ const routes = [
   [/^#\/account$/, () => accountPage()],
   [/^#\/admin\/users$/, () => usersPage()],
   [/^#\/admin\/audit$/, () => auditPage()],
+  [/^#\/api$/, () => apiDocPage()],
+  // Campaigns: my work, a work session, a lead's base, a project's campaign set-up.
+  [/^#\/work$/, () => workPage()],
+  [/^#\/work\/(\d+)$/, (m) => sessionPage(Number(m[1]))],
+  [/^#\/bases\/(\d+)$/, (m) => basePage(Number(m[1]))],
+  [/^#\/projects\/([\w-]+)\/campaigns$/, (m) => campaignsPage(m[1])],
 ];
 
 let rendering = 0;
@@ -56,6 +65,7 @@ export async function render() {
   document.body.dataset.ready = "false";
   stopLive(); // the trainer's screen opens its own socket again if it is the next page
   stopCorpusPoll();
+  stopWork();
   let page;
   try {
     if (!session()) {

@@ -100,6 +100,31 @@ export function showError(root, err, fallback) {
   return box;
 }
 
+// formatNumber shows a number in the interface's language, with at most digits decimals
+// (exactly digits when fixed is set, for scores that line up in a column).
+export function formatNumber(x, digits = 0, fixed = false) {
+  if (x == null || x === "" || isNaN(Number(x))) return "–";
+  return new Intl.NumberFormat(locale(), { maximumFractionDigits: digits, minimumFractionDigits: fixed ? digits : 0 }).format(Number(x));
+}
+
+// languageName names a language tag (zh-CN, en) in the interface's language.
+export function languageName(tag) {
+  if (!tag) return "–";
+  try {
+    return new Intl.DisplayNames([locale()], { type: "language" }).of(tag) || tag;
+  } catch {
+    return tag;
+  }
+}
+
+// term translates an API value (a kind, a scope, an action) through the catalog key
+// prefix.value, falling back to the value itself for one the catalog does not know yet.
+export function term(prefix, value) {
+  const key = `${prefix}.${value}`;
+  const s = t(key);
+  return s === key ? value : s;
+}
+
 // formatTime shows a time in the interface's language (not the browser's).
 export function formatTime(s) {
   const d = new Date(s);

@@ -1,5 +1,5 @@
 import { api } from "../api.js";
-import { field, formatTime, h, replace, showError } from "../dom.js";
+import { field, formatTime, h, replace, showError, term } from "../dom.js";
 import { t } from "../i18n.js";
 import { session } from "../session.js";
 
@@ -16,7 +16,7 @@ export async function accountPage() {
 function tokenSection(tokens) {
   const rows = tokens.map((tk) =>
     h("tr", { dataset: { token: tk.id } },
-      h("td", {}, tk.name), h("td", {}, h("code", {}, `${tk.prefix}…`)), h("td", {}, tk.scopes.join(", ")),
+      h("td", {}, tk.name), h("td", {}, h("code", {}, `${tk.prefix}…`)), h("td", {}, tk.scopes.map((s) => term("scope", s)).join("、")),
       h("td", {}, formatTime(tk.created_at)), h("td", {}, tk.last_used_at ? formatTime(tk.last_used_at) : "–"),
       h("td", {}, tk.revoked_at ? t("tokens.revoked")
         : h("button", { type: "button", class: "link revoke", i18n: "tokens.revoke", onclick: async () => {
@@ -26,7 +26,7 @@ function tokenSection(tokens) {
   const name = h("input", { id: "token-name", name: "name", maxlength: 100 });
   const boxes = ["read", "export", "write"].map((s) => {
     const box = h("input", { type: "checkbox", value: s, checked: s === "read" });
-    return { box, label: h("label", { class: "check" }, box, s) };
+    return { box, label: h("label", { class: "check", title: t(`scope.${s}.help`) }, box, term("scope", s)) };
   });
   const password = h("input", { id: "token-password", name: "password", type: "password", autocomplete: "current-password" });
   const out = h("div", { id: "token-result" });
@@ -47,6 +47,7 @@ function tokenSection(tokens) {
     }
   });
   return h("section", { class: "card", id: "tokens" }, h("h2", { i18n: "tokens.title" }), h("p", { class: "muted", i18n: "tokens.help" }),
+    h("p", {}, h("a", { href: "#/api", i18n: "tokens.apiLink" })),
     h("table", { class: "table" },
       h("thead", {}, h("tr", {}, ["tokens.name", "tokens.prefix", "tokens.scopes", "tokens.created", "tokens.lastUsed", ""]
         .map((k) => (k ? h("th", { i18n: k }) : h("th"))))),

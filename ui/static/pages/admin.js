@@ -1,5 +1,5 @@
 import { api } from "../api.js";
-import { field, formatTime, h, showError } from "../dom.js";
+import { field, formatTime, h, showError, term } from "../dom.js";
 import { t } from "../i18n.js";
 
 const reload = () => window.dispatchEvent(new HashChangeEvent("hashchange"));
@@ -54,7 +54,7 @@ export function auditTable(events) {
     h("thead", {}, h("tr", {}, ["audit.at", "audit.actor", "audit.action", "audit.target", "audit.ip"].map((k) => h("th", { i18n: k })))),
     h("tbody", {}, events.map((e) =>
       h("tr", { dataset: { action: e.action } }, h("td", {}, formatTime(e.at)), h("td", {}, e.actor || "–"),
-        h("td", {}, h("code", {}, e.action)), h("td", {}, e.target), h("td", {}, e.ip)))));
+        h("td", { title: e.action }, term("auditAction", e.action)), h("td", { translate: "no" }, e.target), h("td", {}, e.ip)))));
 }
 
 export async function auditPage() {

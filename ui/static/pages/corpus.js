@@ -2,7 +2,7 @@
 // document import, a search that shows each passage's score parts, retrieval metrics from
 // trainers' relevance marks with two configurations side by side, and stale gold replies.
 import { api, upload } from "../api.js";
-import { errorBox, field, formatTime, h, replace, showError } from "../dom.js";
+import { errorBox, field, formatNumber, formatTime, h, languageName, replace, showError, term } from "../dom.js";
 import { t } from "../i18n.js";
 import { can } from "../session.js";
 
@@ -42,8 +42,8 @@ export async function corpusPage(id) {
   return h("div", { class: "page corpus" },
     h("nav", { class: "crumbs" }, h("a", { href: "#/", i18n: "projects.title" }), " / ", corpus.name),
     h("h1", {}, corpus.name),
-    h("p", { class: "muted" }, corpus.description),
-    h("p", { class: "muted" }, t("corpus.settings", { embedder: corpus.embedder, dim: corpus.dimension, tokens: corpus.chunk_tokens, overlap: corpus.chunk_overlap })),
+    h("p", { class: "muted", "data-content": true }, corpus.description),
+    h("p", { class: "muted" }, t("corpus.settings", { embedder: term("embedder", corpus.embedder), dim: formatNumber(corpus.dimension), tokens: formatNumber(corpus.chunk_tokens), overlap: formatNumber(corpus.chunk_overlap) })),
     statusBox,
     can(corpus.project_id, "knowledge.write") ? importSection(corpus, embedders) : null,
     searchSection(corpus),
@@ -54,7 +54,7 @@ export async function corpusPage(id) {
 
 function importSection(corpus) {
   const files = h("input", { type: "file", multiple: true, id: "import-files", accept: ".txt,.md,.markdown,.html,.htm,.docx,.jsonl,.csv,.xlsx,.pdf" });
-  const mapping = ["slug", "title", "body", "lang", "tags"].map((k) => [k, h("input", { name: `${k}_field`, placeholder: k, size: 10 })]);
+  const mapping = ["slug", "title", "body", "lang", "tags"].map((k) => [k, h("input", { name: `${k}_field`, placeholder: k, size: 10, translate: "no", class: "code" })]);
   const sheet = h("input", { name: "sheet", size: 10 }); // an .xlsx workbook's sheet; empty: the first
   const result = h("div", { id: "import-result" });
   const button = h("button", { type: "submit", i18n: "corpus.import" });
@@ -96,7 +96,7 @@ function num(id, value, attrs = {}) {
   return h("input", { id, type: "number", value, size: 5, ...attrs });
 }
 
-const fmt = (x, digits = 3) => (x == null ? "–" : Number(x).toFixed(digits));
+const fmt = (x, digits = 3) => formatNumber(x, digits, true);
 
 function searchSection(corpus) {
   const q = h("input", { id: "search-query", type: "search", name: "q", placeholder: t("search.placeholder"), size: 40 });
@@ -170,8 +170,11 @@ function evaluateSection(corpus) {
       replace(out, h("table", { class: "table", id: "eval-table" },
         h("thead", {}, h("tr", {}, ["eval.name", "eval.queries", "eval.recall", "eval.ndcg", "eval.mrr"].map((key) => h("th", { i18n: key })))),
         h("tbody", {}, results.map((r) => h("tr", {},
-          h("td", {}, `${r.config.name} (k=${r.config.k})`), h("td", { class: "num" }, r.queries),
-          h("td", { class: "num" }, fmt(r.recall)), h("td", { class: "num" }, fmt(r.ndcg)), h("td", { class: "num" }, fmt(r.mrr)))))));
+          h("td", {}, `${r.config.name} (k=${r.config.k})`), h("td", { class: "num" }, formatNumber(r.queries)),
+          h("td", { class: "num" }, fmt(r.recall)), h("td", { class: "num" }, fmt(r.ndcg)), h("td", { class: "num" }, fmt(r.mrr))))),
+        // What each metric means, in a line: the names are the field's own, the sense is not.
+        h("ul", { class: "plain muted", id: "eval-help" }, ["recall", "ndcg", "mrr"].map((m) =>
+          h("li", {}, `${t(`eval.${m}`)}：${t(`eval.help.${m}`)}`)))));
     } catch (err) {
       showError(form, err, out);
     }
@@ -195,6 +198,6 @@ function documentsSection(documents, total) {
       h("table", { class: "table", id: "document-table" },
         h("thead", {}, h("tr", {}, ["corpus.slug", "corpus.docTitle", "corpus.lang", "corpus.version", "corpus.updated"].map((k) => h("th", { i18n: k })))),
         h("tbody", {}, documents.map((d) => h("tr", {},
-          h("td", {}, h("code", {}, d.slug)), h("td", {}, d.title), h("td", {}, d.lang), h("td", { class: "num" }, `v${d.version}`),
+          h("td", {}, h("code", {}, d.slug)), h("td", { lang: d.lang || null }, d.title), h("td", {}, languageName(d.lang)), h("td", { class: "num" }, `v${d.version}`),
           h("td", {}, formatTime(d.updated_at)))))));
 }

@@ -1,5 +1,5 @@
 import { api } from "../api.js";
-import { errorBox, field, h, replace } from "../dom.js";
+import { errorBox, field, formatNumber, h, replace, term } from "../dom.js";
 import { t } from "../i18n.js";
 
 // exportPage lets an ML engineer pick a format and filters, see how many rows they give
@@ -12,14 +12,16 @@ export async function exportPage(slug) {
     api("GET", `/projects/${slug}/personas`),
     api("GET", "/exports/formats"),
   ]);
-  const format = h("select", { id: "export-format" }, formats.map((f) => h("option", { value: f.name }, f.name)));
+  // Format names are identifiers (trl-sft): the option shows the catalog's name for each,
+  // and the page the catalog's description, with the server's English as the fallback.
+  const format = h("select", { id: "export-format" }, formats.map((f) => h("option", { value: f.name }, term("exportFormat", f.name))));
   const kind = h("select", { id: "export-kind" });
-  const encoding = h("select", { id: "export-encoding" }, encodings.map((e) => h("option", { value: e }, e)));
+  const encoding = h("select", { id: "export-encoding" }, encodings.map((e) => h("option", { value: e }, term("encoding", e))));
   const persona = h("select", { id: "export-persona" }, h("option", { value: "", i18n: "export.all" }),
     personas.map((p) => h("option", { value: p.slug }, p.name)));
   const status = h("select", { id: "export-status" }, h("option", { value: "", i18n: "export.all" }),
-    statuses.map((s) => h("option", { value: s }, s)));
-  const model = h("input", { id: "export-model", placeholder: "gpt-4o, qwen-plus" });
+    statuses.map((s) => h("option", { value: s }, term("status", s))));
+  const model = h("input", { id: "export-model", placeholder: "gpt-4o, qwen-plus", translate: "no" });
   const annotator = h("input", { id: "export-annotator" });
   const from = h("input", { id: "export-from", type: "date" });
   const to = h("input", { id: "export-to", type: "date" });
@@ -27,7 +29,7 @@ export async function exportPage(slug) {
   const baseline = h("input", { id: "export-baseline", type: "checkbox" });
   const testFraction = h("input", { id: "export-test-fraction", type: "number", min: "0", max: "0.9", step: "0.05", value: "0" });
   const split = h("select", { id: "export-split" }, h("option", { value: "", i18n: "export.all" }),
-    h("option", { value: "train" }, "train"), h("option", { value: "test" }, "test"));
+    h("option", { value: "train", i18n: "split.train" }), h("option", { value: "test", i18n: "split.test" }));
   const count = h("p", { id: "export-count", class: "muted", "aria-live": "polite" });
   const button = h("button", { id: "export-download", type: "button", i18n: "export.download" });
   // The snapshot's file: the browser saves it as soon as the export is made, and it stays
@@ -39,9 +41,10 @@ export async function exportPage(slug) {
   const description = h("p", { class: "muted", id: "export-description" });
   const setKinds = () => {
     const f = formats.find((x) => x.name === format.value);
-    replace(kind, ...f.kinds.map((k) => h("option", { value: k.name }, k.name)));
+    replace(kind, ...f.kinds.map((k) => h("option", { value: k.name }, term("exportKind", k.name))));
     kind.disabled = f.kinds.length < 2;
-    description.textContent = f.description;
+    const key = `exportFormat.${f.name}.description`;
+    description.textContent = t(key) === key ? f.description : t(key);
   };
 
   // request is the export's parameters, by the names both the count's query string and the
@@ -86,7 +89,7 @@ export async function exportPage(slug) {
         const res = await api("GET", `/projects/${slug}/exports/count?${q}`, undefined, inFlight.signal);
         if (mine !== turn) return;
         replace(status2);
-        count.textContent = res.rows === 0 ? t("export.none") : t("export.rows", { n: res.rows });
+        count.textContent = res.rows === 0 ? t("export.none") : t("export.rows", { n: formatNumber(res.rows) });
         count.dataset.rows = String(res.rows);
         count.dataset.state = "done";
         button.hidden = res.rows === 0;

@@ -1,5 +1,5 @@
 import { api } from "../api.js";
-import { h, showError } from "../dom.js";
+import { h, replace, showError } from "../dom.js";
 import { t } from "../i18n.js";
 
 // homePage lists projects, offers a new one, and shows whether the server is healthy.
@@ -9,11 +9,11 @@ export async function homePage() {
     projects.map((p) =>
       h("li", { class: "card" },
         h("a", { href: `#/projects/${p.slug}`, class: "card-title" }, p.name),
-        h("p", { class: "muted" }, p.description || ""))));
+        h("p", { class: "muted", "data-content": true }, p.description || ""))));
   if (projects.length === 0) list.append(h("li", { class: "muted", i18n: "projects.none" }));
 
   const name = h("input", { name: "name", required: true, maxlength: 120 });
-  const slug = h("input", { name: "slug", pattern: "[a-z0-9][a-z0-9-]*", placeholder: "my-project" });
+  const slug = h("input", { name: "slug", pattern: "[a-z0-9][a-z0-9-]*", placeholder: "my-project", translate: "no" });
   const status = h("div");
   const form = h("form", { class: "inline-form", id: "new-project" },
     h("h3", { i18n: "projects.new" }),
@@ -51,7 +51,7 @@ async function statusCard() {
     mark(database, ready.ok, ready.ok ? "status.ok" : "status.notReady");
     if (!ready.ok && body.problems) database.title = body.problems.join("\n");
     const v = await api("GET", "/version");
-    version.textContent = `${v.version} · schema ${v.schema_version}`;
+    replace(version, h("code", {}, v.version), " · ", t("status.schemaVersion", { schema: v.schema_version }));
   } catch {
     mark(server, false, "status.down");
   }
@@ -60,5 +60,6 @@ async function statusCard() {
     h("dl", { class: "status" },
       h("dt", { i18n: "status.server" }), server,
       h("dt", { i18n: "status.database" }), database,
-      h("dt", { i18n: "status.version" }), version));
+      h("dt", { i18n: "status.version" }), version,
+      h("dt", { i18n: "status.api" }), h("dd", {}, h("a", { href: "#/api", id: "api-link", i18n: "nav.api" }))));
 }

@@ -1,5 +1,5 @@
 import { api } from "../api.js";
-import { h } from "../dom.js";
+import { formatNumber, h, term } from "../dom.js";
 import { t } from "../i18n.js";
 
 // modelsPage lists the configured models, then fills in each one's health from a probe.
@@ -12,8 +12,9 @@ export async function modelsPage() {
     cells.set(m.name, health);
     return h("tr", { dataset: { model: m.name } },
       h("td", {}, h("code", {}, m.name), m.baseline ? h("span", { class: "badge baseline" }, t("models.baseline")) : null),
-      h("td", {}, m.endpoint), h("td", {}, m.remote_name || "–"), h("td", { class: "num" }, m.max_concurrent),
-      h("td", { class: "num" }, m.requests_per_minute || "–"), health);
+      h("td", {}, term("endpoint", m.endpoint)), h("td", {}, m.remote_name ? h("code", {}, m.remote_name) : "–"),
+      h("td", { class: "num" }, formatNumber(m.max_concurrent)),
+      h("td", { class: "num" }, m.requests_per_minute ? formatNumber(m.requests_per_minute) : "–"), health);
   });
   api("GET", "/models/health").then(({ health }) => {
     for (const hl of health) {
@@ -21,7 +22,7 @@ export async function modelsPage() {
       if (!cell) continue;
       cell.dataset.state = hl.available ? "ok" : "bad";
       cell.textContent = hl.available
-        ? `${t("status.ok")}${hl.latency_ns ? ` · ${Math.round(hl.latency_ns / 1e6)} ms` : ""}`
+        ? `${t("status.ok")}${hl.latency_ns ? ` · ${formatNumber(hl.latency_ns / 1e6)} ms` : ""}`
         : `${t("models.unavailable")}: ${hl.reason}`;
     }
   }, (err) => console.warn(err));

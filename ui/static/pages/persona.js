@@ -1,5 +1,5 @@
 import { api, stream } from "../api.js";
-import { clear, errorBox, field, formatTime, h, replace, showError, showRendered } from "../dom.js";
+import { clear, errorBox, field, formatNumber, formatTime, h, replace, showError, showRendered } from "../dom.js";
 import { locale, t } from "../i18n.js";
 import { can } from "../session.js";
 import { avatar, personaDescription, personaName } from "./project.js";
@@ -92,8 +92,8 @@ function tryPanel({ persona, versions, models }) {
             if (data.html) showRendered(output, data.html);
             done.dataset.status = data.status;
             done.textContent = t("try.done", {
-              status: t(`status.${data.status}`), ttft: data.time_to_first_token_ms,
-              total: data.duration_ms, tokens: data.usage.completion_tokens,
+              status: t(`status.${data.status}`), ttft: formatNumber(data.time_to_first_token_ms),
+              total: formatNumber(data.duration_ms), tokens: formatNumber(data.usage.completion_tokens),
             }) + (data.error ? ` · ${data.error}` : "");
           }
         }, mine.signal);
@@ -150,8 +150,8 @@ function versionsSection({ persona, versions }) {
   const rows = versions.map((v) =>
     h("tr", { dataset: { version: v.version } },
       h("td", {}, h("strong", {}, `v${v.version}`)), h("td", {}, h("code", {}, v.model)),
-      h("td", { class: "num" }, v.temperature), h("td", { class: "num" }, v.top_p), h("td", { class: "num" }, v.max_tokens),
-      h("td", { class: "num" }, v.retrieval_k), h("td", {}, v.change_note), h("td", {}, v.author),
+      h("td", { class: "num" }, formatNumber(v.temperature, 2)), h("td", { class: "num" }, formatNumber(v.top_p, 2)),
+      h("td", { class: "num" }, formatNumber(v.max_tokens)), h("td", { class: "num" }, formatNumber(v.retrieval_k)), h("td", { "data-content": true }, v.change_note), h("td", {}, v.author),
       h("td", {}, formatTime(v.created_at)),
       h("td", {}, v.version > 1
         ? h("button", { type: "button", class: "link diff-button", onclick: () => showDiff(v.version - 1, v.version) },

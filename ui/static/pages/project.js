@@ -1,5 +1,5 @@
 import { api } from "../api.js";
-import { errorBox, field, h, replace, showError } from "../dom.js";
+import { errorBox, field, formatNumber, h, replace, showError, term } from "../dom.js";
 import { locale, t } from "../i18n.js";
 import { can } from "../session.js";
 import { auditTable } from "./admin.js";
@@ -63,7 +63,7 @@ export async function projectPage(slug) {
 
   const corpusList = h("ul", { class: "plain", id: "corpus-list" },
     corpora.map((c) => h("li", {}, h("a", { href: `#/corpora/${c.id}`, class: "corpus-link" }, c.name), " · ",
-      t("corpora.documents", { n: c.document_count }), " · ", h("code", { class: "fields" }, c.embedder),
+      t("corpora.documents", { n: formatNumber(c.document_count) }), " · ", h("span", { class: "fields", title: c.embedder }, term("embedder", c.embedder)),
       c.embedding_error ? h("span", { class: "error" }, " · ", c.embedding_error) : null)));
   if (corpora.length === 0) corpusList.append(h("li", { class: "muted", i18n: "corpora.none" }));
 
@@ -71,9 +71,11 @@ export async function projectPage(slug) {
   return h("div", { class: "page" },
     h("nav", { class: "crumbs" }, h("a", { href: "#/", i18n: "projects.title" }), " / ", project.name),
     h("h1", {}, project.name),
-    h("p", { class: "muted" }, project.description),
+    h("p", { class: "muted", "data-content": true }, project.description),
     h("p", { class: "muted" }, t(project.blind_ranking ? "projects.blind" : "projects.notBlind")),
     can(project.id, "export") ? h("p", {}, h("a", { href: `#/projects/${project.slug}/export`, id: "export-link", i18n: "export.open" })) : null,
+    // Campaigns: the set-up page, for those who manage the project.
+    can(project.id, "project.manage") ? h("p", {}, h("a", { href: `#/projects/${project.slug}/campaigns`, id: "campaigns-link", i18n: "campaigns.open" })) : null,
     h("h2", { i18n: "personas.title" }), cards,
     h("h2", { i18n: "corpora.title" }), corpusList,
     can(project.id, "knowledge.write") ? corpusForm(project) : null,
@@ -154,7 +156,7 @@ function projectForm(project) {
 
 function corpusForm(project) {
   const name = h("input", { name: "name", maxlength: 120, id: "corpus-name" });
-  const slug = h("input", { name: "slug", maxlength: 63, id: "corpus-slug", placeholder: "customs-kb" });
+  const slug = h("input", { name: "slug", maxlength: 63, id: "corpus-slug", placeholder: "customs-kb", translate: "no" });
   const status = h("div");
   const form = h("form", { class: "inline-form", id: "new-corpus" },
     h("h3", { i18n: "corpora.new" }), field("corpora.name", name), field("corpora.slug", slug),

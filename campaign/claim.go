@@ -1,0 +1,387 @@
+package campaign
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"math"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+
+	"github.com/mentor-ai/mentor/db"
+	"github.com/mentor-ai/mentor/errs"
+	"github.com/mentor-ai/mentor/rlhf"
+	"github.com/mentor-ai/mentor/webhook"
+)
+
+// Skip reasons a trainer can give.
+const (
+	SkipUnclear          = "unclear"
+	SkipNeedsExpertise   = "needs_expertise"
+	SkipHarmful          = "harmful"
+	SkipBrokenCandidates = "broken_candidates"
+)
+
+// SkipReasons lists every skip reason.
+var SkipReasons = []string{SkipUnclear, SkipNeedsExpertise, SkipHarmful, SkipBrokenCandidates}
+
+// Claim is a trainer's lease on one item, with what the work screen shows of the item.
+type Claim struct {
+	ID                int64           `json:"id"`
+	CampaignID        int64           `json:"campaign_id"`
+	ItemID            int64           `json:"item_id"`
+	TurnID            int64           `json:"turn_id"`
+	ConversationID    int64           `json:"conversation_id"`
+	Question          string          `json:"question"`
+	Prior             json.RawMessage `json:"prior"` // earlier messages, [{role, content}]
+	Tags              []string        `json:"tags"`
+	State             string          `json:"state"` // open, submitted, expired or skipped
+	ClaimedAt         time.Time       `json:"claimed_at"`
+	LeaseUntil        time.Time       `json:"lease_until"`
+	GuidelinesVersion int             `json:"guidelines_version"`
+}
+
+// Errors a claim can end in. Each says what to do next.
+var (
+	ErrNoWork      = errs.E(errs.NotFound, "no item is ready for you in this campaign right now")
+	ErrLeaseLapsed = errs.E(errs.Conflict, "your claim on this item expired and the item went back to the pool: take the next item")
+	ErrNotYours    = errs.E(errs.Conflict, "this claim is another trainer's") // a conflict with who holds it; 403 is the access policy's answer
+	ErrClaimClosed = errs.E(errs.Conflict, "this claim is closed already (submitted or skipped)")
+	ErrQuotaUsed   = errs.E(errs.Unprocessable, "your base's quota for this campaign is used up")
+	ErrNotInBase   = errs.E(errs.Forbidden, "this campaign is given to other bases than yours")
+)
+
+func errNotOpen(id int64, state State) error {
+	return errs.E(errs.Unprocessable, "campaign %d is %s: it takes no claims", id, state)
+}
+
+func errCap(n int) error {
+	return errs.E(errs.Unprocessable, "you already hold %d open items, the most this campaign allows: submit or skip one first", n)
+}
+
+// lockTrainer serialises one trainer's claims in one transaction's life: the cap on open
+// claims and "never the same item twice" are then checked against everything the trainer
+// holds.
+func lockTrainer(ctx context.Context, tx pgx.Tx, trainerID int64) error {
+	_, err := tx.Exec(ctx, `SELECT pg_advisory_xact_lock(hashtextextended($1, 0))`, fmt.Sprintf("claim:%d", trainerID))
+	return err
+}
+
+// expire returns the items of the campaign's lapsed leases to the pool. It runs lazily, at
+// the start of every claim, so an injected clock is all a test needs; rows another
+// transaction is expiring are skipped, never waited for.
+//
+// Only one transaction expires a campaign's leases at a time (a try-lock: the others go on
+// without waiting): two expiries updating the same items in different orders could deadlock.
+func expire(ctx context.Context, tx pgx.Tx, campaignID int64, now time.Time) error {
+	_, err := tx.Exec(ctx, `WITH mine AS (SELECT pg_try_advisory_xact_lock(hashtextextended($3, 0)) AS locked),
+		lapsed AS (
+			SELECT id FROM claims WHERE (SELECT locked FROM mine) AND campaign_id = $1 AND state = 'open' AND lease_until <= $2
+			ORDER BY id FOR UPDATE SKIP LOCKED),
+		upd AS (UPDATE claims SET state = 'expired', closed_at = $2 FROM lapsed WHERE claims.id = lapsed.id
+			RETURNING claims.item_id, claims.base_id),
+		items AS (UPDATE campaign_items i SET taken = i.taken - n.c
+			FROM (SELECT item_id, count(*)::int AS c FROM upd GROUP BY item_id) n WHERE i.id = n.item_id)
+		UPDATE campaign_bases b SET used = b.used - n.c
+			FROM (SELECT base_id, count(*)::int AS c FROM upd WHERE base_id IS NOT NULL GROUP BY base_id) n
+			WHERE b.campaign_id = $1 AND b.base_id = n.base_id`, campaignID, now, fmt.Sprintf("expire:%d", campaignID))
+	return err
+}
+
+// Next claims one ready item of the campaign for the trainer, atomically: the item is locked
+// with FOR UPDATE SKIP LOCKED, so concurrent trainers take different items without waiting,
+// and it is taken only while fewer than k trainers hold or have judged it (taken < k, checked
+// again by PostgreSQL on the locked row). A trainer never gets an item twice: not after
+// judging it, skipping it, or letting its lease lapse.
+func (s *Store) Next(ctx context.Context, campaignID, trainerID int64) (Claim, error) {
+	now := s.now()
+	var out Claim
+	err := pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
+		if err := lockTrainer(ctx, tx, trainerID); err != nil {
+			return err
+		}
+		// One round trip for what the rest depends on: the campaign, the trainer's base in it
+		// and how many claims the trainer holds (a claim is a short transaction: each round
+		// trip is a good part of its latency).
+		var state State
+		var k, leaseSeconds, claimCap, guidelines, bases, open int
+		var base *int64
+		if err := tx.QueryRow(ctx, `SELECT c.state, c.k, c.lease_seconds, c.claim_cap, c.guidelines_version,
+				(SELECT count(*) FROM campaign_bases WHERE campaign_id = c.id)::int,
+				(SELECT bm.base_id FROM base_members bm JOIN campaign_bases cb ON cb.base_id = bm.base_id AND cb.campaign_id = c.id WHERE bm.user_id = $2),
+				(SELECT count(*) FROM claims WHERE trainer_id = $2 AND campaign_id = c.id AND state = 'open' AND lease_until > $3)::int
+			FROM campaigns c WHERE c.id = $1`, campaignID, trainerID, now).
+			Scan(&state, &k, &leaseSeconds, &claimCap, &guidelines, &bases, &base, &open); err != nil {
+			return db.Error(err, "campaign %d", campaignID)
+		}
+		if state != Open {
+			return errNotOpen(campaignID, state)
+		}
+		if bases > 0 && base == nil {
+			return ErrNotInBase
+		}
+		if open >= claimCap {
+			return errCap(open)
+		}
+		if err := expire(ctx, tx, campaignID, now); err != nil {
+			return err
+		}
+		var itemID int64
+		err := tx.QueryRow(ctx, `SELECT i.id FROM campaign_items i
+			WHERE i.campaign_id = $1 AND i.generation = 'ready' AND i.completed_at IS NULL AND NOT i.set_aside AND i.taken < $3
+				AND NOT EXISTS (SELECT 1 FROM claims c WHERE c.item_id = i.id AND c.trainer_id = $2)
+			ORDER BY i.taken, i.id LIMIT 1 FOR UPDATE OF i SKIP LOCKED`, campaignID, trainerID, k).Scan(&itemID)
+		if err == pgx.ErrNoRows {
+			return ErrNoWork
+		}
+		if err != nil {
+			return err
+		}
+		if base != nil {
+			// The quota's row lock is held to commit: two claims cannot both take its last unit.
+			tag, err := tx.Exec(ctx, `UPDATE campaign_bases b SET used = used + 1 WHERE campaign_id = $1 AND base_id = $2
+				AND (quota_items IS NULL OR used < quota_items)
+				AND (quota_share IS NULL OR used < ceil(quota_share * $3::int * (SELECT count(*) FROM campaign_items WHERE campaign_id = $1)))`,
+				campaignID, *base, k)
+			if err != nil {
+				return err
+			}
+			if tag.RowsAffected() == 0 {
+				return ErrQuotaUsed
+			}
+		}
+		// Take the place and write the claim, returning it as the screen shows it, in one
+		// statement.
+		out.CampaignID, out.ItemID, out.GuidelinesVersion = campaignID, itemID, guidelines
+		return tx.QueryRow(ctx, `WITH item AS (UPDATE campaign_items SET taken = taken + 1 WHERE id = $2 RETURNING id, turn_id, question, prior, tags),
+				claim AS (INSERT INTO claims (campaign_id, item_id, trainer_id, base_id, claimed_at, lease_until, guidelines_version)
+					VALUES ($1, $2, $3, $4, $5, $6, $7) RETURNING id, state, claimed_at, lease_until)
+			SELECT claim.id, item.turn_id, coalesce((SELECT conversation_id FROM turns WHERE id = item.turn_id), 0), item.question, item.prior,
+				item.tags, claim.state, claim.claimed_at, claim.lease_until FROM claim, item`,
+			campaignID, itemID, trainerID, base, now, now.Add(time.Duration(leaseSeconds)*time.Second), guidelines).
+			Scan(&out.ID, &out.TurnID, &out.ConversationID, &out.Question, &out.Prior, &out.Tags, &out.State, &out.ClaimedAt, &out.LeaseUntil)
+	})
+	if err != nil {
+		return Claim{}, db.Error(err, "claim an item of campaign %d", campaignID)
+	}
+	return out, nil
+}
+
+func getClaim(ctx context.Context, q querier, id int64) (Claim, error) {
+	var c Claim
+	var turn *int64
+	err := q.QueryRow(ctx, `SELECT cl.id, cl.campaign_id, cl.item_id, i.turn_id, coalesce(t.conversation_id, 0), i.question, i.prior, i.tags,
+			cl.state, cl.claimed_at, cl.lease_until, cl.guidelines_version
+		FROM claims cl JOIN campaign_items i ON i.id = cl.item_id LEFT JOIN turns t ON t.id = i.turn_id WHERE cl.id = $1`, id).
+		Scan(&c.ID, &c.CampaignID, &c.ItemID, &turn, &c.ConversationID, &c.Question, &c.Prior, &c.Tags, &c.State, &c.ClaimedAt,
+			&c.LeaseUntil, &c.GuidelinesVersion)
+	if turn != nil {
+		c.TurnID = *turn
+	}
+	return c, db.Error(err, "claim %d", id)
+}
+
+// Open returns the trainer's open claims in the campaign, oldest first: leaving the work
+// screen and coming back resumes them.
+func (s *Store) Open(ctx context.Context, campaignID, trainerID int64) ([]Claim, error) {
+	rows, _ := s.pool.Query(ctx, `SELECT id FROM claims WHERE campaign_id = $1 AND trainer_id = $2 AND state = 'open' AND lease_until > $3 ORDER BY id`,
+		campaignID, trainerID, s.now())
+	ids, err := pgx.CollectRows(rows, pgx.RowTo[int64])
+	if err != nil {
+		return nil, db.Error(err, "open claims")
+	}
+	out := make([]Claim, 0, len(ids))
+	for _, id := range ids {
+		c, err := getClaim(ctx, s.pool, id)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, c)
+	}
+	return out, nil
+}
+
+// lockOwnClaim locks a claim and checks it is the trainer's and still open under its lease.
+func lockOwnClaim(ctx context.Context, tx pgx.Tx, claimID, trainerID int64, now time.Time) (itemID int64, base *int64, err error) {
+	var owner int64
+	var state string
+	var until time.Time
+	err = tx.QueryRow(ctx, `SELECT trainer_id, state, lease_until, item_id, base_id FROM claims WHERE id = $1 FOR UPDATE`, claimID).
+		Scan(&owner, &state, &until, &itemID, &base)
+	if err != nil {
+		return 0, nil, db.Error(err, "claim %d", claimID)
+	}
+	return itemID, base, checkOwnOpen(owner, trainerID, state, until, now)
+}
+
+func checkOwnOpen(owner, trainerID int64, state string, until, now time.Time) error {
+	switch {
+	case owner != trainerID:
+		return ErrNotYours
+	case state == "expired" || (state == "open" && !until.After(now)):
+		return ErrLeaseLapsed
+	case state != "open":
+		return ErrClaimClosed
+	}
+	return nil
+}
+
+// Heartbeat renews the trainer's lease on the claim by the campaign's lease length. A lapsed
+// lease cannot be renewed: its item may be someone else's by now.
+func (s *Store) Heartbeat(ctx context.Context, claimID, trainerID int64) (Claim, error) {
+	now := s.now()
+	var out Claim
+	err := pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
+		if _, _, err := lockOwnClaim(ctx, tx, claimID, trainerID, now); err != nil {
+			return err
+		}
+		if _, err := tx.Exec(ctx, `UPDATE claims cl SET lease_until = $2::timestamptz + make_interval(secs => c.lease_seconds)
+			FROM campaigns c WHERE cl.id = $1 AND c.id = cl.campaign_id`, claimID, now); err != nil {
+			return err
+		}
+		var err error
+		out, err = getClaim(ctx, tx, claimID)
+		return err
+	})
+	return out, db.Error(err, "renew claim %d", claimID)
+}
+
+// Skip gives the item back with a reason. The trainer will not be given it again; an item
+// skipped skip_limit times is set aside for a lead instead of going back to the pool.
+func (s *Store) Skip(ctx context.Context, claimID, trainerID int64, reason string) error {
+	known := false
+	for _, r := range SkipReasons {
+		known = known || r == reason
+	}
+	if !known {
+		return errs.Field("reason", "must be one of unclear, needs_expertise, harmful or broken_candidates, got %q", reason)
+	}
+	now := s.now()
+	err := pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
+		itemID, base, err := lockOwnClaim(ctx, tx, claimID, trainerID, now)
+		if err != nil {
+			return err
+		}
+		if _, err := tx.Exec(ctx, `UPDATE claims SET state = 'skipped', skip_reason = $2, closed_at = $3 WHERE id = $1`, claimID, reason, now); err != nil {
+			return err
+		}
+		if _, err := tx.Exec(ctx, `UPDATE campaign_items i SET taken = taken - 1, skips = skips + 1,
+				set_aside = set_aside OR skips + 1 >= (SELECT skip_limit FROM campaigns WHERE id = i.campaign_id)
+			WHERE id = $1`, itemID); err != nil {
+			return err
+		}
+		if base != nil {
+			_, err = tx.Exec(ctx, `UPDATE campaign_bases SET used = used - 1 WHERE campaign_id = (SELECT campaign_id FROM claims WHERE id = $1) AND base_id = $2`,
+				claimID, *base)
+		}
+		return err
+	})
+	return db.Error(err, "skip claim %d", claimID)
+}
+
+// Submission is what submitting a claim's judgment needs: the turn to judge and a hook for
+// the judgment's transaction (rlhf.Submission.InTx). Call Done after the judgment is stored.
+type Submission struct {
+	TurnID    int64
+	PersonaID int64
+	TaskKind  TaskKind
+	InTx      func(ctx context.Context, tx pgx.Tx, judgmentID int64) error
+
+	s          *Store
+	campaignID int64
+	projectID  int64
+	itemID     int64
+	completed  bool
+}
+
+// PrepareSubmit checks that the claim is the trainer's and open, and returns what judging its
+// item needs. A claim submitted already passes, so a retried submission can replay; the hook
+// refuses a new judgment on it. The lease is checked again inside the judgment's transaction:
+// a lease that lapses between the two is refused all the same.
+func (s *Store) PrepareSubmit(ctx context.Context, claimID, trainerID int64) (*Submission, error) {
+	var owner int64
+	var state string
+	var until time.Time
+	var turn *int64
+	sub := &Submission{s: s}
+	err := s.pool.QueryRow(ctx, `SELECT cl.trainer_id, cl.state, cl.lease_until, cl.campaign_id, cl.item_id, i.turn_id, c.persona_id, c.task_kind, c.project_id
+		FROM claims cl JOIN campaign_items i ON i.id = cl.item_id JOIN campaigns c ON c.id = cl.campaign_id WHERE cl.id = $1`, claimID).
+		Scan(&owner, &state, &until, &sub.campaignID, &sub.itemID, &turn, &sub.PersonaID, &sub.TaskKind, &sub.projectID)
+	if err != nil {
+		return nil, db.Error(err, "claim %d", claimID)
+	}
+	if state != "submitted" {
+		if err := checkOwnOpen(owner, trainerID, state, until, s.now()); err != nil {
+			return nil, err
+		}
+	} else if owner != trainerID {
+		return nil, ErrNotYours
+	}
+	if turn == nil {
+		return nil, errs.E(errs.Unprocessable, "this item has no candidates yet")
+	}
+	sub.TurnID = *turn
+	sub.InTx = func(ctx context.Context, tx pgx.Tx, judgmentID int64) error {
+		now := s.now()
+		itemID, _, err := lockOwnClaim(ctx, tx, claimID, trainerID, now)
+		if err != nil {
+			return err
+		}
+		if _, err := tx.Exec(ctx, `UPDATE claims SET state = 'submitted', judgment_id = $2, closed_at = $3 WHERE id = $1`, claimID, judgmentID, now); err != nil {
+			return err
+		}
+		// The k-th judgment takes the item out of every queue.
+		var externalID *string
+		var judged int
+		if err := tx.QueryRow(ctx, `UPDATE campaign_items i SET judged = judged + 1,
+				completed_at = CASE WHEN judged + 1 >= c.k THEN $2::timestamptz END
+			FROM campaigns c WHERE i.id = $1 AND c.id = i.campaign_id RETURNING i.completed_at IS NOT NULL, i.external_id, i.judged`, itemID, now).
+			Scan(&sub.completed, &externalID, &judged); err != nil {
+			return err
+		}
+		if !sub.completed {
+			return nil
+		}
+		// Webhooks are queued in this transaction: no notification for a judgment undone.
+		_, err = webhook.Emit(ctx, tx, sub.projectID, webhook.ItemCompleted, map[string]any{"campaign_id": sub.campaignID,
+			"item_id": itemID, "external_id": externalID, "turn_id": sub.TurnID, "judgments": judged})
+		return err
+	}
+	return sub, nil
+}
+
+// Check refuses a judgment that does not do what the campaign's task asks: a correction of
+// the best reply, or a gold answer.
+func (sub *Submission) Check(j rlhf.Submission) error {
+	switch {
+	case sub.TaskKind == CorrectBest && j.Edit == nil:
+		return errs.Field("edit", "this campaign asks you to correct the best reply: edit it before you submit")
+	case sub.TaskKind == CorrectBest && len(j.Ranking) > 0 && !slices.Contains(j.Ranking[0], j.Edit.CandidateID):
+		return errs.Field("edit.candidate_id", "correct the reply you ranked first")
+	case sub.TaskKind == WriteGold && (j.Gold == nil || strings.TrimSpace(j.Gold.Content) == ""):
+		return errs.Field("gold.content", "this campaign asks for a gold answer: write one before you submit")
+	}
+	return nil
+}
+
+// Done announces what the stored judgment completed. Call it once the judgment committed.
+func (sub *Submission) Done(ctx context.Context) {
+	if sub.completed {
+		sub.s.itemCompleted(ctx, sub.campaignID, sub.itemID)
+	}
+}
+
+// quotaLimit is a base's quota in judgments: its items, or its share of k × items rounded up.
+func quotaLimit(b BaseQuota, k, items int) *int {
+	switch {
+	case b.QuotaItems != nil:
+		return b.QuotaItems
+	case b.QuotaShare != nil:
+		n := int(math.Ceil(*b.QuotaShare * float64(k*items)))
+		return &n
+	}
+	return nil
+}

@@ -1,0 +1,438 @@
+package campaign
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"math/rand/v2"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/riverqueue/river"
+	"github.com/riverqueue/river/rivertype"
+	"golang.org/x/sync/errgroup"
+	"golang.org/x/time/rate"
+
+	"github.com/mentor-ai/mentor/db"
+	"github.com/mentor-ai/mentor/generation"
+	"github.com/mentor-ai/mentor/jobs"
+	"github.com/mentor-ai/mentor/llm"
+	"github.com/mentor-ai/mentor/prompts"
+	"github.com/mentor-ai/mentor/retrieval"
+)
+
+// GenerateQueue is the queue pre-generation jobs run on.
+const GenerateQueue = "campaign_generation"
+
+// GenerateArgs is the job that generates one item's candidates.
+type GenerateArgs struct {
+	ItemID int64 `json:"item_id"`
+}
+
+// Kind implements river.JobArgs.
+func (GenerateArgs) Kind() string { return "campaign_generate" }
+
+// InsertOpts keeps one pending job per item: a second "regenerate" while one waits adds
+// nothing.
+func (GenerateArgs) InsertOpts() river.InsertOpts {
+	return river.InsertOpts{Queue: GenerateQueue, MaxAttempts: 8, UniqueOpts: river.UniqueOpts{ByArgs: true,
+		ByState: []rivertype.JobState{rivertype.JobStateAvailable, rivertype.JobStatePending, rivertype.JobStateRunning,
+			rivertype.JobStateRetryable, rivertype.JobStateScheduled}}}
+}
+
+// enqueue inserts one generation job per item in tx, so an item marked generating always
+// has its job.
+func (s *Store) enqueue(ctx context.Context, tx pgx.Tx, itemIDs []int64) error {
+	if len(itemIDs) == 0 {
+		return nil
+	}
+	many, ok := s.jobs.(bulkInserter)
+	if !ok {
+		for _, id := range itemIDs {
+			if _, err := s.jobs.InsertTx(ctx, tx, GenerateArgs{ItemID: id}, nil); err != nil {
+				return fmt.Errorf("enqueue generation: %w", err)
+			}
+		}
+		return nil
+	}
+	params := make([]river.InsertManyParams, len(itemIDs))
+	for i, id := range itemIDs {
+		params[i] = river.InsertManyParams{Args: GenerateArgs{ItemID: id}}
+	}
+	// In batches of one statement each: an import of 200,000 items is not 200,000 round trips.
+	for len(params) > 0 {
+		n := min(len(params), 5000)
+		if _, err := many.InsertManyFastTx(ctx, tx, params[:n]); err != nil {
+			return fmt.Errorf("enqueue generation: %w", err)
+		}
+		params = params[n:]
+	}
+	return nil
+}
+
+// bulkInserter is what *river.Client[pgx.Tx] offers beyond jobs.Inserter for large batches.
+type bulkInserter interface {
+	InsertManyFastTx(ctx context.Context, tx pgx.Tx, params []river.InsertManyParams) (int, error)
+}
+
+// Jobs is the campaign package's share of the job runner: the pre-generation worker and its
+// queue. workers is how many items generate at once in this process; each endpoint's own
+// limits (max_concurrent, requests_per_minute) hold across them.
+func Jobs(w *GenerateWorker, workers int) jobs.Registration {
+	return jobs.Registration{
+		Name:   "campaign generation",
+		Add:    func(ws *river.Workers) error { return river.AddWorkerSafely(ws, w) },
+		Queues: map[string]river.QueueConfig{GenerateQueue: {MaxWorkers: max(workers, 1)}},
+	}
+}
+
+// GenerateWorker generates an item's candidates against the campaign's plan and stores them
+// as one ordinary turn. Delivery is at least once, so it only fills what is missing: an item
+// that has its turn is done, and the turn is written under the item's lock, so two
+// deliveries never write two turns.
+type GenerateWorker struct {
+	river.WorkerDefaults[GenerateArgs]
+	store     *Store
+	prompts   *prompts.Store
+	generator *generation.Generator
+	models    *llm.Registry
+	limits    *endpointLimits
+	// Backoff is the wait before attempt n+1 after n failed ones.
+	Backoff func(attempt int) time.Duration
+}
+
+// NewGenerateWorker returns the pre-generation worker, backing off exponentially up to five
+// minutes between attempts.
+func NewGenerateWorker(store *Store, ps *prompts.Store, g *generation.Generator, models *llm.Registry) *GenerateWorker {
+	return &GenerateWorker{store: store, prompts: ps, generator: g, models: models, limits: &endpointLimits{m: map[string]*endpointLimit{}},
+		Backoff: func(attempt int) time.Duration {
+			return min(time.Duration(1<<min(attempt, 9))*time.Second, 5*time.Minute)
+		}}
+}
+
+// Timeout is longer than River's one-minute default: N long replies from a slow endpoint,
+// waiting their turn behind its limits.
+func (w *GenerateWorker) Timeout(*river.Job[GenerateArgs]) time.Duration { return 10 * time.Minute }
+
+// NextRetry implements river.Worker.
+func (w *GenerateWorker) NextRetry(job *river.Job[GenerateArgs]) time.Time {
+	return time.Now().Add(w.Backoff(job.Attempt))
+}
+
+// generatedCandidate is one finished candidate, before it is stored.
+type generatedCandidate struct {
+	planIndex int
+	version   prompts.Version
+	prepared  generation.Prepared
+	content   string
+	reasoning string
+	result    llm.Result
+}
+
+// Work implements river.Worker.
+func (w *GenerateWorker) Work(ctx context.Context, job *river.Job[GenerateArgs]) error {
+	err := w.generate(ctx, job.Args.ItemID)
+	if err == nil || errors.Is(err, errItemGone) {
+		return nil
+	}
+	last := job.Attempt >= job.MaxAttempts
+	w.store.recordFailure(ctx, job.Args.ItemID, err, last)
+	return err
+}
+
+var errItemGone = errors.New("item gone or generated already")
+
+func (w *GenerateWorker) generate(ctx context.Context, itemID int64) error {
+	var it struct {
+		campaignID, personaID, createdBy int64
+		question                         string
+		prior                            []PriorMessage
+		plan                             []PlanEntry
+		blind                            bool
+		turn                             *int64
+		state                            State
+	}
+	var prior, plan []byte
+	var kind TaskKind
+	err := w.store.pool.QueryRow(ctx, `SELECT i.campaign_id, c.persona_id, c.created_by, i.question, i.prior, c.plan, p.blind_ranking, i.turn_id, c.state, c.task_kind
+		FROM campaign_items i JOIN campaigns c ON c.id = i.campaign_id JOIN projects p ON p.id = c.project_id WHERE i.id = $1`, itemID).
+		Scan(&it.campaignID, &it.personaID, &it.createdBy, &it.question, &prior, &plan, &it.blind, &it.turn, &it.state, &kind)
+	if errors.Is(err, pgx.ErrNoRows) {
+		return errItemGone
+	}
+	if err != nil {
+		return db.Error(err, "item %d", itemID)
+	}
+	if it.turn != nil || it.state == Closed {
+		return errItemGone
+	}
+	if err := json.Unmarshal(prior, &it.prior); err != nil {
+		return err
+	}
+	if err := json.Unmarshal(plan, &it.plan); err != nil {
+		return err
+	}
+	persona, err := w.prompts.Persona(ctx, it.personaID)
+	if err != nil {
+		return err
+	}
+	history := make([]llm.Message, 0, len(it.prior)+1)
+	for _, m := range it.prior {
+		history = append(history, llm.Message{Role: m.Role, Content: m.Content})
+	}
+	history = append(history, llm.Message{Role: "user", Content: it.question})
+
+	// One search per prompt version, as on the live screen: its candidates share numbering.
+	versions := make([]prompts.Version, len(it.plan))
+	retrieved := map[int64]*[]retrieval.Passage{}
+	for i, p := range it.plan {
+		if versions[i], err = w.prompts.Version(ctx, p.PromptVersionID); err != nil {
+			return err
+		}
+		if retrieved[p.PromptVersionID] == nil {
+			passages, err := w.generator.Retrieve(ctx, versions[i], it.question)
+			if err != nil {
+				return err
+			}
+			retrieved[p.PromptVersionID] = &passages
+		}
+	}
+	out := make([]generatedCandidate, len(it.plan))
+	g, gctx := errgroup.WithContext(ctx)
+	for i, p := range it.plan {
+		g.Go(func() error {
+			// The seed is the item's and the plan place's: a retry asks for the same reply.
+			prep, err := w.generator.Prepare(gctx, generation.Plan{Persona: persona, Version: versions[i], Model: p.Model,
+				Temperature: p.Temperature, Seed: itemID*10 + int64(i), Locale: persona.Locale, History: history,
+				Retrieved: retrieved[p.PromptVersionID]})
+			if err != nil {
+				return err
+			}
+			release, err := w.limits.acquire(gctx, prep.Model)
+			if err != nil {
+				return err
+			}
+			defer release()
+			var content, reasoning strings.Builder
+			res, err := prep.Provider.Stream(gctx, prep.Request, func(d llm.Delta) {
+				content.WriteString(d.Content)
+				reasoning.WriteString(d.Reasoning)
+			})
+			if err != nil {
+				return fmt.Errorf("candidate %d (%s): %w", i+1, prep.Model.Name, err)
+			}
+			if strings.TrimSpace(content.String()) == "" {
+				return fmt.Errorf("candidate %d (%s): the reply is empty", i+1, prep.Model.Name)
+			}
+			out[i] = generatedCandidate{planIndex: i, version: versions[i], prepared: prep, content: content.String(),
+				reasoning: reasoning.String(), result: res}
+			return nil
+		})
+	}
+	if err := g.Wait(); err != nil {
+		return err
+	}
+	var seed *int64
+	if it.blind || kind == BlindPairwise {
+		s := itemID
+		seed = &s
+		r := rand.New(rand.NewPCG(uint64(s), 0x63616d706169676e))
+		r.Shuffle(len(out), func(i, j int) { out[i], out[j] = out[j], out[i] })
+	}
+	return w.store.storeGenerated(ctx, itemID, it.campaignID, persona, it.createdBy, it.prior, it.question, seed, out)
+}
+
+// storeGenerated writes the item's turn: its conversation, the prior messages, the question
+// and the finished candidates, in one transaction under the item's lock.
+func (s *Store) storeGenerated(ctx context.Context, itemID, campaignID int64, persona prompts.Persona, author int64,
+	prior []PriorMessage, question string, seed *int64, cands []generatedCandidate) error {
+	err := pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
+		var turn *int64
+		if err := tx.QueryRow(ctx, `SELECT turn_id FROM campaign_items WHERE id = $1 FOR UPDATE`, itemID).Scan(&turn); err != nil {
+			return err
+		}
+		if turn != nil {
+			return errItemGone // another delivery got here first
+		}
+		var conv, parent int64
+		if err := tx.QueryRow(ctx, `INSERT INTO conversations (project_id, persona_id, created_by, locale) VALUES ($1, $2, $3, $4) RETURNING id`,
+			persona.ProjectID, persona.ID, author, persona.Locale).Scan(&conv); err != nil {
+			return err
+		}
+		var parentID *int64
+		for _, m := range append(prior, PriorMessage{Role: "user", Content: question}) {
+			var authorID *int64
+			kind := "model"
+			if m.Role == "user" {
+				authorID, kind = &author, "human"
+			}
+			if err := tx.QueryRow(ctx, `INSERT INTO messages (conversation_id, parent_id, role, author, author_id, content)
+				VALUES ($1, $2, $3, $4, $5, $6) RETURNING id`, conv, parentID, m.Role, kind, authorID, m.Content).Scan(&parent); err != nil {
+				return err
+			}
+			p := parent
+			parentID = &p
+		}
+		var turnID int64
+		if err := tx.QueryRow(ctx, `INSERT INTO turns (conversation_id, user_message_id, created_by, shuffle_seed) VALUES ($1, $2, $3, $4) RETURNING id`,
+			conv, parent, author, seed).Scan(&turnID); err != nil {
+			return err
+		}
+		for pos, c := range cands {
+			p := c.prepared
+			passages := make([]int64, len(p.Passages))
+			for j, ps := range p.Passages {
+				passages[j] = ps.ChunkID
+			}
+			ttft, dur := int(c.result.TimeToFirstToken.Milliseconds()), int(c.result.Duration.Milliseconds())
+			if _, err := tx.Exec(ctx, `WITH m AS (INSERT INTO messages (conversation_id, parent_id, role, author, content)
+					VALUES ($1, $2, 'assistant', 'model', $3) RETURNING id)
+				INSERT INTO candidates (turn_id, message_id, position, model, endpoint, baseline, prompt_version_id, temperature, top_p,
+					max_tokens, seed, system_prompt_hash, passage_ids, reasoning, status, finish_reason, prompt_tokens, completion_tokens,
+					ttft_ms, duration_ms, attempts, plan_index)
+				SELECT $4, m.id, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, 'complete', $17, $18, $19, $20, $21, $22, $23 FROM m`,
+				conv, parent, c.content, turnID, pos+1, p.Model.Name, p.Model.Endpoint, p.Model.Baseline, c.version.ID,
+				p.Request.Temperature, p.Request.TopP, p.Request.MaxTokens, p.Request.Seed, p.SystemPromptHash, passages, c.reasoning,
+				c.result.FinishReason, c.result.Usage.PromptTokens, c.result.Usage.CompletionTokens, ttft, dur, c.result.Attempts, c.planIndex); err != nil {
+				return err
+			}
+		}
+		_, err := tx.Exec(ctx, `UPDATE campaign_items SET turn_id = $2, generation = 'ready', generation_error = '' WHERE id = $1`, itemID, turnID)
+		return err
+	})
+	if errors.Is(err, errItemGone) {
+		return err
+	}
+	return db.Error(err, "store item %d's candidates", itemID)
+}
+
+// recordFailure shows why an item's generation failed, for the campaign page; after the last
+// attempt the item is failed, until someone asks to regenerate it.
+func (s *Store) recordFailure(ctx context.Context, itemID int64, cause error, last bool) {
+	msg := cause.Error()
+	if r := []rune(msg); len(r) > 300 {
+		msg = string(r[:300]) + "…"
+	}
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
+	defer cancel()
+	state := "generating"
+	if last {
+		state = "failed"
+	}
+	if _, err := s.pool.Exec(ctx, `UPDATE campaign_items SET generation = $2, generation_error = $3 WHERE id = $1 AND turn_id IS NULL`,
+		itemID, state, msg); err != nil {
+		s.logger.Warn("record a generation failure", "item", itemID, "err", err)
+	}
+}
+
+// Regenerate starts generation again for the campaign's failed items and returns how many.
+func (s *Store) Regenerate(ctx context.Context, campaignID int64) (int, error) {
+	var n int
+	err := pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
+		rows, _ := tx.Query(ctx, `UPDATE campaign_items SET generation = 'generating', generation_error = ''
+			WHERE campaign_id = $1 AND generation = 'failed' RETURNING id`, campaignID)
+		ids, err := pgx.CollectRows(rows, pgx.RowTo[int64])
+		if err != nil {
+			return err
+		}
+		n = len(ids)
+		return s.enqueue(ctx, tx, ids)
+	})
+	return n, db.Error(err, "regenerate campaign %d's failed items", campaignID)
+}
+
+// Progress counts a campaign's items by generation state and by work done.
+type Progress struct {
+	Pending    int `json:"pending"`
+	Generating int `json:"generating"`
+	Ready      int `json:"ready"`
+	Failed     int `json:"failed"`
+	Completed  int `json:"completed"` // items with their k judgments
+	SetAside   int `json:"set_aside"` // skipped too often: waiting for a lead
+	Judgments  int `json:"judgments"`
+}
+
+// Progress returns the campaign's progress.
+func (s *Store) Progress(ctx context.Context, campaignID int64) (Progress, error) {
+	var p Progress
+	err := s.pool.QueryRow(ctx, `SELECT count(*) FILTER (WHERE generation = 'pending'), count(*) FILTER (WHERE generation = 'generating'),
+			count(*) FILTER (WHERE generation = 'ready'), count(*) FILTER (WHERE generation = 'failed'),
+			count(*) FILTER (WHERE completed_at IS NOT NULL), count(*) FILTER (WHERE set_aside), coalesce(sum(judged), 0)
+		FROM campaign_items WHERE campaign_id = $1`, campaignID).
+		Scan(&p.Pending, &p.Generating, &p.Ready, &p.Failed, &p.Completed, &p.SetAside, &p.Judgments)
+	return p, db.Error(err, "progress of campaign %d", campaignID)
+}
+
+// FailedItem is an item whose generation failed, with why.
+type FailedItem struct {
+	ID         int64  `json:"id"`
+	ExternalID string `json:"external_id"`
+	Question   string `json:"question"`
+	Error      string `json:"error"`
+}
+
+// Failed lists up to 100 of the campaign's items whose generation failed or is retrying
+// after an error.
+func (s *Store) Failed(ctx context.Context, campaignID int64) ([]FailedItem, error) {
+	rows, _ := s.pool.Query(ctx, `SELECT id, coalesce(external_id, ''), question, generation_error FROM campaign_items
+		WHERE campaign_id = $1 AND generation_error <> '' ORDER BY id LIMIT 100`, campaignID)
+	out, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) (FailedItem, error) {
+		var f FailedItem
+		return f, r.Scan(&f.ID, &f.ExternalID, &f.Question, &f.Error)
+	})
+	if out == nil {
+		out = []FailedItem{}
+	}
+	return out, db.Error(err, "failed items of campaign %d", campaignID)
+}
+
+// endpointLimits keeps each endpoint's concurrency and rate limits for the whole process:
+// every job streaming from one endpoint shares them.
+type endpointLimits struct {
+	mu sync.Mutex
+	m  map[string]*endpointLimit
+}
+
+type endpointLimit struct {
+	slots chan struct{}
+	rate  *rate.Limiter
+}
+
+// acquire waits for a slot and a request token of the model's endpoint.
+func (l *endpointLimits) acquire(ctx context.Context, m llm.Model) (func(), error) {
+	l.mu.Lock()
+	e := l.m[m.Endpoint]
+	if e == nil {
+		e = &endpointLimit{}
+		if m.MaxConcurrent > 0 {
+			e.slots = make(chan struct{}, m.MaxConcurrent)
+		}
+		if m.RequestsPerMinute > 0 {
+			e.rate = rate.NewLimiter(rate.Limit(float64(m.RequestsPerMinute)/60), 1)
+		}
+		l.m[m.Endpoint] = e
+	}
+	l.mu.Unlock()
+	if e.slots != nil {
+		select {
+		case e.slots <- struct{}{}:
+		case <-ctx.Done():
+			return nil, ctx.Err()
+		}
+	}
+	release := func() {
+		if e.slots != nil {
+			<-e.slots
+		}
+	}
+	if e.rate != nil {
+		if err := e.rate.Wait(ctx); err != nil {
+			release()
+			return nil, err
+		}
+	}
+	return release, nil
+}

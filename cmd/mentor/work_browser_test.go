@@ -1,0 +1,142 @@
+package main
+
+import (
+	"fmt"
+	"os"
+	"path/filepath"
+	"strconv"
+	"testing"
+	"time"
+
+	"github.com/chromedp/chromedp"
+	"github.com/chromedp/chromedp/kb"
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/mentor-ai/mentor/internal/browsertest"
+)
+
+// TestMyWorkInChromium is the trainer's campaign work in a real headless Chromium against
+// mentor serve: open My work, start the demo campaign, judge three items in a row by
+// keyboard (each next item is on screen at once, focus on A), reload in the middle of an
+// item and get the same claim back, and skip one.
+func TestMyWorkInChromium(t *testing.T) {
+	// Not parallel, as TestCampaignThroughMentorServe.
+	m := startMentor(t, slowStart)
+	trainer := m.signIn(t, "trainer")
+	work := demoCampaign(t, trainer, 6) // enough ready items for three judged, one resumed, one skipped
+	ctx := browsertest.New(t, 3*time.Minute)
+	require.NoError(t, chromedp.Do(ctx, chromedp.EmulateViewport(1440, 900)))
+	require.NoError(t, chromedp.Do(ctx,
+		chromedp.Navigate(m.base+"/"),
+		browsertest.Visible("#signin-form"),
+		chromedp.SetValue(chromedp.CSS("#signin-login"), "trainer"),
+		chromedp.SetValue(chromedp.CSS("#signin-password"), m.passwords["trainer"]),
+		chromedp.Click(chromedp.CSS("#signin-submit")),
+		browsertest.Visible("#current-user"),
+		chromedp.Click(chromedp.CSS("#nav-work")),
+		browsertest.Visible(fmt.Sprintf(`.work-card[data-campaign="%d"]`, work.CampaignID)),
+	))
+	assert.Equal(t, "0", browsertest.Text(t, ctx, `.work-card [data-count="today"]`))
+	require.NoError(t, chromedp.Do(ctx,
+		chromedp.Click(chromedp.CSS(`.work-card [data-role="start"]`)),
+		browsertest.Visible(`#work-panes .pane[data-label="A"]`),
+	))
+	assert.Contains(t, browsertest.Text(t, ctx, "#work-guidelines"), "标注规范")
+
+	press := func(keys ...string) {
+		t.Helper()
+		for _, k := range keys {
+			require.NoError(t, chromedp.Do(ctx, chromedp.KeyEvent(k)))
+		}
+	}
+	focused := func() string {
+		label, _ := chromedp.Run(ctx, chromedp.Evaluate[string](`document.activeElement?.dataset?.label ?? ""`))
+		return label
+	}
+	claimOnScreen := func() string { return browsertest.Attr(t, ctx, ".work-session", "data-claim") }
+	seen := map[string]bool{}
+	for i := range 3 {
+		claim := claimOnScreen()
+		require.NotEmpty(t, claim)
+		assert.False(t, seen[claim], "item %d: a new claim each time", i+1)
+		seen[claim] = true
+		require.Eventually(t, func() bool { return focused() == "A" }, 10*time.Second, 20*time.Millisecond, "item %d: focus on A", i+1)
+		// A second, B first; then submit by keyboard.
+		press("2", kb.ArrowRight, "1")
+		start := time.Now()
+		require.NoError(t, chromedp.Do(ctx, chromedp.KeyEvent(kb.Enter, chromedp.KeyModifiers(kb.ModifierCtrl, kb.ModifierShift))))
+		require.Eventually(t, func() bool { return claimOnScreen() != claim }, 10*time.Second, 20*time.Millisecond, "item %d: the next item comes", i+1)
+		// Logged, not asserted (wall-clock time depends on the machine): submit included.
+		t.Logf("item %d: submit to the next item on screen within %v", i+1, time.Since(start))
+		assert.Equal(t, "A", focused(), "item %d: the next item is on screen with the keyboard on A", i+1)
+	}
+	assert.Contains(t, browsertest.Text(t, ctx, "#work-counter"), "3")
+
+	// Reload in the middle of an item: the same claim, and what was ranked, come back.
+	before := claimOnScreen()
+	press("1")
+	require.NoError(t, chromedp.Do(ctx, chromedp.Reload(), browsertest.Visible(`#work-panes .pane[data-label="A"]`)))
+	assert.Equal(t, before, claimOnScreen(), "a reload resumes the open claim")
+	assert.Equal(t, "1", browsertest.Value(t, ctx, `.pane[data-label="A"] select.rank`), "the draft survives the reload")
+
+	// Skip it.
+	require.NoError(t, chromedp.Do(ctx,
+		chromedp.SetValue(chromedp.CSS("#work-skip-reason"), "needs_expertise"),
+		chromedp.Click(chromedp.CSS("#work-skip")),
+	))
+	require.Eventually(t, func() bool { return claimOnScreen() != before }, 10*time.Second, 20*time.Millisecond, "a skip shows the next item")
+
+	var after workList
+	trainer.get("/api/v1/work", &after)
+	require.Len(t, after.Campaigns, 1)
+	assert.Equal(t, 3, after.Campaigns[0].Today)
+	assert.Equal(t, 1, after.Campaigns[0].Skipped)
+	var open struct {
+		Claims []struct {
+			ID int64 `json:"id"`
+		} `json:"claims"`
+	}
+	trainer.get(fmt.Sprintf("/api/v1/campaigns/%d/claims", work.CampaignID), &open)
+	for _, c := range open.Claims {
+		assert.NotEqual(t, before, strconv.FormatInt(c.ID, 10), "the skipped claim is closed")
+	}
+}
+
+// TestCampaignSetUpInChromium is the admin's side: on the project's campaign page, create a
+// campaign, import a file with a bad line, see the report, and open the campaign.
+func TestCampaignSetUpInChromium(t *testing.T) {
+	// Not parallel, as TestCampaignThroughMentorServe.
+	m := startMentor(t, slowStart)
+	ctx := browsertest.New(t, 3*time.Minute)
+	require.NoError(t, chromedp.Do(ctx, chromedp.EmulateViewport(1440, 900)))
+	file := filepath.Join(t.TempDir(), "items.jsonl")
+	require.NoError(t, os.WriteFile(file, []byte("{\"question\": \"行李里的茶叶要申报吗？\"}\n{\"question\": \"\"}\n"), 0o600))
+	require.NoError(t, chromedp.Do(ctx,
+		chromedp.Navigate(m.base+"/"),
+		browsertest.Visible("#signin-form"),
+		chromedp.SetValue(chromedp.CSS("#signin-login"), "admin"),
+		chromedp.SetValue(chromedp.CSS("#signin-password"), m.passwords["admin"]),
+		chromedp.Click(chromedp.CSS("#signin-submit")),
+		browsertest.Visible("#current-user"),
+		chromedp.Navigate(m.base+"/#/projects/demo"),
+		browsertest.Visible("#campaigns-link"),
+		chromedp.Click(chromedp.CSS("#campaigns-link")),
+		browsertest.Visible(".campaign-card"),
+		browsertest.Visible("#campaign-plan .plan-entry"),
+		chromedp.SendKeys("#campaign-name", "第二批：行李"),
+		chromedp.Click(chromedp.CSS("#campaign-create")),
+		browsertest.Visible(`.campaign-card[data-state="draft"]`),
+	))
+	require.NoError(t, chromedp.Do(ctx,
+		chromedp.SetUploadFiles(`.campaign-card[data-state="draft"] input[data-role="items"]`, []string{file}),
+		browsertest.Visible(`.campaign-card[data-state="draft"] .import-errors li`),
+	))
+	report := browsertest.Text(t, ctx, `.campaign-card[data-state="draft"] .campaign-status`)
+	assert.Contains(t, report, "已添加 1 题")
+	assert.Contains(t, report, "第 2 行，question：不能为空")
+	require.NoError(t, chromedp.Do(ctx, chromedp.Click(chromedp.CSS(`.campaign-card[data-state="draft"] button[data-to="open"]`))))
+	require.Eventually(t, func() bool { return browsertest.Count(t, ctx, `.campaign-card[data-state="open"]`) == 2 }, 10*time.Second,
+		20*time.Millisecond, "the new campaign opens beside the demo one")
+	assert.Zero(t, browsertest.Count(t, ctx, `.campaign-card[data-state="draft"]`))
+}

@@ -1,0 +1,125 @@
+package loadgen
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"slices"
+	"testing"
+	"time"
+
+	"github.com/jackc/pgx/v5/pgxpool"
+)
+
+// PhaseDuration is how long each phase of a Profile lasts: MENTOR_BENCH_PHASE (a Go
+// duration), 2s unless set. A smoke run sets it short, e.g. MENTOR_BENCH_PHASE=300ms.
+func PhaseDuration(tb testing.TB) time.Duration {
+	s := os.Getenv("MENTOR_BENCH_PHASE")
+	if s == "" {
+		return 2 * time.Second
+	}
+	d, err := time.ParseDuration(s)
+	if err != nil || d <= 0 {
+		tb.Fatalf("MENTOR_BENCH_PHASE=%q: want a positive duration such as 2s", s)
+	}
+	return d
+}
+
+// Profile measures one endpoint the way issue 17 asks, and reports it on b:
+//
+//   - a concurrency sweep of closed loops finds capacity: the most answers a second;
+//   - three more closed runs at the best concurrency give the CPU per operation of the
+//     server process (go-cpu-ms/op) and of PostgreSQL (pg-cpu-ms/op), and the server's
+//     allocations per operation (server-allocs/op, server-B/op: the framework's allocs/op
+//     and B/op divide the whole benchmark, setup included, by one iteration);
+//   - three open-loop runs at 50% and three at 70% of capacity give latency from each
+//     request's due time.
+//
+// Each figure is the median of its three runs, with the spread (max − min) as a percentage
+// of the median beside it. The load comes from loadgen's own process; pool is the server's,
+// whose database's backends Measure counts.
+func (bin Binary) Profile(b *testing.B, pool *pgxpool.Pool, cfg Config, levels []int) {
+	b.Helper()
+	ctx := context.Background()
+	phase := PhaseDuration(b)
+	cfg.Duration = phase
+	seq := cfg.SeqStart
+	run := func(c Config) Result {
+		b.Helper()
+		c.SeqStart = seq
+		res, err := bin.Run(ctx, c)
+		if err != nil {
+			b.Fatal(err)
+		}
+		seq += res.Sent + 1
+		return res
+	}
+	best, capacity := 0, 0.0
+	for _, n := range levels {
+		c := cfg
+		c.Concurrency = n
+		res := run(c)
+		b.Logf("closed loop C=%d: %.0f/s, p50 %.2f ms, p99 %.2f ms", n, res.PerSecond, res.P50Millis, res.P99Millis)
+		if res.PerSecond > capacity*1.03 { // more in flight must buy more than noise
+			best, capacity = n, res.PerSecond
+		}
+	}
+	var caps, goCPU, pgCPU, allocs, bytes, genCPU []float64
+	for range 3 {
+		c := cfg
+		c.Concurrency = best
+		var res Result
+		u, err := Measure(ctx, pool, func() error { res = run(c); return nil })
+		if err != nil {
+			b.Fatal(err)
+		}
+		g, p, a, by := u.PerOp(res.Sent)
+		caps, goCPU, pgCPU, allocs, bytes = append(caps, res.PerSecond), append(goCPU, g), append(pgCPU, p), append(allocs, a), append(bytes, by)
+		genCPU = append(genCPU, res.CPUMillis/float64(max(res.Sent, 1)))
+	}
+	b.ReportMetric(0, "ns/op") // the benchmark's own duration says nothing here
+	report(b, caps, "capacity/s")
+	b.ReportMetric(float64(best), "best-C")
+	report(b, goCPU, "go-cpu-ms/op")
+	report(b, pgCPU, "pg-cpu-ms/op")
+	b.ReportMetric(median(genCPU), "loadgen-cpu-ms/op")
+	b.ReportMetric(median(allocs), "server-allocs/op")
+	b.ReportMetric(median(bytes), "server-B/op")
+	capacity = median(caps)
+	for _, share := range []float64{0.5, 0.7} {
+		var p50, p99 []float64
+		var conns int64
+		for range 3 {
+			c := cfg
+			c.Rate = share * capacity
+			res := run(c)
+			p50, p99 = append(p50, res.P50Millis), append(p99, res.P99Millis)
+			conns = max(conns, res.Conns)
+		}
+		at := fmt.Sprintf("@%.0f%%", share*100)
+		report(b, p50, "p50-ms"+at)
+		report(b, p99, "p99-ms"+at)
+		b.Logf("open loop at %.0f/s (%s of capacity): at most %d connections", share*capacity, at, conns)
+	}
+}
+
+// report adds the median of xs as unit and its spread as unit's spread-%.
+func report(b *testing.B, xs []float64, unit string) {
+	m := median(xs)
+	b.ReportMetric(m, unit)
+	if m != 0 {
+		b.ReportMetric(100*(slices.Max(xs)-slices.Min(xs))/m, unit+"±%")
+	}
+}
+
+func median(xs []float64) float64 {
+	if len(xs) == 0 {
+		return 0
+	}
+	s := slices.Clone(xs)
+	slices.Sort(s)
+	if len(s)%2 == 1 {
+		return s[len(s)/2]
+	}
+	return (s[len(s)/2-1] + s[len(s)/2]) / 2
+}

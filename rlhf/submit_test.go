@@ -1,0 +1,87 @@
+package rlhf_test
+
+import (
+	"context"
+	"fmt"
+	"testing"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/mentor-ai/mentor/errs"
+	"github.com/mentor-ai/mentor/internal/pgtest"
+	"github.com/mentor-ai/mentor/rlhf"
+)
+
+// TestSubmitRoundTrips holds Submit to its round trips (issue 17): one pipelined batch of
+// lookups and one batch of writes, where it once made ten, each a wait on PostgreSQL that a
+// trainer feels. A retry answered from its key needs only the lookups; a refusal of bad
+// input writes nothing. Counted on a warm connection, as a busy server has them.
+func TestSubmitRoundTrips(t *testing.T) {
+	t.Parallel()
+	pool, rt := pgtest.CountingPool(t, 1)
+	store := rlhf.NewStore(pool)
+	ctx := context.Background()
+	turns := make([]rlhf.Turn, 4)
+	for i := range turns {
+		turns[i] = newTurn(t, pool, 4)
+		for _, c := range turns[i].Candidates {
+			c.Content, c.Status, c.FinishReason = fmt.Sprintf("回复 %d", c.ID), "complete", "stop"
+			require.NoError(t, store.Finish(ctx, c))
+		}
+	}
+	trainer := turns[0].CreatedBy
+	// The last turn's project has a webhook for judgments: the event is emitted in the
+	// judgment's transaction, which is then an explicit one.
+	_, err := pool.Exec(ctx, `INSERT INTO webhooks (project_id, url, events, secret_sealed)
+		SELECT c.project_id, 'https://receiver.example/hook', '{judgment.submitted}', '\x00'
+		FROM turns t JOIN conversations c ON c.id = t.conversation_id WHERE t.id = $1`, turns[3].ID)
+	require.NoError(t, err)
+	full := func(turn rlhf.Turn, key string) rlhf.Submission {
+		c := turn.Candidates
+		return rlhf.Submission{IdempotencyKey: key, Ranking: [][]int64{{c[0].ID}, {c[1].ID, c[2].ID}, {c[3].ID}},
+			Flags: map[string][]string{fmt.Sprint(c[3].ID): {"hallucination"}}, Comment: "好",
+			Edit: &rlhf.EditInput{CandidateID: c[1].ID, Content: "改过的回复"}, Gold: &rlhf.GoldInput{Content: "标准答案"},
+			ContinueFrom: rlhf.ContinueFrom{Gold: true}, TimeSpentMillis: 1000}
+	}
+	// Warm the connection's statement cache: pgx prepares each statement once per connection.
+	_, err = store.Submit(ctx, turns[0].ID, trainer, full(turns[0], "warm-up-key"))
+	require.NoError(t, err)
+	_, err = store.Submit(ctx, turns[3].ID, trainer, full(turns[3], "warm-up-hooked"))
+	require.NoError(t, err)
+
+	cases := []struct {
+		name      string
+		turn      rlhf.Turn
+		sub       rlhf.Submission
+		trips     int64
+		replayed  bool
+		wantKind  errs.Kind
+		wantPairs int
+	}{
+		{name: "new judgment with edit and gold", turn: turns[1], sub: full(turns[1], "new-judgment-1"), trips: 2, wantPairs: 10},
+		{name: "retry of it", turn: turns[1], sub: full(turns[1], "new-judgment-1"), trips: 1, replayed: true, wantPairs: 10},
+		{name: "another revision", turn: turns[1], sub: full(turns[1], "new-judgment-2"), trips: 2, wantPairs: 10},
+		{name: "in a project with a webhook", turn: turns[3], sub: full(turns[3], "hooked-judgment"), trips: 4, wantPairs: 10},
+		{name: "key reused for another turn", turn: turns[2], sub: full(turns[2], "new-judgment-1"), trips: 1, wantKind: errs.Conflict},
+		{name: "bad ranking", turn: turns[2], sub: rlhf.Submission{IdempotencyKey: "bad-ranking-1", Ranking: [][]int64{{-5}},
+			ContinueFrom: rlhf.ContinueFrom{CandidateID: turns[2].Candidates[0].ID}}, trips: 1, wantKind: errs.Unprocessable},
+	}
+	for _, tc := range cases { // in order: the retry and the revision follow the first
+		before := rt.Count()
+		got, err := store.Submit(ctx, tc.turn.ID, trainer, tc.sub)
+		assert.Equal(t, tc.trips, rt.Count()-before, "%s: round trips", tc.name)
+		if tc.wantKind != "" {
+			assert.Equal(t, tc.wantKind, errs.KindOf(err), "%s: %v", tc.name, err)
+			continue
+		}
+		require.NoError(t, err, tc.name)
+		assert.Equal(t, tc.replayed, got.Replayed, tc.name)
+		assert.Equal(t, tc.wantPairs, got.Pairs, tc.name)
+		assert.NotNil(t, got.GoldMessageID, tc.name)
+		assert.Equal(t, *got.GoldMessageID, got.ContinuationMessageID, tc.name)
+	}
+	var deliveries int
+	require.NoError(t, pool.QueryRow(ctx, `SELECT count(*) FROM webhook_deliveries WHERE event = 'judgment.submitted'`).Scan(&deliveries))
+	assert.Equal(t, 2, deliveries, "the hooked project's two judgments, and only they, queued a delivery each")
+}

@@ -1,0 +1,381 @@
+// work: 我的任务 / My work. The campaigns open to me with my counts; Start deals item after
+// item from one campaign. The page holds the item on screen and two more claimed ahead, with
+// their candidates loaded, so a submit shows the next item at once (focus on candidate A)
+// while the queue is topped up in the background. Open claims are renewed by a heartbeat,
+// and a reload resumes them, oldest first: the same item comes back.
+import { api } from "../api.js";
+import { append, clear, clearErrors, errorBox, h, replace, showError } from "../dom.js";
+import { t } from "../i18n.js";
+
+const FLAGS = ["hallucination", "unsafe", "off_persona", "refusal"];
+const SKIP_REASONS = ["unclear", "needs_expertise", "harmful", "broken_candidates"];
+const AHEAD = 2; // items claimed and loaded beyond the one on screen
+const letter = (position) => String.fromCharCode(64 + position);
+const draftKey = (claimId) => `mentor-work-draft-${claimId}`;
+const typing = (el) => el && (el.tagName === "TEXTAREA" || el.tagName === "SELECT" || (el.tagName === "INPUT" && !["checkbox", "radio"].includes(el.type)));
+
+let timers = [];
+
+// stopWork ends the heartbeat (and the wait for more items) of a work session the router
+// leaves.
+export function stopWork() {
+  timers.forEach(clearInterval);
+  timers = [];
+}
+
+const dateText = (s) => (s ? new Date(s).toLocaleDateString() : t("work.noDeadline"));
+
+// workPage lists the campaigns open to me, and the bases I lead.
+export async function workPage() {
+  const { campaigns, leads } = await api("GET", "/work");
+  const list = h("ul", { class: "cards", id: "work-list" }, campaigns.map((w) =>
+    h("li", { class: "card work-card", dataset: { campaign: w.campaign_id } },
+      h("h3", { class: "card-title" }, w.name),
+      h("p", { class: "muted" }, t(`work.kind.${w.task_kind}`), " · ", t("work.deadline", { date: dateText(w.deadline) })),
+      h("dl", { class: "work-counts" },
+        h("dt", { i18n: "work.today" }), h("dd", { dataset: { count: "today" } }, w.today),
+        h("dt", { i18n: "work.week" }), h("dd", { dataset: { count: "week" } }, w.week),
+        h("dt", { i18n: "work.skipped" }), h("dd", { dataset: { count: "skipped" } }, w.skipped),
+        h("dt", { i18n: "work.remaining" }), h("dd", { dataset: { count: "remaining" } }, w.remaining_quota ?? t("work.noQuota")),
+        h("dt", { i18n: "work.available" }), h("dd", { dataset: { count: "available" } }, w.available)),
+      h("a", { class: "button", href: `#/work/${w.campaign_id}`, dataset: { role: "start" } }, t(w.open > 0 ? "work.resume" : "work.start")))));
+  if (campaigns.length === 0) list.append(h("li", { class: "muted", i18n: "work.none" }));
+  const led = leads.length
+    ? h("section", { class: "card" }, h("h3", { i18n: "work.myBases" }),
+      h("ul", {}, leads.map((b) => h("li", {}, h("a", { href: `#/bases/${b.id}` }, b.name), ` · ${t("work.members", { n: b.members })}`))))
+    : null;
+  return h("div", { class: "page work" }, h("h1", { i18n: "work.title" }), list, led);
+}
+
+// basePage is a lead's view of a base: who is working, what each did today, open claims
+// and skips.
+export async function basePage(baseId) {
+  const { people } = await api("GET", `/bases/${baseId}/people`);
+  return h("div", { class: "page" }, h("h1", { i18n: "base.title" }),
+    h("table", { class: "table", id: "base-people" },
+      h("thead", {}, h("tr", {}, ["base.person", "base.working", "base.doneToday", "base.openClaims", "base.skips", "base.lastActive"]
+        .map((k) => h("th", { i18n: k })))),
+      h("tbody", {}, people.map((p) => h("tr", { dataset: { user: p.user_id } },
+        h("td", {}, p.display_name, p.is_lead ? ` (${t("base.lead")})` : "", h("small", { class: "muted" }, ` ${p.login}`)),
+        h("td", {}, t(p.working ? "base.yes" : "base.no")), h("td", {}, p.done_today), h("td", {}, p.open_claims),
+        h("td", {}, p.skips), h("td", {}, p.last_active ? new Date(p.last_active).toLocaleString() : "–"))))));
+}
+
+// sessionPage deals the campaign's items one after another.
+export async function sessionPage(campaignId) {
+  stopWork();
+  const { campaigns } = await api("GET", "/work");
+  const w = campaigns.find((x) => x.campaign_id === campaignId);
+  if (!w) return h("div", { class: "page" }, errorBox({ message: t("work.notOpen") }), h("a", { href: "#/work", i18n: "work.back" }));
+  const { rubric } = await api("GET", `/personas/${w.persona_id}`);
+  const page = h("div", { class: "page train work-session", dataset: { campaign: campaignId } });
+  const status = h("div", { id: "work-status" });
+  const question = h("div", { class: "work-question", id: "work-question" });
+  const panes = h("div", { class: "panes", id: "work-panes", dataset: { field: "ranking" } });
+  const counter = h("span", { class: "muted", id: "work-counter" });
+  const queue = []; // claims with their turn loaded: queue[0] is on screen
+  let done = w.today;
+  let current = null; // { claim, cands, draft }
+  let lastPane = null;
+  let filling = null;
+  let submitting = false;
+
+  const showCount = () => (counter.textContent = t("work.doneToday", { n: done }));
+  const best = () => current?.cands.filter((c) => current.draft.ranks[c.id]).sort((a, b) => current.draft.ranks[a.id] - current.draft.ranks[b.id])[0];
+  // startEdit puts a candidate's reply in the edit box, to be corrected.
+  function startEdit(c) {
+    current.draft.edit = { candidate_id: c.id, content: c.content };
+    edit.value = c.content;
+    saveDraft();
+    edit.focus();
+  }
+
+  // load fetches a claim's candidates, so the claim can be shown without waiting.
+  async function load(claim) {
+    const { turn } = await api("GET", `/turns/${claim.turn_id}`);
+    return { claim, cands: turn.candidates.slice().sort((a, b) => a.position - b.position) };
+  }
+
+  // fill claims items until AHEAD are waiting behind the one on screen.
+  function fill() {
+    filling ??= (async () => {
+      try {
+        while (queue.length < AHEAD + 1) {
+          let claim;
+          try {
+            ({ claim } = await api("POST", `/campaigns/${campaignId}/next`));
+          } catch (err) {
+            if (err.status === 404 || err.status === 422) break; // nothing more for me now, or my cap
+            throw err;
+          }
+          queue.push(await load(claim));
+          if (!current) show();
+        }
+      } catch (err) {
+        replace(status, errorBox(err));
+      } finally {
+        filling = null;
+        if (!current) show();
+      }
+    })();
+    return filling;
+  }
+
+  const saveDraft = () => current && localStorage.setItem(draftKey(current.claim.id), JSON.stringify(current.draft));
+  const focusPane = (c) => (c || current?.cands[0])?.pane?.focus();
+
+  function setRank(c, value) {
+    current.draft.ranks[c.id] = value ? Number(value) : undefined;
+    c.rank.value = value ? String(value) : "";
+    saveDraft();
+  }
+  function toggleFlag(c, f) {
+    const set = new Set(current.draft.flags[c.id] || []);
+    set.has(f) ? set.delete(f) : set.add(f);
+    current.draft.flags[c.id] = [...set];
+    c.flagBoxes[FLAGS.indexOf(f)].checked = set.has(f);
+    saveDraft();
+  }
+
+  function paneFor(c, n) {
+    const d = current.draft;
+    const rank = h("select", { class: "rank", dataset: { role: "rank", field: `ranking.${c.id}` }, "aria-label": t("train.rank") },
+      h("option", { value: "" }, "–"), Array.from({ length: n }, (_, j) => h("option", { value: j + 1 }, j + 1)));
+    rank.value = d.ranks[c.id] ?? "";
+    rank.addEventListener("change", () => setRank(c, rank.value));
+    const ratings = rubric.map((dim) => {
+      const sel = h("select", { dataset: { dim: dim.key } }, h("option", { value: "" }, "–"),
+        Array.from({ length: dim.scale_max - dim.scale_min + 1 }, (_, k) => h("option", { value: dim.scale_min + k }, dim.scale_min + k)));
+      sel.value = d.ratings[c.id]?.[dim.key] ?? "";
+      sel.addEventListener("change", () => {
+        d.ratings[c.id] ??= {};
+        if (sel.value) d.ratings[c.id][dim.key] = Number(sel.value);
+        else delete d.ratings[c.id][dim.key];
+        saveDraft();
+      });
+      return h("label", { class: "rating" }, h("span", {}, document.documentElement.lang === "en" ? dim.label_en : dim.label), sel);
+    });
+    const flagBoxes = FLAGS.map((f) => {
+      const box = h("input", { type: "checkbox", value: f, checked: (d.flags[c.id] || []).includes(f) });
+      box.addEventListener("change", () => toggleFlag(c, f));
+      return box;
+    });
+    const pane = h("section", { class: "pane", tabindex: 0, "aria-label": t("train.candidate", { label: letter(c.position) }),
+      dataset: { candidate: c.id, label: letter(c.position), status: c.status } },
+    h("header", {}, h("strong", {}, letter(c.position)), " ", rank),
+    h("div", { class: "reply", dataset: { role: "body" } }, c.content),
+    h("div", { class: "pane-controls" },
+      h("div", { class: "ratings" }, ratings),
+      h("div", { class: "flags" }, FLAGS.map((f, i) => h("label", { class: "check" }, flagBoxes[i], h("span", { class: "key-hint" }, i + 1), t(`flag.${f}`))))));
+    Object.assign(c, { pane, rank, flagBoxes });
+    pane.addEventListener("focus", () => (lastPane = c));
+    pane.addEventListener("keydown", (e) => {
+      if (e.target !== pane || e.ctrlKey || e.metaKey || e.altKey) return;
+      const i = current.cands.indexOf(c);
+      if (pane.dataset.mode === "flag") {
+        delete pane.dataset.mode;
+        if (/^[1-4]$/.test(e.key)) toggleFlag(c, FLAGS[Number(e.key) - 1]);
+      } else if (e.key === "ArrowRight" || e.key === "ArrowLeft") {
+        focusPane(current.cands[Math.max(0, Math.min(current.cands.length - 1, i + (e.key === "ArrowRight" ? 1 : -1)))]);
+      } else if (/^[1-8]$/.test(e.key) && Number(e.key) <= current.cands.length) {
+        setRank(c, e.key);
+      } else if (e.key === "f") {
+        pane.dataset.mode = "flag";
+      } else if (e.key === "c") {
+        current.draft.continueFrom = c.id;
+        saveDraft();
+      } else if (e.key === "e" && w.task_kind === "correct_best") {
+        startEdit(c);
+      } else return;
+      e.preventDefault();
+    });
+    return pane;
+  }
+
+  // show puts the first queued claim on screen, from memory: no network wait.
+  function show() {
+    clearErrors(page);
+    if (queue.length === 0) {
+      current = null;
+      clear(panes);
+      replace(question, h("p", { class: "muted", id: "work-empty", i18n: "work.empty" }));
+      judge.hidden = true;
+      return;
+    }
+    const { claim, cands } = queue[0];
+    const saved = localStorage.getItem(draftKey(claim.id));
+    current = { claim, cands, draft: saved ? JSON.parse(saved)
+      : { key: crypto.randomUUID(), ranks: {}, ratings: {}, flags: {}, comment: "", gold: "", continueFrom: null, started: Date.now() } };
+    page.dataset.claim = claim.id;
+    replace(question, h("p", { class: "q", id: "work-question-text" }, claim.question));
+    const usable = cands.filter((c) => c.status !== "failed" && c.content.trim() !== "");
+    current.cands = usable;
+    replace(panes, usable.map((c) => paneFor(c, usable.length)));
+    panes.style.setProperty("--columns", String(usable.length <= 4 ? usable.length : Math.ceil(usable.length / 2)));
+    comment.value = current.draft.comment || "";
+    gold.value = current.draft.gold || "";
+    edit.value = current.draft.edit?.content || "";
+    judge.hidden = false;
+    submit.disabled = false;
+    lastPane = null;
+    // Focus on A at once; a page not yet on screen (a resumed claim) gets it once it is.
+    if (document.body.contains(page)) focusPane(usable[0]);
+    else requestAnimationFrame(() => current?.cands[0] === usable[0] && focusPane(usable[0]));
+  }
+
+  function body() {
+    const d = current.draft;
+    const unranked = current.cands.find((c) => !d.ranks[c.id]);
+    if (unranked) {
+      focusPane(unranked);
+      return { error: { field: `ranking.${unranked.id}`, message: t("train.rankAll") } };
+    }
+    const groups = new Map();
+    for (const c of current.cands) {
+      const r = d.ranks[c.id];
+      if (!groups.has(r)) groups.set(r, []);
+      groups.get(r).push(c.id);
+    }
+    const top = current.cands.slice().sort((a, b) => d.ranks[a.id] - d.ranks[b.id])[0];
+    const goldText = d.gold?.trim();
+    const keep = (m) => Object.fromEntries(Object.entries(m).filter(([, v]) => v && (Array.isArray(v) ? v.length : Object.keys(v).length)));
+    return {
+      body: {
+        idempotency_key: d.key,
+        ranking: [...groups.keys()].sort((a, b) => a - b).map((k) => groups.get(k)),
+        ratings: keep(d.ratings),
+        flags: keep(d.flags),
+        comment: d.comment || "",
+        gold: goldText ? { content: d.gold } : null,
+        edit: d.edit?.content?.trim() ? d.edit : null,
+        continue_from: goldText && !d.continueFrom ? { gold: true } : d.edit?.content?.trim() && !d.continueFrom ? { edit: true }
+          : { candidate_id: d.continueFrom ?? top.id },
+        time_spent_ms: Math.max(0, Date.now() - (d.started || Date.now())),
+      },
+    };
+  }
+
+  // after closes the item on screen and shows the next one at once.
+  function after(claimId) {
+    localStorage.removeItem(draftKey(claimId));
+    queue.shift();
+    show();
+    fill();
+  }
+
+  async function submitJudgment() {
+    if (!current || submitting) return;
+    const { body: b, error } = body();
+    if (error) {
+      showError(page, error, submitStatus);
+      return;
+    }
+    const claimId = current.claim.id;
+    submitting = true;
+    submit.disabled = true;
+    try {
+      const res = await api("POST", `/claims/${claimId}/judgment`, b);
+      done++;
+      showCount();
+      clear(submitStatus);
+      const shown = current.cands;
+      after(claimId);
+      // Blind pairwise: the names come only with the answer to the vote.
+      if (res.revealed) {
+        const label = (id) => letter(shown.find((c) => c.id === id)?.position ?? 0);
+        submitStatus.append(h("p", { class: "muted", id: "work-revealed" },
+          t("work.revealed", { names: res.revealed.map((r) => `${label(r.candidate_id)}: ${r.model}`).join(" · ") })));
+      }
+    } catch (err) {
+      submit.disabled = false;
+      if (err.status === 409) after(claimId); // lapsed: the item went back to the pool; say so over the next one
+      showError(page, err, submitStatus);
+    } finally {
+      submitting = false;
+    }
+  }
+
+  async function skip() {
+    if (!current) return;
+    const claimId = current.claim.id;
+    try {
+      await api("POST", `/claims/${claimId}/skip`, { reason: reason.value });
+      after(claimId);
+    } catch (err) {
+      showError(page, err, submitStatus);
+    }
+  }
+
+  const comment = h("textarea", { id: "work-comment", rows: 2, dataset: { field: "comment" } });
+  comment.addEventListener("input", () => {
+    current.draft.comment = comment.value;
+    saveDraft();
+  });
+  // Correcting the best reply: the reply ranked first, as the trainer rewrites it (e on a
+  // pane starts from that pane's reply).
+  const edit = h("textarea", { id: "work-edit", rows: 5, dataset: { field: "edit.content" } });
+  edit.addEventListener("input", () => {
+    current.draft.edit = { candidate_id: current.draft.edit?.candidate_id ?? best()?.id, content: edit.value };
+    saveDraft();
+  });
+  const editBox = h("label", { class: "field", id: "work-edit-box", hidden: w.task_kind !== "correct_best", dataset: { field: "edit" } },
+    h("span", { i18n: "work.editBest" }), edit);
+  const gold = h("textarea", { id: "work-gold", rows: 3, dataset: { field: "gold" } });
+  gold.addEventListener("input", () => {
+    current.draft.gold = gold.value;
+    saveDraft();
+  });
+  const submitStatus = h("div", { class: "submit-status", id: "work-submit-status" });
+  const submit = h("button", { type: "button", id: "work-submit", i18n: "train.submit", onclick: () => submitJudgment() });
+  const reason = h("select", { id: "work-skip-reason", dataset: { field: "reason" } }, SKIP_REASONS.map((r) => h("option", { value: r }, t(`work.skip.${r}`))));
+  const skipButton = h("button", { type: "button", class: "secondary", id: "work-skip", i18n: "work.skip", onclick: () => skip() });
+  const judge = h("div", { class: "judge", id: "work-judge", hidden: true }, editBox,
+    h("label", { class: "field" }, h("span", { i18n: w.task_kind === "write_gold" ? "work.goldRequired" : "train.gold" }), gold),
+    h("label", { class: "field" }, h("span", { i18n: "train.comment" }), comment),
+    h("div", { class: "row" }, submit, h("small", { class: "muted", i18n: "work.keys" }), h("span", { class: "spacer" }), reason, skipButton),
+    submitStatus);
+
+  document.addEventListener("keydown", function shortcut(e) {
+    if (!document.body.contains(panes)) {
+      document.removeEventListener("keydown", shortcut);
+      return;
+    }
+    if (e.key === "Enter" && (e.ctrlKey || e.metaKey) && e.shiftKey) {
+      e.preventDefault();
+      submitJudgment();
+    } else if (e.key === "Escape" && typing(document.activeElement)) {
+      focusPane(lastPane);
+      e.preventDefault();
+    }
+  });
+
+  // Resume: my open claims come back first, oldest (the one I was on) first.
+  const { claims } = await api("GET", `/campaigns/${campaignId}/claims`);
+  for (const claim of claims) {
+    try {
+      queue.push(await load(claim));
+    } catch (err) {
+      status.append(errorBox(err));
+    }
+  }
+  // The heartbeat renews every held lease well before it lapses.
+  timers.push(setInterval(() => {
+    for (const { claim } of queue) api("PUT", `/claims/${claim.id}/lease`).catch(() => {});
+  }, Math.max(10, w.lease_seconds / 3) * 1000));
+  // Items still being generated become ready while the trainer works: look again now and then
+  // while the queue is short.
+  timers.push(setInterval(() => {
+    if (queue.length < AHEAD + 1 && !filling) fill();
+  }, 15000));
+  showCount();
+  const guidelines = h("aside", { class: "card work-guidelines", id: "work-guidelines" },
+    h("h3", {}, t("work.guidelines", { v: w.guidelines_version })), h("div", { class: "guidelines-text" }, w.guidelines || t("work.noGuidelines")));
+  append(page, [
+    h("header", { class: "persona-head" }, h("div", {}, h("h1", {}, w.name),
+      h("p", { class: "muted" }, h("a", { href: "#/work", i18n: "work.back" }), " · ", counter))),
+    status, question, h("div", { class: "train-body" }, panes, guidelines), judge]);
+  if (queue.length) show();
+  else replace(question, h("p", { class: "muted", i18n: "work.loading" }));
+  fill();
+  return page;
+}
