@@ -351,8 +351,8 @@ func relayRun(b *testing.B, bin string, cfg relayConfig, pg *pgCPU, listenCfg *p
 	}
 }
 
-// median of the rounds' values of one figure.
-func median(rounds []relayRound, f func(relayRound) float64) float64 {
+// roundMedian is the median of the rounds' values of one figure.
+func roundMedian(rounds []relayRound, f func(relayRound) float64) float64 {
 	v := make([]float64, len(rounds))
 	for i, r := range rounds {
 		v[i] = f(r)
@@ -429,7 +429,7 @@ func BenchmarkRelay(b *testing.B) {
 		mentorRounds = append(mentorRounds, relayRun(b, bin, mentorCfg, pg, listenCfg))
 	}
 	report := func(b *testing.B, rs []relayRound, vs []relayRound) {
-		m := func(f func(relayRound) float64) float64 { return median(rs, f) }
+		m := func(f func(relayRound) float64) float64 { return roundMedian(rs, f) }
 		b.ReportMetric(m(func(r relayRound) float64 { return r.cpuPer1k }), "go-cpu-ms/1k-tokens")
 		b.ReportMetric(m(func(r relayRound) float64 { return r.pgPer1k }), "pg-cpu-ms/1k-tokens")
 		b.ReportMetric(m(func(r relayRound) float64 { return r.cores }), "cores")
@@ -449,8 +449,8 @@ func BenchmarkRelay(b *testing.B) {
 			for i := range rs {
 				added[i] = relayRound{midP50: rs[i].midP50 - vs[i].midP50, midP99: rs[i].midP99 - vs[i].midP99}
 			}
-			b.ReportMetric(median(added, func(r relayRound) float64 { return r.midP50 }), "added-mid-p50-ms")
-			b.ReportMetric(median(added, func(r relayRound) float64 { return r.midP99 }), "added-mid-p99-ms")
+			b.ReportMetric(roundMedian(added, func(r relayRound) float64 { return r.midP50 }), "added-mid-p50-ms")
+			b.ReportMetric(roundMedian(added, func(r relayRound) float64 { return r.midP99 }), "added-mid-p99-ms")
 		}
 	}
 	// The rounds ran above; these only report their medians (their ns/op means nothing).
