@@ -528,10 +528,10 @@ func (e *Engine) runCandidate(ctx context.Context, stop context.CancelCauseFunc,
 	var changes uint64
 	// The hub's save loop saves what is new once a second, with every other live candidate,
 	// and renews the stream's lease; it stops the stream (stop) once the lease is lost.
-	e.track(c.ID, leaseUntil, stop, func() (rlhf.Snapshot, uint64) {
+	e.track(c.ID, leaseUntil, stop, func() (streamText, uint64) {
 		mu.Lock()
 		defer mu.Unlock()
-		return rlhf.Snapshot{Content: content.String(), Reasoning: reasoning.String(), Seq: seq}, changes
+		return streamText{content: content.String(), reasoning: reasoning.String(), seq: seq}, changes
 	})
 
 	res, err := p.Provider.Stream(ctx, p.Request, func(delta llm.Delta) {
