@@ -18,8 +18,11 @@ build:
 setup:
 	@GO="$(GO)" scripts/setup.sh db pdf modules
 
+# A development key for webhook secrets, made once and kept beside the cluster: a new key
+# every run would make the secrets already stored unreadable.
 run: setup build
-	@$(WITH_DB) ./bin/mentor serve --env development --dev --addr "$${MENTOR_ADDR:-127.0.0.1:8080}"
+	@test -s .mentor/webhook-key || (umask 077; head -c 32 /dev/urandom | base64 > .mentor/webhook-key)
+	@$(WITH_DB) MENTOR_WEBHOOK_KEY="$${MENTOR_WEBHOOK_KEY:-$$(cat .mentor/webhook-key)}" ./bin/mentor serve --env development --dev --addr "$${MENTOR_ADDR:-127.0.0.1:8080}"
 
 test:
 	@GO="$(GO)" scripts/setup.sh db browser pdf modules

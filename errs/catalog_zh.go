@@ -480,4 +480,7 @@ var zhCN = map[string]string{
 	"store %d documents":                 "保存 %d 篇文档",
 	"store the versions of %d documents": "保存 %d 篇文档的版本",
 	"store the chunks of %d documents":   "保存 %d 篇文档的段落",
+
+	// Issue 13's guard: a campaign item's turn is judged, regenerated and continued only through its claim.
+	"this turn is a campaign item: judge it from My work": "这一轮是任务中的题目：请在“我的任务”中评判",
 }

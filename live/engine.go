@@ -11,6 +11,7 @@ import (
 	"strings"
 	"sync"
 	"time"
+	"unicode/utf8"
 
 	"github.com/gorilla/websocket"
 	"github.com/jackc/pgx/v5/pgxpool"
@@ -131,10 +132,20 @@ var ErrLeaseLost = errors.New("the stream's lease ran out: the database was out 
 
 // trackedStream is one live candidate as the save loop sees it.
 type trackedStream struct {
-	snapshot func() (rlhf.Snapshot, uint64) // the text so far, and a count of its changes
-	saved    uint64                         // the change count of the last save that went through
-	stop     context.CancelCauseFunc
-	until    time.Time // the lease as last granted: the stream stops at this time unless renewed
+	text  func() (streamText, uint64) // the text so far, and a count of its changes
+	saved uint64                      // the change count of the last save that went through
+	// base is what the last save that went through wrote, and baseBytes the same lengths in
+	// bytes: the next save sends only the text after them (see rlhf.Store.Flush).
+	base      rlhf.Saved
+	baseBytes [2]int // content, reasoning
+	stop      context.CancelCauseFunc
+	until     time.Time // the lease as last granted: the stream stops at this time unless renewed
+}
+
+// streamText is a live candidate's whole text so far, up to and including its event numbered seq.
+type streamText struct {
+	content, reasoning string
+	seq                int64
 }
 
 // lease is a claim on streams started now.
@@ -142,9 +153,9 @@ func (e *Engine) lease() rlhf.Lease {
 	return rlhf.Lease{Owner: e.cfg.Replica, Until: e.cfg.Now().Add(e.cfg.Lease)}
 }
 
-func (e *Engine) track(id int64, until time.Time, stop context.CancelCauseFunc, snapshot func() (rlhf.Snapshot, uint64)) {
+func (e *Engine) track(id int64, until time.Time, stop context.CancelCauseFunc, text func() (streamText, uint64)) {
 	e.flushMu.Lock()
-	e.tracked[id] = &trackedStream{snapshot: snapshot, stop: stop, until: until}
+	e.tracked[id] = &trackedStream{text: text, stop: stop, until: until}
 	e.flushMu.Unlock()
 }
 
@@ -163,12 +174,26 @@ func (e *Engine) save(ctx context.Context) {
 	lease := rlhf.Lease{Owner: e.cfg.Replica, Until: now.Add(e.cfg.Lease)}
 	e.flushMu.Lock()
 	batch := make([]rlhf.Snapshot, 0, len(e.tracked))
-	versions := make(map[int64]uint64, len(e.tracked))
+	type pending struct {
+		version uint64
+		base    rlhf.Saved
+		bytes   [2]int
+	}
+	versions := make(map[int64]pending, len(e.tracked))
 	for id, t := range e.tracked {
-		snap, version := t.snapshot()
-		snap.ID, snap.Dirty = id, version != t.saved
+		text, version := t.text()
+		snap := rlhf.Snapshot{ID: id, Seq: text.seq, Base: t.base, Dirty: version != t.saved}
+		next := pending{version: version, base: t.base, bytes: t.baseBytes}
+		if snap.Dirty {
+			// The text only grows, so what was saved is a prefix of it.
+			snap.Content, snap.Reasoning = text.content[t.baseBytes[0]:], text.reasoning[t.baseBytes[1]:]
+			next.base = rlhf.Saved{Seq: text.seq,
+				ContentChars:   t.base.ContentChars + utf8.RuneCountInString(snap.Content),
+				ReasoningChars: t.base.ReasoningChars + utf8.RuneCountInString(snap.Reasoning)}
+			next.bytes = [2]int{len(text.content), len(text.reasoning)}
+		}
 		batch = append(batch, snap)
-		versions[id] = version
+		versions[id] = next
 	}
 	e.flushMu.Unlock()
 	var kept []int64
@@ -185,13 +210,13 @@ func (e *Engine) save(ctx context.Context) {
 		for _, id := range kept {
 			renewed[id] = true
 		}
-		for id, version := range versions {
+		for id, next := range versions {
 			t, ok := e.tracked[id]
 			if !ok {
 				continue // it finished meanwhile
 			}
 			if renewed[id] {
-				t.saved, t.until = version, lease.Until
+				t.saved, t.base, t.baseBytes, t.until = next.version, next.base, next.bytes, lease.Until
 			} else {
 				// Not renewed: either it finished between the snapshot and the statement
 				// (then it is untracked by now, above), or it is no longer ours.

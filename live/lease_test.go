@@ -94,7 +94,7 @@ func TestTheSaveLoopKeepsOrStopsStreamsByTheirLease(t *testing.T) {
 			l := h.lease()
 			c := streamingCandidate(t, store, prompts.NewStore(pool), auth.NewStore(pool, nil), l)
 			ctx, stop := context.WithCancelCause(context.Background())
-			h.track(c.ID, l.Until, stop, func() (rlhf.Snapshot, uint64) { return rlhf.Snapshot{Content: "部分"}, 1 })
+			h.track(c.ID, l.Until, stop, func() (streamText, uint64) { return streamText{content: "部分"}, 1 })
 			tt.run(t, h, clock, store)
 			if tt.wantStop {
 				assert.ErrorIs(t, context.Cause(ctx), ErrLeaseLost)

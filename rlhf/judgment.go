@@ -118,6 +118,11 @@ func (s *Store) Submit(ctx context.Context, turnID, trainerID int64, sub Submiss
 	return out, db.Error(err, "judge turn %d", turnID)
 }
 
+// ErrCampaignTurn refuses a judgment, regeneration or continuation of a campaign item's turn
+// that does not come through the item's claim: the claim is what counts it towards k and
+// checks the lease.
+var ErrCampaignTurn = errs.E(errs.Conflict, "this turn is a campaign item: judge it from My work")
+
 // candidateRow is a turn's candidate as a submission is checked against it.
 type candidateRow struct {
 	messageID int64
@@ -185,6 +190,7 @@ func (s *Store) submit(ctx context.Context, turnID, trainerID int64, sub Submiss
 	cands := map[int64]candidateRow{}
 	var ids []int64
 	var rubric []Scale
+	var campaignItem bool
 	b := &pgx.Batch{}
 	b.Queue(storedJudgmentSQL, trainerID, sub.IdempotencyKey).QueryRow(func(row pgx.Row) (err error) {
 		stored, err = scanStored(row)
@@ -192,10 +198,11 @@ func (s *Store) submit(ctx context.Context, turnID, trainerID int64, sub Submiss
 	})
 	turn := turnRow{id: turnID}
 	b.Queue(`SELECT t.user_message_id, c.project_id, c.persona_id, c.id,
-			EXISTS (SELECT 1 FROM webhooks w WHERE w.project_id = c.project_id AND $2 = ANY (w.events) AND w.paused_at IS NULL)
+			EXISTS (SELECT 1 FROM webhooks w WHERE w.project_id = c.project_id AND $2 = ANY (w.events) AND w.paused_at IS NULL),
+			EXISTS (SELECT 1 FROM campaign_items ci WHERE ci.turn_id = t.id)
 		FROM turns t JOIN conversations c ON c.id = t.conversation_id WHERE t.id = $1`, turnID, string(webhook.JudgmentSubmitted)).
 		QueryRow(func(row pgx.Row) error {
-			err := row.Scan(&userMessageID, &turn.projectID, &turn.personaID, &turn.conversationID, &turn.hooked)
+			err := row.Scan(&userMessageID, &turn.projectID, &turn.personaID, &turn.conversationID, &turn.hooked, &campaignItem)
 			if err != nil && !errors.Is(err, pgx.ErrNoRows) {
 				return err
 			}
@@ -229,6 +236,13 @@ func (s *Store) submit(ctx context.Context, turnID, trainerID int64, sub Submiss
 	}
 	if userMessageID == nil {
 		return out, db.Error(pgx.ErrNoRows, "turn %d", turnID)
+	}
+	// A campaign item's turn is judged only through its claim (InTx completes the claim):
+	// judged any other way it would be uncounted, so the item could end with more than k
+	// judgments, or by someone never dealt it, past any lease. A replay above stores nothing,
+	// so it may still answer.
+	if campaignItem && sub.InTx == nil {
+		return out, ErrCampaignTurn
 	}
 
 	// Only replies a trainer could read are judged: a failed or empty candidate is left out

@@ -1,15 +1,18 @@
 package server_test
 
 import (
+	"bufio"
+	"bytes"
 	"context"
-	"errors"
+	"encoding/json"
 	"fmt"
-	"io"
 	"net/http"
 	"net/http/httptest"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"runtime"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -18,44 +21,81 @@ import (
 	"time"
 
 	"github.com/gorilla/websocket"
+	"github.com/jackc/pgx/v5"
 	openai "github.com/sashabaranov/go-openai"
 
 	"github.com/mentor-ai/mentor/auth"
-	"github.com/mentor-ai/mentor/internal/latency"
+	"github.com/mentor-ai/mentor/internal/pgtest"
 	"github.com/mentor-ai/mentor/prompts"
 )
 
-// The relay benchmark: C trainers, each streaming 4 candidates of 400 tokens at 50 tokens a
-// second from an OpenAI-compatible upstream. Each token carries the time it was sent, so the
-// client measures how long it took to arrive. A bare relay (go-openai straight to gorilla, no
-// persistence, no hub, no access checks) runs in the same process as the baseline; Mentor's
-// added latency is the difference.
+// The relay benchmark: C trainers, started a little apart, each streaming 4 candidates of N
+// tokens at 50 tokens a second from an OpenAI-compatible upstream. Each token carries the
+// time it was sent, so the clients measure how long it took to arrive. A bare relay
+// (go-openai straight to gorilla: no persistence, no engine, no access checks) is the
+// baseline; Mentor's added latency is the difference, round by round.
+//
+// The upstream and the clients run in processes of their own (internal/relayload, built
+// once here), so this process's CPU and allocations are the server's alone. Rounds
+// alternate bare and Mentor, and each figure is the median of the rounds.
+//
+// Size: MENTOR_BENCH_RELAY_C (default 50 sessions), MENTOR_BENCH_RELAY_TOKENS (default 200
+// per candidate), MENTOR_BENCH_RELAY_ROUNDS (default 3 of each).
 const (
-	relayTokens   = 400
 	relayInterval = 20 * time.Millisecond // 50 tokens a second
 	relayCands    = 4
+	relaySkip     = 20                    // mid-stream latency leaves out this many tokens at each end
+	relayStagger  = 20 * time.Millisecond // between two sessions' starts
 )
 
-func relayUpstream(b *testing.B) *httptest.Server {
-	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		io.Copy(io.Discard, r.Body)
-		w.Header().Set("Content-Type", "text/event-stream")
-		t := time.NewTicker(relayInterval)
-		defer t.Stop()
-		for range relayTokens {
-			select {
-			case <-r.Context().Done():
-				return
-			case <-t.C:
-			}
-			fmt.Fprintf(w, "data: {\"choices\":[{\"index\":0,\"delta\":{\"content\":\"%d \"}}]}\n\n", time.Now().UnixNano())
-			w.(http.Flusher).Flush()
-		}
-		fmt.Fprint(w, "data: {\"choices\":[{\"index\":0,\"delta\":{},\"finish_reason\":\"stop\"}]}\n\ndata: [DONE]\n\n")
-		w.(http.Flusher).Flush()
-	}))
-	b.Cleanup(srv.Close)
-	return srv
+func relaySize(b *testing.B, name string, def int) int {
+	v := os.Getenv(name)
+	if v == "" {
+		return def
+	}
+	n, err := strconv.Atoi(v)
+	if err != nil || n < 1 {
+		b.Fatalf("%s=%q: want a positive whole number", name, v)
+	}
+	return n
+}
+
+// buildRelayLoad builds internal/relayload into the benchmark's temporary directory.
+func buildRelayLoad(b *testing.B) string {
+	goTool, err := exec.LookPath("go")
+	if err != nil {
+		b.Fatalf("the relay benchmark builds its harness with the go command: %v", err)
+	}
+	bin := filepath.Join(b.TempDir(), "relayload")
+	out, err := exec.Command(goTool, "build", "-o", bin, "github.com/mentor-ai/mentor/internal/relayload").CombinedOutput()
+	if err != nil {
+		b.Fatalf("build internal/relayload: %v\n%s", err, out)
+	}
+	return bin
+}
+
+// startUpstream starts the upstream process and returns its base URL. It stops when the
+// benchmark ends (its stdin closes).
+func startUpstream(b *testing.B, bin string, tokens int) string {
+	cmd := exec.Command(bin, "upstream", "-tokens", strconv.Itoa(tokens), "-interval", relayInterval.String())
+	stdin, err := cmd.StdinPipe()
+	if err != nil {
+		b.Fatal(err)
+	}
+	stdout, err := cmd.StdoutPipe()
+	if err != nil {
+		b.Fatal(err)
+	}
+	cmd.Stderr = os.Stderr
+	if err := cmd.Start(); err != nil {
+		b.Fatalf("start the upstream: %v", err)
+	}
+	b.Cleanup(func() { stdin.Close(); cmd.Wait() }) //nolint:errcheck // it is stopping
+	line, err := bufio.NewReader(stdout).ReadString('\n')
+	if err != nil {
+		b.Fatalf("the upstream did not say its address: %v", err)
+	}
+	return strings.TrimSpace(line)
 }
 
 // bareRelay is the baseline: a websocket that streams four go-openai streams to the client
@@ -109,46 +149,43 @@ func bareRelay(b *testing.B, upstream string) *httptest.Server {
 	return srv
 }
 
-// relayClient streams one trainer's turn and records each token's delay.
-func relayClient(url string, header http.Header, generate any, rec *latency.Recorder, tokens *int64, mu *sync.Mutex) error {
-	conn, _, err := websocket.DefaultDialer.Dial(url, header)
-	if err != nil {
-		return err
+// relayConfig is internal/relayload's Config.
+type relayConfig struct {
+	URL        string          `json:"url"`
+	Origin     string          `json:"origin"`
+	Cookies    []string        `json:"cookies"`
+	Generate   json.RawMessage `json:"generate"`
+	Candidates int             `json:"candidates"`
+	Tokens     int             `json:"tokens"`
+	Skip       int             `json:"skip"`
+	Stagger    time.Duration   `json:"stagger"`
+}
+
+// relayResult is internal/relayload's Result.
+type relayResult struct {
+	Mid, TTFT, Done []int64
+	Tokens          int64
+	Errors          []string
+}
+
+// relayRound is one round's figures.
+type relayRound struct {
+	cpuPer1k, pgPer1k, cores         float64 // ms per 1,000 tokens; cores this process used on average
+	allocsPerToken, bytesPerToken    float64
+	heapKiBPerSession                float64
+	midP50, midP99, ttftP50, ttftP99 float64 // ms
+	doneP50, doneP99                 float64 // ms
+	notifyPerSec                     float64 // LISTEN/NOTIFY events between replicas, per second of the round
+}
+
+func percentileMs(ns []int64, p float64) float64 {
+	if len(ns) == 0 {
+		return 0
 	}
-	defer conn.Close()
-	if err := conn.WriteJSON(generate); err != nil {
-		return err
-	}
-	done, n := 0, int64(0)
-	for done < relayCands {
-		conn.SetReadDeadline(time.Now().Add(60 * time.Second))
-		var ev struct {
-			Type    string `json:"type"`
-			Content string `json:"content"`
-			Message string `json:"message"`
-		}
-		if err := conn.ReadJSON(&ev); err != nil {
-			return err
-		}
-		now := time.Now().UnixNano()
-		switch ev.Type {
-		case "delta":
-			for _, f := range strings.Fields(ev.Content) {
-				if sent, err := strconv.ParseInt(f, 10, 64); err == nil {
-					rec.Add(time.Duration(now - sent))
-					n++
-				}
-			}
-		case "done":
-			done++
-		case "error":
-			return errors.New(ev.Message)
-		}
-	}
-	mu.Lock()
-	*tokens += n
-	mu.Unlock()
-	return nil
+	s := slices.Clone(ns)
+	slices.Sort(s)
+	rank := int(p/100*float64(len(s))+0.999999) - 1
+	return float64(s[min(max(rank, 0), len(s)-1)]) / 1e6
 }
 
 func cpuTime() time.Duration {
@@ -157,69 +194,189 @@ func cpuTime() time.Duration {
 	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
 }
 
-// runRelay runs one round: C clients at once, each a whole turn.
-func runRelay(b *testing.B, c int, dial func(i int) (string, http.Header), generate any) {
-	var rec latency.Recorder
-	var tokens int64
-	var mu sync.Mutex
-	runtime.GC()
-	var before runtime.MemStats
-	runtime.ReadMemStats(&before)
-	var peak uint64
-	stopSampling := make(chan struct{})
-	sampled := make(chan struct{})
-	go func() {
-		defer close(sampled)
-		t := time.NewTicker(500 * time.Millisecond)
-		defer t.Stop()
-		for {
-			select {
-			case <-stopSampling:
-				return
-			case <-t.C:
-				var m runtime.MemStats
-				runtime.ReadMemStats(&m)
-				peak = max(peak, m.HeapInuse)
+// pgCPU follows the CPU time of the Postgres backends connected to one database, from
+// /proc (the cluster runs on this machine): the server's pool, and nothing else, uses that
+// database. pg_stat_statements would need a restart of the shared cluster to load.
+type pgCPU struct {
+	admin    *pgx.Conn
+	database string
+	exclude  uint32 // the benchmark's own listener
+	mu       sync.Mutex
+	first    map[int]int64 // clock ticks when first seen (0 for a backend started meanwhile)
+	last     map[int]int64
+}
+
+func (p *pgCPU) sample(ctx context.Context, started bool) {
+	rows, _ := p.admin.Query(ctx, `SELECT pid FROM pg_stat_activity WHERE datname = $1`, p.database)
+	pids, err := pgx.CollectRows(rows, pgx.RowTo[int32])
+	if err != nil {
+		return
+	}
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	for _, pid := range pids {
+		if uint32(pid) == p.exclude {
+			continue
+		}
+		raw, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+		if err != nil {
+			continue
+		}
+		// Fields after the command's closing parenthesis: utime and stime are the 12th and 13th.
+		f := strings.Fields(string(raw[bytes.LastIndexByte(raw, ')')+1:]))
+		if len(f) < 13 {
+			continue
+		}
+		u, _ := strconv.ParseInt(f[11], 10, 64)
+		s, _ := strconv.ParseInt(f[12], 10, 64)
+		if _, ok := p.first[int(pid)]; !ok {
+			p.first[int(pid)] = 0
+			if !started {
+				p.first[int(pid)] = u + s
 			}
 		}
-	}()
-	cpu0 := cpuTime()
-	b.ResetTimer()
-	for b.Loop() {
-		var wg sync.WaitGroup
-		errs := make(chan error, c)
-		for i := range c {
-			wg.Go(func() {
-				url, header := dial(i)
-				if err := relayClient(url, header, generate, &rec, &tokens, &mu); err != nil {
-					errs <- err
-				}
-			})
-		}
-		wg.Wait()
-		close(errs)
-		for err := range errs {
-			b.Fatalf("client: %v", err)
+		p.last[int(pid)] = u + s
+	}
+}
+
+// during samples every 100 ms until stop is closed, and returns the backends' CPU time.
+func (p *pgCPU) during(stop <-chan struct{}) time.Duration {
+	p.first, p.last = map[int]int64{}, map[int]int64{}
+	ctx := context.Background()
+	p.sample(ctx, false)
+	t := time.NewTicker(100 * time.Millisecond)
+	defer t.Stop()
+	for {
+		select {
+		case <-stop:
+			p.sample(ctx, true)
+			var ticks int64
+			for pid, last := range p.last {
+				ticks += last - p.first[pid]
+			}
+			return time.Duration(ticks) * time.Second / 100 // USER_HZ is 100 on Linux
+		case <-t.C:
+			p.sample(ctx, true)
 		}
 	}
-	b.StopTimer()
-	cpu := cpuTime() - cpu0
-	close(stopSampling)
-	<-sampled
-	if want := int64(b.N * c * relayCands * relayTokens); tokens != want {
-		b.Fatalf("received %d tokens, want %d", tokens, want)
+}
+
+// countNotify counts the notifications listen (a connection to the server's database that
+// listens on the engine's channel) receives until stop is closed.
+func countNotify(listen *pgx.Conn, stop <-chan struct{}) int {
+	ctx, cancel := context.WithCancel(context.Background())
+	go func() { <-stop; cancel() }()
+	n := 0
+	for {
+		if _, err := listen.WaitForNotification(ctx); err != nil {
+			return n
+		}
+		n++
 	}
-	rec.Report(b, "")
-	b.ReportMetric(float64(cpu.Milliseconds())/float64(tokens)*1000, "cpu-ms/1k-tokens")
-	b.ReportMetric(float64(peak-min(peak, before.HeapInuse))/float64(c)/1024, "heap-KiB/session")
+}
+
+// relayRun runs one round: the clients process with cfg, the server in this process. pg and
+// listenCfg (the server's database, for the NOTIFY count) are nil for the bare relay.
+func relayRun(b *testing.B, bin string, cfg relayConfig, pg *pgCPU, listenCfg *pgx.ConnConfig) relayRound {
+	raw, err := json.Marshal(cfg)
+	if err != nil {
+		b.Fatal(err)
+	}
+	sessions := len(cfg.Cookies)
+	runtime.GC()
+	var before, after, mid runtime.MemStats
+	runtime.ReadMemStats(&before)
+	// Live heap per session: one GC while every session streams (the last has started, the
+	// first is a quarter through), against the heap after a GC before the round.
+	streamTime := time.Duration(cfg.Tokens) * relayInterval
+	heapAt := time.Duration(sessions-1)*cfg.Stagger + streamTime/4
+	heapTimer := time.AfterFunc(heapAt, func() { runtime.GC(); runtime.ReadMemStats(&mid) })
+
+	stopPG, pgDone := make(chan struct{}), make(chan time.Duration, 1)
+	notified := make(chan int, 1)
+	if pg != nil {
+		// A listener of its own each round: a wait ended by cancelling closes the connection.
+		listen, err := pgx.ConnectConfig(context.Background(), listenCfg.Copy())
+		if err != nil {
+			b.Fatal(err)
+		}
+		defer listen.Close(context.Background())
+		if _, err := listen.Exec(context.Background(), "LISTEN mentor_live"); err != nil { // live's notifyChannel
+			b.Fatal(err)
+		}
+		pg.exclude = listen.PgConn().PID()
+		go func() { pgDone <- pg.during(stopPG) }()
+		go func() { notified <- countNotify(listen, stopPG) }()
+	}
+	var out bytes.Buffer
+	cmd := exec.Command(bin, "clients")
+	cmd.Stdin, cmd.Stdout, cmd.Stderr = bytes.NewReader(raw), &out, os.Stderr
+	start, cpu0 := time.Now(), cpuTime()
+	err = cmd.Run()
+	wall, cpu := time.Since(start), cpuTime()-cpu0
+	runtime.ReadMemStats(&after)
+	heapTimer.Stop()
+	var pgTime time.Duration
+	var notifications int
+	if pg != nil {
+		close(stopPG)
+		pgTime, notifications = <-pgDone, <-notified
+	}
+	if err != nil {
+		b.Fatalf("the clients process: %v", err)
+	}
+	var res relayResult
+	if err := json.Unmarshal(out.Bytes(), &res); err != nil {
+		b.Fatalf("the clients' result: %v", err)
+	}
+	if len(res.Errors) > 0 {
+		b.Fatalf("%d clients failed, the first: %s", len(res.Errors), res.Errors[0])
+	}
+	if want := int64(sessions * relayCands * cfg.Tokens); res.Tokens != want {
+		b.Fatalf("received %d tokens, want %d", res.Tokens, want)
+	}
+	if mid.NumGC == 0 {
+		b.Fatalf("the round ended before the heap was measured (%s)", heapAt)
+	}
+	tokens := float64(res.Tokens)
+	return relayRound{
+		cpuPer1k: float64(cpu.Microseconds()) / 1000 / tokens * 1000, pgPer1k: float64(pgTime.Microseconds()) / 1000 / tokens * 1000,
+		cores:          cpu.Seconds() / wall.Seconds(),
+		allocsPerToken: float64(after.Mallocs-before.Mallocs) / tokens, bytesPerToken: float64(after.TotalAlloc-before.TotalAlloc) / tokens,
+		heapKiBPerSession: (float64(mid.HeapAlloc) - float64(before.HeapAlloc)) / float64(sessions) / 1024,
+		midP50:            percentileMs(res.Mid, 50), midP99: percentileMs(res.Mid, 99),
+		ttftP50: percentileMs(res.TTFT, 50), ttftP99: percentileMs(res.TTFT, 99),
+		doneP50: percentileMs(res.Done, 50), doneP99: percentileMs(res.Done, 99),
+		notifyPerSec: float64(notifications) / wall.Seconds(),
+	}
+}
+
+// roundMedian is the median of the rounds' values of one figure.
+func roundMedian(rounds []relayRound, f func(relayRound) float64) float64 {
+	v := make([]float64, len(rounds))
+	for i, r := range rounds {
+		v[i] = f(r)
+	}
+	slices.Sort(v)
+	if len(v)%2 == 1 {
+		return v[len(v)/2]
+	}
+	return (v[len(v)/2-1] + v[len(v)/2]) / 2
 }
 
 func BenchmarkRelay(b *testing.B) {
-	upstream := relayUpstream(b)
-	bare := bareRelay(b, upstream.URL)
+	c := relaySize(b, "MENTOR_BENCH_RELAY_C", 50)
+	tokens := relaySize(b, "MENTOR_BENCH_RELAY_TOKENS", 200)
+	rounds := relaySize(b, "MENTOR_BENCH_RELAY_ROUNDS", 3)
+	if tokens <= 2*relaySkip {
+		b.Fatalf("MENTOR_BENCH_RELAY_TOKENS=%d: want more than %d, the tokens left out at both ends", tokens, 2*relaySkip)
+	}
+	bin := buildRelayLoad(b)
+	upstream := startUpstream(b, bin, tokens)
+	bare := bareRelay(b, upstream)
 
 	models := filepath.Join(b.TempDir(), "models.yaml")
-	os.WriteFile(models, []byte("endpoints:\n  - name: bench\n    base_url: "+upstream.URL+"\n    max_concurrent: 100000\n    models:\n      - name: bench\n"), 0o600)
+	os.WriteFile(models, []byte("endpoints:\n  - name: bench\n    base_url: "+upstream+"\n    max_concurrent: 100000\n    models:\n      - name: bench\n"), 0o600)
 	f := newFixture(b, discardLogger(), options{env: map[string]string{}, modelsFile: models})
 	ctx := context.Background()
 	ps := prompts.NewStore(f.pool)
@@ -229,10 +386,10 @@ func BenchmarkRelay(b *testing.B) {
 		TopP: 1, MaxTokens: 1000, RetrievalK: 0, Author: "bench", CorpusIDs: []int64{}}); err != nil {
 		b.Fatal(err)
 	}
-	// 500 trainers, each with a session: one password hash shared, to spare 500 argon2 runs.
+	// C trainers, each with a session: one password hash shared, to spare C argon2 runs.
 	var hash string
 	f.pool.QueryRow(ctx, `SELECT password_hash FROM users WHERE login = 'root'`).Scan(&hash)
-	cookies := make([]string, 500)
+	cookies := make([]string, c)
 	for i := range cookies {
 		var id int64
 		if err := f.pool.QueryRow(ctx, `INSERT INTO users (login, display_name, password_hash) VALUES ($1, $1, $2) RETURNING id`,
@@ -252,18 +409,51 @@ func BenchmarkRelay(b *testing.B) {
 	for i := range plan {
 		plan[i] = map[string]any{"prompt_version": 1, "model": "bench"}
 	}
-	generate := map[string]any{"type": "generate", "persona_id": persona.ID, "message": "开始", "plan": plan}
-	mentorURL := "ws" + strings.TrimPrefix(f.srv.URL, "http") + "/api/v1/ws"
-	bareURL := "ws" + strings.TrimPrefix(bare.URL, "http")
-
-	for _, c := range []int{10, 100, 500} {
-		b.Run(fmt.Sprintf("bare/C=%d", c), func(b *testing.B) {
-			runRelay(b, c, func(int) (string, http.Header) { return bareURL, nil }, generate)
-		})
-		b.Run(fmt.Sprintf("mentor/C=%d", c), func(b *testing.B) {
-			runRelay(b, c, func(i int) (string, http.Header) {
-				return mentorURL, http.Header{"Cookie": {"mentor_session=" + cookies[i]}, "Origin": {f.srv.URL}}
-			}, generate)
-		})
+	generate, _ := json.Marshal(map[string]any{"type": "generate", "persona_id": persona.ID, "message": "开始", "plan": plan})
+	admin, err := pgx.Connect(ctx, pgtest.AdminURL(b))
+	if err != nil {
+		b.Fatal(err)
 	}
+	b.Cleanup(func() { admin.Close(context.Background()) })
+	pg := &pgCPU{admin: admin, database: f.pool.Config().ConnConfig.Database}
+	// NOTIFY is per database: the listener connects to the server's own.
+	listenCfg := f.pool.Config().ConnConfig
+
+	base := relayConfig{Generate: generate, Candidates: relayCands, Tokens: tokens, Skip: relaySkip, Stagger: relayStagger}
+	bareCfg, mentorCfg := base, base
+	bareCfg.URL, bareCfg.Cookies = "ws"+strings.TrimPrefix(bare.URL, "http"), make([]string, c)
+	mentorCfg.URL, mentorCfg.Origin, mentorCfg.Cookies = "ws"+strings.TrimPrefix(f.srv.URL, "http")+"/api/v1/ws", f.srv.URL, cookies
+	var bareRounds, mentorRounds []relayRound
+	for range rounds { // interleaved, so that a noisy moment of the machine falls on both
+		bareRounds = append(bareRounds, relayRun(b, bin, bareCfg, nil, nil))
+		mentorRounds = append(mentorRounds, relayRun(b, bin, mentorCfg, pg, listenCfg))
+	}
+	report := func(b *testing.B, rs []relayRound, vs []relayRound) {
+		m := func(f func(relayRound) float64) float64 { return roundMedian(rs, f) }
+		b.ReportMetric(m(func(r relayRound) float64 { return r.cpuPer1k }), "go-cpu-ms/1k-tokens")
+		b.ReportMetric(m(func(r relayRound) float64 { return r.pgPer1k }), "pg-cpu-ms/1k-tokens")
+		b.ReportMetric(m(func(r relayRound) float64 { return r.cores }), "cores")
+		b.ReportMetric(m(func(r relayRound) float64 { return r.allocsPerToken }), "allocs/token")
+		b.ReportMetric(m(func(r relayRound) float64 { return r.bytesPerToken }), "B/token")
+		b.ReportMetric(m(func(r relayRound) float64 { return r.heapKiBPerSession }), "heap-KiB/session")
+		b.ReportMetric(m(func(r relayRound) float64 { return r.midP50 }), "mid-p50-ms")
+		b.ReportMetric(m(func(r relayRound) float64 { return r.midP99 }), "mid-p99-ms")
+		b.ReportMetric(m(func(r relayRound) float64 { return r.ttftP50 }), "ttft-p50-ms")
+		b.ReportMetric(m(func(r relayRound) float64 { return r.ttftP99 }), "ttft-p99-ms")
+		b.ReportMetric(m(func(r relayRound) float64 { return r.doneP50 }), "done-p50-ms")
+		b.ReportMetric(m(func(r relayRound) float64 { return r.doneP99 }), "done-p99-ms")
+		if vs != nil {
+			b.ReportMetric(m(func(r relayRound) float64 { return r.notifyPerSec }), "notify/s")
+			// Added latency: each round against the bare relay's round just before it.
+			added := make([]relayRound, len(rs))
+			for i := range rs {
+				added[i] = relayRound{midP50: rs[i].midP50 - vs[i].midP50, midP99: rs[i].midP99 - vs[i].midP99}
+			}
+			b.ReportMetric(roundMedian(added, func(r relayRound) float64 { return r.midP50 }), "added-mid-p50-ms")
+			b.ReportMetric(roundMedian(added, func(r relayRound) float64 { return r.midP99 }), "added-mid-p99-ms")
+		}
+	}
+	// The rounds ran above; these only report their medians (their ns/op means nothing).
+	b.Run(fmt.Sprintf("bare/C=%d", c), func(b *testing.B) { report(b, bareRounds, nil) })
+	b.Run(fmt.Sprintf("mentor/C=%d", c), func(b *testing.B) { report(b, mentorRounds, bareRounds) })
 }

@@ -98,12 +98,61 @@ func TestCampaignThroughMentorServe(t *testing.T) {
 	status, body = trainer.call("PUT", fmt.Sprintf("/api/v1/claims/%d/lease", first.Claim.ID), nil)
 	assert.Equal(t, http.StatusOK, status, "%s", body)
 
+	// The item's turn is judged only through its claim: neither the trainer who holds the claim
+	// nor a reviewer never dealt the item may judge it on the ordinary trainer-screen route,
+	// which would leave the judgment uncounted, past k and past the lease.
+	for i, p := range []*person{trainer, reviewer} {
+		status, body = p.call("POST", fmt.Sprintf("/api/v1/turns/%d/judgments", first.Claim.TurnID),
+			map[string]any{"idempotency_key": fmt.Sprintf("e2e-bypass-%d", i), "ranking": [][]int64{{a}, {b}},
+				"continue_from": map[string]any{"candidate_id": a}, "time_spent_ms": 1000})
+		assert.Equal(t, http.StatusConflict, status, "%s", body)
+		assert.Equal(t, "这一轮是任务中的题目：请在“我的任务”中评判", decodeError(t, body).Error.Message)
+		var detail struct {
+			Judgments []map[string]any `json:"judgments"`
+		}
+		p.get(fmt.Sprintf("/api/v1/turns/%d", first.Claim.TurnID), &detail)
+		assert.Empty(t, detail.Judgments, "nothing was stored")
+	}
+	// Nor does the live session change it: its author (the admin who made the campaign) can
+	// neither regenerate a candidate of the item's turn nor continue its conversation.
+	var own struct {
+		Turn struct {
+			ConversationID int64 `json:"conversation_id"`
+			Candidates     []struct {
+				ID        int64 `json:"id"`
+				MessageID int64 `json:"message_id"`
+			} `json:"candidates"`
+		} `json:"turn"`
+	}
+	admin.get(fmt.Sprintf("/api/v1/turns/%d", first.Claim.TurnID), &own)
+	require.NotEmpty(t, own.Turn.Candidates)
+	ws := admin.socket()
+	for _, cmd := range []map[string]any{
+		{"type": "regenerate", "id": "r1", "turn_id": first.Claim.TurnID, "candidate_id": own.Turn.Candidates[0].ID},
+		{"type": "generate", "id": "c1", "persona_id": work.PersonaID, "conversation_id": own.Turn.ConversationID,
+			"parent_message_id": own.Turn.Candidates[0].MessageID, "message": "那超过了怎么办？"},
+	} {
+		ws.send(cmd)
+		ev := ws.next()
+		assert.Equal(t, "error", ev["type"], "%v: %v", cmd["type"], ev)
+		assert.Equal(t, "conflict", ev["code"], "%v: %v", cmd["type"], ev)
+		assert.Equal(t, "this turn is a campaign item: judge it from My work", ev["key"], "%v: %v", cmd["type"], ev)
+	}
+
+	var progress struct {
+		Progress campaign.Progress `json:"progress"`
+	}
+	admin.get(fmt.Sprintf("/api/v1/campaigns/%d", work.CampaignID), &progress)
+	assert.Zero(t, progress.Progress.Judgments, "the refused judgments are not counted")
+
 	sub := map[string]any{"idempotency_key": "e2e-claim-judgment-1", "ranking": [][]int64{{a}, {b}},
 		"continue_from": map[string]any{"candidate_id": a}, "time_spent_ms": 4000}
 	status, body = trainer.call("POST", fmt.Sprintf("/api/v1/claims/%d/judgment", first.Claim.ID), sub)
 	require.Equal(t, http.StatusCreated, status, "%s", body)
 	status, _ = trainer.call("POST", fmt.Sprintf("/api/v1/claims/%d/judgment", first.Claim.ID), sub)
 	assert.Equal(t, http.StatusOK, status, "a retry replays")
+	admin.get(fmt.Sprintf("/api/v1/campaigns/%d", work.CampaignID), &progress)
+	assert.Equal(t, 1, progress.Progress.Judgments, "the claim's judgment is the item's one")
 
 	status, body = trainer.call("POST", fmt.Sprintf("/api/v1/campaigns/%d/next", work.CampaignID), nil)
 	require.Equal(t, http.StatusCreated, status, "%s", body)

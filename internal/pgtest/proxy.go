@@ -1,6 +1,8 @@
 package pgtest
 
 import (
+	"bytes"
+	"encoding/binary"
 	"errors"
 	"fmt"
 	"io"
@@ -34,6 +36,9 @@ type Proxy struct {
 	conns  map[net.Conn]struct{} // both ends of every proxied connection
 	closed bool                  // the test has ended
 	wg     sync.WaitGroup
+	// loseAnswer is armed by LoseNextAnswerTo: the text of a simple-protocol query whose
+	// answer the proxy drops, once.
+	loseAnswer []byte
 }
 
 // NewProxy starts a proxy to the server databaseURL names (a postgres:// URL). It is up
@@ -111,6 +116,31 @@ func (p *Proxy) Up() {
 	p.serve(ln)
 }
 
+// LoseNextAnswerTo makes the next simple-protocol query whose text is exactly sql (such as
+// pgx's "commit") run on the server, and then drops the server's answer and breaks that
+// connection: the client sees an error for a statement that went through, as when a
+// network fails at the worst moment. It is one-shot.
+func (p *Proxy) LoseNextAnswerTo(sql string) {
+	// A Query message: 'Q', its length (itself included), the text and a NUL.
+	msg := binary.BigEndian.AppendUint32([]byte{'Q'}, uint32(4+len(sql)+1))
+	msg = append(append(msg, sql...), 0)
+	p.mu.Lock()
+	p.loseAnswer = msg
+	p.mu.Unlock()
+}
+
+// armed reports whether chunk, sent by a client, is the query LoseNextAnswerTo waits for,
+// and disarms it if so.
+func (p *Proxy) armed(chunk []byte) bool {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.loseAnswer == nil || !bytes.Contains(chunk, p.loseAnswer) {
+		return false
+	}
+	p.loseAnswer = nil
+	return true
+}
+
 func (p *Proxy) serve(ln net.Listener) {
 	p.mu.Lock()
 	p.ln = ln
@@ -147,9 +177,8 @@ func (p *Proxy) relay(ln net.Listener, client net.Conn) {
 	}
 	defer p.untrack(client, server)
 	done := make(chan struct{}, 2)
-	pipe := func(dst, src net.Conn) {
-		_, err := io.Copy(dst, src)
-		if err != nil && !errors.Is(err, net.ErrClosed) {
+	end := func(err error) {
+		if err != nil && !errors.Is(err, net.ErrClosed) && !errors.Is(err, io.EOF) {
 			p.logf("pgtest: proxy: %v", err)
 		}
 		// One side ending ends the other: Postgres has no half-closed connections.
@@ -157,8 +186,50 @@ func (p *Proxy) relay(ln net.Listener, client net.Conn) {
 		server.Close()
 		done <- struct{}{}
 	}
-	go pipe(server, client)
-	go pipe(client, server)
+	// lose is signalled when the client sent the query whose answer is to be lost.
+	lose := make(chan struct{}, 1)
+	go func() { // client to server
+		buf := make([]byte, 32<<10)
+		for {
+			n, err := client.Read(buf)
+			if n > 0 {
+				if p.armed(buf[:n]) {
+					lose <- struct{}{}
+				}
+				if _, werr := server.Write(buf[:n]); werr != nil {
+					end(werr)
+					return
+				}
+			}
+			if err != nil {
+				end(err)
+				return
+			}
+		}
+	}()
+	go func() { // server to client
+		buf := make([]byte, 32<<10)
+		for {
+			n, err := server.Read(buf)
+			if n > 0 {
+				select {
+				case <-lose:
+					// The server answered, so it ran the query: drop the answer and the connection.
+					end(nil)
+					return
+				default:
+				}
+				if _, werr := client.Write(buf[:n]); werr != nil {
+					end(werr)
+					return
+				}
+			}
+			if err != nil {
+				end(err)
+				return
+			}
+		}
+	}()
 	<-done
 	<-done
 }
