@@ -245,7 +245,7 @@ func TestReplicasLeaveEachOthersStreamsAlone(t *testing.T) {
 		}
 	}
 	// A's first save has run: both rows hold the first piece, under A's lease.
-	rows := waitRows(t, dsn, turnID, "A saves its streams", func(rows []streamRow) bool {
+	waitRows(t, dsn, turnID, "A saves its streams", func(rows []streamRow) bool {
 		return len(rows) == 2 && rows[0].Content == firstPiece && rows[1].Content == firstPiece
 	})
 
@@ -253,7 +253,7 @@ func TestReplicasLeaveEachOthersStreamsAlone(t *testing.T) {
 	startReplica(t, replicaEnv(dsn, up.srv.URL, creds), "replica-c")
 	// Wait until A has renewed its leases past a whole lease after C started: C swept at its
 	// start and several times since, and A's streams are still A's.
-	rows = waitRows(t, dsn, turnID, "A renews its leases while C sweeps", func(rows []streamRow) bool {
+	rows := waitRows(t, dsn, turnID, "A renews its leases while C sweeps", func(rows []streamRow) bool {
 		for _, r := range rows {
 			if r.Status != rlhf.StatusStreaming || r.LeaseUntil == nil || r.LeaseUntil.Before(cStarted.Add(4*time.Second)) {
 				return r.Status != rlhf.StatusStreaming // a status change ends the wait, and fails below
