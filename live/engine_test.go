@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/gorilla/websocket"
+	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
@@ -88,6 +89,42 @@ func (p *pipe) next(t *testing.T) map[string]any {
 	}
 }
 
+// startEngine runs an engine until the test ends. Its saves and leases go through pool; the
+// prompts and accounts it reads, and those the test seeds, through direct (the same pool,
+// unless a test cuts only the live store's connection). The engine's one model, m1, is the
+// upstream at upstreamURL. It returns the engine with a persona answering on m1 and an
+// admin's session cookie.
+func startEngine(t *testing.T, pool, direct *pgxpool.Pool, upstreamURL, projectName string, cfg Config) (e *Engine, persona prompts.Persona, admin auth.User, cookie string) {
+	t.Helper()
+	ctx := context.Background()
+	env := map[string]string{"OPENAI_BASE_URL": upstreamURL, "OPENAI_API_KEY": "sk-test", "MENTOR_OPENAI_MODELS": "m1"}
+	models, err := llm.NewRegistry(ctx, llm.RegistryConfig{Getenv: func(k string) string { return env[k] }})
+	require.NoError(t, err)
+	ps, rs, as := prompts.NewStore(direct), retrieval.NewStore(direct, nil, nil), auth.NewStore(direct, nil)
+	cfg.Sessions = auth.SessionLimits{Idle: time.Hour, Absolute: time.Hour}
+	e, err = New(Deps{Logger: slog.New(slog.DiscardHandler), Pool: pool, Auth: as, Store: rlhf.NewStore(pool), Prompts: ps, Models: models,
+		Generator: generation.New(rs, models, nil), Renderer: render.New(),
+		Decode: func(raw []byte, v any) error { return json.Unmarshal(raw, v) }, CheckNUL: func([]byte) error { return nil }}, cfg)
+	require.NoError(t, err)
+	runCtx, stop := context.WithCancel(ctx)
+	done := make(chan struct{})
+	go func() { defer close(done); e.Run(runCtx) }()
+	t.Cleanup(func() { stop(); <-done })
+
+	project, err := ps.CreateProject(ctx, prompts.Project{Name: projectName})
+	require.NoError(t, err)
+	persona, err = ps.CreatePersona(ctx, prompts.Persona{ProjectID: project.ID, Name: "助手", Kind: prompts.DomainAssistant})
+	require.NoError(t, err)
+	_, err = ps.PublishVersion(ctx, persona.ID, prompts.Version{Template: "你是{{.Persona.Name}}", Model: "m1",
+		Temperature: 0.3, TopP: 1, MaxTokens: 100, Author: "t", CorpusIDs: []int64{}})
+	require.NoError(t, err)
+	admin, err = as.CreateUser(ctx, auth.NewUser{Login: "root", DisplayName: "管理员", Password: "correct horse battery", IsAdmin: true})
+	require.NoError(t, err)
+	cookie, _, err = as.CreateSession(ctx, admin.ID, "127.0.0.1", "test", cfg.Sessions)
+	require.NoError(t, err)
+	return e, persona, admin, cookie
+}
+
 // TestAnEngineRunsATurnWithoutHTTP: the engine is driven through a Transport and a Caller
 // only, with no gin and no HTTP server of its own: a generate streams a candidate from an
 // OpenAI-compatible upstream to the end, and the database holds it complete, streamed by this
@@ -105,33 +142,8 @@ func TestAnEngineRunsATurnWithoutHTTP(t *testing.T) {
 	t.Cleanup(upstream.Close)
 	pool := pgtest.Pool(t)
 	ctx := context.Background()
-	sessions := auth.SessionLimits{Idle: time.Hour, Absolute: time.Hour}
-	env := map[string]string{"OPENAI_BASE_URL": upstream.URL, "OPENAI_API_KEY": "sk-test", "MENTOR_OPENAI_MODELS": "m1"}
-	models, err := llm.NewRegistry(ctx, llm.RegistryConfig{Getenv: func(k string) string { return env[k] }})
-	require.NoError(t, err)
-	ps, rs, as := prompts.NewStore(pool), retrieval.NewStore(pool, nil, nil), auth.NewStore(pool, nil)
-	e, err := New(Deps{Logger: slog.New(slog.DiscardHandler), Pool: pool, Auth: as, Store: rlhf.NewStore(pool), Prompts: ps, Models: models,
-		Generator: generation.New(rs, models, nil), Renderer: render.New(),
-		Decode: func(raw []byte, v any) error { return json.Unmarshal(raw, v) }, CheckNUL: func([]byte) error { return nil }},
-		Config{Replica: "replica-t", Lease: 10 * time.Second, Sweep: time.Hour, Check: time.Hour, Sessions: sessions})
-	require.NoError(t, err)
-	runCtx, stop := context.WithCancel(ctx)
-	done := make(chan struct{})
-	go func() { defer close(done); e.Run(runCtx) }()
-	t.Cleanup(func() { stop(); <-done })
-
-	project, err := ps.CreateProject(ctx, prompts.Project{Name: "无 HTTP"})
-	require.NoError(t, err)
-	persona, err := ps.CreatePersona(ctx, prompts.Persona{ProjectID: project.ID, Name: "助手", Kind: prompts.DomainAssistant})
-	require.NoError(t, err)
-	_, err = ps.PublishVersion(ctx, persona.ID, prompts.Version{Template: "你是{{.Persona.Name}}", Model: "m1",
-		Temperature: 0.3, TopP: 1, MaxTokens: 100, Author: "t", CorpusIDs: []int64{}})
-	require.NoError(t, err)
-	admin, err := as.CreateUser(ctx, auth.NewUser{Login: "root", DisplayName: "管理员", Password: "correct horse battery", IsAdmin: true})
-	require.NoError(t, err)
-
-	cookie, _, err := as.CreateSession(ctx, admin.ID, "127.0.0.1", "test", sessions)
-	require.NoError(t, err)
+	e, persona, admin, cookie := startEngine(t, pool, pool, upstream.URL, "无 HTTP",
+		Config{Replica: "replica-t", Lease: 10 * time.Second, Sweep: time.Hour, Check: time.Hour})
 	p := newPipe()
 	served := make(chan struct{})
 	go func() {

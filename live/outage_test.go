@@ -2,9 +2,7 @@ package live
 
 import (
 	"context"
-	"encoding/json"
 	"fmt"
-	"log/slog"
 	"net/http"
 	"net/http/httptest"
 	"testing"
@@ -15,12 +13,7 @@ import (
 
 	"github.com/mentor-ai/mentor/auth"
 	"github.com/mentor-ai/mentor/db"
-	"github.com/mentor-ai/mentor/generation"
 	"github.com/mentor-ai/mentor/internal/pgtest"
-	"github.com/mentor-ai/mentor/llm"
-	"github.com/mentor-ai/mentor/prompts"
-	"github.com/mentor-ai/mentor/render"
-	"github.com/mentor-ai/mentor/retrieval"
 	"github.com/mentor-ai/mentor/rlhf"
 )
 
@@ -56,36 +49,12 @@ func TestAStreamPastItsLeaseStopsAndNeverOverwritesARowGivenUp(t *testing.T) {
 			require.NoError(t, err)
 			t.Cleanup(pool.Close)
 			ctx := context.Background()
-			env := map[string]string{"OPENAI_BASE_URL": upstream.URL, "OPENAI_API_KEY": "sk-test", "MENTOR_OPENAI_MODELS": "m1"}
-			models, err := llm.NewRegistry(ctx, llm.RegistryConfig{Getenv: func(k string) string { return env[k] }})
-			require.NoError(t, err)
-			ps, rs, as := prompts.NewStore(direct), retrieval.NewStore(direct, nil, nil), auth.NewStore(direct, nil)
-			sessions := auth.SessionLimits{Idle: time.Hour, Absolute: time.Hour}
 			clock := &fakeClock{now: time.Now()}
 			const lease = 3 * time.Second
 			// The engine reaches the database only through the proxy; its prompts and accounts
 			// are read directly, so only the live store's saves see the outage.
-			e, err := New(Deps{Logger: slog.New(slog.DiscardHandler), Pool: pool, Auth: as, Store: rlhf.NewStore(pool), Prompts: ps,
-				Models: models, Generator: generation.New(rs, models, nil), Renderer: render.New(),
-				Decode: func(raw []byte, v any) error { return json.Unmarshal(raw, v) }, CheckNUL: func([]byte) error { return nil }},
-				Config{Replica: "replica-a", Lease: lease, Sweep: time.Hour, Check: time.Hour, Sessions: sessions, Now: clock.Now})
-			require.NoError(t, err)
-			runCtx, stop := context.WithCancel(ctx)
-			done := make(chan struct{})
-			go func() { defer close(done); e.Run(runCtx) }()
-			t.Cleanup(func() { stop(); <-done })
-
-			project, err := ps.CreateProject(ctx, prompts.Project{Name: "断线"})
-			require.NoError(t, err)
-			persona, err := ps.CreatePersona(ctx, prompts.Persona{ProjectID: project.ID, Name: "助手", Kind: prompts.DomainAssistant})
-			require.NoError(t, err)
-			_, err = ps.PublishVersion(ctx, persona.ID, prompts.Version{Template: "你是{{.Persona.Name}}", Model: "m1",
-				Temperature: 0.3, TopP: 1, MaxTokens: 100, Author: "t", CorpusIDs: []int64{}})
-			require.NoError(t, err)
-			admin, err := as.CreateUser(ctx, auth.NewUser{Login: "root", DisplayName: "管理员", Password: "correct horse battery", IsAdmin: true})
-			require.NoError(t, err)
-			cookie, _, err := as.CreateSession(ctx, admin.ID, "127.0.0.1", "test", sessions)
-			require.NoError(t, err)
+			e, persona, admin, cookie := startEngine(t, pool, direct, upstream.URL, "断线",
+				Config{Replica: "replica-a", Lease: lease, Sweep: time.Hour, Check: time.Hour, Now: clock.Now})
 
 			p := newPipe()
 			go e.Serve(ctx, p, Caller{User: admin, Lang: "zh-CN", Credential: auth.Credential{Session: cookie}})
