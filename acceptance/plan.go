@@ -1,0 +1,229 @@
+// Package acceptance is the checking centre's acceptance sampling of a base's delivered
+// batches (验收), by GB/T 2828.1 (ISO 2859-1): single sampling plans at general inspection
+// level II, normal and tightened inspection, and the switching rules between them
+// (docs/quality.md). plan.go holds the standard's tables; batch.go the batches themselves.
+package acceptance
+
+import (
+	"fmt"
+	"strconv"
+
+	"github.com/mentor-ai/mentor/errs"
+)
+
+// Severity is how strictly a batch is inspected.
+type Severity string
+
+// The severities Mentor uses. Reduced inspection is not offered (docs/quality.md says why).
+const (
+	Normal    Severity = "normal"
+	Tightened Severity = "tightened"
+)
+
+// AQLs are the acceptance quality limits offered, in percent nonconforming: the standard's
+// preferred series from 0.010 to 10. (Its columns above 10 are for nonconformities per 100
+// items; a defect here is a rejected judgment, an item that is nonconforming or not.)
+var AQLs = []string{"0.010", "0.015", "0.025", "0.040", "0.065", "0.10", "0.15", "0.25", "0.40", "0.65",
+	"1.0", "1.5", "2.5", "4.0", "6.5", "10"}
+
+// DefaultAQL is a campaign's AQL unless it sets one.
+const DefaultAQL = "1.0"
+
+// codeLetters and sampleSizes are the standard's sample size code letters and the sample
+// size of each (Tables 2-A and 2-B share them).
+var (
+	codeLetters = []string{"A", "B", "C", "D", "E", "F", "G", "H", "J", "K", "L", "M", "N", "P", "Q", "R"}
+	sampleSizes = []int{2, 3, 5, 8, 13, 20, 32, 50, 80, 125, 200, 315, 500, 800, 1250, 2000}
+)
+
+// levelII is Table 1's column for general inspection level II: the largest lot size of each
+// code letter from A (2 to 8) to P (150 001 to 500 000); larger lots are Q.
+var levelII = []int{8, 15, 25, 50, 90, 150, 280, 500, 1200, 3200, 10000, 35000, 150000, 500000}
+
+// CodeLetter is Table 1 at general inspection level II: the index of the lot's sample size
+// code letter.
+func codeLetter(lot int) int {
+	for i, max := range levelII {
+		if lot <= max {
+			return i
+		}
+	}
+	return len(levelII) // Q: 500 001 and over
+}
+
+// A cell of Tables 2-A and 2-B is an Ac/Re pair or an arrow. The tables' pairs run along
+// diagonals: one step down the code letters (a sample about 1.6 times larger) is worth one
+// step up the AQL series (an AQL about 1.6 times larger), so a cell is fixed by the sum of
+// the two indexes. step is that sum, counted from the cell that holds 0/1.
+type cell struct {
+	ac, re int
+	arrow  int // -1 ↑: use the first plan above; +1 ↓: the first plan below; 0: a plan
+}
+
+var (
+	up   = cell{arrow: -1}
+	down = cell{arrow: +1}
+)
+
+// normalSteps is Table 2-A along one column from its 0/1 cell down: 0/1, then an arrow up
+// (back to 0/1), 1/2 twice, 2/3, 3/4, 5/6, 7/8, 10/11, 14/15, 21/22, and arrows up below.
+var normalSteps = []cell{{0, 1, 0}, up, {1, 2, 0}, {1, 2, 0}, {2, 3, 0}, {3, 4, 0}, {5, 6, 0}, {7, 8, 0}, {10, 11, 0}, {14, 15, 0}, {21, 22, 0}}
+
+// tightenedSteps is Table 2-B the same way: 0/1, an arrow down (on to 1/2), 1/2 twice, 2/3,
+// 3/4, 5/6, 8/9, 12/13, 18/19, and arrows up below.
+var tightenedSteps = []cell{{0, 1, 0}, down, {1, 2, 0}, {1, 2, 0}, {2, 3, 0}, {3, 4, 0}, {5, 6, 0}, {8, 9, 0}, {12, 13, 0}, {18, 19, 0}}
+
+// zeroOne is the sum of code-letter and AQL indexes of the cells holding 0/1: letter E (13)
+// at AQL 1.0 in Table 2-A, F (20) at 1.0 in Table 2-B.
+var zeroOne = map[Severity]int{Normal: 14, Tightened: 15}
+
+func lookup(s Severity, letter, aql int) cell {
+	steps := normalSteps
+	if s == Tightened {
+		steps = tightenedSteps
+	}
+	step := letter + aql - zeroOne[s]
+	switch {
+	case step < 0:
+		return down
+	case step >= len(steps):
+		return up
+	}
+	c := steps[step]
+	// Row A has no plan above it: where the diagonal puts an arrow up there (AQL 10 on normal
+	// inspection), the table points down instead.
+	if c.arrow == -1 && letter == 0 {
+		return down
+	}
+	return c
+}
+
+// Plan is what a batch of a given size is inspected by.
+type Plan struct {
+	LotSize    int      `json:"lot_size"`
+	AQL        string   `json:"aql"`
+	Severity   Severity `json:"severity"`
+	CodeLetter string   `json:"code_letter"` // Table 1's letter for the lot, before any arrow
+	// PlanLetter is the letter whose sample size and Ac/Re apply, after following the
+	// table's arrows.
+	PlanLetter string `json:"plan_letter"`
+	SampleSize int    `json:"sample_size"` // n; the whole lot when the plan's n is not smaller
+	Accept     int    `json:"ac"`          // accept the batch with at most this many defects
+	Reject     int    `json:"re"`          // reject it with this many or more
+	// FullInspection is true when the plan's sample is as large as the lot, so every item is
+	// inspected (the standard's rule: when n ≥ N, inspect 100%).
+	FullInspection bool `json:"full_inspection"`
+}
+
+// ParseAQL returns the index of aql in AQLs, or an error naming field.
+func ParseAQL(field, aql string) (int, error) {
+	for i, a := range AQLs {
+		if a == aql {
+			return i, nil
+		}
+	}
+	// "1" for "1.0", "0.1" for "0.10": the same number is the same AQL.
+	if v, err := strconv.ParseFloat(aql, 64); err == nil {
+		for i, a := range AQLs {
+			if w, _ := strconv.ParseFloat(a, 64); w == v {
+				return i, nil
+			}
+		}
+	}
+	return 0, errs.Field(field, "%q is not an AQL of GB/T 2828.1's series; use one of %s", aql, fmt.Sprint(AQLs))
+}
+
+// PlanFor returns the single sampling plan at general inspection level II for a lot of
+// lot items at aql, on normal or tightened inspection.
+func PlanFor(lot int, aql string, s Severity) (Plan, error) {
+	a, err := ParseAQL("aql", aql)
+	if err != nil {
+		return Plan{}, err
+	}
+	if lot < 1 {
+		return Plan{}, errs.Field("lot_size", "a batch needs at least one judgment, got %d", lot)
+	}
+	if s != Normal && s != Tightened {
+		return Plan{}, errs.Field("severity", "%q is not normal or tightened", string(s))
+	}
+	start := codeLetter(lot)
+	letter := start
+	c := lookup(s, letter, a)
+	// Follow the arrows to the first plan: they never point at each other, so this ends
+	// within the table's 16 rows.
+	for c.arrow != 0 {
+		letter += c.arrow
+		if letter < 0 || letter >= len(codeLetters) {
+			return Plan{}, fmt.Errorf("acceptance: table %s has no plan for letter %s at AQL %s", s, codeLetters[start], aql)
+		}
+		c = lookup(s, letter, a)
+	}
+	p := Plan{LotSize: lot, AQL: AQLs[a], Severity: s, CodeLetter: codeLetters[start], PlanLetter: codeLetters[letter],
+		SampleSize: sampleSizes[letter], Accept: c.ac, Reject: c.re}
+	if p.SampleSize >= lot {
+		p.SampleSize, p.FullInspection = lot, true
+	}
+	return p, nil
+}
+
+// Verdict is the outcome of a batch's inspection.
+type Verdict string
+
+// The outcomes.
+const (
+	Pending  Verdict = "pending"  // more of the sample is to be inspected
+	Accepted Verdict = "accepted" // at most Ac defects
+	Rejected Verdict = "rejected" // Re or more defects
+)
+
+// Decide says what defects found in inspected of the sample's items mean. A batch is
+// rejected as soon as Re defects are found, and accepted once the whole sample is inspected
+// with at most Ac. On 100% inspection the same numbers apply to the whole lot.
+func (p Plan) Decide(inspected, defects int) Verdict {
+	switch {
+	case defects >= p.Reject:
+		return Rejected
+	case inspected >= p.SampleSize:
+		return Accepted
+	}
+	return Pending
+}
+
+// NextSeverity applies the switching rules to the results of the batches inspected so far
+// (oldest first), starting from normal inspection:
+//   - normal → tightened when 2 of 5 or fewer consecutive batches are rejected;
+//   - tightened → normal when 5 consecutive batches are accepted.
+//
+// Batches still pending do not count.
+func NextSeverity(history []Verdict) Severity {
+	s := Normal
+	var run []Verdict // the results since the last switch
+	for _, v := range history {
+		if v == Pending {
+			continue
+		}
+		run = append(run, v)
+		switch s {
+		case Normal:
+			last := run[max(0, len(run)-5):]
+			rejected := 0
+			for _, r := range last {
+				if r == Rejected {
+					rejected++
+				}
+			}
+			if rejected >= 2 {
+				s, run = Tightened, nil
+			}
+		case Tightened:
+			accepted := 0
+			for i := len(run) - 1; i >= 0 && run[i] == Accepted; i-- {
+				accepted++
+			}
+			if accepted >= 5 {
+				s, run = Normal, nil
+			}
+		}
+	}
+	return s
+}
