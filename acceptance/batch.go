@@ -154,9 +154,6 @@ func (s *Store) ProjectOf(ctx context.Context, id int64) (projectID, campaignID 
 	return projectID, campaignID, db.Error(err, "batch %d", id)
 }
 
-// ErrNotLead refuses a batch action to someone who neither leads the base nor manages the
-// project.
-var ErrNotLead = errs.E(errs.Forbidden, "only the base's leads and the project's admins do this")
 
 func (s *Store) leads(ctx context.Context, userID, baseID int64) (bool, error) {
 	var lead bool
@@ -176,8 +173,10 @@ func (s *Store) Close(ctx context.Context, campaignID, closerID int64, manager b
 		if err != nil {
 			return Batch{}, err
 		}
+		// Whose batches one closes depends on the base one leads, not on the role alone, so
+		// this names the field rather than answering the route table's 403.
 		if !lead {
-			return Batch{}, ErrNotLead
+			return Batch{}, errs.Field("base_id", "you do not lead base %d: its leads and the project's admins close its batches", in.BaseID)
 		}
 	}
 	if in.From != nil && in.To != nil && !in.From.Before(*in.To) {
@@ -319,7 +318,7 @@ func (s *Store) scopeFor(ctx context.Context, b Batch, userID int64, reviewer bo
 	sc := review.Scope{ProjectID: projectID, CampaignID: b.CampaignID}
 	if tier == review.TierCentre {
 		if !reviewer {
-			return sc, errs.E(errs.Forbidden, "the centre's acceptance is inspected by the project's reviewers and admins")
+			return sc, errs.Field("tier", "the centre's acceptance is inspected by the project's reviewers and admins: a base's leads inspect for tier base")
 		}
 		return sc, nil
 	}
@@ -328,7 +327,7 @@ func (s *Store) scopeFor(ctx context.Context, b Batch, userID int64, reviewer bo
 		return sc, err
 	}
 	if !lead {
-		return sc, errs.E(errs.Forbidden, "the base's own check is inspected by the base's leads")
+		return sc, errs.Field("tier", "the base's own check is inspected by the base's leads: the centre's reviewers inspect for tier centre")
 	}
 	sc.BaseID = &b.BaseID
 	return sc, nil

@@ -315,6 +315,7 @@ func Card(m Manifest) string {
 	if mg := m.Margin; mg != nil && mg.Count > 0 {
 		fmt.Fprintf(&b, "- margin: min %v, mean %v, max %v\n", mg.Min, mg.Mean, mg.Max)
 	}
+	b.WriteString(qcCard(m.QC)) // quality control (issue 14)
 	filter, _ := json.MarshalIndent(m.Filter, "", "  ")
 	fmt.Fprintf(&b, "\nFilter:\n\n```json\n%s\n```\n\n", filter)
 	b.WriteString("## How it was collected\n\n")

@@ -46,6 +46,9 @@ type Stats struct {
 	Duplicates int           `json:"duplicates_dropped"`
 	Labels     *LabelBalance `json:"kto_labels,omitempty"`
 	Margin     *MarginStats  `json:"margin,omitempty"`
+	// QC is the review state of the judgments behind the rows (issue 14; qc.go). Absent for
+	// retrieval triplets, which are made of passage marks.
+	QC *QCState `json:"qc,omitempty"`
 }
 
 // RowsIn is how many rows one split's file holds (allSplits: every row): the stats count
@@ -226,6 +229,13 @@ func (e *Exporter) run(ctx context.Context, spec *Spec, progress Progress, emit 
 		// The writer's error is the cause when it stopped the loop (a client gone, a full disk).
 		if werr := out.finish(); werr != nil {
 			return werr
+		}
+		if err != nil {
+			return err
+		}
+		// Quality control (issue 14): read in the same snapshot as the rows.
+		if kind.source != sourceRelevance {
+			stats.QC, err = qcState(ctx, tx, q)
 		}
 		return err
 	})

@@ -39,7 +39,9 @@ func (q Query) args() []any {
 		flags = q.Filter.ExcludeFlags
 	}
 	return []any{q.ProjectID, q.AsOf, list(q.Filter.Personas), versions, list(q.Filter.Models), list(q.Filter.Statuses),
-		q.Filter.From, q.Filter.To, list(q.Filter.Annotators), q.Filter.IncludeBaseline, flags, q.Filter.MinMargin}
+		q.Filter.From, q.Filter.To, list(q.Filter.Annotators), q.Filter.IncludeBaseline, flags, q.Filter.MinMargin,
+		// Quality control (issue 14): $13 accepted only, $14 exclude held, $15 exclude speed-flagged.
+		q.Filter.AcceptedOnly, q.Filter.ExcludeHeld, q.Filter.ExcludeSpeedFlagged}
 }
 
 // judgmentsSQL selects the latest revision, as of $2, of each trainer's judgment of each turn
@@ -65,6 +67,10 @@ const judgmentsSQL = `WITH latest AS (
 		AND ($9::text[] IS NULL OR u.login = ANY ($9))
 		-- Every source passes the same arguments, so each must be typed even where unused.
 		AND $11::text[] IS NOT DISTINCT FROM $11::text[] AND $12::float8 >= 0
+		-- Quality control (issue 14): judgment_checks only; no row is unreviewed, unflagged, not held.
+		AND ($13::bool IS NOT TRUE OR EXISTS (SELECT 1 FROM judgment_checks qc WHERE qc.judgment_id = l.id AND qc.review_state = 'accepted'))
+		AND ($14::bool IS NOT TRUE OR NOT EXISTS (SELECT 1 FROM judgment_checks qc WHERE qc.judgment_id = l.id AND qc.held))
+		AND ($15::bool IS NOT TRUE OR NOT EXISTS (SELECT 1 FROM judgment_checks qc WHERE qc.judgment_id = l.id AND qc.speed_flagged))
 )
 `
 

@@ -57,6 +57,18 @@ type Filter struct {
 	// IncludeBaseline keeps the offline baseline's candidates, which are off by default:
 	// they are extracts, not model outputs anyone wants to train on.
 	IncludeBaseline bool `json:"include_baseline"`
+
+	// Quality control (issue 14). These read judgment_checks (migration 00014) and nothing
+	// else, so each QC feature decides a judgment's state in one place and exports only
+	// follow it. Part A: accepted only, exclude held work, exclude speed-flagged work. Part B
+	// (agreement and consensus) adds its filters in this block, and its checks in check's.
+	//
+	// AcceptedOnly keeps judgments a reviewer or an accepted batch accepted.
+	AcceptedOnly bool `json:"accepted_only,omitempty"`
+	// ExcludeHeld drops the unchecked work of a trainer who was paused.
+	ExcludeHeld bool `json:"exclude_held,omitempty"`
+	// ExcludeSpeedFlagged drops judgments made faster than the campaign's speed floor.
+	ExcludeSpeedFlagged bool `json:"exclude_speed_flagged,omitempty"`
 }
 
 // Spec is one export: what to write, from which rows, split how.
@@ -116,6 +128,18 @@ func (s *Spec) check() (Format, error) {
 	}
 	if flt.MinMargin > 0 && kind.source != sourcePairs {
 		return Format{}, errs.Field("min_margin", "applies to preference pairs only, and %s %s holds none", f.Name, kind.Name)
+	}
+	// Quality control (issue 14): the QC filters concern judgments, and retrieval triplets
+	// are made of passage marks.
+	if kind.source == sourceRelevance {
+		switch {
+		case flt.AcceptedOnly:
+			return Format{}, errs.Field("accepted_only", "applies to judgments, and %s %s is made of passage marks", f.Name, kind.Name)
+		case flt.ExcludeHeld:
+			return Format{}, errs.Field("exclude_held", "applies to judgments, and %s %s is made of passage marks", f.Name, kind.Name)
+		case flt.ExcludeSpeedFlagged:
+			return Format{}, errs.Field("exclude_speed_flagged", "applies to judgments, and %s %s is made of passage marks", f.Name, kind.Name)
+		}
 	}
 	if flt.From != nil && flt.To != nil && !flt.From.Before(*flt.To) {
 		return Format{}, errs.Field("to", "must be after from (%s), got %s", flt.From.Format(time.RFC3339), flt.To.Format(time.RFC3339))

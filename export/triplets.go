@@ -101,9 +101,12 @@ WHERE ($3::text[] IS NULL OR p.slug = ANY ($3))
 	AND $4::int[] IS NOT DISTINCT FROM $4::int[] AND $5::text[] IS NOT DISTINCT FROM $5::text[]
 	AND $6::text[] IS NOT DISTINCT FROM $6::text[] AND $10::bool IS NOT NULL
 	AND $11::text[] IS NOT DISTINCT FROM $11::text[] AND $12::float8 >= 0
+	AND $13::bool IS NOT NULL AND $14::bool IS NOT NULL AND $15::bool IS NOT NULL -- QC filters: judgments only (spec.check)
 ORDER BY l.turn_id, l.trainer_id`
 
-var relevanceLabels = Source[labelledTurn]{Name: "relevance marks", Stream: streamTriplets}
+const sourceRelevance = "relevance marks"
+
+var relevanceLabels = Source[labelledTurn]{Name: sourceRelevance, Stream: streamTriplets}
 
 // tripletBatch labelled turns are read at a time, and their passages' texts fetched together.
 const tripletBatch = 200

@@ -143,9 +143,11 @@ type Scope struct {
 	BaseID     *int64 // a lead's base; nil for the project's reviewers
 }
 
-// ErrNotReviewer refuses someone who is neither a reviewer of the project nor a lead of a
-// base working on the campaign.
-var ErrNotReviewer = errs.E(errs.Forbidden, "only the project's reviewers and admins, and leads of a base working on this campaign, review its judgments")
+// ErrNotReviewer answers someone who is neither a reviewer of the project nor a lead of a
+// base working on the campaign. Which judgments a person reviews depends on data (the base
+// they lead), not on their role alone, so it is not the route table's 403: their part of the
+// review stream is empty.
+var ErrNotReviewer = errs.E(errs.NotFound, "nothing here is yours to review: the project's reviewers and admins review its campaigns, and a base's leads their base's work")
 
 // ScopeFor returns what userID may review in a campaign. privileged is true for the
 // project's reviewers and admins (and instance admins); anyone else must lead a base that
@@ -325,7 +327,7 @@ func (s *Store) target(ctx context.Context, judgmentID int64) (target, error) {
 		JOIN campaigns c ON c.id = coalesce(q.campaign_id, cl.campaign_id, rw.campaign_id)
 		WHERE j.id = $1`, judgmentID).Scan(&t.projectID, &t.campaignID, &t.trainerID, &t.turnID, &t.baseID, &t.queued)
 	if errors.Is(err, pgx.ErrNoRows) {
-		return t, errs.Field("judgment_id", "no campaign judgment %d", judgmentID)
+		return t, errs.Field("judgment_id", "judgment %d is not a campaign's judgment", judgmentID)
 	}
 	return t, db.Error(err, "judgment %d", judgmentID)
 }
@@ -474,4 +476,11 @@ func setState(ctx context.Context, tx pgx.Tx, judgmentID int64, state string, no
 	_, err := tx.Exec(ctx, `INSERT INTO judgment_checks (judgment_id, review_state, updated_at) VALUES ($1, $2, $3)
 		ON CONFLICT (judgment_id) DO UPDATE SET review_state = excluded.review_state, updated_at = excluded.updated_at`, judgmentID, state, now)
 	return err
+}
+
+// ProjectOf returns the project a review belongs to, for access checks.
+func (s *Store) ProjectOf(ctx context.Context, reviewID int64) (int64, error) {
+	var projectID int64
+	err := s.pool.QueryRow(ctx, `SELECT c.project_id FROM reviews r JOIN campaigns c ON c.id = r.campaign_id WHERE r.id = $1`, reviewID).Scan(&projectID)
+	return projectID, db.Error(err, "review %d", reviewID)
 }

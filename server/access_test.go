@@ -39,6 +39,7 @@ type projectSide struct {
 	project                            prompts.Project
 	persona, corps, turn, conversation int64
 	campaign, claim                    int64 // campaigns: a campaign with the turn as its item, claimed by root
+	review, batch                      int64 // quality control (issue 14): a review of root's judgment of the turn, a batch
 }
 
 func newWorld(t *testing.T) world {
@@ -72,6 +73,16 @@ func newWorld(t *testing.T) world {
 				VALUES ($1, '你好', '你好', $2, 'ready', 1) RETURNING id)
 			INSERT INTO claims (campaign_id, item_id, trainer_id, claimed_at, lease_until, guidelines_version)
 			SELECT $1, i.id, $3, now(), now() + interval '1 hour', 1 FROM i RETURNING id`, side.campaign, turn.ID, root.ID).Scan(&side.claim))
+		// Quality control (issue 14): a judgment, its review and a batch, written directly too.
+		require.NoError(t, f.pool.QueryRow(ctx, `WITH j AS (INSERT INTO judgments (turn_id, trainer_id, revision, idempotency_key, request_hash,
+				ranking, ratings, flags, continuation_message_id, time_spent_ms)
+				SELECT $1, $2, 1, 'access-test-key', '\x00', '[]', '{}', '{}', t.user_message_id, 0 FROM turns t WHERE t.id = $1 RETURNING id)
+			INSERT INTO reviews (judgment_id, campaign_id, reviewer_id, verdict, created_at) SELECT j.id, $3, $2, 'accepted', now() FROM j RETURNING id`,
+			turn.ID, root.ID, side.campaign).Scan(&side.review))
+		require.NoError(t, f.pool.QueryRow(ctx, `WITH b AS (INSERT INTO bases (name) VALUES ($1) RETURNING id)
+			INSERT INTO batches (campaign_id, base_id, seq, lot_size, aql, severity, code_letter, plan_letter, sample_size, ac, re, seed, closed_by, closed_at)
+			SELECT $2, b.id, 1, 2, '1.0', 'normal', 'A', 'E', 2, 0, 1, 1, $3, now() FROM b RETURNING id`,
+			fmt.Sprintf("基地 %d", i), side.campaign, root.ID).Scan(&side.batch))
 	}
 	for _, r := range auth.Roles {
 		login := string(r) + "-user"
@@ -118,13 +129,17 @@ func (w world) path(rr server.RouteRule, side projectSide) string {
 			return fmt.Sprint(side.campaign)
 		case ":claim":
 			return fmt.Sprint(side.claim)
+		case ":review": // quality control (issue 14)
+			return fmt.Sprint(side.review)
+		case ":batch":
+			return fmt.Sprint(side.batch)
 		}
 		return "x"
 	}) + query
 }
 
 // policyDenial is the start of every message the access check itself sends.
-var policyDenial = regexp.MustCompile(`^(no project|no persona|no corpus|no turn|no conversation|no campaign|no claim|your role does not allow|only instance administrators|this API token|this needs a signed-in session)`)
+var policyDenial = regexp.MustCompile(`^(no project|no persona|no corpus|no turn|no conversation|no campaign|no claim|no review|no batch|your role does not allow|only instance administrators|this API token|this needs a signed-in session)`)
 
 // TestEveryRouteEnforcesThePolicy sends every API route, as every role, at its own project
 // and at another, and checks that the answer is what auth.Decide says: allowed, 403, or a

@@ -55,6 +55,10 @@ const (
 	// Campaigns (api_campaigns.go).
 	fromCampaign // :campaign
 	fromClaim    // :claim, a trainer's lease on a campaign item
+
+	// Quality control (issue 14, part A; api_review.go).
+	fromReview // :review, a review decision (its rework and appeal)
+	fromBatch  // :batch, a base's delivered batch
 )
 
 // rule is what a route requires.
@@ -73,6 +77,12 @@ const (
 	keyConversation = "mentor.conversation"
 	keyCampaign     = "mentor.campaign" // campaign id
 	keyClaim        = "mentor.claim"    // claim id
+
+	// Quality control (issue 14, part A).
+	keyReview        = "mentor.review"         // review id
+	keyReviewProject = "mentor.review.project" // its project's id
+	keyBatch         = "mentor.batch"          // batch id
+	keyBatchProject  = "mentor.batch.project"  // its project's id
 )
 
 func principalOf(c *gin.Context) principal { return c.MustGet(keyPrincipal).(principal) }
@@ -267,6 +277,33 @@ func resolveTarget(ctx context.Context, c *gin.Context, d Deps, t target) (int64
 		c.Set(keyClaim, id)
 		c.Set(keyCampaign, campaignID)
 		return projectID, nil
+
+	// Quality control (issue 14, part A).
+	case fromReview:
+		id, err := idParam(c, "review")
+		if err != nil {
+			return 0, notFound(t, c)
+		}
+		projectID, err := d.Reviews.ProjectOf(ctx, id)
+		if err != nil {
+			return 0, hideMissing(err, t, c)
+		}
+		c.Set(keyReview, id)
+		c.Set(keyReviewProject, projectID)
+		return projectID, nil
+	case fromBatch:
+		id, err := idParam(c, "batch")
+		if err != nil {
+			return 0, notFound(t, c)
+		}
+		projectID, campaignID, err := d.Acceptance.ProjectOf(ctx, id)
+		if err != nil {
+			return 0, hideMissing(err, t, c)
+		}
+		c.Set(keyBatch, id)
+		c.Set(keyBatchProject, projectID)
+		c.Set(keyCampaign, campaignID)
+		return projectID, nil
 	}
 	return 0, nil
 }
@@ -295,6 +332,10 @@ func notFound(t target, c *gin.Context) error {
 		return errs.E(errs.NotFound, "no campaign %q", c.Param("campaign"))
 	case fromClaim:
 		return errs.E(errs.NotFound, "no claim %q", c.Param("claim"))
+	case fromReview:
+		return errs.E(errs.NotFound, "no review %q", c.Param("review"))
+	case fromBatch:
+		return errs.E(errs.NotFound, "no batch %q", c.Param("batch"))
 	}
 	return errs.E(errs.NotFound, "no project %q", c.Param("project"))
 }

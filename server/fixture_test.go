@@ -20,6 +20,7 @@ import (
 
 	"github.com/jackc/pgx/v5/pgxpool"
 
+	"github.com/mentor-ai/mentor/acceptance"
 	"github.com/mentor-ai/mentor/audit"
 	"github.com/mentor-ai/mentor/auth"
 	"github.com/mentor-ai/mentor/base"
@@ -33,6 +34,7 @@ import (
 	"github.com/mentor-ai/mentor/prompts"
 	"github.com/mentor-ai/mentor/render"
 	"github.com/mentor-ai/mentor/retrieval"
+	"github.com/mentor-ai/mentor/review"
 	"github.com/mentor-ai/mentor/rlhf"
 	"github.com/mentor-ai/mentor/server"
 	"github.com/mentor-ai/mentor/webhook"
@@ -129,6 +131,9 @@ func newFixture(t testing.TB, logger *slog.Logger, o options) fixture {
 		// Campaigns: the package's own tests drive them; here they only need to exist.
 		Campaigns: campaign.NewStore(pool, models, queue, campaign.Options{Logger: logger}), Bases: base.NewStore(pool, as),
 	}
+	// Quality control, part A (issue 14): its tests go through run (cmd/mentor).
+	deps.Reviews = review.NewStore(pool, liveStore, nil)
+	deps.Acceptance = acceptance.NewStore(pool, deps.Reviews, nil, nil)
 	h, err := server.New(deps)
 	require.NoError(t, err)
 	srv := httptest.NewServer(h)

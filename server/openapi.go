@@ -123,9 +123,20 @@ func tagOf(path string) string {
 		return "knowledge"
 	case "ws", "conversations", "turns", "diff":
 		return "training"
+	case "reworks", "appeals", "batches": // quality control (issue 14)
+		return "quality"
 	case "campaigns", "work", "claims", "bases": // campaigns (issue 13): set-up, work and bases
+		// Quality control (issue 14): a campaign's review, batches and QC figures.
+		for _, sub := range []string{"/review", "/batches", "/qc", "/appeals"} {
+			if strings.Contains(path, sub) {
+				return "quality"
+			}
+		}
 		return "campaigns"
 	case "projects":
+		if strings.Contains(path, "/review-reasons") { // quality control (issue 14)
+			return "quality"
+		}
 		for _, sub := range []string{"personas", "corpora", "exports", "webhooks", "campaigns", "bases", "people"} {
 			if strings.Contains(path, "/"+sub) {
 				return map[string]string{"personas": "prompts", "corpora": "knowledge", "exports": "exports", "webhooks": "webhooks",

@@ -4,12 +4,14 @@ import (
 	"github.com/gin-gonic/gin"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
+	"github.com/mentor-ai/mentor/acceptance"
 	"github.com/mentor-ai/mentor/apidoc"
 	"github.com/mentor-ai/mentor/auth"
 	"github.com/mentor-ai/mentor/campaign"
 	"github.com/mentor-ai/mentor/errs"
 	"github.com/mentor-ai/mentor/prompts"
 	"github.com/mentor-ai/mentor/retrieval"
+	"github.com/mentor-ai/mentor/review"
 	"github.com/mentor-ai/mentor/rlhf"
 	"github.com/mentor-ai/mentor/ui"
 	"github.com/mentor-ai/mentor/webhook"
@@ -207,6 +209,48 @@ func apiRoutes(d Deps) []route {
 			doc("Import people from CSV: login, name, base, role").about("One CSV file (UTF-8 or GB18030) in the multipart field file (or files), with a header: login, name, base, role and optionally lead. Good rows go in, bad ones are reported by line; a new account's first password is in this answer only.").takesFiles().ok(200, peopleImported{})},
 		{"GET", "/bases/:base/people", rule{auth.SignedIn, noProject}, handleBaseView(d),
 			doc("A base's people and their work today (for its leads)").ok(200, baseView{})}, // leads of the base and instance admins
+
+		// Quality control, part A (issue 14; api_review.go): the review stream, rework and
+		// appeals, batches with GB/T 2828.1 acceptance sampling, and the QC figures. Leads are
+		// usually trainers of the project, so most routes need judge and the review and
+		// acceptance packages decide who reviews what (the project's reviewers and admins
+		// everything, a base's leads their base).
+		{"POST", "/campaigns/:campaign/review/next", rule{auth.Judge, fromCampaign}, handleReviewNext(d),
+			doc("Take the next judgment waiting for review").about("The oldest submitted, unreviewed judgment of the campaign (of your base, for a lead; of one batch with ?batch=), kept for you for five minutes, with its candidates and passages. 404 when nothing is waiting; 403 for someone who neither reviews the project nor leads a base of the campaign.").param("batch", int64(0), "only this batch's judgments: a rejected batch's 100% re-inspection").ok(200, reviewItem{}).fail(errs.NotFound)},
+		{"POST", "/campaigns/:campaign/reviews", rule{auth.Judge, fromCampaign}, handleReview(d),
+			doc("Accept, reject or fix a judgment").about("A rejection needs one of the project's reason codes and goes back to its trainer as rework; a fix is stored as the reviewer's own revision of the judgment and accepted. A judgment of another project or campaign is refused naming judgment_id; one reviewed already is a 409.").takes(review.Decision{}).ok(201, review.Decided{}).fail(errs.Conflict)},
+		{"GET", "/projects/:project/review-reasons", rule{auth.ProjectRead, fromProject}, handleReviewReasons(d),
+			doc("The project's reasons for rejecting a judgment, in English and Chinese").ok(200, reasonList{})},
+		{"PUT", "/projects/:project/review-reasons", rule{auth.ProjectManage, fromProject}, handleSetReviewReasons(d),
+			doc("Replace the project's rejection reasons").takes(reasonList{}).ok(200, reasonList{})},
+		{"GET", "/reworks", rule{auth.SignedIn, noProject}, handleMyReworks(d),
+			doc("My rejected judgments to rework, with the reason and the reviewer's comment").ok(200, reworkList{})},
+		{"GET", "/reworks/:review", rule{auth.Judge, fromReview}, handleGetRework(d),
+			doc("One of my reworks with the judgment it sends back").ok(200, reworkDetail{})},
+		{"POST", "/reworks/:review/judgment", rule{auth.Judge, fromReview}, handleResubmit(d),
+			doc("Resubmit a rejected judgment").about("The body is the one POST /turns/{turn}/judgments takes. It is stored as a new revision (the rejected one is kept) and goes back to review. A retry with the same idempotency key answers 200.").takes(rlhf.Submission{}).ok(201, rlhf.Submitted{}).ok(200, rlhf.Submitted{}).fail(errs.Conflict)},
+		{"POST", "/reworks/:review/appeal", rule{auth.Judge, fromReview}, handleAppeal(d),
+			doc("Appeal a rejection, once").about("A second appeal of the same rejection is refused naming review_id. The appeal is recorded in the audit log.").takes(appealInput{}).ok(201, review.Appeal{})},
+		{"GET", "/campaigns/:campaign/appeals", rule{auth.Judge, fromCampaign}, handleListAppeals(d),
+			doc("A campaign's appeals waiting for a decision (a lead's: their base's)").ok(200, appealList{})},
+		{"PUT", "/appeals/:review", rule{auth.Judge, fromReview}, handleDecideAppeal(d),
+			doc("Decide an appeal: uphold the rejection or overturn it").about("Leads of the trainer's base and the project's admins decide, never the reviewer who rejected. Overturned, the judgment is accepted. The decision is recorded in the audit log.").takes(appealDecision{}).ok(200, review.Appeal{}).fail(errs.Conflict)},
+		{"GET", "/campaigns/:campaign/qc/settings", rule{auth.ProjectRead, fromCampaign}, handleQCSettings(d),
+			doc("A campaign's acceptance settings: its AQL and batch size").ok(200, acceptance.Settings{})},
+		{"PUT", "/campaigns/:campaign/qc/settings", rule{auth.ProjectManage, fromCampaign}, handleSetQCSettings(d),
+			doc("Set a campaign's AQL (GB/T 2828.1's series, 0.010 to 10) and batch size").takes(acceptance.Settings{}).ok(200, acceptance.Settings{})},
+		{"POST", "/campaigns/:campaign/batches", rule{auth.Judge, fromCampaign}, handleCloseBatch(d),
+			doc("Close a base's batch and draw its sample").about("The base's judgments of the campaign not in a batch yet, from a period or the oldest N. The plan (sample size, Ac, Re) follows GB/T 2828.1 at level II from the lot size, the campaign's AQL and the switching rules; the sample's seed is recorded. Leads of the base and the project's admins close batches; an empty batch is refused.").takes(acceptance.CloseInput{}).ok(201, acceptance.Batch{})},
+		{"GET", "/campaigns/:campaign/batches", rule{auth.ProjectRead, fromCampaign}, handleListBatches(d),
+			doc("A campaign's batches and their inspection").param("base", int64(0), "only this base's").ok(200, batchList{})},
+		{"GET", "/batches/:batch", rule{auth.ProjectRead, fromBatch}, handleGetBatch(d),
+			doc("A batch with its sample in draw order and each tier's verdicts").ok(200, batchDetail{})},
+		{"POST", "/batches/:batch/next", rule{auth.Judge, fromBatch}, handleBatchNext(d),
+			doc("The next judgment of a batch's sample to inspect").param("tier", "", "base (the base's own check, by its leads) or centre (the centre's acceptance, by the project's reviewers)").ok(200, reviewItem{}).fail(errs.NotFound)},
+		{"POST", "/batches/:batch/inspections", rule{auth.Judge, fromBatch}, handleInspect(d),
+			doc("Inspect a sampled judgment for one tier").about("A review decision like POST /campaigns/{campaign}/reviews, counted for the tier: Re defects reject the batch, a whole sample with at most Ac accepts it. The centre's acceptance accepts every judgment of the batch not rejected.").takes(inspectionInput{}).ok(201, acceptance.Inspected{}).fail(errs.Conflict)},
+		{"GET", "/campaigns/:campaign/qc", rule{auth.ProjectRead, fromCampaign}, handleQCDashboard(d),
+			doc("A campaign's QC figures: batches, defects by reason, and each base's own check against the centre's acceptance").param("base", int64(0), "only this base's").ok(200, acceptance.Dashboard{})},
 	}
 }
 
@@ -252,7 +296,8 @@ type RouteRule struct {
 // RouteRules lists every API route with its rule.
 func RouteRules() []RouteRule {
 	names := map[target]string{noProject: "", fromProject: "project", fromPersona: "persona", fromCorpus: "corpus", fromTurn: "turn", fromConversation: "conversation", fromCorpusQuery: "corpus (?corpus=)",
-		fromCampaign: "campaign", fromClaim: "claim"}
+		fromCampaign: "campaign", fromClaim: "claim",
+		fromReview: "review", fromBatch: "batch"} // quality control (issue 14)
 	var out []RouteRule
 	for _, rt := range apiRoutes(Deps{}) {
 		out = append(out, RouteRule{Method: rt.method, Path: "/api/v1" + rt.path, Permission: rt.rule.perm, Target: names[rt.rule.target]})

@@ -18,6 +18,7 @@ import (
 	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/prometheus/client_golang/prometheus"
 
+	"github.com/mentor-ai/mentor/acceptance"
 	"github.com/mentor-ai/mentor/audit"
 	"github.com/mentor-ai/mentor/auth"
 	"github.com/mentor-ai/mentor/base"
@@ -29,6 +30,7 @@ import (
 	"github.com/mentor-ai/mentor/prompts"
 	"github.com/mentor-ai/mentor/render"
 	"github.com/mentor-ai/mentor/retrieval"
+	"github.com/mentor-ai/mentor/review"
 	"github.com/mentor-ai/mentor/rlhf"
 	"github.com/mentor-ai/mentor/webhook"
 )
@@ -69,6 +71,11 @@ type Deps struct {
 	// Campaigns: work dealt to trainers, and the bases they work in.
 	Campaigns *campaign.Store
 	Bases     *base.Store
+
+	// Quality control, part A (issue 14): review, rework and appeals; batches and their
+	// acceptance sampling.
+	Reviews    *review.Store
+	Acceptance *acceptance.Store
 
 	renderer *render.Renderer
 }

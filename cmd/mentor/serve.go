@@ -16,6 +16,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
 
+	"github.com/mentor-ai/mentor/acceptance"
 	"github.com/mentor-ai/mentor/audit"
 	"github.com/mentor-ai/mentor/auth"
 	"github.com/mentor-ai/mentor/base"
@@ -29,6 +30,7 @@ import (
 	"github.com/mentor-ai/mentor/prompts/demo"
 	"github.com/mentor-ai/mentor/render"
 	"github.com/mentor-ai/mentor/retrieval"
+	"github.com/mentor-ai/mentor/review"
 	"github.com/mentor-ai/mentor/rlhf"
 	"github.com/mentor-ai/mentor/server"
 	"github.com/mentor-ai/mentor/webhook"
@@ -295,6 +297,7 @@ func runServe(ctx context.Context, args []string, getenv func(string) string, st
 		}
 	}()
 	authStore, auditLog, liveStore := auth.NewStore(pool, nil), audit.New(pool), rlhf.NewStore(pool)
+	reviews := review.NewStore(pool, liveStore, time.Now) // quality control, part A (issue 14)
 	// Candidates whose replica died can never finish now: say so before anything else runs.
 	// Only those whose lease ran out: other replicas' live streams go on.
 	if n, err := liveStore.Sweep(startCtx, time.Now()); err != nil {
@@ -356,6 +359,8 @@ func runServe(ctx context.Context, args []string, getenv func(string) string, st
 		Webhooks: webhooks,
 		// Campaigns.
 		Campaigns: campaignStore, Bases: base.NewStore(pool, authStore),
+		// Quality control, part A (issue 14).
+		Reviews: reviews, Acceptance: acceptance.NewStore(pool, reviews, time.Now, nil),
 	})
 	if err != nil {
 		return err
