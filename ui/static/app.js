@@ -17,6 +17,7 @@ import { corpusPage, stopCorpusPoll } from "./pages/corpus.js";
 import { apiDocPage } from "./pages/apidoc.js";
 import { basePage, sessionPage, stopWork, workPage } from "./pages/work.js";
 import { campaignsPage } from "./pages/campaigns.js";
+import { inspectPage, qcPage, reviewPage, reworkPage, stopQC } from "./pages/qc.js";
 
 const routes = [
   [/^#?\/?$/, () => homePage()],
@@ -35,6 +36,11 @@ const routes = [
   [/^#\/work\/(\d+)$/, (m) => sessionPage(Number(m[1]))],
   [/^#\/bases\/(\d+)$/, (m) => basePage(Number(m[1]))],
   [/^#\/projects\/([\w-]+)\/campaigns$/, (m) => campaignsPage(m[1])],
+  // Quality control (issue 14, part A): review stream, batch inspection, rework, QC dashboard.
+  [/^#\/campaigns\/(\d+)\/review$/, (m) => reviewPage(Number(m[1]))],
+  [/^#\/batches\/(\d+)\/inspect\/(base|centre)$/, (m) => inspectPage(Number(m[1]), m[2])],
+  [/^#\/reworks\/(\d+)$/, (m) => reworkPage(Number(m[1]))],
+  [/^#\/campaigns\/(\d+)\/qc(?:\?base=(\d+))?$/, (m) => qcPage(Number(m[1]), m[2] ? Number(m[2]) : null)],
 ];
 
 let rendering = 0;
@@ -66,6 +72,7 @@ export async function render() {
   stopLive(); // the trainer's screen opens its own socket again if it is the next page
   stopCorpusPoll();
   stopWork();
+  stopQC();
   let page;
   try {
     if (!session()) {

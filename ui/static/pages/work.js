@@ -6,6 +6,8 @@
 import { api } from "../api.js";
 import { append, clear, clearErrors, errorBox, h, replace, showError } from "../dom.js";
 import { t } from "../i18n.js";
+import { isAdmin, roleIn } from "../session.js";
+import { reworksSection } from "./qc.js";
 
 const FLAGS = ["hallucination", "unsafe", "off_persona", "refusal"];
 const SKIP_REASONS = ["unclear", "needs_expertise", "harmful", "broken_candidates"];
@@ -28,6 +30,7 @@ const dateText = (s) => (s ? new Date(s).toLocaleDateString() : t("work.noDeadli
 // workPage lists the campaigns open to me, and the bases I lead.
 export async function workPage() {
   const { campaigns, leads } = await api("GET", "/work");
+  const reviews = (w) => isAdmin() || ["admin", "reviewer"].includes(roleIn(w.project_id)) || leads.length > 0;
   const list = h("ul", { class: "cards", id: "work-list" }, campaigns.map((w) =>
     h("li", { class: "card work-card", dataset: { campaign: w.campaign_id } },
       h("h3", { class: "card-title" }, w.name),
@@ -38,13 +41,18 @@ export async function workPage() {
         h("dt", { i18n: "work.skipped" }), h("dd", { dataset: { count: "skipped" } }, w.skipped),
         h("dt", { i18n: "work.remaining" }), h("dd", { dataset: { count: "remaining" } }, w.remaining_quota ?? t("work.noQuota")),
         h("dt", { i18n: "work.available" }), h("dd", { dataset: { count: "available" } }, w.available)),
-      h("a", { class: "button", href: `#/work/${w.campaign_id}`, dataset: { role: "start" } }, t(w.open > 0 ? "work.resume" : "work.start")))));
+      h("a", { class: "button", href: `#/work/${w.campaign_id}`, dataset: { role: "start" } }, t(w.open > 0 ? "work.resume" : "work.start")),
+      // Quality control (issue 14): the review stream and the QC figures, for the project's
+      // reviewers and admins and for leads of a base.
+      reviews(w) ? [" ", h("a", { class: "button secondary", href: `#/campaigns/${w.campaign_id}/review`, dataset: { role: "review" } }, t("qc.review")),
+        " ", h("a", { class: "button secondary", href: `#/campaigns/${w.campaign_id}/qc`, dataset: { role: "qc" } }, t("qc.link"))] : null)));
   if (campaigns.length === 0) list.append(h("li", { class: "muted", i18n: "work.none" }));
   const led = leads.length
     ? h("section", { class: "card" }, h("h3", { i18n: "work.myBases" }),
       h("ul", {}, leads.map((b) => h("li", {}, h("a", { href: `#/bases/${b.id}` }, b.name), ` · ${t("work.members", { n: b.members })}`))))
     : null;
-  return h("div", { class: "page work" }, h("h1", { i18n: "work.title" }), list, led);
+  const reworks = await reworksSection(); // quality control (issue 14): my rejected judgments
+  return h("div", { class: "page work" }, h("h1", { i18n: "work.title" }), reworks, list, led);
 }
 
 // basePage is a lead's view of a base: who is working, what each did today, open claims
