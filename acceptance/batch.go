@@ -154,7 +154,6 @@ func (s *Store) ProjectOf(ctx context.Context, id int64) (projectID, campaignID 
 	return projectID, campaignID, db.Error(err, "batch %d", id)
 }
 
-
 func (s *Store) leads(ctx context.Context, userID, baseID int64) (bool, error) {
 	var lead bool
 	err := s.pool.QueryRow(ctx, `SELECT EXISTS (SELECT 1 FROM base_members WHERE base_id = $1 AND user_id = $2 AND is_lead)`, baseID, userID).Scan(&lead)

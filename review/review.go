@@ -37,6 +37,9 @@ const (
 	TierCentre = "centre"
 )
 
+// DemoBase is the labelling base `mentor serve --dev` puts the demo trainer in.
+const DemoBase = "演示基地"
+
 // leaseFor is how long a judgment shown to one reviewer is kept from the others.
 const leaseFor = 5 * time.Minute
 
@@ -150,14 +153,13 @@ type Scope struct {
 var ErrNotReviewer = errs.E(errs.NotFound, "nothing here is yours to review: the project's reviewers and admins review its campaigns, and a base's leads their base's work")
 
 // ScopeFor returns what userID may review in a campaign. privileged is true for the
-// project's reviewers and admins (and instance admins); anyone else must lead a base that
-// works on the campaign.
+// project's reviewers and admins (and instance admins); anyone else must lead a base.
 func (s *Store) ScopeFor(ctx context.Context, campaignID, userID int64, privileged bool) (Scope, error) {
 	sc := Scope{CampaignID: campaignID}
 	var base *int64
-	err := s.pool.QueryRow(ctx, `SELECT c.project_id,
-			(SELECT m.base_id FROM base_members m JOIN campaign_bases cb ON cb.base_id = m.base_id AND cb.campaign_id = c.id
-			 WHERE m.user_id = $2 AND m.is_lead)
+	// A lead's scope is their base's work in the campaign, whether or not the campaign names
+	// its bases (one that names none is open to every base).
+	err := s.pool.QueryRow(ctx, `SELECT c.project_id, (SELECT m.base_id FROM base_members m WHERE m.user_id = $2 AND m.is_lead)
 		FROM campaigns c WHERE c.id = $1`, campaignID, userID).Scan(&sc.ProjectID, &base)
 	if err != nil {
 		return sc, db.Error(err, "campaign %d", campaignID)

@@ -39,6 +39,11 @@ type exportRequest struct {
 	From            string   `json:"from"`  // 2026-05-01 or RFC 3339
 	To              string   `json:"to"`    // 2026-05-01 or RFC 3339
 	AsOf            string   `json:"as_of"` // RFC 3339; empty: now
+
+	// Quality control (issue 14): export.Filter's QC block; part B adds its own here.
+	AcceptedOnly        bool `json:"accepted_only"`         // only judgments accepted by review or with an accepted batch
+	ExcludeHeld         bool `json:"exclude_held"`          // leave out a paused trainer's unchecked work
+	ExcludeSpeedFlagged bool `json:"exclude_speed_flagged"` // leave out judgments made faster than the speed floor
 }
 
 // queryExportRequest reads an export's parameters from the query string.
@@ -67,12 +72,19 @@ func queryExportRequest(c *gin.Context) (exportRequest, error) {
 		}
 		in.Seed = n
 	}
-	if v := c.Query("include_baseline"); v != "" {
-		b, err := strconv.ParseBool(v)
-		if err != nil {
-			return in, errs.Field("include_baseline", "want true or false, got %q", v)
+	// include_baseline, and quality control's filters (issue 14).
+	for _, b := range []struct {
+		name string
+		dst  *bool
+	}{{"include_baseline", &in.IncludeBaseline}, {"accepted_only", &in.AcceptedOnly}, {"exclude_held", &in.ExcludeHeld},
+		{"exclude_speed_flagged", &in.ExcludeSpeedFlagged}} {
+		if v := c.Query(b.name); v != "" {
+			parsed, err := strconv.ParseBool(v)
+			if err != nil {
+				return in, errs.Field(b.name, "want true or false, got %q", v)
+			}
+			*b.dst = parsed
 		}
-		in.IncludeBaseline = b
 	}
 	return in, nil
 }
@@ -84,6 +96,7 @@ func (in exportRequest) spec(project string) (export.Spec, error) {
 	f.Project, f.MinMargin, f.IncludeBaseline = project, in.MinMargin, in.IncludeBaseline
 	f.Personas, f.Models, f.Statuses = splitList(in.Persona), splitList(in.Model), splitList(in.Status)
 	f.Annotators, f.ExcludeFlags, f.PromptVersions = splitList(in.Annotator), splitList(in.ExcludeFlag), in.PromptVersion
+	f.AcceptedOnly, f.ExcludeHeld, f.ExcludeSpeedFlagged = in.AcceptedOnly, in.ExcludeHeld, in.ExcludeSpeedFlagged // quality control (issue 14)
 	for _, tp := range []struct {
 		name, value string
 		dst         **time.Time

@@ -298,6 +298,7 @@ func runServe(ctx context.Context, args []string, getenv func(string) string, st
 	}()
 	authStore, auditLog, liveStore := auth.NewStore(pool, nil), audit.New(pool), rlhf.NewStore(pool)
 	reviews := review.NewStore(pool, liveStore, time.Now) // quality control, part A (issue 14)
+	bases := base.NewStore(pool, authStore)
 	// Candidates whose replica died can never finish now: say so before anything else runs.
 	// Only those whose lease ran out: other replicas' live streams go on.
 	if n, err := liveStore.Sweep(startCtx, time.Now()); err != nil {
@@ -324,6 +325,13 @@ func runServe(ctx context.Context, args []string, getenv func(string) string, st
 			if err := campaignStore.LoadDemo(ctx, promptStore, sum.Project.ID, admin.ID); err != nil {
 				return err
 			}
+		}
+		// Quality control (issue 14): the demo trainer works in a demo base, so their
+		// judgments reach the demo reviewer's stream with a base, and form batches the
+		// centre samples. Safe at every start: the person and the base are kept as they are.
+		if _, err := bases.ImportPeople(ctx, sum.Project.ID, []base.PersonRow{{Line: 1, Login: "trainer", Name: "训练师 Trainer",
+			Base: review.DemoBase, Role: auth.RoleTrainer}}); err != nil {
+			return fmt.Errorf("demo base: %w", err)
 		}
 	}
 	sessions := auth.SessionLimits{Idle: cfg.sessionIdle, Absolute: cfg.sessionAbsolute}
@@ -358,7 +366,7 @@ func runServe(ctx context.Context, args []string, getenv func(string) string, st
 		TrustedProxies: splitList(cfg.trustedProxies), AllowedOrigins: splitList(cfg.allowedOrigins),
 		Webhooks: webhooks,
 		// Campaigns.
-		Campaigns: campaignStore, Bases: base.NewStore(pool, authStore),
+		Campaigns: campaignStore, Bases: bases,
 		// Quality control, part A (issue 14).
 		Reviews: reviews, Acceptance: acceptance.NewStore(pool, reviews, time.Now, nil),
 	})

@@ -17,9 +17,12 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
+	"github.com/mentor-ai/mentor/acceptance"
 	"github.com/mentor-ai/mentor/campaign"
+	"github.com/mentor-ai/mentor/export"
 	"github.com/mentor-ai/mentor/prompts"
 	"github.com/mentor-ai/mentor/retrieval"
+	"github.com/mentor-ai/mentor/review"
 	"github.com/mentor-ai/mentor/rlhf"
 	"github.com/mentor-ai/mentor/webhook"
 )
@@ -321,6 +324,19 @@ func TestDocsDescribeEveryField(t *testing.T) {
 		{doc: "docs/webhooks.md", section: "A delivery in the log",
 			types: []reflect.Type{reflect.TypeFor[webhook.Delivery](), reflect.TypeFor[webhook.Attempt]()}},
 		{doc: "docs/webhooks.md", section: "A delivery", types: []reflect.Type{reflect.TypeFor[webhook.Envelope]()}},
+		// Issue 14, part A: quality control.
+		{doc: "docs/quality.md", section: "The review stream", types: []reflect.Type{reflect.TypeFor[review.Item]()},
+			extra: []string{"candidates", "passages"}}, // server's reviewItem adds the turn
+		{doc: "docs/quality.md", section: "Reviewing a judgment", types: []reflect.Type{reflect.TypeFor[review.Decision](), reflect.TypeFor[review.Decided]()},
+			required: []string{"judgment_id", "verdict"}},
+		{doc: "docs/quality.md", section: "Reasons", types: []reflect.Type{reflect.TypeFor[review.Reason]()}},
+		{doc: "docs/quality.md", section: "Rework", types: []reflect.Type{reflect.TypeFor[review.Rework]()}},
+		{doc: "docs/quality.md", section: "Appeals", types: []reflect.Type{reflect.TypeFor[review.Appeal]()}},
+		{doc: "docs/quality.md", section: "Closing a batch", types: []reflect.Type{reflect.TypeFor[acceptance.CloseInput]()}, required: []string{"base_id"}},
+		{doc: "docs/quality.md", section: "The plan", types: []reflect.Type{reflect.TypeFor[acceptance.Settings]()}},
+		{doc: "docs/quality.md", section: "A batch", types: []reflect.Type{reflect.TypeFor[acceptance.Batch]()}},
+		{doc: "docs/quality.md", section: "The QC dashboard", types: []reflect.Type{reflect.TypeFor[acceptance.Dashboard]()}},
+		{doc: "docs/exports.md", section: "Quality control", types: []reflect.Type{reflect.TypeFor[export.QCState]()}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.doc+" "+tt.section, func(t *testing.T) {
