@@ -4,6 +4,8 @@ import (
 	"context"
 	"fmt"
 
+	"github.com/jackc/pgx/v5"
+
 	"github.com/mentor-ai/mentor/llm"
 	"github.com/mentor-ai/mentor/prompts"
 )
@@ -61,7 +63,18 @@ func (s *Store) LoadDemo(ctx context.Context, ps *prompts.Store, projectID, admi
 			v = candidate
 		}
 	}
-	saved, err := s.Create(ctx, projectID, adminID, Input{PersonaID: persona.ID, Name: DemoName, TaskKind: RankRate, K: 2,
+	// The bases the project admits (the demo base, issue 14) work on it, without a quota: so
+	// a claim records the trainer's base, which review and batches go by.
+	var bases []BaseQuota
+	rows, _ := s.pool.Query(ctx, `SELECT base_id FROM project_bases WHERE project_id = $1 ORDER BY base_id`, projectID)
+	ids, err := pgx.CollectRows(rows, pgx.RowTo[int64])
+	if err != nil {
+		return fmt.Errorf("demo campaign: %w", err)
+	}
+	for _, id := range ids {
+		bases = append(bases, BaseQuota{BaseID: id})
+	}
+	saved, err := s.Create(ctx, projectID, adminID, Input{PersonaID: persona.ID, Name: DemoName, TaskKind: RankRate, K: 2, Bases: bases,
 		Plan:       []PlanEntry{{PromptVersionID: v.ID, Model: llm.BaselineThorough}, {PromptVersionID: v.ID, Model: llm.BaselineBrief}},
 		Guidelines: "## 标注规范（演示）\n\n1. 先读问题和参考资料，再读候选。\n2. 按准确性排序：引用了正确条文、金额和限值的回答排前。\n3. 编造数字或条文的回答请标记“幻觉”。\n\n## Guidelines (demo)\n\nRank by accuracy first: the reply that cites the right rule and amounts goes first. Flag invented figures as hallucination.",
 	})

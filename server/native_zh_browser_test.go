@@ -149,6 +149,11 @@ func TestEveryPageReadsAsChinese(t *testing.T) {
 		if admin || auth.Decide(auth.User{}, role, nil, auth.ProjectManage) == nil {
 			p = append(p, "#/projects/"+project.Slug+"/campaigns")
 		}
+		// Quality control (issue 14): the review stream and the campaign's QC dashboard.
+		if admin || auth.Decide(auth.User{}, role, nil, auth.Judge) == nil {
+			p = append(p, fmt.Sprintf("#/campaigns/%d/review", demoID))
+		}
+		p = append(p, fmt.Sprintf("#/campaigns/%d/qc", demoID))
 		if admin {
 			p = append(p, "#/admin/users", "#/admin/audit", fmt.Sprintf("#/bases/%d", hub.ID))
 		}

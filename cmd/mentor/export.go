@@ -44,6 +44,10 @@ func runExport(ctx context.Context, args []string, getenv func(string) string, s
 	f.StringVar(&to, "to", "", "judgments made before this time (RFC 3339 or YYYY-MM-DD)")
 	f.Float64Var(&spec.Filter.MinMargin, "min-margin", 0, "preference formats: keep pairs with at least this margin")
 	f.BoolVar(&spec.Filter.IncludeBaseline, "include-baseline", false, "keep the offline baseline's candidates")
+	// Quality control (issue 14): filters on judgment_checks.
+	f.BoolVar(&spec.Filter.AcceptedOnly, "accepted-only", false, "only judgments accepted by review or with an accepted batch")
+	f.BoolVar(&spec.Filter.ExcludeHeld, "exclude-held", false, "leave out a paused trainer's unchecked work")
+	f.BoolVar(&spec.Filter.ExcludeSpeedFlagged, "exclude-speed-flagged", false, "leave out judgments made faster than the speed floor")
 	f.Int64Var(&spec.Seed, "seed", 1, "the seed of the train/test split")
 	f.Float64Var(&spec.TestFraction, "test-fraction", 0, "the share of conversations in the test split (0 writes train only)")
 	f.StringVar(&asOf, "as-of", "", "leave out judgments made after this time (RFC 3339); default now")

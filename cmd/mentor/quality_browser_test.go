@@ -141,10 +141,8 @@ func TestQualityControlInChromium(t *testing.T) {
 		t.Helper()
 		require.NoError(t, chromedp.Do(ctx, chromedp.Click(chromedp.CSS("#sign-out")), browsertest.Visible("#signin-form")))
 	}
-	onScreen := func() string { return browsertest.Attr(t, ctx, "#review-page", "data-judgment") }
-	waitFor := func(what string, cond func() bool) {
-		t.Helper()
-		require.Eventually(t, cond, 15*time.Second, 20*time.Millisecond, what)
+	ready := func(judgment int64) string {
+		return fmt.Sprintf(`#review-page[data-judgment="%d"]:not([data-busy]) #review-panes .pane`, judgment)
 	}
 
 	// The admin closes the base's batch on the QC page: two judgments, inspected 100% (the
@@ -187,11 +185,10 @@ func TestQualityControlInChromium(t *testing.T) {
 		chromedp.Navigate(fmt.Sprintf("%s/#/batches/%s/inspect/centre", m.base, batchID)),
 		browsertest.Visible("#review-panes .pane"),
 	))
-	for n := range 2 {
-		before := onScreen()
-		assert.Equal(t, fmt.Sprint(sampled[n]), before, "the sample is inspected in draw order")
-		require.NoError(t, chromedp.Do(ctx, chromedp.KeyEvent("1")))
-		waitFor("the next sampled judgment", func() bool { return onScreen() != before })
+	for _, id := range sampled {
+		// The sample is inspected in draw order; the screen is ready for a key once it has the
+		// judgment and is not busy loading or sending.
+		require.NoError(t, chromedp.Do(ctx, browsertest.Visible(ready(id)), chromedp.KeyEvent("1")))
 	}
 	require.NoError(t, chromedp.Do(ctx, browsertest.Visible("#review-empty")))
 	require.NoError(t, chromedp.Do(ctx,
@@ -208,14 +205,15 @@ func TestQualityControlInChromium(t *testing.T) {
 	j3 := judgeNext(t, trainer, work.CampaignID, "qc-e2e-judgment-3")
 	require.NoError(t, chromedp.Do(ctx,
 		chromedp.Navigate(fmt.Sprintf("%s/#/campaigns/%d/review", m.base, work.CampaignID)),
-		browsertest.Visible("#review-panes .pane"),
+		// The accepted batch left the stream: the new judgment is next.
+		browsertest.Visible(ready(j3)),
 	))
-	assert.Equal(t, fmt.Sprint(j3), onScreen(), "the accepted batch left the stream; the new judgment is next")
 	require.NoError(t, chromedp.Do(ctx,
 		chromedp.SetValue(chromedp.CSS("#review-reason"), "careless"),
 		chromedp.SendKeys("#review-comment", "两个回答都没有核对限额，请重新比较"),
 		chromedp.Focus("#review-accept"),
 		chromedp.KeyEvent("2"),
+		browsertest.Visible(`#review-page:not([data-busy])`),
 		browsertest.Visible(`#review-done[data-verdict="rejected"]`),
 		browsertest.Visible("#review-empty"),
 	))
@@ -276,9 +274,9 @@ func TestQualityControlInChromium(t *testing.T) {
 	signInAs("reviewer")
 	require.NoError(t, chromedp.Do(ctx,
 		chromedp.Navigate(fmt.Sprintf("%s/#/campaigns/%d/review", m.base, work.CampaignID)),
+		browsertest.Visible(ready(j3b)),
 		browsertest.Visible("#review-rework"),
 	))
-	assert.Equal(t, fmt.Sprint(j3b), onScreen())
 	browsertest.Screenshot(t, ctx, "review-resubmission")
 	require.NoError(t, chromedp.Do(ctx, chromedp.KeyEvent("1"), browsertest.Visible(`#review-done[data-verdict="accepted"]`), browsertest.Visible("#review-empty")))
 

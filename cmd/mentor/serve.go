@@ -320,18 +320,19 @@ func runServe(ctx context.Context, args []string, getenv func(string) string, st
 		if accounts, err = demo.Accounts(ctx, authStore, sum.Project.ID, cfg.devCredentials); err != nil {
 			return fmt.Errorf("demo accounts: %w", err)
 		}
+		// Quality control (issue 14): the demo trainer works in a demo base, so their
+		// judgments reach the demo reviewer's stream with a base, and form batches the
+		// centre samples. Before the demo campaign, which is given the project's bases. Safe
+		// at every start: the person and the base are kept as they are.
+		if _, err := bases.ImportPeople(ctx, sum.Project.ID, []base.PersonRow{{Line: 1, Login: "trainer", Name: "训练师 Trainer",
+			Base: review.DemoBase, Role: auth.RoleTrainer}}); err != nil {
+			return fmt.Errorf("demo base: %w", err)
+		}
 		// Campaigns: a demo campaign, so My work has something to start on.
 		if admin, err := authStore.UserByLogin(ctx, "admin"); err == nil {
 			if err := campaignStore.LoadDemo(ctx, promptStore, sum.Project.ID, admin.ID); err != nil {
 				return err
 			}
-		}
-		// Quality control (issue 14): the demo trainer works in a demo base, so their
-		// judgments reach the demo reviewer's stream with a base, and form batches the
-		// centre samples. Safe at every start: the person and the base are kept as they are.
-		if _, err := bases.ImportPeople(ctx, sum.Project.ID, []base.PersonRow{{Line: 1, Login: "trainer", Name: "训练师 Trainer",
-			Base: review.DemoBase, Role: auth.RoleTrainer}}); err != nil {
-			return fmt.Errorf("demo base: %w", err)
 		}
 	}
 	sessions := auth.SessionLimits{Idle: cfg.sessionIdle, Absolute: cfg.sessionAbsolute}

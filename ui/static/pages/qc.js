@@ -62,8 +62,18 @@ export async function reviewPage(campaignId, batchId = null, tier = null) {
   const next = h("button", { type: "button", id: "review-next", class: "secondary", i18n: "review.next" });
   let item = null;
 
+  // busy marks the screen while a judgment loads or a decision is sent: keys do nothing
+  // then (item is null), and tests wait for it to clear.
+  const busy = (on) => (on ? (page.dataset.busy = "true") : delete page.dataset.busy);
   async function load() {
-    clear(status);
+    busy(true);
+    try {
+      await show();
+    } finally {
+      busy(false);
+    }
+  }
+  async function show() {
     item = null;
     page.dataset.judgment = "";
     try {
@@ -89,27 +99,29 @@ export async function reviewPage(campaignId, batchId = null, tier = null) {
   const reasonName = (code) => reasonLabel(reasons.find((r) => r.code === code) || { label_en: code, label_zh: code });
 
   async function decide(verdict) {
-    if (!item) return;
+    if (!item || page.dataset.busy) return;
     const d = { judgment_id: item.judgment_id, verdict, comment: comment.value };
     if (verdict === "rejected") Object.assign(d, { reason_code: reason.value, reason_text: reasonText.value });
+    busy(true);
     try {
       if (batchId) await api("POST", `/batches/${batchId}/inspections`, { tier, ...d });
       else await api("POST", `/campaigns/${campaignId}/reviews`, d);
     } catch (err) {
+      busy(false);
       showError(page, err, status);
       return;
     }
-    replace(status, h("p", { class: "ok", id: "review-done", dataset: { verdict } }, t(`review.done.${verdict}`)));
     await load();
+    replace(status, h("p", { class: "ok", id: "review-done", dataset: { verdict } }, t(`review.done.${verdict}`)));
   }
   accept.addEventListener("click", () => decide("accepted"));
   reject.addEventListener("click", () => decide("rejected"));
-  next.addEventListener("click", () => load());
+  next.addEventListener("click", () => page.dataset.busy || load());
   keyHandler = (e) => {
     if (typing(e.target) || e.ctrlKey || e.metaKey || e.altKey) return;
     if (e.key === "1") decide("accepted");
     else if (e.key === "2") decide("rejected");
-    else if (e.key === "3") load();
+    else if (e.key === "3") page.dataset.busy || load();
     else return;
     e.preventDefault();
   };
