@@ -138,6 +138,8 @@ CREATE TABLE reworks (
     CHECK ((state = 'resubmitted') = (resubmitted_id IS NOT NULL))
 );
 CREATE INDEX reworks_trainer ON reworks (trainer_id, created_at DESC);
+-- A resubmission is looked up by its judgment on every review of it (review.Item).
+CREATE UNIQUE INDEX reworks_resubmitted ON reworks (resubmitted_id) WHERE resubmitted_id IS NOT NULL;
 
 -- An appeal of a rejection: one per rejection (the primary key), decided by a lead or an
 -- admin. The audit log records both as well.

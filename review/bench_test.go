@@ -62,7 +62,7 @@ func BenchmarkReviewNext(b *testing.B) {
 	// not care which turn a judgment is of, and this keeps the seeding to three statements.
 	_, err = pool.Exec(ctx, `INSERT INTO judgments (turn_id, trainer_id, revision, idempotency_key, request_hash, ranking, ratings, flags,
 			continuation_message_id, time_spent_ms)
-		SELECT $1, $2, i, 'bench-' || i, '\x00', '[]', '{}', '{}', t.user_message_id, 1000
+		SELECT $1, $2, i, 'bench-key-' || i, '\x00', '[]', '{}', '{}', t.user_message_id, 1000
 		FROM generate_series(1, $3::int) AS i, turns t WHERE t.id = $1`, turn.ID, trainer.ID, n)
 	require.NoError(b, err)
 	_, err = pool.Exec(ctx, `INSERT INTO review_queue (judgment_id, campaign_id, trainer_id)

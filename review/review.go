@@ -251,11 +251,19 @@ func (s *Store) Item(ctx context.Context, judgmentID int64) (Item, error) {
 func (s *Store) item(ctx context.Context, id int64) (Item, error) {
 	var it Item
 	j := &it.Judgment
+	// One round trip: the judgment, its turn's question, and the rejection it answers when it
+	// is a resubmission (next-item latency is a benchmark target).
+	var rw struct {
+		id                  *int64
+		code, text, comment *string
+		at                  *time.Time
+	}
 	err := s.pool.QueryRow(ctx, `SELECT j.id, j.turn_id, cv.persona_id, um.content, j.trainer_id, u.display_name,
 			coalesce(q.campaign_id, cl.campaign_id, rw.campaign_id), coalesce(q.base_id, cl.base_id),
 			j.revision, j.ranking, j.ratings, j.flags, j.comment, j.edited_candidate_id, j.edited_message_id, j.edit_diff,
 			j.gold_message_id, j.continuation_message_id, j.time_spent_ms, em.content, gm.content,
-			coalesce((SELECT array_agg(jc.chunk_id ORDER BY jc.n) FROM judgment_citations jc WHERE jc.judgment_id = j.id), '{}')
+			coalesce((SELECT array_agg(jc.chunk_id ORDER BY jc.n) FROM judgment_citations jc WHERE jc.judgment_id = j.id), '{}'),
+			rv.id, rv.reason_code, rv.reason_text, rv.comment, rv.created_at
 		FROM judgments j
 		JOIN turns t ON t.id = j.turn_id
 		JOIN conversations cv ON cv.id = t.conversation_id
@@ -264,26 +272,28 @@ func (s *Store) item(ctx context.Context, id int64) (Item, error) {
 		LEFT JOIN review_queue q ON q.judgment_id = j.id
 		LEFT JOIN claims cl ON cl.judgment_id = j.id
 		LEFT JOIN reworks rw ON rw.resubmitted_id = j.id
+		LEFT JOIN reviews rv ON rv.id = rw.review_id
 		LEFT JOIN messages em ON em.id = j.edited_message_id
 		LEFT JOIN messages gm ON gm.id = j.gold_message_id
 		WHERE j.id = $1`, id).Scan(&it.JudgmentID, &it.TurnID, &it.PersonaID, &it.Question, &it.TrainerID, &it.Trainer,
 		&it.CampaignID, &it.BaseID, &j.Revision, &j.Ranking, &j.Ratings, &j.Flags, &j.Comment, &j.EditedCandidateID, &j.EditedMessageID,
-		&j.EditDiff, &j.GoldMessageID, &j.ContinuationMessageID, &j.TimeSpentMillis, &it.EditContent, &it.GoldContent, &j.Citations)
+		&j.EditDiff, &j.GoldMessageID, &j.ContinuationMessageID, &j.TimeSpentMillis, &it.EditContent, &it.GoldContent, &j.Citations,
+		&rw.id, &rw.code, &rw.text, &rw.comment, &rw.at)
 	if err != nil {
 		return it, db.Error(err, "judgment %d", id)
 	}
 	j.ID = id
-	var r Rejection
-	err = s.pool.QueryRow(ctx, `SELECT rv.id, rv.reason_code, rv.reason_text, rv.comment, rv.created_at
-		FROM reworks rw JOIN reviews rv ON rv.id = rw.review_id WHERE rw.resubmitted_id = $1`, id).
-		Scan(&r.ReviewID, &r.ReasonCode, &r.ReasonText, &r.Comment, &r.At)
-	switch {
-	case err == nil:
-		it.Rework = &r
-	case !errors.Is(err, pgx.ErrNoRows):
-		return it, db.Error(err, "the rejection judgment %d answers", id)
+	if rw.id != nil {
+		it.Rework = &Rejection{ReviewID: *rw.id, ReasonCode: deref(rw.code), ReasonText: deref(rw.text), Comment: deref(rw.comment), At: *rw.at}
 	}
 	return it, nil
+}
+
+func deref(s *string) string {
+	if s == nil {
+		return ""
+	}
+	return *s
 }
 
 // Decision is what a reviewer decided about one judgment.

@@ -45,10 +45,11 @@ func judgeNext(t *testing.T, p *person, campaignID int64, key string) int64 {
 }
 
 // acceptedRows exports the demo project's rankings with "accepted only" and returns the rows'
-// ids (j_<judgment>) and the manifest's QC state.
+// ids (j_<judgment>) and the manifest's QC state. The demo campaign's candidates are the offline
+// baselines', so they are included.
 func acceptedRows(t *testing.T, p *person) ([]string, map[string]any) {
 	t.Helper()
-	status, body := p.call("POST", "/api/v1/projects/demo/exports", map[string]any{"format": "rankings", "accepted_only": true})
+	status, body := p.call("POST", "/api/v1/projects/demo/exports", map[string]any{"format": "rankings", "accepted_only": true, "include_baseline": true})
 	require.Equal(t, http.StatusCreated, status, "%s", body)
 	var created struct {
 		DownloadURL string `json:"download_url"`

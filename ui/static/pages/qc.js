@@ -250,6 +250,7 @@ export async function qcPage(campaignId, baseId = null) {
     yAxis: { type: "value", minInterval: 1 },
     series: [{ type: "bar", data: dash.defects.map((d) => d.count) }],
   }, { label: t("qc.chart.defects") });
+  const noDefects = dash.defects.length === 0 ? h("p", { class: "muted", i18n: "qc.noDefects" }) : null;
   const tiers = chart({
     tooltip: { trigger: "axis" },
     legend: { data: [t("qc.tier.base"), t("qc.tier.centre")] },
@@ -272,7 +273,8 @@ export async function qcPage(campaignId, baseId = null) {
       h("td", {}, resultText(b.base_result), ` (${b.base_defects}/${b.base_inspected})`),
       h("td", {}, resultText(b.centre_result), ` (${b.centre_defects}/${b.centre_inspected})`,
         b.reinspection ? ` · ${t("qc.reinspection", { n: b.reinspection })}` : ""),
-      h("td", {}, ["base", "centre"].map((tier) => h("a", { class: "button secondary", href: `#/batches/${b.id}/inspect/${tier}`, dataset: { tier } }, t(`qc.tier.${tier}`))))))));
+      h("td", {}, ["base", "centre"].map((tier, i) => [i > 0 ? " · " : null,
+        h("a", { href: `#/batches/${b.id}/inspect/${tier}`, dataset: { tier } }, t(`qc.tier.${tier}`))])))))));
 
   // Closing a batch: a lead's (or an admin's) delivery of a base's judgments.
   const baseInput = h("input", { id: "qc-close-base", type: "number", min: 1, value: baseId ?? "", dataset: { field: "base_id" } });
@@ -304,7 +306,7 @@ export async function qcPage(campaignId, baseId = null) {
     // α over time here, as sections of their own, and links its trainers' page.
     h("div", { class: "qc-sections", id: "qc-sections" },
       h("section", { class: "card", dataset: { section: "batches" } }, h("h2", { i18n: "qc.chart.batches" }), perBatch),
-      h("section", { class: "card", dataset: { section: "defects" } }, h("h2", { i18n: "qc.chart.defects" }), defects),
+      h("section", { class: "card", dataset: { section: "defects" } }, h("h2", { i18n: "qc.chart.defects" }), noDefects ?? defects),
       h("section", { class: "card", dataset: { section: "tiers" } }, h("h2", { i18n: "qc.chart.tiers" }), tiers,
         dash.tiers.some((g) => g.above) ? h("p", { i18n: "qc.gapIntro" }) : h("p", { class: "muted", i18n: "qc.noGap" }), gaps)),
     h("h2", { i18n: "qc.batches" }), batches.length ? table : h("p", { class: "muted", i18n: "qc.noBatches" }),
