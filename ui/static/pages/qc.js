@@ -274,7 +274,7 @@ export async function qcPage(campaignId, baseId = null) {
       h("td", {}, resultText(b.centre_result), ` (${b.centre_defects}/${b.centre_inspected})`,
         b.reinspection ? ` · ${t("qc.reinspection", { n: b.reinspection })}` : ""),
       h("td", {}, ["base", "centre"].map((tier, i) => [i > 0 ? " · " : null,
-        h("a", { href: `#/batches/${b.id}/inspect/${tier}`, dataset: { tier } }, t(`qc.tier.${tier}`))])))))));
+        h("a", { href: `#/batches/${b.id}/inspect/${tier}`, dataset: { tier } }, t(`qc.tier.${tier}`))]))))));
 
   // Closing a batch: a lead's (or an admin's) delivery of a base's judgments.
   const baseInput = h("input", { id: "qc-close-base", type: "number", min: 1, value: baseId ?? "", dataset: { field: "base_id" } });
