@@ -76,9 +76,9 @@ func newWorld(t *testing.T) world {
 		// Quality control (issue 14): a judgment, its review and a batch, written directly too.
 		require.NoError(t, f.pool.QueryRow(ctx, `WITH j AS (INSERT INTO judgments (turn_id, trainer_id, revision, idempotency_key, request_hash,
 				ranking, ratings, flags, continuation_message_id, time_spent_ms)
-				SELECT $1, $2, 1, 'access-test-key', '\x00', '[]', '{}', '{}', t.user_message_id, 0 FROM turns t WHERE t.id = $1 RETURNING id)
+				SELECT $1, $2, 1, $4, '\x00', '[]', '{}', '{}', t.user_message_id, 0 FROM turns t WHERE t.id = $1 RETURNING id)
 			INSERT INTO reviews (judgment_id, campaign_id, reviewer_id, verdict, created_at) SELECT j.id, $3, $2, 'accepted', now() FROM j RETURNING id`,
-			turn.ID, root.ID, side.campaign).Scan(&side.review))
+			turn.ID, root.ID, side.campaign, fmt.Sprintf("access-test-key-%d", i)).Scan(&side.review))
 		require.NoError(t, f.pool.QueryRow(ctx, `WITH b AS (INSERT INTO bases (name) VALUES ($1) RETURNING id)
 			INSERT INTO batches (campaign_id, base_id, seq, lot_size, aql, severity, code_letter, plan_letter, sample_size, ac, re, seed, closed_by, closed_at)
 			SELECT $2, b.id, 1, 2, '1.0', 'normal', 'A', 'E', 2, 0, 1, 1, $3, now() FROM b RETURNING id`,
