@@ -37,7 +37,7 @@ func TestNonMembersCannotProbe(t *testing.T) {
 	}
 	const none = 987654321
 	missing := projectSide{project: prompts.Project{Slug: "no-such-project"}, persona: none, corps: none, turn: none, conversation: none,
-		campaign: none, claim: none}
+		campaign: none, claim: none, review: none, batch: none}
 	kinds := map[string]bool{}
 	for _, rr := range server.RouteRules() {
 		if rr.Target == "" {
@@ -60,7 +60,7 @@ func TestNonMembersCannotProbe(t *testing.T) {
 		}
 	}
 	assert.Equal(t, map[string]bool{"project": true, "persona": true, "corpus": true, "turn": true, "conversation": true,
-		"campaign": true, "claim": true}, kinds,
+		"campaign": true, "claim": true, "review": true, "batch": true}, kinds,
 		"every kind of target is probed")
 }
 
