@@ -607,9 +607,23 @@ func diffOps(from, to string) [][2]any {
 
 // TurnOwner returns the project and persona a turn belongs to, for access checks and rubrics.
 func (s *Store) TurnOwner(ctx context.Context, turnID int64) (projectID, personaID int64, err error) {
-	err = s.pool.QueryRow(ctx, `SELECT c.project_id, c.persona_id FROM turns t JOIN conversations c ON c.id = t.conversation_id WHERE t.id = $1`,
-		turnID).Scan(&projectID, &personaID)
-	return projectID, personaID, db.Error(err, "turn %d", turnID)
+	b := &pgx.Batch{}
+	p := s.QueueTurnOwner(b, turnID)
+	if err := s.pool.SendBatch(ctx, b).Close(); err != nil {
+		return 0, 0, db.Error(err, "turn %d", turnID)
+	}
+	o, err := p.Result()
+	return o.ProjectID, o.PersonaID, err
+}
+
+// Owner is the project and persona a turn belongs to.
+type Owner struct{ ProjectID, PersonaID int64 }
+
+// QueueTurnOwner queues TurnOwner's lookup on b, for a caller that asks other stores in the
+// same round trip (the access check).
+func (s *Store) QueueTurnOwner(b *pgx.Batch, turnID int64) *db.Pending[Owner] {
+	return db.Queue(b, pgx.RowToStructByPos[Owner], errs.P("turn %d", turnID),
+		`SELECT c.project_id, c.persona_id FROM turns t JOIN conversations c ON c.id = t.conversation_id WHERE t.id = $1`, turnID)
 }
 
 // JudgmentView is a stored judgment, for the trainer's screen.
