@@ -407,9 +407,11 @@ func (s *Store) submit(ctx context.Context, turnID, trainerID int64, sub Submiss
 	// The write's plan is the same whatever its values, and planning it anew (PostgreSQL's
 	// first five executions on each connection, and whenever it judges a custom plan
 	// cheaper) doubled its CPU: 3.0 against 1.5 ms a submit (issue 17). set_config rather
-	// than SET LOCAL, which warns outside an explicit transaction block.
-	b.Queue(`SELECT set_config('plan_cache_mode', 'force_generic_plan', true)`)
-	b.Queue(`SELECT pg_advisory_xact_lock(hashtextextended($1, 0))`, fmt.Sprintf("judgment:%d:%d", turnID, trainerID))
+	// than SET LOCAL, which warns outside an explicit transaction block; in the lock's
+	// statement, since each statement of a batch costs PostgreSQL a bind, a portal and a
+	// snapshot of its own. It holds for the statements after it, which are planned later.
+	b.Queue(`SELECT set_config('plan_cache_mode', 'force_generic_plan', true), pg_advisory_xact_lock(hashtextextended($1, 0))`,
+		fmt.Sprintf("judgment:%d:%d", turnID, trainerID))
 	written := false
 	b.Queue(writeJudgmentSQL, turnID, trainerID, sub.IdempotencyKey, hash[:], ranking, ratings, flags, sub.Comment,
 		editedCandidate, editDiff, sub.TimeSpentMillis, *userMessageID, editContent, goldContent, continuation,
