@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgxpool"
 
 	"github.com/mentor-ai/mentor/db"
 	"github.com/mentor-ai/mentor/internal/corpusgen"
@@ -180,6 +181,7 @@ func BenchmarkSearch(b *testing.B) {
 			rec.Report(b, "")
 			if arm.name == "hybrid" {
 				rawP50, rawP99 = rec.Percentile(50), rec.Percentile(99)
+				b.ReportMetric(genericPlans(b, f.pool, corpus.Dimension), "generic-plans-%")
 			}
 		})
 	}
@@ -217,6 +219,29 @@ func BenchmarkSearch(b *testing.B) {
 		loadgen.Build(b).Profile(b, f.pool, loadgen.Config{BaseURL: f.srv.URL, Requests: reqs, Header: f.admin.headers(b),
 			Status: http.StatusOK}, []int{1, 2, 4, 8, 16})
 	})
+}
+
+// genericPlans is the share of the two search statements' runs, on the pool's idle
+// connections, that used the connection's generic plan rather than one planned for that
+// call (issue 17 found the statement planned on every call, 1.4 ms each). PostgreSQL plans
+// the first five of each connection anew, and after them whenever it judges that cheaper.
+func genericPlans(b *testing.B, pool *pgxpool.Pool, dim int) float64 {
+	ctx := context.Background()
+	var generic, custom int64
+	for _, conn := range pool.AcquireAllIdle(ctx) {
+		var g, c int64
+		err := conn.QueryRow(ctx, `SELECT coalesce(sum(generic_plans), 0), coalesce(sum(custom_plans), 0) FROM pg_prepared_statements
+			WHERE statement IN ($1, $2)`, retrieval.TextSQL, retrieval.VectorSQL(dim)).Scan(&g, &c)
+		conn.Release()
+		if err != nil {
+			b.Fatal(err)
+		}
+		generic, custom = generic+g, custom+c
+	}
+	if generic+custom == 0 {
+		return 0
+	}
+	return 100 * float64(generic) / float64(generic+custom)
 }
 
 // hnswRecall is the mean share of the exact 10 nearest chunks that the HNSW index returns.
