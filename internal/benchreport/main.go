@@ -370,6 +370,10 @@ How the figures are made (issue 17):
   as a percentage of the median. Run ` + "`BENCHCOUNT=3 make bench`" + ` to take every benchmark's median of
   three: the runs of one benchmark are folded into one row, each figure with its spread.
 - round-trips/op counts the waits on PostgreSQL of one warm operation on the wire.
+- Packages run one at a time (go test -p 1), and the time table at the end says how long
+  each benchmark took, its setup included, against the budget of 25 minutes for all of
+  ` + "`make bench`" + ` on this 2-core machine. The million-chunk search (` + "`SEARCH_CHUNKS=1000000`" + `)
+  is a long run of its own, outside that budget.
 
 **Stable on a shared machine** (they repeat within a few percent whatever else runs):
 round-trips/op, allocations per operation, recall@10 (within the variance of the HNSW build,
