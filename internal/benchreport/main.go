@@ -444,7 +444,9 @@ var notes = map[string]string{
 		"often; duplicate-vectors-% is the share of chunks whose vector another chunk has too). raw is SearchGroup alone " +
 		"(its vector and full-text statements at once, and the fusion), the query vector computed beforehand, and each list " +
 		"alone; api is GET /api/v1/search through the whole server one at a time, with p50-x-raw and p99-x-raw its ratio to " +
-		"raw hybrid; api-load is the same from loadgen's process (capacity, CPU per search, latency at 50% and 70%). " +
+		"raw hybrid; api-load is the same from loadgen's process (capacity, CPU per search, latency at 50% and 70%); " +
+		"generic-plans-% is the share of the two search statements' runs that used the connection's cached plan instead of " +
+		"being planned for the call. docs/retrieval.md explains the recall figures across builds and ef_search. " +
 		"Targets (issues 6 and 17): recall@10 ≥ 0.95, API p99 ≤ 20 ms at 50% load at 100k, API/raw ≤ 1.1. The relay, readyz, " +
 		"authorized-read and try benchmarks are issue 5's (docs/architecture.md).",
 }
