@@ -427,7 +427,8 @@ var notes = map[string]string{
 		"one COPY while the rest are prepared. hnsw keeps the vector index up to date; no-hnsw is a first bulk load with the index " +
 		"built afterwards (its build time is under BenchmarkSearch). go-cpu-µs/chunk and pg-cpu-µs/chunk are the CPU a chunk " +
 		"costs this process and PostgreSQL, by which chunks/s can be judged on another machine: 2 cores at full use can ingest " +
-		"at most 2,000,000 / (go + pg µs) chunks a second. Target (issues 6 and 17): ≥ 5,000 chunks/s with the index built afterwards.",
+		"at most 2,000,000 / (go + pg µs) chunks a second. Each figure is the median of three rounds of 400 documents, with its " +
+		"spread. Target (issues 6 and 17): ≥ 5,000 chunks/s with the index built afterwards.",
 	"github.com/mentor-ai/mentor/rlhf": "BenchmarkSubmit is rlhf.Submit alone, one at a time on one warm connection: a ranking of four, a " +
 		"gold reply and its ten pairs. Its CPU figures are the judgment's own cost without HTTP; round-trips/op is 2 (issue 17).",
 	"github.com/mentor-ai/mentor/server": "BenchmarkJudgmentSubmit posts judgments (session, access check, Submit's two round trips, ten " +
