@@ -148,6 +148,15 @@ func (s *Store) List(ctx context.Context, campaignID int64, baseID *int64) ([]Ba
 	return out, db.Error(err, "batches of campaign %d", campaignID)
 }
 
+// Owner is the project and campaign a batch belongs to.
+type Owner struct{ ProjectID, CampaignID int64 }
+
+// QueueProjectOf queues ProjectOf's lookup on b, for the access check's one round trip.
+func (s *Store) QueueProjectOf(b *pgx.Batch, id int64) *db.Pending[Owner] {
+	return db.Queue(b, pgx.RowToStructByPos[Owner], errs.P("batch %d", id),
+		`SELECT c.project_id, c.id FROM batches b JOIN campaigns c ON c.id = b.campaign_id WHERE b.id = $1`, id)
+}
+
 // ProjectOf returns the project and campaign a batch belongs to, for access checks.
 func (s *Store) ProjectOf(ctx context.Context, id int64) (projectID, campaignID int64, err error) {
 	err = s.pool.QueryRow(ctx, `SELECT c.project_id, c.id FROM batches b JOIN campaigns c ON c.id = b.campaign_id WHERE b.id = $1`, id).Scan(&projectID, &campaignID)

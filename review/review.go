@@ -490,6 +490,12 @@ func setState(ctx context.Context, tx pgx.Tx, judgmentID int64, state string, no
 	return err
 }
 
+// QueueProjectOf queues ProjectOf's lookup on b, for the access check's one round trip.
+func (s *Store) QueueProjectOf(b *pgx.Batch, reviewID int64) *db.Pending[int64] {
+	return db.Queue(b, pgx.RowTo[int64], errs.P("review %d", reviewID),
+		`SELECT c.project_id FROM reviews r JOIN campaigns c ON c.id = r.campaign_id WHERE r.id = $1`, reviewID)
+}
+
 // ProjectOf returns the project a review belongs to, for access checks.
 func (s *Store) ProjectOf(ctx context.Context, reviewID int64) (int64, error) {
 	var projectID int64
