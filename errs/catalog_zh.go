@@ -483,4 +483,11 @@ var zhCN = map[string]string{
 
 	// Issue 13's guard: a campaign item's turn is judged, regenerated and continued only through its claim.
 	"this turn is a campaign item: judge it from My work": "这一轮是任务中的题目：请在“我的任务”中评判",
+
+	// Issue 15: leaderboards from human votes (leaderboard/, server/api_leaderboard.go).
+	"must be between %d and %d, got %d":                   "必须在 %d 到 %d 之间，实际为 %d",
+	"%q is not a dimension of the rubric; valid ones: %s": "%q 不是评分维度之一；可选的有：%s",
+	"persona %q":               "人设 %q",
+	"version %d of persona %s": "人设 %[2]s 的版本 %[1]d",
+	"must be two different version numbers, got %d and %d": "必须是两个不同的版本号，实际为 %d 和 %d",
 }

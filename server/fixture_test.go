@@ -28,6 +28,7 @@ import (
 	"github.com/mentor-ai/mentor/generation"
 	"github.com/mentor-ai/mentor/internal/pgtest"
 	"github.com/mentor-ai/mentor/jobs"
+	"github.com/mentor-ai/mentor/leaderboard"
 	"github.com/mentor-ai/mentor/live"
 	"github.com/mentor-ai/mentor/llm"
 	"github.com/mentor-ai/mentor/prompts"
@@ -128,6 +129,8 @@ func newFixture(t testing.TB, logger *slog.Logger, o options) fixture {
 		TrustedProxies: o.trustedProxies, Webhooks: webhook.NewStore(pool, nil, webhook.Guard{}),
 		// Campaigns: the package's own tests drive them; here they only need to exist.
 		Campaigns: campaign.NewStore(pool, models, queue, campaign.Options{Logger: logger}), Bases: base.NewStore(pool, as),
+		// Leaderboards (issue 15).
+		Leaderboards: leaderboard.NewStore(pool),
 	}
 	h, err := server.New(deps)
 	require.NoError(t, err)

@@ -8,6 +8,7 @@ import (
 	"github.com/mentor-ai/mentor/auth"
 	"github.com/mentor-ai/mentor/campaign"
 	"github.com/mentor-ai/mentor/errs"
+	"github.com/mentor-ai/mentor/leaderboard"
 	"github.com/mentor-ai/mentor/prompts"
 	"github.com/mentor-ai/mentor/retrieval"
 	"github.com/mentor-ai/mentor/rlhf"
@@ -207,6 +208,15 @@ func apiRoutes(d Deps) []route {
 			doc("Import people from CSV: login, name, base, role").about("One CSV file (UTF-8 or GB18030) in the multipart field file (or files), with a header: login, name, base, role and optionally lead. Good rows go in, bad ones are reported by line; a new account's first password is in this answer only.").takesFiles().ok(200, peopleImported{})},
 		{"GET", "/bases/:base/people", rule{auth.SignedIn, noProject}, handleBaseView(d),
 			doc("A base's people and their work today (for its leads)").ok(200, baseView{})}, // leads of the base and instance admins
+
+		// Leaderboards (issue 15, api_leaderboard.go): Bradley–Terry boards from votes, version
+		// against version, and the voter check (which names trainers: managers only).
+		{"GET", "/projects/:project/leaderboard", rule{auth.ProjectRead, fromProject}, handleLeaderboard(d),
+			doc("A leaderboard fitted from votes: Bradley–Terry scores with 95% bootstrap intervals").about("Votes come from blind pairwise campaigns (source=all adds open judgments) and, by default, only judgments quality control passed (counted=submitted takes all). A dimension not in the rubric is a 422 naming the valid ones. Fewer than 2 entries, or a comparison graph in parts, is said in notices.").params(boardQuery{}).ok(200, boardView{}).fail(errs.Unprocessable)},
+		{"GET", "/projects/:project/leaderboard/compare", rule{auth.ProjectRead, fromProject}, handleCompareVersions(d),
+			doc("Version B of a persona against version A: win rate, score difference and a verdict per dimension").about("When the two were never compared, or too little, campaign holds a blind pairwise campaign over them to create.").params(compareQuery{}).ok(200, leaderboard.Comparison{}).fail(errs.Unprocessable)},
+		{"GET", "/projects/:project/leaderboard/voters", rule{auth.ProjectManage, fromProject}, handleLeaderboardVoters(d),
+			doc("The voter check: trainers whose votes are improbable against the fitted board, and how often each put the first-shown candidate on top").params(boardQuery{}).ok(200, voterList{}).fail(errs.Unprocessable)},
 	}
 }
 

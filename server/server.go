@@ -24,6 +24,7 @@ import (
 	"github.com/mentor-ai/mentor/campaign"
 	"github.com/mentor-ai/mentor/export"
 	"github.com/mentor-ai/mentor/generation"
+	"github.com/mentor-ai/mentor/leaderboard"
 	"github.com/mentor-ai/mentor/live"
 	"github.com/mentor-ai/mentor/llm"
 	"github.com/mentor-ai/mentor/prompts"
@@ -69,6 +70,9 @@ type Deps struct {
 	// Campaigns: work dealt to trainers, and the bases they work in.
 	Campaigns *campaign.Store
 	Bases     *base.Store
+
+	// Leaderboards fits boards from votes (issue 15).
+	Leaderboards *leaderboard.Store
 
 	renderer *render.Renderer
 }

@@ -23,6 +23,7 @@ import (
 	"github.com/mentor-ai/mentor/db"
 	"github.com/mentor-ai/mentor/generation"
 	"github.com/mentor-ai/mentor/jobs"
+	"github.com/mentor-ai/mentor/leaderboard"
 	"github.com/mentor-ai/mentor/live"
 	"github.com/mentor-ai/mentor/llm"
 	"github.com/mentor-ai/mentor/prompts"
@@ -356,6 +357,8 @@ func runServe(ctx context.Context, args []string, getenv func(string) string, st
 		Webhooks: webhooks,
 		// Campaigns.
 		Campaigns: campaignStore, Bases: base.NewStore(pool, authStore),
+		// Leaderboards (issue 15).
+		Leaderboards: leaderboard.NewStore(pool),
 	})
 	if err != nil {
 		return err
