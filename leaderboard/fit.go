@@ -80,11 +80,12 @@ func Fit(m Matrix, members []int, ref int, prior bool, start []float64) ([]float
 	for li, gi := range members {
 		local[gi] = li
 	}
-	type cell struct {
-		i, j     int
-		wij, wji float64 // wins with ties as halves
+	// adj[i] lists i's opponents with i's wins and losses against each, ties as halves.
+	type opponent struct {
+		j         int
+		won, lost float64
 	}
-	var cells []cell
+	adj := make([][]opponent, k)
 	for _, t := range m.Tallies {
 		i, ok1 := local[t.I]
 		j, ok2 := local[t.J]
@@ -92,7 +93,9 @@ func Fit(m Matrix, members []int, ref int, prior bool, start []float64) ([]float
 			continue
 		}
 		half := float64(t.Ties) / 2
-		cells = append(cells, cell{i, j, float64(t.WinsI) + half, float64(t.WinsJ) + half})
+		wi, wj := float64(t.WinsI)+half, float64(t.WinsJ)+half
+		adj[i] = append(adj[i], opponent{j, wi, wj})
+		adj[j] = append(adj[j], opponent{i, wj, wi})
 	}
 	p := make([]float64, k)
 	for i := range p {
@@ -101,42 +104,38 @@ func Fit(m Matrix, members []int, ref int, prior bool, start []float64) ([]float
 			p[i] = math.Exp(start[i])
 		}
 	}
-	num, den := make([]float64, k), make([]float64, k)
 	for it := 1; it <= maxIterations; it++ {
-		for i := range num {
-			num[i], den[i] = 0, 0
-			if prior {
-				num[i] = 1 / (p[i] + 1)
-				den[i] = 1 / (p[i] + 1)
-			}
-		}
-		for _, c := range cells {
-			s := p[c.i] + p[c.j]
-			num[c.i] += c.wij * p[c.j] / s
-			den[c.i] += c.wji / s
-			num[c.j] += c.wji * p[c.i] / s
-			den[c.j] += c.wij / s
-		}
 		moved := 0.0
-		var logSum float64
+		// Each strength is updated in place, the next one using it at once (as Newman
+		// does): updating all from the old values can oscillate for ever, two entries
+		// swapping the same pair of values.
 		for i := range p {
+			var num, den float64
+			if prior {
+				num, den = 1/(p[i]+1), 1/(p[i]+1)
+			}
+			for _, o := range adj[i] {
+				s := p[i] + p[o.j]
+				num += o.won * p[o.j] / s
+				den += o.lost / s
+			}
 			next := p[i]
-			if den[i] > 0 {
-				next = num[i] / den[i]
+			if den > 0 {
+				next = num / den
 			}
 			if next <= 0 || math.IsNaN(next) || math.IsInf(next, 0) {
 				return nil, it, ErrNoConvergence
 			}
-			d := math.Abs(math.Log(next) - math.Log(p[i]))
-			if d > moved {
-				moved = d
-			}
+			moved = max(moved, math.Abs(math.Log(next)-math.Log(p[i])))
 			p[i] = next
-			logSum += math.Log(next)
 		}
 		if !prior {
 			// Without the prior the likelihood is unchanged by scaling every strength, so
 			// keep the geometric mean at 1 to stop the iterates drifting.
+			var logSum float64
+			for _, x := range p {
+				logSum += math.Log(x)
+			}
 			g := math.Exp(logSum / float64(k))
 			for i := range p {
 				p[i] /= g
