@@ -403,3 +403,6 @@ func (s *Store) Compare(ctx context.Context, projectID int64, persona string, a,
 	}
 	return out, nil
 }
+
+// Pool is the store's pool, for Seed.
+func (s *Store) Pool() *pgxpool.Pool { return s.pool }
