@@ -38,6 +38,7 @@ const (
 const (
 	NoticeTooFewEntries = "too_few_entries" // fewer than 2 entries have votes: nothing to rank
 	NoticeDisconnected  = "disconnected"    // some entries were never compared with the rest
+	NoticeRefreshing    = "refreshing"      // the board is being fitted in the background; ask again
 )
 
 // Options choose a board. The zero value of each field means its default.
@@ -133,6 +134,16 @@ type Board struct {
 	// Unranked are entries with candidates but no vote that counted (they were only ever
 	// tied with themselves, or their judgments were not checked).
 	Unranked []EntryInfo `json:"unranked"`
+	// RefreshedAt is when the board was fitted; Stale says the votes have changed since and
+	// a refresh is queued.
+	RefreshedAt *time.Time `json:"refreshed_at"`
+	Stale       bool       `json:"stale"`
+}
+
+func emptyBoard(o Options, judgments int) Board {
+	return Board{By: o.By, Dimension: o.Dimension, Persona: o.Persona, Counted: o.Counted, Source: o.Source,
+		Rounds: o.Rounds, Seed: o.Seed, Tolerance: Tolerance, MinVotes: MinVotes, Judgments: judgments,
+		Parts: []Part{}, Matrix: []Cell{}, Notices: []string{}, Unranked: []EntryInfo{}}
 }
 
 // fitted is a board's numbers before they are dressed as entries, kept for comparisons.
@@ -153,9 +164,7 @@ func Compute(entries []EntryInfo, votes []Vote, judgments int, o Options) (Board
 }
 
 func compute(entries []EntryInfo, votes []Vote, judgments int, o Options) (Board, *fitted, error) {
-	b := Board{By: o.By, Dimension: o.Dimension, Persona: o.Persona, Counted: o.Counted, Source: o.Source,
-		Rounds: o.Rounds, Seed: o.Seed, Tolerance: Tolerance, MinVotes: MinVotes, Judgments: judgments,
-		Parts: []Part{}, Matrix: []Cell{}, Notices: []string{}, Unranked: []EntryInfo{}}
+	b := emptyBoard(o, judgments)
 	slices.SortFunc(entries, func(a, b EntryInfo) int {
 		return cmp.Or(cmp.Compare(a.Persona, b.Persona), cmp.Compare(a.Version, b.Version), cmp.Compare(a.Model, b.Model), cmp.Compare(a.Key, b.Key))
 	})

@@ -14,15 +14,35 @@ import (
 
 	"github.com/mentor-ai/mentor/campaign"
 	"github.com/mentor-ai/mentor/errs"
+	"github.com/mentor-ai/mentor/jobs"
 )
 
-// Store reads votes from the database and fits boards over them.
+// Store reads votes from the database, fits boards over them and caches the boards.
 type Store struct {
-	pool *pgxpool.Pool
+	pool   *pgxpool.Pool
+	queue  jobs.Inserter
+	now    func() time.Time
+	inline int
 }
 
-// NewStore returns a store on pool.
-func NewStore(pool *pgxpool.Pool) *Store { return &Store{pool: pool} }
+// StoreOptions tune a store; the zero value is the default.
+type StoreOptions struct {
+	Now func() time.Time // time.Now
+	// InlineJudgments is the most judgments a project may have for a stale board to be
+	// refitted inside the request (InlineJudgments when 0; negative: never, always queue).
+	InlineJudgments int
+}
+
+// NewStore returns a store on pool that queues big refreshes through queue.
+func NewStore(pool *pgxpool.Pool, queue jobs.Inserter, o StoreOptions) *Store {
+	if o.Now == nil {
+		o.Now = time.Now
+	}
+	if o.InlineJudgments == 0 {
+		o.InlineJudgments = InlineJudgments
+	}
+	return &Store{pool: pool, queue: queue, now: o.Now, inline: o.InlineJudgments}
+}
 
 // Dimension is one rubric dimension a board can be fitted on.
 type Dimension struct {
@@ -272,18 +292,39 @@ func decodeRatings(raw json.RawMessage) (map[int64]map[string]float64, error) {
 	return out, nil
 }
 
-// Board fits the project's board chosen by o.
+// Board answers the project's board chosen by o: the cached one when the votes have not
+// changed since it was fitted; else it is refitted, inside the request for a project of up
+// to InlineJudgments judgments, or by the refresh job for a bigger one, meanwhile answering
+// the last fitted board marked stale (or, before the first, the notice refreshing).
 func (s *Store) Board(ctx context.Context, projectID int64, o Options) (Board, error) {
 	o.defaults()
 	if _, err := s.check(ctx, projectID, o); err != nil {
 		return Board{}, err
 	}
-	l, err := s.load(ctx, projectID, o)
+	mark, judgments, err := s.sourceMark(ctx, projectID)
 	if err != nil {
 		return Board{}, err
 	}
-	b, _, err := compute(l.entries, l.votes, l.judgments, o)
-	return b, err
+	cached, cachedMark, _, ok, err := s.cached(ctx, projectID, o)
+	if err != nil {
+		return Board{}, err
+	}
+	if ok && cachedMark == mark {
+		return cached, nil
+	}
+	if s.inline >= 0 && judgments <= s.inline {
+		return s.refresh(ctx, projectID, o)
+	}
+	if err := s.enqueue(ctx, projectID, o); err != nil {
+		return Board{}, err
+	}
+	if ok {
+		cached.Stale = true
+		return cached, nil
+	}
+	b := emptyBoard(o, 0)
+	b.Notices = append(b.Notices, NoticeRefreshing)
+	return b, nil
 }
 
 // Voters fits the board chosen by o and screens its voters against it.

@@ -11,6 +11,7 @@ import (
 	"github.com/mentor-ai/mentor/auth"
 	"github.com/mentor-ai/mentor/errs"
 	"github.com/mentor-ai/mentor/internal/pgtest"
+	"github.com/mentor-ai/mentor/jobs"
 	"github.com/mentor-ai/mentor/leaderboard"
 	"github.com/mentor-ai/mentor/llm"
 	"github.com/mentor-ai/mentor/prompts"
@@ -36,7 +37,9 @@ func setup(t *testing.T) fixture {
 	ps := prompts.NewStore(pool)
 	sum, err := demo.Load(ctx, ps, retrieval.NewStore(pool, nil, nil), models.Has)
 	require.NoError(t, err)
-	f := fixture{store: leaderboard.NewStore(pool), project: sum.Project, personas: map[string]prompts.Persona{}, rubrics: map[string][]prompts.Dimension{}, versions: map[string][]prompts.Version{}}
+	queue, err := jobs.NewInserter(pool)
+	require.NoError(t, err)
+	f := fixture{store: leaderboard.NewStore(pool, queue, leaderboard.StoreOptions{}), project: sum.Project, personas: map[string]prompts.Persona{}, rubrics: map[string][]prompts.Dimension{}, versions: map[string][]prompts.Version{}}
 	personas, err := ps.Personas(ctx, sum.Project.ID)
 	require.NoError(t, err)
 	for _, p := range personas {

@@ -130,7 +130,7 @@ func newFixture(t testing.TB, logger *slog.Logger, o options) fixture {
 		// Campaigns: the package's own tests drive them; here they only need to exist.
 		Campaigns: campaign.NewStore(pool, models, queue, campaign.Options{Logger: logger}), Bases: base.NewStore(pool, as),
 		// Leaderboards (issue 15).
-		Leaderboards: leaderboard.NewStore(pool),
+		Leaderboards: leaderboard.NewStore(pool, queue, leaderboard.StoreOptions{}),
 	}
 	h, err := server.New(deps)
 	require.NoError(t, err)

@@ -11,6 +11,7 @@ import (
 	"strconv"
 
 	"github.com/mentor-ai/mentor/errs"
+	"github.com/mentor-ai/mentor/jobs"
 	"github.com/mentor-ai/mentor/leaderboard"
 	"github.com/mentor-ai/mentor/prompts"
 )
@@ -61,7 +62,11 @@ func runLeaderboard(ctx context.Context, args []string, getenv func(string) stri
 	if err != nil {
 		return fmt.Errorf("leaderboard: --project: %s", errs.Message(err))
 	}
-	b, err := leaderboard.NewStore(pool).Board(ctx, p.ID, o)
+	queue, err := jobs.NewInserter(pool)
+	if err != nil {
+		return err
+	}
+	b, err := leaderboard.NewStore(pool, queue, leaderboard.StoreOptions{}).Refresh(ctx, p.ID, o)
 	if err != nil {
 		if errs.KindOf(err) != errs.Internal {
 			return fmt.Errorf("leaderboard: %s", errs.Message(err))

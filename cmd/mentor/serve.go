@@ -275,11 +275,14 @@ func runServe(ctx context.Context, args []string, getenv func(string) string, st
 	// Campaigns: the store deals work; its generation worker fills items' candidates ahead.
 	// Events is where webhooks for "item completed" and "campaign closed" will be hooked in.
 	campaignStore := campaign.NewStore(pool, models, queue, campaign.Options{Logger: logger})
+	// Leaderboards (issue 15): boards are cached; big ones are refitted by a job.
+	leaderboards := leaderboard.NewStore(pool, queue, leaderboard.StoreOptions{})
 	// Every package with background work adds its registration here.
 	runner, err := jobs.NewRunner(pool, logger,
 		retrieval.Jobs(retrievalStore),
 		webhook.Jobs(deliverer),
 		campaign.Jobs(campaign.NewGenerateWorker(campaignStore, promptStore, generator, models), cfg.campaignWorkers),
+		leaderboard.Jobs(leaderboard.NewRefreshWorker(leaderboards)),
 	)
 	if err != nil {
 		return err
@@ -371,7 +374,7 @@ func runServe(ctx context.Context, args []string, getenv func(string) string, st
 		// Campaigns.
 		Campaigns: campaignStore, Bases: base.NewStore(pool, authStore),
 		// Leaderboards (issue 15).
-		Leaderboards: leaderboard.NewStore(pool),
+		Leaderboards: leaderboards,
 	})
 	if err != nil {
 		return err

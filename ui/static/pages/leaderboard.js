@@ -5,7 +5,7 @@
 import { api } from "../api.js";
 import { can } from "../session.js";
 import { chart } from "../chart.js";
-import { errorBox, field, formatNumber, h, replace } from "../dom.js";
+import { errorBox, field, formatNumber, formatTime, h, replace } from "../dom.js";
 import { locale, t } from "../i18n.js";
 
 const BY = ["version", "model", "model_version"];
@@ -79,6 +79,11 @@ function filterLine(b) {
 
 function renderBoard(b) {
   const out = [filterLine(b)];
+  if (b.notices.includes("refreshing")) {
+    out.push(h("p", { class: "notice", id: "board-refreshing", i18n: "board.refreshing" }));
+    return out;
+  }
+  if (b.stale) out.push(h("p", { class: "notice", id: "board-stale" }, t("board.stale", { at: formatTime(b.refreshed_at) })));
   if (b.notices.includes("too_few_entries")) {
     out.push(h("p", { class: "notice", id: "board-too-few", i18n: "board.tooFew" }));
     return out;
