@@ -72,9 +72,9 @@ func TestLeaderboardInChromium(t *testing.T) {
 	require.NoError(t, chromedp.Do(ctx,
 		chromedp.SetValue(chromedp.CSS("#board-dimension"), "accuracy"),
 		chromedp.Evaluate[chromedp.Void](`document.querySelector("#board-dimension").dispatchEvent(new Event("change"))`),
-		browsertest.Visible(`#board-dimension option[value="accuracy"]:checked`),
 		browsertest.Visible(`.board-table tr[data-entry="customs-helper/v2"]`),
 	))
+	assert.Equal(t, "accuracy", browsertest.Value(t, ctx, "#board-dimension"), "the board is fitted on the chosen dimension")
 
 	// The voter check, for a manager.
 	require.NoError(t, chromedp.Do(ctx, browsertest.Visible("#voter-list")))

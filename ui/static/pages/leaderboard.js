@@ -133,20 +133,22 @@ function intervalChart(part) {
   }, { height: 60 + 32 * es.length, label: t("board.intervalChart") }));
 }
 
-// overTime plots each version's score against when it was published.
+// overTime plots each version's score, in the order the versions were published, with the
+// date each was published under its name. A category axis keeps versions published minutes
+// apart from piling up on one day of a time axis.
 function overTime(part) {
   const es = part.entries.filter((e) => e.published_at).sort((a, b) => a.published_at.localeCompare(b.published_at));
   if (es.length < 2) return null;
-  const point = (v) => (e) => [e.published_at, v(e)];
+  const day = (s) => new Date(s).toLocaleDateString(locale());
   return h("div", { translate: "no" }, h("h3", { i18n: "board.overTime" }), chart({
-    grid: { left: 56, right: 24, top: 24, bottom: 40 },
-    xAxis: { type: "time" },
+    grid: { left: 56, right: 24, top: 24, bottom: 56 },
+    xAxis: { type: "category", data: es.map((e) => `${e.label}\n${day(e.published_at)}`) },
     yAxis: { type: "value", scale: true },
     tooltip: { trigger: "axis" },
     series: [
-      { type: "line", data: es.map(point((e) => e.score)), label: { show: true, formatter: (p) => es[p.dataIndex].label } },
-      { type: "line", data: es.map(point((e) => e.upper)), lineStyle: { type: "dashed", opacity: 0.5 }, symbol: "none" },
-      { type: "line", data: es.map(point((e) => e.lower)), lineStyle: { type: "dashed", opacity: 0.5 }, symbol: "none" },
+      { type: "line", data: es.map((e) => e.score), label: { show: true, formatter: (p) => formatNumber(p.value, 0) } },
+      { type: "line", data: es.map((e) => e.upper), lineStyle: { type: "dashed", opacity: 0.5 }, symbol: "none" },
+      { type: "line", data: es.map((e) => e.lower), lineStyle: { type: "dashed", opacity: 0.5 }, symbol: "none" },
     ],
   }, { height: 260, label: t("board.overTime") }));
 }
