@@ -85,6 +85,7 @@ func TestLeaderboardInChromium(t *testing.T) {
 		chromedp.Evaluate[chromedp.Void](`localStorage.setItem("mentor-locale", "en")`),
 		chromedp.Reload(),
 		browsertest.Visible("#board-filter"),
+		browsertest.Visible("#board-matrix .chart svg"),
 	))
 	assert.Contains(t, browsertest.Text(t, ctx, "#board-filter"), "Checked votes only")
 	shot("board-en")
