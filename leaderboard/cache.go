@@ -19,9 +19,11 @@ import (
 // RefreshQueue is the queue of board refreshes.
 const RefreshQueue = "leaderboard"
 
-// InlineJudgments is how many judgments a board may read and still be fitted inside the
-// request: measured, 20,000 judgments of two candidates fit with 1,000 rounds in about a
-// second on the development machine. Bigger boards are fitted by the refresh job.
+// InlineJudgments is how many judgments a project may have for its board to be fitted
+// inside the request. The bootstrap's cost grows with the pairs of entries compared, not with
+// the votes (BenchmarkRefresh: 50 entries, 1,000 rounds, about 9 s on the shared development
+// machine); reading and tallying grow with the judgments. 20,000 is a judgment, not a
+// measurement: a few versions of a persona fit quickly, and bigger boards go to the job.
 const InlineJudgments = 20000
 
 // Key is the options in canonical form, the cache's key.
@@ -127,7 +129,7 @@ func (s *Store) refresh(ctx context.Context, projectID int64, o Options) (Board,
 	if err != nil {
 		return Board{}, err
 	}
-	l, err := s.load(ctx, projectID, o)
+	l, err := s.load(ctx, projectID, o, false)
 	if err != nil {
 		return Board{}, err
 	}

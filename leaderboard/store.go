@@ -84,6 +84,18 @@ type loaded struct {
 	positions []Position
 	logins    map[int64]string
 	versions  map[string]candidateRow // entry key → a candidate of it, for campaign drafts
+	// judged and entryOf let a comparison take the votes of every dimension from one read.
+	judged  []Judged
+	entryOf map[int64]string
+}
+
+// votesOn is the votes of the loaded judgments on dimension ("" for the ranking).
+func (l loaded) votesOn(dimension string) []Vote {
+	var out []Vote
+	for _, j := range l.judged {
+		out = append(out, VotesOf(j, l.entryOf, dimension)...)
+	}
+	return out
 }
 
 func (o Options) validate() error {
@@ -152,7 +164,9 @@ func (s *Store) check(ctx context.Context, projectID int64, o Options) ([]Dimens
 // into votes between the entries of o.By. Only the latest revision of each trainer's
 // judgment of a turn counts; under CountChecked only judgments quality control passed
 // (judgment_checks: accepted, not speed-flagged, not held; no row means unreviewed).
-func (s *Store) load(ctx context.Context, projectID int64, o Options) (loaded, error) {
+//
+// keepAll keeps every judgment with its scores on every dimension, for votesOn.
+func (s *Store) load(ctx context.Context, projectID int64, o Options, keepAll bool) (loaded, error) {
 	var out loaded
 	tx, err := s.pool.BeginTx(ctx, pgx.TxOptions{IsoLevel: pgx.RepeatableRead, AccessMode: pgx.ReadOnly})
 	if err != nil {
@@ -199,6 +213,7 @@ func (s *Store) load(ctx context.Context, projectID int64, o Options) (loaded, e
 		return out, fmt.Errorf("leaderboard: candidates of project %d: %w", projectID, err)
 	}
 	entryOf := make(map[int64]string, len(cands))
+	out.entryOf = entryOf
 	byTurn := map[int64][]candidateRow{}
 	infos := map[string]EntryInfo{}
 	out.versions = map[string]candidateRow{}
@@ -216,7 +231,7 @@ func (s *Store) load(ctx context.Context, projectID int64, o Options) (loaded, e
 		if err := json.Unmarshal(j.Ranking, &jd.Ranking); err != nil {
 			return out, fmt.Errorf("leaderboard: judgment %d: ranking: %w", j.ID, err)
 		}
-		if o.Dimension != "" {
+		if o.Dimension != "" || keepAll {
 			scores, err := decodeRatings(j.Ratings)
 			if err != nil {
 				return out, fmt.Errorf("leaderboard: judgment %d: %w", j.ID, err)
@@ -224,6 +239,9 @@ func (s *Store) load(ctx context.Context, projectID int64, o Options) (loaded, e
 			jd.Scores = scores
 		}
 		out.votes = append(out.votes, VotesOf(jd, entryOf, o.Dimension)...)
+		if keepAll {
+			out.judged = append(out.judged, jd)
+		}
 		out.judgments++
 		out.logins[j.Trainer] = j.Login
 		if j.Blind && len(jd.Ranking) > 0 && len(jd.Ranking[0]) == 1 {
@@ -333,7 +351,7 @@ func (s *Store) Voters(ctx context.Context, projectID int64, o Options) ([]Voter
 	if _, err := s.check(ctx, projectID, o); err != nil {
 		return nil, err
 	}
-	l, err := s.load(ctx, projectID, o)
+	l, err := s.load(ctx, projectID, o, false)
 	if err != nil {
 		return nil, err
 	}
@@ -384,7 +402,7 @@ func (s *Store) Compare(ctx context.Context, projectID int64, persona string, a,
 	rows, _ := s.pool.Query(ctx, `SELECT pv.version, pv.id, pv.model, p.id FROM prompt_versions pv JOIN personas p ON p.id = pv.persona_id
 		WHERE p.project_id = $1 AND p.slug = $2 AND pv.version = ANY($3)`, projectID, persona, []int{a, b})
 	var (
-		v, n  int
+		v     int
 		id    int64
 		model string
 		pid   int64
@@ -395,7 +413,6 @@ func (s *Store) Compare(ctx context.Context, projectID int64, persona string, a,
 			model string
 			pid   int64
 		}{id, model, pid}
-		n++
 		return nil
 	}); err != nil {
 		return Comparison{}, fmt.Errorf("versions of %s: %w", persona, err)
@@ -407,13 +424,14 @@ func (s *Store) Compare(ctx context.Context, projectID int64, persona string, a,
 	}
 	keyA, keyB := fmt.Sprintf("%s/v%d", persona, a), fmt.Sprintf("%s/v%d", persona, b)
 	out := Comparison{Persona: persona, A: a, B: b, Counted: o.Counted, Source: o.Source, Dimensions: []Difference{}}
+	// One read of the votes serves the ranking and every dimension.
+	l, err := s.load(ctx, projectID, o, true)
+	if err != nil {
+		return out, err
+	}
 	diff := func(dim Dimension) (Difference, error) {
 		o.Dimension = dim.Key
-		l, err := s.load(ctx, projectID, o)
-		if err != nil {
-			return Difference{}, err
-		}
-		_, f, err := compute(l.entries, l.votes, l.judgments, o)
+		_, f, err := compute(slices.Clone(l.entries), l.votesOn(dim.Key), l.judgments, o)
 		if err != nil {
 			return Difference{}, err
 		}
