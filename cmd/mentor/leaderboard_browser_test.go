@@ -44,6 +44,9 @@ func TestLeaderboardInChromium(t *testing.T) {
 		browsertest.Visible("#leaderboard-link"),
 		chromedp.Click(chromedp.CSS("#leaderboard-link")),
 		browsertest.Visible("#board-filter"),
+		// The first board is rendered before the page is on screen: its charts must still
+		// draw (chart.js once took the detached start for leaving the page, and never drew).
+		browsertest.Visible("#board-matrix .chart svg"),
 	))
 	assert.Contains(t, browsertest.Text(t, ctx, "#board-filter"), "仅限已通过质检的投票")
 	assert.Contains(t, browsertest.Text(t, ctx, "#board-filter"), "未做风格控制")
