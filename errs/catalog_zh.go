@@ -556,4 +556,10 @@ var zhCN = map[string]string{
 	"tiers of campaign %d":                                                          "任务 %d 的两级检验",
 	"you do not lead base %d: its leads and the project's admins close its batches": "你不是基地 %d 的负责人：由该基地的负责人和项目管理员关闭批次",
 	"you rejected this judgment: someone else decides its appeal":                   "这条评判是你驳回的：申诉须由他人裁决",
+	// Issue 15: leaderboards from human votes (leaderboard/, server/api_leaderboard.go).
+	"must be between %d and %d, got %d":                   "必须在 %d 到 %d 之间，实际为 %d",
+	"%q is not a dimension of the rubric; valid ones: %s": "%q 不是评分维度之一；可选的有：%s",
+	"persona %q":               "人设 %q",
+	"version %d of persona %s": "人设 %[2]s 的版本 %[1]d",
+	"must be two different version numbers, got %d and %d": "必须是两个不同的版本号，实际为 %d 和 %d",
 }

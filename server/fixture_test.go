@@ -29,6 +29,7 @@ import (
 	"github.com/mentor-ai/mentor/generation"
 	"github.com/mentor-ai/mentor/internal/pgtest"
 	"github.com/mentor-ai/mentor/jobs"
+	"github.com/mentor-ai/mentor/leaderboard"
 	"github.com/mentor-ai/mentor/live"
 	"github.com/mentor-ai/mentor/llm"
 	"github.com/mentor-ai/mentor/prompts"
@@ -130,6 +131,8 @@ func newFixture(t testing.TB, logger *slog.Logger, o options) fixture {
 		TrustedProxies: o.trustedProxies, Webhooks: webhook.NewStore(pool, nil, webhook.Guard{}),
 		// Campaigns: the package's own tests drive them; here they only need to exist.
 		Campaigns: campaign.NewStore(pool, models, queue, campaign.Options{Logger: logger}), Bases: base.NewStore(pool, as),
+		// Leaderboards (issue 15).
+		Leaderboards: leaderboard.NewStore(pool, queue, leaderboard.StoreOptions{}),
 	}
 	// Quality control, part A (issue 14): its tests go through run (cmd/mentor).
 	deps.Reviews = review.NewStore(pool, liveStore, nil)

@@ -137,6 +137,7 @@ func TestEveryPageReadsAsChinese(t *testing.T) {
 	pages := func(admin bool, role auth.Role) []string {
 		p := []string{"#/", "#/projects/" + project.Slug, fmt.Sprintf("#/personas/%d", personas[0].ID),
 			fmt.Sprintf("#/corpora/%d", corpora[0].ID), "#/models", "#/account", "#/api"}
+		p = append(p, "#/projects/"+project.Slug+"/leaderboard") // issue 15: every reader sees the board
 		if admin || auth.Decide(auth.User{}, role, nil, auth.Generate) == nil {
 			p = append(p, fmt.Sprintf("#/train/%d", personas[0].ID))
 		}

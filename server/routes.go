@@ -9,6 +9,7 @@ import (
 	"github.com/mentor-ai/mentor/auth"
 	"github.com/mentor-ai/mentor/campaign"
 	"github.com/mentor-ai/mentor/errs"
+	"github.com/mentor-ai/mentor/leaderboard"
 	"github.com/mentor-ai/mentor/prompts"
 	"github.com/mentor-ai/mentor/retrieval"
 	"github.com/mentor-ai/mentor/review"
@@ -251,6 +252,14 @@ func apiRoutes(d Deps) []route {
 			doc("Inspect a sampled judgment for one tier").about("A review decision like POST /campaigns/{campaign}/reviews, counted for the tier: Re defects reject the batch, a whole sample with at most Ac accepts it. The centre's acceptance accepts every judgment of the batch not rejected.").takes(inspectionInput{}).ok(201, acceptance.Inspected{}).fail(errs.Conflict)},
 		{"GET", "/campaigns/:campaign/qc", rule{auth.ProjectRead, fromCampaign}, handleQCDashboard(d),
 			doc("A campaign's QC figures: batches, defects by reason, and each base's own check against the centre's acceptance").param("base", int64(0), "only this base's").ok(200, acceptance.Dashboard{})},
+		// Leaderboards (issue 15, api_leaderboard.go): Bradley–Terry boards from votes, version
+		// against version, and the voter check (which names trainers: managers only).
+		{"GET", "/projects/:project/leaderboard", rule{auth.ProjectRead, fromProject}, handleLeaderboard(d),
+			doc("A leaderboard fitted from votes: Bradley–Terry scores with 95% bootstrap intervals").about("Votes come from blind pairwise campaigns (source=all adds open judgments) and, by default, only judgments quality control passed (counted=submitted takes all). A dimension not in the rubric is a 422 naming the valid ones. Fewer than 2 entries, or a comparison graph in parts, is said in notices.").params(boardQuery{}).ok(200, boardView{}).fail(errs.Unprocessable)},
+		{"GET", "/projects/:project/leaderboard/compare", rule{auth.ProjectRead, fromProject}, handleCompareVersions(d),
+			doc("Version B of a persona against version A: win rate, score difference and a verdict per dimension").about("When the two were never compared, or too little, campaign holds a blind pairwise campaign over them to create.").params(compareQuery{}).ok(200, leaderboard.Comparison{}).fail(errs.Unprocessable)},
+		{"GET", "/projects/:project/leaderboard/voters", rule{auth.ProjectManage, fromProject}, handleLeaderboardVoters(d),
+			doc("The voter check: trainers whose votes are improbable against the fitted board, and how often each put the first-shown candidate on top").params(boardQuery{}).ok(200, voterList{}).fail(errs.Unprocessable)},
 	}
 }
 

@@ -25,6 +25,7 @@ import (
 	"github.com/mentor-ai/mentor/campaign"
 	"github.com/mentor-ai/mentor/export"
 	"github.com/mentor-ai/mentor/generation"
+	"github.com/mentor-ai/mentor/leaderboard"
 	"github.com/mentor-ai/mentor/live"
 	"github.com/mentor-ai/mentor/llm"
 	"github.com/mentor-ai/mentor/prompts"
@@ -76,6 +77,8 @@ type Deps struct {
 	// acceptance sampling.
 	Reviews    *review.Store
 	Acceptance *acceptance.Store
+	// Leaderboards fits boards from votes (issue 15).
+	Leaderboards *leaderboard.Store
 
 	renderer *render.Renderer
 }

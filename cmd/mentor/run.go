@@ -23,6 +23,7 @@ Commands:
   user      manage accounts: add, disable, enable, reset-password
   import    import documents into a knowledge corpus: import documents PATH…
   search    search a knowledge corpus and show each passage's score parts
+  leaderboard  print a project's Bradley–Terry leaderboard from trainers' votes (csv or json)
   version   print the version
 
 Run "mentor <command> --help" for a command's flags and their environment variables.
@@ -52,6 +53,8 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdin i
 		return runImport(ctx, rest, getenv, stdout, stderr)
 	case "search":
 		return runSearch(ctx, rest, getenv, stdout, stderr)
+	case "leaderboard": // issue 15
+		return runLeaderboard(ctx, rest, getenv, stdout, stderr)
 	case "version", "--version":
 		fmt.Fprintln(stdout, "mentor", buildVersion())
 		return nil

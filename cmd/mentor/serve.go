@@ -24,6 +24,7 @@ import (
 	"github.com/mentor-ai/mentor/db"
 	"github.com/mentor-ai/mentor/generation"
 	"github.com/mentor-ai/mentor/jobs"
+	"github.com/mentor-ai/mentor/leaderboard"
 	"github.com/mentor-ai/mentor/live"
 	"github.com/mentor-ai/mentor/llm"
 	"github.com/mentor-ai/mentor/prompts"
@@ -276,11 +277,14 @@ func runServe(ctx context.Context, args []string, getenv func(string) string, st
 	// Campaigns: the store deals work; its generation worker fills items' candidates ahead.
 	// Events is where webhooks for "item completed" and "campaign closed" will be hooked in.
 	campaignStore := campaign.NewStore(pool, models, queue, campaign.Options{Logger: logger})
+	// Leaderboards (issue 15): boards are cached; big ones are refitted by a job.
+	leaderboards := leaderboard.NewStore(pool, queue, leaderboard.StoreOptions{})
 	// Every package with background work adds its registration here.
 	runner, err := jobs.NewRunner(pool, logger,
 		retrieval.Jobs(retrievalStore),
 		webhook.Jobs(deliverer),
 		campaign.Jobs(campaign.NewGenerateWorker(campaignStore, promptStore, generator, models), cfg.campaignWorkers),
+		leaderboard.Jobs(leaderboard.NewRefreshWorker(leaderboards)),
 	)
 	if err != nil {
 		return err
@@ -334,6 +338,19 @@ func runServe(ctx context.Context, args []string, getenv func(string) string, st
 				return err
 			}
 		}
+		// Leaderboards (issue 15): simulated blind votes, marked as demo data, so the demo
+		// project's board is not empty.
+		var voters []int64
+		for _, login := range []string{"trainer", "reviewer", "admin"} {
+			if u, err := authStore.UserByLogin(ctx, login); err == nil {
+				voters = append(voters, u.ID)
+			}
+		}
+		if len(voters) > 0 {
+			if err := leaderboard.LoadDemo(ctx, pool, sum.Project.ID, voters[len(voters)-1], voters); err != nil {
+				return err
+			}
+		}
 	}
 	sessions := auth.SessionLimits{Idle: cfg.sessionIdle, Absolute: cfg.sessionAbsolute}
 	replica := cfg.replicaID
@@ -370,6 +387,8 @@ func runServe(ctx context.Context, args []string, getenv func(string) string, st
 		Campaigns: campaignStore, Bases: bases,
 		// Quality control, part A (issue 14).
 		Reviews: reviews, Acceptance: acceptance.NewStore(pool, reviews, time.Now, nil),
+		// Leaderboards (issue 15).
+		Leaderboards: leaderboards,
 	})
 	if err != nil {
 		return err

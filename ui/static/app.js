@@ -18,6 +18,7 @@ import { apiDocPage } from "./pages/apidoc.js";
 import { basePage, sessionPage, stopWork, workPage } from "./pages/work.js";
 import { campaignsPage } from "./pages/campaigns.js";
 import { inspectPage, qcPage, reviewPage, reworkPage, stopQC } from "./pages/qc.js";
+import { leaderboardPage } from "./pages/leaderboard.js";
 
 const routes = [
   [/^#?\/?$/, () => homePage()],
@@ -41,6 +42,8 @@ const routes = [
   [/^#\/batches\/(\d+)\/inspect\/(base|centre)$/, (m) => inspectPage(Number(m[1]), m[2])],
   [/^#\/reworks\/(\d+)$/, (m) => reworkPage(Number(m[1]))],
   [/^#\/campaigns\/(\d+)\/qc(?:\?base=(\d+))?$/, (m) => qcPage(Number(m[1]), m[2] ? Number(m[2]) : null)],
+  // Leaderboards (issue 15).
+  [/^#\/projects\/([\w-]+)\/leaderboard$/, (m) => leaderboardPage(m[1])],
 ];
 
 let rendering = 0;

@@ -21,7 +21,12 @@ export function chart(option, { height = 280, label = "" } = {}) {
   const el = h("div", { class: "chart", role: "img", "aria-label": label, style: { height: `${height}px` } });
   let instance = null;
   let starting = false;
+  let connected = false;
   const observer = new ResizeObserver(() => {
+    // A chart built before its page is on screen (a page that renders while it loads) is
+    // observed while detached: wait for it to arrive instead of taking that for leaving.
+    if (!el.isConnected && !connected) return;
+    connected = true;
     if (!el.isConnected) {
       observer.disconnect();
       instance?.dispose();

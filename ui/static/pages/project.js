@@ -76,6 +76,8 @@ export async function projectPage(slug) {
     can(project.id, "export") ? h("p", {}, h("a", { href: `#/projects/${project.slug}/export`, id: "export-link", i18n: "export.open" })) : null,
     // Campaigns: the set-up page, for those who manage the project.
     can(project.id, "project.manage") ? h("p", {}, h("a", { href: `#/projects/${project.slug}/campaigns`, id: "campaigns-link", i18n: "campaigns.open" })) : null,
+    // Leaderboards (issue 15): everyone who can see the project can read its board.
+    h("p", {}, h("a", { href: `#/projects/${project.slug}/leaderboard`, id: "leaderboard-link", i18n: "board.open" })),
     h("h2", { i18n: "personas.title" }), cards,
     h("h2", { i18n: "corpora.title" }), corpusList,
     can(project.id, "knowledge.write") ? corpusForm(project) : null,

@@ -1,0 +1,86 @@
+package main
+
+import (
+	"context"
+	"encoding/csv"
+	"encoding/json"
+	"net/http"
+	"strings"
+	"testing"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/mentor-ai/mentor/leaderboard"
+)
+
+// TestLeaderboardThroughMentorServe: `mentor serve --dev` seeds the demo's simulated blind
+// votes; the board, the comparison and the CLI read them, and bad input is named.
+func TestLeaderboardThroughMentorServe(t *testing.T) {
+	m := startMentor(t, slowStart)
+	trainer := m.signIn(t, "trainer")
+
+	var board struct {
+		leaderboard.Board
+		Dimensions []leaderboard.Dimension `json:"dimensions"`
+	}
+	trainer.get("/api/v1/projects/demo/leaderboard?persona=customs-helper&rounds=200", &board)
+	assert.Equal(t, "checked", board.Counted, "the board says which votes it counts")
+	assert.Equal(t, "blind", board.Source)
+	assert.False(t, board.StyleControl)
+	require.Len(t, board.Parts, 1, "%+v", board.Notices)
+	require.Len(t, board.Parts[0].Entries, 2)
+	assert.Equal(t, "customs-helper/v2", board.Parts[0].Entries[0].Key, "the demo's voters favour v2")
+	require.NotEmpty(t, board.Dimensions)
+
+	// The whole project: three personas never compared with each other.
+	var whole leaderboard.Board
+	trainer.get("/api/v1/projects/demo/leaderboard?rounds=100", &whole)
+	assert.Contains(t, whole.Notices, leaderboard.NoticeDisconnected)
+	assert.Len(t, whole.Parts, 3)
+
+	status, body := trainer.call("GET", "/api/v1/projects/demo/leaderboard?persona=customs-helper&dimension=charm", nil)
+	assert.Equal(t, http.StatusUnprocessableEntity, status, "%s", body)
+	e := decodeError(t, body)
+	assert.Equal(t, "dimension", e.Error.Field)
+	assert.Contains(t, e.Error.Message, board.Dimensions[0].Key, "the valid dimensions are listed")
+
+	var cmp leaderboard.Comparison
+	trainer.get("/api/v1/projects/demo/leaderboard/compare?persona=customs-helper&a=1&b=2&rounds=200", &cmp)
+	assert.Equal(t, leaderboard.VerdictBetter, cmp.Overall.Verdict, "%+v", cmp.Overall)
+	assert.NotEmpty(t, cmp.VerdictZh)
+
+	// The voter check names trainers: managers only.
+	status, _ = trainer.call("GET", "/api/v1/projects/demo/leaderboard/voters", nil)
+	assert.Equal(t, http.StatusForbidden, status)
+	var voters struct {
+		Voters []leaderboard.Voter `json:"voters"`
+	}
+	m.signIn(t, "admin").get("/api/v1/projects/demo/leaderboard/voters?persona=customs-helper&rounds=50", &voters)
+	assert.NotEmpty(t, voters.Voters)
+
+	// The CLI, through run as main calls it.
+	for _, format := range []string{"csv", "json"} {
+		var out, errOut syncBuffer
+		err := run(context.Background(), []string{"mentor", "leaderboard", "--project", "demo", "--persona", "customs-helper",
+			"--by", "version", "--rounds", "100", "--format", format}, envFunc(map[string]string{"DATABASE_URL": m.dsn}), nil, &out, &errOut)
+		require.NoError(t, err, errOut.String())
+		if format == "csv" {
+			rows, err := csv.NewReader(strings.NewReader(out.String())).ReadAll()
+			require.NoError(t, err)
+			require.Len(t, rows, 3, out.String())
+			assert.Equal(t, []string{"group", "rank", "entry", "score", "lower", "upper", "votes", "win_rate", "preliminary", "reference", "smoothed"}, rows[0])
+			assert.Equal(t, "customs-helper v2", rows[1][2])
+			assert.Contains(t, errOut.String(), "counted: checked, source: blind")
+		} else {
+			var b leaderboard.Board
+			require.NoError(t, json.Unmarshal([]byte(out.String()), &b))
+			assert.Equal(t, 100, b.Rounds)
+		}
+	}
+	var out, errOut syncBuffer
+	err := run(context.Background(), []string{"mentor", "leaderboard", "--project", "demo", "--dimension", "charm"},
+		envFunc(map[string]string{"DATABASE_URL": m.dsn}), nil, &out, &errOut)
+	require.Error(t, err)
+	assert.Contains(t, err.Error(), "charm")
+}
