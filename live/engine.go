@@ -71,6 +71,9 @@ type Engine struct {
 	flushMu sync.Mutex
 	tracked map[int64]*trackedStream
 
+	// Streams' final saves, batched (finish.go).
+	finishes finishQueue
+
 	// Events between replicas (bus.go) and turns followed from the database (follow.go).
 	pool       *pgxpool.Pool
 	followMu   sync.Mutex
@@ -159,10 +162,24 @@ func (e *Engine) track(id int64, until time.Time, stop context.CancelCauseFunc, 
 	e.flushMu.Unlock()
 }
 
-func (e *Engine) untrack(id int64) {
+// savedBase is what the last save of a stream that went through wrote: its seq and lengths
+// in characters (saved), and the same lengths in bytes of the stream's text.
+type savedBase struct {
+	saved rlhf.Saved
+	bytes [2]int // content, reasoning
+}
+
+// untrack stops saving a stream once a second, and returns what its last save wrote: the
+// final save sends only what came after.
+func (e *Engine) untrack(id int64) savedBase {
 	e.flushMu.Lock()
+	defer e.flushMu.Unlock()
+	t := e.tracked[id]
 	delete(e.tracked, id)
-	e.flushMu.Unlock()
+	if t == nil {
+		return savedBase{}
+	}
+	return savedBase{saved: t.base, bytes: t.baseBytes}
 }
 
 // save saves every tracked candidate's new content and renews every tracked candidate's

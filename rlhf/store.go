@@ -2,6 +2,7 @@ package rlhf
 
 import (
 	"context"
+	"slices"
 	"time"
 
 	"github.com/jackc/pgx/v5"
@@ -239,7 +240,8 @@ func (s *Store) Flush(ctx context.Context, lease Lease, now time.Time, cs []Snap
 		rows, _ := tx.Query(ctx, `WITH data AS (SELECT * FROM unnest($1::bigint[], $2::text[], $3::text[], $4::bool[], $9::bigint[],
 					$10::bigint[], $11::int[], $12::int[]) AS d (id, content, reasoning, dirty, seq, base_seq, base_content, base_reasoning)),
 			cur AS (SELECT candidates.id, candidates.message_id, candidates.seq AS old_seq FROM candidates JOIN data ON data.id = candidates.id
-				WHERE candidates.status = $5 AND candidates.owner = $7 AND candidates.lease_until > $8 FOR UPDATE OF candidates),
+				WHERE candidates.status = $5 AND candidates.owner = $7 AND candidates.lease_until > $8
+				ORDER BY candidates.id FOR UPDATE OF candidates),
 			c AS (UPDATE candidates SET lease_until = $6,
 					reasoning = CASE WHEN NOT data.dirty THEN candidates.reasoning
 						WHEN cur.old_seq = data.base_seq THEN candidates.reasoning || data.reasoning
@@ -305,6 +307,77 @@ func (s *Store) Finish(ctx context.Context, c Candidate) error {
 	return db.Error(err, "save candidate %d", c.ID)
 }
 
+// Final is a candidate's final state for FinishAll. C.Content and C.Reasoning hold only the
+// text after Base, what the last save that went through wrote (the zero Saved: the whole
+// text), as in Flush: the final save does not send the reply again.
+type Final struct {
+	C    Candidate
+	Base Saved
+}
+
+// FinishAll saves several candidates' final states in one statement and one commit: at the end
+// of a burst of streams every candidate's final save came at the same moment, and each waited
+// for a pool connection and a WAL flush of its own (issue 12's block profile: 75% of the
+// non-idle blocking). Each is written as its C.Owner and only while still streaming under
+// that owner; the answer says, for each, whether it was written (false is Finish's
+// ErrNotOwner). Rows are locked in id order, candidates before messages, as Flush locks them.
+func (s *Store) FinishAll(ctx context.Context, fs []Final) ([]bool, error) {
+	n := len(fs)
+	if n == 0 {
+		return nil, nil
+	}
+	ids, seqs, baseSeqs := make([]int64, n), make([]int64, n), make([]int64, n)
+	contents, reasonings, statuses, reasons, errors, owners := make([]string, n), make([]string, n), make([]string, n), make([]string, n), make([]string, n), make([]string, n)
+	prompt, completion, attempts, baseContent, baseReasoning := make([]int32, n), make([]int32, n), make([]int32, n), make([]int32, n), make([]int32, n)
+	ttft, duration := make([]*int32, n), make([]*int32, n)
+	for i, f := range fs {
+		c := f.C
+		if !c.Status.Finished() {
+			return nil, errs.E(errs.Internal, "finish candidate %d: %q is not a final status", c.ID, c.Status)
+		}
+		ids[i], seqs[i], baseSeqs[i] = c.ID, c.Seq, f.Base.Seq
+		contents[i], reasonings[i], statuses[i], reasons[i], errors[i], owners[i] = c.Content, c.Reasoning, string(c.Status), c.FinishReason, c.Error, c.Owner
+		prompt[i], completion[i], attempts[i] = int32(c.PromptTokens), int32(c.CompletionTokens), int32(c.Attempts)
+		baseContent[i], baseReasoning[i] = int32(f.Base.ContentChars), int32(f.Base.ReasoningChars)
+		if c.TTFTMillis != nil {
+			v := int32(*c.TTFTMillis)
+			ttft[i] = &v
+		}
+		if c.DurationMillis != nil {
+			v := int32(*c.DurationMillis)
+			duration[i] = &v
+		}
+	}
+	rows, _ := s.pool.Query(ctx, `WITH data AS (SELECT * FROM unnest($1::bigint[], $2::text[], $3::text[], $4::text[], $5::text[], $6::text[],
+				$7::int[], $8::int[], $9::int[], $10::int[], $11::int[], $12::text[], $13::bigint[], $14::bigint[], $15::int[], $16::int[])
+				AS d (id, content, reasoning, status, finish_reason, error, prompt_tokens, completion_tokens, ttft_ms, duration_ms, attempts,
+					owner, seq, base_seq, base_content, base_reasoning)),
+			cur AS (SELECT candidates.id, candidates.message_id, candidates.seq AS old_seq FROM candidates JOIN data ON data.id = candidates.id
+				WHERE candidates.status = $17 AND candidates.owner = data.owner ORDER BY candidates.id FOR UPDATE OF candidates),
+			c AS (UPDATE candidates SET status = data.status, finish_reason = data.finish_reason, error = data.error,
+					prompt_tokens = data.prompt_tokens, completion_tokens = data.completion_tokens, ttft_ms = data.ttft_ms,
+					duration_ms = data.duration_ms, attempts = data.attempts, lease_until = NULL, seq = data.seq, updated_at = now(),
+					reasoning = CASE WHEN cur.old_seq = data.base_seq THEN candidates.reasoning || data.reasoning
+						ELSE left(candidates.reasoning, data.base_reasoning) || data.reasoning END
+				FROM data JOIN cur ON cur.id = data.id
+				WHERE candidates.id = data.id
+				RETURNING candidates.id, cur.message_id, cur.old_seq, data.content, data.base_seq, data.base_content),
+			m AS (UPDATE messages SET content = CASE WHEN c.old_seq = c.base_seq THEN messages.content || c.content
+					ELSE left(messages.content, c.base_content) || c.content END
+				FROM c WHERE messages.id = c.message_id)
+			SELECT id FROM c`, ids, contents, reasonings, statuses, reasons, errors, prompt, completion, ttft, duration, attempts,
+		owners, seqs, baseSeqs, baseContent, baseReasoning, StatusStreaming)
+	written, err := pgx.CollectRows(rows, pgx.RowTo[int64])
+	if err != nil {
+		return nil, db.Error(err, "save %d candidates' final states", n)
+	}
+	out := make([]bool, n)
+	for i, id := range ids {
+		out[i] = slices.Contains(written, id)
+	}
+	return out, nil
+}
+
 // Sweep marks interrupted the streaming candidates whose lease ran out before now: their
 // owner stopped (a crash, a kill) or lost the database for longer than its lease. Their
 // partial content stays. Every replica runs it at start-up and then periodically; a live
@@ -330,6 +403,18 @@ func (s *Store) Turn(ctx context.Context, id int64) (Turn, error) {
 		FROM candidates c JOIN messages m ON m.id = c.message_id WHERE c.turn_id = $1 ORDER BY c.position`, id)
 	t.Candidates, err = pgx.CollectRows(rows, pgx.RowToStructByName[Candidate])
 	return t, db.Error(err, "candidates of turn %d", id)
+}
+
+// Candidates returns the candidates of every turn in turnIDs, with their content, ordered by
+// turn and position: a replica following many turns that stream elsewhere reads them all in
+// one query per save tick, not one per turn.
+func (s *Store) Candidates(ctx context.Context, turnIDs []int64) ([]Candidate, error) {
+	rows, _ := s.pool.Query(ctx, `SELECT c.id, c.turn_id, c.message_id, c.position, c.plan_index, c.model, c.endpoint, c.baseline, c.prompt_version_id,
+			c.temperature, c.top_p, c.max_tokens, c.seed, c.system_prompt_hash, c.passage_ids, m.content, c.reasoning, c.status,
+			c.finish_reason, c.error, c.prompt_tokens, c.completion_tokens, c.ttft_ms, c.duration_ms, c.attempts, coalesce(c.owner, '') AS owner, c.seq
+		FROM candidates c JOIN messages m ON m.id = c.message_id WHERE c.turn_id = ANY($1) ORDER BY c.turn_id, c.position`, turnIDs)
+	out, err := pgx.CollectRows(rows, pgx.RowToStructByName[Candidate])
+	return out, db.Error(err, "candidates of %d turns", len(turnIDs))
 }
 
 // TreeMessage is a message with what the trainer's screen shows of it.

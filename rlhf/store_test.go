@@ -113,3 +113,104 @@ func TestUsableMeansTheSameInGoAndSQL(t *testing.T) {
 		assert.Equal(t, rlhf.Usable(tt.status, tt.content), sql, "%s %q", tt.status, tt.content)
 	}
 }
+
+// TestFinishAllSavesOnlyWhatIsNew saves several candidates' final states in one statement,
+// each sending only the text after its last save that went through (Base), as the live
+// engine does: from no save at all, after a save, and after a save whose answer was lost
+// (the row is further along than the base says). A candidate another replica owns is left
+// alone, and the others of the batch are saved all the same.
+func TestFinishAllSavesOnlyWhatIsNew(t *testing.T) {
+	t.Parallel()
+	pool := pgtest.Pool(t)
+	store := rlhf.NewStore(pool)
+	ctx := context.Background()
+	turn := newTurn(t, pool, 4)
+	c := turn.Candidates
+	// c[1] was saved once with 前半 at seq 5; c[2] too, and then again from the same base
+	// with more (its answer lost): the row holds 前半多 at seq 6 while the engine's base is seq 5.
+	kept, err := store.Flush(ctx, testLease(), time.Now(), []rlhf.Snapshot{
+		{ID: c[1].ID, Content: "前半", Seq: 5, Dirty: true}, {ID: c[2].ID, Content: "前半", Seq: 5, Dirty: true}})
+	require.NoError(t, err)
+	require.Len(t, kept, 2)
+	_, err = store.Flush(ctx, testLease(), time.Now(), []rlhf.Snapshot{{ID: c[2].ID, Content: "多", Seq: 6, Dirty: true,
+		Base: rlhf.Saved{Seq: 5, ContentChars: 2}}})
+	require.NoError(t, err)
+	five := rlhf.Saved{Seq: 5, ContentChars: 2}
+	final := func(i int, owner, tail string, base rlhf.Saved) rlhf.Final {
+		f := c[i]
+		f.Owner, f.Content, f.Status, f.FinishReason, f.Seq = owner, tail, rlhf.StatusComplete, "stop", 9
+		return rlhf.Final{C: f, Base: base}
+	}
+	written, err := store.FinishAll(ctx, []rlhf.Final{
+		final(0, "replica-a", "完整的回复", rlhf.Saved{}),
+		final(1, "replica-a", "后半", five),
+		final(2, "replica-a", "后半", five),
+		final(3, "replica-b", "别人的", rlhf.Saved{}),
+	})
+	require.NoError(t, err)
+	assert.Equal(t, []bool{true, true, true, false}, written)
+	got, err := store.Turn(ctx, turn.ID)
+	require.NoError(t, err)
+	for i, want := range []struct {
+		status  rlhf.Status
+		content string
+		seq     int64
+	}{{rlhf.StatusComplete, "完整的回复", 9}, {rlhf.StatusComplete, "前半后半", 9}, {rlhf.StatusComplete, "前半后半", 9}, {rlhf.StatusStreaming, "", 0}} {
+		assert.Equal(t, want.status, got.Candidates[i].Status, "candidate %d", i)
+		assert.Equal(t, want.content, got.Candidates[i].Content, "candidate %d", i)
+		assert.Equal(t, want.seq, got.Candidates[i].Seq, "candidate %d", i)
+	}
+	written, err = store.FinishAll(ctx, []rlhf.Final{final(0, "replica-a", "再来", rlhf.Saved{})})
+	require.NoError(t, err)
+	assert.Equal(t, []bool{false}, written, "a finished candidate is not finished twice")
+}
+
+// TestFlushAndFinishAllNeverDeadlock: batched final saves, in opposite orders, against the
+// once-a-second save of the same candidates. Both lock rows in id order.
+func TestFlushAndFinishAllNeverDeadlock(t *testing.T) {
+	t.Parallel()
+	pool := pgtest.Pool(t)
+	store := rlhf.NewStore(pool)
+	ctx := context.Background()
+	const rounds, n = 20, 8
+	for round := range rounds {
+		turn := newTurn(t, pool, n)
+		var wg sync.WaitGroup
+		errc := make(chan error, 8)
+		wg.Go(func() {
+			for k := range 4 {
+				batch := make([]rlhf.Snapshot, n)
+				for i, c := range turn.Candidates {
+					batch[(i+k)%n] = rlhf.Snapshot{ID: c.ID, Content: "部分", Dirty: true}
+				}
+				_, err := store.Flush(ctx, testLease(), time.Now(), batch)
+				errc <- err
+			}
+		})
+		for half := range 2 {
+			wg.Go(func() {
+				var fs []rlhf.Final
+				for i := range n {
+					c := turn.Candidates[i]
+					if half == 1 {
+						c = turn.Candidates[n-1-i]
+					}
+					c.Content, c.Status, c.FinishReason = "完整的回复", rlhf.StatusComplete, "stop"
+					fs = append(fs, rlhf.Final{C: c})
+				}
+				_, err := store.FinishAll(ctx, fs)
+				errc <- err
+			})
+		}
+		wg.Wait()
+		close(errc)
+		for err := range errc {
+			require.NoError(t, err, "round %d", round)
+		}
+		got, err := store.Turn(ctx, turn.ID)
+		require.NoError(t, err)
+		for _, c := range got.Candidates {
+			assert.Equal(t, rlhf.StatusComplete, c.Status)
+		}
+	}
+}
