@@ -198,6 +198,7 @@ func (e *Engine) pollRemote(ctx context.Context) {
 		}
 	}
 }
+
 // unfollowAllRemote stops a closed connection following any remote turn.
 func (e *Engine) unfollowAllRemote(conn *wsConn) {
 	e.followMu.Lock()
