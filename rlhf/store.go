@@ -3,6 +3,8 @@ package rlhf
 import (
 	"context"
 	"slices"
+	"strconv"
+	"strings"
 	"time"
 
 	"github.com/jackc/pgx/v5"
@@ -110,72 +112,112 @@ func (l Lease) check() error {
 	return nil
 }
 
-// StartTurn stores the user's message and the candidates, as streaming, in one transaction.
+// StartTurn stores the user's message and the candidates, as streaming, in one statement
+// (and, to continue a conversation, one check before it). It runs while other trainers'
+// first tokens flow: as a transaction of an insert per row it took 13 round trips, each
+// waiting for a pool connection under load (issue 12). One statement is atomic, as the
+// transaction was: a conversation, messages, turn and candidates all, or nothing.
 func (s *Store) StartTurn(ctx context.Context, in NewTurn) (Turn, error) {
 	var t Turn
 	if err := in.Lease.check(); err != nil {
 		return t, err
 	}
-	err := pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
-		if in.ConversationID == 0 {
-			if in.ParentID != nil {
-				return errs.Field("parent_message_id", "a new conversation has no parent message")
-			}
-			if err := tx.QueryRow(ctx, `INSERT INTO conversations (project_id, persona_id, created_by, locale) VALUES ($1, $2, $3, $4) RETURNING id`,
-				in.ProjectID, in.PersonaID, in.UserID, in.Locale).Scan(&in.ConversationID); err != nil {
-				return err
-			}
-		} else {
-			var personaID int64
-			if err := tx.QueryRow(ctx, `SELECT persona_id FROM conversations WHERE id = $1`, in.ConversationID).Scan(&personaID); err != nil {
-				return db.Error(err, "conversation %d", in.ConversationID)
-			}
-			if personaID != in.PersonaID {
-				return errs.Field("conversation_id", "conversation %d is with another persona", in.ConversationID)
-			}
-			if in.ParentID == nil {
-				return errs.Field("parent_message_id", "say which message this turn continues from")
-			}
-			var ok bool
-			if err := tx.QueryRow(ctx, `SELECT EXISTS (SELECT 1 FROM messages WHERE id = $1 AND conversation_id = $2 AND role = 'assistant')`,
-				*in.ParentID, in.ConversationID).Scan(&ok); err != nil {
-				return err
-			}
-			if !ok {
-				return errs.Field("parent_message_id", "message %d is not a reply in conversation %d", *in.ParentID, in.ConversationID)
-			}
+	if in.ConversationID == 0 {
+		if in.ParentID != nil {
+			return t, errs.Field("parent_message_id", "a new conversation has no parent message")
 		}
-		t = Turn{ConversationID: in.ConversationID, CreatedBy: in.UserID}
-		if err := tx.QueryRow(ctx, `INSERT INTO messages (conversation_id, parent_id, role, author, author_id, content)
-			VALUES ($1, $2, 'user', 'human', $3, $4) RETURNING id`, in.ConversationID, in.ParentID, in.UserID, in.Message).Scan(&t.UserMessageID); err != nil {
-			return err
+	} else {
+		if in.ParentID == nil {
+			return t, errs.Field("parent_message_id", "say which message this turn continues from")
 		}
-		if err := tx.QueryRow(ctx, `INSERT INTO turns (conversation_id, user_message_id, created_by, shuffle_seed) VALUES ($1, $2, $3, $4) RETURNING id`,
-			in.ConversationID, t.UserMessageID, in.UserID, in.ShuffleSeed).Scan(&t.ID); err != nil {
-			return err
+		// The persona of a conversation never changes, nor does a message leave one: this
+		// check holds for the statement below.
+		var personaID int64
+		var parentOK bool
+		if err := s.pool.QueryRow(ctx, `SELECT c.persona_id, EXISTS (SELECT 1 FROM messages m
+				WHERE m.id = $2 AND m.conversation_id = c.id AND m.role = 'assistant') FROM conversations c WHERE c.id = $1`,
+			in.ConversationID, *in.ParentID).Scan(&personaID, &parentOK); err != nil {
+			return t, db.Error(err, "conversation %d", in.ConversationID)
 		}
-		for _, c := range in.Candidates {
-			cand := Candidate{TurnID: t.ID, CandidateSpec: c, Status: StatusStreaming, Owner: in.Lease.Owner}
-			if cand.PassageIDs == nil {
-				cand.PassageIDs = []int64{}
-			}
-			if err := tx.QueryRow(ctx, `INSERT INTO messages (conversation_id, parent_id, role, author) VALUES ($1, $2, 'assistant', 'model') RETURNING id`,
-				in.ConversationID, t.UserMessageID).Scan(&cand.MessageID); err != nil {
-				return err
-			}
-			if err := tx.QueryRow(ctx, `INSERT INTO candidates (turn_id, message_id, position, model, endpoint, baseline, prompt_version_id,
-					temperature, top_p, max_tokens, seed, system_prompt_hash, passage_ids, status, plan_index, owner, lease_until)
-				VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17) RETURNING id`,
-				t.ID, cand.MessageID, c.Position, c.Model, c.Endpoint, c.Baseline, c.PromptVersionID, c.Temperature, c.TopP,
-				c.MaxTokens, c.Seed, c.SystemPromptHash, cand.PassageIDs, StatusStreaming, c.PlanIndex,
-				in.Lease.Owner, in.Lease.Until).Scan(&cand.ID); err != nil {
-				return err
-			}
-			t.Candidates = append(t.Candidates, cand)
+		if personaID != in.PersonaID {
+			return t, errs.Field("conversation_id", "conversation %d is with another persona", in.ConversationID)
+		}
+		if !parentOK {
+			return t, errs.Field("parent_message_id", "message %d is not a reply in conversation %d", *in.ParentID, in.ConversationID)
+		}
+	}
+	n := len(in.Candidates)
+	positions, maxTokens, planIndex := make([]int32, n), make([]int32, n), make([]*int32, n)
+	models, endpoints, hashes, passages := make([]string, n), make([]string, n), make([]string, n), make([]string, n)
+	baselines, versions, seeds := make([]bool, n), make([]int64, n), make([]int64, n)
+	temps, topPs := make([]float32, n), make([]float32, n)
+	for i, c := range in.Candidates {
+		positions[i], maxTokens[i] = int32(c.Position), int32(c.MaxTokens)
+		if c.PlanIndex != nil {
+			v := int32(*c.PlanIndex)
+			planIndex[i] = &v
+		}
+		models[i], endpoints[i], hashes[i], baselines[i], versions[i], seeds[i] = c.Model, c.Endpoint, c.SystemPromptHash, c.Baseline, c.PromptVersionID, c.Seed
+		temps[i], topPs[i] = c.Temperature, c.TopP
+		// An array per candidate cannot ride unnest (it would flatten them): each goes as its
+		// text form and is cast back.
+		ids := make([]string, len(c.PassageIDs))
+		for j, id := range c.PassageIDs {
+			ids[j] = strconv.FormatInt(id, 10)
+		}
+		passages[i] = "{" + strings.Join(ids, ",") + "}"
+	}
+	// The assistant messages' ids are drawn first (spec is computed once, as it is used
+	// twice), so each candidate's row names its own message without relying on the order
+	// RETURNING lists rows in.
+	rows, _ := s.pool.Query(ctx, `WITH conv AS (
+			INSERT INTO conversations (project_id, persona_id, created_by, locale) SELECT $1, $2, $3, $4 WHERE $5::bigint = 0 RETURNING id),
+		cid AS (SELECT id FROM conv UNION ALL SELECT $5::bigint WHERE $5::bigint <> 0),
+		um AS (INSERT INTO messages (conversation_id, parent_id, role, author, author_id, content)
+			SELECT cid.id, $6::bigint, 'user', 'human', $3, $7 FROM cid RETURNING id, conversation_id),
+		t AS (INSERT INTO turns (conversation_id, user_message_id, created_by, shuffle_seed)
+			SELECT um.conversation_id, um.id, $3, $8::bigint FROM um RETURNING id, conversation_id, user_message_id),
+		spec AS MATERIALIZED (SELECT s.*, nextval(pg_get_serial_sequence('messages', 'id')) AS message_id
+			FROM unnest($9::int[], $10::text[], $11::text[], $12::bool[], $13::bigint[], $14::real[], $15::real[], $16::int[],
+				$17::bigint[], $18::text[], $19::text[], $20::int[])
+				AS s (position, model, endpoint, baseline, prompt_version_id, temperature, top_p, max_tokens, seed, system_prompt_hash,
+					passage_ids, plan_index)),
+		am AS (INSERT INTO messages (id, conversation_id, parent_id, role, author) OVERRIDING SYSTEM VALUE
+			SELECT spec.message_id, t.conversation_id, t.user_message_id, 'assistant', 'model' FROM spec, t),
+		c AS (INSERT INTO candidates (turn_id, message_id, position, model, endpoint, baseline, prompt_version_id, temperature, top_p,
+				max_tokens, seed, system_prompt_hash, passage_ids, status, plan_index, owner, lease_until)
+			SELECT t.id, spec.message_id, spec.position, spec.model, spec.endpoint, spec.baseline, spec.prompt_version_id, spec.temperature,
+				spec.top_p, spec.max_tokens, spec.seed, spec.system_prompt_hash, spec.passage_ids::bigint[], $21, spec.plan_index, $22, $23
+			FROM spec, t RETURNING id, message_id, position)
+		SELECT t.id, t.conversation_id, t.user_message_id, c.id, c.message_id, c.position FROM t LEFT JOIN c ON true ORDER BY c.position`,
+		in.ProjectID, in.PersonaID, in.UserID, in.Locale, in.ConversationID, in.ParentID, in.Message, in.ShuffleSeed,
+		positions, models, endpoints, baselines, versions, temps, topPs, maxTokens, seeds, hashes, passages, planIndex,
+		StatusStreaming, in.Lease.Owner, in.Lease.Until)
+	byPosition := map[int]Candidate{}
+	var candID, msgID *int64
+	var position *int
+	_, err := pgx.ForEachRow(rows, []any{&t.ID, &t.ConversationID, &t.UserMessageID, &candID, &msgID, &position}, func() error {
+		if candID != nil {
+			byPosition[*position] = Candidate{ID: *candID, MessageID: *msgID}
 		}
 		return nil
 	})
-	return t, db.Error(err, "start a turn")
+	if err != nil {
+		return Turn{}, db.Error(err, "start a turn")
+	}
+	if t.ID == 0 {
+		return Turn{}, db.Error(pgx.ErrNoRows, "conversation %d", in.ConversationID)
+	}
+	t.CreatedBy = in.UserID
+	for _, c := range in.Candidates {
+		stored := byPosition[c.Position]
+		cand := Candidate{ID: stored.ID, TurnID: t.ID, MessageID: stored.MessageID, CandidateSpec: c, Status: StatusStreaming, Owner: in.Lease.Owner}
+		if cand.PassageIDs == nil {
+			cand.PassageIDs = []int64{}
+		}
+		t.Candidates = append(t.Candidates, cand)
+	}
+	return t, nil
 }
 
 // History returns the path from the conversation's first message to messageID, in order.

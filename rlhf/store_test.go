@@ -12,6 +12,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/mentor-ai/mentor/auth"
+	"github.com/mentor-ai/mentor/errs"
 	"github.com/mentor-ai/mentor/internal/pgtest"
 	"github.com/mentor-ai/mentor/prompts"
 	"github.com/mentor-ai/mentor/rlhf"
@@ -213,4 +214,80 @@ func TestFlushAndFinishAllNeverDeadlock(t *testing.T) {
 			assert.Equal(t, rlhf.StatusComplete, c.Status)
 		}
 	}
+}
+
+// TestStartTurnInOneStatement stores a turn as one statement: a new conversation with
+// candidates (their passages and plan places kept, each with a message of its own), then a
+// turn continuing it, and refuses, naming the field, a continuation from a message that is not
+// a reply of the conversation or with another persona, storing nothing.
+func TestStartTurnInOneStatement(t *testing.T) {
+	t.Parallel()
+	pool := pgtest.Pool(t)
+	store := rlhf.NewStore(pool)
+	ctx := context.Background()
+	first := newTurn(t, pool, 2) // a project, persona, version and user to reuse
+	var personaID, projectID, userID int64
+	require.NoError(t, pool.QueryRow(ctx, `SELECT c.persona_id, c.project_id, c.created_by FROM conversations c WHERE c.id = $1`,
+		first.ConversationID).Scan(&personaID, &projectID, &userID))
+	one, two := 0, 1
+	specs := []rlhf.CandidateSpec{
+		{Position: 1, PlanIndex: &two, Model: "m1", PromptVersionID: first.Candidates[0].PromptVersionID, SystemPromptHash: "h", PassageIDs: []int64{}},
+		{Position: 2, PlanIndex: &one, Model: "m2", PromptVersionID: first.Candidates[0].PromptVersionID, SystemPromptHash: "h", PassageIDs: []int64{7, 3}},
+	}
+	seed := int64(42)
+	turn, err := store.StartTurn(ctx, rlhf.NewTurn{ProjectID: projectID, PersonaID: personaID, Locale: "zh-CN", UserID: userID,
+		Message: "新的问题", Candidates: specs, ShuffleSeed: &seed, Lease: testLease()})
+	require.NoError(t, err)
+	stored, err := store.Turn(ctx, turn.ID)
+	require.NoError(t, err)
+	assert.Equal(t, turn.ConversationID, stored.ConversationID)
+	assert.Equal(t, turn.UserMessageID, stored.UserMessageID)
+	require.Len(t, stored.Candidates, 2)
+	for i, c := range stored.Candidates {
+		assert.Equal(t, turn.Candidates[i].ID, c.ID)
+		assert.Equal(t, turn.Candidates[i].MessageID, c.MessageID)
+		assert.Equal(t, specs[i].Model, c.Model)
+		assert.Equal(t, *specs[i].PlanIndex, *c.PlanIndex)
+		assert.Equal(t, specs[i].PassageIDs, c.PassageIDs)
+		assert.Equal(t, rlhf.StatusStreaming, c.Status)
+		assert.Equal(t, "replica-a", c.Owner)
+	}
+	var parent *int64
+	var storedSeed *int64
+	require.NoError(t, pool.QueryRow(ctx, `SELECT m.parent_id, t.shuffle_seed FROM messages m JOIN turns t ON t.user_message_id = m.id
+		WHERE m.id = $1`, turn.UserMessageID).Scan(&parent, &storedSeed))
+	assert.Nil(t, parent)
+	assert.Equal(t, seed, *storedSeed)
+
+	reply := turn.Candidates[1].MessageID
+	next, err := store.StartTurn(ctx, rlhf.NewTurn{ConversationID: turn.ConversationID, PersonaID: personaID, ParentID: &reply, UserID: userID,
+		Message: "接着问", Candidates: specs[:1], Lease: testLease()})
+	require.NoError(t, err)
+	assert.Equal(t, turn.ConversationID, next.ConversationID)
+	require.NoError(t, pool.QueryRow(ctx, `SELECT parent_id FROM messages WHERE id = $1`, next.UserMessageID).Scan(&parent))
+	assert.Equal(t, reply, *parent)
+
+	var before int
+	require.NoError(t, pool.QueryRow(ctx, `SELECT count(*) FROM messages`).Scan(&before))
+	question := turn.UserMessageID
+	for _, tt := range []struct {
+		name  string
+		in    rlhf.NewTurn
+		field string
+	}{
+		{"a parent that is the user's message", rlhf.NewTurn{ConversationID: turn.ConversationID, PersonaID: personaID, ParentID: &question}, "parent_message_id"},
+		{"no parent", rlhf.NewTurn{ConversationID: turn.ConversationID, PersonaID: personaID}, "parent_message_id"},
+		{"another persona", rlhf.NewTurn{ConversationID: turn.ConversationID, PersonaID: personaID + 1000, ParentID: &reply}, "conversation_id"},
+		{"a parent for a new conversation", rlhf.NewTurn{ProjectID: projectID, PersonaID: personaID, ParentID: &reply}, "parent_message_id"},
+	} {
+		tt.in.UserID, tt.in.Message, tt.in.Candidates, tt.in.Lease, tt.in.Locale = userID, "问", specs, testLease(), "zh-CN"
+		_, err := store.StartTurn(ctx, tt.in)
+		var e *errs.Error
+		if assert.ErrorAs(t, err, &e, tt.name) {
+			assert.Equal(t, tt.field, e.Field, "%s: %v", tt.name, err)
+		}
+	}
+	var after int
+	require.NoError(t, pool.QueryRow(ctx, `SELECT count(*) FROM messages`).Scan(&after))
+	assert.Equal(t, before, after, "a refused turn stores nothing")
 }
