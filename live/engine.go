@@ -620,8 +620,14 @@ func (e *Engine) Serve(ctx context.Context, conn Transport, caller Caller) {
 	}()
 	go wc.writePump()
 	// The client may have seen the handshake, and its account been disabled, before the
-	// connection was registered above; checking once more closes that gap.
-	e.recheck(ctx, []*wsConn{wc})
+	// connection was registered above; checking once more closes that gap. Off the reader's
+	// path: the first command need not wait for a query the handshake just made, and a
+	// connection found stale is closed as soon as the answer comes.
+	go func() {
+		checkCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), e.cfg.Lease/3)
+		defer cancel()
+		e.recheck(checkCtx, []*wsConn{wc})
+	}()
 	wc.readPump(ctx, e.logger, e.checkNUL, commands{e: e, caller: caller, conn: wc}.handle)
 }
 
