@@ -525,21 +525,21 @@ func (c *wsConn) wake() {
 	}
 }
 
-// pending collects, for the writer, the followed turns' events not yet sent. A turn whose
-// streams have all ended and whose every final event this connection has sent is no longer
-// followed: a long-lived socket holds only the turns still in play.
-func (c *wsConn) pending() []candidateEvent {
+// pending appends to spans, for the writer, the followed turns' events not yet sent, as spans
+// of the turns' logs (nothing is copied). A turn whose streams have all ended and whose every
+// final event this connection has sent is no longer followed: a long-lived socket holds only
+// the turns still in play.
+func (c *wsConn) pendingSpans(spans []logSpan) []logSpan {
 	c.followMu.Lock()
 	defer c.followMu.Unlock()
-	var out []candidateEvent
 	for t := range c.follows {
-		evs, delivered := t.take(c)
-		out = append(out, evs...)
+		var delivered bool
+		spans, delivered = t.take(c, spans)
 		if delivered {
 			delete(c.follows, t)
 		}
 	}
-	return out
+	return spans
 }
 
 // closeReason is a close frame's code and text.
@@ -704,6 +704,8 @@ func (c *wsConn) emit(e any) {
 }
 
 func (c *wsConn) writePump() {
+	var spans []logSpan
+	var buf []byte
 	ticker := time.NewTicker(pingPeriod)
 	defer func() {
 		ticker.Stop()
@@ -718,13 +720,25 @@ func (c *wsConn) writePump() {
 			}
 		case <-c.woken:
 			// A client that cannot take events as fast as they come falls behind in the log;
-			// one whose writes stall past writeWait is dropped and can resume.
-			for _, e := range c.pending() {
-				c.conn.SetWriteDeadline(time.Now().Add(writeWait)) //nolint:errcheck // shows as a write error
-				if err := c.conn.WriteJSON(e); err != nil {
-					return
+			// one whose writes stall past writeWait is dropped and can resume. The spans and
+			// the encoding buffer are reused from wake to wake.
+			spans = c.pendingSpans(spans[:0])
+			for _, sp := range spans {
+				for i, en := range sp.entries {
+					c.conn.SetWriteDeadline(time.Now().Add(writeWait)) //nolint:errcheck // shows as a write error
+					var err error
+					if en.full != nil {
+						err = c.conn.WriteJSON(en.full)
+					} else {
+						buf = appendPiece(buf[:0], en, sp.turnID, sp.candidateID, sp.first+int64(i))
+						err = c.conn.WriteMessage(websocket.TextMessage, buf)
+					}
+					if err != nil {
+						return
+					}
 				}
 			}
+			clear(spans) // let go of the logs' slices until the next wake
 		case <-ticker.C:
 			c.conn.SetWriteDeadline(time.Now().Add(writeWait)) //nolint:errcheck // shows as a write error
 			if err := c.conn.WriteMessage(websocket.PingMessage, nil); err != nil {
