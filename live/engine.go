@@ -142,7 +142,12 @@ type trackedStream struct {
 	base      rlhf.Saved
 	baseBytes [2]int // content, reasoning
 	stop      context.CancelCauseFunc
-	until     time.Time // the lease as last granted: the stream stops at this time unless renewed
+	// until is when the lease as last granted runs out, on this replica's clock: the stream
+	// stops then unless renewed. It is measured from before the statement that granted the
+	// lease was sent, so it comes no later than the database's own lease_until, which the
+	// database measured from a moment after that: only this replica's clock's rate matters,
+	// never how far it is from the database's or another replica's (see rlhf.Lease).
+	until time.Time
 }
 
 // streamText is a live candidate's whole text so far, up to and including its event numbered seq.
@@ -151,9 +156,10 @@ type streamText struct {
 	seq                int64
 }
 
-// lease is a claim on streams started now.
-func (e *Engine) lease() rlhf.Lease {
-	return rlhf.Lease{Owner: e.cfg.Replica, Until: e.cfg.Now().Add(e.cfg.Lease)}
+// lease is a claim on streams started now, and when it runs out by this replica's clock at the
+// latest (see trackedStream.until).
+func (e *Engine) lease() (rlhf.Lease, time.Time) {
+	return rlhf.Lease{Owner: e.cfg.Replica, For: e.cfg.Lease}, e.cfg.Now().Add(e.cfg.Lease)
 }
 
 func (e *Engine) track(id int64, until time.Time, stop context.CancelCauseFunc, text func() (streamText, uint64)) {
@@ -188,7 +194,7 @@ func (e *Engine) untrack(id int64) savedBase {
 // with ErrLeaseLost: this replica never streams on into a row it may no longer own.
 func (e *Engine) save(ctx context.Context) {
 	now := e.cfg.Now()
-	lease := rlhf.Lease{Owner: e.cfg.Replica, Until: now.Add(e.cfg.Lease)}
+	lease, until := e.lease()
 	e.flushMu.Lock()
 	batch := make([]rlhf.Snapshot, 0, len(e.tracked))
 	type pending struct {
@@ -216,7 +222,7 @@ func (e *Engine) save(ctx context.Context) {
 	var kept []int64
 	var err error
 	if len(batch) > 0 {
-		if kept, err = e.store.Flush(ctx, lease, now, batch); err != nil {
+		if kept, err = e.store.Flush(ctx, lease, batch); err != nil {
 			e.logger.Error("save streaming candidates", "count", len(batch), "err", err)
 		}
 	}
@@ -233,7 +239,7 @@ func (e *Engine) save(ctx context.Context) {
 				continue // it finished meanwhile
 			}
 			if renewed[id] {
-				t.saved, t.base, t.baseBytes, t.until = next.version, next.base, next.bytes, lease.Until
+				t.saved, t.base, t.baseBytes, t.until = next.version, next.base, next.bytes, until
 			} else {
 				// Not renewed: either it finished between the snapshot and the statement
 				// (then it is untracked by now, above), or it is no longer ours.
@@ -252,7 +258,7 @@ func (e *Engine) save(ctx context.Context) {
 
 // sweep marks interrupted every candidate whose owner let its lease run out.
 func (e *Engine) sweep(ctx context.Context) {
-	n, err := e.store.Sweep(ctx, e.cfg.Now())
+	n, err := e.store.Sweep(ctx)
 	if err != nil {
 		e.logger.Error("sweep streams whose lease ran out", "err", err)
 	} else if n > 0 {

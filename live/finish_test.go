@@ -42,7 +42,7 @@ func TestFinalSavesThatComeTogetherAreAllAnswered(t *testing.T) {
 			specs[i] = rlhf.CandidateSpec{Position: i + 1, Model: "m", PromptVersionID: v.ID, SystemPromptHash: "h"}
 		}
 		turn, err := store.StartTurn(ctx, rlhf.NewTurn{ProjectID: project.ID, PersonaID: persona.ID, Locale: "zh-CN", UserID: u.ID,
-			Message: "问题", Candidates: specs, Lease: e.lease()})
+			Message: "问题", Candidates: specs, Lease: rlhf.Lease{Owner: "replica-a", For: 10 * time.Second}})
 		require.NoError(t, err)
 		cands = append(cands, turn.Candidates...)
 	}

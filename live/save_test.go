@@ -38,7 +38,7 @@ func TestASaveWhoseAnswerIsLostNeverAppendsTwice(t *testing.T) {
 	e, err := New(deps, Config{Replica: "replica-a", Lease: 10 * time.Second, Sweep: time.Hour, Check: time.Hour, Now: clock.Now,
 		Sessions: auth.SessionLimits{Idle: time.Hour, Absolute: time.Hour}})
 	require.NoError(t, err)
-	l := e.lease()
+	l, until := e.lease()
 	c := streamingCandidate(t, store, prompts.NewStore(direct), auth.NewStore(direct, nil), l)
 
 	// The stream's text grows between saves; each piece is multi-byte, so a length counted
@@ -53,7 +53,7 @@ func TestASaveWhoseAnswerIsLostNeverAppendsTwice(t *testing.T) {
 		changes++
 	}
 	_, stop := context.WithCancelCause(context.Background())
-	e.track(c.ID, l.Until, stop, func() (streamText, uint64) {
+	e.track(c.ID, until, stop, func() (streamText, uint64) {
 		return streamText{content: content.String(), reasoning: reasoning.String(), seq: seq}, changes
 	})
 	saved := func(t *testing.T) (string, string, int64) {

@@ -303,7 +303,7 @@ func (x commands) generate(ctx context.Context, cmd generateCmd) error {
 		prepared[i] = p
 		specs[i] = candidateSpec(rlhf.CandidateSpec{Position: i + 1, PlanIndex: &pc.planIndex, PromptVersionID: pc.version.ID}, p)
 	}
-	lease := e.lease()
+	lease, until := e.lease()
 	turn, err := e.store.StartTurn(ctx, rlhf.NewTurn{ConversationID: cmd.ConversationID, ProjectID: persona.ProjectID,
 		PersonaID: persona.ID, Locale: locale, ParentID: cmd.ParentMessageID, UserID: x.caller.User.ID, Message: cmd.Message,
 		Candidates: specs, ShuffleSeed: shuffleSeed, Lease: lease})
@@ -323,7 +323,7 @@ func (x commands) generate(ctx context.Context, cmd generateCmd) error {
 	x.conn.follow(lt, nil)
 
 	for i, c := range turn.Candidates {
-		e.startCandidate(lt, c, lease.Until, prepared[i], slots.take())
+		e.startCandidate(lt, c, until, prepared[i], slots.take())
 	}
 	return nil
 }
@@ -745,7 +745,7 @@ func (x commands) regenerate(ctx context.Context, cmd regenerateCmd) error {
 		return err
 	}
 	spec := candidateSpec(c.CandidateSpec, p)
-	lease := e.lease()
+	lease, until := e.lease()
 	if err := e.store.Restart(ctx, c.ID, spec, lease); err != nil {
 		return err
 	}
@@ -758,7 +758,7 @@ func (x commands) regenerate(ctx context.Context, cmd regenerateCmd) error {
 	}
 	lt.seedSeqs(seqs) // a turn no longer in memory numbers on from what the database has
 	x.conn.followFromNow(lt)
-	e.startCandidate(lt, c, lease.Until, p, slots.take())
+	e.startCandidate(lt, c, until, p, slots.take())
 	return nil
 }
 

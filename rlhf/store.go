@@ -17,10 +17,37 @@ import (
 // Store reads and writes conversations, turns and candidates.
 type Store struct {
 	pool *pgxpool.Pool
+	// clock, when set, stands in for the database's clock in lease checks (WithClock).
+	clock func() time.Time
 }
 
+// Option configures a Store.
+type Option func(*Store)
+
+// WithClock has the store measure leases on now instead of the database's clock: for tests
+// that drive leases and sweeps with an injected clock. Without it, every lease is granted and
+// checked against the database's now(), the one clock all replicas share (docs/architecture.md,
+// "Clocks").
+func WithClock(now func() time.Time) Option { return func(s *Store) { s.clock = now } }
+
 // NewStore returns a Store on pool.
-func NewStore(pool *pgxpool.Pool) *Store { return &Store{pool: pool} }
+func NewStore(pool *pgxpool.Pool, opts ...Option) *Store {
+	s := &Store{pool: pool}
+	for _, o := range opts {
+		o(s)
+	}
+	return s
+}
+
+// leaseNow is the time leases are measured at: nil for the database's now() (the SQL reads
+// coalesce($n, now())), or the injected clock's.
+func (s *Store) leaseNow() *time.Time {
+	if s.clock == nil {
+		return nil
+	}
+	t := s.clock()
+	return &t
+}
 
 // Message is one node of a conversation tree.
 type Message struct {
@@ -98,15 +125,20 @@ type NewTurn struct {
 }
 
 // Lease is a replica's claim on the candidates it streams: Owner is the replica's id, and the
-// claim holds until Until, unless the owner renews it (Flush). Past Until, a sweep by any
-// replica may mark the candidates interrupted.
+// claim holds for For from when the database grants it, unless the owner renews it (Flush).
+// Past it, a sweep by any replica may mark the candidates interrupted. The database's clock
+// grants and checks every lease: replicas' clocks may disagree, and a lease written in one
+// replica's time and checked in another's would end early or late by their difference.
 type Lease struct {
 	Owner string
-	Until time.Time
+	For   time.Duration
 }
 
+// micros is the lease's length in microseconds, as the SQL takes it.
+func (l Lease) micros() int64 { return l.For.Microseconds() }
+
 func (l Lease) check() error {
-	if l.Owner == "" || l.Until.IsZero() {
+	if l.Owner == "" || l.For <= 0 {
 		return errs.E(errs.Internal, "a streaming candidate needs an owner and a lease")
 	}
 	return nil
@@ -187,12 +219,13 @@ func (s *Store) StartTurn(ctx context.Context, in NewTurn) (Turn, error) {
 		c AS (INSERT INTO candidates (turn_id, message_id, position, model, endpoint, baseline, prompt_version_id, temperature, top_p,
 				max_tokens, seed, system_prompt_hash, passage_ids, status, plan_index, owner, lease_until)
 			SELECT t.id, spec.message_id, spec.position, spec.model, spec.endpoint, spec.baseline, spec.prompt_version_id, spec.temperature,
-				spec.top_p, spec.max_tokens, spec.seed, spec.system_prompt_hash, spec.passage_ids::bigint[], $21, spec.plan_index, $22, $23
+				spec.top_p, spec.max_tokens, spec.seed, spec.system_prompt_hash, spec.passage_ids::bigint[], $21, spec.plan_index, $22,
+				coalesce($24::timestamptz, now()) + $23::bigint * interval '1 microsecond'
 			FROM spec, t RETURNING id, message_id, position)
 		SELECT t.id, t.conversation_id, t.user_message_id, c.id, c.message_id, c.position FROM t LEFT JOIN c ON true ORDER BY c.position`,
 		in.ProjectID, in.PersonaID, in.UserID, in.Locale, in.ConversationID, in.ParentID, in.Message, in.ShuffleSeed,
 		positions, models, endpoints, baselines, versions, temps, topPs, maxTokens, seeds, hashes, passages, planIndex,
-		StatusStreaming, in.Lease.Owner, in.Lease.Until)
+		StatusStreaming, in.Lease.Owner, in.Lease.micros(), s.leaseNow())
 	byPosition := map[int]Candidate{}
 	var candID, msgID *int64
 	var position *int
@@ -235,8 +268,8 @@ func (s *Store) History(ctx context.Context, conversationID, messageID int64) ([
 	return out, db.Error(err, "message %d of conversation %d", messageID, conversationID)
 }
 
-// Flush saves streaming candidates' new text and renews their lease to lease.Until, all in
-// one statement: a replica with hundreds of live streams writes once a second, not once per
+// Flush saves streaming candidates' new text and renews their lease for lease.For from the
+// database's now, all in one statement: a replica with hundreds of live streams writes once a second, not once per
 // stream. It sends only the text added since the last save that went through (Snapshot.Base),
 // not the whole reply again: re-sending and re-parsing every reply once a second was 9.6% of
 // all bytes allocated and most of the save's Postgres CPU (issue 12).
@@ -249,7 +282,7 @@ func (s *Store) History(ctx context.Context, conversationID, messageID int64) ([
 // Either way the row ends up holding exactly the stream's text up to Seq.
 //
 // Candidates whose Dirty is false only have their lease renewed. It writes only candidates
-// that are still streaming, owned by lease.Owner, with a lease that has not run out by now: a
+// that are still streaming, owned by lease.Owner, with a lease that has not run out by the database's now: a
 // late save must not undo a finish, and a replica whose lease ran out has given its rows up,
 // even if no sweep has marked them yet. It returns the ids it renewed; a streaming candidate
 // missing from them is lost to its owner, which must stop streaming it.
@@ -257,7 +290,7 @@ func (s *Store) History(ctx context.Context, conversationID, messageID int64) ([
 // It does not wait for the WAL flush (synchronous_commit off for this transaction only): a
 // crash may lose the last second of a stream, which the live-session design allows. Finish
 // is fully durable and writes the whole text.
-func (s *Store) Flush(ctx context.Context, lease Lease, now time.Time, cs []Snapshot) ([]int64, error) {
+func (s *Store) Flush(ctx context.Context, lease Lease, cs []Snapshot) ([]int64, error) {
 	if len(cs) == 0 {
 		return nil, nil
 	}
@@ -282,9 +315,9 @@ func (s *Store) Flush(ctx context.Context, lease Lease, now time.Time, cs []Snap
 		rows, _ := tx.Query(ctx, `WITH data AS (SELECT * FROM unnest($1::bigint[], $2::text[], $3::text[], $4::bool[], $9::bigint[],
 					$10::bigint[], $11::int[], $12::int[]) AS d (id, content, reasoning, dirty, seq, base_seq, base_content, base_reasoning)),
 			cur AS (SELECT candidates.id, candidates.message_id, candidates.seq AS old_seq FROM candidates JOIN data ON data.id = candidates.id
-				WHERE candidates.status = $5 AND candidates.owner = $7 AND candidates.lease_until > $8
+				WHERE candidates.status = $5 AND candidates.owner = $7 AND candidates.lease_until > coalesce($8::timestamptz, now())
 				ORDER BY candidates.id FOR UPDATE OF candidates),
-			c AS (UPDATE candidates SET lease_until = $6,
+			c AS (UPDATE candidates SET lease_until = coalesce($8::timestamptz, now()) + $6::bigint * interval '1 microsecond',
 					reasoning = CASE WHEN NOT data.dirty THEN candidates.reasoning
 						WHEN cur.old_seq = data.base_seq THEN candidates.reasoning || data.reasoning
 						ELSE left(candidates.reasoning, data.base_reasoning) || data.reasoning END,
@@ -296,7 +329,7 @@ func (s *Store) Flush(ctx context.Context, lease Lease, now time.Time, cs []Snap
 			m AS (UPDATE messages SET content = CASE WHEN c.old_seq = c.base_seq THEN messages.content || c.content
 					ELSE left(messages.content, c.base_content) || c.content END
 				FROM c WHERE messages.id = c.message_id AND c.dirty)
-			SELECT id FROM c`, ids, contents, reasonings, dirty, StatusStreaming, lease.Until, lease.Owner, now, seqs,
+			SELECT id FROM c`, ids, contents, reasonings, dirty, StatusStreaming, lease.micros(), lease.Owner, s.leaseNow(), seqs,
 			baseSeqs, baseContent, baseReasoning)
 		var err error
 		kept, err = pgx.CollectRows(rows, pgx.RowTo[int64])
@@ -420,14 +453,15 @@ func (s *Store) FinishAll(ctx context.Context, fs []Final) ([]bool, error) {
 	return out, nil
 }
 
-// Sweep marks interrupted the streaming candidates whose lease ran out before now: their
-// owner stopped (a crash, a kill) or lost the database for longer than its lease. Their
+// Sweep marks interrupted the streaming candidates whose lease ran out by the database's
+// clock: their owner stopped (a crash, a kill) or lost the database for longer than its lease. Their
 // partial content stays. Every replica runs it at start-up and then periodically; a live
 // replica's streams are never touched, since it renews their leases every second.
-func (s *Store) Sweep(ctx context.Context, now time.Time) (int64, error) {
+func (s *Store) Sweep(ctx context.Context) (int64, error) {
 	// seq + 1: the interruption is the candidate's last event, after what was saved.
 	tag, err := s.pool.Exec(ctx, `UPDATE candidates SET status = $1, error = 'the server streaming it stopped', lease_until = NULL,
-		seq = seq + 1, updated_at = now() WHERE status = $2 AND lease_until < $3`, StatusInterrupted, StatusStreaming, now)
+		seq = seq + 1, updated_at = now() WHERE status = $2 AND lease_until < coalesce($3::timestamptz, now())`,
+		StatusInterrupted, StatusStreaming, s.leaseNow())
 	return tag.RowsAffected(), db.Error(err, "interrupt candidates whose lease ran out")
 }
 
@@ -518,7 +552,8 @@ func (s *Store) Restart(ctx context.Context, candidateID int64, spec CandidateSp
 	tag, err := s.pool.Exec(ctx, `WITH c AS (
 			UPDATE candidates SET status = $8, error = '', finish_reason = '', reasoning = '', prompt_tokens = 0,
 				completion_tokens = 0, ttft_ms = NULL, duration_ms = NULL, attempts = 0, seed = $2, system_prompt_hash = $3,
-				passage_ids = $4, temperature = $5, top_p = $6, max_tokens = $7, owner = $9, lease_until = $10, updated_at = now()
+				passage_ids = $4, temperature = $5, top_p = $6, max_tokens = $7, owner = $9,
+				lease_until = coalesce($11::timestamptz, now()) + $10::bigint * interval '1 microsecond', updated_at = now()
 			FROM messages m
 			WHERE candidates.id = $1 AND m.id = candidates.message_id AND candidates.status <> $8
 				AND NOT `+UsableSQL("candidates.status", "m.content")+`
@@ -526,7 +561,7 @@ func (s *Store) Restart(ctx context.Context, candidateID int64, spec CandidateSp
 			RETURNING candidates.message_id)
 		UPDATE messages SET content = '' FROM c WHERE messages.id = c.message_id`,
 		candidateID, spec.Seed, spec.SystemPromptHash, spec.PassageIDs, spec.Temperature, spec.TopP, spec.MaxTokens,
-		StatusStreaming, lease.Owner, lease.Until)
+		StatusStreaming, lease.Owner, lease.micros(), s.leaseNow())
 	if err != nil {
 		return db.Error(err, "restart candidate %d", candidateID)
 	}

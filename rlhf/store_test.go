@@ -19,7 +19,7 @@ import (
 )
 
 // testLease is a lease held by "replica-a" for an hour from now.
-func testLease() rlhf.Lease { return rlhf.Lease{Owner: "replica-a", Until: time.Now().Add(time.Hour)} }
+func testLease() rlhf.Lease { return rlhf.Lease{Owner: "replica-a", For: time.Hour} }
 
 // newTurn stores a turn of n streaming candidates on a fresh database, under testLease.
 func newTurn(t testing.TB, pool *pgxpool.Pool, n int) rlhf.Turn {
@@ -27,8 +27,8 @@ func newTurn(t testing.TB, pool *pgxpool.Pool, n int) rlhf.Turn {
 }
 
 // newLeasedTurn stores a turn of n streaming candidates under lease.
-func newLeasedTurn(t testing.TB, pool *pgxpool.Pool, n int, lease rlhf.Lease) rlhf.Turn {
-	store, ps := rlhf.NewStore(pool), prompts.NewStore(pool)
+func newLeasedTurn(t testing.TB, pool *pgxpool.Pool, n int, lease rlhf.Lease, opts ...rlhf.Option) rlhf.Turn {
+	store, ps := rlhf.NewStore(pool, opts...), prompts.NewStore(pool)
 	t.Helper()
 	ctx := context.Background()
 	project, err := ps.CreateProject(ctx, prompts.Project{Name: "锁顺序"})
@@ -72,7 +72,7 @@ func TestFlushAndFinishNeverDeadlock(t *testing.T) {
 				for i, c := range turn.Candidates {
 					batch[(i+k)%n] = rlhf.Snapshot{ID: c.ID, Content: fmt.Sprintf("部分 %d-%d", round, k), Dirty: true}
 				}
-				_, err := store.Flush(ctx, testLease(), time.Now(), batch)
+				_, err := store.Flush(ctx, testLease(), batch)
 				errc <- err
 			}
 		})
@@ -129,11 +129,11 @@ func TestFinishAllSavesOnlyWhatIsNew(t *testing.T) {
 	c := turn.Candidates
 	// c[1] was saved once with 前半 at seq 5; c[2] too, and then again from the same base
 	// with more (its answer lost): the row holds 前半多 at seq 6 while the engine's base is seq 5.
-	kept, err := store.Flush(ctx, testLease(), time.Now(), []rlhf.Snapshot{
+	kept, err := store.Flush(ctx, testLease(), []rlhf.Snapshot{
 		{ID: c[1].ID, Content: "前半", Seq: 5, Dirty: true}, {ID: c[2].ID, Content: "前半", Seq: 5, Dirty: true}})
 	require.NoError(t, err)
 	require.Len(t, kept, 2)
-	_, err = store.Flush(ctx, testLease(), time.Now(), []rlhf.Snapshot{{ID: c[2].ID, Content: "多", Seq: 6, Dirty: true,
+	_, err = store.Flush(ctx, testLease(), []rlhf.Snapshot{{ID: c[2].ID, Content: "多", Seq: 6, Dirty: true,
 		Base: rlhf.Saved{Seq: 5, ContentChars: 2}}})
 	require.NoError(t, err)
 	five := rlhf.Saved{Seq: 5, ContentChars: 2}
@@ -184,7 +184,7 @@ func TestFlushAndFinishAllNeverDeadlock(t *testing.T) {
 				for i, c := range turn.Candidates {
 					batch[(i+k)%n] = rlhf.Snapshot{ID: c.ID, Content: "部分", Dirty: true}
 				}
-				_, err := store.Flush(ctx, testLease(), time.Now(), batch)
+				_, err := store.Flush(ctx, testLease(), batch)
 				errc <- err
 			}
 		})

@@ -297,7 +297,7 @@ func runServe(ctx context.Context, args []string, getenv func(string) string, st
 	authStore, auditLog, liveStore := auth.NewStore(pool, nil), audit.New(pool), rlhf.NewStore(pool)
 	// Candidates whose replica died can never finish now: say so before anything else runs.
 	// Only those whose lease ran out: other replicas' live streams go on.
-	if n, err := liveStore.Sweep(startCtx, time.Now()); err != nil {
+	if n, err := liveStore.Sweep(startCtx); err != nil {
 		return err
 	} else if n > 0 {
 		logger.Warn("candidates whose stream's lease ran out are marked interrupted", "count", n)
