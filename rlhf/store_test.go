@@ -3,6 +3,7 @@ package rlhf_test
 import (
 	"context"
 	"fmt"
+	"slices"
 	"sync"
 	"testing"
 	"time"
@@ -290,4 +291,36 @@ func TestStartTurnInOneStatement(t *testing.T) {
 	var after int
 	require.NoError(t, pool.QueryRow(ctx, `SELECT count(*) FROM messages`).Scan(&after))
 	assert.Equal(t, before, after, "a refused turn stores nothing")
+}
+
+// TestCandidatesOfManyTurnsInOneRead: a follower's one read per tick returns every followed
+// turn's candidates, by turn and position, with their text and seq, and nothing of others.
+func TestCandidatesOfManyTurnsInOneRead(t *testing.T) {
+	t.Parallel()
+	pool := pgtest.Pool(t)
+	store := rlhf.NewStore(pool)
+	ctx := context.Background()
+	one, two, other := newTurn(t, pool, 2), newTurn(t, pool, 3), newTurn(t, pool, 1)
+	_, err := store.Flush(ctx, testLease(), []rlhf.Snapshot{{ID: two.Candidates[1].ID, Content: "部分", Seq: 4, Dirty: true}})
+	require.NoError(t, err)
+	got, err := store.Candidates(ctx, []int64{two.ID, one.ID})
+	require.NoError(t, err)
+	var ids []int64
+	for _, c := range got {
+		ids = append(ids, c.ID)
+		if c.ID == two.Candidates[1].ID {
+			assert.Equal(t, "部分", c.Content)
+			assert.EqualValues(t, 4, c.Seq)
+		}
+	}
+	first, second := one, two
+	if one.ID > two.ID {
+		first, second = two, one
+	}
+	var want []int64
+	for _, c := range append(slices.Clone(first.Candidates), second.Candidates...) {
+		want = append(want, c.ID)
+	}
+	assert.Equal(t, want, ids)
+	assert.NotContains(t, ids, other.Candidates[0].ID)
 }
