@@ -2,6 +2,7 @@ package live
 
 import (
 	"context"
+	"slices"
 	"sync"
 
 	"github.com/mentor-ai/mentor/rlhf"
@@ -88,7 +89,9 @@ func containsReq(q []*finishReq, r *finishReq) bool {
 
 // saveFinals saves batch in one statement and answers each request but the leader's own (the
 // leader reads its answer from its request). Every request of the batch gets the batch's
-// error, if any: each retries on its own (finishDurably).
+// error, if any: each retries on its own (finishDurably). Then it tells the other replicas
+// which turns have finished candidates, in one notification for the batch (one per candidate
+// was a statement and a commit each), so that their followers read them now.
 func (e *Engine) saveFinals(ctx context.Context, batch []*finishReq) {
 	finals := make([]rlhf.Final, len(batch))
 	for i, r := range batch {
@@ -104,5 +107,17 @@ func (e *Engine) saveFinals(ctx context.Context, batch []*finishReq) {
 		case r.wake <- false:
 		default: // the leader's own request: nobody waits on its channel
 		}
+	}
+	if err != nil {
+		return
+	}
+	var turns []int64
+	for i, r := range batch {
+		if written[i] && !slices.Contains(turns, r.final.C.TurnID) {
+			turns = append(turns, r.final.C.TurnID)
+		}
+	}
+	if len(turns) > 0 {
+		e.notify(ctx, busEvent{Kind: kindFinished, Turns: turns})
 	}
 }

@@ -587,7 +587,6 @@ func (e *Engine) runCandidate(ctx context.Context, stop context.CancelCauseFunc,
 	if lt.hideSources {
 		msg = RedactSources(msg, c)
 	}
-	defer e.notify(e.streams, busEvent{Kind: kindFinished, Turn: lt.id}) // followers on other replicas read it now
 	lt.publish(candidateEvent{Type: "done", TurnID: lt.id, CandidateID: c.ID, Status: saved.Status, FinishReason: saved.FinishReason,
 		Error: msg, Usage: &usage, TTFTMillis: &ttft, TotalMillis: &total, HTML: <-html})
 }
