@@ -11,30 +11,36 @@ import (
 // Final saves, batched. At the end of a burst of streams every candidate's final save comes
 // at about the same moment (a turn's candidates end together; so do the turns of trainers who
 // started together); one statement and one commit each had them queue for pool connections
-// and WAL flushes. Instead, the first stream to arrive leads: it saves what is queued (its
-// own save and any that came meanwhile, up to maxFinishBatch) in one statement, tells each
-// its answer, and if more came while it was saving, hands the lead to the oldest of them and
-// goes on with its own stream's end. One batch is in flight at a time, so the saves that
-// arrive during it share the next commit (group commit): under load the batches grow, and
-// nobody waits for more than the one in flight and their own. Nothing here has a goroutine
-// of its own, so it needs no start or stop.
+// and WAL flushes. Instead, a stream that arrives while fewer than maxFinishInFlight batches
+// are being saved leads one: it takes what is queued (its own save last, and up to
+// maxFinishBatch in all) and saves it in one statement. One that arrives while that many are
+// in flight waits in the queue; a leader done with its batch takes the next batch from the
+// queue and hands it, with the lead, to the oldest save in it, then goes on with its own
+// stream's end. Under load the batches grow (group commit), and nobody waits for more than
+// the batches in flight and their own. A leader is always handed its batch under the queue's
+// lock, so no two batches hold one save. Nothing here has a goroutine of its own, so it needs
+// no start or stop.
 
-// maxFinishBatch bounds one statement: a few hundred rows keep it to milliseconds.
-const maxFinishBatch = 256
+const (
+	maxFinishBatch    = 256 // bounds one statement: a few hundred rows keep it to milliseconds
+	maxFinishInFlight = 4   // batches saved at once: a slow commit does not hold up every stream's end
+)
 
 type finishReq struct {
 	final   rlhf.Final
 	written bool
 	err     error
-	// wake receives true when this request is to lead the next batch, false when its answer
+	// batch is what this request leads, when it was handed the lead.
+	batch []*finishReq
+	// wake receives true when this request is to lead batch, false when its answer
 	// (written, err) is ready.
 	wake chan bool
 }
 
 type finishQueue struct {
-	mu      sync.Mutex
-	queue   []*finishReq
-	leading bool // a batch is being saved
+	mu       sync.Mutex
+	queue    []*finishReq
+	inFlight int // batches being saved
 }
 
 // finish saves one candidate's final state (batched with others'), within ctx; it reports
@@ -46,49 +52,38 @@ func (e *Engine) finish(ctx context.Context, f rlhf.Final) (bool, error) {
 	q := &e.finishes
 	q.mu.Lock()
 	q.queue = append(q.queue, r)
-	if q.leading {
+	var batch []*finishReq
+	if q.inFlight < maxFinishInFlight {
+		q.inFlight++
+		// From the tail: this request is the last one queued, so its batch holds it.
+		n := min(len(q.queue), maxFinishBatch)
+		batch = slices.Clone(q.queue[len(q.queue)-n:])
+		q.queue = q.queue[:len(q.queue)-n]
+		q.mu.Unlock()
+	} else {
 		q.mu.Unlock()
 		if lead := <-r.wake; !lead {
 			return r.written, r.err
 		}
+		batch = r.batch
+	}
+	e.saveFinals(ctx, batch)
+	q.mu.Lock()
+	if len(q.queue) > 0 {
+		n := min(len(q.queue), maxFinishBatch)
+		next := slices.Clone(q.queue[:n])
+		q.queue = q.queue[n:]
+		next[0].batch = next
+		next[0].wake <- true // its channel is empty: it waits for this, and nothing else is sent to it yet
 	} else {
-		q.leading = true
-		q.mu.Unlock()
+		q.inFlight--
 	}
-	// Leading: save batches until this request has its answer, then hand the lead on.
-	for {
-		q.mu.Lock()
-		batch := q.queue[:min(len(q.queue), maxFinishBatch)]
-		q.queue = q.queue[len(batch):]
-		q.mu.Unlock()
-		e.saveFinals(ctx, batch)
-		q.mu.Lock()
-		mine := !containsReq(q.queue, r)
-		if !mine {
-			q.mu.Unlock()
-			continue // more than a batch was queued before this one
-		}
-		if len(q.queue) == 0 {
-			q.leading = false
-		} else {
-			q.queue[0].wake <- true
-		}
-		q.mu.Unlock()
-		return r.written, r.err
-	}
+	q.mu.Unlock()
+	return r.written, r.err
 }
 
-func containsReq(q []*finishReq, r *finishReq) bool {
-	for _, x := range q {
-		if x == r {
-			return true
-		}
-	}
-	return false
-}
-
-// saveFinals saves batch in one statement and answers each request but the leader's own (the
-// leader reads its answer from its request). Every request of the batch gets the batch's
+// saveFinals saves batch in one statement and answers each request (the leader, whose own
+// request is in it, reads its answer from the request, not the channel). Every request of the batch gets the batch's
 // error, if any: each retries on its own (finishDurably). Then it tells the other replicas
 // which turns have finished candidates, in one notification for the batch (one per candidate
 // was a statement and a commit each), so that their followers read them now.

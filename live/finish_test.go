@@ -68,6 +68,6 @@ func TestFinalSavesThatComeTogetherAreAllAnswered(t *testing.T) {
 	assert.Equal(t, len(cands)-1, complete)
 	e.finishes.mu.Lock()
 	defer e.finishes.mu.Unlock()
-	assert.False(t, e.finishes.leading, "the lead is let go once the queue is empty")
+	assert.Zero(t, e.finishes.inFlight, "every lead is let go once the queue is empty")
 	assert.Empty(t, e.finishes.queue)
 }
