@@ -222,6 +222,19 @@ func TestHourlyGenerationCounter(t *testing.T) {
 	clk.Advance(time.Hour)
 	ok, _ = s.CountGeneration(ctx, u.ID, 3)
 	assert.True(t, ok, "a new hour, a new allowance")
+	// A turn's candidates are counted together, all or none.
+	ok, err = s.CountGenerations(ctx, u.ID, 3, 3)
+	require.NoError(t, err)
+	assert.False(t, ok, "three more would make four in the hour")
+	ok, err = s.CountGenerations(ctx, u.ID, 3, 2)
+	require.NoError(t, err)
+	assert.True(t, ok, "the refused three were not counted: two more fit")
+	clk.Advance(time.Hour)
+	ok, err = s.CountGenerations(ctx, u.ID, 3, 4)
+	require.NoError(t, err)
+	assert.False(t, ok, "more than the limit at once, in a new hour")
+	ok, _ = s.CountGenerations(ctx, u.ID, 3, 3)
+	assert.True(t, ok, "and the refused four left the hour untouched")
 }
 
 func TestDecide(t *testing.T) {

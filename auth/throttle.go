@@ -126,17 +126,24 @@ func (s *Store) Succeeded(ctx context.Context, keys []ThrottleKey) error {
 // CountGeneration charges one generation to a user's current hour and reports whether it
 // is within limit per hour (0: no limit). A refused attempt is not charged.
 func (s *Store) CountGeneration(ctx context.Context, userID int64, limit int) (bool, error) {
+	return s.CountGenerations(ctx, userID, limit, 1)
+}
+
+// CountGenerations counts n generations for userID in this hour, all or none: false when they
+// would take the hour past limit. One statement for a whole turn's candidates: one per
+// candidate was a commit each while other trainers' first tokens flowed (issue 12).
+func (s *Store) CountGenerations(ctx context.Context, userID int64, limit, n int) (bool, error) {
 	if limit <= 0 {
 		return true, nil
 	}
 	hour := s.now().UTC().Truncate(time.Hour)
 	var count int
-	err := s.pool.QueryRow(ctx, `INSERT INTO generation_usage (user_id, hour, count) VALUES ($1, $2, 1)
-		ON CONFLICT (user_id, hour) DO UPDATE SET count = generation_usage.count + 1
-		WHERE generation_usage.count < $3
-		RETURNING count`, userID, hour, limit).Scan(&count)
+	err := s.pool.QueryRow(ctx, `INSERT INTO generation_usage (user_id, hour, count) SELECT $1, $2, $4::int WHERE $4::int <= $3::int
+		ON CONFLICT (user_id, hour) DO UPDATE SET count = generation_usage.count + $4::int
+		WHERE generation_usage.count + $4::int <= $3::int
+		RETURNING count`, userID, hour, limit, n).Scan(&count)
 	if errors.Is(err, pgx.ErrNoRows) {
-		return false, nil // the WHERE refused the increment: at the limit already
+		return false, nil // the WHERE refused the increment: it would pass the limit
 	}
 	return err == nil, db.Error(err, "count generation")
 }

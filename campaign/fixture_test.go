@@ -156,7 +156,7 @@ func (f *fixture) readyItems(t *testing.T, c campaign.Campaign, n int) []int64 {
 	}
 	require.NoError(t, rows.Err())
 	for i, id := range ids {
-		turn, err := f.live.StartTurn(ctx, rlhf.NewTurn{ProjectID: f.project.ID, PersonaID: f.persona.ID, Locale: "zh-CN", UserID: f.admin, Lease: rlhf.Lease{Owner: "test", Until: time.Now().Add(time.Hour)},
+		turn, err := f.live.StartTurn(ctx, rlhf.NewTurn{ProjectID: f.project.ID, PersonaID: f.persona.ID, Locale: "zh-CN", UserID: f.admin, Lease: rlhf.Lease{Owner: "test", For: time.Hour},
 			Message: questions[i], Candidates: []rlhf.CandidateSpec{
 				{Position: 1, Model: "m", PromptVersionID: f.version.ID, SystemPromptHash: "h"},
 				{Position: 2, Model: "m", PromptVersionID: f.version.ID, SystemPromptHash: "h"}}})

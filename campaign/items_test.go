@@ -140,7 +140,7 @@ func TestAddTurns(t *testing.T) {
 	c := f.campaign(t, campaign.Input{K: 1})
 	turn := func(done bool) rlhf.Turn {
 		tr, err := f.live.StartTurn(ctx, rlhf.NewTurn{ProjectID: f.project.ID, PersonaID: f.persona.ID, Locale: "zh-CN", UserID: f.admin,
-			Lease:   rlhf.Lease{Owner: "test", Until: time.Now().Add(time.Hour)},
+			Lease:   rlhf.Lease{Owner: "test", For: time.Hour},
 			Message: fmt.Sprintf("问题 %d", len(f.events.completed)+int(time.Now().UnixNano()%1e6)), Candidates: []rlhf.CandidateSpec{
 				{Position: 1, Model: "m", PromptVersionID: f.version.ID, SystemPromptHash: "h"},
 				{Position: 2, Model: "m", PromptVersionID: f.version.ID, SystemPromptHash: "h"}}})

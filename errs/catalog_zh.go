@@ -474,6 +474,9 @@ var zhCN = map[string]string{
 	"finish candidate %d: %q is not a final status":    "结束候选 %d：%q 不是最终状态",
 	"interrupt candidates whose lease ran out":         "将租约已过期的候选标记为中断",
 	"check %d credentials":                             "检查 %d 个登录凭据",
+	// Issue 12's relay costs: final saves in batches, followers reading many turns at once.
+	"save %d candidates' final states": "保存 %d 个候选的最终状态",
+	"candidates of %d turns":           "%d 个轮次的候选",
 
 	// Issue 17: an import writes its documents in groups, set-based.
 	"look up the documents":              "查找文档",

@@ -105,7 +105,7 @@ func (w *world) turn(persona, user string, conversation int64, parent *int64, me
 	}
 	t, err := w.live.StartTurn(ctx, rlhf.NewTurn{ConversationID: conversation, ProjectID: w.project.ID, PersonaID: w.personas[persona].ID,
 		Locale: locale, ParentID: parent, UserID: w.users[user].ID, Message: message, Candidates: specs,
-		Lease: rlhf.Lease{Owner: "fixture", Until: time.Now().Add(time.Hour)}})
+		Lease: rlhf.Lease{Owner: "fixture", For: time.Hour}})
 	require.NoError(w.t, err)
 	for i := range t.Candidates {
 		c := &t.Candidates[i]

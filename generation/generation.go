@@ -69,6 +69,19 @@ func (g *Generator) Retrieve(ctx context.Context, v prompts.Version, question st
 	return passages, nil
 }
 
+// Passages returns the stored chunks with ids, in the order given: the passages a candidate
+// was given, as a replica that did not generate it shows them.
+func (g *Generator) Passages(ctx context.Context, ids []int64) ([]retrieval.Passage, error) {
+	if len(ids) == 0 {
+		return nil, nil
+	}
+	passages, err := g.retrieval.Chunks(ctx, ids)
+	if err != nil {
+		return nil, fmt.Errorf("read a candidate's passages: %w", err)
+	}
+	return passages, nil
+}
+
 // Prepare retrieves, renders and resolves the model for plan.
 func (g *Generator) Prepare(ctx context.Context, plan Plan) (Prepared, error) {
 	var out Prepared

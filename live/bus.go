@@ -24,15 +24,16 @@ const (
 	kindCancel   = "cancel"   // stop a turn's candidate (0: every candidate) where it streams
 	kindClose    = "close"    // close every connection of a user (disabled, new password)
 	kindRecheck  = "recheck"  // re-check a user's connections' credentials now (signed out, token revoked)
-	kindFinished = "finished" // a candidate of a turn finished: followers elsewhere read it now
+	kindFinished = "finished" // candidates of turns finished (one event per batch of final saves): followers elsewhere read them now
 )
 
 // busEvent is one notification's payload.
 type busEvent struct {
-	Kind      string `json:"kind"`
-	Turn      int64  `json:"turn,omitempty"`
-	Candidate int64  `json:"candidate,omitempty"`
-	User      int64  `json:"user,omitempty"`
+	Kind      string  `json:"kind"`
+	Turn      int64   `json:"turn,omitempty"`
+	Turns     []int64 `json:"turns,omitempty"` // kindFinished: every turn of the batch
+	Candidate int64   `json:"candidate,omitempty"`
+	User      int64   `json:"user,omitempty"`
 }
 
 // Backoff between reconnects of the listener: soon at first, then every few seconds.

@@ -71,6 +71,9 @@ type Engine struct {
 	flushMu sync.Mutex
 	tracked map[int64]*trackedStream
 
+	// Streams' final saves, batched (finish.go).
+	finishes finishQueue
+
 	// Events between replicas (bus.go) and turns followed from the database (follow.go).
 	pool       *pgxpool.Pool
 	followMu   sync.Mutex
@@ -139,7 +142,12 @@ type trackedStream struct {
 	base      rlhf.Saved
 	baseBytes [2]int // content, reasoning
 	stop      context.CancelCauseFunc
-	until     time.Time // the lease as last granted: the stream stops at this time unless renewed
+	// until is when the lease as last granted runs out, on this replica's clock: the stream
+	// stops then unless renewed. It is measured from before the statement that granted the
+	// lease was sent, so it comes no later than the database's own lease_until, which the
+	// database measured from a moment after that: only this replica's clock's rate matters,
+	// never how far it is from the database's or another replica's (see rlhf.Lease).
+	until time.Time
 }
 
 // streamText is a live candidate's whole text so far, up to and including its event numbered seq.
@@ -148,9 +156,10 @@ type streamText struct {
 	seq                int64
 }
 
-// lease is a claim on streams started now.
-func (e *Engine) lease() rlhf.Lease {
-	return rlhf.Lease{Owner: e.cfg.Replica, Until: e.cfg.Now().Add(e.cfg.Lease)}
+// lease is a claim on streams started now, and when it runs out by this replica's clock at the
+// latest (see trackedStream.until).
+func (e *Engine) lease() (rlhf.Lease, time.Time) {
+	return rlhf.Lease{Owner: e.cfg.Replica, For: e.cfg.Lease}, e.cfg.Now().Add(e.cfg.Lease)
 }
 
 func (e *Engine) track(id int64, until time.Time, stop context.CancelCauseFunc, text func() (streamText, uint64)) {
@@ -159,10 +168,24 @@ func (e *Engine) track(id int64, until time.Time, stop context.CancelCauseFunc, 
 	e.flushMu.Unlock()
 }
 
-func (e *Engine) untrack(id int64) {
+// savedBase is what the last save of a stream that went through wrote: its seq and lengths
+// in characters (saved), and the same lengths in bytes of the stream's text.
+type savedBase struct {
+	saved rlhf.Saved
+	bytes [2]int // content, reasoning
+}
+
+// untrack stops saving a stream once a second, and returns what its last save wrote: the
+// final save sends only what came after.
+func (e *Engine) untrack(id int64) savedBase {
 	e.flushMu.Lock()
+	defer e.flushMu.Unlock()
+	t := e.tracked[id]
 	delete(e.tracked, id)
-	e.flushMu.Unlock()
+	if t == nil {
+		return savedBase{}
+	}
+	return savedBase{saved: t.base, bytes: t.baseBytes}
 }
 
 // save saves every tracked candidate's new content and renews every tracked candidate's
@@ -171,7 +194,7 @@ func (e *Engine) untrack(id int64) {
 // with ErrLeaseLost: this replica never streams on into a row it may no longer own.
 func (e *Engine) save(ctx context.Context) {
 	now := e.cfg.Now()
-	lease := rlhf.Lease{Owner: e.cfg.Replica, Until: now.Add(e.cfg.Lease)}
+	lease, until := e.lease()
 	e.flushMu.Lock()
 	batch := make([]rlhf.Snapshot, 0, len(e.tracked))
 	type pending struct {
@@ -199,7 +222,7 @@ func (e *Engine) save(ctx context.Context) {
 	var kept []int64
 	var err error
 	if len(batch) > 0 {
-		if kept, err = e.store.Flush(ctx, lease, now, batch); err != nil {
+		if kept, err = e.store.Flush(ctx, lease, batch); err != nil {
 			e.logger.Error("save streaming candidates", "count", len(batch), "err", err)
 		}
 	}
@@ -216,7 +239,7 @@ func (e *Engine) save(ctx context.Context) {
 				continue // it finished meanwhile
 			}
 			if renewed[id] {
-				t.saved, t.base, t.baseBytes, t.until = next.version, next.base, next.bytes, lease.Until
+				t.saved, t.base, t.baseBytes, t.until = next.version, next.base, next.bytes, until
 			} else {
 				// Not renewed: either it finished between the snapshot and the statement
 				// (then it is untracked by now, above), or it is no longer ours.
@@ -235,7 +258,7 @@ func (e *Engine) save(ctx context.Context) {
 
 // sweep marks interrupted every candidate whose owner let its lease run out.
 func (e *Engine) sweep(ctx context.Context) {
-	n, err := e.store.Sweep(ctx, e.cfg.Now())
+	n, err := e.store.Sweep(ctx)
 	if err != nil {
 		e.logger.Error("sweep streams whose lease ran out", "err", err)
 	} else if n > 0 {
@@ -508,21 +531,21 @@ func (c *wsConn) wake() {
 	}
 }
 
-// pending collects, for the writer, the followed turns' events not yet sent. A turn whose
-// streams have all ended and whose every final event this connection has sent is no longer
-// followed: a long-lived socket holds only the turns still in play.
-func (c *wsConn) pending() []candidateEvent {
+// pending appends to spans, for the writer, the followed turns' events not yet sent, as spans
+// of the turns' logs (nothing is copied). A turn whose streams have all ended and whose every
+// final event this connection has sent is no longer followed: a long-lived socket holds only
+// the turns still in play.
+func (c *wsConn) pendingSpans(spans []logSpan) []logSpan {
 	c.followMu.Lock()
 	defer c.followMu.Unlock()
-	var out []candidateEvent
 	for t := range c.follows {
-		evs, delivered := t.take(c)
-		out = append(out, evs...)
+		var delivered bool
+		spans, delivered = t.take(c, spans)
 		if delivered {
 			delete(c.follows, t)
 		}
 	}
-	return out
+	return spans
 }
 
 // closeReason is a close frame's code and text.
@@ -603,8 +626,14 @@ func (e *Engine) Serve(ctx context.Context, conn Transport, caller Caller) {
 	}()
 	go wc.writePump()
 	// The client may have seen the handshake, and its account been disabled, before the
-	// connection was registered above; checking once more closes that gap.
-	e.recheck(ctx, []*wsConn{wc})
+	// connection was registered above; checking once more closes that gap. Off the reader's
+	// path: the first command need not wait for a query the handshake just made, and a
+	// connection found stale is closed as soon as the answer comes.
+	go func() {
+		checkCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), e.cfg.Lease/3)
+		defer cancel()
+		e.recheck(checkCtx, []*wsConn{wc})
+	}()
 	wc.readPump(ctx, e.logger, e.checkNUL, commands{e: e, caller: caller, conn: wc}.handle)
 }
 
@@ -681,6 +710,8 @@ func (c *wsConn) emit(e any) {
 }
 
 func (c *wsConn) writePump() {
+	var spans []logSpan
+	var buf []byte
 	ticker := time.NewTicker(pingPeriod)
 	defer func() {
 		ticker.Stop()
@@ -695,13 +726,25 @@ func (c *wsConn) writePump() {
 			}
 		case <-c.woken:
 			// A client that cannot take events as fast as they come falls behind in the log;
-			// one whose writes stall past writeWait is dropped and can resume.
-			for _, e := range c.pending() {
-				c.conn.SetWriteDeadline(time.Now().Add(writeWait)) //nolint:errcheck // shows as a write error
-				if err := c.conn.WriteJSON(e); err != nil {
-					return
+			// one whose writes stall past writeWait is dropped and can resume. The spans and
+			// the encoding buffer are reused from wake to wake.
+			spans = c.pendingSpans(spans[:0])
+			for _, sp := range spans {
+				for i, en := range sp.entries {
+					c.conn.SetWriteDeadline(time.Now().Add(writeWait)) //nolint:errcheck // shows as a write error
+					var err error
+					if en.full != nil {
+						err = c.conn.WriteJSON(en.full)
+					} else {
+						buf = appendPiece(buf[:0], en, sp.turnID, sp.candidateID, sp.first+int64(i))
+						err = c.conn.WriteMessage(websocket.TextMessage, buf)
+					}
+					if err != nil {
+						return
+					}
 				}
 			}
+			clear(spans) // let go of the logs' slices until the next wake
 		case <-ticker.C:
 			c.conn.SetWriteDeadline(time.Now().Add(writeWait)) //nolint:errcheck // shows as a write error
 			if err := c.conn.WriteMessage(websocket.PingMessage, nil); err != nil {

@@ -55,6 +55,15 @@ func (p *pipe) WriteJSON(v any) error {
 	if err != nil {
 		return err
 	}
+	return p.WriteMessage(websocket.TextMessage, b)
+}
+
+// WriteMessage takes text messages as the client gets them (pings carry no data and are
+// dropped).
+func (p *pipe) WriteMessage(typ int, b []byte) error {
+	if typ != websocket.TextMessage {
+		return nil
+	}
 	var m map[string]any
 	if err := json.Unmarshal(b, &m); err != nil {
 		return err
@@ -67,7 +76,6 @@ func (p *pipe) WriteJSON(v any) error {
 	}
 }
 
-func (p *pipe) WriteMessage(int, []byte) error { return nil }
 func (p *pipe) WriteControl(int, []byte, time.Time) error {
 	p.Close()
 	return nil

@@ -2,8 +2,10 @@ package live
 
 import (
 	"context"
+	"slices"
 	"time"
 
+	"github.com/mentor-ai/mentor/retrieval"
 	"github.com/mentor-ai/mentor/rlhf"
 )
 
@@ -11,7 +13,8 @@ import (
 // with the number of the last event it includes (rlhf.Candidate.Seq) once a second; a
 // follower here reads the turn at that cadence (and at once when the owner announces a
 // finished candidate) and sends, per candidate, a snapshot event: the whole text so far,
-// numbered with the owner's sequence number. A snapshot is sent only when its number is
+// numbered with the owner's sequence number (the first of each candidate also carries its
+// passages). All followed turns are read in one query per tick. A snapshot is sent only when its number is
 // higher than the last the client has, so the client never sees a number twice and never
 // misses text (each snapshot is whole); the final state of each candidate is sent exactly
 // once, after which the connection stops following it.
@@ -26,18 +29,19 @@ type remoteFollower struct {
 
 // followRemote has conn follow turn t (read just now), which streams on another replica,
 // from the client's after on.
-func (e *Engine) followRemote(conn *wsConn, t rlhf.Turn, after map[int64]int64, hideSources bool) {
+func (e *Engine) followRemote(ctx context.Context, conn *wsConn, t rlhf.Turn, after map[int64]int64, hideSources bool) {
 	f := &remoteFollower{conn: conn, sent: map[int64]int64{}, finished: map[int64]bool{}, hideSources: hideSources}
 	for id, seq := range after {
 		f.sent[id] = seq
 	}
+	passages := e.passagesFor(ctx, t.Candidates, []*remoteFollower{f})
 	e.followMu.Lock()
 	defer e.followMu.Unlock()
 	if e.remote[t.ID] == nil {
 		e.remote[t.ID] = map[*wsConn]*remoteFollower{}
 	}
 	e.remote[t.ID][conn] = f
-	if e.deliver(f, t) {
+	if e.deliver(f, t.ID, t.Candidates, passages) {
 		e.unfollowRemoteLocked(t.ID, conn)
 	}
 }
@@ -50,17 +54,68 @@ func (e *Engine) unfollowRemoteLocked(id int64, conn *wsConn) {
 	}
 }
 
-// deliver sends f what t has beyond what f's client has, and reports whether every
-// candidate's final state has now been delivered.
-func (e *Engine) deliver(f *remoteFollower, t rlhf.Turn) bool {
+// firstSnapshot reports whether the next snapshot f sends of c is its first: the client has
+// nothing of c yet, so the snapshot carries c's passages (the owner sent them as an event of
+// their own, before any text).
+func (f *remoteFollower) firstSnapshot(c rlhf.Candidate) bool {
+	return !f.finished[c.ID] && f.sent[c.ID] == 0 && c.Seq > 0
+}
+
+// passagesFor reads, in one query, the passages of the candidates whose first snapshot one of
+// fs is about to send, by candidate id. A failed read is logged and the snapshots go without:
+// the turn's passages are also in GET /turns/{id}.
+func (e *Engine) passagesFor(ctx context.Context, cands []rlhf.Candidate, fs []*remoteFollower) map[int64][]retrieval.Passage {
+	var ids []int64
+	var need []rlhf.Candidate
+	for _, c := range cands {
+		if len(c.PassageIDs) == 0 || !slices.ContainsFunc(fs, func(f *remoteFollower) bool { return f.firstSnapshot(c) }) {
+			continue
+		}
+		need = append(need, c)
+		ids = append(ids, c.PassageIDs...)
+	}
+	if len(ids) == 0 {
+		return nil
+	}
+	slices.Sort(ids)
+	ids = slices.Compact(ids)
+	chunks, err := e.generator.Passages(ctx, ids)
+	if err != nil {
+		e.logger.Warn("read the passages of candidates streaming elsewhere", "count", len(need), "err", err)
+		return nil
+	}
+	byID := make(map[int64]retrieval.Passage, len(chunks))
+	for _, p := range chunks {
+		byID[p.ChunkID] = p
+	}
+	out := make(map[int64][]retrieval.Passage, len(need))
+	for _, c := range need {
+		ps := make([]retrieval.Passage, 0, len(c.PassageIDs))
+		for _, id := range c.PassageIDs {
+			if p, ok := byID[id]; ok {
+				ps = append(ps, p)
+			}
+		}
+		out[c.ID] = ps
+	}
+	return out
+}
+
+// deliver sends f what the turn's candidates (cands, read just now) have beyond what f's
+// client has, and reports whether every candidate's final state has now been delivered. The
+// first snapshot of a candidate carries its passages, when it has any.
+func (e *Engine) deliver(f *remoteFollower, turnID int64, cands []rlhf.Candidate, passages map[int64][]retrieval.Passage) bool {
 	all := true
-	for _, c := range t.Candidates {
+	for _, c := range cands {
 		if f.finished[c.ID] {
 			continue
 		}
 		final := c.Status.Finished()
 		if c.Seq > f.sent[c.ID] {
-			ev := candidateEvent{Type: "snapshot", TurnID: t.ID, CandidateID: c.ID, Seq: c.Seq, Content: c.Content, Status: c.Status}
+			ev := candidateEvent{Type: "snapshot", TurnID: turnID, CandidateID: c.ID, Seq: c.Seq, Content: c.Content, Status: c.Status}
+			if ps, ok := passages[c.ID]; ok && f.firstSnapshot(c) {
+				ev.Passages = ps
+			}
 			if final {
 				ev.FinishReason, ev.Error, ev.HTML = c.FinishReason, c.Error, e.renderer.Markdown(c.Content)
 				if f.hideSources {
@@ -105,27 +160,42 @@ func (e *Engine) followLoop(ctx context.Context) {
 	}
 }
 
-// pollRemote reads every followed remote turn once and delivers what is new.
+// pollRemote reads every followed remote turn, all in one query (and their new followers'
+// passages in one more), and delivers what is new.
 func (e *Engine) pollRemote(ctx context.Context) {
 	e.followMu.Lock()
 	ids := make([]int64, 0, len(e.remote))
-	for id := range e.remote {
+	var fs []*remoteFollower
+	for id, followers := range e.remote {
 		ids = append(ids, id)
+		for _, f := range followers {
+			fs = append(fs, f)
+		}
 	}
 	e.followMu.Unlock()
+	if len(ids) == 0 {
+		return
+	}
+	cands, err := e.store.Candidates(ctx, ids)
+	if err != nil {
+		e.logger.Warn("follow turns streaming elsewhere", "turns", len(ids), "err", err)
+		return
+	}
+	// The passages' read sees the followers as they were; one that meanwhile got its first
+	// snapshot (a resume) does not get them twice: deliver checks again under the lock.
+	passages := e.passagesFor(ctx, cands, fs)
+	byTurn := map[int64][]rlhf.Candidate{}
+	for _, c := range cands {
+		byTurn[c.TurnID] = append(byTurn[c.TurnID], c)
+	}
+	e.followMu.Lock()
+	defer e.followMu.Unlock()
 	for _, id := range ids {
-		t, err := e.store.Turn(ctx, id)
-		if err != nil {
-			e.logger.Warn("follow a turn streaming elsewhere", "turn", id, "err", err)
-			continue
-		}
-		e.followMu.Lock()
 		for conn, f := range e.remote[id] {
-			if e.deliver(f, t) {
+			if e.deliver(f, id, byTurn[id], passages) {
 				e.unfollowRemoteLocked(id, conn)
 			}
 		}
-		e.followMu.Unlock()
 	}
 }
 

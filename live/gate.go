@@ -33,29 +33,11 @@ func (e *Engine) Gate() *Gate { return e.gate }
 // Acquire admits one generation for user, or says which limit stops it. The returned func
 // must be called when the generation ends.
 func (g *Gate) Acquire(ctx context.Context, userID int64) (func(), error) {
-	g.mu.Lock()
-	if g.limits.Concurrent > 0 && g.active[userID] >= g.limits.Concurrent {
-		g.mu.Unlock()
-		return nil, errs.E(errs.RateLimited, "you already have %d generations running: wait for one to finish", g.limits.Concurrent)
-	}
-	g.active[userID]++
-	g.mu.Unlock()
-	release := func() {
-		g.mu.Lock()
-		defer g.mu.Unlock()
-		if g.active[userID]--; g.active[userID] <= 0 {
-			delete(g.active, userID)
-		}
-	}
-	ok, err := g.store.CountGeneration(ctx, userID, g.limits.PerHour)
-	if err != nil || !ok {
-		release()
-		if err == nil {
-			err = errs.E(errs.RateLimited, "you have used this hour's %d generations: try again next hour", g.limits.PerHour)
-		}
+	r, err := g.reserve(ctx, userID, 1)
+	if err != nil {
 		return nil, err
 	}
-	return release, nil
+	return r.take(), nil
 }
 
 // reservation is n generations admitted together. Each running stream takes one with take
@@ -66,16 +48,34 @@ type reservation struct {
 	slots []func()
 }
 
-// reserve admits n generations for user, or none.
+// reserve admits n generations for user, or none, counting them against the hour's limit in
+// one statement.
 func (g *Gate) reserve(ctx context.Context, userID int64, n int) (*reservation, error) {
-	r := &reservation{}
-	for range n {
-		release, err := g.Acquire(ctx, userID)
-		if err != nil {
-			r.releaseRest()
-			return nil, err
+	g.mu.Lock()
+	if g.limits.Concurrent > 0 && g.active[userID]+n > g.limits.Concurrent {
+		g.mu.Unlock()
+		return nil, errs.E(errs.RateLimited, "you already have %d generations running: wait for one to finish", g.limits.Concurrent)
+	}
+	g.active[userID] += n
+	g.mu.Unlock()
+	release := func() {
+		g.mu.Lock()
+		defer g.mu.Unlock()
+		if g.active[userID]--; g.active[userID] <= 0 {
+			delete(g.active, userID)
 		}
-		r.slots = append(r.slots, release)
+	}
+	r := &reservation{slots: make([]func(), n)}
+	for i := range r.slots {
+		r.slots[i] = release
+	}
+	ok, err := g.store.CountGenerations(ctx, userID, g.limits.PerHour, n)
+	if err != nil || !ok {
+		r.releaseRest()
+		if err == nil {
+			err = errs.E(errs.RateLimited, "you have used this hour's %d generations: try again next hour", g.limits.PerHour)
+		}
+		return nil, err
 	}
 	return r, nil
 }

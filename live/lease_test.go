@@ -74,8 +74,9 @@ func TestTheSaveLoopKeepsOrStopsStreamsByTheirLease(t *testing.T) {
 			}
 		}, true},
 		{"a stream swept by another replica stops at the next save", func(t *testing.T, h *Engine, clock *fakeClock, store *rlhf.Store) {
-			// The other replica's clock is ahead, as if this one had stalled past its lease.
-			n, err := store.Sweep(context.Background(), clock.Now().Add(lease+time.Second))
+			// Another replica sweeps once the database's clock is past the lease, as if this
+			// one had stalled: store's clock is that far ahead.
+			n, err := store.Sweep(context.Background())
 			require.NoError(t, err)
 			require.EqualValues(t, 1, n)
 			clock.advance(time.Second)
@@ -91,11 +92,13 @@ func TestTheSaveLoopKeepsOrStopsStreamsByTheirLease(t *testing.T) {
 			h, err := New(testDeps(pool), Config{Replica: "replica-a", Lease: lease, Sweep: time.Hour, Check: time.Hour, Now: clock.Now,
 				Sessions: auth.SessionLimits{Idle: time.Hour, Absolute: time.Hour}})
 			require.NoError(t, err)
-			l := h.lease()
+			l, until := h.lease()
 			c := streamingCandidate(t, store, prompts.NewStore(pool), auth.NewStore(pool, nil), l)
 			ctx, stop := context.WithCancelCause(context.Background())
-			h.track(c.ID, l.Until, stop, func() (streamText, uint64) { return streamText{content: "部分"}, 1 })
-			tt.run(t, h, clock, store)
+			h.track(c.ID, until, stop, func() (streamText, uint64) { return streamText{content: "部分"}, 1 })
+			// The other replica's store, its clock past this stream's lease.
+			ahead := rlhf.NewStore(pool, rlhf.WithClock(func() time.Time { return time.Now().Add(lease + time.Second) }))
+			tt.run(t, h, clock, ahead)
 			if tt.wantStop {
 				assert.ErrorIs(t, context.Cause(ctx), ErrLeaseLost)
 			} else {

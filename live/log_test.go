@@ -1,6 +1,8 @@
 package live
 
 import (
+	"bytes"
+	"encoding/json"
 	"runtime"
 	"strings"
 	"testing"
@@ -8,6 +10,26 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 )
+
+// pending is what the connection's writer would send now, as events.
+func (c *wsConn) pending() []candidateEvent {
+	var out []candidateEvent
+	for _, sp := range c.pendingSpans(nil) {
+		for i, en := range sp.entries {
+			out = append(out, eventOf(en, sp.turnID, sp.candidateID, sp.first+int64(i)))
+		}
+	}
+	return out
+}
+
+// events is the whole log, as events.
+func (l *candidateLog) events() []candidateEvent {
+	out := make([]candidateEvent, len(l.entries))
+	for i := range l.entries {
+		out[i] = l.event(i)
+	}
+	return out
+}
 
 func testConn() *wsConn {
 	return &wsConn{send: make(chan any, sendQueue), reason: make(chan closeReason, 1),
@@ -40,12 +62,12 @@ func TestAFinishedCandidateIsCompactedOnceDelivered(t *testing.T) {
 	evs := fast.pending()
 	require.Len(t, evs, 6, "the fast follower gets every event")
 	assert.Equal(t, "done", evs[5].Type)
-	assert.Len(t, lt.logs[10].events, 6, "not compacted while a follower has not sent the done")
+	assert.Len(t, lt.logs[10].events(), 6, "not compacted while a follower has not sent the done")
 
 	evs = slow.pending()
 	require.Len(t, evs, 6, "the slow follower gets every event too, not a snapshot")
-	require.Len(t, lt.logs[10].events, 1, "compacted once every follower has the done")
-	snap := lt.logs[10].events[0]
+	require.Len(t, lt.logs[10].events(), 1, "compacted once every follower has the done")
+	snap := lt.logs[10].events()[0]
 	assert.Equal(t, "snapshot", snap.Type)
 	assert.Equal(t, done, snap.Seq)
 	assert.Equal(t, "免税额是50元。", snap.Content)
@@ -90,10 +112,10 @@ func TestAFinishedCandidateIsCompactedOnceDelivered(t *testing.T) {
 	evs = again.pending()
 	require.Len(t, evs, 5)
 	assert.Equal(t, done+1, evs[0].Seq)
-	assert.Len(t, lt.logs[10].events, 6, "the slow follower still follows, and has not sent the new done")
+	assert.Len(t, lt.logs[10].events(), 6, "the slow follower still follows, and has not sent the new done")
 	require.Len(t, slow.pending(), 5)
-	require.Len(t, lt.logs[10].events, 1)
-	assert.Equal(t, "重新生成", lt.logs[10].events[0].Content, "compacted again: the new reply only")
+	require.Len(t, lt.logs[10].events(), 1)
+	assert.Equal(t, "重新生成", lt.logs[10].events()[0].Content, "compacted again: the new reply only")
 }
 
 // BenchmarkFollowManyTurns is a long-lived socket that follows 1,000 turns, one after the
@@ -148,4 +170,33 @@ func liveHeap() int64 {
 	var m runtime.MemStats
 	runtime.ReadMemStats(&m)
 	return int64(m.HeapAlloc)
+}
+
+// TestAPieceEncodesAsEncodingJSONDoes: the writer's own encoding of a piece of text is byte
+// for byte what gorilla's WriteJSON (encoding/json) writes for the same event.
+func TestAPieceEncodesAsEncodingJSONDoes(t *testing.T) {
+	t.Parallel()
+	for _, tt := range []struct {
+		name      string
+		content   string
+		reasoning bool
+	}{
+		{"plain", "hello", false},
+		{"Chinese", "应征进口税税额", false},
+		{"reasoning", "想一想", true},
+		{"quotes and backslashes", `say "hi" \ bye`, false},
+		{"control characters", "a\nb\rc\td\x00e\x1ff\bg\fh", false},
+		{"HTML characters", "<b>&amp;</b>", false},
+		{"line and paragraph separators", "a\u2028b\u2029c", false},
+		{"invalid UTF-8", "a\xffb\xe4\xb8c", false},
+		{"emoji", "👍🏽", false},
+		{"empty", "", false},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			en := logEntry{content: tt.content, reasoning: tt.reasoning}
+			var want bytes.Buffer
+			require.NoError(t, json.NewEncoder(&want).Encode(eventOf(en, 51, 204, 7)))
+			assert.Equal(t, want.String(), string(appendPiece(nil, en, 51, 204, 7)))
+		})
+	}
 }

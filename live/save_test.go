@@ -38,7 +38,7 @@ func TestASaveWhoseAnswerIsLostNeverAppendsTwice(t *testing.T) {
 	e, err := New(deps, Config{Replica: "replica-a", Lease: 10 * time.Second, Sweep: time.Hour, Check: time.Hour, Now: clock.Now,
 		Sessions: auth.SessionLimits{Idle: time.Hour, Absolute: time.Hour}})
 	require.NoError(t, err)
-	l := e.lease()
+	l, until := e.lease()
 	c := streamingCandidate(t, store, prompts.NewStore(direct), auth.NewStore(direct, nil), l)
 
 	// The stream's text grows between saves; each piece is multi-byte, so a length counted
@@ -53,7 +53,7 @@ func TestASaveWhoseAnswerIsLostNeverAppendsTwice(t *testing.T) {
 		changes++
 	}
 	_, stop := context.WithCancelCause(context.Background())
-	e.track(c.ID, l.Until, stop, func() (streamText, uint64) {
+	e.track(c.ID, until, stop, func() (streamText, uint64) {
 		return streamText{content: content.String(), reasoning: reasoning.String(), seq: seq}, changes
 	})
 	saved := func(t *testing.T) (string, string, int64) {
@@ -101,12 +101,21 @@ func TestASaveWhoseAnswerIsLostNeverAppendsTwice(t *testing.T) {
 			assert.Equal(t, before, tracked(), "%s: the engine still saves from the old base", s.name)
 		}
 	}
-	e.untrack(c.ID)
+	// The last save before the end commits but its answer is lost: the final save, which
+	// sends only what came after the engine's base, must not repeat the text the row has.
+	clock.advance(time.Second)
+	grow("尾声", "")
+	proxy.LoseNextAnswerTo("commit")
+	e.save(context.Background())
+	grow("！", "")
+	base := e.untrack(c.ID)
 
 	c.Owner, c.Content, c.Reasoning, c.Status, c.FinishReason, c.Seq = l.Owner, content.String(), reasoning.String(), rlhf.StatusComplete, "stop", seq+1
-	require.NoError(t, store.Finish(context.Background(), c))
+	_, ok := e.finishDurably(newLiveTurn(c.TurnID, 0, false), c, base)
+	require.True(t, ok)
 	turn, err := store.Turn(context.Background(), c.TurnID)
 	require.NoError(t, err)
-	assert.Equal(t, "第一段，第二段，第三段，第四段。完。", turn.Candidates[0].Content)
+	assert.Equal(t, rlhf.StatusComplete, turn.Candidates[0].Status)
+	assert.Equal(t, "第一段，第二段，第三段，第四段。完。尾声！", turn.Candidates[0].Content)
 	assert.Equal(t, "想一想再想好", turn.Candidates[0].Reasoning)
 }

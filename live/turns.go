@@ -303,7 +303,7 @@ func (x commands) generate(ctx context.Context, cmd generateCmd) error {
 		prepared[i] = p
 		specs[i] = candidateSpec(rlhf.CandidateSpec{Position: i + 1, PlanIndex: &pc.planIndex, PromptVersionID: pc.version.ID}, p)
 	}
-	lease := e.lease()
+	lease, until := e.lease()
 	turn, err := e.store.StartTurn(ctx, rlhf.NewTurn{ConversationID: cmd.ConversationID, ProjectID: persona.ProjectID,
 		PersonaID: persona.ID, Locale: locale, ParentID: cmd.ParentMessageID, UserID: x.caller.User.ID, Message: cmd.Message,
 		Candidates: specs, ShuffleSeed: shuffleSeed, Lease: lease})
@@ -323,7 +323,7 @@ func (x commands) generate(ctx context.Context, cmd generateCmd) error {
 	x.conn.follow(lt, nil)
 
 	for i, c := range turn.Candidates {
-		e.startCandidate(lt, c, lease.Until, prepared[i], slots.take())
+		e.startCandidate(lt, c, until, prepared[i], slots.take())
 	}
 	return nil
 }
@@ -434,11 +434,13 @@ func (e *Engine) startCandidate(lt *liveTurn, c rlhf.Candidate, leaseUntil time.
 			// streams) down: the candidate fails, and says so.
 			if r := recover(); r != nil {
 				e.logger.Error("candidate stream panicked", "candidate", c.ID, "panic", r, "stack", string(debug.Stack()))
-				e.untrack(c.ID)
+				base := e.untrack(c.ID)
 				failed := c
 				failed.Status, failed.Error = rlhf.StatusFailed, "internal error"
 				failed.Seq = lt.lastSeqs()[c.ID] + 1
-				if saved, ok := e.finishDurably(lt, failed); ok {
+				failed.Content, failed.Reasoning = "", "" // what the last save wrote stays
+				base.bytes = [2]int{}
+				if saved, ok := e.finishDurably(lt, failed, base); ok {
 					lt.publish(candidateEvent{Type: "done", TurnID: lt.id, CandidateID: c.ID, Status: saved.Status, Error: saved.Error})
 				}
 			}
@@ -550,7 +552,7 @@ func (e *Engine) runCandidate(ctx context.Context, stop context.CancelCauseFunc,
 			seq = lt.publish(candidateEvent{Type: "delta", TurnID: lt.id, CandidateID: c.ID, Content: delta.Content})
 		}
 	})
-	e.untrack(c.ID)
+	base := e.untrack(c.ID)
 
 	status := rlhf.StatusOf(res.Status)
 	msg := ""
@@ -572,7 +574,11 @@ func (e *Engine) runCandidate(ctx context.Context, stop context.CancelCauseFunc,
 	t32, d32 := int(ttft), int(total)
 	final.TTFTMillis, final.DurationMillis = &t32, &d32
 	final.Seq = seq + 1 // the done event's: only this goroutine publishes this candidate's events
-	saved, ok := e.finishDurably(lt, final)
+	// The reply's HTML is rendered while the final save is in flight, not after it: done
+	// waits for the slower of the two, not for both in turn.
+	html := make(chan string, 1)
+	go func() { html <- e.renderer.Markdown(final.Content) }()
+	saved, ok := e.finishDurably(lt, final, base)
 	if !ok {
 		return // the server is stopping before the save went through: a sweep marks it interrupted once its lease runs out
 	}
@@ -581,9 +587,8 @@ func (e *Engine) runCandidate(ctx context.Context, stop context.CancelCauseFunc,
 	if lt.hideSources {
 		msg = RedactSources(msg, c)
 	}
-	defer e.notify(e.streams, busEvent{Kind: kindFinished, Turn: lt.id}) // followers on other replicas read it now
 	lt.publish(candidateEvent{Type: "done", TurnID: lt.id, CandidateID: c.ID, Status: saved.Status, FinishReason: saved.FinishReason,
-		Error: msg, Usage: &usage, TTFTMillis: &ttft, TotalMillis: &total, HTML: e.renderer.Markdown(final.Content)})
+		Error: msg, Usage: &usage, TTFTMillis: &ttft, TotalMillis: &total, HTML: <-html})
 }
 
 // Final saves are retried this way: soon at first, then every few seconds, for as long as
@@ -600,16 +605,25 @@ const (
 // lease; the row keeps what the last save wrote). The trainer hears "done" only after this
 // returns true: a reply the screen calls finished is one the database has, so a judgment of
 // it is never refused for a candidate the database still calls streaming.
-func (e *Engine) finishDurably(lt *liveTurn, final rlhf.Candidate) (rlhf.Candidate, bool) {
+//
+// base is what the last once-a-second save that went through wrote: only the text after it
+// is sent (see rlhf.Store.FinishAll).
+func (e *Engine) finishDurably(lt *liveTurn, final rlhf.Candidate, base savedBase) (rlhf.Candidate, bool) {
 	// Nothing a model or an endpoint sent may stop the save: PostgreSQL refuses NUL in text.
+	// The stream's text is stripped as it comes, so this changes no offset in base.
 	final.Content, final.Reasoning = stripNUL(final.Content), stripNUL(final.Reasoning)
 	final.Error, final.FinishReason = stripNUL(final.Error), stripNUL(final.FinishReason)
 	stopping := e.streams // cancelled only when the server stops
 	wait := finishRetryFirst
 	for attempt := 1; ; attempt++ {
 		ctx, cancel := context.WithTimeout(context.WithoutCancel(stopping), finishAttempt)
-		err := e.store.Finish(ctx, final)
+		tail := final
+		tail.Content, tail.Reasoning = final.Content[base.bytes[0]:], final.Reasoning[base.bytes[1]:]
+		written, err := e.finish(ctx, rlhf.Final{C: tail, Base: base.saved})
 		cancel()
+		if err == nil && !written {
+			err = rlhf.ErrNotOwner
+		}
 		if err == nil {
 			if attempt > 1 {
 				e.logger.Info("saved candidate after retrying", "candidate", final.ID, "attempts", attempt)
@@ -730,7 +744,7 @@ func (x commands) regenerate(ctx context.Context, cmd regenerateCmd) error {
 		return err
 	}
 	spec := candidateSpec(c.CandidateSpec, p)
-	lease := e.lease()
+	lease, until := e.lease()
 	if err := e.store.Restart(ctx, c.ID, spec, lease); err != nil {
 		return err
 	}
@@ -743,7 +757,7 @@ func (x commands) regenerate(ctx context.Context, cmd regenerateCmd) error {
 	}
 	lt.seedSeqs(seqs) // a turn no longer in memory numbers on from what the database has
 	x.conn.followFromNow(lt)
-	e.startCandidate(lt, c, lease.Until, p, slots.take())
+	e.startCandidate(lt, c, until, p, slots.take())
 	return nil
 }
 
@@ -830,7 +844,7 @@ func (x commands) resume(ctx context.Context, cmd resumeCmd) error {
 	}
 	if slices.ContainsFunc(t.Candidates, func(c rlhf.Candidate) bool { return c.Status == rlhf.StatusStreaming }) {
 		// It streams on another replica: follow it from the database (see follow.go).
-		x.e.followRemote(x.conn, t, after, !a.seesModels)
+		x.e.followRemote(ctx, x.conn, t, after, !a.seesModels)
 		return nil
 	}
 	for _, c := range t.Candidates {

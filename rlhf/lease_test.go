@@ -55,32 +55,41 @@ func readLease(t *testing.T, pool *pgxpool.Pool, id int64) leaseRow {
 	return r
 }
 
-// TestLeases drives one candidate's lease with an injected clock (t0 and offsets from it):
-// who may save it, when a sweep takes it, and that a row given up is never written again.
+// TestLeases drives one candidate's lease with an injected clock (t0 and offsets from it)
+// standing in for the database's: who may save it, when a sweep takes it, and that a row given
+// up is never written again.
 func TestLeases(t *testing.T) {
 	t.Parallel()
 	t0 := time.Date(2026, 12, 1, 10, 0, 0, 0, time.UTC)
 	at := func(s int) time.Time { return t0.Add(time.Duration(s) * time.Second) }
-	a := func(until int) rlhf.Lease { return rlhf.Lease{Owner: "replica-a", Until: at(until)} }
-	b := func(until int) rlhf.Lease { return rlhf.Lease{Owner: "replica-b", Until: at(until)} }
+	type claim struct {
+		owner string
+		until int // seconds after t0
+	}
+	a := func(until int) claim { return claim{"replica-a", until} }
+	b := func(until int) claim { return claim{"replica-b", until} }
 	ctx := context.Background()
-	type step func(t *testing.T, s *rlhf.Store, pool *pgxpool.Pool, c rlhf.Candidate)
-	flush := func(l rlhf.Lease, now int, text string, wantKept bool) step {
-		return func(t *testing.T, s *rlhf.Store, _ *pgxpool.Pool, c rlhf.Candidate) {
-			kept, err := s.Flush(ctx, l, at(now), []rlhf.Snapshot{{ID: c.ID, Content: text, Dirty: text != ""}})
+	// Each step runs at its own second on the store's clock.
+	type step func(t *testing.T, s *rlhf.Store, clock *time.Time, pool *pgxpool.Pool, c rlhf.Candidate)
+	flush := func(l claim, now int, text string, wantKept bool) step {
+		return func(t *testing.T, s *rlhf.Store, clock *time.Time, _ *pgxpool.Pool, c rlhf.Candidate) {
+			*clock = at(now)
+			lease := rlhf.Lease{Owner: l.owner, For: at(l.until).Sub(at(now))}
+			kept, err := s.Flush(ctx, lease, []rlhf.Snapshot{{ID: c.ID, Content: text, Dirty: text != ""}})
 			require.NoError(t, err)
-			assert.Equal(t, wantKept, slices.Contains(kept, c.ID), "flush by %s at +%ds", l.Owner, now)
+			assert.Equal(t, wantKept, slices.Contains(kept, c.ID), "flush by %s at +%ds", l.owner, now)
 		}
 	}
 	sweep := func(now int, want int64) step {
-		return func(t *testing.T, s *rlhf.Store, _ *pgxpool.Pool, _ rlhf.Candidate) {
-			n, err := s.Sweep(ctx, at(now))
+		return func(t *testing.T, s *rlhf.Store, clock *time.Time, _ *pgxpool.Pool, _ rlhf.Candidate) {
+			*clock = at(now)
+			n, err := s.Sweep(ctx)
 			require.NoError(t, err)
 			assert.Equal(t, want, n, "sweep at +%ds", now)
 		}
 	}
 	finish := func(owner string, wantErr error) step {
-		return func(t *testing.T, s *rlhf.Store, _ *pgxpool.Pool, c rlhf.Candidate) {
+		return func(t *testing.T, s *rlhf.Store, _ *time.Time, _ *pgxpool.Pool, c rlhf.Candidate) {
 			c.Owner, c.Content, c.Status, c.FinishReason = owner, "完整的回复", rlhf.StatusComplete, "stop"
 			err := s.Finish(ctx, c)
 			if wantErr == nil {
@@ -91,7 +100,7 @@ func TestLeases(t *testing.T) {
 		}
 	}
 	want := func(status rlhf.Status, content string, until *time.Time) step {
-		return func(t *testing.T, _ *rlhf.Store, pool *pgxpool.Pool, c rlhf.Candidate) {
+		return func(t *testing.T, _ *rlhf.Store, _ *time.Time, pool *pgxpool.Pool, c rlhf.Candidate) {
 			r := readLease(t, pool, c.ID)
 			assert.Equal(t, status, r.status)
 			assert.Equal(t, content, r.content)
@@ -138,13 +147,37 @@ func TestLeases(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			t.Parallel()
 			pool := pgtest.Pool(t)
-			turn := newLeasedTurn(t, pool, 1, a(15))
-			s := rlhf.NewStore(pool)
+			clock := at(0)
+			s := rlhf.NewStore(pool, rlhf.WithClock(func() time.Time { return clock }))
+			turn := newLeasedTurn(t, pool, 1, rlhf.Lease{Owner: "replica-a", For: 15 * time.Second}, rlhf.WithClock(func() time.Time { return at(0) }))
 			for _, st := range tt.steps {
-				st(t, s, pool, turn.Candidates[0])
+				st(t, s, &clock, pool, turn.Candidates[0])
 			}
 		})
 	}
+}
+
+// TestLeasesRunOnTheDatabasesClock: without an injected clock, a lease is granted from the
+// database's now() and checked against it, whatever the replica's clock says: a lease of an
+// hour is live, one that ran out (backdated in the row) is swept.
+func TestLeasesRunOnTheDatabasesClock(t *testing.T) {
+	t.Parallel()
+	pool := pgtest.Pool(t)
+	ctx := context.Background()
+	s := rlhf.NewStore(pool)
+	turn := newLeasedTurn(t, pool, 2, rlhf.Lease{Owner: "replica-a", For: time.Hour})
+	var granted time.Duration
+	require.NoError(t, pool.QueryRow(ctx, `SELECT extract(epoch FROM lease_until - now())::float8 * 1e9 FROM candidates WHERE id = $1`,
+		turn.Candidates[0].ID).Scan(&granted))
+	assert.InDelta(t, float64(time.Hour), float64(granted), float64(time.Minute), "granted for an hour from the database's now")
+	_, err := pool.Exec(ctx, `UPDATE candidates SET lease_until = now() - interval '1 second' WHERE id = $1`, turn.Candidates[1].ID)
+	require.NoError(t, err)
+	n, err := s.Sweep(ctx)
+	require.NoError(t, err)
+	assert.EqualValues(t, 1, n, "only the lease that ran out by the database's clock")
+	kept, err := s.Flush(ctx, rlhf.Lease{Owner: "replica-a", For: time.Hour}, []rlhf.Snapshot{{ID: turn.Candidates[0].ID}, {ID: turn.Candidates[1].ID}})
+	require.NoError(t, err)
+	assert.Equal(t, []int64{turn.Candidates[0].ID}, kept)
 }
 
 // TestRestartTakesTheLease: a regenerated candidate streams under the new replica's lease.
@@ -157,8 +190,9 @@ func TestRestartTakesTheLease(t *testing.T) {
 	c := turn.Candidates[0]
 	c.Status, c.Error = rlhf.StatusFailed, "boom"
 	require.NoError(t, s.Finish(ctx, c))
-	until := time.Now().Add(time.Minute).UTC().Truncate(time.Microsecond)
-	require.NoError(t, s.Restart(ctx, c.ID, c.CandidateSpec, rlhf.Lease{Owner: "replica-b", Until: until}))
+	until := time.Date(2026, 12, 1, 10, 1, 0, 0, time.UTC)
+	s = rlhf.NewStore(pool, rlhf.WithClock(func() time.Time { return until.Add(-time.Minute) }))
+	require.NoError(t, s.Restart(ctx, c.ID, c.CandidateSpec, rlhf.Lease{Owner: "replica-b", For: time.Minute}))
 	r := readLease(t, pool, c.ID)
 	assert.Equal(t, rlhf.StatusStreaming, r.status)
 	assert.Equal(t, "replica-b", r.owner)
@@ -172,6 +206,6 @@ func TestAStreamNeedsALease(t *testing.T) {
 	s := rlhf.NewStore(pgtest.Pool(t))
 	_, err := s.StartTurn(context.Background(), rlhf.NewTurn{Message: "问题"})
 	assert.Equal(t, errs.Internal, errs.KindOf(err))
-	_, err = s.Flush(context.Background(), rlhf.Lease{}, time.Now(), []rlhf.Snapshot{{ID: 1}})
+	_, err = s.Flush(context.Background(), rlhf.Lease{}, []rlhf.Snapshot{{ID: 1}})
 	assert.Equal(t, errs.Internal, errs.KindOf(err))
 }

@@ -2,6 +2,9 @@ package rlhf
 
 import (
 	"context"
+	"slices"
+	"strconv"
+	"strings"
 	"time"
 
 	"github.com/jackc/pgx/v5"
@@ -14,10 +17,37 @@ import (
 // Store reads and writes conversations, turns and candidates.
 type Store struct {
 	pool *pgxpool.Pool
+	// clock, when set, stands in for the database's clock in lease checks (WithClock).
+	clock func() time.Time
 }
 
+// Option configures a Store.
+type Option func(*Store)
+
+// WithClock has the store measure leases on now instead of the database's clock: for tests
+// that drive leases and sweeps with an injected clock. Without it, every lease is granted and
+// checked against the database's now(), the one clock all replicas share (docs/architecture.md,
+// "Clocks").
+func WithClock(now func() time.Time) Option { return func(s *Store) { s.clock = now } }
+
 // NewStore returns a Store on pool.
-func NewStore(pool *pgxpool.Pool) *Store { return &Store{pool: pool} }
+func NewStore(pool *pgxpool.Pool, opts ...Option) *Store {
+	s := &Store{pool: pool}
+	for _, o := range opts {
+		o(s)
+	}
+	return s
+}
+
+// leaseNow is the time leases are measured at: nil for the database's now() (the SQL reads
+// coalesce($n, now())), or the injected clock's.
+func (s *Store) leaseNow() *time.Time {
+	if s.clock == nil {
+		return nil
+	}
+	t := s.clock()
+	return &t
+}
 
 // Message is one node of a conversation tree.
 type Message struct {
@@ -95,86 +125,132 @@ type NewTurn struct {
 }
 
 // Lease is a replica's claim on the candidates it streams: Owner is the replica's id, and the
-// claim holds until Until, unless the owner renews it (Flush). Past Until, a sweep by any
-// replica may mark the candidates interrupted.
+// claim holds for For from when the database grants it, unless the owner renews it (Flush).
+// Past it, a sweep by any replica may mark the candidates interrupted. The database's clock
+// grants and checks every lease: replicas' clocks may disagree, and a lease written in one
+// replica's time and checked in another's would end early or late by their difference.
 type Lease struct {
 	Owner string
-	Until time.Time
+	For   time.Duration
 }
 
+// micros is the lease's length in microseconds, as the SQL takes it.
+func (l Lease) micros() int64 { return l.For.Microseconds() }
+
 func (l Lease) check() error {
-	if l.Owner == "" || l.Until.IsZero() {
+	if l.Owner == "" || l.For <= 0 {
 		return errs.E(errs.Internal, "a streaming candidate needs an owner and a lease")
 	}
 	return nil
 }
 
-// StartTurn stores the user's message and the candidates, as streaming, in one transaction.
+// StartTurn stores the user's message and the candidates, as streaming, in one statement
+// (and, to continue a conversation, one check before it). It runs while other trainers'
+// first tokens flow: as a transaction of an insert per row it took 13 round trips, each
+// waiting for a pool connection under load (issue 12). One statement is atomic, as the
+// transaction was: a conversation, messages, turn and candidates all, or nothing.
 func (s *Store) StartTurn(ctx context.Context, in NewTurn) (Turn, error) {
 	var t Turn
 	if err := in.Lease.check(); err != nil {
 		return t, err
 	}
-	err := pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
-		if in.ConversationID == 0 {
-			if in.ParentID != nil {
-				return errs.Field("parent_message_id", "a new conversation has no parent message")
-			}
-			if err := tx.QueryRow(ctx, `INSERT INTO conversations (project_id, persona_id, created_by, locale) VALUES ($1, $2, $3, $4) RETURNING id`,
-				in.ProjectID, in.PersonaID, in.UserID, in.Locale).Scan(&in.ConversationID); err != nil {
-				return err
-			}
-		} else {
-			var personaID int64
-			if err := tx.QueryRow(ctx, `SELECT persona_id FROM conversations WHERE id = $1`, in.ConversationID).Scan(&personaID); err != nil {
-				return db.Error(err, "conversation %d", in.ConversationID)
-			}
-			if personaID != in.PersonaID {
-				return errs.Field("conversation_id", "conversation %d is with another persona", in.ConversationID)
-			}
-			if in.ParentID == nil {
-				return errs.Field("parent_message_id", "say which message this turn continues from")
-			}
-			var ok bool
-			if err := tx.QueryRow(ctx, `SELECT EXISTS (SELECT 1 FROM messages WHERE id = $1 AND conversation_id = $2 AND role = 'assistant')`,
-				*in.ParentID, in.ConversationID).Scan(&ok); err != nil {
-				return err
-			}
-			if !ok {
-				return errs.Field("parent_message_id", "message %d is not a reply in conversation %d", *in.ParentID, in.ConversationID)
-			}
+	if in.ConversationID == 0 {
+		if in.ParentID != nil {
+			return t, errs.Field("parent_message_id", "a new conversation has no parent message")
 		}
-		t = Turn{ConversationID: in.ConversationID, CreatedBy: in.UserID}
-		if err := tx.QueryRow(ctx, `INSERT INTO messages (conversation_id, parent_id, role, author, author_id, content)
-			VALUES ($1, $2, 'user', 'human', $3, $4) RETURNING id`, in.ConversationID, in.ParentID, in.UserID, in.Message).Scan(&t.UserMessageID); err != nil {
-			return err
+	} else {
+		if in.ParentID == nil {
+			return t, errs.Field("parent_message_id", "say which message this turn continues from")
 		}
-		if err := tx.QueryRow(ctx, `INSERT INTO turns (conversation_id, user_message_id, created_by, shuffle_seed) VALUES ($1, $2, $3, $4) RETURNING id`,
-			in.ConversationID, t.UserMessageID, in.UserID, in.ShuffleSeed).Scan(&t.ID); err != nil {
-			return err
+		// The persona of a conversation never changes, nor does a message leave one: this
+		// check holds for the statement below.
+		var personaID int64
+		var parentOK bool
+		if err := s.pool.QueryRow(ctx, `SELECT c.persona_id, EXISTS (SELECT 1 FROM messages m
+				WHERE m.id = $2 AND m.conversation_id = c.id AND m.role = 'assistant') FROM conversations c WHERE c.id = $1`,
+			in.ConversationID, *in.ParentID).Scan(&personaID, &parentOK); err != nil {
+			return t, db.Error(err, "conversation %d", in.ConversationID)
 		}
-		for _, c := range in.Candidates {
-			cand := Candidate{TurnID: t.ID, CandidateSpec: c, Status: StatusStreaming, Owner: in.Lease.Owner}
-			if cand.PassageIDs == nil {
-				cand.PassageIDs = []int64{}
-			}
-			if err := tx.QueryRow(ctx, `INSERT INTO messages (conversation_id, parent_id, role, author) VALUES ($1, $2, 'assistant', 'model') RETURNING id`,
-				in.ConversationID, t.UserMessageID).Scan(&cand.MessageID); err != nil {
-				return err
-			}
-			if err := tx.QueryRow(ctx, `INSERT INTO candidates (turn_id, message_id, position, model, endpoint, baseline, prompt_version_id,
-					temperature, top_p, max_tokens, seed, system_prompt_hash, passage_ids, status, plan_index, owner, lease_until)
-				VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17) RETURNING id`,
-				t.ID, cand.MessageID, c.Position, c.Model, c.Endpoint, c.Baseline, c.PromptVersionID, c.Temperature, c.TopP,
-				c.MaxTokens, c.Seed, c.SystemPromptHash, cand.PassageIDs, StatusStreaming, c.PlanIndex,
-				in.Lease.Owner, in.Lease.Until).Scan(&cand.ID); err != nil {
-				return err
-			}
-			t.Candidates = append(t.Candidates, cand)
+		if personaID != in.PersonaID {
+			return t, errs.Field("conversation_id", "conversation %d is with another persona", in.ConversationID)
+		}
+		if !parentOK {
+			return t, errs.Field("parent_message_id", "message %d is not a reply in conversation %d", *in.ParentID, in.ConversationID)
+		}
+	}
+	n := len(in.Candidates)
+	positions, maxTokens, planIndex := make([]int32, n), make([]int32, n), make([]*int32, n)
+	models, endpoints, hashes, passages := make([]string, n), make([]string, n), make([]string, n), make([]string, n)
+	baselines, versions, seeds := make([]bool, n), make([]int64, n), make([]int64, n)
+	temps, topPs := make([]float32, n), make([]float32, n)
+	for i, c := range in.Candidates {
+		positions[i], maxTokens[i] = int32(c.Position), int32(c.MaxTokens)
+		if c.PlanIndex != nil {
+			v := int32(*c.PlanIndex)
+			planIndex[i] = &v
+		}
+		models[i], endpoints[i], hashes[i], baselines[i], versions[i], seeds[i] = c.Model, c.Endpoint, c.SystemPromptHash, c.Baseline, c.PromptVersionID, c.Seed
+		temps[i], topPs[i] = c.Temperature, c.TopP
+		// An array per candidate cannot ride unnest (it would flatten them): each goes as its
+		// text form and is cast back.
+		ids := make([]string, len(c.PassageIDs))
+		for j, id := range c.PassageIDs {
+			ids[j] = strconv.FormatInt(id, 10)
+		}
+		passages[i] = "{" + strings.Join(ids, ",") + "}"
+	}
+	// The assistant messages' ids are drawn first (spec is computed once, as it is used
+	// twice), so each candidate's row names its own message without relying on the order
+	// RETURNING lists rows in.
+	rows, _ := s.pool.Query(ctx, `WITH conv AS (
+			INSERT INTO conversations (project_id, persona_id, created_by, locale) SELECT $1, $2, $3, $4 WHERE $5::bigint = 0 RETURNING id),
+		cid AS (SELECT id FROM conv UNION ALL SELECT $5::bigint WHERE $5::bigint <> 0),
+		um AS (INSERT INTO messages (conversation_id, parent_id, role, author, author_id, content)
+			SELECT cid.id, $6::bigint, 'user', 'human', $3, $7 FROM cid RETURNING id, conversation_id),
+		t AS (INSERT INTO turns (conversation_id, user_message_id, created_by, shuffle_seed)
+			SELECT um.conversation_id, um.id, $3, $8::bigint FROM um RETURNING id, conversation_id, user_message_id),
+		spec AS MATERIALIZED (SELECT s.*, nextval(pg_get_serial_sequence('messages', 'id')) AS message_id
+			FROM unnest($9::int[], $10::text[], $11::text[], $12::bool[], $13::bigint[], $14::real[], $15::real[], $16::int[],
+				$17::bigint[], $18::text[], $19::text[], $20::int[])
+				AS s (position, model, endpoint, baseline, prompt_version_id, temperature, top_p, max_tokens, seed, system_prompt_hash,
+					passage_ids, plan_index)),
+		am AS (INSERT INTO messages (id, conversation_id, parent_id, role, author) OVERRIDING SYSTEM VALUE
+			SELECT spec.message_id, t.conversation_id, t.user_message_id, 'assistant', 'model' FROM spec, t),
+		c AS (INSERT INTO candidates (turn_id, message_id, position, model, endpoint, baseline, prompt_version_id, temperature, top_p,
+				max_tokens, seed, system_prompt_hash, passage_ids, status, plan_index, owner, lease_until)
+			SELECT t.id, spec.message_id, spec.position, spec.model, spec.endpoint, spec.baseline, spec.prompt_version_id, spec.temperature,
+				spec.top_p, spec.max_tokens, spec.seed, spec.system_prompt_hash, spec.passage_ids::bigint[], $21, spec.plan_index, $22,
+				coalesce($24::timestamptz, now()) + $23::bigint * interval '1 microsecond'
+			FROM spec, t RETURNING id, message_id, position)
+		SELECT t.id, t.conversation_id, t.user_message_id, c.id, c.message_id, c.position FROM t LEFT JOIN c ON true ORDER BY c.position`,
+		in.ProjectID, in.PersonaID, in.UserID, in.Locale, in.ConversationID, in.ParentID, in.Message, in.ShuffleSeed,
+		positions, models, endpoints, baselines, versions, temps, topPs, maxTokens, seeds, hashes, passages, planIndex,
+		StatusStreaming, in.Lease.Owner, in.Lease.micros(), s.leaseNow())
+	byPosition := map[int]Candidate{}
+	var candID, msgID *int64
+	var position *int
+	_, err := pgx.ForEachRow(rows, []any{&t.ID, &t.ConversationID, &t.UserMessageID, &candID, &msgID, &position}, func() error {
+		if candID != nil {
+			byPosition[*position] = Candidate{ID: *candID, MessageID: *msgID}
 		}
 		return nil
 	})
-	return t, db.Error(err, "start a turn")
+	if err != nil {
+		return Turn{}, db.Error(err, "start a turn")
+	}
+	if t.ID == 0 {
+		return Turn{}, db.Error(pgx.ErrNoRows, "conversation %d", in.ConversationID)
+	}
+	t.CreatedBy = in.UserID
+	for _, c := range in.Candidates {
+		stored := byPosition[c.Position]
+		cand := Candidate{ID: stored.ID, TurnID: t.ID, MessageID: stored.MessageID, CandidateSpec: c, Status: StatusStreaming, Owner: in.Lease.Owner}
+		if cand.PassageIDs == nil {
+			cand.PassageIDs = []int64{}
+		}
+		t.Candidates = append(t.Candidates, cand)
+	}
+	return t, nil
 }
 
 // History returns the path from the conversation's first message to messageID, in order.
@@ -192,8 +268,8 @@ func (s *Store) History(ctx context.Context, conversationID, messageID int64) ([
 	return out, db.Error(err, "message %d of conversation %d", messageID, conversationID)
 }
 
-// Flush saves streaming candidates' new text and renews their lease to lease.Until, all in
-// one statement: a replica with hundreds of live streams writes once a second, not once per
+// Flush saves streaming candidates' new text and renews their lease for lease.For from the
+// database's now, all in one statement: a replica with hundreds of live streams writes once a second, not once per
 // stream. It sends only the text added since the last save that went through (Snapshot.Base),
 // not the whole reply again: re-sending and re-parsing every reply once a second was 9.6% of
 // all bytes allocated and most of the save's Postgres CPU (issue 12).
@@ -206,7 +282,7 @@ func (s *Store) History(ctx context.Context, conversationID, messageID int64) ([
 // Either way the row ends up holding exactly the stream's text up to Seq.
 //
 // Candidates whose Dirty is false only have their lease renewed. It writes only candidates
-// that are still streaming, owned by lease.Owner, with a lease that has not run out by now: a
+// that are still streaming, owned by lease.Owner, with a lease that has not run out by the database's now: a
 // late save must not undo a finish, and a replica whose lease ran out has given its rows up,
 // even if no sweep has marked them yet. It returns the ids it renewed; a streaming candidate
 // missing from them is lost to its owner, which must stop streaming it.
@@ -214,7 +290,7 @@ func (s *Store) History(ctx context.Context, conversationID, messageID int64) ([
 // It does not wait for the WAL flush (synchronous_commit off for this transaction only): a
 // crash may lose the last second of a stream, which the live-session design allows. Finish
 // is fully durable and writes the whole text.
-func (s *Store) Flush(ctx context.Context, lease Lease, now time.Time, cs []Snapshot) ([]int64, error) {
+func (s *Store) Flush(ctx context.Context, lease Lease, cs []Snapshot) ([]int64, error) {
 	if len(cs) == 0 {
 		return nil, nil
 	}
@@ -239,8 +315,9 @@ func (s *Store) Flush(ctx context.Context, lease Lease, now time.Time, cs []Snap
 		rows, _ := tx.Query(ctx, `WITH data AS (SELECT * FROM unnest($1::bigint[], $2::text[], $3::text[], $4::bool[], $9::bigint[],
 					$10::bigint[], $11::int[], $12::int[]) AS d (id, content, reasoning, dirty, seq, base_seq, base_content, base_reasoning)),
 			cur AS (SELECT candidates.id, candidates.message_id, candidates.seq AS old_seq FROM candidates JOIN data ON data.id = candidates.id
-				WHERE candidates.status = $5 AND candidates.owner = $7 AND candidates.lease_until > $8 FOR UPDATE OF candidates),
-			c AS (UPDATE candidates SET lease_until = $6,
+				WHERE candidates.status = $5 AND candidates.owner = $7 AND candidates.lease_until > coalesce($8::timestamptz, now())
+				ORDER BY candidates.id FOR UPDATE OF candidates),
+			c AS (UPDATE candidates SET lease_until = coalesce($8::timestamptz, now()) + $6::bigint * interval '1 microsecond',
 					reasoning = CASE WHEN NOT data.dirty THEN candidates.reasoning
 						WHEN cur.old_seq = data.base_seq THEN candidates.reasoning || data.reasoning
 						ELSE left(candidates.reasoning, data.base_reasoning) || data.reasoning END,
@@ -252,7 +329,7 @@ func (s *Store) Flush(ctx context.Context, lease Lease, now time.Time, cs []Snap
 			m AS (UPDATE messages SET content = CASE WHEN c.old_seq = c.base_seq THEN messages.content || c.content
 					ELSE left(messages.content, c.base_content) || c.content END
 				FROM c WHERE messages.id = c.message_id AND c.dirty)
-			SELECT id FROM c`, ids, contents, reasonings, dirty, StatusStreaming, lease.Until, lease.Owner, now, seqs,
+			SELECT id FROM c`, ids, contents, reasonings, dirty, StatusStreaming, lease.micros(), lease.Owner, s.leaseNow(), seqs,
 			baseSeqs, baseContent, baseReasoning)
 		var err error
 		kept, err = pgx.CollectRows(rows, pgx.RowTo[int64])
@@ -305,14 +382,86 @@ func (s *Store) Finish(ctx context.Context, c Candidate) error {
 	return db.Error(err, "save candidate %d", c.ID)
 }
 
-// Sweep marks interrupted the streaming candidates whose lease ran out before now: their
-// owner stopped (a crash, a kill) or lost the database for longer than its lease. Their
+// Final is a candidate's final state for FinishAll. C.Content and C.Reasoning hold only the
+// text after Base, what the last save that went through wrote (the zero Saved: the whole
+// text), as in Flush: the final save does not send the reply again.
+type Final struct {
+	C    Candidate
+	Base Saved
+}
+
+// FinishAll saves several candidates' final states in one statement and one commit: at the end
+// of a burst of streams every candidate's final save came at the same moment, and each waited
+// for a pool connection and a WAL flush of its own (issue 12's block profile: 75% of the
+// non-idle blocking). Each is written as its C.Owner and only while still streaming under
+// that owner; the answer says, for each, whether it was written (false is Finish's
+// ErrNotOwner). Rows are locked in id order, candidates before messages, as Flush locks them.
+func (s *Store) FinishAll(ctx context.Context, fs []Final) ([]bool, error) {
+	n := len(fs)
+	if n == 0 {
+		return nil, nil
+	}
+	ids, seqs, baseSeqs := make([]int64, n), make([]int64, n), make([]int64, n)
+	contents, reasonings, statuses, reasons, errors, owners := make([]string, n), make([]string, n), make([]string, n), make([]string, n), make([]string, n), make([]string, n)
+	prompt, completion, attempts, baseContent, baseReasoning := make([]int32, n), make([]int32, n), make([]int32, n), make([]int32, n), make([]int32, n)
+	ttft, duration := make([]*int32, n), make([]*int32, n)
+	for i, f := range fs {
+		c := f.C
+		if !c.Status.Finished() {
+			return nil, errs.E(errs.Internal, "finish candidate %d: %q is not a final status", c.ID, c.Status)
+		}
+		ids[i], seqs[i], baseSeqs[i] = c.ID, c.Seq, f.Base.Seq
+		contents[i], reasonings[i], statuses[i], reasons[i], errors[i], owners[i] = c.Content, c.Reasoning, string(c.Status), c.FinishReason, c.Error, c.Owner
+		prompt[i], completion[i], attempts[i] = int32(c.PromptTokens), int32(c.CompletionTokens), int32(c.Attempts)
+		baseContent[i], baseReasoning[i] = int32(f.Base.ContentChars), int32(f.Base.ReasoningChars)
+		if c.TTFTMillis != nil {
+			v := int32(*c.TTFTMillis)
+			ttft[i] = &v
+		}
+		if c.DurationMillis != nil {
+			v := int32(*c.DurationMillis)
+			duration[i] = &v
+		}
+	}
+	rows, _ := s.pool.Query(ctx, `WITH data AS (SELECT * FROM unnest($1::bigint[], $2::text[], $3::text[], $4::text[], $5::text[], $6::text[],
+				$7::int[], $8::int[], $9::int[], $10::int[], $11::int[], $12::text[], $13::bigint[], $14::bigint[], $15::int[], $16::int[])
+				AS d (id, content, reasoning, status, finish_reason, error, prompt_tokens, completion_tokens, ttft_ms, duration_ms, attempts,
+					owner, seq, base_seq, base_content, base_reasoning)),
+			cur AS (SELECT candidates.id, candidates.message_id, candidates.seq AS old_seq FROM candidates JOIN data ON data.id = candidates.id
+				WHERE candidates.status = $17 AND candidates.owner = data.owner ORDER BY candidates.id FOR UPDATE OF candidates),
+			c AS (UPDATE candidates SET status = data.status, finish_reason = data.finish_reason, error = data.error,
+					prompt_tokens = data.prompt_tokens, completion_tokens = data.completion_tokens, ttft_ms = data.ttft_ms,
+					duration_ms = data.duration_ms, attempts = data.attempts, lease_until = NULL, seq = data.seq, updated_at = now(),
+					reasoning = CASE WHEN cur.old_seq = data.base_seq THEN candidates.reasoning || data.reasoning
+						ELSE left(candidates.reasoning, data.base_reasoning) || data.reasoning END
+				FROM data JOIN cur ON cur.id = data.id
+				WHERE candidates.id = data.id
+				RETURNING candidates.id, cur.message_id, cur.old_seq, data.content, data.base_seq, data.base_content),
+			m AS (UPDATE messages SET content = CASE WHEN c.old_seq = c.base_seq THEN messages.content || c.content
+					ELSE left(messages.content, c.base_content) || c.content END
+				FROM c WHERE messages.id = c.message_id)
+			SELECT id FROM c`, ids, contents, reasonings, statuses, reasons, errors, prompt, completion, ttft, duration, attempts,
+		owners, seqs, baseSeqs, baseContent, baseReasoning, StatusStreaming)
+	written, err := pgx.CollectRows(rows, pgx.RowTo[int64])
+	if err != nil {
+		return nil, db.Error(err, "save %d candidates' final states", n)
+	}
+	out := make([]bool, n)
+	for i, id := range ids {
+		out[i] = slices.Contains(written, id)
+	}
+	return out, nil
+}
+
+// Sweep marks interrupted the streaming candidates whose lease ran out by the database's
+// clock: their owner stopped (a crash, a kill) or lost the database for longer than its lease. Their
 // partial content stays. Every replica runs it at start-up and then periodically; a live
 // replica's streams are never touched, since it renews their leases every second.
-func (s *Store) Sweep(ctx context.Context, now time.Time) (int64, error) {
+func (s *Store) Sweep(ctx context.Context) (int64, error) {
 	// seq + 1: the interruption is the candidate's last event, after what was saved.
 	tag, err := s.pool.Exec(ctx, `UPDATE candidates SET status = $1, error = 'the server streaming it stopped', lease_until = NULL,
-		seq = seq + 1, updated_at = now() WHERE status = $2 AND lease_until < $3`, StatusInterrupted, StatusStreaming, now)
+		seq = seq + 1, updated_at = now() WHERE status = $2 AND lease_until < coalesce($3::timestamptz, now())`,
+		StatusInterrupted, StatusStreaming, s.leaseNow())
 	return tag.RowsAffected(), db.Error(err, "interrupt candidates whose lease ran out")
 }
 
@@ -330,6 +479,18 @@ func (s *Store) Turn(ctx context.Context, id int64) (Turn, error) {
 		FROM candidates c JOIN messages m ON m.id = c.message_id WHERE c.turn_id = $1 ORDER BY c.position`, id)
 	t.Candidates, err = pgx.CollectRows(rows, pgx.RowToStructByName[Candidate])
 	return t, db.Error(err, "candidates of turn %d", id)
+}
+
+// Candidates returns the candidates of every turn in turnIDs, with their content, ordered by
+// turn and position: a replica following many turns that stream elsewhere reads them all in
+// one query per save tick, not one per turn.
+func (s *Store) Candidates(ctx context.Context, turnIDs []int64) ([]Candidate, error) {
+	rows, _ := s.pool.Query(ctx, `SELECT c.id, c.turn_id, c.message_id, c.position, c.plan_index, c.model, c.endpoint, c.baseline, c.prompt_version_id,
+			c.temperature, c.top_p, c.max_tokens, c.seed, c.system_prompt_hash, c.passage_ids, m.content, c.reasoning, c.status,
+			c.finish_reason, c.error, c.prompt_tokens, c.completion_tokens, c.ttft_ms, c.duration_ms, c.attempts, coalesce(c.owner, '') AS owner, c.seq
+		FROM candidates c JOIN messages m ON m.id = c.message_id WHERE c.turn_id = ANY($1) ORDER BY c.turn_id, c.position`, turnIDs)
+	out, err := pgx.CollectRows(rows, pgx.RowToStructByName[Candidate])
+	return out, db.Error(err, "candidates of %d turns", len(turnIDs))
 }
 
 // TreeMessage is a message with what the trainer's screen shows of it.
@@ -391,7 +552,8 @@ func (s *Store) Restart(ctx context.Context, candidateID int64, spec CandidateSp
 	tag, err := s.pool.Exec(ctx, `WITH c AS (
 			UPDATE candidates SET status = $8, error = '', finish_reason = '', reasoning = '', prompt_tokens = 0,
 				completion_tokens = 0, ttft_ms = NULL, duration_ms = NULL, attempts = 0, seed = $2, system_prompt_hash = $3,
-				passage_ids = $4, temperature = $5, top_p = $6, max_tokens = $7, owner = $9, lease_until = $10, updated_at = now()
+				passage_ids = $4, temperature = $5, top_p = $6, max_tokens = $7, owner = $9,
+				lease_until = coalesce($11::timestamptz, now()) + $10::bigint * interval '1 microsecond', updated_at = now()
 			FROM messages m
 			WHERE candidates.id = $1 AND m.id = candidates.message_id AND candidates.status <> $8
 				AND NOT `+UsableSQL("candidates.status", "m.content")+`
@@ -399,7 +561,7 @@ func (s *Store) Restart(ctx context.Context, candidateID int64, spec CandidateSp
 			RETURNING candidates.message_id)
 		UPDATE messages SET content = '' FROM c WHERE messages.id = c.message_id`,
 		candidateID, spec.Seed, spec.SystemPromptHash, spec.PassageIDs, spec.Temperature, spec.TopP, spec.MaxTokens,
-		StatusStreaming, lease.Owner, lease.Until)
+		StatusStreaming, lease.Owner, lease.micros(), s.leaseNow())
 	if err != nil {
 		return db.Error(err, "restart candidate %d", candidateID)
 	}

@@ -62,7 +62,7 @@ func newWorld(t *testing.T) world {
 		require.NoError(t, err)
 		turn, err := rlhf.NewStore(f.pool).StartTurn(ctx, rlhf.NewTurn{ProjectID: p.ID, PersonaID: persona.ID, Locale: "zh-CN", UserID: root.ID,
 			Message: "你好", Candidates: []rlhf.CandidateSpec{{Position: 1, Model: "baseline-extractive", Endpoint: "offline", PromptVersionID: v.ID,
-				Temperature: 0.3, TopP: 1, MaxTokens: 100, SystemPromptHash: "x"}}, Lease: rlhf.Lease{Owner: "fixture", Until: time.Now().Add(time.Hour)}})
+				Temperature: 0.3, TopP: 1, MaxTokens: 100, SystemPromptHash: "x"}}, Lease: rlhf.Lease{Owner: "fixture", For: time.Hour}})
 		require.NoError(t, err)
 		*side = projectSide{project: p, persona: persona.ID, corps: c.ID, turn: turn.ID, conversation: turn.ConversationID}
 		// Campaigns: written directly, as only the routes' access is under test here.

@@ -36,7 +36,7 @@ func judgedTurns(b testing.TB, f fixture, n int) [][]int64 {
 				Temperature: 0.3, TopP: 1, MaxTokens: 100, SystemPromptHash: "h"}
 		}
 		turn, err := store.StartTurn(ctx, rlhf.NewTurn{ProjectID: sum.Project.ID, PersonaID: personas[0].ID, Locale: "zh-CN", UserID: root.ID,
-			Message: "基准测试的问题", Candidates: specs, Lease: rlhf.Lease{Owner: "fixture", Until: time.Now().Add(time.Hour)}})
+			Message: "基准测试的问题", Candidates: specs, Lease: rlhf.Lease{Owner: "fixture", For: time.Hour}})
 		if err != nil {
 			b.Fatal(err)
 		}

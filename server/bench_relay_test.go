@@ -12,6 +12,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"runtime"
+	"runtime/pprof"
 	"slices"
 	"strconv"
 	"strings"
@@ -22,6 +23,7 @@ import (
 
 	"github.com/gorilla/websocket"
 	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgxpool"
 	openai "github.com/sashabaranov/go-openai"
 
 	"github.com/mentor-ai/mentor/auth"
@@ -286,11 +288,28 @@ func relayRun(b *testing.B, bin string, cfg relayConfig, pg *pgCPU, listenCfg *p
 	runtime.GC()
 	var before, after, mid runtime.MemStats
 	runtime.ReadMemStats(&before)
+	if path := os.Getenv("MENTOR_BENCH_RELAY_HEAPPROFILE"); path != "" && pg != nil {
+		if f, err := os.Create(path + ".base"); err == nil { // for pprof -diff_base
+			pprof.Lookup("heap").WriteTo(f, 0) //nolint:errcheck // a diagnostic
+			f.Close()
+		}
+	}
 	// Live heap per session: one GC while every session streams (the last has started, the
 	// first is a quarter through), against the heap after a GC before the round.
 	streamTime := time.Duration(cfg.Tokens) * relayInterval
 	heapAt := time.Duration(sessions-1)*cfg.Stagger + streamTime/4
-	heapTimer := time.AfterFunc(heapAt, func() { runtime.GC(); runtime.ReadMemStats(&mid) })
+	heapTimer := time.AfterFunc(heapAt, func() {
+		runtime.GC()
+		runtime.ReadMemStats(&mid)
+		// MENTOR_BENCH_RELAY_HEAPPROFILE: where Mentor's live heap per session goes, at the
+		// moment it is measured (the last round's profile is kept).
+		if path := os.Getenv("MENTOR_BENCH_RELAY_HEAPPROFILE"); path != "" && pg != nil {
+			if f, err := os.Create(path); err == nil {
+				pprof.Lookup("heap").WriteTo(f, 0) //nolint:errcheck // a diagnostic
+				f.Close()
+			}
+		}
+	})
 
 	stopPG, pgDone := make(chan struct{}), make(chan time.Duration, 1)
 	notified := make(chan int, 1)
@@ -365,6 +384,9 @@ func roundMedian(rounds []relayRound, f func(relayRound) float64) float64 {
 }
 
 func BenchmarkRelay(b *testing.B) {
+	if os.Getenv("MENTOR_BENCH_RELAY_HEAPPROFILE") != "" {
+		runtime.MemProfileRate = 4096 // a fine sample: the profile is for reading, not timing
+	}
 	c := relaySize(b, "MENTOR_BENCH_RELAY_C", 50)
 	tokens := relaySize(b, "MENTOR_BENCH_RELAY_TOKENS", 200)
 	rounds := relaySize(b, "MENTOR_BENCH_RELAY_ROUNDS", 3)
@@ -418,6 +440,21 @@ func BenchmarkRelay(b *testing.B) {
 	pg := &pgCPU{admin: admin, database: f.pool.Config().ConnConfig.Database}
 	// NOTIFY is per database: the listener connects to the server's own.
 	listenCfg := f.pool.Config().ConnConfig
+
+	// Warm the server's pool to its size, as a server that has run a while has it: a pool
+	// growing during a round counted its connections (about 55 KiB each with their buffers
+	// and statement caches) as heap per session.
+	warm := make([]*pgxpool.Conn, 0, f.pool.Config().MaxConns)
+	for range f.pool.Config().MaxConns {
+		c, err := f.pool.Acquire(ctx)
+		if err != nil {
+			b.Fatal(err)
+		}
+		warm = append(warm, c)
+	}
+	for _, c := range warm {
+		c.Release()
+	}
 
 	base := relayConfig{Generate: generate, Candidates: relayCands, Tokens: tokens, Skip: relaySkip, Stagger: relayStagger}
 	bareCfg, mentorCfg := base, base

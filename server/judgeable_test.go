@@ -52,7 +52,7 @@ func (j judgeable) turn(t *testing.T, n int) (int64, []int64) {
 			Temperature: 0.3, TopP: 1, MaxTokens: 100, SystemPromptHash: "x"}
 	}
 	turn, err := store.StartTurn(ctx, rlhf.NewTurn{ProjectID: j.project.ID, PersonaID: j.persona.ID, Locale: "zh-CN", UserID: root.ID,
-		Message: "个人邮寄物品免税额是多少？", Candidates: specs, Lease: rlhf.Lease{Owner: "fixture", Until: time.Now().Add(time.Hour)}})
+		Message: "个人邮寄物品免税额是多少？", Candidates: specs, Lease: rlhf.Lease{Owner: "fixture", For: time.Hour}})
 	require.NoError(t, err)
 	var ids []int64
 	for i, c := range turn.Candidates {

@@ -29,13 +29,16 @@ import (
 // `mentor serve` and against two, each a child process given one core (GOMAXPROCS=1), on one
 // database. It reports each setup's replica CPU per 1,000 tokens (all replicas together),
 // mid-stream p99, done p99, the NOTIFY rate, and the scaling efficiency: one replica's CPU
-// per token over two replicas' together (1 means a second replica costs nothing extra).
+// per token over two replicas' together (1 means a second replica costs nothing extra). Each
+// figure is the median of MENTOR_BENCH_REPLICAS_ROUNDS interleaved rounds (default 3), with
+// its spread (max − min) beside it.
 //
 // Size: MENTOR_BENCH_REPLICAS_C (default 125 sessions: 500 concurrent streams),
 // MENTOR_BENCH_RELAY_TOKENS (default 200).
 func BenchmarkRelayReplicas(b *testing.B) {
 	c := benchSize(b, "MENTOR_BENCH_REPLICAS_C", 125)
 	tokens := benchSize(b, "MENTOR_BENCH_RELAY_TOKENS", 200)
+	rounds := benchSize(b, "MENTOR_BENCH_REPLICAS_ROUNDS", 3)
 	const skip, cands = 20, 4
 	if tokens <= 2*skip {
 		b.Fatalf("MENTOR_BENCH_RELAY_TOKENS=%d: want more than %d", tokens, 2*skip)
@@ -162,19 +165,45 @@ func BenchmarkRelayReplicas(b *testing.B) {
 		return setup{cpuPer1k: float64(cpu.Microseconds()) / 1000 / float64(res.Tokens) * 1000,
 			midP99: p99ms(res.Mid), doneP99: p99ms(res.Done), notifyPerSec: float64(n) / wall.Seconds()}
 	}
-	one := measure(1)
-	two := measure(2)
+	// Rounds alternate one replica and two, so that a noisy moment of the machine falls on
+	// both; each figure is the median of the rounds, and -spread is its max minus its min.
+	var ones, twos []setup
+	for range rounds {
+		ones = append(ones, measure(1))
+		twos = append(twos, measure(2))
+	}
+	efficiency := make([]float64, rounds)
+	for i := range rounds {
+		efficiency[i] = ones[i].cpuPer1k / twos[i].cpuPer1k
+	}
+	report := func(b *testing.B, v []float64, unit string) {
+		slices.Sort(v)
+		med := v[len(v)/2]
+		if len(v)%2 == 0 {
+			med = (v[len(v)/2-1] + v[len(v)/2]) / 2
+		}
+		b.ReportMetric(med, unit)
+		b.ReportMetric(v[len(v)-1]-v[0], unit+"-spread")
+	}
+	figure := func(ss []setup, f func(setup) float64) []float64 {
+		out := make([]float64, len(ss))
+		for i, s := range ss {
+			out[i] = f(s)
+		}
+		return out
+	}
 	for _, s := range []struct {
 		name string
-		s    setup
-	}{{"replicas=1", one}, {"replicas=2", two}} {
+		ss   []setup
+	}{{"replicas=1", ones}, {"replicas=2", twos}} {
 		b.Run(fmt.Sprintf("%s/C=%d", s.name, c), func(b *testing.B) {
-			b.ReportMetric(s.s.cpuPer1k, "cpu-ms/1k-tokens")
-			b.ReportMetric(s.s.midP99, "mid-p99-ms")
-			b.ReportMetric(s.s.doneP99, "done-p99-ms")
-			b.ReportMetric(s.s.notifyPerSec, "notify/s")
+			report(b, figure(s.ss, func(x setup) float64 { return x.cpuPer1k }), "cpu-ms/1k-tokens")
+			report(b, figure(s.ss, func(x setup) float64 { return x.midP99 }), "mid-p99-ms")
+			report(b, figure(s.ss, func(x setup) float64 { return x.doneP99 }), "done-p99-ms")
+			report(b, figure(s.ss, func(x setup) float64 { return x.notifyPerSec }), "notify/s")
+			b.ReportMetric(float64(rounds), "rounds")
 			if s.name == "replicas=2" {
-				b.ReportMetric(one.cpuPer1k/two.cpuPer1k, "scaling-efficiency")
+				report(b, slices.Clone(efficiency), "scaling-efficiency")
 			}
 		})
 	}

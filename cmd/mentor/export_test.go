@@ -40,7 +40,7 @@ func judgedProject(t *testing.T, dsn string) {
 	turn, err := live.StartTurn(ctx, rlhf.NewTurn{ProjectID: p.ID, PersonaID: persona.ID, Locale: "zh-CN", UserID: u.ID, Message: "你好吗？",
 		Candidates: []rlhf.CandidateSpec{{Position: 1, Model: "m", Endpoint: "e", PromptVersionID: v.ID, Temperature: 0.3, TopP: 1, MaxTokens: 100, SystemPromptHash: "h"},
 			{Position: 2, Model: "m", Endpoint: "e", PromptVersionID: v.ID, Temperature: 0.9, TopP: 1, MaxTokens: 100, SystemPromptHash: "h"}},
-		Lease: rlhf.Lease{Owner: "fixture", Until: time.Now().Add(time.Hour)}})
+		Lease: rlhf.Lease{Owner: "fixture", For: time.Hour}})
 	require.NoError(t, err)
 	for i, content := range []string{"我很好，谢谢！<你呢>", "不好。"} {
 		c := turn.Candidates[i]

@@ -320,12 +320,25 @@ func TestReplicasTellEachOther(t *testing.T) {
 	require.Equal(t, "turn", turn1["type"], "%v", turn1)
 	turnID := num(turn1["turn_id"])
 	var lastA int64
+	var passagesA any
 	for ev := wsA.next(); ; ev = wsA.next() {
 		lastA = num(ev["seq"])
+		if ev["type"] == "passages" {
+			passagesA = ev["passages"]
+		}
 		if ev["type"] == "delta" {
 			break
 		}
 	}
+	chunkIDs := func(ps any) []int64 {
+		list, _ := ps.([]any)
+		var out []int64
+		for _, p := range list {
+			out = append(out, num(p.(map[string]any)["chunk_id"]))
+		}
+		return out
+	}
+	require.NotEmpty(t, chunkIDs(passagesA), "version 2 retrieves: A sends the candidate's passages")
 	waitRows(t, dsn, turnID, "A saves the first piece", func(rows []streamRow) bool { return rows[0].Content == firstPiece })
 	wsB.send(map[string]any{"type": "resume", "id": "r1", "turn_id": turnID, "after": map[string]any{}})
 	snap := wsB.next()
@@ -333,6 +346,7 @@ func TestReplicasTellEachOther(t *testing.T) {
 	assert.Equal(t, "streaming", snap["status"])
 	assert.Equal(t, firstPiece, snap["content"])
 	assert.Equal(t, lastA, num(snap["seq"]), "B numbers the text as A did")
+	assert.Equal(t, chunkIDs(passagesA), chunkIDs(snap["passages"]), "B's first snapshot carries the passages A sent")
 
 	up.open()
 	var doneA map[string]any
@@ -346,6 +360,7 @@ func TestReplicasTellEachOther(t *testing.T) {
 	assert.Equal(t, "complete", final["status"])
 	assert.Equal(t, firstPiece+"第二段。", final["content"], "the whole reply, once")
 	assert.Equal(t, num(doneA["seq"]), num(final["seq"]), "B's final snapshot is A's done")
+	assert.Nil(t, final["passages"], "only the first snapshot carries them")
 	assert.NotEmpty(t, final["html"])
 	wsB.send(map[string]any{"type": "heartbeat", "id": "h1"})
 	assert.Equal(t, "heartbeat", wsB.next()["type"], "nothing more of the finished turn")

@@ -305,7 +305,7 @@ func runServe(ctx context.Context, args []string, getenv func(string) string, st
 	bases := base.NewStore(pool, authStore)
 	// Candidates whose replica died can never finish now: say so before anything else runs.
 	// Only those whose lease ran out: other replicas' live streams go on.
-	if n, err := liveStore.Sweep(startCtx, time.Now()); err != nil {
+	if n, err := liveStore.Sweep(startCtx); err != nil {
 		return err
 	} else if n > 0 {
 		logger.Warn("candidates whose stream's lease ran out are marked interrupted", "count", n)

@@ -1,0 +1,118 @@
+package live
+
+import (
+	"context"
+	"slices"
+	"sync"
+
+	"github.com/mentor-ai/mentor/rlhf"
+)
+
+// Final saves, batched. At the end of a burst of streams every candidate's final save comes
+// at about the same moment (a turn's candidates end together; so do the turns of trainers who
+// started together); one statement and one commit each had them queue for pool connections
+// and WAL flushes. Instead, a stream that arrives while fewer than maxFinishInFlight batches
+// are being saved leads one: it takes what is queued (its own save last, and up to
+// maxFinishBatch in all) and saves it in one statement. One that arrives while that many are
+// in flight waits in the queue; a leader done with its batch takes the next batch from the
+// queue and hands it, with the lead, to the oldest save in it, then goes on with its own
+// stream's end. Under load the batches grow (group commit), and nobody waits for more than
+// the batches in flight and their own. A leader is always handed its batch under the queue's
+// lock, so no two batches hold one save. Nothing here has a goroutine of its own, so it needs
+// no start or stop.
+
+const (
+	maxFinishBatch    = 256 // bounds one statement: a few hundred rows keep it to milliseconds
+	maxFinishInFlight = 4   // batches saved at once: a slow commit does not hold up every stream's end
+)
+
+type finishReq struct {
+	final   rlhf.Final
+	written bool
+	err     error
+	// batch is what this request leads, when it was handed the lead.
+	batch []*finishReq
+	// wake receives true when this request is to lead batch, false when its answer
+	// (written, err) is ready.
+	wake chan bool
+}
+
+type finishQueue struct {
+	mu       sync.Mutex
+	queue    []*finishReq
+	inFlight int // batches being saved
+}
+
+// finish saves one candidate's final state (batched with others'), within ctx; it reports
+// whether the row was written (false: it no longer streams under its owner). ctx bounds the
+// batch this request's goroutine leads, if it leads one; a request waiting in the queue waits
+// for the batch that takes it, which its own leader bounds.
+func (e *Engine) finish(ctx context.Context, f rlhf.Final) (bool, error) {
+	r := &finishReq{final: f, wake: make(chan bool, 1)}
+	q := &e.finishes
+	q.mu.Lock()
+	q.queue = append(q.queue, r)
+	var batch []*finishReq
+	if q.inFlight < maxFinishInFlight {
+		q.inFlight++
+		// From the tail: this request is the last one queued, so its batch holds it.
+		n := min(len(q.queue), maxFinishBatch)
+		batch = slices.Clone(q.queue[len(q.queue)-n:])
+		q.queue = q.queue[:len(q.queue)-n]
+		q.mu.Unlock()
+	} else {
+		q.mu.Unlock()
+		if lead := <-r.wake; !lead {
+			return r.written, r.err
+		}
+		batch = r.batch
+	}
+	e.saveFinals(ctx, batch)
+	q.mu.Lock()
+	if len(q.queue) > 0 {
+		n := min(len(q.queue), maxFinishBatch)
+		next := slices.Clone(q.queue[:n])
+		q.queue = q.queue[n:]
+		next[0].batch = next
+		next[0].wake <- true // its channel is empty: it waits for this, and nothing else is sent to it yet
+	} else {
+		q.inFlight--
+	}
+	q.mu.Unlock()
+	return r.written, r.err
+}
+
+// saveFinals saves batch in one statement and answers each request (the leader, whose own
+// request is in it, reads its answer from the request, not the channel). Every request of the batch gets the batch's
+// error, if any: each retries on its own (finishDurably). Then it tells the other replicas
+// which turns have finished candidates, in one notification for the batch (one per candidate
+// was a statement and a commit each), so that their followers read them now.
+func (e *Engine) saveFinals(ctx context.Context, batch []*finishReq) {
+	finals := make([]rlhf.Final, len(batch))
+	for i, r := range batch {
+		finals[i] = r.final
+	}
+	written, err := e.store.FinishAll(ctx, finals)
+	for i, r := range batch {
+		r.err = err
+		if err == nil {
+			r.written = written[i]
+		}
+		select {
+		case r.wake <- false:
+		default: // the leader's own request: nobody waits on its channel
+		}
+	}
+	if err != nil {
+		return
+	}
+	var turns []int64
+	for i, r := range batch {
+		if written[i] && !slices.Contains(turns, r.final.C.TurnID) {
+			turns = append(turns, r.final.C.TurnID)
+		}
+	}
+	if len(turns) > 0 {
+		e.notify(ctx, busEvent{Kind: kindFinished, Turns: turns})
+	}
+}

@@ -1,0 +1,73 @@
+package live
+
+import (
+	"context"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/mentor-ai/mentor/auth"
+	"github.com/mentor-ai/mentor/internal/pgtest"
+	"github.com/mentor-ai/mentor/prompts"
+	"github.com/mentor-ai/mentor/rlhf"
+)
+
+// TestFinalSavesThatComeTogetherAreAllAnswered: many streams end at once and their final
+// saves share batches (finish.go). Every one is saved and told so, and the one another
+// replica owns is told it was not written; nobody is left waiting when the lead is handed on.
+func TestFinalSavesThatComeTogetherAreAllAnswered(t *testing.T) {
+	t.Parallel()
+	pool := pgtest.Pool(t)
+	ctx := context.Background()
+	e, err := New(testDeps(pool), Config{Replica: "replica-a", Lease: 10 * time.Second, Sweep: time.Hour, Check: time.Hour,
+		Sessions: auth.SessionLimits{Idle: time.Hour, Absolute: time.Hour}})
+	require.NoError(t, err)
+	ps, store := prompts.NewStore(pool), rlhf.NewStore(pool)
+	project, err := ps.CreateProject(ctx, prompts.Project{Name: "批量"})
+	require.NoError(t, err)
+	persona, err := ps.CreatePersona(ctx, prompts.Persona{ProjectID: project.ID, Name: "助手", Kind: prompts.DomainAssistant})
+	require.NoError(t, err)
+	v, err := ps.PublishVersion(ctx, persona.ID, prompts.Version{Template: "你是{{.Persona.Name}}", Model: "baseline-extractive",
+		Temperature: 0.3, TopP: 1, MaxTokens: 100, Author: "t", CorpusIDs: []int64{}})
+	require.NoError(t, err)
+	u, err := auth.NewStore(pool, nil).CreateUser(ctx, auth.NewUser{Login: "batch", DisplayName: "训练师", Password: "correct horse battery"})
+	require.NoError(t, err)
+	var cands []rlhf.Candidate
+	for range 12 {
+		specs := make([]rlhf.CandidateSpec, 8)
+		for i := range specs {
+			specs[i] = rlhf.CandidateSpec{Position: i + 1, Model: "m", PromptVersionID: v.ID, SystemPromptHash: "h"}
+		}
+		turn, err := store.StartTurn(ctx, rlhf.NewTurn{ProjectID: project.ID, PersonaID: persona.ID, Locale: "zh-CN", UserID: u.ID,
+			Message: "问题", Candidates: specs, Lease: rlhf.Lease{Owner: "replica-a", For: 10 * time.Second}})
+		require.NoError(t, err)
+		cands = append(cands, turn.Candidates...)
+	}
+	written := make([]bool, len(cands))
+	errs := make([]error, len(cands))
+	var wg sync.WaitGroup
+	for i, c := range cands {
+		wg.Go(func() {
+			c.Owner, c.Content, c.Status, c.FinishReason, c.Seq = "replica-a", "回复", rlhf.StatusComplete, "stop", 3
+			if i == 5 {
+				c.Owner = "replica-b" // not this candidate's owner
+			}
+			written[i], errs[i] = e.finish(ctx, rlhf.Final{C: c})
+		})
+	}
+	wg.Wait()
+	for i := range cands {
+		require.NoError(t, errs[i], "candidate %d", i)
+		assert.Equal(t, i != 5, written[i], "candidate %d", i)
+	}
+	var complete int
+	require.NoError(t, pool.QueryRow(ctx, `SELECT count(*) FROM candidates WHERE status = 'complete'`).Scan(&complete))
+	assert.Equal(t, len(cands)-1, complete)
+	e.finishes.mu.Lock()
+	defer e.finishes.mu.Unlock()
+	assert.Zero(t, e.finishes.inFlight, "every lead is let go once the queue is empty")
+	assert.Empty(t, e.finishes.queue)
+}
