@@ -48,7 +48,7 @@ func BenchmarkReviewNext(b *testing.B) {
 	live := rlhf.NewStore(pool)
 	turn, err := live.StartTurn(ctx, rlhf.NewTurn{ProjectID: p.ID, PersonaID: persona.ID, Locale: "zh-CN", UserID: trainer.ID, Message: "你好",
 		Candidates: []rlhf.CandidateSpec{{Position: 1, Model: "baseline-extractive", Endpoint: "offline", PromptVersionID: v.ID,
-			Temperature: 0.3, TopP: 1, MaxTokens: 100, SystemPromptHash: "x"}}, Lease: rlhf.Lease{Owner: "bench", Until: time.Now().Add(time.Hour)}})
+			Temperature: 0.3, TopP: 1, MaxTokens: 100, SystemPromptHash: "x"}}, Lease: rlhf.Lease{Owner: "bench", For: time.Hour}})
 	require.NoError(b, err)
 	var campaigns []int64
 	for i := range 4 {

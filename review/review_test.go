@@ -83,7 +83,7 @@ func setup(t *testing.T, judgments int) world {
 			turn, err := live.StartTurn(ctx, rlhf.NewTurn{ProjectID: p.ID, PersonaID: persona.ID, Locale: "zh-CN", UserID: w.trainer.ID,
 				Message: fmt.Sprintf("问题 %d", n), Candidates: []rlhf.CandidateSpec{{Position: 1, Model: "baseline-extractive", Endpoint: "offline",
 					PromptVersionID: v.ID, Temperature: 0.3, TopP: 1, MaxTokens: 100, SystemPromptHash: "x"}},
-				Lease: rlhf.Lease{Owner: "test", Until: time.Now().Add(time.Hour)}})
+				Lease: rlhf.Lease{Owner: "test", For: time.Hour}})
 			require.NoError(t, err)
 			var claim, judgment int64
 			require.NoError(t, pool.QueryRow(ctx, `WITH i AS (INSERT INTO campaign_items (campaign_id, question, normalized, turn_id, generation, taken)
