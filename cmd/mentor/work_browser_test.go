@@ -1,6 +1,7 @@
 package main
 
 import (
+	"context"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -13,6 +14,7 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
+	"github.com/mentor-ai/mentor/db"
 	"github.com/mentor-ai/mentor/internal/browsertest"
 )
 
@@ -43,6 +45,10 @@ func TestMyWorkInChromium(t *testing.T) {
 		browsertest.Visible(`#work-panes .pane[data-label="A"]`),
 	))
 	assert.Contains(t, browsertest.Text(t, ctx, "#work-guidelines"), "标注规范")
+	// The guidelines are markdown, rendered: a heading and a numbered list, not "##" and "1.".
+	assert.Equal(t, 2, browsertest.Count(t, ctx, "#work-guidelines .guidelines-text h2"), "the guidelines' headings are rendered")
+	assert.Equal(t, 3, browsertest.Count(t, ctx, "#work-guidelines .guidelines-text ol > li"), "the guidelines' list is rendered")
+	assert.NotContains(t, browsertest.Text(t, ctx, "#work-guidelines"), "##")
 
 	press := func(keys ...string) {
 		t.Helper()
@@ -56,12 +62,22 @@ func TestMyWorkInChromium(t *testing.T) {
 	}
 	claimOnScreen := func() string { return browsertest.Attr(t, ctx, ".work-session", "data-claim") }
 	seen := map[string]bool{}
+	scored := ""
 	for i := range 3 {
 		claim := claimOnScreen()
 		require.NotEmpty(t, claim)
 		assert.False(t, seen[claim], "item %d: a new claim each time", i+1)
 		seen[claim] = true
 		require.Eventually(t, func() bool { return focused() == "A" }, 10*time.Second, 20*time.Millisecond, "item %d: focus on A", i+1)
+		if i == 0 {
+			// s scores A's rubric by keyboard, one dimension after another, as on the train
+			// screen: 4 for the first, 5 for the second; a digit off the 1–5 scale changes nothing.
+			press("s", "4", "9", "5", kb.Escape)
+			assert.Equal(t, "4", browsertest.Value(t, ctx, `.pane[data-label="A"] .rating[data-index="1"] select`))
+			assert.Equal(t, "5", browsertest.Value(t, ctx, `.pane[data-label="A"] .rating[data-index="2"] select`))
+			assert.Empty(t, browsertest.Attr(t, ctx, `.pane[data-label="A"]`, "data-mode"), "Esc ends score mode")
+			scored = claim
+		}
 		// A second, B first; then submit by keyboard.
 		press("2", kb.ArrowRight, "1")
 		start := time.Now()
@@ -86,6 +102,17 @@ func TestMyWorkInChromium(t *testing.T) {
 		chromedp.Click(chromedp.CSS("#work-skip")),
 	))
 	require.Eventually(t, func() bool { return claimOnScreen() != before }, 10*time.Second, 20*time.Millisecond, "a skip shows the next item")
+
+	// The keyboard's scores are in the stored judgment: the first two dimensions of A.
+	pool, err := db.Connect(context.Background(), m.dsn)
+	require.NoError(t, err)
+	defer pool.Close()
+	var ratings int
+	scoredID, err := strconv.ParseInt(scored, 10, 64)
+	require.NoError(t, err)
+	require.NoError(t, pool.QueryRow(context.Background(), `SELECT count(*) FROM claims cl JOIN judgments j ON j.id = cl.judgment_id,
+		jsonb_each(j.ratings) AS c(candidate, dims), jsonb_each(c.dims) AS d(dim, v) WHERE cl.id = $1`, scoredID).Scan(&ratings))
+	assert.Equal(t, 2, ratings, "the two keyboard scores are stored with the judgment")
 
 	var after workList
 	trainer.get("/api/v1/work", &after)
