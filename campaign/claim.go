@@ -4,7 +4,6 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
-	"math"
 	"slices"
 	"strings"
 	"time"
@@ -142,10 +141,10 @@ func (s *Store) Next(ctx context.Context, campaignID, trainerID int64) (Claim, e
 		}
 		if base != nil {
 			// The quota's row lock is held to commit: two claims cannot both take its last unit.
-			tag, err := tx.Exec(ctx, `UPDATE campaign_bases b SET used = used + 1 WHERE campaign_id = $1 AND base_id = $2
-				AND (quota_items IS NULL OR used < quota_items)
-				AND (quota_share IS NULL OR used < ceil(quota_share * $3::int * (SELECT count(*) FROM campaign_items WHERE campaign_id = $1)))`,
-				campaignID, *base, k)
+			tag, err := tx.Exec(ctx, `UPDATE campaign_bases cb SET used = cb.used + 1 FROM campaigns c
+				WHERE c.id = $1 AND cb.campaign_id = $1 AND cb.base_id = $2
+				AND (`+quotaLimitSQL+` IS NULL OR cb.used < `+quotaLimitSQL+`)`,
+				campaignID, *base)
 			if err != nil {
 				return err
 			}
@@ -374,14 +373,9 @@ func (sub *Submission) Done(ctx context.Context) {
 	}
 }
 
-// quotaLimit is a base's quota in judgments: its items, or its share of k × items rounded up.
-func quotaLimit(b BaseQuota, k, items int) *int {
-	switch {
-	case b.QuotaItems != nil:
-		return b.QuotaItems
-	case b.QuotaShare != nil:
-		n := int(math.Ceil(*b.QuotaShare * float64(k*items)))
-		return &n
-	}
-	return nil
-}
+// quotaLimitSQL is a base's quota in judgments, over campaign_bases cb and campaigns c: its
+// items, or its share of all k × items judgments rounded up; NULL without a quota. Next
+// enforces it and MyWork shows what is left of it from this one expression, in numeric
+// arithmetic: a share of 0.7 of 3 × 10 is 21 here, where float64 makes it
+// 21.000000000000004 and its ceiling 22, one more than a claim is allowed.
+const quotaLimitSQL = `coalesce(cb.quota_items, ceil(cb.quota_share * c.k * c.items)::int)`
