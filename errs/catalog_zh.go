@@ -483,4 +483,7 @@ var zhCN = map[string]string{
 
 	// Issue 13's guard: a campaign item's turn is judged, regenerated and continued only through its claim.
 	"this turn is a campaign item: judge it from My work": "这一轮是任务中的题目：请在“我的任务”中评判",
+
+	// Issue 13, continued: the bases a project's admins choose from.
+	"bases of project %d": "项目 %d 的基地",
 }
