@@ -2,7 +2,6 @@ package auth
 
 import (
 	"context"
-	"errors"
 	"time"
 
 	"github.com/jackc/pgx/v5"
@@ -52,35 +51,15 @@ func (s *Store) CreateSession(ctx context.Context, userID int64, ip, userAgent s
 // Session returns the live session for a cookie secret and notes that it was used. Expired
 // sessions are deleted on sight.
 func (s *Store) Session(ctx context.Context, secret string, limits SessionLimits) (Session, error) {
-	if secret == "" {
-		return Session{}, ErrNoSession
-	}
-	now := s.now()
-	sess := Session{idHash: hashSecret(secret)}
-	u := &sess.User
-	err := s.pool.QueryRow(ctx, `SELECT s.csrf_token, s.created_at, s.last_seen_at, s.expires_at,
-			u.id, u.login, u.display_name, u.locale, u.is_admin, u.disabled_at, u.created_at
-		FROM sessions s JOIN users u ON u.id = s.user_id WHERE s.id_hash = $1`, sess.idHash).
-		Scan(&sess.CSRFToken, &sess.CreatedAt, &sess.LastSeenAt, &sess.ExpiresAt,
-			&u.ID, &u.Login, &u.DisplayName, &u.Locale, &u.IsAdmin, &u.DisabledAt, &u.CreatedAt)
-	if errors.Is(err, pgx.ErrNoRows) {
-		return Session{}, ErrNoSession
-	}
-	if err != nil {
-		return Session{}, db.Error(err, "read session")
-	}
-	if !now.Before(sess.ExpiresAt) || !now.Before(sess.LastSeenAt.Add(limits.Idle)) || u.DisabledAt != nil {
-		s.pool.Exec(ctx, `DELETE FROM sessions WHERE id_hash = $1`, sess.idHash) //nolint:errcheck // best effort; it is dead either way
-		return Session{}, ErrNoSession
-	}
-	// Write last_seen_at at most once a minute: a busy trainer makes many requests.
-	if now.Sub(sess.LastSeenAt) > time.Minute {
-		if _, err := s.pool.Exec(ctx, `UPDATE sessions SET last_seen_at = $2 WHERE id_hash = $1`, sess.idHash, now); err != nil {
-			return Session{}, db.Error(err, "touch session")
+	b := &pgx.Batch{}
+	p := s.QueueSession(b, secret)
+	if b.Len() > 0 {
+		if err := s.pool.SendBatch(ctx, b).Close(); err != nil {
+			return Session{}, db.Error(err, "read session")
 		}
-		sess.LastSeenAt = now
 	}
-	return sess, nil
+	sess, _, err := p.Finish(ctx, limits)
+	return sess, err
 }
 
 // EndSession signs a browser out.

@@ -2,7 +2,6 @@ package auth
 
 import (
 	"context"
-	"errors"
 	"slices"
 	"strings"
 	"time"
@@ -87,31 +86,13 @@ func (s *Store) RevokeToken(ctx context.Context, userID, tokenID int64) error {
 
 // TokenUser returns the token behind a secret and its owner, and records the use.
 func (s *Store) TokenUser(ctx context.Context, secret string) (Token, User, error) {
-	if !strings.HasPrefix(secret, TokenPrefix) {
-		return Token{}, User{}, ErrBadToken
-	}
-	var t Token
-	var u User
-	err := s.pool.QueryRow(ctx, `SELECT t.id, t.user_id, t.name, t.prefix, t.scopes, t.created_at, t.last_used_at, t.revoked_at,
-			u.id, u.login, u.display_name, u.locale, u.is_admin, u.disabled_at, u.created_at
-		FROM api_tokens t JOIN users u ON u.id = t.user_id WHERE t.token_hash = $1`, hashSecret(secret)).
-		Scan(&t.ID, &t.UserID, &t.Name, &t.Prefix, &t.Scopes, &t.CreatedAt, &t.LastUsedAt, &t.RevokedAt,
-			&u.ID, &u.Login, &u.DisplayName, &u.Locale, &u.IsAdmin, &u.DisabledAt, &u.CreatedAt)
-	if errors.Is(err, pgx.ErrNoRows) {
-		return Token{}, User{}, ErrBadToken
-	}
-	if err != nil {
-		return Token{}, User{}, db.Error(err, "read token")
-	}
-	if t.RevokedAt != nil || u.DisabledAt != nil {
-		return Token{}, User{}, ErrBadToken
-	}
-	now := s.now()
-	if t.LastUsedAt == nil || now.Sub(*t.LastUsedAt) > time.Minute {
-		if _, err := s.pool.Exec(ctx, `UPDATE api_tokens SET last_used_at = $2 WHERE id = $1`, t.ID, now); err != nil {
-			return Token{}, User{}, db.Error(err, "record token use")
+	b := &pgx.Batch{}
+	p := s.QueueToken(b, secret)
+	if b.Len() > 0 {
+		if err := s.pool.SendBatch(ctx, b).Close(); err != nil {
+			return Token{}, User{}, db.Error(err, "read token")
 		}
-		t.LastUsedAt = &now
 	}
-	return t, u, nil
+	t, u, _, err := p.Finish(ctx)
+	return t, u, err
 }

@@ -410,6 +410,21 @@ func (s *Store) ProjectOf(ctx context.Context, id int64) (int64, error) {
 	return p, db.Error(err, "campaign %d", id)
 }
 
+// QueueProjectOf queues ProjectOf's lookup on b, for a caller that asks other stores in the
+// same round trip (the access check).
+func (s *Store) QueueProjectOf(b *pgx.Batch, id int64) *db.Pending[int64] {
+	return db.Queue(b, pgx.RowTo[int64], errs.P("campaign %d", id), `SELECT project_id FROM campaigns WHERE id = $1`, id)
+}
+
+// ClaimOwner is the project and campaign a claim belongs to.
+type ClaimOwner struct{ ProjectID, CampaignID int64 }
+
+// QueueClaimProject queues ClaimProject's lookup on b.
+func (s *Store) QueueClaimProject(b *pgx.Batch, claimID int64) *db.Pending[ClaimOwner] {
+	return db.Queue(b, pgx.RowToStructByPos[ClaimOwner], errs.P("claim %d", claimID),
+		`SELECT c.project_id, c.id FROM claims cl JOIN campaigns c ON c.id = cl.campaign_id WHERE cl.id = $1`, claimID)
+}
+
 // ClaimProject returns the project and campaign a claim belongs to, for access checks.
 func (s *Store) ClaimProject(ctx context.Context, claimID int64) (projectID, campaignID int64, err error) {
 	err = s.pool.QueryRow(ctx, `SELECT c.project_id, c.id FROM claims cl JOIN campaigns c ON c.id = cl.campaign_id WHERE cl.id = $1`, claimID).

@@ -56,6 +56,17 @@ func (s *Store) Project(ctx context.Context, id int64) (Project, error) {
 	return out, db.Error(err, "project %d", id)
 }
 
+// QueueProject queues Project's lookup on b, for a caller that asks other stores in the
+// same round trip (the access check).
+func (s *Store) QueueProject(b *pgx.Batch, id int64) *db.Pending[Project] {
+	return db.Queue(b, pgx.RowToStructByName[Project], errs.P("project %d", id), `SELECT `+projectColumns+` FROM projects WHERE id = $1`, id)
+}
+
+// QueueProjectBySlug queues ProjectBySlug's lookup on b.
+func (s *Store) QueueProjectBySlug(b *pgx.Batch, slug string) *db.Pending[Project] {
+	return db.Queue(b, pgx.RowToStructByName[Project], errs.P("project %q", slug), `SELECT `+projectColumns+` FROM projects WHERE slug = $1`, slug)
+}
+
 // ProjectBySlug returns the project called slug.
 func (s *Store) ProjectBySlug(ctx context.Context, slug string) (Project, error) {
 	rows, _ := s.pool.Query(ctx, `SELECT `+projectColumns+` FROM projects WHERE slug = $1`, slug)
@@ -112,6 +123,12 @@ func (s *Store) Persona(ctx context.Context, id int64) (Persona, error) {
 	rows, _ := s.pool.Query(ctx, `SELECT `+personaColumns+` FROM personas WHERE id = $1`, id)
 	out, err := pgx.CollectExactlyOneRow(rows, pgx.RowToStructByName[Persona])
 	return out, db.Error(err, "persona %d", id)
+}
+
+// QueuePersona queues Persona's lookup on b, for a caller that asks other stores in the
+// same round trip (the access check).
+func (s *Store) QueuePersona(b *pgx.Batch, id int64) *db.Pending[Persona] {
+	return db.Queue(b, pgx.RowToStructByName[Persona], errs.P("persona %d", id), `SELECT `+personaColumns+` FROM personas WHERE id = $1`, id)
 }
 
 // Rubric returns a persona's dimensions in display order.

@@ -161,6 +161,12 @@ func (s *Store) Corpus(ctx context.Context, id int64) (Corpus, error) {
 	return out, db.Error(err, "corpus %d", id)
 }
 
+// QueueCorpus queues Corpus's lookup on b, for a caller that asks other stores in the same
+// round trip (the access check).
+func (s *Store) QueueCorpus(b *pgx.Batch, id int64) *db.Pending[Corpus] {
+	return db.Queue(b, pgx.RowToStructByName[Corpus], errs.P("corpus %d", id), `SELECT `+corpusColumns+` FROM corpora c WHERE c.id = $1`, id)
+}
+
 // CorpusStatus returns the corpus with id and its document, chunk and embedded counts.
 func (s *Store) CorpusStatus(ctx context.Context, id int64) (CorpusStatus, error) {
 	rows, _ := s.pool.Query(ctx, `SELECT `+corpusWithCounts+` FROM corpora c WHERE c.id = $1`, id)

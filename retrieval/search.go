@@ -230,8 +230,11 @@ func (s *Store) SearchArgs(ctx context.Context, q Query, embedderName string, di
 const TextMatchBudget = 1000
 
 // TextRankCap bounds the chunks ranked when even the fallback (two of the four rarest terms)
-// matches more: the newest ones are ranked. Only a question made of words most of the corpus
-// holds gets there, and its answer was never going to come from full text.
+// matches more: the first the scan finds are ranked, and the scan stops there, so the work
+// is bounded by the cap and not by the match (the 7,377 chunks a fallback matched at 100k
+// took 25 ms to read before they were cut to the newest 1,000: issue 17). Only a question
+// made of words most of the corpus holds gets there, and its answer was never going to come
+// from full text.
 const TextRankCap = 1000
 
 // passageColumns are a Passage's stored fields, as both lists return them.
@@ -264,14 +267,14 @@ var TextSQL = fmt.Sprintf(`WITH terms AS (
 			FROM terms a JOIN terms b ON a.n < b.n AND b.n <= 4)
 	END AS q
 ), txt AS (
-	SELECT c.id, ts_rank(c.search, tsq.q, 1) AS rank FROM (
-		-- Only ids here, so that capping a large match is a small in-memory sort.
-		SELECT id FROM chunks, tsq
-		WHERE current AND search @@ tsq.q AND corpus_id = ANY($1)
-			AND ($2::bigint[] IS NULL OR document_id = ANY($2)) AND ($3::text[] IS NULL OR tags && $3)
-		ORDER BY id DESC LIMIT %[2]d) m
-	JOIN chunks c ON c.id = m.id CROSS JOIN tsq
-	ORDER BY rank DESC, c.id DESC LIMIT $5
+	SELECT id, rank FROM (
+		-- No order before the cap, so that the scan stops at it: the heap is read for at most
+		-- TextRankCap matching chunks, however many the index found (issue 17).
+		SELECT c.id, ts_rank(c.search, tsq.q, 1) AS rank FROM chunks c, tsq
+		WHERE c.current AND c.search @@ tsq.q AND c.corpus_id = ANY($1)
+			AND ($2::bigint[] IS NULL OR c.document_id = ANY($2)) AND ($3::text[] IS NULL OR c.tags && $3)
+		LIMIT %[2]d) m
+	ORDER BY rank DESC, id DESC LIMIT $5
 )
 SELECT %[3]s, t.rank FROM txt t JOIN chunks c ON c.id = t.id JOIN documents d ON d.id = c.document_id`,
 	TextMatchBudget, TextRankCap, passageColumns)

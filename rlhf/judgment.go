@@ -407,9 +407,11 @@ func (s *Store) submit(ctx context.Context, turnID, trainerID int64, sub Submiss
 	// The write's plan is the same whatever its values, and planning it anew (PostgreSQL's
 	// first five executions on each connection, and whenever it judges a custom plan
 	// cheaper) doubled its CPU: 3.0 against 1.5 ms a submit (issue 17). set_config rather
-	// than SET LOCAL, which warns outside an explicit transaction block.
-	b.Queue(`SELECT set_config('plan_cache_mode', 'force_generic_plan', true)`)
-	b.Queue(`SELECT pg_advisory_xact_lock(hashtextextended($1, 0))`, fmt.Sprintf("judgment:%d:%d", turnID, trainerID))
+	// than SET LOCAL, which warns outside an explicit transaction block; in the lock's
+	// statement, since each statement of a batch costs PostgreSQL a bind, a portal and a
+	// snapshot of its own. It holds for the statements after it, which are planned later.
+	b.Queue(`SELECT set_config('plan_cache_mode', 'force_generic_plan', true), pg_advisory_xact_lock(hashtextextended($1, 0))`,
+		fmt.Sprintf("judgment:%d:%d", turnID, trainerID))
 	written := false
 	b.Queue(writeJudgmentSQL, turnID, trainerID, sub.IdempotencyKey, hash[:], ranking, ratings, flags, sub.Comment,
 		editedCandidate, editDiff, sub.TimeSpentMillis, *userMessageID, editContent, goldContent, continuation,
@@ -607,9 +609,23 @@ func diffOps(from, to string) [][2]any {
 
 // TurnOwner returns the project and persona a turn belongs to, for access checks and rubrics.
 func (s *Store) TurnOwner(ctx context.Context, turnID int64) (projectID, personaID int64, err error) {
-	err = s.pool.QueryRow(ctx, `SELECT c.project_id, c.persona_id FROM turns t JOIN conversations c ON c.id = t.conversation_id WHERE t.id = $1`,
-		turnID).Scan(&projectID, &personaID)
-	return projectID, personaID, db.Error(err, "turn %d", turnID)
+	b := &pgx.Batch{}
+	p := s.QueueTurnOwner(b, turnID)
+	if err := s.pool.SendBatch(ctx, b).Close(); err != nil {
+		return 0, 0, db.Error(err, "turn %d", turnID)
+	}
+	o, err := p.Result()
+	return o.ProjectID, o.PersonaID, err
+}
+
+// Owner is the project and persona a turn belongs to.
+type Owner struct{ ProjectID, PersonaID int64 }
+
+// QueueTurnOwner queues TurnOwner's lookup on b, for a caller that asks other stores in the
+// same round trip (the access check).
+func (s *Store) QueueTurnOwner(b *pgx.Batch, turnID int64) *db.Pending[Owner] {
+	return db.Queue(b, pgx.RowToStructByPos[Owner], errs.P("turn %d", turnID),
+		`SELECT c.project_id, c.persona_id FROM turns t JOIN conversations c ON c.id = t.conversation_id WHERE t.id = $1`, turnID)
 }
 
 // JudgmentView is a stored judgment, for the trainer's screen.

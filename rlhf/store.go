@@ -435,7 +435,16 @@ func (s *Store) ConversationPersona(ctx context.Context, id int64) (persona int6
 
 // ConversationProject returns the project a conversation belongs to, for access checks.
 func (s *Store) ConversationProject(ctx context.Context, id int64) (int64, error) {
-	var p int64
-	err := s.pool.QueryRow(ctx, `SELECT project_id FROM conversations WHERE id = $1`, id).Scan(&p)
-	return p, db.Error(err, "conversation %d", id)
+	b := &pgx.Batch{}
+	p := s.QueueConversationProject(b, id)
+	if err := s.pool.SendBatch(ctx, b).Close(); err != nil {
+		return 0, db.Error(err, "conversation %d", id)
+	}
+	return p.Result()
+}
+
+// QueueConversationProject queues ConversationProject's lookup on b, for a caller that asks
+// other stores in the same round trip (the access check).
+func (s *Store) QueueConversationProject(b *pgx.Batch, id int64) *db.Pending[int64] {
+	return db.Queue(b, pgx.RowTo[int64], errs.P("conversation %d", id), `SELECT project_id FROM conversations WHERE id = $1`, id)
 }

@@ -84,4 +84,13 @@ func TestSubmitRoundTrips(t *testing.T) {
 	var deliveries int
 	require.NoError(t, pool.QueryRow(ctx, `SELECT count(*) FROM webhook_deliveries WHERE event = 'judgment.submitted'`).Scan(&deliveries))
 	assert.Equal(t, 2, deliveries, "the hooked project's two judgments, and only they, queued a delivery each")
+
+	// The write is planned once per connection and never again (plan_cache_mode, set in the
+	// lock's statement): PostgreSQL would otherwise plan it anew for its first five runs, and
+	// whenever it judged a custom plan cheaper. The pool has one connection, so this is it.
+	var generic, custom int64
+	require.NoError(t, pool.QueryRow(ctx, `SELECT generic_plans, custom_plans FROM pg_prepared_statements
+		WHERE statement LIKE 'WITH fresh AS%'`).Scan(&generic, &custom))
+	assert.Zero(t, custom, "custom plans of the judgment's write")
+	assert.GreaterOrEqual(t, generic, int64(5), "generic plans of the judgment's write")
 }

@@ -5,56 +5,76 @@ package segment
 import (
 	"strings"
 	"unicode"
+	"unicode/utf8"
 )
 
 // Scan splits text into maximal runs of CJK characters and Latin words (letters and
 // digits), in order, calling cjk or word for each; everything else separates them. The
 // slices are reused between calls: copy what you keep. Tokens, Count, QueryTerms and the
-// offline embedder all read text through it, so they agree on what a term is.
+// offline embedder all read text through it (Tokens through spans, which Scan is made of),
+// so they agree on what a term is.
 func Scan(text string, cjk, word func([]rune)) {
-	var run, w []rune
-	flush := func() {
-		if len(run) > 0 {
-			cjk(run)
-			run = run[:0]
+	var rs []rune
+	spans(text, func(isCJK bool, span string) {
+		rs = rs[:0]
+		for _, r := range span {
+			rs = append(rs, r)
 		}
-		if len(w) > 0 {
-			word(w)
-			w = w[:0]
+		if isCJK {
+			cjk(rs)
+		} else {
+			word(rs)
 		}
-	}
-	for _, r := range text {
+	})
+}
+
+// spans is Scan on byte offsets: each maximal run of CJK characters or of letters and
+// digits, as a substring of text, which costs no allocation.
+func spans(text string, fn func(isCJK bool, span string)) {
+	const none, cjkRun, wordRun = 0, 1, 2
+	kind, start := none, 0
+	for i, r := range text {
+		k := none
 		switch {
 		case isCJK(r):
-			if len(w) > 0 {
-				flush()
-			}
-			run = append(run, r)
+			k = cjkRun
 		case unicode.IsLetter(r) || unicode.IsDigit(r):
-			if len(run) > 0 {
-				flush()
+			k = wordRun
+		}
+		if k != kind {
+			if kind != none {
+				fn(kind == cjkRun, text[start:i])
 			}
-			w = append(w, r)
-		default:
-			flush()
+			kind, start = k, i
 		}
 	}
-	flush()
+	if kind != none {
+		fn(kind == cjkRun, text[start:])
+	}
 }
 
 // Tokens splits text for matching: every pair of adjacent CJK characters (PostgreSQL's
 // parsers do not segment Chinese, and bigrams need no dictionary), every single CJK
 // character (so one-character queries still match), and lowercased Latin words and numbers.
+// The CJK tokens are substrings of text: this runs for every chunk of every import, and a
+// string per character was most of its allocations (issue 17).
 func Tokens(text string) []string {
 	var out []string
-	Scan(text, func(run []rune) {
-		for i, r := range run {
-			out = append(out, string(r))
-			if i > 0 {
-				out = append(out, string(run[i-1:i+1]))
-			}
+	spans(text, func(isCJK bool, span string) {
+		if !isCJK {
+			out = append(out, strings.ToLower(span))
+			return
 		}
-	}, func(word []rune) { out = append(out, strings.ToLower(string(word))) })
+		prev := -1
+		for i, r := range span {
+			end := i + utf8.RuneLen(r)
+			out = append(out, span[i:end])
+			if prev >= 0 {
+				out = append(out, span[prev:end])
+			}
+			prev = i
+		}
+	})
 	return out
 }
 
@@ -62,6 +82,12 @@ func Tokens(text string) []string {
 func IsCJK(r rune) bool { return isCJK(r) }
 
 func isCJK(r rune) bool {
+	switch {
+	case r < 0x1100: // below Hangul Jamo, the first of the four scripts: ASCII, Latin, Cyrillic…
+		return false
+	case r >= 0x4e00 && r <= 0x9fff: // CJK Unified Ideographs, nearly every Chinese character
+		return true
+	}
 	// ー (the katakana long-vowel mark) and 々 (the iteration mark) belong to no script of
 	// their own, but they are part of the word around them.
 	return r == 'ー' || r == '々' || unicode.Is(unicode.Han, r) || unicode.Is(unicode.Hiragana, r) || unicode.Is(unicode.Katakana, r) || unicode.Is(unicode.Hangul, r)

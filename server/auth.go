@@ -1,15 +1,16 @@
 package server
 
 import (
-	"context"
 	"crypto/subtle"
 	"net/http"
 	"strconv"
 	"strings"
 
 	"github.com/gin-gonic/gin"
+	"github.com/jackc/pgx/v5"
 
 	"github.com/mentor-ai/mentor/auth"
+	"github.com/mentor-ai/mentor/db"
 	"github.com/mentor-ai/mentor/errs"
 	"github.com/mentor-ai/mentor/prompts"
 	"github.com/mentor-ai/mentor/retrieval"
@@ -93,44 +94,54 @@ func turnOf(c *gin.Context) turnRef { return c.MustGet(keyTurn).(turnRef) }
 
 func conversationOf(c *gin.Context) int64 { return c.MustGet(keyConversation).(int64) }
 
-// authenticate finds the principal from an Authorization: Bearer token or the session
-// cookie, and refuses the request with 401 when there is neither.
-func authenticate(d Deps) gin.HandlerFunc {
+// access is the one middleware before every non-public route: it finds the principal from
+// an Authorization: Bearer token or the session cookie (401 when there is neither), checks
+// CSRF for browser writes, resolves the route's project and applies the policy, the one
+// place where Mentor decides who may do what.
+//
+// The credential (with its user's memberships, so the role needs no question of its own)
+// and what the route is about are looked up in one pipelined batch: one round trip before
+// the handler where there were three (issue 17; TestAccessRoundTrips counts them). The
+// answers are judged in the order they always were: who you are, then CSRF, then what
+// the route names, then whether you may.
+func access(d Deps, r rule) gin.HandlerFunc {
 	return func(c *gin.Context) {
 		ctx := c.Request.Context()
-		var p principal
+		b := &pgx.Batch{}
+		var finishCredential func() (principal, auth.Memberships, error)
 		if h := c.GetHeader("Authorization"); h != "" {
 			secret, ok := strings.CutPrefix(h, "Bearer ")
 			if !ok {
 				writeError(c, d.Logger, errs.E(errs.Unauthenticated, "the Authorization header must be `Bearer <token>`"))
 				return
 			}
-			tok, u, err := d.Auth.TokenUser(ctx, strings.TrimSpace(secret))
-			if err != nil {
-				writeError(c, d.Logger, err)
-				return
+			pending := d.Auth.QueueToken(b, strings.TrimSpace(secret))
+			finishCredential = func() (principal, auth.Memberships, error) {
+				tok, u, m, err := pending.Finish(ctx)
+				return principal{user: u, token: &tok}, m, err
 			}
-			p = principal{user: u, token: &tok}
 		} else {
 			cookie, _ := c.Cookie(sessionCookie)
-			sess, err := d.Auth.Session(ctx, cookie, d.Sessions)
-			if err != nil {
-				writeError(c, d.Logger, err)
+			pending := d.Auth.QueueSession(b, cookie)
+			finishCredential = func() (principal, auth.Memberships, error) {
+				sess, m, err := pending.Finish(ctx, d.Sessions)
+				return principal{user: sess.User, session: &sess}, m, err
+			}
+		}
+		var finishTarget func() (int64, error)
+		if b.Len() > 0 { // no credential to look up: the target's lookup would be wasted
+			finishTarget = queueTarget(b, c, d, r.target)
+			if err := d.Pool.SendBatch(ctx, b).Close(); err != nil {
+				writeError(c, d.Logger, db.Error(err, "read session"))
 				return
 			}
-			p = principal{user: sess.User, session: &sess}
+		}
+		p, memberships, err := finishCredential()
+		if err != nil {
+			writeError(c, d.Logger, err)
+			return
 		}
 		c.Set(keyPrincipal, p)
-		c.Next()
-	}
-}
-
-// authorize checks CSRF for browser writes, resolves the route's project and applies the
-// policy: the one place where Mentor decides who may do what.
-func authorize(d Deps, r rule) gin.HandlerFunc {
-	return func(c *gin.Context) {
-		ctx := c.Request.Context()
-		p := principalOf(c)
 		if p.session != nil && !safeMethod(c.Request.Method) {
 			got := c.GetHeader(csrfHeader)
 			if subtle.ConstantTimeCompare([]byte(got), []byte(p.session.CSRFToken)) != 1 {
@@ -138,17 +149,14 @@ func authorize(d Deps, r rule) gin.HandlerFunc {
 				return
 			}
 		}
-		projectID, err := resolveTarget(ctx, c, d, r.target)
+		projectID, err := finishTarget()
 		if err != nil {
 			writeError(c, d.Logger, err)
 			return
 		}
 		var role auth.Role
 		if projectID != 0 {
-			if role, err = d.Auth.Role(ctx, p.user.ID, projectID); err != nil {
-				writeError(c, d.Logger, err)
-				return
-			}
+			role = memberships.In(projectID)
 			if role == "" && !p.user.IsAdmin {
 				// Not a member: answer exactly as if the thing did not exist, before anything
 				// else (a token's scopes, the route's permission) can refuse it differently
@@ -173,102 +181,126 @@ func safeMethod(m string) bool {
 	return m == http.MethodGet || m == http.MethodHead || m == http.MethodOptions
 }
 
-// resolveTarget loads what the route is about and returns its project id.
-func resolveTarget(ctx context.Context, c *gin.Context, d Deps, t target) (int64, error) {
+// queueTarget queues the lookup of what the route is about on b, and returns what reads
+// it once b has been sent: the project it belongs to, after leaving the thing for the
+// handler. A parameter that names nothing queues nothing; its error waits for the finish,
+// so that a caller who is not signed in learns only that.
+func queueTarget(b *pgx.Batch, c *gin.Context, d Deps, t target) func() (int64, error) {
+	fail := func(err error) func() (int64, error) { return func() (int64, error) { return 0, err } }
 	switch t {
 	case fromProject:
-		var p prompts.Project
-		var err error
+		var p *db.Pending[prompts.Project]
 		if id, perr := strconv.ParseInt(c.Param("project"), 10, 64); perr == nil {
-			p, err = d.Prompts.Project(ctx, id)
+			p = d.Prompts.QueueProject(b, id)
 		} else {
-			p, err = d.Prompts.ProjectBySlug(ctx, c.Param("project"))
+			p = d.Prompts.QueueProjectBySlug(b, c.Param("project"))
 		}
-		if err != nil {
-			return 0, hideMissing(err, t, c)
+		return func() (int64, error) {
+			project, err := p.Result()
+			if err != nil {
+				return 0, hideMissing(err, t, c)
+			}
+			c.Set(keyProject, project)
+			return project.ID, nil
 		}
-		c.Set(keyProject, p)
-		return p.ID, nil
 	case fromPersona:
 		id, err := idParam(c, "persona")
 		if err != nil {
-			return 0, notFound(t, c)
+			return fail(notFound(t, c))
 		}
-		p, err := d.Prompts.Persona(ctx, id)
-		if err != nil {
-			return 0, hideMissing(err, t, c)
+		p := d.Prompts.QueuePersona(b, id)
+		return func() (int64, error) {
+			persona, err := p.Result()
+			if err != nil {
+				return 0, hideMissing(err, t, c)
+			}
+			c.Set(keyPersona, persona)
+			return persona.ProjectID, nil
 		}
-		c.Set(keyPersona, p)
-		return p.ProjectID, nil
 	case fromCorpus, fromCorpusQuery:
 		raw := c.Param("corpus")
 		if t == fromCorpusQuery {
 			if raw = c.Query("corpus"); raw == "" {
-				return 0, errs.Field("corpus", "name the corpus to search: ?corpus=ID")
+				return fail(errs.Field("corpus", "name the corpus to search: ?corpus=ID"))
 			}
 		}
 		id, err := strconv.ParseInt(raw, 10, 64)
 		if t == fromCorpusQuery && err != nil {
-			return 0, errs.Field("corpus", "%q is not a corpus id", raw)
+			return fail(errs.Field("corpus", "%q is not a corpus id", raw))
 		}
 		if err != nil || id <= 0 {
-			return 0, notFound(t, c)
+			return fail(notFound(t, c))
 		}
-		corpus, err := d.Retrieval.Corpus(ctx, id)
-		if err != nil {
-			return 0, hideMissing(err, t, c)
+		p := d.Retrieval.QueueCorpus(b, id)
+		return func() (int64, error) {
+			corpus, err := p.Result()
+			if err != nil {
+				return 0, hideMissing(err, t, c)
+			}
+			c.Set(keyCorpus, corpus)
+			return corpus.ProjectID, nil
 		}
-		c.Set(keyCorpus, corpus)
-		return corpus.ProjectID, nil
 	case fromConversation:
 		id, err := idParam(c, "conversation")
 		if err != nil {
-			return 0, notFound(t, c)
+			return fail(notFound(t, c))
 		}
-		projectID, err := d.Live.ConversationProject(ctx, id)
-		if err != nil {
-			return 0, hideMissing(err, t, c)
+		p := d.Live.QueueConversationProject(b, id)
+		return func() (int64, error) {
+			projectID, err := p.Result()
+			if err != nil {
+				return 0, hideMissing(err, t, c)
+			}
+			c.Set(keyConversation, id)
+			return projectID, nil
 		}
-		c.Set(keyConversation, id)
-		return projectID, nil
 	case fromTurn:
 		id, err := idParam(c, "turn")
 		if err != nil {
-			return 0, notFound(t, c)
+			return fail(notFound(t, c))
 		}
-		projectID, personaID, err := d.Live.TurnOwner(ctx, id)
-		if err != nil {
-			return 0, hideMissing(err, t, c)
+		p := d.Live.QueueTurnOwner(b, id)
+		return func() (int64, error) {
+			owner, err := p.Result()
+			if err != nil {
+				return 0, hideMissing(err, t, c)
+			}
+			c.Set(keyTurn, turnRef{id: id, personaID: owner.PersonaID})
+			return owner.ProjectID, nil
 		}
-		c.Set(keyTurn, turnRef{id: id, personaID: personaID})
-		return projectID, nil
 
 	// Campaigns.
 	case fromCampaign:
 		id, err := idParam(c, "campaign")
 		if err != nil {
-			return 0, notFound(t, c)
+			return fail(notFound(t, c))
 		}
-		projectID, err := d.Campaigns.ProjectOf(ctx, id)
-		if err != nil {
-			return 0, hideMissing(err, t, c)
+		p := d.Campaigns.QueueProjectOf(b, id)
+		return func() (int64, error) {
+			projectID, err := p.Result()
+			if err != nil {
+				return 0, hideMissing(err, t, c)
+			}
+			c.Set(keyCampaign, id)
+			return projectID, nil
 		}
-		c.Set(keyCampaign, id)
-		return projectID, nil
 	case fromClaim:
 		id, err := idParam(c, "claim")
 		if err != nil {
-			return 0, notFound(t, c)
+			return fail(notFound(t, c))
 		}
-		projectID, campaignID, err := d.Campaigns.ClaimProject(ctx, id)
-		if err != nil {
-			return 0, hideMissing(err, t, c)
+		p := d.Campaigns.QueueClaimProject(b, id)
+		return func() (int64, error) {
+			owner, err := p.Result()
+			if err != nil {
+				return 0, hideMissing(err, t, c)
+			}
+			c.Set(keyClaim, id)
+			c.Set(keyCampaign, owner.CampaignID)
+			return owner.ProjectID, nil
 		}
-		c.Set(keyClaim, id)
-		c.Set(keyCampaign, campaignID)
-		return projectID, nil
 	}
-	return 0, nil
+	return func() (int64, error) { return 0, nil }
 }
 
 func hideMissing(err error, t target, c *gin.Context) error {

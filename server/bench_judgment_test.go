@@ -16,7 +16,7 @@ import (
 )
 
 // judgedTurns stores n finished turns of four candidates each, ready to be judged.
-func judgedTurns(b *testing.B, f fixture, n int) [][]int64 {
+func judgedTurns(b testing.TB, f fixture, n int) [][]int64 {
 	b.Helper()
 	ctx := context.Background()
 	ps := prompts.NewStore(f.pool)

@@ -226,7 +226,7 @@ func addRoutes(r *gin.Engine, d Deps) {
 	for _, rt := range apiRoutes(d) {
 		handlers := []gin.HandlerFunc{}
 		if rt.rule.perm != public {
-			handlers = append(handlers, authenticate(d), authorize(d, rt.rule))
+			handlers = append(handlers, access(d, rt.rule))
 		}
 		v1.Handle(rt.method, rt.path, append(handlers, api(d.Logger, rt.handle))...)
 	}

@@ -1,13 +1,35 @@
 // Command benchreport turns `go test -bench` output into docs/benchmarks.md, with the
-// machine, the date and the software versions the figures were measured on.
+// machine, the date and the software versions the figures were measured on, and the time
+// each package and each benchmark took.
 //
-// Benchmarks report their own figures (p50-ms, rows/s, …) with b.ReportMetric; every metric
-// a benchmark reports becomes a column, so a new benchmark needs no change here.
+// It reads plain `go test -bench` output or, better, `go test -json` (what `make bench`
+// gives it): with -json it also knows when each line was printed, so the report says how
+// long every benchmark took, setup included, and which package failed or ran out of time.
+// With -echo it prints the benchmarks' own output as it arrives, for the terminal, and with
+// -save it keeps the input, so that a report can be written again from it (-in).
+//
+// # Adding a benchmark
+//
+// `make bench` runs every Benchmark function in the module (go test -bench . ./..., one
+// package at a time), so a new benchmark needs no change here or in the Makefile:
+//
+//   - Report each figure with b.ReportMetric, in a unit that says what it is (p99-ms,
+//     rows/s, go-cpu-ms/op); every metric becomes part of the row. For an HTTP endpoint use
+//     loadgen.Profile, which finds capacity, CPU per operation and latency at 50% and 70%
+//     of it, each the median of three with its spread, with the load from its own process.
+//   - Take sizes from a MENTOR_BENCH_* variable whose default is the size the issue's target
+//     names, and keep load phases to loadgen.PhaseDuration (MENTOR_BENCH_PHASE), so that a
+//     smoke run (MENTOR_BENCH_PHASE=200ms and small sizes) exercises it in seconds.
+//   - Give the package a note in notes below when the metric names alone do not say what is
+//     measured and what the target is.
+//   - Keep within the budget: the whole of `make bench` must finish in 25 minutes on the
+//     2-core machine (issue 17). The report's time table shows what each benchmark costs.
 package main
 
 import (
 	"bufio"
 	"context"
+	"encoding/json"
 	"flag"
 	"fmt"
 	"io"
@@ -31,8 +53,10 @@ func main() {
 func run(ctx context.Context, args []string, getenv func(string) string, stdin io.Reader, stdout, stderr io.Writer) error {
 	fs := flag.NewFlagSet("benchreport", flag.ContinueOnError)
 	fs.SetOutput(stderr)
-	in := fs.String("in", "-", "go test -bench output (- for standard input)")
+	in := fs.String("in", "-", "go test -bench output, plain or -json (- for standard input)")
 	out := fs.String("out", "docs/benchmarks.md", "the report to write")
+	echo := fs.Bool("echo", false, "print the benchmarks' output to standard output as it is read")
+	save := fs.String("save", "", "also write the input to this file, to report from again with -in")
 	if err := fs.Parse(args[1:]); err != nil {
 		return err
 	}
@@ -45,58 +69,232 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdin i
 		defer f.Close()
 		r = f
 	}
-	results, err := parse(r)
+	if *save != "" {
+		f, err := os.Create(*save)
+		if err != nil {
+			return err
+		}
+		defer f.Close()
+		r = io.TeeReader(r, f)
+	}
+	var echoTo io.Writer
+	if *echo {
+		echoTo = stdout
+	}
+	run, err := parseRun(r, echoTo)
 	if err != nil {
 		return err
 	}
-	if len(results) == 0 {
+	if len(run.results) == 0 {
 		return fmt.Errorf("no benchmark results in %s: did the benchmarks fail?", *in)
 	}
 	var b strings.Builder
-	writeReport(&b, machine(ctx, getenv), merge(results))
+	writeReport(&b, machine(ctx, getenv), merge(run.results))
+	writeTimes(&b, run)
 	if err := os.WriteFile(*out, []byte(b.String()), 0o644); err != nil {
 		return err
 	}
-	fmt.Fprintf(stdout, "wrote %s (%d benchmarks)\n", *out, len(results))
+	fmt.Fprintf(stdout, "wrote %s (%d benchmarks)\n", *out, len(run.results))
 	return nil
 }
 
-// result is one benchmark line: its package, name, iteration count and metrics in order.
+// result is one benchmark line: its package, name, iteration count and metrics in order,
+// and (from -json input) how long it took since the line before it in its package.
 type result struct {
 	pkg, name  string
 	iterations string
 	metrics    []metric
+	took       time.Duration
 }
 
 type metric struct{ value, unit string }
 
+// pkgRun is how one package's benchmarks ended.
+type pkgRun struct {
+	pkg     string
+	action  string // pass, fail or skip
+	elapsed time.Duration
+	timeout bool // it ran out of time (go test -timeout)
+}
+
+// benchRun is everything read from one `go test -bench` run.
+type benchRun struct {
+	results  []result
+	packages []pkgRun // only from -json input
+	// first and end bound the run on the clock (from -json input): compiling the test
+	// binaries between packages counts here, and not in the packages' own times.
+	first, end time.Time
+}
+
+// event is a line of `go test -json` (cmd/test2json).
+type event struct {
+	Time    time.Time
+	Action  string
+	Package string
+	Test    string
+	Output  string
+	Elapsed float64
+}
+
+// parse reads plain or -json output and returns its benchmark lines.
 func parse(r io.Reader) ([]result, error) {
-	var results []result
+	run, err := parseRun(r, nil)
+	return run.results, err
+}
+
+func parseRun(r io.Reader, echo io.Writer) (benchRun, error) {
+	var out benchRun
 	pkg := ""
-	sc := bufio.NewScanner(r)
-	sc.Buffer(make([]byte, 1<<20), 1<<20)
-	for sc.Scan() {
-		line := sc.Text()
-		if p, ok := strings.CutPrefix(line, "pkg: "); ok {
-			pkg = strings.TrimSpace(p)
-			continue
+	partial := map[string]string{} // -json: a package's line so far (a benchmark prints its name before it runs)
+	last := map[string]time.Time{} // -json: when a package started, or printed its last result
+	timedOut := map[string]bool{}  // -json: packages whose test binary panicked on its timeout
+	line := func(text, p string, at time.Time) {
+		if echo != nil && !strings.HasPrefix(text, "=== RUN") {
+			fmt.Fprintln(echo, text)
 		}
-		if !strings.HasPrefix(line, "Benchmark") {
-			continue
+		if v, ok := strings.CutPrefix(text, "pkg: "); ok {
+			pkg = strings.TrimSpace(v)
+			return
 		}
-		fields := strings.Fields(line)
+		if strings.HasPrefix(text, "panic: test timed out") {
+			timedOut[p] = true
+		}
+		if !strings.HasPrefix(text, "Benchmark") {
+			return
+		}
+		fields := strings.Fields(text)
 		// BenchmarkName-N  iterations  value unit  value unit …
 		if len(fields) < 4 || len(fields)%2 != 0 {
-			continue // a benchmark's own log line, not a result
+			return // a benchmark's own log line, not a result
 		}
-		res := result{pkg: pkg, name: fields[0], iterations: fields[1]}
+		if p == "" {
+			p = pkg
+		}
+		res := result{pkg: p, name: fields[0], iterations: fields[1]}
 		for i := 2; i+1 < len(fields); i += 2 {
 			res.metrics = append(res.metrics, metric{value: fields[i], unit: fields[i+1]})
 		}
-		results = append(results, res)
+		if t, ok := last[p]; ok && !at.IsZero() {
+			res.took = at.Sub(t)
+			last[p] = at
+		}
+		out.results = append(out.results, res)
 	}
-	return results, sc.Err()
+	sc := bufio.NewScanner(r)
+	sc.Buffer(make([]byte, 1<<20), 1<<20)
+	for sc.Scan() {
+		text := sc.Text()
+		if !strings.HasPrefix(text, "{") {
+			line(text, "", time.Time{})
+			continue
+		}
+		var e event
+		if err := json.Unmarshal([]byte(text), &e); err != nil {
+			line(text, "", time.Time{})
+			continue
+		}
+		if out.first.IsZero() {
+			out.first = e.Time
+		}
+		out.end = e.Time
+		switch {
+		case e.Action == "start" && e.Test == "":
+			last[e.Package] = e.Time
+		case e.Action == "output":
+			buf := partial[e.Package] + e.Output
+			for {
+				i := strings.IndexByte(buf, '\n')
+				if i < 0 {
+					break
+				}
+				line(buf[:i], e.Package, e.Time)
+				buf = buf[i+1:]
+			}
+			partial[e.Package] = buf
+		case e.Test == "" && (e.Action == "pass" || e.Action == "fail" || e.Action == "skip"):
+			if rest := partial[e.Package]; rest != "" {
+				line(rest, e.Package, e.Time)
+				delete(partial, e.Package)
+			}
+			out.packages = append(out.packages, pkgRun{pkg: e.Package, action: e.Action,
+				elapsed: time.Duration(e.Elapsed * float64(time.Second)), timeout: timedOut[e.Package]})
+		}
+	}
+	return out, sc.Err()
 }
+
+// budget is how long all of `make bench` may take on the 2-core machine (issue 17).
+const budget = 25 * time.Minute
+
+// writeTimes adds how long each package and each benchmark took, from -json input: the
+// figure that says whether `make bench` keeps to its budget, and what to shorten if not.
+func writeTimes(w io.Writer, run benchRun) {
+	if len(run.packages) == 0 {
+		return
+	}
+	var total time.Duration
+	var failed []string
+	for _, p := range run.packages {
+		total += p.elapsed
+		if p.action == "fail" {
+			why := "failed"
+			if p.timeout {
+				why = "ran out of time"
+			}
+			failed = append(failed, fmt.Sprintf("%s (%s)", p.pkg, why))
+		}
+	}
+	fmt.Fprintf(w, "\n## Time\n\n")
+	verdict := "within"
+	if total > budget {
+		verdict = "over"
+	}
+	wall := run.end.Sub(run.first)
+	if wall > budget {
+		verdict = "over"
+	}
+	fmt.Fprintf(w, "The benchmarks took %s on the clock, %s of it in the test binaries, %s the budget of %s. ", round(wall), round(total), verdict, budget)
+	fmt.Fprintln(w, "A benchmark's time runs from the result before it in its package (its setup included).")
+	if len(failed) > 0 {
+		fmt.Fprintf(w, "\n**Not finished:** %s; their figures are missing above.\n", strings.Join(failed, ", "))
+	}
+	fmt.Fprintln(w)
+	fmt.Fprintln(w, "| package or benchmark | time |")
+	fmt.Fprintln(w, "|---|---:|")
+	for _, p := range run.packages {
+		var benches []string
+		took := map[string]time.Duration{}
+		for _, r := range run.results {
+			if r.pkg != p.pkg {
+				continue
+			}
+			top, _, _ := strings.Cut(r.name, "/")
+			if i := strings.LastIndexByte(top, '-'); i > 0 && !strings.Contains(r.name, "/") {
+				top = top[:i] // BenchmarkX-2: the -GOMAXPROCS suffix
+			}
+			if _, ok := took[top]; !ok {
+				benches = append(benches, top)
+			}
+			took[top] += r.took
+		}
+		if len(benches) == 0 && p.action != "fail" {
+			continue // a package without benchmarks
+		}
+		status := ""
+		if p.action == "fail" {
+			status = " (failed)"
+			if p.timeout {
+				status = " (out of time)"
+			}
+		}
+		fmt.Fprintf(w, "| %s%s | %s |\n", p.pkg, status, round(p.elapsed))
+		for _, name := range benches {
+			fmt.Fprintf(w, "| &nbsp;&nbsp;%s | %s |\n", name, round(took[name]))
+		}
+	}
+}
+
+func round(d time.Duration) time.Duration { return d.Round(time.Second) }
 
 // merge folds the runs of one benchmark (go test -count N) into one result: each metric's
 // median, with the spread (max − min) as a percentage of it when the runs differ.
@@ -172,6 +370,10 @@ How the figures are made (issue 17):
   as a percentage of the median. Run ` + "`BENCHCOUNT=3 make bench`" + ` to take every benchmark's median of
   three: the runs of one benchmark are folded into one row, each figure with its spread.
 - round-trips/op counts the waits on PostgreSQL of one warm operation on the wire.
+- Packages run one at a time (go test -p 1), and the time table at the end says how long
+  each benchmark took, its setup included, against the budget of 25 minutes for all of
+  ` + "`make bench`" + ` on this 2-core machine. The million-chunk search (` + "`SEARCH_CHUNKS=1000000`" + `)
+  is a long run of its own, outside that budget.
 
 **Stable on a shared machine** (they repeat within a few percent whatever else runs):
 round-trips/op, allocations per operation, recall@10 (within the variance of the HNSW build,
@@ -234,13 +436,15 @@ var notes = map[string]string{
 		"one COPY while the rest are prepared. hnsw keeps the vector index up to date; no-hnsw is a first bulk load with the index " +
 		"built afterwards (its build time is under BenchmarkSearch). go-cpu-µs/chunk and pg-cpu-µs/chunk are the CPU a chunk " +
 		"costs this process and PostgreSQL, by which chunks/s can be judged on another machine: 2 cores at full use can ingest " +
-		"at most 2,000,000 / (go + pg µs) chunks a second. Target (issues 6 and 17): ≥ 5,000 chunks/s with the index built afterwards.",
+		"at most 2,000,000 / (go + pg µs) chunks a second. Each figure is the median of three rounds of 400 documents, with its " +
+		"spread. Target (issues 6 and 17): ≥ 5,000 chunks/s with the index built afterwards.",
 	"github.com/mentor-ai/mentor/rlhf": "BenchmarkSubmit is rlhf.Submit alone, one at a time on one warm connection: a ranking of four, a " +
 		"gold reply and its ten pairs. Its CPU figures are the judgment's own cost without HTTP; round-trips/op is 2 (issue 17).",
 	"github.com/mentor-ai/mentor/server": "BenchmarkJudgmentSubmit posts judgments (session, access check, Submit's two round trips, ten " +
 		"pairs) with the load from loadgen's process, after a warm-up and ANALYZE: capacity by a sweep of C = 1…32, CPU per " +
 		"submit of the server and of PostgreSQL, latency at 50% and 70% of capacity; round-trips/op is one warm submit through " +
-		"the whole server (issue 17: from 12 to 5; the other 3 are the session, the turn's project and the caller's role). " +
+		"the whole server (issue 17: from 12 to 3, the access check's one batch (session or token with the caller's memberships, " +
+		"and the turn) and Submit's two). " +
 		"Targets (issue 17): CPU per submit (go + pg) ≤ 2 ms, p99 ≤ 20 ms at 70% of capacity. " +
 		"BenchmarkSearch loads a generated bilingual corpus (100k chunks; SEARCH_CHUNKS=1000000 make bench for " +
 		"1M), builds its HNSW index three times (a parallel build inserts in another order each time, and recall depends on the " +
@@ -250,7 +454,9 @@ var notes = map[string]string{
 		"often; duplicate-vectors-% is the share of chunks whose vector another chunk has too). raw is SearchGroup alone " +
 		"(its vector and full-text statements at once, and the fusion), the query vector computed beforehand, and each list " +
 		"alone; api is GET /api/v1/search through the whole server one at a time, with p50-x-raw and p99-x-raw its ratio to " +
-		"raw hybrid; api-load is the same from loadgen's process (capacity, CPU per search, latency at 50% and 70%). " +
+		"raw hybrid; api-load is the same from loadgen's process (capacity, CPU per search, latency at 50% and 70%); " +
+		"generic-plans-% is the share of the two search statements' runs that used the connection's cached plan instead of " +
+		"being planned for the call. docs/retrieval.md explains the recall figures across builds and ef_search. " +
 		"Targets (issues 6 and 17): recall@10 ≥ 0.95, API p99 ≤ 20 ms at 50% load at 100k, API/raw ≤ 1.1. The relay, readyz, " +
 		"authorized-read and try benchmarks are issue 5's (docs/architecture.md).",
 }

@@ -3,6 +3,7 @@ package main
 import (
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
@@ -40,4 +41,38 @@ BenchmarkReadyz-2   	   12100	    100000 ns/op	         0.092 p50-ms	         0.
 	b.Reset()
 	writeReport(&b, nil, merge(results))
 	assert.Contains(t, b.String(), "## github.com/mentor-ai/mentor/export\n\nBenchmarkExportDPO exports 1,000,000 preference pairs")
+}
+
+// TestJSONTimesEachBenchmark reads `go test -json` as make bench writes it: a benchmark's
+// name and its figures arrive in two pieces, the package's start and end are events, and a
+// package that ran out of time is named as unfinished.
+func TestJSONTimesEachBenchmark(t *testing.T) {
+	t.Parallel()
+	in := `{"Time":"2026-12-01T10:00:00Z","Action":"start","Package":"github.com/mentor-ai/mentor/rlhf"}
+{"Time":"2026-12-01T10:00:01Z","Action":"output","Package":"github.com/mentor-ai/mentor/rlhf","Output":"goos: linux\n"}
+{"Time":"2026-12-01T10:00:01Z","Action":"output","Package":"github.com/mentor-ai/mentor/rlhf","Output":"BenchmarkSubmit-2   \t"}
+{"Time":"2026-12-01T10:00:09Z","Action":"output","Package":"github.com/mentor-ai/mentor/rlhf","Test":"BenchmarkSubmit","Output":"     523\t   4060972 ns/op\t         2.000 round-trips/op\n"}
+{"Time":"2026-12-01T10:00:10Z","Action":"pass","Package":"github.com/mentor-ai/mentor/rlhf","Elapsed":10.2}
+{"Time":"2026-12-01T10:00:11Z","Action":"start","Package":"github.com/mentor-ai/mentor/server"}
+{"Time":"2026-12-01T10:01:11Z","Action":"output","Package":"github.com/mentor-ai/mentor/server","Output":"BenchmarkSearch/index/chunks=1000-2 \t       1\t 0.95 recall@10-ef200\n"}
+{"Time":"2026-12-01T10:01:41Z","Action":"output","Package":"github.com/mentor-ai/mentor/server","Output":"BenchmarkSearch/raw/hybrid/chunks=1000-2 \t     100\t 1.5 p99-ms\n"}
+{"Time":"2026-12-01T10:30:11Z","Action":"output","Package":"github.com/mentor-ai/mentor/server","Output":"panic: test timed out after 30m0s\n"}
+{"Time":"2026-12-01T10:30:12Z","Action":"fail","Package":"github.com/mentor-ai/mentor/server","Elapsed":1801}
+`
+	var echo strings.Builder
+	run, err := parseRun(strings.NewReader(in), &echo)
+	require.NoError(t, err)
+	require.Len(t, run.results, 3)
+	assert.Equal(t, result{pkg: "github.com/mentor-ai/mentor/rlhf", name: "BenchmarkSubmit-2", iterations: "523",
+		metrics: []metric{{"4060972", "ns/op"}, {"2.000", "round-trips/op"}}, took: 9 * time.Second}, run.results[0])
+	assert.Equal(t, 30*time.Second, run.results[2].took)
+	assert.Contains(t, echo.String(), "BenchmarkSubmit-2   \t     523\t", "the terminal sees the lines whole")
+
+	var b strings.Builder
+	writeTimes(&b, run)
+	report := b.String()
+	assert.Contains(t, report, "took 30m12s on the clock, 30m11s of it in the test binaries, over the budget of 25m0s")
+	assert.Contains(t, report, "**Not finished:** github.com/mentor-ai/mentor/server (ran out of time)")
+	assert.Contains(t, report, "| github.com/mentor-ai/mentor/rlhf | 10s |\n| &nbsp;&nbsp;BenchmarkSubmit | 9s |")
+	assert.Contains(t, report, "| &nbsp;&nbsp;BenchmarkSearch | 1m30s |", "a benchmark's sub-benchmarks add up, its setup with the first")
 }

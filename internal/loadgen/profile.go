@@ -103,6 +103,11 @@ func (bin Binary) Profile(b *testing.B, pool *pgxpool.Pool, cfg Config, levels [
 	}
 }
 
+// ReportMedian reports the median of xs as unit and its spread (max − min, as a percentage
+// of the median) as unit±%, as Profile does: for benchmarks that repeat a measurement of
+// their own three times (issue 17).
+func ReportMedian(b *testing.B, xs []float64, unit string) { report(b, xs, unit) }
+
 // report adds the median of xs as unit and its spread as unit's spread-%.
 func report(b *testing.B, xs []float64, unit string) {
 	m := median(xs)
