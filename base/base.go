@@ -81,6 +81,28 @@ func (s *Store) Admit(ctx context.Context, projectID, baseID int64) error {
 	return db.Error(err, "admit base %d", baseID)
 }
 
+// ProjectBase is a base as a project's admins see it: whether the project has admitted it.
+type ProjectBase struct {
+	Base
+	Admitted bool `json:"admitted"`
+}
+
+// ForProject returns every base, by name, each saying whether the project admits it: what a
+// project's admins choose from when they admit a base or give one a campaign.
+func (s *Store) ForProject(ctx context.Context, projectID int64) ([]ProjectBase, error) {
+	rows, _ := s.pool.Query(ctx, `SELECT b.id, b.name, count(m.user_id)::int, count(m.user_id) FILTER (WHERE m.is_lead)::int,
+			EXISTS (SELECT 1 FROM project_bases pb WHERE pb.project_id = $1 AND pb.base_id = b.id)
+		FROM bases b LEFT JOIN base_members m ON m.base_id = b.id GROUP BY b.id ORDER BY b.name`, projectID)
+	out, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) (ProjectBase, error) {
+		var b ProjectBase
+		return b, r.Scan(&b.ID, &b.Name, &b.Members, &b.Leads, &b.Admitted)
+	})
+	if out == nil {
+		out = []ProjectBase{}
+	}
+	return out, db.Error(err, "bases of project %d", projectID)
+}
+
 // LeadOf reports whether the user leads the base.
 func (s *Store) LeadOf(ctx context.Context, userID, baseID int64) (bool, error) {
 	var lead bool

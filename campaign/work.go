@@ -53,7 +53,7 @@ func (s *Store) MyWork(ctx context.Context, trainerID int64, admin bool) ([]Work
 			(SELECT count(*) FROM claims WHERE campaign_id = c.id AND trainer_id = $1 AND state = 'skipped')::int,
 			(SELECT count(*) FROM claims WHERE campaign_id = c.id AND trainer_id = $1 AND state = 'open' AND lease_until > $5)::int,
 			(SELECT count(*) FROM campaign_items WHERE campaign_id = c.id AND generation = 'ready' AND completed_at IS NULL AND NOT set_aside)::int,
-			cb.quota_items, cb.quota_share::float8, cb.used, (SELECT count(*) FROM campaign_items WHERE campaign_id = c.id)::int
+			`+quotaLimitSQL+`, cb.used
 		FROM campaigns c
 		LEFT JOIN campaign_bases cb ON cb.campaign_id = c.id AND cb.base_id = (SELECT base_id FROM mine)
 		WHERE c.state = 'open'
@@ -63,12 +63,10 @@ func (s *Store) MyWork(ctx context.Context, trainerID int64, admin bool) ([]Work
 		ORDER BY c.priority DESC, c.deadline NULLS LAST, c.id`, trainerID, admin, day, week, s.now())
 	out, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) (Work, error) {
 		var w Work
-		var quota BaseQuota
-		var used *int
-		var items int
+		var limit, used *int
 		err := r.Scan(&w.CampaignID, &w.ProjectID, &w.PersonaID, &w.Name, &w.TaskKind, &w.K, &w.Guidelines, &w.GuidelinesVersion, &w.Deadline,
-			&w.Priority, &w.LeaseSeconds, &w.Today, &w.Week, &w.Skipped, &w.Open, &w.Available, &quota.QuotaItems, &quota.QuotaShare, &used, &items)
-		if limit := quotaLimit(quota, w.K, items); limit != nil && used != nil {
+			&w.Priority, &w.LeaseSeconds, &w.Today, &w.Week, &w.Skipped, &w.Open, &w.Available, &limit, &used)
+		if limit != nil && used != nil {
 			left := max(*limit-*used, 0)
 			w.RemainingQuota = &left
 		}

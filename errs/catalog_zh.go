@@ -565,4 +565,6 @@ var zhCN = map[string]string{
 	"persona %q":               "人设 %q",
 	"version %d of persona %s": "人设 %[2]s 的版本 %[1]d",
 	"must be two different version numbers, got %d and %d": "必须是两个不同的版本号，实际为 %d 和 %d",
+	// Issue 13, continued: the bases a project's admins choose from.
+	"bases of project %d": "项目 %d 的基地",
 }

@@ -111,8 +111,16 @@ type regenerating struct {
 
 // myWork is a trainer's 我的任务.
 type myWork struct {
-	Campaigns []campaign.Work `json:"campaigns"`
-	Leads     []base.Base     `json:"leads"`
+	Campaigns []workCampaign `json:"campaigns"`
+	Leads     []base.Base    `json:"leads"`
+}
+
+// workCampaign is a campaign open to me, with its guidelines rendered. The guidelines are an
+// admin's markdown, but rendered as a model's reply is (package render: raw HTML shown as
+// text, then an allow-list), so a pasted <script> is words on the page, never run.
+type workCampaign struct {
+	campaign.Work
+	GuidelinesHTML string `json:"guidelines_html" doc:"the guidelines as safe HTML (markdown rendered, raw HTML escaped)"`
 }
 
 // claimBody is one claim.
@@ -147,6 +155,11 @@ type claimSubmitted struct {
 // baseList is the labelling bases.
 type baseList struct {
 	Bases []base.Base `json:"bases"`
+}
+
+// projectBaseList is every base, each saying whether the project admits it.
+type projectBaseList struct {
+	Bases []base.ProjectBase `json:"bases"`
 }
 
 // baseInput names a new base.
@@ -330,7 +343,11 @@ func handleMyWork(d Deps) apiFunc {
 			return err
 		}
 		led, err := d.Bases.Led(ctx, u.ID)
-		return respond(c, http.StatusOK, myWork{Campaigns: work, Leads: led}, err)
+		out := make([]workCampaign, len(work))
+		for i, w := range work {
+			out[i] = workCampaign{Work: w, GuidelinesHTML: d.renderer.Markdown(w.Guidelines)}
+		}
+		return respond(c, http.StatusOK, myWork{Campaigns: out, Leads: led}, err)
 	}
 }
 
@@ -431,6 +448,13 @@ func handleCreateBase(d Deps) apiFunc {
 		}
 		b, err := d.Bases.Create(c.Request.Context(), in.Name)
 		return respond(c, http.StatusCreated, baseBody{Base: b}, err)
+	}
+}
+
+func handleProjectBases(d Deps) apiFunc {
+	return func(c *gin.Context) error {
+		list, err := d.Bases.ForProject(c.Request.Context(), projectOf(c).ID)
+		return respond(c, http.StatusOK, projectBaseList{Bases: list}, err)
 	}
 }
 

@@ -130,6 +130,11 @@ func TestCampaignAnswersMatchTheContract(t *testing.T) {
 	want(200, status, body, "bases")
 	status, body = a.call(t, "PUT", fmt.Sprintf("/api/v1/projects/%s/bases/%d", slug, baseID), nil)
 	want(204, status, body, "admit")
+	status, body = a.call(t, "GET", fmt.Sprintf("/api/v1/projects/%s/bases", slug), nil)
+	want(200, status, body, "the project's bases")
+	listed := body["bases"].([]any)
+	require.Len(t, listed, 1)
+	assert.Equal(t, true, listed[0].(map[string]any)["admitted"], "the base just admitted says so")
 	people := "login,name,base,role,lead\nwest-lead,西区组长,西区基地,trainer,是\nbad,,西区基地,nobody,\n"
 	assert.Equal(t, 200, a.uploadChecked(t, "/api/v1/projects/"+slug+"/people", "people.csv", []byte(people)))
 	status, body = a.call(t, "GET", fmt.Sprintf("/api/v1/bases/%d/people", baseID), nil)

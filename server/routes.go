@@ -204,6 +204,8 @@ func apiRoutes(d Deps) []route {
 			doc("The labelling bases").ok(200, baseList{})},
 		{"POST", "/bases", rule{auth.InstanceAdmin, noProject}, handleCreateBase(d),
 			doc("Create a labelling base").takes(baseInput{}).ok(201, baseBody{}).fail(errs.Conflict)},
+		{"GET", "/projects/:project/bases", rule{auth.ProjectManage, fromProject}, handleProjectBases(d),
+			doc("Every base, each saying whether the project admits it").ok(200, projectBaseList{})},
 		{"PUT", "/projects/:project/bases/:base", rule{auth.ProjectManage, fromProject}, handleAdmitBase(d),
 			doc("Admit a base to a project").ok(204, nil)},
 		{"POST", "/projects/:project/people", rule{auth.ProjectManage, fromProject}, handleImportPeople(d),

@@ -37,7 +37,7 @@ func decodeError(t *testing.T, body []byte) apiError {
 
 // demoCampaign waits until the demo campaign, which mentor serve generates in the
 // background, has at least n ready items, and returns it as the trainer sees it.
-func demoCampaign(t *testing.T, p *person, n int) campaign.Work {
+func demoCampaign(t testing.TB, p *person, n int) campaign.Work {
 	t.Helper()
 	deadline := time.Now().Add(60 * time.Second)
 	for {

@@ -60,7 +60,7 @@ type served struct {
 }
 
 // serve starts `mentor serve` on a free port; the test's cleanup stops it.
-func serve(t *testing.T, env map[string]string, args ...string) *served {
+func serve(t testing.TB, env map[string]string, args ...string) *served {
 	t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
 	s := &served{stdout: &syncBuffer{}, stderr: &syncBuffer{}, done: make(chan error, 1)}
@@ -82,7 +82,7 @@ func serve(t *testing.T, env map[string]string, args ...string) *served {
 
 // waitFor waits until what serve printed satisfies ready, failing the test (with the log)
 // if serve exits first or a minute passes.
-func (s *served) waitFor(t *testing.T, ready func(stdout string) bool) {
+func (s *served) waitFor(t testing.TB, ready func(stdout string) bool) {
 	t.Helper()
 	deadline := time.After(60 * time.Second)
 	for !ready(s.stdout.String()) {

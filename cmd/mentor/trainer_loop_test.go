@@ -52,7 +52,7 @@ func upstreamAnswer(model string, messages any) []string {
 		fmt.Sprintf("（%08x）", h.Sum32())}
 }
 
-func newUpstream(t *testing.T) *upstream {
+func newUpstream(t testing.TB) *upstream {
 	t.Helper()
 	u := &upstream{}
 	u.srv = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
@@ -102,7 +102,7 @@ var demoAccountLine = regexp.MustCompile(`(?m)^  (admin|trainer|reviewer)\s+(\S+
 
 // startMentor runs `mentor serve --env development --dev` as `make run` does, with two
 // OpenAI-compatible models beside the offline baselines.
-func startMentor(t *testing.T, extra map[string]string) mentor {
+func startMentor(t testing.TB, extra map[string]string) mentor {
 	t.Helper()
 	up := newUpstream(t)
 	dsn := pgtest.URL(t)
@@ -138,7 +138,7 @@ func startMentor(t *testing.T, extra map[string]string) mentor {
 
 // person is a signed-in browser: a cookie jar and the session's CSRF token.
 type person struct {
-	t     *testing.T
+	t     testing.TB
 	m     mentor
 	http  *http.Client
 	csrf  string
@@ -146,7 +146,7 @@ type person struct {
 	login string
 }
 
-func (m mentor) signIn(t *testing.T, login string) *person {
+func (m mentor) signIn(t testing.TB, login string) *person {
 	t.Helper()
 	jar, err := cookiejar.New(nil)
 	require.NoError(t, err)
@@ -200,7 +200,7 @@ func (p *person) get(path string, v any) {
 
 // socket is the trainer's websocket, opened as the browser opens it.
 type socket struct {
-	t    *testing.T
+	t    testing.TB
 	conn *websocket.Conn
 }
 

@@ -415,9 +415,18 @@ func writeReport(w io.Writer, env []string, results []result) {
 var notes = map[string]string{
 	// Campaigns (issue 13).
 	"github.com/mentor-ai/mentor/campaign": "BenchmarkNext claims items from a campaign of MENTOR_BENCH_CAMPAIGN_ITEMS ready items (2,000 by default) by " +
-		"MENTOR_BENCH_CAMPAIGN_TRAINERS concurrent trainers (50), each round every trainer claiming at once (claim-p50/p99-ms). " +
-		"BenchmarkPregeneration generates MENTOR_BENCH_CAMPAIGN_GEN_ITEMS items (200) at N = 4 against a fast httptest upstream " +
-		"(items/s). Targets (issue 13): next p99 ≤ 20 ms with 1,000,000 items and 500 trainers; ≥ 200 items/s.",
+		"MENTOR_BENCH_CAMPAIGN_TRAINERS trainers (50), in process through the server's pool: a closed loop of every trainer at once " +
+		"finds capacity/s (closed-p99-ms is its queue, not the claim), then open loops at 50% and 70% of capacity time each claim " +
+		"from when it was due (claim-p50/p99-ms@50%/@70%); each claim is followed by an untimed skip; go-cpu-ms/claim and " +
+		"pg-cpu-ms/claim are the CPU of a claim and its skip. BenchmarkPregeneration generates MENTOR_BENCH_CAMPAIGN_GEN_ITEMS " +
+		"items (200) at N = 4 against a fast httptest upstream (items/s, with go-cpu-ms/item and pg-cpu-ms/item: 2 cores can " +
+		"generate at most 2,000 / (go + pg) items a second). Targets (issue 13): claim p99 ≤ 20 ms with 1,000,000 items and " +
+		"500 trainers; ≥ 200 items/s.",
+	// The work screen in Chromium (issue 13).
+	"github.com/mentor-ai/mentor/cmd/mentor": "BenchmarkSubmitToNextItem is a trainer on My work in headless Chromium against mentor serve: " +
+		"from the submit keystroke to the first frame with the next item on screen and the keyboard on candidate A, submit " +
+		"included, with the screen's two-deep prefetch, stamped by the page's own clock; MENTOR_BENCH_WORK_ITEMS items a round " +
+		"(5), read for MENTOR_BENCH_WORK_READ_MS (500) each. Target (issue 13): p95 ≤ 300 ms.",
 	"github.com/mentor-ai/mentor/export": "BenchmarkExportDPO exports 1,000,000 preference pairs as trl-dpo JSONL (rows/s, and peak-RSS-MB: " +
 		"the process's VmHWM during the export) and reads the same pairs' text with a raw `COPY (SELECT …) TO STDOUT` in the same run " +
 		"(copy-rows/s, %-of-copy). Targets (issue 7): ≥ 200,000 rows/s, peak RSS ≤ 150 MB, ≥ 50% of the COPY rate.",

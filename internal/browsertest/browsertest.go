@@ -29,7 +29,7 @@ var browsers = make(chan struct{}, 2)
 // chromedp actions, bounded by timeout. Uncaught JavaScript exceptions and console errors
 // (a Content-Security-Policy violation among them) fail the test; HTTP error responses,
 // which the browser also logs, do not.
-func New(t *testing.T, timeout time.Duration) context.Context {
+func New(t testing.TB, timeout time.Duration) context.Context {
 	t.Helper()
 	path := os.Getenv(EnvChromium)
 	if path == "" {

@@ -2,8 +2,9 @@
 // (ready, generating, failed, completed) and its state; a draft takes items from a file and
 // opens, which starts the generation of its candidates in the background.
 import { api, upload } from "../api.js";
-import { clear, errorBox, h, replace, showError } from "../dom.js";
+import { clear, clearErrors, errorBox, h, replace, showError } from "../dom.js";
 import { t } from "../i18n.js";
+import { isAdmin } from "../session.js";
 
 const KINDS = ["rank_rate", "correct_best", "write_gold", "blind_pairwise"];
 const NEXT = { draft: ["open", "closed"], generating: ["open", "paused", "closed"], open: ["paused", "closed"], paused: ["open", "closed"] };
@@ -20,11 +21,14 @@ function peopleHint() {
 
 export async function campaignsPage(slug) {
   const project = await api("GET", `/projects/${slug}`);
-  const [{ campaigns }, { personas }, { models }] = await Promise.all([
-    api("GET", `/projects/${project.id}/campaigns`), api("GET", `/projects/${project.id}/personas`), api("GET", "/models")]);
+  const [{ campaigns }, { personas }, { models }, { bases: allBases }] = await Promise.all([
+    api("GET", `/projects/${project.id}/campaigns`), api("GET", `/projects/${project.id}/personas`), api("GET", "/models"),
+    api("GET", `/projects/${project.id}/bases`)]);
+  let bases = allBases;
+  const baseName = (id) => bases.find((b) => b.id === id)?.name ?? `#${id}`;
   const list = h("div", { id: "campaign-list" });
-  for (const c of campaigns) list.append(await campaignCard(c));
-  if (campaigns.length === 0) list.append(h("p", { class: "muted", i18n: "campaigns.none" }));
+  for (const c of campaigns) list.append(await campaignCard(c, [], baseName));
+  if (campaigns.length === 0) list.append(h("p", { class: "muted", id: "campaigns-none", i18n: "campaigns.none" }));
 
   // The set-up form: persona, name, kind, k, guidelines, and the candidate plan (published
   // versions of the persona, each optionally on another model).
@@ -49,6 +53,52 @@ export async function campaignsPage(slug) {
   }
   persona.addEventListener("change", showPlan);
   await showPlan();
+  // The bases the campaign is given to, each with a quota: none, a number of judgments, or a
+  // share (in per cent here, a fraction in the API) of all k × items judgments.
+  const basePicks = h("div", { id: "campaign-bases", dataset: { field: "bases" } });
+  function showBasePicks() {
+    const admitted = bases.filter((b) => b.admitted);
+    if (admitted.length === 0) {
+      replace(basePicks, h("p", { class: "muted", i18n: "campaigns.noBases" }));
+      return;
+    }
+    replace(basePicks, h("p", { class: "muted", i18n: "campaigns.basesHint" }), admitted.map((b) => {
+      const box = h("input", { type: "checkbox", value: b.id });
+      const kind = h("select", { dataset: { role: "quota-kind" } }, ["none", "items", "share"].map((q) => h("option", { value: q }, t(`campaigns.quota.${q}`))));
+      // No min or max here: the server checks the quota and names what is wrong in the
+      // reader's language, where the browser's own check would stop the form without a word.
+      const amount = h("input", { type: "number", step: "any", dataset: { role: "quota-amount" }, hidden: true, "aria-label": t("campaigns.quota.amount") });
+      kind.addEventListener("change", () => {
+        amount.hidden = kind.value === "none";
+        box.checked = true;
+      });
+      return h("div", { class: "row base-pick", dataset: { base: b.id } }, h("label", { class: "check" }, box, b.name), kind, amount);
+    }));
+  }
+  showBasePicks();
+  // pickedBases reads the ticked bases, and names each row by its place in the request, so a
+  // refusal of bases[1].quota_share lands beside the second ticked base.
+  function pickedBases() {
+    const out = [];
+    for (const row of basePicks.querySelectorAll(".base-pick")) {
+      const [box, kind, amount] = [row.querySelector("input[type=checkbox]"), row.querySelector("select"), row.querySelector("[data-role=quota-amount]")];
+      delete row.dataset.field;
+      delete amount.dataset.field;
+      if (!box.checked) continue;
+      const i = out.length;
+      row.dataset.field = `bases[${i}]`;
+      const entry = { base_id: Number(box.value) };
+      if (kind.value === "items") {
+        entry.quota_items = Number(amount.value);
+        amount.dataset.field = `bases[${i}].quota_items`;
+      } else if (kind.value === "share") {
+        entry.quota_share = Number(amount.value) / 100;
+        amount.dataset.field = `bases[${i}].quota_share`;
+      }
+      out.push(entry);
+    }
+    return out;
+  }
   const form = h("form", { class: "inline-form", id: "new-campaign" }, h("h3", { i18n: "campaigns.new" }),
     h("label", { class: "field" }, h("span", { i18n: "campaigns.persona" }), persona),
     h("label", { class: "field" }, h("span", { i18n: "campaigns.name" }), name),
@@ -56,6 +106,7 @@ export async function campaignsPage(slug) {
     h("label", { class: "field" }, h("span", { i18n: "campaigns.k" }), k),
     h("label", { class: "field" }, h("span", { i18n: "campaigns.plan" }), plan),
     h("label", { class: "field" }, h("span", { i18n: "campaigns.guidelines" }), guidelines),
+    h("div", { class: "field" }, h("span", { i18n: "campaigns.bases" }), basePicks),
     h("div", { class: "row" }, h("label", { class: "field" }, h("span", { i18n: "campaigns.deadline" }), deadline),
       h("label", { class: "field" }, h("span", { i18n: "campaigns.priority" }), priority)),
     h("button", { type: "submit", id: "campaign-create", i18n: "common.create" }), status);
@@ -66,10 +117,11 @@ export async function campaignsPage(slug) {
     try {
       const res = await api("POST", `/projects/${project.id}/campaigns`, { persona_id: Number(persona.value), name: name.value,
         task_kind: kind.value, k: Number(k.value), guidelines: guidelines.value, plan: entries,
-        deadline: deadline.value ? new Date(deadline.value).toISOString() : null, priority: Number(priority.value) || 0 });
-      list.prepend(await campaignCard(res.campaign, res.warnings));
-      list.querySelector(".muted")?.remove();
+        deadline: deadline.value ? new Date(deadline.value).toISOString() : null, priority: Number(priority.value) || 0, bases: pickedBases() });
+      list.prepend(await campaignCard(res.campaign, res.warnings, baseName));
+      list.querySelector("#campaigns-none")?.remove(); // not ".muted": the new card has muted lines of its own
       name.value = "";
+      clearErrors(form);
       clear(status);
     } catch (err) {
       showError(form, err, status);
@@ -87,15 +139,65 @@ export async function campaignsPage(slug) {
         out.added.some((a) => a.password)
           ? h("table", { class: "table" }, h("tbody", {}, out.added.filter((a) => a.password).map((a) => h("tr", {}, h("td", {}, a.login), h("td", {}, h("code", {}, a.password))))))
           : null);
+      await refreshBases(); // the import may have made bases and admitted them
     } catch (err) {
       replace(peopleStatus, errorBox(err));
     }
   });
   const peopleForm = h("section", { class: "card" }, h("h3", { i18n: "people.title" }), h("p", { class: "muted", id: "people-hint" }, peopleHint()), people, peopleStatus);
-  return h("div", { class: "page" }, h("h1", {}, t("campaigns.title", { project: project.name })), list, form, peopleForm);
+  const basesCard = h("section", { class: "card", id: "bases-card" });
+  async function refreshBases() {
+    ({ bases } = await api("GET", `/projects/${project.id}/bases`));
+    renderBases();
+    showBasePicks();
+  }
+  function renderBases() {
+    const rows = bases.map((b) => h("tr", { dataset: { base: b.id, admitted: String(b.admitted) } },
+      h("td", {}, b.name), h("td", {}, b.members), h("td", {}, b.leads),
+      h("td", {}, b.admitted ? t("bases.admitted")
+        : h("button", { type: "button", class: "secondary", dataset: { role: "admit" }, onclick: async () => {
+          try {
+            await api("PUT", `/projects/${project.id}/bases/${b.id}`);
+            await refreshBases();
+          } catch (err) {
+            replace(baseStatus, errorBox(err));
+          }
+        } }, t("bases.admit")))));
+    replace(basesCard, h("h3", { i18n: "bases.title" }),
+      bases.length
+        ? h("table", { class: "table", id: "bases-table" }, h("thead", {}, h("tr", {}, ["bases.name", "bases.members", "bases.leads", "bases.project"].map((k) => h("th", { i18n: k })))),
+          h("tbody", {}, rows))
+        : h("p", { class: "muted", i18n: "bases.none" }),
+      isAdmin() ? newBase : null, baseStatus);
+  }
+  // Bases are the instance's: only an instance admin creates one; a project's admins admit.
+  const baseNameInput = h("input", { id: "base-name", dataset: { field: "name" } });
+  const baseStatus = h("div", { id: "base-status" });
+  const newBase = h("form", { class: "row", id: "new-base" }, h("label", { class: "field" }, h("span", { i18n: "bases.new" }), baseNameInput),
+    h("button", { type: "submit", id: "base-create", i18n: "common.create" }));
+  newBase.addEventListener("submit", async (e) => {
+    e.preventDefault();
+    try {
+      await api("POST", "/bases", { name: baseNameInput.value });
+      baseNameInput.value = "";
+      clear(baseStatus);
+      await refreshBases();
+    } catch (err) {
+      showError(newBase, err, baseStatus);
+    }
+  });
+  renderBases();
+  return h("div", { class: "page" }, h("h1", {}, t("campaigns.title", { project: project.name })), list, form, basesCard, peopleForm);
 }
 
-async function campaignCard(c, warnings = []) {
+// quotaText says what a base's quota is and how much of it is used.
+function quotaText(b, name) {
+  if (b.quota_items != null) return t("campaigns.baseQuota", { base: name, used: b.used, quota: b.quota_items });
+  if (b.quota_share != null) return t("campaigns.baseQuota", { base: name, used: b.used, quota: `${Math.round(b.quota_share * 1000) / 10}%` });
+  return t("campaigns.baseNoQuota", { base: name, used: b.used });
+}
+
+async function campaignCard(c, warnings, baseName) {
   const card = h("section", { class: "card campaign-card", dataset: { campaign: c.id, state: c.state } });
   async function render() {
     const { campaign, progress } = await api("GET", `/campaigns/${c.id}`);
@@ -139,6 +241,8 @@ async function campaignCard(c, warnings = []) {
     replace(card, h("h3", {}, campaign.name, " ", h("span", { class: "badge" }, t(`campaigns.state.${campaign.state}`))),
       h("p", { class: "muted" }, t(`work.kind.${campaign.task_kind}`), ` · k = ${campaign.k}`),
       h("p", { class: "progress" }, t("campaigns.progress", progress)),
+      campaign.bases.length ? h("ul", { class: "campaign-bases" }, campaign.bases.map((b) => h("li", { dataset: { base: b.base_id } },
+        quotaText(b, baseName(b.base_id))))) : null,
       campaign.state !== "closed" ? h("label", { class: "field" }, h("span", { i18n: "campaigns.items" }), file) : null,
       h("div", { class: "row" }, buttons, regen), failedList, msg);
   }

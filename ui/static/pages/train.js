@@ -3,7 +3,7 @@ import { append, clear, clearErrors, errorBox, h, replace, showError, showRender
 import { locale, t } from "../i18n.js";
 import { Live } from "../ws.js";
 import { avatar, personaName } from "./project.js";
-import { keysHelp } from "./trainkeys.js";
+import { keysHelp, scoreFor } from "./trainkeys.js";
 
 // The trainer's screen: ask, watch N candidates stream side by side, rank (number keys),
 // rate, flag, correct one or write the gold reply, submit, and continue from the chosen reply.
@@ -294,13 +294,6 @@ export async function trainPage(personaId) {
     });
     c.dim = dim;
   }
-
-  // scoreFor reads a digit as a score on d's scale; 0 means 10 on a scale that has 10 but not 0.
-  const scoreFor = (d, key) => {
-    let v = Number(key);
-    if (v === 0 && d.scale_min > 0 && d.scale_max >= 10) v = 10;
-    return v >= d.scale_min && v <= d.scale_max ? v : null;
-  };
 
   function paneKey(c, e) {
     const i = cands.indexOf(c);

@@ -1,6 +1,15 @@
 import { h } from "../dom.js";
 import { locale, t } from "../i18n.js";
 
+// scoreFor reads a digit key as a score on rubric dimension d's scale, or null when the
+// digit is off the scale; 0 means 10 on a scale that has 10 but not 0. The train screen's
+// and the work screen's `s` modes both read scores with it.
+export function scoreFor(d, key) {
+  let v = Number(key);
+  if (v === 0 && d.scale_min > 0 && d.scale_max >= 10) v = 10;
+  return v >= d.scale_min && v <= d.scale_max ? v : null;
+}
+
 // keysHelp is the training screen's keyboard reference, shown with ? (and hidden with ? or
 // Esc). It is built from the catalogs, so it reads in the interface's language, and it names
 // this persona's rubric dimensions and the flags by the numbers the keys use.

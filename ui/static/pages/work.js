@@ -4,10 +4,11 @@
 // while the queue is topped up in the background. Open claims are renewed by a heartbeat,
 // and a reload resumes them, oldest first: the same item comes back.
 import { api } from "../api.js";
-import { append, clear, clearErrors, errorBox, h, replace, showError } from "../dom.js";
-import { t } from "../i18n.js";
+import { append, clear, clearErrors, errorBox, h, replace, showError, showRendered } from "../dom.js";
+import { locale, t } from "../i18n.js";
 import { isAdmin, roleIn } from "../session.js";
 import { reworksSection } from "./qc.js";
+import { scoreFor } from "./trainkeys.js";
 
 const FLAGS = ["hallucination", "unsafe", "off_persona", "refusal"];
 const SKIP_REASONS = ["unclear", "needs_expertise", "harmful", "broken_candidates"];
@@ -69,9 +70,15 @@ export async function basePage(baseId) {
         h("td", {}, p.skips), h("td", {}, p.last_active ? new Date(p.last_active).toLocaleString() : "–"))))));
 }
 
+function guidelinesText(html) {
+  const el = h("div", { class: "guidelines-text", dataset: { content: "" } });
+  showRendered(el, html);
+  return el;
+}
+
 // sessionPage deals the campaign's items one after another.
 // KEY_HINTS are the session's shortcuts: a key, shown as a key in every language, and what it does.
-const KEY_HINTS = [["← →", "work.key.move"], ["1–8", "work.key.rank"], ["f", "work.key.flag"], ["c", "work.key.continue"],
+const KEY_HINTS = [["← →", "work.key.move"], ["1–8", "work.key.rank"], ["s", "work.key.score"], ["f", "work.key.flag"], ["c", "work.key.continue"],
   ["Ctrl+Shift+Enter", "work.key.submit"]];
 
 function keyHints() {
@@ -152,6 +159,44 @@ export async function sessionPage(campaignId) {
     c.flagBoxes[FLAGS.indexOf(f)].checked = set.has(f);
     saveDraft();
   }
+  function setRating(c, i, value) {
+    const dim = rubric[i];
+    current.draft.ratings[c.id] ??= {};
+    if (value == null) delete current.draft.ratings[c.id][dim.key];
+    else current.draft.ratings[c.id][dim.key] = value;
+    c.ratingSelects[i].value = value == null ? "" : String(value);
+    saveDraft();
+  }
+  // The keyboard modes of a focused candidate, as on the train screen: "score" (s, then
+  // digits set the highlighted rubric dimension and move to the next) and "flag" (f, then a
+  // digit toggles that flag).
+  function setMode(c, mode, dim = 0) {
+    if (mode) c.pane.dataset.mode = mode;
+    else delete c.pane.dataset.mode;
+    c.pane.querySelectorAll(".rating").forEach((el, j) => el.toggleAttribute("data-active", mode === "score" && j === dim));
+    c.dim = dim;
+  }
+  // scoreKey handles a key in score mode, and reports whether it was spent there.
+  function scoreKey(c, e) {
+    const dim = rubric[c.dim];
+    if (/^[0-9]$/.test(e.key)) {
+      const v = scoreFor(dim, e.key);
+      if (v == null) return true; // off the scale: spent, nothing changes
+      setRating(c, c.dim, v);
+      setMode(c, c.dim + 1 < rubric.length ? "score" : null, c.dim + 1);
+      return true;
+    }
+    if (e.key === "ArrowDown" || e.key === "ArrowUp") {
+      setMode(c, "score", Math.max(0, Math.min(rubric.length - 1, c.dim + (e.key === "ArrowDown" ? 1 : -1))));
+      return true;
+    }
+    if (e.key === "Backspace" || e.key === "Delete") {
+      setRating(c, c.dim, null);
+      return true;
+    }
+    setMode(c, null);
+    return e.key === "Escape" || e.key === "Enter";
+  }
 
   function paneFor(c, n) {
     const d = current.draft;
@@ -159,17 +204,15 @@ export async function sessionPage(campaignId) {
       h("option", { value: "" }, "–"), Array.from({ length: n }, (_, j) => h("option", { value: j + 1 }, j + 1)));
     rank.value = d.ranks[c.id] ?? "";
     rank.addEventListener("change", () => setRank(c, rank.value));
-    const ratings = rubric.map((dim) => {
-      const sel = h("select", { dataset: { dim: dim.key } }, h("option", { value: "" }, "–"),
+    const ratingSelects = [];
+    const ratings = rubric.map((dim, i) => {
+      const sel = h("select", { dataset: { dim: dim.key, field: `ratings.${c.id}.${dim.key}` } }, h("option", { value: "" }, "–"),
         Array.from({ length: dim.scale_max - dim.scale_min + 1 }, (_, k) => h("option", { value: dim.scale_min + k }, dim.scale_min + k)));
       sel.value = d.ratings[c.id]?.[dim.key] ?? "";
-      sel.addEventListener("change", () => {
-        d.ratings[c.id] ??= {};
-        if (sel.value) d.ratings[c.id][dim.key] = Number(sel.value);
-        else delete d.ratings[c.id][dim.key];
-        saveDraft();
-      });
-      return h("label", { class: "rating" }, h("span", {}, document.documentElement.lang === "en" ? dim.label_en : dim.label), sel);
+      sel.addEventListener("change", () => setRating(c, i, sel.value ? Number(sel.value) : null));
+      ratingSelects.push(sel);
+      return h("label", { class: "rating", dataset: { index: i + 1 }, title: locale() === "en" ? dim.guide_en : dim.guide },
+        h("span", { class: "key-hint" }, i + 1), h("span", {}, locale() === "en" ? dim.label_en : dim.label), sel);
     });
     const flagBoxes = FLAGS.map((f) => {
       const box = h("input", { type: "checkbox", value: f, checked: (d.flags[c.id] || []).includes(f) });
@@ -184,20 +227,26 @@ export async function sessionPage(campaignId) {
     h("div", { class: "pane-controls" },
       h("div", { class: "ratings" }, ratings),
       h("div", { class: "flags" }, FLAGS.map((f, i) => h("label", { class: "check" }, flagBoxes[i], h("span", { class: "key-hint" }, i + 1), t(`flag.${f}`))))));
-    Object.assign(c, { pane, rank, flagBoxes });
+    Object.assign(c, { pane, rank, flagBoxes, ratingSelects, dim: 0 });
     pane.addEventListener("focus", () => (lastPane = c));
     pane.addEventListener("keydown", (e) => {
       if (e.target !== pane || e.ctrlKey || e.metaKey || e.altKey) return;
       const i = current.cands.indexOf(c);
+      if (pane.dataset.mode === "score" && scoreKey(c, e)) {
+        e.preventDefault();
+        return;
+      }
       if (pane.dataset.mode === "flag") {
-        delete pane.dataset.mode;
+        setMode(c, null);
         if (/^[1-4]$/.test(e.key)) toggleFlag(c, FLAGS[Number(e.key) - 1]);
+      } else if (e.key === "s" && rubric.length > 0) {
+        setMode(c, "score", 0);
       } else if (e.key === "ArrowRight" || e.key === "ArrowLeft") {
         focusPane(current.cands[Math.max(0, Math.min(current.cands.length - 1, i + (e.key === "ArrowRight" ? 1 : -1)))]);
       } else if (/^[1-8]$/.test(e.key) && Number(e.key) <= current.cands.length) {
         setRank(c, e.key);
       } else if (e.key === "f") {
-        pane.dataset.mode = "flag";
+        setMode(c, "flag");
       } else if (e.key === "c") {
         current.draft.continueFrom = c.id;
         saveDraft();
@@ -387,8 +436,9 @@ export async function sessionPage(campaignId) {
   showCount();
   const guidelines = h("aside", { class: "card work-guidelines", id: "work-guidelines" },
     h("h3", {}, t("work.guidelines", { v: w.guidelines_version })), w.guidelines
-      // The admin's own text, shown as written (in whatever language they wrote it).
-      ? h("div", { class: "guidelines-text", dataset: { content: "" } }, w.guidelines)
+      // The admin's own markdown, rendered by the server (package render: safe HTML, raw
+      // HTML shown as text), in whatever language they wrote it.
+      ? guidelinesText(w.guidelines_html)
       : h("div", { class: "guidelines-text" }, t("work.noGuidelines")));
   append(page, [
     h("header", { class: "persona-head" }, h("div", {}, h("h1", {}, w.name),
