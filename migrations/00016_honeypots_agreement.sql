@@ -11,6 +11,8 @@
 ALTER TABLE campaigns
     ADD COLUMN honeypot_rate      double precision NOT NULL DEFAULT 0.05 CHECK (honeypot_rate BETWEEN 0 AND 0.5),
     ADD COLUMN honeypot_threshold double precision NOT NULL DEFAULT 0.7 CHECK (honeypot_threshold BETWEEN 0 AND 1),
+    -- the secret key of which claims are gold (honeypot.Dealt); never shown to anyone
+    ADD COLUMN honeypot_seed      bigint NOT NULL DEFAULT floor(random() * 9007199254740991)::bigint,
     ADD COLUMN speed_floor_ms     int NOT NULL DEFAULT 3000 CHECK (speed_floor_ms >= 0),
     ADD COLUMN speed_floor_share  double precision NOT NULL DEFAULT 0.25 CHECK (speed_floor_share BETWEEN 0 AND 1),
     ADD COLUMN median_ms          int, -- the campaign's median time per item, kept by the agreement refresh
@@ -93,4 +95,4 @@ DROP TABLE gold_answers;
 DROP INDEX campaign_items_gold;
 ALTER TABLE campaign_items DROP COLUMN adjudicate, DROP COLUMN extra_k, DROP COLUMN gold;
 ALTER TABLE campaigns DROP COLUMN extra_used, DROP COLUMN extra_budget, DROP COLUMN agreement_floor, DROP COLUMN median_ms,
-    DROP COLUMN speed_floor_share, DROP COLUMN speed_floor_ms, DROP COLUMN honeypot_threshold, DROP COLUMN honeypot_rate;
+    DROP COLUMN speed_floor_share, DROP COLUMN speed_floor_ms, DROP COLUMN honeypot_seed, DROP COLUMN honeypot_threshold, DROP COLUMN honeypot_rate;
