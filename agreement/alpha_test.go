@@ -120,3 +120,14 @@ func TestKendallW(t *testing.T) {
 		})
 	}
 }
+
+func TestParseRanking(t *testing.T) {
+	t.Parallel()
+	got, err := parseRanking("[[12], [3, 45], [6]]")
+	require.NoError(t, err)
+	assert.Equal(t, [][]int64{{12}, {3, 45}, {6}}, got)
+	for _, bad := range []string{"[[1]", "[[[1]]]", `[["a"]]`, "[1]"} {
+		_, err := parseRanking(bad)
+		assert.Error(t, err, bad)
+	}
+}
