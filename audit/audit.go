@@ -49,12 +49,16 @@ const (
 	WebhookMade    = "webhook_created"
 	WebhookDeleted = "webhook_deleted"
 	WebhookResumed = "webhook_resumed"
+	// Issue 14: honeypot accuracy paused a trainer in a campaign; a lead reads it here.
+	TrainerPaused = "trainer_paused"
+	PauseLifted   = "pause_lifted"
 )
 
 // Actions lists every action, for the interface's catalogs: a test fails when one has no
 // Chinese name (server/catalog_terms_test.go).
 var Actions = []string{SignIn, SignInFailed, SignOut, UserCreated, UserDisabled, UserEnabled, PasswordReset, RoleChanged,
-	MemberRemoved, TokenCreated, TokenRevoked, ProjectMade, Export, CorpusMade, Import, WebhookMade, WebhookDeleted, WebhookResumed}
+	MemberRemoved, TokenCreated, TokenRevoked, ProjectMade, Export, CorpusMade, Import, WebhookMade, WebhookDeleted, WebhookResumed,
+	TrainerPaused, PauseLifted}
 
 // Log writes and reads audit events.
 type Log struct {

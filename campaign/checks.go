@@ -109,6 +109,7 @@ func dealGold(ctx context.Context, tx pgx.Tx, campaignID, trainerID int64) (int6
 // Pause is a trainer paused in a campaign by their honeypot accuracy.
 type Pause struct {
 	ID         int64      `json:"id"`
+	ProjectID  int64      `json:"project_id"`
 	CampaignID int64      `json:"campaign_id"`
 	TrainerID  int64      `json:"trainer_id"`
 	Login      string     `json:"login"`
@@ -181,7 +182,7 @@ func checkJudgment(ctx context.Context, tx pgx.Tx, projectID, campaignID, itemID
 	if !pause {
 		return nil, nil
 	}
-	p := Pause{CampaignID: campaignID, TrainerID: trainerID, Accuracy: accuracy, GoldItems: n, PausedAt: now}
+	p := Pause{ProjectID: projectID, CampaignID: campaignID, TrainerID: trainerID, Accuracy: accuracy, GoldItems: n, PausedAt: now}
 	if err := tx.QueryRow(ctx, `INSERT INTO trainer_pauses (campaign_id, trainer_id, accuracy, gold_items, paused_at) VALUES ($1, $2, $3, $4, $5)
 		RETURNING id, (SELECT login FROM users WHERE id = $2)`, campaignID, trainerID, accuracy, n, now).Scan(&p.ID, &p.Login); err != nil {
 		return nil, err
@@ -201,8 +202,8 @@ func checkJudgment(ctx context.Context, tx pgx.Tx, projectID, campaignID, itemID
 
 // Pauses lists a campaign's pauses, the ones in force first.
 func (s *Store) Pauses(ctx context.Context, campaignID int64) ([]Pause, error) {
-	rows, _ := s.pool.Query(ctx, `SELECT p.id, p.campaign_id, p.trainer_id, u.login, p.accuracy, p.gold_items, p.paused_at, p.lifted_at
-		FROM trainer_pauses p JOIN users u ON u.id = p.trainer_id WHERE p.campaign_id = $1
+	rows, _ := s.pool.Query(ctx, `SELECT p.id, c.project_id, p.campaign_id, p.trainer_id, u.login, p.accuracy, p.gold_items, p.paused_at, p.lifted_at
+		FROM trainer_pauses p JOIN users u ON u.id = p.trainer_id JOIN campaigns c ON c.id = p.campaign_id WHERE p.campaign_id = $1
 		ORDER BY p.lifted_at IS NOT NULL, p.paused_at DESC`, campaignID)
 	out, err := pgx.CollectRows(rows, pgx.RowToStructByPos[Pause])
 	if out == nil {

@@ -18,6 +18,7 @@ import (
 	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/prometheus/client_golang/prometheus"
 
+	"github.com/mentor-ai/mentor/agreement"
 	"github.com/mentor-ai/mentor/audit"
 	"github.com/mentor-ai/mentor/auth"
 	"github.com/mentor-ai/mentor/base"
@@ -69,6 +70,8 @@ type Deps struct {
 	// Campaigns: work dealt to trainers, and the bases they work in.
 	Campaigns *campaign.Store
 	Bases     *base.Store
+	// Agreement reads what the periodic agreement refresh found (issue 14).
+	Agreement *agreement.Refresher
 
 	renderer *render.Renderer
 }

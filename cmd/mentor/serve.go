@@ -16,6 +16,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
 
+	"github.com/mentor-ai/mentor/agreement"
 	"github.com/mentor-ai/mentor/audit"
 	"github.com/mentor-ai/mentor/auth"
 	"github.com/mentor-ai/mentor/base"
@@ -273,12 +274,25 @@ func runServe(ctx context.Context, args []string, getenv func(string) string, st
 	generator := generation.New(retrievalStore, models, nil)
 	// Campaigns: the store deals work; its generation worker fills items' candidates ahead.
 	// Events is where webhooks for "item completed" and "campaign closed" will be hooked in.
-	campaignStore := campaign.NewStore(pool, models, queue, campaign.Options{Logger: logger})
+	auditLog := audit.New(pool)
+	campaignStore := campaign.NewStore(pool, models, queue, campaign.Options{Logger: logger, Events: campaign.Events{
+		// Quality control (issue 14): a pause is told to the project's leads through the audit
+		// log (the trainer.paused webhook is queued in the judgment's own transaction).
+		TrainerPaused: func(ctx context.Context, p campaign.Pause) {
+			if err := auditLog.Record(ctx, audit.Event{Action: audit.TrainerPaused, ProjectID: &p.ProjectID, Target: p.Login,
+				Details: map[string]any{"campaign_id": p.CampaignID, "accuracy": p.Accuracy, "gold_items": p.GoldItems}}); err != nil {
+				logger.Warn("record a trainer's pause", "err", err)
+			}
+		},
+	}})
+	// Agreement (issue 14): the periodic refresh, and the reader the API uses.
+	agreements := agreement.NewRefresher(pool, time.Now, logger)
 	// Every package with background work adds its registration here.
 	runner, err := jobs.NewRunner(pool, logger,
 		retrieval.Jobs(retrievalStore),
 		webhook.Jobs(deliverer),
 		campaign.Jobs(campaign.NewGenerateWorker(campaignStore, promptStore, generator, models), cfg.campaignWorkers),
+		agreement.Jobs(agreement.NewRefreshWorker(agreements)),
 	)
 	if err != nil {
 		return err
@@ -294,7 +308,7 @@ func runServe(ctx context.Context, args []string, getenv func(string) string, st
 			logger.Warn("background jobs did not stop cleanly", "err", err)
 		}
 	}()
-	authStore, auditLog, liveStore := auth.NewStore(pool, nil), audit.New(pool), rlhf.NewStore(pool)
+	authStore, liveStore := auth.NewStore(pool, nil), rlhf.NewStore(pool)
 	// Candidates whose replica died can never finish now: say so before anything else runs.
 	// Only those whose lease ran out: other replicas' live streams go on.
 	if n, err := liveStore.Sweep(startCtx, time.Now()); err != nil {
@@ -356,6 +370,7 @@ func runServe(ctx context.Context, args []string, getenv func(string) string, st
 		Webhooks: webhooks,
 		// Campaigns.
 		Campaigns: campaignStore, Bases: base.NewStore(pool, authStore),
+		Agreement: agreements,
 	})
 	if err != nil {
 		return err
