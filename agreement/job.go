@@ -46,13 +46,16 @@ func (w *RefreshWorker) Work(ctx context.Context, _ *river.Job[RefreshArgs]) err
 func (w *RefreshWorker) Timeout(*river.Job[RefreshArgs]) time.Duration { return 5 * time.Minute }
 
 // Jobs is the agreement refresh's share of the job runner: its worker, its queue and the
-// periodic job that runs it every 30 s (and once at start).
-func Jobs(w *RefreshWorker) jobs.Registration {
+// periodic job that runs it every period (Every unless configured), and once at start.
+func Jobs(w *RefreshWorker, every time.Duration) jobs.Registration {
+	if every <= 0 {
+		every = Every
+	}
 	return jobs.Registration{
 		Name:   "agreement refresh",
 		Add:    func(ws *river.Workers) error { return river.AddWorkerSafely(ws, w) },
 		Queues: map[string]river.QueueConfig{RefreshQueue: {MaxWorkers: 1}},
-		Periodic: []*river.PeriodicJob{river.NewPeriodicJob(river.PeriodicInterval(Every),
+		Periodic: []*river.PeriodicJob{river.NewPeriodicJob(river.PeriodicInterval(every),
 			func() (river.JobArgs, *river.InsertOpts) { return RefreshArgs{}, nil }, &river.PeriodicJobOpts{RunOnStart: true})},
 	}
 }

@@ -20,6 +20,7 @@ import (
 
 	"github.com/jackc/pgx/v5/pgxpool"
 
+	"github.com/mentor-ai/mentor/agreement"
 	"github.com/mentor-ai/mentor/audit"
 	"github.com/mentor-ai/mentor/auth"
 	"github.com/mentor-ai/mentor/base"
@@ -128,6 +129,7 @@ func newFixture(t testing.TB, logger *slog.Logger, o options) fixture {
 		TrustedProxies: o.trustedProxies, Webhooks: webhook.NewStore(pool, nil, webhook.Guard{}),
 		// Campaigns: the package's own tests drive them; here they only need to exist.
 		Campaigns: campaign.NewStore(pool, models, queue, campaign.Options{Logger: logger}), Bases: base.NewStore(pool, as),
+		Agreement: agreement.NewRefresher(pool, nil, logger),
 	}
 	h, err := server.New(deps)
 	require.NoError(t, err)

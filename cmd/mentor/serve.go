@@ -61,6 +61,8 @@ type serveConfig struct {
 	streamLease time.Duration
 	leaseSweep  time.Duration
 	webhooks    webhooksConfig
+	// Quality control (issue 14): how often agreement is refreshed.
+	agreementEvery time.Duration
 }
 
 // webhooksConfig is issue 16's share of the flags: the key that seals webhook secrets, and
@@ -139,8 +141,14 @@ func parseServeConfig(args []string, getenv func(string) string, stderr io.Write
 	f.env("stream-lease", "MENTOR_STREAM_LEASE")
 	f.DurationVar(&c.leaseSweep, "lease-sweep", 5*time.Second, "how often candidates whose stream's lease ran out are marked interrupted")
 	f.env("lease-sweep", "MENTOR_LEASE_SWEEP")
+	// Quality control (issue 14).
+	f.DurationVar(&c.agreementEvery, "agreement-refresh", agreement.Every, "how often agreement (α, W, leave-one-out) is recomputed for campaigns with new judgments; at most 60s")
+	f.env("agreement-refresh", "MENTOR_AGREEMENT_REFRESH")
 	if err := f.parse(args, getenv); err != nil {
 		return c, f, err
+	}
+	if c.agreementEvery < time.Second || c.agreementEvery > time.Minute {
+		return c, f, fmt.Errorf("%s: must be between 1s and 60s, got %s", f.source("agreement-refresh"), c.agreementEvery)
 	}
 	if _, err := c.webhooks.sealer(f); err != nil {
 		return c, f, err
@@ -292,7 +300,7 @@ func runServe(ctx context.Context, args []string, getenv func(string) string, st
 		retrieval.Jobs(retrievalStore),
 		webhook.Jobs(deliverer),
 		campaign.Jobs(campaign.NewGenerateWorker(campaignStore, promptStore, generator, models), cfg.campaignWorkers),
-		agreement.Jobs(agreement.NewRefreshWorker(agreements)),
+		agreement.Jobs(agreement.NewRefreshWorker(agreements), cfg.agreementEvery),
 	)
 	if err != nil {
 		return err
