@@ -394,3 +394,36 @@ func (s *Store) RemoveGold(ctx context.Context, campaignID, itemID int64) error 
 	}
 	return nil
 }
+
+// GoldCandidate is one of an item's candidates as an expert sees it when setting its answer.
+type GoldCandidate struct {
+	ID       int64  `json:"id"`
+	Position int    `json:"position"` // where trainers see it (1 = A)
+	Content  string `json:"content"`
+}
+
+// GoldDraft is an item as an expert sees it before giving it a known answer.
+type GoldDraft struct {
+	ItemID     int64           `json:"item_id"`
+	Question   string          `json:"question"`
+	Candidates []GoldCandidate `json:"candidates"`
+	Gold       bool            `json:"gold"` // it is a gold item already
+}
+
+// GoldDraftOf returns an item of the campaign with its candidates, for the expert's form.
+func (s *Store) GoldDraftOf(ctx context.Context, campaignID, itemID int64) (GoldDraft, error) {
+	d := GoldDraft{ItemID: itemID}
+	var turn *int64
+	err := s.pool.QueryRow(ctx, `SELECT question, turn_id, gold FROM campaign_items WHERE id = $1 AND campaign_id = $2 AND generation = 'ready'`,
+		itemID, campaignID).Scan(&d.Question, &turn, &d.Gold)
+	if err == pgx.ErrNoRows || (err == nil && turn == nil) {
+		return d, errs.E(errs.NotFound, "item %d is not a ready item of campaign %d", itemID, campaignID)
+	}
+	if err != nil {
+		return d, db.Error(err, "item %d", itemID)
+	}
+	rows, _ := s.pool.Query(ctx, `SELECT c.id, c.position, m.content FROM candidates c JOIN messages m ON m.id = c.message_id
+		WHERE c.turn_id = $1 ORDER BY c.position`, *turn)
+	d.Candidates, err = pgx.CollectRows(rows, pgx.RowToStructByPos[GoldCandidate])
+	return d, db.Error(err, "candidates of item %d", itemID)
+}

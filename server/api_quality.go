@@ -274,3 +274,19 @@ func handleTrainerStats(d Deps) apiFunc {
 		return nil
 	}
 }
+
+// goldDraftBody is an item with its candidates, for the expert's gold form.
+type goldDraftBody struct {
+	Item campaign.GoldDraft `json:"item"`
+}
+
+func handleGoldDraft(d Deps) apiFunc {
+	return func(c *gin.Context) error {
+		item, err := idParam(c, "item")
+		if err != nil {
+			return err
+		}
+		draft, err := d.Campaigns.GoldDraftOf(c.Request.Context(), campaignOf(c), item)
+		return respond(c, http.StatusOK, goldDraftBody{Item: draft}, err)
+	}
+}

@@ -34,7 +34,9 @@ func TestQualityAnswersMatchTheContract(t *testing.T) {
 		t.Helper()
 		require.Equal(t, status, got, "%s: %v", what, body)
 	}
-	path := func(format string, args ...any) string { return fmt.Sprintf("/api/v1/campaigns/%d"+format, append([]any{id}, args...)...) }
+	path := func(format string, args ...any) string {
+		return fmt.Sprintf("/api/v1/campaigns/%d"+format, append([]any{id}, args...)...)
+	}
 
 	status, body := a.call(t, "PUT", path("/checks"), map[string]any{"honeypot_rate": 0, "speed_floor_ms": 3000})
 	want(200, status, body, "checks")
@@ -56,6 +58,9 @@ func TestQualityAnswersMatchTheContract(t *testing.T) {
 		"ranking": [][]int64{{cands[0]}, {cands[1]}}, "continue_from": map[string]any{"candidate_id": cands[0]}, "time_spent_ms": 500})
 	want(201, status, body, "judgment")
 
+	status, body = a.call(t, "GET", path("/gold/%d", item), nil)
+	want(200, status, body, "gold draft")
+	assert.Len(t, body["item"].(map[string]any)["candidates"], 2)
 	status, body = a.call(t, "POST", path("/gold"), map[string]any{"item_id": item, "answer": map[string]any{"kind": "ordering", "ranking": [][]int64{{cands[0]}}}})
 	want(400, status, body, "gold without a full ordering")
 	status, body = a.call(t, "POST", path("/gold"), map[string]any{"item_id": item, "answer": map[string]any{"kind": "best", "candidate_id": cands[0]}})

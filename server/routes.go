@@ -219,6 +219,8 @@ func apiRoutes(d Deps) []route {
 			doc("Make an item a gold item with a known answer").about("The answer is a best candidate, an ordering of every candidate, or a candidate with a flag it must get; one that does not fit the item's candidates is refused naming the field.").takes(campaign.GoldInput{}).ok(201, goldBody{})},
 		{"POST", "/campaigns/:campaign/gold/promote", rule{auth.KnowledgeWrite, fromCampaign}, handlePromoteGold(d),
 			doc("Promote an item at least 3 trainers ranked alike to a gold item").takes(promoteInput{}).ok(201, goldBody{})},
+		{"GET", "/campaigns/:campaign/gold/:item", rule{auth.KnowledgeWrite, fromCampaign}, handleGoldDraft(d),
+			doc("An item with its candidates, for setting its known answer").ok(200, goldDraftBody{})},
 		{"DELETE", "/campaigns/:campaign/gold/:item", rule{auth.KnowledgeWrite, fromCampaign}, handleRemoveGold(d),
 			doc("Return a gold item to the ordinary queue").ok(204, nil)},
 		{"GET", "/campaigns/:campaign/pauses", rule{auth.ProjectRead, fromCampaign}, handleListPauses(d),

@@ -17,6 +17,7 @@ import { corpusPage, stopCorpusPoll } from "./pages/corpus.js";
 import { apiDocPage } from "./pages/apidoc.js";
 import { basePage, sessionPage, stopWork, workPage } from "./pages/work.js";
 import { campaignsPage } from "./pages/campaigns.js";
+import { qualityPage } from "./pages/quality.js";
 
 const routes = [
   [/^#?\/?$/, () => homePage()],
@@ -35,6 +36,8 @@ const routes = [
   [/^#\/work\/(\d+)$/, (m) => sessionPage(Number(m[1]))],
   [/^#\/bases\/(\d+)$/, (m) => basePage(Number(m[1]))],
   [/^#\/projects\/([\w-]+)\/campaigns$/, (m) => campaignsPage(m[1])],
+  // Quality control, part B (issue 14): a campaign's figures per trainer, gold items, pauses.
+  [/^#\/campaigns\/(\d+)\/trainers$/, (m) => qualityPage(Number(m[1]))],
 ];
 
 let rendering = 0;

@@ -140,7 +140,8 @@ async function campaignCard(c, warnings = []) {
       h("p", { class: "muted" }, t(`work.kind.${campaign.task_kind}`), ` · k = ${campaign.k}`),
       h("p", { class: "progress" }, t("campaigns.progress", progress)),
       campaign.state !== "closed" ? h("label", { class: "field" }, h("span", { i18n: "campaigns.items" }), file) : null,
-      h("div", { class: "row" }, buttons, regen), failedList, msg);
+      h("div", { class: "row" }, buttons, regen,
+        h("a", { href: `#/campaigns/${c.id}/trainers`, dataset: { role: "quality" }, i18n: "campaigns.quality" })), failedList, msg);
   }
   await render();
   return card;

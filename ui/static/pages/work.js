@@ -38,7 +38,8 @@ export async function workPage() {
         h("dt", { i18n: "work.skipped" }), h("dd", { dataset: { count: "skipped" } }, w.skipped),
         h("dt", { i18n: "work.remaining" }), h("dd", { dataset: { count: "remaining" } }, w.remaining_quota ?? t("work.noQuota")),
         h("dt", { i18n: "work.available" }), h("dd", { dataset: { count: "available" } }, w.available)),
-      h("a", { class: "button", href: `#/work/${w.campaign_id}`, dataset: { role: "start" } }, t(w.open > 0 ? "work.resume" : "work.start")))));
+      h("a", { class: "button", href: `#/work/${w.campaign_id}`, dataset: { role: "start" } }, t(w.open > 0 ? "work.resume" : "work.start")),
+      " ", h("a", { href: `#/campaigns/${w.campaign_id}/trainers`, dataset: { role: "quality" }, i18n: "work.quality" }))));
   if (campaigns.length === 0) list.append(h("li", { class: "muted", i18n: "work.none" }));
   const led = leads.length
     ? h("section", { class: "card" }, h("h3", { i18n: "work.myBases" }),
