@@ -18,6 +18,10 @@ const pct = (v) => (v == null ? "–" : new Intl.NumberFormat(locale(), { style:
 
 export async function qualityPage(campaignId) {
   const data = await api("GET", `/campaigns/${campaignId}/trainer-stats`);
+  // Everything that waits on the network comes before the charts: chart() gives up on an
+  // element that is not on the page when it is first measured.
+  const pauses = await pausesSection(campaignId);
+  const gold = await goldSection(campaignId);
   const { campaign, trainers, agreement: ag } = data;
   const page = h("div", { class: "page quality", dataset: { campaign: campaignId, scope: data.scope } },
     h("h1", {}, t("quality.title", { name: campaign.name })),
@@ -77,10 +81,7 @@ export async function qualityPage(campaignId) {
     }, { height: 260, label: t("quality.chartAlpha") }));
   }
   if (answered.length === 0 && points.length === 0) charts.append(h("p", { class: "muted", i18n: "quality.noCharts" }));
-  page.append(charts);
-
-  page.append(await pausesSection(campaignId));
-  const gold = await goldSection(campaignId);
+  page.append(charts, pauses);
   if (gold) page.append(gold);
   return page;
 }
