@@ -3,9 +3,16 @@
 // draws heat maps, interval bars and time series alike. The SVG renderer keeps charts
 // crisp when printed for a centre's report, and leaves their text in the DOM, where
 // screen readers and the browser tests can read it.
-import * as echarts from "./vendor/echarts/echarts.esm.min.js";
 import { h } from "./dom.js";
 import { locale } from "./i18n.js";
+
+// ECharts is 1.1 MB: it is fetched the first time a chart is drawn, not with the app, so a
+// trainer on a slow county-town connection never waits for it on the work screen.
+let loading = null;
+function loadECharts() {
+  loading ??= import("./vendor/echarts/echarts.esm.min.js");
+  return loading;
+}
 
 // chart returns an element that draws option (an ECharts option object) once it has a
 // size, follows its box when it is resized, and frees the chart when it leaves the page.
@@ -13,6 +20,7 @@ import { locale } from "./i18n.js";
 export function chart(option, { height = 280, label = "" } = {}) {
   const el = h("div", { class: "chart", role: "img", "aria-label": label, style: { height: `${height}px` } });
   let instance = null;
+  let starting = false;
   const observer = new ResizeObserver(() => {
     if (!el.isConnected) {
       observer.disconnect();
@@ -21,12 +29,18 @@ export function chart(option, { height = 280, label = "" } = {}) {
       return;
     }
     if (el.clientWidth === 0) return;
-    if (!instance) {
+    if (instance) {
+      instance.resize();
+      return;
+    }
+    if (starting) return;
+    starting = true;
+    loadECharts().then((echarts) => {
+      if (!el.isConnected) return;
       instance = echarts.init(el, null, { renderer: "svg", locale: locale() === "en" ? "EN" : "ZH" });
       instance.setOption({ animation: false, ...option });
-    } else {
-      instance.resize();
-    }
+      el.dataset.drawn = "true"; // for tests: the chart is on screen
+    });
   });
   observer.observe(el);
   return el;
