@@ -52,13 +52,16 @@ const (
 	// Issue 14: a trainer's appeal of a rejection, and the lead's or admin's decision.
 	AppealFiled   = "appeal_filed"
 	AppealDecided = "appeal_decided"
+	// Issue 14: honeypot accuracy paused a trainer in a campaign; a lead reads it here.
+	TrainerPaused = "trainer_paused"
+	PauseLifted   = "pause_lifted"
 )
 
 // Actions lists every action, for the interface's catalogs: a test fails when one has no
 // Chinese name (server/catalog_terms_test.go).
 var Actions = []string{SignIn, SignInFailed, SignOut, UserCreated, UserDisabled, UserEnabled, PasswordReset, RoleChanged,
 	MemberRemoved, TokenCreated, TokenRevoked, ProjectMade, Export, CorpusMade, Import, WebhookMade, WebhookDeleted, WebhookResumed,
-	AppealFiled, AppealDecided}
+	AppealFiled, AppealDecided, TrainerPaused, PauseLifted}
 
 // Log writes and reads audit events.
 type Log struct {

@@ -90,6 +90,7 @@ type Campaign struct {
 	CreatedBy         int64       `json:"created_by"`
 	CreatedAt         time.Time   `json:"created_at"`
 	Bases             []BaseQuota `json:"bases"`
+	Checks            Checks      `json:"checks"` // quality control, part B (issue 14): checks.go
 }
 
 // Store reads and writes campaigns, items and claims.
@@ -108,6 +109,7 @@ type Store struct {
 type Events struct {
 	ItemCompleted  func(ctx context.Context, campaignID, itemID int64) // the item's k-th judgment committed
 	CampaignClosed func(ctx context.Context, campaignID int64)         // the campaign was closed
+	TrainerPaused  func(ctx context.Context, p Pause)                  // honeypot accuracy paused a trainer (issue 14)
 }
 
 // Options are a Store's optional settings.
@@ -149,6 +151,14 @@ func (s *Store) campaignClosed(ctx context.Context, campaignID int64) {
 	}
 }
 
+// trainerPaused is the one place a pause is announced (a lead is told: the audit log).
+func (s *Store) trainerPaused(ctx context.Context, p Pause) {
+	s.logger.Warn("trainer paused by honeypot accuracy", "campaign", p.CampaignID, "trainer", p.TrainerID, "accuracy", p.Accuracy)
+	if s.events.TrainerPaused != nil {
+		s.events.TrainerPaused(ctx, p)
+	}
+}
+
 // Input is a campaign as an admin sets it up.
 type Input struct {
 	PersonaID    int64       `json:"persona_id"`
@@ -164,6 +174,7 @@ type Input struct {
 	SkipLimit    int         `json:"skip_limit"`    // 3 when 0
 	Live         bool        `json:"live"`
 	Bases        []BaseQuota `json:"bases"`
+	Checks       ChecksInput `json:"checks"` // quality control, part B (issue 14); defaults when absent
 }
 
 // Saved is a stored campaign with what is worth knowing but does not stop it.
@@ -260,7 +271,7 @@ func (in Input) validate(models *llm.Registry) error {
 	if share > 1.000001 {
 		return errs.Field("bases", "the quota shares add up to %g%%, over 100%%", share*100)
 	}
-	return nil
+	return in.Checks.validate()
 }
 
 // checkModel says why a plan may not name a model: it does not exist, or is unavailable.
@@ -295,6 +306,9 @@ func (s *Store) Create(ctx context.Context, projectID, createdBy int64, in Input
 			VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14) RETURNING id`,
 			projectID, in.PersonaID, strings.TrimSpace(in.Name), in.TaskKind, plan, in.K, in.Guidelines, in.Deadline,
 			in.Priority, in.LeaseSeconds, in.ClaimCap, in.SkipLimit, in.Live, createdBy).Scan(&id); err != nil {
+			return err
+		}
+		if err := setChecks(ctx, tx, id, in.Checks); err != nil {
 			return err
 		}
 		for i, b := range in.Bases {
@@ -363,13 +377,15 @@ func checkPlanVersions(ctx context.Context, tx pgx.Tx, models *llm.Registry, pro
 }
 
 const campaignColumns = `id, project_id, persona_id, name, task_kind, plan, k, guidelines, guidelines_version, deadline, priority,
-	lease_seconds, claim_cap, skip_limit, live, state, created_by, created_at`
+	lease_seconds, claim_cap, skip_limit, live, state, created_by, created_at, ` + checksColumns
 
 func scanCampaign(row pgx.Row) (Campaign, error) {
 	var c Campaign
 	var plan []byte
 	err := row.Scan(&c.ID, &c.ProjectID, &c.PersonaID, &c.Name, &c.TaskKind, &plan, &c.K, &c.Guidelines, &c.GuidelinesVersion,
-		&c.Deadline, &c.Priority, &c.LeaseSeconds, &c.ClaimCap, &c.SkipLimit, &c.Live, &c.State, &c.CreatedBy, &c.CreatedAt)
+		&c.Deadline, &c.Priority, &c.LeaseSeconds, &c.ClaimCap, &c.SkipLimit, &c.Live, &c.State, &c.CreatedBy, &c.CreatedAt,
+		&c.Checks.HoneypotRate, &c.Checks.HoneypotThreshold, &c.Checks.SpeedFloorMS, &c.Checks.SpeedFloorShare, &c.Checks.MedianMS,
+		&c.Checks.AgreementFloor, &c.Checks.ExtraBudget, &c.Checks.ExtraUsed)
 	if err != nil {
 		return c, err
 	}

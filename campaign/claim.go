@@ -12,6 +12,7 @@ import (
 
 	"github.com/mentor-ai/mentor/db"
 	"github.com/mentor-ai/mentor/errs"
+	"github.com/mentor-ai/mentor/honeypot"
 	"github.com/mentor-ai/mentor/rlhf"
 	"github.com/mentor-ai/mentor/webhook"
 )
@@ -112,13 +113,23 @@ func (s *Store) Next(ctx context.Context, campaignID, trainerID int64) (Claim, e
 		var state State
 		var k, leaseSeconds, claimCap, guidelines, bases, open int
 		var base *int64
+		// Honeypots (checks.go): the rate and secret seed that deal gold items, how many items
+		// the trainer has claimed here, and a pause in force.
+		var rate float64
+		var seed int64
+		var claimed int
+		var pausedAcc *float64
+		var pausedN *int
 		batch.Queue(`SELECT c.state, c.k, c.lease_seconds, c.claim_cap, c.guidelines_version,
 				(SELECT count(*) FROM campaign_bases WHERE campaign_id = c.id)::int,
 				(SELECT bm.base_id FROM base_members bm JOIN campaign_bases cb ON cb.base_id = bm.base_id AND cb.campaign_id = c.id WHERE bm.user_id = $2),
-				(SELECT count(*) FROM claims WHERE trainer_id = $2 AND campaign_id + 0 = c.id AND state = 'open' AND lease_until > $3)::int
-			FROM campaigns c WHERE c.id = $1`, campaignID, trainerID, now).
+				(SELECT count(*) FROM claims WHERE trainer_id = $2 AND campaign_id + 0 = c.id AND state = 'open' AND lease_until > $3)::int,
+				c.honeypot_rate, c.honeypot_seed, (SELECT count(*) FROM claims WHERE trainer_id = $2 AND campaign_id = c.id)::int,
+				p.accuracy, p.gold_items
+			FROM campaigns c LEFT JOIN trainer_pauses p ON p.campaign_id = c.id AND p.trainer_id = $2 AND p.lifted_at IS NULL
+			WHERE c.id = $1`, campaignID, trainerID, now).
 			QueryRow(func(row pgx.Row) error {
-				return row.Scan(&state, &k, &leaseSeconds, &claimCap, &guidelines, &bases, &base, &open)
+				return row.Scan(&state, &k, &leaseSeconds, &claimCap, &guidelines, &bases, &base, &open, &rate, &seed, &claimed, &pausedAcc, &pausedN)
 			})
 		expire(batch, campaignID, now)
 		if err := tx.SendBatch(ctx, batch).Close(); err != nil {
@@ -127,6 +138,9 @@ func (s *Store) Next(ctx context.Context, campaignID, trainerID int64) (Claim, e
 		if state != Open {
 			return errNotOpen(campaignID, state)
 		}
+		if pausedAcc != nil {
+			return errPaused(*pausedAcc, *pausedN)
+		}
 		if bases > 0 && base == nil {
 			return ErrNotInBase
 		}
@@ -134,19 +148,36 @@ func (s *Store) Next(ctx context.Context, campaignID, trainerID int64) (Claim, e
 			return errCap(open)
 		}
 		var itemID int64
-		// "OFFSET 0" keeps "never claimed by me" a probe of UNIQUE (item_id, trainer_id) per
-		// item the queue offers: without it the planner may make it an anti join that scans
-		// claims, which it did whenever claims had grown since its statistics (5 ms of
-		// PostgreSQL CPU per claim with 20,000 items and a few thousand claims, 0.5 ms after).
-		err := tx.QueryRow(ctx, `SELECT i.id FROM campaign_items i
-			WHERE i.campaign_id = $1 AND i.generation = 'ready' AND i.completed_at IS NULL AND NOT i.set_aside AND i.taken < $3
-				AND NOT EXISTS (SELECT 1 FROM claims c WHERE c.item_id = i.id AND c.trainer_id = $2 OFFSET 0)
-			ORDER BY i.taken, i.id LIMIT 1 FOR UPDATE OF i SKIP LOCKED`, campaignID, trainerID, k).Scan(&itemID)
-		if err == pgx.ErrNoRows {
-			return ErrNoWork
+		if honeypot.Dealt(uint64(seed), trainerID, claimed, rate) {
+			// A gold item when one is left that this trainer has not seen; otherwise the queue,
+			// as if the draw had not come up (the trainer cannot tell either way).
+			var err error
+			if itemID, err = dealGold(ctx, tx, campaignID, trainerID); err != nil {
+				return err
+			}
 		}
-		if err != nil {
-			return err
+		gold := itemID != 0
+		if !gold {
+			// Adaptive overlap asks some items for up to 2 judgments beyond k (extra_k).
+			//
+			// "OFFSET 0" keeps "never claimed by me" a probe of UNIQUE (item_id, trainer_id) per
+			// item the queue offers: without it the planner may make it an anti join that scans
+			// claims, which it did whenever claims had grown since its statistics (5 ms of
+			// PostgreSQL CPU per claim with 20,000 items and a few thousand claims, 0.5 ms after).
+			err := tx.QueryRow(ctx, `SELECT i.id FROM campaign_items i
+				WHERE i.campaign_id = $1 AND i.generation = 'ready' AND i.completed_at IS NULL AND NOT i.set_aside AND NOT i.gold AND i.taken < $3 + i.extra_k
+					AND NOT EXISTS (SELECT 1 FROM claims c WHERE c.item_id = i.id AND c.trainer_id = $2 OFFSET 0)
+				ORDER BY i.taken, i.id LIMIT 1 FOR UPDATE OF i SKIP LOCKED`, campaignID, trainerID, k).Scan(&itemID)
+			if err == pgx.ErrNoRows {
+				return ErrNoWork
+			}
+			if err != nil {
+				return err
+			}
+		} else {
+			// A gold claim is not the base's work toward its quota: with no base on the claim,
+			// expiring or skipping it gives nothing back either.
+			base = nil
 		}
 		if base != nil {
 			// The quota's row lock is held to commit: two claims cannot both take its last unit.
@@ -303,6 +334,7 @@ type Submission struct {
 	projectID  int64
 	itemID     int64
 	completed  bool
+	paused     *Pause // the pause this judgment's honeypot score caused
 }
 
 // PrepareSubmit checks that the claim is the trainer's and open, and returns what judging its
@@ -344,10 +376,16 @@ func (s *Store) PrepareSubmit(ctx context.Context, claimID, trainerID int64) (*S
 		// The k-th judgment takes the item out of every queue.
 		var externalID *string
 		var judged int
+		// A gold item is never completed: it is dealt as a honeypot to any number of trainers.
 		if err := tx.QueryRow(ctx, `UPDATE campaign_items i SET judged = judged + 1,
-				completed_at = CASE WHEN judged + 1 >= c.k THEN $2::timestamptz END
+				completed_at = CASE WHEN judged + 1 >= c.k + i.extra_k AND NOT i.gold THEN $2::timestamptz END
 			FROM campaigns c WHERE i.id = $1 AND c.id = i.campaign_id RETURNING i.completed_at IS NOT NULL, i.external_id, i.judged`, itemID, now).
 			Scan(&sub.completed, &externalID, &judged); err != nil {
+			return err
+		}
+		// Quality control (checks.go): speed floor, honeypot score, pause; in this
+		// transaction, so a judgment is never stored without its checks.
+		if sub.paused, err = checkJudgment(ctx, tx, sub.projectID, sub.campaignID, itemID, trainerID, judgmentID, now); err != nil {
 			return err
 		}
 		if !sub.completed {
@@ -379,6 +417,9 @@ func (sub *Submission) Check(j rlhf.Submission) error {
 func (sub *Submission) Done(ctx context.Context) {
 	if sub.completed {
 		sub.s.itemCompleted(ctx, sub.campaignID, sub.itemID)
+	}
+	if sub.paused != nil {
+		sub.s.trainerPaused(ctx, *sub.paused)
 	}
 }
 

@@ -21,13 +21,21 @@ import (
 // TestExactlyKUnderConcurrency is the issue's test: 1,000 concurrent claims and submits
 // against 200 items with k = 3. No item ever has more than 3 claims plus judgments, no
 // trainer gets an item twice, and every item ends with exactly 3 judgments.
+//
+// Honeypots (issue 14) are dealt in the same run: 10 more items are gold, at a rate of 20%.
+// They are outside k (any number of trainers, each once), never complete, and every
+// judgment of one is scored in its own transaction.
 func TestExactlyKUnderConcurrency(t *testing.T) {
 	t.Parallel()
 	f := setup(t)
 	ctx := context.Background()
-	const items, k, workers, attempts = 200, 3, 1000, 1000
-	c := f.campaign(t, campaign.Input{K: k, ClaimCap: 3})
-	f.readyItems(t, c, items)
+	const items, golds, k, workers, attempts = 200, 10, 3, 1000, 1000
+	rate := 0.2
+	c := f.campaign(t, campaign.Input{K: k, ClaimCap: 3, Checks: campaign.ChecksInput{HoneypotRate: &rate}})
+	ids := f.readyItems(t, c, items+golds)
+	for _, id := range ids[items:] {
+		f.gold(t, c.ID, id)
+	}
 	trainers := f.trainers(t, "t", 250)
 
 	// A watcher checks the invariant while the work runs, not only at the end.
@@ -37,8 +45,8 @@ func TestExactlyKUnderConcurrency(t *testing.T) {
 	watched.Go(func() {
 		for {
 			var most int64
-			err := f.pool.QueryRow(ctx, `SELECT coalesce(max(n), 0) FROM (SELECT count(*) AS n FROM claims
-				WHERE campaign_id = $1 AND state IN ('open', 'submitted') GROUP BY item_id) x`, c.ID).Scan(&most)
+			err := f.pool.QueryRow(ctx, `SELECT coalesce(max(n), 0) FROM (SELECT count(*) AS n FROM claims cl JOIN campaign_items i ON i.id = cl.item_id
+				WHERE cl.campaign_id = $1 AND cl.state IN ('open', 'submitted') AND NOT i.gold GROUP BY cl.item_id) x`, c.ID).Scan(&most)
 			if err == nil && most > worst.Load() {
 				worst.Store(most)
 			}
@@ -99,8 +107,8 @@ func TestExactlyKUnderConcurrency(t *testing.T) {
 	assert.LessOrEqual(t, worst.Load(), int64(k), "an item had more than k claims plus judgments")
 	var short, over, twice, open int
 	require.NoError(t, f.pool.QueryRow(ctx, `SELECT
-			(SELECT count(*) FROM campaign_items i WHERE campaign_id = $1 AND (SELECT count(*) FROM judgments j WHERE j.turn_id = i.turn_id) < $2),
-			(SELECT count(*) FROM campaign_items i WHERE campaign_id = $1 AND (SELECT count(*) FROM judgments j WHERE j.turn_id = i.turn_id) > $2),
+			(SELECT count(*) FROM campaign_items i WHERE campaign_id = $1 AND NOT gold AND (SELECT count(*) FROM judgments j WHERE j.turn_id = i.turn_id) < $2),
+			(SELECT count(*) FROM campaign_items i WHERE campaign_id = $1 AND NOT gold AND (SELECT count(*) FROM judgments j WHERE j.turn_id = i.turn_id) > $2),
 			(SELECT count(*) FROM (SELECT 1 FROM judgments j JOIN campaign_items i ON i.turn_id = j.turn_id WHERE i.campaign_id = $1
 				GROUP BY j.turn_id, j.trainer_id HAVING count(*) > 1) x),
 			(SELECT count(*) FROM claims WHERE campaign_id = $1 AND state = 'open')`, c.ID, k).Scan(&short, &over, &twice, &open))
@@ -110,10 +118,28 @@ func TestExactlyKUnderConcurrency(t *testing.T) {
 	assert.Zero(t, open, "claims left open")
 	var completed, judgedCol int
 	require.NoError(t, f.pool.QueryRow(ctx, `SELECT count(*) FILTER (WHERE completed_at IS NOT NULL), coalesce(sum(judged), 0)
-		FROM campaign_items WHERE campaign_id = $1`, c.ID).Scan(&completed, &judgedCol))
+		FROM campaign_items WHERE campaign_id = $1 AND NOT gold`, c.ID).Scan(&completed, &judgedCol))
 	assert.Equal(t, items, completed)
 	assert.Equal(t, items*k, judgedCol)
 	assert.Len(t, f.events.completed, items, "item completed is announced once per item")
+
+	// The honeypots: dealt, each judgment of one scored once, none completed, and taken and
+	// judged kept as for any item (open claims plus judgments).
+	var goldClaims, scored, wrong, goldDone, drift int
+	require.NoError(t, f.pool.QueryRow(ctx, `SELECT
+			(SELECT count(*) FROM claims cl JOIN campaign_items i ON i.id = cl.item_id WHERE i.campaign_id = $1 AND i.gold AND cl.state = 'submitted'),
+			(SELECT count(*) FROM gold_results WHERE campaign_id = $1),
+			(SELECT count(*) FROM gold_results WHERE campaign_id = $1 AND NOT correct),
+			(SELECT count(*) FROM campaign_items WHERE campaign_id = $1 AND gold AND completed_at IS NOT NULL),
+			(SELECT count(*) FROM campaign_items i WHERE campaign_id = $1 AND (taken <> (SELECT count(*) FROM claims c WHERE c.item_id = i.id AND c.state IN ('open', 'submitted'))
+				OR judged <> (SELECT count(*) FROM claims c WHERE c.item_id = i.id AND c.state = 'submitted')))`, c.ID).
+		Scan(&goldClaims, &scored, &wrong, &goldDone, &drift))
+	assert.Positive(t, goldClaims, "no gold item was dealt")
+	assert.Equal(t, goldClaims, scored, "every judgment of a gold item is scored")
+	assert.Zero(t, wrong, "the fixture ranks the gold answer first")
+	assert.Zero(t, goldDone, "a gold item completed")
+	assert.Zero(t, drift, "items whose taken or judged disagree with their claims")
+	t.Logf("%d gold judgments among %d", goldClaims, goldClaims+items*k)
 }
 
 // TestLeases drives leases with an injected clock: a heartbeat renews, a lapsed lease returns

@@ -12,6 +12,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/mentor-ai/mentor/campaign"
+	"github.com/mentor-ai/mentor/honeypot"
 	"github.com/mentor-ai/mentor/internal/pgtest"
 	"github.com/mentor-ai/mentor/jobs"
 	"github.com/mentor-ai/mentor/llm"
@@ -54,6 +55,7 @@ type events struct {
 	mu        sync.Mutex
 	completed []int64
 	closed    []int64
+	paused    []campaign.Pause
 }
 
 func setup(t testing.TB) *fixture {
@@ -82,6 +84,11 @@ func setupWith(t testing.TB, models *llm.Registry) *fixture {
 			f.events.mu.Lock()
 			defer f.events.mu.Unlock()
 			f.events.closed = append(f.events.closed, c)
+		},
+		TrainerPaused: func(_ context.Context, p campaign.Pause) {
+			f.events.mu.Lock()
+			defer f.events.mu.Unlock()
+			f.events.paused = append(f.events.paused, p)
 		},
 	}})
 	f.project, err = f.prompts.CreateProject(ctx, prompts.Project{Name: "海关问答"})
@@ -190,6 +197,17 @@ func (f *fixture) judge(ctx context.Context, claimID, trainerID int64, key strin
 		prep.Done(ctx)
 	}
 	return res, err
+}
+
+// gold makes an item a gold item whose known best candidate is the one judge ranks first.
+func (f *fixture) gold(t testing.TB, campaignID, itemID int64) campaign.GoldItem {
+	t.Helper()
+	ctx := context.Background()
+	var best int64
+	require.NoError(t, f.pool.QueryRow(ctx, `SELECT min(c.id) FROM candidates c JOIN campaign_items i ON i.turn_id = c.turn_id WHERE i.id = $1`, itemID).Scan(&best))
+	g, err := f.store.SetGold(ctx, campaignID, f.admin, campaign.GoldInput{ItemID: itemID, Answer: honeypot.Answer{Kind: honeypot.Best, CandidateID: best}})
+	require.NoError(t, err)
+	return g
 }
 
 func submission(key string, a, b int64, hook func(ctx context.Context, tx pgx.Tx, judgmentID int64) error) rlhf.Submission {

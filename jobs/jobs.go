@@ -39,6 +39,8 @@ type Registration struct {
 	Name   string // for errors: which package's workers failed to register
 	Add    func(*river.Workers) error
 	Queues map[string]river.QueueConfig
+	// Periodic are jobs the runner inserts on a schedule (the leader among replicas only).
+	Periodic []*river.PeriodicJob
 }
 
 // NewRunner returns a River client on pool that, once started, works the jobs of every
@@ -49,7 +51,9 @@ func NewRunner(pool *pgxpool.Pool, logger *slog.Logger, regs ...Registration) (*
 	}
 	workers := river.NewWorkers()
 	queues := map[string]river.QueueConfig{}
+	var periodic []*river.PeriodicJob
 	for _, r := range regs {
+		periodic = append(periodic, r.Periodic...)
 		if err := r.Add(workers); err != nil {
 			return nil, fmt.Errorf("background jobs: %s: %w", r.Name, err)
 		}
@@ -63,7 +67,7 @@ func NewRunner(pool *pgxpool.Pool, logger *slog.Logger, regs ...Registration) (*
 	if len(queues) == 0 {
 		return nil, fmt.Errorf("background jobs: no queues registered")
 	}
-	client, err := river.NewClient(riverpgxv5.New(pool), &river.Config{Queues: queues, Workers: workers, Logger: logger})
+	client, err := river.NewClient(riverpgxv5.New(pool), &river.Config{Queues: queues, Workers: workers, Logger: logger, PeriodicJobs: periodic})
 	if err != nil {
 		return nil, fmt.Errorf("background jobs: %w", err)
 	}

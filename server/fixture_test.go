@@ -21,6 +21,7 @@ import (
 	"github.com/jackc/pgx/v5/pgxpool"
 
 	"github.com/mentor-ai/mentor/acceptance"
+	"github.com/mentor-ai/mentor/agreement"
 	"github.com/mentor-ai/mentor/audit"
 	"github.com/mentor-ai/mentor/auth"
 	"github.com/mentor-ai/mentor/base"
@@ -133,6 +134,7 @@ func newFixture(t testing.TB, logger *slog.Logger, o options) fixture {
 		Campaigns: campaign.NewStore(pool, models, queue, campaign.Options{Logger: logger}), Bases: base.NewStore(pool, as),
 		// Leaderboards (issue 15).
 		Leaderboards: leaderboard.NewStore(pool, queue, leaderboard.StoreOptions{}),
+		Agreement:    agreement.NewRefresher(pool, nil, logger),
 	}
 	// Quality control, part A (issue 14): its tests go through run (cmd/mentor).
 	deps.Reviews = review.NewStore(pool, liveStore, nil)

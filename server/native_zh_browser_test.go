@@ -67,7 +67,7 @@ var allowedLatin = map[string]bool{
 	"JSON": true, "JSONL": true, "CSV": true, "Parquet": true, "OpenAPI": true, "WebSocket": true, "HTTP": true,
 	"API": true, "URL": true, "SHA-256": true, "SFT": true, "DPO": true, "KTO": true, "TRL": true, "OpenAI": true,
 	"Alpaca": true, "ShareGPT": true, "Markdown": true, "HTML": true, "Word": true, "ID": true, "Bearer": true,
-	"Authorization": true, "Recall": true, "nDCG": true, "MRR": true, "k": true, "RRF": true, "gzip": true,
+	"Authorization": true, "Recall": true, "nDCG": true, "MRR": true, "k": true, "W": true, "RRF": true, "gzip": true,
 	"UTF-8": true, "ms": true, "s": true, "Token": true, "token": true, "AI": true, "IQ": true, "EQ": true,
 	"BM25": true, "Top-p": true, "top_p": true, "PDF": true, "Ctrl+Enter": true, "Excel": true, "Webhook": true,
 	"http": true, "https": true, "GET": true, "POST": true, "PUT": true, "DELETE": true,
@@ -136,7 +136,8 @@ func TestEveryPageReadsAsChinese(t *testing.T) {
 
 	pages := func(admin bool, role auth.Role) []string {
 		p := []string{"#/", "#/projects/" + project.Slug, fmt.Sprintf("#/personas/%d", personas[0].ID),
-			fmt.Sprintf("#/corpora/%d", corpora[0].ID), "#/models", "#/account", "#/api"}
+			fmt.Sprintf("#/corpora/%d", corpora[0].ID), "#/models", "#/account", "#/api",
+			fmt.Sprintf("#/campaigns/%d/trainers", demoID)} // quality per trainer (issue 14)
 		p = append(p, "#/projects/"+project.Slug+"/leaderboard") // issue 15: every reader sees the board
 		if admin || auth.Decide(auth.User{}, role, nil, auth.Generate) == nil {
 			p = append(p, fmt.Sprintf("#/train/%d", personas[0].ID))

@@ -262,6 +262,29 @@ func apiRoutes(d Deps) []route {
 			doc("Version B of a persona against version A: win rate, score difference and a verdict per dimension").about("When the two were never compared, or too little, campaign holds a blind pairwise campaign over them to create.").params(compareQuery{}).ok(200, leaderboard.Comparison{}).fail(errs.Unprocessable)},
 		{"GET", "/projects/:project/leaderboard/voters", rule{auth.ProjectManage, fromProject}, handleLeaderboardVoters(d),
 			doc("The voter check: trainers whose votes are improbable against the fitted board, and how often each put the first-shown candidate on top").params(boardQuery{}).ok(200, voterList{}).fail(errs.Unprocessable)},
+		// Quality control, part B (issue 14; api_quality.go): checks, gold items (experts and
+		// admins: knowledge.write), pauses, agreement and per-trainer statistics. Who sees whose
+		// figures (self, their base, all) is decided in the handlers, as for a base's view.
+		{"PUT", "/campaigns/:campaign/checks", rule{auth.ProjectManage, fromCampaign}, handleSetChecks(d),
+			doc("Change a campaign's quality checks: honeypot rate, pause threshold, speed floor, agreement floor, extra-judgment budget").about("Absent fields keep their value. A honeypot rate outside 0–0.5 is refused naming checks.honeypot_rate.").takes(campaign.ChecksInput{}).ok(200, campaignBody{})},
+		{"GET", "/campaigns/:campaign/gold", rule{auth.KnowledgeWrite, fromCampaign}, handleListGold(d),
+			doc("A campaign's gold items and the unanimous items that could become one").ok(200, goldList{})},
+		{"POST", "/campaigns/:campaign/gold", rule{auth.KnowledgeWrite, fromCampaign}, handleSetGold(d),
+			doc("Make an item a gold item with a known answer").about("The answer is a best candidate, an ordering of every candidate, or a candidate with a flag it must get; one that does not fit the item's candidates is refused naming the field.").takes(campaign.GoldInput{}).ok(201, goldBody{})},
+		{"POST", "/campaigns/:campaign/gold/promote", rule{auth.KnowledgeWrite, fromCampaign}, handlePromoteGold(d),
+			doc("Promote an item at least 3 trainers ranked alike to a gold item").takes(promoteInput{}).ok(201, goldBody{})},
+		{"GET", "/campaigns/:campaign/gold/:item", rule{auth.KnowledgeWrite, fromCampaign}, handleGoldDraft(d),
+			doc("An item with its candidates, for setting its known answer").ok(200, goldDraftBody{})},
+		{"DELETE", "/campaigns/:campaign/gold/:item", rule{auth.KnowledgeWrite, fromCampaign}, handleRemoveGold(d),
+			doc("Return a gold item to the ordinary queue").ok(204, nil)},
+		{"GET", "/campaigns/:campaign/pauses", rule{auth.ProjectRead, fromCampaign}, handleListPauses(d),
+			doc("Trainers paused in a campaign by their honeypot accuracy").about("Admins and reviewers see all; a lead their base's; a trainer their own.").ok(200, pauseList{})},
+		{"DELETE", "/campaigns/:campaign/pauses/:trainer", rule{auth.ProjectRead, fromCampaign}, handleLiftPause(d),
+			doc("Lift a trainer's pause").about("Admins, reviewers and leads of the trainer's base; their held work stays held until reviewed.").ok(204, nil).fail(errs.Forbidden)},
+		{"GET", "/campaigns/:campaign/agreement", rule{auth.ProjectRead, fromCampaign}, handleAgreement(d),
+			doc("A campaign's agreement: Krippendorff's α, Kendall's W, per base and per trainer, and α over time").ok(200, agreementBody{})},
+		{"GET", "/campaigns/:campaign/trainer-stats", rule{auth.ProjectRead, fromCampaign}, handleTrainerStats(d),
+			doc("Per-trainer statistics: items per hour, acceptance, honeypot accuracy, agreement, rework").about("Admins and reviewers see every trainer; a lead their base; a trainer themselves.").ok(200, trainerStatsBody{})},
 	}
 }
 

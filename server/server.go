@@ -19,6 +19,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/mentor-ai/mentor/acceptance"
+	"github.com/mentor-ai/mentor/agreement"
 	"github.com/mentor-ai/mentor/audit"
 	"github.com/mentor-ai/mentor/auth"
 	"github.com/mentor-ai/mentor/base"
@@ -72,6 +73,8 @@ type Deps struct {
 	// Campaigns: work dealt to trainers, and the bases they work in.
 	Campaigns *campaign.Store
 	Bases     *base.Store
+	// Agreement reads what the periodic agreement refresh found (issue 14).
+	Agreement *agreement.Refresher
 
 	// Quality control, part A (issue 14): review, rework and appeals; batches and their
 	// acceptance sampling.

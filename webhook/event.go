@@ -32,13 +32,14 @@ const (
 	BatchAccepted     Event = "batch.accepted"     // not yet emitted: a reviewer accepted a batch
 	BatchRejected     Event = "batch.rejected"     // not yet emitted: a reviewer rejected a batch
 	CampaignClosed    Event = "campaign.closed"    // a campaign was closed (campaign, issue 13)
+	TrainerPaused     Event = "trainer.paused"     // honeypot accuracy paused a trainer in a campaign (issue 14)
 )
 
 // Events lists every event, in the order the interface shows them.
-var Events = []Event{JudgmentSubmitted, ItemCompleted, BatchAccepted, BatchRejected, CampaignClosed, ExportReady}
+var Events = []Event{JudgmentSubmitted, ItemCompleted, BatchAccepted, BatchRejected, CampaignClosed, TrainerPaused, ExportReady}
 
 // Emitted lists the events Mentor emits today; the others wait for campaigns and batches.
-var Emitted = []Event{JudgmentSubmitted, ItemCompleted, CampaignClosed, ExportReady}
+var Emitted = []Event{JudgmentSubmitted, ItemCompleted, CampaignClosed, TrainerPaused, ExportReady}
 
 // Known reports whether e is one of Events.
 func Known(e Event) bool { return slices.Contains(Events, e) }

@@ -17,6 +17,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/collectors"
 
 	"github.com/mentor-ai/mentor/acceptance"
+	"github.com/mentor-ai/mentor/agreement"
 	"github.com/mentor-ai/mentor/audit"
 	"github.com/mentor-ai/mentor/auth"
 	"github.com/mentor-ai/mentor/base"
@@ -63,6 +64,8 @@ type serveConfig struct {
 	streamLease time.Duration
 	leaseSweep  time.Duration
 	webhooks    webhooksConfig
+	// Quality control (issue 14): how often agreement is refreshed.
+	agreementEvery time.Duration
 }
 
 // webhooksConfig is issue 16's share of the flags: the key that seals webhook secrets, and
@@ -141,8 +144,14 @@ func parseServeConfig(args []string, getenv func(string) string, stderr io.Write
 	f.env("stream-lease", "MENTOR_STREAM_LEASE")
 	f.DurationVar(&c.leaseSweep, "lease-sweep", 5*time.Second, "how often candidates whose stream's lease ran out are marked interrupted")
 	f.env("lease-sweep", "MENTOR_LEASE_SWEEP")
+	// Quality control (issue 14).
+	f.DurationVar(&c.agreementEvery, "agreement-refresh", agreement.Every, "how often agreement (α, W, leave-one-out) is recomputed for campaigns with new judgments; at most 60s")
+	f.env("agreement-refresh", "MENTOR_AGREEMENT_REFRESH")
 	if err := f.parse(args, getenv); err != nil {
 		return c, f, err
+	}
+	if c.agreementEvery < time.Second || c.agreementEvery > time.Minute {
+		return c, f, fmt.Errorf("%s: must be between 1s and 60s, got %s", f.source("agreement-refresh"), c.agreementEvery)
 	}
 	if _, err := c.webhooks.sealer(f); err != nil {
 		return c, f, err
@@ -276,7 +285,19 @@ func runServe(ctx context.Context, args []string, getenv func(string) string, st
 	generator := generation.New(retrievalStore, models, nil)
 	// Campaigns: the store deals work; its generation worker fills items' candidates ahead.
 	// Events is where webhooks for "item completed" and "campaign closed" will be hooked in.
-	campaignStore := campaign.NewStore(pool, models, queue, campaign.Options{Logger: logger})
+	auditLog := audit.New(pool)
+	campaignStore := campaign.NewStore(pool, models, queue, campaign.Options{Logger: logger, Events: campaign.Events{
+		// Quality control (issue 14): a pause is told to the project's leads through the audit
+		// log (the trainer.paused webhook is queued in the judgment's own transaction).
+		TrainerPaused: func(ctx context.Context, p campaign.Pause) {
+			if err := auditLog.Record(ctx, audit.Event{Action: audit.TrainerPaused, ProjectID: &p.ProjectID, Target: p.Login,
+				Details: map[string]any{"campaign_id": p.CampaignID, "accuracy": p.Accuracy, "gold_items": p.GoldItems}}); err != nil {
+				logger.Warn("record a trainer's pause", "err", err)
+			}
+		},
+	}})
+	// Agreement (issue 14): the periodic refresh, and the reader the API uses.
+	agreements := agreement.NewRefresher(pool, time.Now, logger)
 	// Leaderboards (issue 15): boards are cached; big ones are refitted by a job.
 	leaderboards := leaderboard.NewStore(pool, queue, leaderboard.StoreOptions{})
 	// Every package with background work adds its registration here.
@@ -285,6 +306,7 @@ func runServe(ctx context.Context, args []string, getenv func(string) string, st
 		webhook.Jobs(deliverer),
 		campaign.Jobs(campaign.NewGenerateWorker(campaignStore, promptStore, generator, models), cfg.campaignWorkers),
 		leaderboard.Jobs(leaderboard.NewRefreshWorker(leaderboards)),
+		agreement.Jobs(agreement.NewRefreshWorker(agreements), cfg.agreementEvery),
 	)
 	if err != nil {
 		return err
@@ -300,7 +322,7 @@ func runServe(ctx context.Context, args []string, getenv func(string) string, st
 			logger.Warn("background jobs did not stop cleanly", "err", err)
 		}
 	}()
-	authStore, auditLog, liveStore := auth.NewStore(pool, nil), audit.New(pool), rlhf.NewStore(pool)
+	authStore, liveStore := auth.NewStore(pool, nil), rlhf.NewStore(pool)
 	reviews := review.NewStore(pool, liveStore, time.Now) // quality control, part A (issue 14)
 	bases := base.NewStore(pool, authStore)
 	// Candidates whose replica died can never finish now: say so before anything else runs.
@@ -385,8 +407,9 @@ func runServe(ctx context.Context, args []string, getenv func(string) string, st
 		Webhooks: webhooks,
 		// Campaigns.
 		Campaigns: campaignStore, Bases: bases,
-		// Quality control, part A (issue 14).
+		// Quality control (issue 14): review and acceptance (part A), agreement (part B).
 		Reviews: reviews, Acceptance: acceptance.NewStore(pool, reviews, time.Now, nil),
+		Agreement: agreements,
 		// Leaderboards (issue 15).
 		Leaderboards: leaderboards,
 	})

@@ -18,8 +18,10 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/mentor-ai/mentor/acceptance"
+	"github.com/mentor-ai/mentor/agreement"
 	"github.com/mentor-ai/mentor/campaign"
 	"github.com/mentor-ai/mentor/export"
+	"github.com/mentor-ai/mentor/honeypot"
 	"github.com/mentor-ai/mentor/prompts"
 	"github.com/mentor-ai/mentor/retrieval"
 	"github.com/mentor-ai/mentor/review"
@@ -337,6 +339,14 @@ func TestDocsDescribeEveryField(t *testing.T) {
 		{doc: "docs/quality.md", section: "A batch", types: []reflect.Type{reflect.TypeFor[acceptance.Batch]()}},
 		{doc: "docs/quality.md", section: "The QC dashboard", types: []reflect.Type{reflect.TypeFor[acceptance.Dashboard]()}},
 		{doc: "docs/exports.md", section: "Quality control", types: []reflect.Type{reflect.TypeFor[export.QCState]()}},
+		// Quality control, part B (issue 14).
+		{doc: "docs/quality.md", section: "Checks", types: []reflect.Type{reflect.TypeFor[campaign.ChecksInput]()}},
+		{doc: "docs/quality.md", section: "Gold items", types: []reflect.Type{reflect.TypeFor[campaign.GoldInput](), reflect.TypeFor[honeypot.Answer](),
+			reflect.TypeFor[campaign.GoldItem]()}, required: []string{"kind"}},
+		{doc: "docs/quality.md", section: "Scoring and pausing", types: []reflect.Type{reflect.TypeFor[campaign.Pause]()}},
+		{doc: "docs/quality.md", section: "Agreement", types: []reflect.Type{reflect.TypeFor[agreement.Report](), reflect.TypeFor[agreement.Scope](),
+			reflect.TypeFor[agreement.Point]()}},
+		{doc: "docs/quality.md", section: "Per-trainer statistics", types: []reflect.Type{reflect.TypeFor[campaign.TrainerStats]()}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.doc+" "+tt.section, func(t *testing.T) {

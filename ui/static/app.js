@@ -19,6 +19,7 @@ import { basePage, sessionPage, stopWork, workPage } from "./pages/work.js";
 import { campaignsPage } from "./pages/campaigns.js";
 import { inspectPage, qcPage, reviewPage, reworkPage, stopQC } from "./pages/qc.js";
 import { leaderboardPage } from "./pages/leaderboard.js";
+import { qualityPage } from "./pages/quality.js";
 
 const routes = [
   [/^#?\/?$/, () => homePage()],
@@ -44,6 +45,8 @@ const routes = [
   [/^#\/campaigns\/(\d+)\/qc(?:\?base=(\d+))?$/, (m) => qcPage(Number(m[1]), m[2] ? Number(m[2]) : null)],
   // Leaderboards (issue 15).
   [/^#\/projects\/([\w-]+)\/leaderboard$/, (m) => leaderboardPage(m[1])],
+  // Quality control, part B (issue 14): a campaign's figures per trainer, gold items, pauses.
+  [/^#\/campaigns\/(\d+)\/trainers$/, (m) => qualityPage(Number(m[1]))],
 ];
 
 let rendering = 0;

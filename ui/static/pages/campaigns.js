@@ -244,7 +244,8 @@ async function campaignCard(c, warnings, baseName) {
       campaign.bases.length ? h("ul", { class: "campaign-bases" }, campaign.bases.map((b) => h("li", { dataset: { base: b.base_id } },
         quotaText(b, baseName(b.base_id))))) : null,
       campaign.state !== "closed" ? h("label", { class: "field" }, h("span", { i18n: "campaigns.items" }), file) : null,
-      h("div", { class: "row" }, buttons, regen), failedList, msg);
+      h("div", { class: "row" }, buttons, regen,
+        h("a", { href: `#/campaigns/${c.id}/trainers`, dataset: { role: "quality" }, i18n: "campaigns.quality" })), failedList, msg);
   }
   await render();
   return card;

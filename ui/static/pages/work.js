@@ -44,9 +44,10 @@ export async function workPage() {
         h("dt", { i18n: "work.available" }), h("dd", { dataset: { count: "available" } }, w.available)),
       h("a", { class: "button", href: `#/work/${w.campaign_id}`, dataset: { role: "start" } }, t(w.open > 0 ? "work.resume" : "work.start")),
       // Quality control (issue 14): the review stream and the QC figures, for the project's
-      // reviewers and admins and for leads of a base.
+      // reviewers and admins and for leads of a base; everyone's own figures per trainer.
       reviews(w) ? [" ", h("a", { class: "button secondary", href: `#/campaigns/${w.campaign_id}/review`, dataset: { role: "review" } }, t("qc.review")),
-        " ", h("a", { class: "button secondary", href: `#/campaigns/${w.campaign_id}/qc`, dataset: { role: "qc" } }, t("qc.link"))] : null)));
+        " ", h("a", { class: "button secondary", href: `#/campaigns/${w.campaign_id}/qc`, dataset: { role: "qc" } }, t("qc.link"))] : null,
+      " ", h("a", { href: `#/campaigns/${w.campaign_id}/trainers`, dataset: { role: "quality" }, i18n: "work.quality" }))));
   if (campaigns.length === 0) list.append(h("li", { class: "muted", i18n: "work.none" }));
   const led = leads.length
     ? h("section", { class: "card" }, h("h3", { i18n: "work.myBases" }),
