@@ -23,8 +23,14 @@ func TestQualityChecksThroughMentorServe(t *testing.T) {
 	trainer, reviewer, admin := m.signIn(t, "trainer"), m.signIn(t, "reviewer"), m.signIn(t, "admin")
 	work := demoCampaign(t, trainer, 8) // every demo item ready, so both trainers judge them all
 	id := work.CampaignID
+	// The demo campaign is given to the demo base (演示基地): the reviewer judges it here as a
+	// second trainer, so they join that base, keeping their role.
+	status, body := admin.upload("/api/v1/projects/demo/people", nil,
+		map[string][]byte{"people.csv": []byte("login,name,base,role\nreviewer,审核员 Reviewer,演示基地,reviewer\n")})
+	require.Equal(t, http.StatusOK, status, "%s", body)
+	require.NotContains(t, string(body), `"errors":[{`, "%s", body)
 
-	status, body := admin.call("PUT", fmt.Sprintf("/api/v1/campaigns/%d/checks", id), map[string]any{"honeypot_rate": 0.6})
+	status, body = admin.call("PUT", fmt.Sprintf("/api/v1/campaigns/%d/checks", id), map[string]any{"honeypot_rate": 0.6})
 	require.Equal(t, http.StatusBadRequest, status, "%s", body)
 	e := decodeError(t, body)
 	assert.Equal(t, "checks.honeypot_rate", e.Error.Field)

@@ -190,7 +190,10 @@ func TestBasesInChromium(t *testing.T) {
 		browsertest.Visible("#bases-card #new-base"),
 		browsertest.Visible("#campaign-bases"),
 	))
-	assert.Contains(t, browsertest.Text(t, ctx, "#campaign-bases"), "还没有基地参与本项目")
+	// `serve --dev` admits the demo base (演示基地), where the demo trainer works; it is the
+	// only choice so far.
+	assert.Contains(t, browsertest.Text(t, ctx, "#campaign-bases"), "演示基地")
+	assert.Equal(t, 1, browsertest.Count(t, ctx, "#campaign-bases .base-pick"))
 
 	// A new base, then admitted: it becomes a choice in the campaign form.
 	require.NoError(t, chromedp.Do(ctx,
@@ -206,7 +209,7 @@ func TestBasesInChromium(t *testing.T) {
 		chromedp.SetUploadFiles("#people-file", []string{people}),
 		browsertest.Visible("#people-status p"),
 	))
-	require.Eventually(t, func() bool { return browsertest.Count(t, ctx, "#campaign-bases .base-pick") == 2 }, 10*time.Second, 20*time.Millisecond,
+	require.Eventually(t, func() bool { return browsertest.Count(t, ctx, "#campaign-bases .base-pick") == 3 }, 10*time.Second, 20*time.Millisecond,
 		"the imported people's base is a choice too")
 	assert.Contains(t, browsertest.Text(t, ctx, "#bases-table"), "宜君")
 

@@ -60,6 +60,12 @@ export async function reviewPage(campaignId, batchId = null, tier = null) {
   const accept = h("button", { type: "button", id: "review-accept", i18n: "review.accept" });
   const reject = h("button", { type: "button", id: "review-reject", class: "danger", i18n: "review.reject" });
   const next = h("button", { type: "button", id: "review-next", class: "secondary", i18n: "review.next" });
+  // The decision form is hidden while nothing waits: buttons that can only fail are noise.
+  const actions = h("div", { class: "review-actions card", id: "review-actions" },
+    h("label", { class: "field" }, h("span", { i18n: "review.reason" }), reason),
+    h("label", { class: "field" }, h("span", { i18n: "review.reasonTextLabel" }), reasonText),
+    h("label", { class: "field" }, h("span", { i18n: "review.commentLabel" }), comment),
+    h("div", { class: "row" }, accept, reject, next));
   let item = null;
 
   // busy marks the screen while a judgment loads or a decision is sent: keys do nothing
@@ -83,8 +89,10 @@ export async function reviewPage(campaignId, batchId = null, tier = null) {
     } catch (err) {
       if (err.status !== 404) throw err;
       replace(body, h("p", { class: "muted", id: "review-empty" }, batchId ? t("review.sampleDone") : t("review.empty")));
+      actions.hidden = true;
       return;
     }
+    actions.hidden = false;
     page.dataset.judgment = item.judgment_id;
     comment.value = "";
     reasonText.value = "";
@@ -131,11 +139,7 @@ export async function reviewPage(campaignId, batchId = null, tier = null) {
     h("p", { class: "muted key-hints" }, h("kbd", {}, "1"), " ", t("review.accept"), " · ", h("kbd", {}, "2"), " ", t("review.reject"), " · ",
       h("kbd", {}, "3"), " ", t("review.next")),
     body,
-    h("div", { class: "review-actions card" },
-      h("label", { class: "field" }, h("span", { i18n: "review.reason" }), reason),
-      h("label", { class: "field" }, h("span", { i18n: "review.reasonTextLabel" }), reasonText),
-      h("label", { class: "field" }, h("span", { i18n: "review.commentLabel" }), comment),
-      h("div", { class: "row" }, accept, reject, next)),
+    actions,
     status,
     h("p", {}, h("a", { href: `#/campaigns/${campaignId}/qc`, id: "review-qc-link", i18n: "qc.link" })));
   await load();
