@@ -71,6 +71,7 @@ var allowedLatin = map[string]bool{
 	"UTF-8": true, "ms": true, "s": true, "Token": true, "token": true, "AI": true, "IQ": true, "EQ": true,
 	"BM25": true, "Top-p": true, "top_p": true, "PDF": true, "Ctrl+Enter": true, "Excel": true, "Webhook": true,
 	"http": true, "https": true, "GET": true, "POST": true, "PUT": true, "DELETE": true,
+	"GB/T": true, // a national standard's prefix (GB/T 2828.1), written in Latin in Chinese too
 	// Names of code: the template language, its block names, and trainer classes.
 	"Go": true, "opening": true, "closing": true, "SFTTrainer": true, "DPOTrainer": true, "RewardTrainer": true,
 	"KTOTrainer": true, "LLaMA-Factory": true,
