@@ -68,12 +68,7 @@ func BenchmarkSubmitToNextItem(b *testing.B) {
 	ctx := browsertest.New(b, 30*time.Minute)
 	require.NoError(b, chromedp.Do(ctx, chromedp.EmulateViewport(1440, 900)))
 	require.NoError(b, chromedp.Do(ctx,
-		chromedp.Navigate(m.base+"/"),
-		browsertest.Visible("#signin-form"),
-		chromedp.SetValue(chromedp.CSS("#signin-login"), "trainer"),
-		chromedp.SetValue(chromedp.CSS("#signin-password"), m.passwords["trainer"]),
-		chromedp.Click(chromedp.CSS("#signin-submit")),
-		browsertest.Visible("#current-user"),
+		m.browserSignIn("trainer"),
 		chromedp.Navigate(fmt.Sprintf("%s/#/work/%d", m.base, work.CampaignID)),
 		browsertest.Visible(`#work-panes .pane[data-label="A"]`),
 	))

@@ -114,12 +114,7 @@ func excelAndPDF(t *testing.T, m mentor) {
 	// The corpus page's search shows where the passage is, in Chinese.
 	ctx := browsertest.New(t, time.Minute)
 	require.NoError(t, chromedp.Do(ctx,
-		chromedp.Navigate(m.base+"/"),
-		browsertest.Visible("#signin-form"),
-		chromedp.SetValue(chromedp.CSS("#signin-login"), "admin"),
-		chromedp.SetValue(chromedp.CSS("#signin-password"), m.passwords["admin"]),
-		chromedp.Click(chromedp.CSS("#signin-submit")),
-		browsertest.Visible("#current-user"),
+		m.browserSignIn("admin"),
 		chromedp.Navigate(fmt.Sprintf("%s/#/corpora/%d", m.base, corpus)),
 		browsertest.Visible("#search-query"),
 		chromedp.SetValue(chromedp.CSS("#search-query"), "开放日申请赎回"),

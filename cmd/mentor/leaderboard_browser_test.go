@@ -34,12 +34,7 @@ func TestLeaderboardInChromium(t *testing.T) {
 	}
 	require.NoError(t, chromedp.Do(ctx,
 		chromedp.EmulateViewport(1280, 900),
-		chromedp.Navigate(m.base+"/"),
-		browsertest.Visible("#signin-form"),
-		chromedp.SetValue(chromedp.CSS("#signin-login"), "admin"),
-		chromedp.SetValue(chromedp.CSS("#signin-password"), m.passwords["admin"]),
-		chromedp.Click(chromedp.CSS("#signin-submit")),
-		browsertest.Visible("#current-user"),
+		m.browserSignIn("admin"),
 		chromedp.Navigate(m.base+"/#/projects/demo"),
 		browsertest.Visible("#leaderboard-link"),
 		chromedp.Click(chromedp.CSS("#leaderboard-link")),

@@ -135,12 +135,7 @@ func TestQualityControlInChromium(t *testing.T) {
 	signInAs := func(login string) {
 		t.Helper()
 		require.NoError(t, chromedp.Do(ctx,
-			chromedp.Navigate(m.base+"/"),
-			browsertest.Visible("#signin-form"),
-			chromedp.SetValue(chromedp.CSS("#signin-login"), login),
-			chromedp.SetValue(chromedp.CSS("#signin-password"), m.passwords[login]),
-			chromedp.Click(chromedp.CSS("#signin-submit")),
-			browsertest.Visible("#current-user"),
+			m.browserSignIn(login),
 		))
 	}
 	signOut := func() {

@@ -29,12 +29,7 @@ func TestTrainerLoopInChromium(t *testing.T) {
 
 	// 1. Sign in as the demo trainer, with the password `make run` printed.
 	require.NoError(t, chromedp.Do(ctx,
-		chromedp.Navigate(m.base+"/"),
-		browsertest.Visible("#signin-form"),
-		chromedp.SetValue(chromedp.CSS("#signin-login"), "trainer"),
-		chromedp.SetValue(chromedp.CSS("#signin-password"), m.passwords["trainer"]),
-		chromedp.Click(chromedp.CSS("#signin-submit")),
-		browsertest.Visible("#current-user"),
+		m.browserSignIn("trainer"),
 		browsertest.Visible(`body[data-ready="true"]`),
 	))
 	admin := m.signIn(t, "admin")
@@ -148,4 +143,17 @@ func TestTrainerLoopInChromium(t *testing.T) {
 	status, body = admin.call("GET", "/api/v1/projects/demo/exports/count?format=retrieval-triplets", nil)
 	require.Equal(t, http.StatusOK, status, "%s", body)
 	assert.NotContains(t, string(body), `"rows":0`, "the marked passages make retrieval triplets: %s", body)
+}
+
+// browserSignIn signs login in through the sign-in page, as a person does, and waits for
+// the signed-in header: every browser test starts this way.
+func (m mentor) browserSignIn(login string) chromedp.Action[chromedp.Void] {
+	return chromedp.Steps(
+		chromedp.Navigate(m.base+"/"),
+		browsertest.Visible("#signin-form"),
+		chromedp.SetValue(chromedp.CSS("#signin-login"), login),
+		chromedp.SetValue(chromedp.CSS("#signin-password"), m.passwords[login]),
+		chromedp.Click(chromedp.CSS("#signin-submit")),
+		browsertest.Visible("#current-user"),
+	)
 }

@@ -31,12 +31,7 @@ func webhooksOnTheProjectPage(t *testing.T, m mentor) {
 	t.Cleanup(recv.Close)
 	ctx := browsertest.New(t, 2*time.Minute)
 	require.NoError(t, chromedp.Do(ctx,
-		chromedp.Navigate(m.base+"/"),
-		browsertest.Visible("#signin-form"),
-		chromedp.SetValue(chromedp.CSS("#signin-login"), "admin"),
-		chromedp.SetValue(chromedp.CSS("#signin-password"), m.passwords["admin"]),
-		chromedp.Click(chromedp.CSS("#signin-submit")),
-		browsertest.Visible("#current-user"),
+		m.browserSignIn("admin"),
 		chromedp.Navigate(m.base+"/#/projects/demo"),
 		browsertest.Visible("#new-webhook"),
 	))

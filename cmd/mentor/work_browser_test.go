@@ -30,12 +30,7 @@ func TestMyWorkInChromium(t *testing.T) {
 	ctx := browsertest.New(t, 3*time.Minute)
 	require.NoError(t, chromedp.Do(ctx, chromedp.EmulateViewport(1440, 900)))
 	require.NoError(t, chromedp.Do(ctx,
-		chromedp.Navigate(m.base+"/"),
-		browsertest.Visible("#signin-form"),
-		chromedp.SetValue(chromedp.CSS("#signin-login"), "trainer"),
-		chromedp.SetValue(chromedp.CSS("#signin-password"), m.passwords["trainer"]),
-		chromedp.Click(chromedp.CSS("#signin-submit")),
-		browsertest.Visible("#current-user"),
+		m.browserSignIn("trainer"),
 		chromedp.Click(chromedp.CSS("#nav-work")),
 		browsertest.Visible(fmt.Sprintf(`.work-card[data-campaign="%d"]`, work.CampaignID)),
 	))
@@ -140,12 +135,7 @@ func TestCampaignSetUpInChromium(t *testing.T) {
 	file := filepath.Join(t.TempDir(), "items.jsonl")
 	require.NoError(t, os.WriteFile(file, []byte("{\"question\": \"行李里的茶叶要申报吗？\"}\n{\"question\": \"\"}\n"), 0o600))
 	require.NoError(t, chromedp.Do(ctx,
-		chromedp.Navigate(m.base+"/"),
-		browsertest.Visible("#signin-form"),
-		chromedp.SetValue(chromedp.CSS("#signin-login"), "admin"),
-		chromedp.SetValue(chromedp.CSS("#signin-password"), m.passwords["admin"]),
-		chromedp.Click(chromedp.CSS("#signin-submit")),
-		browsertest.Visible("#current-user"),
+		m.browserSignIn("admin"),
 		chromedp.Navigate(m.base+"/#/projects/demo"),
 		browsertest.Visible("#campaigns-link"),
 		chromedp.Click(chromedp.CSS("#campaigns-link")),
@@ -180,12 +170,7 @@ func TestBasesInChromium(t *testing.T) {
 	people := filepath.Join(t.TempDir(), "people.csv")
 	require.NoError(t, os.WriteFile(people, []byte("账号,姓名,基地,角色,组长\nyj-01,王芳,宜君,trainer,是\nyj-02,李强,宜君,trainer,\n"), 0o600))
 	require.NoError(t, chromedp.Do(ctx,
-		chromedp.Navigate(m.base+"/"),
-		browsertest.Visible("#signin-form"),
-		chromedp.SetValue(chromedp.CSS("#signin-login"), "admin"),
-		chromedp.SetValue(chromedp.CSS("#signin-password"), m.passwords["admin"]),
-		chromedp.Click(chromedp.CSS("#signin-submit")),
-		browsertest.Visible("#current-user"),
+		m.browserSignIn("admin"),
 		chromedp.Navigate(m.base+"/#/projects/demo/campaigns"),
 		browsertest.Visible("#bases-card #new-base"),
 		browsertest.Visible("#campaign-bases"),
