@@ -124,6 +124,9 @@ func tallyStyle(votes []Vote, index map[string]int, n int) StyleMatrix {
 // distance to the optimum once close, so tens mean something is wrong.
 const maxNewton = 100
 
+// fullStep is the largest parameter change a Newton step may make unchecked (FitStyle).
+const fullStep = 0.25
+
 // FitStyle is Fit with covariates: P(i beats j) = 1/(1+e^−(θi−θj+β·x)), x the cell's
 // covariates (i's reply against j's). It returns the members' log-strengths (members[ref]
 // at 0) and β, by Newton's method on the log-likelihood (concave, so Newton with step
@@ -177,8 +180,8 @@ func FitStyle(m StyleMatrix, members []int, ref int, prior bool, start []float64
 			for d := range beta {
 				eta += beta[d] * c.x[d]
 			}
-			// log σ(η) = −log(1+e^−η), written to stay finite for large |η|.
-			ll += -c.won*softplus(-eta) - (c.all-c.won)*softplus(eta)
+			// log σ(η) = η − log(1+e^η) and log(1−σ(η)) = −log(1+e^η): one softplus.
+			ll += c.won*eta - c.all*softplus(eta)
 		}
 		if prior {
 			for _, t := range theta {
@@ -188,38 +191,42 @@ func FitStyle(m StyleMatrix, members []int, ref int, prior bool, start []float64
 		return ll
 	}
 	grad := make([]float64, np)
+	// h is the negative Hessian's upper triangle, row-major in a flat slice: the inner loop
+	// below runs once per cell per iteration, and a method call per update (SymDense.SetSym)
+	// cost several times the arithmetic. It is copied into hess once per iteration.
+	h := make([]float64, np*np)
 	hess := mat.NewSymDense(np, nil)
 	step := mat.NewVecDense(np, nil)
 	var chol mat.Cholesky
-	ll := loglik(theta, beta)
+	ll := math.NaN() // evaluated only when a step is far enough to need checking
+	idx := func(li int) int {
+		if li == ref {
+			return -1
+		}
+		return at(li)
+	}
+	// add puts w into the upper triangle at (a, b), parameter indices or −1 for the
+	// fixed reference.
+	add := func(a, b int, w float64) {
+		if a < 0 || b < 0 {
+			return
+		}
+		if a > b {
+			a, b = b, a
+		}
+		h[a*np+b] += w
+	}
 	for it := 1; it <= maxNewton; it++ {
 		clear(grad)
-		hess.Zero()
-		// add puts h into the (negative) Hessian at (a, b), a and b being parameter
-		// indices or −1 for the fixed reference.
-		add := func(a, b int, h float64) {
-			if a < 0 || b < 0 {
-				return
-			}
-			if a > b {
-				a, b = b, a
-			}
-			hess.SetSym(a, b, hess.At(a, b)+h)
-		}
-		idx := func(li int) int {
-			if li == ref {
-				return -1
-			}
-			return at(li)
-		}
+		clear(h)
 		for _, c := range cells {
 			eta := theta[c.i] - theta[c.j]
 			for d := range beta {
 				eta += beta[d] * c.x[d]
 			}
 			p := sigmoid(eta)
-			r := c.won - c.all*p // the score's share of this cell
-			h := c.all * p * (1 - p)
+			r := c.won - c.all*p // this cell's share of the score
+			w := c.all * p * (1 - p)
 			pi, pj := idx(c.i), idx(c.j)
 			if pi >= 0 {
 				grad[pi] += r
@@ -227,16 +234,20 @@ func FitStyle(m StyleMatrix, members []int, ref int, prior bool, start []float64
 			if pj >= 0 {
 				grad[pj] -= r
 			}
-			add(pi, pi, h)
-			add(pj, pj, h)
-			add(pi, pj, -h)
+			add(pi, pi, w)
+			add(pj, pj, w)
+			add(pi, pj, -w)
 			for d := range beta {
 				bd := k - 1 + d
 				grad[bd] += r * c.x[d]
-				add(pi, bd, h*c.x[d])
-				add(pj, bd, -h*c.x[d])
+				if pi >= 0 {
+					h[pi*np+bd] += w * c.x[d]
+				}
+				if pj >= 0 {
+					h[pj*np+bd] -= w * c.x[d]
+				}
 				for e := d; e < Covariates; e++ {
-					add(bd, k-1+e, h*c.x[d]*c.x[e])
+					h[bd*np+k-1+e] += w * c.x[d] * c.x[e]
 				}
 			}
 		}
@@ -245,8 +256,13 @@ func FitStyle(m StyleMatrix, members []int, ref int, prior bool, start []float64
 				if pi := idx(li); pi >= 0 {
 					p := sigmoid(t)
 					grad[pi] += 1 - 2*p
-					add(pi, pi, 2*p*(1-p))
+					h[pi*np+pi] += 2 * p * (1 - p)
 				}
+			}
+		}
+		for a := range np {
+			for b := a; b < np; b++ {
+				hess.SetSym(a, b, h[a*np+b])
 			}
 		}
 		if !chol.Factorize(hess) {
@@ -263,9 +279,16 @@ func FitStyle(m StyleMatrix, members []int, ref int, prior bool, start []float64
 			return nil, beta, it, fmt.Errorf("style fit: %w", err)
 		}
 		// Halve the step until the likelihood does not fall: a full Newton step from far
-		// away can overshoot where one entry won almost everything.
+		// away can overshoot where one entry won almost everything. Near the optimum
+		// (every step below fullStep) the full step is taken unchecked: the likelihood is
+		// then close to its quadratic model, and skipping its evaluation halves the cost
+		// of a warm-started bootstrap round.
+		far := false
+		for a := range np {
+			far = far || math.Abs(step.AtVec(a)) > fullStep
+		}
 		scale, nextTheta, nextBeta := 1.0, make([]float64, k), beta
-		var nextLL float64
+		nextLL := math.NaN()
 		for range 60 {
 			for li := range theta {
 				nextTheta[li] = theta[li]
@@ -276,7 +299,13 @@ func FitStyle(m StyleMatrix, members []int, ref int, prior bool, start []float64
 			for d := range beta {
 				nextBeta[d] = beta[d] + scale*step.AtVec(k-1+d)
 			}
+			if !far {
+				break
+			}
 			nextLL = loglik(nextTheta, nextBeta)
+			if math.IsNaN(ll) {
+				ll = loglik(theta, beta)
+			}
 			if nextLL >= ll-1e-12*math.Abs(ll) {
 				break
 			}
