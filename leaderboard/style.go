@@ -1,6 +1,7 @@
 package leaderboard
 
 import (
+	"errors"
 	"fmt"
 	"math"
 	"math/rand/v2"
@@ -133,6 +134,13 @@ func tallyStyle(votes []Vote, index map[string]int, n int) StyleMatrix {
 // distance to the optimum once close, so tens mean something is wrong.
 const maxNewton = 100
 
+// betaPriorSD is the spread of a weak normal prior (mean 0) on each β. Without it a data
+// set where style decided every vote it could (the longer reply always won) has no
+// maximum-likelihood β: it runs off to infinity, as an unbeaten entry's score does. Its
+// pull is one vote's worth of information against the thousands a board's βs rest on:
+// under 1% once a few hundred votes differ in style.
+const betaPriorSD = 1.0
+
 // fullStep is the largest parameter change a Newton step may make unchecked (FitStyle).
 const fullStep = 0.25
 
@@ -225,6 +233,9 @@ func fitStyle(m StyleMatrix, members []int, ref int, prior bool, start []float64
 				ll += -softplus(-t) - softplus(t)
 			}
 		}
+		for _, b := range beta {
+			ll -= b * b / 2 / (betaPriorSD * betaPriorSD)
+		}
 		return ll
 	}
 	grad := make([]float64, np)
@@ -297,23 +308,36 @@ func fitStyle(m StyleMatrix, members []int, ref int, prior bool, start []float64
 				}
 			}
 		}
+		for d, b := range beta {
+			bd := k - 1 + d
+			grad[bd] -= b / (betaPriorSD * betaPriorSD)
+			h[bd*np+bd] += 1 / (betaPriorSD * betaPriorSD)
+		}
 		for a := range np {
 			for b := a; b < np; b++ {
 				hess.SetSym(a, b, h[a*np+b])
 			}
 		}
-		if !chol.Factorize(hess) {
-			// A covariate that never varies (every pair's replies alike) leaves the
-			// Hessian singular; a ridge far below any real curvature pins its β at 0.
+		// A covariate that never varies, or two that always move together (replies that
+		// are long exactly when they are formatted), leave the information matrix
+		// singular: the data cannot tell those βs apart. A ridge far below any real
+		// curvature then makes the step the smallest one that fits, which leaves the
+		// indistinguishable directions where they started (0, from a cold start), so only
+		// the sum of collinear effects is measured; docs/leaderboards.md says so.
+		solved := false
+		for ridge := 0.0; !solved && ridge <= 1e-3; ridge = max(ridge*1000, 1e-9) {
 			for a := range np {
-				hess.SetSym(a, a, hess.At(a, a)+1e-9)
+				hess.SetSym(a, a, h[a*np+a]*(1+ridge)+ridge)
 			}
 			if !chol.Factorize(hess) {
-				return nil, beta, it, fmt.Errorf("style fit: singular information matrix: %w", ErrNoConvergence)
+				continue
 			}
+			err := chol.SolveVecTo(step, mat.NewVecDense(np, grad))
+			var cond mat.Condition
+			solved = err == nil || (errors.As(err, &cond) && float64(cond) < 1e12)
 		}
-		if err := chol.SolveVecTo(step, mat.NewVecDense(np, grad)); err != nil {
-			return nil, beta, it, fmt.Errorf("style fit: %w", err)
+		if !solved {
+			return nil, beta, it, fmt.Errorf("style fit: singular information matrix: %w", ErrNoConvergence)
 		}
 		// Halve the step until the likelihood does not fall: a full Newton step from far
 		// away can overshoot where one entry won almost everything. Near the optimum
