@@ -6,6 +6,7 @@ import (
 	"math"
 	"math/rand/v2"
 	"runtime"
+	"slices"
 	"sync"
 
 	"gonum.org/v1/gonum/mat"
@@ -428,6 +429,19 @@ func BootstrapStyle(m StyleMatrix, members []int, ref int, rounds int, seed uint
 			total += t.N()
 		}
 	}
+	// pairOf maps each cell to its pair, so that a round's check of strong connection reads
+	// one tally per pair rather than every cell.
+	pairIndex, pairOf := map[[2]int]int{}, make([]int, len(cells))
+	var pairs []Tally
+	for c, t := range cells {
+		at, ok := pairIndex[[2]int{t.I, t.J}]
+		if !ok {
+			at = len(pairs)
+			pairIndex[[2]int{t.I, t.J}] = at
+			pairs = append(pairs, Tally{I: t.I, J: t.J})
+		}
+		pairOf[c] = at
+	}
 	thetas, betas := make([][]float64, rounds), make([][Covariates]float64, rounds)
 	if len(members) < 2 || total == 0 {
 		return thetas, betas, nil
@@ -443,12 +457,19 @@ func BootstrapStyle(m StyleMatrix, members []int, ref int, rounds int, seed uint
 		go func() {
 			defer wg.Done()
 			sample := StyleMatrix{Matrix: Matrix{N: m.N, Tallies: make([]Tally, len(cells))}, X: xs}
+			byPair := Matrix{N: m.N, Tallies: slices.Clone(pairs)}
 			for r := range next {
 				rng := rand.New(rand.NewPCG(seed, uint64(r)))
-				for c, t := range cells {
-					sample.Tallies[c] = Tally{I: t.I, J: t.J, WinsI: poisson(rng, t.WinsI), WinsJ: poisson(rng, t.WinsJ), Ties: poisson(rng, t.Ties)}
+				for i := range byPair.Tallies {
+					byPair.Tallies[i].WinsI, byPair.Tallies[i].WinsJ, byPair.Tallies[i].Ties = 0, 0, 0
 				}
-				prior := !StronglyConnected(sample.Matrix, members)
+				for c, t := range cells {
+					d := Tally{I: t.I, J: t.J, WinsI: poisson(rng, t.WinsI), WinsJ: poisson(rng, t.WinsJ), Ties: poisson(rng, t.Ties)}
+					sample.Tallies[c] = d
+					p := &byPair.Tallies[pairOf[c]]
+					p.WinsI, p.WinsJ, p.Ties = p.WinsI+d.WinsI, p.WinsJ+d.WinsJ, p.Ties+d.Ties
+				}
+				prior := !StronglyConnected(byPair, members)
 				theta, beta, _, err := fitStyle(sample, members, ref, prior, start, bootstrapTolerance)
 				if err != nil {
 					mu.Lock()
