@@ -388,15 +388,18 @@ func (s *Store) Voters(ctx context.Context, projectID int64, o Options) ([]Voter
 
 // Comparison is version B of one persona against version A: overall and per dimension.
 type Comparison struct {
-	Persona    string       `json:"persona"`
-	A          int          `json:"a"` // version numbers
-	B          int          `json:"b"`
-	Counted    string       `json:"counted"`
-	Source     string       `json:"source"`
-	Overall    Difference   `json:"overall"`
-	Dimensions []Difference `json:"dimensions"`
-	VerdictEn  string       `json:"verdict_en"`
-	VerdictZh  string       `json:"verdict_zh"`
+	Persona string `json:"persona"`
+	A       int    `json:"a"` // version numbers
+	B       int    `json:"b"`
+	Counted string `json:"counted"`
+	Source  string `json:"source"`
+	// StyleControl says whether the scores behind the differences adjusted for length and
+	// markdown (Options.Style control); the win rates are raw counts either way.
+	StyleControl bool         `json:"style_control"`
+	Overall      Difference   `json:"overall"`
+	Dimensions   []Difference `json:"dimensions"`
+	VerdictEn    string       `json:"verdict_en"`
+	VerdictZh    string       `json:"verdict_zh"`
 	// Campaign is a blind pairwise campaign over the two versions, ready to POST to
 	// /projects/{project}/campaigns, when they were never compared or too little; null
 	// otherwise. It still needs items before it can open.
@@ -447,7 +450,8 @@ func (s *Store) Compare(ctx context.Context, projectID int64, persona string, a,
 		}
 	}
 	keyA, keyB := fmt.Sprintf("%s/v%d", persona, a), fmt.Sprintf("%s/v%d", persona, b)
-	out := Comparison{Persona: persona, A: a, B: b, Counted: o.Counted, Source: o.Source, Dimensions: []Difference{}}
+	out := Comparison{Persona: persona, A: a, B: b, Counted: o.Counted, Source: o.Source, StyleControl: o.Style == StyleControl,
+		Dimensions: []Difference{}}
 	// One read of the votes serves the ranking and every dimension.
 	l, err := s.load(ctx, projectID, o, true)
 	if err != nil {

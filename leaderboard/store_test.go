@@ -194,6 +194,11 @@ func TestBoardStyleControlReadsReplyStyle(t *testing.T) {
 	}
 	assert.Greater(t, styled.Parts[0].Style[0].Lower+styled.Parts[0].Style[1].Lower, 0.0, "%+v", styled.Parts[0].Style)
 
+	cmp, err := f.store.Compare(ctx, f.project.ID, "customs-helper", 1, 2, leaderboard.Options{Style: leaderboard.StyleControl, Rounds: 50})
+	require.NoError(t, err)
+	assert.True(t, cmp.StyleControl, "the comparison says it adjusted for style")
+	require.NotNil(t, cmp.Overall.Diff)
+
 	_, err = f.store.Board(ctx, f.project.ID, leaderboard.Options{Style: "fancy"})
 	require.Error(t, err)
 	assert.Equal(t, errs.Invalid, errs.KindOf(err))

@@ -75,6 +75,7 @@ type compareQuery struct {
 	B       int    `json:"b"`       // the version being judged
 	Counted string `json:"counted"` // checked (default) or submitted
 	Source  string `json:"source"`  // blind (default) or all
+	Style   string `json:"style"`   // none (default) or control: length and markdown as covariates
 	Rounds  int    `json:"rounds"`  // bootstrap rounds (1000)
 	Seed    int    `json:"seed"`    // the bootstrap's seed (1)
 }
