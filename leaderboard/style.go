@@ -149,7 +149,9 @@ const fullStep = 0.25
 // covariates (i's reply against j's). It returns the members' log-strengths (members[ref]
 // at 0) and β, by Newton's method on the log-likelihood (concave, so Newton with step
 // halving converges), stopping when no parameter moved more than Tolerance. Ties count as
-// half a win each; prior adds Fit's two fictitious games per entry, against strength 1.
+// half a win each. prior adds two fictitious games per entry, one won and one lost, as Fit
+// does, here against the reference's strength; each β always has the weak prior of
+// betaPriorSD.
 //
 // start, if not nil, is a warm start: len(members) log-strengths, then the Covariates βs.
 func FitStyle(m StyleMatrix, members []int, ref int, prior bool, start []float64) ([]float64, [Covariates]float64, int, error) {

@@ -34,8 +34,7 @@ func TestStyleDiff(t *testing.T) {
 }
 
 // TestFitStyleWithoutStyleIsFit: when no reply differs in style, the covariates say nothing
-// and the style fit (Newton) must be the plain fit (Newman's iteration), its βs at 0. It
-// also exercises the ridge for covariates that never vary.
+// and the style fit (Newton) must be the plain fit (Newman's iteration), its βs at 0.
 func TestFitStyleWithoutStyleIsFit(t *testing.T) {
 	t.Parallel()
 	m := simulate([]float64{0, 0.4, 0.9, -0.3}, 2000, 0.1, rand.New(rand.NewPCG(7, 7)))
