@@ -1,7 +1,6 @@
 package leaderboard
 
 import (
-	"errors"
 	"fmt"
 	"math"
 	"math/rand/v2"
@@ -321,26 +320,15 @@ func fitStyle(m StyleMatrix, members []int, ref int, prior bool, start []float64
 				hess.SetSym(a, b, h[a*np+b])
 			}
 		}
-		// A covariate that never varies, or two that always move together (replies that
-		// are long exactly when they are formatted), leave the information matrix
-		// singular: the data cannot tell those βs apart. A ridge far below any real
-		// curvature then makes the step the smallest one that fits, which leaves the
-		// indistinguishable directions where they started (0, from a cold start), so only
-		// the sum of collinear effects is measured; docs/leaderboards.md says so.
-		solved := false
-		for ridge := 0.0; !solved && ridge <= 1e-3; ridge = max(ridge*1000, 1e-9) {
-			for a := range np {
-				hess.SetSym(a, a, h[a*np+a]*(1+ridge)+ridge)
-			}
-			if !chol.Factorize(hess) {
-				continue
-			}
-			err := chol.SolveVecTo(step, mat.NewVecDense(np, grad))
-			var cond mat.Condition
-			solved = err == nil || (errors.As(err, &cond) && float64(cond) < 1e12)
+		// The information matrix is positive definite: the part is connected, which
+		// pins the θs, and β's prior pins a covariate that never varies, or two that
+		// always move together (replies long exactly when formatted), where the data
+		// alone cannot tell the βs apart and the prior splits their sum.
+		if !chol.Factorize(hess) {
+			return nil, beta, it, fmt.Errorf("style fit: information matrix not positive definite: %w", ErrNoConvergence)
 		}
-		if !solved {
-			return nil, beta, it, fmt.Errorf("style fit: singular information matrix: %w", ErrNoConvergence)
+		if err := chol.SolveVecTo(step, mat.NewVecDense(np, grad)); err != nil {
+			return nil, beta, it, fmt.Errorf("style fit: %w", err)
 		}
 		// Halve the step until the likelihood does not fall: a full Newton step from far
 		// away can overshoot where one entry won almost everything. Near the optimum
