@@ -59,3 +59,28 @@ func BenchmarkRefresh(b *testing.B) {
 		b.ReportMetric(time.Since(start).Seconds(), "refresh-s")
 	}
 }
+
+// BenchmarkRefreshStyle is BenchmarkRefresh with style control: the same sizes, each vote
+// carrying the style covariates of two simulated replies (weaker entries longer, a planted
+// taste for length). Its cost is the (pair, binned covariates) cells, not the votes; the
+// same MENTOR_BENCH_LEADERBOARD_* variables make a smoke run small.
+func BenchmarkRefreshStyle(b *testing.B) {
+	votes := benchSize(b, "MENTOR_BENCH_LEADERBOARD_VOTES", 1_000_000)
+	n := benchSize(b, "MENTOR_BENCH_LEADERBOARD_ENTRIES", 50)
+	rounds := benchSize(b, "MENTOR_BENCH_LEADERBOARD_ROUNDS", leaderboard.DefaultRounds)
+	rng := rand.New(rand.NewPCG(2, 2))
+	w := styleWorld{truth: make([]float64, n), verbose: make([]float64, n), beta: [leaderboard.Covariates]float64{1, 0.3}, ties: 0.1}
+	for i := range n {
+		w.truth[i] = rng.NormFloat64()
+		w.verbose[i] = 300 + 1200*rng.Float64()
+	}
+	entries, vs := w.votes(votes, 3)
+	b.ResetTimer()
+	for b.Loop() {
+		start := time.Now()
+		board, err := leaderboard.Compute(entries, vs, votes, leaderboard.Options{Style: leaderboard.StyleControl, Rounds: rounds})
+		require.NoError(b, err)
+		require.Len(b, board.Parts, 1)
+		b.ReportMetric(time.Since(start).Seconds(), "refresh-s")
+	}
+}

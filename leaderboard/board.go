@@ -48,6 +48,7 @@ type Options struct {
 	Persona   string // a persona's slug: only its turns; "" is the whole project
 	Counted   string // checked (default) or submitted
 	Source    string // blind (default) or all
+	Style     string // none (default) or control: length and markdown as covariates
 	Rounds    int    // bootstrap rounds (DefaultRounds)
 	Seed      uint64 // the bootstrap's seed (1)
 }
@@ -61,6 +62,9 @@ func (o *Options) defaults() {
 	}
 	if o.Source == "" {
 		o.Source = SourceBlind
+	}
+	if o.Style == "" {
+		o.Style = StyleNone
 	}
 	if o.Rounds == 0 {
 		o.Rounds = DefaultRounds
@@ -102,6 +106,9 @@ type Part struct {
 	// Smoothed: some entry won or lost every comparison, so the maximum-likelihood scores
 	// do not exist; the scores shown add one fictitious win and loss per entry (Fit).
 	Smoothed bool `json:"smoothed"`
+	// Style is the style covariates' coefficients, fitted with this part's scores, when
+	// the board has style control; empty otherwise.
+	Style []Coefficient `json:"style"`
 }
 
 // Cell is one square of the win-rate matrix: how often Row beat Col, ties as halves.
@@ -119,8 +126,9 @@ type Board struct {
 	Persona   string `json:"persona,omitempty"`
 	Counted   string `json:"counted"` // which votes count: checked or submitted
 	Source    string `json:"source"`  // blind, or all (open judgments included)
-	// StyleControl says whether length and markdown differences were adjusted for; this
-	// board does not adjust (see docs/leaderboards.md).
+	// StyleControl says whether length and markdown differences were adjusted for
+	// (Options.Style control): the scores are then what is left once the covariates, whose
+	// coefficients each part lists, have taken their share (see docs/leaderboards.md).
 	StyleControl bool     `json:"style_control"`
 	Rounds       int      `json:"rounds"`
 	Seed         uint64   `json:"seed"`
@@ -142,7 +150,7 @@ type Board struct {
 
 func emptyBoard(o Options, judgments int) Board {
 	return Board{By: o.By, Dimension: o.Dimension, Persona: o.Persona, Counted: o.Counted, Source: o.Source,
-		Rounds: o.Rounds, Seed: o.Seed, Tolerance: Tolerance, MinVotes: MinVotes, Judgments: judgments,
+		StyleControl: o.Style == StyleControl, Rounds: o.Rounds, Seed: o.Seed, Tolerance: Tolerance, MinVotes: MinVotes, Judgments: judgments,
 		Parts: []Part{}, Matrix: []Cell{}, Notices: []string{}, Unranked: []EntryInfo{}}
 }
 
@@ -175,6 +183,11 @@ func compute(entries []EntryInfo, votes []Vote, judgments int, o Options) (Board
 	}
 	m, n := tally(votes, index, len(entries))
 	b.Votes = n
+	var sm *StyleMatrix
+	if o.Style == StyleControl {
+		s := tallyStyle(votes, index, len(entries))
+		sm = &s
+	}
 	f := &fitted{matrix: m, keys: keys, parts: Components(m), theta: map[int]float64{}, samples: map[int][]float64{}, partOf: map[int]int{}}
 	inPart := map[int]bool{}
 	for pi, members := range f.parts {
@@ -195,7 +208,7 @@ func compute(entries []EntryInfo, votes []Vote, judgments int, o Options) (Board
 		b.Notices = append(b.Notices, NoticeDisconnected)
 	}
 	for _, members := range f.parts {
-		part, err := fitPart(m, members, entries, o, f)
+		part, err := fitPart(m, sm, members, entries, o, f)
 		if err != nil {
 			return b, f, err
 		}
@@ -214,7 +227,9 @@ func compute(entries []EntryInfo, votes []Vote, judgments int, o Options) (Board
 	return b, f, nil
 }
 
-func fitPart(m Matrix, members []int, entries []EntryInfo, o Options, f *fitted) (Part, error) {
+// fitPart fits one connected part; with sm (style control) the scores come from FitStyle
+// on the style cells, the counts shown from m either way.
+func fitPart(m Matrix, sm *StyleMatrix, members []int, entries []EntryInfo, o Options, f *fitted) (Part, error) {
 	votes := make([]int, len(members))
 	ref := 0
 	for li, g := range members {
@@ -228,11 +243,34 @@ func fitPart(m Matrix, members []int, entries []EntryInfo, o Options, f *fitted)
 	if err != nil {
 		return Part{}, fmt.Errorf("fit %d entries: %w", len(members), err)
 	}
-	samples, err := Bootstrap(m, members, ref, o.Rounds, o.Seed, theta)
-	if err != nil {
-		return Part{}, fmt.Errorf("bootstrap %d entries: %w", len(members), err)
+	part := Part{Smoothed: prior, Style: []Coefficient{}}
+	var samples [][]float64
+	if sm == nil {
+		if samples, err = Bootstrap(m, members, ref, o.Rounds, o.Seed, theta); err != nil {
+			return Part{}, fmt.Errorf("bootstrap %d entries: %w", len(members), err)
+		}
+	} else {
+		// The plain fit is the style fit's warm start: with β = 0 it is already close.
+		var beta [Covariates]float64
+		if theta, beta, _, err = FitStyle(*sm, members, ref, prior, theta); err != nil {
+			return Part{}, fmt.Errorf("style fit %d entries: %w", len(members), err)
+		}
+		start := append(slices.Clone(theta), beta[:]...)
+		var betas [][Covariates]float64
+		if samples, betas, err = BootstrapStyle(*sm, members, ref, o.Rounds, o.Seed, start); err != nil {
+			return Part{}, fmt.Errorf("style bootstrap %d entries: %w", len(members), err)
+		}
+		for d, name := range covariateNames() {
+			col := make([]float64, 0, len(betas))
+			for r, s := range samples {
+				if s != nil {
+					col = append(col, betas[r][d])
+				}
+			}
+			part.Style = append(part.Style, Coefficient{Name: name, Value: round(beta[d], 4),
+				Lower: round(Quantile(col, 0.025), 4), Upper: round(Quantile(col, 0.975), 4)})
+		}
 	}
-	part := Part{Smoothed: prior}
 	won := make([]float64, len(members))
 	local := map[int]int{}
 	for li, g := range members {

@@ -34,6 +34,7 @@ func (o Options) Key() string {
 	v.Set("persona", o.Persona)
 	v.Set("counted", o.Counted)
 	v.Set("source", o.Source)
+	v.Set("style", o.Style)
 	v.Set("rounds", strconv.Itoa(o.Rounds))
 	v.Set("seed", strconv.FormatUint(o.Seed, 10))
 	return v.Encode()

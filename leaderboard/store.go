@@ -62,6 +62,7 @@ type candidateRow struct {
 	PersonaID   int64
 	Persona     string
 	PublishedAt time.Time
+	Features    Features // zero unless the board has style control
 }
 
 // judgmentRow is the latest revision of one trainer's judgment of one turn.
@@ -107,6 +108,9 @@ func (o Options) validate() error {
 	}
 	if !slices.Contains([]string{SourceBlind, SourceAll}, o.Source) {
 		return errs.Field("source", "must be one of %s, got %q", "blind, all", o.Source)
+	}
+	if !slices.Contains([]string{StyleNone, StyleControl}, o.Style) {
+		return errs.Field("style", "must be one of %s, got %q", "none, control", o.Style)
 	}
 	if o.Rounds < 10 || o.Rounds > 10000 {
 		return errs.Field("rounds", "must be between %d and %d, got %d", 10, 10000, o.Rounds)
@@ -203,12 +207,25 @@ func (s *Store) load(ctx context.Context, projectID int64, o Options, keepAll bo
 	for _, j := range js {
 		turns = append(turns, j.TurnID)
 	}
-	rows, _ = tx.Query(ctx, `SELECT cand.id, cand.turn_id, cand.model, cand.position, pv.id, pv.version, p.id, p.slug, pv.created_at
+	// The style features are counted here, next to the text, so a million replies never
+	// cross the wire; without style control they are not computed at all. The patterns
+	// are Features' definitions: 'n' makes ^ match at every line start.
+	rows, _ = tx.Query(ctx, `SELECT cand.id, cand.turn_id, cand.model, cand.position, pv.id, pv.version, p.id, p.slug, pv.created_at,
+			CASE WHEN $2 THEN char_length(m.content) ELSE 0 END,
+			CASE WHEN $2 THEN regexp_count(m.content, '^#{1,6}[ \t]', 1, 'n') ELSE 0 END,
+			CASE WHEN $2 THEN regexp_count(m.content, '^[ \t]*([-*+]|[0-9]+[.)])[ \t]', 1, 'n') ELSE 0 END,
+			CASE WHEN $2 THEN regexp_count(m.content, '\*\*[^*]+\*\*', 1, 'n') ELSE 0 END
 		FROM candidates cand
+		JOIN messages m ON m.id = cand.message_id
 		JOIN prompt_versions pv ON pv.id = cand.prompt_version_id
 		JOIN personas p ON p.id = pv.persona_id
-		WHERE cand.turn_id = ANY($1)`, turns)
-	cands, err := pgx.CollectRows(rows, pgx.RowToStructByPos[candidateRow])
+		WHERE cand.turn_id = ANY($1)`, turns, o.Style == StyleControl)
+	cands, err := pgx.CollectRows(rows, func(row pgx.CollectableRow) (candidateRow, error) {
+		var c candidateRow
+		err := row.Scan(&c.ID, &c.TurnID, &c.Model, &c.Position, &c.VersionID, &c.Version, &c.PersonaID, &c.Persona,
+			&c.PublishedAt, &c.Features.Length, &c.Features.Headers, &c.Features.Lists, &c.Features.Bold)
+		return c, err
+	})
 	if err != nil {
 		return out, fmt.Errorf("leaderboard: candidates of project %d: %w", projectID, err)
 	}
@@ -217,6 +234,13 @@ func (s *Store) load(ctx context.Context, projectID int64, o Options, keepAll bo
 	byTurn := map[int64][]candidateRow{}
 	infos := map[string]EntryInfo{}
 	out.versions = map[string]candidateRow{}
+	var features map[int64]Features
+	if o.Style == StyleControl {
+		features = make(map[int64]Features, len(cands))
+		for _, c := range cands {
+			features[c.ID] = c.Features
+		}
+	}
 	for _, c := range cands {
 		info := entryFor(o.By, c)
 		entryOf[c.ID] = info.Key
@@ -227,7 +251,7 @@ func (s *Store) load(ctx context.Context, projectID int64, o Options, keepAll bo
 	out.logins = map[int64]string{}
 	for _, j := range js {
 		var jd Judged
-		jd.ID, jd.Trainer = j.ID, j.Trainer
+		jd.ID, jd.Trainer, jd.Features = j.ID, j.Trainer, features
 		if err := json.Unmarshal(j.Ranking, &jd.Ranking); err != nil {
 			return out, fmt.Errorf("leaderboard: judgment %d: ranking: %w", j.ID, err)
 		}
@@ -364,15 +388,18 @@ func (s *Store) Voters(ctx context.Context, projectID int64, o Options) ([]Voter
 
 // Comparison is version B of one persona against version A: overall and per dimension.
 type Comparison struct {
-	Persona    string       `json:"persona"`
-	A          int          `json:"a"` // version numbers
-	B          int          `json:"b"`
-	Counted    string       `json:"counted"`
-	Source     string       `json:"source"`
-	Overall    Difference   `json:"overall"`
-	Dimensions []Difference `json:"dimensions"`
-	VerdictEn  string       `json:"verdict_en"`
-	VerdictZh  string       `json:"verdict_zh"`
+	Persona string `json:"persona"`
+	A       int    `json:"a"` // version numbers
+	B       int    `json:"b"`
+	Counted string `json:"counted"`
+	Source  string `json:"source"`
+	// StyleControl says whether the scores behind the differences adjusted for length and
+	// markdown (Options.Style control); the win rates are raw counts either way.
+	StyleControl bool         `json:"style_control"`
+	Overall      Difference   `json:"overall"`
+	Dimensions   []Difference `json:"dimensions"`
+	VerdictEn    string       `json:"verdict_en"`
+	VerdictZh    string       `json:"verdict_zh"`
 	// Campaign is a blind pairwise campaign over the two versions, ready to POST to
 	// /projects/{project}/campaigns, when they were never compared or too little; null
 	// otherwise. It still needs items before it can open.
@@ -423,7 +450,8 @@ func (s *Store) Compare(ctx context.Context, projectID int64, persona string, a,
 		}
 	}
 	keyA, keyB := fmt.Sprintf("%s/v%d", persona, a), fmt.Sprintf("%s/v%d", persona, b)
-	out := Comparison{Persona: persona, A: a, B: b, Counted: o.Counted, Source: o.Source, Dimensions: []Difference{}}
+	out := Comparison{Persona: persona, A: a, B: b, Counted: o.Counted, Source: o.Source, StyleControl: o.Style == StyleControl,
+		Dimensions: []Difference{}}
 	// One read of the votes serves the ranking and every dimension.
 	l, err := s.load(ctx, projectID, o, true)
 	if err != nil {

@@ -155,3 +155,52 @@ func TestBoardBadInput(t *testing.T) {
 	require.NoError(t, err)
 	assert.Equal(t, []string{leaderboard.NoticeTooFewEntries}, empty.Notices, "no votes: a message, not an empty chart")
 }
+
+// TestBoardStyleControlReadsReplyStyle: the vote SQL counts each reply's length and
+// markdown. In a campaign between two equally strong versions, a third of the judgments'
+// winners are rewritten long and formatted; the style-controlled board must find that
+// trainers favoured both, and the plain board carries no coefficients. The rewritten reply
+// always won, and is long exactly when formatted: the fit must survive both (βs without a
+// maximum-likelihood value, and collinear covariates).
+func TestBoardStyleControlReadsReplyStyle(t *testing.T) {
+	t.Parallel()
+	f := setup(t)
+	ctx := context.Background()
+	p, vs := f.personas["customs-helper"], f.versions["customs-helper"]
+	require.Len(t, vs, 2)
+	spec := leaderboard.SeedSpec{ProjectID: f.project.ID, PersonaID: p.ID, CreatedBy: f.trainers[0], Name: "style",
+		Versions: [2]leaderboard.SeedVersion{{ID: vs[0].ID, Model: vs[0].Model}, {ID: vs[1].ID, Model: vs[1].Model}},
+		Trainers: f.trainers, Items: 200, K: 1, TieShare: 0.05, Checked: true, Seed: 9}
+	require.NoError(t, leaderboard.Seed(ctx, f.store.Pool(), spec))
+	_, err := f.store.Pool().Exec(ctx, `UPDATE messages SET content = repeat(E'## 要点\n- 第一条\n1. **加粗**说明\n', 8)
+		WHERE id IN (SELECT cand.message_id FROM judgments j JOIN candidates cand ON cand.id = (j.ranking->0->>0)::bigint
+			WHERE jsonb_array_length(j.ranking->0) = 1 AND j.id % 3 = 0)`)
+	require.NoError(t, err)
+
+	plain, err := f.store.Board(ctx, f.project.ID, leaderboard.Options{Persona: "customs-helper", Rounds: 50})
+	require.NoError(t, err)
+	assert.False(t, plain.StyleControl)
+	require.Len(t, plain.Parts, 1)
+	assert.Empty(t, plain.Parts[0].Style)
+
+	styled, err := f.store.Board(ctx, f.project.ID, leaderboard.Options{Persona: "customs-helper", Style: leaderboard.StyleControl, Rounds: 50})
+	require.NoError(t, err)
+	assert.True(t, styled.StyleControl)
+	require.Len(t, styled.Parts, 1)
+	require.Len(t, styled.Parts[0].Style, leaderboard.Covariates)
+	t.Logf("coefficients %+v", styled.Parts[0].Style)
+	for _, c := range styled.Parts[0].Style {
+		assert.Greater(t, c.Value, 0.0, "trainers favoured the rewritten replies: %+v", c)
+	}
+	assert.Greater(t, styled.Parts[0].Style[0].Lower+styled.Parts[0].Style[1].Lower, 0.0, "%+v", styled.Parts[0].Style)
+
+	cmp, err := f.store.Compare(ctx, f.project.ID, "customs-helper", 1, 2, leaderboard.Options{Style: leaderboard.StyleControl, Rounds: 50})
+	require.NoError(t, err)
+	assert.True(t, cmp.StyleControl, "the comparison says it adjusted for style")
+	require.NotNil(t, cmp.Overall.Diff)
+
+	_, err = f.store.Board(ctx, f.project.ID, leaderboard.Options{Style: "fancy"})
+	require.Error(t, err)
+	assert.Equal(t, errs.Invalid, errs.KindOf(err))
+	assert.Contains(t, errs.Message(err), "style")
+}

@@ -3,8 +3,11 @@ package leaderboard
 // Vote is one pairwise outcome between two entries, from one judgment: Outcome is 1 when A
 // won, -1 when B won, 0 for a tie.
 type Vote struct {
-	A, B     string
-	Outcome  int
+	A, B    string
+	Outcome int
+	// Style is the style covariates of A's reply against B's (StyleDiff), when the
+	// judgment carried Features; zero otherwise.
+	Style    [Covariates]float64
 	Trainer  int64
 	Judgment int64
 }
@@ -16,6 +19,9 @@ type Judged struct {
 	Trainer int64
 	Ranking [][]int64                    // candidate ids best first; a group is a tie
 	Scores  map[int64]map[string]float64 // candidate → dimension → score on 0..1
+	// Features are the candidates' style features, for a style-controlled board; nil
+	// otherwise.
+	Features map[int64]Features
 }
 
 // VotesOf turns a judgment into pairwise votes. Without a dimension, a ranking of N
@@ -32,7 +38,11 @@ func VotesOf(j Judged, entryOf map[int64]string, dimension string) []Vote {
 		if !ok1 || !ok2 || ea == eb {
 			return
 		}
-		out = append(out, Vote{A: ea, B: eb, Outcome: outcome, Trainer: j.Trainer, Judgment: j.ID})
+		v := Vote{A: ea, B: eb, Outcome: outcome, Trainer: j.Trainer, Judgment: j.ID}
+		if j.Features != nil {
+			v.Style = StyleDiff(j.Features[a], j.Features[b])
+		}
+		out = append(out, v)
 	}
 	if dimension == "" {
 		for gi, group := range j.Ranking {

@@ -20,6 +20,7 @@ type boardQuery struct {
 	Persona   string `json:"persona"`   // a persona's slug; empty: the whole project
 	Counted   string `json:"counted"`   // checked (default) or submitted
 	Source    string `json:"source"`    // blind (default) or all
+	Style     string `json:"style"`     // none (default) or control: length and markdown as covariates
 	Rounds    int    `json:"rounds"`    // bootstrap rounds, 10..10000 (1000)
 	Seed      int    `json:"seed"`      // the bootstrap's seed (1)
 }
@@ -27,7 +28,7 @@ type boardQuery struct {
 // boardOptions reads a board's options from the query string.
 func boardOptions(c *gin.Context) (leaderboard.Options, error) {
 	o := leaderboard.Options{By: c.Query("by"), Dimension: c.Query("dimension"), Persona: c.Query("persona"),
-		Counted: c.Query("counted"), Source: c.Query("source")}
+		Counted: c.Query("counted"), Source: c.Query("source"), Style: c.Query("style")}
 	if err := queryInt(c, "rounds", &o.Rounds); err != nil {
 		return o, err
 	}
@@ -74,6 +75,7 @@ type compareQuery struct {
 	B       int    `json:"b"`       // the version being judged
 	Counted string `json:"counted"` // checked (default) or submitted
 	Source  string `json:"source"`  // blind (default) or all
+	Style   string `json:"style"`   // none (default) or control: length and markdown as covariates
 	Rounds  int    `json:"rounds"`  // bootstrap rounds (1000)
 	Seed    int    `json:"seed"`    // the bootstrap's seed (1)
 }

@@ -34,6 +34,7 @@ func runLeaderboard(ctx context.Context, args []string, getenv func(string) stri
 	f.StringVar(&o.Dimension, "dimension", "", "a rubric dimension: votes are score differences on it; default the ranking")
 	f.StringVar(&o.Counted, "counted", leaderboard.CountChecked, "which votes count: checked (passed quality control) or submitted (all)")
 	f.StringVar(&o.Source, "source", leaderboard.SourceBlind, "where votes come from: blind (blind pairwise campaigns) or all (open judgments too)")
+	f.StringVar(&o.Style, "style", leaderboard.StyleNone, "style control: none, or control (length and markdown differences as covariates)")
 	f.IntVar(&o.Rounds, "rounds", leaderboard.DefaultRounds, "bootstrap rounds")
 	f.Uint64Var(&seed, "seed", 1, "the bootstrap's seed")
 	f.StringVar(&format, "format", "csv", "csv or json")
@@ -82,6 +83,13 @@ func runLeaderboard(ctx context.Context, args []string, getenv func(string) stri
 	// out of the data but a person still sees them.
 	fmt.Fprintf(stderr, "counted: %s, source: %s, style control: %v, %d votes from %d judgments, %d bootstrap rounds (seed %d)\n",
 		b.Counted, b.Source, b.StyleControl, b.Votes, b.Judgments, b.Rounds, b.Seed)
+	// Style control's coefficients, one line per part and covariate, beside the filter.
+	for gi, part := range b.Parts {
+		for _, c := range part.Style {
+			fmt.Fprintf(stderr, "group %d: style coefficient %s: %s (95%%: %s to %s) log-odds per unit of normalised difference\n",
+				gi+1, c.Name, ff(c.Value), ff(c.Lower), ff(c.Upper))
+		}
+	}
 	for _, n := range b.Notices {
 		switch n {
 		case leaderboard.NoticeTooFewEntries:

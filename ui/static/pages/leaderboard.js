@@ -12,7 +12,7 @@ const BY = ["version", "model", "model_version"];
 
 export async function leaderboardPage(slug) {
   const { project, personas } = await api("GET", `/projects/${slug}/personas`);
-  const state = { by: "version", persona: "", dimension: "", counted: "checked", source: "blind" };
+  const state = { by: "version", persona: "", dimension: "", counted: "checked", source: "blind", style: "none" };
   const select = (name, options, labelOf) => {
     const el = h("select", { name, id: `board-${name}` },
       options.map((v) => h("option", { value: v, selected: state[name] === v }, labelOf(v))));
@@ -44,7 +44,9 @@ export async function leaderboardPage(slug) {
       field("board.dimension", select("dimension", ["", ...board.dimensions.map((d) => d.key)],
         (k) => (k === "" ? t("board.ranking") : dimLabel(board.dimensions.find((d) => d.key === k))))),
       field("board.counted", select("counted", ["checked", "submitted"], (v) => t(`board.counted.${v}`))),
-      field("board.source", select("source", ["blind", "all"], (v) => t(`board.source.${v}`))));
+      field("board.source", select("source", ["blind", "all"], (v) => t(`board.source.${v}`))),
+      // Style control (issue 15): length and markdown as covariates of the fit.
+      field("board.style", select("style", ["none", "control"], (v) => t(`board.style.${v}`))));
     replace(body, renderBoard(board));
     if (can(project.id, "project.manage")) {
       try {
@@ -68,8 +70,8 @@ function dimLabel(d) {
   return locale() === "en" ? d.label_en : d.label;
 }
 
-// filterLine says on the board which votes it counts, where they come from, and that style
-// is not controlled for.
+// filterLine says on the board which votes it counts, where they come from, and whether
+// style is controlled for.
 function filterLine(b) {
   return h("p", { class: "board-filter", id: "board-filter" },
     t(`board.counted.${b.counted}`), " · ", t(`board.source.${b.source}`), " · ",
@@ -95,10 +97,25 @@ function renderBoard(b) {
     if (b.parts.length > 1) out.push(h("h2", {}, t("board.part", { n: formatNumber(i + 1) })));
     if (part.smoothed) out.push(h("p", { class: "muted", i18n: "board.smoothed" }));
     out.push(entryTable(part, b), intervalChart(part));
+    if (b.style_control) out.push(styleTable(part));
     if (b.by === "version") out.push(overTime(part));
   });
   out.push(heatMap(b));
   return out;
+}
+
+// styleTable lists a style-controlled part's covariate coefficients: how much a reply's
+// length or markdown, rather than its content, moved the votes.
+function styleTable(part) {
+  return h("div", { class: "board-style", id: "board-style" },
+    h("h3", { i18n: "board.styleTitle" }),
+    h("p", { class: "muted", i18n: "board.styleHelp" }),
+    h("table", { class: "table" },
+      h("thead", {}, h("tr", {}, ["board.covariate", "board.coefficient", "board.interval"].map((k) => h("th", { i18n: k })))),
+      h("tbody", {}, part.style.map((c) => h("tr", { dataset: { covariate: c.name } },
+        h("td", {}, t(`board.covariate.${c.name}`)),
+        h("td", {}, formatNumber(c.value, 2)),
+        h("td", {}, `${formatNumber(c.lower, 2)} – ${formatNumber(c.upper, 2)}`))))));
 }
 
 function entryTable(part, b) {
