@@ -1,5 +1,7 @@
 package export
 
+import "fmt"
+
 // Consensus mode (issue 14): a preference pair is kept when the item's judgments, each
 // weighted by its trainer's reliability, mostly put the pair's chosen side above its
 // rejected one. One trainer's ranking makes a pair; consensus asks whether the others who
@@ -103,4 +105,13 @@ func place(ranking [][]int64, id int64) int {
 		}
 	}
 	return -1
+}
+
+// consensusCard is the dataset card's line on consensus mode; the votes are in the manifest.
+func consensusCard(c *Consensus) string {
+	if c == nil {
+		return ""
+	}
+	return fmt.Sprintf("Consensus mode: of %d preference pairs considered, %d were kept because the item's judgments, weighted by each trainer's reliability (leave-one-out agreement), mostly agreed with them, and %d were left out. manifest.json lists every vote.\n\n",
+		c.Kept+c.Dropped, c.Kept, c.Dropped)
 }

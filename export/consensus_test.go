@@ -4,6 +4,8 @@ import (
 	"bytes"
 	"context"
 	"math"
+	"os"
+	"path/filepath"
 	"testing"
 
 	"github.com/stretchr/testify/assert"
@@ -125,9 +127,9 @@ func TestConsensusMode(t *testing.T) {
 
 	// What each stored pair's vote must be, by trainer and sides (a position letter, or "gold").
 	type want struct {
-		voters       int
+		voters        int
 		for_, against float64
-		kept         bool
+		kept          bool
 	}
 	wants := map[string]want{
 		"wang B>A": {3, 0.2, 1, false}, "li B>A": {3, 0.2, 1, false}, "zhao A>B": {3, 1, 0.2, true},
@@ -173,6 +175,16 @@ func TestConsensusMode(t *testing.T) {
 	// B>C is kept for all three and A>C for two; the later copies are duplicates of wang's.
 	assert.ElementsMatch(t, []string{"zhao A>B", "wang A>C", "wang B>C"}, got)
 	assert.Equal(t, 3, stats.Duplicates)
+
+	dir := t.TempDir()
+	m, err := export.New(q.pool, nil).WriteDir(context.Background(), export.Spec{Format: "trl-dpo", Filter: export.Filter{Project: "exports", Consensus: true}},
+		dir, export.Creator{Name: "t"}, nil)
+	require.NoError(t, err)
+	require.NotNil(t, m.Consensus)
+	assert.Len(t, m.Consensus.Votes, 13, "the manifest holds every vote")
+	card, err := os.ReadFile(filepath.Join(dir, "README.md"))
+	require.NoError(t, err)
+	assert.Contains(t, string(card), "of 13 preference pairs considered, 6 were kept")
 
 	_, off := q.export(t, export.Spec{Format: "trl-dpo"})
 	assert.Nil(t, off.Consensus, "no votes when consensus mode is off")
