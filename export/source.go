@@ -57,6 +57,8 @@ const judgmentsSQL = `WITH latest AS (
 	JOIN turns t ON t.id = j.turn_id
 	JOIN conversations cv ON cv.id = t.conversation_id
 	WHERE cv.project_id = $1 AND j.created_at <= $2
+		-- A side-swap repeat's answer is a check of the trainer, not what they think of the turn.
+		AND ` + rlhf.DataSQL + `
 	ORDER BY j.turn_id, j.trainer_id, j.revision DESC
 ), jd AS MATERIALIZED (
 	SELECT l.*, t.conversation_id, t.user_message_id, p.slug AS persona, u.login AS annotator
