@@ -1,6 +1,10 @@
 package export
 
-import "fmt"
+import (
+	"fmt"
+
+	"github.com/mentor-ai/mentor/rlhf"
+)
 
 // Consensus mode (issue 14): a preference pair is kept when the item's judgments, each
 // weighted by its trainer's reliability, mostly put the pair's chosen side above its
@@ -9,18 +13,19 @@ import "fmt"
 
 // votersSQL gathers, for each judgment of the pairs source, the latest revision (as of $2) of
 // every trainer's judgment of the same turn, with the trainer's leave-one-out agreement from
-// the last agreement refresh of the turn's campaign. It is a lateral join the planner skips
-// (a one-time filter on $17) unless consensus mode is on.
+// the last agreement refresh of the turn's campaign. Side-swap repeats are checks of the
+// trainer, not votes. It is a lateral join the planner skips (a one-time filter on $17)
+// unless consensus mode is on.
 const votersSQL = `LEFT JOIN LATERAL (
 			SELECT jsonb_agg(jsonb_build_object('judgment', v.id, 'ranking', v.ranking, 'loo', v.loo) ORDER BY v.trainer_id) AS voters
 			FROM (
-				SELECT DISTINCT ON (j2.trainer_id) j2.id, j2.trainer_id, j2.ranking,
+				SELECT DISTINCT ON (j.trainer_id) j.id, j.trainer_id, j.ranking,
 					(SELECT f.value FROM campaign_items ci JOIN agreement_figures f ON f.campaign_id = ci.campaign_id
-						AND f.scope = 'trainer' AND f.scope_id = j2.trainer_id AND f.measure = 'loo'
-					WHERE ci.turn_id = j2.turn_id) AS loo
-				FROM judgments j2
-				WHERE $17 AND j2.turn_id = jd.turn_id AND j2.created_at <= $2
-				ORDER BY j2.trainer_id, j2.revision DESC
+						AND f.scope = 'trainer' AND f.scope_id = j.trainer_id AND f.measure = 'loo'
+					WHERE ci.turn_id = j.turn_id) AS loo
+				FROM judgments j
+				WHERE $17 AND j.turn_id = jd.turn_id AND j.created_at <= $2 AND ` + rlhf.DataSQL + `
+				ORDER BY j.trainer_id, j.revision DESC
 			) v
 		) vt ON true`
 

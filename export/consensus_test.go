@@ -219,3 +219,41 @@ func TestQCFilterValues(t *testing.T) {
 		})
 	}
 }
+
+// TestSideSwapRepeatIsNotData: a side-swap repeat's answer is stored as a new revision of
+// the trainer's judgment, but it only measures the trainer: exports keep the revision before
+// it, and consensus mode does not count it as a vote.
+func TestSideSwapRepeatIsNotData(t *testing.T) {
+	t.Parallel()
+	q := newQCWorld(t)
+	ctx := context.Background()
+	tn := q.turn("customs-helper", "wang", 0, nil, "换边复查的题目",
+		cand{content: "A：50元以下免征", model: "qwen-plus", version: 1}, cand{content: "B：全部免税", model: "qwen-plus", version: 1})
+	first := q.judge("customs-helper", "wang", tn, judgment{ranking: [][]int{{1}, {2}}})
+	q.judge("customs-helper", "li", tn, judgment{ranking: [][]int{{1}, {2}}})
+	repeat := q.judge("customs-helper", "wang", tn, judgment{ranking: [][]int{{2}, {1}}}) // swayed by the swapped sides
+	q.item(tn, "换边复查的题目", 1)
+	var original int64
+	require.NoError(t, q.pool.QueryRow(ctx, `INSERT INTO claims (campaign_id, item_id, trainer_id, state, claimed_at, lease_until, closed_at, judgment_id, guidelines_version)
+		SELECT $1, i.id, $2, 'submitted', now(), now(), now(), $3, 1 FROM campaign_items i WHERE i.turn_id = $4 RETURNING id`,
+		q.campaign, q.users["wang"].ID, first.JudgmentID, tn.ID).Scan(&original))
+	_, err := q.pool.Exec(ctx, `INSERT INTO claims (campaign_id, item_id, trainer_id, state, claimed_at, lease_until, closed_at, judgment_id, guidelines_version, swap_of)
+		SELECT campaign_id, item_id, trainer_id, 'submitted', now(), now(), now(), $2, 1, id FROM claims WHERE id = $1`, original, repeat.JudgmentID)
+	require.NoError(t, err)
+
+	rows := rowsOf(t, first2(q.export(t, export.Spec{Format: "rankings"})))
+	require.Len(t, rows, 2, "one row per trainer")
+	for _, r := range rows {
+		best := r["candidates"].([]any)[0].(map[string]any)
+		assert.Equal(t, "A：50元以下免征", best["content"], "%s's row is the judgment before the repeat", r["annotator"])
+	}
+	_, stats := q.export(t, export.Spec{Format: "trl-dpo", Filter: export.Filter{Consensus: true}})
+	require.NotNil(t, stats.Consensus)
+	for _, v := range stats.Consensus.Votes {
+		assert.Equal(t, 2, v.Voters, "the repeat is no third vote")
+		assert.True(t, v.Kept)
+	}
+	assert.Equal(t, 2, stats.Consensus.Kept)
+}
+
+func first2(data []byte, _ export.Stats) []byte { return data }
