@@ -111,6 +111,13 @@ func TestSideSwapRepeats(t *testing.T) {
 	assert.Equal(t, items*k, judged)
 	assert.Zero(t, drift)
 
+	// Repeats are checks, not work to review.
+	var queued, queuedRepeats int
+	require.NoError(t, f.pool.QueryRow(ctx, `SELECT count(*), count(*) FILTER (WHERE cl.swap_of IS NOT NULL)
+		FROM review_queue q JOIN claims cl ON cl.judgment_id = q.judgment_id WHERE q.campaign_id = $1`, c.ID).Scan(&queued, &queuedRepeats))
+	assert.Equal(t, items*k, queued, "every judgment of work is queued for review")
+	assert.Zero(t, queuedRepeats, "a repeat was queued for review")
+
 	stats, err := f.store.TrainerStats(ctx, c.ID, campaign.StatsScope{All: true})
 	require.NoError(t, err)
 	byID := map[int64]campaign.TrainerStats{}

@@ -14,7 +14,16 @@ ALTER TABLE claims DROP CONSTRAINT claims_item_id_trainer_id_key;
 -- (item_id, trainer_id) first, so "never claimed by me" is still a probe of this index.
 CREATE UNIQUE INDEX claims_item_trainer ON claims (item_id, trainer_id, (swap_of IS NOT NULL));
 
+-- A repeat's answer is a check of the trainer, not work to review: it joins no review queue
+-- (00015's trigger queued every submitted claim).
+DROP TRIGGER claims_queue_for_review ON claims;
+CREATE TRIGGER claims_queue_for_review AFTER UPDATE OF state ON claims
+    FOR EACH ROW WHEN (NEW.state = 'submitted' AND OLD.state <> 'submitted' AND NEW.swap_of IS NULL) EXECUTE FUNCTION queue_for_review();
+
 -- +goose Down
+DROP TRIGGER claims_queue_for_review ON claims;
+CREATE TRIGGER claims_queue_for_review AFTER UPDATE OF state ON claims
+    FOR EACH ROW WHEN (NEW.state = 'submitted' AND OLD.state <> 'submitted') EXECUTE FUNCTION queue_for_review();
 DROP INDEX claims_item_trainer;
 DELETE FROM claims WHERE swap_of IS NOT NULL;
 ALTER TABLE claims ADD CONSTRAINT claims_item_id_trainer_id_key UNIQUE (item_id, trainer_id);
