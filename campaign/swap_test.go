@@ -14,6 +14,7 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
+	"github.com/mentor-ai/mentor/agreement"
 	"github.com/mentor-ai/mentor/campaign"
 	"github.com/mentor-ai/mentor/errs"
 	"github.com/mentor-ai/mentor/rlhf"
@@ -117,6 +118,15 @@ func TestSideSwapRepeats(t *testing.T) {
 		FROM review_queue q JOIN claims cl ON cl.judgment_id = q.judgment_id WHERE q.campaign_id = $1`, c.ID).Scan(&queued, &queuedRepeats))
 	assert.Equal(t, items*k, queued, "every judgment of work is queued for review")
 	assert.Zero(t, queuedRepeats, "a repeat was queued for review")
+
+	// Both trainers' work agrees on every item (each picked the reply at position 1); leftie's
+	// repeats, which picked the other, are checks and must not lower any item's W.
+	require.NoError(t, agreement.NewRefresher(f.pool, f.clock.now, nil).RefreshAll(ctx))
+	var refreshed, below int
+	require.NoError(t, f.pool.QueryRow(ctx, `SELECT count(*), count(*) FILTER (WHERE a.agreement < 1)
+		FROM item_agreement a JOIN campaign_items i ON i.id = a.item_id WHERE i.campaign_id = $1`, c.ID).Scan(&refreshed, &below))
+	assert.Equal(t, items, refreshed)
+	assert.Zero(t, below, "a repeat counted in an item's agreement")
 
 	stats, err := f.store.TrainerStats(ctx, c.ID, campaign.StatsScope{All: true})
 	require.NoError(t, err)
