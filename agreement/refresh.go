@@ -125,7 +125,8 @@ func (r *Refresher) Refresh(ctx context.Context, campaignID int64) (Summary, err
 func load(ctx context.Context, tx pgx.Tx, campaignID int64) ([]judgment, error) {
 	rows, err := tx.Query(ctx, `SELECT DISTINCT ON (j.turn_id, j.trainer_id) i.id, j.trainer_id, coalesce(bm.base_id, 0), j.ranking::text, j.flags::text, j.ratings::text
 		FROM campaign_items i JOIN judgments j ON j.turn_id = i.turn_id LEFT JOIN base_members bm ON bm.user_id = j.trainer_id
-		WHERE i.campaign_id = $1 AND NOT i.gold ORDER BY j.turn_id, j.trainer_id, j.revision DESC`, campaignID)
+		WHERE i.campaign_id = $1 AND NOT i.gold AND `+rlhf.DataSQL+` -- side-swap repeats are checks, not votes
+		ORDER BY j.turn_id, j.trainer_id, j.revision DESC`, campaignID)
 	if err != nil {
 		return nil, err
 	}

@@ -385,7 +385,7 @@ func scanCampaign(row pgx.Row) (Campaign, error) {
 	err := row.Scan(&c.ID, &c.ProjectID, &c.PersonaID, &c.Name, &c.TaskKind, &plan, &c.K, &c.Guidelines, &c.GuidelinesVersion,
 		&c.Deadline, &c.Priority, &c.LeaseSeconds, &c.ClaimCap, &c.SkipLimit, &c.Live, &c.State, &c.CreatedBy, &c.CreatedAt,
 		&c.Checks.HoneypotRate, &c.Checks.HoneypotThreshold, &c.Checks.SpeedFloorMS, &c.Checks.SpeedFloorShare, &c.Checks.MedianMS,
-		&c.Checks.AgreementFloor, &c.Checks.ExtraBudget, &c.Checks.ExtraUsed)
+		&c.Checks.AgreementFloor, &c.Checks.ExtraBudget, &c.Checks.ExtraUsed, &c.Checks.SwapRate)
 	if err != nil {
 		return c, err
 	}

@@ -30,6 +30,10 @@ type Checks struct {
 	AgreementFloor    float64 `json:"agreement_floor"`    // items whose agreement (Kendall's W) is below this get more judgments
 	ExtraBudget       int     `json:"extra_budget"`       // extra judgments adaptive overlap may ask for in all; past it, items go to a reviewer
 	ExtraUsed         int     `json:"extra_used"`         // extra judgments asked for so far
+	// SwapRate is, in a blind pairwise campaign, the share of claims that deal a pair the
+	// trainer judged before again with its sides swapped (swap.go), 0–0.5; other task kinds
+	// ignore it.
+	SwapRate float64 `json:"swap_rate"`
 }
 
 // ChecksInput sets a campaign's checks; an absent field keeps its value (or the default,
@@ -41,9 +45,10 @@ type ChecksInput struct {
 	SpeedFloorShare   *float64 `json:"speed_floor_share"`
 	AgreementFloor    *float64 `json:"agreement_floor"`
 	ExtraBudget       *int     `json:"extra_budget"`
+	SwapRate          *float64 `json:"swap_rate"`
 }
 
-const checksColumns = `honeypot_rate, honeypot_threshold, speed_floor_ms, speed_floor_share, median_ms, agreement_floor, extra_budget, extra_used`
+const checksColumns = `honeypot_rate, honeypot_threshold, speed_floor_ms, speed_floor_share, median_ms, agreement_floor, extra_budget, extra_used, swap_rate`
 
 func badShare(v *float64, most float64) bool {
 	return v != nil && (math.IsNaN(*v) || *v < 0 || *v > most)
@@ -63,6 +68,8 @@ func (in ChecksInput) validate() error {
 		return errs.Field("checks.agreement_floor", "must be between 0 and 1, got %g", *in.AgreementFloor)
 	case in.ExtraBudget != nil && (*in.ExtraBudget < 0 || *in.ExtraBudget > 1000000):
 		return errs.Field("checks.extra_budget", "must be between 0 and 1000000, got %d", *in.ExtraBudget)
+	case badShare(in.SwapRate, maxSwapRate):
+		return errs.Field("checks.swap_rate", "must be between 0%% and 50%%, got %g%%", *in.SwapRate*100)
 	}
 	return nil
 }
@@ -70,8 +77,9 @@ func (in ChecksInput) validate() error {
 func setChecks(ctx context.Context, tx pgx.Tx, id int64, in ChecksInput) error {
 	_, err := tx.Exec(ctx, `UPDATE campaigns SET honeypot_rate = coalesce($2, honeypot_rate), honeypot_threshold = coalesce($3, honeypot_threshold),
 			speed_floor_ms = coalesce($4, speed_floor_ms), speed_floor_share = coalesce($5, speed_floor_share),
-			agreement_floor = coalesce($6, agreement_floor), extra_budget = coalesce($7, extra_budget), updated_at = now()
-		WHERE id = $1`, id, in.HoneypotRate, in.HoneypotThreshold, in.SpeedFloorMS, in.SpeedFloorShare, in.AgreementFloor, in.ExtraBudget)
+			agreement_floor = coalesce($6, agreement_floor), extra_budget = coalesce($7, extra_budget), swap_rate = coalesce($8, swap_rate),
+			updated_at = now()
+		WHERE id = $1`, id, in.HoneypotRate, in.HoneypotThreshold, in.SpeedFloorMS, in.SpeedFloorShare, in.AgreementFloor, in.ExtraBudget, in.SwapRate)
 	return err
 }
 
@@ -347,7 +355,7 @@ func (s *Store) Promotable(ctx context.Context, campaignID int64) ([]Unanimous, 
 
 func (s *Store) unanimous(ctx context.Context, campaignID, itemID int64) ([]Unanimous, error) {
 	rows, _ := s.pool.Query(ctx, `SELECT i.id, i.question, min(j.ranking::text), count(*)::int
-		FROM campaign_items i JOIN claims cl ON cl.item_id = i.id AND cl.state = 'submitted' JOIN judgments j ON j.id = cl.judgment_id
+		FROM campaign_items i JOIN claims cl ON cl.item_id = i.id AND cl.state = 'submitted' AND cl.swap_of IS NULL JOIN judgments j ON j.id = cl.judgment_id
 		WHERE i.campaign_id = $1 AND NOT i.gold AND ($3 = 0 OR i.id = $3)
 		GROUP BY i.id HAVING count(*) >= $2 AND count(DISTINCT j.ranking) = 1
 		ORDER BY count(*) DESC, i.id LIMIT 200`, campaignID, PromoteMin, itemID)

@@ -58,6 +58,8 @@ func TestChecksRefuseBadSettings(t *testing.T) {
 		{"threshold over 1", campaign.ChecksInput{HoneypotThreshold: ptr(1.5)}, "checks.honeypot_threshold"},
 		{"negative floor", campaign.ChecksInput{SpeedFloorMS: &neg}, "checks.speed_floor_ms"},
 		{"agreement floor", campaign.ChecksInput{AgreementFloor: ptr(2)}, "checks.agreement_floor"},
+		{"swap rate over 50%", campaign.ChecksInput{SwapRate: ptr(0.6)}, "checks.swap_rate"},
+		{"negative swap rate", campaign.ChecksInput{SwapRate: ptr(-0.1)}, "checks.swap_rate"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -69,6 +71,7 @@ func TestChecksRefuseBadSettings(t *testing.T) {
 	c := f.campaign(t, campaign.Input{K: 1})
 	assert.InDelta(t, 0.05, c.Checks.HoneypotRate, 1e-9, "the default rate")
 	assert.Equal(t, 3000, c.Checks.SpeedFloorMS)
+	assert.InDelta(t, 0.05, c.Checks.SwapRate, 1e-9, "the default side-swap rate")
 	got, err := f.store.SetChecks(context.Background(), c.ID, campaign.ChecksInput{HoneypotRate: ptr(0.5)})
 	require.NoError(t, err)
 	assert.InDelta(t, 0.5, got.Checks.HoneypotRate, 1e-9)

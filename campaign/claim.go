@@ -42,6 +42,9 @@ type Claim struct {
 	ClaimedAt         time.Time       `json:"claimed_at"`
 	LeaseUntil        time.Time       `json:"lease_until"`
 	GuidelinesVersion int             `json:"guidelines_version"`
+	// Swapped marks a side-swap repeat (swap.go): the work screen shows the item's two
+	// replies in the other order, and labels them A and B as it shows them.
+	Swapped bool `json:"swapped"`
 }
 
 // Errors a claim can end in. Each says what to do next.
@@ -81,9 +84,9 @@ func expire(b *pgx.Batch, campaignID int64, now time.Time) {
 			SELECT id FROM claims WHERE (SELECT locked FROM mine) AND campaign_id = $1 AND state = 'open' AND lease_until <= $2
 			ORDER BY id FOR UPDATE SKIP LOCKED),
 		upd AS (UPDATE claims SET state = 'expired', closed_at = $2 FROM lapsed WHERE claims.id = lapsed.id
-			RETURNING claims.item_id, claims.base_id),
+			RETURNING claims.item_id, claims.base_id, claims.swap_of IS NOT NULL AS swap),
 		items AS (UPDATE campaign_items i SET taken = i.taken - n.c
-			FROM (SELECT item_id, count(*)::int AS c FROM upd GROUP BY item_id) n WHERE i.id = n.item_id)
+			FROM (SELECT item_id, count(*)::int AS c FROM upd WHERE NOT upd.swap GROUP BY item_id) n WHERE i.id = n.item_id)
 		UPDATE campaign_bases b SET used = b.used - n.c
 			FROM (SELECT base_id, count(*)::int AS c FROM upd WHERE base_id IS NOT NULL GROUP BY base_id) n
 			WHERE b.campaign_id = $1 AND b.base_id = n.base_id`, campaignID, now, fmt.Sprintf("expire:%d", campaignID))
@@ -120,16 +123,19 @@ func (s *Store) Next(ctx context.Context, campaignID, trainerID int64) (Claim, e
 		var claimed int
 		var pausedAcc *float64
 		var pausedN *int
+		// Side-swap checks (swap.go): their rate, in a blind pairwise campaign only.
+		var swapRate float64
+		var pairwise bool
 		batch.Queue(`SELECT c.state, c.k, c.lease_seconds, c.claim_cap, c.guidelines_version,
 				(SELECT count(*) FROM campaign_bases WHERE campaign_id = c.id)::int,
 				(SELECT bm.base_id FROM base_members bm JOIN campaign_bases cb ON cb.base_id = bm.base_id AND cb.campaign_id = c.id WHERE bm.user_id = $2),
 				(SELECT count(*) FROM claims WHERE trainer_id = $2 AND campaign_id + 0 = c.id AND state = 'open' AND lease_until > $3)::int,
 				c.honeypot_rate, c.honeypot_seed, (SELECT count(*) FROM claims WHERE trainer_id = $2 AND campaign_id = c.id)::int,
-				p.accuracy, p.gold_items
+				p.accuracy, p.gold_items, c.swap_rate, c.task_kind = 'blind_pairwise'
 			FROM campaigns c LEFT JOIN trainer_pauses p ON p.campaign_id = c.id AND p.trainer_id = $2 AND p.lifted_at IS NULL
 			WHERE c.id = $1`, campaignID, trainerID, now).
 			QueryRow(func(row pgx.Row) error {
-				return row.Scan(&state, &k, &leaseSeconds, &claimCap, &guidelines, &bases, &base, &open, &rate, &seed, &claimed, &pausedAcc, &pausedN)
+				return row.Scan(&state, &k, &leaseSeconds, &claimCap, &guidelines, &bases, &base, &open, &rate, &seed, &claimed, &pausedAcc, &pausedN, &swapRate, &pairwise)
 			})
 		expire(batch, campaignID, now)
 		if err := tx.SendBatch(ctx, batch).Close(); err != nil {
@@ -157,7 +163,19 @@ func (s *Store) Next(ctx context.Context, campaignID, trainerID int64) (Claim, e
 			}
 		}
 		gold := itemID != 0
-		if !gold {
+		// A side-swap repeat when one is due and drawn, in place of the queue's next item.
+		var swapOf *int64
+		if !gold && pairwise && swapDealt(uint64(seed), trainerID, claimed, swapRate) {
+			of, item, err := dealSwap(ctx, tx, campaignID, trainerID)
+			if err != nil {
+				return err
+			}
+			if of != 0 {
+				itemID, swapOf = item, &of
+				base = nil // not the base's work toward its quota, like a gold claim
+			}
+		}
+		if !gold && swapOf == nil {
 			// Adaptive overlap asks some items for up to 2 judgments beyond k (extra_k).
 			//
 			// "OFFSET 0" keeps "never claimed by me" a probe of UNIQUE (item_id, trainer_id) per
@@ -174,7 +192,7 @@ func (s *Store) Next(ctx context.Context, campaignID, trainerID int64) (Claim, e
 			if err != nil {
 				return err
 			}
-		} else {
+		} else if gold {
 			// A gold claim is not the base's work toward its quota: with no base on the claim,
 			// expiring or skipping it gives nothing back either.
 			base = nil
@@ -194,13 +212,15 @@ func (s *Store) Next(ctx context.Context, campaignID, trainerID int64) (Claim, e
 		}
 		// Take the place and write the claim, returning it as the screen shows it, in one
 		// statement.
-		out.CampaignID, out.ItemID, out.GuidelinesVersion = campaignID, itemID, guidelines
-		return tx.QueryRow(ctx, `WITH item AS (UPDATE campaign_items SET taken = taken + 1 WHERE id = $2 RETURNING id, turn_id, question, prior, tags),
-				claim AS (INSERT INTO claims (campaign_id, item_id, trainer_id, base_id, claimed_at, lease_until, guidelines_version)
-					VALUES ($1, $2, $3, $4, $5, $6, $7) RETURNING id, state, claimed_at, lease_until)
+		// A repeat takes no place toward k: it is a check, not one of the item's judgments.
+		out.CampaignID, out.ItemID, out.GuidelinesVersion, out.Swapped = campaignID, itemID, guidelines, swapOf != nil
+		return tx.QueryRow(ctx, `WITH item AS (UPDATE campaign_items SET taken = taken + CASE WHEN $8::bigint IS NULL THEN 1 ELSE 0 END
+					WHERE id = $2 RETURNING id, turn_id, question, prior, tags),
+				claim AS (INSERT INTO claims (campaign_id, item_id, trainer_id, base_id, claimed_at, lease_until, guidelines_version, swap_of)
+					VALUES ($1, $2, $3, $4, $5, $6, $7, $8) RETURNING id, state, claimed_at, lease_until)
 			SELECT claim.id, item.turn_id, coalesce((SELECT conversation_id FROM turns WHERE id = item.turn_id), 0), item.question, item.prior,
 				item.tags, claim.state, claim.claimed_at, claim.lease_until FROM claim, item`,
-			campaignID, itemID, trainerID, base, now, now.Add(time.Duration(leaseSeconds)*time.Second), guidelines).
+			campaignID, itemID, trainerID, base, now, now.Add(time.Duration(leaseSeconds)*time.Second), guidelines, swapOf).
 			Scan(&out.ID, &out.TurnID, &out.ConversationID, &out.Question, &out.Prior, &out.Tags, &out.State, &out.ClaimedAt, &out.LeaseUntil)
 	})
 	if err != nil {
@@ -213,10 +233,10 @@ func getClaim(ctx context.Context, q querier, id int64) (Claim, error) {
 	var c Claim
 	var turn *int64
 	err := q.QueryRow(ctx, `SELECT cl.id, cl.campaign_id, cl.item_id, i.turn_id, coalesce(t.conversation_id, 0), i.question, i.prior, i.tags,
-			cl.state, cl.claimed_at, cl.lease_until, cl.guidelines_version
+			cl.state, cl.claimed_at, cl.lease_until, cl.guidelines_version, cl.swap_of IS NOT NULL
 		FROM claims cl JOIN campaign_items i ON i.id = cl.item_id LEFT JOIN turns t ON t.id = i.turn_id WHERE cl.id = $1`, id).
 		Scan(&c.ID, &c.CampaignID, &c.ItemID, &turn, &c.ConversationID, &c.Question, &c.Prior, &c.Tags, &c.State, &c.ClaimedAt,
-			&c.LeaseUntil, &c.GuidelinesVersion)
+			&c.LeaseUntil, &c.GuidelinesVersion, &c.Swapped)
 	if turn != nil {
 		c.TurnID = *turn
 	}
@@ -244,16 +264,17 @@ func (s *Store) Open(ctx context.Context, campaignID, trainerID int64) ([]Claim,
 }
 
 // lockOwnClaim locks a claim and checks it is the trainer's and still open under its lease.
-func lockOwnClaim(ctx context.Context, tx pgx.Tx, claimID, trainerID int64, now time.Time) (itemID int64, base *int64, err error) {
+// A side-swap repeat's item is returned as swapOf's: the claim it repeats.
+func lockOwnClaim(ctx context.Context, tx pgx.Tx, claimID, trainerID int64, now time.Time) (itemID int64, base, swapOf *int64, err error) {
 	var owner int64
 	var state string
 	var until time.Time
-	err = tx.QueryRow(ctx, `SELECT trainer_id, state, lease_until, item_id, base_id FROM claims WHERE id = $1 FOR UPDATE`, claimID).
-		Scan(&owner, &state, &until, &itemID, &base)
+	err = tx.QueryRow(ctx, `SELECT trainer_id, state, lease_until, item_id, base_id, swap_of FROM claims WHERE id = $1 FOR UPDATE`, claimID).
+		Scan(&owner, &state, &until, &itemID, &base, &swapOf)
 	if err != nil {
-		return 0, nil, db.Error(err, "claim %d", claimID)
+		return 0, nil, nil, db.Error(err, "claim %d", claimID)
 	}
-	return itemID, base, checkOwnOpen(owner, trainerID, state, until, now)
+	return itemID, base, swapOf, checkOwnOpen(owner, trainerID, state, until, now)
 }
 
 func checkOwnOpen(owner, trainerID int64, state string, until, now time.Time) error {
@@ -274,7 +295,7 @@ func (s *Store) Heartbeat(ctx context.Context, claimID, trainerID int64) (Claim,
 	now := s.now()
 	var out Claim
 	err := pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
-		if _, _, err := lockOwnClaim(ctx, tx, claimID, trainerID, now); err != nil {
+		if _, _, _, err := lockOwnClaim(ctx, tx, claimID, trainerID, now); err != nil {
 			return err
 		}
 		if _, err := tx.Exec(ctx, `UPDATE claims cl SET lease_until = $2::timestamptz + make_interval(secs => c.lease_seconds)
@@ -300,12 +321,17 @@ func (s *Store) Skip(ctx context.Context, claimID, trainerID int64, reason strin
 	}
 	now := s.now()
 	err := pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
-		itemID, base, err := lockOwnClaim(ctx, tx, claimID, trainerID, now)
+		itemID, base, swapOf, err := lockOwnClaim(ctx, tx, claimID, trainerID, now)
 		if err != nil {
 			return err
 		}
 		if _, err := tx.Exec(ctx, `UPDATE claims SET state = 'skipped', skip_reason = $2, closed_at = $3 WHERE id = $1`, claimID, reason, now); err != nil {
 			return err
+		}
+		if swapOf != nil {
+			// A skipped repeat took no place and counts as no skip of the item: the trainer
+			// judged it already, and a repeat skipped is only a check not made.
+			return nil
 		}
 		if _, err := tx.Exec(ctx, `UPDATE campaign_items i SET taken = taken - 1, skips = skips + 1,
 				set_aside = set_aside OR skips + 1 >= (SELECT skip_limit FROM campaigns WHERE id = i.campaign_id)
@@ -366,12 +392,17 @@ func (s *Store) PrepareSubmit(ctx context.Context, claimID, trainerID int64) (*S
 	sub.TurnID = *turn
 	sub.InTx = func(ctx context.Context, tx pgx.Tx, judgmentID int64) error {
 		now := s.now()
-		itemID, _, err := lockOwnClaim(ctx, tx, claimID, trainerID, now)
+		itemID, _, swapOf, err := lockOwnClaim(ctx, tx, claimID, trainerID, now)
 		if err != nil {
 			return err
 		}
 		if _, err := tx.Exec(ctx, `UPDATE claims SET state = 'submitted', judgment_id = $2, closed_at = $3 WHERE id = $1`, claimID, judgmentID, now); err != nil {
 			return err
+		}
+		if swapOf != nil {
+			// A repeat is a check of the trainer, not one of the item's k judgments: it
+			// completes nothing, and what it says is read from the two claims (stats.go).
+			return nil
 		}
 		// The k-th judgment takes the item out of every queue.
 		var externalID *string

@@ -37,8 +37,15 @@ type TrainerStats struct {
 	Held         int      `json:"held"`
 	Paused       bool     `json:"paused"`
 	// LeftShare is, in a blind pairwise campaign, the share of decided pairs the trainer gave
-	// to the left-hand reply: near 0.5 when position does not sway them. Nil elsewhere.
+	// to the left-hand reply (side-swap repeats included, where the left is the other reply):
+	// their position bias, near 0.5 when position does not sway them. Nil elsewhere.
 	LeftShare *float64 `json:"left_share"`
+	// Side-swap checks (swap.go): repeats answered, and how many picked the same reply as the
+	// first time (or tied both times). Repeats count in no other figure here.
+	SwapRepeats    int `json:"swap_repeats"`
+	SwapConsistent int `json:"swap_consistent"`
+	// SwapConsistency is swap_consistent / swap_repeats; nil before the first repeat.
+	SwapConsistency *float64 `json:"swap_consistency"`
 }
 
 // StatsScope is whose statistics a reader may see: everyone's, or their own and those of
@@ -57,22 +64,30 @@ func (s *Store) TrainerStats(ctx context.Context, campaignID int64, scope StatsS
 	}
 	rows, _ := s.pool.Query(ctx, `WITH j AS (
 			SELECT cl.trainer_id, jd.time_spent_ms, coalesce(jc.review_state, 'unreviewed') AS rs, coalesce(jc.speed_flagged, false) AS sf,
-				coalesce(jc.held, false) AS held,
+				coalesce(jc.held, false) AS held, cl.swap_of IS NOT NULL AS swap,
+				-- A repeat shows the pair the other way round: its left is position 2.
 				CASE WHEN c.task_kind = 'blind_pairwise' AND jsonb_array_length(jd.ranking) = 2
-					THEN (SELECT cand.position FROM candidates cand WHERE cand.id = (jd.ranking->0->>0)::bigint) END AS winner
+					THEN (SELECT cand.position FROM candidates cand WHERE cand.id = (jd.ranking->0->>0)::bigint)
+						= CASE WHEN cl.swap_of IS NULL THEN 1 ELSE 2 END END AS left_won,
+				-- The same reply first (or a tie both times) as the claim it repeats.
+				CASE WHEN cl.swap_of IS NOT NULL THEN (SELECT CASE WHEN jsonb_array_length(jo.ranking) = 2 THEN jo.ranking->0->>0 END
+						FROM claims o JOIN judgments jo ON jo.id = o.judgment_id WHERE o.id = cl.swap_of)
+					IS NOT DISTINCT FROM CASE WHEN jsonb_array_length(jd.ranking) = 2 THEN jd.ranking->0->>0 END END AS consistent
 			FROM claims cl JOIN campaigns c ON c.id = cl.campaign_id JOIN judgments jd ON jd.id = cl.judgment_id
 				LEFT JOIN judgment_checks jc ON jc.judgment_id = cl.judgment_id
 			WHERE cl.campaign_id = $1 AND cl.state = 'submitted')
-		SELECT u.id, u.login, u.display_name, bm.base_id, coalesce(b.name, ''), count(*)::int,
-			percentile_disc(0.5) WITHIN GROUP (ORDER BY j.time_spent_ms),
-			count(*) FILTER (WHERE j.rs = 'accepted')::int, count(*) FILTER (WHERE j.rs = 'rejected')::int,
+		SELECT u.id, u.login, u.display_name, bm.base_id, coalesce(b.name, ''), count(*) FILTER (WHERE NOT j.swap)::int,
+			percentile_disc(0.5) WITHIN GROUP (ORDER BY j.time_spent_ms) FILTER (WHERE NOT j.swap),
+			count(*) FILTER (WHERE j.rs = 'accepted' AND NOT j.swap)::int, count(*) FILTER (WHERE j.rs = 'rejected' AND NOT j.swap)::int,
 			(SELECT count(*) FROM gold_results r WHERE r.campaign_id = $1 AND r.trainer_id = u.id)::int,
 			(SELECT count(*) FROM gold_results r WHERE r.campaign_id = $1 AND r.trainer_id = u.id AND r.correct)::int,
 			(SELECT value FROM agreement_figures f WHERE f.campaign_id = $1 AND f.scope = 'trainer' AND f.scope_id = u.id AND f.measure = 'loo'),
-			(SELECT count(*) FROM judgments r JOIN campaign_items i ON i.turn_id = r.turn_id WHERE i.campaign_id = $1 AND r.trainer_id = u.id AND r.revision > 1)::int,
-			count(*) FILTER (WHERE j.sf)::int, count(*) FILTER (WHERE j.held)::int,
+			(SELECT count(*) FROM judgments r JOIN campaign_items i ON i.turn_id = r.turn_id WHERE i.campaign_id = $1 AND r.trainer_id = u.id AND r.revision > 1
+				AND NOT EXISTS (SELECT 1 FROM claims sc WHERE sc.judgment_id = r.id AND sc.swap_of IS NOT NULL))::int,
+			count(*) FILTER (WHERE j.sf AND NOT j.swap)::int, count(*) FILTER (WHERE j.held AND NOT j.swap)::int,
 			EXISTS (SELECT 1 FROM trainer_pauses p WHERE p.campaign_id = $1 AND p.trainer_id = u.id AND p.lifted_at IS NULL),
-			count(*) FILTER (WHERE j.winner = 1)::int, count(j.winner)::int
+			count(*) FILTER (WHERE j.left_won)::int, count(j.left_won)::int,
+			count(*) FILTER (WHERE j.swap)::int, count(*) FILTER (WHERE j.consistent)::int
 		FROM j JOIN users u ON u.id = j.trainer_id LEFT JOIN base_members bm ON bm.user_id = u.id LEFT JOIN bases b ON b.id = bm.base_id
 		WHERE $2 OR u.id = $3 OR bm.base_id = ANY ($4)
 		GROUP BY u.id, u.login, u.display_name, bm.base_id, b.name ORDER BY u.login`, campaignID, scope.All, scope.Self, bases)
@@ -80,7 +95,8 @@ func (s *Store) TrainerStats(ctx context.Context, campaignID int64, scope StatsS
 		var t TrainerStats
 		var left, decided int
 		if err := r.Scan(&t.TrainerID, &t.Login, &t.DisplayName, &t.BaseID, &t.BaseName, &t.Judgments, &t.MedianMS, &t.Accepted, &t.Rejected,
-			&t.GoldAnswered, &t.GoldCorrect, &t.Agreement, &t.Rework, &t.SpeedFlagged, &t.Held, &t.Paused, &left, &decided); err != nil {
+			&t.GoldAnswered, &t.GoldCorrect, &t.Agreement, &t.Rework, &t.SpeedFlagged, &t.Held, &t.Paused, &left, &decided,
+			&t.SwapRepeats, &t.SwapConsistent); err != nil {
 			return t, err
 		}
 		if t.MedianMS != nil && *t.MedianMS > 0 {
@@ -90,6 +106,7 @@ func (s *Store) TrainerStats(ctx context.Context, campaignID int64, scope StatsS
 		t.AcceptanceRate = share(t.Accepted, t.Accepted+t.Rejected)
 		t.HoneypotAccuracy = share(t.GoldCorrect, t.GoldAnswered)
 		t.LeftShare = share(left, decided)
+		t.SwapConsistency = share(t.SwapConsistent, t.SwapRepeats)
 		return t, nil
 	})
 	if out == nil {

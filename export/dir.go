@@ -316,6 +316,7 @@ func Card(m Manifest) string {
 		fmt.Fprintf(&b, "- margin: min %v, mean %v, max %v\n", mg.Min, mg.Mean, mg.Max)
 	}
 	b.WriteString(qcCard(m.QC)) // quality control (issue 14)
+	b.WriteString(consensusCard(m.Consensus))
 	filter, _ := json.MarshalIndent(m.Filter, "", "  ")
 	fmt.Fprintf(&b, "\nFilter:\n\n```json\n%s\n```\n\n", filter)
 	b.WriteString("## How it was collected\n\n")

@@ -49,6 +49,8 @@ type Stats struct {
 	// QC is the review state of the judgments behind the rows (issue 14; qc.go). Absent for
 	// retrieval triplets, which are made of passage marks.
 	QC *QCState `json:"qc,omitempty"`
+	// Consensus is consensus mode's votes on each pair (consensus.go); absent when it is off.
+	Consensus *Consensus `json:"consensus,omitempty"`
 }
 
 // RowsIn is how many rows one split's file holds (allSplits: every row): the stats count
@@ -189,6 +191,10 @@ func (e *Exporter) run(ctx context.Context, spec *Spec, progress Progress, emit 
 		q, err := resolve(ctx, tx, *spec)
 		if err != nil {
 			return err
+		}
+		if spec.Filter.Consensus {
+			q.consensus = &Consensus{Votes: []PairVote{}}
+			stats.Consensus = q.consensus
 		}
 		out := startPipeline(emit)
 		err = kind.rows.each(ctx, tx, q, func(row any, info RowInfo) error {

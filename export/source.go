@@ -19,6 +19,8 @@ type Query struct {
 	ProjectID int64
 	AsOf      time.Time
 	Filter    Filter
+	// consensus collects consensus mode's votes for the manifest; nil when it is off.
+	consensus *Consensus
 }
 
 // args are the positional parameters every source's SQL may use, in the order judgmentsSQL
@@ -41,7 +43,9 @@ func (q Query) args() []any {
 	return []any{q.ProjectID, q.AsOf, list(q.Filter.Personas), versions, list(q.Filter.Models), list(q.Filter.Statuses),
 		q.Filter.From, q.Filter.To, list(q.Filter.Annotators), q.Filter.IncludeBaseline, flags, q.Filter.MinMargin,
 		// Quality control (issue 14): $13 accepted only, $14 exclude held, $15 exclude speed-flagged.
-		q.Filter.AcceptedOnly, q.Filter.ExcludeHeld, q.Filter.ExcludeSpeedFlagged}
+		q.Filter.AcceptedOnly, q.Filter.ExcludeHeld, q.Filter.ExcludeSpeedFlagged,
+		// Quality control, part C: $16 minimum item agreement, $17 consensus mode.
+		q.Filter.MinAgreement, q.Filter.Consensus}
 }
 
 // judgmentsSQL selects the latest revision, as of $2, of each trainer's judgment of each turn
@@ -53,6 +57,8 @@ const judgmentsSQL = `WITH latest AS (
 	JOIN turns t ON t.id = j.turn_id
 	JOIN conversations cv ON cv.id = t.conversation_id
 	WHERE cv.project_id = $1 AND j.created_at <= $2
+		-- A side-swap repeat's answer is a check of the trainer, not what they think of the turn.
+		AND ` + rlhf.DataSQL + `
 	ORDER BY j.turn_id, j.trainer_id, j.revision DESC
 ), jd AS MATERIALIZED (
 	SELECT l.*, t.conversation_id, t.user_message_id, p.slug AS persona, u.login AS annotator
@@ -71,6 +77,10 @@ const judgmentsSQL = `WITH latest AS (
 		AND ($13::bool IS NOT TRUE OR EXISTS (SELECT 1 FROM judgment_checks qc WHERE qc.judgment_id = l.id AND qc.review_state = 'accepted'))
 		AND ($14::bool IS NOT TRUE OR NOT EXISTS (SELECT 1 FROM judgment_checks qc WHERE qc.judgment_id = l.id AND qc.held))
 		AND ($15::bool IS NOT TRUE OR NOT EXISTS (SELECT 1 FROM judgment_checks qc WHERE qc.judgment_id = l.id AND qc.speed_flagged))
+		-- Minimum item agreement: only campaign items have one (item_agreement, refreshed by agreement).
+		AND ($16::float8 = 0 OR EXISTS (SELECT 1 FROM campaign_items ci JOIN item_agreement ia ON ia.item_id = ci.id
+			WHERE ci.turn_id = l.turn_id AND ia.agreement >= $16))
+		AND $17::bool IS NOT NULL -- consensus mode: read by the pairs' votes (turnsSQL)
 )
 `
 
@@ -127,6 +137,7 @@ type turnRecord struct {
 	EditMessageID  *int64
 	GoldMessageID  *int64
 	Pairs          []storedPair // only for the preference source
+	Voters         []voter      // only for the preference source in consensus mode
 	ContextHash    uint64       // contextHash(Context), for dedupe keys
 }
 
@@ -174,9 +185,9 @@ func streamTurns(ctx context.Context, tx pgx.Tx, q Query, yield func(turnRecord)
 // so a pair costs no lookups of its own (each of its sides is a candidate of the same turn,
 // or the judgment's correction or gold reply).
 func turnsSQL(pairs bool) string {
-	pairCols, pairJoin := `, NULL::bigint[], NULL::bigint[], NULL::bigint[], NULL::text[], NULL::real[]`, ""
+	pairCols, pairJoin := `, NULL::bigint[], NULL::bigint[], NULL::bigint[], NULL::text[], NULL::real[], NULL::jsonb`, ""
 	if pairs {
-		pairCols = `, ps.ids, ps.chosen, ps.rejected, ps.rules, ps.margins`
+		pairCols = `, ps.ids, ps.chosen, ps.rejected, ps.rules, ps.margins, vt.voters`
 		// The arrays are built from rows already in order: one sort (or none) instead of one
 		// per array_agg(… ORDER BY …).
 		pairJoin = `CROSS JOIN LATERAL (
@@ -184,7 +195,8 @@ func turnsSQL(pairs bool) string {
 				coalesce(array_agg(pp.rejected_message_id), '{}') AS rejected, coalesce(array_agg(pp.rule), '{}') AS rules,
 				coalesce(array_agg(pp.margin), '{}') AS margins
 			FROM (SELECT * FROM preference_pairs pp WHERE pp.judgment_id = jd.id ORDER BY pp.id) pp
-		) ps`
+		) ps
+		` + votersSQL
 	}
 	return judgmentsSQL + `SELECT jd.id, jd.turn_id, jd.conversation_id, jd.persona, jd.annotator, ctx.roles, ctx.contents,
 			jd.ranking, jd.ratings, jd.flags, jd.comment, jd.edited_candidate_id, jd.edited_message_id, em.content,
@@ -231,12 +243,13 @@ func scanTurns(ctx context.Context, tx pgx.Tx, q Query, pairs bool, yield func(t
 		pairIDs, chosen, rejected      []int64
 		rules                          []string
 		margins                        []float32
+		voters                         []byte
 	)
 	for rows.Next() {
 		if err := rows.Scan(&r.JudgmentID, &r.TurnID, &r.ConversationID, &r.Persona, &r.Annotator, &roles, &contents,
 			&ranking, &ratings, &flags, &r.Comment, &editedCandidate, &r.EditMessageID, &editContent, &r.GoldMessageID, &goldContent,
 			&r.CreatedAt, &ids, &messageIDs, &candContents, &models, &versions, &baselines, &statuses,
-			&pairIDs, &chosen, &rejected, &rules, &margins); err != nil {
+			&pairIDs, &chosen, &rejected, &rules, &margins, &voters); err != nil {
 			return err
 		}
 		r.Context = context2(roles, contents)
@@ -261,6 +274,12 @@ func scanTurns(ctx context.Context, tx pgx.Tx, q Query, pairs bool, yield func(t
 		for i := range ids {
 			r.Candidates[i] = turnCandidate{ID: ids[i], MessageID: messageIDs[i], Content: candContents[i], Model: models[i],
 				PromptVersion: int(versions[i]), Baseline: baselines[i], Status: statuses[i], Hash: textHash(candContents[i])}
+		}
+		r.Voters = r.Voters[:0]
+		if len(voters) > 0 {
+			if err := json.Unmarshal(voters, &r.Voters); err != nil {
+				return fmt.Errorf("judgment %d: votes: %w", r.JudgmentID, err)
+			}
 		}
 		r.Pairs = r.Pairs[:0]
 		for i := range pairIDs {
@@ -330,18 +349,22 @@ func streamPairs(ctx context.Context, tx pgx.Tx, q Query, yield func(pairRecord)
 			}
 			var chosen string
 			var chosenHash uint64
+			var chosenID int64 // 0: a human reply
 			switch c := t.byMessage(sp.Chosen); {
 			case c != nil:
 				if flagged(t.Flags[strconv.FormatInt(c.ID, 10)], q.Filter.ExcludeFlags) {
 					continue
 				}
-				chosen, chosenHash = c.Content, c.Hash
+				chosen, chosenHash, chosenID = c.Content, c.Hash, c.ID
 			case t.EditMessageID != nil && sp.Chosen == *t.EditMessageID && t.Edit != nil:
 				chosen, chosenHash = t.Edit.Content, textHash(t.Edit.Content)
 			case t.GoldMessageID != nil && sp.Chosen == *t.GoldMessageID && t.Gold != nil:
 				chosen, chosenHash = t.Gold.Content, textHash(t.Gold.Content)
 			default:
 				continue // an ineligible candidate
+			}
+			if q.consensus != nil && !q.consensus.keep(t, sp.ID, chosenID, rejected.ID) {
+				continue
 			}
 			p := pairRecord{PairID: sp.ID, JudgmentID: t.JudgmentID, ConversationID: t.ConversationID, Persona: t.Persona,
 				Annotator: t.Annotator, Rule: sp.Rule, Margin: sp.Margin, Context: t.Context, Chosen: chosen, Rejected: rejected.Content,

@@ -69,6 +69,14 @@ type Filter struct {
 	ExcludeHeld bool `json:"exclude_held,omitempty"`
 	// ExcludeSpeedFlagged drops judgments made faster than the campaign's speed floor.
 	ExcludeSpeedFlagged bool `json:"exclude_speed_flagged,omitempty"`
+	// MinAgreement keeps judgments of campaign items whose agreement (Kendall's W, from
+	// item_agreement) is at least this; 0 is off. Judgments outside campaigns, and of items
+	// not refreshed yet, have no agreement and are left out when it is on.
+	MinAgreement float64 `json:"min_agreement,omitempty"`
+	// Consensus keeps a preference pair only when the item's judgments, each weighted by its
+	// trainer's reliability, mostly put the pair's chosen side above its rejected one
+	// (consensus.go). Preference pairs only.
+	Consensus bool `json:"consensus,omitempty"`
 }
 
 // Spec is one export: what to write, from which rows, split how.
@@ -139,7 +147,15 @@ func (s *Spec) check() (Format, error) {
 			return Format{}, errs.Field("exclude_held", "applies to judgments, and %s %s is made of passage marks", f.Name, kind.Name)
 		case flt.ExcludeSpeedFlagged:
 			return Format{}, errs.Field("exclude_speed_flagged", "applies to judgments, and %s %s is made of passage marks", f.Name, kind.Name)
+		case flt.MinAgreement != 0:
+			return Format{}, errs.Field("min_agreement", "applies to judgments, and %s %s is made of passage marks", f.Name, kind.Name)
 		}
+	}
+	if math.IsNaN(flt.MinAgreement) || flt.MinAgreement < 0 || flt.MinAgreement > 1 {
+		return Format{}, errs.Field("min_agreement", "must be between 0 and 1, got %g", flt.MinAgreement)
+	}
+	if flt.Consensus && kind.source != sourcePairs {
+		return Format{}, errs.Field("consensus", "applies to preference pairs only, and %s %s holds none", f.Name, kind.Name)
 	}
 	if flt.From != nil && flt.To != nil && !flt.From.Before(*flt.To) {
 		return Format{}, errs.Field("to", "must be after from (%s), got %s", flt.From.Format(time.RFC3339), flt.To.Format(time.RFC3339))

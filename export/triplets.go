@@ -102,6 +102,7 @@ WHERE ($3::text[] IS NULL OR p.slug = ANY ($3))
 	AND $6::text[] IS NOT DISTINCT FROM $6::text[] AND $10::bool IS NOT NULL
 	AND $11::text[] IS NOT DISTINCT FROM $11::text[] AND $12::float8 >= 0
 	AND $13::bool IS NOT NULL AND $14::bool IS NOT NULL AND $15::bool IS NOT NULL -- QC filters: judgments only (spec.check)
+	AND $16::float8 >= 0 AND $17::bool IS NOT NULL
 ORDER BY l.turn_id, l.trainer_id`
 
 const sourceRelevance = "relevance marks"

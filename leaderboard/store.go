@@ -15,6 +15,7 @@ import (
 	"github.com/mentor-ai/mentor/campaign"
 	"github.com/mentor-ai/mentor/errs"
 	"github.com/mentor-ai/mentor/jobs"
+	"github.com/mentor-ai/mentor/rlhf"
 )
 
 // Store reads votes from the database, fits boards over them and caches the boards.
@@ -185,6 +186,7 @@ func (s *Store) load(ctx context.Context, projectID int64, o Options, keepAll bo
 			JOIN conversations c ON c.id = t.conversation_id
 			JOIN personas p ON p.id = c.persona_id
 			WHERE c.project_id = $1 AND ($2 = '' OR p.slug = $2)
+				AND ` + rlhf.DataSQL + ` -- a side-swap repeat measures its trainer; it is no vote
 			ORDER BY j.turn_id, j.trainer_id, j.revision DESC
 		)
 		SELECT l.id, l.turn_id, l.trainer_id, u.login, l.ranking, l.ratings,

@@ -85,6 +85,23 @@ func TestBoardFromSeededCampaign(t *testing.T) {
 	spec.Versions[0].Strength, spec.Versions[1].Strength = 3, 0
 	require.NoError(t, leaderboard.Seed(ctx, f.store.Pool(), spec))
 
+	// A side-swap repeat of one checked vote, answered the other way: stored as a newer
+	// revision, it must neither replace the vote nor count as one.
+	tag, err := f.store.Pool().Exec(ctx, `WITH vote AS (
+			SELECT i.campaign_id, i.id AS item_id, j.id, j.turn_id, j.trainer_id, j.revision, j.ranking, j.continuation_message_id
+			FROM campaign_items i JOIN campaigns c ON c.id = i.campaign_id JOIN judgments j ON j.turn_id = i.turn_id
+			WHERE c.name LIKE 'checked%' AND jsonb_array_length(j.ranking) = 2 ORDER BY j.id LIMIT 1),
+		orig AS (INSERT INTO claims (campaign_id, item_id, trainer_id, state, claimed_at, lease_until, closed_at, judgment_id, guidelines_version)
+			SELECT campaign_id, item_id, trainer_id, 'submitted', now(), now(), now(), id, 1 FROM vote RETURNING id),
+		rep AS (INSERT INTO judgments (turn_id, trainer_id, revision, idempotency_key, request_hash, ranking, ratings, flags, continuation_message_id, time_spent_ms)
+			SELECT turn_id, trainer_id, revision + 1, 'side-swap-repeat-1', '\x00', jsonb_build_array(ranking->1, ranking->0), '{}', '{}', continuation_message_id, 4000
+			FROM vote RETURNING id)
+		INSERT INTO claims (campaign_id, item_id, trainer_id, state, claimed_at, lease_until, closed_at, judgment_id, guidelines_version, swap_of)
+		SELECT vote.campaign_id, vote.item_id, vote.trainer_id, 'submitted', now(), now(), now(), rep.id, 1, orig.id FROM vote, orig, rep`)
+	require.NoError(t, err)
+	require.EqualValues(t, 1, tag.RowsAffected(), "the repeat is stored")
+	require.NoError(t, err)
+
 	b, err := f.store.Board(ctx, f.project.ID, leaderboard.Options{Persona: "customs-helper", Rounds: 200})
 	require.NoError(t, err)
 	assert.Equal(t, leaderboard.CountChecked, b.Counted)

@@ -103,6 +103,14 @@ func UsableSQL(status, content string) string {
 	return fmt.Sprintf(`(%s NOT IN ('%s', '%s') AND %s ~ '[^%s]')`, status, StatusFailed, StatusStreaming, content, blankClass)
 }
 
+// DataSQL is the SQL condition, on judgments aliased j, for a judgment to be data rather
+// than a check: not the answer to a side-swap repeat (package campaign, swap.go), which is
+// stored as a new revision of the trainer's judgment of the turn but only measures the
+// trainer. Readers that take "a trainer's latest revision" as what they think of a turn
+// (exports, agreement) skip repeats with it, so the one spelling cannot drift apart. A
+// constant, so that other constants' SQL can be built from it.
+const DataSQL = `NOT EXISTS (SELECT 1 FROM claims swap_claim WHERE swap_claim.judgment_id = j.id AND swap_claim.swap_of IS NOT NULL)`
+
 // Submit stores a judgment of a turn and its preference pairs in one transaction. A retry
 // with the same idempotency key and the same content returns the stored result; the same key
 // with other content is a Conflict. Judging a turn again adds a revision. The scales ratings

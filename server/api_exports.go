@@ -44,6 +44,9 @@ type exportRequest struct {
 	AcceptedOnly        bool `json:"accepted_only"`         // only judgments accepted by review or with an accepted batch
 	ExcludeHeld         bool `json:"exclude_held"`          // leave out a paused trainer's unchecked work
 	ExcludeSpeedFlagged bool `json:"exclude_speed_flagged"` // leave out judgments made faster than the speed floor
+	// Quality control, part C: agreement and consensus.
+	MinAgreement float64 `json:"min_agreement"` // keep judgments of campaign items whose Kendall's W is at least this (0: off)
+	Consensus    bool    `json:"consensus"`     // preference pairs: keep those the item's reliability-weighted majority agrees with
 }
 
 // queryExportRequest reads an export's parameters from the query string.
@@ -62,6 +65,9 @@ func queryExportRequest(c *gin.Context) (exportRequest, error) {
 	if err := queryFloat(c, "min_margin", &in.MinMargin); err != nil {
 		return in, err
 	}
+	if err := queryFloat(c, "min_agreement", &in.MinAgreement); err != nil {
+		return in, err
+	}
 	if err := queryFloat(c, "test_fraction", &in.TestFraction); err != nil {
 		return in, err
 	}
@@ -77,7 +83,7 @@ func queryExportRequest(c *gin.Context) (exportRequest, error) {
 		name string
 		dst  *bool
 	}{{"include_baseline", &in.IncludeBaseline}, {"accepted_only", &in.AcceptedOnly}, {"exclude_held", &in.ExcludeHeld},
-		{"exclude_speed_flagged", &in.ExcludeSpeedFlagged}} {
+		{"exclude_speed_flagged", &in.ExcludeSpeedFlagged}, {"consensus", &in.Consensus}} {
 		if v := c.Query(b.name); v != "" {
 			parsed, err := strconv.ParseBool(v)
 			if err != nil {
@@ -97,6 +103,7 @@ func (in exportRequest) spec(project string) (export.Spec, error) {
 	f.Personas, f.Models, f.Statuses = splitList(in.Persona), splitList(in.Model), splitList(in.Status)
 	f.Annotators, f.ExcludeFlags, f.PromptVersions = splitList(in.Annotator), splitList(in.ExcludeFlag), in.PromptVersion
 	f.AcceptedOnly, f.ExcludeHeld, f.ExcludeSpeedFlagged = in.AcceptedOnly, in.ExcludeHeld, in.ExcludeSpeedFlagged // quality control (issue 14)
+	f.MinAgreement, f.Consensus = in.MinAgreement, in.Consensus
 	for _, tp := range []struct {
 		name, value string
 		dst         **time.Time

@@ -48,6 +48,9 @@ func runExport(ctx context.Context, args []string, getenv func(string) string, s
 	f.BoolVar(&spec.Filter.AcceptedOnly, "accepted-only", false, "only judgments accepted by review or with an accepted batch")
 	f.BoolVar(&spec.Filter.ExcludeHeld, "exclude-held", false, "leave out a paused trainer's unchecked work")
 	f.BoolVar(&spec.Filter.ExcludeSpeedFlagged, "exclude-speed-flagged", false, "leave out judgments made faster than the speed floor")
+	// Quality control, part C: agreement and consensus.
+	f.Float64Var(&spec.Filter.MinAgreement, "min-agreement", 0, "only judgments of campaign items whose agreement (Kendall's W, 0 to 1) is at least this; 0 is off")
+	f.BoolVar(&spec.Filter.Consensus, "consensus", false, "preference formats: keep pairs the item's judgments, weighted by reliability, mostly agree with")
 	f.Int64Var(&spec.Seed, "seed", 1, "the seed of the train/test split")
 	f.Float64Var(&spec.TestFraction, "test-fraction", 0, "the share of conversations in the test split (0 writes train only)")
 	f.StringVar(&asOf, "as-of", "", "leave out judgments made after this time (RFC 3339); default now")

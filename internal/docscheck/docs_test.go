@@ -339,6 +339,7 @@ func TestDocsDescribeEveryField(t *testing.T) {
 		{doc: "docs/quality.md", section: "A batch", types: []reflect.Type{reflect.TypeFor[acceptance.Batch]()}},
 		{doc: "docs/quality.md", section: "The QC dashboard", types: []reflect.Type{reflect.TypeFor[acceptance.Dashboard]()}},
 		{doc: "docs/exports.md", section: "Quality control", types: []reflect.Type{reflect.TypeFor[export.QCState]()}},
+		{doc: "docs/exports.md", section: "Consensus mode", types: []reflect.Type{reflect.TypeFor[export.Consensus](), reflect.TypeFor[export.PairVote]()}},
 		// Quality control, part B (issue 14).
 		{doc: "docs/quality.md", section: "Checks", types: []reflect.Type{reflect.TypeFor[campaign.ChecksInput]()}},
 		{doc: "docs/quality.md", section: "Gold items", types: []reflect.Type{reflect.TypeFor[campaign.GoldInput](), reflect.TypeFor[honeypot.Answer](),

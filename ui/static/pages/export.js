@@ -28,7 +28,10 @@ export async function exportPage(slug) {
   const minMargin = h("input", { id: "export-min-margin", type: "number", min: "0", step: "0.1", value: "0" });
   const baseline = h("input", { id: "export-baseline", type: "checkbox" });
   // Quality control (issue 14): filters on what review, batches and the speed floor found.
-  const qc = ["accepted_only", "exclude_held", "exclude_speed_flagged"].map((k) => [k, h("input", { id: `export-${k.replaceAll("_", "-")}`, type: "checkbox" })]);
+  const qc = ["accepted_only", "exclude_held", "exclude_speed_flagged", "consensus"].map((k) => [k, h("input", { id: `export-${k.replaceAll("_", "-")}`, type: "checkbox" })]);
+  // Quality control, part C: the minimum Kendall's W of a campaign item (0 is off); consensus
+  // mode is the last of the boxes above.
+  const minAgreement = h("input", { id: "export-min-agreement", type: "number", min: "0", max: "1", step: "0.05", value: "0" });
   const testFraction = h("input", { id: "export-test-fraction", type: "number", min: "0", max: "0.9", step: "0.05", value: "0" });
   const split = h("select", { id: "export-split" }, h("option", { value: "", i18n: "export.all" }),
     h("option", { value: "train", i18n: "split.train" }), h("option", { value: "test", i18n: "split.test" }));
@@ -64,6 +67,7 @@ export async function exportPage(slug) {
     if (Number(minMargin.value) > 0) r.min_margin = Number(minMargin.value);
     if (baseline.checked) r.include_baseline = true;
     for (const [k, box] of qc) if (box.checked) r[k] = true;
+    if (minAgreement.value !== "" && Number(minAgreement.value) !== 0) r.min_agreement = Number(minAgreement.value);
     if (Number(testFraction.value) > 0) r.test_fraction = Number(testFraction.value);
     return r;
   };
@@ -134,7 +138,7 @@ export async function exportPage(slug) {
     setKinds();
     refresh();
   });
-  for (const el of [kind, encoding, persona, status, model, annotator, from, to, minMargin, baseline, testFraction, split, ...qc.map(([, box]) => box)]) {
+  for (const el of [kind, encoding, persona, status, model, annotator, from, to, minMargin, baseline, testFraction, split, minAgreement, ...qc.map(([, box]) => box)]) {
     el.addEventListener(el.tagName === "INPUT" && el.type !== "checkbox" ? "input" : "change", refresh);
   }
   setKinds();
@@ -150,7 +154,7 @@ export async function exportPage(slug) {
       field("export.persona", persona), field("export.status", status), field("export.model", model),
       field("export.annotator", annotator), field("export.from", from), field("export.to", to),
       field("export.minMargin", minMargin), field("export.baseline", baseline),
-      qc.map(([k, box]) => field(`export.qc.${k}`, box)),
+      qc.map(([k, box]) => field(`export.qc.${k}`, box)), field("export.qc.min_agreement", minAgreement),
       field("export.testFraction", testFraction), field("export.split", split)),
     count, button, " ", file, status2);
 }

@@ -40,7 +40,7 @@ export async function qualityPage(campaignId) {
     h("p", { class: "muted" }, ag.refreshed_at ? t("quality.refreshed", { at: new Date(ag.refreshed_at).toLocaleString(locale()) }) : t("quality.notRefreshed"))));
 
   const cols = ["quality.trainer", "quality.base", "quality.judgments", "quality.perHour", "quality.median", "quality.acceptance",
-    "quality.honeypot", "quality.agreementLoo", "quality.rework", "quality.speedFlagged", "quality.held", "quality.leftShare", "quality.state"];
+    "quality.honeypot", "quality.agreementLoo", "quality.rework", "quality.speedFlagged", "quality.held", "quality.leftShare", "quality.swapConsistency", "quality.state"];
   page.append(h("section", { class: "card" }, h("h2", { i18n: "quality.trainers" }),
     trainers.length === 0 ? h("p", { class: "muted", i18n: "quality.noTrainers" }) : h("table", { class: "table", id: "quality-trainers" },
       h("thead", {}, h("tr", {}, cols.map((k) => h("th", { i18n: k })))),
@@ -51,6 +51,8 @@ export async function qualityPage(campaignId) {
         h("td", {}, pct(s.acceptance_rate)), h("td", { dataset: { stat: "honeypot" } }, `${pct(s.honeypot_accuracy)} (${fmt(s.gold_correct, 0)}/${fmt(s.gold_answered, 0)})`),
         h("td", {}, fmt(s.agreement, 2)), h("td", {}, fmt(s.rework, 0)), h("td", { dataset: { stat: "speed" } }, fmt(s.speed_flagged, 0)),
         h("td", {}, fmt(s.held, 0)), h("td", {}, pct(s.left_share)),
+        // Side-swap checks: the share of repeats judged as the first time.
+        h("td", { dataset: { stat: "swap" } }, s.swap_repeats === 0 ? "–" : `${pct(s.swap_consistency)} (${fmt(s.swap_consistent, 0)}/${fmt(s.swap_repeats, 0)})`),
         h("td", {}, s.paused ? h("span", { class: "badge warning", i18n: "quality.paused" }) : t("quality.active"))))))));
 
   // Charts: honeypot accuracy per trainer, α over time.

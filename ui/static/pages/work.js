@@ -117,7 +117,11 @@ export async function sessionPage(campaignId) {
   // load fetches a claim's candidates, so the claim can be shown without waiting.
   async function load(claim) {
     const { turn } = await api("GET", `/turns/${claim.turn_id}`);
-    return { claim, cands: turn.candidates.slice().sort((a, b) => a.position - b.position) };
+    const cands = turn.candidates.slice().sort((a, b) => a.position - b.position);
+    // A side-swap repeat (issue 14) shows a pair judged before with its sides swapped, labelled
+    // A and B as shown: the trainer cannot tell it from new work.
+    if (claim.swapped) return { claim, cands: cands.reverse().map((c, i) => ({ ...c, position: i + 1 })) };
+    return { claim, cands };
   }
 
   // fill claims items until AHEAD are waiting behind the one on screen.
