@@ -34,8 +34,7 @@ func signInUI(t *testing.T, ctx context.Context, f fixture, login string) {
 func switchLocale(t *testing.T, ctx context.Context, locale string) {
 	t.Helper()
 	require.NoError(t, chromedp.Do(ctx,
-		chromedp.SetValue(chromedp.CSS("#locale-select"), locale),
-		chromedp.Evaluate[chromedp.Void](`document.querySelector("#locale-select").dispatchEvent(new Event("change"))`),
+		chromedp.SetValue(chromedp.CSS("#locale-select"), locale), // it sends the input and change events itself
 		browsertest.Visible(`html[lang="`+locale+`"]`),
 		browsertest.Visible(`body[data-ready="true"]`),
 	))

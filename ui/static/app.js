@@ -50,6 +50,12 @@ const routes = [
 ];
 
 let rendering = 0;
+// Language switches under way. The page says it is ready (body[data-ready]) only when none
+// is: a switch whose catalog is still loading re-renders the page when it arrives, and the
+// page shown until then is about to go, with its socket. (A trainer's click on it, or a
+// test's, was lost: the next render closed the socket it had just been sent into.)
+let switching = 0;
+let switches = Promise.resolve();
 
 function showUser() {
   const s = session();
@@ -91,11 +97,14 @@ export async function render() {
     console.warn(err);
     page = errorBox(err);
   }
-  if (turn !== rendering) return; // a newer navigation won
+  if (turn !== rendering) {
+    page?.discard?.(); // a newer navigation won: this page is never shown, and lets go of what it opened
+    return;
+  }
   showUser();
   clear(main).append(page);
   document.title = t("app.name");
-  document.body.dataset.ready = "true";
+  document.body.dataset.ready = switching === 0 ? "true" : "false";
 }
 
 async function main() {
@@ -103,11 +112,17 @@ async function main() {
   const initial = preferredLocale();
   select.value = initial;
   await setLocale(initial);
-  select.addEventListener("change", async () => {
+  select.addEventListener("change", () => {
     // Not ready from the first moment: the page is about to be rebuilt in the new language.
+    // Switches apply one after another, in the order chosen, so the last one's catalog is
+    // the one that stays; each renders, and only a render with no switch left says ready.
+    const next = select.value;
+    switching++;
     document.body.dataset.ready = "false";
-    await setLocale(select.value);
-    render();
+    switches = switches.then(() => setLocale(next)).catch((err) => console.warn(err)).then(() => {
+      switching--;
+      render();
+    });
   });
   whenSignedOut(() => {
     if (session()) {

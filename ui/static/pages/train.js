@@ -10,11 +10,14 @@ import { keysHelp, scoreFor } from "./trainkeys.js";
 // Everything can be done from the keyboard (press ? for the keys). The conversation and the
 // judgment draft live in localStorage, so a reload loses nothing.
 
-let live = null;
+// Every socket a trainer's screen opened and has not closed: a screen built by a render that
+// a quicker one overtook (two language switches, say) opens one too, and the next page must
+// not leave it open beside its own.
+const lives = new Set();
 
 export function stopLive() {
-  live?.close();
-  live = null;
+  for (const l of lives) l.close();
+  lives.clear();
 }
 
 const FLAGS = ["hallucination", "unsafe", "off_persona", "refusal"];
@@ -113,6 +116,16 @@ export async function trainPage(personaId) {
     saveState2.textContent = t(`train.save.${state}`);
   };
   const status = h("div", { id: "train-status" });
+  // The live socket's state: hidden while it is open; "reconnecting" while the page waits for
+  // it again (nothing typed is lost meanwhile: commands wait for the new socket, and the turn
+  // resumes where it was). data-reconnects counts the sockets opened again after a drop.
+  const connection = h("div", { class: "muted connection", id: "train-live", hidden: true, dataset: { state: "connecting", reconnects: "0" } });
+  function showConnection(state, reconnects) {
+    connection.dataset.state = state;
+    connection.dataset.reconnects = String(reconnects);
+    connection.hidden = state === "open" || (state === "connecting" && reconnects === 0);
+    connection.textContent = state === "open" ? "" : t("train.reconnecting");
+  }
   const panes = h("div", { class: "panes", id: "train-panes", dataset: { field: "ranking" } });
   const judge = h("div", { class: "judge", id: "train-judge", hidden: true });
 
@@ -631,8 +644,12 @@ export async function trainPage(personaId) {
 
   // This page's own socket: a page that a quicker re-render (a language switch, say) has
   // replaced must not reach for the next page's, which may not exist yet.
-  const pageLive = new Live(onEvent);
-  live = pageLive;
+  const pageLive = new Live(onEvent, { onState: showConnection });
+  lives.add(pageLive);
+  page.discard = () => {
+    pageLive.close();
+    lives.delete(pageLive);
+  };
 
   async function ask() {
     const text = message.value.trim();
@@ -805,5 +822,5 @@ export async function trainPage(personaId) {
       h("p", { class: "muted" }, showSources ? t("train.versions", { n: versions.length }) : t("train.blind"),
         " · ", restartButton, " · ", keysButton("train-keys-top")))),
     pathBox, composer,
-    status, h("div", { class: "train-body" }, panes, passagesBox), judge, help.el]);
+    connection, status, h("div", { class: "train-body" }, panes, passagesBox), judge, help.el]);
 }
