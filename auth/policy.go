@@ -172,6 +172,19 @@ func (s *Store) Role(ctx context.Context, userID, projectID int64) (Role, error)
 	return r, db.Error(err, "role of user %d", userID)
 }
 
+// QueueMemberships queues the lookup of a user's role in every project on b, for a caller
+// that asks other stores in the same round trip (a live session's command, issue 12: the role
+// is read again for each one, since a member may be removed while the socket is open).
+func (s *Store) QueueMemberships(b *pgx.Batch, userID int64) *db.Pending[Memberships] {
+	return db.Queue(b, func(row pgx.CollectableRow) (Memberships, error) {
+		var projects []int64
+		var roles []Role
+		err := row.Scan(&projects, &roles)
+		return toMemberships(projects, roles), err
+	}, errs.P("memberships of user %d", userID),
+		`SELECT coalesce(array_agg(project_id), '{}'), coalesce(array_agg(role), '{}') FROM project_members WHERE user_id = $1`, userID)
+}
+
 // ProjectIDs returns the projects a user is a member of.
 func (s *Store) ProjectIDs(ctx context.Context, userID int64) ([]int64, error) {
 	rows, _ := s.pool.Query(ctx, `SELECT project_id FROM project_members WHERE user_id = $1 ORDER BY project_id`, userID)

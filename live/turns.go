@@ -13,6 +13,7 @@ import (
 	"time"
 	"unicode/utf8"
 
+	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgconn"
 
 	"github.com/mentor-ai/mentor/auth"
@@ -221,15 +222,11 @@ func (x commands) generate(ctx context.Context, cmd generateCmd) error {
 	case len(cmd.Plan) > maxCandidates:
 		return errs.Field("plan", "at most %d candidates, got %d", maxCandidates, len(cmd.Plan))
 	}
-	a, err := x.personaFor(ctx, cmd.PersonaID, auth.Generate)
+	a, versions, err := x.lookup(ctx, cmd.PersonaID, auth.Generate, true)
 	if err != nil {
 		return err
 	}
 	persona := a.persona
-	versions, err := e.prompts.Versions(ctx, persona.ID)
-	if err != nil {
-		return err
-	}
 	plan, err := planCandidates(versions, e.models, cmd)
 	if err != nil {
 		return err
@@ -340,28 +337,52 @@ type access struct {
 // personaFor loads a persona the caller may act on with perm. A persona in a project the
 // caller is not in, or may not do perm in, is "no persona": a probe learns nothing.
 func (x commands) personaFor(ctx context.Context, personaID int64, perm auth.Permission) (access, error) {
+	a, _, err := x.lookup(ctx, personaID, perm, false)
+	return a, err
+}
+
+// lookup is personaFor that also reads the persona's versions, newest first, when versions
+// is set (a generate plans from them). The persona, its project, the caller's roles and the
+// versions are read in one pipelined batch: one round trip where a generate made four, one
+// after another, while the first streams of a burst of trainers were flowing (issue 12).
+// Nothing read is returned before the access decision, so reading it all at once tells a
+// caller without access nothing.
+func (x commands) lookup(ctx context.Context, personaID int64, perm auth.Permission, versions bool) (access, []prompts.Version, error) {
 	notFound := errs.E(errs.NotFound, "no persona %d", personaID)
+	b := &pgx.Batch{}
+	persona := x.e.prompts.QueuePersona(b, personaID)
+	project := x.e.prompts.QueueProjectOfPersona(b, personaID)
+	roles := x.e.auth.QueueMemberships(b, x.caller.User.ID)
+	var vs []prompts.Version
+	if versions {
+		x.e.prompts.QueueVersions(b, personaID, &vs)
+	}
 	var a access
+	if err := x.e.pool.SendBatch(ctx, b).Close(); err != nil {
+		return a, nil, db.Error(err, "read persona %d", personaID)
+	}
 	var err error
-	if a.persona, err = x.e.prompts.Persona(ctx, personaID); errs.KindOf(err) == errs.NotFound {
-		return a, notFound
+	if a.persona, err = persona.Result(); errs.KindOf(err) == errs.NotFound {
+		return a, nil, notFound
 	} else if err != nil {
-		return a, err
+		return a, nil, err
 	}
-	if a.role, err = x.e.auth.Role(ctx, x.caller.User.ID, a.persona.ProjectID); err != nil {
-		return a, err
+	m, err := roles.Result()
+	if err != nil {
+		return a, nil, err
 	}
+	a.role = m.In(a.persona.ProjectID)
 	if err := auth.Decide(x.caller.User, a.role, x.caller.Scopes, perm); err != nil {
 		if errs.KindOf(err) == errs.NotFound {
-			return a, notFound
+			return a, nil, notFound
 		}
-		return a, err
+		return a, nil, err
 	}
-	if a.project, err = x.e.prompts.Project(ctx, a.persona.ProjectID); err != nil {
-		return a, err
+	if a.project, err = project.Result(); err != nil {
+		return a, nil, err
 	}
 	a.seesModels = auth.SeesModels(x.caller.User, a.role, a.project.BlindRanking)
-	return a, nil
+	return a, vs, nil
 }
 
 // ownTurn loads a turn the caller started, in a project where the caller may still do perm.

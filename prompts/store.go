@@ -131,6 +131,26 @@ func (s *Store) QueuePersona(b *pgx.Batch, id int64) *db.Pending[Persona] {
 	return db.Queue(b, pgx.RowToStructByName[Persona], errs.P("persona %d", id), `SELECT `+personaColumns+` FROM personas WHERE id = $1`, id)
 }
 
+// Lookups for a live session's command, queued with the others it needs so that all of them
+// take one round trip (issue 12).
+
+// QueueProjectOfPersona queues the lookup of a persona's project on b.
+func (s *Store) QueueProjectOfPersona(b *pgx.Batch, personaID int64) *db.Pending[Project] {
+	return db.Queue(b, pgx.RowToStructByName[Project], errs.P("project of persona %d", personaID),
+		`SELECT `+projectColumns+` FROM projects WHERE id = (SELECT project_id FROM personas WHERE id = $1)`, personaID)
+}
+
+// QueueVersions queues Versions' lookup on b: once the batch is sent, *out holds the persona's
+// versions, newest first.
+func (s *Store) QueueVersions(b *pgx.Batch, personaID int64, out *[]Version) {
+	b.Queue(`SELECT `+versionColumns+` FROM prompt_versions v WHERE v.persona_id = $1 ORDER BY v.version DESC`, personaID).
+		Query(func(rows pgx.Rows) error {
+			vs, err := pgx.CollectRows(rows, pgx.RowToStructByName[Version])
+			*out = vs
+			return db.Error(err, "versions of persona %d", personaID)
+		})
+}
+
 // Rubric returns a persona's dimensions in display order.
 func (s *Store) Rubric(ctx context.Context, personaID int64) ([]Dimension, error) {
 	rows, _ := s.pool.Query(ctx, `SELECT key, axis, label, label_en, guide, guide_en, scale_min, scale_max
