@@ -24,14 +24,14 @@ const (
 	kindCancel   = "cancel"   // stop a turn's candidate (0: every candidate) where it streams
 	kindClose    = "close"    // close every connection of a user (disabled, new password)
 	kindRecheck  = "recheck"  // re-check a user's connections' credentials now (signed out, token revoked)
-	kindFinished = "finished" // candidates of turns finished (one event per batch of final saves): followers elsewhere read them now
+	kindFinished = "finished" // candidates of turns finished (the turns noted while the last such event was in flight): followers elsewhere read them now
 )
 
 // busEvent is one notification's payload.
 type busEvent struct {
 	Kind      string  `json:"kind"`
 	Turn      int64   `json:"turn,omitempty"`
-	Turns     []int64 `json:"turns,omitempty"` // kindFinished: every turn of the batch
+	Turns     []int64 `json:"turns,omitempty"` // kindFinished: the turns announced together
 	Candidate int64   `json:"candidate,omitempty"`
 	User      int64   `json:"user,omitempty"`
 }

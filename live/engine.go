@@ -71,8 +71,11 @@ type Engine struct {
 	flushMu sync.Mutex
 	tracked map[int64]*trackedStream
 
-	// Streams' final saves, batched (finish.go).
-	finishes finishQueue
+	// Streams' final saves, batched, and the turns they finished, to announce (finish.go).
+	finishes     finishQueue
+	announceMu   sync.Mutex
+	announced    []int64
+	announceWake chan struct{}
 
 	// Events between replicas (bus.go) and turns followed from the database (follow.go).
 	pool       *pgxpool.Pool
@@ -292,19 +295,20 @@ func New(deps Deps, cfg Config) (*Engine, error) {
 		gate: newGate(cfg.Limits, deps.Auth), cfg: cfg, conns: map[*wsConn]struct{}{}, turns: map[int64]*liveTurn{},
 		streams: streams, stopStreams: stop, tracked: map[int64]*trackedStream{},
 		pool: deps.Pool, remote: map[int64]map[*wsConn]*remoteFollower{},
-		followWake: make(chan struct{}, 1)}, nil
+		followWake: make(chan struct{}, 1), announceWake: make(chan struct{}, 1)}, nil
 }
 
 // Run runs the engine's loops until ctx ends, each on its own goroutine with its own
 // deadlines: the once-a-second save (which renews leases), the lease sweep, the batched
-// re-check of every connection's credentials, the listener for other replicas' events, and the
-// follower of turns streaming elsewhere. Then it stops every stream (their candidates are
+// re-check of every connection's credentials, the listener for other replicas' events, the
+// follower of turns streaming elsewhere, and the announcer of finished turns. Then it stops every stream (their candidates are
 // saved as interrupted, with what they had), waits for them, and closes every connection.
 // Call it once.
 func (e *Engine) Run(ctx context.Context) {
 	var loops sync.WaitGroup
 	loops.Go(func() { e.listen(ctx, e.pool) })
 	loops.Go(func() { e.followLoop(ctx) })
+	loops.Go(func() { e.announceLoop(ctx) })
 	loops.Go(func() { e.every(ctx, e.cfg.Sweep, e.sweep) })
 	loops.Go(func() { e.every(ctx, e.cfg.Check, func(ctx context.Context) { e.recheck(ctx, e.snapshot()) }) })
 	// Bounded: with the database unreachable, a save must not hold up a shutdown for a TCP

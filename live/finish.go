@@ -84,9 +84,9 @@ func (e *Engine) finish(ctx context.Context, f rlhf.Final) (bool, error) {
 
 // saveFinals saves batch in one statement and answers each request (the leader, whose own
 // request is in it, reads its answer from the request, not the channel). Every request of the batch gets the batch's
-// error, if any: each retries on its own (finishDurably). Then it tells the other replicas
-// which turns have finished candidates, in one notification for the batch (one per candidate
-// was a statement and a commit each), so that their followers read them now.
+// error, if any: each retries on its own (finishDurably). Then it hands the turns that have
+// finished candidates to the announcer (announce), which tells the other replicas so that
+// their followers read them now.
 func (e *Engine) saveFinals(ctx context.Context, batch []*finishReq) {
 	finals := make([]rlhf.Final, len(batch))
 	for i, r := range batch {
@@ -112,7 +112,60 @@ func (e *Engine) saveFinals(ctx context.Context, batch []*finishReq) {
 			turns = append(turns, r.final.C.TurnID)
 		}
 	}
-	if len(turns) > 0 {
-		e.notify(ctx, busEvent{Kind: kindFinished, Turns: turns})
+	e.announce(turns)
+}
+
+// Finished candidates are announced to the other replicas off the streams' path. The
+// notification used to be sent by a batch's leader after the save: the leader's own stream
+// waited one more round trip (and a pool connection) before its done, and so did the batch
+// queued behind it, which the leader hands on only once it is free. Now the leader only
+// notes the turns; announceLoop sends them, every turn noted while the previous notification
+// was in flight in one (so a burst of batches costs fewer notifications, never more). A turn
+// whose announcement is lost (a shutdown, an outage) costs latency only: followers also read
+// at the save cadence.
+
+// maxAnnounced bounds the turn ids of one notification: PostgreSQL refuses a payload of
+// 8,000 bytes or more, and an id takes at most 20.
+const maxAnnounced = 300
+
+// announce notes turns whose finished candidates are saved, for announceLoop to send.
+func (e *Engine) announce(turns []int64) {
+	if len(turns) == 0 {
+		return
+	}
+	e.announceMu.Lock()
+	for _, t := range turns {
+		if !slices.Contains(e.announced, t) {
+			e.announced = append(e.announced, t)
+		}
+	}
+	e.announceMu.Unlock()
+	select {
+	case e.announceWake <- struct{}{}:
+	default: // already woken
+	}
+}
+
+// takeAnnounced takes up to maxAnnounced of the turns noted so far.
+func (e *Engine) takeAnnounced() []int64 {
+	e.announceMu.Lock()
+	defer e.announceMu.Unlock()
+	n := min(len(e.announced), maxAnnounced)
+	turns := slices.Clone(e.announced[:n])
+	e.announced = append(e.announced[:0], e.announced[n:]...)
+	return turns
+}
+
+// announceLoop sends the noted turns as "finished" notifications until ctx ends.
+func (e *Engine) announceLoop(ctx context.Context) {
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-e.announceWake:
+		}
+		for turns := e.takeAnnounced(); len(turns) > 0; turns = e.takeAnnounced() {
+			e.notify(ctx, busEvent{Kind: kindFinished, Turns: turns})
+		}
 	}
 }

@@ -2,6 +2,7 @@ package live
 
 import (
 	"context"
+	"encoding/json"
 	"sync"
 	"testing"
 	"time"
@@ -70,4 +71,69 @@ func TestFinalSavesThatComeTogetherAreAllAnswered(t *testing.T) {
 	defer e.finishes.mu.Unlock()
 	assert.Zero(t, e.finishes.inFlight, "every lead is let go once the queue is empty")
 	assert.Empty(t, e.finishes.queue)
+}
+
+// TestFinalSavesDoNotWaitForTheirAnnouncement: a final save is answered once the database has
+// it, without a notification to the other replicas on its path (a leader used to send one
+// before its own stream's done, and before handing on the batch queued behind it). The turns
+// are noted, and the announcer sends every turn noted meanwhile in one notification.
+func TestFinalSavesDoNotWaitForTheirAnnouncement(t *testing.T) {
+	t.Parallel()
+	pool := pgtest.Pool(t)
+	ctx := context.Background()
+	e, err := New(testDeps(pool), Config{Replica: "replica-a", Lease: 10 * time.Second, Sweep: time.Hour, Check: time.Hour,
+		Sessions: auth.SessionLimits{Idle: time.Hour, Absolute: time.Hour}})
+	require.NoError(t, err) // not run: its announcer sends nothing until the test starts it
+	ps, store := prompts.NewStore(pool), rlhf.NewStore(pool)
+	project, err := ps.CreateProject(ctx, prompts.Project{Name: "宣布"})
+	require.NoError(t, err)
+	persona, err := ps.CreatePersona(ctx, prompts.Persona{ProjectID: project.ID, Name: "助手", Kind: prompts.DomainAssistant})
+	require.NoError(t, err)
+	v, err := ps.PublishVersion(ctx, persona.ID, prompts.Version{Template: "你是{{.Persona.Name}}", Model: "baseline-extractive",
+		Temperature: 0.3, TopP: 1, MaxTokens: 100, Author: "t", CorpusIDs: []int64{}})
+	require.NoError(t, err)
+	u, err := auth.NewStore(pool, nil).CreateUser(ctx, auth.NewUser{Login: "announce", DisplayName: "训练师", Password: "correct horse battery"})
+	require.NoError(t, err)
+	var turns []int64
+	var wg sync.WaitGroup
+	for range 3 {
+		turn, err := store.StartTurn(ctx, rlhf.NewTurn{ProjectID: project.ID, PersonaID: persona.ID, Locale: "zh-CN", UserID: u.ID,
+			Message: "问题", Candidates: []rlhf.CandidateSpec{{Position: 1, Model: "m", PromptVersionID: v.ID, SystemPromptHash: "h"},
+				{Position: 2, Model: "m", PromptVersionID: v.ID, SystemPromptHash: "h"}},
+			Lease: rlhf.Lease{Owner: "replica-a", For: 10 * time.Second}})
+		require.NoError(t, err)
+		turns = append(turns, turn.ID)
+		for _, c := range turn.Candidates {
+			wg.Go(func() {
+				c.Owner, c.Content, c.Status, c.FinishReason, c.Seq = "replica-a", "回复", rlhf.StatusComplete, "stop", 3
+				written, err := e.finish(ctx, rlhf.Final{C: c})
+				assert.NoError(t, err)
+				assert.True(t, written)
+			})
+		}
+	}
+	wg.Wait() // every save answered, with no announcement sent
+	e.announceMu.Lock()
+	assert.ElementsMatch(t, turns, e.announced, "each turn noted once")
+	e.announceMu.Unlock()
+
+	listen, err := pool.Acquire(ctx)
+	require.NoError(t, err)
+	defer listen.Release()
+	_, err = listen.Exec(ctx, "LISTEN "+notifyChannel)
+	require.NoError(t, err)
+	runCtx, stop := context.WithCancel(ctx)
+	done := make(chan struct{})
+	go func() { defer close(done); e.announceLoop(runCtx) }()
+	defer func() { stop(); <-done }()
+	waitCtx, cancel := context.WithTimeout(ctx, 30*time.Second)
+	defer cancel()
+	n, err := listen.Conn().WaitForNotification(waitCtx)
+	require.NoError(t, err)
+	var ev busEvent
+	require.NoError(t, json.Unmarshal([]byte(n.Payload), &ev))
+	assert.Equal(t, kindFinished, ev.Kind)
+	assert.ElementsMatch(t, turns, ev.Turns, "one notification names every turn noted meanwhile")
+	_, err = listen.Exec(ctx, "UNLISTEN *")
+	require.NoError(t, err)
 }
