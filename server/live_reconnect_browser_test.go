@@ -162,7 +162,7 @@ func (u *gatedUpstream) release() { u.once.Do(func() { close(u.gate) }) }
 // middle of a turn, as the server does to re-check a user's sessions: the session still
 // holds, so the screen connects again by itself, resumes the turn where it was, and every
 // candidate finishes with its whole reply; the next question starts a turn on the new socket.
-// Before, the screen took any 1008 close for a sign-out: it said the session had ended,
+// Once the session has really ended, the screen does not reconnect but asks to sign in. Before, the screen took any 1008 close for a sign-out: it said the session had ended,
 // never reconnected, and the candidates stayed "streaming".
 func TestTrainScreenReconnectsAndResumes(t *testing.T) {
 	t.Parallel()
@@ -210,4 +210,11 @@ func TestTrainScreenReconnectsAndResumes(t *testing.T) {
 
 	// The new socket carries the next question.
 	browsertest.AskOnTrainScreen(t, ctx, "超过限额怎么办？", 2)
+
+	// A session that has really ended (here: deleted, as a sign-out elsewhere does) is not
+	// reconnected: the screen learns it from GET /session and goes back to the sign-in form.
+	_, err = f.pool.Exec(context.Background(), `DELETE FROM sessions WHERE user_id = $1`, trainer)
+	require.NoError(t, err)
+	f.engine.CloseUser(context.Background(), trainer)
+	require.NoError(t, chromedp.Do(ctx, browsertest.Visible("#signin-form")))
 }
