@@ -477,6 +477,10 @@ var zhCN = map[string]string{
 	// Issue 12's relay costs: final saves in batches, followers reading many turns at once.
 	"save %d candidates' final states": "保存 %d 个候选的最终状态",
 	"candidates of %d turns":           "%d 个轮次的候选",
+	// Issue 12, session 14: a generate's lookups in one batch.
+	"read persona %d":        "读取人设 %d",
+	"project of persona %d":  "人设 %d 的项目",
+	"memberships of user %d": "账号 %d 的项目角色",
 
 	// Issue 17: an import writes its documents in groups, set-based.
 	"look up the documents":              "查找文档",
