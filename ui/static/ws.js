@@ -122,6 +122,10 @@ export class Live {
   close() {
     this.closed = true;
     this.queue = [];
-    this.ws.close();
+    const ws = this.ws;
+    // A socket still connecting is closed once open: closing it before makes the browser log
+    // an error ("closed before the connection is established") for what is only a page change.
+    if (ws.readyState === WebSocket.CONNECTING) ws.addEventListener("open", () => ws.close(), { once: true });
+    else ws.close();
   }
 }
