@@ -253,10 +253,15 @@ function renderComparison(slug, project, c) {
       }
     } })
     : null;
+  const filter = h("p", { class: "muted", id: "compare-filter", dataset: { style: c.style_control ? "control" : "none" } },
+    t(`board.counted.${c.counted}`), " · ", t(`board.source.${c.source}`), " · ", t(c.style_control ? "board.style.on" : "board.style.off"));
+  if (c.notices.includes("refreshing")) {
+    return [filter, h("p", { class: "notice", id: "compare-refreshing", i18n: "board.compareRefreshing" })];
+  }
   return [
+    c.stale ? h("p", { class: "notice", id: "compare-stale" }, t("board.compareStale", { at: formatTime(c.refreshed_at) })) : null,
     h("p", { class: "verdict-sentence", id: "compare-verdict" }, locale() === "en" ? c.verdict_en : c.verdict_zh),
-    h("p", { class: "muted", id: "compare-filter", dataset: { style: c.style_control ? "control" : "none" } }, t(`board.counted.${c.counted}`), " · ", t(`board.source.${c.source}`), " · ",
-      t(c.style_control ? "board.style.on" : "board.style.off")),
+    filter,
     h("table", { class: "table" },
       h("thead", {}, h("tr", {}, ["board.dimension", "board.votes", "board.winRateB", "board.diff", "board.verdictTitle"].map((k) => h("th", { i18n: k })))),
       h("tbody", {}, rows)),
@@ -266,9 +271,14 @@ function renderComparison(slug, project, c) {
 }
 
 function renderVoters(v) {
+  if (v.notices.includes("refreshing")) {
+    return h("section", { class: "card" }, h("h2", { i18n: "board.voters" }),
+      h("p", { class: "notice", id: "voters-refreshing", i18n: "board.votersRefreshing" }));
+  }
   if (v.voters.length === 0) return null;
   return h("section", { class: "card" }, h("h2", { i18n: "board.voters" }),
     h("p", { class: "muted" }, t("board.votersHelp", { alpha: formatNumber(v.alpha * 100) + "%" })),
+    v.stale ? h("p", { class: "notice", id: "voters-stale" }, t("board.votersStale", { at: formatTime(v.refreshed_at) })) : null,
     h("table", { class: "table", id: "voter-list" },
       h("thead", {}, h("tr", {}, ["board.trainer", "board.votes", "board.evidence", "board.firstRate"].map((k) => h("th", { i18n: k })))),
       h("tbody", {}, v.voters.map((x) => h("tr", { dataset: { trainer: x.trainer_id } },
