@@ -173,11 +173,7 @@ func (s *Store) refresh(ctx context.Context, args RefreshArgs) ([]byte, error) {
 		vc.RefreshedAt = &now
 		v = vc
 	default:
-		l, err := s.load(ctx, args.ProjectID, args.Options, false)
-		if err != nil {
-			return nil, err
-		}
-		b, _, err := compute(l.entries, l.votes, l.judgments, args.Options)
+		b, err := s.fitBoard(ctx, args.ProjectID, args.Options)
 		if err != nil {
 			return nil, err
 		}
@@ -195,6 +191,28 @@ func (s *Store) refresh(ctx context.Context, args RefreshArgs) ([]byte, error) {
 		return nil, fmt.Errorf("leaderboard: cache %s: %w", cmp.Or(args.What, "board"), err)
 	}
 	return raw, nil
+}
+
+// fitBoard fits the board of o from the votes as they are now. The ranking's board is
+// counted per pair in PostgreSQL (aggregate); a dimension's, whose votes are score
+// differences in the judgments' ratings, is read vote by vote (load).
+func (s *Store) fitBoard(ctx context.Context, projectID int64, o Options) (Board, error) {
+	if o.Dimension != "" {
+		l, err := s.load(ctx, projectID, o, false)
+		if err != nil {
+			return Board{}, err
+		}
+		b, _, err := compute(l.entries, l.votes, l.judgments, o)
+		return b, err
+	}
+	a, err := s.aggregate(ctx, projectID, o)
+	if err != nil {
+		return Board{}, err
+	}
+	index, keys := sortEntries(a.entries)
+	m, sm, n := a.matrices(index, len(a.entries), o.Style == StyleControl)
+	b, _, err := computeFrom(a.entries, keys, m, sm, n, a.judgments, o)
+	return b, err
 }
 
 // freshness is how current a cached answer is.
