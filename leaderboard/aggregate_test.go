@@ -97,7 +97,7 @@ func TestBoardCountedInPostgreSQLMatchesVoteByVote(t *testing.T) {
 							assert.NotZero(t, gp.Style[0].Value, "the replies' lengths vary: a coefficient was fitted: %+v", gp.Style)
 						}
 						for c := range wp.Style {
-							assert.Equal(t, wp.Style[c].Name, gp.Style[c].Name)
+							assert.Equal(t, []any{wp.Style[c].Name, wp.Style[c].Differing}, []any{gp.Style[c].Name, gp.Style[c].Differing})
 							assert.InDelta(t, wp.Style[c].Value, gp.Style[c].Value, 0.00011)
 							assert.InDelta(t, wp.Style[c].Lower, gp.Style[c].Lower, 0.00011)
 							assert.InDelta(t, wp.Style[c].Upper, gp.Style[c].Upper, 0.00011)

@@ -50,7 +50,9 @@ func BenchmarkRefreshFromDatabase(b *testing.B) {
 	queue, err := jobs.NewInserter(pool)
 	require.NoError(b, err)
 	store := leaderboard.NewStore(pool, queue, leaderboard.StoreOptions{})
-	refresh := func(ctx context.Context, o leaderboard.Options) (leaderboard.Board, error) { return store.Refresh(ctx, project, o) }
+	refresh := func(ctx context.Context, o leaderboard.Options) (leaderboard.Board, error) {
+		return store.Refresh(ctx, project, o)
+	}
 	// The same board from the votes read one by one, as dimension boards are read: the
 	// figure the counting in PostgreSQL is measured against.
 	voteByVote := func(ctx context.Context, o leaderboard.Options) (leaderboard.Board, error) {

@@ -273,6 +273,18 @@ func fitPart(m Matrix, sm *StyleMatrix, members []int, entries []EntryInfo, o Op
 		if samples, betas, err = BootstrapStyle(*sm, members, ref, o.Rounds, o.Seed, start); err != nil {
 			return Part{}, fmt.Errorf("style bootstrap %d entries: %w", len(members), err)
 		}
+		var differing [Covariates]int
+		inPart := map[int]bool{}
+		for _, g := range members {
+			inPart[g] = true
+		}
+		for c, t := range sm.Tallies {
+			for d := range differing {
+				if inPart[t.I] && inPart[t.J] && sm.X[c][d] != 0 {
+					differing[d] += t.N()
+				}
+			}
+		}
 		for d, name := range covariateNames() {
 			col := make([]float64, 0, len(betas))
 			for r, s := range samples {
@@ -281,7 +293,7 @@ func fitPart(m Matrix, sm *StyleMatrix, members []int, entries []EntryInfo, o Op
 				}
 			}
 			part.Style = append(part.Style, Coefficient{Name: name, Value: round(beta[d], 4),
-				Lower: round(Quantile(col, 0.025), 4), Upper: round(Quantile(col, 0.975), 4)})
+				Lower: round(Quantile(col, 0.025), 4), Upper: round(Quantile(col, 0.975), 4), Differing: differing[d]})
 		}
 	}
 	won := make([]float64, len(members))

@@ -77,6 +77,10 @@ type Coefficient struct {
 	Value float64 `json:"value"` // log-odds of winning per unit of normalised difference
 	Lower float64 `json:"lower"` // the 95% bootstrap interval's lower end
 	Upper float64 `json:"upper"` // and its upper end
+	// Differing is how many votes had replies that differed on this covariate (counted by
+	// cell: a cell whose mean difference is 0 counts as none). At 0 the replies never
+	// differed, the data says nothing about it, and Value is the prior's 0.
+	Differing int `json:"differing"`
 }
 
 // tallyStyle aggregates votes into a StyleMatrix; votes are dropped as tally drops them.

@@ -127,6 +127,7 @@ func TestLeaderboardStyleControlThroughMentorServe(t *testing.T) {
 				assert.Equal(t, name, c.Name)
 				assert.LessOrEqual(t, c.Lower, c.Value, "%+v", c)
 				assert.LessOrEqual(t, c.Value, c.Upper, "%+v", c)
+				assert.Positive(t, c.Differing, "the demo's replies vary in length and markdown: %+v", c)
 			}
 			assert.Equal(t, "customs-helper/v2", b.Parts[0].Entries[0].Key[:len("customs-helper/v2")], "style control keeps the demo's clear winner")
 		})

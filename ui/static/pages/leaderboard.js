@@ -133,11 +133,14 @@ function styleTable(part) {
     h("h3", { i18n: "board.styleTitle" }),
     h("p", { class: "muted", i18n: "board.styleHelp" }),
     h("table", { class: "table" },
-      h("thead", {}, h("tr", {}, ["board.covariate", "board.coefficient", "board.interval"].map((k) => h("th", { i18n: k })))),
+      h("thead", {}, h("tr", {}, ["board.covariate", "board.coefficient", "board.interval", "board.differing"].map((k) => h("th", { i18n: k })))),
+      // A covariate on which the replies never differed has no estimate: its 0 is the
+      // prior's, and is not shown as a finding.
       h("tbody", {}, part.style.map((c) => h("tr", { dataset: { covariate: c.name } },
         h("td", {}, t(`board.covariate.${c.name}`)),
-        h("td", {}, formatNumber(c.value, 2)),
-        h("td", {}, `${formatNumber(c.lower, 2)} – ${formatNumber(c.upper, 2)}`))))));
+        h("td", {}, c.differing ? formatNumber(c.value, 2) : "—"),
+        h("td", {}, c.differing ? `${formatNumber(c.lower, 2)} – ${formatNumber(c.upper, 2)}` : t("board.styleNoDifference")),
+        h("td", {}, formatNumber(c.differing)))))));
 }
 
 function entryTable(part, b) {
@@ -201,7 +204,9 @@ function heatMap(b) {
     h("div", { translate: "no" }, chart({
       grid: { left: 160, right: 24, top: 16, bottom: 80 },
       xAxis: { type: "category", data: keys.map((k) => label[k]), axisLabel: { rotate: 30 } },
-      yAxis: { type: "category", data: keys.map((k) => label[k]) },
+      // Rows read top to bottom in the board's order, so the empty diagonal runs from the
+      // top left, as a table's would.
+      yAxis: { type: "category", data: keys.map((k) => label[k]), inverse: true },
       visualMap: { min: 0, max: 100, calculable: false, orient: "horizontal", left: "center", bottom: 0, show: false },
       series: [{ type: "heatmap", data, label: { show: true, formatter: (p) => `${p.value[2]}%` } }],
     }, { height: 120 + 40 * keys.length, label: t("board.matrix") })));
