@@ -45,6 +45,10 @@ type Claim struct {
 	// Swapped marks a side-swap repeat (swap.go): the work screen shows the item's two
 	// replies in the other order, and labels them A and B as it shows them.
 	Swapped bool `json:"swapped"`
+	// Live says the item's candidates stream when it is first claimed (a live campaign,
+	// live.go): the screen follows them from GET /claims/:claim/stream. TurnID is 0 until
+	// the item's turn has started.
+	Live bool `json:"live"`
 }
 
 // Errors a claim can end in. Each says what to do next.
@@ -215,13 +219,13 @@ func (s *Store) Next(ctx context.Context, campaignID, trainerID int64) (Claim, e
 		// A repeat takes no place toward k: it is a check, not one of the item's judgments.
 		out.CampaignID, out.ItemID, out.GuidelinesVersion, out.Swapped = campaignID, itemID, guidelines, swapOf != nil
 		return tx.QueryRow(ctx, `WITH item AS (UPDATE campaign_items SET taken = taken + CASE WHEN $8::bigint IS NULL THEN 1 ELSE 0 END
-					WHERE id = $2 RETURNING id, turn_id, question, prior, tags),
+					WHERE id = $2 RETURNING id, turn_id, question, prior, tags, live),
 				claim AS (INSERT INTO claims (campaign_id, item_id, trainer_id, base_id, claimed_at, lease_until, guidelines_version, swap_of)
 					VALUES ($1, $2, $3, $4, $5, $6, $7, $8) RETURNING id, state, claimed_at, lease_until)
-			SELECT claim.id, item.turn_id, coalesce((SELECT conversation_id FROM turns WHERE id = item.turn_id), 0), item.question, item.prior,
-				item.tags, claim.state, claim.claimed_at, claim.lease_until FROM claim, item`,
+			SELECT claim.id, coalesce(item.turn_id, 0), coalesce((SELECT conversation_id FROM turns WHERE id = item.turn_id), 0), item.question, item.prior,
+				item.tags, claim.state, claim.claimed_at, claim.lease_until, item.live FROM claim, item`,
 			campaignID, itemID, trainerID, base, now, now.Add(time.Duration(leaseSeconds)*time.Second), guidelines, swapOf).
-			Scan(&out.ID, &out.TurnID, &out.ConversationID, &out.Question, &out.Prior, &out.Tags, &out.State, &out.ClaimedAt, &out.LeaseUntil)
+			Scan(&out.ID, &out.TurnID, &out.ConversationID, &out.Question, &out.Prior, &out.Tags, &out.State, &out.ClaimedAt, &out.LeaseUntil, &out.Live)
 	})
 	if err != nil {
 		return Claim{}, db.Error(err, "claim an item of campaign %d", campaignID)
@@ -233,10 +237,10 @@ func getClaim(ctx context.Context, q querier, id int64) (Claim, error) {
 	var c Claim
 	var turn *int64
 	err := q.QueryRow(ctx, `SELECT cl.id, cl.campaign_id, cl.item_id, i.turn_id, coalesce(t.conversation_id, 0), i.question, i.prior, i.tags,
-			cl.state, cl.claimed_at, cl.lease_until, cl.guidelines_version, cl.swap_of IS NOT NULL
+			cl.state, cl.claimed_at, cl.lease_until, cl.guidelines_version, cl.swap_of IS NOT NULL, i.live
 		FROM claims cl JOIN campaign_items i ON i.id = cl.item_id LEFT JOIN turns t ON t.id = i.turn_id WHERE cl.id = $1`, id).
 		Scan(&c.ID, &c.CampaignID, &c.ItemID, &turn, &c.ConversationID, &c.Question, &c.Prior, &c.Tags, &c.State, &c.ClaimedAt,
-			&c.LeaseUntil, &c.GuidelinesVersion, &c.Swapped)
+			&c.LeaseUntil, &c.GuidelinesVersion, &c.Swapped, &c.Live)
 	if turn != nil {
 		c.TurnID = *turn
 	}
