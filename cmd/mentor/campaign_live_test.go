@@ -169,6 +169,42 @@ func (s *itemStream) replies(texts map[int64]string) (status map[int64]string, s
 	return status, seqs
 }
 
+// liveCampaign has the admin create a live campaign like the demo one (its persona and
+// version; the two upstream models), import questions as its items and open it.
+func liveCampaign(t *testing.T, admin *person, demo campaign.Work, name string, k int, questions ...string) campaign.Campaign {
+	t.Helper()
+	var cp struct {
+		Campaign campaign.Campaign `json:"campaign"`
+	}
+	admin.get(fmt.Sprintf("/api/v1/campaigns/%d", demo.CampaignID), &cp)
+	version := cp.Campaign.Plan[0].PromptVersionID
+	status, body := admin.call("POST", fmt.Sprintf("/api/v1/projects/%d/campaigns", cp.Campaign.ProjectID), map[string]any{
+		"persona_id": cp.Campaign.PersonaID, "name": name, "task_kind": "rank_rate", "k": k, "live": true,
+		"plan": []map[string]any{{"prompt_version_id": version, "model": "qwen-test"}, {"prompt_version_id": version, "model": "deepseek-test"}}})
+	require.Equal(t, http.StatusCreated, status, "%s", body)
+	var created struct {
+		Campaign campaign.Campaign `json:"campaign"`
+	}
+	require.NoError(t, json.Unmarshal(body, &created))
+	assert.True(t, created.Campaign.Live)
+	var lines []byte
+	for _, q := range questions {
+		lines = fmt.Appendf(lines, "{\"question\": %q}\n", q)
+	}
+	status, body = admin.upload(fmt.Sprintf("/api/v1/campaigns/%d/items", created.Campaign.ID), nil, map[string][]byte{"items.jsonl": lines})
+	require.Equal(t, http.StatusOK, status, "%s", body)
+	status, body = admin.call("PUT", fmt.Sprintf("/api/v1/campaigns/%d/state", created.Campaign.ID), map[string]any{"state": "open"})
+	require.Equal(t, http.StatusOK, status, "%s", body)
+	var detail struct {
+		Campaign campaign.Campaign `json:"campaign"`
+		Progress campaign.Progress `json:"progress"`
+	}
+	admin.get(fmt.Sprintf("/api/v1/campaigns/%d", created.Campaign.ID), &detail)
+	assert.Equal(t, campaign.Open, detail.Campaign.State, "a live campaign opens at once: nothing generates ahead")
+	assert.Equal(t, campaign.Progress{Ready: len(questions)}, detail.Progress, "its items are ready without candidates")
+	return created.Campaign
+}
+
 // held is a candidate with no text yet, or any candidate when each has some.
 func held(texts map[int64]string) int64 {
 	var any int64
@@ -196,35 +232,9 @@ func TestLiveCampaignThroughMentorServe(t *testing.T) {
 	m := startMentor(t, env)
 	trainer, reviewer, admin := m.signIn(t, "trainer"), m.signIn(t, "reviewer"), m.signIn(t, "admin")
 	demo := demoCampaign(t, trainer, 1)
-	var cp struct {
-		Campaign campaign.Campaign `json:"campaign"`
-	}
-	admin.get(fmt.Sprintf("/api/v1/campaigns/%d", demo.CampaignID), &cp)
-	version := cp.Campaign.Plan[0].PromptVersionID
 	create := func(name string, k int, question string) campaign.Campaign {
 		t.Helper()
-		status, body := admin.call("POST", fmt.Sprintf("/api/v1/projects/%d/campaigns", cp.Campaign.ProjectID), map[string]any{
-			"persona_id": cp.Campaign.PersonaID, "name": name, "task_kind": "rank_rate", "k": k, "live": true,
-			"plan": []map[string]any{{"prompt_version_id": version, "model": "qwen-test"}, {"prompt_version_id": version, "model": "deepseek-test"}}})
-		require.Equal(t, http.StatusCreated, status, "%s", body)
-		var created struct {
-			Campaign campaign.Campaign `json:"campaign"`
-		}
-		require.NoError(t, json.Unmarshal(body, &created))
-		assert.True(t, created.Campaign.Live)
-		status, body = admin.upload(fmt.Sprintf("/api/v1/campaigns/%d/items", created.Campaign.ID), nil,
-			map[string][]byte{"items.jsonl": fmt.Appendf(nil, "{\"question\": %q}\n", question)})
-		require.Equal(t, http.StatusOK, status, "%s", body)
-		status, body = admin.call("PUT", fmt.Sprintf("/api/v1/campaigns/%d/state", created.Campaign.ID), map[string]any{"state": "open"})
-		require.Equal(t, http.StatusOK, status, "%s", body)
-		var detail struct {
-			Campaign campaign.Campaign `json:"campaign"`
-			Progress campaign.Progress `json:"progress"`
-		}
-		admin.get(fmt.Sprintf("/api/v1/campaigns/%d", created.Campaign.ID), &detail)
-		assert.Equal(t, campaign.Open, detail.Campaign.State, "a live campaign opens at once: nothing generates ahead")
-		assert.Equal(t, campaign.Progress{Ready: 1}, detail.Progress, "its item is ready without candidates")
-		return created.Campaign
+		return liveCampaign(t, admin, demo, name, k, question)
 	}
 	claim := func(p *person, c campaign.Campaign) campaign.Claim {
 		t.Helper()
