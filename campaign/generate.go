@@ -101,6 +101,10 @@ type GenerateWorker struct {
 	generator *generation.Generator
 	models    *llm.Registry
 	limits    *endpointLimits
+	// versions caches prompt versions by id: a version never changes once stored (the
+	// prompt_versions_immutable trigger refuses every update and delete), and reading it was
+	// one of an item's five round trips.
+	versions sync.Map // int64 -> prompts.Version
 	// Backoff is the wait before attempt n+1 after n failed ones.
 	Backoff func(attempt int) time.Duration
 }
@@ -193,7 +197,7 @@ func (w *GenerateWorker) generate(ctx context.Context, itemID int64) error {
 	for i, p := range it.plan {
 		v, ok := byID[p.PromptVersionID]
 		if !ok {
-			if v, err = w.prompts.Version(ctx, p.PromptVersionID); err != nil {
+			if v, err = w.version(ctx, p.PromptVersionID); err != nil {
 				return err
 			}
 			byID[p.PromptVersionID] = v
@@ -250,6 +254,19 @@ func (w *GenerateWorker) generate(ctx context.Context, itemID int64) error {
 		r.Shuffle(len(out), func(i, j int) { out[i], out[j] = out[j], out[i] })
 	}
 	return w.store.storeGenerated(ctx, itemID, it.campaignID, persona, it.createdBy, it.prior, it.question, seed, out)
+}
+
+// version returns a prompt version, from the cache when this worker has read it before.
+func (w *GenerateWorker) version(ctx context.Context, id int64) (prompts.Version, error) {
+	if v, ok := w.versions.Load(id); ok {
+		return v.(prompts.Version), nil
+	}
+	v, err := w.prompts.Version(ctx, id)
+	if err != nil {
+		return v, err
+	}
+	w.versions.Store(id, v)
+	return v, nil
 }
 
 // storeGenerated writes the item's turn: its conversation, the prior messages, the question
