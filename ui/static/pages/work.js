@@ -108,7 +108,7 @@ export async function sessionPage(campaignId) {
   let current = null; // { claim, cands, draft }
   let lastPane = null;
   let filling = null;
-  let submitting = false;
+  const submitting = new Set(); // claims whose judgment is on its way
 
   const showCount = () => (counter.textContent = t("work.doneToday", { n: done }));
   const best = () => current?.cands.filter((c) => current.draft.ranks[c.id]).sort((a, b) => current.draft.ranks[a.id] - current.draft.ranks[b.id])[0];
@@ -410,35 +410,50 @@ export async function sessionPage(campaignId) {
     fill();
   }
 
+  // submitJudgment shows the next item at once, from memory, and sends the judgment behind
+  // it: the trainer never waits for the submit's round trip (a p50 of 98 ms, p95 426 ms on the
+  // shared machine when the screen waited). The draft stays in the browser until the server
+  // has the judgment; a refusal brings the item back on screen with the reason, and a lapsed
+  // lease (409) is said over the next item. The queue is topped up once the submit is in, so
+  // the claim cap counts the submitted claim as closed.
   async function submitJudgment() {
-    if (!current || submitting) return;
+    if (!current || submitting.has(current.claim.id)) return;
     const { body: b, error } = body();
     if (error) {
       showError(page, error, submitStatus);
       return;
     }
+    const entry = queue[0];
     const claimId = current.claim.id;
-    submitting = true;
-    submit.disabled = true;
+    const shown = current.cands;
+    submitting.add(claimId);
+    queue.shift();
+    entry.stream?.abort();
+    clear(submitStatus);
+    show();
     try {
       const res = await api("POST", `/claims/${claimId}/judgment`, b);
+      localStorage.removeItem(draftKey(claimId));
       done++;
       showCount();
-      clear(submitStatus);
-      const shown = current.cands;
-      after(claimId);
       // Blind pairwise: the names come only with the answer to the vote.
       if (res.revealed) {
         const label = (id) => letter(shown.find((c) => c.id === id)?.position ?? 0);
-        submitStatus.append(h("p", { class: "muted", id: "work-revealed" },
+        replace(submitStatus, h("p", { class: "muted", id: "work-revealed" },
           t("work.revealed", { names: res.revealed.map((r) => `${label(r.candidate_id)}: ${r.model}`).join(" · ") })));
       }
     } catch (err) {
-      submit.disabled = false;
-      if (err.status === 409) after(claimId); // lapsed: the item went back to the pool; say so over the next one
+      if (err.status === 409) {
+        localStorage.removeItem(draftKey(claimId)); // lapsed: the item went back to the pool; say so over the next one
+      } else {
+        queue.unshift(entry); // refused: the item comes back, with its draft and the reason
+        if (entry.claim.live) followLive(entry);
+        show();
+      }
       showError(page, err, submitStatus);
     } finally {
-      submitting = false;
+      submitting.delete(claimId);
+      fill();
     }
   }
 
