@@ -38,7 +38,7 @@ func benchSize(b *testing.B, name string, def int) int {
 //
 // A closed loop with every trainer claiming at once finds capacity (claims a second); its
 // latency is mostly the queue for the pool's connections, not the claim. The claim's own
-// latency comes from open loops at 50% and 70% of capacity (loadgen.RunFunc), each claim
+// latency comes from open loops at 25%, 50% and 70% of capacity (loadgen.RunFunc), each claim
 // timed from when it was due. Each claim is followed by a skip, untimed but load on the
 // database as a submit is, so the per-trainer cap never binds. Phases last
 // MENTOR_BENCH_PHASE (default 2s).
@@ -106,7 +106,9 @@ func BenchmarkNext(b *testing.B) {
 		b.Logf("closed loop, %d trainers at once: %.0f claims/s, p50 %.2f ms, p99 %.2f ms", trainers, closed.PerSecond, closed.P50Millis, closed.P99Millis)
 		b.ReportMetric(closed.PerSecond, "capacity/s")
 		b.ReportMetric(closed.P99Millis, "closed-p99-ms")
-		for _, share := range []float64{0.5, 0.7} {
+		// 25% besides 50% and 70%: on the shared two cores the claim's p99 at 50% is the
+		// machine's scheduling more than the claim (docs/campaigns.md).
+		for _, share := range []float64{0.25, 0.5, 0.7} {
 			open := run(loadgen.Config{Rate: share * closed.PerSecond})
 			at := fmt.Sprintf("@%.0f%%", share*100)
 			b.Logf("open loop at %.0f claims/s (%s of capacity): p50 %.2f ms, p99 %.2f ms, max %.2f ms", share*closed.PerSecond, at,
