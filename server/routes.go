@@ -200,6 +200,9 @@ func apiRoutes(d Deps) []route {
 			doc("Skip a claimed item, with a reason").takes(skipInput{}).ok(204, nil).fail(errs.Conflict)},
 		{"POST", "/claims/:claim/judgment", rule{auth.Judge, fromClaim}, handleSubmitClaim(d),
 			doc("Judge a claimed item").about("The body is the one POST /turns/{turn}/judgments takes; the claim completes in the same transaction. A lapsed lease is a 409 and nothing is stored. A retry with the same idempotency key answers 200.").takes(rlhf.Submission{}).ok(201, claimSubmitted{}).ok(200, claimSubmitted{}).fail(errs.Conflict)},
+		// Live generation for campaigns (issue 13, api_campaign_live.go).
+		{"GET", "/claims/:claim/stream", rule{auth.Judge, fromClaim}, handleClaimStream(d),
+			doc("Follow a live item's candidates as they stream").about("For a claim of a live campaign's item: the events of the live session's websocket (start, passages, delta, reasoning, done; snapshot for what is stored), each a data line numbered per candidate, then an end event once every candidate is finished. Opening it starts the item's turn when no claim has yet, and streams again the failed candidates of a turn nobody can judge. An item generated ahead is a 409; errors before the stream are ordinary JSON errors.").param("after", "", "per candidate id, the last event number the client has, as a JSON object ({\"51\": 7}); resuming sends only what follows").okAs(200, "text/event-stream", "server-sent events: start, passages, delta…, done, snapshot; then end", nil).fail(errs.Conflict)},
 		{"GET", "/bases", rule{auth.InstanceAdmin, noProject}, handleListBases(d),
 			doc("The labelling bases").ok(200, baseList{})},
 		{"POST", "/bases", rule{auth.InstanceAdmin, noProject}, handleCreateBase(d),
