@@ -69,7 +69,9 @@ func TestQCScreensInChromium(t *testing.T) {
 		require.NoError(t, chromedp.Do(ctx, m.browserSignIn(login)))
 		signedIn = true
 	}
-	ready := func() string { return `#review-page[data-judgment]:not([data-judgment=""]):not([data-busy]) #review-panes .pane` }
+	ready := func() string {
+		return `#review-page[data-judgment]:not([data-judgment=""]):not([data-busy]) #review-panes .pane`
+	}
 	shown := func() int64 {
 		var id int64
 		_, err := fmt.Sscan(browsertest.Attr(t, ctx, "#review-page", "data-judgment"), &id)
