@@ -550,6 +550,35 @@ export async function qcPage(campaignId, baseId = null) {
     replace(page, await qcPage(campaignId, baseId)); // the new batch, in the table and the charts
   });
 
+  // Side-swap checks (blind pairwise campaigns): each trainer's consistency on repeats and
+  // the share of pairs given to the left-hand reply, from the trainers' statistics (whose
+  // scope the server decides: a lead sees their base, a trainer themselves).
+  let swaps = null;
+  if (campaign.task_kind === "blind_pairwise") {
+    const { trainers } = await api("GET", `/campaigns/${campaignId}/trainer-stats`);
+    const share = (x) => (x == null ? null : Math.round(x * 1000) / 10);
+    const shown = trainers.filter((s) => s.swap_repeats > 0 || s.left_share != null);
+    swaps = h("section", { class: "card", dataset: { section: "swaps" } }, h("h2", { i18n: "qc.swaps" }), h("p", { class: "muted", i18n: "qc.swapsHint" }),
+      shown.length === 0 ? h("p", { class: "muted", i18n: "qc.noSwaps" }) : [
+        chart({
+          tooltip: { trigger: "axis" },
+          legend: { data: [t("qc.swapConsistency"), t("qc.leftShare")] },
+          xAxis: { type: "category", data: shown.map((s) => s.display_name) },
+          yAxis: { type: "value", min: 0, max: 100, name: "%" },
+          series: [
+            { name: t("qc.swapConsistency"), type: "bar", data: shown.map((s) => share(s.swap_consistency)) },
+            { name: t("qc.leftShare"), type: "bar", data: shown.map((s) => share(s.left_share)),
+              markLine: { symbol: "none", data: [{ yAxis: 50, name: t("qc.noBias") }] } },
+          ],
+        }, { label: t("qc.swaps") }),
+        h("table", { class: "table", id: "qc-swaps" },
+          h("thead", {}, h("tr", {}, ["quality.trainer", "qc.swapRepeats", "qc.swapConsistency", "qc.leftShare"].map((k) => h("th", { i18n: k })))),
+          h("tbody", {}, shown.map((s) => h("tr", { dataset: { trainer: s.trainer_id } },
+            h("td", {}, s.display_name), h("td", {}, formatNumber(s.swap_repeats)),
+            h("td", {}, s.swap_consistency == null ? "–" : `${pct(share(s.swap_consistency))} (${formatNumber(s.swap_consistent)}/${formatNumber(s.swap_repeats)})`),
+            h("td", {}, pct(share(s.left_share)))))))]);
+  }
+
   const r = dash.reviews;
   page.append(h("h1", {}, t("qc.title", { name: campaign.name })),
     h("p", { class: "muted" }, t("qc.settings", { aql: dash.settings.aql }), dash.severity ? ` · ${t(`qc.severity.${dash.severity}`)}` : ""),
@@ -563,7 +592,8 @@ export async function qcPage(campaignId, baseId = null) {
       h("section", { class: "card", dataset: { section: "batches" } }, h("h2", { i18n: "qc.chart.batches" }), perBatch),
       h("section", { class: "card", dataset: { section: "defects" } }, h("h2", { i18n: "qc.chart.defects" }), noDefects ?? defects),
       h("section", { class: "card", dataset: { section: "tiers" } }, h("h2", { i18n: "qc.chart.tiers" }), tiers,
-        dash.tiers.some((g) => g.above) ? h("p", { i18n: "qc.gapIntro" }) : h("p", { class: "muted", i18n: "qc.noGap" }), gaps)),
+        dash.tiers.some((g) => g.above) ? h("p", { i18n: "qc.gapIntro" }) : h("p", { class: "muted", i18n: "qc.noGap" }), gaps),
+      swaps),
     h("h2", { i18n: "qc.batches" }), batches.length ? table : h("p", { class: "muted", i18n: "qc.noBatches" }),
     closeForm);
   return page;
