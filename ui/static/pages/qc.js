@@ -323,7 +323,7 @@ export async function reviewPage(campaignId, batchId = null, tier = null, reinsp
   page.append(h("h1", {}, title),
     h("p", { class: "muted key-hints" }, h("kbd", {}, "1"), " ", t("review.accept"), " · ", h("kbd", {}, "2"), " ", t("review.reject"), " · ",
       h("kbd", {}, "3"), " ", t("review.next"), " · ", h("kbd", {}, "4"), " ", t("review.fix")),
-    reinspect ? h("p", { class: "muted", i18n: "reinspect.intro" }) : null,
+    ...(reinspect ? [h("p", { class: "muted", i18n: "reinspect.intro" })] : []), // native append writes null out as text
     left,
     body,
     actions,
