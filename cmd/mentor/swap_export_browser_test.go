@@ -151,6 +151,7 @@ func TestSideSwapsAndAgreementExportsInChromium(t *testing.T) {
 	require.NoError(t, chromedp.Do(ctx,
 		chromedp.Navigate(fmt.Sprintf("%s/#/campaigns/%d/qc", m.base, id)),
 		browsertest.Visible(fmt.Sprintf(`#qc-sections [data-section="swaps"] tr[data-trainer="%d"]`, mine.TrainerID)),
+		browsertest.Visible(`#qc-sections [data-section="swaps"] .chart[data-drawn] svg`),
 	))
 	browsertest.Screenshot(t, ctx, "qc-swaps")
 
