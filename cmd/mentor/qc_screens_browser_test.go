@@ -175,6 +175,20 @@ func TestQCScreensInChromium(t *testing.T) {
 	assert.Contains(t, browsertest.Text(t, ctx, card), "这条评判是你驳回的")
 	status, body := reviewer.call("PUT", fmt.Sprintf("/api/v1/appeals/%d", appealed), map[string]any{"decision": "overturned"})
 	assert.Equal(t, http.StatusForbidden, status, "%s", body)
+	detail := fmt.Sprintf("/api/v1/campaigns/%d/appeals/%d", cid, appealed)
+	var seen struct {
+		CanDecide bool `json:"can_decide"`
+		Item      struct {
+			JudgmentID int64 `json:"judgment_id"`
+		} `json:"item"`
+	}
+	reviewer.get(detail, &seen)
+	assert.False(t, seen.CanDecide, "the reviewer who rejected")
+	assert.Equal(t, rejected, seen.Item.JudgmentID)
+	lead.get(detail, &seen)
+	assert.True(t, seen.CanDecide, "a lead of the trainer's base")
+	status, body = trainer.call("GET", detail, nil)
+	assert.Equal(t, http.StatusNotFound, status, "a trainer reviews nothing: %s", body)
 
 	// The lead sees the trainer, the reason, the comment and the judgment, and overturns it.
 	as("lead")
@@ -192,6 +206,8 @@ func TestQCScreensInChromium(t *testing.T) {
 		browsertest.Visible(card+`[data-state="overturned"] [data-role="decided"]`),
 	))
 	browsertest.Screenshot(t, ctx, "appeal-decided")
+	status, body = lead.call("GET", detail, nil)
+	assert.Equal(t, http.StatusNotFound, status, "a decided appeal waits no more: %s", body)
 
 	// The trainer sees the decision, with the lead's note, on My work.
 	as("trainer")
