@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/chromedp/chromedp"
+	"github.com/chromedp/chromedp/kb"
 	"github.com/jackc/pgx/v5"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
@@ -225,6 +226,11 @@ func TestQCScreensInChromium(t *testing.T) {
 	require.NoError(t, chromedp.Do(ctx,
 		chromedp.Navigate(fmt.Sprintf("%s/#/campaigns/%d/review", m.base, cid)),
 		browsertest.Visible(fmt.Sprintf(`#review-page[data-judgment="%d"]:not([data-busy]) #review-panes .pane`, j4)),
+		// Escape closes the fix form without deciding; 4 opens it again.
+		chromedp.KeyEvent("4"),
+		browsertest.Visible("#review-fix-form select.rank"),
+		chromedp.KeyEvent(kb.Escape),
+		chromedp.WaitNotPresent("#review-fix-form"),
 		chromedp.KeyEvent("4"),
 		browsertest.Visible("#review-fix-form"),
 		chromedp.SetValue(chromedp.CSS(`#review-fix-form select.rank[data-label="A"]`), "2"),

@@ -68,8 +68,8 @@ async function diffView(from, to, id) {
 // fixForm is the reviewer's correction of a judgment: the ranking, the edit and the gold
 // reply, starting from the trainer's. submission() is the body POST /turns/:turn/judgments
 // takes; the trainer's ratings, flags and comment are kept as they were. Ctrl+Enter (or
-// the button) accepts with the fix.
-function fixForm(item, onSubmit) {
+// the button) accepts with the fix; Escape closes the form without deciding.
+function fixForm(item, onSubmit, onCancel) {
   const opened = Date.now();
   const key = crypto.randomUUID(); // one per fix, so a retry after an error is not a second fix
   const j = item.judgment;
@@ -117,6 +117,9 @@ function fixForm(item, onSubmit) {
     if (e.key === "Enter" && (e.ctrlKey || e.metaKey)) {
       e.preventDefault();
       onSubmit();
+    } else if (e.key === "Escape") {
+      e.preventDefault();
+      onCancel();
     }
   });
   showDiff();
@@ -300,7 +303,11 @@ export async function reviewPage(campaignId, batchId = null, tier = null, reinsp
   // starting point, for the reviewer to correct and accept (4, then Enter or the button).
   function openFix() {
     if (!item || page.dataset.busy || fixing) return;
-    fixing = fixForm(item, () => decide("fixed"));
+    fixing = fixForm(item, () => decide("fixed"), () => {
+      fixing?.form.remove();
+      fixing = null;
+      fixButton.focus();
+    });
     body.append(fixing.form);
     fixing.focus();
   }
