@@ -600,4 +600,7 @@ var zhCN = map[string]string{
 	"trainer statistics of campaign %d":           "任务 %d 的训练员统计",
 	"unanimous items of campaign %d":              "任务 %d 中意见一致的题目",
 	"you are paused in this campaign: %d of your last %d check items were right (%d%%), below what it asks; a lead has been told and will review your work": "你在此任务中已被暂停：最近 %[2]d 道检验题中答对 %[1]d 道（%[3]d%%），低于要求；已通知组长，组长会审核你的作业",
+
+	// Quality control screens (issue 14; server/api_review_screens.go).
+	"no appeal of review %d waits for a decision in this campaign": "本任务中没有审核 %d 的待裁决申诉",
 }

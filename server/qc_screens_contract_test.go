@@ -106,6 +106,9 @@ func TestQCScreenReads(t *testing.T) {
 			assert.Len(t, item["candidates"], len(cands), "the judgment comes with its candidates")
 		})
 	}
+	status, body = lead.speaking("zh-CN").call(t, "GET", path("/appeals/%d", review+1000), nil)
+	require.Equal(t, 404, status, "%v", body)
+	assert.Contains(t, body["error"].(map[string]any)["message"], "没有审核", "in the reader's language")
 	status, body = lead.call(t, "PUT", fmt.Sprintf("/api/v1/appeals/%d", review), map[string]any{"decision": "upheld", "note": "驳回成立"})
 	require.Equal(t, 200, status, "%v", body)
 	status, body = lead.call(t, "GET", path("/appeals/%d", review), nil)
