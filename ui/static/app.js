@@ -47,7 +47,7 @@ const routes = [
   [/^#\/campaigns\/(\d+)\/appeals$/, (m) => appealsPage(Number(m[1]))],
   [/^#\/batches\/(\d+)\/reinspect$/, (m) => reinspectPage(Number(m[1]))],
   // Leaderboards (issue 15).
-  [/^#\/projects\/([\w-]+)\/leaderboard$/, (m) => leaderboardPage(m[1])],
+  [/^#\/projects\/([\w-]+)\/leaderboard(?:\?(.*))?$/, (m) => leaderboardPage(m[1], new URLSearchParams(m[2] ?? ""))],
   // Quality control, part B (issue 14): a campaign's figures per trainer, gold items, pauses.
   [/^#\/campaigns\/(\d+)\/trainers$/, (m) => qualityPage(Number(m[1]))],
 ];
