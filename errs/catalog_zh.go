@@ -609,4 +609,7 @@ var zhCN = map[string]string{
 	"event numbers must not be negative, got %d":                                "事件序号不能为负数，实际为 %d",
 	"start the live item of claim %d":                                           "为领取 %d 的题目开始实时生成",
 	"store item %d's prior conversation":                                        "保存题目 %d 的前文对话",
+
+	// Quality control screens (issue 14; server/api_review_screens.go).
+	"no appeal of review %d waits for a decision in this campaign": "本任务中没有审核 %d 的待裁决申诉",
 }

@@ -159,6 +159,9 @@ func TestEveryPageReadsAsChinese(t *testing.T) {
 			p = append(p, fmt.Sprintf("#/campaigns/%d/review", demoID))
 		}
 		p = append(p, fmt.Sprintf("#/campaigns/%d/qc", demoID))
+		if admin || auth.Decide(auth.User{}, role, nil, auth.Judge) == nil {
+			p = append(p, fmt.Sprintf("#/campaigns/%d/appeals", demoID)) // deciding appeals (issue 14's screens)
+		}
 		if admin {
 			p = append(p, "#/admin/users", "#/admin/audit", fmt.Sprintf("#/bases/%d", hub.ID))
 		}

@@ -257,6 +257,13 @@ func apiRoutes(d Deps) []route {
 			doc("Inspect a sampled judgment for one tier").about("A review decision like POST /campaigns/{campaign}/reviews, counted for the tier: Re defects reject the batch, a whole sample with at most Ac accepts it. The centre's acceptance accepts every judgment of the batch not rejected.").takes(inspectionInput{}).ok(201, acceptance.Inspected{}).fail(errs.Conflict)},
 		{"GET", "/campaigns/:campaign/qc", rule{auth.ProjectRead, fromCampaign}, handleQCDashboard(d),
 			doc("A campaign's QC figures: batches, defects by reason, and each base's own check against the centre's acceptance").param("base", int64(0), "only this base's").ok(200, acceptance.Dashboard{})},
+		// Quality control screens (issue 14; api_review_screens.go): reads the QC pages need to
+		// offer what the caller may do: an appeal with its judgment, and the bases to close a
+		// batch for.
+		{"GET", "/campaigns/:campaign/appeals/:review", rule{auth.Judge, fromCampaign}, handleAppealDetail(d),
+			doc("A waiting appeal with the judgment it is about").about("For the project's reviewers and admins, and a lead for their base's trainers. can_decide says whether you may decide it: the project's admins and the trainer's leads may, the reviewer who rejected may not.").ok(200, appealDetail{}).fail(errs.NotFound)},
+		{"GET", "/campaigns/:campaign/batch-bases", rule{auth.Judge, fromCampaign}, handleBatchBases(d),
+			doc("The bases you may close a batch of this campaign for").about("The campaign's bases (the project's admitted bases when it names none): all of them for the project's admins, the ones you lead for anyone else.").ok(200, batchBases{})},
 		// Leaderboards (issue 15, api_leaderboard.go): Bradley–Terry boards from votes, version
 		// against version, and the voter check (which names trainers: managers only).
 		{"GET", "/projects/:project/leaderboard", rule{auth.ProjectRead, fromProject}, handleLeaderboard(d),

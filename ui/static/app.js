@@ -17,7 +17,7 @@ import { corpusPage, stopCorpusPoll } from "./pages/corpus.js";
 import { apiDocPage } from "./pages/apidoc.js";
 import { basePage, sessionPage, stopWork, workPage } from "./pages/work.js";
 import { campaignsPage } from "./pages/campaigns.js";
-import { inspectPage, qcPage, reviewPage, reworkPage, stopQC } from "./pages/qc.js";
+import { appealsPage, inspectPage, qcPage, reinspectPage, reviewPage, reworkPage, stopQC } from "./pages/qc.js";
 import { leaderboardPage } from "./pages/leaderboard.js";
 import { qualityPage } from "./pages/quality.js";
 
@@ -43,6 +43,9 @@ const routes = [
   [/^#\/batches\/(\d+)\/inspect\/(base|centre)$/, (m) => inspectPage(Number(m[1]), m[2])],
   [/^#\/reworks\/(\d+)$/, (m) => reworkPage(Number(m[1]))],
   [/^#\/campaigns\/(\d+)\/qc(?:\?base=(\d+))?$/, (m) => qcPage(Number(m[1]), m[2] ? Number(m[2]) : null)],
+  // Quality control screens: deciding appeals, re-inspecting a rejected batch.
+  [/^#\/campaigns\/(\d+)\/appeals$/, (m) => appealsPage(Number(m[1]))],
+  [/^#\/batches\/(\d+)\/reinspect$/, (m) => reinspectPage(Number(m[1]))],
   // Leaderboards (issue 15).
   [/^#\/projects\/([\w-]+)\/leaderboard(?:\?(.*))?$/, (m) => leaderboardPage(m[1], new URLSearchParams(m[2] ?? ""))],
   // Quality control, part B (issue 14): a campaign's figures per trainer, gold items, pauses.
