@@ -224,16 +224,17 @@ func (s *Store) SearchArgs(ctx context.Context, q Query, embedderName string, di
 // costs (about 5 µs a chunk, most of it reading the tsvector). The query's terms are taken
 // rarest first (by corpus_terms) while their chunk counts add up to at most this; terms
 // that most chunks hold (携带 in a customs corpus) fall out, as stop words would. When even
-// the rarest term is over the budget, chunks must hold two of the four rarest terms instead.
-// Without this, ranking every chunk that shares a common bigram with the question took
-// 100 ms at 20k chunks (docs/benchmarks.md).
+// the rarest term is over the budget, chunks must hold two of the four rarest terms instead,
+// and when two of them are still expected to match more, three (TextSQL says how it
+// estimates). Without this, ranking every chunk that shares a common bigram with the
+// question took 100 ms at 20k chunks (docs/benchmarks.md).
 const TextMatchBudget = 1000
 
-// TextRankCap bounds the chunks ranked when even the fallback (two of the four rarest terms)
-// matches more: the first the scan finds are ranked, and the scan stops there, so the work
-// is bounded by the cap and not by the match (the 7,377 chunks a fallback matched at 100k
-// took 25 ms to read before they were cut to the newest 1,000: issue 17). Only a question
-// made of words most of the corpus holds gets there, and its answer was never going to come
+// TextRankCap bounds the chunks ranked when even the strictest fallback matches more: the
+// first the scan finds are ranked, and the scan stops there, so the work is bounded by the
+// cap and not by the match (the 7,377 chunks a fallback matched at 100k took 25 ms to read
+// before they were cut to the newest 1,000: issue 17). Only a question made of words that
+// nearly all of the corpus holds together gets there, and its answer was never going to come
 // from full text.
 const TextRankCap = 1000
 
@@ -255,16 +256,43 @@ func VectorSQL(dim int) string {
 }
 
 // TextSQL is the full-text list's statement, on TextArgs: the chunks that best match the
-// query's terms ($4) in corpora $1, cut to $5, the tsquery chosen as TextMatchBudget says.
+// query's terms ($4) in corpora $1, cut to $5, the tsquery chosen as TextMatchBudget says:
+//
+//  1. the rarest terms whose chunk counts (df) add up to the budget, any of them, when the
+//     rarest is under it (or the query has one term);
+//  2. else pairs of the four rarest, both terms of a pair: the pairs expected to match
+//     fewest first, while their expected matches add up to the budget (at least one);
+//  3. else, when even the best pair is expected to match more, triples of the four rarest
+//     the same way (issue 17).
+//
+// A conjunction's match is estimated from the corpus's current chunk count N
+// (corpora.current_chunks) as if its terms were independent: df_a·df_b/N for a pair,
+// df_a·df_b·df_c/N² for a triple. Terms of one phrase go together more often than that, so
+// an estimate can be low; TextRankCap still bounds what a low estimate lets through.
 var TextSQL = fmt.Sprintf(`WITH terms AS (
 	SELECT term, df, row_number() OVER (ORDER BY df, term) AS n, sum(df) OVER (ORDER BY df, term) - df AS before FROM (
 		SELECT term, sum(chunks) AS df FROM corpus_terms WHERE corpus_id = ANY($1) AND term = ANY($4::text[]) AND chunks > 0
 		GROUP BY term) t
+), size AS (
+	SELECT greatest(sum(current_chunks), 1)::float8 AS n FROM corpora WHERE id = ANY($1)
+), pairs AS (
+	SELECT q, est, sum(est) OVER w - est AS before, row_number() OVER w AS k FROM (
+		SELECT quote_literal(a.term) || ' & ' || quote_literal(b.term) AS q, a.df::float8 * b.df / size.n AS est
+		FROM terms a JOIN terms b ON a.n < b.n AND b.n <= 4, size) p
+	WINDOW w AS (ORDER BY est, q)
+), triples AS (
+	SELECT q, est, sum(est) OVER w - est AS before, row_number() OVER w AS k FROM (
+		SELECT quote_literal(a.term) || ' & ' || quote_literal(b.term) || ' & ' || quote_literal(c.term) AS q,
+			a.df::float8 * b.df * c.df / (size.n * size.n) AS est
+		FROM terms a JOIN terms b ON a.n < b.n JOIN terms c ON b.n < c.n AND c.n <= 4, size) p
+	WINDOW w AS (ORDER BY est, q)
 ), tsq AS (
-	SELECT CASE WHEN (SELECT min(df) FROM terms) < %[1]d OR (SELECT count(*) FROM terms) = 1
-		THEN (SELECT to_tsquery('simple', string_agg(quote_literal(term), ' | ')) FROM terms WHERE before + df <= %[1]d OR n = 1)
-		ELSE (SELECT to_tsquery('simple', string_agg(quote_literal(a.term) || ' & ' || quote_literal(b.term), ' | '))
-			FROM terms a JOIN terms b ON a.n < b.n AND b.n <= 4)
+	SELECT CASE
+		WHEN (SELECT min(df) FROM terms) < %[1]d OR (SELECT count(*) FROM terms) = 1
+			THEN (SELECT to_tsquery('simple', string_agg(quote_literal(term), ' | ')) FROM terms WHERE before + df <= %[1]d OR n = 1)
+		WHEN (SELECT min(est) FROM pairs) <= %[1]d OR (SELECT count(*) FROM terms) = 2
+			THEN (SELECT to_tsquery('simple', string_agg(q, ' | ')) FROM pairs WHERE before + est <= %[1]d OR k = 1)
+		ELSE (SELECT to_tsquery('simple', string_agg(q, ' | ')) FROM triples WHERE before + est <= %[1]d OR k = 1)
 	END AS q
 ), txt AS (
 	SELECT id, rank FROM (
