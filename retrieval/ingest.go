@@ -153,8 +153,8 @@ func (s *Store) IngestBatch(ctx context.Context, corpus Corpus, ins []DocumentIn
 		})
 	}
 	err := writeAll(func(yield func([]*prepared) bool) {
-		for from := 0; from < len(ins); from += writeGroup {
-			ps := ready(from, min(from+writeGroup, len(ins)))
+		for from, n := 0, firstWriteGroup; from < len(ins); from, n = from+n, writeGroup {
+			ps := ready(from, min(from+n, len(ins)))
 			if len(ps) > 0 && !yield(ps) {
 				return
 			}
@@ -182,7 +182,14 @@ func (s *Store) IngestBatch(ctx context.Context, corpus Corpus, ins []DocumentIn
 // writeGroup is how many documents IngestBatch writes at a time: enough that one COPY and
 // a few statements serve many documents, few enough that writing starts while the rest are
 // still being prepared.
-const writeGroup = 50
+const writeGroup = 25
+
+// firstWriteGroup is the first group's size, smaller so that PostgreSQL starts on the batch
+// soon after it begins rather than idling while 25 documents are prepared; the groups after
+// it are written while the next ones are prepared. Small groups also shorten the end, when
+// the last group is written and nothing is left to prepare (issue 17: chunks/s is what the
+// two cores do together).
+const firstWriteGroup = 5
 
 // prepared is a checked document with its chunks (and vectors, for a local embedder),
 // ready to write.
