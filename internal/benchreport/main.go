@@ -366,6 +366,8 @@ How the figures are made (issue 17):
   (best-C is where it was reached). **Latency** (p50-ms@50%, p99-ms@70%, …) comes from an
   open loop at 50% and 70% of that capacity, timed from each request's due time, with a
   pooled Transport; the loop never drops a request that fell due while the machine was busy.
+  Each open loop runs long enough for 1,500 requests (loadgen.LatencySamples), so a p99 rests
+  on its 15 slowest rather than on the four of a 2-second run at 170/s.
 - Figures measured three times are the median, and ` + "`unit±%`" + ` beside one is its spread (max − min)
   as a percentage of the median. Run ` + "`BENCHCOUNT=3 make bench`" + ` to take every benchmark's median of
   three: the runs of one benchmark are folded into one row, each figure with its spread.
