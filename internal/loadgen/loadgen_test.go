@@ -36,7 +36,7 @@ func TestOpenLoopSendsEveryDueRequest(t *testing.T) {
 	res, err := Run(context.Background(), Config{BaseURL: srv.URL, Status: http.StatusCreated, Header: map[string]string{"X-Test": "h"},
 		Requests: []Request{{Method: "POST", Path: "/a/{{seq}}", Body: json.RawMessage(`{"key": "k-{{seq}}"}`)},
 			{Method: "POST", Path: "/b/{{seq}}", Body: json.RawMessage(`{"key": "k-{{seq}}"}`), Header: map[string]string{"X-Test": "own"}}},
-		Rate:     400, Duration: 100 * time.Millisecond, SeqStart: 7})
+		Rate: 400, Duration: 100 * time.Millisecond, SeqStart: 7})
 	require.NoError(t, err)
 	assert.EqualValues(t, 40, res.Sent, "due at 0, 2.5, … 97.5 ms")
 	assert.Zero(t, res.Failed, res.FirstError)
