@@ -286,7 +286,10 @@ var TextSQL = fmt.Sprintf(`WITH terms AS (
 			a.df::float8 * b.df * c.df / (size.n * size.n) AS est
 		FROM terms a JOIN terms b ON a.n < b.n JOIN terms c ON b.n < c.n AND c.n <= 4, size) p
 	WINDOW w AS (ORDER BY est, q)
-), tsq AS (
+), tsq AS MATERIALIZED (
+	-- Materialized, so that the choice is planned once and not again for each of its two
+	-- uses; each use is a scalar subquery, so that the match is a condition of the scan of
+	-- chunks (the index's, or the filter under the cap) and not of a join above it.
 	SELECT CASE
 		WHEN (SELECT min(df) FROM terms) < %[1]d OR (SELECT count(*) FROM terms) = 1
 			THEN (SELECT to_tsquery('simple', string_agg(quote_literal(term), ' | ')) FROM terms WHERE before + df <= %[1]d OR n = 1)
@@ -298,8 +301,8 @@ var TextSQL = fmt.Sprintf(`WITH terms AS (
 	SELECT id, rank FROM (
 		-- No order before the cap, so that the scan stops at it: the heap is read for at most
 		-- TextRankCap matching chunks, however many the index found (issue 17).
-		SELECT c.id, ts_rank(c.search, tsq.q, 1) AS rank FROM chunks c, tsq
-		WHERE c.current AND c.search @@ tsq.q AND c.corpus_id = ANY($1)
+		SELECT c.id, ts_rank(c.search, (SELECT q FROM tsq), 1) AS rank FROM chunks c
+		WHERE c.current AND c.search @@ (SELECT q FROM tsq) AND c.corpus_id = ANY($1)
 			AND ($2::bigint[] IS NULL OR c.document_id = ANY($2)) AND ($3::text[] IS NULL OR c.tags && $3)
 		LIMIT %[2]d) m
 	ORDER BY rank DESC, id DESC LIMIT $5
