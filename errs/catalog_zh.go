@@ -600,4 +600,7 @@ var zhCN = map[string]string{
 	"trainer statistics of campaign %d":           "任务 %d 的训练员统计",
 	"unanimous items of campaign %d":              "任务 %d 中意见一致的题目",
 	"you are paused in this campaign: %d of your last %d check items were right (%d%%), below what it asks; a lead has been told and will review your work": "你在此任务中已被暂停：最近 %[2]d 道检验题中答对 %[1]d 道（%[3]d%%），低于要求；已通知组长，组长会审核你的作业",
+
+	// Search's chunk count beside its term counts (issue 17, i17cpu).
+	"count the corpus's chunks": "统计知识库的文本块数量",
 }
