@@ -612,4 +612,6 @@ var zhCN = map[string]string{
 
 	// Quality control screens (issue 14; server/api_review_screens.go).
 	"no appeal of review %d waits for a decision in this campaign": "本任务中没有审核 %d 的待裁决申诉",
+	// Search's chunk count beside its term counts (issue 17, i17cpu).
+	"count the corpus's chunks": "统计知识库的文本块数量",
 }

@@ -143,7 +143,7 @@ func (s *Store) IngestBatch(ctx context.Context, corpus Corpus, ins []DocumentIn
 	}
 	writeAll := func(groups func(yield func([]*prepared) bool)) error {
 		return pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
-			terms := termCounts{}
+			terms := &termCounts{terms: map[string]int{}}
 			for ps := range groups {
 				if err := s.writeGroup(ctx, tx, corpus, ps, terms); err != nil {
 					return err
@@ -153,8 +153,8 @@ func (s *Store) IngestBatch(ctx context.Context, corpus Corpus, ins []DocumentIn
 		})
 	}
 	err := writeAll(func(yield func([]*prepared) bool) {
-		for from := 0; from < len(ins); from += writeGroup {
-			ps := ready(from, min(from+writeGroup, len(ins)))
+		for from, n := 0, firstWriteGroup; from < len(ins); from, n = from+n, writeGroup {
+			ps := ready(from, min(from+n, len(ins)))
 			if len(ps) > 0 && !yield(ps) {
 				return
 			}
@@ -182,7 +182,14 @@ func (s *Store) IngestBatch(ctx context.Context, corpus Corpus, ins []DocumentIn
 // writeGroup is how many documents IngestBatch writes at a time: enough that one COPY and
 // a few statements serve many documents, few enough that writing starts while the rest are
 // still being prepared.
-const writeGroup = 50
+const writeGroup = 25
+
+// firstWriteGroup is the first group's size, smaller so that PostgreSQL starts on the batch
+// soon after it begins rather than idling while 25 documents are prepared; the groups after
+// it are written while the next ones are prepared. Small groups also shorten the end, when
+// the last group is written and nothing is left to prepare (issue 17: chunks/s is what the
+// two cores do together).
+const firstWriteGroup = 5
 
 // prepared is a checked document with its chunks (and vectors, for a local embedder),
 // ready to write.
@@ -256,7 +263,7 @@ func (s *Store) prepare(ctx context.Context, corpus Corpus, in DocumentInput) (*
 // writeGroup stores prepared documents in tx, fills each one's res, and adds the change in
 // their chunks' terms to terms. A slug that comes twice is written in turn: its second
 // document is a new version of its first.
-func (s *Store) writeGroup(ctx context.Context, tx pgx.Tx, corpus Corpus, ps []*prepared, terms termCounts) error {
+func (s *Store) writeGroup(ctx context.Context, tx pgx.Tx, corpus Corpus, ps []*prepared, terms *termCounts) error {
 	seen := map[string]bool{}
 	for i, p := range ps {
 		if seen[p.in.Slug] {
@@ -373,7 +380,7 @@ func documentColumns(ps []*prepared) []any {
 
 // retire makes an updated document's stored row the new version's, counts the gold replies
 // that cited the version it replaces, and takes the old chunks' terms off terms.
-func (s *Store) retire(ctx context.Context, tx pgx.Tx, p *prepared, terms termCounts) error {
+func (s *Store) retire(ctx context.Context, tx pgx.Tx, p *prepared, terms *termCounts) error {
 	in, res := p.in, &p.res
 	if _, err := tx.Exec(ctx, `UPDATE documents SET lang = $2, title = $3, body = $4, tags = $5, source = $6, version = $7,
 		content_hash = $8, updated_at = now() WHERE id = $1`,
@@ -392,17 +399,19 @@ func (s *Store) retire(ctx context.Context, tx pgx.Tx, p *prepared, terms termCo
 	rows, _ := tx.Query(ctx, `SELECT lexeme, count(*)::int FROM chunks, unnest(search) WHERE document_id = $1 AND current GROUP BY lexeme`, res.DocumentID)
 	var term string
 	var n int
-	if _, err := pgx.ForEachRow(rows, []any{&term, &n}, func() error { terms[term] -= n; return nil }); err != nil {
+	if _, err := pgx.ForEachRow(rows, []any{&term, &n}, func() error { terms.terms[term] -= n; return nil }); err != nil {
 		return db.Error(err, "count the terms of %q's old version", in.Slug)
 	}
-	if _, err := tx.Exec(ctx, `UPDATE chunks SET current = false WHERE document_id = $1 AND current`, res.DocumentID); err != nil {
+	tag, err := tx.Exec(ctx, `UPDATE chunks SET current = false WHERE document_id = $1 AND current`, res.DocumentID)
+	if err != nil {
 		return db.Error(err, "retire old chunks of %q", in.Slug)
 	}
+	terms.chunks -= tag.RowsAffected()
 	return nil
 }
 
 // copyChunks writes the chunks of documents ps with one COPY.
-func copyChunks(ctx context.Context, tx pgx.Tx, corpus Corpus, ps []*prepared, terms termCounts) error {
+func copyChunks(ctx context.Context, tx pgx.Tx, corpus Corpus, ps []*prepared, terms *termCounts) error {
 	now := time.Now()
 	var rows [][]any
 	for _, p := range ps {
@@ -413,12 +422,13 @@ func copyChunks(ctx context.Context, tx pgx.Tx, corpus Corpus, ps []*prepared, t
 				embedding, embeddedAt = pgvector.NewVector(p.vectors[i]), now
 			}
 			for _, l := range p.search[i].Lexemes {
-				terms[l.Word]++
+				terms.terms[l.Word]++
 			}
 			var page *int // NULL for documents without pages
 			if c.Page > 0 {
 				page = &c.Page
 			}
+			terms.chunks++
 			rows = append(rows, []any{corpus.ID, p.res.DocumentID, p.res.Version, c.Position, c.HeadingPath, c.Text, c.Tokens, p.in.Tags,
 				p.search[i], corpus.Dimension, embedding, embeddedAt, page})
 		}
@@ -456,27 +466,38 @@ func contextualText(title string, headings []string, text string) string {
 	return strings.Join(parts, " / ") + "\n" + text
 }
 
-// termCounts is the change, per full-text term, in how many current chunks hold it.
-type termCounts map[string]int
+// termCounts is the change in how many current chunks hold each full-text term, and in how
+// many current chunks the corpus has: search estimates a conjunction's match from the two
+// (TextSQL).
+type termCounts struct {
+	terms  map[string]int
+	chunks int64
+}
 
-// store applies the counts to corpus_terms, in term order so that concurrent imports into
-// one corpus lock its rows in the same order and cannot deadlock.
-func (tc termCounts) store(ctx context.Context, tx pgx.Tx, corpusID int64) error {
-	terms := make([]string, 0, len(tc))
-	for t, n := range tc {
+// store applies the counts to corpus_terms and corpora.current_chunks, the terms in order
+// so that concurrent imports into one corpus lock their rows in the same order and cannot
+// deadlock; the corpus's row last, so it is held only to the commit.
+func (tc *termCounts) store(ctx context.Context, tx pgx.Tx, corpusID int64) error {
+	terms := make([]string, 0, len(tc.terms))
+	for t, n := range tc.terms {
 		if n != 0 {
 			terms = append(terms, t)
 		}
 	}
-	if len(terms) == 0 {
+	if len(terms) > 0 {
+		slices.Sort(terms)
+		counts := make([]int32, len(terms))
+		for i, t := range terms {
+			counts[i] = int32(tc.terms[t])
+		}
+		if _, err := tx.Exec(ctx, `INSERT INTO corpus_terms (corpus_id, term, chunks) SELECT $1, * FROM unnest($2::text[], $3::int[])
+			ON CONFLICT (corpus_id, term) DO UPDATE SET chunks = corpus_terms.chunks + excluded.chunks`, corpusID, terms, counts); err != nil {
+			return db.Error(err, "count the corpus's terms")
+		}
+	}
+	if tc.chunks == 0 {
 		return nil
 	}
-	slices.Sort(terms)
-	counts := make([]int32, len(terms))
-	for i, t := range terms {
-		counts[i] = int32(tc[t])
-	}
-	_, err := tx.Exec(ctx, `INSERT INTO corpus_terms (corpus_id, term, chunks) SELECT $1, * FROM unnest($2::text[], $3::int[])
-		ON CONFLICT (corpus_id, term) DO UPDATE SET chunks = corpus_terms.chunks + excluded.chunks`, corpusID, terms, counts)
-	return db.Error(err, "count the corpus's terms")
+	_, err := tx.Exec(ctx, `UPDATE corpora SET current_chunks = current_chunks + $2 WHERE id = $1`, corpusID, tc.chunks)
+	return db.Error(err, "count the corpus's chunks")
 }

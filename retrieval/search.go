@@ -224,16 +224,17 @@ func (s *Store) SearchArgs(ctx context.Context, q Query, embedderName string, di
 // costs (about 5 µs a chunk, most of it reading the tsvector). The query's terms are taken
 // rarest first (by corpus_terms) while their chunk counts add up to at most this; terms
 // that most chunks hold (携带 in a customs corpus) fall out, as stop words would. When even
-// the rarest term is over the budget, chunks must hold two of the four rarest terms instead.
-// Without this, ranking every chunk that shares a common bigram with the question took
-// 100 ms at 20k chunks (docs/benchmarks.md).
+// the rarest term is over the budget, chunks must hold two of the four rarest terms instead,
+// and when two of them are still expected to match more, three (TextSQL says how it
+// estimates). Without this, ranking every chunk that shares a common bigram with the
+// question took 100 ms at 20k chunks (docs/benchmarks.md).
 const TextMatchBudget = 1000
 
-// TextRankCap bounds the chunks ranked when even the fallback (two of the four rarest terms)
-// matches more: the first the scan finds are ranked, and the scan stops there, so the work
-// is bounded by the cap and not by the match (the 7,377 chunks a fallback matched at 100k
-// took 25 ms to read before they were cut to the newest 1,000: issue 17). Only a question
-// made of words most of the corpus holds gets there, and its answer was never going to come
+// TextRankCap bounds the chunks ranked when even the strictest fallback matches more: the
+// first the scan finds are ranked, and the scan stops there, so the work is bounded by the
+// cap and not by the match (the 7,377 chunks a fallback matched at 100k took 25 ms to read
+// before they were cut to the newest 1,000: issue 17). Only a question made of words that
+// nearly all of the corpus holds together gets there, and its answer was never going to come
 // from full text.
 const TextRankCap = 1000
 
@@ -255,23 +256,53 @@ func VectorSQL(dim int) string {
 }
 
 // TextSQL is the full-text list's statement, on TextArgs: the chunks that best match the
-// query's terms ($4) in corpora $1, cut to $5, the tsquery chosen as TextMatchBudget says.
+// query's terms ($4) in corpora $1, cut to $5, the tsquery chosen as TextMatchBudget says:
+//
+//  1. the rarest terms whose chunk counts (df) add up to the budget, any of them, when the
+//     rarest is under it (or the query has one term);
+//  2. else pairs of the four rarest, both terms of a pair: the pairs expected to match
+//     fewest first, while their expected matches add up to the budget (at least one);
+//  3. else, when even the best pair is expected to match more, triples of the four rarest
+//     the same way (issue 17).
+//
+// A conjunction's match is estimated from the corpus's current chunk count N
+// (corpora.current_chunks) as if its terms were independent: df_a·df_b/N for a pair,
+// df_a·df_b·df_c/N² for a triple. Terms of one phrase go together more often than that, so
+// an estimate can be low; TextRankCap still bounds what a low estimate lets through.
 var TextSQL = fmt.Sprintf(`WITH terms AS (
 	SELECT term, df, row_number() OVER (ORDER BY df, term) AS n, sum(df) OVER (ORDER BY df, term) - df AS before FROM (
 		SELECT term, sum(chunks) AS df FROM corpus_terms WHERE corpus_id = ANY($1) AND term = ANY($4::text[]) AND chunks > 0
 		GROUP BY term) t
-), tsq AS (
-	SELECT CASE WHEN (SELECT min(df) FROM terms) < %[1]d OR (SELECT count(*) FROM terms) = 1
-		THEN (SELECT to_tsquery('simple', string_agg(quote_literal(term), ' | ')) FROM terms WHERE before + df <= %[1]d OR n = 1)
-		ELSE (SELECT to_tsquery('simple', string_agg(quote_literal(a.term) || ' & ' || quote_literal(b.term), ' | '))
-			FROM terms a JOIN terms b ON a.n < b.n AND b.n <= 4)
+), size AS (
+	SELECT greatest(sum(current_chunks), 1)::float8 AS n FROM corpora WHERE id = ANY($1)
+), pairs AS (
+	SELECT q, est, sum(est) OVER w - est AS before, row_number() OVER w AS k FROM (
+		SELECT quote_literal(a.term) || ' & ' || quote_literal(b.term) AS q, a.df::float8 * b.df / size.n AS est
+		FROM terms a JOIN terms b ON a.n < b.n AND b.n <= 4, size) p
+	WINDOW w AS (ORDER BY est, q)
+), triples AS (
+	SELECT q, est, sum(est) OVER w - est AS before, row_number() OVER w AS k FROM (
+		SELECT quote_literal(a.term) || ' & ' || quote_literal(b.term) || ' & ' || quote_literal(c.term) AS q,
+			a.df::float8 * b.df * c.df / (size.n * size.n) AS est
+		FROM terms a JOIN terms b ON a.n < b.n JOIN terms c ON b.n < c.n AND c.n <= 4, size) p
+	WINDOW w AS (ORDER BY est, q)
+), tsq AS MATERIALIZED (
+	-- Materialized, so that the choice is planned once and not again for each of its two
+	-- uses; each use is a scalar subquery, so that the match is a condition of the scan of
+	-- chunks (the index's, or the filter under the cap) and not of a join above it.
+	SELECT CASE
+		WHEN (SELECT min(df) FROM terms) < %[1]d OR (SELECT count(*) FROM terms) = 1
+			THEN (SELECT to_tsquery('simple', string_agg(quote_literal(term), ' | ')) FROM terms WHERE before + df <= %[1]d OR n = 1)
+		WHEN (SELECT min(est) FROM pairs) <= %[1]d OR (SELECT count(*) FROM terms) = 2
+			THEN (SELECT to_tsquery('simple', string_agg(q, ' | ')) FROM pairs WHERE before + est <= %[1]d OR k = 1)
+		ELSE (SELECT to_tsquery('simple', string_agg(q, ' | ')) FROM triples WHERE before + est <= %[1]d OR k = 1)
 	END AS q
 ), txt AS (
 	SELECT id, rank FROM (
 		-- No order before the cap, so that the scan stops at it: the heap is read for at most
 		-- TextRankCap matching chunks, however many the index found (issue 17).
-		SELECT c.id, ts_rank(c.search, tsq.q, 1) AS rank FROM chunks c, tsq
-		WHERE c.current AND c.search @@ tsq.q AND c.corpus_id = ANY($1)
+		SELECT c.id, ts_rank(c.search, (SELECT q FROM tsq), 1) AS rank FROM chunks c
+		WHERE c.current AND c.search @@ (SELECT q FROM tsq) AND c.corpus_id = ANY($1)
 			AND ($2::bigint[] IS NULL OR c.document_id = ANY($2)) AND ($3::text[] IS NULL OR c.tags && $3)
 		LIMIT %[2]d) m
 	ORDER BY rank DESC, id DESC LIMIT $5
@@ -390,46 +421,71 @@ func (s *Store) Chunks(ctx context.Context, ids []int64) ([]Passage, error) {
 // searchVector is what the full-text index holds for a chunk: segment.Tokens with their
 // positions, as a tsvector (lexemes sorted and unique, as PostgreSQL keeps them; positions
 // capped where PostgreSQL caps them).
+//
+// It runs for every chunk of every import. Grouping the positions by lexeme in a map and
+// sorting only the distinct lexemes costs about half of sorting every occurrence by lexeme
+// and position, which was 43% of an import's Go CPU (issue 17);
+// TestSearchVectorMatchesTheSortedOccurrences holds the two to the same tsvector.
 func searchVector(text string) pgtype.TSVector {
 	// PostgreSQL refuses positions past 16383 (and repeated ones), more than 256 positions
 	// for a lexeme, and lexemes over 2047 bytes.
 	const maxPosition, maxPositions, maxLexeme = 16383, 256, 2047
-	type occurrence struct {
-		tok string
-		pos int
-	}
-	// Sorting the occurrences groups each lexeme's positions in order, without a map: this
-	// runs for every chunk of every import.
 	toks := segment.Tokens(text)
-	occ := make([]occurrence, 0, len(toks))
+	at := make(map[string]int, len(toks)/2)
+	lexemes := make([]pgtype.TSVectorLexeme, 0, len(toks)/2)
+	// First pass: the distinct lexemes, and how many positions each keeps (its first ones,
+	// up to the caps).
+	var kept []int
+	total := 0
 	for i, tok := range toks {
-		if len(tok) <= maxLexeme {
-			occ = append(occ, occurrence{tok, i + 1})
+		if len(tok) > maxLexeme {
+			continue
+		}
+		j, ok := at[tok]
+		if !ok {
+			j = len(lexemes)
+			at[tok] = j
+			lexemes = append(lexemes, pgtype.TSVectorLexeme{Word: tok})
+			kept = append(kept, 0)
+		}
+		if i+1 <= maxPosition && kept[j] < maxPositions {
+			kept[j]++
+			total++
 		}
 	}
-	slices.SortFunc(occ, func(a, b occurrence) int {
-		if c := strings.Compare(a.tok, b.tok); c != 0 {
-			return c
+	// Second pass: the same positions, into one array that each lexeme takes a slice of.
+	positions := make([]pgtype.TSVectorPosition, total)
+	next := make([]int, len(lexemes)) // where each lexeme's next position goes
+	end := 0
+	for j, n := range kept {
+		next[j] = end
+		end += n
+		if n > 0 {
+			lexemes[j].Positions = positions[next[j]:end:end]
 		}
-		return a.pos - b.pos
-	})
-	out := pgtype.TSVector{Lexemes: make([]pgtype.TSVectorLexeme, 0, len(occ)/2), Valid: true}
-	for i := 0; i < len(occ); {
-		j := i
-		for j < len(occ) && occ[j].tok == occ[i].tok {
-			j++
-		}
-		var ps []pgtype.TSVectorPosition
-		for _, o := range occ[i:j] {
-			if o.pos > maxPosition || len(ps) == maxPositions {
-				break
-			}
-			ps = append(ps, pgtype.TSVectorPosition{Position: uint16(o.pos)})
-		}
-		out.Lexemes = append(out.Lexemes, pgtype.TSVectorLexeme{Word: occ[i].tok, Positions: ps})
-		i = j
 	}
-	return out
+	for i, tok := range toks {
+		if len(tok) > maxLexeme || i+1 > maxPosition {
+			continue
+		}
+		if j := at[tok]; kept[j] > 0 {
+			positions[next[j]] = pgtype.TSVectorPosition{Position: uint16(i + 1)}
+			next[j]++
+			kept[j]--
+		}
+	}
+	// Sort the lexemes' numbers rather than the lexemes: moving a lexeme (a string and a
+	// slice) costs write barriers while the collector runs, which imports keep busy.
+	order := make([]int32, len(lexemes))
+	for j := range order {
+		order[j] = int32(j)
+	}
+	slices.SortFunc(order, func(a, b int32) int { return strings.Compare(lexemes[a].Word, lexemes[b].Word) })
+	out := make([]pgtype.TSVectorLexeme, len(lexemes))
+	for k, j := range order {
+		out[k] = lexemes[j]
+	}
+	return pgtype.TSVector{Lexemes: out, Valid: true}
 }
 
 // GuessLang says whether text is mostly Chinese.

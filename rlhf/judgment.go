@@ -150,6 +150,24 @@ const storedJudgmentSQL = `SELECT k.turn_id, k.request_hash, k.id, k.revision, k
 		(SELECT count(*) FROM preference_pairs p WHERE p.judgment_id = k.id)::int
 	FROM judgments k WHERE k.trainer_id = $1 AND k.idempotency_key = $2`
 
+// lookupSQL is what a submission's checks need besides the candidates, in one row whether
+// or not the turn ($1) exists and the key ($3, $4) names a judgment: the turn, its
+// conversation, whether a webhook wants the judgment ($2) and whether it is a campaign
+// item's; its persona's rubric, in order, as three arrays; and the judgment stored under
+// the key, if any (storedJudgmentSQL's columns).
+const lookupSQL = `SELECT t.user_message_id, coalesce(c.project_id, 0), coalesce(c.persona_id, 0), coalesce(c.id, 0),
+		coalesce(EXISTS (SELECT 1 FROM webhooks w WHERE w.project_id = c.project_id AND $2 = ANY (w.events) AND w.paused_at IS NULL), false),
+		coalesce(EXISTS (SELECT 1 FROM campaign_items ci WHERE ci.turn_id = t.id), false),
+		coalesce(r.keys, '{}'), coalesce(r.mins, '{}'), coalesce(r.maxs, '{}'),
+		coalesce(k.turn_id, 0), k.request_hash, k.id, k.revision, k.continuation_message_id, k.edited_message_id, k.gold_message_id,
+		(SELECT count(*) FROM preference_pairs p WHERE p.judgment_id = k.id)::int
+	FROM (SELECT 1) one
+	LEFT JOIN (turns t JOIN conversations c ON c.id = t.conversation_id) ON t.id = $1
+	LEFT JOIN LATERAL (SELECT array_agg(d.key ORDER BY d.position) AS keys, array_agg(d.scale_min ORDER BY d.position) AS mins,
+			array_agg(d.scale_max ORDER BY d.position) AS maxs
+		FROM rubric_dimensions d WHERE d.persona_id = c.persona_id) r ON true
+	LEFT JOIN judgments k ON k.trainer_id = $3 AND k.idempotency_key = $4`
+
 func scanStored(row pgx.Row) (*storedJudgment, error) {
 	var k storedJudgment
 	r := &k.result
@@ -200,22 +218,30 @@ func (s *Store) submit(ctx context.Context, turnID, trainerID int64, sub Submiss
 	var rubric []Scale
 	var campaignItem bool
 	b := &pgx.Batch{}
-	b.Queue(storedJudgmentSQL, trainerID, sub.IdempotencyKey).QueryRow(func(row pgx.Row) (err error) {
-		stored, err = scanStored(row)
-		return err
-	})
 	turn := turnRow{id: turnID}
-	b.Queue(`SELECT t.user_message_id, c.project_id, c.persona_id, c.id,
-			EXISTS (SELECT 1 FROM webhooks w WHERE w.project_id = c.project_id AND $2 = ANY (w.events) AND w.paused_at IS NULL),
-			EXISTS (SELECT 1 FROM campaign_items ci WHERE ci.turn_id = t.id)
-		FROM turns t JOIN conversations c ON c.id = t.conversation_id WHERE t.id = $1`, turnID, string(webhook.JudgmentSubmitted)).
-		QueryRow(func(row pgx.Row) error {
-			err := row.Scan(&userMessageID, &turn.projectID, &turn.personaID, &turn.conversationID, &turn.hooked, &campaignItem)
-			if err != nil && !errors.Is(err, pgx.ErrNoRows) {
-				return err
-			}
-			return nil
-		})
+	// The key's judgment, the turn and its persona's rubric in one statement, and the
+	// candidates in another: each statement of a batch costs PostgreSQL a bind, a portal and
+	// a snapshot of its own, and this was four (issue 17).
+	b.Queue(lookupSQL, turnID, string(webhook.JudgmentSubmitted), trainerID, sub.IdempotencyKey).QueryRow(func(row pgx.Row) error {
+		var k storedJudgment
+		var storedID, continuation *int64
+		var revision, pairs *int
+		var keys []string
+		var mins, maxs []int
+		if err := row.Scan(&userMessageID, &turn.projectID, &turn.personaID, &turn.conversationID, &turn.hooked, &campaignItem,
+			&keys, &mins, &maxs, &k.turnID, &k.hash, &storedID, &revision, &continuation,
+			&k.result.EditedMessageID, &k.result.GoldMessageID, &pairs); err != nil {
+			return err
+		}
+		for i, key := range keys {
+			rubric = append(rubric, Scale{Key: key, Min: mins[i], Max: maxs[i]})
+		}
+		if storedID != nil {
+			k.result.JudgmentID, k.result.Revision, k.result.ContinuationMessageID, k.result.Pairs = *storedID, *revision, *continuation, *pairs
+			stored = &k
+		}
+		return nil
+	})
 	b.Queue(`SELECT c.id, c.message_id, c.status, m.content, c.passage_ids FROM candidates c JOIN messages m ON m.id = c.message_id
 		WHERE c.turn_id = $1 ORDER BY c.position`, turnID).Query(func(rows pgx.Rows) error {
 		var id int64
@@ -223,15 +249,6 @@ func (s *Store) submit(ctx context.Context, turnID, trainerID int64, sub Submiss
 		_, err := pgx.ForEachRow(rows, []any{&id, &c.messageID, &c.status, &c.content, &c.passages}, func() error {
 			cands[id] = c
 			ids = append(ids, id)
-			return nil
-		})
-		return err
-	})
-	b.Queue(`SELECT d.key, d.scale_min, d.scale_max FROM turns t JOIN conversations cv ON cv.id = t.conversation_id
-		JOIN rubric_dimensions d ON d.persona_id = cv.persona_id WHERE t.id = $1 ORDER BY d.position`, turnID).Query(func(rows pgx.Rows) error {
-		var sc Scale
-		_, err := pgx.ForEachRow(rows, []any{&sc.Key, &sc.Min, &sc.Max}, func() error {
-			rubric = append(rubric, sc)
 			return nil
 		})
 		return err

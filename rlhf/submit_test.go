@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"testing"
 
+	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
@@ -93,4 +94,71 @@ func TestSubmitRoundTrips(t *testing.T) {
 		WHERE statement LIKE 'WITH fresh AS%'`).Scan(&generic, &custom))
 	assert.Zero(t, custom, "custom plans of the judgment's write")
 	assert.GreaterOrEqual(t, generic, int64(5), "generic plans of the judgment's write")
+}
+
+// TestPairReferencesAreChecked holds the statement-level check that stands in for
+// preference pairs' foreign keys (migrations 00013 and 00023): a pair naming a judgment or a
+// message that does not exist is refused as a foreign key would refuse it, in a small insert
+// (index lookups, planned with sequential scans off) and in a bulk one (a join); the check
+// leaves enable_seqscan as the transaction had it.
+func TestPairReferencesAreChecked(t *testing.T) {
+	t.Parallel()
+	pool := pgtest.Pool(t)
+	store := rlhf.NewStore(pool)
+	ctx := context.Background()
+	turn := newTurn(t, pool, 2)
+	for _, c := range turn.Candidates {
+		c.Content, c.Status, c.FinishReason = fmt.Sprintf("回复 %d", c.ID), "complete", "stop"
+		require.NoError(t, store.Finish(ctx, c))
+	}
+	c := turn.Candidates
+	got, err := store.Submit(ctx, turn.ID, turn.CreatedBy, rlhf.Submission{IdempotencyKey: "references-1",
+		Ranking: [][]int64{{c[0].ID}, {c[1].ID}}, ContinueFrom: rlhf.ContinueFrom{CandidateID: c[0].ID}})
+	require.NoError(t, err)
+	require.Equal(t, 1, got.Pairs)
+	var chosen, rejected int64
+	require.NoError(t, pool.QueryRow(ctx, `SELECT chosen_message_id, rejected_message_id FROM preference_pairs WHERE judgment_id = $1`,
+		got.JudgmentID).Scan(&chosen, &rejected))
+	const missing = int64(1) << 40
+	cases := []struct {
+		name                       string
+		judgment, chosen, rejected int64
+		copies                     int // 1: the small check; over 1,000 ids: the bulk one
+		ok                         bool
+	}{
+		{"valid", got.JudgmentID, chosen, rejected, 1, true},
+		{"valid, in bulk", got.JudgmentID, chosen, rejected, 1200, true},
+		{"missing judgment", missing, chosen, rejected, 1, false},
+		{"missing chosen message", got.JudgmentID, missing, rejected, 1, false},
+		{"missing rejected message", got.JudgmentID, chosen, missing, 1, false},
+		{"missing message, in bulk", got.JudgmentID, chosen, missing, 1200, false},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			tx, err := pool.Begin(ctx)
+			require.NoError(t, err)
+			defer tx.Rollback(ctx) //nolint:errcheck // nothing here is kept
+			// In bulk, every pair but the last names a message of its own (made here, in the
+			// transaction) as chosen, so that the ids named pass the small check's limit.
+			_, err = tx.Exec(ctx, `WITH extra AS (
+					INSERT INTO messages (conversation_id, parent_id, role, author, author_id, content)
+					SELECT m.conversation_id, m.parent_id, 'assistant', 'human', $5::bigint, 'x' FROM messages m, generate_series(2, $4::int)
+					WHERE m.id = $6::bigint RETURNING id
+				), pairs AS (
+					SELECT id AS chosen, $6::bigint AS rejected FROM extra UNION ALL SELECT $2::bigint, $3::bigint
+				)
+				INSERT INTO preference_pairs (judgment_id, chosen_message_id, rejected_message_id, rule, margin)
+				SELECT $1::bigint, chosen, rejected, 'ranking', 0.5 FROM pairs`, tc.judgment, tc.chosen, tc.rejected, tc.copies, turn.CreatedBy, rejected)
+			if !tc.ok {
+				var pgErr *pgconn.PgError
+				require.ErrorAs(t, err, &pgErr)
+				assert.Equal(t, "23503", pgErr.Code, "foreign_key_violation")
+				return
+			}
+			require.NoError(t, err)
+			var seqscan string
+			require.NoError(t, tx.QueryRow(ctx, `SELECT current_setting('enable_seqscan')`).Scan(&seqscan))
+			assert.Equal(t, "on", seqscan, "the check puts enable_seqscan back")
+		})
+	}
 }

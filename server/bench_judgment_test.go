@@ -8,6 +8,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/mentor-ai/mentor/auth"
 	"github.com/mentor-ai/mentor/internal/loadgen"
 	"github.com/mentor-ai/mentor/prompts"
 	"github.com/mentor-ai/mentor/prompts/demo"
@@ -65,6 +66,10 @@ func submission(turn []int64, n int64) (string, map[string]any) {
 	}
 }
 
+// benchTrainers is how many trainers BenchmarkJudgmentSubmit's load comes from: as many as
+// the sweep's most requests in flight.
+const benchTrainers = 32
+
 // BenchmarkJudgmentSubmit measures POST /api/v1/turns/:turn/judgments end to end (session,
 // access check, the lookups, the locked write, ten derived pairs) with the load from
 // loadgen's own process: capacity from a concurrency sweep, CPU per submit of the server
@@ -87,6 +92,19 @@ func BenchmarkJudgmentSubmit(b *testing.B) {
 	}
 	trips := f.roundTrips.Count() - before
 
+	// The load comes from benchTrainers trainers, each signed in, as it does in use: a trainer
+	// submits one judgment at a time. All from one account, every concurrent submit locked
+	// that account's users row FOR KEY SHARE (the judgment's and the gold reply's foreign
+	// keys), and PostgreSQL made a multixact of each overlap, which real traffic does not do.
+	ctx := context.Background()
+	projectID, _, err := rlhf.NewStore(f.pool).TurnOwner(ctx, turns[0][0])
+	if err != nil {
+		b.Fatal(err)
+	}
+	trainers := make([]map[string]string, benchTrainers)
+	for i := range trainers {
+		trainers[i] = f.member(b, fmt.Sprintf("bench-trainer-%d", i), projectID, auth.RoleTrainer).headers(b)
+	}
 	reqs := make([]loadgen.Request, len(turns))
 	for i, turn := range turns {
 		path, body := submission(turn, 0)
@@ -95,18 +113,20 @@ func BenchmarkJudgmentSubmit(b *testing.B) {
 		if err != nil {
 			b.Fatal(err)
 		}
-		reqs[i] = loadgen.Request{Method: "POST", Path: path, Body: raw}
+		// Requests go round in order, so those in flight at once are consecutive ones, of
+		// different trainers while no more than benchTrainers are.
+		reqs[i] = loadgen.Request{Method: "POST", Path: path, Body: raw, Header: trainers[i%len(trainers)]}
 	}
-	cfg := loadgen.Config{BaseURL: f.srv.URL, Requests: reqs, Header: f.admin.headers(b), Status: http.StatusCreated,
+	cfg := loadgen.Config{BaseURL: f.srv.URL, Requests: reqs, Status: http.StatusCreated,
 		Concurrency: 8, Duration: loadgen.PhaseDuration(b), SeqStart: 1}
 	// Judgments in the tables and statistics on them, as autovacuum keeps them on a live
 	// database: a connection's cached plans, made while judgments was empty, would scan it
 	// whole ever after (ANALYZE invalidates them).
-	warm, err := gen.Run(context.Background(), cfg)
+	warm, err := gen.Run(ctx, cfg)
 	if err != nil {
 		b.Fatal(err)
 	}
-	if _, err := f.pool.Exec(context.Background(), `ANALYZE`); err != nil {
+	if _, err := f.pool.Exec(ctx, `ANALYZE`); err != nil {
 		b.Fatal(err)
 	}
 	cfg.Concurrency, cfg.SeqStart = 0, warm.Sent+1

@@ -366,6 +366,8 @@ How the figures are made (issue 17):
   (best-C is where it was reached). **Latency** (p50-ms@50%, p99-ms@70%, …) comes from an
   open loop at 50% and 70% of that capacity, timed from each request's due time, with a
   pooled Transport; the loop never drops a request that fell due while the machine was busy.
+  Each open loop runs long enough for 1,500 requests (loadgen.LatencySamples), so a p99 rests
+  on its 15 slowest rather than on the four of a 2-second run at 170/s.
 - Figures measured three times are the median, and ` + "`unit±%`" + ` beside one is its spread (max − min)
   as a percentage of the median. Run ` + "`BENCHCOUNT=3 make bench`" + ` to take every benchmark's median of
   three: the runs of one benchmark are folded into one row, each figure with its spread.
@@ -432,7 +434,7 @@ var notes = map[string]string{
 		"(copy-rows/s, %-of-copy). Targets (issue 7): ≥ 200,000 rows/s, peak RSS ≤ 150 MB, ≥ 50% of the COPY rate.",
 	"github.com/mentor-ai/mentor/retrieval": "BenchmarkIngest imports generated bilingual documents of 8 sections (internal/corpusgen) with the offline " +
 		"embedder: chunking, embedding, the Chinese-aware tsvector, COPY and the term counts. per-document commits each document " +
-		"(a folder of files); batch=200 shares a transaction among 200 (a JSONL or CSV file), written 50 documents at a time with " +
+		"(a folder of files); batch=200 shares a transaction among 200 (a JSONL or CSV file), written 25 documents at a time (the first 5) with " +
 		"one COPY while the rest are prepared. hnsw keeps the vector index up to date; no-hnsw is a first bulk load with the index " +
 		"built afterwards (its build time is under BenchmarkSearch). go-cpu-µs/chunk and pg-cpu-µs/chunk are the CPU a chunk " +
 		"costs this process and PostgreSQL, by which chunks/s can be judged on another machine: 2 cores at full use can ingest " +
@@ -440,7 +442,7 @@ var notes = map[string]string{
 		"spread. Target (issues 6 and 17): ≥ 5,000 chunks/s with the index built afterwards.",
 	"github.com/mentor-ai/mentor/rlhf": "BenchmarkSubmit is rlhf.Submit alone, one at a time on one warm connection: a ranking of four, a " +
 		"gold reply and its ten pairs. Its CPU figures are the judgment's own cost without HTTP; round-trips/op is 2 (issue 17).",
-	"github.com/mentor-ai/mentor/server": "BenchmarkJudgmentSubmit posts judgments (session, access check, Submit's two round trips, ten " +
+	"github.com/mentor-ai/mentor/server": "BenchmarkJudgmentSubmit posts judgments from 32 trainers, each signed in (session, access check, Submit's two round trips, ten " +
 		"pairs) with the load from loadgen's process, after a warm-up and ANALYZE: capacity by a sweep of C = 1…32, CPU per " +
 		"submit of the server and of PostgreSQL, latency at 50% and 70% of capacity; round-trips/op is one warm submit through " +
 		"the whole server (issue 17: from 12 to 3, the access check's one batch (session or token with the caller's memberships, " +

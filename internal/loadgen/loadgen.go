@@ -29,6 +29,9 @@ type Request struct {
 	Method string          `json:"method"`
 	Path   string          `json:"path"`
 	Body   json.RawMessage `json:"body,omitempty"`
+	// Header is added to Config.Header for this request, over it: another user's session,
+	// so that load can come from many people as it does in use.
+	Header map[string]string `json:"header,omitempty"`
 }
 
 // Config is one phase of load.
@@ -90,6 +93,9 @@ func Run(ctx context.Context, cfg Config) (Result, error) {
 			return err
 		}
 		for k, v := range cfg.Header {
+			req.Header.Set(k, v)
+		}
+		for k, v := range r.Header {
 			req.Header.Set(k, v)
 		}
 		if body != nil {
