@@ -16,6 +16,7 @@ import (
 	"github.com/mentor-ai/mentor/db"
 	"github.com/mentor-ai/mentor/errs"
 	"github.com/mentor-ai/mentor/review"
+	"github.com/mentor-ai/mentor/webhook"
 )
 
 // Store keeps batches, their samples and their inspection.
@@ -135,9 +136,35 @@ const batchSQL = `SELECT b.id, b.campaign_id, b.base_id, bs.name AS base, b.seq,
 
 // Get returns one batch.
 func (s *Store) Get(ctx context.Context, id int64) (Batch, error) {
-	rows, _ := s.pool.Query(ctx, batchSQL+` WHERE b.id = $1`, id)
+	return getBatch(ctx, s.pool, id)
+}
+
+// querier is what a batch is read through: the pool, or the transaction that is changing it
+// (a webhook's payload must show the batch as that transaction leaves it).
+type querier interface {
+	Query(ctx context.Context, sql string, args ...any) (pgx.Rows, error)
+}
+
+func getBatch(ctx context.Context, q querier, id int64) (Batch, error) {
+	rows, _ := q.Query(ctx, batchSQL+` WHERE b.id = $1`, id)
 	b, err := pgx.CollectExactlyOneRow(rows, pgx.RowToStructByName[Batch])
 	return b, db.Error(err, "batch %d", id)
+}
+
+// emit sends a batch event in tx, with the batch as tx leaves it as the payload (the same
+// object GET /batches/:batch answers with), so a receiver never hears of a batch that was
+// rolled back.
+func emit(ctx context.Context, tx pgx.Tx, batchID int64, event webhook.Event) error {
+	b, err := getBatch(ctx, tx, batchID)
+	if err != nil {
+		return err
+	}
+	var projectID int64
+	if err := tx.QueryRow(ctx, `SELECT project_id FROM campaigns WHERE id = $1`, b.CampaignID).Scan(&projectID); err != nil {
+		return db.Error(err, "project of campaign %d", b.CampaignID)
+	}
+	_, err = webhook.Emit(ctx, tx, projectID, event, b)
+	return err
 }
 
 // List returns a campaign's batches (one base's, when baseID is set), in the order they
@@ -262,6 +289,9 @@ func (s *Store) Close(ctx context.Context, campaignID, closerID int64, manager b
 	}
 	if _, err := tx.Exec(ctx, `UPDATE review_queue SET batch_id = $1 WHERE judgment_id = ANY ($2)`, id, ids); err != nil {
 		return Batch{}, db.Error(err, "close a batch of campaign %d", campaignID)
+	}
+	if err := emit(ctx, tx, id, webhook.BatchClosed); err != nil {
+		return Batch{}, err
 	}
 	if err := tx.Commit(ctx); err != nil {
 		return Batch{}, db.Error(err, "close a batch of campaign %d", campaignID)
@@ -438,8 +468,13 @@ func (s *Store) Inspect(ctx context.Context, batchID, userID int64, reviewer boo
 		if _, err := tx.Exec(ctx, `UPDATE batches SET `+col+`_result = $2, `+col+`_decided_at = $3 WHERE id = $1`, batchID, v, now); err != nil {
 			return err
 		}
-		if tier != review.TierCentre || v != Accepted {
+		if tier != review.TierCentre {
+			// The base's own check is recorded beside the batch; only the centre's acceptance
+			// decides it, so only that is announced.
 			return nil
+		}
+		if v == Rejected {
+			return emit(ctx, tx, batchID, webhook.BatchRejected)
 		}
 		// Accepted by the centre: every judgment of the batch not rejected is accepted, and
 		// leaves the review queue (judgment_checks: review_state only, per 00014).
@@ -449,9 +484,11 @@ func (s *Store) Inspect(ctx context.Context, batchID, userID int64, reviewer boo
 				WHERE judgment_checks.review_state <> 'rejected'`, batchID, now); err != nil {
 			return err
 		}
-		_, err := tx.Exec(ctx, `DELETE FROM review_queue q USING judgment_checks c
-			WHERE q.batch_id = $1 AND c.judgment_id = q.judgment_id AND c.review_state = 'accepted'`, batchID)
-		return err
+		if _, err := tx.Exec(ctx, `DELETE FROM review_queue q USING judgment_checks c
+			WHERE q.batch_id = $1 AND c.judgment_id = q.judgment_id AND c.review_state = 'accepted'`, batchID); err != nil {
+			return err
+		}
+		return emit(ctx, tx, batchID, webhook.BatchAccepted)
 	})
 	if err != nil {
 		return Inspected{}, err

@@ -6,6 +6,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
@@ -23,6 +24,7 @@ import (
 type world struct {
 	reviews           *review.Store
 	batches           *acceptance.Store
+	pool              *pgxpool.Pool
 	exec              func(sql string, args ...any)
 	state             func(judgmentID int64) string
 	trainer, reviewer auth.User
@@ -42,7 +44,7 @@ func setup(t *testing.T, judgments int) world {
 	ctx := context.Background()
 	pool := pgtest.Pool(t)
 	ps, as, live := prompts.NewStore(pool), auth.NewStore(pool, nil), rlhf.NewStore(pool)
-	w := world{now: time.Date(2026, 12, 1, 9, 0, 0, 0, time.UTC)}
+	w := world{now: time.Date(2026, 12, 1, 9, 0, 0, 0, time.UTC), pool: pool}
 	clock := func() time.Time { return w.now }
 	w.reviews = review.NewStore(pool, live, clock)
 	seed := int64(7)
@@ -192,6 +194,22 @@ func TestBatchAcceptance(t *testing.T) {
 		t.Run(c.name, func(t *testing.T) {
 			t.Parallel()
 			w := setup(t, 3)
+			// A receiver of project a's batch events: each is queued in the transaction that
+			// makes it true, with the batch as it then stands.
+			w.exec(`INSERT INTO webhooks (project_id, url, events, secret_sealed) VALUES ($1, 'https://example.com/hook', $2, '\x00')`,
+				w.a.project, []string{"batch.closed", "batch.accepted", "batch.rejected"})
+			events := func() (out []string) {
+				t.Helper()
+				rows, err := w.pool.Query(ctx, `SELECT d.event || ':' || (d.payload->>'centre_result') FROM webhook_deliveries d ORDER BY d.id`)
+				require.NoError(t, err)
+				for rows.Next() {
+					var e string
+					require.NoError(t, rows.Scan(&e))
+					out = append(out, e)
+				}
+				require.NoError(t, rows.Err())
+				return out
+			}
 			_, err := w.batches.Close(ctx, w.a.campaign, w.reviewer.ID, true, acceptance.CloseInput{BaseID: w.base + 1})
 			assert.Equal(t, "base_id", fieldOf(t, err), "an empty batch")
 			_, err = w.batches.Close(ctx, w.a.campaign, w.trainer.ID, false, acceptance.CloseInput{BaseID: w.base})
@@ -221,6 +239,8 @@ func TestBatchAcceptance(t *testing.T) {
 				require.NoError(t, err)
 			}
 			assert.Equal(t, c.want, last.Batch.CentreResult)
+			assert.Equal(t, []string{"batch.closed:pending", "batch." + string(c.want) + ":" + string(c.want)}, events(),
+				"closing and the centre's decision are announced, once each; the refused closes are not")
 			n := 0
 			for _, j := range w.a.judgments {
 				if w.state(j) == "accepted" {
