@@ -48,12 +48,25 @@ type Settings struct {
 	AQL string `json:"aql"` // one of AQLs; 1.0 by default
 	// BatchEvery, when set, is how many judgments a batch closed without a period holds.
 	BatchEvery *int `json:"batch_every"`
+	// ReducedAllowed lets the switching rules move a base to reduced inspection (the
+	// standard leaves that to the responsible authority: here, the project's admins). Off by
+	// default; absent from a PUT, it keeps its value.
+	ReducedAllowed *bool `json:"reduced_allowed"`
 }
 
 // Settings returns a campaign's acceptance settings.
 func (s *Store) Settings(ctx context.Context, campaignID int64) (Settings, error) {
-	out := Settings{AQL: DefaultAQL}
-	err := s.pool.QueryRow(ctx, `SELECT aql, batch_every FROM campaign_qc WHERE campaign_id = $1`, campaignID).Scan(&out.AQL, &out.BatchEvery)
+	return settingsOf(ctx, s.pool, campaignID)
+}
+
+type rowQuerier interface {
+	QueryRow(ctx context.Context, sql string, args ...any) pgx.Row
+}
+
+func settingsOf(ctx context.Context, q rowQuerier, campaignID int64) (Settings, error) {
+	out := Settings{AQL: DefaultAQL, ReducedAllowed: new(bool)}
+	err := q.QueryRow(ctx, `SELECT aql, batch_every, reduced_allowed FROM campaign_qc WHERE campaign_id = $1`, campaignID).
+		Scan(&out.AQL, &out.BatchEvery, out.ReducedAllowed)
 	if errors.Is(err, pgx.ErrNoRows) {
 		return out, nil
 	}
@@ -71,9 +84,11 @@ func (s *Store) SetSettings(ctx context.Context, campaignID int64, in Settings) 
 	if in.BatchEvery != nil && (*in.BatchEvery < 1 || *in.BatchEvery > 1000000) {
 		return in, errs.Field("batch_every", "must be between 1 and 1000000, got %d", *in.BatchEvery)
 	}
-	_, err = s.pool.Exec(ctx, `INSERT INTO campaign_qc (campaign_id, aql, batch_every, updated_at) VALUES ($1, $2, $3, $4)
-		ON CONFLICT (campaign_id) DO UPDATE SET aql = excluded.aql, batch_every = excluded.batch_every, updated_at = excluded.updated_at`,
-		campaignID, in.AQL, in.BatchEvery, s.now())
+	err = s.pool.QueryRow(ctx, `INSERT INTO campaign_qc (campaign_id, aql, batch_every, reduced_allowed, updated_at) VALUES ($1, $2, $3, coalesce($4, false), $5)
+		ON CONFLICT (campaign_id) DO UPDATE SET aql = excluded.aql, batch_every = excluded.batch_every,
+			reduced_allowed = coalesce($4, campaign_qc.reduced_allowed), updated_at = excluded.updated_at
+		RETURNING reduced_allowed`,
+		campaignID, in.AQL, in.BatchEvery, in.ReducedAllowed, s.now()).Scan(&in.ReducedAllowed)
 	return in, db.Error(err, "acceptance settings of campaign %d", campaignID)
 }
 
@@ -258,11 +273,14 @@ func (s *Store) Close(ctx context.Context, campaignID, closerID int64, manager b
 		}
 		return Batch{}, errs.Field(field, "base %d has no judgments of this campaign outside a batch in that period: an empty batch cannot be closed", in.BaseID)
 	}
-	history, err := s.history(ctx, tx, campaignID, in.BaseID)
+	sw, err := switchingOf(ctx, tx, campaignID, in.BaseID, *settings.ReducedAllowed)
 	if err != nil {
 		return Batch{}, err
 	}
-	plan, err := PlanFor(len(ids), settings.AQL, NextSeverity(history))
+	if sw.State == Discontinued {
+		return Batch{}, errs.Field("base_id", "the inspection of base %d is discontinued: 5 batches were rejected on tightened inspection; a project admin resumes it once the base has improved its work", in.BaseID)
+	}
+	plan, err := PlanFor(len(ids), settings.AQL, sw.State)
 	if err != nil {
 		return Batch{}, err
 	}
@@ -299,12 +317,93 @@ func (s *Store) Close(ctx context.Context, campaignID, closerID int64, manager b
 	return s.Get(ctx, id)
 }
 
-// history is the centre's results of a base's earlier batches of a campaign, oldest first:
-// what the switching rules read.
-func (s *Store) history(ctx context.Context, q pgx.Tx, campaignID, baseID int64) ([]Verdict, error) {
-	rows, _ := q.Query(ctx, `SELECT centre_result FROM batches WHERE campaign_id = $1 AND base_id = $2 ORDER BY seq`, campaignID, baseID)
-	out, err := pgx.CollectRows(rows, pgx.RowTo[Verdict])
-	return out, db.Error(err, "batch history of base %d", baseID)
+// switchingOf applies the switching rules to a base's batches of a campaign and its notes, as
+// q sees them (Close reads them under its lock).
+func switchingOf(ctx context.Context, q querier, campaignID, baseID int64, reducedAllowed bool) (Switching, error) {
+	rows, _ := q.Query(ctx, `SELECT b.seq, b.severity, b.centre_result, b.lot_size, b.aql, b.ac,
+			(SELECT count(*) FROM reviews r WHERE r.batch_id = b.id AND r.tier = 'centre' AND r.verdict <> 'accepted')::int
+		FROM batches b WHERE b.campaign_id = $1 AND b.base_id = $2 ORDER BY b.seq`, campaignID, baseID)
+	lots, err := pgx.CollectRows(rows, pgx.RowToStructByPos[Lot])
+	if err != nil {
+		return Switching{}, db.Error(err, "batch history of base %d", baseID)
+	}
+	rows, _ = q.Query(ctx, `SELECT kind, after_seq FROM inspection_notes WHERE campaign_id = $1 AND base_id = $2 ORDER BY after_seq, id`, campaignID, baseID)
+	notes, err := pgx.CollectRows(rows, pgx.RowToStructByPos[Note])
+	if err != nil {
+		return Switching{}, db.Error(err, "inspection notes of base %d", baseID)
+	}
+	return Switch(lots, notes, reducedAllowed), nil
+}
+
+// Switching is where a base stands under the switching rules in a campaign.
+func (s *Store) Switching(ctx context.Context, campaignID, baseID int64) (Switching, error) {
+	settings, err := s.Settings(ctx, campaignID)
+	if err != nil {
+		return Switching{}, err
+	}
+	return switchingOf(ctx, s.pool, campaignID, baseID, *settings.ReducedAllowed)
+}
+
+// NoteInput records what the switching rules cannot see in the batches: production became
+// irregular (kind irregular), or a discontinued inspection resumes (kind resumed).
+type NoteInput struct {
+	BaseID int64  `json:"base_id"`
+	Kind   string `json:"kind"`
+	Note   string `json:"note"` // why, for the record
+}
+
+// AddNote records a note for a base of a campaign, after its latest batch, and returns where
+// the base then stands. Resuming needs a discontinued inspection; an irregularity, normal or
+// reduced inspection (on tightened inspection production matters to no rule).
+func (s *Store) AddNote(ctx context.Context, campaignID, userID int64, in NoteInput) (Switching, error) {
+	if in.BaseID <= 0 {
+		return Switching{}, errs.Field("base_id", "name the base")
+	}
+	if in.Kind != NoteIrregular && in.Kind != NoteResumed {
+		return Switching{}, errs.Field("kind", "%q is not irregular (production became irregular or delayed) or resumed (a discontinued inspection resumes)", in.Kind)
+	}
+	if len([]rune(in.Note)) > 2000 {
+		return Switching{}, errs.Field("note", "at most 2000 characters")
+	}
+	tx, err := s.pool.Begin(ctx)
+	if err != nil {
+		return Switching{}, db.Error(err, "note for base %d", in.BaseID)
+	}
+	defer tx.Rollback(ctx) //nolint:errcheck // after Commit it does nothing
+	// The same lock as Close: a note lands after a definite batch.
+	if _, err := tx.Exec(ctx, `SELECT pg_advisory_xact_lock(hashtextextended($1, 0))`, fmt.Sprintf("batch:%d:%d", campaignID, in.BaseID)); err != nil {
+		return Switching{}, db.Error(err, "note for base %d", in.BaseID)
+	}
+	var known bool
+	if err := tx.QueryRow(ctx, `SELECT EXISTS (SELECT 1 FROM bases WHERE id = $1)`, in.BaseID).Scan(&known); err != nil {
+		return Switching{}, db.Error(err, "note for base %d", in.BaseID)
+	}
+	if !known {
+		return Switching{}, errs.Field("base_id", "there is no base %d", in.BaseID)
+	}
+	settings, err := settingsOf(ctx, tx, campaignID)
+	if err != nil {
+		return Switching{}, err
+	}
+	sw, err := switchingOf(ctx, tx, campaignID, in.BaseID, *settings.ReducedAllowed)
+	if err != nil {
+		return Switching{}, err
+	}
+	switch {
+	case in.Kind == NoteResumed && sw.State != Discontinued:
+		return sw, errs.Field("kind", "the inspection of base %d is not discontinued: there is nothing to resume", in.BaseID)
+	case in.Kind == NoteIrregular && sw.State != Normal && sw.State != Reduced:
+		return sw, errs.Field("kind", "an irregularity matters on normal or reduced inspection only, and base %d is on neither", in.BaseID)
+	}
+	if _, err := tx.Exec(ctx, `INSERT INTO inspection_notes (campaign_id, base_id, kind, after_seq, note, created_by, created_at)
+		VALUES ($1, $2, $3, (SELECT coalesce(max(seq), 0) FROM batches WHERE campaign_id = $1 AND base_id = $2), $4, $5, $6)`,
+		campaignID, in.BaseID, in.Kind, in.Note, userID, s.now()); err != nil {
+		return Switching{}, db.Error(err, "note for base %d", in.BaseID)
+	}
+	if sw, err = switchingOf(ctx, tx, campaignID, in.BaseID, *settings.ReducedAllowed); err != nil {
+		return Switching{}, err
+	}
+	return sw, db.Error(tx.Commit(ctx), "note for base %d", in.BaseID)
 }
 
 // Sample is the seeded draw: the lot's judgment ids in ascending order, shuffled by

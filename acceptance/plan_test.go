@@ -238,31 +238,3 @@ func TestDecide(t *testing.T) {
 		assert.Equal(t, c.want, p.Decide(c.inspected, c.defects), "%d inspected, %d defects", c.inspected, c.defects)
 	}
 }
-
-func TestSwitchingRules(t *testing.T) {
-	t.Parallel()
-	A, R, P := Accepted, Rejected, Pending
-	cases := []struct {
-		name    string
-		history []Verdict
-		want    Severity
-	}{
-		{"no history starts normal", nil, Normal},
-		{"one rejection stays normal", []Verdict{R, A, A}, Normal},
-		{"2 of 2 consecutive rejected tightens", []Verdict{R, R}, Tightened},
-		{"2 of 5 consecutive rejected tightens", []Verdict{R, A, A, A, R}, Tightened},
-		{"2 rejected 6 apart stay normal", []Verdict{R, A, A, A, A, R}, Normal},
-		{"pending batches do not count", []Verdict{R, P, A, A, P, A, R}, Tightened},
-		{"4 accepted on tightened stay tightened", []Verdict{R, R, A, A, A, A}, Tightened},
-		{"5 consecutive accepted on tightened return to normal", []Verdict{R, R, A, A, A, A, A}, Normal},
-		{"a rejection on tightened restarts the count", []Verdict{R, R, A, A, A, A, R, A, A, A, A}, Tightened},
-		{"back on normal, the old rejections are forgotten", []Verdict{R, R, A, A, A, A, A, R}, Normal},
-		{"and two new ones tighten again", []Verdict{R, R, A, A, A, A, A, R, A, R}, Tightened},
-	}
-	for _, c := range cases {
-		t.Run(c.name, func(t *testing.T) {
-			t.Parallel()
-			assert.Equal(t, c.want, NextSeverity(c.history))
-		})
-	}
-}

@@ -254,6 +254,10 @@ func apiRoutes(d Deps) []route {
 			doc("Inspect a sampled judgment for one tier").about("A review decision like POST /campaigns/{campaign}/reviews, counted for the tier: Re defects reject the batch, a whole sample with at most Ac accepts it. The centre's acceptance accepts every judgment of the batch not rejected.").takes(inspectionInput{}).ok(201, acceptance.Inspected{}).fail(errs.Conflict)},
 		{"GET", "/campaigns/:campaign/qc", rule{auth.ProjectRead, fromCampaign}, handleQCDashboard(d),
 			doc("A campaign's QC figures: batches, defects by reason, and each base's own check against the centre's acceptance").param("base", int64(0), "only this base's").ok(200, acceptance.Dashboard{})},
+		// Reduced inspection and discontinuation (issue 14): GB/T 2828.1's switching rules read
+		// the batches; the project's admins record what the batches cannot show.
+		{"POST", "/campaigns/:campaign/qc/switching-notes", rule{auth.ProjectManage, fromCampaign}, handleInspectionNote(d),
+			doc("Record that a base's production became irregular, or resume its discontinued inspection").about("kind irregular returns a base on reduced inspection to normal and restarts the switching score on normal inspection; kind resumed restarts a discontinued inspection (5 batches rejected on tightened inspection) on tightened inspection. The answer is where the base then stands under the switching rules.").takes(acceptance.NoteInput{}).ok(201, acceptance.Switching{})},
 		// Leaderboards (issue 15, api_leaderboard.go): Bradley–Terry boards from votes, version
 		// against version, and the voter check (which names trainers: managers only).
 		{"GET", "/projects/:project/leaderboard", rule{auth.ProjectRead, fromProject}, handleLeaderboard(d),
