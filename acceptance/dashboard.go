@@ -18,10 +18,10 @@ type Dashboard struct {
 	Severity *Severity `json:"severity"`
 	// Switching is where that base stands under the switching rules, for one base.
 	Switching *Switching `json:"switching"`
-	Batches  []Batch   `json:"batches"` // in the order they were closed
-	Defects  []Defects `json:"defects"` // rejections by reason, most first
-	Tiers    []TierGap `json:"tiers"`   // per base: its own check against the centre's acceptance
-	Reviews  Counts    `json:"reviews"`
+	Batches   []Batch    `json:"batches"` // in the order they were closed
+	Defects   []Defects  `json:"defects"` // rejections by reason, most first
+	Tiers     []TierGap  `json:"tiers"`   // per base: its own check against the centre's acceptance
+	Reviews   Counts     `json:"reviews"`
 }
 
 // Defects is how many judgments were rejected for one reason (fixed ones count as

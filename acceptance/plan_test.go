@@ -83,7 +83,6 @@ var table2C = map[string]string{
 	"R": "Q500/0   P315/0   N200/0   R800/1   R800/2   R800/3   R800/5   R800/6   R800/8   R800/10  Q500/10  P315/10  N200/10  M125/10  L80/10   K50/10",
 }
 
-
 // lotRanges is Table 1 at general inspection level II.
 var lotRanges = []struct {
 	min, max int
