@@ -86,14 +86,6 @@ func Alpha(level Level, units [][]float64) (alpha float64, pairable int, ok bool
 			counts[c] = 0
 		}
 	}
-	alpha, ok = alphaFrom(level, values, o)
-	return alpha, pairable, ok
-}
-
-// alphaFrom is α from a coincidence matrix o (row-major, len(values)² cells) over the
-// sorted distinct values. The refresh builds o in SQL and only this part runs in Go.
-func alphaFrom(level Level, values, o []float64) (alpha float64, ok bool) {
-	nv := len(values)
 	nc := make([]float64, nv)
 	var n float64
 	for c := range nv {
@@ -112,9 +104,9 @@ func alphaFrom(level Level, values, o []float64) (alpha float64, ok bool) {
 		}
 	}
 	if expected == 0 || n <= 1 {
-		return 0, false
+		return 0, pairable, false
 	}
-	return 1 - (n-1)*observed/expected, true
+	return 1 - (n-1)*observed/expected, pairable, true
 }
 
 // distance returns the squared difference δ² of two values, by their index, at a level.
