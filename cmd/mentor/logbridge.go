@@ -4,6 +4,7 @@ import (
 	"context"
 	"log"
 	"log/slog"
+	"strings"
 )
 
 // slogErrorLog routes net/http's internal errors (TLS handshakes, bad requests) into slog.
@@ -16,23 +17,51 @@ func slogErrorLog(logger *slog.Logger) *log.Logger {
 // those records go to debug, so the log says which migrations ran and `--log-level debug`
 // still shows what they executed.
 func migrationLogger(logger *slog.Logger) *slog.Logger {
-	return slog.New(statementsAtDebug{logger.Handler()})
+	return slog.New(routineAtDebug{logger.Handler(), carriesStatement})
 }
 
-// statementsAtDebug lowers records that carry a SQL statement to debug level.
-type statementsAtDebug struct{ next slog.Handler }
+// jobsLogger is the logger River gets. River reports each queue's job counts every few
+// seconds and each maintenance pass at info level; on `make run` those were nearly every
+// line of the log. They go to debug; River's start, stop and job failures keep their level.
+func jobsLogger(logger *slog.Logger) *slog.Logger {
+	return slog.New(routineAtDebug{logger.Handler(), isRoutineJobReport})
+}
 
 // statementKey is the attribute under which goose's verbose mode logs each statement.
 const statementKey = "statement"
 
+func carriesStatement(r slog.Record) bool { return hasAttr(r, statementKey) }
+
+// routineJobReports end River's periodic info messages (its messages are prefixed with the
+// reporting service's name, as "producer: Producer job counts").
+var routineJobReports = []string{"Producer job counts", "Ran successfully"}
+
+func isRoutineJobReport(r slog.Record) bool {
+	if r.Level != slog.LevelInfo {
+		return false
+	}
+	for _, suffix := range routineJobReports {
+		if strings.HasSuffix(r.Message, suffix) {
+			return true
+		}
+	}
+	return false
+}
+
+// routineAtDebug lowers the records that routine reports to debug level.
+type routineAtDebug struct {
+	next    slog.Handler
+	routine func(slog.Record) bool
+}
+
 // Enabled asks at the record's own level: lowering a record can only turn it off, which
 // Handle checks again.
-func (h statementsAtDebug) Enabled(ctx context.Context, level slog.Level) bool {
+func (h routineAtDebug) Enabled(ctx context.Context, level slog.Level) bool {
 	return h.next.Enabled(ctx, level)
 }
 
-func (h statementsAtDebug) Handle(ctx context.Context, r slog.Record) error {
-	if r.Level > slog.LevelDebug && hasAttr(r, statementKey) {
+func (h routineAtDebug) Handle(ctx context.Context, r slog.Record) error {
+	if r.Level > slog.LevelDebug && h.routine(r) {
 		r.Level = slog.LevelDebug
 	}
 	if !h.next.Enabled(ctx, r.Level) {
@@ -41,12 +70,12 @@ func (h statementsAtDebug) Handle(ctx context.Context, r slog.Record) error {
 	return h.next.Handle(ctx, r)
 }
 
-func (h statementsAtDebug) WithAttrs(attrs []slog.Attr) slog.Handler {
-	return statementsAtDebug{h.next.WithAttrs(attrs)}
+func (h routineAtDebug) WithAttrs(attrs []slog.Attr) slog.Handler {
+	return routineAtDebug{h.next.WithAttrs(attrs), h.routine}
 }
 
-func (h statementsAtDebug) WithGroup(name string) slog.Handler {
-	return statementsAtDebug{h.next.WithGroup(name)}
+func (h routineAtDebug) WithGroup(name string) slog.Handler {
+	return routineAtDebug{h.next.WithGroup(name), h.routine}
 }
 
 func hasAttr(r slog.Record, key string) bool {

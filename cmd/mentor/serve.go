@@ -301,7 +301,7 @@ func runServe(ctx context.Context, args []string, getenv func(string) string, st
 	// Leaderboards (issue 15): boards are cached; big ones are refitted by a job.
 	leaderboards := leaderboard.NewStore(pool, queue, leaderboard.StoreOptions{})
 	// Every package with background work adds its registration here.
-	runner, err := jobs.NewRunner(pool, logger,
+	runner, err := jobs.NewRunner(pool, jobsLogger(logger),
 		retrieval.Jobs(retrievalStore),
 		webhook.Jobs(deliverer),
 		campaign.Jobs(campaign.NewGenerateWorker(campaignStore, promptStore, generator, models), cfg.campaignWorkers),
