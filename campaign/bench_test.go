@@ -38,7 +38,7 @@ func benchSize(b *testing.B, name string, def int) int {
 //
 // A closed loop with every trainer claiming at once finds capacity (claims a second); its
 // latency is mostly the queue for the pool's connections, not the claim. The claim's own
-// latency comes from open loops at 50% and 70% of capacity (loadgen.RunFunc), each claim
+// latency comes from open loops at 25%, 50% and 70% of capacity (loadgen.RunFunc), each claim
 // timed from when it was due. Each claim is followed by a skip, untimed but load on the
 // database as a submit is, so the per-trainer cap never binds. Phases last
 // MENTOR_BENCH_PHASE (default 2s).
@@ -48,21 +48,26 @@ func BenchmarkNext(b *testing.B) {
 	f := setup(b)
 	ctx := context.Background()
 	c := f.campaign(b, campaign.Input{K: 3, SkipLimit: 100, ClaimCap: 20})
-	// Items with turns in bulk: a turn per item, no candidates (claiming never reads them).
-	_, err := f.pool.Exec(ctx, `WITH conv AS (INSERT INTO conversations (project_id, persona_id, created_by, locale)
-			SELECT $1, $2, $3, 'zh-CN' FROM generate_series(1, $5) RETURNING id),
-		msg AS (INSERT INTO messages (conversation_id, role, author, author_id, content)
-			SELECT id, 'user', 'human', $3, 'q' FROM conv RETURNING id, conversation_id),
-		tr AS (INSERT INTO turns (conversation_id, user_message_id, created_by) SELECT conversation_id, id, $3 FROM msg RETURNING id)
-		INSERT INTO campaign_items (campaign_id, question, normalized, turn_id, generation)
-		SELECT $4, 'q' || id, 'q' || id, id, 'ready' FROM tr`, f.project.ID, f.persona.ID, f.admin, c.ID, items)
+	// The items in one statement from generate_series: at 1,000,000 items, a conversation,
+	// message and turn per item (4,000,000 rows) took minutes of the bench's time. They are
+	// live items (migration 00021: ready, their turn started by their first claim through the
+	// server, which this store-level claim does not do), dealt by the same statement as items
+	// generated ahead; the claim reads nothing of an item's turn but its conversation, one
+	// primary-key probe.
+	seeded := time.Now()
+	// The normalised questions rise with the ids (zero-padded), so every index takes its
+	// entries at its right edge: 'q' || n put them all over the unique index's pages, and the
+	// load took 1 m 44 s on the shared two cores.
+	_, err := f.pool.Exec(ctx, `INSERT INTO campaign_items (campaign_id, question, normalized, generation, live)
+		SELECT $1, 'q' || n, 'q' || lpad(n::text, 8, '0'), 'ready', true FROM generate_series(1, $2) AS n`, c.ID, items)
 	require.NoError(b, err)
+	b.Logf("seeded %d ready items in %v", items, time.Since(seeded).Round(time.Millisecond))
 	_, err = f.pool.Exec(ctx, `UPDATE campaigns SET state = 'open' WHERE id = $1`, c.ID)
 	require.NoError(b, err)
 	ts := f.trainers(b, "bench", trainers)
 	// Vacuumed and analysed now, so that autovacuum does not take the bulk load on in the
 	// middle of a phase (its worker is one of the database's backends Measure counts).
-	for _, table := range []string{"conversations", "messages", "turns", "campaign_items", "claims", "users"} {
+	for _, table := range []string{"campaign_items", "claims", "users"} {
 		_, err = f.pool.Exec(ctx, `VACUUM ANALYZE `+table)
 		require.NoError(b, err)
 	}
@@ -101,7 +106,9 @@ func BenchmarkNext(b *testing.B) {
 		b.Logf("closed loop, %d trainers at once: %.0f claims/s, p50 %.2f ms, p99 %.2f ms", trainers, closed.PerSecond, closed.P50Millis, closed.P99Millis)
 		b.ReportMetric(closed.PerSecond, "capacity/s")
 		b.ReportMetric(closed.P99Millis, "closed-p99-ms")
-		for _, share := range []float64{0.5, 0.7} {
+		// 25% besides 50% and 70%: on the shared two cores the claim's p99 at 50% is the
+		// machine's scheduling more than the claim (docs/campaigns.md).
+		for _, share := range []float64{0.25, 0.5, 0.7} {
 			open := run(loadgen.Config{Rate: share * closed.PerSecond})
 			at := fmt.Sprintf("@%.0f%%", share*100)
 			b.Logf("open loop at %.0f claims/s (%s of capacity): p50 %.2f ms, p99 %.2f ms, max %.2f ms", share*closed.PerSecond, at,

@@ -216,9 +216,6 @@ func (in Input) validate(models *llm.Registry) error {
 		return errs.Field("skip_limit", "must be between 1 and 100, got %d", in.SkipLimit)
 	case utf8.RuneCountInString(in.Guidelines) > 100000:
 		return errs.Field("guidelines", "must be at most %d characters", 100000)
-	case in.Live:
-		// Said plainly rather than accepted: nothing streams a campaign's items on claim yet.
-		return errs.Field("live", "live generation for campaigns is not available yet: leave it false to generate ahead")
 	}
 	known := false
 	for _, k := range TaskKinds {
@@ -491,6 +488,13 @@ func (s *Store) SetState(ctx context.Context, id int64, to State) (Campaign, err
 		}
 		if _, err := tx.Exec(ctx, `UPDATE campaigns SET state = $2, updated_at = now() WHERE id = $1`, id, to); err != nil {
 			return err
+		}
+		if from == Draft && to != Closed && live {
+			// A live campaign's items are ready at once: their first claim starts their turn
+			// (live.go), so no job generates them ahead.
+			if _, err := tx.Exec(ctx, `UPDATE campaign_items SET generation = 'ready', live = true WHERE campaign_id = $1 AND generation = 'pending'`, id); err != nil {
+				return err
+			}
 		}
 		if from == Draft && to != Closed && !live {
 			rows, _ := tx.Query(ctx, `UPDATE campaign_items SET generation = 'generating' WHERE campaign_id = $1 AND generation = 'pending' RETURNING id`, id)

@@ -102,7 +102,7 @@ func (s *Store) SetChecks(ctx context.Context, id int64, in ChecksInput) (Campai
 // items are any number of trainers' (each once), so they are neither held to k nor counted
 // against a base's quota; the order is a per-trainer shuffle, so trainers on the same
 // campaign do not all see the same gold item first.
-func dealGold(ctx context.Context, tx pgx.Tx, campaignID, trainerID int64) (int64, error) {
+func dealGold(ctx context.Context, tx querier, campaignID, trainerID int64) (int64, error) {
 	var id int64
 	err := tx.QueryRow(ctx, `SELECT i.id FROM campaign_items i
 		WHERE i.campaign_id = $1 AND i.gold AND i.generation = 'ready' AND NOT i.set_aside

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"math/rand/v2"
+	"strconv"
 	"strings"
 	"sync"
 	"time"
@@ -100,6 +101,10 @@ type GenerateWorker struct {
 	generator *generation.Generator
 	models    *llm.Registry
 	limits    *endpointLimits
+	// versions caches prompt versions by id: a version never changes once stored (the
+	// prompt_versions_immutable trigger refuses every update and delete), and reading it was
+	// one of an item's five round trips.
+	versions sync.Map // int64 -> prompts.Version
 	// Backoff is the wait before attempt n+1 after n failed ones.
 	Backoff func(attempt int) time.Duration
 }
@@ -192,7 +197,7 @@ func (w *GenerateWorker) generate(ctx context.Context, itemID int64) error {
 	for i, p := range it.plan {
 		v, ok := byID[p.PromptVersionID]
 		if !ok {
-			if v, err = w.prompts.Version(ctx, p.PromptVersionID); err != nil {
+			if v, err = w.version(ctx, p.PromptVersionID); err != nil {
 				return err
 			}
 			byID[p.PromptVersionID] = v
@@ -251,69 +256,96 @@ func (w *GenerateWorker) generate(ctx context.Context, itemID int64) error {
 	return w.store.storeGenerated(ctx, itemID, it.campaignID, persona, it.createdBy, it.prior, it.question, seed, out)
 }
 
+// version returns a prompt version, from the cache when this worker has read it before.
+func (w *GenerateWorker) version(ctx context.Context, id int64) (prompts.Version, error) {
+	if v, ok := w.versions.Load(id); ok {
+		return v.(prompts.Version), nil
+	}
+	v, err := w.prompts.Version(ctx, id)
+	if err != nil {
+		return v, err
+	}
+	w.versions.Store(id, v)
+	return v, nil
+}
+
 // storeGenerated writes the item's turn: its conversation, the prior messages, the question
-// and the finished candidates, in one transaction under the item's lock.
+// and the finished candidates, in one statement, under the item's lock. It was a
+// transaction of seven round trips (begin, the lock, the conversation, the question, the
+// turn, the candidates, commit); one statement is as atomic, and "under the item's lock"
+// still holds: the statement's first step locks the item while it has no turn, and every
+// insert is of that lock's row, so a second delivery that got here second (waiting for the
+// lock, then finding the turn) writes nothing.
 func (s *Store) storeGenerated(ctx context.Context, itemID, campaignID int64, persona prompts.Persona, author int64,
 	prior []PriorMessage, question string, seed *int64, cands []generatedCandidate) error {
-	err := pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
-		var turn *int64
-		if err := tx.QueryRow(ctx, `SELECT turn_id FROM campaign_items WHERE id = $1 FOR UPDATE`, itemID).Scan(&turn); err != nil {
-			return err
+	roles, contents := make([]string, 0, len(prior)+1), make([]string, 0, len(prior)+1)
+	for _, m := range append(prior, PriorMessage{Role: "user", Content: question}) {
+		roles, contents = append(roles, m.Role), append(contents, m.Content)
+	}
+	n := len(cands)
+	positions, maxTokens, planIndex, ttft, dur := make([]int32, n), make([]int32, n), make([]int32, n), make([]int32, n), make([]int32, n)
+	promptTokens, completionTokens, attempts := make([]int32, n), make([]int32, n), make([]int32, n)
+	texts, models, endpoints, hashes, passages, reasoning, finish := make([]string, n), make([]string, n), make([]string, n), make([]string, n),
+		make([]string, n), make([]string, n), make([]string, n)
+	baselines, versions, seeds := make([]bool, n), make([]int64, n), make([]int64, n)
+	temps, topPs := make([]float32, n), make([]float32, n)
+	for pos, c := range cands {
+		p := c.prepared
+		positions[pos], maxTokens[pos], planIndex[pos] = int32(pos+1), int32(p.Request.MaxTokens), int32(c.planIndex)
+		ttft[pos], dur[pos] = int32(c.result.TimeToFirstToken.Milliseconds()), int32(c.result.Duration.Milliseconds())
+		promptTokens[pos], completionTokens[pos], attempts[pos] = int32(c.result.Usage.PromptTokens), int32(c.result.Usage.CompletionTokens), int32(c.result.Attempts)
+		texts[pos], models[pos], endpoints[pos], hashes[pos] = c.content, p.Model.Name, p.Model.Endpoint, p.SystemPromptHash
+		reasoning[pos], finish[pos] = c.reasoning, c.result.FinishReason
+		baselines[pos], versions[pos], seeds[pos] = p.Model.Baseline, c.version.ID, p.Request.Seed
+		temps[pos], topPs[pos] = p.Request.Temperature, p.Request.TopP
+		// An array per candidate cannot ride unnest (it would flatten them): each goes as its
+		// text form and is cast back, as rlhf.Store.StartTurn does.
+		ids := make([]string, len(p.Passages))
+		for j, ps := range p.Passages {
+			ids[j] = strconv.FormatInt(ps.ChunkID, 10)
 		}
-		if turn != nil {
-			return errItemGone // another delivery got here first
-		}
-		var conv, parent int64
-		if err := tx.QueryRow(ctx, `INSERT INTO conversations (project_id, persona_id, created_by, locale) VALUES ($1, $2, $3, $4) RETURNING id`,
-			persona.ProjectID, persona.ID, author, persona.Locale).Scan(&conv); err != nil {
-			return err
-		}
-		var parentID *int64
-		for _, m := range append(prior, PriorMessage{Role: "user", Content: question}) {
-			var authorID *int64
-			kind := "model"
-			if m.Role == "user" {
-				authorID, kind = &author, "human"
-			}
-			if err := tx.QueryRow(ctx, `INSERT INTO messages (conversation_id, parent_id, role, author, author_id, content)
-				VALUES ($1, $2, $3, $4, $5, $6) RETURNING id`, conv, parentID, m.Role, kind, authorID, m.Content).Scan(&parent); err != nil {
-				return err
-			}
-			p := parent
-			parentID = &p
-		}
-		var turnID int64
-		if err := tx.QueryRow(ctx, `INSERT INTO turns (conversation_id, user_message_id, created_by, shuffle_seed) VALUES ($1, $2, $3, $4) RETURNING id`,
-			conv, parent, author, seed).Scan(&turnID); err != nil {
-			return err
-		}
-		// The candidates and the item's new state go in one round trip: an item at N = 4 was
-		// five round trips here, each a good part of a short transaction's time.
-		batch := &pgx.Batch{}
-		for pos, c := range cands {
-			p := c.prepared
-			passages := make([]int64, len(p.Passages))
-			for j, ps := range p.Passages {
-				passages[j] = ps.ChunkID
-			}
-			ttft, dur := int(c.result.TimeToFirstToken.Milliseconds()), int(c.result.Duration.Milliseconds())
-			batch.Queue(`WITH m AS (INSERT INTO messages (conversation_id, parent_id, role, author, content)
-					VALUES ($1, $2, 'assistant', 'model', $3) RETURNING id)
-				INSERT INTO candidates (turn_id, message_id, position, model, endpoint, baseline, prompt_version_id, temperature, top_p,
+		passages[pos] = "{" + strings.Join(ids, ",") + "}"
+	}
+	// Message ids are drawn first (each MATERIALIZED step is computed once), so each message
+	// names its parent, and each candidate its message, without relying on the order
+	// RETURNING lists rows in.
+	var stored bool
+	err := s.pool.QueryRow(ctx, `WITH lock AS (SELECT id FROM campaign_items WHERE id = $1 AND turn_id IS NULL FOR UPDATE),
+			conv AS (INSERT INTO conversations (project_id, persona_id, created_by, locale) SELECT $2, $3, $4, $5 FROM lock RETURNING id),
+			um AS MATERIALIZED (SELECT m.role, m.content, m.ord, nextval(pg_get_serial_sequence('messages', 'id')) AS id
+				FROM unnest($6::text[], $7::text[]) WITH ORDINALITY AS m (role, content, ord), lock),
+			ums AS (INSERT INTO messages (id, conversation_id, parent_id, role, author, author_id, content) OVERRIDING SYSTEM VALUE
+				SELECT um.id, conv.id, lag(um.id) OVER (ORDER BY um.ord), um.role, CASE WHEN um.role = 'user' THEN 'human' ELSE 'model' END,
+					CASE WHEN um.role = 'user' THEN $4::bigint END, um.content FROM um, conv),
+			t AS (INSERT INTO turns (conversation_id, user_message_id, created_by, shuffle_seed)
+				SELECT conv.id, (SELECT id FROM um ORDER BY ord DESC LIMIT 1), $4, $8 FROM conv RETURNING id, conversation_id, user_message_id),
+			spec AS MATERIALIZED (SELECT s.*, nextval(pg_get_serial_sequence('messages', 'id')) AS message_id
+				FROM unnest($9::int[], $10::text[], $11::text[], $12::text[], $13::bool[], $14::bigint[], $15::real[], $16::real[], $17::int[],
+					$18::bigint[], $19::text[], $20::text[], $21::text[], $22::text[], $23::int[], $24::int[], $25::int[], $26::int[], $27::int[], $28::int[])
+					AS s (position, content, model, endpoint, baseline, prompt_version_id, temperature, top_p, max_tokens, seed,
+						system_prompt_hash, passage_ids, reasoning, finish_reason, prompt_tokens, completion_tokens, ttft_ms, duration_ms,
+						attempts, plan_index), lock),
+			am AS (INSERT INTO messages (id, conversation_id, parent_id, role, author, content) OVERRIDING SYSTEM VALUE
+				SELECT spec.message_id, t.conversation_id, t.user_message_id, 'assistant', 'model', spec.content FROM spec, t),
+			c AS (INSERT INTO candidates (turn_id, message_id, position, model, endpoint, baseline, prompt_version_id, temperature, top_p,
 					max_tokens, seed, system_prompt_hash, passage_ids, reasoning, status, finish_reason, prompt_tokens, completion_tokens,
 					ttft_ms, duration_ms, attempts, plan_index)
-				SELECT $4, m.id, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, 'complete', $17, $18, $19, $20, $21, $22, $23 FROM m`,
-				conv, parent, c.content, turnID, pos+1, p.Model.Name, p.Model.Endpoint, p.Model.Baseline, c.version.ID,
-				p.Request.Temperature, p.Request.TopP, p.Request.MaxTokens, p.Request.Seed, p.SystemPromptHash, passages, c.reasoning,
-				c.result.FinishReason, c.result.Usage.PromptTokens, c.result.Usage.CompletionTokens, ttft, dur, c.result.Attempts, c.planIndex)
-		}
-		batch.Queue(`UPDATE campaign_items SET turn_id = $2, generation = 'ready', generation_error = '' WHERE id = $1`, itemID, turnID)
-		return tx.SendBatch(ctx, batch).Close()
-	})
-	if errors.Is(err, errItemGone) {
-		return err
+				SELECT t.id, spec.message_id, spec.position, spec.model, spec.endpoint, spec.baseline, spec.prompt_version_id, spec.temperature,
+					spec.top_p, spec.max_tokens, spec.seed, spec.system_prompt_hash, spec.passage_ids::bigint[], spec.reasoning, 'complete',
+					spec.finish_reason, spec.prompt_tokens, spec.completion_tokens, spec.ttft_ms, spec.duration_ms, spec.attempts, spec.plan_index
+				FROM spec, t),
+			upd AS (UPDATE campaign_items i SET turn_id = t.id, generation = 'ready', generation_error = '' FROM t WHERE i.id = $1)
+		SELECT EXISTS (SELECT 1 FROM lock)`,
+		itemID, persona.ProjectID, persona.ID, author, persona.Locale, roles, contents, seed,
+		positions, texts, models, endpoints, baselines, versions, temps, topPs, maxTokens, seeds, hashes, passages, reasoning, finish,
+		promptTokens, completionTokens, ttft, dur, attempts, planIndex).Scan(&stored)
+	if err != nil {
+		return db.Error(err, "store item %d's candidates", itemID)
 	}
-	return db.Error(err, "store item %d's candidates", itemID)
+	if !stored {
+		return errItemGone // another delivery got here first
+	}
+	return nil
 }
 
 // recordFailure shows why an item's generation failed, for the campaign page; after the last

@@ -13,6 +13,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/jackc/pgx/v5"
 	"github.com/riverqueue/river"
 	"github.com/riverqueue/river/riverdriver/riverpgxv5"
 	"github.com/stretchr/testify/assert"
@@ -101,6 +102,8 @@ func TestGenerationRecoversFromAFailingUpstream(t *testing.T) {
 	for i := range batch {
 		batch[i] = campaign.ItemInput{Question: fmt.Sprintf("问题 %d：行李里的茶叶要申报吗？", i)}
 	}
+	// One item continues a conversation: its turn follows the prior messages.
+	batch[0].Prior = []campaign.PriorMessage{{Role: "user", Content: "我下周去香港。"}, {Role: "assistant", Content: "好的，请问有什么想了解的？"}}
 	_, err = f.store.AddItems(ctx, c.ID, batch)
 	require.NoError(t, err)
 	_, err = f.store.SetState(ctx, c.ID, campaign.Open) // open while generation continues
@@ -129,6 +132,25 @@ func TestGenerationRecoversFromAFailingUpstream(t *testing.T) {
 	assert.Equal(t, 2*items, candidates)
 	assert.Zero(t, perTurnWrong, "a turn with other than the plan's 2 candidates")
 	assert.Equal(t, items, conversations, "failed attempts left no conversations behind")
+	// The item with a prior: user, assistant, the question, each the parent of the next, and
+	// the two candidates replies to the question, all in the turn's conversation.
+	rows, err := f.pool.Query(ctx, `WITH RECURSIVE p AS (
+			SELECT m.id, m.parent_id, m.role, m.content, m.conversation_id, 0 AS depth FROM campaign_items i
+				JOIN turns t ON t.id = i.turn_id JOIN messages m ON m.id = t.user_message_id
+			WHERE i.campaign_id = $1 AND i.question = $2
+			UNION ALL SELECT m.id, m.parent_id, m.role, m.content, m.conversation_id, p.depth + 1 FROM messages m JOIN p ON m.id = p.parent_id
+				AND m.conversation_id = p.conversation_id)
+		SELECT role || ':' || content FROM p ORDER BY depth DESC`, c.ID, batch[0].Question)
+	require.NoError(t, err)
+	path, err := pgx.CollectRows(rows, pgx.RowTo[string])
+	require.NoError(t, err)
+	assert.Equal(t, []string{"user:我下周去香港。", "assistant:好的，请问有什么想了解的？", "user:" + batch[0].Question}, path)
+	var replies int
+	require.NoError(t, f.pool.QueryRow(ctx, `SELECT count(*) FROM campaign_items i JOIN turns t ON t.id = i.turn_id
+		JOIN candidates cd ON cd.turn_id = t.id JOIN messages m ON m.id = cd.message_id
+		WHERE i.campaign_id = $1 AND i.question = $2 AND m.parent_id = t.user_message_id AND m.conversation_id = t.conversation_id
+			AND m.content LIKE '根据规定%'`, c.ID, batch[0].Question).Scan(&replies))
+	assert.Equal(t, 2, replies, "each candidate is a reply to the question, with its text")
 	up.mu.Lock()
 	defer up.mu.Unlock()
 	assert.Greater(t, up.seen, 2*items, "the upstream failed some requests")

@@ -436,13 +436,16 @@ func (s *Store) Import(ctx context.Context, campaignID int64, lines []Line) (Imp
 			return nil
 		}
 		generation := "pending"
-		if state != Draft && !live {
+		switch {
+		case state != Draft && live:
+			generation = "ready" // its first claim starts its turn (live.go)
+		case state != Draft:
 			generation = "generating"
 		}
-		rows, _ = tx.Query(ctx, `INSERT INTO campaign_items (campaign_id, external_id, question, normalized, prior, reference, tags, generation)
-			SELECT $1, e, q, n, p::jsonb, r, ARRAY(SELECT jsonb_array_elements_text(t::jsonb)), $8
+		rows, _ = tx.Query(ctx, `INSERT INTO campaign_items (campaign_id, external_id, question, normalized, prior, reference, tags, generation, live)
+			SELECT $1, e, q, n, p::jsonb, r, ARRAY(SELECT jsonb_array_elements_text(t::jsonb)), $8, $9
 			FROM unnest($2::text[], $3::text[], $4::text[], $5::text[], $6::text[], $7::text[]) AS u (e, q, n, p, r, t)
-			RETURNING id`, campaignID, externalIDs, questions, normalized, priors, references, tags, generation)
+			RETURNING id`, campaignID, externalIDs, questions, normalized, priors, references, tags, generation, generation == "ready")
 		added, err := pgx.CollectRows(rows, pgx.RowTo[int64])
 		if err != nil {
 			return err

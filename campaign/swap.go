@@ -44,7 +44,7 @@ func splitmix(z uint64) uint64 {
 // dealSwap picks a submitted claim of the trainer's to repeat: of an item that is not gold
 // and still ready, at least swapGap claims back, never repeated before. It returns the
 // claim's id and item, or zeros when none is due. The order is a per-trainer shuffle.
-func dealSwap(ctx context.Context, tx pgx.Tx, campaignID, trainerID int64) (claimID, itemID int64, err error) {
+func dealSwap(ctx context.Context, tx querier, campaignID, trainerID int64) (claimID, itemID int64, err error) {
 	err = tx.QueryRow(ctx, `SELECT cl.id, cl.item_id FROM claims cl JOIN campaign_items i ON i.id = cl.item_id
 		WHERE cl.campaign_id = $1 AND cl.trainer_id = $2 AND cl.state = 'submitted' AND cl.swap_of IS NULL
 			AND NOT i.gold AND NOT i.set_aside AND i.generation = 'ready'

@@ -382,8 +382,7 @@ var zhCN = map[string]string{
 	"lead of base %d":                   "基地 %d 的负责人",
 	"line %d is too long or unreadable": "第 %d 行过长或无法读取",
 	"list bases":                        "列出基地",
-	"live generation for campaigns is not available yet: leave it false to generate ahead": "任务暂不支持实时生成：请设为 false，提前生成",
-	"must be 1 to 100 characters": "长度必须为 1 到 100 个字符",
+	"must be 1 to 100 characters":       "长度必须为 1 到 100 个字符",
 	"must be a list of messages, [{\"role\": \"user\", \"content\": \"…\"}]": "必须是消息列表，[{\"role\": \"user\", \"content\": \"…\"}]",
 	"must be a list of strings":                                                     "必须是字符串列表",
 	"must be a string or a number":                                                  "必须是字符串或数字",
@@ -611,4 +610,10 @@ var zhCN = map[string]string{
 	"at most 2000 characters":     "最多 2000 个字符",
 	"there is no base %d":         "没有基地 %d",
 	"project of campaign %d":      "任务 %d 所属的项目",
+	// Issue 13, live generation for campaigns (campaign/live.go, server/api_campaign_live.go).
+	"this item's candidates were generated ahead: read them from its turn":      "此题目的候选是提前生成的：请从它的轮次读取",
+	"must be a JSON object of candidate ids to event numbers, like {\"51\": 7}": "必须是候选 ID 到事件序号的 JSON 对象，例如 {\"51\": 7}",
+	"event numbers must not be negative, got %d":                                "事件序号不能为负数，实际为 %d",
+	"start the live item of claim %d":                                           "为领取 %d 的题目开始实时生成",
+	"store item %d's prior conversation":                                        "保存题目 %d 的前文对话",
 }

@@ -172,7 +172,18 @@ func Compute(entries []EntryInfo, votes []Vote, judgments int, o Options) (Board
 }
 
 func compute(entries []EntryInfo, votes []Vote, judgments int, o Options) (Board, *fitted, error) {
-	b := emptyBoard(o, judgments)
+	index, keys := sortEntries(entries)
+	m, n := tally(votes, index, len(entries))
+	var sm *StyleMatrix
+	if o.Style == StyleControl {
+		s := tallyStyle(votes, index, len(entries))
+		sm = &s
+	}
+	return computeFrom(entries, keys, m, sm, n, judgments, o)
+}
+
+// sortEntries puts entries in the board's order (persona, version, model) and indexes them.
+func sortEntries(entries []EntryInfo) (map[string]int, []string) {
 	slices.SortFunc(entries, func(a, b EntryInfo) int {
 		return cmp.Or(cmp.Compare(a.Persona, b.Persona), cmp.Compare(a.Version, b.Version), cmp.Compare(a.Model, b.Model), cmp.Compare(a.Key, b.Key))
 	})
@@ -181,13 +192,15 @@ func compute(entries []EntryInfo, votes []Vote, judgments int, o Options) (Board
 	for i, e := range entries {
 		index[e.Key], keys[i] = i, e.Key
 	}
-	m, n := tally(votes, index, len(entries))
+	return index, keys
+}
+
+// computeFrom fits a board over sorted entries (keys in their order) from their win
+// matrix m of n votes and, with style control, their style matrix sm. o.Rounds 0 fits the
+// scores without the bootstrap (the voter check's need).
+func computeFrom(entries []EntryInfo, keys []string, m Matrix, sm *StyleMatrix, n, judgments int, o Options) (Board, *fitted, error) {
+	b := emptyBoard(o, judgments)
 	b.Votes = n
-	var sm *StyleMatrix
-	if o.Style == StyleControl {
-		s := tallyStyle(votes, index, len(entries))
-		sm = &s
-	}
 	f := &fitted{matrix: m, keys: keys, parts: Components(m), theta: map[int]float64{}, samples: map[int][]float64{}, partOf: map[int]int{}}
 	inPart := map[int]bool{}
 	for pi, members := range f.parts {
@@ -260,6 +273,18 @@ func fitPart(m Matrix, sm *StyleMatrix, members []int, entries []EntryInfo, o Op
 		if samples, betas, err = BootstrapStyle(*sm, members, ref, o.Rounds, o.Seed, start); err != nil {
 			return Part{}, fmt.Errorf("style bootstrap %d entries: %w", len(members), err)
 		}
+		var differing [Covariates]int
+		inPart := map[int]bool{}
+		for _, g := range members {
+			inPart[g] = true
+		}
+		for c, t := range sm.Tallies {
+			for d := range differing {
+				if inPart[t.I] && inPart[t.J] && sm.X[c][d] != 0 {
+					differing[d] += t.N()
+				}
+			}
+		}
 		for d, name := range covariateNames() {
 			col := make([]float64, 0, len(betas))
 			for r, s := range samples {
@@ -268,7 +293,7 @@ func fitPart(m Matrix, sm *StyleMatrix, members []int, entries []EntryInfo, o Op
 				}
 			}
 			part.Style = append(part.Style, Coefficient{Name: name, Value: round(beta[d], 4),
-				Lower: round(Quantile(col, 0.025), 4), Upper: round(Quantile(col, 0.975), 4)})
+				Lower: round(Quantile(col, 0.025), 4), Upper: round(Quantile(col, 0.975), 4), Differing: differing[d]})
 		}
 	}
 	won := make([]float64, len(members))
@@ -348,8 +373,12 @@ func tally(votes []Vote, index map[string]int, n int) (Matrix, int) {
 	for _, t := range cells {
 		m.Tallies = append(m.Tallies, *t)
 	}
-	slices.SortFunc(m.Tallies, func(x, y Tally) int { return cmp.Or(cmp.Compare(x.I, y.I), cmp.Compare(x.J, y.J)) })
+	sortTallies(m.Tallies)
 	return m, counted
+}
+
+func sortTallies(ts []Tally) {
+	slices.SortFunc(ts, func(x, y Tally) int { return cmp.Or(cmp.Compare(x.I, y.I), cmp.Compare(x.J, y.J)) })
 }
 
 func round(x float64, places int) float64 {

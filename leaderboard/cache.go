@@ -1,6 +1,7 @@
 package leaderboard
 
 import (
+	"cmp"
 	"context"
 	"encoding/json"
 	"errors"
@@ -40,10 +41,36 @@ func (o Options) Key() string {
 	return v.Encode()
 }
 
-// RefreshArgs is the job that fits one board and caches it.
+// What a cached answer is (RefreshArgs.What). A board is the zero value, so a refresh
+// queued before comparisons and the voter check were cached still reads as a board's.
+const (
+	WhatBoard   = ""        // a board (Board)
+	WhatCompare = "compare" // version B of a persona against version A (Comparison)
+	WhatVoters  = "voters"  // the voter check (VoterCheck)
+)
+
+// RefreshArgs is the job that fits one cached answer (a board, a comparison or the voter
+// check) and caches it.
 type RefreshArgs struct {
 	ProjectID int64   `json:"project_id"`
 	Options   Options `json:"options"`
+	What      string  `json:"what,omitempty"`
+	A         int     `json:"a,omitempty"` // a comparison's versions
+	B         int     `json:"b,omitempty"`
+}
+
+// key is the answer's key in leaderboard_boards: a board's is its options' (as it was
+// before comparisons were cached, so cached boards stay valid), the others' say what they
+// are first.
+func (a RefreshArgs) key() string {
+	switch a.What {
+	case WhatCompare:
+		return fmt.Sprintf("what=compare&a=%d&b=%d&%s", a.A, a.B, a.Options.Key())
+	case WhatVoters:
+		return "what=voters&" + a.Options.Key()
+	default:
+		return a.Options.Key()
+	}
 }
 
 // Kind implements river.JobArgs.
@@ -56,7 +83,7 @@ func (RefreshArgs) InsertOpts() river.InsertOpts {
 			rivertype.JobStateRetryable, rivertype.JobStateScheduled}}}
 }
 
-// RefreshWorker fits a board in the background and caches it.
+// RefreshWorker fits a cached answer in the background and caches it.
 type RefreshWorker struct {
 	river.WorkerDefaults[RefreshArgs]
 	store *Store
@@ -70,7 +97,7 @@ func (w *RefreshWorker) Timeout(*river.Job[RefreshArgs]) time.Duration { return 
 
 // Work implements river.Worker.
 func (w *RefreshWorker) Work(ctx context.Context, job *river.Job[RefreshArgs]) error {
-	_, err := w.store.refresh(ctx, job.Args.ProjectID, job.Args.Options)
+	_, err := w.store.refresh(ctx, job.Args)
 	return err
 }
 
@@ -106,57 +133,136 @@ func (s *Store) sourceMark(ctx context.Context, projectID int64) (mark string, j
 	return mark, judgments, nil
 }
 
-// cached returns the cached board of o and the mark it was fitted at, or ok false.
-func (s *Store) cached(ctx context.Context, projectID int64, o Options) (b Board, mark string, at time.Time, ok bool, err error) {
-	var raw []byte
-	err = s.pool.QueryRow(ctx, `SELECT board, source_mark, refreshed_at FROM leaderboard_boards WHERE project_id = $1 AND options_key = $2`,
-		projectID, o.Key()).Scan(&raw, &mark, &at)
+// cached returns the cached answer under key and the mark it was fitted at, or ok false.
+func (s *Store) cached(ctx context.Context, projectID int64, key string) (raw []byte, mark string, ok bool, err error) {
+	err = s.pool.QueryRow(ctx, `SELECT board, source_mark FROM leaderboard_boards WHERE project_id = $1 AND options_key = $2`,
+		projectID, key).Scan(&raw, &mark)
 	if errors.Is(err, pgx.ErrNoRows) {
-		return b, "", at, false, nil
+		return nil, "", false, nil
 	}
 	if err != nil {
-		return b, "", at, false, fmt.Errorf("leaderboard: cached board: %w", err)
+		return nil, "", false, fmt.Errorf("leaderboard: cached answer: %w", err)
 	}
-	if err := json.Unmarshal(raw, &b); err != nil {
-		return b, "", at, false, fmt.Errorf("leaderboard: cached board: %w", err)
-	}
-	return b, mark, at, true, nil
+	return raw, mark, true, nil
 }
 
-// refresh fits the board of o from the votes as they are now and caches it.
-func (s *Store) refresh(ctx context.Context, projectID int64, o Options) (Board, error) {
-	o.defaults()
-	mark, _, err := s.sourceMark(ctx, projectID)
+// refresh fits the answer of args from the votes as they are now and caches it. The mark
+// is read before the votes: a vote that lands in between makes the answer look stale, and
+// it is refitted once more, never the other way round.
+func (s *Store) refresh(ctx context.Context, args RefreshArgs) ([]byte, error) {
+	args.Options.defaults()
+	mark, _, err := s.sourceMark(ctx, args.ProjectID)
 	if err != nil {
-		return Board{}, err
-	}
-	l, err := s.load(ctx, projectID, o, false)
-	if err != nil {
-		return Board{}, err
-	}
-	b, _, err := compute(l.entries, l.votes, l.judgments, o)
-	if err != nil {
-		return Board{}, err
+		return nil, err
 	}
 	now := s.now()
-	b.RefreshedAt = &now
-	raw, err := json.Marshal(b)
+	var v any
+	switch args.What {
+	case WhatCompare:
+		c, err := s.fitCompare(ctx, args.ProjectID, args.Options, args.A, args.B)
+		if err != nil {
+			return nil, err
+		}
+		c.RefreshedAt = &now
+		v = c
+	case WhatVoters:
+		vc, err := s.fitVoters(ctx, args.ProjectID, args.Options)
+		if err != nil {
+			return nil, err
+		}
+		vc.RefreshedAt = &now
+		v = vc
+	default:
+		b, err := s.fitBoard(ctx, args.ProjectID, args.Options)
+		if err != nil {
+			return nil, err
+		}
+		b.RefreshedAt = &now
+		v = b
+	}
+	raw, err := json.Marshal(v)
 	if err != nil {
-		return Board{}, err
+		return nil, err
 	}
 	if _, err := s.pool.Exec(ctx, `INSERT INTO leaderboard_boards (project_id, options_key, source_mark, board, refreshed_at)
 		VALUES ($1, $2, $3, $4, $5)
 		ON CONFLICT (project_id, options_key) DO UPDATE SET source_mark = $3, board = $4, refreshed_at = $5`,
-		projectID, o.Key(), mark, raw, now); err != nil {
-		return Board{}, fmt.Errorf("leaderboard: cache board: %w", err)
+		args.ProjectID, args.key(), mark, raw, now); err != nil {
+		return nil, fmt.Errorf("leaderboard: cache %s: %w", cmp.Or(args.What, "board"), err)
 	}
-	return b, nil
+	return raw, nil
 }
 
-// enqueue asks the refresh job to fit the board of o.
-func (s *Store) enqueue(ctx context.Context, projectID int64, o Options) error {
+// fitBoard fits the board of o from the votes as they are now. The ranking's board is
+// counted per pair in PostgreSQL (aggregate); a dimension's, whose votes are score
+// differences in the judgments' ratings, is read vote by vote (load).
+func (s *Store) fitBoard(ctx context.Context, projectID int64, o Options) (Board, error) {
+	if o.Dimension != "" {
+		l, err := s.load(ctx, projectID, o, false)
+		if err != nil {
+			return Board{}, err
+		}
+		b, _, err := compute(l.entries, l.votes, l.judgments, o)
+		return b, err
+	}
+	a, err := s.aggregate(ctx, projectID, o)
+	if err != nil {
+		return Board{}, err
+	}
+	index, keys := sortEntries(a.entries)
+	m, sm, n := a.matrices(index, len(a.entries), o.Style == StyleControl)
+	b, _, err := computeFrom(a.entries, keys, m, sm, n, a.judgments, o)
+	return b, err
+}
+
+// freshness is how current a cached answer is.
+type freshness int
+
+const (
+	fresh      freshness = iota // fitted from the votes as they are now
+	stale                       // fitted before the latest votes; a refresh is queued
+	refreshing                  // never fitted yet; a refresh is queued
+)
+
+// answer decodes into out the answer of args: the cached one when the votes have not
+// changed since it was fitted; else it is refitted, inside the request for a project of up
+// to the store's inline judgments, or by the refresh job for a bigger one, meanwhile
+// decoding the last answer (stale) or nothing (refreshing).
+func (s *Store) answer(ctx context.Context, args RefreshArgs, out any) (freshness, error) {
+	mark, judgments, err := s.sourceMark(ctx, args.ProjectID)
+	if err != nil {
+		return fresh, err
+	}
+	raw, cachedMark, ok, err := s.cached(ctx, args.ProjectID, args.key())
+	if err != nil {
+		return fresh, err
+	}
+	state := fresh
+	switch {
+	case ok && cachedMark == mark:
+	case s.inline >= 0 && judgments <= s.inline:
+		if raw, err = s.refresh(ctx, args); err != nil {
+			return fresh, err
+		}
+	default:
+		if err := s.enqueue(ctx, args); err != nil {
+			return fresh, err
+		}
+		if !ok {
+			return refreshing, nil
+		}
+		state = stale
+	}
+	if err := json.Unmarshal(raw, out); err != nil {
+		return fresh, fmt.Errorf("leaderboard: cached %s: %w", cmp.Or(args.What, "board"), err)
+	}
+	return state, nil
+}
+
+// enqueue asks the refresh job to fit the answer of args.
+func (s *Store) enqueue(ctx context.Context, args RefreshArgs) error {
 	return pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
-		if _, err := s.queue.InsertTx(ctx, tx, RefreshArgs{ProjectID: projectID, Options: o}, nil); err != nil {
+		if _, err := s.queue.InsertTx(ctx, tx, args, nil); err != nil {
 			return fmt.Errorf("leaderboard: queue a refresh: %w", err)
 		}
 		return nil
@@ -170,5 +276,13 @@ func (s *Store) Refresh(ctx context.Context, projectID int64, o Options) (Board,
 	if _, err := s.check(ctx, projectID, o); err != nil {
 		return Board{}, err
 	}
-	return s.refresh(ctx, projectID, o)
+	raw, err := s.refresh(ctx, RefreshArgs{ProjectID: projectID, Options: o})
+	if err != nil {
+		return Board{}, err
+	}
+	var b Board
+	if err := json.Unmarshal(raw, &b); err != nil {
+		return Board{}, fmt.Errorf("leaderboard: board: %w", err)
+	}
+	return b, nil
 }

@@ -13,6 +13,7 @@ const (
 	VerdictSame          = "same"           // enough votes, and the interval holds 0
 	VerdictNotEnough     = "not_enough"     // the interval holds 0 and fewer than MinVotes direct votes
 	VerdictNeverCompared = "never_compared" // the two were never compared, not even through others
+	VerdictRefreshing    = "refreshing"     // not fitted yet: the comparison is being fitted in the background
 )
 
 // Difference is how version B stands against version A on one dimension ("" for the

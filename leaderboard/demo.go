@@ -8,6 +8,7 @@ import (
 	"math"
 	"math/rand/v2"
 	"strconv"
+	"strings"
 
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
@@ -103,7 +104,12 @@ func seedItem(ctx context.Context, tx pgx.Tx, s SeedSpec, campaignID int64, item
 	var msgs [2]int64
 	for pos, pi := range order {
 		v := s.Versions[pi]
-		content := fmt.Sprintf("演示回答：版本 %d 的候选（%s）", pi+1, DemoMark)
+		// Replies of varied length and markdown, drawn apart from the votes (their own
+		// generator), so the demo's style-controlled board has covariates to fit and finds
+		// they did not sway the simulated trainers.
+		style := rand.New(rand.NewPCG(uint64(item), uint64(pi)+16))
+		content := fmt.Sprintf("演示回答：版本 %d 的候选（%s）", pi+1, DemoMark) + strings.Repeat("这里是补充说明。", style.IntN(8)) +
+			strings.Repeat("\n- 要点", style.IntN(4))
 		if err := tx.QueryRow(ctx, `INSERT INTO messages (conversation_id, parent_id, role, author, content) VALUES ($1, $2, 'assistant', 'model', $3) RETURNING id`,
 			convID, userMsg, content).Scan(&msgs[pi]); err != nil {
 			return err

@@ -345,47 +345,69 @@ func (s *Store) Board(ctx context.Context, projectID int64, o Options) (Board, e
 	if _, err := s.check(ctx, projectID, o); err != nil {
 		return Board{}, err
 	}
-	mark, judgments, err := s.sourceMark(ctx, projectID)
+	var b Board
+	state, err := s.answer(ctx, RefreshArgs{ProjectID: projectID, Options: o}, &b)
 	if err != nil {
 		return Board{}, err
 	}
-	cached, cachedMark, _, ok, err := s.cached(ctx, projectID, o)
-	if err != nil {
-		return Board{}, err
+	switch state {
+	case stale:
+		b.Stale = true
+	case refreshing:
+		b = emptyBoard(o, 0)
+		b.Notices = append(b.Notices, NoticeRefreshing)
 	}
-	if ok && cachedMark == mark {
-		return cached, nil
-	}
-	if s.inline >= 0 && judgments <= s.inline {
-		return s.refresh(ctx, projectID, o)
-	}
-	if err := s.enqueue(ctx, projectID, o); err != nil {
-		return Board{}, err
-	}
-	if ok {
-		cached.Stale = true
-		return cached, nil
-	}
-	b := emptyBoard(o, 0)
-	b.Notices = append(b.Notices, NoticeRefreshing)
 	return b, nil
 }
 
-// Voters fits the board chosen by o and screens its voters against it.
-func (s *Store) Voters(ctx context.Context, projectID int64, o Options) ([]Voter, error) {
+// VoterCheck is the voter check of one board: each trainer's votes screened against the
+// board's fit.
+type VoterCheck struct {
+	Alpha  float64 `json:"alpha"` // the test's false-alarm rate
+	Voters []Voter `json:"voters"`
+	// Notices is empty, or refreshing: the check is being fitted in the background.
+	Notices []string `json:"notices"`
+	// RefreshedAt is when the check was fitted; Stale says votes came in since and a
+	// refresh is queued.
+	RefreshedAt *time.Time `json:"refreshed_at"`
+	Stale       bool       `json:"stale"`
+}
+
+// Voters answers the voter check of the board chosen by o, cached and refreshed as boards
+// are (Board). It needs the board's scores, not their intervals, so it fits without the
+// bootstrap; its answer does not depend on rounds or seed.
+func (s *Store) Voters(ctx context.Context, projectID int64, o Options) (VoterCheck, error) {
 	o.defaults()
 	if _, err := s.check(ctx, projectID, o); err != nil {
-		return nil, err
+		return VoterCheck{}, err
 	}
+	o.Rounds, o.Seed = DefaultRounds, 1 // one cached check whatever the board's rounds
+	var v VoterCheck
+	state, err := s.answer(ctx, RefreshArgs{ProjectID: projectID, Options: o, What: WhatVoters}, &v)
+	if err != nil {
+		return VoterCheck{}, err
+	}
+	switch state {
+	case stale:
+		v.Stale = true
+	case refreshing:
+		v = VoterCheck{Alpha: Alpha, Voters: []Voter{}, Notices: []string{NoticeRefreshing}}
+	}
+	return v, nil
+}
+
+// fitVoters fits the board of o without its bootstrap and screens its voters.
+func (s *Store) fitVoters(ctx context.Context, projectID int64, o Options) (VoterCheck, error) {
 	l, err := s.load(ctx, projectID, o, false)
 	if err != nil {
-		return nil, err
+		return VoterCheck{}, err
 	}
+	o.Rounds = 0 // scores only (compute skips the bootstrap)
 	_, f, err := compute(l.entries, l.votes, l.judgments, o)
 	if err != nil {
-		return nil, err
+		return VoterCheck{}, err
 	}
-	return Screen(f, l.votes, l.positions, l.logins), nil
+	return VoterCheck{Alpha: Alpha, Voters: Screen(f, l.votes, l.positions, l.logins), Notices: []string{}}, nil
 }
 
 // Comparison is version B of one persona against version A: overall and per dimension.
@@ -406,54 +428,96 @@ type Comparison struct {
 	// /projects/{project}/campaigns, when they were never compared or too little; null
 	// otherwise. It still needs items before it can open.
 	Campaign *campaign.Input `json:"campaign"`
+	// Notices is empty, or refreshing: the comparison is being fitted in the background
+	// and has no numbers yet.
+	Notices []string `json:"notices"`
+	// RefreshedAt is when the comparison was fitted; Stale says votes came in since and a
+	// refresh is queued.
+	RefreshedAt *time.Time `json:"refreshed_at"`
+	Stale       bool       `json:"stale"`
 }
 
-// Compare sets version b of persona against version a, on the ranking and on every
-// dimension of the persona's rubric.
-func (s *Store) Compare(ctx context.Context, projectID int64, persona string, a, b int, o Options) (Comparison, error) {
-	o.By, o.Persona, o.Dimension = ByVersion, persona, ""
-	o.defaults()
+// version is what a comparison needs of one of its two prompt versions.
+type version struct {
+	id, persona int64
+	model       string
+}
+
+// compareInputs checks a comparison's input and returns the persona's rubric and the two
+// versions.
+func (s *Store) compareInputs(ctx context.Context, projectID int64, persona string, a, b int, o Options) ([]Dimension, map[int]version, error) {
 	if persona == "" {
-		return Comparison{}, errs.Field("persona", "must not be empty")
+		return nil, nil, errs.Field("persona", "must not be empty")
 	}
 	if a <= 0 || b <= 0 || a == b {
-		return Comparison{}, errs.Field("b", "must be two different version numbers, got %d and %d", a, b)
+		return nil, nil, errs.Field("b", "must be two different version numbers, got %d and %d", a, b)
 	}
 	dims, err := s.check(ctx, projectID, o)
 	if err != nil {
-		return Comparison{}, err
+		return nil, nil, err
 	}
-	ids := map[int]struct {
-		id    int64
-		model string
-		pid   int64
-	}{}
+	ids := map[int]version{}
 	rows, _ := s.pool.Query(ctx, `SELECT pv.version, pv.id, pv.model, p.id FROM prompt_versions pv JOIN personas p ON p.id = pv.persona_id
 		WHERE p.project_id = $1 AND p.slug = $2 AND pv.version = ANY($3)`, projectID, persona, []int{a, b})
 	var (
-		v     int
-		id    int64
-		model string
-		pid   int64
+		n int
+		v version
 	)
-	if _, err := pgx.ForEachRow(rows, []any{&v, &id, &model, &pid}, func() error {
-		ids[v] = struct {
-			id    int64
-			model string
-			pid   int64
-		}{id, model, pid}
+	if _, err := pgx.ForEachRow(rows, []any{&n, &v.id, &v.model, &v.persona}, func() error {
+		ids[n] = v
 		return nil
 	}); err != nil {
-		return Comparison{}, fmt.Errorf("versions of %s: %w", persona, err)
+		return nil, nil, fmt.Errorf("versions of %s: %w", persona, err)
 	}
 	for _, want := range []int{a, b} {
 		if _, ok := ids[want]; !ok {
-			return Comparison{}, errs.E(errs.NotFound, "%s: not found", errs.P("version %d of persona %s", want, persona))
+			return nil, nil, errs.E(errs.NotFound, "%s: not found", errs.P("version %d of persona %s", want, persona))
 		}
+	}
+	return dims, ids, nil
+}
+
+// compareOptions are the options of a comparison's boards: versions of the persona.
+func compareOptions(persona string, o Options) Options {
+	o.By, o.Persona, o.Dimension = ByVersion, persona, ""
+	o.defaults()
+	return o
+}
+
+// Compare sets version b of persona against version a, on the ranking and on every
+// dimension of the persona's rubric: cached and refreshed as boards are (Board), since it
+// fits a board with its bootstrap per dimension.
+func (s *Store) Compare(ctx context.Context, projectID int64, persona string, a, b int, o Options) (Comparison, error) {
+	o = compareOptions(persona, o)
+	if _, _, err := s.compareInputs(ctx, projectID, persona, a, b, o); err != nil {
+		return Comparison{}, err
+	}
+	var c Comparison
+	state, err := s.answer(ctx, RefreshArgs{ProjectID: projectID, Options: o, What: WhatCompare, A: a, B: b}, &c)
+	if err != nil {
+		return Comparison{}, err
+	}
+	switch state {
+	case stale:
+		c.Stale = true
+	case refreshing:
+		c = Comparison{Persona: persona, A: a, B: b, Counted: o.Counted, Source: o.Source, StyleControl: o.Style == StyleControl,
+			Overall: Difference{Verdict: VerdictRefreshing}, Dimensions: []Difference{}, Notices: []string{NoticeRefreshing}}
+	}
+	return c, nil
+}
+
+// fitCompare fits the comparison: one board per dimension from one read of the votes.
+func (s *Store) fitCompare(ctx context.Context, projectID int64, o Options, a, b int) (Comparison, error) {
+	persona := o.Persona
+	o = compareOptions(persona, o)
+	dims, ids, err := s.compareInputs(ctx, projectID, persona, a, b, o)
+	if err != nil {
+		return Comparison{}, err
 	}
 	keyA, keyB := fmt.Sprintf("%s/v%d", persona, a), fmt.Sprintf("%s/v%d", persona, b)
 	out := Comparison{Persona: persona, A: a, B: b, Counted: o.Counted, Source: o.Source, StyleControl: o.Style == StyleControl,
-		Dimensions: []Difference{}}
+		Dimensions: []Difference{}, Notices: []string{}}
 	// One read of the votes serves the ranking and every dimension.
 	l, err := s.load(ctx, projectID, o, true)
 	if err != nil {
@@ -485,7 +549,7 @@ func (s *Store) Compare(ctx context.Context, projectID int64, persona string, a,
 	out.VerdictEn, out.VerdictZh = Sentences(la, lb, all)
 	if out.Overall.Verdict == VerdictNeverCompared || out.Overall.Verdict == VerdictNotEnough {
 		va, vb := ids[a], ids[b]
-		out.Campaign = &campaign.Input{PersonaID: va.pid, Name: fmt.Sprintf("%s %s ↔ %s 盲评 / blind comparison", persona, la, lb),
+		out.Campaign = &campaign.Input{PersonaID: va.persona, Name: fmt.Sprintf("%s %s ↔ %s 盲评 / blind comparison", persona, la, lb),
 			TaskKind: campaign.BlindPairwise, K: 3,
 			Plan:  []campaign.PlanEntry{{PromptVersionID: va.id, Model: va.model}, {PromptVersionID: vb.id, Model: vb.model}},
 			Bases: []campaign.BaseQuota{}}

@@ -143,10 +143,10 @@ func TestBoardFromSeededCampaign(t *testing.T) {
 	assert.Equal(t, "blind_pairwise", string(never.Campaign.TaskKind))
 	assert.Len(t, never.Campaign.Plan, 2)
 
-	voters, err := f.store.Voters(ctx, f.project.ID, leaderboard.Options{Persona: "customs-helper", Rounds: 50})
+	check, err := f.store.Voters(ctx, f.project.ID, leaderboard.Options{Persona: "customs-helper", Rounds: 50})
 	require.NoError(t, err)
-	require.Len(t, voters, 3)
-	for _, v := range voters {
+	require.Len(t, check.Voters, 3)
+	for _, v := range check.Voters {
 		assert.False(t, v.Flagged, "%s votes as the model says", v.Login)
 		assert.Positive(t, v.Decided)
 		assert.InDelta(t, 0.5, v.FirstExpected, 1e-9, "two candidates shown")

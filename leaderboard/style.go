@@ -1,6 +1,7 @@
 package leaderboard
 
 import (
+	"cmp"
 	"fmt"
 	"math"
 	"math/rand/v2"
@@ -76,6 +77,10 @@ type Coefficient struct {
 	Value float64 `json:"value"` // log-odds of winning per unit of normalised difference
 	Lower float64 `json:"lower"` // the 95% bootstrap interval's lower end
 	Upper float64 `json:"upper"` // and its upper end
+	// Differing is how many votes had replies that differed on this covariate (counted by
+	// cell: a cell whose mean difference is 0 counts as none). At 0 the replies never
+	// differed, the data says nothing about it, and Value is the prior's 0.
+	Differing int `json:"differing"`
 }
 
 // tallyStyle aggregates votes into a StyleMatrix; votes are dropped as tally drops them.
@@ -122,12 +127,37 @@ func tallyStyle(votes []Vote, index map[string]int, n int) StyleMatrix {
 			t.Ties++
 		}
 	}
+	bins := make([][Covariates]int, len(m.Tallies))
+	for k, at := range cells {
+		bins[at] = k.x
+	}
 	for c, t := range m.Tallies {
 		for d := range m.X[c] {
 			m.X[c][d] /= float64(t.N())
 		}
 	}
+	sortStyleCells(&m, bins)
 	return m
+}
+
+// sortStyleCells puts a style matrix's cells in a canonical order, by pair and then bins:
+// the bootstrap draws its counts cell by cell, so the order is part of what a seed
+// reproduces, and the votes counted in Go (tallyStyle) and in PostgreSQL (aggregate) must
+// give the same board.
+func sortStyleCells(m *StyleMatrix, bins [][Covariates]int) {
+	order := make([]int, len(m.Tallies))
+	for i := range order {
+		order[i] = i
+	}
+	slices.SortFunc(order, func(a, b int) int {
+		ta, tb := m.Tallies[a], m.Tallies[b]
+		return cmp.Or(cmp.Compare(ta.I, tb.I), cmp.Compare(ta.J, tb.J), cmp.Compare(bins[a][0], bins[b][0]), cmp.Compare(bins[a][1], bins[b][1]))
+	})
+	tallies, xs := make([]Tally, len(order)), make([][Covariates]float64, len(order))
+	for i, o := range order {
+		tallies[i], xs[i] = m.Tallies[o], m.X[o]
+	}
+	m.Tallies, m.X = tallies, xs
 }
 
 // maxNewton bounds the Newton iterations of a style fit; each one at least halves the

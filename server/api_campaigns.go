@@ -353,14 +353,24 @@ func handleMyWork(d Deps) apiFunc {
 
 func handleNext(d Deps) apiFunc {
 	return func(c *gin.Context) error {
-		claim, err := d.Campaigns.Next(c.Request.Context(), campaignOf(c), principalOf(c).user.ID)
+		ctx, user := c.Request.Context(), principalOf(c).user.ID
+		claim, err := d.Campaigns.Next(ctx, campaignOf(c), user)
+		if err == nil {
+			// A live campaign's item: its first claim starts its turn (api_campaign_live.go).
+			claim, err = startLive(ctx, d, claim, user)
+		}
 		return respond(c, http.StatusCreated, claimBody{Claim: claim}, err)
 	}
 }
 
 func handleOpenClaims(d Deps) apiFunc {
 	return func(c *gin.Context) error {
-		claims, err := d.Campaigns.Open(c.Request.Context(), campaignOf(c), principalOf(c).user.ID)
+		ctx, user := c.Request.Context(), principalOf(c).user.ID
+		claims, err := d.Campaigns.Open(ctx, campaignOf(c), user)
+		for i := 0; err == nil && i < len(claims); i++ {
+			// A live item whose start failed at its claim starts now (api_campaign_live.go).
+			claims[i], err = startLive(ctx, d, claims[i], user)
+		}
 		return respond(c, http.StatusOK, claimList{Claims: claims}, err)
 	}
 }

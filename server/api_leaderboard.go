@@ -102,23 +102,17 @@ func handleCompareVersions(d Deps) apiFunc {
 	}
 }
 
-// voterList is the voter check of one board.
-type voterList struct {
-	Alpha  float64             `json:"alpha"` // the test's false-alarm rate
-	Voters []leaderboard.Voter `json:"voters"`
-}
-
 func handleLeaderboardVoters(d Deps) apiFunc {
 	return func(c *gin.Context) error {
 		o, err := boardOptions(c)
 		if err != nil {
 			return err
 		}
-		voters, err := d.Leaderboards.Voters(c.Request.Context(), projectOf(c).ID, o)
+		check, err := d.Leaderboards.Voters(c.Request.Context(), projectOf(c).ID, o)
 		if err != nil {
 			return err
 		}
-		c.JSON(http.StatusOK, voterList{Alpha: leaderboard.Alpha, Voters: voters})
+		c.JSON(http.StatusOK, check)
 		return nil
 	}
 }

@@ -140,6 +140,8 @@ func TestEveryPageReadsAsChinese(t *testing.T) {
 			fmt.Sprintf("#/corpora/%d", corpora[0].ID), "#/models", "#/account", "#/api",
 			fmt.Sprintf("#/campaigns/%d/trainers", demoID)} // quality per trainer (issue 14)
 		p = append(p, "#/projects/"+project.Slug+"/leaderboard") // issue 15: every reader sees the board
+		// Issue 15: the board with style control, as its link opens it.
+		p = append(p, "#/projects/"+project.Slug+"/leaderboard?style=control")
 		if admin || auth.Decide(auth.User{}, role, nil, auth.Generate) == nil {
 			p = append(p, fmt.Sprintf("#/train/%d", personas[0].ID))
 		}

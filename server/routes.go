@@ -200,6 +200,9 @@ func apiRoutes(d Deps) []route {
 			doc("Skip a claimed item, with a reason").takes(skipInput{}).ok(204, nil).fail(errs.Conflict)},
 		{"POST", "/claims/:claim/judgment", rule{auth.Judge, fromClaim}, handleSubmitClaim(d),
 			doc("Judge a claimed item").about("The body is the one POST /turns/{turn}/judgments takes; the claim completes in the same transaction. A lapsed lease is a 409 and nothing is stored. A retry with the same idempotency key answers 200.").takes(rlhf.Submission{}).ok(201, claimSubmitted{}).ok(200, claimSubmitted{}).fail(errs.Conflict)},
+		// Live generation for campaigns (issue 13, api_campaign_live.go).
+		{"GET", "/claims/:claim/stream", rule{auth.Judge, fromClaim}, handleClaimStream(d),
+			doc("Follow a live item's candidates as they stream").about("For a claim of a live campaign's item: the events of the live session's websocket (start, passages, delta, reasoning, done; snapshot for what is stored), each a data line numbered per candidate, then an end event once every candidate is finished. Opening it starts the item's turn when no claim has yet, and streams again the failed candidates of a turn nobody can judge. An item generated ahead is a 409; errors before the stream are ordinary JSON errors.").param("after", "", "per candidate id, the last event number the client has, as a JSON object ({\"51\": 7}); resuming sends only what follows").okAs(200, "text/event-stream", "server-sent events: start, passages, delta…, done, snapshot; then end", nil).fail(errs.Conflict)},
 		{"GET", "/bases", rule{auth.InstanceAdmin, noProject}, handleListBases(d),
 			doc("The labelling bases").ok(200, baseList{})},
 		{"POST", "/bases", rule{auth.InstanceAdmin, noProject}, handleCreateBase(d),
@@ -263,9 +266,9 @@ func apiRoutes(d Deps) []route {
 		{"GET", "/projects/:project/leaderboard", rule{auth.ProjectRead, fromProject}, handleLeaderboard(d),
 			doc("A leaderboard fitted from votes: Bradley–Terry scores with 95% bootstrap intervals").about("Votes come from blind pairwise campaigns (source=all adds open judgments) and, by default, only judgments quality control passed (counted=submitted takes all). style=control fits length and markdown differences as covariates and lists their coefficients per part. A dimension not in the rubric is a 422 naming the valid ones. Fewer than 2 entries, or a comparison graph in parts, is said in notices.").params(boardQuery{}).ok(200, boardView{}).fail(errs.Unprocessable)},
 		{"GET", "/projects/:project/leaderboard/compare", rule{auth.ProjectRead, fromProject}, handleCompareVersions(d),
-			doc("Version B of a persona against version A: win rate, score difference and a verdict per dimension").about("When the two were never compared, or too little, campaign holds a blind pairwise campaign over them to create.").params(compareQuery{}).ok(200, leaderboard.Comparison{}).fail(errs.Unprocessable)},
+			doc("Version B of a persona against version A: win rate, score difference and a verdict per dimension").about("When the two were never compared, or too little, campaign holds a blind pairwise campaign over them to create. Cached and refitted as boards are: a big project's comparison is fitted in the background (notices: refreshing; stale once votes came in since).").params(compareQuery{}).ok(200, leaderboard.Comparison{}).fail(errs.Unprocessable)},
 		{"GET", "/projects/:project/leaderboard/voters", rule{auth.ProjectManage, fromProject}, handleLeaderboardVoters(d),
-			doc("The voter check: trainers whose votes are improbable against the fitted board, and how often each put the first-shown candidate on top").params(boardQuery{}).ok(200, voterList{}).fail(errs.Unprocessable)},
+			doc("The voter check: trainers whose votes are improbable against the fitted board, and how often each put the first-shown candidate on top").about("Cached and refitted as boards are; it uses the board's scores, not its bootstrap, so rounds and seed do not change it.").params(boardQuery{}).ok(200, leaderboard.VoterCheck{}).fail(errs.Unprocessable)},
 		// Quality control, part B (issue 14; api_quality.go): checks, gold items (experts and
 		// admins: knowledge.write), pauses, agreement and per-trainer statistics. Who sees whose
 		// figures (self, their base, all) is decided in the handlers, as for a base's view.

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"fmt"
 	"os"
 	"path/filepath"
 	"testing"
@@ -75,6 +76,38 @@ func TestLeaderboardInChromium(t *testing.T) {
 		browsertest.Visible(`.board-table tr[data-entry="customs-helper/v2"]`),
 	))
 	assert.Equal(t, "accuracy", browsertest.Value(t, ctx, "#board-dimension"), "the board is fitted on the chosen dimension")
+
+	// Style control: the Style select refits the board with length and markdown as
+	// covariates; the filter line says so, each part lists its coefficients, the link keeps
+	// the choice over a reload, and a comparison made beside it is style-controlled too.
+	// Each choice is made and announced in one step, as a person's click is: two steps
+	// could set a select the page has just replaced.
+	choose := func(css, value string) chromedp.Action[chromedp.Void] {
+		return chromedp.Evaluate[chromedp.Void](fmt.Sprintf(`(() => { const e = document.querySelector(%q); e.value = %q; e.dispatchEvent(new Event("change")); })()`, css, value))
+	}
+	require.NoError(t, chromedp.Do(ctx,
+		choose("#board-dimension", ""),
+		choose("#board-style", "control"),
+		browsertest.Visible(`#board-filter[data-style="control"]`),
+		browsertest.Visible(`#board-style-coefficients tr[data-covariate="length"]`),
+	))
+	assert.Contains(t, browsertest.Text(t, ctx, "#board-filter"), "已做风格控制")
+	assert.Contains(t, browsertest.Text(t, ctx, "#board-style-coefficients"), "回复长度")
+	assert.Equal(t, "customs-helper/v2", browsertest.Attr(t, ctx, ".board-table tbody tr", "data-entry"), "v2 still ranks first")
+	hash, err := chromedp.Run(ctx, chromedp.Evaluate[string](`location.hash`))
+	require.NoError(t, err)
+	assert.Equal(t, "#/projects/demo/leaderboard?persona=customs-helper&style=control", hash, "the link says which board is shown")
+	require.NoError(t, chromedp.Do(ctx,
+		chromedp.Reload(),
+		browsertest.Visible(`#board-filter[data-style="control"]`),
+		browsertest.Visible(`#board-style-coefficients tr[data-covariate="markdown"]`),
+		chromedp.Click(chromedp.CSS("#compare-form button[type=submit]")),
+		browsertest.Visible(`#compare-filter[data-style="control"]`),
+	))
+	assert.Equal(t, "customs-helper", browsertest.Value(t, ctx, "#board-persona"), "the reload kept the persona")
+	assert.Contains(t, browsertest.Text(t, ctx, "#compare-verdict"), "v2 总体更好")
+	assert.Contains(t, browsertest.Text(t, ctx, "#compare-filter"), "已做风格控制")
+	shot("style-zh")
 
 	// The voter check, for a manager.
 	require.NoError(t, chromedp.Do(ctx, browsertest.Visible("#voter-list")))

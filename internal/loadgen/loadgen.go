@@ -78,53 +78,63 @@ func Run(ctx context.Context, cfg Config) (Result, error) {
 	client := &http.Client{Transport: tr}
 	defer tr.CloseIdleConnections()
 
-	var seq atomic.Int64
-	var failed atomic.Int64
-	var firstErr atomic.Value
-	var mu sync.Mutex
-	var lat []time.Duration
-	send := func(from time.Time) {
-		n := seq.Add(1) - 1
+	send := func(ctx context.Context, n int64) error {
 		r := cfg.Requests[int(n%int64(len(cfg.Requests)))]
 		s := strconv.FormatInt(cfg.SeqStart+n, 10)
 		var body io.Reader
 		if len(r.Body) > 0 {
 			body = bytes.NewReader(bytes.ReplaceAll(r.Body, []byte("{{seq}}"), []byte(s)))
 		}
-		err := func() error {
-			req, err := http.NewRequestWithContext(ctx, r.Method, cfg.BaseURL+strings.ReplaceAll(r.Path, "{{seq}}", s), body)
-			if err != nil {
-				return err
-			}
-			for k, v := range cfg.Header {
-				req.Header.Set(k, v)
-			}
-			if body != nil {
-				req.Header.Set("Content-Type", "application/json")
-			}
-			res, err := client.Do(req)
-			if err != nil {
-				return err
-			}
-			b, _ := io.ReadAll(res.Body)
-			res.Body.Close()
-			if cfg.Status != 0 && res.StatusCode != cfg.Status {
-				return fmt.Errorf("%s %s: status %d: %.200s", r.Method, r.Path, res.StatusCode, b)
-			}
-			return nil
-		}()
+		req, err := http.NewRequestWithContext(ctx, r.Method, cfg.BaseURL+strings.ReplaceAll(r.Path, "{{seq}}", s), body)
 		if err != nil {
+			return err
+		}
+		for k, v := range cfg.Header {
+			req.Header.Set(k, v)
+		}
+		if body != nil {
+			req.Header.Set("Content-Type", "application/json")
+		}
+		res, err := client.Do(req)
+		if err != nil {
+			return err
+		}
+		b, _ := io.ReadAll(res.Body)
+		res.Body.Close()
+		if cfg.Status != 0 && res.StatusCode != cfg.Status {
+			return fmt.Errorf("%s %s: status %d: %.200s", r.Method, r.Path, res.StatusCode, b)
+		}
+		return nil
+	}
+	res := schedule(ctx, cfg, send)
+	res.Conns = conns.Load()
+	return res, ctx.Err()
+}
+
+// schedule runs one phase of calls to fn, numbered from 0, and measures them: the one
+// scheduler behind Run (HTTP) and RunFunc (in process). A closed loop keeps cfg.Concurrency
+// calls going, each made when the last ended. An open loop makes cfg.Rate calls a second,
+// each due at start + i/rate: it sleeps until the next is due and never skips one (a late
+// wake-up makes the overdue ones at once, as a real crowd of trainers would, where a ticker
+// would drop them), and times each call from when it was due, so a call that waited behind
+// others counts its wait (no coordinated omission). A failed call is counted, not timed.
+func schedule(ctx context.Context, cfg Config, fn Func) Result {
+	var seq, failed atomic.Int64
+	var firstErr atomic.Value
+	var mu sync.Mutex
+	var lat []time.Duration
+	call := func(due time.Time) {
+		if err := fn(ctx, seq.Add(1)-1); err != nil {
 			if failed.Add(1) == 1 {
 				firstErr.Store(err.Error())
 			}
 			return
 		}
-		d := time.Since(from)
+		d := time.Since(due)
 		mu.Lock()
 		lat = append(lat, d)
 		mu.Unlock()
 	}
-
 	cpu0 := cpuTime()
 	start := time.Now()
 	end := start.Add(cfg.Duration)
@@ -133,14 +143,11 @@ func Run(ctx context.Context, cfg Config) (Result, error) {
 		for range cfg.Concurrency {
 			wg.Go(func() {
 				for ctx.Err() == nil && time.Now().Before(end) {
-					send(time.Now())
+					call(time.Now())
 				}
 			})
 		}
 	} else {
-		// Each request is due at start + i/rate. The loop sleeps until the next is due and
-		// never skips one: a late wake-up sends the overdue ones at once, as a real crowd of
-		// trainers would, where a ticker would drop them.
 		interval := time.Duration(float64(time.Second) / cfg.Rate)
 		sem := make(chan struct{}, maxInFlight)
 		for i := int64(0); ; i++ {
@@ -154,13 +161,13 @@ func Run(ctx context.Context, cfg Config) (Result, error) {
 			sem <- struct{}{}
 			wg.Go(func() {
 				defer func() { <-sem }()
-				send(due)
+				call(due)
 			})
 		}
 	}
 	wg.Wait()
 	elapsed := time.Since(start)
-	res := Result{Sent: seq.Load(), Failed: failed.Load(), Seconds: elapsed.Seconds(), Conns: conns.Load(),
+	res := Result{Sent: seq.Load(), Failed: failed.Load(), Seconds: elapsed.Seconds(),
 		CPUMillis: float64(cpuTime()-cpu0) / float64(time.Millisecond)}
 	if s, ok := firstErr.Load().(string); ok {
 		res.FirstError = s
@@ -175,7 +182,7 @@ func Run(ctx context.Context, cfg Config) (Result, error) {
 		return float64(lat[min(max(rank, 0), len(lat)-1)]) / float64(time.Millisecond)
 	}
 	res.P50Millis, res.P90Millis, res.P99Millis, res.MaxMillis = pct(50), pct(90), pct(99), pct(100)
-	return res, ctx.Err()
+	return res
 }
 
 // cpuTime is this process's user and system CPU time.

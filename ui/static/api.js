@@ -69,6 +69,18 @@ export async function stream(path, body, onEvent, signal) {
     signal,
   });
   if (!res.ok) throw await failure(res);
+  await readEvents(res, onEvent);
+}
+
+// follow GETs a server-sent event stream (a live campaign item's candidates, issue 13) and
+// calls onEvent(name, data) for each event until it ends or signal aborts it.
+export async function follow(path, onEvent, signal) {
+  const res = await fetch(`/api/v1${path}`, { headers: headers("GET", { Accept: "text/event-stream" }), signal });
+  if (!res.ok) throw await failure(res);
+  await readEvents(res, onEvent);
+}
+
+async function readEvents(res, onEvent) {
   const reader = res.body.pipeThrough(new TextDecoderStream()).getReader();
   let buf = "";
   for (;;) {

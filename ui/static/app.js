@@ -44,7 +44,7 @@ const routes = [
   [/^#\/reworks\/(\d+)$/, (m) => reworkPage(Number(m[1]))],
   [/^#\/campaigns\/(\d+)\/qc(?:\?base=(\d+))?$/, (m) => qcPage(Number(m[1]), m[2] ? Number(m[2]) : null)],
   // Leaderboards (issue 15).
-  [/^#\/projects\/([\w-]+)\/leaderboard$/, (m) => leaderboardPage(m[1])],
+  [/^#\/projects\/([\w-]+)\/leaderboard(?:\?(.*))?$/, (m) => leaderboardPage(m[1], new URLSearchParams(m[2] ?? ""))],
   // Quality control, part B (issue 14): a campaign's figures per trainer, gold items, pauses.
   [/^#\/campaigns\/(\d+)\/trainers$/, (m) => qualityPage(Number(m[1]))],
 ];

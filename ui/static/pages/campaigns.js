@@ -99,12 +99,15 @@ export async function campaignsPage(slug) {
     }
     return out;
   }
+  // Live generation (issue 13): the items' candidates stream when first claimed, not ahead.
+  const live = h("input", { type: "checkbox", id: "campaign-live", dataset: { field: "live" } });
   const form = h("form", { class: "inline-form", id: "new-campaign" }, h("h3", { i18n: "campaigns.new" }),
     h("label", { class: "field" }, h("span", { i18n: "campaigns.persona" }), persona),
     h("label", { class: "field" }, h("span", { i18n: "campaigns.name" }), name),
     h("label", { class: "field" }, h("span", { i18n: "campaigns.kind" }), kind),
     h("label", { class: "field" }, h("span", { i18n: "campaigns.k" }), k),
     h("label", { class: "field" }, h("span", { i18n: "campaigns.plan" }), plan),
+    h("label", { class: "check" }, live, h("span", { i18n: "campaigns.live" })),
     h("label", { class: "field" }, h("span", { i18n: "campaigns.guidelines" }), guidelines),
     h("div", { class: "field" }, h("span", { i18n: "campaigns.bases" }), basePicks),
     h("div", { class: "row" }, h("label", { class: "field" }, h("span", { i18n: "campaigns.deadline" }), deadline),
@@ -117,7 +120,8 @@ export async function campaignsPage(slug) {
     try {
       const res = await api("POST", `/projects/${project.id}/campaigns`, { persona_id: Number(persona.value), name: name.value,
         task_kind: kind.value, k: Number(k.value), guidelines: guidelines.value, plan: entries,
-        deadline: deadline.value ? new Date(deadline.value).toISOString() : null, priority: Number(priority.value) || 0, bases: pickedBases() });
+        deadline: deadline.value ? new Date(deadline.value).toISOString() : null, priority: Number(priority.value) || 0, bases: pickedBases(),
+        live: live.checked });
       list.prepend(await campaignCard(res.campaign, res.warnings, baseName));
       list.querySelector("#campaigns-none")?.remove(); // not ".muted": the new card has muted lines of its own
       name.value = "";
@@ -239,7 +243,8 @@ async function campaignCard(c, warnings, baseName) {
       } }, t("campaigns.regenerate", { n: progress.failed }))
       : null;
     replace(card, h("h3", {}, campaign.name, " ", h("span", { class: "badge" }, t(`campaigns.state.${campaign.state}`))),
-      h("p", { class: "muted" }, t(`work.kind.${campaign.task_kind}`), ` · k = ${campaign.k}`),
+      h("p", { class: "muted" }, t(`work.kind.${campaign.task_kind}`), ` · k = ${campaign.k}`,
+        campaign.live ? [" · ", h("span", { dataset: { role: "live" } }, t("campaigns.liveBadge"))] : null),
       h("p", { class: "progress" }, t("campaigns.progress", progress)),
       campaign.bases.length ? h("ul", { class: "campaign-bases" }, campaign.bases.map((b) => h("li", { dataset: { base: b.base_id } },
         quotaText(b, baseName(b.base_id))))) : null,

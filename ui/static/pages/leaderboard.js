@@ -10,15 +10,29 @@ import { locale, t } from "../i18n.js";
 
 const BY = ["version", "model", "model_version"];
 
-export async function leaderboardPage(slug) {
+// CHOICES are the board's filters with their values; the first is the default. Persona
+// and dimension are free (checked by the server).
+const CHOICES = { by: BY, counted: ["checked", "submitted"], source: ["blind", "all"], style: ["none", "control"] };
+
+// leaderboardPage shows the board chosen by query (the hash's query string, e.g.
+// #/projects/demo/leaderboard?persona=customs-helper&style=control), so a board can be
+// linked to and survives a reload; changing a filter rewrites the hash in place.
+export async function leaderboardPage(slug, query = new URLSearchParams()) {
   const { project, personas } = await api("GET", `/projects/${slug}/personas`);
   const state = { by: "version", persona: "", dimension: "", counted: "checked", source: "blind", style: "none" };
+  for (const name of Object.keys(state)) {
+    const v = query.get(name);
+    if (v != null && (!CHOICES[name] || CHOICES[name].includes(v))) state[name] = v;
+  }
   const select = (name, options, labelOf) => {
     const el = h("select", { name, id: `board-${name}` },
       options.map((v) => h("option", { value: v, selected: state[name] === v }, labelOf(v))));
     el.addEventListener("change", () => {
       state[name] = el.value;
-      if (name === "persona") state.dimension = "";
+      if (name === "persona") {
+        state.dimension = "";
+        if (state.persona) compare.persona.value = state.persona;
+      }
       load();
     });
     return el;
@@ -28,16 +42,22 @@ export async function leaderboardPage(slug) {
   const voters = h("div", { id: "board-voters" });
 
   const personaLabel = (s) => (s === "" ? t("board.allPersonas") : (personas.find((p) => p.slug === s)?.name ?? s));
+  // loads counts the boards asked for: an answer that comes back after a newer question was
+  // asked (a person changing two filters quickly) is dropped, never drawn over the newer one.
+  let loads = 0;
   async function load() {
-    const q = new URLSearchParams(Object.entries(state).filter(([, v]) => v !== ""));
+    const turn = ++loads;
+    const q = new URLSearchParams(Object.entries(state).filter(([k, v]) => v !== "" && v !== CHOICES[k]?.[0]));
+    history.replaceState(null, "", `#/projects/${slug}/leaderboard${q.size ? `?${q}` : ""}`);
     replace(body, h("p", { class: "muted", i18n: "board.loading" }));
     let board;
     try {
       board = await api("GET", `/projects/${slug}/leaderboard?${q}`);
     } catch (err) {
-      replace(body, errorBox(err));
+      if (turn === loads) replace(body, errorBox(err));
       return;
     }
+    if (turn !== loads) return;
     replace(controls,
       field("board.by", select("by", BY, (v) => t(`board.by.${v}`))),
       field("board.persona", select("persona", ["", ...personas.map((p) => p.slug)], personaLabel)),
@@ -50,19 +70,21 @@ export async function leaderboardPage(slug) {
     replace(body, renderBoard(board));
     if (can(project.id, "project.manage")) {
       try {
-        replace(voters, renderVoters(await api("GET", `/projects/${slug}/leaderboard/voters?${q}`)));
+        const v = await api("GET", `/projects/${slug}/leaderboard/voters?${q}`);
+        if (turn === loads) replace(voters, renderVoters(v));
       } catch (err) {
-        replace(voters, errorBox(err));
+        if (turn === loads) replace(voters, errorBox(err));
       }
     }
   }
+  const compare = compareSection(slug, project, personas, state);
   await load();
   return h("div", { class: "page" },
     h("nav", { class: "crumbs" }, h("a", { href: "#/", i18n: "projects.title" }), " / ",
       h("a", { href: `#/projects/${slug}` }, project.name), " / ", h("span", { i18n: "board.title" })),
     h("h1", { i18n: "board.title" }),
     h("p", { class: "muted", i18n: "board.help" }),
-    controls, body, compareSection(slug, project, personas), voters);
+    controls, body, compare.section, voters);
 }
 
 function dimLabel(d) {
@@ -73,7 +95,7 @@ function dimLabel(d) {
 // filterLine says on the board which votes it counts, where they come from, and whether
 // style is controlled for.
 function filterLine(b) {
-  return h("p", { class: "board-filter", id: "board-filter" },
+  return h("p", { class: "board-filter", id: "board-filter", dataset: { style: b.style_control ? "control" : "none" } },
     t(`board.counted.${b.counted}`), " · ", t(`board.source.${b.source}`), " · ",
     t(b.style_control ? "board.style.on" : "board.style.off"), " · ",
     t("board.method", { rounds: formatNumber(b.rounds), votes: formatNumber(b.votes), judgments: formatNumber(b.judgments) }));
@@ -107,15 +129,18 @@ function renderBoard(b) {
 // styleTable lists a style-controlled part's covariate coefficients: how much a reply's
 // length or markdown, rather than its content, moved the votes.
 function styleTable(part) {
-  return h("div", { class: "board-style", id: "board-style" },
+  return h("div", { class: "board-style", id: "board-style-coefficients" },
     h("h3", { i18n: "board.styleTitle" }),
     h("p", { class: "muted", i18n: "board.styleHelp" }),
     h("table", { class: "table" },
-      h("thead", {}, h("tr", {}, ["board.covariate", "board.coefficient", "board.interval"].map((k) => h("th", { i18n: k })))),
+      h("thead", {}, h("tr", {}, ["board.covariate", "board.coefficient", "board.interval", "board.differing"].map((k) => h("th", { i18n: k })))),
+      // A covariate on which the replies never differed has no estimate: its 0 is the
+      // prior's, and is not shown as a finding.
       h("tbody", {}, part.style.map((c) => h("tr", { dataset: { covariate: c.name } },
         h("td", {}, t(`board.covariate.${c.name}`)),
-        h("td", {}, formatNumber(c.value, 2)),
-        h("td", {}, `${formatNumber(c.lower, 2)} – ${formatNumber(c.upper, 2)}`))))));
+        h("td", {}, c.differing ? formatNumber(c.value, 2) : "—"),
+        h("td", {}, c.differing ? `${formatNumber(c.lower, 2)} – ${formatNumber(c.upper, 2)}` : t("board.styleNoDifference")),
+        h("td", {}, formatNumber(c.differing)))))));
 }
 
 function entryTable(part, b) {
@@ -179,16 +204,21 @@ function heatMap(b) {
     h("div", { translate: "no" }, chart({
       grid: { left: 160, right: 24, top: 16, bottom: 80 },
       xAxis: { type: "category", data: keys.map((k) => label[k]), axisLabel: { rotate: 30 } },
-      yAxis: { type: "category", data: keys.map((k) => label[k]) },
+      // Rows read top to bottom in the board's order, so the empty diagonal runs from the
+      // top left, as a table's would.
+      yAxis: { type: "category", data: keys.map((k) => label[k]), inverse: true },
       visualMap: { min: 0, max: 100, calculable: false, orient: "horizontal", left: "center", bottom: 0, show: false },
       series: [{ type: "heatmap", data, label: { show: true, formatter: (p) => `${p.value[2]}%` } }],
     }, { height: 120 + 40 * keys.length, label: t("board.matrix") })));
 }
 
 // compareSection sets one persona's version B against version A, and offers a blind
-// campaign where they were compared too little.
-function compareSection(slug, project, personas) {
-  const persona = h("select", { name: "persona", id: "compare-persona" }, personas.map((p) => h("option", { value: p.slug }, p.name)));
+// campaign where they were compared too little. It counts the votes the board above counts
+// (state: counted, source, style), so a style-controlled board gives a style-controlled
+// comparison.
+function compareSection(slug, project, personas, state) {
+  const persona = h("select", { name: "persona", id: "compare-persona" },
+    personas.map((p) => h("option", { value: p.slug, selected: p.slug === state.persona }, p.name)));
   const a = h("input", { name: "a", id: "compare-a", type: "number", min: 1, value: 1 });
   const b = h("input", { name: "b", id: "compare-b", type: "number", min: 1, value: 2 });
   const out = h("div", { id: "compare-result" });
@@ -198,14 +228,15 @@ function compareSection(slug, project, personas) {
   form.addEventListener("submit", async (e) => {
     e.preventDefault();
     try {
-      const q = new URLSearchParams({ persona: persona.value, a: a.value, b: b.value });
+      const q = new URLSearchParams({ persona: persona.value, a: a.value, b: b.value,
+        counted: state.counted, source: state.source, style: state.style });
       const c = await api("GET", `/projects/${slug}/leaderboard/compare?${q}`);
       replace(out, renderComparison(slug, project, c));
     } catch (err) {
       replace(out, errorBox(err));
     }
   });
-  return h("section", { class: "card", id: "compare" }, h("h2", { i18n: "board.compareTitle" }), form, out);
+  return { persona, section: h("section", { class: "card", id: "compare" }, h("h2", { i18n: "board.compareTitle" }), form, out) };
 }
 
 function renderComparison(slug, project, c) {
@@ -227,8 +258,15 @@ function renderComparison(slug, project, c) {
       }
     } })
     : null;
+  const filter = h("p", { class: "muted", id: "compare-filter", dataset: { style: c.style_control ? "control" : "none" } },
+    t(`board.counted.${c.counted}`), " · ", t(`board.source.${c.source}`), " · ", t(c.style_control ? "board.style.on" : "board.style.off"));
+  if (c.notices.includes("refreshing")) {
+    return [filter, h("p", { class: "notice", id: "compare-refreshing", i18n: "board.compareRefreshing" })];
+  }
   return [
+    c.stale ? h("p", { class: "notice", id: "compare-stale" }, t("board.compareStale", { at: formatTime(c.refreshed_at) })) : null,
     h("p", { class: "verdict-sentence", id: "compare-verdict" }, locale() === "en" ? c.verdict_en : c.verdict_zh),
+    filter,
     h("table", { class: "table" },
       h("thead", {}, h("tr", {}, ["board.dimension", "board.votes", "board.winRateB", "board.diff", "board.verdictTitle"].map((k) => h("th", { i18n: k })))),
       h("tbody", {}, rows)),
@@ -238,9 +276,14 @@ function renderComparison(slug, project, c) {
 }
 
 function renderVoters(v) {
+  if (v.notices.includes("refreshing")) {
+    return h("section", { class: "card" }, h("h2", { i18n: "board.voters" }),
+      h("p", { class: "notice", id: "voters-refreshing", i18n: "board.votersRefreshing" }));
+  }
   if (v.voters.length === 0) return null;
   return h("section", { class: "card" }, h("h2", { i18n: "board.voters" }),
     h("p", { class: "muted" }, t("board.votersHelp", { alpha: formatNumber(v.alpha * 100) + "%" })),
+    v.stale ? h("p", { class: "notice", id: "voters-stale" }, t("board.votersStale", { at: formatTime(v.refreshed_at) })) : null,
     h("table", { class: "table", id: "voter-list" },
       h("thead", {}, h("tr", {}, ["board.trainer", "board.votes", "board.evidence", "board.firstRate"].map((k) => h("th", { i18n: k })))),
       h("tbody", {}, v.voters.map((x) => h("tr", { dataset: { trainer: x.trainer_id } },
