@@ -16,6 +16,7 @@ import (
 	"github.com/mentor-ai/mentor/db"
 	"github.com/mentor-ai/mentor/errs"
 	"github.com/mentor-ai/mentor/review"
+	"github.com/mentor-ai/mentor/webhook"
 )
 
 // Store keeps batches, their samples and their inspection.
@@ -47,12 +48,25 @@ type Settings struct {
 	AQL string `json:"aql"` // one of AQLs; 1.0 by default
 	// BatchEvery, when set, is how many judgments a batch closed without a period holds.
 	BatchEvery *int `json:"batch_every"`
+	// ReducedAllowed lets the switching rules move a base to reduced inspection (the
+	// standard leaves that to the responsible authority: here, the project's admins). Off by
+	// default; absent from a PUT, it keeps its value.
+	ReducedAllowed *bool `json:"reduced_allowed"`
 }
 
 // Settings returns a campaign's acceptance settings.
 func (s *Store) Settings(ctx context.Context, campaignID int64) (Settings, error) {
-	out := Settings{AQL: DefaultAQL}
-	err := s.pool.QueryRow(ctx, `SELECT aql, batch_every FROM campaign_qc WHERE campaign_id = $1`, campaignID).Scan(&out.AQL, &out.BatchEvery)
+	return settingsOf(ctx, s.pool, campaignID)
+}
+
+type rowQuerier interface {
+	QueryRow(ctx context.Context, sql string, args ...any) pgx.Row
+}
+
+func settingsOf(ctx context.Context, q rowQuerier, campaignID int64) (Settings, error) {
+	out := Settings{AQL: DefaultAQL, ReducedAllowed: new(bool)}
+	err := q.QueryRow(ctx, `SELECT aql, batch_every, reduced_allowed FROM campaign_qc WHERE campaign_id = $1`, campaignID).
+		Scan(&out.AQL, &out.BatchEvery, out.ReducedAllowed)
 	if errors.Is(err, pgx.ErrNoRows) {
 		return out, nil
 	}
@@ -70,9 +84,11 @@ func (s *Store) SetSettings(ctx context.Context, campaignID int64, in Settings) 
 	if in.BatchEvery != nil && (*in.BatchEvery < 1 || *in.BatchEvery > 1000000) {
 		return in, errs.Field("batch_every", "must be between 1 and 1000000, got %d", *in.BatchEvery)
 	}
-	_, err = s.pool.Exec(ctx, `INSERT INTO campaign_qc (campaign_id, aql, batch_every, updated_at) VALUES ($1, $2, $3, $4)
-		ON CONFLICT (campaign_id) DO UPDATE SET aql = excluded.aql, batch_every = excluded.batch_every, updated_at = excluded.updated_at`,
-		campaignID, in.AQL, in.BatchEvery, s.now())
+	err = s.pool.QueryRow(ctx, `INSERT INTO campaign_qc (campaign_id, aql, batch_every, reduced_allowed, updated_at) VALUES ($1, $2, $3, coalesce($4, false), $5)
+		ON CONFLICT (campaign_id) DO UPDATE SET aql = excluded.aql, batch_every = excluded.batch_every,
+			reduced_allowed = coalesce($4, campaign_qc.reduced_allowed), updated_at = excluded.updated_at
+		RETURNING reduced_allowed`,
+		campaignID, in.AQL, in.BatchEvery, in.ReducedAllowed, s.now()).Scan(&in.ReducedAllowed)
 	return in, db.Error(err, "acceptance settings of campaign %d", campaignID)
 }
 
@@ -135,9 +151,35 @@ const batchSQL = `SELECT b.id, b.campaign_id, b.base_id, bs.name AS base, b.seq,
 
 // Get returns one batch.
 func (s *Store) Get(ctx context.Context, id int64) (Batch, error) {
-	rows, _ := s.pool.Query(ctx, batchSQL+` WHERE b.id = $1`, id)
+	return getBatch(ctx, s.pool, id)
+}
+
+// querier is what a batch is read through: the pool, or the transaction that is changing it
+// (a webhook's payload must show the batch as that transaction leaves it).
+type querier interface {
+	Query(ctx context.Context, sql string, args ...any) (pgx.Rows, error)
+}
+
+func getBatch(ctx context.Context, q querier, id int64) (Batch, error) {
+	rows, _ := q.Query(ctx, batchSQL+` WHERE b.id = $1`, id)
 	b, err := pgx.CollectExactlyOneRow(rows, pgx.RowToStructByName[Batch])
 	return b, db.Error(err, "batch %d", id)
+}
+
+// emit sends a batch event in tx, with the batch as tx leaves it as the payload (the same
+// object GET /batches/:batch answers with), so a receiver never hears of a batch that was
+// rolled back.
+func emit(ctx context.Context, tx pgx.Tx, batchID int64, event webhook.Event) error {
+	b, err := getBatch(ctx, tx, batchID)
+	if err != nil {
+		return err
+	}
+	var projectID int64
+	if err := tx.QueryRow(ctx, `SELECT project_id FROM campaigns WHERE id = $1`, b.CampaignID).Scan(&projectID); err != nil {
+		return db.Error(err, "project of campaign %d", b.CampaignID)
+	}
+	_, err = webhook.Emit(ctx, tx, projectID, event, b)
+	return err
 }
 
 // List returns a campaign's batches (one base's, when baseID is set), in the order they
@@ -231,11 +273,14 @@ func (s *Store) Close(ctx context.Context, campaignID, closerID int64, manager b
 		}
 		return Batch{}, errs.Field(field, "base %d has no judgments of this campaign outside a batch in that period: an empty batch cannot be closed", in.BaseID)
 	}
-	history, err := s.history(ctx, tx, campaignID, in.BaseID)
+	sw, err := switchingOf(ctx, tx, campaignID, in.BaseID, *settings.ReducedAllowed)
 	if err != nil {
 		return Batch{}, err
 	}
-	plan, err := PlanFor(len(ids), settings.AQL, NextSeverity(history))
+	if sw.State == Discontinued {
+		return Batch{}, errs.Field("base_id", "the inspection of base %d is discontinued: 5 batches were rejected on tightened inspection; a project admin resumes it once the base has improved its work", in.BaseID)
+	}
+	plan, err := PlanFor(len(ids), settings.AQL, sw.State)
 	if err != nil {
 		return Batch{}, err
 	}
@@ -263,18 +308,102 @@ func (s *Store) Close(ctx context.Context, campaignID, closerID int64, manager b
 	if _, err := tx.Exec(ctx, `UPDATE review_queue SET batch_id = $1 WHERE judgment_id = ANY ($2)`, id, ids); err != nil {
 		return Batch{}, db.Error(err, "close a batch of campaign %d", campaignID)
 	}
+	if err := emit(ctx, tx, id, webhook.BatchClosed); err != nil {
+		return Batch{}, err
+	}
 	if err := tx.Commit(ctx); err != nil {
 		return Batch{}, db.Error(err, "close a batch of campaign %d", campaignID)
 	}
 	return s.Get(ctx, id)
 }
 
-// history is the centre's results of a base's earlier batches of a campaign, oldest first:
-// what the switching rules read.
-func (s *Store) history(ctx context.Context, q pgx.Tx, campaignID, baseID int64) ([]Verdict, error) {
-	rows, _ := q.Query(ctx, `SELECT centre_result FROM batches WHERE campaign_id = $1 AND base_id = $2 ORDER BY seq`, campaignID, baseID)
-	out, err := pgx.CollectRows(rows, pgx.RowTo[Verdict])
-	return out, db.Error(err, "batch history of base %d", baseID)
+// switchingOf applies the switching rules to a base's batches of a campaign and its notes, as
+// q sees them (Close reads them under its lock).
+func switchingOf(ctx context.Context, q querier, campaignID, baseID int64, reducedAllowed bool) (Switching, error) {
+	rows, _ := q.Query(ctx, `SELECT b.seq, b.severity, b.centre_result, b.lot_size, b.aql, b.ac,
+			(SELECT count(*) FROM reviews r WHERE r.batch_id = b.id AND r.tier = 'centre' AND r.verdict <> 'accepted')::int
+		FROM batches b WHERE b.campaign_id = $1 AND b.base_id = $2 ORDER BY b.seq`, campaignID, baseID)
+	lots, err := pgx.CollectRows(rows, pgx.RowToStructByPos[Lot])
+	if err != nil {
+		return Switching{}, db.Error(err, "batch history of base %d", baseID)
+	}
+	rows, _ = q.Query(ctx, `SELECT kind, after_seq FROM inspection_notes WHERE campaign_id = $1 AND base_id = $2 ORDER BY after_seq, id`, campaignID, baseID)
+	notes, err := pgx.CollectRows(rows, pgx.RowToStructByPos[Note])
+	if err != nil {
+		return Switching{}, db.Error(err, "inspection notes of base %d", baseID)
+	}
+	return Switch(lots, notes, reducedAllowed), nil
+}
+
+// Switching is where a base stands under the switching rules in a campaign.
+func (s *Store) Switching(ctx context.Context, campaignID, baseID int64) (Switching, error) {
+	settings, err := s.Settings(ctx, campaignID)
+	if err != nil {
+		return Switching{}, err
+	}
+	return switchingOf(ctx, s.pool, campaignID, baseID, *settings.ReducedAllowed)
+}
+
+// NoteInput records what the switching rules cannot see in the batches: production became
+// irregular (kind irregular), or a discontinued inspection resumes (kind resumed).
+type NoteInput struct {
+	BaseID int64  `json:"base_id"`
+	Kind   string `json:"kind"`
+	Note   string `json:"note"` // why, for the record
+}
+
+// AddNote records a note for a base of a campaign, after its latest batch, and returns where
+// the base then stands. Resuming needs a discontinued inspection; an irregularity, normal or
+// reduced inspection (on tightened inspection production matters to no rule).
+func (s *Store) AddNote(ctx context.Context, campaignID, userID int64, in NoteInput) (Switching, error) {
+	if in.BaseID <= 0 {
+		return Switching{}, errs.Field("base_id", "name the base")
+	}
+	if in.Kind != NoteIrregular && in.Kind != NoteResumed {
+		return Switching{}, errs.Field("kind", "%q is not irregular (production became irregular or delayed) or resumed (a discontinued inspection resumes)", in.Kind)
+	}
+	if len([]rune(in.Note)) > 2000 {
+		return Switching{}, errs.Field("note", "at most 2000 characters")
+	}
+	tx, err := s.pool.Begin(ctx)
+	if err != nil {
+		return Switching{}, db.Error(err, "note for base %d", in.BaseID)
+	}
+	defer tx.Rollback(ctx) //nolint:errcheck // after Commit it does nothing
+	// The same lock as Close: a note lands after a definite batch.
+	if _, err := tx.Exec(ctx, `SELECT pg_advisory_xact_lock(hashtextextended($1, 0))`, fmt.Sprintf("batch:%d:%d", campaignID, in.BaseID)); err != nil {
+		return Switching{}, db.Error(err, "note for base %d", in.BaseID)
+	}
+	var known bool
+	if err := tx.QueryRow(ctx, `SELECT EXISTS (SELECT 1 FROM bases WHERE id = $1)`, in.BaseID).Scan(&known); err != nil {
+		return Switching{}, db.Error(err, "note for base %d", in.BaseID)
+	}
+	if !known {
+		return Switching{}, errs.Field("base_id", "there is no base %d", in.BaseID)
+	}
+	settings, err := settingsOf(ctx, tx, campaignID)
+	if err != nil {
+		return Switching{}, err
+	}
+	sw, err := switchingOf(ctx, tx, campaignID, in.BaseID, *settings.ReducedAllowed)
+	if err != nil {
+		return Switching{}, err
+	}
+	switch {
+	case in.Kind == NoteResumed && sw.State != Discontinued:
+		return sw, errs.Field("kind", "the inspection of base %d is not discontinued: there is nothing to resume", in.BaseID)
+	case in.Kind == NoteIrregular && sw.State != Normal && sw.State != Reduced:
+		return sw, errs.Field("kind", "an irregularity matters on normal or reduced inspection only, and base %d is on neither", in.BaseID)
+	}
+	if _, err := tx.Exec(ctx, `INSERT INTO inspection_notes (campaign_id, base_id, kind, after_seq, note, created_by, created_at)
+		VALUES ($1, $2, $3, (SELECT coalesce(max(seq), 0) FROM batches WHERE campaign_id = $1 AND base_id = $2), $4, $5, $6)`,
+		campaignID, in.BaseID, in.Kind, in.Note, userID, s.now()); err != nil {
+		return Switching{}, db.Error(err, "note for base %d", in.BaseID)
+	}
+	if sw, err = switchingOf(ctx, tx, campaignID, in.BaseID, *settings.ReducedAllowed); err != nil {
+		return Switching{}, err
+	}
+	return sw, db.Error(tx.Commit(ctx), "note for base %d", in.BaseID)
 }
 
 // Sample is the seeded draw: the lot's judgment ids in ascending order, shuffled by
@@ -438,8 +567,13 @@ func (s *Store) Inspect(ctx context.Context, batchID, userID int64, reviewer boo
 		if _, err := tx.Exec(ctx, `UPDATE batches SET `+col+`_result = $2, `+col+`_decided_at = $3 WHERE id = $1`, batchID, v, now); err != nil {
 			return err
 		}
-		if tier != review.TierCentre || v != Accepted {
+		if tier != review.TierCentre {
+			// The base's own check is recorded beside the batch; only the centre's acceptance
+			// decides it, so only that is announced.
 			return nil
+		}
+		if v == Rejected {
+			return emit(ctx, tx, batchID, webhook.BatchRejected)
 		}
 		// Accepted by the centre: every judgment of the batch not rejected is accepted, and
 		// leaves the review queue (judgment_checks: review_state only, per 00014).
@@ -449,9 +583,11 @@ func (s *Store) Inspect(ctx context.Context, batchID, userID int64, reviewer boo
 				WHERE judgment_checks.review_state <> 'rejected'`, batchID, now); err != nil {
 			return err
 		}
-		_, err := tx.Exec(ctx, `DELETE FROM review_queue q USING judgment_checks c
-			WHERE q.batch_id = $1 AND c.judgment_id = q.judgment_id AND c.review_state = 'accepted'`, batchID)
-		return err
+		if _, err := tx.Exec(ctx, `DELETE FROM review_queue q USING judgment_checks c
+			WHERE q.batch_id = $1 AND c.judgment_id = q.judgment_id AND c.review_state = 'accepted'`, batchID); err != nil {
+			return err
+		}
+		return emit(ctx, tx, batchID, webhook.BatchAccepted)
 	})
 	if err != nil {
 		return Inspected{}, err

@@ -13,12 +13,15 @@ type Dashboard struct {
 	CampaignID int64    `json:"campaign_id"`
 	BaseID     *int64   `json:"base_id"`
 	Settings   Settings `json:"settings"`
-	// Severity is the inspection the base's next batch gets, when the page is about one base.
+	// Severity is the inspection the base's next batch gets, when the page is about one base
+	// (discontinued: none, until resumed).
 	Severity *Severity `json:"severity"`
-	Batches  []Batch   `json:"batches"` // in the order they were closed
-	Defects  []Defects `json:"defects"` // rejections by reason, most first
-	Tiers    []TierGap `json:"tiers"`   // per base: its own check against the centre's acceptance
-	Reviews  Counts    `json:"reviews"`
+	// Switching is where that base stands under the switching rules, for one base.
+	Switching *Switching `json:"switching"`
+	Batches   []Batch    `json:"batches"` // in the order they were closed
+	Defects   []Defects  `json:"defects"` // rejections by reason, most first
+	Tiers     []TierGap  `json:"tiers"`   // per base: its own check against the centre's acceptance
+	Reviews   Counts     `json:"reviews"`
 }
 
 // Defects is how many judgments were rejected for one reason (fixed ones count as
@@ -42,6 +45,8 @@ type TierGap struct {
 	// rates its own work higher than the centre does.
 	Gap   *float64 `json:"gap" db:"gap"`
 	Above bool     `json:"above" db:"above"`
+	// Switching is where the base stands under the switching rules.
+	Switching Switching `json:"switching" db:"-"`
 }
 
 // Counts are the campaign's review totals.
@@ -64,12 +69,11 @@ func (s *Store) Dashboard(ctx context.Context, campaignID int64, baseID *int64) 
 		return out, err
 	}
 	if baseID != nil {
-		var history []Verdict
-		for _, b := range out.Batches {
-			history = append(history, b.CentreResult)
+		sw, err := switchingOf(ctx, s.pool, campaignID, *baseID, *out.Settings.ReducedAllowed)
+		if err != nil {
+			return out, err
 		}
-		sev := NextSeverity(history)
-		out.Severity = &sev
+		out.Switching, out.Severity = &sw, &sw.State
 	}
 	rows, _ := s.pool.Query(ctx, `SELECT CASE WHEN r.verdict = 'fixed' THEN 'fixed' ELSE r.reason_code END AS reason_code, count(*)::int AS count
 		FROM reviews r LEFT JOIN claims cl ON cl.judgment_id = r.judgment_id
@@ -96,6 +100,11 @@ func (s *Store) Dashboard(ctx context.Context, campaignID int64, baseID *int64) 
 		FROM rates ORDER BY gap DESC NULLS LAST, base`, campaignID, baseID)
 	if out.Tiers, err = pgx.CollectRows(rows, pgx.RowToStructByName[TierGap]); err != nil {
 		return out, db.Error(err, "tiers of campaign %d", campaignID)
+	}
+	for i := range out.Tiers {
+		if out.Tiers[i].Switching, err = switchingOf(ctx, s.pool, campaignID, out.Tiers[i].BaseID, *out.Settings.ReducedAllowed); err != nil {
+			return out, err
+		}
 	}
 	err = s.pool.QueryRow(ctx, `SELECT
 			(SELECT count(*) FROM review_queue q WHERE q.campaign_id = $1 AND ($2::bigint IS NULL OR q.base_id = $2))::int,

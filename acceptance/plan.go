@@ -1,7 +1,8 @@
 // Package acceptance is the checking centre's acceptance sampling of a base's delivered
 // batches (验收), by GB/T 2828.1 (ISO 2859-1): single sampling plans at general inspection
-// level II, normal and tightened inspection, and the switching rules between them
-// (docs/quality.md). plan.go holds the standard's tables; batch.go the batches themselves.
+// level II, normal, tightened and reduced inspection, and the switching rules between them
+// (docs/quality.md). plan.go holds the standard's tables; switching.go the switching rules
+// between normal, tightened and reduced inspection; batch.go the batches themselves.
 package acceptance
 
 import (
@@ -14,10 +15,16 @@ import (
 // Severity is how strictly a batch is inspected.
 type Severity string
 
-// The severities Mentor uses. Reduced inspection is not offered (docs/quality.md says why).
+// The severities of GB/T 2828.1 (§9). Reduced inspection is used only where the campaign
+// allows it (Settings.ReducedAllowed: the standard leaves it to the responsible authority).
 const (
 	Normal    Severity = "normal"
 	Tightened Severity = "tightened"
+	Reduced   Severity = "reduced"
+	// Discontinued is never a batch's severity: it is the switching rules' state after 5
+	// batches were rejected on tightened inspection (§9.4), in which no batch is inspected
+	// until the inspection is resumed.
+	Discontinued Severity = "discontinued"
 )
 
 // AQLs are the acceptance quality limits offered, in percent nonconforming: the standard's
@@ -29,12 +36,11 @@ var AQLs = []string{"0.010", "0.015", "0.025", "0.040", "0.065", "0.10", "0.15",
 // DefaultAQL is a campaign's AQL unless it sets one.
 const DefaultAQL = "1.0"
 
-// codeLetters and sampleSizes are the standard's sample size code letters and the sample
-// size of each (Tables 2-A and 2-B share them).
-var (
-	codeLetters = []string{"A", "B", "C", "D", "E", "F", "G", "H", "J", "K", "L", "M", "N", "P", "Q", "R"}
-	sampleSizes = []int{2, 3, 5, 8, 13, 20, 32, 50, 80, 125, 200, 315, 500, 800, 1250, 2000}
-)
+// codeLetters are the standard's sample size code letters. S exists in Table 2-B only.
+var codeLetters = []string{"A", "B", "C", "D", "E", "F", "G", "H", "J", "K", "L", "M", "N", "P", "Q", "R", "S"}
+
+// letterS is the index of code letter S.
+const letterS = 16
 
 // levelII is Table 1's column for general inspection level II: the largest lot size of each
 // code letter from A (2 to 8) to P (150 001 to 500 000); larger lots are Q.
@@ -51,10 +57,10 @@ func codeLetter(lot int) int {
 	return len(levelII) // Q: 500 001 and over
 }
 
-// A cell of Tables 2-A and 2-B is an Ac/Re pair or an arrow. The tables' pairs run along
-// diagonals: one step down the code letters (a sample about 1.6 times larger) is worth one
-// step up the AQL series (an AQL about 1.6 times larger), so a cell is fixed by the sum of
-// the two indexes. step is that sum, counted from the cell that holds 0/1.
+// A cell of Tables 2-A, 2-B and 2-C is an Ac/Re pair or an arrow. The tables' pairs run
+// along diagonals: one step down the code letters (a sample about 1.6 times larger) is worth
+// one step up the AQL series (an AQL about 1.6 times larger), so a cell is fixed by the sum
+// of the two indexes. A table's steps are its cells along one column from the 0/1 cell down.
 type cell struct {
 	ac, re int
 	arrow  int // -1 ↑: use the first plan above; +1 ↓: the first plan below; 0: a plan
@@ -65,37 +71,80 @@ var (
 	down = cell{arrow: +1}
 )
 
-// normalSteps is Table 2-A along one column from its 0/1 cell down: 0/1, then an arrow up
-// (back to 0/1), 1/2 twice, 2/3, 3/4, 5/6, 7/8, 10/11, 14/15, 21/22, and arrows up below.
-var normalSteps = []cell{{0, 1, 0}, up, {1, 2, 0}, {1, 2, 0}, {2, 3, 0}, {3, 4, 0}, {5, 6, 0}, {7, 8, 0}, {10, 11, 0}, {14, 15, 0}, {21, 22, 0}}
+// table is one of the standard's single sampling tables.
+type table struct {
+	name string
+	// sizes is each code letter's sample size: Table 2-C's are smaller than the others'.
+	sizes []int
+	steps []cell
+	// zeroOne is the sum of code-letter and AQL indexes of the cells holding 0/1.
+	zeroOne int
+}
 
-// tightenedSteps is Table 2-B the same way: 0/1, an arrow down (on to 1/2), 1/2 twice, 2/3,
-// 3/4, 5/6, 8/9, 12/13, 18/19, and arrows up below.
-var tightenedSteps = []cell{{0, 1, 0}, down, {1, 2, 0}, {1, 2, 0}, {2, 3, 0}, {3, 4, 0}, {5, 6, 0}, {8, 9, 0}, {12, 13, 0}, {18, 19, 0}}
+// The three tables, checked cell by cell against the published tables of GB/T 2828.1-2012
+// (identical to ISO 2859-1:1999) in acceptance/plan_test.go.
+//
+// Each has two arrows between 0/1 and 1/2 (three in 2-C), not one 1/2 twice: an earlier
+// transcription here put 1/2 where the standard prints ↓, which gave letter G at AQL 1.0 a
+// sample of 32 where the standard asks for 50.
+var tables = map[Severity]table{
+	// Table 2-A (normal): 0/1, ↑, ↓, 1/2, 2/3, 3/4, 5/6, 7/8, 10/11, 14/15, 21/22, then ↑.
+	// Letter E (13) holds 0/1 at AQL 1.0.
+	Normal: {name: "2-A", sizes: []int{2, 3, 5, 8, 13, 20, 32, 50, 80, 125, 200, 315, 500, 800, 1250, 2000},
+		steps: []cell{{0, 1, 0}, up, down, {1, 2, 0}, {2, 3, 0}, {3, 4, 0}, {5, 6, 0}, {7, 8, 0}, {10, 11, 0}, {14, 15, 0}, {21, 22, 0}}, zeroOne: 14},
+	// Table 2-B (tightened): 0/1, ↓, ↓, 1/2, 2/3, 3/4, 5/6, 8/9, 12/13, 18/19, then ↑. Letter
+	// F (20) holds 0/1 at AQL 1.0. Its extra letter S (3150) holds one plan, 1/2 at AQL 0.025,
+	// the one column whose arrows run down past R.
+	Tightened: {name: "2-B", sizes: []int{2, 3, 5, 8, 13, 20, 32, 50, 80, 125, 200, 315, 500, 800, 1250, 2000, 3150},
+		steps: []cell{{0, 1, 0}, down, down, {1, 2, 0}, {2, 3, 0}, {3, 4, 0}, {5, 6, 0}, {8, 9, 0}, {12, 13, 0}, {18, 19, 0}}, zeroOne: 15},
+	// Table 2-C (reduced), the 1999 edition's, without the old gap between Ac and Re: 0/1, ↑,
+	// ↓, ↓, 1/2, 2/3, 3/4, 5/6, 6/7, 8/9, 10/11, then ↑. Letter E (5 on reduced inspection)
+	// holds 0/1 at AQL 1.0.
+	Reduced: {name: "2-C", sizes: []int{2, 2, 2, 3, 5, 8, 13, 20, 32, 50, 80, 125, 200, 315, 500, 800},
+		steps: []cell{{0, 1, 0}, up, down, down, {1, 2, 0}, {2, 3, 0}, {3, 4, 0}, {5, 6, 0}, {6, 7, 0}, {8, 9, 0}, {10, 11, 0}}, zeroOne: 14},
+}
 
-// zeroOne is the sum of code-letter and AQL indexes of the cells holding 0/1: letter E (13)
-// at AQL 1.0 in Table 2-A, F (20) at 1.0 in Table 2-B.
-var zeroOne = map[Severity]int{Normal: 14, Tightened: 15}
+// aql0025 is the index of AQL 0.025, the only column in which Table 2-B's letter S has a plan.
+const aql0025 = 2
 
-func lookup(s Severity, letter, aql int) cell {
-	steps := normalSteps
-	if s == Tightened {
-		steps = tightenedSteps
+// at is the table's cell at a letter and AQL index; plan is false for an arrow or a blank.
+func (t table) at(letter, aql int) (c cell, plan bool) {
+	if letter == letterS && aql != aql0025 {
+		return cell{}, false // blank
 	}
-	step := letter + aql - zeroOne[s]
+	step := letter + aql - t.zeroOne
 	switch {
 	case step < 0:
-		return down
-	case step >= len(steps):
-		return up
+		return down, false
+	case step >= len(t.steps):
+		return up, false
 	}
-	c := steps[step]
-	// Row A has no plan above it: where the diagonal puts an arrow up there (AQL 10 on normal
-	// inspection), the table points down instead.
-	if c.arrow == -1 && letter == 0 {
-		return down
+	c = t.steps[step]
+	return c, c.arrow == 0
+}
+
+// resolve follows the arrow at a letter and AQL to the first plan in its direction (§10.2:
+// "use the first sampling plan below/above the arrow"). At the table's edges the standard
+// prints the arrow the other way (row A has nothing above it; in the small-AQL columns the
+// last rows have nothing below them), so when the arrow's direction holds no plan, the other
+// does.
+func (t table) resolve(letter, aql int) (int, cell, error) {
+	c, plan := t.at(letter, aql)
+	if plan {
+		return letter, c, nil
 	}
-	return c
+	dir := c.arrow
+	if dir == 0 {
+		dir = -1 // a blank of row S: the plan is above
+	}
+	for _, d := range []int{dir, -dir} {
+		for l := letter + d; l >= 0 && l < len(t.sizes); l += d {
+			if c, plan := t.at(l, aql); plan {
+				return l, c, nil
+			}
+		}
+	}
+	return 0, cell{}, fmt.Errorf("acceptance: table %s has no plan for letter %s at AQL %s", t.name, codeLetters[letter], AQLs[aql])
 }
 
 // Plan is what a batch of a given size is inspected by.
@@ -134,7 +183,7 @@ func ParseAQL(field, aql string) (int, error) {
 }
 
 // PlanFor returns the single sampling plan at general inspection level II for a lot of
-// lot items at aql, on normal or tightened inspection.
+// lot items at aql, on normal, tightened or reduced inspection.
 func PlanFor(lot int, aql string, s Severity) (Plan, error) {
 	a, err := ParseAQL("aql", aql)
 	if err != nil {
@@ -143,23 +192,17 @@ func PlanFor(lot int, aql string, s Severity) (Plan, error) {
 	if lot < 1 {
 		return Plan{}, errs.Field("lot_size", "a batch needs at least one judgment, got %d", lot)
 	}
-	if s != Normal && s != Tightened {
-		return Plan{}, errs.Field("severity", "%q is not normal or tightened", string(s))
+	t, ok := tables[s]
+	if !ok {
+		return Plan{}, errs.Field("severity", "%q is not normal, tightened or reduced", string(s))
 	}
 	start := codeLetter(lot)
-	letter := start
-	c := lookup(s, letter, a)
-	// Follow the arrows to the first plan: they never point at each other, so this ends
-	// within the table's 16 rows.
-	for c.arrow != 0 {
-		letter += c.arrow
-		if letter < 0 || letter >= len(codeLetters) {
-			return Plan{}, fmt.Errorf("acceptance: table %s has no plan for letter %s at AQL %s", s, codeLetters[start], aql)
-		}
-		c = lookup(s, letter, a)
+	letter, c, err := t.resolve(start, a)
+	if err != nil {
+		return Plan{}, err
 	}
 	p := Plan{LotSize: lot, AQL: AQLs[a], Severity: s, CodeLetter: codeLetters[start], PlanLetter: codeLetters[letter],
-		SampleSize: sampleSizes[letter], Accept: c.ac, Reject: c.re}
+		SampleSize: t.sizes[letter], Accept: c.ac, Reject: c.re}
 	if p.SampleSize >= lot {
 		p.SampleSize, p.FullInspection = lot, true
 	}
@@ -187,43 +230,4 @@ func (p Plan) Decide(inspected, defects int) Verdict {
 		return Accepted
 	}
 	return Pending
-}
-
-// NextSeverity applies the switching rules to the results of the batches inspected so far
-// (oldest first), starting from normal inspection:
-//   - normal → tightened when 2 of 5 or fewer consecutive batches are rejected;
-//   - tightened → normal when 5 consecutive batches are accepted.
-//
-// Batches still pending do not count.
-func NextSeverity(history []Verdict) Severity {
-	s := Normal
-	var run []Verdict // the results since the last switch
-	for _, v := range history {
-		if v == Pending {
-			continue
-		}
-		run = append(run, v)
-		switch s {
-		case Normal:
-			last := run[max(0, len(run)-5):]
-			rejected := 0
-			for _, r := range last {
-				if r == Rejected {
-					rejected++
-				}
-			}
-			if rejected >= 2 {
-				s, run = Tightened, nil
-			}
-		case Tightened:
-			accepted := 0
-			for i := len(run) - 1; i >= 0 && run[i] == Accepted; i-- {
-				accepted++
-			}
-			if accepted >= 5 {
-				s, run = Normal, nil
-			}
-		}
-	}
-	return s
 }

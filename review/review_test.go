@@ -6,6 +6,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
@@ -23,6 +24,7 @@ import (
 type world struct {
 	reviews           *review.Store
 	batches           *acceptance.Store
+	pool              *pgxpool.Pool
 	exec              func(sql string, args ...any)
 	state             func(judgmentID int64) string
 	trainer, reviewer auth.User
@@ -42,7 +44,7 @@ func setup(t *testing.T, judgments int) world {
 	ctx := context.Background()
 	pool := pgtest.Pool(t)
 	ps, as, live := prompts.NewStore(pool), auth.NewStore(pool, nil), rlhf.NewStore(pool)
-	w := world{now: time.Date(2026, 12, 1, 9, 0, 0, 0, time.UTC)}
+	w := world{now: time.Date(2026, 12, 1, 9, 0, 0, 0, time.UTC), pool: pool}
 	clock := func() time.Time { return w.now }
 	w.reviews = review.NewStore(pool, live, clock)
 	seed := int64(7)
@@ -192,6 +194,22 @@ func TestBatchAcceptance(t *testing.T) {
 		t.Run(c.name, func(t *testing.T) {
 			t.Parallel()
 			w := setup(t, 3)
+			// A receiver of project a's batch events: each is queued in the transaction that
+			// makes it true, with the batch as it then stands.
+			w.exec(`INSERT INTO webhooks (project_id, url, events, secret_sealed) VALUES ($1, 'https://example.com/hook', $2, '\x00')`,
+				w.a.project, []string{"batch.closed", "batch.accepted", "batch.rejected"})
+			events := func() (out []string) {
+				t.Helper()
+				rows, err := w.pool.Query(ctx, `SELECT d.event || ':' || (d.payload->>'centre_result') FROM webhook_deliveries d ORDER BY d.id`)
+				require.NoError(t, err)
+				for rows.Next() {
+					var e string
+					require.NoError(t, rows.Scan(&e))
+					out = append(out, e)
+				}
+				require.NoError(t, rows.Err())
+				return out
+			}
 			_, err := w.batches.Close(ctx, w.a.campaign, w.reviewer.ID, true, acceptance.CloseInput{BaseID: w.base + 1})
 			assert.Equal(t, "base_id", fieldOf(t, err), "an empty batch")
 			_, err = w.batches.Close(ctx, w.a.campaign, w.trainer.ID, false, acceptance.CloseInput{BaseID: w.base})
@@ -221,6 +239,8 @@ func TestBatchAcceptance(t *testing.T) {
 				require.NoError(t, err)
 			}
 			assert.Equal(t, c.want, last.Batch.CentreResult)
+			assert.Equal(t, []string{"batch.closed:pending", "batch." + string(c.want) + ":" + string(c.want)}, events(),
+				"closing and the centre's decision are announced, once each; the refused closes are not")
 			n := 0
 			for _, j := range w.a.judgments {
 				if w.state(j) == "accepted" {
@@ -241,4 +261,100 @@ func TestBatchAcceptance(t *testing.T) {
 			}
 		})
 	}
+}
+
+// TestSwitchingThroughBatches runs GB/T 2828.1's switching rules over batches in the
+// database: 10 accepted batches allow reduced inspection once the campaign does, a closed
+// batch then gets Table 2-C's plan, an irregularity returns the base to normal, and 5
+// batches rejected on tightened inspection discontinue it until a project admin resumes it.
+func TestSwitchingThroughBatches(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	w := setup(t, 3)
+	// past writes a base's earlier batches as the centre decided them: lots of 1000 at AQL
+	// 1.0 (n 80, Ac 2) with no defect found.
+	seq := 0
+	past := func(severity, result string, n int) {
+		t.Helper()
+		for range n {
+			seq++
+			w.exec(`INSERT INTO batches (campaign_id, base_id, seq, lot_size, aql, severity, code_letter, plan_letter, sample_size, ac, re, seed,
+					centre_result, closed_by, closed_at)
+				VALUES ($1, $2, $3, 1000, '1.0', $4, 'J', 'J', 80, 2, 3, 1, $5, $6, $7)`, w.a.campaign, w.base, seq, severity, result, w.reviewer.ID, w.now)
+		}
+	}
+	past("normal", "accepted", 10)
+	sw, err := w.batches.Switching(ctx, w.a.campaign, w.base)
+	require.NoError(t, err)
+	assert.Equal(t, acceptance.Switching{State: acceptance.Normal, Reason: acceptance.ReasonStart, Score: 30}, sw,
+		"the score is there, but reduced inspection waits for the campaign to allow it")
+
+	on := true
+	settings, err := w.batches.SetSettings(ctx, w.a.campaign, acceptance.Settings{AQL: "1.0", ReducedAllowed: &on})
+	require.NoError(t, err)
+	assert.True(t, *settings.ReducedAllowed)
+	settings, err = w.batches.SetSettings(ctx, w.a.campaign, acceptance.Settings{AQL: "2.5"})
+	require.NoError(t, err)
+	assert.True(t, *settings.ReducedAllowed, "a PUT without the field keeps it")
+	_, err = w.batches.SetSettings(ctx, w.a.campaign, acceptance.Settings{AQL: "1.0"})
+	require.NoError(t, err)
+
+	b, err := w.batches.Close(ctx, w.a.campaign, w.reviewer.ID, true, acceptance.CloseInput{BaseID: w.base})
+	require.NoError(t, err)
+	assert.Equal(t, acceptance.Reduced, b.Severity, "the 11th batch is inspected on reduced inspection")
+	assert.Equal(t, 11, b.Seq)
+	assert.Equal(t, []int{3, 0, 1}, []int{b.SampleSize, b.Accept, b.Reject}, "lot 3 on Table 2-C: letter E, n 5, so all of it")
+	dash, err := w.batches.Dashboard(ctx, w.a.campaign, &w.base)
+	require.NoError(t, err)
+	require.NotNil(t, dash.Switching)
+	assert.Equal(t, acceptance.Reduced, dash.Switching.State)
+	assert.Equal(t, acceptance.ReasonScore, dash.Switching.Reason)
+	require.Len(t, dash.Tiers, 1)
+	assert.Equal(t, *dash.Switching, dash.Tiers[0].Switching)
+
+	bad := []struct {
+		name  string
+		in    acceptance.NoteInput
+		field string
+	}{
+		{"no base", acceptance.NoteInput{Kind: acceptance.NoteIrregular}, "base_id"},
+		{"an unknown base", acceptance.NoteInput{BaseID: w.base + 100, Kind: acceptance.NoteIrregular}, "base_id"},
+		{"an unknown kind", acceptance.NoteInput{BaseID: w.base, Kind: "bad"}, "kind"},
+		{"resuming what is not discontinued", acceptance.NoteInput{BaseID: w.base, Kind: acceptance.NoteResumed}, "kind"},
+	}
+	for _, c := range bad {
+		_, err := w.batches.AddNote(ctx, w.a.campaign, w.reviewer.ID, c.in)
+		assert.Equal(t, c.field, fieldOf(t, err), c.name)
+	}
+	sw, err = w.batches.AddNote(ctx, w.a.campaign, w.reviewer.ID, acceptance.NoteInput{BaseID: w.base, Kind: acceptance.NoteIrregular, Note: "停工两周"})
+	require.NoError(t, err)
+	assert.Equal(t, acceptance.Switching{State: acceptance.Normal, Reason: acceptance.ReasonIrregular, SinceSeq: 11, ReducedAllowed: true}, sw)
+
+	// Two rejected: tightened. Five more rejected on tightened: discontinued.
+	seq = 11
+	past("normal", "rejected", 2)
+	past("tightened", "rejected", 4)
+	sw, err = w.batches.Switching(ctx, w.a.campaign, w.base)
+	require.NoError(t, err)
+	assert.Equal(t, acceptance.Tightened, sw.State)
+	assert.Equal(t, 4, sw.RejectedOnTightened)
+	_, err = w.batches.AddNote(ctx, w.a.campaign, w.reviewer.ID, acceptance.NoteInput{BaseID: w.base, Kind: acceptance.NoteIrregular})
+	assert.Equal(t, "kind", fieldOf(t, err), "production does not matter on tightened inspection")
+	past("tightened", "rejected", 1)
+	sw, err = w.batches.Switching(ctx, w.a.campaign, w.base)
+	require.NoError(t, err)
+	assert.Equal(t, acceptance.Switching{State: acceptance.Discontinued, Reason: acceptance.ReasonFiveRejected, SinceSeq: 18, ReducedAllowed: true}, sw)
+
+	// Discontinued: no batch is closed until the inspection is resumed.
+	w.exec(`DELETE FROM review_queue`) // what the reduced batch left waiting is not at issue here
+	w.exec(`DELETE FROM batch_judgments WHERE batch_id = $1`, b.ID)
+	_, err = w.batches.Close(ctx, w.a.campaign, w.reviewer.ID, true, acceptance.CloseInput{BaseID: w.base})
+	assert.Equal(t, "base_id", fieldOf(t, err), "a discontinued inspection closes no batch")
+	assert.Contains(t, err.Error(), "is discontinued")
+	sw, err = w.batches.AddNote(ctx, w.a.campaign, w.reviewer.ID, acceptance.NoteInput{BaseID: w.base, Kind: acceptance.NoteResumed, Note: "已重新培训"})
+	require.NoError(t, err)
+	assert.Equal(t, acceptance.Switching{State: acceptance.Tightened, Reason: acceptance.ReasonResumed, SinceSeq: 18, ReducedAllowed: true}, sw)
+	b, err = w.batches.Close(ctx, w.a.campaign, w.reviewer.ID, true, acceptance.CloseInput{BaseID: w.base})
+	require.NoError(t, err)
+	assert.Equal(t, acceptance.Tightened, b.Severity)
 }

@@ -409,3 +409,16 @@ func handleQCDashboard(d Deps) apiFunc {
 		return respond(c, http.StatusOK, out, err)
 	}
 }
+
+// Reduced inspection and discontinuation (issue 14): a note of what the switching rules
+// cannot see in the batches, by the project's admins (the standard's responsible authority).
+func handleInspectionNote(d Deps) apiFunc {
+	return func(c *gin.Context) error {
+		var in acceptance.NoteInput
+		if err := bindJSON(c, &in); err != nil {
+			return err
+		}
+		out, err := d.Acceptance.AddNote(c.Request.Context(), campaignOf(c), principalOf(c).user.ID, in)
+		return respond(c, http.StatusCreated, out, err)
+	}
+}

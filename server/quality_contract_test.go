@@ -91,6 +91,22 @@ func TestQualityAnswersMatchTheContract(t *testing.T) {
 	require.Len(t, body["trainers"], 1)
 	assert.Equal(t, float64(1), body["trainers"].([]any)[0].(map[string]any)["speed_flagged"])
 
+	// Reduced inspection and discontinuation: the setting, a note, and where a base stands.
+	status, body = a.call(t, "PUT", path("/qc/settings"), map[string]any{"aql": "1.0", "reduced_allowed": true})
+	want(200, status, body, "qc settings")
+	assert.Equal(t, true, body["reduced_allowed"])
+	var base int64
+	require.NoError(t, f.pool.QueryRow(ctx, `INSERT INTO bases (name) VALUES ('契约基地') RETURNING id`).Scan(&base))
+	status, body = a.call(t, "POST", path("/qc/switching-notes"), map[string]any{"base_id": base, "kind": "resumed"})
+	want(400, status, body, "resume what is not discontinued")
+	assert.Equal(t, "kind", body["error"].(map[string]any)["field"])
+	status, body = a.call(t, "POST", path("/qc/switching-notes"), map[string]any{"base_id": base, "kind": "irregular", "note": "停工"})
+	want(201, status, body, "irregular")
+	assert.Equal(t, "normal", body["state"])
+	status, body = a.call(t, "GET", path("/qc?base=%d", base), nil)
+	want(200, status, body, "qc of one base")
+	assert.Equal(t, "start", body["switching"].(map[string]any)["reason"])
+
 	status, body = a.call(t, "DELETE", path("/gold/%d", item), nil)
 	want(204, status, body, "remove gold")
 	status, body = a.call(t, "DELETE", path("/gold/%d", item), nil)

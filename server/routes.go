@@ -264,6 +264,10 @@ func apiRoutes(d Deps) []route {
 			doc("A waiting appeal with the judgment it is about").about("For the project's reviewers and admins, and a lead for their base's trainers. can_decide says whether you may decide it: the project's admins and the trainer's leads may, the reviewer who rejected may not.").ok(200, appealDetail{}).fail(errs.NotFound)},
 		{"GET", "/campaigns/:campaign/batch-bases", rule{auth.Judge, fromCampaign}, handleBatchBases(d),
 			doc("The bases you may close a batch of this campaign for").about("The campaign's bases (the project's admitted bases when it names none): all of them for the project's admins, the ones you lead for anyone else.").ok(200, batchBases{})},
+		// Reduced inspection and discontinuation (issue 14): GB/T 2828.1's switching rules read
+		// the batches; the project's admins record what the batches cannot show.
+		{"POST", "/campaigns/:campaign/qc/switching-notes", rule{auth.ProjectManage, fromCampaign}, handleInspectionNote(d),
+			doc("Record that a base's production became irregular, or resume its discontinued inspection").about("kind irregular returns a base on reduced inspection to normal and restarts the switching score on normal inspection; kind resumed restarts a discontinued inspection (5 batches rejected on tightened inspection) on tightened inspection. The answer is where the base then stands under the switching rules.").takes(acceptance.NoteInput{}).ok(201, acceptance.Switching{})},
 		// Leaderboards (issue 15, api_leaderboard.go): Bradley–Terry boards from votes, version
 		// against version, and the voter check (which names trainers: managers only).
 		{"GET", "/projects/:project/leaderboard", rule{auth.ProjectRead, fromProject}, handleLeaderboard(d),

@@ -23,23 +23,24 @@ import (
 // Event names what happened. The names are part of the API: receivers switch on them.
 type Event string
 
-// The events. Those marked "not yet emitted" belong to campaigns and batches (issues 13
-// and 14), which emit them once they exist; an endpoint may subscribe to them already.
+// The events.
 const (
 	JudgmentSubmitted Event = "judgment.submitted" // a trainer submitted a judgment (each revision)
 	ExportReady       Event = "export.ready"       // a dataset snapshot was recorded and can be downloaded
 	ItemCompleted     Event = "item.completed"     // a campaign item has all its judgments (campaign, issue 13)
-	BatchAccepted     Event = "batch.accepted"     // not yet emitted: a reviewer accepted a batch
-	BatchRejected     Event = "batch.rejected"     // not yet emitted: a reviewer rejected a batch
+	BatchClosed       Event = "batch.closed"       // a base's batch was closed and its sample drawn (acceptance, issue 14)
+	BatchAccepted     Event = "batch.accepted"     // the centre's acceptance accepted a batch (acceptance, issue 14)
+	BatchRejected     Event = "batch.rejected"     // the centre's acceptance rejected a batch: it goes back for 100% re-inspection
 	CampaignClosed    Event = "campaign.closed"    // a campaign was closed (campaign, issue 13)
 	TrainerPaused     Event = "trainer.paused"     // honeypot accuracy paused a trainer in a campaign (issue 14)
 )
 
 // Events lists every event, in the order the interface shows them.
-var Events = []Event{JudgmentSubmitted, ItemCompleted, BatchAccepted, BatchRejected, CampaignClosed, TrainerPaused, ExportReady}
+var Events = []Event{JudgmentSubmitted, ItemCompleted, BatchClosed, BatchAccepted, BatchRejected, CampaignClosed, TrainerPaused, ExportReady}
 
-// Emitted lists the events Mentor emits today; the others wait for campaigns and batches.
-var Emitted = []Event{JudgmentSubmitted, ItemCompleted, CampaignClosed, TrainerPaused, ExportReady}
+// Emitted lists the events Mentor emits today. It is every event now; the list stays so
+// that an event can be named (and subscribed to) before the feature that emits it ships.
+var Emitted = []Event{JudgmentSubmitted, ItemCompleted, BatchClosed, BatchAccepted, BatchRejected, CampaignClosed, TrainerPaused, ExportReady}
 
 // Known reports whether e is one of Events.
 func Known(e Event) bool { return slices.Contains(Events, e) }

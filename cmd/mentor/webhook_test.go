@@ -12,6 +12,8 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
+	"github.com/mentor-ai/mentor/acceptance"
+	"github.com/mentor-ai/mentor/review"
 	"github.com/mentor-ai/mentor/webhook"
 )
 
@@ -33,6 +35,7 @@ func TestIssue16ThroughTheShippedBinary(t *testing.T) {
 	t.Run("webhooks on the project page in Chromium", func(t *testing.T) { webhooksOnTheProjectPage(t, m) })
 	t.Run("webhooks through the API", func(t *testing.T) { webhooksThroughTheAPI(t, m) })
 	t.Run("Excel and PDF", func(t *testing.T) { excelAndPDF(t, m) })
+	t.Run("batch events through the API", func(t *testing.T) { batchEventsThroughTheAPI(t, m) })
 }
 
 // webhooksThroughTheAPI registers an endpoint as a project admin would, judges a turn and
@@ -152,6 +155,94 @@ func webhooksThroughTheAPI(t *testing.T, m mentor) {
 		require.NotNil(t, d.Attempts[0].StatusCode)
 		assert.Equal(t, http.StatusAccepted, *d.Attempts[0].StatusCode)
 	}
+	select {
+	case r := <-got:
+		t.Fatalf("an unexpected delivery: %s", r.body)
+	default:
+	}
+}
+
+// batchEventsThroughTheAPI is issue 14's batch events through mentor serve: a project
+// admin subscribes an endpoint to them, the demo trainer judges two items, the admin closes
+// the demo base's batch and the reviewer inspects its sample for the centre. The receiver
+// gets batch.closed and then batch.accepted, signed, each carrying the batch.
+func batchEventsThroughTheAPI(t *testing.T, m mentor) {
+	got := make(chan received, 8)
+	recv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		body, _ := io.ReadAll(r.Body)
+		got <- received{header: r.Header.Clone(), body: body, at: time.Now()}
+		w.WriteHeader(http.StatusNoContent)
+	}))
+	t.Cleanup(recv.Close)
+	admin, reviewer, trainer := m.signIn(t, "admin"), m.signIn(t, "reviewer"), m.signIn(t, "trainer")
+	status, body := admin.call("POST", "/api/v1/projects/demo/webhooks", map[string]any{
+		"url": recv.URL + "/batches", "events": []string{"batch.closed", "batch.accepted", "batch.rejected"}})
+	require.Equal(t, http.StatusCreated, status, "%s", body)
+	var hook struct {
+		Secret string `json:"secret"`
+	}
+	require.NoError(t, json.Unmarshal(body, &hook))
+
+	work := demoCampaign(t, trainer, 2)
+	judgeNext(t, trainer, work.CampaignID, "batch-webhook-1")
+	judgeNext(t, trainer, work.CampaignID, "batch-webhook-2")
+	var bases struct {
+		Bases []struct {
+			ID   int64  `json:"id"`
+			Name string `json:"name"`
+		} `json:"bases"`
+	}
+	admin.get("/api/v1/bases", &bases)
+	var baseID int64
+	for _, b := range bases.Bases {
+		if b.Name == review.DemoBase {
+			baseID = b.ID
+		}
+	}
+	require.NotZero(t, baseID, "serve --dev puts the demo trainer in the demo base")
+
+	status, body = admin.call("POST", fmt.Sprintf("/api/v1/campaigns/%d/batches", work.CampaignID), map[string]any{"base_id": baseID})
+	require.Equal(t, http.StatusCreated, status, "%s", body)
+	var closed acceptance.Batch
+	require.NoError(t, json.Unmarshal(body, &closed))
+
+	next := func(want webhook.Event) acceptance.Batch {
+		t.Helper()
+		select {
+		case r := <-got:
+			require.NoError(t, webhook.Verify(hook.Secret, r.header.Get(webhook.HeaderTimestamp), r.header.Get(webhook.HeaderSignature), r.body, r.at))
+			var env webhook.Envelope
+			require.NoError(t, json.Unmarshal(r.body, &env))
+			require.Equal(t, want, env.Event, "%s", r.body)
+			var b acceptance.Batch
+			require.NoError(t, json.Unmarshal(env.Data, &b))
+			return b
+		case <-time.After(30 * time.Second):
+			t.Fatalf("no %s delivery within 30s", want)
+		}
+		return acceptance.Batch{}
+	}
+	b := next(webhook.BatchClosed)
+	assert.Equal(t, closed.ID, b.ID)
+	assert.Equal(t, closed.LotSize, b.LotSize)
+	assert.Equal(t, closed.Seed, b.Seed, "the payload carries the recorded draw")
+	assert.Equal(t, acceptance.Pending, b.CentreResult)
+
+	for range closed.SampleSize {
+		status, body = reviewer.call("POST", fmt.Sprintf("/api/v1/batches/%d/next?tier=centre", closed.ID), nil)
+		require.Equal(t, http.StatusOK, status, "%s", body)
+		var it struct {
+			JudgmentID int64 `json:"judgment_id"`
+		}
+		require.NoError(t, json.Unmarshal(body, &it))
+		status, body = reviewer.call("POST", fmt.Sprintf("/api/v1/batches/%d/inspections", closed.ID),
+			map[string]any{"tier": "centre", "judgment_id": it.JudgmentID, "verdict": "accepted"})
+		require.Equal(t, http.StatusCreated, status, "%s", body)
+	}
+	b = next(webhook.BatchAccepted)
+	assert.Equal(t, closed.ID, b.ID)
+	assert.Equal(t, acceptance.Accepted, b.CentreResult)
+	assert.Equal(t, closed.SampleSize, b.CentreInspected)
 	select {
 	case r := <-got:
 		t.Fatalf("an unexpected delivery: %s", r.body)

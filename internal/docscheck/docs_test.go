@@ -338,6 +338,8 @@ func TestDocsDescribeEveryField(t *testing.T) {
 		{doc: "docs/quality.md", section: "The plan", types: []reflect.Type{reflect.TypeFor[acceptance.Settings]()}},
 		{doc: "docs/quality.md", section: "A batch", types: []reflect.Type{reflect.TypeFor[acceptance.Batch]()}},
 		{doc: "docs/quality.md", section: "The QC dashboard", types: []reflect.Type{reflect.TypeFor[acceptance.Dashboard]()}},
+		// Reduced inspection and discontinuation (issue 14).
+		{doc: "docs/quality.md", section: "Switching rules", types: []reflect.Type{reflect.TypeFor[acceptance.NoteInput](), reflect.TypeFor[acceptance.Switching]()}, required: []string{"base_id", "kind"}},
 		{doc: "docs/exports.md", section: "Quality control", types: []reflect.Type{reflect.TypeFor[export.QCState]()}},
 		{doc: "docs/exports.md", section: "Consensus mode", types: []reflect.Type{reflect.TypeFor[export.Consensus](), reflect.TypeFor[export.PairVote]()}},
 		// Quality control, part B (issue 14).
