@@ -26,7 +26,8 @@ func (c *countWriter) Write(p []byte) (int, error) {
 // the heap must stay far below the size of the output, which it would exceed if the rows
 // were collected before writing.
 func TestStreamingMemoryIsBounded(t *testing.T) {
-	t.Parallel()
+	// Not parallel: HeapInuse is the whole process's, so another test's rows would count as this
+	// export's (a CI run under -race failed so, at 59 MB, beside the filters' tests).
 	w := newWorld(t)
 	const pairs = 200_000
 	bulkPairs(t, w, pairs)
