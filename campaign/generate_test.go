@@ -48,7 +48,14 @@ func newFlakyUpstream(t testing.TB, failures int) *flakyUpstream {
 		u.inFlight++
 		u.most = max(u.most, u.inFlight)
 		u.mu.Unlock()
-		defer func() { u.mu.Lock(); u.inFlight--; u.mu.Unlock() }()
+		// A request stops counting before the bytes that end it are written: once the client
+		// has read [DONE] it frees its slot and may send the next request before this handler
+		// returns, which counted as 3 at once under max_concurrent 2 on a CI run. Counted so,
+		// the server's in-flight time lies inside the client's slot, and the check still
+		// fails if more than max_concurrent streams overlap.
+		var once sync.Once
+		finished := func() { once.Do(func() { u.mu.Lock(); u.inFlight--; u.mu.Unlock() }) }
+		defer finished()
 		w.Header().Set("Content-Type", "text/event-stream")
 		chunk := func(s string) {
 			b, _ := json.Marshal(map[string]any{"id": "c1", "object": "chat.completion.chunk", "model": body["model"],
@@ -61,6 +68,7 @@ func newFlakyUpstream(t testing.TB, failures int) *flakyUpstream {
 			return // cut off: no finish reason
 		}
 		chunk(fmt.Sprintf("个人物品免税额为 50 元（%v）。", body["temperature"]))
+		finished()
 		fmt.Fprint(w, "data: {\"id\":\"c1\",\"object\":\"chat.completion.chunk\",\"choices\":[{\"index\":0,\"delta\":{},\"finish_reason\":\"stop\"}]}\n\n")
 		fmt.Fprint(w, "data: [DONE]\n\n")
 	}))
