@@ -6,6 +6,7 @@ import (
 	"os"
 	"path/filepath"
 	"strconv"
+	"strings"
 	"testing"
 	"time"
 
@@ -82,7 +83,10 @@ func TestMyWorkInChromium(t *testing.T) {
 		t.Logf("item %d: submit to the next item on screen within %v", i+1, time.Since(start))
 		assert.Equal(t, "A", focused(), "item %d: the next item is on screen with the keyboard on A", i+1)
 	}
-	assert.Contains(t, browsertest.Text(t, ctx, "#work-counter"), "3")
+	// The next item shows before the server has the judgment (it is sent behind it), so the
+	// counter reaches 3 when the last submit is in, a moment after the item is on screen.
+	require.Eventually(t, func() bool { return strings.Contains(browsertest.Text(t, ctx, "#work-counter"), "3") }, 10*time.Second, 20*time.Millisecond,
+		"the counter counts the three submitted judgments")
 
 	// Reload in the middle of an item: the same claim, and what was ranked, come back.
 	before := claimOnScreen()
