@@ -50,27 +50,14 @@ func BenchmarkRefreshFromDatabase(b *testing.B) {
 	queue, err := jobs.NewInserter(pool)
 	require.NoError(b, err)
 	store := leaderboard.NewStore(pool, queue, leaderboard.StoreOptions{})
-	refresh := func(ctx context.Context, o leaderboard.Options) (leaderboard.Board, error) {
-		return store.Refresh(ctx, project, o)
-	}
-	// The same board from the votes read one by one, as dimension boards are read: the
-	// figure the counting in PostgreSQL is measured against.
-	voteByVote := func(ctx context.Context, o leaderboard.Options) (leaderboard.Board, error) {
-		return store.BoardVoteByVote(ctx, project, o)
-	}
-	for _, run := range []struct {
-		name, style string
-		fit         func(context.Context, leaderboard.Options) (leaderboard.Board, error)
-	}{
-		{"style=none", leaderboard.StyleNone, refresh},
-		{"style=control", leaderboard.StyleControl, refresh},
-		{"style=none/read=vote-by-vote", leaderboard.StyleNone, voteByVote},
-		{"style=control/read=vote-by-vote", leaderboard.StyleControl, voteByVote},
+	for _, run := range []struct{ name, style string }{
+		{"style=none", leaderboard.StyleNone},
+		{"style=control", leaderboard.StyleControl},
 	} {
 		b.Run(run.name, func(b *testing.B) {
 			for b.Loop() {
 				start := time.Now()
-				board, err := run.fit(ctx, leaderboard.Options{By: leaderboard.ByModel, Style: run.style, Rounds: rounds})
+				board, err := store.Refresh(ctx, project, leaderboard.Options{By: leaderboard.ByModel, Style: run.style, Rounds: rounds})
 				require.NoError(b, err)
 				require.Len(b, board.Parts, 1, "%v", board.Notices)
 				require.Len(b, board.Parts[0].Entries, n)

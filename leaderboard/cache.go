@@ -21,11 +21,12 @@ import (
 const RefreshQueue = "leaderboard"
 
 // InlineJudgments is how many judgments a project may have for its board to be fitted
-// inside the request. The bootstrap's cost grows with the pairs of entries compared, not with
-// the votes (BenchmarkRefresh: 50 entries, 1,000 rounds, about 9 s on the shared development
-// machine); reading and tallying grow with the judgments. 20,000 is a judgment, not a
-// measurement: a few versions of a persona fit quickly, and bigger boards go to the job.
-const InlineJudgments = 20000
+// inside the request. The bootstrap's cost grows with the pairs of entries compared, and
+// reading with the judgments: measured on the quiet development machine (docs/leaderboards.md,
+// Benchmark), a project of 5,000 judgments (30,000 votes) refits in 0.25 s over 10 entries
+// and 0.6 s over 50 (1.2 s with style control); one of 20,000 took 0.9 s to 2.3 s. Bigger
+// projects go to the job, so nobody waits seconds for a board.
+const InlineJudgments = 5000
 
 // Key is the options in canonical form, the cache's key.
 func (o Options) Key() string {
@@ -193,25 +194,15 @@ func (s *Store) refresh(ctx context.Context, args RefreshArgs) ([]byte, error) {
 	return raw, nil
 }
 
-// fitBoard fits the board of o from the votes as they are now. The ranking's board is
-// counted per pair in PostgreSQL (aggregate); a dimension's, whose votes are score
-// differences in the judgments' ratings, is read vote by vote (load).
+// fitBoard fits the board of o from the votes as they are now, read one by one (load).
+// Counting them per pair in PostgreSQL instead was measured slower at a million votes
+// (11.9 s against 5.4 s; docs/leaderboards.md, Benchmark), and was removed.
 func (s *Store) fitBoard(ctx context.Context, projectID int64, o Options) (Board, error) {
-	if o.Dimension != "" {
-		l, err := s.load(ctx, projectID, o, false)
-		if err != nil {
-			return Board{}, err
-		}
-		b, _, err := compute(l.entries, l.votes, l.judgments, o)
-		return b, err
-	}
-	a, err := s.aggregate(ctx, projectID, o)
+	l, err := s.load(ctx, projectID, o, false)
 	if err != nil {
 		return Board{}, err
 	}
-	index, keys := sortEntries(a.entries)
-	m, sm, n := a.matrices(index, len(a.entries), o.Style == StyleControl)
-	b, _, err := computeFrom(a.entries, keys, m, sm, n, a.judgments, o)
+	b, _, err := compute(l.entries, l.votes, l.judgments, o)
 	return b, err
 }
 

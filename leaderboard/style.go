@@ -142,8 +142,7 @@ func tallyStyle(votes []Vote, index map[string]int, n int) StyleMatrix {
 
 // sortStyleCells puts a style matrix's cells in a canonical order, by pair and then bins:
 // the bootstrap draws its counts cell by cell, so the order is part of what a seed
-// reproduces, and the votes counted in Go (tallyStyle) and in PostgreSQL (aggregate) must
-// give the same board.
+// reproduces.
 func sortStyleCells(m *StyleMatrix, bins [][Covariates]int) {
 	order := make([]int, len(m.Tallies))
 	for i := range order {
