@@ -5,6 +5,7 @@
 package agreement
 
 import (
+	"cmp"
 	"math"
 	"slices"
 )
@@ -38,75 +39,116 @@ func (l Level) String() string {
 // It follows Krippendorff (2011), "Computing Krippendorff's alpha-reliability": a
 // coincidence matrix o_ck, its marginals n_c, and α = 1 − (n−1)·Σo·δ² / Σn_c·n_k·δ².
 func Alpha(level Level, units [][]float64) (alpha float64, pairable int, ok bool) {
-	// The distinct values, sorted: the ordinal metric needs their order.
-	var values []float64
+	var c Coincidences
 	for _, u := range units {
-		if len(u) >= 2 {
-			values = append(values, u...)
+		c.Add(u)
+	}
+	return c.Alpha(level)
+}
+
+// Coincidences is α's coincidence matrix, built unit by unit: a campaign's refresh adds
+// hundreds of thousands of units (every flag of every candidate of every item), and keeping
+// them all to count afterwards cost more than the counting. Its zero value is empty.
+type Coincidences struct {
+	index    map[float64]int // value → its row, in the order values were first seen
+	values   []float64
+	o        []float64 // len(values)² cells, row-major
+	pairable int
+	counts   []float64 // per value, within the unit being added
+	touched  []int
+}
+
+// row is v's row, growing the matrix when v is new.
+func (c *Coincidences) row(v float64) int {
+	if i, ok := c.index[v]; ok {
+		return i
+	}
+	if c.index == nil {
+		c.index = map[float64]int{}
+	}
+	n := len(c.values)
+	grown := make([]float64, (n+1)*(n+1))
+	for r := range n {
+		copy(grown[r*(n+1):r*(n+1)+n], c.o[r*n:(r+1)*n])
+	}
+	c.o, c.values, c.counts = grown, append(c.values, v), append(c.counts, 0)
+	c.index[v] = n
+	return n
+}
+
+// Add counts one unit's values; a unit of fewer than two is not pairable and adds nothing.
+// values is not kept.
+func (c *Coincidences) Add(values []float64) {
+	m := len(values)
+	if m < 2 {
+		return
+	}
+	c.pairable += m
+	c.touched = c.touched[:0]
+	for _, v := range values {
+		i := c.row(v)
+		if c.counts[i] == 0 {
+			c.touched = append(c.touched, i)
+		}
+		c.counts[i]++
+	}
+	nv := len(c.values)
+	w := 1 / float64(m-1)
+	for _, a := range c.touched {
+		for _, b := range c.touched {
+			pairs := c.counts[a] * c.counts[b]
+			if a == b {
+				pairs = c.counts[a] * (c.counts[a] - 1)
+			}
+			c.o[a*nv+b] += pairs * w
 		}
 	}
-	slices.Sort(values)
-	values = slices.Compact(values)
-	if len(values) == 0 {
+	for _, a := range c.touched {
+		c.counts[a] = 0
+	}
+}
+
+// Alpha is α at level over the units added so far, with how many pairable values it rests on.
+func (c *Coincidences) Alpha(level Level) (alpha float64, pairable int, ok bool) {
+	nv := len(c.values)
+	if nv == 0 {
 		return 0, 0, false
 	}
-	index := make(map[float64]int, len(values))
-	for i, v := range values {
-		index[v] = i
+	// The ordinal metric needs the values in order: the matrix is read through order.
+	order := make([]int, nv)
+	for i := range order {
+		order[i] = i
 	}
-	nv := len(values)
+	slices.SortFunc(order, func(a, b int) int { return cmp.Compare(c.values[a], c.values[b]) })
+	values := make([]float64, nv)
 	o := make([]float64, nv*nv)
-	counts := make([]float64, nv)
-	var touched []int
-	for _, u := range units {
-		m := len(u)
-		if m < 2 {
-			continue
-		}
-		pairable += m
-		touched = touched[:0]
-		for _, v := range u {
-			i := index[v]
-			if counts[i] == 0 {
-				touched = append(touched, i)
-			}
-			counts[i]++
-		}
-		w := 1 / float64(m-1)
-		for _, c := range touched {
-			for _, k := range touched {
-				pairs := counts[c] * counts[k]
-				if c == k {
-					pairs = counts[c] * (counts[c] - 1)
-				}
-				o[c*nv+k] += pairs * w
-			}
-		}
-		for _, c := range touched {
-			counts[c] = 0
+	for r, a := range order {
+		values[r] = c.values[a]
+		for k, b := range order {
+			o[r*nv+k] = c.o[a*nv+b]
 		}
 	}
 	nc := make([]float64, nv)
 	var n float64
-	for c := range nv {
-		for k := range nv {
-			nc[c] += o[c*nv+k]
+	for a := range nv {
+		for b := range nv {
+			nc[a] += o[a*nv+b]
 		}
-		n += nc[c]
+		n += nc[a]
 	}
 	delta := distance(level, values, nc)
 	var observed, expected float64
-	for c := range nv {
-		for k := range nv {
-			d := delta(c, k)
-			observed += o[c*nv+k] * d
-			expected += nc[c] * nc[k] * d
+	for a := range nv {
+		for b := range nv {
+			d := delta(a, b)
+			observed += o[a*nv+b] * d
+			expected += nc[a] * nc[b] * d
 		}
 	}
 	if expected == 0 || n <= 1 {
-		return 0, pairable, false
+		return 0, c.pairable, false
 	}
-	return 1 - (n-1)*observed/expected, pairable, true
+	return 1 - (n-1)*observed/expected, c.pairable, true
 }
 
 // distance returns the squared difference δ² of two values, by their index, at a level.

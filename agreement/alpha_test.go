@@ -3,6 +3,7 @@ package agreement
 import (
 	"math"
 	"testing"
+	"unsafe"
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
@@ -145,4 +146,37 @@ func TestParseRanking(t *testing.T) {
 		_, err := parseRanking(bad)
 		assert.Error(t, err, bad)
 	}
+}
+
+// TestJSONReader reads stored flags and ratings as PostgreSQL prints jsonb, escapes and
+// unknown keys included, and names what is wrong in what it cannot read.
+func TestJSONReader(t *testing.T) {
+	r := newJSONReader()
+	flags, err := r.flags([]byte(`{"12": ["hallucination", "unsafe"], "13": []}`))
+	require.NoError(t, err)
+	assert.Equal(t, []candidateFlag{{12, "hallucination"}, {12, "unsafe"}}, flags)
+	none, err := r.flags([]byte(`{}`))
+	require.NoError(t, err)
+	assert.Empty(t, none)
+
+	scores, err := r.ratings([]byte(`{"7": {"warmth": {"max": 5, "min": 1, "value": 4}, "h\u0065lpful": {"note": {"x": [1]}, "value": 2.5}}, "8": {}}`))
+	require.NoError(t, err)
+	assert.Equal(t, []candidateScore{{7, "warmth", 4}, {7, "helpful", 2.5}}, scores)
+	again, err := r.ratings([]byte(`{"9": {"warmth": {"value": 1}}}`))
+	require.NoError(t, err)
+	assert.Same(t, unsafe.StringData(scores[0].dimension), unsafe.StringData(again[0].dimension), "names are interned")
+
+	for _, bad := range []struct{ in, want string }{
+		{`{"x": ["unsafe"]}`, `candidate "x"`},
+		{`{"7": {"warmth": {"min": 1}}}`, `ratings[7][warmth] has no value`},
+		{`{"7": {"warmth": {"value": "4"}}}`, `ratings[7][warmth].value is string, not a number`},
+		{`{"7": {"warmth": 4}}`, `where {`},
+		{`{"7": {"warmth": {"value": 4}`, `EOF`},
+	} {
+		_, err := r.ratings([]byte(bad.in))
+		require.Error(t, err, bad.in)
+		assert.Contains(t, err.Error(), bad.want, bad.in)
+	}
+	_, err = r.flags([]byte(`{"12": "unsafe"}`))
+	assert.ErrorContains(t, err, "where [")
 }

@@ -1,14 +1,15 @@
 package agreement
 
 import (
+	"bytes"
 	"context"
-	"encoding/json"
 	"fmt"
 	"log/slog"
 	"slices"
 	"strconv"
 	"time"
 
+	"github.com/go-json-experiment/json/jsontext"
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
 
@@ -51,10 +52,21 @@ func NewRefresher(pool *pgxpool.Pool, now func() time.Time, logger *slog.Logger)
 type judgment struct {
 	item, trainer, base int64
 	ranking             [][]int64
-	flags               map[string][]string
-	ratings             map[string]map[string]struct {
-		Value int `json:"value"`
-	}
+	flags               []candidateFlag
+	ratings             []candidateScore
+}
+
+// candidateFlag is one flag a judgment set on a candidate.
+type candidateFlag struct {
+	candidate int64
+	flag      string
+}
+
+// candidateScore is one rubric score a judgment gave a candidate.
+type candidateScore struct {
+	candidate int64
+	dimension string
+	value     float64
 }
 
 // Summary is what one refresh found.
@@ -117,44 +129,206 @@ func (r *Refresher) Refresh(ctx context.Context, campaignID int64) (Summary, err
 	return sum, nil
 }
 
+// loadSQL is each trainer's latest revision of each ordinary item of campaign $1: the item,
+// trainer, base, and the ranking, flags and ratings as jsonb text.
+const loadSQL = `SELECT DISTINCT ON (j.turn_id, j.trainer_id) i.id, j.trainer_id, coalesce(bm.base_id, 0), j.ranking::text, j.flags::text, j.ratings::text
+	FROM campaign_items i JOIN judgments j ON j.turn_id = i.turn_id LEFT JOIN base_members bm ON bm.user_id = j.trainer_id
+	WHERE i.campaign_id = $1 AND NOT i.gold AND ` + rlhf.DataSQL + ` -- side-swap repeats are checks, not votes
+	ORDER BY j.turn_id, j.trainer_id, j.revision DESC`
+
 // load reads each trainer's latest revision of each ordinary item of the campaign. Campaign
-// items' turns are judged only through claims, so the turn's judgments are the claims'. The
-// flattening to numbers happens in Go: one row per judgment is far less to send than one
-// per candidate, flag and score, and rankings are parsed by hand (parseRanking), which is
-// most of what a refresh of 100,000 judgments would otherwise spend in encoding/json.
+// items' turns are judged only through claims, so the turn's judgments are the claims'. One
+// row per judgment is far less to send than one per candidate, flag and score. The JSON is
+// read without reflection (parseRanking, and jsontext's tokens for flags and ratings):
+// encoding/json spent most of a refresh of 100,000 judgments decoding them. Flattening
+// them in SQL (jsonb_each) instead made the query twice as slow.
 func load(ctx context.Context, tx pgx.Tx, campaignID int64) ([]judgment, error) {
-	rows, err := tx.Query(ctx, `SELECT DISTINCT ON (j.turn_id, j.trainer_id) i.id, j.trainer_id, coalesce(bm.base_id, 0), j.ranking::text, j.flags::text, j.ratings::text
-		FROM campaign_items i JOIN judgments j ON j.turn_id = i.turn_id LEFT JOIN base_members bm ON bm.user_id = j.trainer_id
-		WHERE i.campaign_id = $1 AND NOT i.gold AND `+rlhf.DataSQL+` -- side-swap repeats are checks, not votes
-		ORDER BY j.turn_id, j.trainer_id, j.revision DESC`, campaignID)
+	// The DISTINCT ON sorts every judgment of the campaign; at the default 4 MB it spilled
+	// to disk from about 30,000 judgments.
+	if _, err := tx.Exec(ctx, `SET LOCAL work_mem = '64MB'`); err != nil {
+		return nil, err
+	}
+	rows, err := tx.Query(ctx, loadSQL, campaignID)
 	if err != nil {
 		return nil, err
 	}
 	defer rows.Close()
 	var out []judgment
-	var ranking, flags, ratings string
+	var ranking, flags, ratings []byte // pgx's buffers, valid until the next row
+	r := newJSONReader()
 	for rows.Next() {
 		var j judgment
 		if err := rows.Scan(&j.item, &j.trainer, &j.base, &ranking, &flags, &ratings); err != nil {
 			return nil, err
 		}
-		if j.ranking, err = parseRanking(ranking); err != nil {
+		if j.ranking, err = parseRanking(string(ranking)); err != nil {
 			return nil, fmt.Errorf("ranking of item %d by %d: %w", j.item, j.trainer, err)
 		}
-		if flags != "{}" {
-			if err := json.Unmarshal([]byte(flags), &j.flags); err != nil {
-				return nil, fmt.Errorf("flags of item %d by %d: %w", j.item, j.trainer, err)
-			}
+		if j.flags, err = r.flags(flags); err != nil {
+			return nil, fmt.Errorf("flags of item %d by %d: %w", j.item, j.trainer, err)
 		}
-		if ratings != "{}" {
-			if err := json.Unmarshal([]byte(ratings), &j.ratings); err != nil {
-				return nil, fmt.Errorf("ratings of item %d by %d: %w", j.item, j.trainer, err)
-			}
+		if j.ratings, err = r.ratings(ratings); err != nil {
+			return nil, fmt.Errorf("ratings of item %d by %d: %w", j.item, j.trainer, err)
 		}
 		out = append(out, j)
 	}
 	// Rows come by turn; compute wants each item's judgments together, which they are.
 	return out, rows.Err()
+}
+
+// jsonReader reads stored flags ({"candidate id": ["flag", …]}) and ratings ({"candidate
+// id": {"dimension": {"value": n, …}}}) token by token, interning the few distinct flag and
+// dimension names so that a hundred thousand judgments do not hold a string each.
+type jsonReader struct {
+	in    *bytes.Reader
+	dec   *jsontext.Decoder
+	names map[string]string
+	buf   []byte
+}
+
+func newJSONReader() *jsonReader {
+	in := bytes.NewReader(nil)
+	return &jsonReader{in: in, dec: jsontext.NewDecoder(in), names: map[string]string{}}
+}
+
+func (r *jsonReader) reset(b []byte) {
+	r.in.Reset(b)
+	r.dec.Reset(r.in)
+}
+
+// str reads a string, valid until the next read.
+func (r *jsonReader) str() ([]byte, error) {
+	v, err := r.dec.ReadValue()
+	if err != nil {
+		return nil, err
+	}
+	if v.Kind() != '"' {
+		return nil, fmt.Errorf("%s where a string belongs", v)
+	}
+	r.buf, err = jsontext.AppendUnquote(r.buf[:0], v)
+	return r.buf, err
+}
+
+func (r *jsonReader) name() (string, error) {
+	b, err := r.str()
+	if err != nil {
+		return "", err
+	}
+	if s, ok := r.names[string(b)]; ok {
+		return s, nil
+	}
+	s := string(b)
+	r.names[s] = s
+	return s, nil
+}
+
+func (r *jsonReader) candidate() (int64, error) {
+	b, err := r.str()
+	if err != nil {
+		return 0, err
+	}
+	c, err := strconv.ParseInt(string(b), 10, 64)
+	if err != nil {
+		return 0, fmt.Errorf("candidate %q: %w", b, err)
+	}
+	return c, nil
+}
+
+// open reads the token that opens an object ('{') or an array ('[').
+func (r *jsonReader) open(kind jsontext.Kind) error {
+	t, err := r.dec.ReadToken()
+	if err != nil {
+		return err
+	}
+	if t.Kind() != kind {
+		return fmt.Errorf("%v where %v belongs", t.Kind(), kind)
+	}
+	return nil
+}
+
+// each reads the members of the object or array just opened, up to its end, with one.
+func (r *jsonReader) each(one func() error) error {
+	for {
+		if k := r.dec.PeekKind(); k == '}' || k == ']' {
+			_, err := r.dec.ReadToken()
+			return err
+		}
+		if err := one(); err != nil {
+			return err
+		}
+	}
+}
+
+// byCandidate reads an object of candidate ids, each holding an object or array (inner)
+// whose members member reads, up to its end.
+func (r *jsonReader) byCandidate(b []byte, inner jsontext.Kind, member func(candidate int64) error) error {
+	if string(b) == "{}" {
+		return nil
+	}
+	r.reset(b)
+	if err := r.open('{'); err != nil {
+		return err
+	}
+	return r.each(func() error {
+		c, err := r.candidate()
+		if err != nil {
+			return err
+		}
+		if err := r.open(inner); err != nil {
+			return err
+		}
+		return r.each(func() error { return member(c) })
+	})
+}
+
+func (r *jsonReader) flags(b []byte) ([]candidateFlag, error) {
+	var out []candidateFlag
+	err := r.byCandidate(b, '[', func(c int64) error {
+		f, err := r.name()
+		out = append(out, candidateFlag{candidate: c, flag: f})
+		return err
+	})
+	return out, err
+}
+
+func (r *jsonReader) ratings(b []byte) ([]candidateScore, error) {
+	var out []candidateScore
+	err := r.byCandidate(b, '{', func(c int64) error {
+		dim, err := r.name()
+		if err != nil {
+			return err
+		}
+		if err := r.open('{'); err != nil {
+			return err
+		}
+		found := false
+		if err := r.each(func() error {
+			key, err := r.str()
+			if err != nil {
+				return err
+			}
+			if string(key) != "value" {
+				return r.dec.SkipValue()
+			}
+			t, err := r.dec.ReadToken()
+			if err != nil {
+				return err
+			}
+			if t.Kind() != '0' {
+				return fmt.Errorf("ratings[%d][%s].value is %v, not a number", c, dim, t.Kind())
+			}
+			out = append(out, candidateScore{candidate: c, dimension: dim, value: t.Float()})
+			found = true
+			return nil
+		}); err != nil {
+			return err
+		}
+		if !found {
+			return fmt.Errorf("ratings[%d][%s] has no value", c, dim)
+		}
+		return nil
+	})
+	return out, err
 }
 
 // parseRanking reads a stored ranking, [[id, …], …], as PostgreSQL prints jsonb.
@@ -220,10 +394,11 @@ type figures struct {
 // compute turns the judgments (sorted by item) into every figure a refresh writes.
 func compute(js []judgment) figures {
 	out := figures{bases: map[int64]map[string]figure{}, trainers: map[int64]map[string]figure{}}
-	var ranked, flagged, rated unitSet
-	baseRanked := map[int64]*unitSet{}
+	var ranked, flagged, rated Coincidences
+	baseRanked := map[int64]*Coincidences{}
 	loo := map[int64]*[2]float64{} // trainer: Σρ, items
 	var sumW float64
+	var vals, set []float64 // scratch: the units are counted, not kept
 	for start := 0; start < len(js); {
 		end := start
 		for end < len(js) && js[end].item == js[start].item {
@@ -234,49 +409,62 @@ func compute(js []judgment) figures {
 		cands := commonCandidates(group)
 		places := make([][]float64, len(group))
 		for t, j := range group {
-			p := placeOf(j.ranking)
 			places[t] = make([]float64, len(cands))
 			for i, c := range cands {
-				places[t][i] = p[c]
+				places[t][i] = placeOf(j.ranking, c)
 			}
 		}
 		// α units: each candidate's place, each flag on each candidate, each score.
 		for i, c := range cands {
-			vals := make([]float64, len(group))
+			vals = slices.Grow(vals[:0], len(group))[:len(group)]
 			for t := range group {
 				vals[t] = places[t][i]
 			}
-			ranked.add(vals)
-			byBase := map[int64][]float64{}
+			ranked.Add(vals)
+			var byBase []baseValues // an item's judgments come from a base or two
 			for t, j := range group {
-				if j.base != 0 {
-					byBase[j.base] = append(byBase[j.base], vals[t])
+				if j.base == 0 {
+					continue
 				}
-			}
-			for b, v := range byBase {
-				if baseRanked[b] == nil {
-					baseRanked[b] = &unitSet{}
+				at := slices.IndexFunc(byBase, func(b baseValues) bool { return b.base == j.base })
+				if at < 0 {
+					at = len(byBase)
+					byBase = append(byBase, baseValues{base: j.base})
 				}
-				baseRanked[b].add(v)
+				byBase[at].values = append(byBase[at].values, vals[t])
 			}
-			key := strconv.FormatInt(c, 10)
+			for _, b := range byBase {
+				if baseRanked[b.base] == nil {
+					baseRanked[b.base] = &Coincidences{}
+				}
+				baseRanked[b.base].Add(b.values)
+			}
 			for _, f := range rlhf.Flags {
-				v := make([]float64, len(group))
+				set = slices.Grow(set[:0], len(group))[:len(group)]
 				for t, j := range group {
-					if slices.Contains(j.flags[key], f) {
-						v[t] = 1
+					set[t] = 0
+					if slices.Contains(j.flags, candidateFlag{candidate: c, flag: f}) {
+						set[t] = 1
 					}
 				}
-				flagged.add(v)
+				flagged.Add(set)
 			}
-			dims := map[string][]float64{}
+			var dims []dimensionValues
 			for _, j := range group {
-				for dim, s := range j.ratings[key] {
-					dims[dim] = append(dims[dim], float64(s.Value))
+				for _, s := range j.ratings {
+					if s.candidate != c {
+						continue
+					}
+					at := slices.IndexFunc(dims, func(d dimensionValues) bool { return d.dimension == s.dimension })
+					if at < 0 {
+						at = len(dims)
+						dims = append(dims, dimensionValues{dimension: s.dimension})
+					}
+					dims[at].values = append(dims[at].values, s.value)
 				}
 			}
-			for _, v := range dims {
-				rated.add(v)
+			for _, d := range dims {
+				rated.Add(d.values)
 			}
 		}
 		if w, ok := KendallW(places); ok {
@@ -305,9 +493,9 @@ func compute(js []judgment) figures {
 		}
 	}
 	out.campaign = map[string]figure{
-		AlphaRanking: ranked.alpha(Ordinal),
-		AlphaFlags:   flagged.alpha(Nominal),
-		AlphaRatings: rated.alpha(Ordinal),
+		AlphaRanking: alphaFigure(&ranked, Ordinal),
+		AlphaFlags:   alphaFigure(&flagged, Nominal),
+		AlphaRatings: alphaFigure(&rated, Ordinal),
 	}
 	if len(out.items) > 0 {
 		m := sumW / float64(len(out.items))
@@ -316,7 +504,7 @@ func compute(js []judgment) figures {
 		out.campaign[MeanW] = figure{}
 	}
 	for b, u := range baseRanked {
-		out.bases[b] = map[string]figure{AlphaRanking: u.alpha(Ordinal)}
+		out.bases[b] = map[string]figure{AlphaRanking: alphaFigure(u, Ordinal)}
 	}
 	for t, s := range loo {
 		v := s[0] / s[1]
@@ -325,17 +513,9 @@ func compute(js []judgment) figures {
 	return out
 }
 
-// unitSet collects α's units.
-type unitSet struct{ units [][]float64 }
-
-func (u *unitSet) add(values []float64) {
-	if len(values) >= 2 {
-		u.units = append(u.units, values)
-	}
-}
-
-func (u *unitSet) alpha(l Level) figure {
-	a, n, ok := Alpha(l, u.units)
+// alphaFigure is α at level over c's units, as a figure.
+func alphaFigure(c *Coincidences, l Level) figure {
+	a, n, ok := c.Alpha(l)
 	if !ok {
 		return figure{units: n}
 	}
@@ -345,33 +525,41 @@ func (u *unitSet) alpha(l Level) figure {
 // commonCandidates are the candidates every judgment of an item ranked, in id order: W and α
 // compare like with like.
 func commonCandidates(group []judgment) []int64 {
-	count := map[int64]int{}
-	for _, j := range group {
-		for _, g := range j.ranking {
-			for _, c := range g {
-				count[c]++
-			}
-		}
-	}
 	var out []int64
-	for c, n := range count {
-		if n == len(group) {
-			out = append(out, c)
-		}
+	for _, g := range group[0].ranking {
+		out = append(out, g...)
 	}
 	slices.Sort(out)
-	return out
+	return slices.DeleteFunc(slices.Compact(out), func(c int64) bool {
+		for _, j := range group[1:] {
+			if placeOf(j.ranking, c) == 0 {
+				return true
+			}
+		}
+		return false
+	})
 }
 
-// placeOf gives each candidate its place, 1 for the best; tied candidates share one.
-func placeOf(ranking [][]int64) map[int64]float64 {
-	out := map[int64]float64{}
+// placeOf gives a candidate its place in a ranking, 1 for the best, 0 when it is not
+// ranked; tied candidates share one. Rankings hold at most 8 candidates, so a scan beats a map.
+func placeOf(ranking [][]int64, candidate int64) float64 {
 	for i, g := range ranking {
-		for _, c := range g {
-			out[c] = float64(i + 1)
+		if slices.Contains(g, candidate) {
+			return float64(i + 1)
 		}
 	}
-	return out
+	return 0
+}
+
+// baseValues and dimensionValues gather one candidate's α values by base or by dimension.
+type baseValues struct {
+	base   int64
+	values []float64
+}
+
+type dimensionValues struct {
+	dimension string
+	values    []float64
 }
 
 // write replaces the campaign's figures, upserts item_agreement, adds to the history when
@@ -384,8 +572,13 @@ func write(ctx context.Context, tx pgx.Tx, campaignID int64, f figures, judgment
 		items[i], ws[i], ns[i] = it.item, it.w, int32(it.judgments)
 	}
 	b := &pgx.Batch{}
+	// An item whose W is as it was keeps its row (and refreshed_at, when W last changed):
+	// rewriting, or even conflict-checking, every row of a big campaign each minute was a
+	// third of the refresh; the join leaves only new and changed items to the upsert.
 	b.Queue(`INSERT INTO item_agreement (item_id, agreement, judgments, refreshed_at)
-		SELECT * FROM unnest($1::bigint[], $2::float8[], $3::int[]), (SELECT $4::timestamptz) t
+		SELECT u.item, u.w, u.n, $4 FROM unnest($1::bigint[], $2::float8[], $3::int[]) u(item, w, n)
+		LEFT JOIN item_agreement a ON a.item_id = u.item
+		WHERE a.item_id IS NULL OR (a.agreement, a.judgments) IS DISTINCT FROM (u.w, u.n)
 		ON CONFLICT (item_id) DO UPDATE SET agreement = EXCLUDED.agreement, judgments = EXCLUDED.judgments, refreshed_at = EXCLUDED.refreshed_at`,
 		items, ws, ns, now)
 	b.Queue(`DELETE FROM agreement_figures WHERE campaign_id = $1`, campaignID)
