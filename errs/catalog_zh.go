@@ -625,4 +625,10 @@ var zhCN = map[string]string{
 	"no appeal of review %d waits for a decision in this campaign": "本任务中没有审核 %d 的待裁决申诉",
 	// Search's chunk count beside its term counts (issue 17, i17cpu).
 	"count the corpus's chunks": "统计知识库的文本块数量",
+
+	// A judgment's revisions (issue 14, review/revisions.go and server/api_revisions.go).
+	"%q is not a judgment id: give the judgment's number": "%q 不是有效的评判编号：请给出评判的编号",
+	"no judgment %d":           "没有评判 %d",
+	"revisions of judgment %d": "评判 %d 的修订",
+	"reviews of turn %d":       "轮次 %d 的审核",
 }

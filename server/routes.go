@@ -268,6 +268,11 @@ func apiRoutes(d Deps) []route {
 		// the batches; the project's admins record what the batches cannot show.
 		{"POST", "/campaigns/:campaign/qc/switching-notes", rule{auth.ProjectManage, fromCampaign}, handleInspectionNote(d),
 			doc("Record that a base's production became irregular, or resume its discontinued inspection").about("kind irregular returns a base on reduced inspection to normal and restarts the switching score on normal inspection; kind resumed restarts a discontinued inspection (5 batches rejected on tightened inspection) on tightened inspection. The answer is where the base then stands under the switching rules.").takes(acceptance.NoteInput{}).ok(201, acceptance.Switching{})},
+		// A judgment's revisions (issue 14; api_revisions.go): readable after the fact by its
+		// trainer, its reviewers and their base's leads. Who may read whose is decided from the
+		// data in the handler, so the rule only needs a signed-in caller.
+		{"GET", "/judgments/:judgment/revisions", rule{auth.SignedIn, noProject}, handleJudgmentRevisions(d),
+			doc("Every revision of a trainer's judgment of a turn, with the reviewers' fixes, decisions and appeals").about("Give any of the trainer's revisions or a reviewer's fix of one: the answer is the same chain, oldest first, each revision attributed to its author (trainer or reviewer) with the review decisions about it (reason in English and Chinese, comment, appeal and its decision). The trainer, the project's reviewers and admins, and leads of the trainer's base may read it; for anyone else, as for an id that names no judgment, it is a 404. An id that is not a number is refused naming judgment.").ok(200, judgmentRevisions{}).fail(errs.NotFound)},
 		// Leaderboards (issue 15, api_leaderboard.go): Bradley–Terry boards from votes, version
 		// against version, and the voter check (which names trainers: managers only).
 		{"GET", "/projects/:project/leaderboard", rule{auth.ProjectRead, fromProject}, handleLeaderboard(d),

@@ -20,6 +20,7 @@ import { campaignsPage } from "./pages/campaigns.js";
 import { appealsPage, inspectPage, qcPage, reinspectPage, reviewPage, reworkPage, stopQC } from "./pages/qc.js";
 import { leaderboardPage } from "./pages/leaderboard.js";
 import { qualityPage } from "./pages/quality.js";
+import { revisionsPage } from "./pages/revisions.js";
 
 const routes = [
   [/^#?\/?$/, () => homePage()],
@@ -50,6 +51,8 @@ const routes = [
   [/^#\/projects\/([\w-]+)\/leaderboard(?:\?(.*))?$/, (m) => leaderboardPage(m[1], new URLSearchParams(m[2] ?? ""))],
   // Quality control, part B (issue 14): a campaign's figures per trainer, gold items, pauses.
   [/^#\/campaigns\/(\d+)\/trainers$/, (m) => qualityPage(Number(m[1]))],
+  // A judgment's revisions (issue 14): its trainer's revisions and the reviewers' fixes.
+  [/^#\/judgments\/(\d+)\/revisions$/, (m) => revisionsPage(Number(m[1]))],
 ];
 
 let rendering = 0;

@@ -22,7 +22,7 @@ export function stopQC() {
 }
 
 // rankOf maps candidate id → its rank group (1 = best) in a judgment's ranking.
-function rankOf(ranking) {
+export function rankOf(ranking) {
   const out = {};
   (ranking || []).forEach((group, i) => group.forEach((id) => (out[id] = i + 1)));
   return out;
@@ -44,7 +44,7 @@ function judgmentView(item) {
 }
 
 // rankingText writes a ranking as the candidates' letters, best first: "B > A = C".
-function rankingText(ranking, candidates) {
+export function rankingText(ranking, candidates) {
   const label = (id) => letter(candidates.find((c) => c.id === id)?.position ?? 0);
   return (ranking || []).length ? ranking.map((g) => g.map(label).join(" = ")).join(" > ") : t("review.unranked");
 }
@@ -59,7 +59,7 @@ function rankingFrom(selects) {
 
 // diffView shows an edit as the server's diff (the same character diff, cleaned up to words
 // and phrases, that a judgment stores), so no diff library is loaded in the browser.
-async function diffView(from, to, id) {
+export async function diffView(from, to, id) {
   const box = h("div", { class: "diff", id });
   const { ops } = await api("POST", "/diff", { from, to });
   return replace(box, ops.map(([op, text]) => h("span", { class: op > 0 ? "add" : op < 0 ? "del" : "" }, text)));
@@ -239,7 +239,9 @@ export async function reviewPage(campaignId, batchId = null, tier = null, reinsp
     comment.value = "";
     reasonText.value = "";
     replace(body,
-      h("p", { class: "muted" }, t("review.by", { trainer: item.trainer, revision: item.judgment.revision })),
+      h("p", { class: "muted" }, t("review.by", { trainer: item.trainer, revision: item.judgment.revision }), " · ",
+        // A judgment's revisions (issue 14): every earlier revision and decision about it.
+        h("a", { href: `#/judgments/${item.judgment_id}/revisions`, id: "review-revisions-link", i18n: "revisions.link" })),
       item.rework ? h("p", { class: "review-rework", id: "review-rework" }, t("review.resubmission", { reason: reasonName(item.rework.reason_code) }), " ", item.rework.comment) : null,
       h("div", { class: "work-question" }, item.question),
       item.judgment.comment ? h("p", { class: "review-trainer-comment" }, t("review.trainerComment"), item.judgment.comment) : null,
@@ -352,7 +354,9 @@ export async function reworksSection() {
       // The decision of an appeal, with the decider's note, where the trainer looks first.
       r.appeal_decided ? h("span", { class: "rework-decision", dataset: { appeal: r.appeal_state } }, " · ",
         t("rework.decidedAt", { at: formatTime(r.appeal_decided) }), r.appeal_note ? ` · ${r.appeal_note}` : "") : null,
-      r.state === "open" ? [" ", h("a", { class: "button", href: `#/reworks/${r.review_id}`, dataset: { role: "rework" } }, t("rework.open"))] : null))));
+      r.state === "open" ? [" ", h("a", { class: "button", href: `#/reworks/${r.review_id}`, dataset: { role: "rework" } }, t("rework.open"))] : null,
+      // A judgment's revisions (issue 14): the rejected one, the resubmission, any fix.
+      " ", h("a", { href: `#/judgments/${r.resubmitted_id ?? r.judgment_id}/revisions`, dataset: { role: "revisions" } }, t("revisions.link"))))));
 }
 
 // reasonCode names a default reason in the reader's language; a project's own codes show as
@@ -461,6 +465,7 @@ export async function appealsPage(campaignId) {
       h("h3", {}, t("appeals.by", { trainer: a.trainer, at: formatTime(a.created_at) })),
       h("p", { class: "review-rework" }, t("rework.reason"), reasonCode(a.reason_code), a.comment ? ` · ${a.comment}` : ""),
       h("p", { class: "appeal-reason" }, t("appeals.reason"), a.reason),
+      h("p", {}, h("a", { href: `#/judgments/${a.judgment_id}/revisions`, dataset: { role: "revisions" }, i18n: "revisions.link" })), // issue 14: its revisions
       h("div", { class: "work-question" }, item.question),
       judgmentView(item),
       canDecide ? h("label", { class: "field" }, h("span", { i18n: "appeals.note" }), note) : null,
