@@ -88,6 +88,14 @@ function decisionView(d) {
       d.appeal.note ? ` · ${d.appeal.note}` : "") : null);
 }
 
+// stateOf names a revision's review state for the page: a rejected revision a reviewer
+// fixed was superseded by the fix rather than sent back, which the trainer should not read
+// as a plain rejection.
+function stateOf(r) {
+  if (r.review_state === "rejected" && r.reviews.some((d) => d.verdict === "fixed")) return "superseded";
+  return r.review_state;
+}
+
 // revisionsPage is #/judgments/:id/revisions.
 export async function revisionsPage(judgmentId) {
   stopQC();
@@ -105,7 +113,7 @@ export async function revisionsPage(judgmentId) {
     const diffs = prev ? await textDiffs(prev, r, cands, r.seq) : [];
     cards.push(h("section", { class: "card revision", id: `revision-${r.seq}`, dataset: { seq: r.seq, judgment: r.judgment_id, author: r.author_role, state: r.review_state } },
       h("h3", {}, t("revisions.heading", { seq: r.seq }), " · ", h("span", { dataset: { role: "author" } }, author), " · ", formatTime(r.created_at)),
-      h("p", { class: "muted" }, t(`revisions.state.${r.review_state}`),
+      h("p", { class: "muted", dataset: { role: "state" } }, t(`revisions.state.${stateOf(r)}`),
         fixOf ? ` · ${t("revisions.fixOf", { seq: fixOf.seq })}` : "",
         r.resubmits ? ` · ${t("revisions.resubmission")}` : ""),
       h("p", { dataset: { role: "ranking" } }, t("review.revisionRanking"), rankingText(r.ranking, cands)),
@@ -116,7 +124,8 @@ export async function revisionsPage(judgmentId) {
       prev ? h("div", { class: "revision-changes", dataset: { role: "changes" } },
         h("h4", {}, t("revisions.changes", { seq: prev.seq })),
         lines.length || diffs.length ? h("ul", {}, lines) : h("p", { class: "muted", i18n: "revisions.noChanges" }), diffs) : null,
-      r.reviews.length ? h("ul", { class: "revision-decisions" }, r.reviews.map(decisionView)) : h("p", { class: "muted", i18n: "revisions.notReviewed" })));
+      r.reviews.length ? h("ul", { class: "revision-decisions" }, r.reviews.map(decisionView))
+        : h("p", { class: "muted", i18n: r.author_role === "reviewer" ? "revisions.acceptedWithFix" : "revisions.notReviewed" })));
   }
   page.append(h("h1", { i18n: "revisions.title" }),
     h("p", { class: "muted" }, t("revisions.intro", { trainer: data.trainer.name, n: revs.length })),
