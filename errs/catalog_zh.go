@@ -630,5 +630,6 @@ var zhCN = map[string]string{
 	"%q is not a judgment id: give the judgment's number": "%q 不是有效的评判编号：请给出评判的编号",
 	"no judgment %d":           "没有评判 %d",
 	"revisions of judgment %d": "评判 %d 的修订",
+	"fixes of user %d":         "用户 %d 被修正的评判",
 	"reviews of turn %d":       "轮次 %d 的审核",
 }

@@ -254,3 +254,35 @@ func (s *Store) MayRead(ctx context.Context, r Revisions, userID int64, privileg
 	err := s.pool.QueryRow(ctx, `SELECT EXISTS (SELECT 1 FROM base_members WHERE base_id = $1 AND user_id = $2 AND is_lead)`, *r.BaseID, userID).Scan(&lead)
 	return lead, db.Error(err, "lead of base %d", *r.BaseID)
 }
+
+// FixedJudgment is a reviewer's fix of one of the trainer's judgments, as My work lists it: the
+// trainer's revision was corrected and the correction accepted, with nothing for them to
+// redo, so it is not a rework; the revisions page shows both.
+type FixedJudgment struct {
+	ReviewID        int64     `json:"review_id" db:"review_id"`
+	JudgmentID      int64     `json:"judgment_id" db:"judgment_id"`             // the trainer's revision that was fixed
+	FixedJudgmentID int64     `json:"fixed_judgment_id" db:"fixed_judgment_id"` // the reviewer's revision
+	CampaignID      int64     `json:"campaign_id" db:"campaign_id"`
+	Campaign        string    `json:"campaign" db:"campaign"`
+	TurnID          int64     `json:"turn_id" db:"turn_id"`
+	Question        string    `json:"question" db:"question"`
+	Reviewer        string    `json:"reviewer" db:"reviewer"` // display name
+	Comment         string    `json:"comment" db:"comment"`   // the reviewer's comment for the trainer
+	FixedAt         time.Time `json:"fixed_at" db:"fixed_at"`
+}
+
+// Fixes returns the last 50 fixes of a trainer's judgments, newest first.
+func (s *Store) Fixes(ctx context.Context, trainerID int64) ([]FixedJudgment, error) {
+	rows, _ := s.pool.Query(ctx, `SELECT rv.id AS review_id, rv.judgment_id, rv.fixed_judgment_id, rv.campaign_id, c.name AS campaign, j.turn_id,
+			um.content AS question, u.display_name AS reviewer, rv.comment, rv.created_at AS fixed_at
+		FROM reviews rv
+		JOIN judgments j ON j.id = rv.judgment_id
+		JOIN campaigns c ON c.id = rv.campaign_id
+		JOIN turns t ON t.id = j.turn_id
+		JOIN messages um ON um.id = t.user_message_id
+		JOIN users u ON u.id = rv.reviewer_id
+		WHERE j.trainer_id = $1 AND rv.verdict = 'fixed'
+		ORDER BY rv.created_at DESC, rv.id DESC LIMIT 50`, trainerID)
+	out, err := pgx.CollectRows(rows, pgx.RowToStructByName[FixedJudgment])
+	return out, db.Error(err, "fixes of user %d", trainerID)
+}

@@ -67,3 +67,20 @@ func handleJudgmentRevisions(d Deps) apiFunc {
 		return respond(c, http.StatusOK, out, nil)
 	}
 }
+
+// fixList is the signed-in trainer's judgments that reviewers fixed, for My work.
+type fixList struct {
+	Fixes []review.FixedJudgment `json:"fixes"`
+}
+
+// handleMyFixes lists the reviewers' fixes of the caller's judgments: a fix is accepted with
+// nothing to redo, so it is not among the reworks, yet the trainer should see what changed.
+func handleMyFixes(d Deps) apiFunc {
+	return func(c *gin.Context) error {
+		fs, err := d.Reviews.Fixes(c.Request.Context(), principalOf(c).user.ID)
+		if fs == nil {
+			fs = []review.FixedJudgment{}
+		}
+		return respond(c, http.StatusOK, fixList{Fixes: fs}, err)
+	}
+}

@@ -171,6 +171,17 @@ func TestJudgmentRevisions(t *testing.T) {
 			}
 		})
 	}
+	// My work's list of fixes: the trainer's, and nobody else's.
+	status, body = trainer.call(t, "GET", "/api/v1/fixes", nil)
+	require.Equal(t, 200, status, "%v", body)
+	fixes := body["fixes"].([]any)
+	require.Len(t, fixes, 1)
+	f1 := fixes[0].(map[string]any)
+	assert.Equal(t, []any{float64(second), float64(fix), "用户 rev-reviewer", "补上了依据"}, []any{f1["judgment_id"], f1["fixed_judgment_id"], f1["reviewer"], f1["comment"]})
+	status, body = otherTrainer.call(t, "GET", "/api/v1/fixes", nil)
+	require.Equal(t, 200, status, "%v", body)
+	assert.Empty(t, body["fixes"])
+
 	status, body = revisions(trainer.speaking("zh-CN"), "abc")
 	require.Equal(t, 400, status, "%v", body)
 	assert.Contains(t, body["error"].(map[string]any)["message"], "不是有效的评判编号")

@@ -273,6 +273,8 @@ func apiRoutes(d Deps) []route {
 		// data in the handler, so the rule only needs a signed-in caller.
 		{"GET", "/judgments/:judgment/revisions", rule{auth.SignedIn, noProject}, handleJudgmentRevisions(d),
 			doc("Every revision of a trainer's judgment of a turn, with the reviewers' fixes, decisions and appeals").about("Give any of the trainer's revisions or a reviewer's fix of one: the answer is the same chain, oldest first, each revision attributed to its author (trainer or reviewer) with the review decisions about it (reason in English and Chinese, comment, appeal and its decision). The trainer, the project's reviewers and admins, and leads of the trainer's base may read it; for anyone else, as for an id that names no judgment, it is a 404. An id that is not a number is refused naming judgment.").ok(200, judgmentRevisions{}).fail(errs.Invalid, errs.NotFound)},
+		{"GET", "/fixes", rule{auth.SignedIn, noProject}, handleMyFixes(d),
+			doc("My judgments that a reviewer fixed and accepted, newest first (the last 50)").ok(200, fixList{})},
 		// Leaderboards (issue 15, api_leaderboard.go): Bradley–Terry boards from votes, version
 		// against version, and the voter check (which names trainers: managers only).
 		{"GET", "/projects/:project/leaderboard", rule{auth.ProjectRead, fromProject}, handleLeaderboard(d),

@@ -25,7 +25,7 @@ func TestJudgmentRevisionsInChromium(t *testing.T) {
 	// Not parallel, as TestCampaignThroughMentorServe.
 	m := startMentor(t, slowStart)
 	trainer, reviewer := m.signIn(t, "trainer"), m.signIn(t, "reviewer")
-	work := demoCampaign(t, trainer, 1)
+	work := demoCampaign(t, trainer, 2)
 	cid := work.CampaignID
 	first := judgeNext(t, trainer, cid, "revisions-e2e-1") // A over B
 
@@ -129,4 +129,35 @@ func TestJudgmentRevisionsInChromium(t *testing.T) {
 	assert.Contains(t, browsertest.Text(t, ctx, `#revision-2 [data-role="state"]`), "已被审核员的修正取代", "a fixed revision reads as superseded, not sent back")
 	assert.Contains(t, browsertest.Text(t, ctx, `#revision-1 [data-role="state"]`), "已驳回")
 	assert.False(t, strings.Contains(browsertest.Text(t, ctx, "#revisions-page"), "undefined"))
+
+	// A judgment fixed and accepted without a rejection is not a rework: My work lists it
+	// among the fixes, and its revisions are the trainer's and the reviewer's.
+	direct := judgeNext(t, trainer, cid, "revisions-e2e-3")
+	status, body = reviewer.call("POST", fmt.Sprintf("/api/v1/campaigns/%d/review/next", cid), nil)
+	require.Equal(t, http.StatusOK, status, "%s", body)
+	var next struct {
+		JudgmentID int64 `json:"judgment_id"`
+		Judgment   struct {
+			Ranking [][]int64 `json:"ranking"`
+		} `json:"judgment"`
+	}
+	require.NoError(t, json.Unmarshal(body, &next))
+	require.Equal(t, direct, next.JudgmentID)
+	require.Len(t, next.Judgment.Ranking, 2)
+	reversed := [][]int64{next.Judgment.Ranking[1], next.Judgment.Ranking[0]}
+	status, body = reviewer.call("POST", fmt.Sprintf("/api/v1/campaigns/%d/reviews", cid), map[string]any{"judgment_id": direct, "verdict": "fixed", "comment": "顺序应当反过来",
+		"fix": map[string]any{"idempotency_key": "revisions-e2e-fix-2", "ranking": reversed, "continue_from": map[string]any{"candidate_id": reversed[0][0]}, "time_spent_ms": 3000}})
+	require.Equal(t, http.StatusCreated, status, "%s", body)
+	fixOf := fmt.Sprintf(`#fixes li[data-judgment="%d"]`, direct)
+	require.NoError(t, chromedp.Do(ctx,
+		chromedp.Click(chromedp.CSS("#nav-work")),
+		browsertest.Visible(fixOf+` a[data-role="revisions"]`),
+	))
+	assert.Contains(t, browsertest.Text(t, ctx, fixOf), "顺序应当反过来")
+	require.NoError(t, chromedp.Do(ctx,
+		chromedp.Click(chromedp.CSS(fixOf+` a[data-role="revisions"]`)),
+		browsertest.Visible(`#revisions-page[data-count="2"] #revision-2[data-author="reviewer"]`),
+	))
+	assert.Contains(t, browsertest.Text(t, ctx, `#revision-2 [data-change="ranking"]`), "A > B → B > A")
+	assert.Contains(t, browsertest.Text(t, ctx, `#revision-1 [data-role="state"]`), "已被审核员的修正取代")
 }

@@ -338,6 +338,7 @@ func TestDocsDescribeEveryField(t *testing.T) {
 		{doc: "docs/quality.md", section: "A judgment's revisions", types: []reflect.Type{reflect.TypeFor[review.Revisions](), reflect.TypeFor[review.Revision](),
 			reflect.TypeFor[review.RevisionEdit](), reflect.TypeFor[review.RevisionDecision](), reflect.TypeFor[review.RevisionAppeal](), reflect.TypeFor[review.Person]()},
 			extra: []string{"candidates"}}, // server's judgmentRevisions adds the turn's candidates
+		{doc: "docs/quality.md", section: "Fixed judgments on My work", types: []reflect.Type{reflect.TypeFor[review.FixedJudgment]()}},
 		{doc: "docs/quality.md", section: "Closing a batch", types: []reflect.Type{reflect.TypeFor[acceptance.CloseInput]()}, required: []string{"base_id"}},
 		{doc: "docs/quality.md", section: "The plan", types: []reflect.Type{reflect.TypeFor[acceptance.Settings]()}},
 		{doc: "docs/quality.md", section: "A batch", types: []reflect.Type{reflect.TypeFor[acceptance.Batch]()}},

@@ -137,3 +137,17 @@ export async function revisionsPage(judgmentId) {
     h("p", {}, h("a", { href: "#/work", i18n: "work.back" })));
   return page;
 }
+
+// fixesSection is My work's list of the trainer's judgments a reviewer fixed and accepted:
+// nothing to redo, so they are not reworks, but each links its revisions, where the
+// trainer sees what the reviewer changed.
+export async function fixesSection() {
+  const { fixes } = await api("GET", "/fixes");
+  if (fixes.length === 0) return null;
+  return h("section", { class: "card", id: "fixes" }, h("h3", { i18n: "revisions.fixesTitle" }),
+    h("p", { class: "muted", i18n: "revisions.fixesHint" }),
+    h("ul", {}, fixes.map((f) => h("li", { class: "fix", dataset: { review: f.review_id, judgment: f.judgment_id } },
+      h("strong", {}, f.campaign), " · ", f.question, h("br"),
+      h("span", { class: "muted" }, t("revisions.fixedBy", { name: f.reviewer, at: formatTime(f.fixed_at) })), f.comment ? ` · ${f.comment}` : "",
+      " ", h("a", { href: `#/judgments/${f.fixed_judgment_id}/revisions`, dataset: { role: "revisions" } }, t("revisions.link"))))));
+}

@@ -8,6 +8,7 @@ import { append, clear, clearErrors, errorBox, h, replace, showError, showRender
 import { locale, t } from "../i18n.js";
 import { isAdmin, roleIn } from "../session.js";
 import { reworksSection } from "./qc.js";
+import { fixesSection } from "./revisions.js"; // a judgment's revisions (issue 14)
 import { scoreFor } from "./trainkeys.js";
 
 const FLAGS = ["hallucination", "unsafe", "off_persona", "refusal"];
@@ -60,7 +61,8 @@ export async function workPage() {
       h("ul", {}, leads.map((b) => h("li", {}, h("a", { href: `#/bases/${b.id}` }, b.name), ` · ${t("work.members", { n: b.members })}`))))
     : null;
   const reworks = await reworksSection(); // quality control (issue 14): my rejected judgments
-  return h("div", { class: "page work" }, h("h1", { i18n: "work.title" }), reworks, list, led);
+  const fixes = await fixesSection(); // and those a reviewer fixed and accepted
+  return h("div", { class: "page work" }, h("h1", { i18n: "work.title" }), reworks, fixes, list, led);
 }
 
 // basePage is a lead's view of a base: who is working, what each did today, open claims
