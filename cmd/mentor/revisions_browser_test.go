@@ -54,7 +54,24 @@ func TestJudgmentRevisionsInChromium(t *testing.T) {
 	}
 	status, body = trainer.call("POST", fmt.Sprintf("/api/v1/reworks/%d/appeal", rejected.ReviewID), map[string]any{"reason": "A 引用了规定"})
 	require.Equal(t, http.StatusCreated, status, "%s", body)
+	// The resubmission scores B on the persona's first rubric dimension, which the page names
+	// by its label.
+	var chain struct {
+		PersonaID int64 `json:"persona_id"`
+	}
+	trainer.get(fmt.Sprintf("/api/v1/judgments/%d/revisions", first), &chain)
+	var persona struct {
+		Rubric []struct {
+			Key      string `json:"key"`
+			Label    string `json:"label"`
+			ScaleMax int    `json:"scale_max"`
+		} `json:"rubric"`
+	}
+	trainer.get(fmt.Sprintf("/api/v1/personas/%d", chain.PersonaID), &persona)
+	require.NotEmpty(t, persona.Rubric, "the demo persona has a rubric")
+	dim := persona.Rubric[0]
 	status, body = trainer.call("POST", fmt.Sprintf("/api/v1/reworks/%d/judgment", rejected.ReviewID), map[string]any{"idempotency_key": "revisions-e2e-2",
+		"ratings": map[string]any{fmt.Sprint(b.ID): map[string]int{dim.Key: dim.ScaleMax}},
 		"ranking": [][]int64{{b.ID}, {a.ID}}, "edit": map[string]any{"candidate_id": b.ID, "content": "按规定，限额为五万元。"},
 		"continue_from": map[string]any{"candidate_id": b.ID}, "time_spent_ms": 5000})
 	require.Equal(t, http.StatusCreated, status, "%s", body)
@@ -121,6 +138,8 @@ func TestJudgmentRevisionsInChromium(t *testing.T) {
 	assert.Contains(t, fix, "审核员")
 	assert.Contains(t, browsertest.Text(t, ctx, "#revision-3-edit-diff .add"), "见第三条", "the correction's diff from the trainer's revision")
 	assert.Contains(t, browsertest.Text(t, ctx, `#revision-2 [data-change="ranking"]`), "A > B → B > A")
+	assert.Contains(t, browsertest.Text(t, ctx, `#revision-2 [data-change="score"]`), fmt.Sprintf("回答 B 的 %s：– → %d", dim.Label, dim.ScaleMax), "a score change, by the rubric's label")
+	assert.Contains(t, browsertest.Text(t, ctx, `#revision-2 [data-role="marks"]`), fmt.Sprintf("%s %d", dim.Label, dim.ScaleMax))
 	assert.Contains(t, browsertest.Text(t, ctx, `#revision-2 .revision-decision[data-verdict="fixed"]`), "补上了依据")
 	rejection := browsertest.Text(t, ctx, `#revision-1 .revision-decision[data-verdict="rejected"]`)
 	for _, want := range []string{"排序错误", "B 的回答更准确", "A 引用了规定", "申诉待裁决"} {

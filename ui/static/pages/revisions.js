@@ -20,6 +20,22 @@ function scores(ratings) {
   return out;
 }
 
+// dimensionName is a rubric dimension's label in the interface's language; a key the
+// persona's rubric no longer has (or a rubric the reader may not load) shows as the key.
+let dimensionName = (key) => key;
+
+// marksView shows a revision's scores and flags per candidate, in the candidates' order.
+function marksView(r, cands) {
+  const rows = cands.map((c) => {
+    const dims = Object.entries((r.ratings || {})[c.id] || {}).map(([k, v]) => `${dimensionName(k)} ${v?.value ?? v}`);
+    const flags = ((r.flags || {})[c.id] || []).map((f) => t(`flag.${f}`));
+    if (!dims.length && !flags.length) return null;
+    return h("li", { dataset: { candidate: c.id } }, t("review.candidate", { label: letter(c.position) }), "：",
+      dims.join(" · "), dims.length && flags.length ? "；" : "", flags.length ? t("revisions.flags", { flags: flags.join("、") }) : "");
+  }).filter(Boolean);
+  return rows.length ? h("ul", { class: "revision-marks", dataset: { role: "marks" } }, rows) : null;
+}
+
 // changes lists what changed from prev to cur, as lines; the text diffs are appended by the
 // caller, as they need the server.
 function changes(prev, cur, cands) {
@@ -44,7 +60,7 @@ function changes(prev, cur, cands) {
     if (sa[key] === sb[key]) continue;
     const [cand, dim] = key.split("/");
     lines.push(h("li", { dataset: { change: "score", candidate: cand, dimension: dim } },
-      t("revisions.scoreChanged", { label: label(cand), dimension: dim, from: sa[key] ?? "–", to: sb[key] ?? "–" })));
+      t("revisions.scoreChanged", { label: label(cand), dimension: dimensionName(dim), from: sa[key] ?? "–", to: sb[key] ?? "–" })));
   }
   const flagText = (fs) => ((fs || []).length ? fs.map((f) => t(`flag.${f}`)).join("、") : t("revisions.none"));
   const fa = prev.flags || {};
@@ -101,6 +117,11 @@ export async function revisionsPage(judgmentId) {
   stopQC();
   const data = await api("GET", `/judgments/${judgmentId}/revisions`);
   const cands = data.candidates.slice().sort((a, b) => a.position - b.position);
+  // The rubric's labels for the scores; without it (a reader outside the project's
+  // persona pages) the keys stand in.
+  const { rubric = [] } = await api("GET", `/personas/${data.persona_id}`).catch(() => ({}));
+  const labels = Object.fromEntries(rubric.map((d) => [d.key, locale() === "en" ? d.label_en || d.label : d.label || d.label_en]));
+  dimensionName = (key) => labels[key] || key;
   const page = h("div", { class: "page revisions", id: "revisions-page", dataset: { judgment: judgmentId, count: data.revisions.length } });
   const cards = [];
   const revs = data.revisions;
@@ -117,6 +138,7 @@ export async function revisionsPage(judgmentId) {
         fixOf ? ` · ${t("revisions.fixOf", { seq: fixOf.seq })}` : "",
         r.resubmits ? ` · ${t("revisions.resubmission")}` : ""),
       h("p", { dataset: { role: "ranking" } }, t("review.revisionRanking"), rankingText(r.ranking, cands)),
+      marksView(r, cands),
       r.comment ? h("p", { class: "review-trainer-comment" }, t("revisions.comment"), r.comment) : null,
       r.edit ? [h("h4", {}, t("review.revisionEdit", { label: letter(cands.find((c) => c.id === r.edit.candidate_id)?.position ?? 0) })),
         h("div", { class: "reply", dataset: { role: "edit" } }, r.edit.content)] : null,
