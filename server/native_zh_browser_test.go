@@ -130,6 +130,22 @@ func TestEveryPageReadsAsChinese(t *testing.T) {
 	_, err = bs.ImportPeople(ctx0, project.ID, []base.PersonRow{{Line: 2, Login: "lead-user", Name: "基地组长", Base: hub.Name, Role: auth.RoleTrainer, Lead: true}})
 	require.NoError(t, err)
 
+	// A judgment's revisions (issue 14): the lead's judgment of a demo item, rejected by root
+	// with a reason, and their second revision, written directly (only the page is walked).
+	var revised int64
+	require.NoError(t, f.pool.QueryRow(ctx0, `WITH it AS (SELECT i.turn_id, t.user_message_id,
+				(SELECT array_agg(c.id ORDER BY c.position) FROM candidates c WHERE c.turn_id = i.turn_id) AS cands
+				FROM campaign_items i JOIN turns t ON t.id = i.turn_id WHERE i.campaign_id = $1 ORDER BY i.id LIMIT 1),
+			u AS (SELECT id FROM users WHERE login = 'lead-user'),
+			j1 AS (INSERT INTO judgments (turn_id, trainer_id, revision, idempotency_key, request_hash, ranking, ratings, flags, comment, continuation_message_id, time_spent_ms)
+				SELECT it.turn_id, u.id, 1, 'zh-revisions-1', '\x00', jsonb_build_array(jsonb_build_array(it.cands[1]), jsonb_build_array(it.cands[2])), '{}',
+					jsonb_build_object(it.cands[2]::text, jsonb_build_array('hallucination')), '先看第一个', it.user_message_id, 4000 FROM it, u RETURNING id),
+			rv AS (INSERT INTO reviews (judgment_id, campaign_id, reviewer_id, verdict, reason_code, comment, created_at)
+				SELECT j1.id, $1, $2, 'rejected', 'wrong_ranking', '第二个回答更准确', now() FROM j1)
+		INSERT INTO judgments (turn_id, trainer_id, revision, idempotency_key, request_hash, ranking, ratings, flags, comment, continuation_message_id, time_spent_ms)
+		SELECT it.turn_id, u.id, 2, 'zh-revisions-2', '\x00', jsonb_build_array(jsonb_build_array(it.cands[2]), jsonb_build_array(it.cands[1])), '{}', '{}',
+			'已重新比较', it.user_message_id, 5000 FROM it, u RETURNING id`, demoID, rootUser.ID).Scan(&revised))
+
 	var models []string
 	for _, m := range f.models.Models() {
 		models = append(models, m.Name)
@@ -164,6 +180,7 @@ func TestEveryPageReadsAsChinese(t *testing.T) {
 		}
 		if admin {
 			p = append(p, "#/admin/users", "#/admin/audit", fmt.Sprintf("#/bases/%d", hub.ID))
+			p = append(p, fmt.Sprintf("#/judgments/%d/revisions", revised)) // a judgment's revisions (issue 14)
 		}
 		return p
 	}

@@ -125,6 +125,8 @@ func tagOf(path string) string {
 		return "training"
 	case "reworks", "appeals", "batches": // quality control (issue 14)
 		return "quality"
+	case "judgments", "fixes": // a judgment's revisions (issue 14)
+		return "quality"
 	case "campaigns", "work", "claims", "bases": // campaigns (issue 13): set-up, work and bases
 		// Quality control (issue 14): a campaign's review, batches and QC figures.
 		for _, sub := range []string{"/review", "/batches", "/qc", "/appeals"} {
