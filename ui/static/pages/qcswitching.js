@@ -44,7 +44,7 @@ function nextSwitches(sw) {
     case "normal":
       return [
         t("qc.next.tighten", { n: n(sw.rejected_of_last_five) }),
-        sw.reduced_allowed ? t("qc.next.reduce", { score: n(sw.switching_score) }) : t("qc.next.reduceOff", { score: n(sw.switching_score) }),
+        sw.reduced_allowed ? t("qc.next.reduce", { left: n(Math.max(0, 30 - sw.switching_score)) }) : t("qc.next.reduceOff"),
       ];
     case "tightened":
       return [t("qc.next.relax", { n: n(sw.accepted_in_row) }), t("qc.next.discontinue", { n: n(sw.rejected_on_tightened) })];
