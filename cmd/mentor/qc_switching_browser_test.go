@@ -21,7 +21,8 @@ import (
 // computes from them:
 //   - a lead sees the setting as text and no note buttons;
 //   - the admin turns reduced inspection on: ten accepted batches (switching score 30) put
-//     the base on reduced inspection; "production irregular", confirmed, returns it to normal;
+//     the base on reduced inspection; "production irregular", confirmed, returns it to normal,
+//     and the note is listed under the base, there and after a reload;
 //   - a note the server refuses (the base went to tightened meanwhile) shows its message;
 //   - driven to discontinued, closing its batch is refused and the page offers to resume;
 //     resumed, the base is on tightened inspection and a batch closes again.
@@ -125,6 +126,7 @@ func TestSwitchingRulesInChromium(t *testing.T) {
 	var note string
 	require.NoError(t, conn.QueryRow(context.Background(), `SELECT note FROM inspection_notes WHERE campaign_id = $1 AND base_id = $2 AND kind = 'irregular'`, cid, base).Scan(&note))
 	assert.Equal(t, "基地停工两周", note)
+	assert.Contains(t, browsertest.Text(t, ctx, card+` [data-role="notes"] li[data-kind="irregular"]`), "记录生产不稳定（第 10 批之后）：基地停工两周")
 
 	// Meanwhile two batches are rejected: the base is on tightened inspection, so the
 	// irregularity the page still offers is refused, and the page says why.
@@ -149,6 +151,7 @@ func TestSwitchingRulesInChromium(t *testing.T) {
 		browsertest.Visible(card+` button[data-role="note-resumed"]`),
 	))
 	assert.Zero(t, browsertest.Count(t, ctx, card+` button[data-role="note-irregular"]`))
+	assert.Contains(t, browsertest.Text(t, ctx, card+` [data-role="notes"] li[data-kind="irregular"]`), "基地停工两周", "the page lists the notes recorded before")
 	require.NoError(t, chromedp.Do(ctx,
 		chromedp.Click(chromedp.CSS("#qc-close")),
 		browsertest.Visible(`#qc-close-form .error`),
@@ -166,6 +169,8 @@ func TestSwitchingRulesInChromium(t *testing.T) {
 	))
 	assert.Contains(t, browsertest.Text(t, ctx, card+` [data-role="recorded"]`), "现在：加严检验")
 	assert.Zero(t, browsertest.Count(t, ctx, card+" button"), "tightened inspection takes no note")
+	assert.Equal(t, 2, browsertest.Count(t, ctx, card+` [data-role="notes"] li`), "the resumption, then the irregularity")
+	assert.Equal(t, "resumed", browsertest.Attr(t, ctx, card+` [data-role="notes"] li`, "data-kind"))
 	browsertest.Screenshot(t, ctx, "switching-resumed")
 	require.NoError(t, chromedp.Do(ctx,
 		chromedp.Click(chromedp.CSS("#qc-close")),

@@ -4,9 +4,9 @@
 // project admin records of what the batches cannot show (production became irregular; a
 // discontinued inspection resumes). The server computes every state: this only shows it.
 import { api } from "../api.js";
-import { formatNumber, h, replace, showError } from "../dom.js";
+import { formatNumber, formatTime, h, replace, showError } from "../dom.js";
 import { t } from "../i18n.js";
-import { can } from "../session.js";
+import { can, session } from "../session.js";
 
 // reducedSetting is the campaign's reduced_allowed: a toggle for the project's admins (the
 // PUT's rule), text for anyone else. The PUT replaces batch_every too, so the settings go
@@ -59,9 +59,15 @@ function nextSwitches(sw) {
 // resumed when discontinued (the server refuses the rest, naming kind).
 const noteKind = (state) => (state === "discontinued" ? "resumed" : state === "normal" || state === "reduced" ? "irregular" : null);
 
-// baseSwitching is one base's card. After a note it is drawn again from the server's answer,
-// with a line saying what was recorded.
-function baseSwitching(campaign, base, sw, done = null) {
+// noteList lists the switching notes recorded for a base, newest first.
+const noteList = (notes) => (notes.length ? h("ul", { class: "muted", dataset: { role: "notes" } }, notes.map((n) =>
+  h("li", { dataset: { kind: n.kind } }, t(`qc.note.entry.${n.kind}`, { at: formatTime(n.created_at), by: n.by, seq: formatNumber(n.after_seq) }),
+    n.note ? `：${n.note}` : ""))) : null);
+
+// baseSwitching is one base's card, with the notes recorded for it. After a note it is drawn
+// again from the server's answer, with a line saying what was recorded and the new note
+// first in the list.
+function baseSwitching(campaign, base, sw, notes, done = null) {
   const card = h("section", { class: "card qc-switching", dataset: { base: base.id, state: sw.state } });
   const status = h("div", { dataset: { role: "status" } });
   const kind = can(campaign.project_id, "project.manage") ? noteKind(sw.state) : null;
@@ -90,7 +96,8 @@ function baseSwitching(campaign, base, sw, done = null) {
           showError(ask, err, status);
           return;
         }
-        card.replaceWith(baseSwitching(campaign, base, now, kind));
+        const mine = { kind, note: note.value, by: session()?.user?.display_name ?? "", created_at: new Date().toISOString(), after_seq: now.since_seq };
+        card.replaceWith(baseSwitching(campaign, base, now, [mine, ...notes], kind));
       });
       button.after(ask);
       note.focus();
@@ -105,14 +112,15 @@ function baseSwitching(campaign, base, sw, done = null) {
     sw.state === "discontinued" ? h("p", { class: "error", dataset: { role: "closing-refused" }, i18n: "qc.closingRefused" }) : null,
     h("ul", { dataset: { role: "next" } }, nextSwitches(sw).map((s) => h("li", {}, s))),
     done ? h("p", { class: "ok", dataset: { role: "recorded" } }, t(`qc.note.recorded.${done}`, { state: t(`qc.severity.${sw.state}`) })) : null,
-    button, status);
+    button, status, noteList(notes));
 }
 
 // switchingSection lists where each base with batches stands (the dashboard's tiers carry
 // it), or the one base the page is about.
 export function switchingSection(campaign, dash) {
   const bases = dash.tiers.map((g) => ({ base: { id: g.base_id, name: g.base }, sw: g.switching }));
+  const notesOf = (id) => (dash.notes || []).filter((n) => n.base_id === id);
   return h("section", { class: "card", id: "qc-switching", dataset: { section: "switching" } },
     h("h2", { i18n: "qc.switching" }), h("p", { class: "muted", i18n: "qc.switchingHint" }),
-    bases.length ? bases.map(({ base, sw }) => baseSwitching(campaign, base, sw)) : h("p", { class: "muted", i18n: "qc.noSwitching" }));
+    bases.length ? bases.map(({ base, sw }) => baseSwitching(campaign, base, sw, notesOf(base.id))) : h("p", { class: "muted", i18n: "qc.noSwitching" }));
 }
