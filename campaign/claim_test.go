@@ -363,12 +363,21 @@ func TestCounts(t *testing.T) {
 	assert.Equal(t, 1, w.Open)
 	require.NotNil(t, w.RemainingQuota)
 	assert.Equal(t, 10-3, *w.RemainingQuota, "two judged and one open count against the quota; the skip gave its unit back")
+	assert.Equal(t, 1, w.Available, "of 5 items, she judged 2, skipped 1 and holds 1: one is left for her")
+
 
 	people, err := f.store.BaseView(ctx, base)
 	require.NoError(t, err)
 	require.Len(t, people, 1)
 	assert.Equal(t, campaign.Person{UserID: alice, Login: "count-1", DisplayName: "count-1", Working: true, DoneToday: 1, OpenClaims: 1,
 		Skips: 1, LastActive: people[0].LastActive}, people[0])
+
+	// Her open claim lapses: it goes back to the pool, but never to her again.
+	f.clock.add(time.Duration(c.LeaseSeconds+1) * time.Second)
+	work, err = f.store.MyWork(ctx, alice, false)
+	require.NoError(t, err)
+	assert.Equal(t, 0, work[0].Open)
+	assert.Equal(t, 1, work[0].Available, "the lapsed item is not hers to take again")
 
 	outsider := f.trainers(t, "nobase", 1)[0]
 	work, err = f.store.MyWork(ctx, outsider, false)

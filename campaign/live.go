@@ -51,7 +51,7 @@ var ErrNotLive = errs.E(errs.Conflict, "this item's candidates were generated ah
 func (s *Store) StartLive(ctx context.Context, claimID, trainerID int64, start LiveStarter) (Claim, bool, error) {
 	now := s.now()
 	var hidden bool
-	err := pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
+	err := s.inTx(ctx, func(tx pgx.Tx) (context.Context, error) {
 		var owner int64
 		var state string
 		var lt LiveTurn
@@ -66,26 +66,26 @@ func (s *Store) StartLive(ctx context.Context, claimID, trainerID int64, start L
 			WHERE cl.id = $1 FOR UPDATE OF i`, claimID).
 			Scan(&owner, &state, &until, &lt.ItemID, &lt.CampaignID, &lt.ProjectID, &lt.PersonaID, &live, &turn, &lt.Question, &prior, &plan, &kind, &blind)
 		if err != nil {
-			return db.Error(err, "claim %d", claimID)
+			return ctx, db.Error(err, "claim %d", claimID)
 		}
 		if err := checkOwnOpen(owner, trainerID, state, until, now); err != nil {
-			return err
+			return ctx, err
 		}
 		if !live {
-			return ErrNotLive
+			return ctx, ErrNotLive
 		}
 		lt.Blind = blind || kind == BlindPairwise
 		hidden = lt.Blind
 		if turn != nil {
 			_, err := start.RestartItem(ctx, *turn, trainerID, lt.Blind)
-			return err
+			return ctx, err
 		}
 		var msgs []PriorMessage
 		if err := json.Unmarshal(prior, &msgs); err != nil {
-			return err
+			return ctx, err
 		}
 		if err := json.Unmarshal(plan, &lt.Plan); err != nil {
-			return err
+			return ctx, err
 		}
 		lt.TrainerID = trainerID
 		if len(msgs) > 0 {
@@ -93,7 +93,7 @@ func (s *Store) StartLive(ctx context.Context, claimID, trainerID int64, start L
 			// engine on a connection of its own) can continue from its last message. Should the
 			// start fail, it stays behind, an unjudged conversation nobody sees.
 			if lt.ConversationID, lt.ParentID, err = s.storePrior(ctx, lt, msgs); err != nil {
-				return err
+				return ctx, err
 			}
 		}
 		if lt.Blind {
@@ -102,16 +102,35 @@ func (s *Store) StartLive(ctx context.Context, claimID, trainerID int64, start L
 		}
 		id, err := start.StartItem(ctx, lt)
 		if err != nil {
-			return err
+			return ctx, err
 		}
-		_, err = tx.Exec(ctx, `UPDATE campaign_items SET turn_id = $2 WHERE id = $1`, lt.ItemID, id)
-		return err
+		// The turn is committed and streaming: from here the item must get it, even when the
+		// trainer's request goes away (a reload, a closed tab), or the item would stay without
+		// a turn and its next claimant would start, and pay for, a second one.
+		linked := context.WithoutCancel(ctx)
+		_, err = tx.Exec(linked, `UPDATE campaign_items SET turn_id = $2 WHERE id = $1`, lt.ItemID, id)
+		return linked, err
 	})
 	if err != nil {
 		return Claim{}, false, db.Error(err, "start the live item of claim %d", claimID)
 	}
 	c, err := getClaim(ctx, s.pool, claimID)
 	return c, hidden, err
+}
+
+// inTx runs do in a transaction begun with ctx and commits it with the context do returns:
+// do makes the commit uncancellable once it has done what must be kept.
+func (s *Store) inTx(ctx context.Context, do func(pgx.Tx) (context.Context, error)) error {
+	tx, err := s.pool.Begin(ctx)
+	if err != nil {
+		return err
+	}
+	commit, err := do(tx)
+	if err != nil {
+		_ = tx.Rollback(context.WithoutCancel(ctx))
+		return err
+	}
+	return tx.Commit(commit)
 }
 
 // storePrior writes an item's prior conversation (as pre-generation does, storeGenerated)

@@ -26,7 +26,7 @@ type Work struct {
 	Week              int        `json:"week"`      // items I judged this week (from Monday)
 	Skipped           int        `json:"skipped"`   // items I skipped, ever
 	Open              int        `json:"open"`      // my open claims
-	Available         int        `json:"available"` // ready items still short of k
+	Available         int        `json:"available"` // items the next claim could deal me now
 	// RemainingQuota is what is left of my base's quota, in judgments; null when there is no
 	// quota.
 	RemainingQuota *int `json:"remaining_quota"`
@@ -52,7 +52,11 @@ func (s *Store) MyWork(ctx context.Context, trainerID int64, admin bool) ([]Work
 			(SELECT count(*) FROM claims WHERE campaign_id = c.id AND trainer_id = $1 AND state = 'submitted' AND closed_at >= $4)::int,
 			(SELECT count(*) FROM claims WHERE campaign_id = c.id AND trainer_id = $1 AND state = 'skipped')::int,
 			(SELECT count(*) FROM claims WHERE campaign_id = c.id AND trainer_id = $1 AND state = 'open' AND lease_until > $5)::int,
-			(SELECT count(*) FROM campaign_items WHERE campaign_id = c.id AND generation = 'ready' AND completed_at IS NULL AND NOT set_aside)::int,
+			-- What Next would deal me now: ready, short of k, not a gold item (those are dealt
+			-- apart, at a rate), and never claimed by me (judged, skipped, lapsed or open).
+			(SELECT count(*) FROM campaign_items i WHERE i.campaign_id = c.id AND i.generation = 'ready' AND i.completed_at IS NULL
+				AND NOT i.set_aside AND NOT i.gold AND i.taken < c.k + i.extra_k
+				AND NOT EXISTS (SELECT 1 FROM claims cl WHERE cl.item_id = i.id AND cl.trainer_id = $1))::int,
 			`+quotaLimitSQL+`, cb.used
 		FROM campaigns c
 		LEFT JOIN campaign_bases cb ON cb.campaign_id = c.id AND cb.base_id = (SELECT base_id FROM mine)

@@ -2,12 +2,18 @@ package llm_test
 
 import (
 	"context"
+	"net"
 	"net/http"
+	"net/http/httptest"
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
+
+	"golang.org/x/sync/errgroup"
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
@@ -203,4 +209,48 @@ func TestRegistryEnforcesMaxConcurrent(t *testing.T) {
 	res, err := p.Stream(ctx, request, func(llm.Delta) {})
 	assert.ErrorIs(t, err, context.Canceled)
 	assert.Equal(t, llm.Cancelled, res.Status)
+}
+
+// TestRegistryKeepsConnectionsToAnEndpoint streams two waves of 8 at once to one endpoint
+// (max_concurrent 8): the second wave reuses the first's connections, so the endpoint sees 8
+// connections in all. Go's default transport keeps 2 idle, and the second wave dialled 6 more.
+func TestRegistryKeepsConnectionsToAnEndpoint(t *testing.T) {
+	t.Parallel()
+	var dialled atomic.Int32
+	var arrived atomic.Pointer[sync.WaitGroup] // the wave's requests, each waiting for all 8
+	srv := httptest.NewUnstartedServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		wave := arrived.Load()
+		wave.Done()
+		wave.Wait()
+		streamHeaders(w)
+		write(w, chunk("好", "", "stop"), "data: [DONE]\n\n")
+	}))
+	srv.Config.ConnState = func(_ net.Conn, s http.ConnState) {
+		if s == http.StateNew {
+			dialled.Add(1)
+		}
+	}
+	srv.Start()
+	t.Cleanup(srv.Close)
+	path := writeFile(t, "endpoints:\n  - name: pooled\n    base_url: "+srv.URL+"\n    max_concurrent: 8\n    models:\n      - name: m\n")
+	reg, err := llm.NewRegistry(context.Background(), llm.RegistryConfig{ModelsFile: path})
+	require.NoError(t, err)
+	_, p, err := reg.Model("m")
+	require.NoError(t, err)
+	for wave := range 2 {
+		// All 8 streams of a wave are open at the upstream at once: none is answered until
+		// all 8 have arrived, so each needs a connection of its own.
+		var all sync.WaitGroup
+		all.Add(8)
+		arrived.Store(&all)
+		var g errgroup.Group
+		for range 8 {
+			g.Go(func() error {
+				_, err := p.Stream(context.Background(), request, func(llm.Delta) {})
+				return err
+			})
+		}
+		require.NoError(t, g.Wait(), "wave %d", wave)
+	}
+	assert.LessOrEqual(t, dialled.Load(), int32(8), "the second wave reuses the first's connections")
 }
