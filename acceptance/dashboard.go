@@ -2,6 +2,7 @@ package acceptance
 
 import (
 	"context"
+	"time"
 
 	"github.com/jackc/pgx/v5"
 
@@ -22,6 +23,21 @@ type Dashboard struct {
 	Defects   []Defects  `json:"defects"` // rejections by reason, most first
 	Tiers     []TierGap  `json:"tiers"`   // per base: its own check against the centre's acceptance
 	Reviews   Counts     `json:"reviews"`
+	// Notes are the switching notes recorded for the campaign's bases (for one base, its
+	// own), newest first: what the switching rules read besides the batches, and why.
+	Notes []NoteRecord `json:"notes"`
+}
+
+// NoteRecord is a recorded switching note, as the QC page lists it.
+type NoteRecord struct {
+	ID        int64     `json:"id" db:"id"`
+	BaseID    int64     `json:"base_id" db:"base_id"`
+	Base      string    `json:"base" db:"base"`
+	Kind      string    `json:"kind" db:"kind"`           // irregular or resumed
+	AfterSeq  int       `json:"after_seq" db:"after_seq"` // the base's batch it was recorded after
+	Note      string    `json:"note" db:"note"`
+	By        string    `json:"by" db:"by"` // the display name of the admin who recorded it
+	CreatedAt time.Time `json:"created_at" db:"created_at"`
 }
 
 // Defects is how many judgments were rejected for one reason (fixed ones count as
@@ -105,6 +121,12 @@ func (s *Store) Dashboard(ctx context.Context, campaignID int64, baseID *int64) 
 		if out.Tiers[i].Switching, err = switchingOf(ctx, s.pool, campaignID, out.Tiers[i].BaseID, *out.Settings.ReducedAllowed); err != nil {
 			return out, err
 		}
+	}
+	rows, _ = s.pool.Query(ctx, `SELECT n.id, n.base_id, b.name AS base, n.kind, n.after_seq, n.note, u.display_name AS by, n.created_at
+		FROM inspection_notes n JOIN bases b ON b.id = n.base_id JOIN users u ON u.id = n.created_by
+		WHERE n.campaign_id = $1 AND ($2::bigint IS NULL OR n.base_id = $2) ORDER BY n.id DESC`, campaignID, baseID)
+	if out.Notes, err = pgx.CollectRows(rows, pgx.RowToStructByName[NoteRecord]); err != nil {
+		return out, db.Error(err, "switching notes of campaign %d", campaignID)
 	}
 	err = s.pool.QueryRow(ctx, `SELECT
 			(SELECT count(*) FROM review_queue q WHERE q.campaign_id = $1 AND ($2::bigint IS NULL OR q.base_id = $2))::int,

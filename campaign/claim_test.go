@@ -365,7 +365,6 @@ func TestCounts(t *testing.T) {
 	assert.Equal(t, 10-3, *w.RemainingQuota, "two judged and one open count against the quota; the skip gave its unit back")
 	assert.Equal(t, 1, w.Available, "of 5 items, she judged 2, skipped 1 and holds 1: one is left for her")
 
-
 	people, err := f.store.BaseView(ctx, base)
 	require.NoError(t, err)
 	require.Len(t, people, 1)

@@ -614,6 +614,8 @@ var zhCN = map[string]string{
 	"at most 2000 characters":     "最多 2000 个字符",
 	"there is no base %d":         "没有基地 %d",
 	"project of campaign %d":      "任务 %d 所属的项目",
+	// The switching-rules screen (issue 14): the QC answer lists the notes recorded.
+	"switching notes of campaign %d": "任务 %d 的转移规则记录",
 	// Issue 13, live generation for campaigns (campaign/live.go, server/api_campaign_live.go).
 	"this item's candidates were generated ahead: read them from its turn":      "此题目的候选是提前生成的：请从它的轮次读取",
 	"must be a JSON object of candidate ids to event numbers, like {\"51\": 7}": "必须是候选 ID 到事件序号的 JSON 对象，例如 {\"51\": 7}",

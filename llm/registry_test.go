@@ -213,7 +213,8 @@ func TestRegistryEnforcesMaxConcurrent(t *testing.T) {
 
 // TestRegistryKeepsConnectionsToAnEndpoint streams two waves of 8 at once to one endpoint
 // (max_concurrent 8): the second wave reuses the first's connections, so the endpoint sees 8
-// connections in all. Go's default transport keeps 2 idle, and the second wave dialled 6 more.
+// connections in all (give or take a race, below). Go's default transport keeps 2 idle, and
+// the second wave dialled 6 more.
 func TestRegistryKeepsConnectionsToAnEndpoint(t *testing.T) {
 	t.Parallel()
 	var dialled atomic.Int32
@@ -252,5 +253,8 @@ func TestRegistryKeepsConnectionsToAnEndpoint(t *testing.T) {
 		}
 		require.NoError(t, g.Wait(), "wave %d", wave)
 	}
-	assert.LessOrEqual(t, dialled.Load(), int32(8), "the second wave reuses the first's connections")
+	// A connection goes back to the idle pool just after its stream's end is read, so a
+	// second-wave stream may now and then race it and dial one more; keeping only 2, the
+	// second wave dials at least 6.
+	assert.LessOrEqual(t, dialled.Load(), int32(10), "the second wave reuses the first's connections")
 }

@@ -77,6 +77,9 @@ var allowedLatin = map[string]bool{
 	"KTOTrainer": true, "LLaMA-Factory": true,
 	// The candidates' letters, as Chinese exams letter their options.
 	"A": true, "B": true, "C": true, "D": true, "E": true, "F": true,
+	// GB/T 2828.1's sample size code letters (字码 A to R; I, O and Q are not used), which the
+	// Chinese standard writes in Latin too: the QC page's plans show them.
+	"G": true, "H": true, "J": true, "K": true, "L": true, "M": true, "N": true, "P": true, "R": true,
 	// Data the test stored: logins and the demo's own names.
 	"root": true, "Demo": true, "demo": true,
 }
@@ -128,6 +131,14 @@ func TestEveryPageReadsAsChinese(t *testing.T) {
 	hub, err := bs.Create(ctx0, "东区标注基地")
 	require.NoError(t, err)
 	_, err = bs.ImportPeople(ctx0, project.ID, []base.PersonRow{{Line: 2, Login: "lead-user", Name: "基地组长", Base: hub.Name, Role: auth.RoleTrainer, Lead: true}})
+	require.NoError(t, err)
+
+	// Switching rules (issue 14): a batch of the hub's, so the QC page shows a base's
+	// switching card (its state, reason, score and next switches) and, for admins, its note
+	// button.
+	_, err = f.pool.Exec(ctx0, `INSERT INTO batches (campaign_id, base_id, seq, lot_size, aql, severity, code_letter, plan_letter,
+			sample_size, ac, re, seed, centre_result, closed_by, closed_at)
+		VALUES ($1, $2, 1, 1000, '1.0', 'normal', 'J', 'J', 80, 2, 3, 1, 'accepted', $3, now())`, demoID, hub.ID, rootUser.ID)
 	require.NoError(t, err)
 
 	// A judgment's revisions (issue 14): the lead's judgment of a demo item, rejected by root

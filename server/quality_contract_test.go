@@ -106,6 +106,16 @@ func TestQualityAnswersMatchTheContract(t *testing.T) {
 	status, body = a.call(t, "GET", path("/qc?base=%d", base), nil)
 	want(200, status, body, "qc of one base")
 	assert.Equal(t, "start", body["switching"].(map[string]any)["reason"])
+	// The QC page lists the notes recorded (the switching notes screen, issue 14).
+	notes, _ := body["notes"].([]any)
+	require.Len(t, notes, 1, "%v", body["notes"])
+	note := notes[0].(map[string]any)
+	assert.Equal(t, []any{"irregular", "停工", float64(base), float64(0)}, []any{note["kind"], note["note"], note["base_id"], note["after_seq"]})
+	assert.Equal(t, "契约基地", note["base"])
+	assert.NotEmpty(t, note["by"])
+	status, body = a.call(t, "GET", path("/qc"), nil)
+	want(200, status, body, "qc of the campaign")
+	assert.Len(t, body["notes"], 1, "the campaign's page lists every base's notes")
 
 	status, body = a.call(t, "DELETE", path("/gold/%d", item), nil)
 	want(204, status, body, "remove gold")

@@ -250,7 +250,10 @@ async function campaignCard(c, warnings, baseName) {
         quotaText(b, baseName(b.base_id))))) : null,
       campaign.state !== "closed" ? h("label", { class: "field" }, h("span", { i18n: "campaigns.items" }), file) : null,
       h("div", { class: "row" }, buttons, regen,
-        h("a", { href: `#/campaigns/${c.id}/trainers`, dataset: { role: "quality" }, i18n: "campaigns.quality" })), failedList, msg);
+        h("a", { href: `#/campaigns/${c.id}/trainers`, dataset: { role: "quality" }, i18n: "campaigns.quality" }),
+        // Switching rules (issue 14): the QC page, where a centre admin allows reduced
+        // inspection and records the switching notes.
+        h("a", { href: `#/campaigns/${c.id}/qc`, dataset: { role: "qc" }, i18n: "qc.link" })), failedList, msg);
   }
   await render();
   return card;

@@ -7,6 +7,7 @@ import { chart } from "../chart.js";
 import { formatNumber, formatTime, h, replace, showError } from "../dom.js";
 import { locale, t } from "../i18n.js";
 import { session } from "../session.js";
+import { reducedSetting, switchingSection } from "./qcswitching.js";
 
 const letter = (position) => String.fromCharCode(64 + position);
 const pct = (x) => (x == null ? "–" : `${Math.round(x * 10) / 10}%`);
@@ -594,6 +595,10 @@ export async function qcPage(campaignId, baseId = null) {
   const r = dash.reviews;
   page.append(h("h1", {}, t("qc.title", { name: campaign.name })),
     h("p", { class: "muted" }, t("qc.settings", { aql: dash.settings.aql }), dash.severity ? ` · ${t(`qc.severity.${dash.severity}`)}` : ""),
+    // Switching rules (issue 14, qcswitching.js): reduced inspection's setting, and where
+    // each base stands with the notes a project admin records.
+    reducedSetting(campaign, dash.settings, async () => replace(page, await qcPage(campaignId, baseId))),
+    switchingSection(campaign, dash),
     h("dl", { class: "work-counts", id: "qc-counts" },
       ["waiting", "accepted", "rejected", "reworks", "appeals"].flatMap((k) => [h("dt", { i18n: `qc.count.${k}` }), h("dd", { dataset: { count: k } }, r[k])])),
     h("p", {}, h("a", { class: "button", href: `#/campaigns/${campaignId}/review`, id: "qc-review-link", i18n: "qc.review" }), " ",
