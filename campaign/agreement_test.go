@@ -3,6 +3,7 @@ package campaign_test
 import (
 	"context"
 	"testing"
+	"time"
 
 	"github.com/jackc/pgx/v5"
 	"github.com/stretchr/testify/assert"
@@ -158,13 +159,21 @@ func BenchmarkAgreementRefresh(b *testing.B) {
 	_, err = f.pool.Exec(ctx, `ANALYZE`)
 	require.NoError(b, err)
 	r := agreement.NewRefresher(f.pool, f.clock.now, nil)
+	// The first refresh in a process took about 0.7 s more than the next ones (2.2 s against
+	// 1.2-1.5 s at 100,000 judgments): the server's job refreshes every 30 s, so the loop
+	// times the refreshes after it, and the first is reported apart.
+	start := time.Now()
+	_, err = r.Refresh(ctx, c.ID)
+	require.NoError(b, err)
+	first := time.Since(start)
 	var sum agreement.Summary
-	for b.Loop() {
+	for b.Loop() { // b.Loop starts the timer afresh
 		sum, err = r.Refresh(ctx, c.ID)
 		require.NoError(b, err)
 	}
 	require.Equal(b, items*3, sum.Judgments)
 	b.ReportMetric(float64(sum.Judgments), "judgments")
+	b.ReportMetric(first.Seconds(), "first-refresh-s")
 }
 
 // seedAgreementJudgments writes items items into campaign, each with a turn and three

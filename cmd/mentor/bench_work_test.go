@@ -47,11 +47,14 @@ func BenchmarkSubmitToNextItem(b *testing.B) {
 	trainer, admin := m.signIn(b, "trainer"), m.signIn(b, "admin")
 	work := demoCampaign(b, trainer, 1)
 	imported, judged := 0, 0
-	// ready makes sure the trainer has n more items than judged (and the three the screen
-	// holds), importing questions into the demo campaign and waiting for their candidates.
+	// ready makes sure n items, and the three the screen holds ahead, are the trainer's to
+	// judge: held open, or there for the taking (My work's available counts only items the
+	// trainer has not claimed). It imports questions into the demo campaign for the shortfall
+	// and waits for their candidates.
 	ready := func(n int) {
-		want := judged + n + 3
-		if short := want - work.Available; short > 0 {
+		want := n + 3
+		work = demoCampaign(b, trainer, 0) // as it stands now
+		if short := want - work.Available - work.Open; short > 0 {
 			var lines strings.Builder
 			for range short {
 				imported++
@@ -61,7 +64,11 @@ func BenchmarkSubmitToNextItem(b *testing.B) {
 				map[string][]byte{"bench.jsonl": []byte(lines.String())})
 			require.Equal(b, http.StatusOK, status, "%s", body)
 		}
-		work = demoCampaign(b, trainer, want)
+		// The screen may claim meanwhile: what it holds and what is left count alike.
+		for deadline := time.Now().Add(time.Minute); work.Available+work.Open < want; work = demoCampaign(b, trainer, 0) {
+			require.True(b, time.Now().Before(deadline), "%d items are the trainer's after a minute, want %d", work.Available+work.Open, want)
+			time.Sleep(100 * time.Millisecond) // readiness polling: the background jobs run on their own
+		}
 	}
 	ready(items)
 
