@@ -61,15 +61,7 @@ func TestQCScreensInChromium(t *testing.T) {
 
 	ctx := browsertest.New(t, 3*time.Minute)
 	require.NoError(t, chromedp.Do(ctx, chromedp.EmulateViewport(1440, 900)))
-	signedIn := false
-	as := func(login string) {
-		t.Helper()
-		if signedIn {
-			require.NoError(t, chromedp.Do(ctx, chromedp.Click(chromedp.CSS("#sign-out")), browsertest.Visible("#signin-form")))
-		}
-		require.NoError(t, chromedp.Do(ctx, m.browserSignIn(login)))
-		signedIn = true
-	}
+	as := m.browserAs(t, ctx)
 	ready := func() string {
 		return `#review-page[data-judgment]:not([data-judgment=""]):not([data-busy]) #review-panes .pane`
 	}

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"context"
 	"fmt"
 	"net/http"
 	"strings"
@@ -156,4 +157,18 @@ func (m mentor) browserSignIn(login string) chromedp.Action[chromedp.Void] {
 		chromedp.Click(chromedp.CSS("#signin-submit")),
 		browsertest.Visible("#current-user"),
 	)
+}
+
+// browserAs returns a function that signs the browser in as login, signing out whoever was
+// signed in before: for tests that walk one screen as several people in turn.
+func (m mentor) browserAs(t *testing.T, ctx context.Context) func(login string) {
+	signedIn := false
+	return func(login string) {
+		t.Helper()
+		if signedIn {
+			require.NoError(t, chromedp.Do(ctx, chromedp.Click(chromedp.CSS("#sign-out")), browsertest.Visible("#signin-form")))
+		}
+		require.NoError(t, chromedp.Do(ctx, m.browserSignIn(login)))
+		signedIn = true
+	}
 }
