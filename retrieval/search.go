@@ -239,6 +239,14 @@ const TextMatchBudget = 1000
 // from full text.
 const TextRankCap = 1000
 
+// TextFallbackSpread bounds the index's work in the pairs' and triples' fallbacks: of the four
+// rarest terms, one more than this many times as common as the rarest is left out (the two,
+// or three, rarest always stay). An OR of conjunctions has no term every match must hold, so
+// the GIN scan reads every posting list the tsquery names, whole: at 100k chunks an English
+// question's fallback paired "declare" (13,724 chunks) with the product's words (1,288) and
+// its index scan read 19,684 postings for a match it then capped (issue 17).
+const TextFallbackSpread = 4
+
 // passageColumns are a Passage's stored fields, as SearchGroup reads them for the fused top k.
 const passageColumns = `c.id, c.document_id, c.corpus_id, c.version, c.position, d.slug, d.lang, d.title, c.heading_path, c.text,
 	coalesce(c.page, 0), c.current`
@@ -304,13 +312,13 @@ var TextSQL = fmt.Sprintf(`WITH terms AS (
 ), pairs AS (
 	SELECT q, est, sum(est) OVER w - est AS before, row_number() OVER w AS k FROM (
 		SELECT quote_literal(a.term) || ' & ' || quote_literal(b.term) AS q, a.df::float8 * b.df / size.n AS est
-		FROM terms a JOIN terms b ON a.n < b.n AND b.n <= 4, size) p
+		FROM terms a JOIN terms b ON a.n < b.n AND b.n <= 4 AND (b.n = 2 OR b.df <= %[3]d * (SELECT min(df) FROM terms)), size) p
 	WINDOW w AS (ORDER BY est, q)
 ), triples AS (
 	SELECT q, est, sum(est) OVER w - est AS before, row_number() OVER w AS k FROM (
 		SELECT quote_literal(a.term) || ' & ' || quote_literal(b.term) || ' & ' || quote_literal(c.term) AS q,
 			a.df::float8 * b.df * c.df / (size.n * size.n) AS est
-		FROM terms a JOIN terms b ON a.n < b.n JOIN terms c ON b.n < c.n AND c.n <= 4, size) p
+		FROM terms a JOIN terms b ON a.n < b.n JOIN terms c ON b.n < c.n AND c.n <= 4 AND (c.n = 3 OR c.df <= %[3]d * (SELECT min(df) FROM terms)), size) p
 	WINDOW w AS (ORDER BY est, q)
 ), tsq AS MATERIALIZED (
 	-- Materialized, so that the choice is planned once and not again for each of its two
@@ -333,7 +341,7 @@ var TextSQL = fmt.Sprintf(`WITH terms AS (
 		LIMIT %[2]d) m
 	ORDER BY rank DESC, id DESC LIMIT $5
 )
-SELECT id, rank FROM txt`, TextMatchBudget, TextRankCap)
+SELECT id, rank FROM txt`, TextMatchBudget, TextRankCap, TextFallbackSpread)
 
 // TextArgs picks TextSQL's arguments out of SearchArgs'.
 func TextArgs(args []any) []any { return []any{args[1], args[2], args[3], args[5], args[6]} }
