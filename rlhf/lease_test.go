@@ -209,3 +209,37 @@ func TestAStreamNeedsALease(t *testing.T) {
 	_, err = s.Flush(context.Background(), rlhf.Lease{}, []rlhf.Snapshot{{ID: 1}})
 	assert.Equal(t, errs.Internal, errs.KindOf(err))
 }
+
+// TestFlushSavesInChunksThatLeaveCommitsDurable: a save of many streams is a round trip per
+// chunk of 32 (a final save waits for its row's chunk, not for every stream), each chunk its
+// own transaction that does not wait for the WAL, and the connection it used commits durably
+// afterwards: a judgment written on it next must not be the one a crash loses.
+func TestFlushSavesInChunksThatLeaveCommitsDurable(t *testing.T) {
+	t.Parallel()
+	pool, rt := pgtest.CountingPool(t, 1)
+	ctx := context.Background()
+	lease := rlhf.Lease{Owner: "replica-a", For: time.Hour}
+	var snaps []rlhf.Snapshot
+	var want []int64
+	for range 5 { // 40 streams: two chunks
+		for _, c := range newLeasedTurn(t, pool, 8, lease).Candidates {
+			snaps = append(snaps, rlhf.Snapshot{ID: c.ID, Content: "部分", Seq: 3, Dirty: true})
+			want = append(want, c.ID)
+		}
+	}
+	s := rlhf.NewStore(pool)
+	_, err := s.Flush(ctx, lease, snaps[:1]) // warm: a statement's first run also prepares it
+	require.NoError(t, err)
+	before := rt.Count()
+	kept, err := s.Flush(ctx, lease, snaps)
+	require.NoError(t, err)
+	assert.EqualValues(t, 2, rt.Count()-before, "one round trip per chunk of 32")
+	slices.Sort(kept)
+	assert.Equal(t, want, kept)
+	for _, id := range []int64{want[0], want[len(want)-1]} {
+		assert.Equal(t, "部分", readLease(t, pool, id).content)
+	}
+	var setting string
+	require.NoError(t, pool.QueryRow(ctx, `SHOW synchronous_commit`).Scan(&setting))
+	assert.Equal(t, "on", setting, "the save's setting ended with its transaction")
+}
