@@ -447,7 +447,7 @@ func (s *Store) SearchGroup(ctx context.Context, dim int, args []any) ([]Passage
 		return nil
 	})
 	if err != nil {
-		return nil, db.Error(err, "read the passages found")
+		return nil, db.Error(err, "read chunks")
 	}
 	res := make([]Passage, 0, len(out))
 	for _, p := range out {
