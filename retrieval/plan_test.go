@@ -59,7 +59,11 @@ func TestSearchStatementsUseTheirCachedPlans(t *testing.T) {
 		require.NoError(t, rows.Err())
 	}
 
-	plans := map[string][2]int64{} // statement: generic, custom
+	// Per connection: PostgreSQL plans a statement for its values on a connection's first
+	// five runs of it, so a statement on its cached plan has at most five custom plans on
+	// each connection, however the pool shared the runs out between its two.
+	plans := map[string][2]int64{}   // statement: generic, custom, on all connections
+	mostCustom := map[string]int64{} // statement: the most custom plans on one connection
 	for _, conn := range pool.AcquireAllIdle(ctx) {
 		rows, err := conn.Query(ctx, `SELECT statement, generic_plans, custom_plans FROM pg_prepared_statements`)
 		require.NoError(t, err)
@@ -68,6 +72,7 @@ func TestSearchStatementsUseTheirCachedPlans(t *testing.T) {
 			var g, cu int64
 			require.NoError(t, rows.Scan(&sql, &g, &cu))
 			plans[sql] = [2]int64{plans[sql][0] + g, plans[sql][1] + cu}
+			mostCustom[sql] = max(mostCustom[sql], cu)
 		}
 		require.NoError(t, rows.Err())
 		conn.Release()
@@ -75,7 +80,8 @@ func TestSearchStatementsUseTheirCachedPlans(t *testing.T) {
 	for name, sql := range map[string]string{"vector list": vectorSQL, "full-text list": retrieval.TextSQL, "passages": retrieval.PassagesSQL} {
 		p := plans[sql]
 		assert.Equal(t, int64(16), p[0]+p[1], "%s: runs", name)
-		assert.Greater(t, p[0], p[1], "%s: runs on the cached plan, against runs planned for the call", name)
+		assert.LessOrEqual(t, mostCustom[sql], int64(5), "%s: planned for the call after a connection's first five runs", name)
+		assert.Positive(t, p[0], "%s: runs on the cached plan", name)
 	}
 	control := plans[retrieval.VectorSQL(c.Dimension)]
 	assert.Equal(t, [2]int64{0, 16}, control, "the vector list with its filters and limit as parameters: generic, custom plans")

@@ -251,6 +251,17 @@ const TextFallbackSpread = 4
 const passageColumns = `c.id, c.document_id, c.corpus_id, c.version, c.position, d.slug, d.lang, d.title, c.heading_path, c.text,
 	coalesce(c.page, 0), c.current`
 
+// QueueEfSearch queues on b the setting of hnsw.ef_search, for the rest of b's transaction,
+// by the size of the index a search of dim dimensions walks: every current chunk of that
+// dimension, in every corpus (corpora.current_chunks; the index spans corpora). Above
+// db.HNSWLargeIndex vectors it is db.HNSWEfSearchLarge, else db.HNSWEfSearch. A batch sent
+// outside a transaction block is one implicit transaction, so it holds for the statements
+// queued after it and ends with them.
+func QueueEfSearch(b *pgx.Batch, dim int) {
+	b.Queue(`SELECT set_config('hnsw.ef_search', (CASE WHEN coalesce(sum(current_chunks), 0) > $2::bigint THEN $3::int ELSE $4::int END)::text, true)
+		FROM corpora WHERE dimension = $1::int`, dim, db.HNSWLargeIndex, db.HNSWEfSearchLarge, db.HNSWEfSearch)
+}
+
 // VectorSQL is the vector list's statement for vectors of dim dimensions in its general form,
 // on SearchArgs' first five arguments: the ids of the chunks nearest $1 and their distances,
 // cut to $5. It relies on pgvector's iterative index scans (set on every pooled connection,
@@ -362,7 +373,6 @@ func (s *Store) SearchGroup(ctx context.Context, dim int, args []any) ([]Passage
 		score float64 // the list's own: distance, or ts_rank
 	}
 	list := func(sql string, args []any, text bool) ([]hit, error) {
-		rows, _ := s.pool.Query(ctx, sql, args...)
 		var out []hit
 		var h hit
 		var rank float32
@@ -370,13 +380,27 @@ func (s *Store) SearchGroup(ctx context.Context, dim int, args []any) ([]Passage
 		if text {
 			dest[1] = &rank // ts_rank is a real: compare it as one
 		}
-		_, err := pgx.ForEachRow(rows, dest, func() error {
-			if text {
-				h.score = float64(rank)
-			}
-			out = append(out, h)
-			return nil
-		})
+		read := func(rows pgx.Rows) error {
+			_, err := pgx.ForEachRow(rows, dest, func() error {
+				if text {
+					h.score = float64(rank)
+				}
+				out = append(out, h)
+				return nil
+			})
+			return err
+		}
+		if text {
+			rows, _ := s.pool.Query(ctx, sql, args...)
+			err := read(rows)
+			return out, err
+		}
+		// The vector list's ef_search follows the size of the index it walks, in the same
+		// round trip and for this statement only (the batch is one implicit transaction).
+		b := &pgx.Batch{}
+		QueueEfSearch(b, dim)
+		b.Queue(sql, args...).Query(read)
+		err := s.pool.SendBatch(ctx, b).Close()
 		return out, err
 	}
 	var vec, txt []hit

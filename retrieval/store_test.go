@@ -4,9 +4,11 @@ import (
 	"context"
 	"fmt"
 	"math"
+	"strconv"
 	"strings"
 	"testing"
 
+	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
@@ -338,4 +340,53 @@ func TestFullTextLeavesOutTermsMostChunksHold(t *testing.T) {
 	got, err = s.Search(ctx, retrieval.Query{CorpusIDs: []int64{c.ID}, Text: "申报", K: 5, Fusion: retrieval.Fusion{RRFK: 60, TextWeight: 1}})
 	require.NoError(t, err)
 	assert.Len(t, got, 5)
+}
+
+// TestVectorListFollowsTheIndexSize: the vector list's ef_search is 200 while the index of
+// its dimension holds at most 100k vectors and 400 above (recall@10 at 200 held 0.95 at
+// 100k but not at 1M, docs/retrieval.md), for its own statement only; a search still finds
+// its passage either way.
+func TestVectorListFollowsTheIndexSize(t *testing.T) {
+	t.Parallel()
+	pool := pgtest.Pool(t)
+	s := retrieval.NewStore(pool, nil, nil)
+	c := newCorpus(t, pool, s, retrieval.Corpus{Slug: "kb-size"})
+	ingestAll(t, s, c, knowledge)
+	ctx := context.Background()
+	// A corpus of another embedder's dimension, as its row stands (no such embedder runs here).
+	var otherID int64
+	require.NoError(t, pool.QueryRow(ctx, `INSERT INTO corpora (project_id, slug, name, embedder, dimension)
+		VALUES ($1, 'kb-other', '另一个', 'other-64', 64) RETURNING id`, c.ProjectID).Scan(&otherID))
+	tests := []struct {
+		name         string
+		chunks       int64 // the corpus's current chunks, as counted
+		otherDim     int64 // chunks of a corpus of another dimension: another index
+		wantEfSearch string
+	}{
+		{"a small index", 8, 0, "200"},
+		{"exactly the largest measured to hold at 200", 100_000, 0, "200"},
+		{"a larger index", 100_001, 0, "400"},
+		{"a large index of another dimension does not count", 8, 5_000_000, "200"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			_, err := pool.Exec(ctx, `UPDATE corpora SET current_chunks = CASE id WHEN $1 THEN $2::bigint ELSE $4::bigint END WHERE id IN ($1, $3)`,
+				c.ID, tt.chunks, otherID, tt.otherDim)
+			require.NoError(t, err)
+			b := &pgx.Batch{}
+			retrieval.QueueEfSearch(b, c.Dimension)
+			var got string
+			b.Queue(`SHOW hnsw.ef_search`).QueryRow(func(row pgx.Row) error { return row.Scan(&got) })
+			require.NoError(t, pool.SendBatch(ctx, b).Close())
+			assert.Equal(t, tt.wantEfSearch, got)
+			var after string
+			require.NoError(t, pool.QueryRow(ctx, `SHOW hnsw.ef_search`).Scan(&after))
+			assert.Equal(t, strconv.Itoa(db.HNSWEfSearch), after, "the connection's own setting, after the batch")
+
+			got2, err := s.Search(ctx, retrieval.Query{CorpusIDs: []int64{c.ID}, Text: "带多少现金要申报", K: 3, Fusion: retrieval.Fusion{RRFK: 60, VectorWeight: 1}})
+			require.NoError(t, err)
+			require.NotEmpty(t, got2)
+			assert.Equal(t, "cash", got2[0].Slug)
+		})
+	}
 }
