@@ -28,6 +28,11 @@ func Scan(text string, cjk, word func([]rune)) {
 	})
 }
 
+// Spans is Scan without the runes: each maximal run of CJK characters or of letters and
+// digits, as a substring of text, which costs no allocation. The offline embedder hashes
+// a CJK run's bytes as they are (issue 17).
+func Spans(text string, fn func(isCJK bool, span string)) { spans(text, fn) }
+
 // spans is Scan on byte offsets: each maximal run of CJK characters or of letters and
 // digits, as a substring of text, which costs no allocation.
 func spans(text string, fn func(isCJK bool, span string)) {
