@@ -6,6 +6,9 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
+	"github.com/jackc/pgx/v5/pgtype"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
@@ -143,4 +146,66 @@ func TestIngestBatchesStopsWhenCancelled(t *testing.T) {
 		assert.Contains(t, storedSlugs, slug, "a document reported stored is committed")
 	}
 	assert.Zero(t, len(storedSlugs)%batch, "whole batches are stored, or none of one: %d documents", len(storedSlugs))
+}
+
+// TestChunkReferencesAreChecked holds migration 00024's statement-level check to what the
+// foreign keys it replaced did: a chunk must name a document and a corpus that exist, in a
+// COPY as in an INSERT, and deleting a document or a corpus deletes its chunks. Chunks never
+// move to another document.
+func TestChunkReferencesAreChecked(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	pool := pgtest.Pool(t)
+	s := retrieval.NewStore(pool, nil, nil)
+	c := newCorpus(t, pool, s, retrieval.Corpus{Slug: "kb"})
+	res, err := s.Ingest(ctx, c, batchDocs(1)[0])
+	require.NoError(t, err)
+	doc := res.DocumentID
+	insert := `INSERT INTO chunks (corpus_id, document_id, version, position, text, token_count, search, dimension)
+		SELECT r.corpus_id, r.document_id, 100, r.n, '文本', 2, ''::tsvector, 256
+		FROM unnest($1::bigint[], $2::bigint[]) WITH ORDINALITY AS r (corpus_id, document_id, n)`
+	for _, tt := range []struct {
+		name               string
+		corpora, documents []int64
+		wantCode           string
+	}{
+		{"an existing document and corpus", []int64{c.ID}, []int64{doc}, ""},
+		{"a missing document", []int64{c.ID}, []int64{doc + 1000}, "23503"},
+		{"a missing corpus", []int64{c.ID + 1000}, []int64{doc}, "23503"},
+		{"one missing document among good rows", []int64{c.ID, c.ID, c.ID}, []int64{doc, doc + 1000, doc}, "23503"},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			tx, err := pool.Begin(ctx)
+			require.NoError(t, err)
+			defer tx.Rollback(ctx) //nolint:errcheck // the test only looks
+			_, err = tx.Exec(ctx, insert, tt.corpora, tt.documents)
+			if tt.wantCode == "" {
+				require.NoError(t, err)
+				return
+			}
+			var pgErr *pgconn.PgError
+			require.ErrorAs(t, err, &pgErr, "%v", err)
+			assert.Equal(t, tt.wantCode, pgErr.Code)
+		})
+	}
+	_, err = pool.CopyFrom(ctx, pgx.Identifier{"chunks"}, []string{"corpus_id", "document_id", "version", "position", "text", "token_count", "search", "dimension"},
+		pgx.CopyFromRows([][]any{{c.ID, doc, 7, 0, "文本", 2, pgtype.TSVector{Valid: true}, 256}, {c.ID, doc + 1000, 7, 1, "文本", 2, pgtype.TSVector{Valid: true}, 256}}))
+	assert.ErrorContains(t, err, "does not exist", "COPY is checked as INSERT is")
+
+	_, err = pool.Exec(ctx, `UPDATE chunks SET document_id = document_id + 1 WHERE document_id = $1`, doc)
+	assert.ErrorContains(t, err, "for good", "a chunk does not move to another document")
+
+	other, err := s.Ingest(ctx, c, batchDocs(2)[1])
+	require.NoError(t, err)
+	count := func() (n int) {
+		require.NoError(t, pool.QueryRow(ctx, `SELECT count(*) FROM chunks WHERE corpus_id = $1`, c.ID).Scan(&n))
+		return n
+	}
+	require.Equal(t, 2, count())
+	_, err = pool.Exec(ctx, `DELETE FROM documents WHERE id = $1`, doc)
+	require.NoError(t, err)
+	assert.Equal(t, 1, count(), "deleting a document deletes its chunks")
+	_, err = pool.Exec(ctx, `DELETE FROM corpora WHERE id = $1`, c.ID)
+	require.NoError(t, err)
+	assert.Zero(t, count(), "deleting a corpus deletes its documents' chunks (document %d)", other.DocumentID)
 }
