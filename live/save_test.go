@@ -90,7 +90,7 @@ func TestASaveWhoseAnswerIsLostNeverAppendsTwice(t *testing.T) {
 		}
 		before := tracked()
 		if s.loseReply {
-			proxy.LoseNextAnswerTo("commit")
+			proxy.LoseNextAnswerToBatch()
 		}
 		e.save(context.Background())
 		gotContent, gotReasoning, gotSeq := saved(t)
@@ -105,7 +105,7 @@ func TestASaveWhoseAnswerIsLostNeverAppendsTwice(t *testing.T) {
 	// sends only what came after the engine's base, must not repeat the text the row has.
 	clock.advance(time.Second)
 	grow("尾声", "")
-	proxy.LoseNextAnswerTo("commit")
+	proxy.LoseNextAnswerToBatch()
 	e.save(context.Background())
 	grow("！", "")
 	base := e.untrack(c.ID)

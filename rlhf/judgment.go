@@ -218,6 +218,9 @@ func (s *Store) submit(ctx context.Context, turnID, trainerID int64, sub Submiss
 	var rubric []Scale
 	var campaignItem bool
 	b := &pgx.Batch{}
+	// Both lookups find rows by their keys: planned once per connection, not for each
+	// submission's values (db.QueueGenericPlans; planning was most of their cost).
+	db.QueueGenericPlans(b)
 	turn := turnRow{id: turnID}
 	// The key's judgment, the turn and its persona's rubric in one statement, and the
 	// candidates in another: each statement of a batch costs PostgreSQL a bind, a portal and

@@ -199,10 +199,21 @@ func (s *Store) StartTurn(ctx context.Context, in NewTurn) (Turn, error) {
 		}
 		passages[i] = "{" + strings.Join(ids, ",") + "}"
 	}
+	byPosition := map[int]Candidate{}
+	var candID, msgID *int64
+	var position *int
 	// The assistant messages' ids are drawn first (spec is computed once, as it is used
 	// twice), so each candidate's row names its own message without relying on the order
-	// RETURNING lists rows in.
-	rows, _ := s.pool.Query(ctx, `WITH conv AS (
+	// RETURNING lists rows in. It is planned once per connection (queryGeneric).
+	err := s.queryGeneric(ctx, func(rows pgx.Rows) error {
+		_, err := pgx.ForEachRow(rows, []any{&t.ID, &t.ConversationID, &t.UserMessageID, &candID, &msgID, &position}, func() error {
+			if candID != nil {
+				byPosition[*position] = Candidate{ID: *candID, MessageID: *msgID}
+			}
+			return nil
+		})
+		return err
+	}, `WITH conv AS (
 			INSERT INTO conversations (project_id, persona_id, created_by, locale) SELECT $1, $2, $3, $4 WHERE $5::bigint = 0 RETURNING id),
 		cid AS (SELECT id FROM conv UNION ALL SELECT $5::bigint WHERE $5::bigint <> 0),
 		um AS (INSERT INTO messages (conversation_id, parent_id, role, author, author_id, content)
@@ -226,15 +237,6 @@ func (s *Store) StartTurn(ctx context.Context, in NewTurn) (Turn, error) {
 		in.ProjectID, in.PersonaID, in.UserID, in.Locale, in.ConversationID, in.ParentID, in.Message, in.ShuffleSeed,
 		positions, models, endpoints, baselines, versions, temps, topPs, maxTokens, seeds, hashes, passages, planIndex,
 		StatusStreaming, in.Lease.Owner, in.Lease.micros(), s.leaseNow())
-	byPosition := map[int]Candidate{}
-	var candID, msgID *int64
-	var position *int
-	_, err := pgx.ForEachRow(rows, []any{&t.ID, &t.ConversationID, &t.UserMessageID, &candID, &msgID, &position}, func() error {
-		if candID != nil {
-			byPosition[*position] = Candidate{ID: *candID, MessageID: *msgID}
-		}
-		return nil
-	})
 	if err != nil {
 		return Turn{}, db.Error(err, "start a turn")
 	}
@@ -287,7 +289,7 @@ func (s *Store) History(ctx context.Context, conversationID, messageID int64) ([
 // even if no sweep has marked them yet. It returns the ids it renewed; a streaming candidate
 // missing from them is lost to its owner, which must stop streaming it.
 //
-// It does not wait for the WAL flush (synchronous_commit off for this transaction only): a
+// It does not wait for the WAL flush (synchronous_commit off for its transactions only): a
 // crash may lose the last second of a stream, which the live-session design allows. Finish
 // is fully durable and writes the whole text.
 func (s *Store) Flush(ctx context.Context, lease Lease, cs []Snapshot) ([]int64, error) {
@@ -304,15 +306,22 @@ func (s *Store) Flush(ctx context.Context, lease Lease, cs []Snapshot) ([]int64,
 		ids[i], contents[i], reasonings[i], dirty[i], seqs[i] = c.ID, c.Content, c.Reasoning, c.Dirty, c.Seq
 		baseSeqs[i], baseContent[i], baseReasoning[i] = c.Base.Seq, int32(c.Base.ContentChars), int32(c.Base.ReasoningChars)
 	}
+	// In chunks of flushChunk, each a transaction of its own: a finishing stream's final save
+	// waits for the row lock of the chunk that holds its candidate, and one statement for
+	// every live stream held them all until it committed (issue 12: at 200 streams, a final
+	// save waited up to a whole save, most of the `done` p99). Each chunk is one round trip:
+	// the settings and the statement are sent together and share one implicit transaction,
+	// and the statement is planned once per connection (db.QueueGenericPlans).
 	var kept []int64
-	err := pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
-		if _, err := tx.Exec(ctx, `SET LOCAL synchronous_commit = off`); err != nil {
-			return err
-		}
+	for lo := 0; lo < n; lo += flushChunk {
+		hi := min(lo+flushChunk, n)
+		b := &pgx.Batch{}
+		db.QueueGenericPlans(b)
+		b.Queue(`SELECT set_config('synchronous_commit', 'off', true)`)
 		// Candidates before messages: the order Finish and Restart lock them in. cur locks the
 		// candidates and reads their seq before this statement changes it (RETURNING would give
 		// the new one): the messages' update needs the old one to know whether to append.
-		rows, _ := tx.Query(ctx, `WITH data AS (SELECT * FROM unnest($1::bigint[], $2::text[], $3::text[], $4::bool[], $9::bigint[],
+		q := b.Queue(`WITH data AS (SELECT * FROM unnest($1::bigint[], $2::text[], $3::text[], $4::bool[], $9::bigint[],
 					$10::bigint[], $11::int[], $12::int[]) AS d (id, content, reasoning, dirty, seq, base_seq, base_content, base_reasoning)),
 			cur AS (SELECT candidates.id, candidates.message_id, candidates.seq AS old_seq FROM candidates JOIN data ON data.id = candidates.id
 				WHERE candidates.status = $5 AND candidates.owner = $7 AND candidates.lease_until > coalesce($8::timestamptz, now())
@@ -329,14 +338,37 @@ func (s *Store) Flush(ctx context.Context, lease Lease, cs []Snapshot) ([]int64,
 			m AS (UPDATE messages SET content = CASE WHEN c.old_seq = c.base_seq THEN messages.content || c.content
 					ELSE left(messages.content, c.base_content) || c.content END
 				FROM c WHERE messages.id = c.message_id AND c.dirty)
-			SELECT id FROM c`, ids, contents, reasonings, dirty, StatusStreaming, lease.micros(), lease.Owner, s.leaseNow(), seqs,
-			baseSeqs, baseContent, baseReasoning)
-		var err error
-		kept, err = pgx.CollectRows(rows, pgx.RowTo[int64])
-		return err
-	})
-	return kept, db.Error(err, "save %d streaming candidates", len(cs))
+			SELECT id FROM c`, ids[lo:hi], contents[lo:hi], reasonings[lo:hi], dirty[lo:hi], StatusStreaming, lease.micros(), lease.Owner,
+			s.leaseNow(), seqs[lo:hi], baseSeqs[lo:hi], baseContent[lo:hi], baseReasoning[lo:hi])
+		q.Query(func(rows pgx.Rows) error {
+			got, err := pgx.CollectRows(rows, pgx.RowTo[int64])
+			kept = append(kept, got...)
+			return err
+		})
+		if err := s.pool.SendBatch(ctx, b).Close(); err != nil {
+			return nil, db.Error(err, "save %d streaming candidates", len(cs))
+		}
+	}
+	return kept, nil
 }
+
+// queryGeneric runs one statement planned once per connection, whatever its values
+// (db.QueueGenericPlans, in the same batch: still one round trip), and hands its rows to
+// read. The live statements (a turn's start, the saves) write rows named by their ids: one
+// plan fits every call, and PostgreSQL planned them anew on every call, since it judged no
+// generic plan cheaper than the custom ones (issue 12: a cold relay round spent 0.21 s of
+// its PostgreSQL time planning).
+func (s *Store) queryGeneric(ctx context.Context, read func(pgx.Rows) error, sql string, args ...any) error {
+	b := &pgx.Batch{}
+	db.QueueGenericPlans(b)
+	b.Queue(sql, args...).Query(read)
+	return s.pool.SendBatch(ctx, b).Close()
+}
+
+// flushChunk is how many streams one transaction of Flush saves: small enough that a final
+// save waiting for its row lock waits a few milliseconds, large enough that 500 streams
+// take a handful of round trips a second.
+const flushChunk = 32
 
 // Snapshot is what Flush saves of one streaming candidate: the text added since Base, the
 // last save of it that went through, up to and including its event numbered Seq. Dirty says
@@ -423,7 +455,12 @@ func (s *Store) FinishAll(ctx context.Context, fs []Final) ([]bool, error) {
 			duration[i] = &v
 		}
 	}
-	rows, _ := s.pool.Query(ctx, `WITH data AS (SELECT * FROM unnest($1::bigint[], $2::text[], $3::text[], $4::text[], $5::text[], $6::text[],
+	var written []int64
+	err := s.queryGeneric(ctx, func(rows pgx.Rows) error {
+		var err error
+		written, err = pgx.CollectRows(rows, pgx.RowTo[int64])
+		return err
+	}, `WITH data AS (SELECT * FROM unnest($1::bigint[], $2::text[], $3::text[], $4::text[], $5::text[], $6::text[],
 				$7::int[], $8::int[], $9::int[], $10::int[], $11::int[], $12::text[], $13::bigint[], $14::bigint[], $15::int[], $16::int[])
 				AS d (id, content, reasoning, status, finish_reason, error, prompt_tokens, completion_tokens, ttft_ms, duration_ms, attempts,
 					owner, seq, base_seq, base_content, base_reasoning)),
@@ -442,7 +479,6 @@ func (s *Store) FinishAll(ctx context.Context, fs []Final) ([]bool, error) {
 				FROM c WHERE messages.id = c.message_id)
 			SELECT id FROM c`, ids, contents, reasonings, statuses, reasons, errors, prompt, completion, ttft, duration, attempts,
 		owners, seqs, baseSeqs, baseContent, baseReasoning, StatusStreaming)
-	written, err := pgx.CollectRows(rows, pgx.RowTo[int64])
 	if err != nil {
 		return nil, db.Error(err, "save %d candidates' final states", n)
 	}

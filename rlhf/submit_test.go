@@ -86,14 +86,22 @@ func TestSubmitRoundTrips(t *testing.T) {
 	require.NoError(t, pool.QueryRow(ctx, `SELECT count(*) FROM webhook_deliveries WHERE event = 'judgment.submitted'`).Scan(&deliveries))
 	assert.Equal(t, 2, deliveries, "the hooked project's two judgments, and only they, queued a delivery each")
 
-	// The write is planned once per connection and never again (plan_cache_mode, set in the
-	// lock's statement): PostgreSQL would otherwise plan it anew for its first five runs, and
-	// whenever it judged a custom plan cheaper. The pool has one connection, so this is it.
-	var generic, custom int64
-	require.NoError(t, pool.QueryRow(ctx, `SELECT generic_plans, custom_plans FROM pg_prepared_statements
-		WHERE statement LIKE 'WITH fresh AS%'`).Scan(&generic, &custom))
-	assert.Zero(t, custom, "custom plans of the judgment's write")
-	assert.GreaterOrEqual(t, generic, int64(5), "generic plans of the judgment's write")
+	// The write and the two lookups are planned once per connection and never again
+	// (plan_cache_mode, set in the lock's statement and by db.QueueGenericPlans): PostgreSQL
+	// would otherwise plan them anew for their first five runs, and whenever it judged a
+	// custom plan cheaper, which for the lookups was always. The pool has one connection,
+	// so this is it.
+	for _, stmt := range []struct{ name, prefix string }{
+		{"the judgment's write", "WITH fresh AS"},
+		{"the lookup of turn, rubric and key", "SELECT t.user_message_id"},
+		{"the lookup of candidates", "SELECT c.id, c.message_id"},
+	} {
+		var generic, custom int64
+		require.NoError(t, pool.QueryRow(ctx, `SELECT generic_plans, custom_plans FROM pg_prepared_statements
+			WHERE starts_with(statement, $1)`, stmt.prefix).Scan(&generic, &custom), stmt.name)
+		assert.Zero(t, custom, "custom plans of %s", stmt.name)
+		assert.GreaterOrEqual(t, generic, int64(5), "generic plans of %s", stmt.name)
+	}
 }
 
 // TestPairReferencesAreChecked holds the statement-level check that stands in for

@@ -2,6 +2,7 @@ package server_test
 
 import (
 	"context"
+	"fmt"
 	"net/http"
 	"testing"
 
@@ -76,5 +77,47 @@ func TestAccessRoundTrips(t *testing.T) {
 			}
 		}
 		assert.Equal(t, tc.trips, best, "%s: round trips", tc.name)
+	}
+}
+
+// TestAccessPlansOnce holds the access check's lookups to one generic plan per connection
+// (db.QueueGenericPlans, issue 17): PostgreSQL planned the session's lookup anew for every
+// request, and the planning cost three times what running it does. Every connection the
+// pool holds is asked, since any of them may have served a request.
+func TestAccessPlansOnce(t *testing.T) {
+	t.Parallel()
+	f := newFixture(t, discardLogger(), options{countTrips: true})
+	ctx := context.Background()
+	turns := judgedTurns(t, f, 1)
+	var projectID int64 // not by TurnOwner, whose statement is the one counted below
+	require.NoError(t, f.pool.QueryRow(ctx, `SELECT project_id FROM conversations c JOIN turns t ON t.conversation_id = c.id
+		WHERE t.id = $1`, turns[0][0]).Scan(&projectID))
+	trainer := f.member(t, "trainer", projectID, auth.RoleTrainer)
+	for i := range 12 {
+		res := trainer.request(t, "GET", fmt.Sprintf("/api/v1/turns/%d", turns[0][0]), nil)
+		res.Body.Close()
+		require.Equal(t, http.StatusOK, res.StatusCode, "request %d", i)
+	}
+	conns := f.pool.AcquireAllIdle(ctx)
+	defer func() {
+		for _, c := range conns {
+			c.Release()
+		}
+	}()
+	lookups := []struct{ name, prefix string }{
+		{"the session's lookup", "SELECT s.csrf_token"},
+		{"the turn's owner", "SELECT c.project_id, c.persona_id FROM turns"},
+	}
+	for _, l := range lookups {
+		var generic, custom int64
+		for _, c := range conns {
+			var g, cu int64
+			err := c.QueryRow(ctx, `SELECT coalesce(sum(generic_plans), 0), coalesce(sum(custom_plans), 0)
+				FROM pg_prepared_statements WHERE starts_with(statement, $1)`, l.prefix).Scan(&g, &cu)
+			require.NoError(t, err)
+			generic, custom = generic+g, custom+cu
+		}
+		assert.Zero(t, custom, "custom plans of %s", l.name)
+		assert.GreaterOrEqual(t, generic, int64(12), "generic plans of %s", l.name)
 	}
 }

@@ -118,6 +118,10 @@ func access(d Deps, r rule) gin.HandlerFunc {
 	return func(c *gin.Context) {
 		ctx := c.Request.Context()
 		b := &pgx.Batch{}
+		// Every lookup here finds a row by its key: one generic plan per connection serves
+		// them all, where PostgreSQL kept planning the session's lookup anew (issue 17).
+		db.QueueGenericPlans(b)
+		lookups := b.Len()
 		var finishCredential func() (principal, auth.Memberships, error)
 		if h := c.GetHeader("Authorization"); h != "" {
 			secret, ok := strings.CutPrefix(h, "Bearer ")
@@ -139,7 +143,7 @@ func access(d Deps, r rule) gin.HandlerFunc {
 			}
 		}
 		var finishTarget func() (int64, error)
-		if b.Len() > 0 { // no credential to look up: the target's lookup would be wasted
+		if b.Len() > lookups { // no credential to look up: the target's lookup would be wasted
 			finishTarget = queueTarget(b, c, d, r.target)
 			if err := d.Pool.SendBatch(ctx, b).Close(); err != nil {
 				writeError(c, d.Logger, db.Error(err, "read session"))

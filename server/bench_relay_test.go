@@ -42,7 +42,8 @@ import (
 // alternate bare and Mentor, and each figure is the median of the rounds.
 //
 // Size: MENTOR_BENCH_RELAY_C (default 50 sessions), MENTOR_BENCH_RELAY_TOKENS (default 200
-// per candidate), MENTOR_BENCH_RELAY_ROUNDS (default 3 of each).
+// per candidate), MENTOR_BENCH_RELAY_ROUNDS (default 3 of each), after
+// MENTOR_BENCH_RELAY_WARMUP (default 3) Mentor rounds that are not measured.
 const (
 	relayInterval = 20 * time.Millisecond // 50 tokens a second
 	relayCands    = 4
@@ -390,6 +391,7 @@ func BenchmarkRelay(b *testing.B) {
 	c := relaySize(b, "MENTOR_BENCH_RELAY_C", 50)
 	tokens := relaySize(b, "MENTOR_BENCH_RELAY_TOKENS", 200)
 	rounds := relaySize(b, "MENTOR_BENCH_RELAY_ROUNDS", 3)
+	warmups := relaySize(b, "MENTOR_BENCH_RELAY_WARMUP", 3)
 	if tokens <= 2*relaySkip {
 		b.Fatalf("MENTOR_BENCH_RELAY_TOKENS=%d: want more than %d, the tokens left out at both ends", tokens, 2*relaySkip)
 	}
@@ -460,6 +462,18 @@ func BenchmarkRelay(b *testing.B) {
 	bareCfg, mentorCfg := base, base
 	bareCfg.URL, bareCfg.Cookies = "ws"+strings.TrimPrefix(bare.URL, "http"), make([]string, c)
 	mentorCfg.URL, mentorCfg.Origin, mentorCfg.Cookies = "ws"+strings.TrimPrefix(f.srv.URL, "http")+"/api/v1/ws", f.srv.URL, cookies
+	// Warm-up rounds, not measured. A pool connection prepares a statement at its first run,
+	// and PostgreSQL plans it afresh for each of its first five runs before it settles on a
+	// generic plan: at 50 sessions over 32 connections that takes a few rounds, and a cold
+	// round's statements spent 0.21 s planning against 0.66 s executing (pg_stat_statements
+	// with track_planning). A server that has run a while plans none of it. The first round's
+	// PostgreSQL CPU is reported apart (pg-cpu-ms/1k-tokens-cold), as the start-up figure.
+	var cold relayRound
+	for i := range warmups {
+		if r := relayRun(b, bin, mentorCfg, pg, listenCfg); i == 0 {
+			cold = r
+		}
+	}
 	var bareRounds, mentorRounds []relayRound
 	for range rounds { // interleaved, so that a noisy moment of the machine falls on both
 		bareRounds = append(bareRounds, relayRun(b, bin, bareCfg, nil, nil))
@@ -480,6 +494,7 @@ func BenchmarkRelay(b *testing.B) {
 		b.ReportMetric(m(func(r relayRound) float64 { return r.doneP50 }), "done-p50-ms")
 		b.ReportMetric(m(func(r relayRound) float64 { return r.doneP99 }), "done-p99-ms")
 		if vs != nil {
+			b.ReportMetric(cold.pgPer1k, "pg-cpu-ms/1k-tokens-cold")
 			b.ReportMetric(m(func(r relayRound) float64 { return r.notifyPerSec }), "notify/s")
 			// Added latency: each round against the bare relay's round just before it.
 			added := make([]relayRound, len(rs))

@@ -1,8 +1,6 @@
 package pgtest
 
 import (
-	"bytes"
-	"encoding/binary"
 	"errors"
 	"fmt"
 	"io"
@@ -36,9 +34,9 @@ type Proxy struct {
 	conns  map[net.Conn]struct{} // both ends of every proxied connection
 	closed bool                  // the test has ended
 	wg     sync.WaitGroup
-	// loseAnswer is armed by LoseNextAnswerTo: the text of a simple-protocol query whose
-	// answer the proxy drops, once.
-	loseAnswer []byte
+	// loseAnswer is armed by LoseNextAnswerToBatch: the answer to the next extended-protocol
+	// request is dropped, once.
+	loseAnswer bool
 }
 
 // NewProxy starts a proxy to the server databaseURL names (a postgres:// URL). It is up
@@ -116,28 +114,28 @@ func (p *Proxy) Up() {
 	p.serve(ln)
 }
 
-// LoseNextAnswerTo makes the next simple-protocol query whose text is exactly sql (such as
-// pgx's "commit") run on the server, and then drops the server's answer and breaks that
-// connection: the client sees an error for a statement that went through, as when a
-// network fails at the worst moment. It is one-shot.
-func (p *Proxy) LoseNextAnswerTo(sql string) {
-	// A Query message: 'Q', its length (itself included), the text and a NUL.
-	msg := binary.BigEndian.AppendUint32([]byte{'Q'}, uint32(4+len(sql)+1))
-	msg = append(append(msg, sql...), 0)
+// LoseNextAnswerToBatch makes the next extended-protocol request a client sends (a pgx
+// batch or a statement with parameters, which begins with a Parse or a Bind message: not a
+// simple-protocol query such as the pool's health-check ping) run on the server, and then
+// drops the server's answer and breaks that connection: the client sees an error for
+// statements that went through, as when a network fails at the worst moment. A batch sent
+// without an explicit transaction commits when the server answers its Sync, so this loses
+// the answer to a commit. It is one-shot.
+func (p *Proxy) LoseNextAnswerToBatch() {
 	p.mu.Lock()
-	p.loseAnswer = msg
+	p.loseAnswer = true
 	p.mu.Unlock()
 }
 
-// armed reports whether chunk, sent by a client, is the query LoseNextAnswerTo waits for,
-// and disarms it if so.
+// armed reports whether chunk, sent by a client, is the request LoseNextAnswerToBatch
+// waits for, and disarms it if so.
 func (p *Proxy) armed(chunk []byte) bool {
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	if p.loseAnswer == nil || !bytes.Contains(chunk, p.loseAnswer) {
+	if !p.loseAnswer || len(chunk) == 0 || (chunk[0] != 'P' && chunk[0] != 'B') {
 		return false
 	}
-	p.loseAnswer = nil
+	p.loseAnswer = false
 	return true
 }
 
