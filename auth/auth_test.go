@@ -87,6 +87,66 @@ func TestSessionsExpire(t *testing.T) {
 	assert.ErrorIs(t, err, auth.ErrNoSession)
 }
 
+// TestSessionTouchIsThrottled holds the session's last-seen write to once a minute (issue
+// 17: a write per request would cost WAL and CPU on every API call, a judgment's among
+// them), and the idle limit to what that allows: a session ends Idle after the last request
+// that was recorded, so at most a minute earlier than Idle after the very last one, never
+// later.
+func TestSessionTouchIsThrottled(t *testing.T) {
+	t.Parallel()
+	s, clk := setup(t)
+	ctx := context.Background()
+	u, err := s.CreateUser(ctx, auth.NewUser{Login: "zhao", DisplayName: "赵", Password: "long enough password"})
+	require.NoError(t, err)
+	limits := auth.SessionLimits{Idle: 10 * time.Minute, Absolute: 24 * time.Hour}
+
+	// Requests at these times after sign-in, and last_seen_at as stored after each
+	// (Session reads it back).
+	secret, _, err := s.CreateSession(ctx, u.ID, "127.0.0.1", "test", limits)
+	require.NoError(t, err)
+	start := clk.Now()
+	touches := []struct {
+		at, recorded time.Duration
+	}{
+		{30 * time.Second, 0},
+		{time.Minute, 0}, // a minute, not more: not written
+		{61 * time.Second, 61 * time.Second},
+		{111 * time.Second, 61 * time.Second},
+		{122 * time.Second, 122 * time.Second},
+	}
+	for _, tc := range touches {
+		clk.Advance(start.Add(tc.at).Sub(clk.Now()))
+		sess, err := s.Session(ctx, secret, limits)
+		require.NoError(t, err, "request at %s", tc.at)
+		assert.Equal(t, start.Add(tc.recorded), sess.LastSeenAt.UTC(), "last_seen_at after the request at %s", tc.at)
+	}
+
+	// After a written request at 61 s and an unwritten one at 111 s, the session holds
+	// until Idle after 61 s: 50 s short of Idle after the last request.
+	ends := []struct {
+		name  string
+		at    time.Duration
+		alive bool
+	}{
+		{"just before Idle after the recorded request", 61*time.Second + limits.Idle - time.Nanosecond, true},
+		{"Idle after the recorded request", 61*time.Second + limits.Idle, false},
+	}
+	for _, tc := range ends {
+		secret, _, err := s.CreateSession(ctx, u.ID, "127.0.0.1", "test", limits)
+		require.NoError(t, err)
+		start := clk.Now()
+		for _, at := range []time.Duration{61 * time.Second, 111 * time.Second, tc.at} {
+			clk.Advance(start.Add(at).Sub(clk.Now()))
+			_, err = s.Session(ctx, secret, limits)
+		}
+		if tc.alive {
+			assert.NoError(t, err, tc.name)
+		} else {
+			assert.ErrorIs(t, err, auth.ErrNoSession, tc.name)
+		}
+	}
+}
+
 func TestPasswordChangeRevokesTokens(t *testing.T) {
 	t.Parallel()
 	s, _ := setup(t)

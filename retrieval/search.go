@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"math"
 	"slices"
+	"strconv"
 	"strings"
 	"sync"
 	"unicode"
@@ -237,25 +238,58 @@ const TextMatchBudget = 1000
 // from full text.
 const TextRankCap = 1000
 
-// passageColumns are a Passage's stored fields, as both lists return them.
+// TextFallbackSpread bounds the index's work in the pairs' and triples' fallbacks: of the four
+// rarest terms, one more than this many times as common as the rarest is left out (the two,
+// or three, rarest always stay). An OR of conjunctions has no term every match must hold, so
+// the GIN scan reads every posting list the tsquery names, whole: at 100k chunks an English
+// question's fallback paired "declare" (13,724 chunks) with the product's words (1,288) and
+// its index scan read 19,684 postings for a match it then capped (issue 17).
+const TextFallbackSpread = 4
+
+// passageColumns are a Passage's stored fields, as SearchGroup reads them for the fused top k.
 const passageColumns = `c.id, c.document_id, c.corpus_id, c.version, c.position, d.slug, d.lang, d.title, c.heading_path, c.text,
 	coalesce(c.page, 0), c.current`
 
-// VectorSQL is the vector list's statement for vectors of dim dimensions, on SearchArgs'
-// first five arguments: the chunks nearest $1, cut to $5. It relies on pgvector's iterative
-// index scans (set on every pooled connection, see db.Connect) so that filters that match
-// few rows still fill it.
+// VectorSQL is the vector list's statement for vectors of dim dimensions in its general form,
+// on SearchArgs' first five arguments: the ids of the chunks nearest $1 and their distances,
+// cut to $5. It relies on pgvector's iterative index scans (set on every pooled connection,
+// see db.Connect) so that filters that match few rows still fill it. SearchGroup runs it as
+// vectorList writes it.
 func VectorSQL(dim int) string {
-	return fmt.Sprintf(`SELECT %[2]s, v.dist FROM (
-		SELECT id, embedding::vector(%[1]d) <=> $1 AS dist FROM chunks
-		WHERE dimension = %[1]d AND current AND embedding IS NOT NULL AND corpus_id = ANY($2)
-			AND ($3::bigint[] IS NULL OR document_id = ANY($3)) AND ($4::text[] IS NULL OR tags && $4)
-		ORDER BY embedding::vector(%[1]d) <=> $1 LIMIT $5) v
-	JOIN chunks c ON c.id = v.id JOIN documents d ON d.id = c.document_id`, dim, passageColumns)
+	return vectorSQL(dim, `($3::bigint[] IS NULL OR document_id = ANY($3)) AND ($4::text[] IS NULL OR tags && $4)`, "$5")
 }
 
-// TextSQL is the full-text list's statement, on TextArgs: the chunks that best match the
-// query's terms ($4) in corpora $1, cut to $5, the tsquery chosen as TextMatchBudget says:
+func vectorSQL(dim int, filters, limit string) string {
+	return fmt.Sprintf(`SELECT id, embedding::vector(%[1]d) <=> $1 AS dist FROM chunks
+		WHERE dimension = %[1]d AND current AND embedding IS NOT NULL AND corpus_id = ANY($2) AND %[2]s
+		ORDER BY embedding::vector(%[1]d) <=> $1 LIMIT %[3]s`, dim, filters, limit)
+}
+
+// VectorList is the vector list's statement and its arguments as SearchGroup runs it, on
+// SearchArgs: VectorSQL with the limit written into it and only the filters the query has.
+// With the filters and the limit as parameters, PostgreSQL's generic plan had to guess them
+// (the filters as selective, the limit as a tenth of the table) and came out 25 times dearer
+// than a plan for the call, so every call was planned anew (issue 17: 0 of its runs used the
+// cached plan, the full-text statement's 95%). As written here, the cached plan is the one a
+// call would get. A k over 10 or a filter is a statement of its own, cached as well.
+func VectorList(dim int, args []any) (string, []any) {
+	out := []any{args[0], args[1]}
+	filters := "true"
+	if args[2] != nil {
+		out = append(out, args[2])
+		filters += fmt.Sprintf(" AND document_id = ANY($%d::bigint[])", len(out))
+	}
+	if args[3] != nil {
+		out = append(out, args[3])
+		filters += fmt.Sprintf(" AND tags && $%d::text[]", len(out))
+	}
+	limit, _ := args[4].(int)
+	return vectorSQL(dim, filters, strconv.Itoa(limit)), out
+}
+
+// TextSQL is the full-text list's statement, on TextArgs: the ids and ts_rank of the chunks
+// that best match the query's terms ($4) in corpora $1, cut to $5, the tsquery chosen as
+// TextMatchBudget says:
 //
 //  1. the rarest terms whose chunk counts (df) add up to the budget, any of them, when the
 //     rarest is under it (or the query has one term);
@@ -277,13 +311,13 @@ var TextSQL = fmt.Sprintf(`WITH terms AS (
 ), pairs AS (
 	SELECT q, est, sum(est) OVER w - est AS before, row_number() OVER w AS k FROM (
 		SELECT quote_literal(a.term) || ' & ' || quote_literal(b.term) AS q, a.df::float8 * b.df / size.n AS est
-		FROM terms a JOIN terms b ON a.n < b.n AND b.n <= 4, size) p
+		FROM terms a JOIN terms b ON a.n < b.n AND b.n <= 4 AND (b.n = 2 OR b.df <= %[3]d * (SELECT min(df) FROM terms)), size) p
 	WINDOW w AS (ORDER BY est, q)
 ), triples AS (
 	SELECT q, est, sum(est) OVER w - est AS before, row_number() OVER w AS k FROM (
 		SELECT quote_literal(a.term) || ' & ' || quote_literal(b.term) || ' & ' || quote_literal(c.term) AS q,
 			a.df::float8 * b.df * c.df / (size.n * size.n) AS est
-		FROM terms a JOIN terms b ON a.n < b.n JOIN terms c ON b.n < c.n AND c.n <= 4, size) p
+		FROM terms a JOIN terms b ON a.n < b.n JOIN terms c ON b.n < c.n AND c.n <= 4 AND (c.n = 3 OR c.df <= %[3]d * (SELECT min(df) FROM terms)), size) p
 	WINDOW w AS (ORDER BY est, q)
 ), tsq AS MATERIALIZED (
 	-- Materialized, so that the choice is planned once and not again for each of its two
@@ -306,40 +340,43 @@ var TextSQL = fmt.Sprintf(`WITH terms AS (
 		LIMIT %[2]d) m
 	ORDER BY rank DESC, id DESC LIMIT $5
 )
-SELECT %[3]s, t.rank FROM txt t JOIN chunks c ON c.id = t.id JOIN documents d ON d.id = c.document_id`,
-	TextMatchBudget, TextRankCap, passageColumns)
+SELECT id, rank FROM txt`, TextMatchBudget, TextRankCap, TextFallbackSpread)
 
 // TextArgs picks TextSQL's arguments out of SearchArgs'.
 func TextArgs(args []any) []any { return []any{args[1], args[2], args[3], args[5], args[6]} }
 
+// PassagesSQL reads the fused top k's passages, on their ids ($1).
+const PassagesSQL = `SELECT ` + passageColumns + ` FROM chunks c JOIN documents d ON d.id = c.document_id WHERE c.id = ANY($1::bigint[])`
+
 // SearchGroup runs one group's search on SearchArgs: the vector and the full-text lists as
 // two statements at once, on two connections, since each waits on its own index; then
-// reciprocal rank fusion. Ties in either list and in the fused order go to the higher chunk
-// id, as trec_eval breaks them.
+// reciprocal rank fusion, and the passages of the fused top k read by one more statement.
+// The lists return ids and scores only: reading every candidate's text, title and headings
+// (2k' chunks and their documents) for the k that fusion keeps cost both sides (issue 17).
+// Ties in either list and in the fused order go to the higher chunk id, as trec_eval breaks
+// them.
 func (s *Store) SearchGroup(ctx context.Context, dim int, args []any) ([]Passage, error) {
 	type hit struct {
-		p     Passage
+		id    int64
 		score float64 // the list's own: distance, or ts_rank
 	}
-	list := func(sql string, args []any, into *[]hit) error {
+	list := func(sql string, args []any, text bool) ([]hit, error) {
 		rows, _ := s.pool.Query(ctx, sql, args...)
+		var out []hit
 		var h hit
 		var rank float32
-		score := []any{&h.score}
-		if sql == TextSQL {
-			score = []any{&rank} // ts_rank is a real: compare it as one
+		dest := []any{&h.id, &h.score}
+		if text {
+			dest[1] = &rank // ts_rank is a real: compare it as one
 		}
-		p := &h.p
-		_, err := pgx.ForEachRow(rows, append([]any{&p.ChunkID, &p.DocumentID, &p.CorpusID, &p.Version, &p.Position, &p.Slug,
-			&p.Lang, &p.Title, &p.HeadingPath, &p.Text, &p.Page, &p.Current}, score...), func() error {
-			if sql == TextSQL {
+		_, err := pgx.ForEachRow(rows, dest, func() error {
+			if text {
 				h.score = float64(rank)
 			}
-			*into = append(*into, h)
-			h = hit{}
+			out = append(out, h)
 			return nil
 		})
-		return err
+		return out, err
 	}
 	var vec, txt []hit
 	var vecErr, txtErr error
@@ -347,42 +384,41 @@ func (s *Store) SearchGroup(ctx context.Context, dim int, args []any) ([]Passage
 	textLimit, _ := args[6].(int)
 	var wg sync.WaitGroup
 	if vectorLimit > 0 {
+		sql, vargs := VectorList(dim, args)
 		if textLimit > 0 {
-			wg.Go(func() { vecErr = list(VectorSQL(dim), args[:5], &vec) })
+			wg.Go(func() { vec, vecErr = list(sql, vargs, false) })
 		} else {
-			vecErr = list(VectorSQL(dim), args[:5], &vec)
+			vec, vecErr = list(sql, vargs, false)
 		}
 	}
 	if textLimit > 0 {
-		txtErr = list(TextSQL, TextArgs(args), &txt)
+		txt, txtErr = list(TextSQL, TextArgs(args), true)
 	}
 	wg.Wait()
 	if err := cmp.Or(vecErr, txtErr); err != nil {
 		return nil, db.Error(err, "search")
 	}
 	slices.SortFunc(vec, func(a, b hit) int {
-		return cmp.Or(cmp.Compare(a.score, b.score), cmp.Compare(b.p.ChunkID, a.p.ChunkID))
+		return cmp.Or(cmp.Compare(a.score, b.score), cmp.Compare(b.id, a.id))
 	})
 	slices.SortFunc(txt, func(a, b hit) int {
-		return cmp.Or(cmp.Compare(b.score, a.score), cmp.Compare(b.p.ChunkID, a.p.ChunkID))
+		return cmp.Or(cmp.Compare(b.score, a.score), cmp.Compare(b.id, a.id))
 	})
 	vw, tw, rrfK, k := args[7].(float64), args[8].(float64), args[9].(int), args[10].(int)
 	fused := make(map[int64]*Passage, len(vec)+len(txt))
-	var out []*Passage
+	out := make([]*Passage, 0, len(vec)+len(txt))
 	for i, h := range vec {
-		p := h.p
 		r, sim := i+1, 1-h.score
-		p.VectorRank, p.VectorScore = &r, &sim
-		p.Score = vw / float64(rrfK+r)
-		fused[p.ChunkID] = &p
-		out = append(out, &p)
+		p := &Passage{ChunkID: h.id, VectorRank: &r, VectorScore: &sim, Score: vw / float64(rrfK+r)}
+		fused[h.id] = p
+		out = append(out, p)
 	}
 	for i, h := range txt {
 		r, score := i+1, h.score
-		p, ok := fused[h.p.ChunkID]
+		p, ok := fused[h.id]
 		if !ok {
-			q := h.p
-			p = &q
+			p = &Passage{ChunkID: h.id}
+			fused[h.id] = p
 			out = append(out, p)
 		}
 		p.TextRank, p.TextScore = &r, &score
@@ -392,9 +428,33 @@ func (s *Store) SearchGroup(ctx context.Context, dim int, args []any) ([]Passage
 	slices.SortFunc(out, func(a, b *Passage) int {
 		return cmp.Or(cmp.Compare(b.Score, a.Score), cmp.Compare(b.ChunkID, a.ChunkID))
 	})
-	res := make([]Passage, 0, min(k, len(out)))
-	for _, p := range out[:min(k, len(out))] {
-		res = append(res, *p)
+	out = out[:min(k, len(out))]
+	if len(out) == 0 {
+		return []Passage{}, nil
+	}
+	ids := make([]int64, len(out))
+	for i, p := range out {
+		ids[i] = p.ChunkID
+	}
+	rows, _ := s.pool.Query(ctx, PassagesSQL, ids)
+	var p Passage
+	_, err := pgx.ForEachRow(rows, []any{&p.ChunkID, &p.DocumentID, &p.CorpusID, &p.Version, &p.Position, &p.Slug,
+		&p.Lang, &p.Title, &p.HeadingPath, &p.Text, &p.Page, &p.Current}, func() error {
+		f := fused[p.ChunkID]
+		f.DocumentID, f.CorpusID, f.Version, f.Position, f.Slug = p.DocumentID, p.CorpusID, p.Version, p.Position, p.Slug
+		f.Lang, f.Title, f.HeadingPath, f.Text, f.Page, f.Current = p.Lang, p.Title, p.HeadingPath, p.Text, p.Page, p.Current
+		return nil
+	})
+	if err != nil {
+		return nil, db.Error(err, "read chunks")
+	}
+	res := make([]Passage, 0, len(out))
+	for _, p := range out {
+		// A chunk whose document was deleted since the lists ran is gone (no document has
+		// id 0): leave it out, as the lists would have.
+		if p.DocumentID != 0 {
+			res = append(res, *p)
+		}
 	}
 	return res, nil
 }

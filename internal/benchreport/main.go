@@ -454,11 +454,13 @@ var notes = map[string]string{
 		"at ef_search 40 (pgvector's default), 100, 200 (what every pooled connection uses) and 400: each the median of the " +
 		"three builds, -min the worst (a returned chunk counts when it is no farther than the exact 10th: generated text ties " +
 		"often; duplicate-vectors-% is the share of chunks whose vector another chunk has too). raw is SearchGroup alone " +
-		"(its vector and full-text statements at once, and the fusion), the query vector computed beforehand, and each list " +
+		"(its vector and full-text statements at once, each returning ids and scores, the fusion, and the read of the fused " +
+		"top k's passages), the query vector computed beforehand, and each list " +
 		"alone; api is GET /api/v1/search through the whole server one at a time, with p50-x-raw and p99-x-raw its ratio to " +
 		"raw hybrid; api-load is the same from loadgen's process (capacity, CPU per search, latency at 50% and 70%); " +
-		"generic-plans-% is the share of the two search statements' runs that used the connection's cached plan instead of " +
-		"being planned for the call. docs/retrieval.md explains the recall figures across builds and ef_search. " +
+		"generic-plans-% is the share of the search statements' runs (both lists and the passages' read) that used the " +
+		"connection's cached plan instead of being planned for the call (issue 17: 48 when the vector list was planned on " +
+		"every call). docs/retrieval.md explains the recall figures across builds and ef_search, and what each list reads. " +
 		"Targets (issues 6 and 17): recall@10 ≥ 0.95, API p99 ≤ 20 ms at 50% load at 100k, API/raw ≤ 1.1. The relay, readyz, " +
 		"authorized-read and try benchmarks are issue 5's (docs/architecture.md).",
 }
