@@ -67,17 +67,14 @@ const (
 	fnvPrime  = 1099511628211
 )
 
-// Vector embeds one text. A CJK run is encoded once and its grams hashed as slices of
-// that encoding, the same bytes the grams' own encodings would be: embedding was a fifth
-// of an import's CPU (issue 17). TestNgramEmbedderMatchesTheReference holds the vectors to
-// the rune-by-rune version, bit for bit, since stored vectors must keep matching queries.
+// Vector embeds one text. A CJK run's grams are hashed as slices of the text itself, which
+// are the bytes the grams' own encodings would be, and a word's as slices of its lowercased
+// encoding: embedding was a fifth of an import's CPU (issue 17).
+// TestNgramEmbedderMatchesTheReference holds the vectors to the rune-by-rune version, bit
+// for bit, since stored vectors must keep matching queries.
 func (e NgramEmbedder) Vector(text string) []float32 {
 	v := make([]float32, e.dim)
-	addBytes := func(gram []byte, weight float32) {
-		sum := uint64(fnvOffset)
-		for _, b := range gram {
-			sum = (sum ^ uint64(b)) * fnvPrime
-		}
+	add := func(sum uint64, weight float32) {
 		if sum>>63 == 1 {
 			weight = -weight
 		}
@@ -85,31 +82,31 @@ func (e NgramEmbedder) Vector(text string) []float32 {
 	}
 	var enc, padded []byte
 	var offs []int
-	encode := func(rs []rune) {
-		enc, offs = enc[:0], offs[:0]
-		for _, r := range rs {
-			offs = append(offs, len(enc))
-			enc = utf8.AppendRune(enc, r)
-		}
-		offs = append(offs, len(enc))
-	}
-	segment.Scan(text, func(run []rune) {
-		encode(run)
-		for _, g := range cjkGrams {
-			for i := 0; i+g.size <= len(run); i++ {
-				addBytes(enc[offs[i]:offs[i+g.size]], g.weight)
+	segment.Spans(text, func(isCJK bool, span string) {
+		offs = offs[:0]
+		if isCJK {
+			for i := range span {
+				offs = append(offs, i)
 			}
+			offs = append(offs, len(span))
+			runes := len(offs) - 1
+			for _, g := range cjkGrams {
+				for i := 0; i+g.size <= runes; i++ {
+					add(fnv1a(span[offs[i]:offs[i+g.size]]), g.weight)
+				}
+			}
+			return
 		}
-	}, func(word []rune) {
-		for i, r := range word {
-			word[i] = unicode.ToLower(r)
+		enc = enc[:0]
+		for _, r := range span {
+			offs = append(offs, len(enc))
+			enc = utf8.AppendRune(enc, unicode.ToLower(r))
 		}
-		encode(word)
-		addBytes(enc, 1)
+		add(fnv1a(enc), 1)
 		// The word's trigrams with # at both ends: "#" is one byte, so the padded word's
 		// encoding is the word's with a byte either side.
 		padded = append(append(append(padded[:0], '#'), enc...), '#')
-		n := len(word) + 2
+		n := len(offs) + 2
 		at := func(i int) int { // byte offset of the padded word's rune i
 			switch {
 			case i == 0:
@@ -122,11 +119,20 @@ func (e NgramEmbedder) Vector(text string) []float32 {
 			return offs[i-1] + 1
 		}
 		for i := 0; i+3 <= n; i++ {
-			addBytes(padded[at(i):at(i+3)], 0.5)
+			add(fnv1a(padded[at(i):at(i+3)]), 0.5)
 		}
 	})
 	normalise(v)
 	return v
+}
+
+// fnv1a is FNV-1a of gram, inline: hash/fnv allocates per call, and this runs per gram.
+func fnv1a[T string | []byte](gram T) uint64 {
+	sum := uint64(fnvOffset)
+	for i := 0; i < len(gram); i++ {
+		sum = (sum ^ uint64(gram[i])) * fnvPrime
+	}
+	return sum
 }
 
 func normalise(v []float32) {

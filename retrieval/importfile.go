@@ -574,36 +574,28 @@ func (s *ImportSummary) Add(r ImportResult) {
 const importBatch = 200
 
 // ImportFile parses one file and ingests its documents, in batches that share a
-// transaction. A bad file or line is one failed result; the others go on.
+// transaction, the next batch prepared while one is written (IngestBatches). A bad file or
+// line is one failed result; the others go on.
 func (s *Store) ImportFile(ctx context.Context, corpus Corpus, name string, data []byte, m Mapping) []ImportResult {
 	parsed := ParseFile(ctx, name, data, m)
 	out := make([]ImportResult, len(parsed))
-	var batch []DocumentInput
+	var ins []DocumentInput
 	var at []int
-	flush := func() {
-		for j, r := range s.IngestBatch(ctx, corpus, batch) {
-			i := at[j]
-			if r.Err != nil {
-				out[i] = ImportResult{Where: parsed[i].Where, Slug: r.Slug, Outcome: "failed", Error: errs.Message(r.Err), Err: r.Err}
-				continue
-			}
-			out[i] = ImportResult{Where: parsed[i].Where, Slug: r.Slug, Outcome: string(r.Outcome), Version: r.Version,
-				Chunks: r.Chunks, StaleGold: r.StaleGold}
-		}
-		batch, at = batch[:0], at[:0]
-	}
 	for i, p := range parsed {
 		if p.Err != nil {
 			out[i] = ImportResult{Where: p.Where, Outcome: "failed", Error: failure(p.Err), Err: p.Err}
 			continue
 		}
-		batch, at = append(batch, p.Input), append(at, i)
-		if len(batch) == importBatch {
-			flush()
-		}
+		ins, at = append(ins, p.Input), append(at, i)
 	}
-	if len(batch) > 0 {
-		flush()
+	for j, r := range s.IngestBatches(ctx, corpus, ins, importBatch) {
+		i := at[j]
+		if r.Err != nil {
+			out[i] = ImportResult{Where: parsed[i].Where, Slug: r.Slug, Outcome: "failed", Error: errs.Message(r.Err), Err: r.Err}
+			continue
+		}
+		out[i] = ImportResult{Where: parsed[i].Where, Slug: r.Slug, Outcome: string(r.Outcome), Version: r.Version,
+			Chunks: r.Chunks, StaleGold: r.StaleGold}
 	}
 	return out
 }

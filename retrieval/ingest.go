@@ -98,45 +98,125 @@ type BatchResult struct {
 // WAL flush) per document: JSONL and CSV imports hold thousands of small ones. A document
 // that fails its checks fails alone; if the database refuses the batch, each document is
 // tried again in its own transaction, so every error lands on the document that caused it.
+func (s *Store) IngestBatch(ctx context.Context, corpus Corpus, ins []DocumentInput) []BatchResult {
+	return s.IngestBatches(ctx, corpus, ins, len(ins))
+}
+
+// IngestBatches ingests ins in transactions of batch documents each, in order, each one as
+// IngestBatch ingests its documents: batch k is committed (or, if the database refused it,
+// its documents retried one by one) before batch k+1 is written, and a result that says a
+// document was stored is only given once it is committed.
 //
 // Preparing (chunking, embedding, the tsvectors) runs on every core while the documents
-// already prepared are written, writeGroup at a time: a handful of set-based statements and
-// one COPY for the group's chunks, rather than four statements and a COPY per document
-// (issue 17).
-func (s *Store) IngestBatch(ctx context.Context, corpus Corpus, ins []DocumentInput) []BatchResult {
+// already prepared are written, across the batches' boundaries: the next batch is prepared
+// while one is written and committed, so neither side waits for the other at each batch's
+// end (issue 17). Writing takes writeGroup documents at a time: a handful of set-based
+// statements and one COPY for the group's chunks. A document that fails preparing fails
+// alone; a cancelled ctx stops both sides, and every document not yet committed fails with
+// ctx's error.
+func (s *Store) IngestBatches(ctx context.Context, corpus Corpus, ins []DocumentInput, batch int) []BatchResult {
 	out := make([]BatchResult, len(ins))
-	preps := make([]*prepared, len(ins))
-	failures := make([]error, len(ins))
-	done := make([]chan struct{}, len(ins))
-	for i := range done {
-		done[i] = make(chan struct{})
+	if len(ins) == 0 {
+		return out
 	}
-	var wg sync.WaitGroup
+	batch = max(batch, 1)
+	pr := s.startPreparing(ctx, corpus, ins)
+	defer pr.stop()
+	for from := 0; from < len(ins); from += batch {
+		s.writeBatch(ctx, corpus, pr, from, min(from+batch, len(ins)), out)
+	}
+	return out
+}
+
+// prepareAhead bounds how many documents the workers prepare before the writer takes them:
+// two write groups, so that one is ready while one is written. Unbounded, the workers took
+// both cores until a batch was all prepared and then left PostgreSQL's backend alone with
+// one, idling the other (issue 17); bounded, they wait and PostgreSQL keeps its core.
+const prepareAhead = 2 * writeGroup
+
+// preparer prepares documents on every core, in order, at most prepareAhead of them before
+// the writer takes them.
+type preparer struct {
+	ins      []DocumentInput
+	preps    []*prepared
+	failures []error
+	done     []chan struct{} // closed when the document is prepared, or has failed
+	taken    []bool          // the writer has the document (only the writer reads or writes it)
+	room     chan struct{}   // one token for each document that may be prepared ahead
+	cancel   context.CancelFunc
+	wg       sync.WaitGroup
+}
+
+func (s *Store) startPreparing(ctx context.Context, corpus Corpus, ins []DocumentInput) *preparer {
+	ctx, cancel := context.WithCancel(ctx)
+	pr := &preparer{ins: ins, preps: make([]*prepared, len(ins)), failures: make([]error, len(ins)),
+		done: make([]chan struct{}, len(ins)), taken: make([]bool, len(ins)), room: make(chan struct{}, prepareAhead), cancel: cancel}
+	for i := range pr.done {
+		pr.done[i] = make(chan struct{})
+	}
+	for range prepareAhead {
+		pr.room <- struct{}{}
+	}
 	next := make(chan int, len(ins))
 	for i := range ins {
 		next <- i
 	}
 	close(next)
-	// Workers take documents in order, so the writer below waits only for the next ones.
 	for range min(runtime.GOMAXPROCS(0), len(ins)) {
-		wg.Go(func() {
-			for i := range next {
-				preps[i], failures[i] = s.prepare(ctx, corpus, ins[i])
-				if failures[i] == nil {
-					preps[i].index = i
+		pr.wg.Go(func() {
+			var tsv tsvBuilder
+			for {
+				// The token first, then the document: the documents are taken in order, so
+				// the one the writer waits for is always being prepared or about to be, and
+				// the tokens cannot all be held by documents after it.
+				select {
+				case <-pr.room:
+				case <-ctx.Done():
 				}
-				close(done[i])
+				i, ok := <-next
+				if !ok {
+					return
+				}
+				if err := ctx.Err(); err != nil {
+					pr.failures[i] = err
+				} else if pr.preps[i], pr.failures[i] = s.prepare(ctx, corpus, ins[i], &tsv); pr.failures[i] == nil {
+					pr.preps[i].index = i
+				}
+				close(pr.done[i])
 			}
 		})
 	}
-	defer wg.Wait()
-	// ready waits for documents from..to to be prepared and returns the ones that passed.
-	ready := func(from, to int) []*prepared {
+	return pr
+}
+
+// take waits for document i, and lets the workers prepare one more.
+func (pr *preparer) take(i int) (*prepared, error) {
+	<-pr.done[i]
+	if !pr.taken[i] {
+		pr.taken[i] = true
+		select {
+		case pr.room <- struct{}{}:
+		default: // a worker gave up its token when ctx was cancelled
+		}
+	}
+	return pr.preps[i], pr.failures[i]
+}
+
+// stop cancels what is still being prepared and waits for the workers.
+func (pr *preparer) stop() {
+	pr.cancel()
+	pr.wg.Wait()
+}
+
+// writeBatch writes documents from..to of pr in one transaction and fills their results in
+// out.
+func (s *Store) writeBatch(ctx context.Context, corpus Corpus, pr *preparer, from, to int, out []BatchResult) {
+	// ready waits for documents a..b to be prepared and returns the ones that passed.
+	ready := func(a, b int) []*prepared {
 		var ps []*prepared
-		for i := from; i < to; i++ {
-			<-done[i]
-			if failures[i] == nil {
-				ps = append(ps, preps[i])
+		for i := a; i < b; i++ {
+			if p, err := pr.take(i); err == nil {
+				ps = append(ps, p)
 			}
 		}
 		return ps
@@ -153,17 +233,17 @@ func (s *Store) IngestBatch(ctx context.Context, corpus Corpus, ins []DocumentIn
 		})
 	}
 	err := writeAll(func(yield func([]*prepared) bool) {
-		for from, n := 0, firstWriteGroup; from < len(ins); from, n = from+n, writeGroup {
-			ps := ready(from, min(from+n, len(ins)))
+		for a, n := from, firstWriteGroup; a < to; a, n = a+n, writeGroup {
+			ps := ready(a, min(a+n, to))
 			if len(ps) > 0 && !yield(ps) {
 				return
 			}
 		}
 	})
-	all := ready(0, len(ins))
-	for i := range ins {
-		if failures[i] != nil {
-			out[i] = BatchResult{IngestResult: IngestResult{Slug: strings.TrimSpace(ins[i].Slug)}, Err: failures[i]}
+	all := ready(from, to)
+	for i := from; i < to; i++ {
+		if err := pr.failures[i]; err != nil {
+			out[i] = BatchResult{IngestResult: IngestResult{Slug: strings.TrimSpace(pr.ins[i].Slug)}, Err: err}
 		}
 	}
 	if err != nil && len(all) > 1 && ctx.Err() == nil {
@@ -171,12 +251,11 @@ func (s *Store) IngestBatch(ctx context.Context, corpus Corpus, ins []DocumentIn
 			err := writeAll(func(yield func([]*prepared) bool) { yield([]*prepared{p}) })
 			out[p.index] = BatchResult{IngestResult: p.res, Err: err}
 		}
-		return out
+		return
 	}
 	for _, p := range all {
 		out[p.index] = BatchResult{IngestResult: p.res, Err: err}
 	}
-	return out
 }
 
 // writeGroup is how many documents IngestBatch writes at a time: enough that one COPY and
@@ -205,8 +284,8 @@ type prepared struct {
 }
 
 // prepare checks a document, chunks it and embeds it with a local embedder: everything that
-// needs no database.
-func (s *Store) prepare(ctx context.Context, corpus Corpus, in DocumentInput) (*prepared, error) {
+// needs no database. tsv builds its chunks' tsvectors.
+func (s *Store) prepare(ctx context.Context, corpus Corpus, in DocumentInput, tsv *tsvBuilder) (*prepared, error) {
 	in.Slug, in.Title = strings.TrimSpace(in.Slug), strings.TrimSpace(in.Title)
 	switch {
 	case in.Slug == "":
@@ -248,12 +327,14 @@ func (s *Store) prepare(ctx context.Context, corpus Corpus, in DocumentInput) (*
 	if len(p.chunks) == 0 {
 		return nil, errs.Field("body", "the document has no text to index")
 	}
+	// The full-text index and the embedder read the same text: the chunk in its context.
+	texts := embeddingTexts(in.Title, p.chunks)
 	p.search = make([]pgtype.TSVector, len(p.chunks))
-	for i, c := range p.chunks {
-		p.search[i] = searchVector(contextualText(in.Title, c.HeadingPath, c.Text))
+	for i, text := range texts {
+		p.search[i] = tsv.build(text)
 	}
 	if !p.remote {
-		if p.vectors, err = embedder.Embed(ctx, embeddingTexts(in.Title, p.chunks)); err != nil {
+		if p.vectors, err = embedder.Embed(ctx, texts); err != nil {
 			return nil, fmt.Errorf("embed %s: %w", in.Slug, err)
 		}
 	}

@@ -13,7 +13,6 @@ import (
 	"unicode"
 
 	"github.com/jackc/pgx/v5"
-	"github.com/jackc/pgx/v5/pgtype"
 	"github.com/pgvector/pgvector-go"
 
 	"github.com/mentor-ai/mentor/db"
@@ -500,76 +499,6 @@ func (s *Store) Chunks(ctx context.Context, ids []int64) ([]Passage, error) {
 		ORDER BY want.n`, ids)
 	out, err := pgx.CollectRows(rows, scanPassage)
 	return out, db.Error(err, "read chunks")
-}
-
-// searchVector is what the full-text index holds for a chunk: segment.Tokens with their
-// positions, as a tsvector (lexemes sorted and unique, as PostgreSQL keeps them; positions
-// capped where PostgreSQL caps them).
-//
-// It runs for every chunk of every import. Grouping the positions by lexeme in a map and
-// sorting only the distinct lexemes costs about half of sorting every occurrence by lexeme
-// and position, which was 43% of an import's Go CPU (issue 17);
-// TestSearchVectorMatchesTheSortedOccurrences holds the two to the same tsvector.
-func searchVector(text string) pgtype.TSVector {
-	// PostgreSQL refuses positions past 16383 (and repeated ones), more than 256 positions
-	// for a lexeme, and lexemes over 2047 bytes.
-	const maxPosition, maxPositions, maxLexeme = 16383, 256, 2047
-	toks := segment.Tokens(text)
-	at := make(map[string]int, len(toks)/2)
-	lexemes := make([]pgtype.TSVectorLexeme, 0, len(toks)/2)
-	// First pass: the distinct lexemes, and how many positions each keeps (its first ones,
-	// up to the caps).
-	var kept []int
-	total := 0
-	for i, tok := range toks {
-		if len(tok) > maxLexeme {
-			continue
-		}
-		j, ok := at[tok]
-		if !ok {
-			j = len(lexemes)
-			at[tok] = j
-			lexemes = append(lexemes, pgtype.TSVectorLexeme{Word: tok})
-			kept = append(kept, 0)
-		}
-		if i+1 <= maxPosition && kept[j] < maxPositions {
-			kept[j]++
-			total++
-		}
-	}
-	// Second pass: the same positions, into one array that each lexeme takes a slice of.
-	positions := make([]pgtype.TSVectorPosition, total)
-	next := make([]int, len(lexemes)) // where each lexeme's next position goes
-	end := 0
-	for j, n := range kept {
-		next[j] = end
-		end += n
-		if n > 0 {
-			lexemes[j].Positions = positions[next[j]:end:end]
-		}
-	}
-	for i, tok := range toks {
-		if len(tok) > maxLexeme || i+1 > maxPosition {
-			continue
-		}
-		if j := at[tok]; kept[j] > 0 {
-			positions[next[j]] = pgtype.TSVectorPosition{Position: uint16(i + 1)}
-			next[j]++
-			kept[j]--
-		}
-	}
-	// Sort the lexemes' numbers rather than the lexemes: moving a lexeme (a string and a
-	// slice) costs write barriers while the collector runs, which imports keep busy.
-	order := make([]int32, len(lexemes))
-	for j := range order {
-		order[j] = int32(j)
-	}
-	slices.SortFunc(order, func(a, b int32) int { return strings.Compare(lexemes[a].Word, lexemes[b].Word) })
-	out := make([]pgtype.TSVectorLexeme, len(lexemes))
-	for k, j := range order {
-		out[k] = lexemes[j]
-	}
-	return pgtype.TSVector{Lexemes: out, Valid: true}
 }
 
 // GuessLang says whether text is mostly Chinese.

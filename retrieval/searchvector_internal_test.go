@@ -61,10 +61,18 @@ func TestSearchVectorMatchesTheSortedOccurrences(t *testing.T) {
 		{"a lexeme past 256 positions", strings.Repeat("税 ", 300) + "尾"},
 		{"positions past 16383", strings.Repeat("甲乙丙丁", 4200) + " tail word tail"},
 		{"a lexeme over 2047 bytes", "short " + strings.Repeat("x", 3000) + " short"},
+		// Words that sort among and after CJK lexemes (full-width letters, Yi, Hangul words
+		// are CJK, Greek before), 4-byte characters, and characters that start bigrams and
+		// stand alone: the CJK lexemes sort by packed key, the rest by string.
+		{"scripts around CJK", "ｆｕｌｌ　ｗｉｄｔｈ１２３ 中文ꀀꀁ 한국어 Ελληνικά 𠀋𡈁中 中中中 文中 ラーメン 々 ー"},
+		{"one character and its bigrams", "申 申报 报申 申申报报 申"},
 	}
+	var shared tsvBuilder // scratch kept from one text to the next, as an import's worker keeps it
 	for _, tc := range cases {
+		wantShared, gotShared := sortedOccurrences(tc.text), shared.build(tc.text)
 		t.Run(tc.name, func(t *testing.T) {
 			t.Parallel()
+			assert.Equal(t, wantShared, gotShared, "built with the scratch of the texts before")
 			want, got := sortedOccurrences(tc.text), searchVector(tc.text)
 			assert.Equal(t, len(want.Lexemes), len(got.Lexemes))
 			for i := range min(len(want.Lexemes), len(got.Lexemes)) {

@@ -11,7 +11,7 @@ import (
 	"github.com/mentor-ai/mentor/segment"
 )
 
-// TestTokensMatchTheReference holds Tokens and Scan, rewritten on byte offsets with a fast
+// TestTokensMatchTheReference holds Tokens, Scan and Count, rewritten on byte offsets with a fast
 // path for characters below the CJK scripts (issue 17: they were most of an import's CPU),
 // to what they were: the old rune-by-rune versions, kept here, over a generated bilingual
 // corpus and the edge cases of each script. A token that changed would silently stop
@@ -34,6 +34,16 @@ func TestTokensMatchTheReference(t *testing.T) {
 		segment.Scan(text, func(run []rune) { got = append(got, "c:"+string(run)) }, func(w []rune) { got = append(got, "w:"+string(w)) })
 		referenceScan(text, func(run []rune) { want = append(want, "c:"+string(run)) }, func(w []rune) { want = append(want, "w:"+string(w)) })
 		assert.Equal(t, want, got, "%q", text)
+		// Count on spans (issue 17) counts what it counted through Scan: one token per CJK
+		// character and per word.
+		n := 0
+		referenceScan(text, func(run []rune) { n += len(run) }, func([]rune) { n++ })
+		assert.Equal(t, n, segment.Count(text), "Count(%q)", text)
+		// EachToken says which tokens are CJK: those whose first character is.
+		segment.EachToken(text, func(tok string, cjk bool) {
+			first := []rune(tok)[0]
+			assert.Equal(t, referenceIsCJK(first), cjk, "%q in %q", tok, text)
+		})
 	}
 	for r := rune(0); r < 0x30000; r++ {
 		if referenceIsCJK(r) != segment.IsCJK(r) {

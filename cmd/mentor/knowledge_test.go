@@ -3,6 +3,8 @@ package main
 import (
 	"bytes"
 	"context"
+	"encoding/json"
+	"fmt"
 	"os"
 	"path/filepath"
 	"testing"
@@ -70,4 +72,33 @@ func TestImportDocumentsAndSearchFromTheCommandLine(t *testing.T) {
 	err = run(context.Background(), []string{"mentor", "search", "--project", "customs", "--corpus", "nope", "税"}, env, nil, &stdout, &stderr)
 	require.Error(t, err)
 	assert.Contains(t, err.Error(), `--corpus: corpus "nope"`)
+
+	// A JSONL file of three transactions (200, 200, 50 rows), written while the next is
+	// prepared (issue 17): a row that fails in the second fails alone and is named by its
+	// line, a slug repeated in the first is its second version, and the last transaction's
+	// rows are searchable.
+	var jsonl bytes.Buffer
+	for i := 1; i <= 450; i++ {
+		row := map[string]string{"slug": fmt.Sprintf("faq-%d", i), "title": fmt.Sprintf("问答%d", i), "body": fmt.Sprintf("第%d问：旅客携带物品应当申报。", i)}
+		switch i {
+		case 7:
+			row["slug"], row["body"] = "faq-3", "第3问（修订）：旅客携带物品应当书面申报。"
+		case 301:
+			row["body"] = "坏\u0000字符"
+		case 450:
+			row["body"] = "第450问：燕窝须出具检疫证书。"
+		}
+		b, err := json.Marshal(row)
+		require.NoError(t, err)
+		jsonl.Write(append(b, '\n'))
+	}
+	write("faq.jsonl", jsonl.Bytes())
+	out, err = importDocs()
+	require.Error(t, err, out)
+	assert.Contains(t, out, "failed    faq.jsonl:301: body: contains a NUL character")
+	assert.Contains(t, out, "updated   faq.jsonl:7 (v2, 1 chunks)")
+	assert.Contains(t, out, "3 files, 1 skipped: 448 documents added, 1 updated, 2 unchanged, 1 failed; 449 chunks written")
+	stdout.Reset()
+	require.NoError(t, run(context.Background(), []string{"mentor", "search", "--project", "customs", "--corpus", "kb", "--k", "1", "燕窝检疫"}, env, nil, &stdout, &stderr), stderr.String())
+	assert.Contains(t, stdout.String(), "faq-450 v1")
 }
