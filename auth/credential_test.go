@@ -91,9 +91,5 @@ func TestStillValidIsPlannedOnce(t *testing.T) {
 		require.NoError(t, err)
 		assert.Equal(t, []bool{true, false}, got)
 	}
-	var generic, custom int64
-	require.NoError(t, pool.QueryRow(ctx, `SELECT generic_plans, custom_plans FROM pg_prepared_statements
-		WHERE starts_with(statement, 'SELECT c.n, CASE c.kind')`).Scan(&generic, &custom))
-	assert.Zero(t, custom, "custom plans")
-	assert.GreaterOrEqual(t, generic, int64(7), "generic plans")
+	pgtest.CheckPlannedOnce(t, pool, "the credentials' check", "SELECT c.n, CASE c.kind", 7)
 }

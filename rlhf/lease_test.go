@@ -274,10 +274,6 @@ func TestLiveStatementsArePlannedOnce(t *testing.T) {
 		{"the once-a-second save", "WITH data AS (SELECT * FROM unnest($1::bigint[], $2::text[], $3::text[], $4::bool[]"},
 		{"the final save", "WITH data AS (SELECT * FROM unnest($1::bigint[], $2::text[], $3::text[], $4::text[]"},
 	} {
-		var generic, custom int64
-		require.NoError(t, pool.QueryRow(ctx, `SELECT generic_plans, custom_plans FROM pg_prepared_statements
-			WHERE starts_with(statement, $1)`, stmt.prefix).Scan(&generic, &custom), stmt.name)
-		assert.Zero(t, custom, "custom plans of %s", stmt.name)
-		assert.GreaterOrEqual(t, generic, int64(7), "generic plans of %s", stmt.name)
+		pgtest.CheckPlannedOnce(t, pool, stmt.name, stmt.prefix, 7)
 	}
 }

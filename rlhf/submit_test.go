@@ -96,11 +96,7 @@ func TestSubmitRoundTrips(t *testing.T) {
 		{"the lookup of turn, rubric and key", "SELECT t.user_message_id"},
 		{"the lookup of candidates", "SELECT c.id, c.message_id"},
 	} {
-		var generic, custom int64
-		require.NoError(t, pool.QueryRow(ctx, `SELECT generic_plans, custom_plans FROM pg_prepared_statements
-			WHERE starts_with(statement, $1)`, stmt.prefix).Scan(&generic, &custom), stmt.name)
-		assert.Zero(t, custom, "custom plans of %s", stmt.name)
-		assert.GreaterOrEqual(t, generic, int64(5), "generic plans of %s", stmt.name)
+		pgtest.CheckPlannedOnce(t, pool, stmt.name, stmt.prefix, 5)
 	}
 }
 
