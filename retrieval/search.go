@@ -389,15 +389,13 @@ func (s *Store) SearchGroup(ctx context.Context, dim int, args []any) ([]Passage
 			})
 			return err
 		}
-		if text {
-			rows, _ := s.pool.Query(ctx, sql, args...)
-			err := read(rows)
-			return out, err
-		}
-		// The vector list's ef_search follows the size of the index it walks, in the same
-		// round trip and for this statement only (the batch is one implicit transaction).
 		b := &pgx.Batch{}
-		QueueEfSearch(b, dim)
+		if !text {
+			// The vector list's ef_search follows the size of the index it walks, in the
+			// same round trip and for this statement only (the batch is one implicit
+			// transaction).
+			QueueEfSearch(b, dim)
+		}
 		b.Queue(sql, args...).Query(read)
 		err := s.pool.SendBatch(ctx, b).Close()
 		return out, err
