@@ -143,14 +143,14 @@ func (s *Store) IngestBatches(ctx context.Context, corpus Corpus, ins []Document
 		wg.Go(func() {
 			defer func() { <-free }()
 			defer close(done[k])
+			from, to := k*batch, min((k+1)*batch, len(ins))
+			pr := s.startPreparing(ctx, corpus, ins[from:to]) // while it waits, too
+			defer pr.stop()
 			for j := max(0, k-writers+1); j < k; j++ {
 				if sharesSlug(slugs[j], slugs[k]) {
 					<-done[j]
 				}
 			}
-			from, to := k*batch, min((k+1)*batch, len(ins))
-			pr := s.startPreparing(ctx, corpus, ins[from:to])
-			defer pr.stop()
 			s.writeBatch(ctx, corpus, pr, out[from:to])
 		})
 	}

@@ -5,10 +5,12 @@ import (
 	"fmt"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/jackc/pgx/v5/pgtype"
+	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
@@ -84,13 +86,93 @@ func TestIngestBatchesCommitsEachBatchApart(t *testing.T) {
 	assert.Equal(t, storedChunks, chunks, "the results count the chunks written")
 	assert.Equal(t, storedChunks-2, currentChunks, "d2's two older versions' chunks are no longer current")
 
-	// corpus_terms holds, for every term, how many current chunks have it.
+	assertTermCountsExact(t, pool, c.ID)
+}
+
+// assertTermCountsExact checks that corpus_terms holds, for every term, how many current
+// chunks of the corpus have it.
+func assertTermCountsExact(t *testing.T, pool *pgxpool.Pool, corpusID int64) {
+	t.Helper()
 	var wrong int
-	require.NoError(t, pool.QueryRow(ctx, `SELECT count(*) FROM (
+	require.NoError(t, pool.QueryRow(context.Background(), `SELECT count(*) FROM (
 		SELECT lexeme, count(*)::int AS n FROM chunks, unnest(search) WHERE corpus_id = $1 AND current GROUP BY lexeme) held
 		FULL JOIN (SELECT term, chunks FROM corpus_terms WHERE corpus_id = $1 AND chunks <> 0) counted ON counted.term = held.lexeme
-		WHERE held.n IS DISTINCT FROM counted.chunks`, c.ID).Scan(&wrong))
+		WHERE held.n IS DISTINCT FROM counted.chunks`, corpusID).Scan(&wrong))
 	assert.Zero(t, wrong, "terms whose count is not their current chunks'")
+}
+
+// TestIngestBatchesWritesTwoBatchesAtOnce holds the first batch inside its transaction
+// until the second has committed, which only a second writer can bring about; the first
+// then fails in the database and is retried document by document. Every document but the
+// refused one is stored, and the corpus's chunk and term counts, which both batches added to
+// at once (their documents share most terms), are exact (issue 17: two writers).
+func TestIngestBatchesWritesTwoBatchesAtOnce(t *testing.T) {
+	t.Parallel()
+	// A deadline, so that a second batch that waits for the first fails the test instead of
+	// hanging it.
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	pool := pgtest.Pool(t)
+	s := retrieval.NewStore(pool, nil, nil)
+	c := newCorpus(t, pool, s, retrieval.Corpus{Slug: "kb"})
+	_, err := pool.Exec(ctx, `
+		CREATE FUNCTION hold_batches() RETURNS trigger LANGUAGE plpgsql AS $$
+		BEGIN
+			CASE NEW.slug
+			WHEN 'd0' THEN PERFORM pg_advisory_xact_lock(17); -- waits while the test holds it
+			WHEN 'd7' THEN RAISE EXCEPTION 'd7 is refused';
+			WHEN 'd20' THEN PERFORM pg_notify('batch_committed', NEW.slug); -- sent when it commits
+			ELSE NULL;
+			END CASE;
+			RETURN NEW;
+		END $$;
+		CREATE TRIGGER hold_batches BEFORE INSERT ON documents FOR EACH ROW EXECUTE FUNCTION hold_batches();`)
+	require.NoError(t, err)
+	lock, err := pool.Acquire(ctx)
+	require.NoError(t, err)
+	defer lock.Release()
+	_, err = lock.Exec(ctx, `SELECT pg_advisory_lock(17)`)
+	require.NoError(t, err)
+	listen, err := pool.Acquire(ctx)
+	require.NoError(t, err)
+	defer listen.Release()
+	_, err = listen.Exec(ctx, `LISTEN batch_committed`)
+	require.NoError(t, err)
+
+	const n, batch = 60, 20 // batches d0-d19 (held, then refused), d20-d39, d40-d59
+	done := make(chan []retrieval.BatchResult, 1)
+	go func() { done <- s.IngestBatches(ctx, c, batchDocs(n), batch) }()
+	note, err := listen.Conn().WaitForNotification(ctx)
+	require.NoError(t, err, "the second batch commits while the first is held")
+	assert.Equal(t, "d20", note.Payload)
+	var first, second int
+	require.NoError(t, pool.QueryRow(ctx, `SELECT count(*) FILTER (WHERE substr(slug, 2)::int < 20), count(*) FILTER (WHERE substr(slug, 2)::int BETWEEN 20 AND 39)
+		FROM documents WHERE corpus_id = $1`, c.ID).Scan(&first, &second))
+	assert.Zero(t, first, "nothing of the held batch is visible")
+	assert.Equal(t, batch, second, "the second batch is committed whole")
+	_, err = lock.Exec(ctx, `SELECT pg_advisory_unlock(17)`)
+	require.NoError(t, err)
+	results := <-done
+
+	require.Len(t, results, n)
+	chunks := 0
+	for i, r := range results {
+		if i == 7 {
+			assert.ErrorContains(t, r.Err, "d7 is refused", "the refused document fails alone, with the database's reason")
+			continue
+		}
+		require.NoError(t, r.Err, "document %d", i)
+		assert.Equal(t, retrieval.Added, r.Outcome, "document %d", i)
+		chunks += r.Chunks
+	}
+	var docCount, currentChunks, storedChunks int
+	require.NoError(t, pool.QueryRow(ctx, `SELECT (SELECT count(*) FROM documents WHERE corpus_id = $1),
+		(SELECT current_chunks FROM corpora WHERE id = $1), (SELECT count(*) FROM chunks WHERE corpus_id = $1 AND current)`, c.ID).
+		Scan(&docCount, &currentChunks, &storedChunks))
+	assert.Equal(t, n-1, docCount, "every document but the refused one is stored")
+	assert.Equal(t, chunks, storedChunks, "the results count the chunks written")
+	assert.Equal(t, storedChunks, currentChunks, "the corpus counts its current chunks")
+	assertTermCountsExact(t, pool, c.ID)
 }
 
 // cancellingEmbedder is the offline embedder, except that embedding a text with 停止 in it
@@ -136,8 +218,10 @@ func TestIngestBatchesStopsWhenCancelled(t *testing.T) {
 		}
 		assert.ErrorIs(t, r.Err, context.Canceled, "document %d", i)
 	}
-	for i := 60; i < n; i++ {
-		assert.Error(t, results[i].Err, "document %d, in or after the batch that was cancelled", i)
+	// Two batches are written at once, so the one after the cancelled batch may have
+	// committed before the cancel: only the cancelled batch must fail whole.
+	for i := 60; i < 80; i++ {
+		assert.Error(t, results[i].Err, "document %d, in the batch that was cancelled", i)
 	}
 	var storedSlugs []string
 	require.NoError(t, pool.QueryRow(context.Background(), `SELECT coalesce(array_agg(slug ORDER BY id), '{}') FROM documents
