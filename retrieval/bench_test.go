@@ -16,7 +16,9 @@ import (
 // BenchmarkIngest measures import throughput with the offline embedder: chunking, embedding
 // and COPY of documents of 8 sections each. "per-document" commits each document, as a
 // folder of files imports; "batch=200" imports the round's 400 documents as a JSONL or CSV
-// file does (IngestBatches): transactions of 200, the next prepared while one is written. "hnsw" keeps the vector index up to date, as a live corpus does; "no-hnsw" is a
+// file does (IngestBatches): transactions of 200, two written at once on two connections,
+// each prepared while it is written. "hnsw" keeps the vector index up to date, as a live
+// corpus does; "no-hnsw" is a
 // first bulk load, with the index built afterwards (see BenchmarkSearch for its build time).
 // CPU per chunk of this process and of PostgreSQL (issue 17) lets the rate be judged on a
 // machine of another size or load. Each figure is the median of three rounds, with its

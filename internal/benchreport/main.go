@@ -434,8 +434,8 @@ var notes = map[string]string{
 		"(copy-rows/s, %-of-copy). Targets (issue 7): ≥ 200,000 rows/s, peak RSS ≤ 150 MB, ≥ 50% of the COPY rate.",
 	"github.com/mentor-ai/mentor/retrieval": "BenchmarkIngest imports generated bilingual documents of 8 sections (internal/corpusgen) with the offline " +
 		"embedder: chunking, embedding, the Chinese-aware tsvector, COPY and the term counts. per-document commits each document " +
-		"(a folder of files); batch=200 imports the 400 as a JSONL or CSV file does, in transactions of 200, written 25 documents at a time " +
-		"(the first 5) with one COPY while the next ones, across the transactions' boundary too, are prepared at most 50 ahead. hnsw keeps the vector index up to date; no-hnsw is a first bulk load with the index " +
+		"(a folder of files); batch=200 imports the 400 as a JSONL or CSV file does, in transactions of 200, two of them written at once " +
+		"on two connections, each 25 documents at a time (the first 5) with one COPY while its next ones are prepared at most 50 ahead. hnsw keeps the vector index up to date; no-hnsw is a first bulk load with the index " +
 		"built afterwards (its build time is under BenchmarkSearch). go-cpu-µs/chunk and pg-cpu-µs/chunk are the CPU a chunk " +
 		"costs this process and PostgreSQL, by which chunks/s can be judged on another machine: 2 cores at full use can ingest " +
 		"at most 2,000,000 / (go + pg µs) chunks a second. Each figure is the median of three rounds of 400 documents, with its " +
