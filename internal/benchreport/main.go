@@ -441,7 +441,9 @@ var notes = map[string]string{
 		"at most 2,000,000 / (go + pg µs) chunks a second. Each figure is the median of three rounds of 400 documents, with its " +
 		"spread. Target (issues 6 and 17): ≥ 5,000 chunks/s with the index built afterwards.",
 	"github.com/mentor-ai/mentor/rlhf": "BenchmarkSubmit is rlhf.Submit alone, one at a time on one warm connection: a ranking of four, a " +
-		"gold reply and its ten pairs. Its CPU figures are the judgment's own cost without HTTP; round-trips/op is 2 (issue 17).",
+		"gold reply and its ten pairs, after 300 judgments and an ANALYZE (before that, the foreign keys' checks were planned " +
+		"on empty tables and read messages whole, so the figure grew with the run). Its CPU figures are the judgment's own " +
+		"cost without HTTP; round-trips/op is 2 (issue 17).",
 	"github.com/mentor-ai/mentor/server": "BenchmarkJudgmentSubmit posts judgments from 32 trainers, each signed in (session, access check, Submit's two round trips, ten " +
 		"pairs) with the load from loadgen's process, after a warm-up and ANALYZE: capacity by a sweep of C = 1…32, CPU per " +
 		"submit of the server and of PostgreSQL, latency at 50% and 70% of capacity; round-trips/op is one warm submit through " +
