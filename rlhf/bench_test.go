@@ -5,6 +5,8 @@ import (
 	"fmt"
 	"testing"
 
+	"github.com/jackc/pgx/v5/pgxpool"
+
 	"github.com/mentor-ai/mentor/internal/loadgen"
 	"github.com/mentor-ai/mentor/internal/pgtest"
 	"github.com/mentor-ai/mentor/rlhf"
@@ -34,31 +36,25 @@ func BenchmarkSubmit(b *testing.B) {
 			ContinueFrom: rlhf.ContinueFrom{Gold: true}, TimeSpentMillis: 1000})
 		return err
 	}
-	// Past the statement cache's first use and PostgreSQL's first custom plans, and enough
-	// judgments and messages that the statistics ANALYZE takes (as autovacuum keeps them on a
-	// live database) make the foreign keys' checks index lookups: planned on the nearly empty
-	// tables, each check read messages whole, a page more every few dozen judgments, and the
-	// figure grew with b.N (perf on the backend, issue 17). ANALYZE invalidates the plans made
-	// before it.
-	for range 300 {
-		if err := submit(); err != nil {
-			b.Fatal(err)
-		}
-	}
-	if _, err := pool.Exec(ctx, `ANALYZE`); err != nil {
-		b.Fatal(err)
-	}
+	measureEach(b, pool, rt, submit)
+}
+
+// measureEach runs op once per iteration after ten unmeasured runs (past the statement
+// cache's first use and PostgreSQL's first custom plans), and reports its CPU in this process
+// and in PostgreSQL, and its round trips, per run.
+func measureEach(b *testing.B, pool *pgxpool.Pool, rt *pgtest.RoundTrips, op func() error) {
+	b.Helper()
 	for range 10 {
-		if err := submit(); err != nil {
+		if err := op(); err != nil {
 			b.Fatal(err)
 		}
 	}
 	var trips int64
 	b.ResetTimer()
-	u, err := loadgen.Measure(ctx, pool, func() error {
+	u, err := loadgen.Measure(context.Background(), pool, func() error {
 		before := rt.Count()
 		for b.Loop() {
-			if err := submit(); err != nil {
+			if err := op(); err != nil {
 				return err
 			}
 		}
