@@ -559,8 +559,8 @@ func writeArgs(p writeParts, always []any, parent int64, edit, gold *string, pai
 // depends on through the others' RETURNING, and fresh gates every one of them. An insert
 // with nothing to write is left out rather than given no rows: PostgreSQL sets up every
 // part of a statement each time it runs it (its tables, indexes, constraints and
-// triggers), and that setup, not the rows, was most of the write's CPU (perf on the
-// backends under BenchmarkJudgmentSubmit, issue 17).
+// triggers), and executor start-up was about a fifth of the backends' CPU under
+// BenchmarkJudgmentSubmit, as much as running the statements (perf, issue 17).
 func writeJudgmentSQL(p writeParts) string {
 	n := 12 // $1 to $12 are the judgment's own: see the insert into judgments below
 	next := func() string { n++; return fmt.Sprintf("$%d", n) }
