@@ -441,9 +441,10 @@ func (s *Store) submit(ctx context.Context, turnID, trainerID int64, sub Submiss
 	b.Queue(`SELECT `+db.GenericPlansSettings+`, pg_advisory_xact_lock(hashtextextended($1, 0))`,
 		fmt.Sprintf("judgment:%d:%d", turnID, trainerID))
 	written := false
-	b.Queue(writeJudgmentSQL, turnID, trainerID, sub.IdempotencyKey, hash[:], ranking, ratings, flags, sub.Comment,
-		editedCandidate, editDiff, sub.TimeSpentMillis, *userMessageID, editContent, goldContent, continuation,
-		chosen, rejected, rules, margins, citeNs, citeChunks).QueryRow(func(row pgx.Row) error {
+	parts := writeParts{edit: editContent != nil, gold: goldContent != nil, pairs: len(pairs) > 0, cites: len(citeNs) > 0}
+	b.Queue(writeStatements[parts.index()], writeArgs(parts, []any{turnID, trainerID, sub.IdempotencyKey, hash[:], ranking, ratings, flags,
+		sub.Comment, editedCandidate, editDiff, sub.TimeSpentMillis, continuation}, *userMessageID,
+		editContent, goldContent, [4]any{chosen, rejected, rules, margins}, [2]any{citeNs, citeChunks})...).QueryRow(func(row pgx.Row) error {
 		err := row.Scan(&out.JudgmentID, &out.Revision, &out.EditedMessageID, &out.GoldMessageID, &out.ContinuationMessageID)
 		if errors.Is(err, pgx.ErrNoRows) {
 			return nil
@@ -503,42 +504,130 @@ type turnRow struct {
 	hooked                                   bool // a webhook of the project wants judgment.submitted
 }
 
+// writeParts is what a submission's write holds besides the judgment: each is a part of the
+// statement only when there is something to write.
+type writeParts struct{ edit, gold, pairs, cites bool }
+
+// writeStatements is writeJudgmentSQL for each combination of writeParts (edit 1, gold 2,
+// pairs 4, cites 8), built once: a statement holds only the inserts its submission needs.
+var writeStatements = func() (out [16]string) {
+	for i := range out {
+		out[i] = writeJudgmentSQL(writeParts{edit: i&1 != 0, gold: i&2 != 0, pairs: i&4 != 0, cites: i&8 != 0})
+	}
+	return out
+}()
+
+func (p writeParts) index() int {
+	i := 0
+	for bit, on := range []bool{p.edit, p.gold, p.pairs, p.cites} {
+		if on {
+			i |= 1 << bit
+		}
+	}
+	return i
+}
+
+// writeArgs are writeJudgmentSQL's parameters, in its order: $1 to $12 always, then the
+// turn's user message (the human replies' parent), the edit's content, the gold reply's, the
+// pairs' four arrays and the citations' two, each only when its part is in the statement (a
+// parameter no part names has no type, and PostgreSQL refuses the statement).
+func writeArgs(p writeParts, always []any, parent int64, edit, gold *string, pairs [4]any, cites [2]any) []any {
+	args := append(make([]any, 0, len(always)+9), always...)
+	if p.edit || p.gold {
+		args = append(args, parent)
+	}
+	if p.edit {
+		args = append(args, *edit)
+	}
+	if p.gold {
+		args = append(args, *gold)
+	}
+	if p.pairs {
+		args = append(args, pairs[:]...)
+	}
+	if p.cites {
+		args = append(args, cites[:]...)
+	}
+	return args
+}
+
 // writeJudgmentSQL writes a judgment in one statement: its human replies, the judgment, its
 // preference pairs and its citations, or nothing when its key is already taken. The pairs
 // and the continuation name the edit and the gold reply by the stand-ins -1 and -2.
 //
 // Data-modifying CTEs all run, and see one snapshot, so each insert names the rows it
-// depends on through the others' RETURNING, and fresh gates every one of them.
-const writeJudgmentSQL = `WITH fresh AS (
+// depends on through the others' RETURNING, and fresh gates every one of them. An insert
+// with nothing to write is left out rather than given no rows: PostgreSQL sets up every
+// part of a statement each time it runs it (its tables, indexes, constraints and
+// triggers), and executor start-up was about a fifth of the backends' CPU under
+// BenchmarkJudgmentSubmit, as much as running the statements (perf, issue 17).
+func writeJudgmentSQL(p writeParts) string {
+	n := 12 // $1 to $12 are the judgment's own: see the insert into judgments below
+	next := func() string { n++; return fmt.Sprintf("$%d", n) }
+	var sql strings.Builder
+	sql.WriteString(`WITH fresh AS (
 		SELECT 1 WHERE NOT EXISTS (SELECT 1 FROM judgments WHERE trainer_id = $2::bigint AND idempotency_key = $3::text)
-	), parent AS (
-		SELECT m.conversation_id, m.id FROM messages m, fresh WHERE m.id = $12::bigint
-	), edit AS (
+	)`)
+	editID, goldID := "NULL::bigint", "NULL::bigint"
+	if p.edit || p.gold {
+		sql.WriteString(`, parent AS (
+		SELECT m.conversation_id, m.id FROM messages m, fresh WHERE m.id = ` + next() + `::bigint
+	)`)
+		for _, r := range []struct {
+			on   bool
+			name string
+			id   *string
+		}{{p.edit, "edit", &editID}, {p.gold, "gold", &goldID}} {
+			if r.on {
+				fmt.Fprintf(&sql, `, %s AS (
 		INSERT INTO messages (conversation_id, parent_id, role, author, author_id, content)
-		SELECT conversation_id, id, 'assistant', 'human', $2, $13::text FROM parent WHERE $13::text IS NOT NULL RETURNING id
-	), gold AS (
-		INSERT INTO messages (conversation_id, parent_id, role, author, author_id, content)
-		SELECT conversation_id, id, 'assistant', 'human', $2, $14::text FROM parent WHERE $14::text IS NOT NULL RETURNING id
-	), human AS (
-		SELECT (SELECT id FROM edit) AS edit_id, (SELECT id FROM gold) AS gold_id
-	), j AS (
+		SELECT conversation_id, id, 'assistant', 'human', $2, %s::text FROM parent RETURNING id
+	)`, r.name, next())
+				*r.id = "(SELECT id FROM " + r.name + ")"
+			}
+		}
+		fmt.Fprintf(&sql, `, human AS (
+		SELECT %s AS edit_id, %s AS gold_id
+	)`, editID, goldID)
+		editID, goldID = "h.edit_id", "h.gold_id"
+	}
+	// A stand-in for a human reply, or the message id itself.
+	message := func(expr string) string {
+		if !p.edit && !p.gold {
+			return expr
+		}
+		return fmt.Sprintf("CASE %s WHEN -1 THEN h.edit_id WHEN -2 THEN h.gold_id ELSE %s END", expr, expr)
+	}
+	human := ""
+	if p.edit || p.gold {
+		human = ", human h"
+	}
+	fmt.Fprintf(&sql, `, j AS (
 		INSERT INTO judgments (turn_id, trainer_id, revision, idempotency_key, request_hash, ranking, ratings, flags,
 			comment, edited_candidate_id, edited_message_id, edit_diff, gold_message_id, continuation_message_id, time_spent_ms)
 		SELECT $1::bigint, $2::bigint, (SELECT coalesce(max(revision), 0) + 1 FROM judgments WHERE turn_id = $1 AND trainer_id = $2),
-			$3::text, $4::bytea, $5::jsonb, $6::jsonb, $7::jsonb, $8::text, $9::bigint, h.edit_id, $10::jsonb, h.gold_id,
-			CASE $15::bigint WHEN -1 THEN h.edit_id WHEN -2 THEN h.gold_id ELSE $15::bigint END, $11::int
-		FROM fresh, human h
+			$3::text, $4::bytea, $5::jsonb, $6::jsonb, $7::jsonb, $8::text, $9::bigint, %s, $10::jsonb, %s, %s, $11::int
+		FROM fresh%s
 		RETURNING id, revision, edited_message_id, gold_message_id, continuation_message_id
-	), pairs AS (
+	)`, editID, goldID, message("$12::bigint"), human)
+	if p.pairs {
+		chosen, rejected, rule, margin := next(), next(), next(), next()
+		fmt.Fprintf(&sql, `, pairs AS (
 		INSERT INTO preference_pairs (judgment_id, chosen_message_id, rejected_message_id, rule, margin)
-		SELECT j.id, CASE p.chosen WHEN -1 THEN h.edit_id WHEN -2 THEN h.gold_id ELSE p.chosen END,
-			CASE p.rejected WHEN -1 THEN h.edit_id WHEN -2 THEN h.gold_id ELSE p.rejected END, p.rule, p.margin
-		FROM j, human h, unnest($16::bigint[], $17::bigint[], $18::text[], $19::real[]) AS p (chosen, rejected, rule, margin)
-	), cites AS (
+		SELECT j.id, %s, %s, p.rule, p.margin
+		FROM j%s, unnest(%s::bigint[], %s::bigint[], %s::text[], %s::real[]) AS p (chosen, rejected, rule, margin)
+	)`, message("p.chosen"), message("p.rejected"), human, chosen, rejected, rule, margin)
+	}
+	if p.cites {
+		fmt.Fprintf(&sql, `, cites AS (
 		INSERT INTO judgment_citations (judgment_id, n, chunk_id)
-		SELECT j.id, c.n, c.chunk_id FROM j, unnest($20::int[], $21::bigint[]) AS c (n, chunk_id)
-	)
-	SELECT id, revision, edited_message_id, gold_message_id, continuation_message_id FROM j`
+		SELECT j.id, c.n, c.chunk_id FROM j, unnest(%s::int[], %s::bigint[]) AS c (n, chunk_id)
+	)`, next(), next())
+	}
+	sql.WriteString(`
+	SELECT id, revision, edited_message_id, gold_message_id, continuation_message_id FROM j`)
+	return sql.String()
+}
 
 // emitJudged tells the project's webhooks about a new judgment, in the transaction that
 // stores it. A replayed submission is not new, and emits nothing.
