@@ -126,6 +126,36 @@ func (s *Store) SearchDetailed(ctx context.Context, q Query) (res Result, _ erro
 		return res, err
 	}
 	rows, _ := s.pool.Query(ctx, `SELECT id, embedder, dimension FROM corpora WHERE id = ANY($1) ORDER BY id`, q.CorpusIDs)
+	var corpora []Corpus
+	var c Corpus
+	_, err := pgx.ForEachRow(rows, []any{&c.ID, &c.Embedder, &c.Dimension}, func() error {
+		corpora = append(corpora, c)
+		return nil
+	})
+	if err != nil {
+		return res, db.Error(err, "look up corpora")
+	}
+	if len(corpora) == 0 {
+		return res, errs.E(errs.NotFound, "none of corpora %v exist", q.CorpusIDs)
+	}
+	return s.searchCorpora(ctx, q, corpora)
+}
+
+// SearchCorpus is SearchDetailed over one corpus its caller has already read (GET /search's
+// access check reads it, in the round trip that finds the caller's session): the search
+// starts with its lists, where SearchDetailed first looks its corpora up again, a round trip
+// of its own (issue 17). q.CorpusIDs is set to corpus's id.
+func (s *Store) SearchCorpus(ctx context.Context, q Query, corpus Corpus) (Result, error) {
+	q.CorpusIDs = []int64{corpus.ID}
+	if err := q.validate(); err != nil {
+		return Result{}, err
+	}
+	return s.searchCorpora(ctx, q, []Corpus{corpus})
+}
+
+// searchCorpora searches a validated q in corpora (their ids, embedders and dimensions), in
+// order of id.
+func (s *Store) searchCorpora(ctx context.Context, q Query, corpora []Corpus) (res Result, _ error) {
 	type group struct {
 		embedder string
 		dim      int
@@ -133,24 +163,14 @@ func (s *Store) SearchDetailed(ctx context.Context, q Query) (res Result, _ erro
 	}
 	var groups []*group
 	byEmbedder := map[string]*group{}
-	var id int64
-	var name string
-	var dim int
-	_, err := pgx.ForEachRow(rows, []any{&id, &name, &dim}, func() error {
-		g, ok := byEmbedder[name]
+	for _, c := range corpora {
+		g, ok := byEmbedder[c.Embedder]
 		if !ok {
-			g = &group{embedder: name, dim: dim}
-			byEmbedder[name] = g
+			g = &group{embedder: c.Embedder, dim: c.Dimension}
+			byEmbedder[c.Embedder] = g
 			groups = append(groups, g)
 		}
-		g.ids = append(g.ids, id)
-		return nil
-	})
-	if err != nil {
-		return res, db.Error(err, "look up corpora")
-	}
-	if len(groups) == 0 {
-		return res, errs.E(errs.NotFound, "none of corpora %v exist", q.CorpusIDs)
+		g.ids = append(g.ids, c.ID)
 	}
 	var out []Passage
 	for _, g := range groups {
