@@ -273,12 +273,13 @@ const passageColumns = `c.id, c.document_id, c.corpus_id, c.version, c.position,
 // QueueEfSearch queues on b the setting of hnsw.ef_search, for the rest of b's transaction,
 // by the size of the index a search of dim dimensions walks: every current chunk of that
 // dimension, in every corpus (corpora.current_chunks; the index spans corpora). Above
-// db.HNSWLargeIndex vectors it is db.HNSWEfSearchLarge, else db.HNSWEfSearch. A batch sent
-// outside a transaction block is one implicit transaction, so it holds for the statements
-// queued after it and ends with them.
-func QueueEfSearch(b *pgx.Batch, dim int) {
-	b.Queue(`SELECT set_config('hnsw.ef_search', (CASE WHEN coalesce(sum(current_chunks), 0) > $2::bigint THEN $3::int ELSE $4::int END)::text, true)
-		FROM corpora WHERE dimension = $1::int`, dim, db.HNSWLargeIndex, db.HNSWEfSearchLarge, db.HNSWEfSearch)
+// db.HNSWLargeIndex vectors it is db.HNSWEfSearchLarge, else db.HNSWEfSearch, and never less
+// than limit, the list's length: HNSW finds at most ef_search candidates before it iterates,
+// and recall was measured for a list of 10 to 20. A batch sent outside a transaction block is
+// one implicit transaction, so it holds for the statements queued after it and ends with them.
+func QueueEfSearch(b *pgx.Batch, dim, limit int) {
+	b.Queue(`SELECT set_config('hnsw.ef_search', greatest($5::int, CASE WHEN coalesce(sum(current_chunks), 0) > $2::bigint THEN $3::int ELSE $4::int END)::text, true)
+		FROM corpora WHERE dimension = $1::int`, dim, db.HNSWLargeIndex, db.HNSWEfSearchLarge, db.HNSWEfSearch, limit)
 }
 
 // VectorSQL is the vector list's statement for vectors of dim dimensions in its general form,
@@ -391,6 +392,7 @@ func (s *Store) SearchGroup(ctx context.Context, dim int, args []any) ([]Passage
 		id    int64
 		score float64 // the list's own: distance, or ts_rank
 	}
+	vectorLimit, _ := args[4].(int)
 	list := func(sql string, args []any, text bool) ([]hit, error) {
 		var out []hit
 		var h hit
@@ -414,7 +416,7 @@ func (s *Store) SearchGroup(ctx context.Context, dim int, args []any) ([]Passage
 			// The vector list's ef_search follows the size of the index it walks, in the
 			// same round trip and for this statement only (the batch is one implicit
 			// transaction).
-			QueueEfSearch(b, dim)
+			QueueEfSearch(b, dim, vectorLimit)
 		}
 		b.Queue(sql, args...).Query(read)
 		err := s.pool.SendBatch(ctx, b).Close()
@@ -422,7 +424,6 @@ func (s *Store) SearchGroup(ctx context.Context, dim int, args []any) ([]Passage
 	}
 	var vec, txt []hit
 	var vecErr, txtErr error
-	vectorLimit, _ := args[4].(int)
 	textLimit, _ := args[6].(int)
 	var wg sync.WaitGroup
 	if vectorLimit > 0 {
