@@ -57,7 +57,19 @@ func Queue[T any](b *pgx.Batch, scan pgx.RowToFunc[T], what errs.Phrase, sql str
 // A batch sent outside a transaction block is one implicit transaction, so queued first
 // it holds for the batch's other statements and ends with it. set_config rather than SET
 // LOCAL, which warns outside an explicit transaction block.
-const GenericPlansSQL = `SELECT set_config('plan_cache_mode', 'force_generic_plan', true)`
+//
+// The plan is made with sequential scans off (GenericPlansSettings), because it lasts as long
+// as the connection: made while a table is small, PostgreSQL's cheapest plan reads the table
+// whole and keeps doing so as it grows. The live save's generic plan did exactly that: a
+// sequential scan of every candidate, nested-looped against the 32 saved, once a second
+// for each chunk, and a quarter of the relay's PostgreSQL CPU was under such scans
+// (perf, issue 12). The foreign-key checks' own cached plans, made during these statements,
+// are made with the same settings. A key lookup's index scan is right at every size.
+const GenericPlansSQL = `SELECT ` + GenericPlansSettings
+
+// GenericPlansSettings is GenericPlansSQL's select list, for a statement that sets them
+// alongside work of its own (one statement less for PostgreSQL to bind and run).
+const GenericPlansSettings = `set_config('plan_cache_mode', 'force_generic_plan', true), set_config('enable_seqscan', 'off', true)`
 
 // QueueGenericPlans queues GenericPlansSQL on b, before the lookups it is for. Key lookups
 // (a row by its id, a session by its hash) have one good plan whatever the key, but

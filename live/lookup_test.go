@@ -24,7 +24,7 @@ import (
 // TestACommandsLookupsTakeOneRoundTrip: what a generate reads before it plans (the persona,
 // its project, the caller's role there and the persona's versions) takes one round trip to
 // PostgreSQL, where it took four one after another; and the access decision made from it is
-// the one personaFor always made.
+// the one personaFor always made. Each lookup is planned once on its connection.
 func TestACommandsLookupsTakeOneRoundTrip(t *testing.T) {
 	t.Parallel()
 	ctx := context.Background()
@@ -97,5 +97,16 @@ func TestACommandsLookupsTakeOneRoundTrip(t *testing.T) {
 				assert.Empty(t, versions)
 			}
 		})
+	}
+	// Key lookups, each planned once on the connection and never for its values: PostgreSQL
+	// planned all four anew on every generate (issue 12).
+	for _, stmt := range []struct{ name, prefix string }{
+		{"the persona", "SELECT id, project_id, slug, kind, name, name_en"},
+		{"its project", "SELECT id, slug, name, description, blind_ranking"},
+		{"the caller's memberships", "SELECT coalesce(array_agg(project_id)"},
+		{"the persona's versions", "SELECT v.id, v.persona_id, v.version, v.template, v.model, v.temperature, v.top_p, v.max_tokens,\n\tv.retrieval_k, v.rrf_k, v.vector_weight, v.text_weight, v.change_note, v.author, v.created_at,\n\t" +
+			"coalesce((SELECT array_agg(corpus_id ORDER BY corpus_id) FROM prompt_version_corpora c WHERE c.prompt_version_id = v.id), '{}') AS corpus_ids FROM prompt_versions v WHERE v.persona_id = $1"},
+	} {
+		pgtest.CheckPlannedOnce(t, pool, stmt.name, stmt.prefix, 4) // 6 lookups, 4 with versions
 	}
 }

@@ -5,6 +5,8 @@ import (
 	"fmt"
 	"testing"
 
+	"github.com/jackc/pgx/v5/pgxpool"
+
 	"github.com/mentor-ai/mentor/internal/loadgen"
 	"github.com/mentor-ai/mentor/internal/pgtest"
 	"github.com/mentor-ai/mentor/rlhf"
@@ -34,17 +36,25 @@ func BenchmarkSubmit(b *testing.B) {
 			ContinueFrom: rlhf.ContinueFrom{Gold: true}, TimeSpentMillis: 1000})
 		return err
 	}
-	for range 10 { // past the statement cache's first use and PostgreSQL's first custom plans
-		if err := submit(); err != nil {
+	measureEach(b, pool, rt, submit)
+}
+
+// measureEach runs op once per iteration after ten unmeasured runs (past the statement
+// cache's first use and PostgreSQL's first custom plans), and reports its CPU in this process
+// and in PostgreSQL, and its round trips, per run.
+func measureEach(b *testing.B, pool *pgxpool.Pool, rt *pgtest.RoundTrips, op func() error) {
+	b.Helper()
+	for range 10 {
+		if err := op(); err != nil {
 			b.Fatal(err)
 		}
 	}
 	var trips int64
 	b.ResetTimer()
-	u, err := loadgen.Measure(ctx, pool, func() error {
+	u, err := loadgen.Measure(context.Background(), pool, func() error {
 		before := rt.Count()
 		for b.Loop() {
-			if err := submit(); err != nil {
+			if err := op(); err != nil {
 				return err
 			}
 		}

@@ -438,7 +438,7 @@ func (s *Store) submit(ctx context.Context, turnID, trainerID int64, sub Submiss
 	// than SET LOCAL, which warns outside an explicit transaction block; in the lock's
 	// statement, since each statement of a batch costs PostgreSQL a bind, a portal and a
 	// snapshot of its own. It holds for the statements after it, which are planned later.
-	b.Queue(`SELECT set_config('plan_cache_mode', 'force_generic_plan', true), pg_advisory_xact_lock(hashtextextended($1, 0))`,
+	b.Queue(`SELECT `+db.GenericPlansSettings+`, pg_advisory_xact_lock(hashtextextended($1, 0))`,
 		fmt.Sprintf("judgment:%d:%d", turnID, trainerID))
 	written := false
 	b.Queue(writeJudgmentSQL, turnID, trainerID, sub.IdempotencyKey, hash[:], ranking, ratings, flags, sub.Comment,

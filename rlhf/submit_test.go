@@ -97,6 +97,8 @@ func TestSubmitRoundTrips(t *testing.T) {
 		{"the lookup of candidates", "SELECT c.id, c.message_id"},
 	} {
 		pgtest.CheckPlannedOnce(t, pool, stmt.name, stmt.prefix, 5)
+		assert.NotContains(t, pgtest.CachedGenericPlan(t, pool, stmt.prefix), "Seq Scan",
+			"%s, planned once while the tables were small, reads a table whole", stmt.name)
 	}
 }
 

@@ -6,6 +6,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"io"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -34,11 +35,13 @@ import (
 // its spread (max − min) beside it.
 //
 // Size: MENTOR_BENCH_REPLICAS_C (default 125 sessions: 500 concurrent streams),
-// MENTOR_BENCH_RELAY_TOKENS (default 200).
+// MENTOR_BENCH_RELAY_TOKENS (default 200), after MENTOR_BENCH_REPLICAS_WARMUP (default 1)
+// unmeasured rounds on each setup's fresh replicas.
 func BenchmarkRelayReplicas(b *testing.B) {
 	c := benchSize(b, "MENTOR_BENCH_REPLICAS_C", 125)
 	tokens := benchSize(b, "MENTOR_BENCH_RELAY_TOKENS", 200)
 	rounds := benchSize(b, "MENTOR_BENCH_REPLICAS_ROUNDS", 3)
+	warmups := benchSize(b, "MENTOR_BENCH_REPLICAS_WARMUP", 1)
 	const skip, cands = 20, 4
 	if tokens <= 2*skip {
 		b.Fatalf("MENTOR_BENCH_RELAY_TOKENS=%d: want more than %d", tokens, 2*skip)
@@ -140,6 +143,17 @@ func BenchmarkRelayReplicas(b *testing.B) {
 		}()
 		raw, _ := json.Marshal(map[string]any{"urls": urls, "origins": origins, "cookies": cookies, "generate": json.RawMessage(generate),
 			"candidates": cands, "tokens": tokens, "skip": skip, "stagger": 8 * time.Millisecond})
+		// Fresh replicas first serve warmups rounds that are not measured: a new process's pool
+		// connections prepare and plan each statement at its first runs, and two replicas have
+		// twice the connections to warm, which a measured cold round counted against the second
+		// replica (the relay benchmark warms up for the same reason).
+		for range warmups {
+			cmd := exec.Command(bin, "clients")
+			cmd.Stdin, cmd.Stdout, cmd.Stderr = bytes.NewReader(raw), io.Discard, os.Stderr
+			if err := cmd.Run(); err != nil {
+				b.Fatalf("the clients process, warming up: %v", err)
+			}
+		}
 		cpu0 := procCPU(pids)
 		var out bytes.Buffer
 		cmd := exec.Command(bin, "clients")

@@ -428,7 +428,12 @@ var notes = map[string]string{
 	"github.com/mentor-ai/mentor/cmd/mentor": "BenchmarkSubmitToNextItem is a trainer on My work in headless Chromium against mentor serve: " +
 		"from the submit keystroke to the first frame with the next item on screen and the keyboard on candidate A, submit " +
 		"included, with the screen's two-deep prefetch, stamped by the page's own clock; MENTOR_BENCH_WORK_ITEMS items a round " +
-		"(5), read for MENTOR_BENCH_WORK_READ_MS (500) each. Target (issue 13): p95 ≤ 300 ms.",
+		"(5), read for MENTOR_BENCH_WORK_READ_MS (500) each. Target (issue 13): p95 ≤ 300 ms. " +
+		"BenchmarkRelayReplicas is the relay's load (125 sessions of 4 candidates: 500 concurrent streams) against one " +
+		"`mentor serve` process and against two on one database, each given one core, after one unmeasured round on each " +
+		"setup's fresh replicas: cpu-ms/1k-tokens is the replicas' CPU together, scaling-efficiency one replica's CPU per token " +
+		"over two's, notify/s the LISTEN/NOTIFY events between replicas (issue 12). Its latencies are at saturation of the two " +
+		"cores and are not comparable with BenchmarkRelay's.",
 	"github.com/mentor-ai/mentor/export": "BenchmarkExportDPO exports 1,000,000 preference pairs as trl-dpo JSONL (rows/s, and peak-RSS-MB: " +
 		"the process's VmHWM during the export) and reads the same pairs' text with a raw `COPY (SELECT …) TO STDOUT` in the same run " +
 		"(copy-rows/s, %-of-copy). Targets (issue 7): ≥ 200,000 rows/s, peak RSS ≤ 150 MB, ≥ 50% of the COPY rate.",
@@ -441,7 +446,14 @@ var notes = map[string]string{
 		"at most 2,000,000 / (go + pg µs) chunks a second. Each figure is the median of three rounds of 400 documents, with its " +
 		"spread. Target (issues 6 and 17): ≥ 5,000 chunks/s with the index built afterwards.",
 	"github.com/mentor-ai/mentor/rlhf": "BenchmarkSubmit is rlhf.Submit alone, one at a time on one warm connection: a ranking of four, a " +
-		"gold reply and its ten pairs. Its CPU figures are the judgment's own cost without HTTP; round-trips/op is 2 (issue 17).",
+		"gold reply and its ten pairs. Its CPU figures are the judgment's own cost without HTTP; round-trips/op is 2 (issue 17). " +
+		"BenchmarkLiveWrites is what a live turn writes, one phase at a time on one warm connection (issue 12): start is a turn's " +
+		"start (a new conversation, the trainer's message, the turn, four streaming candidates and their messages); " +
+		"start-concurrent-8 is the same from eight trainers at once on one persona, whose foreign keys lock the same project, " +
+		"persona and prompt version rows; save-32 is one once-a-second save of 32 streams, each 50 new characters; " +
+		"start+final-4 is a start and the final save of its four candidates (the final save is its figure less start's). " +
+		"BenchmarkRelay's pg-cpu-ms/1k-tokens is these phases under load, with the sign-in checks: at 200 tokens a candidate, " +
+		"1,000 tokens are 1.25 starts, 20 stream-seconds of saves and 5 final saves.",
 	"github.com/mentor-ai/mentor/server": "BenchmarkJudgmentSubmit posts judgments from 32 trainers, each signed in (session, access check, Submit's two round trips, ten " +
 		"pairs) with the load from loadgen's process, after a warm-up and ANALYZE: capacity by a sweep of C = 1…32, CPU per " +
 		"submit of the server and of PostgreSQL, latency at 50% and 70% of capacity; round-trips/op is one warm submit through " +
