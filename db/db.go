@@ -28,14 +28,20 @@ import (
 var ErrNoVector = errors.New("the pgvector extension is not installed on this PostgreSQL server " +
 	"(install it: `make run` does so for its own cluster; elsewhere see https://github.com/pgvector/pgvector#installation)")
 
-// HNSWEfSearch is the HNSW candidate list size every pooled connection searches with.
-const HNSWEfSearch = 200
+// HNSWEfSearch is the HNSW candidate list size every pooled connection searches with, and
+// the vector list's up to HNSWLargeIndex vectors (at least the list's length: see
+// retrieval.QueueEfSearch). With the indexes built as retrieval.VectorIndexBuild says
+// (ef_construction 200), it held recall@10 ≥ 0.95 at 100k chunks on each of three builds
+// (0.987 to 0.994); with pgvector's default build even 200 did not (0.9365, and one build of
+// 0.615). 100 walks about half as far as 200, which was most of a search's PostgreSQL CPU
+// (issue 17, docs/retrieval.md).
+const HNSWEfSearch = 100
 
 // HNSWEfSearchLarge is the candidate list size of a search whose index holds more than
-// HNSWLargeIndex vectors (retrieval.SearchGroup sets it for the one statement). Recall@10 at
-// ef_search 200 held 0.95 at 100k chunks on every build measured (worst 0.953) but not at
-// 1M (0.924 and 0.932); 400 did (0.955 and 0.958): a larger graph needs a longer list for
-// the same recall (issue 17, docs/retrieval.md).
+// HNSWLargeIndex vectors (retrieval.SearchGroup sets it for the one statement). At 1M
+// chunks, with pgvector's default build, recall@10 at ef_search 200 was 0.924 and 0.932 and
+// at 400 0.955 and 0.958: a larger graph needs a longer list for the same recall (issue 17,
+// docs/retrieval.md). 1M was not measured with ef_construction 200; 400 is the safe side.
 const HNSWEfSearchLarge = 400
 
 // HNSWLargeIndex is the largest index, in vectors, that HNSWEfSearch was measured to serve

@@ -126,6 +126,36 @@ func (s *Store) SearchDetailed(ctx context.Context, q Query) (res Result, _ erro
 		return res, err
 	}
 	rows, _ := s.pool.Query(ctx, `SELECT id, embedder, dimension FROM corpora WHERE id = ANY($1) ORDER BY id`, q.CorpusIDs)
+	var corpora []Corpus
+	var c Corpus
+	_, err := pgx.ForEachRow(rows, []any{&c.ID, &c.Embedder, &c.Dimension}, func() error {
+		corpora = append(corpora, c)
+		return nil
+	})
+	if err != nil {
+		return res, db.Error(err, "look up corpora")
+	}
+	if len(corpora) == 0 {
+		return res, errs.E(errs.NotFound, "none of corpora %v exist", q.CorpusIDs)
+	}
+	return s.searchCorpora(ctx, q, corpora)
+}
+
+// SearchCorpus is SearchDetailed over one corpus its caller has already read (GET /search's
+// access check reads it, in the round trip that finds the caller's session): the search
+// starts with its lists, where SearchDetailed first looks its corpora up again, a round trip
+// of its own (issue 17). q.CorpusIDs is set to corpus's id.
+func (s *Store) SearchCorpus(ctx context.Context, q Query, corpus Corpus) (Result, error) {
+	q.CorpusIDs = []int64{corpus.ID}
+	if err := q.validate(); err != nil {
+		return Result{}, err
+	}
+	return s.searchCorpora(ctx, q, []Corpus{corpus})
+}
+
+// searchCorpora searches a validated q in corpora (their ids, embedders and dimensions), in
+// order of id.
+func (s *Store) searchCorpora(ctx context.Context, q Query, corpora []Corpus) (res Result, _ error) {
 	type group struct {
 		embedder string
 		dim      int
@@ -133,24 +163,14 @@ func (s *Store) SearchDetailed(ctx context.Context, q Query) (res Result, _ erro
 	}
 	var groups []*group
 	byEmbedder := map[string]*group{}
-	var id int64
-	var name string
-	var dim int
-	_, err := pgx.ForEachRow(rows, []any{&id, &name, &dim}, func() error {
-		g, ok := byEmbedder[name]
+	for _, c := range corpora {
+		g, ok := byEmbedder[c.Embedder]
 		if !ok {
-			g = &group{embedder: name, dim: dim}
-			byEmbedder[name] = g
+			g = &group{embedder: c.Embedder, dim: c.Dimension}
+			byEmbedder[c.Embedder] = g
 			groups = append(groups, g)
 		}
-		g.ids = append(g.ids, id)
-		return nil
-	})
-	if err != nil {
-		return res, db.Error(err, "look up corpora")
-	}
-	if len(groups) == 0 {
-		return res, errs.E(errs.NotFound, "none of corpora %v exist", q.CorpusIDs)
+		g.ids = append(g.ids, c.ID)
 	}
 	var out []Passage
 	for _, g := range groups {
@@ -253,12 +273,13 @@ const passageColumns = `c.id, c.document_id, c.corpus_id, c.version, c.position,
 // QueueEfSearch queues on b the setting of hnsw.ef_search, for the rest of b's transaction,
 // by the size of the index a search of dim dimensions walks: every current chunk of that
 // dimension, in every corpus (corpora.current_chunks; the index spans corpora). Above
-// db.HNSWLargeIndex vectors it is db.HNSWEfSearchLarge, else db.HNSWEfSearch. A batch sent
-// outside a transaction block is one implicit transaction, so it holds for the statements
-// queued after it and ends with them.
-func QueueEfSearch(b *pgx.Batch, dim int) {
-	b.Queue(`SELECT set_config('hnsw.ef_search', (CASE WHEN coalesce(sum(current_chunks), 0) > $2::bigint THEN $3::int ELSE $4::int END)::text, true)
-		FROM corpora WHERE dimension = $1::int`, dim, db.HNSWLargeIndex, db.HNSWEfSearchLarge, db.HNSWEfSearch)
+// db.HNSWLargeIndex vectors it is db.HNSWEfSearchLarge, else db.HNSWEfSearch, and never less
+// than limit, the list's length: HNSW finds at most ef_search candidates before it iterates,
+// and recall was measured for a list of 10 to 20. A batch sent outside a transaction block is
+// one implicit transaction, so it holds for the statements queued after it and ends with them.
+func QueueEfSearch(b *pgx.Batch, dim, limit int) {
+	b.Queue(`SELECT set_config('hnsw.ef_search', greatest($5::int, CASE WHEN coalesce(sum(current_chunks), 0) > $2::bigint THEN $3::int ELSE $4::int END)::text, true)
+		FROM corpora WHERE dimension = $1::int`, dim, db.HNSWLargeIndex, db.HNSWEfSearchLarge, db.HNSWEfSearch, limit)
 }
 
 // VectorSQL is the vector list's statement for vectors of dim dimensions in its general form,
@@ -371,6 +392,7 @@ func (s *Store) SearchGroup(ctx context.Context, dim int, args []any) ([]Passage
 		id    int64
 		score float64 // the list's own: distance, or ts_rank
 	}
+	vectorLimit, _ := args[4].(int)
 	list := func(sql string, args []any, text bool) ([]hit, error) {
 		var out []hit
 		var h hit
@@ -394,7 +416,7 @@ func (s *Store) SearchGroup(ctx context.Context, dim int, args []any) ([]Passage
 			// The vector list's ef_search follows the size of the index it walks, in the
 			// same round trip and for this statement only (the batch is one implicit
 			// transaction).
-			QueueEfSearch(b, dim)
+			QueueEfSearch(b, dim, vectorLimit)
 		}
 		b.Queue(sql, args...).Query(read)
 		err := s.pool.SendBatch(ctx, b).Close()
@@ -402,7 +424,6 @@ func (s *Store) SearchGroup(ctx context.Context, dim int, args []any) ([]Passage
 	}
 	var vec, txt []hit
 	var vecErr, txtErr error
-	vectorLimit, _ := args[4].(int)
 	textLimit, _ := args[6].(int)
 	var wg sync.WaitGroup
 	if vectorLimit > 0 {

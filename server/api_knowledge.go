@@ -186,7 +186,8 @@ func handleImportDocuments(d Deps) apiFunc {
 // GET /search?corpus=ID&q=…&k=10&rrf_k=60&vector_weight=1&text_weight=1&document=ID&tag=T.
 func handleSearch(d Deps) apiFunc {
 	return func(c *gin.Context) error {
-		q := retrieval.Query{CorpusIDs: []int64{corpusOf(c).ID}, Text: c.Query("q"), K: 10, Fusion: retrieval.DefaultFusion}
+		corpus := corpusOf(c)
+		q := retrieval.Query{CorpusIDs: []int64{corpus.ID}, Text: c.Query("q"), K: 10, Fusion: retrieval.DefaultFusion}
 		for _, err := range []error{queryInt(c, "k", &q.K), queryInt(c, "rrf_k", &q.Fusion.RRFK),
 			queryFloat(c, "vector_weight", &q.Fusion.VectorWeight), queryFloat(c, "text_weight", &q.Fusion.TextWeight)} {
 			if err != nil {
@@ -201,7 +202,8 @@ func handleSearch(d Deps) apiFunc {
 			q.DocumentIDs = append(q.DocumentIDs, id)
 		}
 		q.Tags = c.QueryArray("tag")
-		res, err := d.Retrieval.SearchDetailed(c.Request.Context(), q)
+		// The corpus the access check read: no second lookup (issue 17).
+		res, err := d.Retrieval.SearchCorpus(c.Request.Context(), q, corpus)
 		if res.Passages == nil {
 			res.Passages = []retrieval.Passage{}
 		}

@@ -461,14 +461,17 @@ var notes = map[string]string{
 		"and the turn) and Submit's two). " +
 		"Targets (issue 17): CPU per submit (go + pg) ≤ 2 ms, p99 ≤ 20 ms at 70% of capacity. " +
 		"BenchmarkSearch loads a generated bilingual corpus (100k chunks; SEARCH_CHUNKS=1000000 make bench for " +
-		"1M), builds its HNSW index three times (a parallel build inserts in another order each time, and recall depends on the " +
-		"graph it makes) and measures recall@10 of the HNSW search against exact search over 200 questions after each build, " +
-		"at ef_search 40 (pgvector's default), 100, 200 (what every pooled connection uses) and 400: each the median of the " +
+		"1M), builds its HNSW index three times as the product builds it (m 16, ef_construction 200: retrieval.VectorIndexBuild, " +
+		"migration 00029; pgvector's default of 64 until 2026-12-02) (a parallel build inserts in another order each time, and " +
+		"recall depends on the graph it makes) and measures recall@10 of the HNSW search against exact search over 200 questions after each build, " +
+		"at ef_search 40 (pgvector's default), 100 (what every pooled connection and a search of up to 100k vectors use; " +
+		"200 until 2026-12-02), 200 and 400 (a search of a larger index): each the median of the " +
 		"three builds, -min the worst (a returned chunk counts when it is no farther than the exact 10th: generated text ties " +
 		"often; duplicate-vectors-% is the share of chunks whose vector another chunk has too). raw is SearchGroup alone " +
 		"(its vector and full-text statements at once, each returning ids and scores, the fusion, and the read of the fused " +
 		"top k's passages), the query vector computed beforehand, and each list " +
-		"alone; api is GET /api/v1/search through the whole server one at a time, with p50-x-raw and p99-x-raw its ratio to " +
+		"alone; api is GET /api/v1/search through the whole server one at a time (the access check's round trip, which " +
+		"also reads the corpus, then the search's three: 4, where it was 5 until 2026-12-02), with p50-x-raw and p99-x-raw its ratio to " +
 		"raw hybrid; api-load is the same from loadgen's process (capacity, CPU per search, latency at 50% and 70%); " +
 		"generic-plans-% is the share of the search statements' runs (both lists and the passages' read) that used the " +
 		"connection's cached plan instead of being planned for the call (issue 17: 48 when the vector list was planned on " +
