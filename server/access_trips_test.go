@@ -62,22 +62,33 @@ func TestAccessRoundTrips(t *testing.T) {
 		// first use.
 		res := tc.client.request(t, "POST", path, body)
 		res.Body.Close()
-		best := int64(-1)
-		for range 3 {
+		best := fewestRoundTrips(t, f, tc.name, tc.status, func() *http.Response {
 			if !tc.retry && tc.status == http.StatusCreated {
 				path, body = fresh(tc.turn) // another revision
 			}
-			before := f.roundTrips.Count()
-			res := tc.client.request(t, "POST", path, body)
-			res.Body.Close()
-			n := f.roundTrips.Count() - before
-			require.Equal(t, tc.status, res.StatusCode, tc.name)
-			if best < 0 || n < best {
-				best = n
-			}
-		}
+			return tc.client.request(t, "POST", path, body)
+		})
 		assert.Equal(t, tc.trips, best, "%s: round trips", tc.name)
 	}
+}
+
+// fewestRoundTrips sends three requests (send makes each) and returns the fewest round trips
+// to PostgreSQL one of them took, checking each answer's status: the engine's background
+// work shares the pool and can only add to a count, never take from it.
+func fewestRoundTrips(t *testing.T, f fixture, name string, status int, send func() *http.Response) int64 {
+	t.Helper()
+	best := int64(-1)
+	for range 3 {
+		before := f.roundTrips.Count()
+		res := send()
+		res.Body.Close()
+		n := f.roundTrips.Count() - before
+		require.Equal(t, status, res.StatusCode, name)
+		if best < 0 || n < best {
+			best = n
+		}
+	}
+	return best
 }
 
 // TestAccessPlansOnce holds the access check's lookups to one generic plan per connection
