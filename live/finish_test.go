@@ -7,6 +7,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
@@ -16,29 +17,27 @@ import (
 	"github.com/mentor-ai/mentor/rlhf"
 )
 
-// TestFinalSavesThatComeTogetherAreAllAnswered: many streams end at once and their final
-// saves share batches (finish.go). Every one is saved and told so, and the one another
-// replica owns is told it was not written; nobody is left waiting when the lead is handed on.
-func TestFinalSavesThatComeTogetherAreAllAnswered(t *testing.T) {
-	t.Parallel()
-	pool := pgtest.Pool(t)
+// streamingTurns starts turns of perTurn candidates each, streaming under replica-a's
+// lease, and returns an engine of replica-a (not run) with the candidates.
+func streamingTurns(t *testing.T, pool *pgxpool.Pool, login string, turns, perTurn int) (*Engine, []rlhf.Candidate) {
+	t.Helper()
 	ctx := context.Background()
 	e, err := New(testDeps(pool), Config{Replica: "replica-a", Lease: 10 * time.Second, Sweep: time.Hour, Check: time.Hour,
 		Sessions: auth.SessionLimits{Idle: time.Hour, Absolute: time.Hour}})
 	require.NoError(t, err)
 	ps, store := prompts.NewStore(pool), rlhf.NewStore(pool)
-	project, err := ps.CreateProject(ctx, prompts.Project{Name: "批量"})
+	project, err := ps.CreateProject(ctx, prompts.Project{Name: "批量 " + login})
 	require.NoError(t, err)
 	persona, err := ps.CreatePersona(ctx, prompts.Persona{ProjectID: project.ID, Name: "助手", Kind: prompts.DomainAssistant})
 	require.NoError(t, err)
 	v, err := ps.PublishVersion(ctx, persona.ID, prompts.Version{Template: "你是{{.Persona.Name}}", Model: "baseline-extractive",
 		Temperature: 0.3, TopP: 1, MaxTokens: 100, Author: "t", CorpusIDs: []int64{}})
 	require.NoError(t, err)
-	u, err := auth.NewStore(pool, nil).CreateUser(ctx, auth.NewUser{Login: "batch", DisplayName: "训练师", Password: "correct horse battery"})
+	u, err := auth.NewStore(pool, nil).CreateUser(ctx, auth.NewUser{Login: login, DisplayName: "训练师", Password: "correct horse battery"})
 	require.NoError(t, err)
 	var cands []rlhf.Candidate
-	for range 12 {
-		specs := make([]rlhf.CandidateSpec, 8)
+	for range turns {
+		specs := make([]rlhf.CandidateSpec, perTurn)
 		for i := range specs {
 			specs[i] = rlhf.CandidateSpec{Position: i + 1, Model: "m", PromptVersionID: v.ID, SystemPromptHash: "h"}
 		}
@@ -47,6 +46,17 @@ func TestFinalSavesThatComeTogetherAreAllAnswered(t *testing.T) {
 		require.NoError(t, err)
 		cands = append(cands, turn.Candidates...)
 	}
+	return e, cands
+}
+
+// TestFinalSavesThatComeTogetherAreAllAnswered: many streams end at once and their final
+// saves share batches (finish.go). Every one is saved and told so, and the one another
+// replica owns is told it was not written; nobody is left waiting when the lead is handed on.
+func TestFinalSavesThatComeTogetherAreAllAnswered(t *testing.T) {
+	t.Parallel()
+	pool := pgtest.Pool(t)
+	ctx := context.Background()
+	e, cands := streamingTurns(t, pool, "batch", 12, 8)
 	written := make([]bool, len(cands))
 	errs := make([]error, len(cands))
 	var wg sync.WaitGroup
@@ -71,6 +81,54 @@ func TestFinalSavesThatComeTogetherAreAllAnswered(t *testing.T) {
 	defer e.finishes.mu.Unlock()
 	assert.Zero(t, e.finishes.inFlight, "every lead is let go once the queue is empty")
 	assert.Empty(t, e.finishes.queue)
+}
+
+// TestFinalSavesArrivingDuringASaveShareTheNext: the final saves that arrive while one is
+// being saved wait for it, and then go together, in one statement and one commit (group
+// commit). With four saves let in flight at once, each of these went alone: three
+// transactions where one does (issue 12: the relay's final saves averaged 1.0 a statement).
+func TestFinalSavesArrivingDuringASaveShareTheNext(t *testing.T) {
+	t.Parallel()
+	pool := pgtest.Pool(t)
+	ctx := context.Background()
+	e, cands := streamingTurns(t, pool, "group", 1, 4)
+	final := func(c rlhf.Candidate) rlhf.Final {
+		c.Owner, c.Content, c.Status, c.FinishReason, c.Seq = "replica-a", "回复", rlhf.StatusComplete, "stop", 3
+		return rlhf.Final{C: c}
+	}
+	// The first save waits for this transaction's lock on its row, in flight.
+	blocker, err := pool.Begin(ctx)
+	require.NoError(t, err)
+	defer blocker.Rollback(ctx) //nolint:errcheck // rolled back below; a second rollback does nothing
+	_, err = blocker.Exec(ctx, `SELECT 1 FROM candidates WHERE id = $1 FOR UPDATE`, cands[0].ID)
+	require.NoError(t, err)
+	var wg sync.WaitGroup
+	written := make([]bool, len(cands))
+	errs := make([]error, len(cands))
+	wg.Go(func() { written[0], errs[0] = e.finish(ctx, final(cands[0])) })
+	state := func() (inFlight, queued int) {
+		e.finishes.mu.Lock()
+		defer e.finishes.mu.Unlock()
+		return e.finishes.inFlight, len(e.finishes.queue)
+	}
+	require.Eventually(t, func() bool { n, _ := state(); return n == 1 }, 5*time.Second, time.Millisecond)
+	for i := 1; i < len(cands); i++ {
+		wg.Go(func() { written[i], errs[i] = e.finish(ctx, final(cands[i])) })
+	}
+	// Either they queue behind the save in flight, or (as when four could be in flight) they
+	// lead saves of their own: each then also waits for the blocker, since its statement
+	// locks the turn's candidates in order.
+	require.Eventually(t, func() bool { n, q := state(); return n > 1 || q == len(cands)-1 }, 5*time.Second, time.Millisecond)
+	require.NoError(t, blocker.Rollback(ctx))
+	wg.Wait()
+	for i := range cands {
+		require.NoError(t, errs[i], "candidate %d", i)
+		assert.True(t, written[i], "candidate %d", i)
+	}
+	var transactions int
+	require.NoError(t, pool.QueryRow(ctx, `SELECT count(DISTINCT xmin::text) FROM candidates WHERE id = ANY ($1)`,
+		[]int64{cands[1].ID, cands[2].ID, cands[3].ID}).Scan(&transactions))
+	assert.Equal(t, 1, transactions, "the saves that waited for the first one went in one transaction")
 }
 
 // TestFinalSavesDoNotWaitForTheirAnnouncement: a final save is answered once the database has
