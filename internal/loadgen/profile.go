@@ -33,7 +33,11 @@ func PhaseDuration(tb testing.TB) time.Duration {
 //     allocations per operation (server-allocs/op, server-B/op: the framework's allocs/op
 //     and B/op divide the whole benchmark, setup included, by one iteration);
 //   - three open-loop runs at 50% and three at 70% of capacity give latency from each
-//     request's due time, each long enough for LatencySamples requests.
+//     request's due time, each long enough for LatencySamples requests, and the CPU per
+//     operation at that load (go-cpu-ms/op@70%, pg-cpu-ms/op@70%, …).
+//
+// It starts with a CHECKPOINT (the pool's role must be allowed one: a superuser, or
+// pg_checkpoint's member).
 //
 // Each figure is the median of its three runs, with the spread (max − min) as a percentage
 // of the median beside it. The load comes from loadgen's own process; pool is the server's,
@@ -53,6 +57,14 @@ func (bin Binary) Profile(b *testing.B, pool *pgxpool.Pool, cfg Config, levels [
 		}
 		seq += res.Sent + 1
 		return res
+	}
+	// A checkpoint first, so that no timed checkpoint of the benchmarks before this one
+	// (a million-row campaign's writes, say) falls in its phases: its writes compete with
+	// every commit's WAL flush, and where it fell decided the p99 (BenchmarkJudgmentSubmit's
+	// p99-ms@50% swung by 108% between runs of one make bench). This benchmark's own
+	// checkpoints, which its writes bring on, still count.
+	if _, err := pool.Exec(ctx, `CHECKPOINT`); err != nil {
+		b.Fatalf("checkpoint before the profile: %v", err)
 	}
 	best, capacity := 0, 0.0
 	for _, n := range levels {
@@ -87,19 +99,29 @@ func (bin Binary) Profile(b *testing.B, pool *pgxpool.Pool, cfg Config, levels [
 	b.ReportMetric(median(bytes), "server-B/op")
 	capacity = median(caps)
 	for _, share := range []float64{0.5, 0.7} {
-		var p50, p99 []float64
+		var p50, p99, goAt, pgAt []float64
 		var conns int64
 		for range 3 {
 			c := cfg
 			c.Rate = share * capacity
 			c.Duration = latencyPhase(phase, c.Rate)
-			res := run(c)
-			p50, p99 = append(p50, res.P50Millis), append(p99, res.P99Millis)
+			var res Result
+			u, err := Measure(ctx, pool, func() error { res = run(c); return nil })
+			if err != nil {
+				b.Fatal(err)
+			}
+			g, p, _, _ := u.PerOp(res.Sent)
+			p50, p99, goAt, pgAt = append(p50, res.P50Millis), append(p99, res.P99Millis), append(goAt, g), append(pgAt, p)
 			conns = max(conns, res.Conns)
 		}
 		at := fmt.Sprintf("@%.0f%%", share*100)
 		report(b, p50, "p50-ms"+at)
 		report(b, p99, "p99-ms"+at)
+		// The CPU of an operation at this load, beside the figure at capacity above: at
+		// capacity every process waits for a core, and the waiting (context switches, cold
+		// caches, contended locks) costs CPU of its own.
+		report(b, goAt, "go-cpu-ms/op"+at)
+		report(b, pgAt, "pg-cpu-ms/op"+at)
 		b.Logf("open loop at %.0f/s (%s of capacity): at most %d connections", share*capacity, at, conns)
 	}
 }
