@@ -118,12 +118,81 @@ const DataSQL = `NOT EXISTS (SELECT 1 FROM claims swap_claim WHERE swap_claim.ju
 //
 // It costs two round trips (issue 17): one pipelined batch of lookups, then the writes as one
 // batch that PostgreSQL runs as one implicit transaction, committed durably when the batch
-// ends. A retry that races its own first attempt costs a third (the replay's lookup), and a
-// project with a webhook for judgments two more (the event, and an explicit COMMIT).
-// TestSubmitRoundTrips counts them.
+// ends. A caller with a batch of its own to send first (the server's access check) queues
+// the lookups on it instead (QueueSubmitLookup, then SubmitLooked), and the submission costs
+// one round trip of its own. A retry costs one more (the stored judgment's read, once the
+// write has found its key taken), and a project with a webhook for judgments two more (the
+// event, and an explicit COMMIT). TestSubmitRoundTrips counts them.
 func (s *Store) Submit(ctx context.Context, turnID, trainerID int64, sub Submission) (Submitted, error) {
-	out, err := s.submit(ctx, turnID, trainerID, sub)
-	return out, db.Error(err, "judge turn %d", turnID)
+	b := &pgx.Batch{}
+	db.QueueGenericPlans(b)
+	l := s.QueueSubmitLookup(b, turnID)
+	if err := s.pool.SendBatch(ctx, b).Close(); err != nil {
+		return Submitted{}, db.Error(err, "judge turn %d", turnID)
+	}
+	return s.SubmitLooked(ctx, l, trainerID, sub)
+}
+
+// SubmitLooked is Submit with its lookups already read: l was queued by QueueSubmitLookup on
+// a batch that has been sent.
+func (s *Store) SubmitLooked(ctx context.Context, l *SubmitLookup, trainerID int64, sub Submission) (Submitted, error) {
+	out, err := s.submit(ctx, l, trainerID, sub)
+	return out, db.Error(err, "judge turn %d", l.turn.id)
+}
+
+// SubmitLookup is what a submission's checks read about its turn: the turn, whether a
+// webhook wants the judgment and whether it is a campaign item's, its persona's rubric and
+// its candidates. Nothing read here can change in a way that matters before the write: a
+// finished candidate's status and content are final, and the write rechecks the key under
+// the lock.
+type SubmitLookup struct {
+	turn          turnRow
+	userMessageID *int64
+	campaignItem  bool
+	rubric        []Scale
+	cands         map[int64]candidateRow
+	ids           []int64
+}
+
+// Found reports whether the turn exists, once the batch it was queued on has been sent.
+func (l *SubmitLookup) Found() bool { return l.userMessageID != nil }
+
+// ProjectID and PersonaID are the turn's project and persona (0 when it was not found).
+func (l *SubmitLookup) ProjectID() int64 { return l.turn.projectID }
+
+// PersonaID is the turn's persona.
+func (l *SubmitLookup) PersonaID() int64 { return l.turn.personaID }
+
+// QueueSubmitLookup queues a submission's lookups of turnID on b, after db.QueueGenericPlans
+// (both find rows by their keys): its turn, its persona's rubric and the webhooks in one
+// statement, and its candidates in another (each statement of a batch costs PostgreSQL a
+// bind, a portal and a snapshot of its own).
+func (s *Store) QueueSubmitLookup(b *pgx.Batch, turnID int64) *SubmitLookup {
+	l := &SubmitLookup{turn: turnRow{id: turnID}, cands: map[int64]candidateRow{}}
+	b.Queue(lookupSQL, turnID, string(webhook.JudgmentSubmitted)).QueryRow(func(row pgx.Row) error {
+		var keys []string
+		var mins, maxs []int
+		if err := row.Scan(&l.userMessageID, &l.turn.projectID, &l.turn.personaID, &l.turn.conversationID, &l.turn.hooked,
+			&l.campaignItem, &keys, &mins, &maxs); err != nil {
+			return err
+		}
+		for i, key := range keys {
+			l.rubric = append(l.rubric, Scale{Key: key, Min: mins[i], Max: maxs[i]})
+		}
+		return nil
+	})
+	b.Queue(`SELECT c.id, c.message_id, c.status, m.content, c.passage_ids FROM candidates c JOIN messages m ON m.id = c.message_id
+		WHERE c.turn_id = $1 ORDER BY c.position`, turnID).Query(func(rows pgx.Rows) error {
+		var id int64
+		var c candidateRow
+		_, err := pgx.ForEachRow(rows, []any{&id, &c.messageID, &c.status, &c.content, &c.passages}, func() error {
+			l.cands[id] = c
+			l.ids = append(l.ids, id)
+			return nil
+		})
+		return err
+	})
+	return l
 }
 
 // ErrCampaignTurn refuses a judgment, regeneration or continuation of a campaign item's turn
@@ -151,22 +220,20 @@ const storedJudgmentSQL = `SELECT k.turn_id, k.request_hash, k.id, k.revision, k
 	FROM judgments k WHERE k.trainer_id = $1 AND k.idempotency_key = $2`
 
 // lookupSQL is what a submission's checks need besides the candidates, in one row whether
-// or not the turn ($1) exists and the key ($3, $4) names a judgment: the turn, its
-// conversation, whether a webhook wants the judgment ($2) and whether it is a campaign
-// item's; its persona's rubric, in order, as three arrays; and the judgment stored under
-// the key, if any (storedJudgmentSQL's columns).
+// or not the turn ($1) exists: the turn, its conversation, whether a webhook wants the
+// judgment ($2) and whether it is a campaign item's; and its persona's rubric, in order, as
+// three arrays. The judgment stored under the submission's key is not read here: the key
+// is the trainer's, whom the server's access check, in whose batch this runs, is still
+// finding out; the write finds the key taken, and only then is the stored judgment read.
 const lookupSQL = `SELECT t.user_message_id, coalesce(c.project_id, 0), coalesce(c.persona_id, 0), coalesce(c.id, 0),
 		coalesce(EXISTS (SELECT 1 FROM webhooks w WHERE w.project_id = c.project_id AND $2 = ANY (w.events) AND w.paused_at IS NULL), false),
 		coalesce(EXISTS (SELECT 1 FROM campaign_items ci WHERE ci.turn_id = t.id), false),
-		coalesce(r.keys, '{}'), coalesce(r.mins, '{}'), coalesce(r.maxs, '{}'),
-		coalesce(k.turn_id, 0), k.request_hash, k.id, k.revision, k.continuation_message_id, k.edited_message_id, k.gold_message_id,
-		(SELECT count(*) FROM preference_pairs p WHERE p.judgment_id = k.id)::int
+		coalesce(r.keys, '{}'), coalesce(r.mins, '{}'), coalesce(r.maxs, '{}')
 	FROM (SELECT 1) one
 	LEFT JOIN (turns t JOIN conversations c ON c.id = t.conversation_id) ON t.id = $1
 	LEFT JOIN LATERAL (SELECT array_agg(d.key ORDER BY d.position) AS keys, array_agg(d.scale_min ORDER BY d.position) AS mins,
 			array_agg(d.scale_max ORDER BY d.position) AS maxs
-		FROM rubric_dimensions d WHERE d.persona_id = c.persona_id) r ON true
-	LEFT JOIN judgments k ON k.trainer_id = $3 AND k.idempotency_key = $4`
+		FROM rubric_dimensions d WHERE d.persona_id = c.persona_id) r ON true`
 
 func scanStored(row pgx.Row) (*storedJudgment, error) {
 	var k storedJudgment
@@ -196,7 +263,7 @@ func (k *storedJudgment) replay(turnID int64, key string, hash []byte) (Submitte
 	return out, nil
 }
 
-func (s *Store) submit(ctx context.Context, turnID, trainerID int64, sub Submission) (Submitted, error) {
+func (s *Store) submit(ctx context.Context, l *SubmitLookup, trainerID int64, sub Submission) (Submitted, error) {
 	var out Submitted
 	if n := len(sub.IdempotencyKey); n < 8 || n > 128 {
 		return out, errs.Field("idempotency_key", "must be 8 to 128 characters (a UUID, say), got %d", n)
@@ -207,70 +274,31 @@ func (s *Store) submit(ctx context.Context, turnID, trainerID int64, sub Submiss
 		return out, err
 	}
 	hash := sha256.Sum256(canon)
-
-	// Round trip 1: everything the checks need, pipelined, outside any transaction. Nothing
-	// read here can change in a way that matters before the writes: a finished candidate's
-	// status and content are final, and the writes recheck the key under the lock.
-	var stored *storedJudgment
-	var userMessageID *int64
-	cands := map[int64]candidateRow{}
-	var ids []int64
-	var rubric []Scale
-	var campaignItem bool
-	b := &pgx.Batch{}
-	// Both lookups find rows by their keys: planned once per connection, not for each
-	// submission's values (db.QueueGenericPlans; planning was most of their cost).
-	db.QueueGenericPlans(b)
-	turn := turnRow{id: turnID}
-	// The key's judgment, the turn and its persona's rubric in one statement, and the
-	// candidates in another: each statement of a batch costs PostgreSQL a bind, a portal and
-	// a snapshot of its own, and this was four (issue 17).
-	b.Queue(lookupSQL, turnID, string(webhook.JudgmentSubmitted), trainerID, sub.IdempotencyKey).QueryRow(func(row pgx.Row) error {
-		var k storedJudgment
-		var storedID, continuation *int64
-		var revision, pairs *int
-		var keys []string
-		var mins, maxs []int
-		if err := row.Scan(&userMessageID, &turn.projectID, &turn.personaID, &turn.conversationID, &turn.hooked, &campaignItem,
-			&keys, &mins, &maxs, &k.turnID, &k.hash, &storedID, &revision, &continuation,
-			&k.result.EditedMessageID, &k.result.GoldMessageID, &pairs); err != nil {
-			return err
+	turnID, turn, cands, ids, rubric := l.turn.id, l.turn, l.cands, l.ids, l.rubric
+	// refuse answers a submission the checks below refuse, unless it is the retry of one
+	// stored under its key: that gets the stored answer (or the key's Conflict), as when the
+	// stored judgment was read before the checks. A candidate regenerated since, or a rubric
+	// changed since, does not turn a retry of an acknowledged judgment into an error.
+	refuse := func(err error) (Submitted, error) {
+		stored, serr := scanStored(s.pool.QueryRow(ctx, storedJudgmentSQL, trainerID, sub.IdempotencyKey))
+		if serr != nil {
+			return Submitted{}, serr
 		}
-		for i, key := range keys {
-			rubric = append(rubric, Scale{Key: key, Min: mins[i], Max: maxs[i]})
+		if stored != nil {
+			return stored.replay(turnID, sub.IdempotencyKey, hash[:])
 		}
-		if storedID != nil {
-			k.result.JudgmentID, k.result.Revision, k.result.ContinuationMessageID, k.result.Pairs = *storedID, *revision, *continuation, *pairs
-			stored = &k
-		}
-		return nil
-	})
-	b.Queue(`SELECT c.id, c.message_id, c.status, m.content, c.passage_ids FROM candidates c JOIN messages m ON m.id = c.message_id
-		WHERE c.turn_id = $1 ORDER BY c.position`, turnID).Query(func(rows pgx.Rows) error {
-		var id int64
-		var c candidateRow
-		_, err := pgx.ForEachRow(rows, []any{&id, &c.messageID, &c.status, &c.content, &c.passages}, func() error {
-			cands[id] = c
-			ids = append(ids, id)
-			return nil
-		})
-		return err
-	})
-	if err := s.pool.SendBatch(ctx, b).Close(); err != nil {
-		return out, err
+		return Submitted{}, err
 	}
-	if stored != nil {
-		return stored.replay(turnID, sub.IdempotencyKey, hash[:])
+	if !l.Found() {
+		return refuse(db.Error(pgx.ErrNoRows, "turn %d", turnID))
 	}
-	if userMessageID == nil {
-		return out, db.Error(pgx.ErrNoRows, "turn %d", turnID)
-	}
+	userMessageID := l.userMessageID
 	// A campaign item's turn is judged only through its claim (InTx completes the claim):
 	// judged any other way it would be uncounted, so the item could end with more than k
-	// judgments, or by someone never dealt it, past any lease. A replay above stores nothing,
-	// so it may still answer.
-	if campaignItem && sub.InTx == nil {
-		return out, ErrCampaignTurn
+	// judgments, or by someone never dealt it, past any lease. A retry stores nothing, so it
+	// still gets its answer (refuse).
+	if l.campaignItem && sub.InTx == nil {
+		return refuse(ErrCampaignTurn)
 	}
 
 	// Only replies a trainer could read are judged: a failed or empty candidate is left out
@@ -280,7 +308,7 @@ func (s *Store) submit(ctx context.Context, turnID, trainerID int64, sub Submiss
 	for _, id := range ids {
 		switch c := cands[id]; {
 		case c.status == StatusStreaming:
-			return out, errs.E(errs.Unprocessable, "candidate %d is still streaming: wait for it to finish or cancel it", id)
+			return refuse(errs.E(errs.Unprocessable, "candidate %d is still streaming: wait for it to finish or cancel it", id))
 		case Usable(c.status, c.content):
 			usable = append(usable, id)
 		}
@@ -288,44 +316,44 @@ func (s *Store) submit(ctx context.Context, turnID, trainerID int64, sub Submiss
 	for _, group := range sub.Ranking {
 		for _, id := range group {
 			if c, ok := cands[id]; ok && !Usable(c.status, c.content) {
-				return out, errs.Field("ranking", "candidate %d failed or is empty: leave it out of the ranking, or regenerate it", id)
+				return refuse(errs.Field("ranking", "candidate %d failed or is empty: leave it out of the ranking, or regenerate it", id))
 			}
 		}
 	}
 	for key := range sub.Ratings {
 		if id, err := strconv.ParseInt(key, 10, 64); err == nil {
 			if c, ok := cands[id]; ok && !Usable(c.status, c.content) {
-				return out, errs.Field("ratings", "candidate %d failed or is empty: it cannot be rated", id)
+				return refuse(errs.Field("ratings", "candidate %d failed or is empty: it cannot be rated", id))
 			}
 		}
 	}
 	if sub.Edit != nil {
 		if c, ok := cands[sub.Edit.CandidateID]; ok && !Usable(c.status, c.content) {
-			return out, errs.Field("edit.candidate_id", "candidate %d failed or is empty: write a gold reply instead", sub.Edit.CandidateID)
+			return refuse(errs.Field("edit.candidate_id", "candidate %d failed or is empty: write a gold reply instead", sub.Edit.CandidateID))
 		}
 	}
 	if id := sub.ContinueFrom.CandidateID; id != 0 {
 		if c, ok := cands[id]; ok && !Usable(c.status, c.content) {
-			return out, errs.Field("continue_from.candidate_id", "candidate %d failed or is empty: continue from another reply", id)
+			return refuse(errs.Field("continue_from.candidate_id", "candidate %d failed or is empty: continue from another reply", id))
 		}
 	}
 
 	j := Judgment{Ranking: sub.Ranking, Ratings: map[int64]map[string]float64{}}
 	if err := j.Validate(usable); err != nil {
-		return out, err
+		return refuse(err)
 	}
 	ratings, err := checkRatings(sub.Ratings, usable, rubric, j.Ratings)
 	if err != nil {
-		return out, err
+		return refuse(err)
 	}
 	if err := checkFlags(sub.Flags, ids); err != nil {
-		return out, err
+		return refuse(err)
 	}
 	if utf8.RuneCountInString(sub.Comment) > 4000 {
-		return out, errs.Field("comment", "must be at most 4000 characters")
+		return refuse(errs.Field("comment", "must be at most 4000 characters"))
 	}
 	if sub.TimeSpentMillis < 0 || sub.TimeSpentMillis > 24*3600*1000 {
-		return out, errs.Field("time_spent_ms", "must be between 0 and a day, got %d", sub.TimeSpentMillis)
+		return refuse(errs.Field("time_spent_ms", "must be between 0 and a day, got %d", sub.TimeSpentMillis))
 	}
 
 	// The human replies get their ids in the write itself, so until then the pairs and the
@@ -338,26 +366,26 @@ func (s *Store) submit(ctx context.Context, turnID, trainerID int64, sub Submiss
 		orig, ok := cands[sub.Edit.CandidateID]
 		switch {
 		case !ok:
-			return out, errs.Field("edit.candidate_id", "candidate %d is not in this turn", sub.Edit.CandidateID)
+			return refuse(errs.Field("edit.candidate_id", "candidate %d is not in this turn", sub.Edit.CandidateID))
 		case strings.TrimSpace(sub.Edit.Content) == "":
-			return out, errs.Field("edit.content", "must not be empty")
+			return refuse(errs.Field("edit.content", "must not be empty"))
 		case utf8.RuneCountInString(sub.Edit.Content) > maxReplyRunes:
-			return out, errs.Field("edit.content", "must be at most %d characters", maxReplyRunes)
+			return refuse(errs.Field("edit.content", "must be at most %d characters", maxReplyRunes))
 		case sub.Edit.Content == orig.content:
-			return out, errs.Field("edit.content", "is the same as the candidate: nothing was corrected")
+			return refuse(errs.Field("edit.content", "is the same as the candidate: nothing was corrected"))
 		}
 		editContent, editedCandidate = &sub.Edit.Content, &sub.Edit.CandidateID
 		j.Edited = &Edit{Original: sub.Edit.CandidateID, Reply: Reply{MessageID: editMessage}}
 		if editDiff, err = json.Marshal(diffOps(orig.content, sub.Edit.Content)); err != nil {
-			return out, err
+			return refuse(err)
 		}
 	}
 	if sub.Gold != nil {
 		switch {
 		case strings.TrimSpace(sub.Gold.Content) == "":
-			return out, errs.Field("gold.content", "must not be empty")
+			return refuse(errs.Field("gold.content", "must not be empty"))
 		case utf8.RuneCountInString(sub.Gold.Content) > maxReplyRunes:
-			return out, errs.Field("gold.content", "must be at most %d characters", maxReplyRunes)
+			return refuse(errs.Field("gold.content", "must be at most %d characters", maxReplyRunes))
 		}
 		goldContent = &sub.Gold.Content
 		j.Gold = &Reply{MessageID: goldMessage}
@@ -367,21 +395,21 @@ func (s *Store) submit(ctx context.Context, turnID, trainerID int64, sub Submiss
 	case (cf.CandidateID != 0) && !cf.Edit && !cf.Gold:
 		c, ok := cands[cf.CandidateID]
 		if !ok {
-			return out, errs.Field("continue_from.candidate_id", "candidate %d is not in this turn", cf.CandidateID)
+			return refuse(errs.Field("continue_from.candidate_id", "candidate %d is not in this turn", cf.CandidateID))
 		}
 		continuation = c.messageID
 	case cf.Edit && cf.CandidateID == 0 && !cf.Gold:
 		if editContent == nil {
-			return out, errs.Field("continue_from.edit", "there is no edit to continue from")
+			return refuse(errs.Field("continue_from.edit", "there is no edit to continue from"))
 		}
 		continuation = editMessage
 	case cf.Gold && cf.CandidateID == 0 && !cf.Edit:
 		if goldContent == nil {
-			return out, errs.Field("continue_from.gold", "there is no gold reply to continue from")
+			return refuse(errs.Field("continue_from.gold", "there is no gold reply to continue from"))
 		}
 		continuation = goldMessage
 	default:
-		return out, errs.Field("continue_from", "name exactly one of candidate_id, edit or gold")
+		return refuse(errs.Field("continue_from", "name exactly one of candidate_id, edit or gold"))
 	}
 	var citeNs []int32
 	var citeChunks []int64
@@ -391,7 +419,7 @@ func (s *Store) submit(ctx context.Context, turnID, trainerID int64, sub Submiss
 			lists = append(lists, cands[id].passages)
 		}
 		if citeNs, citeChunks, err = citations(sub.Gold.Content, PassageOrder(lists...)); err != nil {
-			return out, err
+			return refuse(err)
 		}
 	}
 
@@ -409,11 +437,11 @@ func (s *Store) submit(ctx context.Context, turnID, trainerID int64, sub Submiss
 	}
 	ranking, err := json.Marshal(sub.Ranking)
 	if err != nil {
-		return out, err
+		return refuse(err)
 	}
 	flags, err := json.Marshal(sub.Flags)
 	if err != nil {
-		return out, err
+		return refuse(err)
 	}
 
 	// Round trip 2: the writes. A batch outside a transaction block runs as one implicit
@@ -424,7 +452,7 @@ func (s *Store) submit(ctx context.Context, turnID, trainerID int64, sub Submiss
 	// trainer and turn at a time, so the revision number and the key check cannot race; a
 	// retry that arrives while its first attempt is writing finds the key taken and writes
 	// nothing.
-	b = &pgx.Batch{}
+	b := &pgx.Batch{}
 	if turn.hooked || sub.InTx != nil {
 		// The project's webhooks are told in the same transaction (webhook.Emit), which must
 		// then be an explicit one: two round trips more, only for projects with a webhook for

@@ -6,6 +6,7 @@ import (
 	"testing"
 
 	"github.com/jackc/pgx/v5/pgconn"
+	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
@@ -16,8 +17,11 @@ import (
 
 // TestSubmitRoundTrips holds Submit to its round trips (issue 17): one pipelined batch of
 // lookups and one batch of writes, where it once made ten, each a wait on PostgreSQL that a
-// trainer feels. A retry answered from its key needs only the lookups; a refusal of bad
-// input writes nothing. Counted on a warm connection, as a busy server has them.
+// trainer feels. A retry answered from its key costs a third, the stored judgment's read
+// once the write has found the key taken (the lookups no longer read it, so that they can
+// run in the server's access check's batch, before the trainer is known); so does a refusal
+// of bad input, which writes nothing but first asks whether its key holds a judgment.
+// Counted on a warm connection, as a busy server has them.
 func TestSubmitRoundTrips(t *testing.T) {
 	t.Parallel()
 	pool, rt := pgtest.CountingPool(t, 1)
@@ -25,11 +29,7 @@ func TestSubmitRoundTrips(t *testing.T) {
 	ctx := context.Background()
 	turns := make([]rlhf.Turn, 4)
 	for i := range turns {
-		turns[i] = newTurn(t, pool, 4)
-		for _, c := range turns[i].Candidates {
-			c.Content, c.Status, c.FinishReason = fmt.Sprintf("回复 %d", c.ID), "complete", "stop"
-			require.NoError(t, store.Finish(ctx, c))
-		}
+		turns[i] = finishedTurn(t, pool, 4)
 	}
 	trainer := turns[0].CreatedBy
 	// The last turn's project has a webhook for judgments: the event is emitted in the
@@ -50,6 +50,8 @@ func TestSubmitRoundTrips(t *testing.T) {
 	require.NoError(t, err)
 	_, err = store.Submit(ctx, turns[3].ID, trainer, full(turns[3], "warm-up-hooked"))
 	require.NoError(t, err)
+	_, err = store.Submit(ctx, turns[0].ID, trainer, full(turns[0], "warm-up-key")) // and the stored judgment's read
+	require.NoError(t, err)
 
 	cases := []struct {
 		name      string
@@ -61,12 +63,12 @@ func TestSubmitRoundTrips(t *testing.T) {
 		wantPairs int
 	}{
 		{name: "new judgment with edit and gold", turn: turns[1], sub: full(turns[1], "new-judgment-1"), trips: 2, wantPairs: 10},
-		{name: "retry of it", turn: turns[1], sub: full(turns[1], "new-judgment-1"), trips: 1, replayed: true, wantPairs: 10},
+		{name: "retry of it", turn: turns[1], sub: full(turns[1], "new-judgment-1"), trips: 3, replayed: true, wantPairs: 10},
 		{name: "another revision", turn: turns[1], sub: full(turns[1], "new-judgment-2"), trips: 2, wantPairs: 10},
 		{name: "in a project with a webhook", turn: turns[3], sub: full(turns[3], "hooked-judgment"), trips: 4, wantPairs: 10},
-		{name: "key reused for another turn", turn: turns[2], sub: full(turns[2], "new-judgment-1"), trips: 1, wantKind: errs.Conflict},
+		{name: "key reused for another turn", turn: turns[2], sub: full(turns[2], "new-judgment-1"), trips: 3, wantKind: errs.Conflict},
 		{name: "bad ranking", turn: turns[2], sub: rlhf.Submission{IdempotencyKey: "bad-ranking-1", Ranking: [][]int64{{-5}},
-			ContinueFrom: rlhf.ContinueFrom{CandidateID: turns[2].Candidates[0].ID}}, trips: 1, wantKind: errs.Unprocessable},
+			ContinueFrom: rlhf.ContinueFrom{CandidateID: turns[2].Candidates[0].ID}}, trips: 2, wantKind: errs.Unprocessable},
 	}
 	for _, tc := range cases { // in order: the retry and the revision follow the first
 		before := rt.Count()
@@ -93,7 +95,7 @@ func TestSubmitRoundTrips(t *testing.T) {
 	// so this is it.
 	for _, stmt := range []struct{ name, prefix string }{
 		{"the judgment's write", "WITH fresh AS"},
-		{"the lookup of turn, rubric and key", "SELECT t.user_message_id"},
+		{"the lookup of turn and rubric", "SELECT t.user_message_id"},
 		{"the lookup of candidates", "SELECT c.id, c.message_id"},
 	} {
 		pgtest.CheckPlannedOnce(t, pool, stmt.name, stmt.prefix, 5)
@@ -112,11 +114,7 @@ func TestPairReferencesAreChecked(t *testing.T) {
 	pool := pgtest.Pool(t)
 	store := rlhf.NewStore(pool)
 	ctx := context.Background()
-	turn := newTurn(t, pool, 2)
-	for _, c := range turn.Candidates {
-		c.Content, c.Status, c.FinishReason = fmt.Sprintf("回复 %d", c.ID), "complete", "stop"
-		require.NoError(t, store.Finish(ctx, c))
-	}
+	turn := finishedTurn(t, pool, 2)
 	c := turn.Candidates
 	got, err := store.Submit(ctx, turn.ID, turn.CreatedBy, rlhf.Submission{IdempotencyKey: "references-1",
 		Ranking: [][]int64{{c[0].ID}, {c[1].ID}}, ContinueFrom: rlhf.ContinueFrom{CandidateID: c[0].ID}})
@@ -167,4 +165,58 @@ func TestPairReferencesAreChecked(t *testing.T) {
 			assert.Equal(t, "on", seqscan, "the check puts enable_seqscan back")
 		})
 	}
+}
+
+// TestRetriesAreAnsweredFromTheirKey: the stored judgment is read only once the write finds
+// the key taken, or the checks refuse the submission, so that the lookups can run before the
+// trainer is known (issue 17). A retry must still get its acknowledged answer when the checks
+// would now refuse it (a candidate regenerated since is streaming again), and a key reused
+// for other content must still be a Conflict, not the new content's error.
+func TestRetriesAreAnsweredFromTheirKey(t *testing.T) {
+	t.Parallel()
+	pool := pgtest.Pool(t)
+	store := rlhf.NewStore(pool)
+	ctx := context.Background()
+	turn := finishedTurn(t, pool, 2)
+	c := turn.Candidates
+	sub := rlhf.Submission{IdempotencyKey: "retried-key", Ranking: [][]int64{{c[0].ID}, {c[1].ID}},
+		ContinueFrom: rlhf.ContinueFrom{CandidateID: c[0].ID}}
+	first, err := store.Submit(ctx, turn.ID, turn.CreatedBy, sub)
+	require.NoError(t, err)
+	// Regenerated: streaming again, which the checks refuse.
+	_, err = pool.Exec(ctx, `UPDATE candidates SET status = 'streaming', owner = 'replica', lease_until = now() + interval '1 hour' WHERE id = $1`, c[1].ID)
+	require.NoError(t, err)
+
+	cases := []struct {
+		name     string
+		sub      rlhf.Submission
+		wantKind errs.Kind // "" for the stored answer
+	}{
+		{name: "the same submission again", sub: sub},
+		{name: "other content under the key", sub: rlhf.Submission{IdempotencyKey: "retried-key", Ranking: [][]int64{{c[1].ID}, {c[0].ID}},
+			ContinueFrom: rlhf.ContinueFrom{CandidateID: c[1].ID}}, wantKind: errs.Conflict},
+		{name: "a new key is checked", sub: rlhf.Submission{IdempotencyKey: "another-key", Ranking: sub.Ranking,
+			ContinueFrom: sub.ContinueFrom}, wantKind: errs.Unprocessable},
+	}
+	for _, tc := range cases {
+		got, err := store.Submit(ctx, turn.ID, turn.CreatedBy, tc.sub)
+		if tc.wantKind != "" {
+			assert.Equal(t, tc.wantKind, errs.KindOf(err), "%s: %v", tc.name, err)
+			continue
+		}
+		require.NoError(t, err, tc.name)
+		assert.True(t, got.Replayed, tc.name)
+		assert.Equal(t, first.JudgmentID, got.JudgmentID, tc.name)
+	}
+}
+
+// finishedTurn is newTurn with its n candidates finished, each with a reply of its own.
+func finishedTurn(t *testing.T, pool *pgxpool.Pool, n int) rlhf.Turn {
+	t.Helper()
+	turn := newTurn(t, pool, n)
+	for _, c := range turn.Candidates {
+		c.Content, c.Status, c.FinishReason = fmt.Sprintf("回复 %d", c.ID), "complete", "stop"
+		require.NoError(t, rlhf.NewStore(pool).Finish(context.Background(), c))
+	}
+	return turn
 }

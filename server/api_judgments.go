@@ -127,8 +127,9 @@ func handleSubmitJudgment(d Deps) apiFunc {
 		if err := bindJSON(c, &sub); err != nil {
 			return err
 		}
-		turn := turnOf(c)
-		res, err := d.Live.Submit(ctx, turn.id, principalOf(c).user.ID, sub)
+		// The access check read the submission's lookups (fromJudgedTurn).
+		lookup := c.MustGet(keySubmitLookup).(*rlhf.SubmitLookup)
+		res, err := d.Live.SubmitLooked(ctx, lookup, principalOf(c).user.ID, sub)
 		if err != nil {
 			return err
 		}

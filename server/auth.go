@@ -52,6 +52,10 @@ const (
 	fromTurn                       // :turn
 	fromConversation               // :conversation
 	fromCorpusQuery                // ?corpus=ID, for routes about a corpus that are not under /corpora
+	// fromJudgedTurn is :turn for a judgment's submission: the access check's batch also
+	// reads what the submission's checks need (rlhf.QueueSubmitLookup), which would otherwise
+	// be a round trip of its own after it (issue 17).
+	fromJudgedTurn
 
 	// Campaigns (api_campaigns.go).
 	fromCampaign // :campaign
@@ -75,6 +79,7 @@ const (
 	keyPersona      = "mentor.persona"
 	keyCorpus       = "mentor.corpus"
 	keyTurn         = "mentor.turn"
+	keySubmitLookup = "mentor.submit-lookup" // *rlhf.SubmitLookup, under fromJudgedTurn
 	keyConversation = "mentor.conversation"
 	keyCampaign     = "mentor.campaign" // campaign id
 	keyClaim        = "mentor.claim"    // claim id
@@ -268,6 +273,20 @@ func queueTarget(b *pgx.Batch, c *gin.Context, d Deps, t target) func() (int64, 
 			c.Set(keyConversation, id)
 			return projectID, nil
 		}
+	case fromJudgedTurn:
+		id, err := idParam(c, "turn")
+		if err != nil {
+			return fail(notFound(t, c))
+		}
+		l := d.Live.QueueSubmitLookup(b, id)
+		return func() (int64, error) {
+			if !l.Found() {
+				return 0, notFound(t, c)
+			}
+			c.Set(keyTurn, turnRef{id: id, personaID: l.PersonaID()})
+			c.Set(keySubmitLookup, l)
+			return l.ProjectID(), nil
+		}
 	case fromTurn:
 		id, err := idParam(c, "turn")
 		if err != nil {
@@ -366,7 +385,7 @@ func notFound(t target, c *gin.Context) error {
 		return errs.E(errs.NotFound, "no corpus %q", c.Param("corpus"))
 	case fromCorpusQuery:
 		return errs.E(errs.NotFound, "no corpus %q", c.Query("corpus"))
-	case fromTurn:
+	case fromTurn, fromJudgedTurn:
 		return errs.E(errs.NotFound, "no turn %q", c.Param("turn"))
 	case fromConversation:
 		return errs.E(errs.NotFound, "no conversation %q", c.Param("conversation"))

@@ -132,7 +132,7 @@ func apiRoutes(d Deps) []route {
 			doc("A conversation's whole tree, for navigating its branches").ok(200, conversationTree{})},
 		{"GET", "/turns/:turn", rule{auth.ProjectRead, fromTurn}, handleGetTurn(d),
 			doc("A turn with its candidates, your judgments and its passages").ok(200, turnDetail{})},
-		{"POST", "/turns/:turn/judgments", rule{auth.Judge, fromTurn}, handleSubmitJudgment(d),
+		{"POST", "/turns/:turn/judgments", rule{auth.Judge, fromJudgedTurn}, handleSubmitJudgment(d),
 			doc("Submit a judgment of a turn").about("A retry with the same idempotency key answers the stored result with 200; a new judgment answers 201. A campaign item's turn is refused with 409: judge it from My work, through POST /claims/:claim/judgment (issue 13).").takes(rlhf.Submission{}).ok(201, rlhf.Submitted{}).ok(200, rlhf.Submitted{}).fail(errs.Conflict)},
 		{"PUT", "/turns/:turn/passages/:chunk/mark", rule{auth.Judge, fromTurn}, handleMarkPassage(d),
 			doc("Grade a passage shown with a turn").takes(gradeInput{}).ok(200, retrieval.Mark{})},
@@ -350,7 +350,7 @@ type RouteRule struct {
 
 // RouteRules lists every API route with its rule.
 func RouteRules() []RouteRule {
-	names := map[target]string{noProject: "", fromProject: "project", fromPersona: "persona", fromCorpus: "corpus", fromTurn: "turn", fromConversation: "conversation", fromCorpusQuery: "corpus (?corpus=)",
+	names := map[target]string{noProject: "", fromProject: "project", fromPersona: "persona", fromCorpus: "corpus", fromTurn: "turn", fromJudgedTurn: "turn", fromConversation: "conversation", fromCorpusQuery: "corpus (?corpus=)",
 		fromCampaign: "campaign", fromClaim: "claim",
 		fromReview: "review", fromBatch: "batch"} // quality control (issue 14)
 	var out []RouteRule

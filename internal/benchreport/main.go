@@ -446,7 +446,8 @@ var notes = map[string]string{
 		"at most 2,000,000 / (go + pg µs) chunks a second. Each figure is the median of three rounds of 400 documents, with its " +
 		"spread. Target (issues 6 and 17): ≥ 5,000 chunks/s with the index built afterwards.",
 	"github.com/mentor-ai/mentor/rlhf": "BenchmarkSubmit is rlhf.Submit alone, one at a time on one warm connection: a ranking of four, a " +
-		"gold reply and its ten pairs. Its CPU figures are the judgment's own cost without HTTP; round-trips/op is 2 (issue 17). " +
+		"gold reply and its ten pairs. Its CPU figures are the judgment's own cost without HTTP; round-trips/op is 2 (issue 17), " +
+		"the lookups' batch (which the server sends with its access check) and the write. " +
 		"BenchmarkLiveWrites is what a live turn writes, one phase at a time on one warm connection (issue 12): start is a turn's " +
 		"start (a new conversation, the trainer's message, the turn, four streaming candidates and their messages); " +
 		"start-concurrent-8 is the same from eight trainers at once on one persona, whose foreign keys lock the same project, " +
@@ -454,11 +455,14 @@ var notes = map[string]string{
 		"start+final-4 is a start and the final save of its four candidates (the final save is its figure less start's). " +
 		"BenchmarkRelay's pg-cpu-ms/1k-tokens is these phases under load, with the sign-in checks: at 200 tokens a candidate, " +
 		"1,000 tokens are 1.25 starts, 20 stream-seconds of saves and 5 final saves.",
-	"github.com/mentor-ai/mentor/server": "BenchmarkJudgmentSubmit posts judgments from 32 trainers, each signed in (session, access check, Submit's two round trips, ten " +
-		"pairs) with the load from loadgen's process, after a warm-up and ANALYZE: capacity by a sweep of C = 1…32, CPU per " +
-		"submit of the server and of PostgreSQL, latency at 50% and 70% of capacity; round-trips/op is one warm submit through " +
-		"the whole server (issue 17: from 12 to 3, the access check's one batch (session or token with the caller's memberships, " +
-		"and the turn) and Submit's two). " +
+	"github.com/mentor-ai/mentor/server": "BenchmarkJudgmentSubmit posts judgments from 1,000 trainers, each signed in (session, access check, the submission's lookups, the " +
+		"write, ten pairs), each trainer one submit at a time while fewer than 1,000 are in flight, with the load from loadgen's " +
+		"process, after a warm-up and ANALYZE and a CHECKPOINT (every load profile starts with one, so that no timed checkpoint " +
+		"of the benchmarks before it falls in its phases): capacity by a sweep of C = 1…32, CPU per " +
+		"submit of the server and of PostgreSQL at capacity (go-cpu-ms/op, pg-cpu-ms/op) and at 50% and 70% of it " +
+		"(go-cpu-ms/op@70%, …), latency at 50% and 70% of capacity; round-trips/op is one warm submit through " +
+		"the whole server (issue 17: from 12 to 3, then 2 on 2026-12-02: the access check's one batch (session or token with " +
+		"the caller's memberships, the turn, its rubric and its candidates) and the write). " +
 		"Targets (issue 17): CPU per submit (go + pg) ≤ 2 ms, p99 ≤ 20 ms at 70% of capacity. " +
 		"BenchmarkSearch loads a generated bilingual corpus (100k chunks; SEARCH_CHUNKS=1000000 make bench for " +
 		"1M), builds its HNSW index three times as the product builds it (m 16, ef_construction 200: retrieval.VectorIndexBuild, " +
