@@ -73,6 +73,11 @@ func (e *Engine) finish(ctx context.Context, f rlhf.Final) (bool, error) {
 			return r.written, r.err
 		}
 		batch = r.batch
+		// Handed the lead after waiting in the queue: the batch gets a whole attempt's time,
+		// not what is left of this request's.
+		var cancel context.CancelFunc
+		ctx, cancel = context.WithTimeout(context.WithoutCancel(ctx), finishAttempt)
+		defer cancel()
 	}
 	e.saveFinals(ctx, batch)
 	q.mu.Lock()
@@ -90,19 +95,35 @@ func (e *Engine) finish(ctx context.Context, f rlhf.Final) (bool, error) {
 }
 
 // saveFinals saves batch in one statement and answers each request (the leader, whose own
-// request is in it, reads its answer from the request, not the channel). Every request of the batch gets the batch's
-// error, if any: each retries on its own (finishDurably). Then it hands the turns that have
-// finished candidates to the announcer (announce), which tells the other replicas so that
-// their followers read them now.
+// request is in it, reads its answer from the request, not the channel). When the statement
+// fails, each save is tried again alone, so that one the database refuses (a constraint, a
+// bug) fails alone rather than every stream that ended with it: under load a batch holds
+// many. A request whose save failed retries on its own (finishDurably). Then it hands the
+// turns that have finished candidates to the announcer (announce), which tells the other
+// replicas so that their followers read them now.
 func (e *Engine) saveFinals(ctx context.Context, batch []*finishReq) {
 	finals := make([]rlhf.Final, len(batch))
 	for i, r := range batch {
 		finals[i] = r.final
 	}
 	written, err := e.store.FinishAll(ctx, finals)
+	failed := make([]error, len(batch))
+	if err != nil {
+		written = make([]bool, len(batch))
+		for i := range batch {
+			if len(batch) == 1 {
+				failed[i] = err
+				break
+			}
+			one, err := e.store.FinishAll(ctx, finals[i:i+1])
+			if failed[i] = err; err == nil {
+				written[i] = one[0]
+			}
+		}
+	}
 	for i, r := range batch {
-		r.err = err
-		if err == nil {
+		r.err = failed[i]
+		if r.err == nil {
 			r.written = written[i]
 		}
 		select {
@@ -110,12 +131,9 @@ func (e *Engine) saveFinals(ctx context.Context, batch []*finishReq) {
 		default: // the leader's own request: nobody waits on its channel
 		}
 	}
-	if err != nil {
-		return
-	}
 	var turns []int64
 	for i, r := range batch {
-		if written[i] && !slices.Contains(turns, r.final.C.TurnID) {
+		if failed[i] == nil && written[i] && !slices.Contains(turns, r.final.C.TurnID) {
 			turns = append(turns, r.final.C.TurnID)
 		}
 	}

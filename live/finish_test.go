@@ -83,6 +83,43 @@ func TestFinalSavesThatComeTogetherAreAllAnswered(t *testing.T) {
 	assert.Empty(t, e.finishes.queue)
 }
 
+// finalOf is c finished as replica-a's, with a reply.
+func finalOf(c rlhf.Candidate) rlhf.Final {
+	c.Owner, c.Content, c.Status, c.FinishReason, c.Seq = "replica-a", "回复", rlhf.StatusComplete, "stop", 3
+	return rlhf.Final{C: c}
+}
+
+// behindABlockedSave saves finals[0] while another transaction holds its row, so that it is
+// in flight, then the others while it waits; then lets it go, and returns each save's
+// answer. The others queue behind the one in flight, or (as when four could be in flight)
+// lead saves of their own.
+func behindABlockedSave(t *testing.T, pool *pgxpool.Pool, e *Engine, finals []rlhf.Final) ([]bool, []error) {
+	t.Helper()
+	ctx := context.Background()
+	blocker, err := pool.Begin(ctx)
+	require.NoError(t, err)
+	defer blocker.Rollback(ctx) //nolint:errcheck // rolled back below; a second rollback does nothing
+	_, err = blocker.Exec(ctx, `SELECT 1 FROM candidates WHERE id = $1 FOR UPDATE`, finals[0].C.ID)
+	require.NoError(t, err)
+	var wg sync.WaitGroup
+	written := make([]bool, len(finals))
+	errs := make([]error, len(finals))
+	wg.Go(func() { written[0], errs[0] = e.finish(ctx, finals[0]) })
+	state := func() (inFlight, queued int) {
+		e.finishes.mu.Lock()
+		defer e.finishes.mu.Unlock()
+		return e.finishes.inFlight, len(e.finishes.queue)
+	}
+	require.Eventually(t, func() bool { n, _ := state(); return n == 1 }, 5*time.Second, time.Millisecond)
+	for i := 1; i < len(finals); i++ {
+		wg.Go(func() { written[i], errs[i] = e.finish(ctx, finals[i]) })
+	}
+	require.Eventually(t, func() bool { n, q := state(); return n > 1 || q == len(finals)-1 }, 5*time.Second, time.Millisecond)
+	require.NoError(t, blocker.Rollback(ctx))
+	wg.Wait()
+	return written, errs
+}
+
 // TestFinalSavesArrivingDuringASaveShareTheNext: the final saves that arrive while one is
 // being saved wait for it, and then go together, in one statement and one commit (group
 // commit). With four saves let in flight at once, each of these went alone: three
@@ -90,45 +127,47 @@ func TestFinalSavesThatComeTogetherAreAllAnswered(t *testing.T) {
 func TestFinalSavesArrivingDuringASaveShareTheNext(t *testing.T) {
 	t.Parallel()
 	pool := pgtest.Pool(t)
-	ctx := context.Background()
 	e, cands := streamingTurns(t, pool, "group", 1, 4)
-	final := func(c rlhf.Candidate) rlhf.Final {
-		c.Owner, c.Content, c.Status, c.FinishReason, c.Seq = "replica-a", "回复", rlhf.StatusComplete, "stop", 3
-		return rlhf.Final{C: c}
+	finals := make([]rlhf.Final, len(cands))
+	for i, c := range cands {
+		finals[i] = finalOf(c)
 	}
-	// The first save waits for this transaction's lock on its row, in flight.
-	blocker, err := pool.Begin(ctx)
-	require.NoError(t, err)
-	defer blocker.Rollback(ctx) //nolint:errcheck // rolled back below; a second rollback does nothing
-	_, err = blocker.Exec(ctx, `SELECT 1 FROM candidates WHERE id = $1 FOR UPDATE`, cands[0].ID)
-	require.NoError(t, err)
-	var wg sync.WaitGroup
-	written := make([]bool, len(cands))
-	errs := make([]error, len(cands))
-	wg.Go(func() { written[0], errs[0] = e.finish(ctx, final(cands[0])) })
-	state := func() (inFlight, queued int) {
-		e.finishes.mu.Lock()
-		defer e.finishes.mu.Unlock()
-		return e.finishes.inFlight, len(e.finishes.queue)
-	}
-	require.Eventually(t, func() bool { n, _ := state(); return n == 1 }, 5*time.Second, time.Millisecond)
-	for i := 1; i < len(cands); i++ {
-		wg.Go(func() { written[i], errs[i] = e.finish(ctx, final(cands[i])) })
-	}
-	// Either they queue behind the save in flight, or (as when four could be in flight) they
-	// lead saves of their own: each then also waits for the blocker, since its statement
-	// locks the turn's candidates in order.
-	require.Eventually(t, func() bool { n, q := state(); return n > 1 || q == len(cands)-1 }, 5*time.Second, time.Millisecond)
-	require.NoError(t, blocker.Rollback(ctx))
-	wg.Wait()
+	written, errs := behindABlockedSave(t, pool, e, finals)
 	for i := range cands {
 		require.NoError(t, errs[i], "candidate %d", i)
 		assert.True(t, written[i], "candidate %d", i)
 	}
 	var transactions int
-	require.NoError(t, pool.QueryRow(ctx, `SELECT count(DISTINCT xmin::text) FROM candidates WHERE id = ANY ($1)`,
+	require.NoError(t, pool.QueryRow(context.Background(), `SELECT count(DISTINCT xmin::text) FROM candidates WHERE id = ANY ($1)`,
 		[]int64{cands[1].ID, cands[2].ID, cands[3].ID}).Scan(&transactions))
 	assert.Equal(t, 1, transactions, "the saves that waited for the first one went in one transaction")
+}
+
+// TestAFinalSaveTheDatabaseRefusesFailsAlone: saves that share a statement share its failure,
+// so a failed batch is saved again one by one, and only the save that is refused fails, not
+// the streams that ended with it (which would be recorded as failed, their replies lost).
+func TestAFinalSaveTheDatabaseRefusesFailsAlone(t *testing.T) {
+	t.Parallel()
+	pool := pgtest.Pool(t)
+	e, cands := streamingTurns(t, pool, "refused", 1, 4)
+	finals := make([]rlhf.Final, len(cands))
+	for i, c := range cands {
+		finals[i] = finalOf(c)
+	}
+	finals[2].C.Status = rlhf.StatusStreaming // not a final state: FinishAll refuses the statement
+	written, errs := behindABlockedSave(t, pool, e, finals)
+	for i := range cands {
+		if i == 2 {
+			assert.Error(t, errs[i], "the refused save")
+			continue
+		}
+		require.NoError(t, errs[i], "candidate %d", i)
+		assert.True(t, written[i], "candidate %d", i)
+	}
+	var complete int
+	require.NoError(t, pool.QueryRow(context.Background(), `SELECT count(*) FROM candidates WHERE id = ANY ($1) AND status = 'complete'`,
+		[]int64{cands[0].ID, cands[1].ID, cands[3].ID}).Scan(&complete))
+	assert.Equal(t, 3, complete)
 }
 
 // TestFinalSavesDoNotWaitForTheirAnnouncement: a final save is answered once the database has

@@ -121,8 +121,9 @@ const DataSQL = `NOT EXISTS (SELECT 1 FROM claims swap_claim WHERE swap_claim.ju
 // ends. A caller with a batch of its own to send first (the server's access check) queues
 // the lookups on it instead (QueueSubmitLookup, then SubmitLooked), and the submission costs
 // one round trip of its own. A retry costs one more (the stored judgment's read, once the
-// write has found its key taken), and a project with a webhook for judgments two more (the
-// event, and an explicit COMMIT). TestSubmitRoundTrips counts them.
+// write has found its key taken), and a project with a webhook for judgments, or a
+// campaign's claim (Submission.InTx), two more: the event or the claim, and an explicit
+// COMMIT (a retry's ROLLBACK). TestSubmitRoundTrips counts them.
 func (s *Store) Submit(ctx context.Context, turnID, trainerID int64, sub Submission) (Submitted, error) {
 	b := &pgx.Batch{}
 	db.QueueGenericPlans(b)
@@ -143,8 +144,8 @@ func (s *Store) SubmitLooked(ctx context.Context, l *SubmitLookup, trainerID int
 // SubmitLookup is what a submission's checks read about its turn: the turn, whether a
 // webhook wants the judgment and whether it is a campaign item's, its persona's rubric and
 // its candidates. Nothing read here can change in a way that matters before the write: a
-// finished candidate's status and content are final, and the write rechecks the key under
-// the lock.
+// usable candidate of a judged turn cannot be regenerated (Restart refuses judged turns),
+// and the write rechecks the key under the lock.
 type SubmitLookup struct {
 	turn          turnRow
 	userMessageID *int64
@@ -157,10 +158,10 @@ type SubmitLookup struct {
 // Found reports whether the turn exists, once the batch it was queued on has been sent.
 func (l *SubmitLookup) Found() bool { return l.userMessageID != nil }
 
-// ProjectID and PersonaID are the turn's project and persona (0 when it was not found).
+// ProjectID is the turn's project (0 when it was not found).
 func (l *SubmitLookup) ProjectID() int64 { return l.turn.projectID }
 
-// PersonaID is the turn's persona.
+// PersonaID is the turn's persona (0 when it was not found).
 func (l *SubmitLookup) PersonaID() int64 { return l.turn.personaID }
 
 // QueueSubmitLookup queues a submission's lookups of turnID on b, after db.QueueGenericPlans
@@ -512,8 +513,9 @@ func (s *Store) submit(ctx context.Context, l *SubmitLookup, trainerID int64, su
 				return out, err
 			}
 		}
-		// The key was stored between the lookup and the lock: by this submission's first
-		// attempt, or by another turn's. Answer as a retry would have been answered.
+		// The key is taken: this is a retry (the lookups do not read the key), or another
+		// submission of the trainer's under the same key, for this turn or another, got in
+		// first. Answer from what the key stored.
 		stored, err := scanStored(s.pool.QueryRow(ctx, storedJudgmentSQL, trainerID, sub.IdempotencyKey))
 		if err != nil {
 			return out, err

@@ -66,6 +66,8 @@ func TestSubmitRoundTrips(t *testing.T) {
 		{name: "retry of it", turn: turns[1], sub: full(turns[1], "new-judgment-1"), trips: 3, replayed: true, wantPairs: 10},
 		{name: "another revision", turn: turns[1], sub: full(turns[1], "new-judgment-2"), trips: 2, wantPairs: 10},
 		{name: "in a project with a webhook", turn: turns[3], sub: full(turns[3], "hooked-judgment"), trips: 4, wantPairs: 10},
+		// The write's explicit transaction finds the key taken and is rolled back, then the key is read.
+		{name: "retry in a project with a webhook", turn: turns[3], sub: full(turns[3], "hooked-judgment"), trips: 4, replayed: true, wantPairs: 10},
 		{name: "key reused for another turn", turn: turns[2], sub: full(turns[2], "new-judgment-1"), trips: 3, wantKind: errs.Conflict},
 		{name: "bad ranking", turn: turns[2], sub: rlhf.Submission{IdempotencyKey: "bad-ranking-1", Ranking: [][]int64{{-5}},
 			ContinueFrom: rlhf.ContinueFrom{CandidateID: turns[2].Candidates[0].ID}}, trips: 2, wantKind: errs.Unprocessable},
@@ -170,21 +172,25 @@ func TestPairReferencesAreChecked(t *testing.T) {
 // TestRetriesAreAnsweredFromTheirKey: the stored judgment is read only once the write finds
 // the key taken, or the checks refuse the submission, so that the lookups can run before the
 // trainer is known (issue 17). A retry must still get its acknowledged answer when the checks
-// would now refuse it (a candidate regenerated since is streaming again), and a key reused
-// for other content must still be a Conflict, not the new content's error.
+// would now refuse it (the persona's rubric narrowed since, so its rating is out of range),
+// and a key reused for other content must still be a Conflict, not the new content's error.
 func TestRetriesAreAnsweredFromTheirKey(t *testing.T) {
 	t.Parallel()
 	pool := pgtest.Pool(t)
 	store := rlhf.NewStore(pool)
 	ctx := context.Background()
 	turn := finishedTurn(t, pool, 2)
+	_, err := pool.Exec(ctx, `INSERT INTO rubric_dimensions (persona_id, key, axis, label, label_en, scale_min, scale_max, position)
+		SELECT c.persona_id, 'retry_scale', 'iq', '准确', 'accuracy', 1, 5, 99
+		FROM turns t JOIN conversations c ON c.id = t.conversation_id WHERE t.id = $1`, turn.ID)
+	require.NoError(t, err)
 	c := turn.Candidates
 	sub := rlhf.Submission{IdempotencyKey: "retried-key", Ranking: [][]int64{{c[0].ID}, {c[1].ID}},
-		ContinueFrom: rlhf.ContinueFrom{CandidateID: c[0].ID}}
+		Ratings: map[string]map[string]int{fmt.Sprint(c[0].ID): {"retry_scale": 5}}, ContinueFrom: rlhf.ContinueFrom{CandidateID: c[0].ID}}
 	first, err := store.Submit(ctx, turn.ID, turn.CreatedBy, sub)
 	require.NoError(t, err)
-	// Regenerated: streaming again, which the checks refuse.
-	_, err = pool.Exec(ctx, `UPDATE candidates SET status = 'streaming', owner = 'replica', lease_until = now() + interval '1 hour' WHERE id = $1`, c[1].ID)
+	// The scale narrowed: a rating of 5 is out of range now.
+	_, err = pool.Exec(ctx, `UPDATE rubric_dimensions SET scale_max = 3 WHERE key = 'retry_scale'`)
 	require.NoError(t, err)
 
 	cases := []struct {
@@ -194,9 +200,9 @@ func TestRetriesAreAnsweredFromTheirKey(t *testing.T) {
 	}{
 		{name: "the same submission again", sub: sub},
 		{name: "other content under the key", sub: rlhf.Submission{IdempotencyKey: "retried-key", Ranking: [][]int64{{c[1].ID}, {c[0].ID}},
-			ContinueFrom: rlhf.ContinueFrom{CandidateID: c[1].ID}}, wantKind: errs.Conflict},
+			Ratings: sub.Ratings, ContinueFrom: rlhf.ContinueFrom{CandidateID: c[1].ID}}, wantKind: errs.Conflict},
 		{name: "a new key is checked", sub: rlhf.Submission{IdempotencyKey: "another-key", Ranking: sub.Ranking,
-			ContinueFrom: sub.ContinueFrom}, wantKind: errs.Unprocessable},
+			Ratings: sub.Ratings, ContinueFrom: sub.ContinueFrom}, wantKind: errs.Unprocessable},
 	}
 	for _, tc := range cases {
 		got, err := store.Submit(ctx, turn.ID, turn.CreatedBy, tc.sub)

@@ -127,9 +127,7 @@ func handleSubmitJudgment(d Deps) apiFunc {
 		if err := bindJSON(c, &sub); err != nil {
 			return err
 		}
-		// The access check read the submission's lookups (fromJudgedTurn).
-		lookup := c.MustGet(keySubmitLookup).(*rlhf.SubmitLookup)
-		res, err := d.Live.SubmitLooked(ctx, lookup, principalOf(c).user.ID, sub)
+		res, err := d.Live.SubmitLooked(ctx, submitLookupOf(c), principalOf(c).user.ID, sub)
 		if err != nil {
 			return err
 		}

@@ -14,6 +14,7 @@ import (
 	"github.com/mentor-ai/mentor/errs"
 	"github.com/mentor-ai/mentor/prompts"
 	"github.com/mentor-ai/mentor/retrieval"
+	"github.com/mentor-ai/mentor/rlhf"
 )
 
 const (
@@ -106,6 +107,11 @@ func corpusOf(c *gin.Context) retrieval.Corpus {
 type turnRef struct{ id, personaID int64 }
 
 func turnOf(c *gin.Context) turnRef { return c.MustGet(keyTurn).(turnRef) }
+
+// submitLookupOf is what the access check read for a judgment's submission (fromJudgedTurn).
+func submitLookupOf(c *gin.Context) *rlhf.SubmitLookup {
+	return c.MustGet(keySubmitLookup).(*rlhf.SubmitLookup)
+}
 
 func conversationOf(c *gin.Context) int64 { return c.MustGet(keyConversation).(int64) }
 
