@@ -83,10 +83,14 @@ func TestFinalSavesThatComeTogetherAreAllAnswered(t *testing.T) {
 	assert.Empty(t, e.finishes.queue)
 }
 
-// finalOf is c finished as replica-a's, with a reply.
-func finalOf(c rlhf.Candidate) rlhf.Final {
-	c.Owner, c.Content, c.Status, c.FinishReason, c.Seq = "replica-a", "回复", rlhf.StatusComplete, "stop", 3
-	return rlhf.Final{C: c}
+// finalsOf is each candidate finished as replica-a's, with a reply.
+func finalsOf(cands []rlhf.Candidate) []rlhf.Final {
+	out := make([]rlhf.Final, len(cands))
+	for i, c := range cands {
+		c.Owner, c.Content, c.Status, c.FinishReason, c.Seq = "replica-a", "回复", rlhf.StatusComplete, "stop", 3
+		out[i] = rlhf.Final{C: c}
+	}
+	return out
 }
 
 // behindABlockedSave saves finals[0] while another transaction holds its row, so that it is
@@ -128,10 +132,7 @@ func TestFinalSavesArrivingDuringASaveShareTheNext(t *testing.T) {
 	t.Parallel()
 	pool := pgtest.Pool(t)
 	e, cands := streamingTurns(t, pool, "group", 1, 4)
-	finals := make([]rlhf.Final, len(cands))
-	for i, c := range cands {
-		finals[i] = finalOf(c)
-	}
+	finals := finalsOf(cands)
 	written, errs := behindABlockedSave(t, pool, e, finals)
 	for i := range cands {
 		require.NoError(t, errs[i], "candidate %d", i)
@@ -150,10 +151,7 @@ func TestAFinalSaveTheDatabaseRefusesFailsAlone(t *testing.T) {
 	t.Parallel()
 	pool := pgtest.Pool(t)
 	e, cands := streamingTurns(t, pool, "refused", 1, 4)
-	finals := make([]rlhf.Final, len(cands))
-	for i, c := range cands {
-		finals[i] = finalOf(c)
-	}
+	finals := finalsOf(cands)
 	finals[2].C.Status = rlhf.StatusStreaming // not a final state: FinishAll refuses the statement
 	written, errs := behindABlockedSave(t, pool, e, finals)
 	for i := range cands {
