@@ -30,6 +30,20 @@ func TestSearchGroupMatchesTheFusedStatement(t *testing.T) {
 			require.NoError(t, r.Err)
 		}
 	}
+	// Without the vector indexes both vector lists are exact. With them, the reference
+	// statement's plan reads the corpus's chunks and sorts them (exactly) while SearchGroup's
+	// generic plan walks the HNSW graph, which two writers' concurrent inserts build a little
+	// differently each run: once in a few hundred comparisons the graph missed a chunk that the
+	// exact list had, and the test failed on what it does not test (the fusion and the reads).
+	rows, err := pool.Query(ctx, `SELECT indexname FROM pg_indexes WHERE tablename = 'chunks' AND indexdef LIKE '%USING hnsw%'`)
+	require.NoError(t, err)
+	hnsw, err := pgx.CollectRows(rows, pgx.RowTo[string])
+	require.NoError(t, err)
+	require.NotEmpty(t, hnsw)
+	for _, name := range hnsw {
+		_, err := pool.Exec(ctx, `DROP INDEX `+pgx.Identifier{name}.Sanitize())
+		require.NoError(t, err)
+	}
 	var common int
 	require.NoError(t, pool.QueryRow(ctx, `SELECT count(*) FROM corpus_terms WHERE corpus_id = $1 AND chunks >= $2`,
 		c.ID, retrieval.TextMatchBudget).Scan(&common))
