@@ -108,13 +108,13 @@ func (e *Engine) saveFinals(ctx context.Context, batch []*finishReq) {
 	}
 	written, err := e.store.FinishAll(ctx, finals)
 	failed := make([]error, len(batch))
-	if err != nil {
+	switch {
+	case err == nil:
+	case len(batch) == 1:
+		failed[0] = err
+	default:
 		written = make([]bool, len(batch))
 		for i := range batch {
-			if len(batch) == 1 {
-				failed[i] = err
-				break
-			}
 			one, err := e.store.FinishAll(ctx, finals[i:i+1])
 			if failed[i] = err; err == nil {
 				written[i] = one[0]

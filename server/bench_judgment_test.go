@@ -75,21 +75,29 @@ func submission(turn []int64, n int64) (string, map[string]any) {
 // with 193 connections open).
 const benchTrainers = 1000
 
-// signedInTrainers makes n trainers of the project, each with a session, and returns each
-// one's request headers (session cookie and CSRF token). They share root's password hash
-// and skip the sign-in, since n argon2 hashes would take a minute.
-func signedInTrainers(b *testing.B, f fixture, projectID int64, n int) []map[string]string {
+// trainerSession is a signed-in trainer: the session cookie's secret and its CSRF token.
+type trainerSession struct{ secret, csrf string }
+
+// headers are the session's request headers, as a browser sends them on a write.
+func (s trainerSession) headers() map[string]string {
+	return map[string]string{"Cookie": "mentor_session=" + s.secret, "X-CSRF-Token": s.csrf}
+}
+
+// signedInTrainers makes n trainers of the project (logins prefix-0000, …), each with a
+// session. They share root's password hash and skip the sign-in, since n argon2 hashes
+// would take a minute.
+func signedInTrainers(b *testing.B, f fixture, projectID int64, prefix string, n int) []trainerSession {
 	b.Helper()
 	ctx := context.Background()
 	var hash string
 	if err := f.pool.QueryRow(ctx, `SELECT password_hash FROM users WHERE login = 'root'`).Scan(&hash); err != nil {
 		b.Fatal(err)
 	}
-	out := make([]map[string]string, n)
+	out := make([]trainerSession, n)
 	for i := range out {
 		var id int64
 		if err := f.pool.QueryRow(ctx, `INSERT INTO users (login, display_name, password_hash) VALUES ($1, $1, $2) RETURNING id`,
-			fmt.Sprintf("bench-trainer-%04d", i), hash).Scan(&id); err != nil {
+			fmt.Sprintf("%s-%04d", prefix, i), hash).Scan(&id); err != nil {
 			b.Fatal(err)
 		}
 		if err := f.auth.SetRole(ctx, projectID, id, auth.RoleTrainer); err != nil {
@@ -99,7 +107,7 @@ func signedInTrainers(b *testing.B, f fixture, projectID int64, n int) []map[str
 		if err != nil {
 			b.Fatal(err)
 		}
-		out[i] = map[string]string{"Cookie": "mentor_session=" + secret, "X-CSRF-Token": sess.CSRFToken}
+		out[i] = trainerSession{secret: secret, csrf: sess.CSRFToken}
 	}
 	return out
 }
@@ -135,7 +143,7 @@ func BenchmarkJudgmentSubmit(b *testing.B) {
 	if err != nil {
 		b.Fatal(err)
 	}
-	trainers := signedInTrainers(b, f, projectID, benchTrainers)
+	trainers := signedInTrainers(b, f, projectID, "bench-trainer", benchTrainers)
 	reqs := make([]loadgen.Request, len(trainers))
 	for i := range reqs {
 		path, body := submission(turns[i%len(turns)], 0)
@@ -146,7 +154,7 @@ func BenchmarkJudgmentSubmit(b *testing.B) {
 		}
 		// Requests go round in order, so those in flight at once are consecutive ones, of
 		// different trainers while no more than benchTrainers are.
-		reqs[i] = loadgen.Request{Method: "POST", Path: path, Body: raw, Header: trainers[i%len(trainers)]}
+		reqs[i] = loadgen.Request{Method: "POST", Path: path, Body: raw, Header: trainers[i%len(trainers)].headers()}
 	}
 	cfg := loadgen.Config{BaseURL: f.srv.URL, Requests: reqs, Status: http.StatusCreated,
 		Concurrency: 8, Duration: loadgen.PhaseDuration(b), SeqStart: 1}

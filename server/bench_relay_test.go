@@ -26,7 +26,6 @@ import (
 	"github.com/jackc/pgx/v5/pgxpool"
 	openai "github.com/sashabaranov/go-openai"
 
-	"github.com/mentor-ai/mentor/auth"
 	"github.com/mentor-ai/mentor/internal/pgtest"
 	"github.com/mentor-ai/mentor/prompts"
 )
@@ -410,24 +409,10 @@ func BenchmarkRelay(b *testing.B) {
 		TopP: 1, MaxTokens: 1000, RetrievalK: 0, Author: "bench", CorpusIDs: []int64{}}); err != nil {
 		b.Fatal(err)
 	}
-	// C trainers, each with a session: one password hash shared, to spare C argon2 runs.
-	var hash string
-	f.pool.QueryRow(ctx, `SELECT password_hash FROM users WHERE login = 'root'`).Scan(&hash)
+	// C trainers, each with a session.
 	cookies := make([]string, c)
-	for i := range cookies {
-		var id int64
-		if err := f.pool.QueryRow(ctx, `INSERT INTO users (login, display_name, password_hash) VALUES ($1, $1, $2) RETURNING id`,
-			fmt.Sprintf("relay-%03d", i), hash).Scan(&id); err != nil {
-			b.Fatal(err)
-		}
-		if err := f.auth.SetRole(ctx, proj.ID, id, auth.RoleTrainer); err != nil {
-			b.Fatal(err)
-		}
-		secret, _, err := f.auth.CreateSession(ctx, id, "", "", auth.SessionLimits{Idle: time.Hour, Absolute: time.Hour})
-		if err != nil {
-			b.Fatal(err)
-		}
-		cookies[i] = secret
+	for i, t := range signedInTrainers(b, f, proj.ID, "relay", c) {
+		cookies[i] = t.secret
 	}
 	plan := make([]map[string]any, relayCands)
 	for i := range plan {
