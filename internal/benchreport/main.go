@@ -464,6 +464,12 @@ var notes = map[string]string{
 		"the whole server (issue 17: from 12 to 3, then 2 on 2026-12-02: the access check's one batch (session or token with " +
 		"the caller's memberships, the turn, its rubric and its candidates) and the write). " +
 		"Targets (issue 17): CPU per submit (go + pg) ≤ 2 ms, p99 ≤ 20 ms at 70% of capacity. " +
+		"pg-extend-wait-%@50% and @70% are the share of PostgreSQL's active backends, sampled every 10 ms during the open loops " +
+		"(loadgen.WaitSampler, whose log line lists every wait event), found queueing for the lock that grows a table or index " +
+		"by a page (Lock:extend). On 2026-12-02 that wait made the submit's p99 at 70%: bursts of 30–40 ms in which five to " +
+		"eight backends queued to extend preference_pairs, while PostgreSQL 15 wrote the new pages one at a time on this " +
+		"machine's disk; a control run with the table grown beforehand (rows inserted and deleted, then VACUUM) had no such " +
+		"waits and a p99@70% of 12 ms (±20%) against 53 ms (±190%). PostgreSQL 16 grows a relation by many pages in one call. " +
 		"BenchmarkSearch loads a generated bilingual corpus (100k chunks; SEARCH_CHUNKS=1000000 make bench for " +
 		"1M), builds its HNSW index three times as the product builds it (m 16, ef_construction 200: retrieval.VectorIndexBuild, " +
 		"migration 00029; pgvector's default of 64 until 2026-12-02) (a parallel build inserts in another order each time, and " +

@@ -34,7 +34,9 @@ func PhaseDuration(tb testing.TB) time.Duration {
 //     and B/op divide the whole benchmark, setup included, by one iteration);
 //   - three open-loop runs at 50% and three at 70% of capacity give latency from each
 //     request's due time, each long enough for LatencySamples requests, and the CPU per
-//     operation at that load (go-cpu-ms/op@70%, pg-cpu-ms/op@70%, …).
+//     operation at that load (go-cpu-ms/op@70%, pg-cpu-ms/op@70%, …), and the share of
+//     PostgreSQL's active backends found queueing to extend a relation (pg-extend-wait-%@70%,
+//     WaitSampler).
 //
 // It starts with a CHECKPOINT (the pool's role must be allowed one: a superuser, or
 // pg_checkpoint's member).
@@ -98,18 +100,30 @@ func (bin Binary) Profile(b *testing.B, pool *pgxpool.Pool, cfg Config, levels [
 	b.ReportMetric(median(allocs), "server-allocs/op")
 	b.ReportMetric(median(bytes), "server-B/op")
 	capacity = median(caps)
+	waits, err := NewWaitSampler(ctx, pool)
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer waits.Close(ctx)
 	for _, share := range []float64{0.5, 0.7} {
-		var p50, p99, goAt, pgAt []float64
+		var p50, p99, goAt, pgAt, extend []float64
 		var conns int64
+		seen := Waits{}
 		for range 3 {
 			c := cfg
 			c.Rate = share * capacity
 			c.Duration = latencyPhase(phase, c.Rate)
 			var res Result
-			u, err := Measure(ctx, pool, func() error { res = run(c); return nil })
+			var u Usage
+			w, err := waits.During(ctx, func() (err error) {
+				u, err = Measure(ctx, pool, func() error { res = run(c); return nil })
+				return err
+			})
 			if err != nil {
 				b.Fatal(err)
 			}
+			extend = append(extend, w.Share("Lock:extend"))
+			seen.Add(w)
 			g, p, _, _ := u.PerOp(res.Sent)
 			p50, p99, goAt, pgAt = append(p50, res.P50Millis), append(p99, res.P99Millis), append(goAt, g), append(pgAt, p)
 			conns = max(conns, res.Conns)
@@ -122,7 +136,10 @@ func (bin Binary) Profile(b *testing.B, pool *pgxpool.Pool, cfg Config, levels [
 		// caches, contended locks) costs CPU of its own.
 		report(b, goAt, "go-cpu-ms/op"+at)
 		report(b, pgAt, "pg-cpu-ms/op"+at)
-		b.Logf("open loop at %.0f/s (%s of capacity): at most %d connections", share*capacity, at, conns)
+		// The share of the active backends' samples that queued to extend a table or index
+		// by a page (WaitSampler): the stalls behind a tail that CPU does not explain.
+		b.ReportMetric(median(extend), "pg-extend-wait-%"+at)
+		b.Logf("open loop at %.0f/s (%s of capacity): at most %d connections; active backends: %v", share*capacity, at, conns, seen)
 	}
 }
 
