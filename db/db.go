@@ -34,7 +34,10 @@ var ErrNoVector = errors.New("the pgvector extension is not installed on this Po
 // (ef_construction 200), it held recall@10 ≥ 0.95 at 100k chunks on each of three builds
 // (0.987 to 0.994); with pgvector's default build even 200 did not (0.9365, and one build of
 // 0.615). 100 walks about half as far as 200, which was most of a search's PostgreSQL CPU
-// (issue 17, docs/retrieval.md).
+// (issue 17, docs/retrieval.md). Later builds at 200 were poor about one time in four
+// (0.83–0.93), with some questions finding none of their 10 nearest at any ef_search: what a
+// build connects, a longer search cannot reach (docs/retrieval.md, "Recall of the vector
+// index").
 const HNSWEfSearch = 100
 
 // HNSWEfSearchLarge is the candidate list size of a search whose index holds more than

@@ -159,7 +159,9 @@ func (s *Store) ensureVectorIndex(ctx context.Context, dim int) error {
 // on one and 0.615 on another. With 200, three builds gave 0.987 to 0.994 at ef_search 100,
 // which is why db.HNSWEfSearch is 100: the build costs about three times as long, once, and
 // each search walks half as far (docs/retrieval.md, "Recall of the vector index"). Migration
-// 00029 rebuilt the existing indexes with it.
+// 00029 rebuilt the existing indexes with it. Later builds showed that 200 too makes a poor
+// graph about one time in four, serial or parallel, and m 32 as well: the same page says
+// what is lost (whole questions) and what would catch it.
 const VectorIndexBuild = "m = 16, ef_construction = 200"
 
 // VectorIndexSQL creates the HNSW index for vectors of dim dimensions, with VectorIndexBuild,

@@ -470,13 +470,19 @@ var notes = map[string]string{
 		"eight backends queued to extend preference_pairs, while PostgreSQL 15 wrote the new pages one at a time on this " +
 		"machine's disk; a control run with the table grown beforehand (rows inserted and deleted, then VACUUM) had no such " +
 		"waits and a p99@70% of 12 ms (±20%) against 53 ms (±190%). PostgreSQL 16 grows a relation by many pages in one call. " +
+		"pg-commit-wait-% is the share waiting for WAL to be flushed (IO:WALSync, IO:WALWrite, and LWLock:WALWrite, the lock of " +
+		"the backend flushing for the others): on the faster 2-core machine of the evening of 2026-12-02 (capacity 2,027/s) it was " +
+		"20% at 50% and 80% at 70%, where the open loop fell behind (up to 1,271 requests in flight) and p99 reached 96 ms: at 70% " +
+		"of a capacity measured at CPU saturation, the server, its backends and loadgen keep more than three quarters of both cores busy (1.0 ms of CPU a submit at 1,419/s), and a flusher that waits for a core holds every commit. " +
+		"Neither tail is Mentor's Go code; both are PostgreSQL waiting on this machine. " +
 		"BenchmarkSearch loads a generated bilingual corpus (100k chunks; SEARCH_CHUNKS=1000000 make bench for " +
 		"1M), builds its HNSW index three times as the product builds it (m 16, ef_construction 200: retrieval.VectorIndexBuild, " +
 		"migration 00029; pgvector's default of 64 until 2026-12-02) (a parallel build inserts in another order each time, and " +
 		"recall depends on the graph it makes) and measures recall@10 of the HNSW search against exact search over 200 questions after each build, " +
 		"at ef_search 40 (pgvector's default), 100 (what every pooled connection and a search of up to 100k vectors use; " +
 		"200 until 2026-12-02), 200 and 400 (a search of a larger index): each the median of the " +
-		"three builds, -min the worst (a returned chunk counts when it is no farther than the exact 10th: generated text ties " +
+		"three builds, -min the worst; questions-none-found-ef100-max is the most questions of the 200 that one build left with none " +
+		"of their 10 nearest (a poor build loses whole questions, docs/retrieval.md) (a returned chunk counts when it is no farther than the exact 10th: generated text ties " +
 		"often; duplicate-vectors-% is the share of chunks whose vector another chunk has too). raw is SearchGroup alone " +
 		"(its vector and full-text statements at once, each returning ids and scores, the fusion, and the read of the fused " +
 		"top k's passages), the query vector computed beforehand, and each list " +

@@ -35,8 +35,8 @@ func PhaseDuration(tb testing.TB) time.Duration {
 //   - three open-loop runs at 50% and three at 70% of capacity give latency from each
 //     request's due time, each long enough for LatencySamples requests, and the CPU per
 //     operation at that load (go-cpu-ms/op@70%, pg-cpu-ms/op@70%, …), and the share of
-//     PostgreSQL's active backends found queueing to extend a relation (pg-extend-wait-%@70%,
-//     WaitSampler).
+//     PostgreSQL's active backends found queueing to extend a relation (pg-extend-wait-%@70%)
+//     or waiting for WAL to be flushed (pg-commit-wait-%@70%), from WaitSampler.
 //
 // It starts with a CHECKPOINT (the pool's role must be allowed one: a superuser, or
 // pg_checkpoint's member).
@@ -106,7 +106,7 @@ func (bin Binary) Profile(b *testing.B, pool *pgxpool.Pool, cfg Config, levels [
 	}
 	defer waits.Close(ctx)
 	for _, share := range []float64{0.5, 0.7} {
-		var p50, p99, goAt, pgAt, extend []float64
+		var p50, p99, goAt, pgAt, extend, commit []float64
 		var conns int64
 		seen := Waits{}
 		for range 3 {
@@ -123,6 +123,7 @@ func (bin Binary) Profile(b *testing.B, pool *pgxpool.Pool, cfg Config, levels [
 				b.Fatal(err)
 			}
 			extend = append(extend, w.Share("Lock:extend"))
+			commit = append(commit, w.Share("LWLock:WALWrite")+w.Share("IO:WALSync")+w.Share("IO:WALWrite"))
 			seen.Add(w)
 			g, p, _, _ := u.PerOp(res.Sent)
 			p50, p99, goAt, pgAt = append(p50, res.P50Millis), append(p99, res.P99Millis), append(goAt, g), append(pgAt, p)
@@ -139,6 +140,10 @@ func (bin Binary) Profile(b *testing.B, pool *pgxpool.Pool, cfg Config, levels [
 		// The share of the active backends' samples that queued to extend a table or index
 		// by a page (WaitSampler): the stalls behind a tail that CPU does not explain.
 		b.ReportMetric(median(extend), "pg-extend-wait-%"+at)
+		// And the share waiting for WAL to reach the disk: a commit's flush, or the lock of
+		// the backend flushing for it (LWLock:WALWrite), which a descheduled flusher holds
+		// for everyone when the cores are busy.
+		b.ReportMetric(median(commit), "pg-commit-wait-%"+at)
 		b.Logf("open loop at %.0f/s (%s of capacity): at most %d connections; active backends: %v", share*capacity, at, conns, seen)
 	}
 }
