@@ -471,7 +471,7 @@ var notes = map[string]string{
 		"machine's disk; a control run with the table grown beforehand (rows inserted and deleted, then VACUUM) had no such " +
 		"waits and a p99@70% of 12 ms (±20%) against 53 ms (±190%). PostgreSQL 16 grows a relation by many pages in one call. " +
 		"pg-commit-wait-% is the share waiting for WAL to be flushed (IO:WALSync, IO:WALWrite, and LWLock:WALWrite, the lock of " +
-		"the backend flushing for the others): on the faster 2-core machine of the evening of 2026-12-02 (capacity 2,027/s) it was " +
+		"the backend flushing for the others): in one run on the faster 2-core machine of the evening of 2026-12-02 (capacity 2,027/s) it was " +
 		"20% at 50% and 80% at 70%, where the open loop fell behind (up to 1,271 requests in flight) and p99 reached 96 ms: at 70% " +
 		"of a capacity measured at CPU saturation, the server, its backends and loadgen keep more than three quarters of both cores busy (1.0 ms of CPU a submit at 1,419/s), and a flusher that waits for a core holds every commit. " +
 		"Neither tail is Mentor's Go code; both are PostgreSQL waiting on this machine. " +

@@ -123,7 +123,7 @@ func (bin Binary) Profile(b *testing.B, pool *pgxpool.Pool, cfg Config, levels [
 				b.Fatal(err)
 			}
 			extend = append(extend, w.Share("Lock:extend"))
-			commit = append(commit, w.Share("LWLock:WALWrite")+w.Share("IO:WALSync")+w.Share("IO:WALWrite"))
+			commit = append(commit, w.Share("LWLock:WALWrite", "IO:WALSync", "IO:WALWrite"))
 			seen.Add(w)
 			g, p, _, _ := u.PerOp(res.Sent)
 			p50, p99, goAt, pgAt = append(p50, res.P50Millis), append(p99, res.P99Millis), append(goAt, g), append(pgAt, p)

@@ -14,16 +14,16 @@ import (
 )
 
 // waitEvery is how often a WaitSampler looks at pg_stat_activity: a stall of a few tens of
-// milliseconds (the relation-extension waits below) is seen two or three times, and the
-// sampler's own backend spends about 1% of a core.
+// milliseconds (the relation-extension waits below) is seen two or three times. That is 100
+// small queries a second from the sampler's own backend, which Measure does not count.
 const waitEvery = 10 * time.Millisecond
 
 // WaitSampler counts what the active backends of one database wait on, sampled from
-// pg_stat_activity while a phase runs. It says where a tail comes from on a machine whose
-// CPU is not the limit: on this project's 2-core machine, BenchmarkJudgmentSubmit's p99 at
-// 70% of capacity rested on bursts in which five to eight backends queued 30–40 ms for the
-// lock that extends preference_pairs by a page (wait event Lock:extend); PostgreSQL 15 adds
-// a page at a time and holds the lock while the file grows (docs/benchmarks.md).
+// pg_stat_activity while a phase runs, so that a benchmark says where its tail comes from.
+// BenchmarkJudgmentSubmit's p99 at 70% of capacity rested, on one 2-core machine, on bursts
+// in which five to eight backends queued 30–40 ms for the lock that extends preference_pairs
+// by a page (Lock:extend: PostgreSQL 15 adds a page at a time and holds the lock while the
+// file grows), and on another on waits for the WAL flush (docs/benchmarks.md).
 //
 // It watches from a connection to the cluster's postgres database, so that its own backend
 // is not one of the database's that Measure counts.
@@ -59,16 +59,19 @@ func (w Waits) Add(o Waits) {
 	}
 }
 
-// Share is the percentage of all samples of active backends that were in event.
-func (w Waits) Share(event string) float64 {
-	total := 0
+// Share is the percentage of all samples of active backends that were in one of events.
+func (w Waits) Share(events ...string) float64 {
+	total, in := 0, 0
 	for _, n := range w {
 		total += n
+	}
+	for _, e := range events {
+		in += w[e]
 	}
 	if total == 0 {
 		return 0
 	}
-	return 100 * float64(w[event]) / float64(total)
+	return 100 * float64(in) / float64(total)
 }
 
 // String lists the events, commonest first, with their shares: "CPU 71%, Lock:extend 9%, …".

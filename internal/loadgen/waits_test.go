@@ -2,6 +2,7 @@ package loadgen_test
 
 import (
 	"context"
+	"errors"
 	"testing"
 	"time"
 
@@ -35,13 +36,25 @@ func TestWaitSamplerSeesWhatBackendsWaitOn(t *testing.T) {
 	require.NoError(t, err)
 	holder, err := pool.Begin(ctx)
 	require.NoError(t, err)
+	committed := false
+	// Should the test stop before the commit, the pool's cleanup must not wait on it.
+	t.Cleanup(func() {
+		if !committed {
+			_ = holder.Rollback(ctx)
+		}
+	})
 	_, err = holder.Exec(ctx, `LOCK TABLE locked IN ACCESS EXCLUSIVE MODE`)
 	require.NoError(t, err)
 	queued, err := s.During(ctx, func() error {
-		release := time.AfterFunc(300*time.Millisecond, func() { _ = holder.Commit(ctx) })
-		defer release.Stop()
+		released := make(chan error, 1)
+		go func() {
+			time.Sleep(300 * time.Millisecond) // long enough for the sampler to see the queue
+			released <- holder.Commit(ctx)
+		}()
 		_, err := pool.Exec(ctx, `SELECT count(*) FROM locked`)
-		return err
+		commitErr := <-released
+		committed = true
+		return errors.Join(err, commitErr)
 	})
 	require.NoError(t, err)
 	assert.Positive(t, queued["Lock:relation"], "samples: %v", queued)
@@ -54,6 +67,7 @@ func TestWaitsShareAndString(t *testing.T) {
 	w := loadgen.Waits{"CPU": 6, "Lock:extend": 3}
 	w.Add(loadgen.Waits{"Lock:extend": 1})
 	assert.InDelta(t, 40.0, w.Share("Lock:extend"), 1e-9)
+	assert.InDelta(t, 100.0, w.Share("CPU", "Lock:extend", "IO:WALSync"), 1e-9, "several events add up")
 	assert.Zero(t, w.Share("IO:WALSync"))
 	assert.Zero(t, loadgen.Waits{}.Share("CPU"))
 	assert.Equal(t, "CPU 60.0%, Lock:extend 40.0%", w.String())
