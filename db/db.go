@@ -36,8 +36,9 @@ var ErrNoVector = errors.New("the pgvector extension is not installed on this Po
 // 0.615). 100 walks about half as far as 200, which was most of a search's PostgreSQL CPU
 // (issue 17, docs/retrieval.md). Later builds at 200 were poor about one time in four
 // (0.83–0.93), with some questions finding none of their 10 nearest at any ef_search: what a
-// build connects, a longer search cannot reach (docs/retrieval.md, "Recall of the vector
-// index").
+// build connects, a longer search cannot reach. retrieval.RepairVectorIndex, which `mentor
+// serve` runs at start and every 6 hours, rebuilds an index whose recall on the trainers'
+// latest questions is below 0.95 (docs/retrieval.md, "Recall of the vector index").
 const HNSWEfSearch = 100
 
 // HNSWEfSearchLarge is the candidate list size of a search whose index holds more than

@@ -634,4 +634,14 @@ var zhCN = map[string]string{
 	"revisions of judgment %d": "评判 %d 的修订",
 	"fixes of user %d":         "用户 %d 被修正的评判",
 	"reviews of turn %d":       "轮次 %d 的审核",
+	// Issue 17: the vector index's check and repair.
+	"count the vectors of the %d-dimension index":        "统计 %d 维索引中的向量",
+	"read the questions asked of the %d-dimension index": "读取向 %d 维索引提出的问题",
+	"check the %d-dimension vector index":                "检查 %d 维的向量索引",
+	"list the vector indexes":                            "列出向量索引",
+	"record the check of the %d-dimension vector index":  "记录 %d 维向量索引的检查结果",
+	"connect to rebuild the %d-dimension vector index":   "连接数据库以重建 %d 维的向量索引",
+	"drop an unfinished rebuild of %s":                   "删除 %s 未完成的重建",
+	"give the rebuild of %s its memory":                  "为 %s 的重建分配内存",
+	"rebuild %s":                                         "重建 %s",
 }

@@ -42,6 +42,9 @@ type CorpusStatus struct {
 	DocumentCount int `json:"document_count" db:"document_count"`
 	ChunkCount    int `json:"chunk_count" db:"chunk_count"`       // current chunks
 	EmbeddedCount int `json:"embedded_count" db:"embedded_count"` // current chunks with a vector
+	// IndexCheck is the last check of the vector index the corpus's chunks are in (its
+	// dimension's, shared with other corpora of that dimension), nil before the first.
+	IndexCheck *VectorIndexCheckRecord `json:"index_check" db:"index_check"`
 }
 
 // Settings returns the corpus's chunking settings.
@@ -90,7 +93,8 @@ const corpusColumns = `c.id, c.project_id, c.slug, c.name, c.description, c.embe
 const corpusWithCounts = corpusColumns + `,
 	(SELECT count(*) FROM documents d WHERE d.corpus_id = c.id)::int AS document_count,
 	(SELECT count(*) FROM chunks k WHERE k.corpus_id = c.id AND k.current)::int AS chunk_count,
-	(SELECT count(*) FROM chunks k WHERE k.corpus_id = c.id AND k.current AND k.embedding IS NOT NULL)::int AS embedded_count`
+	(SELECT count(*) FROM chunks k WHERE k.corpus_id = c.id AND k.current AND k.embedding IS NOT NULL)::int AS embedded_count,
+	(SELECT to_jsonb(v) FROM vector_index_checks v WHERE v.dimension = c.dimension ORDER BY v.checked_at DESC LIMIT 1) AS index_check`
 
 // CreateCorpus stores a new, empty corpus. Its embedder must be configured, and the
 // dimension, when given, must be the embedder's: both are fixed for the corpus's life.
@@ -161,7 +165,8 @@ func (s *Store) ensureVectorIndex(ctx context.Context, dim int) error {
 // each search walks half as far (docs/retrieval.md, "Recall of the vector index"). Migration
 // 00029 rebuilt the existing indexes with it. Later builds showed that 200 too makes a poor
 // graph about one time in four, serial or parallel, and m 32 as well: the same page says
-// what is lost (whole questions) and what would catch it.
+// what is lost (whole questions), and RepairVectorIndex rebuilds an index whose recall on
+// the trainers' latest questions is below 0.95.
 const VectorIndexBuild = "m = 16, ef_construction = 200"
 
 // VectorIndexSQL creates the HNSW index for vectors of dim dimensions, with VectorIndexBuild,

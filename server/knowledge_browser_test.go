@@ -92,6 +92,12 @@ func TestCorpusPageImportsSearchesAndEvaluates(t *testing.T) {
 		browsertest.Visible("#corpus-status progress"),
 	))
 	assert.Regexp(t, `\d+ 篇文档`, browsertest.Text(t, ctx, "#corpus-status"))
+	// Issue 17: the vector index's last check, once there is one.
+	assert.Contains(t, browsertest.Text(t, ctx, "#corpus-index-check"), "向量索引：尚未检查")
+	_, err = retrieval.NewStore(f.pool, nil, nil).RepairVectorIndex(context.Background(), 256, retrieval.DefaultVectorIndexPolicy)
+	require.NoError(t, err)
+	require.NoError(t, chromedp.Do(ctx, chromedp.Reload(), browsertest.Visible("#corpus-status progress")))
+	assert.Regexp(t, `^向量索引：还没有人提问，无法衡量召回率 · 检查于 `, browsertest.Text(t, ctx, "#corpus-index-check"))
 
 	require.NoError(t, chromedp.Do(ctx,
 		chromedp.SetUploadFiles(chromedp.CSS("#import-files"), paths),

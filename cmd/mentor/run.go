@@ -24,6 +24,7 @@ Commands:
   import    import documents into a knowledge corpus: import documents PATH…
   search    search a knowledge corpus and show each passage's score parts
   leaderboard  print a project's Bradley–Terry leaderboard from trainers' votes (csv or json)
+  vector-index check or repair the HNSW indexes: recall@10 on the questions asked of each
   version   print the version
 
 Run "mentor <command> --help" for a command's flags and their environment variables.
@@ -55,6 +56,8 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdin i
 		return runSearch(ctx, rest, getenv, stdout, stderr)
 	case "leaderboard": // issue 15
 		return runLeaderboard(ctx, rest, getenv, stdout, stderr)
+	case "vector-index": // issue 17
+		return runVectorIndex(ctx, rest, getenv, stdout, stderr)
 	case "version", "--version":
 		fmt.Fprintln(stdout, "mentor", buildVersion())
 		return nil

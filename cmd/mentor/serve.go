@@ -66,6 +66,8 @@ type serveConfig struct {
 	webhooks    webhooksConfig
 	// Quality control (issue 14): how often agreement is refreshed.
 	agreementEvery time.Duration
+	// Recall (issue 17): how often every vector index is searched for its own chunks.
+	vectorIndexEvery time.Duration
 }
 
 // webhooksConfig is issue 16's share of the flags: the key that seals webhook secrets, and
@@ -147,11 +149,17 @@ func parseServeConfig(args []string, getenv func(string) string, stderr io.Write
 	// Quality control (issue 14).
 	f.DurationVar(&c.agreementEvery, "agreement-refresh", agreement.Every, "how often agreement (α, W, leave-one-out) is recomputed for campaigns with new judgments; at most 60s")
 	f.env("agreement-refresh", "MENTOR_AGREEMENT_REFRESH")
+	// Recall (issue 17).
+	f.DurationVar(&c.vectorIndexEvery, "vector-index-check", retrieval.VectorIndexEvery, "how often each vector index's recall@10 is measured on the latest trainers' questions, and the index rebuilt if below 0.95 (also once at start); at least 1m")
+	f.env("vector-index-check", "MENTOR_VECTOR_INDEX_CHECK")
 	if err := f.parse(args, getenv); err != nil {
 		return c, f, err
 	}
 	if c.agreementEvery < time.Second || c.agreementEvery > time.Minute {
 		return c, f, fmt.Errorf("%s: must be between 1s and 60s, got %s", f.source("agreement-refresh"), c.agreementEvery)
+	}
+	if c.vectorIndexEvery < time.Minute {
+		return c, f, fmt.Errorf("%s: must be at least 1m, got %s", f.source("vector-index-check"), c.vectorIndexEvery)
 	}
 	if _, err := c.webhooks.sealer(f); err != nil {
 		return c, f, err
@@ -307,6 +315,7 @@ func runServe(ctx context.Context, args []string, getenv func(string) string, st
 		campaign.Jobs(campaign.NewGenerateWorker(campaignStore, promptStore, generator, models), cfg.campaignWorkers),
 		leaderboard.Jobs(leaderboard.NewRefreshWorker(leaderboards)),
 		agreement.Jobs(agreement.NewRefreshWorker(agreements), cfg.agreementEvery),
+		retrieval.VectorIndexJobs(retrieval.NewVectorIndexWorker(retrievalStore), cfg.vectorIndexEvery),
 	)
 	if err != nil {
 		return err

@@ -478,10 +478,14 @@ var notes = map[string]string{
 		"BenchmarkSearch loads a generated bilingual corpus (100k chunks; SEARCH_CHUNKS=1000000 make bench for " +
 		"1M), builds its HNSW index three times as the product builds it (m 16, ef_construction 200: retrieval.VectorIndexBuild, " +
 		"migration 00029; pgvector's default of 64 until 2026-12-02) (a parallel build inserts in another order each time, and " +
-		"recall depends on the graph it makes) and measures recall@10 of the HNSW search against exact search over 200 questions after each build, " +
+		"recall depends on the graph it makes), repairs each build as the server's periodic job does, with its 200 questions as the trainers' latest " +
+		"(retrieval.RepairVectorIndexOn: measure recall@10 on them against exact search and rebuild the index while below 0.95, up to 3 times; " +
+		"index-check-recall-min is the product check's worst first recall, the same measure as recall@10-ef100-as-built-min by another route, " +
+		"index-rebuilds the rebuilds over the three builds, index-check-s one check's time) " +
+		"and measures recall@10 of the HNSW search against exact search over 200 questions after each, " +
 		"at ef_search 40 (pgvector's default), 100 (what every pooled connection and a search of up to 100k vectors use; " +
 		"200 until 2026-12-02), 200 and 400 (a search of a larger index): each the median of the " +
-		"three builds, -min the worst; questions-none-found-ef100-max is the most questions of the 200 that one build left with none " +
+		"three repaired builds, -min the worst, recall@10-ef100-as-built-min the worst build before its repair; questions-none-found-ef100-max is the most questions of the 200 that one build left with none " +
 		"of their 10 nearest (a poor build loses whole questions, docs/retrieval.md) (a returned chunk counts when it is no farther than the exact 10th: generated text ties " +
 		"often; duplicate-vectors-% is the share of chunks whose vector another chunk has too). raw is SearchGroup alone " +
 		"(its vector and full-text statements at once, each returning ids and scores, the fusion, and the read of the fused " +

@@ -25,6 +25,7 @@ export async function corpusPage(id) {
     replace(statusBox,
       h("p", {}, t("corpus.counts", { docs: c.document_count, chunks: c.chunk_count, embedded: c.embedded_count })),
       h("progress", { max: 100, value: pct, id: "corpus-progress" }),
+      indexCheck(c.index_check),
       c.embedding_error ? h("p", { class: "error", id: "corpus-paused", role: "alert" }, c.embedding_error) : null);
     // While embedding runs in the background, keep the figures current.
     if (c.embedded_count < c.chunk_count && document.body.contains(statusBox)) {
@@ -50,6 +51,17 @@ export async function corpusPage(id) {
     evaluateSection(corpus),
     staleSection(staleGold),
     documentsSection(documents, total));
+}
+
+// indexCheck is the last check of the corpus's vector index (issue 17): its recall on the
+// questions trainers asked of it lately, and whether it was rebuilt for being poor.
+function indexCheck(check) {
+  if (!check) return h("p", { class: "muted", id: "corpus-index-check", i18n: "corpus.index_unchecked" });
+  const when = formatTime(check.checked_at);
+  if (!check.questions) return h("p", { class: "muted", id: "corpus-index-check" }, t("corpus.index_no_questions", { when }));
+  return h("p", { class: check.rebuilt ? "warning" : "muted", id: "corpus-index-check" },
+    t("corpus.index_check", { recall: check.recall.toFixed(3), questions: formatNumber(check.questions), none: formatNumber(check.none_found), when }),
+    check.rebuilt ? [" ", t("corpus.index_rebuilt")] : null);
 }
 
 function importSection(corpus) {
