@@ -94,7 +94,9 @@ const corpusWithCounts = corpusColumns + `,
 	(SELECT count(*) FROM documents d WHERE d.corpus_id = c.id)::int AS document_count,
 	(SELECT count(*) FROM chunks k WHERE k.corpus_id = c.id AND k.current)::int AS chunk_count,
 	(SELECT count(*) FROM chunks k WHERE k.corpus_id = c.id AND k.current AND k.embedding IS NOT NULL)::int AS embedded_count,
-	(SELECT to_jsonb(v) FROM vector_index_checks v WHERE v.dimension = c.dimension ORDER BY v.checked_at DESC LIMIT 1) AS index_check`
+	(SELECT to_jsonb(v) || jsonb_build_object('after_rebuild', coalesce((SELECT p.rebuilt FROM vector_index_checks p
+			WHERE p.dimension = v.dimension AND p.id < v.id ORDER BY p.id DESC LIMIT 1), false))
+		FROM vector_index_checks v WHERE v.dimension = c.dimension ORDER BY v.checked_at DESC LIMIT 1) AS index_check`
 
 // CreateCorpus stores a new, empty corpus. Its embedder must be configured, and the
 // dimension, when given, must be the embedder's: both are fixed for the corpus's life.
@@ -194,6 +196,7 @@ func (s *Store) QueueCorpus(b *pgx.Batch, id int64) *db.Pending[Corpus] {
 func (s *Store) CorpusStatus(ctx context.Context, id int64) (CorpusStatus, error) {
 	rows, _ := s.pool.Query(ctx, `SELECT `+corpusWithCounts+` FROM corpora c WHERE c.id = $1`, id)
 	out, err := pgx.CollectExactlyOneRow(rows, pgx.RowToStructByName[CorpusStatus])
+	out.IndexCheck.judge()
 	return out, db.Error(err, "corpus %d", id)
 }
 
@@ -201,6 +204,9 @@ func (s *Store) CorpusStatus(ctx context.Context, id int64) (CorpusStatus, error
 func (s *Store) Corpora(ctx context.Context, projectID int64) ([]CorpusStatus, error) {
 	rows, _ := s.pool.Query(ctx, `SELECT `+corpusWithCounts+` FROM corpora c WHERE c.project_id = $1 ORDER BY c.id`, projectID)
 	out, err := pgx.CollectRows(rows, pgx.RowToStructByName[CorpusStatus])
+	for i := range out {
+		out[i].IndexCheck.judge()
+	}
 	return out, db.Error(err, "list corpora of project %d", projectID)
 }
 

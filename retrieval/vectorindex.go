@@ -11,6 +11,7 @@ import (
 	"github.com/pgvector/pgvector-go"
 
 	"github.com/mentor-ai/mentor/db"
+	"github.com/mentor-ai/mentor/errs"
 )
 
 // An HNSW graph can be poor by chance: at 100k generated chunks about one build in four left
@@ -39,18 +40,32 @@ type VectorIndexCheck struct {
 	NoneFound int `json:"none_found"`
 }
 
-// VectorIndexCheckRecord is a check as vector_index_checks keeps it: when, and whether the
-// index was rebuilt after it.
+// VectorIndexCheckRecord is a check as vector_index_checks keeps it, for the corpus page: when,
+// whether the index was rebuilt after it or it followed a rebuild, and how
+// DefaultVectorIndexPolicy judges it.
 type VectorIndexCheckRecord struct {
 	VectorIndexCheck
-	CheckedAt time.Time `json:"checked_at"`
-	Rebuilt   bool      `json:"rebuilt"`
+	CheckedAt    time.Time `json:"checked_at"`
+	Rebuilt      bool      `json:"rebuilt"`
+	AfterRebuild bool      `json:"after_rebuild"`
+	Judged       bool      `json:"judged"` // enough questions to judge the index by
+	Poor         bool      `json:"poor"`   // judged, and below the policy's recall
 }
 
-// VectorIndexQuestion is a question asked of a vector index, with the embedder of the corpus
-// it was asked of: the index holds that embedder's vectors, so the question is embedded by it.
+// judge fills in how the default policy judges r, when there is one.
+func (r *VectorIndexCheckRecord) judge() {
+	if r != nil {
+		r.Judged = DefaultVectorIndexPolicy.Judges(r.VectorIndexCheck)
+		r.Poor = DefaultVectorIndexPolicy.Poor(r.VectorIndexCheck)
+	}
+}
+
+// VectorIndexQuestion is a question asked of a vector index, with the corpus it was asked of
+// and that corpus's embedder: the question is embedded by it, and searched for among that
+// corpus's chunks, as the vector list searches (one index serves every corpus of a dimension).
 type VectorIndexQuestion struct {
 	Text     string
+	CorpusID int64
 	Embedder string
 }
 
@@ -64,43 +79,44 @@ const recentCandidates = 50_000
 
 // RecentQuestions returns up to n of the latest distinct questions trainers' turns asked of the
 // index of dim dimensions: the user messages of turns whose candidates were grounded in its
-// chunks.
+// chunks, each with the corpus of the first passage (a turn grounded in corpora of two
+// dimensions counts for the first's).
 func (s *Store) RecentQuestions(ctx context.Context, dim, n int) ([]VectorIndexQuestion, error) {
 	// The latest grounded candidates only, newest first by their key, so that the check's
 	// cost does not grow with the history.
-	rows, _ := s.pool.Query(ctx, `SELECT content, embedder FROM (
-			SELECT DISTINCT ON (m.content, co.embedder) m.content, co.embedder, t.id
+	rows, _ := s.pool.Query(ctx, `SELECT content, corpus_id, embedder FROM (
+			SELECT DISTINCT ON (m.content, co.id) m.content, co.id AS corpus_id, co.embedder, t.id
 			FROM (SELECT turn_id, passage_ids[1] AS chunk_id FROM candidates WHERE cardinality(passage_ids) > 0
 					ORDER BY id DESC LIMIT $3) ca
 				JOIN chunks k ON k.id = ca.chunk_id JOIN corpora co ON co.id = k.corpus_id
 				JOIN turns t ON t.id = ca.turn_id JOIN messages m ON m.id = t.user_message_id
 			WHERE k.dimension = $1
-			ORDER BY m.content, co.embedder, t.id DESC) q
+			ORDER BY m.content, co.id, t.id DESC) q
 		ORDER BY id DESC LIMIT $2`, dim, n, recentCandidates)
 	var out []VectorIndexQuestion
 	var q VectorIndexQuestion
-	_, err := pgx.ForEachRow(rows, []any{&q.Text, &q.Embedder}, func() error {
+	_, err := pgx.ForEachRow(rows, []any{&q.Text, &q.CorpusID, &q.Embedder}, func() error {
 		out = append(out, q)
 		return nil
 	})
 	return out, db.Error(err, "read the questions asked of the %d-dimension index", dim)
 }
 
-// vectorIndexCheckSQL searches the index of dim dimensions for each question's vector ($1) as
-// the vector list does (the same predicate, so the same partial index, at the ef_search
-// QueueEfSearch sets), searches exactly for its 10 nearest (the + 0 keeps the index out of
-// the ordering), and returns, for each question, how many of the index's 10 are no farther
-// than the exact 10th.
-func vectorIndexCheckSQL(dim int) string {
+// VectorIndexCheckSQL searches the index of dim dimensions for each question's vector ($1)
+// among its corpus's chunks ($2) as the vector list does (the same predicate, so the same
+// partial index, with the pool's iterative scans, at the ef_search QueueEfSearch sets),
+// searches exactly for its 10 nearest (the + 0 keeps the index out of the ordering), and
+// returns, for each question, how many of the index's 10 are no farther than the exact 10th.
+func VectorIndexCheckSQL(dim int) string {
 	return fmt.Sprintf(`SELECT (SELECT count(*)::int FROM (
 			SELECT embedding::vector(%[1]d) <=> p.v AS dist FROM chunks
-			WHERE dimension = %[1]d AND current AND embedding IS NOT NULL
+			WHERE dimension = %[1]d AND current AND embedding IS NOT NULL AND corpus_id = p.corpus
 			ORDER BY embedding::vector(%[1]d) <=> p.v LIMIT 10) n
 		WHERE n.dist <= e.tenth + 1e-6)
-	FROM unnest($1::vector[]) AS p(v),
+	FROM unnest($1::vector[], $2::bigint[]) AS p(v, corpus),
 		LATERAL (SELECT max(dist) AS tenth FROM (
 			SELECT (embedding::vector(%[1]d) <=> p.v) + 0 AS dist FROM chunks
-			WHERE dimension = %[1]d AND current AND embedding IS NOT NULL
+			WHERE dimension = %[1]d AND current AND embedding IS NOT NULL AND corpus_id = p.corpus
 			ORDER BY 1 LIMIT 10) x) e`, dim)
 }
 
@@ -127,23 +143,30 @@ func (s *Store) MeasureVectorIndex(ctx context.Context, dim int, questions []Vec
 	if out.Vectors < 10 {
 		return out, nil // fewer than a search returns: nothing to miss
 	}
-	byEmbedder := map[string][]string{}
+	byEmbedder := map[string][]VectorIndexQuestion{}
 	for _, q := range questions {
-		byEmbedder[q.Embedder] = append(byEmbedder[q.Embedder], q.Text)
+		byEmbedder[q.Embedder] = append(byEmbedder[q.Embedder], q)
 	}
 	var vs []pgvector.Vector
+	var corpora []int64
 	for _, name := range slices.Sorted(maps.Keys(byEmbedder)) {
 		e, err := s.embedders.Get(name)
 		if err != nil {
 			return out, err
 		}
-		vectors, err := e.Embed(ctx, byEmbedder[name])
+		qs := byEmbedder[name]
+		texts := make([]string, len(qs))
+		for i, q := range qs {
+			texts[i] = q.Text
+		}
+		vectors, err := e.Embed(ctx, texts)
 		if err != nil {
 			return out, fmt.Errorf("embed the check's questions with %s: %w", name, err)
 		}
-		for _, v := range vectors {
+		for i, v := range vectors {
 			if slices.ContainsFunc(v, func(x float32) bool { return x != 0 }) { // a zero vector has no direction
 				vs = append(vs, pgvector.NewVector(v))
+				corpora = append(corpora, qs[i].CorpusID)
 			}
 		}
 	}
@@ -153,7 +176,7 @@ func (s *Store) MeasureVectorIndex(ctx context.Context, dim int, questions []Vec
 	b := &pgx.Batch{}
 	QueueEfSearch(b, dim, 10)
 	var hits int
-	b.Queue(vectorIndexCheckSQL(dim), vs).Query(func(rows pgx.Rows) error {
+	b.Queue(VectorIndexCheckSQL(dim), vs, corpora).Query(func(rows pgx.Rows) error {
 		var h int
 		_, err := pgx.ForEachRow(rows, []any{&h}, func() error {
 			out.Questions++
@@ -233,6 +256,22 @@ func (s *Store) RepairVectorIndex(ctx context.Context, dim int, policy VectorInd
 // same ones: the benchmark's, which stand for its trainers'.
 func (s *Store) RepairVectorIndexOn(ctx context.Context, dim int, policy VectorIndexPolicy, questions []VectorIndexQuestion) (VectorIndexRepair, error) {
 	var out VectorIndexRepair
+	// One repair of an index at a time, whoever runs it (each replica's job, the CLI): two
+	// would judge the same graph and both rebuild it. The lock is the session's, so it is
+	// held on a connection kept for the repair.
+	conn, err := s.pool.Acquire(ctx)
+	if err != nil {
+		return out, db.Error(err, "connect to repair the %d-dimension vector index", dim)
+	}
+	defer conn.Release()
+	var locked bool
+	if err := conn.QueryRow(ctx, `SELECT pg_try_advisory_lock(hashtext('mentor.vector_index_repair'), $1)`, dim).Scan(&locked); err != nil {
+		return out, db.Error(err, "lock the %d-dimension vector index for its repair", dim)
+	}
+	if !locked {
+		return out, errs.E(errs.Conflict, "the %d-dimension vector index is being repaired already", dim)
+	}
+	defer conn.Exec(context.WithoutCancel(ctx), `SELECT pg_advisory_unlock(hashtext('mentor.vector_index_repair'), $1)`, dim) //nolint:errcheck // the session's end releases it too
 	for {
 		check, err := s.MeasureVectorIndex(ctx, dim, questions)
 		if err != nil {
@@ -240,39 +279,37 @@ func (s *Store) RepairVectorIndexOn(ctx context.Context, dim int, policy VectorI
 		}
 		out.Checks = append(out.Checks, check)
 		out.Healthy = !policy.Poor(check)
-		rebuild := !out.Healthy && out.Rebuilds < policy.Rebuilds
-		if _, err := s.pool.Exec(ctx, `INSERT INTO vector_index_checks (dimension, vectors, questions, recall, none_found, rebuilt)
-			VALUES ($1, $2, $3, $4, $5, $6)`, dim, check.Vectors, check.Questions, check.Recall, check.NoneFound, rebuild); err != nil {
+		var id int64
+		if err := s.pool.QueryRow(ctx, `INSERT INTO vector_index_checks (dimension, vectors, questions, recall, none_found, rebuilt)
+			VALUES ($1, $2, $3, $4, $5, false) RETURNING id`, dim, check.Vectors, check.Questions, check.Recall, check.NoneFound).Scan(&id); err != nil {
 			return out, db.Error(err, "record the check of the %d-dimension vector index", dim)
 		}
-		if !rebuild {
+		if out.Healthy || out.Rebuilds == policy.Rebuilds {
 			return out, nil
 		}
 		if err := s.RebuildVectorIndex(ctx, dim); err != nil {
 			return out, err
 		}
 		out.Rebuilds++
+		// Only a rebuild that finished says so.
+		if _, err := s.pool.Exec(ctx, `UPDATE vector_index_checks SET rebuilt = true WHERE id = $1`, id); err != nil {
+			return out, db.Error(err, "record the check of the %d-dimension vector index", dim)
+		}
 	}
 }
 
-// RebuildVectorIndex builds the index of dim dimensions again, beside the old one. A rebuild
-// that was cut off leaves an invalid copy named _ccnew, which would be kept up to date on
-// every write and never searched; it is dropped first.
+// RebuildVectorIndex builds the index of dim dimensions again, beside the old one, with the
+// server's maintenance_work_mem as the index's first build had (a larger one can exceed a
+// container's shared memory in a parallel build). A rebuild cut off leaves an invalid copy
+// named _ccnew (before the swap) or _ccold (after it), which would be kept up to date on every
+// write and never searched; both are dropped first.
 func (s *Store) RebuildVectorIndex(ctx context.Context, dim int) error {
-	conn, err := s.pool.Acquire(ctx)
-	if err != nil {
-		return db.Error(err, "connect to rebuild the %d-dimension vector index", dim)
-	}
-	defer conn.Release()
 	name := fmt.Sprintf("chunks_embedding_%d", dim)
-	if _, err := conn.Exec(ctx, `DROP INDEX CONCURRENTLY IF EXISTS `+name+`_ccnew`); err != nil {
-		return db.Error(err, "drop an unfinished rebuild of %s", name)
+	for _, leftover := range []string{name + "_ccnew", name + "_ccold"} {
+		if _, err := s.pool.Exec(ctx, `DROP INDEX CONCURRENTLY IF EXISTS `+leftover); err != nil {
+			return db.Error(err, "drop an unfinished rebuild of %s", name)
+		}
 	}
-	// The graph builds in memory up to maintenance_work_mem and far more slowly beyond it.
-	if _, err := conn.Exec(ctx, `SET maintenance_work_mem = '1GB'`); err != nil {
-		return db.Error(err, "give the rebuild of %s its memory", name)
-	}
-	defer conn.Exec(context.WithoutCancel(ctx), `RESET maintenance_work_mem`) //nolint:errcheck // the connection goes back to the pool either way
-	_, err = conn.Exec(ctx, `REINDEX INDEX CONCURRENTLY `+name)
+	_, err := s.pool.Exec(ctx, `REINDEX INDEX CONCURRENTLY `+name)
 	return db.Error(err, "rebuild %s", name)
 }

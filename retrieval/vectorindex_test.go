@@ -8,6 +8,7 @@ import (
 
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
+	"github.com/pgvector/pgvector-go"
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
@@ -61,7 +62,7 @@ func TestMeasureVectorIndexAgainstExactSearch(t *testing.T) {
 	require.Positive(t, vectors)
 	var questions []retrieval.VectorIndexQuestion
 	for i := range 50 {
-		questions = append(questions, retrieval.VectorIndexQuestion{Text: fmt.Sprintf("旅客携带物品%d件要申报吗", i*7), Embedder: c.Embedder})
+		questions = append(questions, retrieval.VectorIndexQuestion{Text: fmt.Sprintf("旅客携带物品%d件要申报吗", i*7), CorpusID: c.ID, Embedder: c.Embedder})
 	}
 
 	check, err := s.MeasureVectorIndex(ctx, 256, questions)
@@ -77,6 +78,26 @@ func TestMeasureVectorIndexAgainstExactSearch(t *testing.T) {
 	assert.Equal(t, retrieval.VectorIndexCheck{Dimension: 256, Vectors: vectors}, none, "no turn has asked this index anything")
 	assert.False(t, retrieval.DefaultVectorIndexPolicy.Judges(none))
 	assert.False(t, retrieval.DefaultVectorIndexPolicy.Poor(none), "too few questions to call it poor")
+
+	// The plan: one search through the index, one that cannot use it (the + 0), even when
+	// sequential scans are priced out as a large corpus prices them. As in
+	// TestSearchStatementsUseTheirCachedPlans, without the corpus's btree, which a corpus this
+	// small is read through (then both searches are exact, for the check as for a search).
+	_, err = pool.Exec(ctx, `DROP INDEX chunks_corpus; ANALYZE chunks`)
+	require.NoError(t, err)
+	tx, err := pool.Begin(ctx)
+	require.NoError(t, err)
+	defer tx.Rollback(ctx) //nolint:errcheck // only read
+	_, err = tx.Exec(ctx, `SET LOCAL enable_seqscan = off`)
+	require.NoError(t, err)
+	probe := make([]float32, 256)
+	probe[0] = 1
+	rows, _ := tx.Query(ctx, `EXPLAIN `+retrieval.VectorIndexCheckSQL(256), []pgvector.Vector{pgvector.NewVector(probe)}, []int64{c.ID})
+	lines, err := pgx.CollectRows(rows, pgx.RowTo[string])
+	require.NoError(t, err)
+	plan := strings.Join(lines, "\n")
+	assert.Equal(t, 1, strings.Count(plan, "using chunks_embedding_256"), plan)
+	require.NoError(t, tx.Rollback(ctx))
 
 	_, err = pool.Exec(ctx, `DROP INDEX chunks_embedding_256`)
 	require.NoError(t, err)

@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/riverqueue/river"
+	"github.com/riverqueue/river/rivertype"
 
 	"github.com/mentor-ai/mentor/jobs"
 )
@@ -26,10 +27,12 @@ type VectorIndexArgs struct{}
 // Kind names the job in River.
 func (VectorIndexArgs) Kind() string { return "vector_index_check" }
 
-// InsertOpts puts the job on its queue. A failed check is retried once; the next period's
-// job does the same work.
+// InsertOpts puts the job on its queue, once: a retry would rebuild a poor index as many times
+// again, and the next period's job does the same work anyway. While one is waiting or
+// running, another is not inserted (each leader election inserts one at start).
 func (VectorIndexArgs) InsertOpts() river.InsertOpts {
-	return river.InsertOpts{Queue: VectorIndexQueue, MaxAttempts: 2}
+	return river.InsertOpts{Queue: VectorIndexQueue, MaxAttempts: 1, UniqueOpts: river.UniqueOpts{ByState: []rivertype.JobState{
+		rivertype.JobStateAvailable, rivertype.JobStatePending, rivertype.JobStateRunning, rivertype.JobStateRetryable, rivertype.JobStateScheduled}}}
 }
 
 // VectorIndexWorker checks, and where needed rebuilds, every vector index.
@@ -42,7 +45,7 @@ type VectorIndexWorker struct {
 func NewVectorIndexWorker(store *Store) *VectorIndexWorker { return &VectorIndexWorker{store: store} }
 
 // Timeout allows for rebuilds: at 100k chunks one takes about a minute on two cores, and at
-// 1M far longer, up to VectorIndexRebuilds of them in a row.
+// 1M far longer, up to DefaultVectorIndexPolicy.Rebuilds of them in a row.
 func (w *VectorIndexWorker) Timeout(*river.Job[VectorIndexArgs]) time.Duration { return 3 * time.Hour }
 
 // Work repairs each dimension's index in turn. One that cannot be repaired does not stop the

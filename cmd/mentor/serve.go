@@ -66,7 +66,7 @@ type serveConfig struct {
 	webhooks    webhooksConfig
 	// Quality control (issue 14): how often agreement is refreshed.
 	agreementEvery time.Duration
-	// Recall (issue 17): how often every vector index is searched for its own chunks.
+	// Recall (issue 17): how often every vector index's recall is measured and repaired.
 	vectorIndexEvery time.Duration
 }
 

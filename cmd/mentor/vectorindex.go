@@ -35,7 +35,7 @@ func runVectorIndex(ctx context.Context, args []string, getenv func(string) stri
 	f := newFlagSet("mentor vector-index "+verb, "", "Measures each HNSW index's recall@10 on the latest questions trainers asked of it (docs/retrieval.md, \"Recall of the vector index\").", stderr)
 	f.StringVar(&databaseURL, "database-url", "", "PostgreSQL URL")
 	f.env("database-url", "DATABASE_URL")
-	f.IntVar(&policy.Questions, "questions", policy.Questions, "how many of the latest questions a check measures")
+	f.IntVar(&policy.Questions, "questions", policy.Questions, fmt.Sprintf("how many of the latest questions a check measures (an index is judged, and repaired, on at least %d)", policy.MinQuestions))
 	embeddings.register(f) // the questions are embedded as their corpus's chunks were
 	f.BoolVar(&asJSON, "json", false, "print JSON instead of lines")
 	if err := f.parse(args[1:], getenv); err != nil {
@@ -44,7 +44,6 @@ func runVectorIndex(ctx context.Context, args []string, getenv func(string) stri
 	if policy.Questions < 1 || policy.Questions > 10_000 {
 		return fmt.Errorf("--questions: must be between 1 and 10000, not %d", policy.Questions)
 	}
-	policy.MinQuestions = min(policy.MinQuestions, policy.Questions)
 	if err := checkDatabaseURL(f, databaseURL); err != nil {
 		return err
 	}
@@ -66,7 +65,7 @@ func runVectorIndex(ctx context.Context, args []string, getenv func(string) stri
 	if err != nil {
 		return errors.New(errs.Message(err))
 	}
-	var repairs []retrieval.VectorIndexRepair
+	repairs := []retrieval.VectorIndexRepair{} // [] in JSON when there is no index
 	unhealthy := 0
 	for _, dim := range dims {
 		var r retrieval.VectorIndexRepair

@@ -59,9 +59,14 @@ function indexCheck(check) {
   if (!check) return h("p", { class: "muted", id: "corpus-index-check", i18n: "corpus.index_unchecked" });
   const when = formatTime(check.checked_at);
   if (!check.questions) return h("p", { class: "muted", id: "corpus-index-check" }, t("corpus.index_no_questions", { when }));
-  return h("p", { class: check.rebuilt ? "warning" : "muted", id: "corpus-index-check" },
+  const notes = [];
+  if (check.after_rebuild) notes.push(t("corpus.index_after_rebuild"));
+  if (!check.judged) notes.push(t("corpus.index_not_judged"));
+  if (check.poor) notes.push(t("corpus.index_poor"));
+  if (check.rebuilt) notes.push(t("corpus.index_rebuilt"));
+  return h("p", { class: check.poor ? "warning" : "muted", id: "corpus-index-check", dataset: { poor: String(check.poor) } },
     t("corpus.index_check", { recall: check.recall.toFixed(3), questions: formatNumber(check.questions), none: formatNumber(check.none_found), when }),
-    check.rebuilt ? [" ", t("corpus.index_rebuilt")] : null);
+    notes.map((n) => [" ", n]));
 }
 
 function importSection(corpus) {
