@@ -17,8 +17,9 @@ import (
 const VectorIndexQueue = "vector_index"
 
 // VectorIndexEvery is how often every vector index is checked. Ingest adds to a graph as
-// it goes, and a check costs 200 exact searches (a few seconds at 100k chunks), so a few
-// times a day finds a poor graph within hours of its making without being felt.
+// it goes, and a check costs 200 exact searches (55 s of one backend at 100k chunks on the
+// 2-core machine of docs/benchmarks.md, about ten times that at 1M), so a few times a day
+// finds a poor graph within hours of its making at under 1% of a core.
 const VectorIndexEvery = 6 * time.Hour
 
 // VectorIndexArgs is the periodic check's (empty) arguments.
