@@ -204,6 +204,12 @@ func handleSearch(d Deps) apiFunc {
 		q.Tags = c.QueryArray("tag")
 		// The corpus the access check read: no second lookup (issue 17).
 		res, err := d.Retrieval.SearchCorpus(c.Request.Context(), q, corpus)
+		var e *errs.Error
+		if errors.As(err, &e) && e.Field == "query" {
+			moved := *e // the question is ?q= here, not a body's "query"
+			moved.Field = "q"
+			err = &moved
+		}
 		if res.Passages == nil {
 			res.Passages = []retrieval.Passage{}
 		}

@@ -113,6 +113,12 @@ func TestKnowledgeAPI(t *testing.T) {
 		_, field, _ := errorOf(res)
 		assert.Equal(t, bad.field, field, bad)
 	}
+	for _, empty := range []string{"", "  "} {
+		status, res = search(empty)
+		assert.Equal(t, http.StatusBadRequest, status)
+		_, field, _ := errorOf(res)
+		assert.Equal(t, "q", field, "the error names the parameter the caller sent")
+	}
 	for _, path := range []string{"/api/v1/search?q=x", "/api/v1/search?q=x&corpus=abc"} {
 		status, res = call(t, f, "GET", path, nil)
 		assert.Equal(t, http.StatusBadRequest, status, path)
