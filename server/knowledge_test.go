@@ -113,11 +113,11 @@ func TestKnowledgeAPI(t *testing.T) {
 		_, field, _ := errorOf(res)
 		assert.Equal(t, bad.field, field, bad)
 	}
-	for _, empty := range []string{"", "  "} {
-		status, res = search(empty)
-		assert.Equal(t, http.StatusBadRequest, status)
+	for _, bad := range []string{"", "  ", strings.Repeat("税", 1334)} { // 4,002 bytes, over the limit of 4,000
+		status, res = search(bad)
+		assert.Equal(t, http.StatusBadRequest, status, "%d bytes", len(bad))
 		_, field, _ := errorOf(res)
-		assert.Equal(t, "q", field, "the error names the parameter the caller sent")
+		assert.Equal(t, "q", field, "%d bytes: the error names the parameter the caller sent", len(bad))
 	}
 	for _, path := range []string{"/api/v1/search?q=x", "/api/v1/search?q=x&corpus=abc"} {
 		status, res = call(t, f, "GET", path, nil)

@@ -66,7 +66,7 @@ function indexCheck(check) {
   if (check.rebuilt) notes.push(t("corpus.index_rebuilt"));
   return h("p", { class: check.poor ? "warning" : "muted", id: "corpus-index-check", dataset: { poor: String(check.poor) } },
     t("corpus.index_check", { recall: check.recall.toFixed(3), questions: formatNumber(check.questions), none: formatNumber(check.none_found), when }),
-    notes.map((n) => [" · ", n])); // after "checked at …", which ends without a stop
+    notes.length ? [" · ", notes.join(" ")] : null); // after "checked at …", which ends without a stop; the notes are sentences
 }
 
 function importSection(corpus) {
