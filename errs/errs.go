@@ -79,6 +79,20 @@ func newError(k Kind, field string, cause error, format string, args []any) *Err
 		Message: render(English, format, args)}
 }
 
+// AtField returns err with its field put where the caller's request has it: rename gets
+// the field the error names and returns the request's own name for it ("k" inside a list
+// of configurations is "configs[2].k"). An error that names no field, or is not an *Error,
+// is returned as it is; err itself is never changed, since errors can be shared.
+func AtField(err error, rename func(field string) string) error {
+	var e *Error
+	if !errors.As(err, &e) || e.Field == "" {
+		return err
+	}
+	moved := *e // the same message and translation, at another place
+	moved.Field = rename(e.Field)
+	return &moved
+}
+
 // Phrase is a translatable part of a message, such as the "version 3 of persona 7" in
 // "version 3 of persona 7: not found": an argument of E, Field or Wrap that is a Phrase is
 // rendered in the language of the whole message.

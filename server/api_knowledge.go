@@ -204,12 +204,12 @@ func handleSearch(d Deps) apiFunc {
 		q.Tags = c.QueryArray("tag")
 		// The corpus the access check read: no second lookup (issue 17).
 		res, err := d.Retrieval.SearchCorpus(c.Request.Context(), q, corpus)
-		var e *errs.Error
-		if errors.As(err, &e) && e.Field == "query" {
-			moved := *e // the question is ?q= here, not a body's "query"
-			moved.Field = "q"
-			err = &moved
-		}
+		err = errs.AtField(err, func(field string) string {
+			if field == "query" { // the question is ?q= here, not a body's "query"
+				return "q"
+			}
+			return field
+		})
 		if res.Passages == nil {
 			res.Passages = []retrieval.Passage{}
 		}
@@ -235,13 +235,7 @@ func handleEvaluate(d Deps) apiFunc {
 			}
 			q := retrieval.Query{CorpusIDs: []int64{corpusOf(c).ID}, Text: "x", K: cfg.K, Fusion: cfg.Fusion}
 			if err := q.Validate(); err != nil {
-				var e *errs.Error
-				if errors.As(err, &e) && e.Field != "" {
-					moved := *e // the same message, at the field's place in this request
-					moved.Field = fmt.Sprintf("configs[%d].%s", i, e.Field)
-					return &moved
-				}
-				return err
+				return errs.AtField(err, func(field string) string { return fmt.Sprintf("configs[%d].%s", i, field) })
 			}
 			cfg.Fusion = q.Fusion
 		}

@@ -195,18 +195,25 @@ func BenchmarkSearch(b *testing.B) {
 		b.ReportMetric(100*duplicated, "duplicate-vectors-%")
 	})
 
+	// searchArgs are SearchGroup's arguments for each question, its vector computed here, as
+	// the raw arms and api's baseline search with them.
+	searchArgs := func(b *testing.B, fusion retrieval.Fusion) [][]any {
+		args := make([][]any, len(queries))
+		for i, q := range queries {
+			var err error
+			if args[i], err = store.SearchArgs(ctx, retrieval.Query{CorpusIDs: []int64{corpus.ID}, Text: q, K: 10, Fusion: fusion},
+				corpus.Embedder, corpus.Dimension, []int64{corpus.ID}); err != nil {
+				b.Fatal(err)
+			}
+		}
+		return args
+	}
 	for _, arm := range []struct {
 		name   string
 		fusion retrieval.Fusion
 	}{{"hybrid", retrieval.DefaultFusion}, {"vector-only", retrieval.Fusion{RRFK: 60, VectorWeight: 1}}, {"text-only", retrieval.Fusion{RRFK: 60, TextWeight: 1}}} {
 		b.Run(fmt.Sprintf("raw/%s/chunks=%d", arm.name, loaded), func(b *testing.B) {
-			args := make([][]any, len(queries))
-			for i, q := range queries {
-				if args[i], err = store.SearchArgs(ctx, retrieval.Query{CorpusIDs: []int64{corpus.ID}, Text: q, K: 10, Fusion: arm.fusion},
-					corpus.Embedder, corpus.Dimension, []int64{corpus.ID}); err != nil {
-					b.Fatal(err)
-				}
-			}
+			args := searchArgs(b, arm.fusion)
 			var rec latency.Recorder
 			i := 0
 			u, err := loadgen.Measure(ctx, f.pool, func() error {
@@ -250,14 +257,7 @@ func BenchmarkSearch(b *testing.B) {
 	// the search or the passages' JSON. An iteration is two passes over all the questions, so
 	// the row's B/op and allocs/op are two passes' three requests for each of them.
 	b.Run(fmt.Sprintf("api/chunks=%d", loaded), func(b *testing.B) {
-		args := make([][]any, len(queries))
-		for i, q := range queries {
-			var err error
-			if args[i], err = store.SearchArgs(ctx, retrieval.Query{CorpusIDs: []int64{corpus.ID}, Text: q, K: 10, Fusion: retrieval.DefaultFusion},
-				corpus.Embedder, corpus.Dimension, []int64{corpus.ID}); err != nil {
-				b.Fatal(err)
-			}
-		}
+		args := searchArgs(b, retrieval.DefaultFusion)
 		var api, raw, request latency.Recorder
 		var differences []time.Duration
 		get := func(rec *latency.Recorder, q string, status int) time.Duration {

@@ -98,6 +98,14 @@ func TestCorpusPageImportsSearchesAndEvaluates(t *testing.T) {
 	require.NoError(t, err)
 	require.NoError(t, chromedp.Do(ctx, chromedp.Reload(), browsertest.Visible("#corpus-status progress")))
 	assert.Regexp(t, `^向量索引：还没有人提问，无法衡量召回率 · 检查于 `, browsertest.Text(t, ctx, "#corpus-index-check"))
+	// A check of too few questions that followed a rebuild: its notes come after the time,
+	// behind one separator, as one run of sentences.
+	_, err = f.pool.Exec(context.Background(), `INSERT INTO vector_index_checks (dimension, checked_at, vectors, questions, recall, none_found, rebuilt)
+		VALUES (256, now() + interval '1 minute', 40, 12, 0.5, 3, true), (256, now() + interval '2 minutes', 40, 8, 1, 0, false)`)
+	require.NoError(t, err)
+	require.NoError(t, chromedp.Do(ctx, chromedp.Reload(), browsertest.Visible("#corpus-status progress")))
+	assert.Regexp(t, `^向量索引：最近 8 个训练师问题的召回率@10 为 1\.000，其中 0 个一个近邻也没找到 · 检查于 [^·]+ · （在一次重建之后） 问题太少，不据此判断索引。$`,
+		browsertest.Text(t, ctx, "#corpus-index-check"))
 
 	require.NoError(t, chromedp.Do(ctx,
 		chromedp.SetUploadFiles(chromedp.CSS("#import-files"), paths),
